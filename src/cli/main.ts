@@ -1,0 +1,74 @@
+/**
+ * `cli/` — the `upgossip` command: one file per command under `commands/`, wired here.
+ * Usage errors exit 2, refusals 1 with a one-line reason on stderr, success 0.
+ *
+ * @example
+ * ```sh
+ * upgossip keygen --out publisher.key
+ * upgossip release ./kv-v2 --key publisher.key --out kv-v2.car
+ * upgossip verify kv-v2.car --trust trust.json
+ * ```
+ */
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError } from 'commander'
+import { UpgossipError } from '../errors.js'
+import { inspectCommand } from './commands/inspect.js'
+import { keygenCommand } from './commands/keygen.js'
+import { packCommand } from './commands/pack.js'
+import { releaseCommand } from './commands/release.js'
+import { signCommand } from './commands/sign.js'
+import { verifyCommand } from './commands/verify.js'
+import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE, UsageError } from './output.js'
+
+function packageVersion (): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }
+    return pkg.version ?? '0.0.0'
+  } catch {
+    return '0.0.0'
+  }
+}
+
+/** The commander program with every command registered. */
+export function buildProgram (): Command {
+  const program = new Command('upgossip')
+    .description('automatic software upgrades for peer-to-peer networks: signed releases, gossip, scheduled switches')
+    .version(packageVersion(), '-V, --version')
+    .showSuggestionAfterError(true)
+    .addHelpText('after', '\nRun "upgossip <command> --help" for a command\'s options and an example. Docs: README.md and docs/.')
+  for (const register of [keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand]) register(program)
+  program.commands.forEach(command => command.allowExcessArguments(false))
+  const exitOverride = (cmd: Command): void => {
+    cmd.exitOverride()
+    cmd.configureOutput({ outputError: (text, write) => { write(text) } })
+    cmd.commands.forEach(exitOverride)
+  }
+  exitOverride(program)
+  return program
+}
+
+/** Run the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function run (argv: string[]): Promise<number> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return EXIT_OK
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK
+      if (err.code === 'commander.executeSubCommandAsync') return EXIT_OK
+      return EXIT_USAGE
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`upgossip: ${err.message}\n`)
+      return EXIT_USAGE
+    }
+    if (err instanceof UpgossipError) {
+      process.stderr.write(`upgossip: ${err.message} [${err.name}]\n`)
+      return EXIT_REFUSED
+    }
+    process.stderr.write(`upgossip: ${(err as Error)?.message ?? String(err)}\n`)
+    if (process.env.DEBUG != null) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`)
+    return EXIT_REFUSED
+  }
+}

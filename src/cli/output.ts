@@ -1,0 +1,58 @@
+/**
+ * How commands talk to the user: data on stdout (JSON only with `--json`), everything
+ * else on stderr, and the exit codes of DESIGN.md (0 ok, 1 refused or invalid, 2 usage).
+ */
+import fs from 'node:fs/promises'
+import { UpgossipError } from '../errors.js'
+
+/** Exit codes. */
+export const EXIT_OK = 0
+export const EXIT_REFUSED = 1
+export const EXIT_USAGE = 2
+
+/** The command line was wrong (exit 2). */
+export class UsageError extends UpgossipError {
+  static override name = 'UsageError'
+}
+
+/** A file named on the command line could not be read. */
+export class InputFileError extends UpgossipError {
+  static override name = 'InputFileError'
+}
+
+/** Print a line of data on stdout. */
+export function say (text: string): void {
+  process.stdout.write(text + '\n')
+}
+
+/** Print a value as JSON on stdout. */
+export function sayJson (value: unknown): void {
+  process.stdout.write(JSON.stringify(value, (_key, v: unknown) => {
+    if (v instanceof Uint8Array) return Buffer.from(v).toString('base64')
+    if (v != null && typeof v === 'object' && (v as { '/': unknown })['/'] === v) return String(v)
+    return v
+  }, 2) + '\n')
+}
+
+/** Print a note for the user on stderr (progress, hints). */
+export function note (text: string): void {
+  process.stderr.write(text + '\n')
+}
+
+/** Read a file named on the command line; a missing file is a refusal that says which. */
+export async function readInput (file: string): Promise<Uint8Array> {
+  try {
+    return await fs.readFile(file)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new InputFileError(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code ?? (err as Error).message}`)
+  }
+}
+
+/** The passphrase held in the environment variable named by `--passphrase-env`, if given. */
+export function passphraseFromEnv (variable: string | undefined): string | undefined {
+  if (variable == null) return undefined
+  const value = process.env[variable]
+  if (value == null || value === '') throw new UsageError(`--passphrase-env ${variable}: that environment variable is not set`)
+  return value
+}

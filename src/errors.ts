@@ -1,0 +1,35 @@
+/**
+ * The base of every error upgossip raises on purpose.
+ *
+ * Each condition has its own subclass whose `name` (and `code`) callers branch on,
+ * while `message` tells a user what was wrong and what to do about it.
+ *
+ * @example
+ * ```ts
+ * try { await verifyBundle(bytes, { trust }) } catch (err) {
+ *   if (err instanceof UpgossipError) console.error(`${err.name}: ${err.message}`)
+ * }
+ * ```
+ */
+export class UpgossipError extends Error {
+  static override name = 'UpgossipError'
+
+  /** A machine-readable code; equals the class name. */
+  readonly code: string
+
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = new.target.name
+  }
+
+  /** The error as plain JSON, for IPC, the control API and `--json` output. */
+  toJSON (): { name: string, code: string, message: string } {
+    return { name: this.name, code: this.code, message: this.message }
+  }
+}
+
+/** True when `err` is an {@link UpgossipError} (or looks like one after crossing a boundary). */
+export function isUpgossipError (err: unknown): err is UpgossipError {
+  return err instanceof UpgossipError
+}

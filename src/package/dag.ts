@@ -1,0 +1,66 @@
+/**
+ * Walking a package DAG block by block: every block is fetched through the store
+ * (which checks it against its CID) and its links followed, so a caller learns the
+ * complete block list and the package's `size`.
+ */
+import * as dagPb from '@ipld/dag-pb'
+import type { CID } from 'multiformats/cid'
+import { UpgossipError } from '../errors.js'
+import { CODEC_DAG_PB, CODEC_RAW, assertSupportedCid, toCid } from '../store/index.js'
+import type { BlockStore } from '../store/index.js'
+
+/** A package DAG has more blocks than allowed, or a block a package cannot hold. */
+export class PackageDagError extends UpgossipError {
+  static override name = 'PackageDagError'
+}
+
+/** Upper bound on the blocks of one package, so a hostile DAG cannot make a walk run forever. */
+export const MAX_PACKAGE_BLOCKS = 1_000_000
+
+/** The blocks of a package DAG. */
+export interface PackageBlocks {
+  /** Every distinct block, root first. */
+  cids: CID[]
+  /** Sum of the byte lengths of those blocks. */
+  size: number
+}
+
+/** The CIDs a block links to (none for a raw leaf). */
+export function blockLinks (cid: CID, bytes: Uint8Array): CID[] {
+  if (cid.code === CODEC_RAW) return []
+  if (cid.code !== CODEC_DAG_PB) throw new PackageDagError(`block ${cid.toString()} is neither raw nor dag-pb; a package holds only UnixFS blocks`)
+  let node: dagPb.PBNode
+  try {
+    node = dagPb.decode(bytes)
+  } catch (err) {
+    throw new PackageDagError(`block ${cid.toString()} is not valid dag-pb: ${(err as Error).message}`)
+  }
+  return node.Links.map(link => {
+    const linked = toCid(link.Hash)
+    assertSupportedCid(linked)
+    return linked
+  })
+}
+
+/** Every block of the DAG under `root`, each read (and so verified) from `store`. */
+export async function walkPackageBlocks (root: CID, store: BlockStore, limit = MAX_PACKAGE_BLOCKS): Promise<PackageBlocks> {
+  assertSupportedCid(root)
+  const seen = new Set<string>([root.toString()])
+  const cids: CID[] = []
+  const queue: CID[] = [root]
+  let size = 0
+  for (let next = 0; next < queue.length; next++) {
+    const cid = queue[next] as CID
+    const bytes = await store.get(cid)
+    cids.push(cid)
+    size += bytes.byteLength
+    for (const link of blockLinks(cid, bytes)) {
+      const key = link.toString()
+      if (seen.has(key)) continue
+      if (seen.size >= limit) throw new PackageDagError(`package has more than ${limit} blocks`)
+      seen.add(key)
+      queue.push(link)
+    }
+  }
+  return { cids, size }
+}

@@ -1,0 +1,153 @@
+/**
+ * `unpack`: a package DAG back into files. Every block is checked against its CID,
+ * every name against {@link nameProblem}; symlinks and non-UnixFS nodes are refused.
+ * Files are written into a temporary directory renamed into place only when the whole
+ * package, manifest included, checked out.
+ */
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { exporter } from 'ipfs-unixfs-exporter'
+import type { UnixFSEntry } from 'ipfs-unixfs-exporter'
+import type { CID } from 'multiformats/cid'
+import { UpgossipError } from '../errors.js'
+import { fsyncDirectory, toCid } from '../store/index.js'
+import type { BlockStore } from '../store/index.js'
+import { MANIFEST_FILE, ManifestMissingError, assertManifestFilesPresent, readManifestBytes } from './manifest.js'
+import type { Manifest } from './manifest.js'
+import type { PackageFile } from './pack.js'
+import { UnsafePathError, nameProblem } from './paths.js'
+import { UnsupportedEntryError } from './pack.js'
+
+/** The unpack destination already exists. */
+export class DestinationExistsError extends UpgossipError {
+  static override name = 'DestinationExistsError'
+}
+
+/** A package's root is not a UnixFS directory. */
+export class NotAPackageError extends UpgossipError {
+  static override name = 'NotAPackageError'
+}
+
+/** Bounds on what one package may hold. */
+export const MAX_PACKAGE_FILES = 100_000
+const MAX_DEPTH = 64
+
+/** A file found while walking a package. */
+export interface PackageEntry extends PackageFile {
+  cid: CID
+}
+
+type FileVisitor = (file: PackageEntry, entry: UnixFSEntry) => Promise<void>
+
+function exporterStore (store: BlockStore): { get: (cid: unknown) => Promise<Uint8Array> } {
+  return { get: async (cid: unknown) => await store.get(toCid(cid)) }
+}
+
+async function walkDirectory (dir: UnixFSEntry, prefix: string, depth: number, count: { files: number }, onDir: (rel: string) => Promise<void>, onFile: FileVisitor): Promise<void> {
+  if (dir.type !== 'directory') throw new NotAPackageError(`${prefix === '' ? 'package root' : prefix} is not a directory`)
+  if (dir.unixfs.type !== 'directory' && dir.unixfs.type !== 'hamt-sharded-directory') {
+    throw new UnsupportedEntryError(`${prefix === '' ? 'package root' : prefix} has UnixFS type ${dir.unixfs.type}`)
+  }
+  if (depth > MAX_DEPTH) throw new UnsafePathError(`package nests directories deeper than ${MAX_DEPTH}`)
+  const names = new Set<string>()
+  for await (const child of dir.content()) {
+    const problem = nameProblem(child.name)
+    const rel = prefix === '' ? child.name : `${prefix}/${child.name}`
+    if (problem != null) throw new UnsafePathError(`package entry "${rel}" is refused: ${problem}`)
+    if (names.has(child.name)) throw new UnsafePathError(`package entry "${rel}" appears twice`)
+    names.add(child.name)
+    if (++count.files > MAX_PACKAGE_FILES) throw new UnsafePathError(`package has more than ${MAX_PACKAGE_FILES} entries`)
+    if (child.type === 'directory') {
+      await onDir(rel)
+      await walkDirectory(child, rel, depth + 1, count, onDir, onFile)
+    } else if (child.type === 'raw' || (child.type === 'file' && (child.unixfs.type === 'file' || child.unixfs.type === 'raw'))) {
+      await onFile({ path: rel, bytes: Number(child.size), cid: toCid(child.cid) }, child)
+    } else {
+      const kind = child.type === 'file' ? child.unixfs.type : child.type
+      throw new UnsupportedEntryError(`package entry "${rel}" is a ${kind}; packages hold only files and directories`)
+    }
+  }
+}
+
+async function rootDirectory (root: CID, store: BlockStore): Promise<UnixFSEntry> {
+  try {
+    return await exporter(root, exporterStore(store))
+  } catch (err) {
+    if (err instanceof UpgossipError) throw err
+    throw new NotAPackageError(`${root.toString()} is not a UnixFS package: ${(err as Error).message}`)
+  }
+}
+
+async function readEntry (entry: UnixFSEntry): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  for await (const chunk of entry.content() as AsyncIterable<Uint8Array>) chunks.push(chunk)
+  return Buffer.concat(chunks)
+}
+
+/** The files of a package (paths, sizes, CIDs), reading only directory blocks. */
+export async function listPackageFiles (root: CID, store: BlockStore): Promise<PackageEntry[]> {
+  const files: PackageEntry[] = []
+  await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0 }, async () => {}, async file => { files.push(file) })
+  return files
+}
+
+/** Read and validate a package's manifest, checking the files it names are present. */
+export async function readPackageManifest (root: CID, store: BlockStore): Promise<{ json: unknown, manifest: Manifest, files: PackageEntry[] }> {
+  const files: PackageEntry[] = []
+  let manifestBytes: Uint8Array | undefined
+  await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0 }, async () => {}, async (file, entry) => {
+    files.push(file)
+    if (file.path === MANIFEST_FILE) manifestBytes = await readEntry(entry)
+  })
+  if (manifestBytes == null) throw new ManifestMissingError(`package ${root.toString()} has no ${MANIFEST_FILE} at its root`)
+  const { json, manifest } = readManifestBytes(manifestBytes)
+  assertManifestFilesPresent(manifest, new Set(files.map(f => f.path)))
+  return { json, manifest, files }
+}
+
+/** What {@link unpackPackage} wrote. */
+export interface UnpackResult {
+  dir: string
+  files: PackageEntry[]
+  manifest: Manifest
+}
+
+/**
+ * Write the package `root` into `dest` (which must not exist). Every block is verified;
+ * nothing appears at `dest` unless the whole package was valid.
+ */
+export async function unpackPackage (root: CID, store: BlockStore, dest: string): Promise<UnpackResult> {
+  const target = path.resolve(dest)
+  if (await fs.stat(target).then(() => true, () => false)) throw new DestinationExistsError(`${dest} already exists`)
+  await fs.mkdir(path.dirname(target), { recursive: true })
+  const temp = `${target}.unpacking-${randomBytes(4).toString('hex')}`
+  await fs.mkdir(temp)
+  try {
+    const files: PackageEntry[] = []
+    let manifestBytes: Uint8Array | undefined
+    await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0 },
+      async rel => { await fs.mkdir(path.join(temp, ...rel.split('/'))) },
+      async (file, entry) => {
+        const bytes = await readEntry(entry)
+        if (file.path === MANIFEST_FILE) manifestBytes = bytes
+        const handle = await fs.open(path.join(temp, ...file.path.split('/')), 'wx', 0o644)
+        try {
+          await handle.writeFile(bytes)
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
+        files.push(file)
+      })
+    if (manifestBytes == null) throw new ManifestMissingError(`package ${root.toString()} has no ${MANIFEST_FILE} at its root`)
+    const { manifest } = readManifestBytes(manifestBytes)
+    assertManifestFilesPresent(manifest, new Set(files.map(f => f.path)))
+    await fs.rename(temp, target)
+    await fsyncDirectory(path.dirname(target))
+    return { dir: target, files, manifest }
+  } catch (err) {
+    await fs.rm(temp, { recursive: true, force: true })
+    throw err
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Content-addressed block storage: CID → bytes, every block checked against its CID
+ * on the way in and on the way out, so a corrupt or forged block is never stored or
+ * served.
+ */
+import { FsBlockstore } from 'blockstore-fs'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { equals } from 'uint8arrays/equals'
+import { UpgossipError } from '../errors.js'
+
+/** Codecs a package or release may contain. */
+export const CODEC_RAW = 0x55
+export const CODEC_DAG_PB = 0x70
+export const CODEC_DAG_CBOR = 0x71
+const SHA2_256 = 0x12
+
+/** A block's bytes do not hash to its CID. */
+export class BlockHashMismatchError extends UpgossipError {
+  static override name = 'BlockHashMismatchError'
+}
+
+/** A CID uses a hash or codec this project never produces or accepts. */
+export class UnsupportedCidError extends UpgossipError {
+  static override name = 'UnsupportedCidError'
+}
+
+/** The store does not hold the requested block. */
+export class BlockNotFoundError extends UpgossipError {
+  static override name = 'BlockNotFoundError'
+}
+
+/** Where blocks live; the rest of the code speaks CIDs, never paths. */
+export interface BlockStore {
+  /** True when the block is held. */
+  has: (cid: CID) => Promise<boolean>
+  /** The block's bytes, checked against its CID; throws {@link BlockNotFoundError}. */
+  get: (cid: CID) => Promise<Uint8Array>
+  /** Store a block after checking it against its CID; throws {@link BlockHashMismatchError}. */
+  put: (cid: CID, bytes: Uint8Array) => Promise<CID>
+  /** Forget a block (no error if absent). */
+  delete: (cid: CID) => Promise<void>
+}
+
+/**
+ * Coerce a CID that may come from another copy of `multiformats` (some libraries
+ * bring their own major) into this project's `CID` class.
+ */
+export function toCid (value: unknown): CID {
+  const cid = CID.asCID(value)
+  if (cid != null) return cid
+  if (value instanceof Uint8Array) return CID.decode(value)
+  if (value != null && typeof value === 'object' && 'bytes' in value && (value as { bytes: unknown }).bytes instanceof Uint8Array) {
+    return CID.decode((value as { bytes: Uint8Array }).bytes)
+  }
+  throw new UnsupportedCidError('value is not a CID')
+}
+
+/** Check that a CID is one this project handles: CIDv1, sha2-256, raw / dag-pb / dag-cbor. */
+export function assertSupportedCid (cid: CID): void {
+  if (cid.version !== 1) throw new UnsupportedCidError(`CID ${cid.toString()} is not CIDv1`)
+  if (cid.multihash.code !== SHA2_256) throw new UnsupportedCidError(`CID ${cid.toString()} does not use sha2-256`)
+  if (cid.code !== CODEC_RAW && cid.code !== CODEC_DAG_PB && cid.code !== CODEC_DAG_CBOR) {
+    throw new UnsupportedCidError(`CID ${cid.toString()} has codec 0x${cid.code.toString(16)}, expected raw, dag-pb or dag-cbor`)
+  }
+}
+
+/** Throw unless `bytes` hash to `cid`. */
+export async function verifyBlock (cid: CID, bytes: Uint8Array): Promise<void> {
+  assertSupportedCid(cid)
+  const digest = await sha256.digest(bytes)
+  if (!equals(digest.digest, cid.multihash.digest)) {
+    throw new BlockHashMismatchError(`block ${cid.toString()} does not match its hash; it was corrupted or forged`)
+  }
+}
+
+/** A block store held in memory (for `pack` without output, and tests). */
+export class MemoryBlockStore implements BlockStore {
+  private readonly blocks = new Map<string, Uint8Array>()
+
+  async has (cid: CID): Promise<boolean> {
+    return this.blocks.has(cid.toString())
+  }
+
+  async get (cid: CID): Promise<Uint8Array> {
+    const bytes = this.blocks.get(cid.toString())
+    if (bytes == null) throw new BlockNotFoundError(`block ${cid.toString()} is not held`)
+    return bytes
+  }
+
+  async put (cid: CID, bytes: Uint8Array): Promise<CID> {
+    await verifyBlock(cid, bytes)
+    this.blocks.set(cid.toString(), bytes)
+    return cid
+  }
+
+  async delete (cid: CID): Promise<void> {
+    this.blocks.delete(cid.toString())
+  }
+
+  /** Number of blocks held. */
+  get count (): number {
+    return this.blocks.size
+  }
+}
+
+/**
+ * A block store in a directory (blockstore-fs). Blocks are written to a temporary
+ * file and renamed; since a torn write cannot be ruled out without fsync on every
+ * block, every read is checked against the CID and a corrupt block is deleted and
+ * reported as missing, so it is fetched again.
+ */
+export class FsBlockStore implements BlockStore {
+  private readonly inner: FsBlockstore
+  private opened: Promise<void> | undefined
+
+  constructor (dir: string) {
+    this.inner = new FsBlockstore(dir)
+  }
+
+  private async open (): Promise<void> {
+    this.opened ??= this.inner.open()
+    await this.opened
+  }
+
+  async has (cid: CID): Promise<boolean> {
+    await this.open()
+    return await this.inner.has(cid)
+  }
+
+  async get (cid: CID): Promise<Uint8Array> {
+    await this.open()
+    let bytes: Uint8Array
+    try {
+      bytes = await this.inner.get(cid)
+    } catch {
+      throw new BlockNotFoundError(`block ${cid.toString()} is not held`)
+    }
+    try {
+      await verifyBlock(cid, bytes)
+    } catch (err) {
+      await this.inner.delete(cid)
+      throw new BlockNotFoundError(`block ${cid.toString()} was corrupt on disk and has been dropped`, { cause: err })
+    }
+    return bytes
+  }
+
+  async put (cid: CID, bytes: Uint8Array): Promise<CID> {
+    await verifyBlock(cid, bytes)
+    await this.open()
+    if (await this.inner.has(cid)) return cid
+    await this.inner.put(cid, bytes)
+    return cid
+  }
+
+  async delete (cid: CID): Promise<void> {
+    await this.open()
+    await this.inner.delete(cid)
+  }
+}
