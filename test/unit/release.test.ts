@@ -1,0 +1,205 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { fixedClock } from '../../src/clock.js'
+import { writeCar, walkPackageBlocks } from '../../src/package/index.js'
+import {
+  BundleIncompleteError, KeyFileInvalidError, MalformedReleaseError, ManifestMismatchError, NotABundleError, PassphraseRequiredError,
+  ReleaseExpiredError, ReleaseIdMismatchError, ReleaseTooLargeError, SizeMismatchError, ThresholdNotMetError, TrustFileInvalidError,
+  TrustPolicy, UntrustedAppError, VersionNotNewerError, WrongPassphraseError, InvalidPublicKeyError, InvalidReleaseIdError,
+  coSign, createRelease, decodeKeyFile, decodeSignedRelease, encodeKeyFile, encodeSignedRelease, generatePublisherKey, mergeSignatures,
+  parseReleaseId, publicKeyFromString, readBundle, releaseId, signingMessage, verifyBundle, verifyReleasePackage, verifySignedRelease, writeBundle
+} from '../../src/release/index.js'
+import type { PublisherKey, SignedRelease } from '../../src/release/index.js'
+import { MemoryBlockStore } from '../../src/store/index.js'
+import { samplePackage, tempDir } from '../helpers.js'
+
+let alice: PublisherKey
+let bob: PublisherKey
+let mallory: PublisherKey
+const NOW = Date.parse('2026-11-27T10:00:00Z')
+const clock = fixedClock(NOW)
+
+function trust (keys: PublisherKey[], threshold: number, app = 'kv'): TrustPolicy {
+  return TrustPolicy.parse({ apps: { [app]: { publishers: keys.map(k => k.id), threshold } } })
+}
+
+async function release (keys: PublisherKey[], version = '2.0.0', extra: Record<string, unknown> = {}): Promise<Awaited<ReturnType<typeof createRelease>> & { store: MemoryBlockStore }> {
+  const store = new MemoryBlockStore()
+  const dir = await samplePackage(await tempDir(), version, extra)
+  return { ...await createRelease({ dir, store, keys, clock, expiresIn: 86_400_000 }), store }
+}
+
+beforeAll(async () => {
+  [alice, bob, mallory] = await Promise.all([generatePublisherKey(), generatePublisherKey(), generatePublisherKey()])
+})
+
+describe('publisher keys', () => {
+  it('are named z6Mk… and parse back', () => {
+    expect(alice.id).toMatch(/^z6Mk/)
+    expect(publicKeyFromString(alice.id).equals(alice.privateKey.publicKey)).toBe(true)
+    expect(() => publicKeyFromString('zzzz')).toThrow(InvalidPublicKeyError)
+    expect(() => publicKeyFromString('not-multibase')).toThrow(InvalidPublicKeyError)
+  })
+
+  it('round-trip through plain and encrypted key files; a wrong passphrase is refused', async () => {
+    expect((await decodeKeyFile(await encodeKeyFile(alice))).id).toBe(alice.id)
+    const sealed = await encodeKeyFile(alice, 'correct horse')
+    expect(sealed).not.toContain(Buffer.from(alice.privateKey.raw).toString('base64'))
+    expect((await decodeKeyFile(sealed, 'correct horse')).id).toBe(alice.id)
+    await expect(decodeKeyFile(sealed, 'battery staple')).rejects.toThrow(WrongPassphraseError)
+    await expect(decodeKeyFile(sealed)).rejects.toThrow(PassphraseRequiredError)
+    await expect(decodeKeyFile('{}')).rejects.toThrow(KeyFileInvalidError)
+    await expect(decodeKeyFile('garbage')).rejects.toThrow(KeyFileInvalidError)
+    const swapped = JSON.parse(await encodeKeyFile(alice)) as { publicKey: string }
+    swapped.publicKey = bob.id
+    await expect(decodeKeyFile(JSON.stringify(swapped))).rejects.toThrow(/inconsistent/)
+  })
+})
+
+describe('records and signatures', () => {
+  it('encode and decode a signed release; the id is the CID of the record', async () => {
+    const { signed, id } = await release([alice])
+    const decoded = decodeSignedRelease(encodeSignedRelease(signed))
+    expect((await releaseId(decoded.record)).toString()).toBe(id.toString())
+    expect(id.code).toBe(0x71)
+    expect(decoded.record.package.toString()).toBe(signed.record.package.toString())
+    expect(parseReleaseId(id.toString()).toString()).toBe(id.toString())
+    expect(() => parseReleaseId(signed.record.package.toString())).toThrow(InvalidReleaseIdError)
+    expect(() => parseReleaseId('nope')).toThrow(InvalidReleaseIdError)
+  })
+
+  it('refuses malformed signed releases with a named error', async () => {
+    const { signed } = await release([alice])
+    const wire = dagCbor.decode(encodeSignedRelease(signed)) as { record: Record<string, unknown>, signatures: unknown[] }
+    const bad: unknown[] = [
+      { ...wire, extra: 1 },
+      { ...wire, record: { ...wire.record, version: '2.x' } },
+      { ...wire, record: { ...wire.record, app: 'other' } }, // disagrees with its manifest
+      { ...wire, record: { ...wire.record, size: -1 } },
+      { ...wire, record: { ...wire.record, expires: '2020-01-01T00:00:00Z' } }, // before issued
+      { ...wire, record: { ...wire.record, manifest: { ...(wire.record.manifest as object), bogus: true } } },
+      { ...wire, signatures: [{ key: alice.id, sig: new Uint8Array(10) }] },
+      { record: wire.record },
+      'just a string'
+    ]
+    for (const value of bad) expect(() => decodeSignedRelease(dagCbor.encode(value))).toThrow(MalformedReleaseError)
+    expect(() => decodeSignedRelease(new Uint8Array([0xff, 0x00, 0x13]))).toThrow(MalformedReleaseError)
+    expect(() => decodeSignedRelease(new Uint8Array(200_000))).toThrow(/limit/)
+  })
+
+  it('signs a domain-separated message, so a bare id signature does not count', async () => {
+    const { signed, id } = await release([alice])
+    const bare = await alice.privateKey.sign(id.bytes)
+    const forged: SignedRelease = { record: signed.record, signatures: [{ key: alice.id, sig: bare }] }
+    await expect(verifySignedRelease(forged, { trust: trust([alice], 1), clock })).rejects.toThrow(ThresholdNotMetError)
+    expect(signingMessage(id).byteLength).toBeGreaterThan(id.bytes.byteLength)
+  })
+
+  it('co-signing keeps the id; merging keeps one valid signature per key', async () => {
+    const { signed, id } = await release([alice])
+    const both = await coSign(signed, bob)
+    expect((await releaseId(both.record)).toString()).toBe(id.toString())
+    expect(both.signatures.map(s => s.key).sort()).toEqual([alice.id, bob.id].sort())
+    const onlyBob = { record: signed.record, signatures: both.signatures.filter(s => s.key === bob.id) }
+    const merged = await mergeSignatures(signed, onlyBob)
+    expect(merged.signatures).toHaveLength(2)
+    // a forged copy of alice's signature never displaces the valid one, whichever side it comes from
+    const forgedAlice = { record: signed.record, signatures: [{ key: alice.id, sig: new Uint8Array(64) }] }
+    for (const m of [await mergeSignatures(forgedAlice, signed), await mergeSignatures(signed, forgedAlice)]) {
+      await expect(verifySignedRelease(m, { trust: trust([alice], 1), clock })).resolves.toBeDefined()
+    }
+    const other = await release([alice], '3.0.0')
+    await expect(mergeSignatures(signed, other.signed)).rejects.toThrow(ReleaseIdMismatchError)
+  })
+})
+
+describe('verification', () => {
+  it('admits a release signed by a threshold of distinct trusted keys', async () => {
+    const { signed } = await release([alice, bob])
+    const v = await verifySignedRelease(signed, { trust: trust([alice, bob, mallory], 2), clock, floor: '1.0.0' })
+    expect(v.signers.sort()).toEqual([alice.id, bob.id].sort())
+  })
+
+  it('refuses each failed check with its own error', async () => {
+    const { signed } = await release([alice])
+    const policy = trust([alice, bob], 2)
+    await expect(verifySignedRelease(signed, { trust: policy, clock })).rejects.toThrow(ThresholdNotMetError)
+    // the same key signing twice counts once
+    const twice = { record: signed.record, signatures: [...signed.signatures, ...signed.signatures] }
+    await expect(verifySignedRelease(twice, { trust: policy, clock })).rejects.toThrow(/repeated by the same key/)
+    // a signature by a key that is not a publisher
+    const byMallory = await coSign(signed, mallory)
+    await expect(verifySignedRelease(byMallory, { trust: policy, clock })).rejects.toThrow(/not trusted for kv/)
+    // a key trusted only for another app
+    await expect(verifySignedRelease(signed, { trust: trust([alice], 1, 'other'), clock })).rejects.toThrow(UntrustedAppError)
+    // a tampered signature
+    const sig = Uint8Array.from(signed.signatures[0]?.sig ?? [])
+    sig[5] ^= 1
+    await expect(verifySignedRelease({ record: signed.record, signatures: [{ key: alice.id, sig }] }, { trust: trust([alice], 1), clock })).rejects.toThrow(/1 invalid/)
+    // a tampered record: the signatures no longer cover it
+    await expect(verifySignedRelease({ ...signed, record: { ...signed.record, size: signed.record.size + 1 } }, { trust: trust([alice], 1), clock })).rejects.toThrow(ThresholdNotMetError)
+    // expired, by the injected clock
+    await expect(verifySignedRelease(signed, { trust: trust([alice], 1), clock: fixedClock(NOW + 2 * 86_400_000) })).rejects.toThrow(ReleaseExpiredError)
+    // not newer than the floor
+    await expect(verifySignedRelease(signed, { trust: trust([alice], 1), clock, floor: '2.0.0' })).rejects.toThrow(VersionNotNewerError)
+    await expect(verifySignedRelease(signed, { trust: trust([alice], 1), clock, floor: '3.1.0' })).rejects.toThrow(VersionNotNewerError)
+    // declared size beyond the limit
+    await expect(verifySignedRelease(signed, { trust: trust([alice], 1), clock, maxSize: 10 })).rejects.toThrow(ReleaseTooLargeError)
+  })
+
+  it('checks the package against the record: size and manifest', async () => {
+    const { signed, store } = await release([alice])
+    await expect(verifyReleasePackage(signed.record, store)).resolves.toBeDefined()
+    await expect(verifyReleasePackage({ ...signed.record, size: signed.record.size - 1 }, store)).rejects.toThrow(SizeMismatchError)
+    const m = signed.record.manifest as Record<string, unknown>
+    await expect(verifyReleasePackage({ ...signed.record, manifest: { ...m, protocol: 9 } }, store)).rejects.toThrow(ManifestMismatchError)
+  })
+})
+
+describe('trust files', () => {
+  it('refuse bad shapes with the field named', async () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ apps: { kv: { publishers: ['nope'], threshold: 1 } } }, /publishers\[0\]/],
+      [{ apps: { kv: { publishers: [], threshold: 1 } } }, /publishers/],
+      [{ apps: { kv: { publishers: ['z6MkhQLEV2f1qv9Qj7XaqKFkWzqdZzmPN99F2ooH2oNUM6Yt'], threshold: 2 } } }, /threshold is larger/],
+      [{ apps: { kv: { publishers: ['z6MkhQLEV2f1qv9Qj7XaqKFkWzqdZzmPN99F2ooH2oNUM6Yt'], threshold: 1, extra: 1 } } }, /unknown key "extra"/],
+      [{ apps: {}, more: 1 }, /unknown key "more"/]
+    ]
+    for (const [value, message] of cases) {
+      expect(() => TrustPolicy.parse(value)).toThrow(TrustFileInvalidError)
+      expect(() => TrustPolicy.parse(value)).toThrow(message)
+    }
+    const dir = await tempDir()
+    await fs.writeFile(path.join(dir, 't.json'), '{')
+    await expect(TrustPolicy.read(path.join(dir, 't.json'))).rejects.toThrow(/not valid JSON/)
+    await expect(TrustPolicy.read(path.join(dir, 'missing.json'))).rejects.toThrow(/ENOENT/)
+  })
+})
+
+describe('bundles', () => {
+  it('round-trip and verify; co-signed bundles keep their id', async () => {
+    const { signed, store, blocks, id } = await release([alice])
+    const car = await writeBundle(await coSign(signed, bob), store, blocks)
+    const v = await verifyBundle(car, { trust: trust([alice, bob], 2), clock })
+    expect(v.id.toString()).toBe(id.toString())
+    expect(v.packageBlocks).toHaveLength(blocks.length)
+  })
+
+  it('refuse a CAR whose root is not a signed release, several roots, or missing blocks', async () => {
+    const { signed, store, blocks } = await release([alice])
+    const pkgCar = await writeCar([signed.record.package], await Promise.all(blocks.map(async cid => ({ cid, bytes: await store.get(cid) }))))
+    await expect(readBundle(pkgCar)).rejects.toThrow(NotABundleError)
+    const junk = dagCbor.encode({ hello: 'world' })
+    const junkCid = CID.createV1(0x71, await sha256.digest(junk))
+    await expect(readBundle(await writeCar([junkCid], [{ cid: junkCid, bytes: junk }]))).rejects.toThrow(/not a signed release/)
+    await expect(readBundle(await writeCar([junkCid], []))).rejects.toThrow(/does not contain its root block/)
+    await expect(readBundle(await writeCar([junkCid, signed.record.package], [{ cid: junkCid, bytes: junk }]))).rejects.toThrow(/exactly one root/)
+    const { cids } = await walkPackageBlocks(signed.record.package, store)
+    const partial = await writeBundle(signed, store, cids.slice(0, -1))
+    await expect(verifyBundle(partial, { trust: trust([alice], 1), clock })).rejects.toThrow(BundleIncompleteError)
+  })
+})

@@ -1,0 +1,98 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { describe, expect, it } from 'vitest'
+import { BlockHashMismatchError, BlockNotFoundError, DataDirLockedError, FsBlockStore, MemoryBlockStore, UnsupportedCidError, lockDataDir, toCid, writeFileAtomic, writeJsonAtomic } from '../../src/store/index.js'
+import { tempDir } from '../helpers.js'
+
+async function rawBlock (text: string): Promise<{ cid: CID, bytes: Uint8Array }> {
+  const bytes = new TextEncoder().encode(text)
+  return { cid: CID.createV1(0x55, await sha256.digest(bytes)), bytes }
+}
+
+describe('atomic files', () => {
+  it('writes the whole content with the requested mode and leaves no temp file', async () => {
+    const dir = await tempDir()
+    const file = path.join(dir, 'sub', 'control.json')
+    await writeJsonAtomic(file, { a: 1 }, { mode: 0o600 })
+    expect(JSON.parse(await fs.readFile(file, 'utf8'))).toEqual({ a: 1 })
+    expect((await fs.stat(file)).mode & 0o777).toBe(0o600)
+    await writeFileAtomic(file, 'second')
+    expect(await fs.readFile(file, 'utf8')).toBe('second')
+    expect(await fs.readdir(path.dirname(file))).toEqual(['control.json'])
+  })
+})
+
+describe('block stores', () => {
+  for (const [name, make] of [['memory', async () => new MemoryBlockStore()], ['fs', async () => new FsBlockStore(path.join(await tempDir(), 'blocks'))]] as const) {
+    it(`${name}: stores a block that matches its CID and refuses one that does not`, async () => {
+      const store = await make()
+      const good = await rawBlock('hello')
+      await store.put(good.cid, good.bytes)
+      expect(await store.has(good.cid)).toBe(true)
+      expect(new TextDecoder().decode(await store.get(good.cid))).toBe('hello')
+      const forged = await rawBlock('other')
+      await expect(store.put(forged.cid, good.bytes)).rejects.toThrow(BlockHashMismatchError)
+      expect(await store.has(forged.cid)).toBe(false)
+      await expect(store.get(forged.cid)).rejects.toThrow(BlockNotFoundError)
+      await store.delete(good.cid)
+      expect(await store.has(good.cid)).toBe(false)
+    })
+  }
+
+  it('fs: a block corrupted on disk is dropped and reported missing, never served', async () => {
+    const dir = path.join(await tempDir(), 'blocks')
+    const store = new FsBlockStore(dir)
+    const good = await rawBlock('precious bytes')
+    await store.put(good.cid, good.bytes)
+    const files: string[] = []
+    for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) files.push(path.join(entry.parentPath, entry.name))
+    }
+    expect(files).toHaveLength(1)
+    await fs.writeFile(files[0] as string, 'tampered')
+    await expect(store.get(good.cid)).rejects.toThrow(BlockNotFoundError)
+    expect(await store.has(good.cid)).toBe(false)
+  })
+
+  it('refuses CIDs with other hashes or codecs', async () => {
+    const store = new MemoryBlockStore()
+    const good = await rawBlock('x')
+    const v0 = CID.createV0(await sha256.digest(good.bytes))
+    await expect(store.put(v0 as unknown as CID, good.bytes)).rejects.toThrow(UnsupportedCidError)
+    const json = CID.createV1(0x0200, await sha256.digest(good.bytes))
+    await expect(store.put(json, good.bytes)).rejects.toThrow(UnsupportedCidError)
+  })
+
+  it('toCid accepts CIDs from other multiformats copies through bytes', async () => {
+    const { cid } = await rawBlock('y')
+    const foreign = { bytes: cid.bytes, version: 1, code: 0x55 }
+    expect(toCid(foreign).equals(cid)).toBe(true)
+    expect(toCid(cid.bytes).equals(cid)).toBe(true)
+    expect(() => toCid('nope')).toThrow(UnsupportedCidError)
+  })
+})
+
+describe('data-dir lock', () => {
+  it('lets one holder in, refuses a second, and frees on release', async () => {
+    const dir = await tempDir()
+    const lock = await lockDataDir(dir)
+    await expect(lockDataDir(dir)).rejects.toThrow(DataDirLockedError)
+    await lock.release()
+    const again = await lockDataDir(dir)
+    await again.release()
+  })
+
+  it('refuses a lock held by another live process and takes over a stale one', async () => {
+    const dir = await tempDir()
+    const os = await import('node:os')
+    await fs.writeFile(path.join(dir, 'lock'), JSON.stringify({ pid: process.ppid, host: os.hostname(), since: 'x' }))
+    await expect(lockDataDir(dir)).rejects.toThrow(/in use by process/)
+    // a pid far above pid_max belongs to no process: the lock is stale
+    await fs.writeFile(path.join(dir, 'lock'), JSON.stringify({ pid: 2 ** 30, host: os.hostname(), since: 'x' }))
+    const lock = await lockDataDir(dir)
+    expect(JSON.parse(await fs.readFile(lock.file, 'utf8')).pid).toBe(process.pid)
+    await lock.release()
+  })
+})
