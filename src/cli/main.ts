@@ -55,8 +55,8 @@ export async function run (argv: string[]): Promise<number> {
     return EXIT_OK
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK
-      if (err.code === 'commander.executeSubCommandAsync') return EXIT_OK
+      // 'commander.help' is help shown as an error (no command given): a usage error
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK
       return EXIT_USAGE
     }
     if (err instanceof UsageError) {

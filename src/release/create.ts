@@ -48,6 +48,7 @@ export function parseReleaseId (text: string): CID {
 /** Pack `dir` into `store` and sign a release of it with every key. */
 export async function createRelease (options: CreateReleaseOptions): Promise<{ signed: SignedRelease, id: CID, pack: PackResult, blocks: CID[] }> {
   if (options.keys.length === 0) throw new UpgossipError('a release needs at least one --key')
+  if (options.expiresIn != null && !(options.expiresIn > 0)) throw new UpgossipError('a release must live longer than zero')
   const clock = options.clock ?? systemClock
   const pack = await packDirectory(options.dir, options.store)
   const now = clock.now()

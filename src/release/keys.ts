@@ -18,6 +18,11 @@ export class KeyFileInvalidError extends UpgossipError {
   static override name = 'KeyFileInvalidError'
 }
 
+/** keygen was asked to write over an existing file. */
+export class KeyFileExistsError extends UpgossipError {
+  static override name = 'KeyFileExistsError'
+}
+
 /** The key file is encrypted and no passphrase was given. */
 export class PassphraseRequiredError extends UpgossipError {
   static override name = 'PassphraseRequiredError'
@@ -180,7 +185,7 @@ export async function decodeKeyFile (text: string, passphrase?: string, where = 
 /** Write a key file with mode 0600 (refuses to overwrite an existing file). */
 export async function writeKeyFile (file: string, key: PublisherKey, passphrase?: string): Promise<void> {
   if (await fs.stat(file).then(() => true, () => false)) {
-    throw new KeyFileInvalidError(`${file} already exists; keygen never overwrites a key`)
+    throw new KeyFileExistsError(`${file} already exists; keygen never overwrites a key (choose another --out)`)
   }
   await writeFileAtomic(file, await encodeKeyFile(key, passphrase), { mode: 0o600 })
 }

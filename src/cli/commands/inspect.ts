@@ -46,7 +46,7 @@ export function inspectCommand (program: Command): void {
       say(`previous  ${info.record.previous ?? '-'}`)
       say(`issued    ${record.issued}`)
       say(`expires   ${record.expires}`)
-      say(`signers   ${signers.length === 0 ? '(none)' : ''}`)
+      say(signers.length === 0 ? 'signers   (none)' : 'signers')
       for (const s of signers) say(`  ${s.key} ${s.valid ? 'valid signature' : 'INVALID signature'}`)
       say(`files     ${files.length}`)
       const width = Math.max(...files.map(f => String(f.bytes).length), 1)

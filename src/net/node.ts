@@ -1,0 +1,148 @@
+/**
+ * The libp2p node of a peer: TCP + noise + yamux + identify + gossipsub (strict
+ * signing, topic scoring), optional bootstrap list, mDNS and private-network key.
+ * Every other module of `src/` reaches libp2p only through `src/net/`.
+ */
+import fs from 'node:fs/promises'
+import { gossipsub } from '@chainsafe/libp2p-gossipsub'
+import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
+import { createPeerScoreParams, createPeerScoreThresholds, createTopicScoreParams } from '@chainsafe/libp2p-gossipsub/score'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { identify } from '@libp2p/identify'
+import type { Identify } from '@libp2p/identify'
+import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import { UpgossipError } from '../errors.js'
+import { writeFileAtomic } from '../store/index.js'
+
+/** The services our node runs. */
+export type PeerServices = {
+  identify: Identify
+  pubsub: GossipSub
+} & Record<string, unknown>
+
+/** A started libp2p node with our services. */
+export type PeerNode = Libp2p<PeerServices>
+
+/** A private-network key file is unreadable. */
+export class PskInvalidError extends UpgossipError {
+  static override name = 'PskInvalidError'
+}
+
+/** A peer key file is unreadable. */
+export class PeerKeyInvalidError extends UpgossipError {
+  static override name = 'PeerKeyInvalidError'
+}
+
+/** What {@link createPeerNode} needs. */
+export interface PeerNodeInit {
+  privateKey: PrivateKey
+  listen: string[]
+  bootstrap?: string[]
+  mdns?: boolean
+  /** Contents of a libp2p pnet key file (`/key/swarm/psk/1.0.0/` …). */
+  psk?: Uint8Array
+  /** Topics scored strictly: invalid messages cost the sender dearly. */
+  scoredTopics?: string[]
+  maxConnections?: number
+}
+
+/** Read the peer's persistent identity from `file`, creating it (mode 0600) on first start. */
+export async function loadPeerKey (file: string): Promise<PrivateKey> {
+  let bytes: Uint8Array | undefined
+  try {
+    bytes = await fs.readFile(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new PeerKeyInvalidError(`cannot read ${file}: ${(err as Error).message}`)
+  }
+  if (bytes == null) {
+    const key = await generateKeyPair('Ed25519')
+    await writeFileAtomic(file, privateKeyToProtobuf(key), { mode: 0o600 })
+    return key
+  }
+  try {
+    return privateKeyFromProtobuf(bytes)
+  } catch (err) {
+    throw new PeerKeyInvalidError(`${file} is not a libp2p private key: ${(err as Error).message}`)
+  }
+}
+
+/** Read a pnet key file (the format of `@libp2p/pnet` generateKey). */
+export async function readPsk (file: string): Promise<Uint8Array> {
+  let bytes: Buffer
+  try {
+    bytes = await fs.readFile(file)
+  } catch (err) {
+    throw new PskInvalidError(`cannot read private-network key ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  const lines = bytes.toString('utf8').trim().split(/\r?\n/)
+  if (lines[0] !== '/key/swarm/psk/1.0.0/' || lines[1] !== '/base16/' || !/^[0-9a-fA-F]{64}$/.test(lines[2] ?? '')) {
+    throw new PskInvalidError(`${file} is not a private-network key (expected /key/swarm/psk/1.0.0/, /base16/, 64 hex digits)`)
+  }
+  return bytes
+}
+
+/** Create and start a libp2p node. */
+export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
+  const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
+  if ((init.bootstrap ?? []).length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
+  if (init.mdns === true) peerDiscovery.push(mdns({ interval: 5000 }))
+  const topics = Object.fromEntries((init.scoredTopics ?? []).map(topic => [topic, createTopicScoreParams({
+    topicWeight: 1,
+    timeInMeshWeight: 0.01,
+    timeInMeshQuantum: 1000,
+    timeInMeshCap: 100,
+    firstMessageDeliveriesWeight: 1,
+    firstMessageDeliveriesDecay: 0.9,
+    firstMessageDeliveriesCap: 50,
+    meshMessageDeliveriesWeight: 0,
+    meshFailurePenaltyWeight: 0,
+    // a single invalid message costs far more than honest traffic earns
+    invalidMessageDeliveriesWeight: -1000,
+    invalidMessageDeliveriesDecay: 0.99
+  })]))
+  const node = await createLibp2p({
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionProtector: init.psk == null ? undefined : preSharedKey({ psk: init.psk }),
+    peerDiscovery,
+    connectionManager: { maxConnections: init.maxConnections ?? 64, dialTimeout: 10_000 },
+    // a stalled 2-core machine must not make us drop healthy connections
+    connectionMonitor: { abortConnectionOnPingFailure: false },
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: 'StrictSign',
+        allowPublishToZeroTopicPeers: true,
+        ignoreDuplicatePublishError: true,
+        emitSelf: false,
+        floodPublish: true,
+        doPX: true,
+        scoreParams: createPeerScoreParams({
+          topics,
+          // every peer of a local testnet shares 127.0.0.1
+          IPColocationFactorWeight: 0,
+          behaviourPenaltyWeight: -1,
+          behaviourPenaltyDecay: 0.9
+        }),
+        scoreThresholds: createPeerScoreThresholds({
+          gossipThreshold: -100,
+          publishThreshold: -200,
+          graylistThreshold: -300,
+          acceptPXThreshold: 0,
+          opportunisticGraftThreshold: 1
+        })
+      }) as (components: any) => GossipSub
+    }
+  })
+  return node as unknown as PeerNode
+}

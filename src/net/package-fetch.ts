@@ -1,0 +1,141 @@
+/**
+ * Fetching one package DAG from the swarm: learn which peers hold which of the
+ * missing blocks, pull from several peers at once, rarest first, a bounded window per
+ * peer, with timeouts and retry elsewhere. A peer that serves a wrong block is dropped
+ * as a source for this package. Blocks already held are never fetched again.
+ */
+import type { PeerId } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import { UpgossipError } from '../errors.js'
+import { blockLinks } from '../package/index.js'
+import { BlockHashMismatchError } from '../store/index.js'
+import type { BlockStore } from '../store/index.js'
+import { MAX_GET_CIDS, MAX_HAVE_CIDS } from './block-exchange.js'
+import type { BlockExchange } from './block-exchange.js'
+
+/** The fetch was stopped before it completed. */
+export class FetchAbortedError extends UpgossipError {
+  static override name = 'FetchAbortedError'
+}
+
+/** What {@link fetchPackage} needs. */
+export interface PackageFetchInit {
+  root: CID
+  store: BlockStore
+  exchange: BlockExchange
+  /** Peers that may hold blocks, asked afresh every round. */
+  sources: () => PeerId[]
+  /** Total bytes of this package's blocks held so far. */
+  onProgress: (have: number) => void
+  log: (message: string) => void
+  signal: AbortSignal
+  /** Pause between rounds that made no progress (grows up to 8×). */
+  idleMs?: number
+}
+
+function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise(resolve => {
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+  })
+}
+
+/** Fetch every block of the DAG under `root` into the store; resolves when all are held. */
+export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: number, size: number, fetched: number }> {
+  const { store, exchange, signal } = init
+  const needed = new Map<string, CID>()
+  const walked = new Set<string>()
+  const banned = new Set<string>()
+  let have = 0
+  let fetched = 0
+
+  // walk what we hold; what we lack becomes the frontier
+  const walk = async (cid: CID, bytes?: Uint8Array): Promise<void> => {
+    const stack: Array<{ cid: CID, bytes?: Uint8Array }> = [{ cid, bytes }]
+    while (stack.length > 0) {
+      const next = stack.pop() as { cid: CID, bytes?: Uint8Array }
+      const key = next.cid.toString()
+      if (walked.has(key)) continue
+      let data = next.bytes
+      if (data == null) {
+        if (!(await store.has(next.cid))) {
+          needed.set(key, next.cid)
+          continue
+        }
+        try {
+          data = await store.get(next.cid)
+        } catch {
+          needed.set(key, next.cid)
+          continue
+        }
+      }
+      walked.add(key)
+      needed.delete(key)
+      have += data.byteLength
+      for (const link of blockLinks(next.cid, data)) stack.push({ cid: link })
+    }
+  }
+  await walk(init.root)
+  init.onProgress(have)
+
+  let idleRounds = 0
+  while (needed.size > 0) {
+    if (signal.aborted) throw new FetchAbortedError('fetch stopped')
+    const sources = init.sources().filter(p => !banned.has(p.toString()))
+    const before = walked.size
+    if (sources.length > 0) {
+      const wanted = [...needed.values()].slice(0, MAX_HAVE_CIDS)
+      // who has what
+      const holders = new Map<string, PeerId[]>()
+      await Promise.all(sources.map(async peer => {
+        try {
+          const answer = await exchange.have(peer, wanted)
+          answer.forEach((held, i) => {
+            if (!held) return
+            const key = (wanted[i] as CID).toString()
+            holders.set(key, [...(holders.get(key) ?? []), peer])
+          })
+        } catch (err) {
+          init.log(`peer ${peer.toString()} did not say which blocks it holds: ${(err as Error).message}`)
+        }
+      }))
+      // rarest first, each block to its least-loaded holder, at most one window per peer
+      const rarest = wanted.filter(c => (holders.get(c.toString())?.length ?? 0) > 0)
+        .sort((a, b) => (holders.get(a.toString())?.length ?? 0) - (holders.get(b.toString())?.length ?? 0))
+      const batches = new Map<string, { peer: PeerId, cids: CID[] }>()
+      for (const cid of rarest) {
+        const candidates = (holders.get(cid.toString()) ?? []).filter(p => (batches.get(p.toString())?.cids.length ?? 0) < MAX_GET_CIDS)
+        if (candidates.length === 0) continue
+        const peer = candidates.reduce((best, p) => (batches.get(p.toString())?.cids.length ?? 0) < (batches.get(best.toString())?.cids.length ?? 0) ? p : best)
+        const batch = batches.get(peer.toString()) ?? { peer, cids: [] }
+        batch.cids.push(cid)
+        batches.set(peer.toString(), batch)
+      }
+      await Promise.all([...batches.values()].map(async ({ peer, cids }) => {
+        try {
+          await exchange.get(peer, cids, async (cid, bytes) => {
+            if (walked.has(cid.toString())) return
+            await store.put(cid, bytes)
+            fetched++
+            await walk(cid, bytes)
+            init.onProgress(have)
+          })
+        } catch (err) {
+          if (err instanceof BlockHashMismatchError) {
+            banned.add(peer.toString())
+            init.log(`peer ${peer.toString()} served a block that does not match its CID; it is no longer a source for this package`)
+          } else {
+            init.log(`fetching from ${peer.toString()} failed: ${(err as Error).message}; retrying elsewhere`)
+          }
+        }
+      }))
+    }
+    if (walked.size === before) {
+      idleRounds = Math.min(idleRounds + 1, 3)
+      await sleep((init.idleMs ?? 500) * 2 ** idleRounds, signal)
+    } else {
+      idleRounds = 0
+    }
+  }
+  return { blocks: walked.size, size: have, fetched }
+}

@@ -1,0 +1,47 @@
+/**
+ * Protocol ids and topic names, built and parsed in one place:
+ * `/upgossip/<name>/<version>` for streams, `upgossip/<network>/<topic>` for gossip.
+ */
+import { UpgossipError } from '../errors.js'
+
+/** A protocol id or topic that is not ours or not well formed. */
+export class InvalidProtocolIdError extends UpgossipError {
+  static override name = 'InvalidProtocolIdError'
+}
+
+/** Block exchange. */
+export const BLOCKS_PROTOCOL = '/upgossip/blocks/1.0.0'
+/** Anti-entropy: signed releases newer than the asker's version. */
+export const SYNC_PROTOCOL = '/upgossip/sync/1.0.0'
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/
+
+/** `/upgossip/<name>/<version>`. */
+export function protocolId (name: string, version: string): string {
+  if (!NAME.test(name) || !/^[0-9A-Za-z.+-]{1,32}$/.test(version)) throw new InvalidProtocolIdError(`bad protocol name or version: ${name} ${version}`)
+  return `/upgossip/${name}/${version}`
+}
+
+/** The parts of `/upgossip/<name>/<version>`; throws {@link InvalidProtocolIdError}. */
+export function parseProtocolId (id: string): { name: string, version: string } {
+  const match = /^\/upgossip\/([a-z0-9][a-z0-9._-]{0,62})\/([0-9A-Za-z.+-]{1,32})$/.exec(id)
+  if (match == null) throw new InvalidProtocolIdError(`"${id.slice(0, 100)}" is not an upgossip protocol id`)
+  return { name: match[1] as string, version: match[2] as string }
+}
+
+/** Network names: the `<network>` part of topics. */
+export function assertNetworkName (network: string): void {
+  if (!NAME.test(network)) throw new InvalidProtocolIdError(`"${network}" is not a network name: use lowercase letters, digits, ".", "_" or "-"`)
+}
+
+/** The topic of signed releases, revocations and trust rotations. */
+export function releasesTopic (network: string): string {
+  assertNetworkName(network)
+  return `upgossip/${network}/releases`
+}
+
+/** The topic of status beats. */
+export function statusTopic (network: string): string {
+  assertNetworkName(network)
+  return `upgossip/${network}/status`
+}

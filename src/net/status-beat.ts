@@ -1,0 +1,114 @@
+/**
+ * Status beats: the small record each peer gossips every few seconds on
+ * `upgossip/<network>/status`, and the network view built from them.
+ */
+import * as dagCbor from '@ipld/dag-cbor'
+import { z } from 'zod'
+import { UpgossipError } from '../errors.js'
+import { describeSchemaIssues } from '../schema.js'
+
+/** A status beat that is not dag-cbor or does not match the schema. */
+export class MalformedBeatError extends UpgossipError {
+  static override name = 'MalformedBeatError'
+}
+
+/** Largest encoded beat. */
+export const MAX_BEAT_BYTES = 16 * 1024
+
+const PEER_STATES = ['installing', 'running', 'upgrading', 'rolling-back', 'failed'] as const
+
+const BeatSchema = z.strictObject({
+  v: z.literal(1),
+  seq: z.number().int().min(0),
+  app: z.string().max(64).nullable(),
+  version: z.string().max(64).nullable(),
+  state: z.enum(PEER_STATES),
+  labels: z.record(z.string().max(64), z.string().max(256)).refine(l => Object.keys(l).length <= 32, { message: 'at most 32 labels' }),
+  addrs: z.array(z.string().max(256)).max(16),
+  heads: z.record(z.string().max(64), z.string().max(128)).refine(h => Object.keys(h).length <= 32, { message: 'at most 32 apps' }),
+  held: z.array(z.strictObject({ id: z.string().max(128), have: z.number().int().min(0), size: z.number().int().min(0) })).max(32)
+})
+
+/** What a peer says about itself. */
+export type StatusBeat = z.infer<typeof BeatSchema>
+
+/** Encode a beat. */
+export function encodeBeat (beat: StatusBeat): Uint8Array {
+  return dagCbor.encode(beat)
+}
+
+/** Decode and validate a beat; throws {@link MalformedBeatError}. */
+export function decodeBeat (bytes: Uint8Array): StatusBeat {
+  if (bytes.byteLength > MAX_BEAT_BYTES) throw new MalformedBeatError(`status beat of ${bytes.byteLength} bytes is over the ${MAX_BEAT_BYTES}-byte limit`)
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (err) {
+    throw new MalformedBeatError(`status beat is not dag-cbor: ${(err as Error).message}`)
+  }
+  const result = BeatSchema.safeParse(value)
+  if (!result.success) throw new MalformedBeatError(describeSchemaIssues('status beat', result.error))
+  return result.data
+}
+
+/** One peer as the network view holds it. */
+export interface ViewEntry {
+  peerId: string
+  beat: StatusBeat
+  /** When the last beat arrived (ms since the epoch, local clock). */
+  seen: number
+}
+
+/** The other peers, from their beats; silent peers age out, and the view is bounded. */
+export class NetworkView {
+  private readonly peers = new Map<string, ViewEntry>()
+  private readonly maxPeers: number
+
+  constructor (maxPeers = 4096) {
+    this.maxPeers = maxPeers
+  }
+
+  /**
+   * Record a beat. Returns false for a replay (a sequence number not above the last
+   * one seen from that peer), which callers treat as IGNORE.
+   */
+  update (peerId: string, beat: StatusBeat, now: number): boolean {
+    const known = this.peers.get(peerId)
+    if (known != null && beat.seq <= known.beat.seq) return false
+    this.peers.delete(peerId)
+    this.peers.set(peerId, { peerId, beat, seen: now })
+    if (this.peers.size > this.maxPeers) {
+      // the map keeps insertion order and updates re-insert: the first entry is the stalest
+      const stalest = this.peers.keys().next().value
+      if (stalest != null) this.peers.delete(stalest)
+    }
+    return true
+  }
+
+  /** Forget peers silent for longer than `maxAge`; returns the ids removed. */
+  expire (now: number, maxAge: number): string[] {
+    const gone: string[] = []
+    for (const [id, entry] of this.peers) {
+      if (now - entry.seen > maxAge) {
+        this.peers.delete(id)
+        gone.push(id)
+      }
+    }
+    return gone
+  }
+
+  /** One peer. */
+  get (peerId: string): ViewEntry | undefined {
+    return this.peers.get(peerId)
+  }
+
+  /** Every peer in view. */
+  list (): ViewEntry[] {
+    return [...this.peers.values()]
+  }
+
+  /** Number of peers in view. */
+  get size (): number {
+    return this.peers.size
+  }
+}

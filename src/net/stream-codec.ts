@@ -1,0 +1,48 @@
+/**
+ * Length-prefixed messages on libp2p streams, with a size limit on every frame and
+ * a deadline on every exchange, so a peer can neither flood nor stall us.
+ */
+import type { Stream } from '@libp2p/interface'
+import * as lp from 'it-length-prefixed'
+import { UpgossipError } from '../errors.js'
+
+/** A frame larger than the protocol allows. */
+export class MessageTooLargeError extends UpgossipError {
+  static override name = 'MessageTooLargeError'
+}
+
+/** The stream ended or broke before the expected message arrived. */
+export class StreamEndedError extends UpgossipError {
+  static override name = 'StreamEndedError'
+}
+
+function mapError (err: unknown, maxBytes: number): Error {
+  const name = (err as Error)?.name ?? ''
+  if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError') {
+    return new MessageTooLargeError(`peer sent a message larger than ${maxBytes} bytes`)
+  }
+  if (err instanceof UpgossipError) return err
+  return new StreamEndedError(`stream failed: ${(err as Error)?.message ?? String(err)}`)
+}
+
+/** Read the frames of a stream, each at most `maxBytes`. */
+export async function * readFrames (stream: Stream, maxBytes: number): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const frame of lp.decode(stream.source, { maxDataLength: maxBytes })) {
+      yield frame.subarray()
+    }
+  } catch (err) {
+    throw mapError(err, maxBytes)
+  }
+}
+
+/** Read exactly one frame; throws {@link StreamEndedError} when the stream ends first. */
+export async function readFrame (stream: Stream, maxBytes: number): Promise<Uint8Array> {
+  for await (const frame of readFrames(stream, maxBytes)) return frame
+  throw new StreamEndedError('stream ended before a message arrived')
+}
+
+/** Write frames and close the writing side. */
+export async function writeFrames (stream: Stream, frames: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
+  await stream.sink(lp.encode(frames))
+}

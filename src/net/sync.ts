@@ -1,0 +1,102 @@
+/**
+ * Anti-entropy over `/upgossip/sync/1.0.0`: the asker sends `{ apps: { <app>: <version
+ * it runs, or null> } }`; the answer is one frame per signed release of those apps newer
+ * than that version. What arrives goes through the same admission as gossip.
+ */
+import * as dagCbor from '@ipld/dag-cbor'
+import type { PeerId, Stream } from '@libp2p/interface'
+import { UpgossipError } from '../errors.js'
+import { MAX_SIGNED_RELEASE_BYTES } from '../release/index.js'
+import type { NetMetrics } from './metrics.js'
+import type { PeerNode } from './node.js'
+import { SYNC_PROTOCOL } from './protocol-ids.js'
+import { readFrame, readFrames, writeFrames } from './stream-codec.js'
+
+/** A sync message that breaks the protocol. */
+export class SyncProtocolError extends UpgossipError {
+  static override name = 'SyncProtocolError'
+}
+
+/** Most apps in one request, and most releases in one answer. */
+export const MAX_SYNC_APPS = 32
+export const MAX_SYNC_RELEASES = 256
+
+/** The versions an asker runs, per app (null: none yet). */
+export type SyncRequest = Record<string, string | null>
+
+function decodeSyncRequest (bytes: Uint8Array): SyncRequest {
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch {
+    throw new SyncProtocolError('sync request is not dag-cbor')
+  }
+  const apps = (value as { apps?: unknown })?.apps
+  if (apps == null || typeof apps !== 'object' || Array.isArray(apps) || Object.keys(value as object).length !== 1) throw new SyncProtocolError('sync request must be { apps: { … } }')
+  const entries = Object.entries(apps)
+  if (entries.length > MAX_SYNC_APPS) throw new SyncProtocolError(`sync request names more than ${MAX_SYNC_APPS} apps`)
+  for (const [app, version] of entries) {
+    if (app.length > 64 || (version !== null && (typeof version !== 'string' || version.length > 64))) throw new SyncProtocolError('sync request has a bad app or version')
+  }
+  return apps as SyncRequest
+}
+
+/** What the sync protocol needs. */
+export interface SyncComponents {
+  node: PeerNode
+  metrics: NetMetrics
+  log: (message: string) => void
+  /** Encoded signed releases of these apps newer than the given versions. */
+  releasesFor: (request: SyncRequest) => Uint8Array[]
+}
+
+/** Serves and runs anti-entropy syncs. */
+export class SyncProtocol {
+  private readonly c: SyncComponents
+
+  constructor (components: SyncComponents) {
+    this.c = components
+  }
+
+  /** Register the handler. */
+  async start (): Promise<void> {
+    await this.c.node.handle(SYNC_PROTOCOL, ({ stream }) => {
+      this.serve(stream).catch(err => {
+        this.c.log(`sync request refused: ${(err as Error).message}`)
+        stream.abort(err as Error)
+      })
+    }, { maxInboundStreams: 32, maxOutboundStreams: 32 })
+  }
+
+  /** Unregister the handler. */
+  async stop (): Promise<void> {
+    await this.c.node.unhandle(SYNC_PROTOCOL)
+  }
+
+  private async serve (stream: Stream): Promise<void> {
+    const signal = AbortSignal.timeout(30_000)
+    signal.addEventListener('abort', () => stream.abort(new SyncProtocolError('sync took too long')))
+    const frame = await readFrame(stream, 8 * 1024)
+    this.c.metrics.bytes(SYNC_PROTOCOL, 'in', frame.byteLength)
+    const releases = this.c.releasesFor(decodeSyncRequest(frame)).slice(0, MAX_SYNC_RELEASES)
+    for (const r of releases) this.c.metrics.bytes(SYNC_PROTOCOL, 'out', r.byteLength)
+    await writeFrames(stream, releases)
+  }
+
+  /** Ask `peer` for releases newer than ours; returns the encoded signed releases. */
+  async sync (peer: PeerId, request: SyncRequest, timeoutMs = 15_000): Promise<Uint8Array[]> {
+    const signal = AbortSignal.timeout(timeoutMs)
+    const stream = await this.c.node.dialProtocol(peer, SYNC_PROTOCOL, { signal })
+    signal.addEventListener('abort', () => stream.abort(new SyncProtocolError('sync timed out')))
+    const out = dagCbor.encode({ apps: request })
+    this.c.metrics.bytes(SYNC_PROTOCOL, 'out', out.byteLength)
+    await writeFrames(stream, [out])
+    const releases: Uint8Array[] = []
+    for await (const frame of readFrames(stream, MAX_SIGNED_RELEASE_BYTES)) {
+      this.c.metrics.bytes(SYNC_PROTOCOL, 'in', frame.byteLength)
+      releases.push(frame)
+      if (releases.length > MAX_SYNC_RELEASES) throw new SyncProtocolError(`peer sent more than ${MAX_SYNC_RELEASES} releases`)
+    }
+    return releases
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The releases a peer knows: every admitted signed release (signatures merged, invalid
+ * ones dropped), its state and the reason for a refusal, kept durably in
+ * `releases/<id>.cbor` and `releases/<id>.json`. Admission — from gossip, sync or
+ * publish — goes through {@link ReleaseBook.consider}, so every path applies the same checks.
+ */
+import { EventEmitter } from 'node:events'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import type { CID } from 'multiformats/cid'
+import semver from 'semver'
+import { systemClock } from '../clock.js'
+import type { Clock } from '../clock.js'
+import { UpgossipError } from '../errors.js'
+import { writeFileAtomic, writeJsonAtomic } from '../store/index.js'
+import { decodeSignedRelease, encodeSignedRelease, releaseId } from './record.js'
+import type { SignedRelease } from './record.js'
+import { checkSignature, mergeSignatures } from './signing.js'
+import type { TrustPolicy } from './trust.js'
+import { ReleaseExpiredError, ReleaseTooLargeError, UntrustedAppError, VersionNotNewerError, verifySignedRelease } from './verify.js'
+
+/** Where a release stands on this peer (DESIGN.md "Release state"). */
+export type ReleaseState = 'fetching' | 'staged' | 'waiting' | 'upgrading' | 'active' | 'superseded' | 'failed' | 'rolled-back' | 'revoked' | 'refused'
+
+/** What the book holds about one release. */
+export interface ReleaseEntry {
+  id: string
+  signed: SignedRelease
+  state: ReleaseState
+  /** Why it was refused or failed. */
+  reason?: string
+  /** When this peer admitted it (ISO). */
+  admitted: string
+}
+
+/**
+ * The verdict on a signed release offered to the book. Gossip validators map
+ * `rejected` to REJECT (the sender is scored down), `ignored` and `known` to IGNORE,
+ * `new` and `merged` to ACCEPT (so co-signatures spread).
+ */
+export type Verdict =
+  | { kind: 'new', id: string, entry: ReleaseEntry }
+  | { kind: 'merged', id: string, entry: ReleaseEntry }
+  | { kind: 'known', id: string }
+  | { kind: 'ignored', id?: string, reason: string, error: UpgossipError }
+  | { kind: 'rejected', id?: string, reason: string, error: UpgossipError }
+
+/** What a {@link ReleaseBook} needs. */
+export interface ReleaseBookInit {
+  dir: string
+  trust: () => TrustPolicy
+  /** The version of `app` this peer runs (or has installed), if any: admitted releases must be newer. */
+  floor: (app: string) => string | undefined
+  maxSize?: number
+  clock?: Clock
+}
+
+interface EntryMeta {
+  state: ReleaseState
+  reason?: string
+  admitted: string
+}
+
+/** Signatures that verify, one per key. */
+async function validSignaturesOnly (signed: SignedRelease, id: CID): Promise<SignedRelease> {
+  const kept = []
+  const seen = new Set<string>()
+  for (const s of signed.signatures) {
+    if (seen.has(s.key)) continue
+    if (await checkSignature(id, s)) {
+      kept.push(s)
+      seen.add(s.key)
+    }
+  }
+  return { record: signed.record, signatures: kept }
+}
+
+/** The admitted releases of this peer, durable. */
+export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
+  private readonly entries = new Map<string, ReleaseEntry>()
+  private readonly init: ReleaseBookInit
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor (init: ReleaseBookInit) {
+    super()
+    this.init = init
+  }
+
+  /** Load every release kept in the directory; unreadable files are skipped and reported. */
+  async load (): Promise<string[]> {
+    await fs.mkdir(this.init.dir, { recursive: true })
+    const problems: string[] = []
+    for (const name of await fs.readdir(this.init.dir)) {
+      if (!name.endsWith('.cbor')) continue
+      const id = name.slice(0, -'.cbor'.length)
+      try {
+        const signed = decodeSignedRelease(await fs.readFile(path.join(this.init.dir, name)))
+        if ((await releaseId(signed.record)).toString() !== id) throw new UpgossipError('file name does not match its release id')
+        const meta = JSON.parse(await fs.readFile(path.join(this.init.dir, `${id}.json`), 'utf8')) as EntryMeta
+        this.entries.set(id, { id, signed, state: meta.state, reason: meta.reason, admitted: meta.admitted })
+      } catch (err) {
+        problems.push(`${name}: ${(err as Error).message}`)
+      }
+    }
+    return problems
+  }
+
+  /** One release, if known. */
+  get (id: string): ReleaseEntry | undefined {
+    return this.entries.get(id)
+  }
+
+  /** Every known release, oldest version first. */
+  list (): ReleaseEntry[] {
+    return [...this.entries.values()].sort((a, b) => semver.compare(a.signed.record.version, b.signed.record.version) || a.id.localeCompare(b.id))
+  }
+
+  /** Admitted (not refused or revoked) releases of `app` newer than `version` (all when undefined). */
+  newerThan (app: string, version: string | undefined): ReleaseEntry[] {
+    return this.list().filter(e => e.signed.record.app === app && e.state !== 'refused' && e.state !== 'revoked' &&
+      (version == null || semver.gt(e.signed.record.version, version)))
+  }
+
+  /** The newest admitted release per app. */
+  heads (): Record<string, string> {
+    const heads: Record<string, string> = {}
+    for (const e of this.list()) {
+      if (e.state === 'refused' || e.state === 'revoked') continue
+      heads[e.signed.record.app] = e.id
+    }
+    return heads
+  }
+
+  /** Change a release's state (durably) and tell listeners. */
+  async setState (id: string, state: ReleaseState, reason?: string): Promise<void> {
+    const entry = this.entries.get(id)
+    if (entry == null) return
+    entry.state = state
+    entry.reason = reason
+    await this.writeMeta(entry)
+    this.emit('change', entry)
+  }
+
+  /** Decode bytes and {@link consider} them; undecodable bytes are rejected. */
+  async considerBytes (bytes: Uint8Array): Promise<Verdict> {
+    let signed: SignedRelease
+    try {
+      signed = decodeSignedRelease(bytes)
+    } catch (err) {
+      const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
+      return { kind: 'rejected', reason: error.message, error }
+    }
+    return await this.consider(signed)
+  }
+
+  /** Check a signed release and admit it, merge its signatures, or say why not. Serialised. */
+  async consider (signed: SignedRelease): Promise<Verdict> {
+    const run = this.queue.then(async () => await this.considerNow(signed))
+    this.queue = run.catch(() => {})
+    return await run
+  }
+
+  private async considerNow (offered: SignedRelease): Promise<Verdict> {
+    const cid = await releaseId(offered.record)
+    const id = cid.toString()
+    const known = this.entries.get(id)
+    if (known != null) {
+      const merged = await validSignaturesOnly(await mergeSignatures(known.signed, offered), cid)
+      if (merged.signatures.length <= known.signed.signatures.length) return { kind: 'known', id }
+      known.signed = merged
+      await this.writeRelease(known)
+      this.emit('change', known)
+      return { kind: 'merged', id, entry: known }
+    }
+    try {
+      await verifySignedRelease(offered, {
+        trust: this.init.trust(),
+        clock: this.init.clock ?? systemClock,
+        floor: this.init.floor(offered.record.app),
+        maxSize: this.init.maxSize
+      })
+    } catch (err) {
+      const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
+      // validly signed but not for us (untrusted app, old, expired, over our local limit): not the sender's fault
+      const benign = error instanceof UntrustedAppError || error instanceof VersionNotNewerError ||
+        error instanceof ReleaseExpiredError || error instanceof ReleaseTooLargeError
+      return { kind: benign ? 'ignored' : 'rejected', id, reason: error.message, error }
+    }
+    const entry: ReleaseEntry = {
+      id,
+      signed: await validSignaturesOnly(offered, cid),
+      state: 'fetching',
+      admitted: new Date((this.init.clock ?? systemClock).now()).toISOString()
+    }
+    this.entries.set(id, entry)
+    await this.writeRelease(entry)
+    await this.writeMeta(entry)
+    this.emit('change', entry)
+    return { kind: 'new', id, entry }
+  }
+
+  private async writeRelease (entry: ReleaseEntry): Promise<void> {
+    await writeFileAtomic(path.join(this.init.dir, `${entry.id}.cbor`), encodeSignedRelease(entry.signed))
+  }
+
+  private async writeMeta (entry: ReleaseEntry): Promise<void> {
+    const meta: EntryMeta = { state: entry.state, reason: entry.reason, admitted: entry.admitted }
+    await writeJsonAtomic(path.join(this.init.dir, `${entry.id}.json`), meta)
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * What the releases topic carries: dag-cbor envelopes `{ type, … }`. Today a signed
+ * release; revocations and trust rotations join as further types. Never package blocks.
+ */
+import * as dagCbor from '@ipld/dag-cbor'
+import { MalformedReleaseError, MAX_SIGNED_RELEASE_BYTES, decodeSignedRelease, encodeSignedRelease } from './record.js'
+import type { SignedRelease } from './record.js'
+
+/** A message of the releases topic. */
+export type ReleasesTopicMessage = { type: 'release', signed: SignedRelease }
+
+/** Largest releases-topic message. */
+export const MAX_RELEASES_TOPIC_MESSAGE = MAX_SIGNED_RELEASE_BYTES + 1024
+
+/** Encode a releases-topic message. */
+export function encodeReleasesTopicMessage (message: ReleasesTopicMessage): Uint8Array {
+  return dagCbor.encode({ type: message.type, release: encodeSignedRelease(message.signed) })
+}
+
+/** Decode a releases-topic message; throws {@link MalformedReleaseError}. */
+export function decodeReleasesTopicMessage (bytes: Uint8Array): ReleasesTopicMessage {
+  if (bytes.byteLength > MAX_RELEASES_TOPIC_MESSAGE) throw new MalformedReleaseError(`message of ${bytes.byteLength} bytes is over the ${MAX_RELEASES_TOPIC_MESSAGE}-byte limit`)
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (err) {
+    throw new MalformedReleaseError(`releases-topic message is not dag-cbor: ${(err as Error).message}`)
+  }
+  if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new MalformedReleaseError('releases-topic message is not a map')
+  const { type, release, ...rest } = value as Record<string, unknown>
+  if (Object.keys(rest).length > 0) throw new MalformedReleaseError(`releases-topic message has unknown keys ${Object.keys(rest).join(', ')}`)
+  if (type !== 'release') throw new MalformedReleaseError(`releases-topic message type ${JSON.stringify(type)?.slice(0, 40)} is not known`)
+  if (!(release instanceof Uint8Array)) throw new MalformedReleaseError('releases-topic message carries no release bytes')
+  return { type, signed: decodeSignedRelease(release) }
+}
