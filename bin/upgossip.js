@@ -32,6 +32,9 @@ if (major < MIN_MAJOR) {
     process.stderr.write(`upgossip is not built: ${main} is missing. Run "npm run build" in ${root}.\n`)
     process.exit(1)
   }
+  // cache compiled code between runs (Node 22.1+), so short commands start fast
+  const { default: nodeModule } = await import('node:module')
+  nodeModule.enableCompileCache?.()
   const { run } = await import(main)
   process.exitCode = await run(process.argv.slice(2))
 }

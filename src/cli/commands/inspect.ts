@@ -1,7 +1,5 @@
 /** `upgossip inspect`: what a release bundle holds. */
 import type { Command } from 'commander'
-import { listPackageFiles, walkPackageBlocks } from '../../package/index.js'
-import { checkSignature, readBundle } from '../../release/index.js'
 import { readInput, say, sayJson } from '../output.js'
 
 /** Register `inspect` on the program. */
@@ -12,6 +10,8 @@ export function inspectCommand (program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  $ upgossip inspect kv-v2.car --json | jq .record.version')
     .action(async (file: string, opts: { json?: boolean }) => {
+      const { listPackageFiles, walkPackageBlocks } = await import('../../package/index.js')
+      const { checkSignature, readBundle } = await import('../../release/index.js')
       const bundle = await readBundle(await readInput(file))
       const { record } = bundle.signed
       const signers = []

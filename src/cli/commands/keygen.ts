@@ -1,6 +1,5 @@
 /** `upgossip keygen`: a new Ed25519 publisher key. */
 import type { Command } from 'commander'
-import { generatePublisherKey, writeKeyFile } from '../../release/index.js'
 import { note, passphraseFromEnv, say } from '../output.js'
 
 /** Register `keygen` on the program. */
@@ -11,6 +10,7 @@ export function keygenCommand (program: Command): void {
     .option('--passphrase-env <var>', 'encrypt the key file with the passphrase in this environment variable')
     .addHelpText('after', '\nExample:\n  $ upgossip keygen --out publisher.key\n  z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK')
     .action(async (opts: { out: string, passphraseEnv?: string }) => {
+      const { generatePublisherKey, writeKeyFile } = await import('../../release/index.js')
       const passphrase = passphraseFromEnv(opts.passphraseEnv)
       const key = await generatePublisherKey()
       await writeKeyFile(opts.out, key, passphrase)

@@ -1,7 +1,5 @@
 /** `upgossip pack`: a directory's contents as a content-addressed package. */
 import type { Command } from 'commander'
-import { packDirectory, walkPackageBlocks, writeCar } from '../../package/index.js'
-import { MemoryBlockStore, writeFileAtomic } from '../../store/index.js'
 import { note, say, sayJson } from '../output.js'
 
 /** Register `pack` on the program. */
@@ -13,6 +11,8 @@ export function packCommand (program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nSame file names and bytes give the same CID, whatever mtimes, modes, order or Unicode\nnormalisation; executable bits and empty directories are not kept.\n\nExample:\n  $ upgossip pack ./kv-v2 --out kv-v2.car')
     .action(async (dir: string, opts: { out?: string, json?: boolean }) => {
+      const { packDirectory, walkPackageBlocks, writeCar } = await import('../../package/index.js')
+      const { MemoryBlockStore, writeFileAtomic } = await import('../../store/index.js')
       const store = new MemoryBlockStore()
       const result = await packDirectory(dir, store)
       if (opts.out != null) {

@@ -1,7 +1,5 @@
 /** `upgossip release`: build and sign a release bundle. */
 import type { Command } from 'commander'
-import { createRelease, readKeyFile, writeBundle } from '../../release/index.js'
-import { MemoryBlockStore, writeFileAtomic } from '../../store/index.js'
 import { note, passphraseFromEnv, say, sayJson } from '../output.js'
 import { collect, positiveDurationOption } from '../program-options.js'
 
@@ -18,6 +16,8 @@ export function releaseCommand (program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  $ upgossip release ./kv-v2 --key publisher.key --expires 30d --out kv-v2.car\n  bafyrei…   (the release id)')
     .action(async (dir: string, opts: { key: string[], out: string, previous?: string, expires?: number, passphraseEnv?: string, json?: boolean }) => {
+      const { createRelease, readKeyFile, writeBundle } = await import('../../release/index.js')
+      const { MemoryBlockStore, writeFileAtomic } = await import('../../store/index.js')
       const passphrase = passphraseFromEnv(opts.passphraseEnv)
       const keys = []
       for (const file of opts.key) keys.push(await readKeyFile(file, passphrase))

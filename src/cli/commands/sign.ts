@@ -1,8 +1,5 @@
 /** `upgossip sign`: add a co-signature to a release bundle. */
 import type { Command } from 'commander'
-import { coSign, readBundle, readKeyFile, writeBundle } from '../../release/index.js'
-import { walkPackageBlocks } from '../../package/index.js'
-import { writeFileAtomic } from '../../store/index.js'
 import { note, passphraseFromEnv, readInput, say, sayJson } from '../output.js'
 
 /** Register `sign` on the program. */
@@ -16,6 +13,9 @@ export function signCommand (program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample (a 2-of-3 release, second signer offline):\n  $ upgossip sign kv-v2.car --key alice.key')
     .action(async (file: string, opts: { key: string, out?: string, passphraseEnv?: string, json?: boolean }) => {
+      const { coSign, readBundle, readKeyFile, writeBundle } = await import('../../release/index.js')
+      const { walkPackageBlocks } = await import('../../package/index.js')
+      const { writeFileAtomic } = await import('../../store/index.js')
       const key = await readKeyFile(opts.key, passphraseFromEnv(opts.passphraseEnv))
       const bundle = await readBundle(await readInput(file))
       const signed = await coSign(bundle.signed, key)

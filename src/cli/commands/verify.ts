@@ -1,6 +1,5 @@
 /** `upgossip verify`: everything a peer checks before admitting a bundle. */
 import type { Command } from 'commander'
-import { TrustPolicy, verifyBundle } from '../../release/index.js'
 import { readInput, say, sayJson } from '../output.js'
 
 /** Register `verify` on the program. */
@@ -12,6 +11,7 @@ export function verifyCommand (program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExit code 0 when valid, 1 when not (with a one-line reason on stderr).\n\nExample:\n  $ upgossip verify kv-v2.car --trust trust.json')
     .action(async (file: string, opts: { trust: string, json?: boolean }) => {
+      const { TrustPolicy, verifyBundle } = await import('../../release/index.js')
       const trust = await TrustPolicy.read(opts.trust)
       const verified = await verifyBundle(await readInput(file), { trust })
       const { record } = verified
