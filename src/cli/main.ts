@@ -12,11 +12,14 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { UpgossipError } from '../errors.js'
+import { daemonCommand } from './commands/daemon.js'
 import { inspectCommand } from './commands/inspect.js'
 import { keygenCommand } from './commands/keygen.js'
 import { packCommand } from './commands/pack.js'
+import { publishCommand } from './commands/publish.js'
 import { releaseCommand } from './commands/release.js'
 import { signCommand } from './commands/sign.js'
+import { statusCommand } from './commands/status.js'
 import { verifyCommand } from './commands/verify.js'
 import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE, UsageError } from './output.js'
 
@@ -36,7 +39,7 @@ export function buildProgram (): Command {
     .version(packageVersion(), '-V, --version')
     .showSuggestionAfterError(true)
     .addHelpText('after', '\nRun "upgossip <command> --help" for a command\'s options and an example. Docs: README.md and docs/.')
-  for (const register of [keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand]) register(program)
+  for (const register of [keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand]) register(program)
   program.commands.forEach(command => command.allowExcessArguments(false))
   const exitOverride = (cmd: Command): void => {
     cmd.exitOverride()

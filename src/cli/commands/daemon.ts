@@ -1,0 +1,89 @@
+/** `upgossip daemon`: run a peer. */
+import type { Command } from 'commander'
+import { note } from '../output.js'
+import { collect } from '../program-options.js'
+
+interface DaemonCliOptions {
+  data?: string
+  trust?: string
+  replaceTrust?: boolean
+  listen?: string[]
+  bootstrap?: string[]
+  install?: string
+  app?: string
+  control?: string
+  policy?: string
+  label?: string[]
+  appConfig?: string
+  network?: string
+  mdns?: boolean
+  psk?: string
+  config?: string
+}
+
+/** Register `daemon` on the program. */
+export function daemonCommand (program: Command): void {
+  program.command('daemon')
+    .description('run a peer: gossip releases, swarm their packages, keep a view of the network')
+    .option('--data <dir>', 'data directory (default $UPGOSSIP_DATA or ~/.upgossip)')
+    .option('--trust <file>', 'seed the trust store on first start: {"apps": {"kv": {"publishers": ["z6Mk…"], "threshold": 1}}}')
+    .option('--replace-trust', 'replace the trust store with --trust even though it differs from the one seeded before')
+    .option('--listen <multiaddr>', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/0)', collect)
+    .option('--bootstrap <multiaddr>', 'peer to join through (complete, with /p2p/), repeatable', collect)
+    .option('--install <bundle>', 'install a first version from a release bundle')
+    .option('--app <name>', 'join with no code, and take the newest trusted release of NAME from the network')
+    .option('--control <port>', 'control API port on 127.0.0.1 (default: a free port)')
+    .option('--policy <file>', 'local schedule policy (used by the upgrade engine)')
+    .option('--label <k=v>', 'a label of this peer, repeatable (e.g. zone=a)', collect)
+    .option('--app-config <file>', 'per-peer settings handed to the app')
+    .option('--network <name>', 'network name; topics are upgossip/<name>/… (default "default")')
+    .option('--mdns', 'discover peers on the local network by mDNS')
+    .option('--psk <file>', 'private network key (libp2p pnet): peers without it cannot connect')
+    .option('--config <file>', 'the same options as JSON; command-line values win')
+    .addHelpText('after', `
+The daemon writes DATA/control.json (url, token, peerId, multiaddrs) once it is ready;
+"publish" and "status" find it there. Stop it with Ctrl-C or SIGTERM.
+
+Example, two peers on one machine:
+  $ upgossip daemon --data ./a --trust trust.json --install kv-1.0.0.car --listen /ip4/127.0.0.1/tcp/4001
+  $ upgossip daemon --data ./b --trust trust.json --app kv --bootstrap "$(jq -r '.multiaddrs[0]' a/control.json)"
+  $ upgossip publish kv-2.0.0.car --data ./a`)
+    .action(async (opts: DaemonCliOptions) => {
+      const { Daemon, readDaemonConfig, resolveDaemonOptions } = await import('../../daemon/index.js')
+      const { UsageError } = await import('../output.js')
+      const control = opts.control == null ? undefined : Number(opts.control)
+      if (control != null && (!Number.isInteger(control) || control < 0 || control > 65535)) throw new UsageError(`--control ${opts.control} is not a port number`)
+      const file = opts.config == null ? {} : await readDaemonConfig(opts.config)
+      const options = resolveDaemonOptions({
+        data: opts.data,
+        trust: opts.trust,
+        replaceTrust: opts.replaceTrust,
+        listen: opts.listen,
+        bootstrap: opts.bootstrap,
+        install: opts.install,
+        app: opts.app,
+        control,
+        policy: opts.policy,
+        label: opts.label,
+        appConfig: opts.appConfig,
+        network: opts.network,
+        mdns: opts.mdns,
+        psk: opts.psk
+      }, file)
+      const daemon = await Daemon.start(options)
+      await new Promise<void>(resolve => {
+        let stopping = false
+        const stop = (signal: string): void => {
+          if (stopping) return
+          stopping = true
+          note(`${signal}: stopping`)
+          daemon.stop().then(resolve, err => {
+            note(`error while stopping: ${(err as Error).message}`)
+            resolve()
+          })
+        }
+        process.once('SIGINT', () => { stop('SIGINT') })
+        process.once('SIGTERM', () => { stop('SIGTERM') })
+      })
+    })
+}

@@ -1,0 +1,61 @@
+/** `upgossip status`: this peer and the network as it sees it. */
+import type { Command } from 'commander'
+import type { DaemonStatus } from '../../daemon/index.js'
+import { callDaemon, resolveEndpoint } from '../control-client.js'
+import { say, sayJson } from '../output.js'
+
+function bytes (n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`
+}
+
+function ago (iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))
+  return s < 120 ? `${s}s ago` : `${Math.round(s / 60)}m ago`
+}
+
+function short (id: string): string {
+  return id.length > 20 ? `${id.slice(0, 10)}…${id.slice(-6)}` : id
+}
+
+/** The human view of a status. */
+export function renderStatus (s: DaemonStatus): string[] {
+  const lines: string[] = []
+  const labels = Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(' ')
+  lines.push(`peer      ${s.peerId}`)
+  lines.push(`app       ${s.app ?? '(none)'} ${s.version ?? '(no version installed yet)'} — ${s.state}${labels === '' ? '' : `   labels ${labels}`}`)
+  lines.push(`network   "${s.networkName}", ${s.connections} connection${s.connections === 1 ? '' : 's'}, ${s.network.length} other peer${s.network.length === 1 ? '' : 's'} in view`)
+  lines.push('')
+  lines.push('releases')
+  if (s.releases.length === 0) lines.push('  (none)')
+  for (const r of s.releases) {
+    const pct = r.size === 0 ? 100 : Math.floor((100 * r.have) / r.size)
+    const extra = r.waitingOn != null ? ` waiting on ${r.waitingOn}` : r.reason != null ? ` — ${r.reason}` : ''
+    lines.push(`  ${`${r.app} ${r.version}`.padEnd(16)} ${r.state.padEnd(11)} ${String(pct).padStart(3)}%  ${bytes(r.have).padStart(9)} / ${bytes(r.size).padEnd(9)}  ${short(r.id)}${extra}`)
+  }
+  lines.push('')
+  lines.push('peers')
+  if (s.network.length === 0) lines.push('  (none heard yet)')
+  for (const p of s.network) {
+    lines.push(`  ${short(p.peerId).padEnd(18)} ${`${p.app ?? '-'} ${p.version ?? ''}`.padEnd(16)} ${p.state.padEnd(11)} ${p.connected ? 'connected' : '         '}  seen ${ago(p.seen)}`)
+  }
+  return lines
+}
+
+/** Register `status` on the program. */
+export function statusCommand (program: Command): void {
+  program.command('status')
+    .description('show this peer, its releases with fetch progress, and the network as it sees it')
+    .option('--data <dir>', "the daemon's data directory (default $UPGOSSIP_DATA or ~/.upgossip)")
+    .option('--daemon <url>', 'control API URL, instead of --data')
+    .option('--token <token>', 'control API token, with --daemon')
+    .option('--json', 'print JSON (the shape of GET /status)')
+    .addHelpText('after', '\nExample:\n  $ upgossip status --data ./a')
+    .action(async (opts: { data?: string, daemon?: string, token?: string, json?: boolean }) => {
+      const res = await callDaemon(await resolveEndpoint(opts), 'GET', '/status')
+      const status = await res.json() as DaemonStatus
+      if (opts.json === true) sayJson(status)
+      else for (const line of renderStatus(status)) say(line)
+    })
+}

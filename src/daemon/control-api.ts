@@ -1,0 +1,184 @@
+/**
+ * The control API: HTTP on 127.0.0.1 only, a bearer token on every call (or the cookie
+ * the dashboard sets once from `?token=`), Host and Origin checked against DNS
+ * rebinding. A malformed request gets a 4xx with a JSON error, never a 5xx or a crash.
+ */
+import { timingSafeEqual } from 'node:crypto'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { UpgossipError } from '../errors.js'
+import type { Daemon } from './daemon.js'
+import { dashboardHtml } from './dashboard.js'
+
+/** Largest body `POST /publish` accepts (256 MiB). */
+export const MAX_PUBLISH_BYTES = 256 * 1024 * 1024
+const COOKIE = 'upgossip_token'
+
+/** What the control API needs. */
+export interface ControlApiInit {
+  daemon: Daemon
+  /** 0 picks a free port. */
+  port: number
+  token: string
+}
+
+class HttpError extends Error {
+  constructor (readonly status: number, readonly code: string, message: string) {
+    super(message)
+  }
+}
+
+function sendJson (res: http.ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value, null, 2) + '\n'
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+function sendError (res: http.ServerResponse, status: number, code: string, message: string): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  sendJson(res, status, { error: { code, message } })
+}
+
+async function readBody (req: http.IncomingMessage, limit: number): Promise<Uint8Array> {
+  const declared = Number(req.headers['content-length'] ?? '0')
+  if (declared > limit) throw new HttpError(413, 'BodyTooLarge', `body of ${declared} bytes is over the ${limit}-byte limit`)
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of req) {
+    total += (chunk as Buffer).byteLength
+    if (total > limit) throw new HttpError(413, 'BodyTooLarge', `body is over the ${limit}-byte limit`)
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks)
+}
+
+/** Serves the control API and the dashboard. */
+export class ControlApi {
+  private readonly init: ControlApiInit
+  private readonly server: http.Server
+  private readonly sse = new Set<http.ServerResponse>()
+  private port = 0
+  private heartbeat: NodeJS.Timeout | undefined
+
+  constructor (init: ControlApiInit) {
+    this.init = init
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch(err => {
+        if (err instanceof HttpError) {
+          sendError(res, err.status, err.code, err.message)
+        } else if (err instanceof UpgossipError) {
+          init.daemon.metrics.refused(err.name)
+          sendError(res, 422, err.name, err.message)
+        } else {
+          init.daemon.events.error('control-api', `control API failed: ${(err as Error).message}`)
+          sendError(res, 500, 'InternalError', (err as Error).message)
+        }
+      })
+    })
+    this.server.headersTimeout = 10_000
+    this.server.requestTimeout = 120_000
+  }
+
+  /** The token every call must carry. */
+  get token (): string {
+    return this.init.token
+  }
+
+  /** `http://127.0.0.1:PORT`. */
+  get url (): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  /** Listen on 127.0.0.1. */
+  async start (): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.init.port, '127.0.0.1', () => {
+        this.server.off('error', reject)
+        resolve()
+      })
+    })
+    this.port = (this.server.address() as AddressInfo).port
+    const push = (): void => {
+      const data = `event: status\ndata: ${JSON.stringify(this.init.daemon.status())}\n\n`
+      for (const res of this.sse) res.write(data)
+    }
+    this.init.daemon.on('status', push)
+    this.heartbeat = setInterval(() => { for (const res of this.sse) res.write(': keep-alive\n\n') }, 15_000)
+    this.heartbeat.unref()
+  }
+
+  /** Close every connection and stop listening. */
+  async stop (): Promise<void> {
+    clearInterval(this.heartbeat)
+    for (const res of this.sse) res.end()
+    this.sse.clear()
+    this.server.closeAllConnections()
+    await new Promise<void>(resolve => this.server.close(() => resolve()))
+  }
+
+  private tokenMatches (candidate: string | undefined): boolean {
+    if (candidate == null) return false
+    const a = Buffer.from(candidate)
+    const b = Buffer.from(this.init.token)
+    return a.length === b.length && timingSafeEqual(a, b)
+  }
+
+  private checkOrigin (req: http.IncomingMessage): void {
+    const allowed = [`127.0.0.1:${this.port}`, `localhost:${this.port}`]
+    if (!allowed.includes(req.headers.host ?? '')) throw new HttpError(403, 'BadHost', 'the Host header must name this control API (127.0.0.1 or localhost with its port)')
+    const origin = req.headers.origin
+    if (origin != null && !allowed.map(h => `http://${h}`).includes(origin)) throw new HttpError(403, 'BadOrigin', 'requests from other origins are refused')
+  }
+
+  private authorised (req: http.IncomingMessage): boolean {
+    const header = req.headers.authorization
+    if (header?.startsWith('Bearer ') === true && this.tokenMatches(header.slice(7))) return true
+    const cookie = (req.headers.cookie ?? '').split(';').map(c => c.trim()).find(c => c.startsWith(`${COOKIE}=`))
+    return this.tokenMatches(cookie?.slice(COOKIE.length + 1))
+  }
+
+  private async handle (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    this.checkOrigin(req)
+    const url = new URL(req.url ?? '/', this.url)
+    const route = `${req.method ?? 'GET'} ${url.pathname}`
+    if (route === 'GET /' && url.searchParams.has('token')) {
+      if (!this.tokenMatches(url.searchParams.get('token') ?? undefined)) throw new HttpError(401, 'Unauthorized', 'wrong token')
+      res.writeHead(303, { location: '/', 'set-cookie': `${COOKIE}=${this.init.token}; HttpOnly; SameSite=Strict; Path=/` })
+      res.end()
+      return
+    }
+    if (!this.authorised(req)) throw new HttpError(401, 'Unauthorized', 'missing or wrong token: send "Authorization: Bearer <token>" (the token is in control.json)')
+    const daemon = this.init.daemon
+    switch (route) {
+      case 'GET /':
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'" })
+        res.end(dashboardHtml())
+        return
+      case 'GET /status':
+        sendJson(res, 200, daemon.status())
+        return
+      case 'GET /metrics':
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+        res.end(await daemon.metrics.text())
+        return
+      case 'GET /events':
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+        res.write(`event: status\ndata: ${JSON.stringify(daemon.status())}\n\n`)
+        this.sse.add(res)
+        req.on('close', () => this.sse.delete(res))
+        return
+      case 'POST /publish': {
+        const body = await readBody(req, MAX_PUBLISH_BYTES)
+        if (body.byteLength === 0) throw new HttpError(400, 'EmptyBody', 'POST /publish wants a release bundle (a CAR file) as its body')
+        sendJson(res, 200, await daemon.publish(body))
+        return
+      }
+      default:
+        throw new HttpError(404, 'NotFound', `no such endpoint: ${route}`)
+    }
+  }
+}

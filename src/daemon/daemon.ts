@@ -1,0 +1,536 @@
+/**
+ * The peer daemon: wires the store, the release book, the libp2p node, gossip, sync,
+ * block exchange, status beats and the control API; one data directory, one daemon.
+ */
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import type { CID } from 'multiformats/cid'
+import { systemClock } from '../clock.js'
+import type { Clock } from '../clock.js'
+import { UpgossipError } from '../errors.js'
+import {
+  BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
+  peerIdFromString, readPsk, SYNC_PROTOCOL
+} from '../net/index.js'
+import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncRequest } from '../net/index.js'
+import { unpackPackage, walkPackageBlocks } from '../package/index.js'
+import {
+  ReleaseBook, decodeReleasesTopicMessage, encodeReleasesTopicMessage, encodeSignedRelease, loadTrustStore, readBundle,
+  verifyReleasePackage, verifySignedRelease
+} from '../release/index.js'
+import type { ReleaseEntry, ReleaseState, TrustPolicy, Verdict } from '../release/index.js'
+import { FsBlockStore, lockDataDir, writeJsonAtomic } from '../store/index.js'
+import type { DataDirLock } from '../store/index.js'
+import { ControlApi } from './control-api.js'
+import { EventLog } from './event-log.js'
+import { DaemonMetrics } from './metrics.js'
+import { readNodeState, writeNodeState } from './node-state.js'
+import type { NodeState } from './node-state.js'
+import type { DaemonOptions } from './options.js'
+
+/** A bundle given to `publish` or `--install` was not admitted. */
+export class PublishRefusedError extends UpgossipError {
+  static override name = 'PublishRefusedError'
+}
+
+/** Peer states (DESIGN.md). */
+export type PeerState = 'installing' | 'running' | 'upgrading' | 'rolling-back' | 'failed'
+
+/** One release in `GET /status`. */
+export interface ReleaseStatus {
+  id: string
+  app: string
+  version: string
+  state: ReleaseState
+  waitingOn?: string
+  reason?: string
+  have: number
+  size: number
+  signers: number
+  expires: string
+}
+
+/** One other peer in `GET /status`. */
+export interface NetworkPeerStatus {
+  peerId: string
+  app: string | null
+  version: string | null
+  state: string
+  labels: Record<string, string>
+  seen: string
+  connected: boolean
+  addrs: string[]
+}
+
+/** `GET /status` and `upgossip status --json`. */
+export interface DaemonStatus {
+  peerId: string
+  app: string | null
+  version: string | null
+  state: PeerState
+  labels: Record<string, string>
+  networkName: string
+  multiaddrs: string[]
+  connections: number
+  releases: ReleaseStatus[]
+  network: NetworkPeerStatus[]
+}
+
+/** What `publish` did. */
+export interface PublishResult {
+  status: 'published' | 'known' | 'merged'
+  id: string
+  app: string
+  version: string
+}
+
+/** Files in a data directory. */
+export const DATA_FILES = {
+  peerKey: 'peer.key',
+  blocks: 'blocks',
+  releases: 'releases',
+  packages: 'packages',
+  nodeState: 'node.json',
+  events: 'events.jsonl',
+  control: 'control.json'
+} as const
+
+function isLoopback (addr: string): boolean {
+  return addr.startsWith('/ip4/127.') || addr.startsWith('/ip6/::1/')
+}
+
+/** A running peer. */
+export class Daemon extends EventEmitter<{ status: [] }> {
+  readonly options: DaemonOptions
+  readonly events: EventLog
+  readonly metrics = new DaemonMetrics()
+  private readonly clock: Clock
+  private readonly lock: DataDirLock
+  private trust: TrustPolicy
+  private readonly blocks: FsBlockStore
+  private readonly book: ReleaseBook
+  private nodeState: NodeState
+  private node!: PeerNode
+  private exchange!: BlockExchange
+  private sync!: SyncProtocol
+  private gossip!: Gossip
+  private keeper!: PeerKeeper
+  private control!: ControlApi
+  private readonly view = new NetworkView()
+  private readonly progress = new Map<string, number>()
+  private readonly fetches = new Map<string, AbortController>()
+  private readonly syncing = new Set<string>()
+  private beatTimer: NodeJS.Timeout | undefined
+  private beatSeq = 0
+  private statusTimer: NodeJS.Timeout | undefined
+  private stopped = false
+
+  private constructor (options: DaemonOptions, lock: DataDirLock, events: EventLog, trust: TrustPolicy, nodeState: NodeState, clock: Clock) {
+    super()
+    this.options = options
+    this.lock = lock
+    this.events = events
+    this.trust = trust
+    this.nodeState = nodeState
+    this.clock = clock
+    this.blocks = new FsBlockStore(this.file('blocks'))
+    this.book = new ReleaseBook({
+      dir: this.file('releases'),
+      trust: () => this.trust,
+      floor: app => this.floor(app),
+      maxSize: options.maxPackageSize,
+      clock
+    })
+  }
+
+  private file (name: keyof typeof DATA_FILES): string {
+    return path.join(this.options.data, DATA_FILES[name])
+  }
+
+  /** The version of `app` this peer runs; releases must be newer to be admitted. */
+  private floor (app: string): string | undefined {
+    return this.nodeState.app === app ? this.nodeState.current?.version : undefined
+  }
+
+  /** Start a daemon on its data directory. */
+  static async start (options: DaemonOptions, clock: Clock = systemClock): Promise<Daemon> {
+    const lock = await lockDataDir(options.data)
+    let daemon: Daemon | undefined
+    try {
+      const events = new EventLog(path.join(options.data, DATA_FILES.events), { clock })
+      const { policy, seeded } = await loadTrustStore(options.data, { seed: options.trust, replace: options.replaceTrust })
+      const nodeState = await readNodeState(path.join(options.data, DATA_FILES.nodeState))
+      daemon = new Daemon(options, lock, events, policy, nodeState, clock)
+      if (seeded) events.info('trust-seeded', `trust store seeded from ${options.trust ?? ''}: ${Object.keys(policy.toJSON().apps).join(', ') || 'no apps'}`)
+      await daemon.startParts()
+      return daemon
+    } catch (err) {
+      if (daemon != null) await daemon.stop().catch(() => {})
+      else await lock.release()
+      throw err
+    }
+  }
+
+  private async startParts (): Promise<void> {
+    const o = this.options
+    for (const problem of await this.book.load()) this.events.warn('release-unreadable', `skipped an unreadable release file: ${problem}`)
+    if (o.app != null && this.nodeState.app !== o.app) {
+      if (this.nodeState.app != null && this.nodeState.current != null) {
+        throw new UpgossipError(`this data directory runs ${this.nodeState.app}; it cannot join as ${o.app}`)
+      }
+      this.nodeState = { app: o.app, current: null }
+      await writeNodeState(this.file('nodeState'), this.nodeState)
+    }
+    if (o.install != null) await this.install(o.install)
+
+    const privateKey = await loadPeerKey(this.file('peerKey'))
+    const psk = o.psk == null ? undefined : await readPsk(o.psk)
+    const log = (message: string): void => { this.events.info('net', message) }
+    this.node = await createPeerNode({
+      privateKey,
+      listen: o.listen,
+      bootstrap: o.bootstrap,
+      mdns: o.mdns,
+      psk,
+      scoredTopics: [`upgossip/${o.network}/releases`, `upgossip/${o.network}/status`]
+    })
+    this.exchange = new BlockExchange({
+      node: this.node,
+      store: this.blocks,
+      metrics: this.metrics,
+      log,
+      corruptServedBlocks: process.env.UPGOSSIP_FAULT === 'serve-corrupt-blocks'
+    })
+    this.sync = new SyncProtocol({ node: this.node, metrics: this.metrics, log, releasesFor: request => this.releasesFor(request) })
+    this.gossip = new Gossip({
+      node: this.node,
+      network: o.network,
+      metrics: this.metrics,
+      log,
+      onRelease: async (data, from) => await this.onGossipRelease(data, from),
+      onBeat: (data, from) => this.onBeat(data, from)
+    })
+    this.keeper = new PeerKeeper({ node: this.node, view: this.view, minConnections: o.minConnections, intervalMs: Math.max(1000, Math.floor(o.beatIntervalMs / 2)), log })
+    await this.exchange.start()
+    await this.sync.start()
+    this.gossip.start()
+    this.keeper.start()
+    this.node.addEventListener('peer:identify', evt => {
+      if (evt.detail.protocols.includes(SYNC_PROTOCOL)) void this.syncWith(evt.detail.peerId)
+    })
+    this.node.addEventListener('peer:connect', () => { this.changed() })
+    this.node.addEventListener('peer:disconnect', () => { this.changed() })
+    this.book.on('change', entry => {
+      this.changed()
+      if (entry.state === 'fetching') this.startFetch(entry)
+    })
+    for (const entry of this.book.list()) if (entry.state === 'fetching') this.startFetch(entry)
+    this.beatTimer = setInterval(() => { void this.beat() }, o.beatIntervalMs)
+    this.beatTimer.unref()
+    void this.beat()
+
+    this.control = new ControlApi({ daemon: this, port: o.control, token: randomBytes(24).toString('hex') })
+    await this.control.start()
+    await writeJsonAtomic(this.file('control'), {
+      url: this.control.url,
+      token: this.control.token,
+      peerId: this.node.peerId.toString(),
+      multiaddrs: this.multiaddrs()
+    }, { mode: 0o600 })
+    this.events.info('started', `peer ${this.node.peerId.toString()} on network "${o.network}", listening on ${this.multiaddrs().join(' ')}; control API ${this.control.url}`, {
+      peerId: this.node.peerId.toString(), multiaddrs: this.multiaddrs(), control: this.control.url
+    })
+  }
+
+  /** Complete multiaddrs (with `/p2p/`), loopback first. */
+  multiaddrs (): string[] {
+    const all = this.node.getMultiaddrs().map(a => a.toString())
+    return [...all.filter(isLoopback), ...all.filter(a => !isLoopback(a))]
+  }
+
+  /** The peer id. */
+  get peerId (): string {
+    return this.node.peerId.toString()
+  }
+
+  /** Stop everything and release the data directory. */
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    clearInterval(this.beatTimer)
+    clearTimeout(this.statusTimer)
+    for (const controller of this.fetches.values()) controller.abort()
+    this.keeper?.stop()
+    await this.control?.stop().catch(() => {})
+    await fs.rm(this.file('control'), { force: true })
+    this.gossip?.stop()
+    await Promise.resolve(this.node?.stop()).catch(() => {})
+    this.events.info('stopped', 'peer stopped')
+    await this.events.close()
+    await this.lock.release()
+  }
+
+  private changed (): void {
+    // coalesce bursts (block progress) into one status event per 200 ms
+    if (this.statusTimer != null) return
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = undefined
+      this.emit('status')
+    }, 200)
+    this.statusTimer.unref()
+  }
+
+  // -- admission ---------------------------------------------------------------
+
+  private noteVerdict (verdict: Verdict, via: string): void {
+    if (verdict.kind === 'new') {
+      const r = verdict.entry.signed.record
+      this.events.info('release-admitted', `admitted ${r.app}@${r.version} (${verdict.id}) via ${via}`, { id: verdict.id, app: r.app, version: r.version, via })
+    } else if (verdict.kind === 'merged') {
+      this.events.info('release-cosigned', `merged new signatures for ${verdict.id} via ${via}`, { id: verdict.id, via })
+    } else if (verdict.kind === 'rejected') {
+      this.metrics.refused(verdict.error.name)
+      this.events.warn('release-rejected', `refused a release via ${via}: ${verdict.reason}`, { id: verdict.id, error: verdict.error.name, via })
+    }
+  }
+
+  private async onGossipRelease (data: Uint8Array, from: string): Promise<GossipVerdict> {
+    let verdict: Verdict
+    try {
+      verdict = await this.book.consider(decodeReleasesTopicMessage(data).signed)
+    } catch (err) {
+      const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
+      verdict = { kind: 'rejected', reason: error.message, error }
+    }
+    this.noteVerdict(verdict, `gossip from ${from}`)
+    if (verdict.kind === 'new' || verdict.kind === 'merged') return 'accept'
+    return verdict.kind === 'rejected' ? 'reject' : 'ignore'
+  }
+
+  private onBeat (data: Uint8Array, from: string): GossipVerdict {
+    let beat: StatusBeat
+    try {
+      beat = decodeBeat(data)
+    } catch (err) {
+      this.metrics.refused((err as Error).name)
+      return 'reject'
+    }
+    if (!this.view.update(from, beat, this.clock.now())) return 'ignore'
+    this.changed()
+    // anti-entropy: a head we lack for an app we trust
+    const trusted = this.trust.toJSON().apps
+    if (Object.entries(beat.heads).some(([app, id]) => trusted[app] != null && this.book.get(id) == null)) {
+      try {
+        void this.syncWith(peerIdFromString(from))
+      } catch {}
+    }
+    return 'accept'
+  }
+
+  private syncRequest (): SyncRequest {
+    const request: SyncRequest = {}
+    for (const app of Object.keys(this.trust.toJSON().apps)) request[app] = this.floor(app) ?? null
+    return request
+  }
+
+  private releasesFor (request: SyncRequest): Uint8Array[] {
+    const out: Uint8Array[] = []
+    for (const [app, version] of Object.entries(request)) {
+      for (const entry of this.book.newerThan(app, version ?? undefined)) out.push(encodeSignedRelease(entry.signed))
+    }
+    return out
+  }
+
+  /** Run anti-entropy with one peer (at most one sync per peer at a time). */
+  private async syncWith (peer: PeerId): Promise<void> {
+    const key = peer.toString()
+    const request = this.syncRequest()
+    if (this.syncing.has(key) || this.stopped || Object.keys(request).length === 0) return
+    this.syncing.add(key)
+    try {
+      const releases = await this.sync.sync(peer, request)
+      for (const bytes of releases) this.noteVerdict(await this.book.considerBytes(bytes), `sync with ${key}`)
+    } catch (err) {
+      if (!this.stopped) this.events.info('sync-failed', `sync with ${key} failed: ${(err as Error).message}`)
+    } finally {
+      this.syncing.delete(key)
+    }
+  }
+
+  // -- packages ----------------------------------------------------------------
+
+  private startFetch (entry: ReleaseEntry): void {
+    if (this.fetches.has(entry.id) || this.stopped) return
+    const controller = new AbortController()
+    this.fetches.set(entry.id, controller)
+    const { record } = entry.signed
+    fetchPackage({
+      root: record.package,
+      store: this.blocks,
+      exchange: this.exchange,
+      sources: () => this.node.getPeers(),
+      onProgress: have => { this.progress.set(entry.id, have); this.changed() },
+      log: message => { this.events.info('fetch', `${record.app}@${record.version}: ${message}`) },
+      signal: controller.signal
+    }).then(async () => {
+      await this.stagePackage(entry)
+    }).catch(async (err: Error) => {
+      if (controller.signal.aborted) return
+      this.metrics.refused(err.name)
+      await this.book.setState(entry.id, 'refused', err.message)
+      this.events.error('release-refused', `refused ${record.app}@${record.version}: ${err.message}`, { id: entry.id, error: err.name })
+    }).finally(() => {
+      this.fetches.delete(entry.id)
+    })
+  }
+
+  private async stagePackage (entry: ReleaseEntry): Promise<void> {
+    const { record } = entry.signed
+    await verifyReleasePackage(record, this.blocks)
+    const dir = path.join(this.options.data, DATA_FILES.packages, entry.id)
+    if (!(await fs.stat(dir).then(() => true, () => false))) await unpackPackage(record.package, this.blocks, dir)
+    this.progress.set(entry.id, record.size)
+    await this.book.setState(entry.id, this.nodeState.current?.id === entry.id ? 'active' : 'staged')
+    this.events.info('release-staged', `staged ${record.app}@${record.version} (${record.size} bytes, every block verified)`, { id: entry.id })
+  }
+
+  // -- publish and install -----------------------------------------------------
+
+  /** Import a release bundle's blocks and admit its release; gossip it when new or co-signed. */
+  async publish (bytes: Uint8Array): Promise<PublishResult> {
+    const bundle = await readBundle(bytes)
+    const { record } = bundle.signed
+    const known = this.book.get(bundle.id.toString())
+    if (known == null) {
+      // everything the book would check, before any block is stored
+      await verifySignedRelease(bundle.signed, { trust: this.trust, clock: this.clock, floor: this.floor(record.app), maxSize: this.options.maxPackageSize })
+    }
+    const { blocks } = await verifyReleasePackage(record, bundle.blocks)
+    await this.importBlocks(bundle.blocks, blocks)
+    const verdict = await this.book.consider(bundle.signed)
+    this.noteVerdict(verdict, 'publish')
+    if (verdict.kind === 'rejected' || verdict.kind === 'ignored') throw new PublishRefusedError(verdict.reason, { cause: verdict.error })
+    const entry = this.book.get(verdict.id)
+    if (entry != null && entry.state === 'fetching') this.startFetch(entry)
+    if ((verdict.kind === 'new' || verdict.kind === 'merged') && entry != null) {
+      await this.gossip.publishRelease(encodeReleasesTopicMessage({ type: 'release', signed: entry.signed })).catch(err => {
+        this.events.warn('gossip-failed', `could not gossip ${verdict.id}: ${(err as Error).message}; peers will get it by sync`)
+      })
+    }
+    const status = verdict.kind === 'new' ? 'published' : verdict.kind
+    return { status, id: verdict.id, app: record.app, version: record.version }
+  }
+
+  private async importBlocks (from: { get: (cid: CID) => Promise<Uint8Array> }, cids: CID[]): Promise<void> {
+    for (const cid of cids) {
+      if (!(await this.blocks.has(cid))) await this.blocks.put(cid, await from.get(cid))
+    }
+  }
+
+  /** `--install BUNDLE`: admit and stage a first version, and make it this peer's current release. */
+  private async install (file: string): Promise<void> {
+    let bytes: Uint8Array
+    try {
+      bytes = await fs.readFile(file)
+    } catch (err) {
+      throw new PublishRefusedError(`cannot read --install bundle ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+    const bundle = await readBundle(bytes)
+    const id = bundle.id.toString()
+    const { record } = bundle.signed
+    if (this.nodeState.current != null) {
+      if (this.nodeState.current.id !== id) this.events.info('install-skipped', `--install ${file} ignored: this peer already runs ${this.nodeState.app ?? ''}@${this.nodeState.current.version}`)
+      return
+    }
+    if (this.nodeState.app != null && this.nodeState.app !== record.app) {
+      throw new PublishRefusedError(`--install ${file} is ${record.app}, but this peer serves ${this.nodeState.app}`)
+    }
+    await verifySignedRelease(bundle.signed, { trust: this.trust, clock: this.clock, maxSize: this.options.maxPackageSize })
+    const { blocks } = await verifyReleasePackage(record, bundle.blocks)
+    await this.importBlocks(bundle.blocks, blocks)
+    const verdict = await this.book.consider(bundle.signed)
+    if (verdict.kind === 'rejected' || verdict.kind === 'ignored') throw new PublishRefusedError(verdict.reason, { cause: verdict.error })
+    const entry = this.book.get(id)
+    if (entry == null) throw new PublishRefusedError(`--install ${file} was not admitted`)
+    this.nodeState = { app: record.app, current: { id, version: record.version } }
+    await writeNodeState(this.file('nodeState'), this.nodeState)
+    const dir = path.join(this.options.data, DATA_FILES.packages, id)
+    if (!(await fs.stat(dir).then(() => true, () => false))) await unpackPackage(record.package, this.blocks, dir)
+    this.progress.set(id, record.size)
+    await this.book.setState(id, 'active')
+    this.events.info('installed', `installed ${record.app}@${record.version} (${id}) from ${file}`, { id })
+  }
+
+  // -- status ------------------------------------------------------------------
+
+  private peerState (): PeerState {
+    return this.nodeState.current == null ? 'installing' : 'running'
+  }
+
+  private have (entry: ReleaseEntry): number {
+    const done = entry.state !== 'fetching' && entry.state !== 'refused'
+    return done ? entry.signed.record.size : this.progress.get(entry.id) ?? 0
+  }
+
+  private async beat (): Promise<void> {
+    if (this.stopped) return
+    this.view.expire(this.clock.now(), this.options.peerTimeoutMs)
+    this.metrics.viewSize.set(this.view.size)
+    this.metrics.peers.set(this.node.getPeers().length)
+    this.beatSeq = Math.max(this.beatSeq + 1, this.clock.now())
+    const held = this.book.list().filter(e => this.have(e) > 0).slice(-32)
+    const beat: StatusBeat = {
+      v: 1,
+      seq: this.beatSeq,
+      app: this.nodeState.app,
+      version: this.nodeState.current?.version ?? null,
+      state: this.peerState(),
+      labels: this.options.labels,
+      addrs: this.multiaddrs().slice(0, 16),
+      heads: this.book.heads(),
+      held: held.map(e => ({ id: e.id, have: this.have(e), size: e.signed.record.size }))
+    }
+    try {
+      await this.gossip.publishBeat(encodeBeat(beat))
+    } catch (err) {
+      this.events.info('beat-failed', `status beat not sent: ${(err as Error).message}`)
+    }
+  }
+
+  /** This peer and the network as it sees it. */
+  status (): DaemonStatus {
+    const connected = new Set(this.node.getPeers().map(p => p.toString()))
+    const counts: Record<string, number> = {}
+    const releases = this.book.list().map(e => {
+      counts[e.state] = (counts[e.state] ?? 0) + 1
+      const r = e.signed.record
+      const s: ReleaseStatus = { id: e.id, app: r.app, version: r.version, state: e.state, have: this.have(e), size: r.size, signers: e.signed.signatures.length, expires: r.expires }
+      if (e.reason != null) s.reason = e.reason
+      return s
+    })
+    for (const [state, n] of Object.entries(counts)) this.metrics.releases.set({ state }, n)
+    return {
+      peerId: this.peerId,
+      app: this.nodeState.app,
+      version: this.nodeState.current?.version ?? null,
+      state: this.peerState(),
+      labels: this.options.labels,
+      networkName: this.options.network,
+      multiaddrs: this.multiaddrs(),
+      connections: connected.size,
+      releases,
+      network: this.view.list().filter(e => e.peerId !== this.peerId).map(e => ({
+        peerId: e.peerId,
+        app: e.beat.app,
+        version: e.beat.version,
+        state: e.beat.state,
+        labels: e.beat.labels,
+        seen: new Date(e.seen).toISOString(),
+        connected: connected.has(e.peerId),
+        addrs: e.beat.addrs
+      }))
+    }
+  }
+}

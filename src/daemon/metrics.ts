@@ -1,0 +1,40 @@
+/**
+ * Prometheus metrics of one daemon (prom-client, a registry per daemon), served at
+ * `GET /metrics`.
+ */
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { NetMetrics } from '../net/index.js'
+
+/** The daemon's metrics. */
+export class DaemonMetrics implements NetMetrics {
+  readonly registry = new Registry()
+  private readonly bytesTotal = new Counter({ name: 'upgossip_bytes_total', help: 'Bytes sent and received, by protocol or topic', labelNames: ['protocol', 'direction'], registers: [this.registry] })
+  private readonly blocksTotal = new Counter({ name: 'upgossip_blocks_total', help: 'Package blocks fetched, served, and refused for not matching their CID', labelNames: ['result'], registers: [this.registry] })
+  private readonly gossipTotal = new Counter({ name: 'upgossip_gossip_messages_total', help: 'Gossip messages by topic and validation result', labelNames: ['topic', 'result'], registers: [this.registry] })
+  private readonly refusalsTotal = new Counter({ name: 'upgossip_refusals_total', help: 'Inputs refused, by error name', labelNames: ['error'], registers: [this.registry] })
+  readonly peers = new Gauge({ name: 'upgossip_connected_peers', help: 'Peers connected now', registers: [this.registry] })
+  readonly viewSize = new Gauge({ name: 'upgossip_network_view_peers', help: 'Peers in the network view', registers: [this.registry] })
+  readonly releases = new Gauge({ name: 'upgossip_releases', help: 'Known releases by state', labelNames: ['state'], registers: [this.registry] })
+
+  bytes (protocol: string, direction: 'in' | 'out', n: number): void {
+    this.bytesTotal.inc({ protocol, direction }, n)
+  }
+
+  blocks (result: 'fetched' | 'served' | 'refused', n = 1): void {
+    this.blocksTotal.inc({ result }, n)
+  }
+
+  gossip (topic: 'releases' | 'status', result: 'accept' | 'ignore' | 'reject'): void {
+    this.gossipTotal.inc({ topic, result })
+  }
+
+  /** Count an input refused with a named error. */
+  refused (error: string): void {
+    this.refusalsTotal.inc({ error })
+  }
+
+  /** The text exposition. */
+  async text (): Promise<string> {
+    return await this.registry.metrics()
+  }
+}

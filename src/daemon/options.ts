@@ -1,0 +1,123 @@
+/**
+ * The daemon's options: from the command line, or the same keys as JSON in
+ * `--config FILE` (command-line values win). Schema-checked; unknown keys are errors.
+ */
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { z } from 'zod'
+import { isDuration, parseDuration } from '../duration.js'
+import { UpgossipError } from '../errors.js'
+import { describeSchemaIssues } from '../schema.js'
+
+/** The daemon's options or config file are invalid. */
+export class DaemonConfigError extends UpgossipError {
+  static override name = 'DaemonConfigError'
+}
+
+const duration = z.string().refine(isDuration, { message: 'expected a duration such as 5s' })
+const label = z.string().regex(/^[A-Za-z0-9_.-]{1,64}=[^\n]{0,256}$/, { message: 'expected K=V' })
+
+/** Every option of `upgossip daemon`, as `--config` JSON takes them. */
+export const DaemonConfigSchema = z.strictObject({
+  data: z.string().optional(),
+  trust: z.string().optional(),
+  replaceTrust: z.boolean().optional(),
+  listen: z.array(z.string()).optional(),
+  bootstrap: z.array(z.string()).optional(),
+  install: z.string().optional(),
+  app: z.string().optional(),
+  control: z.number().int().min(0).max(65535).optional(),
+  policy: z.string().optional(),
+  label: z.array(label).optional(),
+  appConfig: z.string().optional(),
+  network: z.string().optional(),
+  mdns: z.boolean().optional(),
+  psk: z.string().optional(),
+  /** How often status beats go out. */
+  beatInterval: duration.optional(),
+  /** How long a silent peer stays in the network view. */
+  peerTimeout: duration.optional(),
+  /** Connections the peer keeps by dialling peers it has heard of. */
+  minConnections: z.number().int().min(0).max(1000).optional(),
+  /** Largest package admitted, in bytes. */
+  maxPackageSize: z.number().int().positive().optional()
+})
+
+/** Options as given. */
+export type DaemonConfig = z.infer<typeof DaemonConfigSchema>
+
+/** Options with every default filled in. */
+export interface DaemonOptions {
+  data: string
+  trust?: string
+  replaceTrust: boolean
+  listen: string[]
+  bootstrap: string[]
+  install?: string
+  app?: string
+  control: number
+  policy?: string
+  labels: Record<string, string>
+  appConfig?: string
+  network: string
+  mdns: boolean
+  psk?: string
+  beatIntervalMs: number
+  peerTimeoutMs: number
+  minConnections: number
+  maxPackageSize: number
+}
+
+/** The default data directory: `$UPGOSSIP_DATA` or `~/.upgossip`. */
+export function defaultDataDir (): string {
+  return process.env.UPGOSSIP_DATA ?? path.join(os.homedir(), '.upgossip')
+}
+
+/** Read a `--config FILE`. */
+export async function readDaemonConfig (file: string): Promise<DaemonConfig> {
+  let json: unknown
+  try {
+    json = JSON.parse(await fs.readFile(file, 'utf8'))
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new DaemonConfigError(code != null ? `cannot read config ${file}: ${code}` : `config ${file} is not valid JSON`)
+  }
+  const result = DaemonConfigSchema.safeParse(json)
+  if (!result.success) throw new DaemonConfigError(describeSchemaIssues(`config ${file}`, result.error))
+  return result.data
+}
+
+/** Merge a config file's values under the command line's and fill the defaults. */
+export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}): DaemonOptions {
+  const merged = { ...file, ...Object.fromEntries(Object.entries(cli).filter(([, v]) => v !== undefined)) } as DaemonConfig
+  const checked = DaemonConfigSchema.safeParse(merged)
+  if (!checked.success) throw new DaemonConfigError(describeSchemaIssues('daemon options', checked.error))
+  const o = checked.data
+  if (o.install != null && o.app != null) throw new DaemonConfigError('give either --install BUNDLE or --app NAME, not both')
+  const labels: Record<string, string> = {}
+  for (const l of o.label ?? []) {
+    const at = l.indexOf('=')
+    labels[l.slice(0, at)] = l.slice(at + 1)
+  }
+  return {
+    data: path.resolve(o.data ?? defaultDataDir()),
+    trust: o.trust,
+    replaceTrust: o.replaceTrust ?? false,
+    listen: o.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+    bootstrap: o.bootstrap ?? [],
+    install: o.install,
+    app: o.app,
+    control: o.control ?? 0,
+    policy: o.policy,
+    labels,
+    appConfig: o.appConfig,
+    network: o.network ?? 'default',
+    mdns: o.mdns ?? false,
+    psk: o.psk,
+    beatIntervalMs: parseDuration(o.beatInterval ?? '5s'),
+    peerTimeoutMs: parseDuration(o.peerTimeout ?? '30s'),
+    minConnections: o.minConnections ?? 4,
+    maxPackageSize: o.maxPackageSize ?? 1024 * 1024 * 1024
+  }
+}
