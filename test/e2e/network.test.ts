@@ -1,0 +1,134 @@
+/**
+ * The peer network on real daemon processes over TCP on loopback: publish through one
+ * peer and every peer ends with the complete verified package; plus the faults of
+ * issue 3 (publisher leaving, a peer down during the announcement, a mesh that must not
+ * stay a star, the control API's token).
+ */
+import { randomBytes } from 'node:crypto'
+import http from 'node:http'
+import { afterEach, describe, expect, it } from 'vitest'
+import { TestNet, runCli, waitFor } from './support/testnet.js'
+
+let net: TestNet | undefined
+
+/** A GET /status with headers fetch() will not let us set (Host). */
+async function rawStatus (url: string, headers: Record<string, string>): Promise<number> {
+  const { port } = new URL(url)
+  return await new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/status', headers }, res => { res.resume(); resolve(res.statusCode ?? 0) })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+afterEach(async () => {
+  await net?.close()
+  net = undefined
+})
+
+describe('peer network', () => {
+  it('publishing through one of 5 daemons gives every peer the complete verified package', async () => {
+    net = await TestNet.create()
+    const v1 = await net.release('1.0.0')
+    const v2 = await net.release('2.0.0', { 'data.bin': randomBytes(900_000) })
+    const origin = await net.start('p0', ['--install', v1.file, '--label', 'zone=a'])
+    const others = []
+    for (let i = 1; i < 5; i++) others.push(await net.start(`p${i}`, ['--app', 'kv', '--bootstrap', origin.addr]))
+    const all = [origin, ...others]
+    // the v1 that p0 runs reaches every peer by anti-entropy
+    await Promise.all(others.map(async p => { await p.waitStaged(v1.id) }))
+
+    const published = await runCli(['publish', v2.file, '--data', origin.dataDir])
+    expect(published.code, published.stderr).toBe(0)
+    expect(published.stdout).toContain(`published kv@2.0.0 ${v2.id}`)
+    await Promise.all(all.map(async p => { await p.waitStaged(v2.id) }))
+    for (const p of all) {
+      const r = (await p.status()).releases.find(x => x.id === v2.id)
+      expect(r?.have).toBe(r?.size)
+      expect(r?.size).toBeGreaterThan(900_000)
+    }
+    // blocks came from more than the origin: someone else served some
+    let servedByOthers = 0
+    for (const p of others) servedByOthers += await p.metric('upgossip_blocks_total', { result: 'served' })
+    expect(servedByOthers).toBeGreaterThan(0)
+
+    // publishing again is not an error
+    const again = await runCli(['publish', v2.file, '--data', others[0]?.dataDir ?? ''])
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stdout).toContain('already known')
+
+    // status shows peers, versions and per-release progress at a glance
+    const status = await runCli(['status', '--data', others[1]?.dataDir ?? ''])
+    expect(status.code, status.stderr).toBe(0)
+    expect(status.stdout).toMatch(/kv 2\.0\.0\s+staged\s+100%/)
+    expect(status.stdout).toContain(origin.peerId.slice(0, 10))
+    const json = JSON.parse((await runCli(['status', '--data', origin.dataDir, '--json'])).stdout)
+    expect(json).toMatchObject({ peerId: origin.peerId, app: 'kv', version: '1.0.0', state: 'running', labels: { zone: 'a' } })
+    expect(json.releases.map((r: { version: string }) => r.version)).toEqual(['1.0.0', '2.0.0'])
+    await waitFor('p0 to see the 4 others', async () => (await origin.status()).network.length === 4)
+
+    // every peer joined only through p0, yet keeps connections to several others
+    await waitFor('every peer to hold at least 3 connections', async () => {
+      for (const p of others) if ((await p.status()).connections < 3) return false
+      return true
+    }, 30_000)
+  })
+
+  it('the publisher leaving once one peer holds the package does not stop the rest', async () => {
+    net = await TestNet.create()
+    const v1 = await net.release('1.0.0')
+    const v2 = await net.release('2.0.0', { 'data.bin': new Uint8Array(400_000).fill(3) })
+    const publisher = await net.start('publisher', ['--install', v1.file])
+    const first = await net.start('first', ['--app', 'kv', '--bootstrap', publisher.addr])
+    expect((await runCli(['publish', v2.file, '--data', publisher.dataDir])).code).toBe(0)
+    await first.waitStaged(v2.id)
+    await publisher.stop()
+    const late = [await net.start('late1', ['--app', 'kv', '--bootstrap', first.addr]), await net.start('late2', ['--app', 'kv', '--bootstrap', first.addr])]
+    await Promise.all(late.map(async p => { await p.waitStaged(v2.id) }))
+  })
+
+  it('a daemon that was down during the announcement catches up when it comes back', async () => {
+    net = await TestNet.create()
+    const v1 = await net.release('1.0.0')
+    const v2 = await net.release('2.0.0')
+    const a = await net.start('a', ['--install', v1.file])
+    let b = await net.start('b', ['--install', v1.file, '--bootstrap', a.addr])
+    await waitFor('b to connect', async () => (await b.status()).connections >= 1)
+    const bPeerId = b.peerId
+    await b.stop()
+    expect((await runCli(['publish', v2.file, '--data', a.dataDir])).code).toBe(0)
+    await a.waitStaged(v2.id)
+    // restarted on the same data directory, with the same identity, without --trust
+    b = await net.start('b', ['--bootstrap', a.addr])
+    expect(b.peerId).toBe(bPeerId)
+    await b.waitStaged(v2.id)
+    expect((await b.status()).version).toBe('1.0.0')
+  })
+
+  it('the control API wants the token, the right Host, and answers malformed bodies with 4xx JSON', async () => {
+    net = await TestNet.create()
+    const a = await net.start('a')
+    expect((await fetch(a.control.url + '/status')).status).toBe(401)
+    expect((await fetch(a.control.url + '/status', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
+    expect((await fetch(a.control.url + '/metrics')).status).toBe(401)
+    // localhost is this host; any other name is a DNS-rebinding attempt
+    const viaLocalhost = await runCli(['status', '--daemon', a.control.url.replace('127.0.0.1', 'localhost'), '--token', a.control.token])
+    expect(viaLocalhost.code, viaLocalhost.stderr).toBe(0)
+    expect(await rawStatus(a.control.url, { host: 'evil.example', authorization: `Bearer ${a.control.token}` })).toBe(403)
+    expect(await rawStatus(a.control.url, { origin: 'http://evil.example', authorization: `Bearer ${a.control.token}` })).toBe(403)
+    const garbage = await a.api('/publish', { method: 'POST', body: new Uint8Array([1, 2, 3]) })
+    expect(garbage.status).toBe(422)
+    expect((await garbage.json()).error.code).toBe('CarMalformedError')
+    const empty = await a.api('/publish', { method: 'POST' })
+    expect(empty.status).toBe(400)
+    expect((await a.api('/nope')).status).toBe(404)
+    const dashboard = await fetch(`${a.control.url}/?token=${a.control.token}`, { redirect: 'manual' })
+    expect(dashboard.status).toBe(303)
+    const cookie = dashboard.headers.get('set-cookie') ?? ''
+    expect(cookie).toContain('HttpOnly')
+    const page = await fetch(a.control.url + '/', { headers: { cookie: cookie.split(';')[0] ?? '' } })
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('<title>upgossip</title>')
+    expect(a.exited).toBeUndefined()
+  })
+})
