@@ -19,6 +19,12 @@ function fieldName (path: ReadonlyArray<PropertyKey>): string {
 export function describeSchemaIssues (what: string, error: z.ZodError): string {
   const lines = error.issues.slice(0, 5).map(issue => {
     const field = fieldName(issue.path)
+    if (issue.code === 'invalid_key') {
+      const parent = fieldName(issue.path.slice(0, -1))
+      const key = String(issue.path[issue.path.length - 1] ?? '')
+      const why = issue.issues[0]?.message ?? issue.message
+      return `key "${key}"${parent === '' ? '' : ` in "${parent}"`} is not allowed: ${why}`
+    }
     if (issue.code === 'unrecognized_keys') {
       const keys = issue.keys.map(k => `"${k}"`).join(', ')
       return `unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}${field === '' ? '' : ` in "${field}"`}`

@@ -49,6 +49,16 @@ export async function readInput (file: string): Promise<Uint8Array> {
   }
 }
 
+/** Largest bundle file read (the CAR limit), checked before reading. */
+const MAX_BUNDLE_FILE = 1024 * 1024 * 1024
+
+/** Read a bundle file named on the command line, refusing one over the size limit before reading it. */
+export async function readBundleFile (file: string): Promise<Uint8Array> {
+  const stat = await fs.stat(file).catch(() => undefined)
+  if (stat != null && stat.size > MAX_BUNDLE_FILE) throw new InputFileError(`${file} is ${stat.size} bytes, more than the ${MAX_BUNDLE_FILE}-byte limit of a bundle`)
+  return await readInput(file)
+}
+
 /** The passphrase held in the environment variable named by `--passphrase-env`, if given. */
 export function passphraseFromEnv (variable: string | undefined): string | undefined {
   if (variable == null) return undefined

@@ -51,7 +51,7 @@ export async function readCar (bytes: Uint8Array, maxBytes = MAX_CAR_BYTES): Pro
   } catch (err) {
     const reason = (err as Error).message
     const truncated = /unexpected end|not enough data|truncat/i.test(reason)
-    throw new CarMalformedError(truncated ? `archive is truncated (${reason})` : `not a valid CAR archive (${reason})`)
+    throw new CarMalformedError(truncated ? `not a complete CAR archive: it is truncated, or not a CAR file at all (${reason})` : `not a valid CAR archive (${reason})`)
   }
   if (reader.version !== 1) throw new CarMalformedError(`CAR version ${reader.version} is not supported; expected version 1`)
   const roots = (await reader.getRoots()).map(cid => toCid(cid))

@@ -24,6 +24,11 @@ export class UnsupportedEntryError extends UpgossipError {
   static override name = 'UnsupportedEntryError'
 }
 
+/** The path given to pack is not a directory. */
+export class NotADirectoryError extends UpgossipError {
+  static override name = 'NotADirectoryError'
+}
+
 /** Two names in one directory are the same after Unicode NFC normalisation. */
 export class DuplicatePathError extends UpgossipError {
   static override name = 'DuplicatePathError'
@@ -83,7 +88,7 @@ async function collectFiles (root: string, realRoot: string, dir: string, prefix
   for (const entry of entries) {
     const name = entry.name.normalize('NFC')
     const problem = nameProblem(name)
-    if (problem != null) throw new UnsafePathError(`${path.join(dir, entry.name)} is refused: ${problem}`)
+    if (problem != null) throw new UnsafePathError(`${prefix === '' ? entry.name : `${prefix}/${entry.name}`} is refused: ${problem}`)
     const previous = seen.get(name)
     if (previous != null) {
       throw new DuplicatePathError(`"${previous}" and "${entry.name}" in ${dir} are the same name after Unicode NFC normalisation; rename one`)
@@ -127,14 +132,14 @@ function byPath (a: { path: string }, b: { path: string }): number {
 export async function packDirectory (dir: string, store: BlockStore): Promise<PackResult> {
   const root = path.resolve(dir)
   const stat = await fs.stat(root).catch(() => undefined)
-  if (stat?.isDirectory() !== true) throw new UpgossipError(`${dir} is not a directory`)
+  if (stat?.isDirectory() !== true) throw new NotADirectoryError(`${dir} is not a directory; pack takes the directory that holds upgossip.json`)
   const realRoot = await fs.realpath(root)
   const files: SourceFile[] = []
   await collectFiles(root, realRoot, root, '', files)
   files.sort(byPath)
 
   const manifestSource = files.find(f => f.path === MANIFEST_FILE)
-  if (manifestSource == null) throw new ManifestMissingError(`${dir} has no ${MANIFEST_FILE}; run "upgossip init" or write one (see docs/manifest.md)`)
+  if (manifestSource == null) throw new ManifestMissingError(`${dir} has no ${MANIFEST_FILE}; write one (see docs/manifest.md)`)
   const { json, manifest } = readManifestBytes(await fs.readFile(manifestSource.absolute))
   assertManifestFilesPresent(manifest, new Set(files.map(f => f.path)))
 

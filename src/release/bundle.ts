@@ -4,8 +4,8 @@
  */
 import type { CID } from 'multiformats/cid'
 import { UpgossipError } from '../errors.js'
-import { readCar, writeCar } from '../package/index.js'
-import type { Block } from '../package/index.js'
+import { listPackageFiles, readCar, walkPackageBlocks, writeCar } from '../package/index.js'
+import type { Block, PackageEntry } from '../package/index.js'
 import { BlockNotFoundError, CODEC_DAG_CBOR, MemoryBlockStore } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
 import { MalformedReleaseError, decodeSignedRelease, releaseId, signedReleaseCid } from './record.js'
@@ -63,16 +63,30 @@ export async function readBundle (bytes: Uint8Array): Promise<ReleaseBundle> {
   return { signed, id: await releaseId(signed.record), blocks: store }
 }
 
-/** Everything `upgossip verify` checks: a readable bundle, signatures and policy, and the package against the record. */
-export async function verifyBundle (bytes: Uint8Array, options: VerifyReleaseOptions): Promise<VerifiedRelease & { bundle: ReleaseBundle, packageBlocks: CID[] }> {
-  const bundle = await readBundle(bytes)
-  const verified = await verifySignedRelease(bundle.signed, options)
-  let packageBlocks: CID[]
+/** Map a missing block to {@link BundleIncompleteError}, the bundle's fault. */
+async function withBundleBlocks<T> (fn: () => Promise<T>): Promise<T> {
   try {
-    packageBlocks = (await verifyReleasePackage(bundle.signed.record, bundle.blocks)).blocks
+    return await fn()
   } catch (err) {
     if (err instanceof BlockNotFoundError) throw new BundleIncompleteError(`the bundle is missing package blocks: ${err.message}`, { cause: err })
     throw err
   }
+}
+
+/** The package blocks of a bundle (root first) with their total size; throws {@link BundleIncompleteError}. */
+export async function bundlePackageBlocks (bundle: ReleaseBundle): Promise<{ cids: CID[], size: number }> {
+  return await withBundleBlocks(async () => await walkPackageBlocks(bundle.signed.record.package, bundle.blocks))
+}
+
+/** The files of a bundle's package; throws {@link BundleIncompleteError}. */
+export async function bundleFiles (bundle: ReleaseBundle): Promise<PackageEntry[]> {
+  return await withBundleBlocks(async () => await listPackageFiles(bundle.signed.record.package, bundle.blocks))
+}
+
+/** Everything `upgossip verify` checks: a readable bundle, signatures and policy, and the package against the record. */
+export async function verifyBundle (bytes: Uint8Array, options: VerifyReleaseOptions): Promise<VerifiedRelease & { bundle: ReleaseBundle, packageBlocks: CID[] }> {
+  const bundle = await readBundle(bytes)
+  const verified = await verifySignedRelease(bundle.signed, options)
+  const packageBlocks = await withBundleBlocks(async () => (await verifyReleasePackage(bundle.signed.record, bundle.blocks)).blocks)
   return { ...verified, bundle, packageBlocks }
 }

@@ -111,7 +111,7 @@ export async function verifySignedRelease (signed: SignedRelease, options: Verif
       invalid.length > 0 ? `${invalid.length} invalid` : '',
       duplicate > 0 ? `${duplicate} repeated by the same key` : ''
     ].filter(n => n !== '')
-    throw new ThresholdNotMetError(`${record.app}@${record.version} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys, ${policy.threshold} needed${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`)
+    throw new ThresholdNotMetError(`${record.app}@${record.version} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`)
   }
   const now = clock.now()
   if (Date.parse(record.expires) <= now) {

@@ -599,7 +599,10 @@ describe.concurrent('upgossip CLI', () => {
       release: ['<dir>', '--key', '--out', '--previous', '--expires', '--passphrase-env', '--json'],
       sign: ['<bundle>', '--key', '--out', '--passphrase-env', '--json'],
       verify: ['<bundle>', '--trust', '--json'],
-      inspect: ['<bundle>', '--json']
+      inspect: ['<bundle>', '--json'],
+      daemon: ['--data', '--trust', '--replace-trust', '--listen', '--bootstrap', '--install', '--app', '--control', '--policy', '--label', '--app-config', '--network', '--mdns', '--psk', '--config'],
+      publish: ['<bundle>', '--data', '--daemon', '--token', '--json'],
+      status: ['--data', '--daemon', '--token', '--json']
     }
     for (const [command, options] of Object.entries(commands)) {
       it(`${command} --help exits 0 and lists its options`, async () => {
@@ -621,6 +624,39 @@ describe.concurrent('upgossip CLI', () => {
       expectOk(r)
       const { version } = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
       expect(oneLine(r)).toBe(version)
+    })
+  })
+
+  describe('co-signing checks what it signs', () => {
+    it('signs with every --key given, in one run', async () => {
+      const car = path.join(root, 'two-keys.car')
+      await fs.copyFile(baseCar, car)
+      expectOk(await runCli(['sign', car, '--key', keys.b.file, '--key', keys.c.file]))
+      const info = JSON.parse((await runCli(['inspect', car, '--json'])).stdout) as { signers: Array<{ key: string, valid: boolean }> }
+      expect(info.signers.map(s => s.key).sort()).toEqual([keys.a.id, keys.b.id, keys.c.id].sort())
+      expect(info.signers.every(s => s.valid)).toBe(true)
+    })
+
+    it('refuses to sign an expired release, and leaves the file as it was', async () => {
+      const car = path.join(root, 'sign-expired.car')
+      expectOk(await runCli(['release', pkg, '--key', keys.a.file, '--expires', '1ms', '--out', car]))
+      await new Promise(resolve => setTimeout(resolve, 20))
+      const before = await fs.readFile(car)
+      expectRefused(await runCli(['sign', car, '--key', keys.b.file]), 'ReleaseExpiredError')
+      expect(Buffer.compare(await fs.readFile(car), before)).toBe(0)
+    })
+
+    it('refuses to go past the 64 signatures peers accept (SignRefusedError), instead of writing an unreadable bundle', async () => {
+      const { MemoryBlockStore } = await import('../../src/store/index.js')
+      const { createRelease, generatePublisherKey, writeBundle } = await import('../../src/release/index.js')
+      const signers = await Promise.all(Array.from({ length: 64 }, async () => await generatePublisherKey()))
+      const store = new MemoryBlockStore()
+      const made = await createRelease({ dir: pkg, store, keys: signers })
+      const car = path.join(root, 'sigs64.car')
+      await fs.writeFile(car, await writeBundle(made.signed, store, made.blocks))
+      expectOk(await runCli(['inspect', car]))
+      expectRefused(await runCli(['sign', car, '--key', keys.a.file]), 'SignRefusedError', ['64'])
+      expectOk(await runCli(['inspect', car]))
     })
   })
 })

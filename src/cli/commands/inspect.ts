@@ -1,6 +1,6 @@
 /** `upgossip inspect`: what a release bundle holds. */
 import type { Command } from 'commander'
-import { readInput, say, sayJson } from '../output.js'
+import { readBundleFile, say, sayJson } from '../output.js'
 
 /** Register `inspect` on the program. */
 export function inspectCommand (program: Command): void {
@@ -10,14 +10,13 @@ export function inspectCommand (program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  $ upgossip inspect kv-v2.car --json | jq .record.version')
     .action(async (file: string, opts: { json?: boolean }) => {
-      const { listPackageFiles, walkPackageBlocks } = await import('../../package/index.js')
-      const { checkSignature, readBundle } = await import('../../release/index.js')
-      const bundle = await readBundle(await readInput(file))
+      const { bundleFiles, bundlePackageBlocks, checkSignature, readBundle } = await import('../../release/index.js')
+      const bundle = await readBundle(await readBundleFile(file))
       const { record } = bundle.signed
       const signers = []
       for (const s of bundle.signed.signatures) signers.push({ key: s.key, valid: await checkSignature(bundle.id, s) })
-      const files = await listPackageFiles(record.package, bundle.blocks)
-      const { cids, size } = await walkPackageBlocks(record.package, bundle.blocks)
+      const files = await bundleFiles(bundle)
+      const { cids, size } = await bundlePackageBlocks(bundle)
       const info = {
         id: bundle.id.toString(),
         record: {

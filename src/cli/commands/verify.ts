@@ -1,6 +1,6 @@
 /** `upgossip verify`: everything a peer checks before admitting a bundle. */
 import type { Command } from 'commander'
-import { readInput, say, sayJson } from '../output.js'
+import { readBundleFile, say, sayJson } from '../output.js'
 
 /** Register `verify` on the program. */
 export function verifyCommand (program: Command): void {
@@ -13,12 +13,12 @@ export function verifyCommand (program: Command): void {
     .action(async (file: string, opts: { trust: string, json?: boolean }) => {
       const { TrustPolicy, verifyBundle } = await import('../../release/index.js')
       const trust = await TrustPolicy.read(opts.trust)
-      const verified = await verifyBundle(await readInput(file), { trust })
+      const verified = await verifyBundle(await readBundleFile(file), { trust })
       const { record } = verified
       if (opts.json === true) {
         sayJson({ valid: true, id: verified.id.toString(), app: record.app, version: record.version, signers: verified.signers, threshold: verified.threshold, expires: record.expires, blocks: verified.packageBlocks.length, size: record.size })
       } else {
-        say(`valid: ${record.app}@${record.version} ${verified.id.toString()} (${verified.signers.length} of ${verified.threshold} required signatures, ${verified.packageBlocks.length} blocks checked, expires ${record.expires})`)
+        say(`valid: ${record.app}@${record.version} ${verified.id.toString()} (${verified.signers.length} valid signature${verified.signers.length === 1 ? '' : 's'}, ${verified.threshold} required, ${verified.packageBlocks.length} blocks checked, expires ${record.expires})`)
       }
     })
 }
