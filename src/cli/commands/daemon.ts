@@ -85,5 +85,7 @@ Example, two peers on one machine:
         process.once('SIGINT', () => { stop('SIGINT') })
         process.once('SIGTERM', () => { stop('SIGTERM') })
       })
+      // everything is stopped and flushed; libp2p may keep idle timers for seconds
+      process.exit(0)
     })
 }

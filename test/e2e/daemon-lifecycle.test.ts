@@ -1,0 +1,114 @@
+/**
+ * The daemon's life on its data directory: one daemon per directory, the trust store
+ * and --replace-trust, private networks (--psk), the --config file, clean stops.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { afterEach, describe, expect, it } from 'vitest'
+import { generatePublisherKey } from '../../src/release/index.js'
+import { BIN, TestNet, runCli, waitFor } from './support/testnet.js'
+import { spawn } from 'node:child_process'
+
+let net: TestNet | undefined
+
+afterEach(async () => {
+  await net?.close()
+  net = undefined
+})
+
+async function pskFile (dir: string, name: string): Promise<string> {
+  const file = path.join(dir, name)
+  await fs.writeFile(file, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`)
+  return file
+}
+
+describe('daemon lifecycle', () => {
+  it('refuses a second daemon on the same data directory, and stops cleanly on SIGTERM', async () => {
+    net = await TestNet.create()
+    const a = await net.start('a')
+    const second = await runCli(['daemon', '--data', a.dataDir, '--listen', '/ip4/127.0.0.1/tcp/0'])
+    expect(second.code).toBe(1)
+    expect(second.stderr).toMatch(/in use by process \d+.*\[DataDirLockedError\]/)
+    expect(a.exited).toBeUndefined()
+    await a.stop()
+    expect(a.exited).toBe(0)
+    // the lock and control.json are gone: the directory can be used again
+    await expect(fs.stat(path.join(a.dataDir, 'control.json'))).rejects.toThrow(/ENOENT/)
+    await expect(fs.stat(path.join(a.dataDir, 'lock'))).rejects.toThrow(/ENOENT/)
+    const events = (await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8')).trim().split('\n').map(l => JSON.parse(l) as { type: string })
+    expect(events.map(e => e.type)).toContain('stopped')
+  })
+
+  it('control.json is private, complete and loopback first', async () => {
+    net = await TestNet.create()
+    const a = await net.start('a')
+    const file = path.join(a.dataDir, 'control.json')
+    expect((await fs.stat(file)).mode & 0o777).toBe(0o600)
+    expect(a.control.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(a.control.multiaddrs[0]).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${a.peerId}$`))
+    expect((await fs.stat(path.join(a.dataDir, 'peer.key'))).mode & 0o777).toBe(0o600)
+  })
+
+  it('a different --trust file on a later start is refused unless --replace-trust', async () => {
+    net = await TestNet.create()
+    const a = await net.start('a')
+    await a.stop()
+    const other = path.join(net.root, 'other-trust.json')
+    await fs.writeFile(other, JSON.stringify({ apps: { kv: { publishers: [(await generatePublisherKey()).id], threshold: 1 } } }))
+    const refused = await runCli(['daemon', '--data', a.dataDir, '--trust', other, '--listen', '/ip4/127.0.0.1/tcp/0'])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('[TrustConflictError]')
+    // the same file again, or none, is fine; --replace-trust replaces
+    const again = await net.start('a')
+    await again.stop()
+    const replaced = await net.start('a', ['--trust', other, '--replace-trust'])
+    const stored = JSON.parse(await fs.readFile(path.join(replaced.dataDir, 'trust.json'), 'utf8'))
+    expect(stored).toEqual(JSON.parse(await fs.readFile(other, 'utf8')))
+  })
+
+  it('--psk makes a private network: peers without the key cannot connect', async () => {
+    net = await TestNet.create()
+    const key1 = await pskFile(net.root, 'one.psk')
+    const key2 = await pskFile(net.root, 'two.psk')
+    const v1 = await net.release('1.0.0')
+    const a = await net.start('a', ['--psk', key1, '--install', v1.file])
+    const member = await net.start('member', ['--psk', key1, '--app', 'kv', '--bootstrap', a.addr])
+    const outsider = await net.start('outsider', ['--psk', key2, '--app', 'kv', '--bootstrap', a.addr])
+    const open = await net.start('open', ['--app', 'kv', '--bootstrap', a.addr])
+    await member.waitStaged(v1.id)
+    // give the others the same time, then check they never got in
+    await new Promise(resolve => setTimeout(resolve, 3000))
+    for (const p of [outsider, open]) {
+      const s = await p.status()
+      expect(s.connections).toBe(0)
+      expect(s.releases).toEqual([])
+    }
+    expect((await a.status()).network.map(p => p.peerId)).toEqual([member.peerId])
+    const badKey = path.join(net.root, 'bad.psk')
+    await fs.writeFile(badKey, 'not a key')
+    const refused = await runCli(['daemon', '--data', path.join(net.root, 'bad'), '--psk', badKey, '--listen', '/ip4/127.0.0.1/tcp/0'])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('[PskInvalidError]')
+  })
+
+  it('takes its options from --config, refuses unknown keys there, and command-line values win', async () => {
+    net = await TestNet.create()
+    const config = path.join(net.root, 'peer.json')
+    await fs.writeFile(config, JSON.stringify({ label: ['zone=from-config'], network: 'lab', beatInterval: '1s' }))
+    const dataDir = path.join(net.root, 'c')
+    const proc = spawn(process.execPath, [BIN, 'daemon', '--data', dataDir, '--config', config, '--listen', '/ip4/127.0.0.1/tcp/0', '--label', 'zone=cli'], { stdio: 'ignore' })
+    try {
+      const control = await waitFor('c to start', async () => JSON.parse(await fs.readFile(path.join(dataDir, 'control.json'), 'utf8')) as { url: string, token: string })
+      const status = await (await fetch(control.url + '/status', { headers: { authorization: `Bearer ${control.token}` } })).json()
+      expect(status).toMatchObject({ networkName: 'lab', labels: { zone: 'cli' } })
+    } finally {
+      proc.kill('SIGTERM')
+      await new Promise(resolve => proc.once('exit', resolve))
+    }
+    await fs.writeFile(config, JSON.stringify({ colour: 'red' }))
+    const bad = await runCli(['daemon', '--data', dataDir, '--config', config])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(/unknown key "colour".*\[DaemonConfigError\]/)
+  })
+})
