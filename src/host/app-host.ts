@@ -1,0 +1,201 @@
+/**
+ * The app host: keeps the current app version running (restarts it with backoff when
+ * it crashes; a crash loop makes the peer `failed`), holds incoming requests during a
+ * switch and delivers them to whichever version runs next, and tracks how idle the app is.
+ */
+import { EventEmitter } from 'node:events'
+import { UpgossipError } from '../errors.js'
+import { AppNotRunningError, AppProcess } from './app-process.js'
+import type { AppProcessInit } from './app-process.js'
+
+/** Requests held during a switch went over their bound (count or time). */
+export class RequestHoldOverflowError extends UpgossipError {
+  static override name = 'RequestHoldOverflowError'
+}
+
+/** The app crash-looped: no version can run. */
+export class AppCrashLoopError extends UpgossipError {
+  static override name = 'AppCrashLoopError'
+}
+
+/** Which version to run. */
+export type AppSpec = Pick<AppProcessInit, 'app' | 'version' | 'packageDir' | 'main' | 'stateDir'>
+
+/** What the host needs. */
+export interface AppHostInit {
+  peerId: string
+  config: unknown
+  logFile: string
+  onCall: AppProcessInit['onCall']
+  onPeers: AppProcessInit['onPeers']
+  log: (message: string) => void
+  clock?: () => number
+  /** Bounds on requests held during a switch. */
+  maxHeld?: number
+  maxHoldMs?: number
+  env?: Record<string, string>
+}
+
+interface Held {
+  from: string
+  request: unknown
+  resolve: (v: unknown) => void
+  reject: (e: Error) => void
+  timer: NodeJS.Timeout
+}
+
+const CRASH_WINDOW_MS = 60_000
+const MAX_CRASHES = 5
+
+/** Runs the app and stands between it and every caller. */
+export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpec] }> {
+  private readonly init: AppHostInit
+  private proc: AppProcess | undefined
+  private spec: AppSpec | undefined
+  private supervising = false
+  private crashes: number[] = []
+  private restartTimer: NodeJS.Timeout | undefined
+  private holding = false
+  private held: Held[] = []
+  private readonly busy: Array<{ at: number, inFlight: number }> = []
+  private readonly startedAt: number
+  failedReason: string | undefined
+
+  constructor (init: AppHostInit) {
+    super()
+    this.init = init
+    this.startedAt = this.now()
+  }
+
+  private now (): number {
+    return this.init.clock?.() ?? Date.now()
+  }
+
+  /** The running process, if any. */
+  get current (): AppProcess | undefined {
+    return this.proc
+  }
+
+  /** The version running now, if any. */
+  get runningSpec (): AppSpec | undefined {
+    return this.proc?.running === true ? this.spec : undefined
+  }
+
+  /** Start `spec` (not supervised until {@link supervise}); the previous process must be stopped first. */
+  launch (spec: AppSpec): AppProcess {
+    clearTimeout(this.restartTimer)
+    this.spec = spec
+    this.supervising = false
+    this.failedReason = undefined
+    const proc = new AppProcess({ ...spec, config: this.init.config, peerId: this.init.peerId, logFile: this.init.logFile, onCall: this.init.onCall, onPeers: this.init.onPeers, env: this.init.env })
+    this.proc = proc
+    proc.on('exit', (code, signal) => { this.onExit(proc, code, signal) })
+    proc.start()
+    return proc
+  }
+
+  /** From now on, restart the current version when it crashes. */
+  supervise (): void {
+    this.supervising = true
+  }
+
+  private onExit (proc: AppProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (proc !== this.proc || !this.supervising || this.spec == null) return
+    const spec = this.spec
+    const now = this.now()
+    this.crashes = [...this.crashes.filter(t => now - t < CRASH_WINDOW_MS), now]
+    if (this.crashes.length >= MAX_CRASHES) {
+      this.supervising = false
+      this.failedReason = `${spec.app}@${spec.version} crashed ${this.crashes.length} times within ${CRASH_WINDOW_MS / 1000}s (last: ${signal ?? String(code)})`
+      this.init.log(this.failedReason)
+      this.emit('failed', this.failedReason)
+      return
+    }
+    const delay = Math.min(30_000, 500 * 2 ** (this.crashes.length - 1))
+    this.init.log(`${spec.app}@${spec.version} exited (${signal ?? String(code)}); restarting in ${delay} ms`)
+    this.restartTimer = setTimeout(() => {
+      if (this.proc !== proc || this.spec !== spec) return
+      const next = this.launch(spec)
+      this.supervising = true
+      this.emit('restarted', spec)
+      void next
+    }, delay)
+    this.restartTimer.unref()
+  }
+
+  /** Stop the current process (its shutdown hooks run first). */
+  async stopCurrent (graceMs?: number): Promise<void> {
+    clearTimeout(this.restartTimer)
+    this.supervising = false
+    const proc = this.proc
+    this.proc = undefined
+    await proc?.stop(graceMs)
+  }
+
+  /** Start holding incoming requests (a switch begins). */
+  hold (): void {
+    this.holding = true
+  }
+
+  /** Stop holding: deliver every held request to the version running now. */
+  unhold (): void {
+    this.holding = false
+    const held = this.held
+    this.held = []
+    for (const h of held) {
+      clearTimeout(h.timer)
+      this.deliver(h.from, h.request).then(h.resolve, h.reject)
+    }
+  }
+
+  /** True while requests are held. */
+  get isHolding (): boolean {
+    return this.holding
+  }
+
+  private async deliver (from: string, request: unknown): Promise<unknown> {
+    const proc = this.proc
+    if (proc?.running !== true) throw new AppNotRunningError('the app is not running on this peer')
+    this.busy.push({ at: this.now(), inFlight: proc.inFlight + 1 })
+    if (this.busy.length > 1000) this.busy.splice(0, this.busy.length - 1000)
+    try {
+      return await proc.request(from, request)
+    } finally {
+      this.busy.push({ at: this.now(), inFlight: proc.inFlight })
+    }
+  }
+
+  /** A request for the app: delivered now, or held during a switch (callers see delay, not errors). */
+  async request (from: string, request: unknown): Promise<unknown> {
+    if (!this.holding) return await this.deliver(from, request)
+    if (this.held.length >= (this.init.maxHeld ?? 1000)) throw new RequestHoldOverflowError('too many requests are held during the switch; try again shortly')
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.held = this.held.filter(h => h.timer !== timer)
+        reject(new RequestHoldOverflowError(`the switch took longer than ${this.init.maxHoldMs ?? 60_000} ms; request not delivered`))
+      }, this.init.maxHoldMs ?? 60_000)
+      this.held.push({ from, request, resolve, reject, timer })
+    })
+  }
+
+  /** How long the app has had at most `maxInFlight` requests in flight (0 when it has more now). */
+  idleFor (maxInFlight: number): number {
+    const now = this.now()
+    if ((this.proc?.inFlight ?? 0) > maxInFlight || this.held.length > 0) return 0
+    for (let i = this.busy.length - 1; i >= 0; i--) {
+      const sample = this.busy[i] as { at: number, inFlight: number }
+      if (sample.inFlight > maxInFlight) return now - sample.at
+    }
+    return now - this.startedAt
+  }
+
+  /** Stop everything; held requests are refused. */
+  async close (): Promise<void> {
+    for (const h of this.held) {
+      clearTimeout(h.timer)
+      h.reject(new AppNotRunningError('the daemon is stopping'))
+    }
+    this.held = []
+    await this.stopCurrent()
+  }
+}

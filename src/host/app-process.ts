@@ -1,0 +1,252 @@
+/**
+ * One run of an app version as a child process: `fork(main)` on the daemon's Node,
+ * advanced IPC serialization, the SDK resolve hook, output to a log file. Requests go
+ * in with a deadline; the app's calls and peer queries go out to the daemon.
+ */
+import { fork } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import fs from 'node:fs'
+import path from 'node:path'
+import { UpgossipError } from '../errors.js'
+import { IPC_PROTOCOL_VERSION, isAppMessage } from './ipc.js'
+import type { AppMessage, HostMessage, IpcError } from './ipc.js'
+
+/** The app answered a request with an error, or never answered. */
+export class AppRequestError extends UpgossipError {
+  static override name = 'AppRequestError'
+}
+
+/** The app process is not running (not started, exited, or stopping). */
+export class AppNotRunningError extends UpgossipError {
+  static override name = 'AppNotRunningError'
+}
+
+/** The app did not become ready in time, exited, or reported itself unhealthy. */
+export class AppUnhealthyError extends UpgossipError {
+  static override name = 'AppUnhealthyError'
+}
+
+/** What an app process needs. */
+export interface AppProcessInit {
+  app: string
+  version: string
+  packageDir: string
+  main: string
+  stateDir: string
+  config: unknown
+  peerId: string
+  logFile: string
+  /** The app calls another peer (null: itself). */
+  onCall: (peer: string | null, request: unknown) => Promise<unknown>
+  /** The app asks which peers run it. */
+  onPeers: () => string[]
+  env?: Record<string, string>
+}
+
+const REGISTER_FILE = new URL('./sdk-register.js', import.meta.url)
+
+/** A running app version. */
+export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Signals | null], unhealthy: [string], ready: [] }> {
+  readonly init: AppProcessInit
+  private child: ChildProcess | undefined
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
+  private nextId = 1
+  private log: fs.WriteStream | undefined
+  private isReady = false
+  private exited = false
+  private stopping = false
+  private shutdownDone: (() => void) | undefined
+  /** Requests delivered and not yet answered. */
+  inFlight = 0
+
+  constructor (init: AppProcessInit) {
+    super()
+    this.init = init
+  }
+
+  /** The pid, while running. */
+  get pid (): number | undefined {
+    return this.child?.pid
+  }
+
+  /** True between start and exit. */
+  get running (): boolean {
+    return this.child != null && !this.exited
+  }
+
+  /** True once the app called `ready()`. */
+  get ready (): boolean {
+    return this.isReady
+  }
+
+  /** Fork the app. */
+  start (): void {
+    const { packageDir, main, logFile } = this.init
+    fs.mkdirSync(this.init.stateDir, { recursive: true })
+    fs.mkdirSync(path.dirname(logFile), { recursive: true })
+    this.log = fs.createWriteStream(logFile, { flags: 'a' })
+    this.log.on('error', () => {})
+    this.log.write(`--- ${new Date().toISOString()} starting ${this.init.app}@${this.init.version}\n`)
+    const child = fork(path.join(packageDir, ...main.split('/')), [], {
+      cwd: packageDir,
+      execPath: process.execPath,
+      execArgv: ['--import', REGISTER_FILE.href],
+      serialization: 'advanced',
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, ...this.init.env, UPGOSSIP_APP: this.init.app, UPGOSSIP_APP_VERSION: this.init.version }
+    })
+    this.child = child
+    child.stdout?.pipe(this.log, { end: false })
+    child.stderr?.pipe(this.log, { end: false })
+    child.on('message', (message: unknown) => { this.onMessage(message) })
+    child.on('error', err => { this.log?.write(`--- process error: ${err.message}\n`) })
+    child.on('exit', (code, signal) => {
+      this.exited = true
+      this.log?.write(`--- exited (${signal ?? code})\n`)
+      for (const [id, p] of this.pending) {
+        clearTimeout(p.timer)
+        p.reject(new AppNotRunningError(`${this.init.app}@${this.init.version} exited before answering`))
+        this.pending.delete(id)
+      }
+      this.inFlight = 0
+      this.shutdownDone?.()
+      this.emit('exit', code, signal)
+    })
+  }
+
+  private send (message: HostMessage): void {
+    if (this.child?.connected === true) this.child.send(message)
+  }
+
+  private onMessage (message: unknown): void {
+    if (!isAppMessage(message)) return
+    const m = message as AppMessage
+    switch (m.t) {
+      case 'hello':
+        if (m.v !== IPC_PROTOCOL_VERSION) {
+          this.log?.write(`--- the app's SDK speaks IPC protocol ${String(m.v)}, the daemon ${IPC_PROTOCOL_VERSION}\n`)
+        }
+        this.send({ t: 'init', v: IPC_PROTOCOL_VERSION, app: this.init.app, version: this.init.version, stateDir: this.init.stateDir, config: this.init.config, peerId: this.init.peerId })
+        return
+      case 'ready':
+        if (!this.isReady) {
+          this.isReady = true
+          this.emit('ready')
+        }
+        return
+      case 'unhealthy':
+        this.emit('unhealthy', String(m.reason).slice(0, 500))
+        return
+      case 'response': {
+        const p = this.pending.get(m.id)
+        if (p == null) return
+        this.pending.delete(m.id)
+        clearTimeout(p.timer)
+        this.inFlight = Math.max(0, this.inFlight - 1)
+        if (m.ok) p.resolve(m.value)
+        else p.reject(new AppRequestError(`${(m.error as IpcError)?.name ?? 'Error'}: ${(m.error as IpcError)?.message ?? ''}`))
+        return
+      }
+      case 'call':
+        this.init.onCall(m.peer, m.request).then(
+          value => { this.send({ t: 'call-result', id: m.id, ok: true, value }) },
+          (err: Error) => { this.send({ t: 'call-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
+        )
+        return
+      case 'peers':
+        this.send({ t: 'peers-result', id: m.id, peers: this.init.onPeers() })
+        return
+      case 'shutdown-done':
+        this.shutdownDone?.()
+    }
+  }
+
+  /** Deliver a request; resolves with the app's response. */
+  async request (from: string, request: unknown, timeoutMs = 30_000): Promise<unknown> {
+    if (!this.running || this.stopping) throw new AppNotRunningError(`${this.init.app}@${this.init.version} is not running`)
+    const id = this.nextId++
+    this.inFlight++
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        this.inFlight = Math.max(0, this.inFlight - 1)
+        reject(new AppRequestError(`${this.init.app}@${this.init.version} did not answer within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.pending.set(id, { resolve, reject, timer })
+      this.send({ t: 'request', id, from, request })
+    })
+  }
+
+  /** Resolve once the app is ready; reject if it exits, reports itself unhealthy, or takes longer than `ms`. */
+  async waitReady (ms: number): Promise<void> {
+    if (this.isReady) return
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer)
+        this.off('ready', onReady)
+        this.off('exit', onExit)
+        this.off('unhealthy', onUnhealthy)
+        if (err != null) reject(err)
+        else resolve()
+      }
+      const onReady = (): void => { done() }
+      const onExit = (code: number | null, signal: string | null): void => { done(new AppUnhealthyError(`${this.init.app}@${this.init.version} exited (${signal ?? String(code)}) before it was ready`)) }
+      const onUnhealthy = (reason: string): void => { done(new AppUnhealthyError(`${this.init.app}@${this.init.version} reported itself unhealthy: ${reason}`)) }
+      const timer = setTimeout(() => { done(new AppUnhealthyError(`${this.init.app}@${this.init.version} did not call ready() within ${ms} ms`)) }, ms)
+      this.on('ready', onReady)
+      this.on('exit', onExit)
+      this.on('unhealthy', onUnhealthy)
+      if (this.exited) onExit(this.child?.exitCode ?? null, null)
+    })
+  }
+
+  /** Resolve after `ms` of health; reject if the app exits or reports itself unhealthy meanwhile. */
+  async stayHealthy (ms: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer)
+        this.off('exit', onExit)
+        this.off('unhealthy', onUnhealthy)
+        if (err != null) reject(err)
+        else resolve()
+      }
+      const onExit = (code: number | null, signal: string | null): void => { done(new AppUnhealthyError(`${this.init.app}@${this.init.version} exited (${signal ?? String(code)}) within its stable period`)) }
+      const onUnhealthy = (reason: string): void => { done(new AppUnhealthyError(`${this.init.app}@${this.init.version} reported itself unhealthy: ${reason}`)) }
+      const timer = setTimeout(() => { done() }, ms)
+      this.on('exit', onExit)
+      this.on('unhealthy', onUnhealthy)
+      if (this.exited) onExit(this.child?.exitCode ?? null, null)
+    })
+  }
+
+  /** Wait until no request is in flight, at most `ms`. */
+  async drain (ms: number): Promise<void> {
+    const deadline = Date.now() + ms
+    while (this.inFlight > 0 && this.running && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+  }
+
+  /** Run the app's shutdown hooks (bounded), then end the process. */
+  async stop (graceMs = 5000): Promise<void> {
+    if (this.child == null || this.exited) {
+      this.log?.end()
+      return
+    }
+    this.stopping = true
+    const child = this.child
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(resolve, graceMs)
+      this.shutdownDone = () => { clearTimeout(timer); resolve() }
+      this.send({ t: 'shutdown' })
+    })
+    if (!this.exited) {
+      const exited = new Promise(resolve => child.once('exit', resolve))
+      // closing the channel makes the SDK exit; a stuck process is killed
+      if (child.connected) child.disconnect()
+      const kill = setTimeout(() => child.kill('SIGKILL'), 2000)
+      await exited
+      clearTimeout(kill)
+    }
+    this.log?.end()
+  }
+}

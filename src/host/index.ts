@@ -1,0 +1,17 @@
+/**
+ * `host/` — the app as a child process: fork with advanced IPC and the `upgossip/app`
+ * resolve hook, the IPC protocol, health (ready, unhealthy, stable), restarts with
+ * backoff, request holding during a switch.
+ *
+ * @example
+ * ```ts
+ * const host = new AppHost({ peerId, config, logFile, onCall, onPeers, log })
+ * const proc = host.launch({ app: 'kv', version: '1.0.0', packageDir, main: 'server.js', stateDir })
+ * await proc.waitReady(30_000)
+ * host.supervise()
+ * await host.request('12D3…', { op: 'get', key: 'a' })
+ * ```
+ */
+export * from './app-host.js'
+export * from './app-process.js'
+export * from './ipc.js'
