@@ -20,6 +20,11 @@ export class InputFileError extends UpgossipError {
   static override name = 'InputFileError'
 }
 
+// `upgossip status | head`: a reader that goes away is not an error
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0)
+})
+
 /** Print a line of data on stdout. */
 export function say (text: string): void {
   process.stdout.write(text + '\n')

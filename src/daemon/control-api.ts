@@ -143,7 +143,12 @@ export class ControlApi {
 
   private async handle (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     this.checkOrigin(req)
-    const url = new URL(req.url ?? '/', this.url)
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', this.url)
+    } catch {
+      throw new HttpError(400, 'BadRequest', 'the request target is not a valid path')
+    }
     const route = `${req.method ?? 'GET'} ${url.pathname}`
     if (route === 'GET /' && url.searchParams.has('token')) {
       if (!this.tokenMatches(url.searchParams.get('token') ?? undefined)) throw new HttpError(401, 'Unauthorized', 'wrong token')
@@ -162,6 +167,7 @@ export class ControlApi {
         sendJson(res, 200, daemon.status())
         return
       case 'GET /metrics':
+        daemon.status()
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
         res.end(await daemon.metrics.text())
         return

@@ -12,7 +12,7 @@ import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
   BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
-  peerIdFromString, readPsk, SYNC_PROTOCOL
+  peerIdFromString, readPsk, MAX_SYNC_APPS, SYNC_PROTOCOL
 } from '../net/index.js'
 import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncRequest } from '../net/index.js'
 import { unpackPackage, walkPackageBlocks } from '../package/index.js'
@@ -20,6 +20,7 @@ import {
   ReleaseBook, decodeReleasesTopicMessage, encodeReleasesTopicMessage, encodeSignedRelease, loadTrustStore, readBundle,
   verifyReleasePackage, verifySignedRelease
 } from '../release/index.js'
+import { UnknownMessageTypeError } from '../release/index.js'
 import type { ReleaseEntry, ReleaseState, TrustPolicy, Verdict } from '../release/index.js'
 import { FsBlockStore, lockDataDir, writeJsonAtomic } from '../store/index.js'
 import type { DataDirLock } from '../store/index.js'
@@ -97,6 +98,13 @@ export const DATA_FILES = {
   control: 'control.json'
 } as const
 
+/** Least time between two syncs with one peer triggered by its beats. */
+const BEAT_SYNC_INTERVAL_MS = 10_000
+
+/** Errors that mean the package itself is bad (refuse the release), not that this peer had trouble. */
+const PACKAGE_FAULTS = new Set(['SizeMismatchError', 'ManifestMismatchError', 'PackageDagError', 'UnsafePathError', 'UnsupportedEntryError',
+  'NotAPackageError', 'ManifestMissingError', 'ManifestInvalidError', 'ManifestFileMissingError', 'UnsupportedCidError', 'BlockHashMismatchError'])
+
 function isLoopback (addr: string): boolean {
   return addr.startsWith('/ip4/127.') || addr.startsWith('/ip6/::1/')
 }
@@ -122,6 +130,9 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   private readonly progress = new Map<string, number>()
   private readonly fetches = new Map<string, AbortController>()
   private readonly syncing = new Set<string>()
+  private readonly turnedDown = new Set<string>()
+  private readonly lastBeatSync = new Map<string, number>()
+  private readonly work = new Set<Promise<unknown>>()
   private beatTimer: NodeJS.Timeout | undefined
   private beatSeq = 0
   private statusTimer: NodeJS.Timeout | undefined
@@ -180,7 +191,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       if (this.nodeState.app != null && this.nodeState.current != null) {
         throw new UpgossipError(`this data directory runs ${this.nodeState.app}; it cannot join as ${o.app}`)
       }
-      this.nodeState = { app: o.app, current: null }
+      this.nodeState = { app: o.app, current: null, previous: null, since: null }
       await writeNodeState(this.file('nodeState'), this.nodeState)
     }
     if (o.install != null) await this.install(o.install)
@@ -263,6 +274,8 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     clearTimeout(this.statusTimer)
     for (const controller of this.fetches.values()) controller.abort()
     this.keeper?.stop()
+    // let aborted fetches and staging finish before the directory is released
+    await Promise.allSettled([...this.work])
     await this.control?.stop().catch(() => {})
     await fs.rm(this.file('control'), { force: true })
     this.gossip?.stop()
@@ -297,13 +310,25 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   }
 
   private async onGossipRelease (data: Uint8Array, from: string): Promise<GossipVerdict> {
-    let verdict: Verdict
+    let message
     try {
-      verdict = await this.book.consider(decodeReleasesTopicMessage(data).signed)
+      message = decodeReleasesTopicMessage(data)
     } catch (err) {
       const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
-      verdict = { kind: 'rejected', reason: error.message, error }
+      // a newer peer's message type is not malformed, just not ours
+      const verdict: Verdict = { kind: error instanceof UnknownMessageTypeError ? 'ignored' : 'rejected', reason: error.message, error }
+      this.noteVerdict(verdict, `gossip from ${from}`)
+      return verdict.kind === 'rejected' ? 'reject' : 'ignore'
     }
+    let verdict: Verdict
+    try {
+      verdict = await this.book.consider(message.signed)
+    } catch (err) {
+      // our own trouble (a full disk): not the sender's fault
+      this.events.warn('release-not-stored', `could not take in a release from ${from}: ${(err as Error).message}`)
+      return 'ignore'
+    }
+    if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict.id)
     this.noteVerdict(verdict, `gossip from ${from}`)
     if (verdict.kind === 'new' || verdict.kind === 'merged') return 'accept'
     return verdict.kind === 'rejected' ? 'reject' : 'ignore'
@@ -319,19 +344,31 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     }
     if (!this.view.update(from, beat, this.clock.now())) return 'ignore'
     this.changed()
-    // anti-entropy: a head we lack for an app we trust
+    // anti-entropy: a head we lack for an app we trust, and have not already turned down
     const trusted = this.trust.toJSON().apps
-    if (Object.entries(beat.heads).some(([app, id]) => trusted[app] != null && this.book.get(id) == null)) {
-      try {
-        void this.syncWith(peerIdFromString(from))
-      } catch {}
+    if (Object.entries(beat.heads).some(([app, id]) => trusted[app] != null && this.book.get(id) == null && !this.turnedDown.has(id))) {
+      const last = this.lastBeatSync.get(from) ?? 0
+      if (this.clock.now() - last >= BEAT_SYNC_INTERVAL_MS) {
+        this.lastBeatSync.set(from, this.clock.now())
+        if (this.lastBeatSync.size > 4096) this.lastBeatSync.delete(this.lastBeatSync.keys().next().value as string)
+        try {
+          void this.syncWith(peerIdFromString(from))
+        } catch {}
+      }
     }
     return 'accept'
   }
 
+  /** Remember a release id this peer turned down, so beats naming it do not trigger syncs forever. */
+  private remember (id: string | undefined): void {
+    if (id == null) return
+    this.turnedDown.add(id)
+    if (this.turnedDown.size > 1024) this.turnedDown.delete(this.turnedDown.values().next().value as string)
+  }
+
   private syncRequest (): SyncRequest {
     const request: SyncRequest = {}
-    for (const app of Object.keys(this.trust.toJSON().apps)) request[app] = this.floor(app) ?? null
+    for (const app of Object.keys(this.trust.toJSON().apps).slice(0, MAX_SYNC_APPS)) request[app] = this.floor(app) ?? null
     return request
   }
 
@@ -351,7 +388,13 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     this.syncing.add(key)
     try {
       const releases = await this.sync.sync(peer, request)
-      for (const bytes of releases) this.noteVerdict(await this.book.considerBytes(bytes), `sync with ${key}`)
+      for (const bytes of releases) {
+        const verdict = await this.book.considerBytes(bytes)
+        this.noteVerdict(verdict, `sync with ${key}`)
+        if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict.id)
+        // a peer that sends forgeries gets no more of our time in this sync
+        if (verdict.kind === 'rejected') break
+      }
     } catch (err) {
       if (!this.stopped) this.events.info('sync-failed', `sync with ${key} failed: ${(err as Error).message}`)
     } finally {
@@ -366,7 +409,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     const controller = new AbortController()
     this.fetches.set(entry.id, controller)
     const { record } = entry.signed
-    fetchPackage({
+    const job = fetchPackage({
       root: record.package,
       store: this.blocks,
       exchange: this.exchange,
@@ -375,15 +418,26 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       log: message => { this.events.info('fetch', `${record.app}@${record.version}: ${message}`) },
       signal: controller.signal
     }).then(async () => {
-      await this.stagePackage(entry)
+      if (!controller.signal.aborted) await this.stagePackage(entry)
     }).catch(async (err: Error) => {
       if (controller.signal.aborted) return
-      this.metrics.refused(err.name)
-      await this.book.setState(entry.id, 'refused', err.message)
-      this.events.error('release-refused', `refused ${record.app}@${record.version}: ${err.message}`, { id: entry.id, error: err.name })
+      if (PACKAGE_FAULTS.has(err.name)) {
+        this.metrics.refused(err.name)
+        await this.book.setState(entry.id, 'refused', err.message)
+        this.events.error('release-refused', `refused ${record.app}@${record.version}: ${err.message}`, { id: entry.id, error: err.name })
+      } else {
+        // our own trouble (disk full, …): stay fetching and try again later
+        this.events.warn('fetch-retry', `${record.app}@${record.version}: ${err.message}; trying again in 30s`, { id: entry.id })
+        const retry = setTimeout(() => { if (!this.stopped && this.book.get(entry.id)?.state === 'fetching') this.startFetch(entry) }, 30_000)
+        retry.unref()
+      }
+    }).catch((err: Error) => {
+      this.events.error('fetch-failed', `${record.app}@${record.version}: ${err.message}`)
     }).finally(() => {
       this.fetches.delete(entry.id)
+      this.work.delete(job)
     })
+    this.work.add(job)
   }
 
   private async stagePackage (entry: ReleaseEntry): Promise<void> {
@@ -454,7 +508,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     if (verdict.kind === 'rejected' || verdict.kind === 'ignored') throw new PublishRefusedError(verdict.reason, { cause: verdict.error })
     const entry = this.book.get(id)
     if (entry == null) throw new PublishRefusedError(`--install ${file} was not admitted`)
-    this.nodeState = { app: record.app, current: { id, version: record.version } }
+    this.nodeState = { app: record.app, current: { id, version: record.version }, previous: null, since: this.clock.now() }
     await writeNodeState(this.file('nodeState'), this.nodeState)
     const dir = path.join(this.options.data, DATA_FILES.packages, id)
     if (!(await fs.stat(dir).then(() => true, () => false))) await unpackPackage(record.package, this.blocks, dir)
@@ -489,11 +543,13 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       state: this.peerState(),
       labels: this.options.labels,
       addrs: this.multiaddrs().slice(0, 16),
-      heads: this.book.heads(),
+      heads: Object.fromEntries(Object.entries(this.book.heads()).slice(0, 32)),
       held: held.map(e => ({ id: e.id, have: this.have(e), size: e.signed.record.size }))
     }
     try {
-      await this.gossip.publishBeat(encodeBeat(beat))
+      const bytes = encodeBeat(beat)
+      decodeBeat(bytes) // what receivers enforce, enforced on ourselves first
+      await this.gossip.publishBeat(bytes)
     } catch (err) {
       this.events.info('beat-failed', `status beat not sent: ${(err as Error).message}`)
     }
@@ -510,6 +566,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       if (e.reason != null) s.reason = e.reason
       return s
     })
+    this.metrics.releases.reset()
     for (const [state, n] of Object.entries(counts)) this.metrics.releases.set({ state }, n)
     return {
       peerId: this.peerId,

@@ -20,11 +20,36 @@ export class EventLog {
     this.stream.on('error', () => {})
     this.clock = options.clock ?? systemClock
     this.quiet = options.quiet ?? false
+    // whoever reads our stderr may go away; the daemon must not die of EPIPE
+    process.stderr.on('error', () => {})
+  }
+
+  private readonly budget = new Map<string, { windowStart: number, count: number, suppressed: number }>()
+
+  /** At most 30 events of one type a minute; the rest are counted and summarised, so a hostile peer cannot flood the log. */
+  private allowed (type: string, now: number): { ok: boolean, suppressed: number } {
+    const b = this.budget.get(type) ?? { windowStart: now, count: 0, suppressed: 0 }
+    if (now - b.windowStart >= 60_000) {
+      const suppressed = b.suppressed
+      this.budget.set(type, { windowStart: now, count: 1, suppressed: 0 })
+      return { ok: true, suppressed }
+    }
+    b.count++
+    this.budget.set(type, b)
+    if (b.count > 30) {
+      b.suppressed++
+      return { ok: false, suppressed: 0 }
+    }
+    return { ok: true, suppressed: 0 }
   }
 
   /** Record an event: `type` is a stable machine name, `message` the readable line. */
   event (level: EventLevel, type: string, message: string, fields: Record<string, unknown> = {}): void {
-    const time = new Date(this.clock.now()).toISOString()
+    const now = this.clock.now()
+    const { ok, suppressed } = this.allowed(type, now)
+    if (!ok) return
+    if (suppressed > 0) message = `${message} (${suppressed} similar "${type}" events were suppressed in the last minute)`
+    const time = new Date(now).toISOString()
     this.stream.write(JSON.stringify({ time, level, type, message, ...fields }) + '\n')
     if (!this.quiet) process.stderr.write(`${time.slice(11, 19)} ${level === 'info' ? '' : level.toUpperCase() + ' '}${message}\n`)
   }

@@ -6,9 +6,14 @@ import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
 import { writeJsonAtomic } from '../store/index.js'
 
+const Installed = z.strictObject({ id: z.string(), version: z.string() })
 const NodeStateSchema = z.strictObject({
   app: z.string().nullable(),
-  current: z.strictObject({ id: z.string(), version: z.string() }).nullable()
+  current: Installed.nullable(),
+  /** The release `current` replaced, kept (package and state) for rollback. */
+  previous: Installed.nullable().default(null),
+  /** When `current` started running (ms since the epoch). */
+  since: z.number().nullable().default(null)
 })
 
 /** The app this peer serves and the release it runs. */
@@ -20,7 +25,7 @@ export async function readNodeState (file: string): Promise<NodeState> {
   try {
     text = await fs.readFile(file, 'utf8')
   } catch {
-    return { app: null, current: null }
+    return { app: null, current: null, previous: null, since: null }
   }
   const result = NodeStateSchema.safeParse(JSON.parse(text))
   if (!result.success) throw new UpgossipError(`${file} is damaged; restore it from a backup or start with a fresh --data directory`)

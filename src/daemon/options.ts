@@ -29,7 +29,7 @@ export const DaemonConfigSchema = z.strictObject({
   app: z.string().optional(),
   control: z.number().int().min(0).max(65535).optional(),
   policy: z.string().optional(),
-  label: z.array(label).optional(),
+  label: z.array(label).max(32, { message: 'at most 32 labels' }).optional(),
   appConfig: z.string().optional(),
   network: z.string().optional(),
   mdns: z.boolean().optional(),

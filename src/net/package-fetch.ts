@@ -33,10 +33,11 @@ export interface PackageFetchInit {
   idleMs?: number
 }
 
-function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise(resolve => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>(resolve => {
+    const onAbort = (): void => { clearTimeout(timer); resolve() }
+    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve() }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
   })
 }
 
@@ -81,8 +82,17 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   let idleRounds = 0
   while (needed.size > 0) {
     if (signal.aborted) throw new FetchAbortedError('fetch stopped')
-    const sources = init.sources().filter(p => !banned.has(p.toString()))
+    // blocks may have arrived another way (a publish, another release sharing them)
     const before = walked.size
+    for (const cid of [...needed.values()]) {
+      if (await store.has(cid)) {
+        needed.delete(cid.toString())
+        await walk(cid)
+      }
+    }
+    if (walked.size > before) init.onProgress(have)
+    if (needed.size === 0) break
+    const sources = init.sources().filter(p => !banned.has(p.toString()))
     if (sources.length > 0) {
       const wanted = [...needed.values()].slice(0, MAX_HAVE_CIDS)
       // who has what

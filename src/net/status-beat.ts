@@ -21,7 +21,7 @@ const BeatSchema = z.strictObject({
   v: z.literal(1),
   seq: z.number().int().min(0),
   app: z.string().max(64).nullable(),
-  version: z.string().max(64).nullable(),
+  version: z.string().max(256).nullable(),
   state: z.enum(PEER_STATES),
   labels: z.record(z.string().max(64), z.string().max(256)).refine(l => Object.keys(l).length <= 32, { message: 'at most 32 labels' }),
   addrs: z.array(z.string().max(256)).max(16),

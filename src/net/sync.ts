@@ -78,7 +78,8 @@ export class SyncProtocol {
     signal.addEventListener('abort', () => stream.abort(new SyncProtocolError('sync took too long')))
     const frame = await readFrame(stream, 8 * 1024)
     this.c.metrics.bytes(SYNC_PROTOCOL, 'in', frame.byteLength)
-    const releases = this.c.releasesFor(decodeSyncRequest(frame)).slice(0, MAX_SYNC_RELEASES)
+    // the newest matter most: a joining peer must learn the head even past the limit
+    const releases = this.c.releasesFor(decodeSyncRequest(frame)).slice(-MAX_SYNC_RELEASES)
     for (const r of releases) this.c.metrics.bytes(SYNC_PROTOCOL, 'out', r.byteLength)
     await writeFrames(stream, releases)
   }

@@ -13,11 +13,11 @@ import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import { writeFileAtomic, writeJsonAtomic } from '../store/index.js'
-import { decodeSignedRelease, encodeSignedRelease, releaseId } from './record.js'
+import { MAX_SIGNATURES, decodeSignedRelease, encodeSignedRelease, releaseId } from './record.js'
 import type { SignedRelease } from './record.js'
 import { checkSignature, mergeSignatures } from './signing.js'
 import type { TrustPolicy } from './trust.js'
-import { ReleaseExpiredError, ReleaseTooLargeError, UntrustedAppError, VersionNotNewerError, verifySignedRelease } from './verify.js'
+import { ReleaseExpiredError, ReleaseTooLargeError, ThresholdNotMetError, UntrustedAppError, VersionNotNewerError, classifySignatures, verifySignedRelease } from './verify.js'
 
 /** Where a release stands on this peer (DESIGN.md "Release state"). */
 export type ReleaseState = 'fetching' | 'staged' | 'waiting' | 'upgrading' | 'active' | 'superseded' | 'failed' | 'rolled-back' | 'revoked' | 'refused'
@@ -61,16 +61,21 @@ interface EntryMeta {
   admitted: string
 }
 
-/** Signatures that verify, one per key. */
-async function validSignaturesOnly (signed: SignedRelease, id: CID): Promise<SignedRelease> {
+/**
+ * The signatures worth keeping and forwarding: valid ones by keys this peer trusts for
+ * the app, one per key, at most {@link MAX_SIGNATURES}. Anything else could be piled on
+ * by anyone, growing the release past what peers accept.
+ */
+async function trustedSignaturesOnly (signed: SignedRelease, id: CID, trust: TrustPolicy): Promise<SignedRelease> {
   const kept = []
   const seen = new Set<string>()
   for (const s of signed.signatures) {
-    if (seen.has(s.key)) continue
+    if (seen.has(s.key) || !trust.isPublisher(signed.record.app, s.key)) continue
     if (await checkSignature(id, s)) {
       kept.push(s)
       seen.add(s.key)
     }
+    if (kept.length >= MAX_SIGNATURES) break
   }
   return { record: signed.record, signatures: kept }
 }
@@ -165,7 +170,7 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
     const id = cid.toString()
     const known = this.entries.get(id)
     if (known != null) {
-      const merged = await validSignaturesOnly(await mergeSignatures(known.signed, offered), cid)
+      const merged = await trustedSignaturesOnly(await mergeSignatures(known.signed, offered), cid, this.init.trust())
       if (merged.signatures.length <= known.signed.signatures.length) return { kind: 'known', id }
       known.signed = merged
       await this.writeRelease(known)
@@ -181,22 +186,33 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
       })
     } catch (err) {
       const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
-      // validly signed but not for us (untrusted app, old, expired, over our local limit): not the sender's fault
-      const benign = error instanceof UntrustedAppError || error instanceof VersionNotNewerError ||
-        error instanceof ReleaseExpiredError || error instanceof ReleaseTooLargeError
-      return { kind: benign ? 'ignored' : 'rejected', id, reason: error.message, error }
+      return { kind: await this.isForged(error, offered, cid) ? 'rejected' : 'ignored', id, reason: error.message, error }
     }
     const entry: ReleaseEntry = {
       id,
-      signed: await validSignaturesOnly(offered, cid),
+      signed: await trustedSignaturesOnly(offered, cid, this.init.trust()),
       state: 'fetching',
       admitted: new Date((this.init.clock ?? systemClock).now()).toISOString()
     }
     this.entries.set(id, entry)
-    await this.writeRelease(entry)
+    // meta first: load() starts from the .cbor files, so a crash between the two writes leaves nothing half-admitted
     await this.writeMeta(entry)
+    await this.writeRelease(entry)
     this.emit('change', entry)
     return { kind: 'new', id, entry }
+  }
+
+  /**
+   * Only a forgery is the sender's fault: a signature that claims a key this peer trusts
+   * and does not verify. Everything else — an app or keys this peer does not trust
+   * (others may), an old, expired or oversized release — is ignored: not forwarded,
+   * but not held against the sender.
+   */
+  private async isForged (error: UpgossipError, offered: SignedRelease, id: CID): Promise<boolean> {
+    if (error instanceof UntrustedAppError || error instanceof VersionNotNewerError || error instanceof ReleaseExpiredError || error instanceof ReleaseTooLargeError) return false
+    if (!(error instanceof ThresholdNotMetError)) return false
+    const { invalid } = await classifySignatures(id, offered, this.init.trust())
+    return invalid.length > 0
   }
 
   private async writeRelease (entry: ReleaseEntry): Promise<void> {

@@ -3,8 +3,14 @@
  * release; revocations and trust rotations join as further types. Never package blocks.
  */
 import * as dagCbor from '@ipld/dag-cbor'
+import { UpgossipError } from '../errors.js'
 import { MalformedReleaseError, MAX_SIGNED_RELEASE_BYTES, decodeSignedRelease, encodeSignedRelease } from './record.js'
 import type { SignedRelease } from './record.js'
+
+/** A releases-topic message of a type this version does not know (a newer peer's): ignored, not rejected. */
+export class UnknownMessageTypeError extends UpgossipError {
+  static override name = 'UnknownMessageTypeError'
+}
 
 /** A message of the releases topic. */
 export type ReleasesTopicMessage = { type: 'release', signed: SignedRelease }
@@ -28,8 +34,9 @@ export function decodeReleasesTopicMessage (bytes: Uint8Array): ReleasesTopicMes
   }
   if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new MalformedReleaseError('releases-topic message is not a map')
   const { type, release, ...rest } = value as Record<string, unknown>
-  if (Object.keys(rest).length > 0) throw new MalformedReleaseError(`releases-topic message has unknown keys ${Object.keys(rest).join(', ')}`)
-  if (type !== 'release') throw new MalformedReleaseError(`releases-topic message type ${JSON.stringify(type)?.slice(0, 40)} is not known`)
+  if (typeof type !== 'string') throw new MalformedReleaseError('releases-topic message has no type')
+  if (type !== 'release') throw new UnknownMessageTypeError(`releases-topic message type "${type.slice(0, 40)}" is not known to this version`)
+  if (Object.keys(rest).length > 0) throw new MalformedReleaseError(`releases-topic message has unknown keys ${Object.keys(rest).slice(0, 5).join(', ')}`)
   if (!(release instanceof Uint8Array)) throw new MalformedReleaseError('releases-topic message carries no release bytes')
   return { type, signed: decodeSignedRelease(release) }
 }

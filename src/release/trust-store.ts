@@ -37,8 +37,9 @@ export async function loadTrustStore (dataDir: string, options: LoadTrustOptions
     const seedHash = createHash('sha256').update(JSON.stringify(seedPolicy.toJSON())).digest('hex')
     const previousHash = await fs.readFile(seedHashFile, 'utf8').then(text => text.trim(), () => undefined)
     if (stored == null || options.replace === true) {
-      await writeJsonAtomic(storeFile, seedPolicy.toJSON(), { mode: 0o600 })
+      // the seed's hash first: a crash between the two writes then re-seeds on the next start
       await writeFileAtomic(seedHashFile, seedHash + '\n')
+      await writeJsonAtomic(storeFile, seedPolicy.toJSON(), { mode: 0o600 })
       return { policy: seedPolicy, seeded: true }
     }
     if (previousHash !== seedHash) {

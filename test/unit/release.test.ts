@@ -203,3 +203,51 @@ describe('bundles', () => {
     await expect(verifyBundle(partial, { trust: trust([alice], 1), clock })).rejects.toThrow(BundleIncompleteError)
   })
 })
+
+describe('the release book', () => {
+  async function book (keys: PublisherKey[], threshold = 1): Promise<import('../../src/release/index.js').ReleaseBook> {
+    const { ReleaseBook } = await import('../../src/release/index.js')
+    const b = new ReleaseBook({ dir: await tempDir(), trust: () => trust(keys, threshold), floor: () => '1.0.0', clock })
+    await b.load()
+    return b
+  }
+
+  it('admits once, merges new trusted co-signatures, and keeps no untrusted ones', async () => {
+    const b = await book([alice, bob], 1)
+    const { signed, id } = await release([alice])
+    expect((await b.consider(signed)).kind).toBe('new')
+    expect((await b.consider(signed)).kind).toBe('known')
+    // signatures piled on by keys nobody here trusts are dropped, not forwarded as "merged"
+    const piled = { record: signed.record, signatures: [...signed.signatures] }
+    for (const k of await Promise.all(Array.from({ length: 10 }, async () => await generatePublisherKey()))) piled.signatures.push((await coSign(signed, k)).signatures.at(-1) as SignedRelease['signatures'][number])
+    expect((await b.consider(piled)).kind).toBe('known')
+    expect((await b.consider(await coSign(signed, bob))).kind).toBe('merged')
+    expect(b.get(id.toString())?.signed.signatures.map(s => s.key).sort()).toEqual([alice.id, bob.id].sort())
+  })
+
+  it('rejects only forgeries; ignores old, expired, untrusted-app and untrusted-key releases', async () => {
+    const b = await book([alice], 1)
+    const forged = await release([alice])
+    const badSig = { record: forged.signed.record, signatures: [{ key: alice.id, sig: new Uint8Array(64) }] }
+    expect((await b.consider(badSig)).kind).toBe('rejected')
+    expect((await b.consider((await release([mallory])).signed)).kind).toBe('ignored')
+    expect((await b.consider((await release([alice], '1.0.0')).signed)).kind).toBe('ignored')
+    expect((await b.considerBytes(new Uint8Array([1, 2, 3]))).kind).toBe('rejected')
+    const otherApp = TrustPolicy.parse({ apps: { other: { publishers: [alice.id], threshold: 1 } } })
+    const { ReleaseBook } = await import('../../src/release/index.js')
+    const b2 = new ReleaseBook({ dir: await tempDir(), trust: () => otherApp, floor: () => undefined, clock: fixedClock(NOW + 10 * 86_400_000) })
+    expect((await b2.consider(forged.signed)).kind).toBe('ignored')
+  })
+
+  it('survives a restart', async () => {
+    const { ReleaseBook } = await import('../../src/release/index.js')
+    const dir = await tempDir()
+    const b = new ReleaseBook({ dir, trust: () => trust([alice], 1), floor: () => undefined, clock })
+    const { signed, id } = await release([alice])
+    await b.consider(signed)
+    await b.setState(id.toString(), 'staged')
+    const again = new ReleaseBook({ dir, trust: () => trust([alice], 1), floor: () => undefined, clock })
+    expect(await again.load()).toEqual([])
+    expect(again.get(id.toString())?.state).toBe('staged')
+  })
+})

@@ -49,10 +49,16 @@ describe('hostile gossip', () => {
     await hostile.services.pubsub.publish(topic, encodeReleasesTopicMessage({ type: 'release', signed: (await readBundle(await fs.readFile(forged.file))).signed }))
     // 3. the old, validly signed v1 replayed: not newer than what a runs
     await hostile.services.pubsub.publish(topic, encodeReleasesTopicMessage({ type: 'release', signed: (await readBundle(await fs.readFile(v1.file))).signed }))
+    // 4. a forgery: a release that claims the trusted publisher's signature, with bytes that do not verify
+    const v3 = (await readBundle(await fs.readFile((await net.release('3.0.0')).file))).signed
+    const forgedSig = { record: v3.record, signatures: v3.signatures.map(s => ({ key: s.key, sig: randomBytes(64) })) }
+    await hostile.services.pubsub.publish(topic, encodeReleasesTopicMessage({ type: 'release', signed: forgedSig }))
 
-    await waitFor('a to judge all three', async () =>
+    // garbage and forgeries are rejected (the sender loses score); keys a does not trust and
+    // old releases are ignored (others may trust those keys); nothing of it is forwarded
+    await waitFor('a to judge all four', async () =>
       (await a.metric('upgossip_gossip_messages_total', { topic: 'releases', result: 'reject' })) >= 2 &&
-      (await a.metric('upgossip_gossip_messages_total', { topic: 'releases', result: 'ignore' })) >= 1)
+      (await a.metric('upgossip_gossip_messages_total', { topic: 'releases', result: 'ignore' })) >= 2)
     expect(await a.metric('upgossip_refusals_total', { error: 'ThresholdNotMetError' })).toBeGreaterThanOrEqual(1)
     expect(await a.metric('upgossip_refusals_total', { error: 'MalformedReleaseError' })).toBeGreaterThanOrEqual(1)
     expect((await a.status()).releases.map(r => r.version)).toEqual(['1.0.0'])

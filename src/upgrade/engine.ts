@@ -1,0 +1,226 @@
+/**
+ * The upgrade state machine: buffer → drain → stop → snapshot → transform → start →
+ * verify → commit, or rollback to the old version and its untouched state. Before each
+ * step the journal is written durably; `recover()` on start finishes or undoes the step
+ * a crash interrupted. `UPGOSSIP_FAULT=crash-at:<step>` kills the daemon at that step.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { parseDuration } from '../duration.js'
+import { UpgossipError } from '../errors.js'
+import type { AppHost } from '../host/index.js'
+import type { Manifest } from '../package/index.js'
+import { readJournal, writeJournal } from './journal.js'
+import type { Journal, UpgradeAttempt, UpgradeStep } from './journal.js'
+import { copyTree, runTransform } from './transform.js'
+
+/** An upgrade could not run at all (another is running, a package is missing). */
+export class UpgradeRefusedError extends UpgossipError {
+  static override name = 'UpgradeRefusedError'
+}
+
+/** A release as installed on this peer. */
+export interface InstalledRelease {
+  id: string
+  app: string
+  version: string
+  packageDir: string
+  manifest: Manifest
+}
+
+/** What the engine needs. */
+export interface UpgradeEngineInit {
+  dataDir: string
+  host: AppHost
+  /** Looks a release up by id (package unpacked, manifest read). */
+  installed: (id: string) => Promise<InstalledRelease | undefined>
+  /** The switch to `to` is committed: make it current (durably). */
+  onCommit: (to: InstalledRelease, from: InstalledRelease, kind: UpgradeAttempt['kind']) => Promise<void>
+  /** The switch failed and the old version runs again. */
+  onFailed: (to: InstalledRelease, from: InstalledRelease, reason: string, kind: UpgradeAttempt['kind']) => Promise<void>
+  log: { info: (type: string, message: string, fields?: Record<string, unknown>) => void, warn: (type: string, message: string, fields?: Record<string, unknown>) => void }
+  /** `UPGOSSIP_FAULT`, e.g. `crash-at:transform`. */
+  fault?: string
+  /** How often an interrupted switch to one release is retried before it is declared failed. */
+  maxInterrupted?: number
+  drainMs?: number
+}
+
+/** The outcome of a switch. */
+export type SwitchOutcome = { ok: true } | { ok: false, reason: string }
+
+/** What recovery found and did. */
+export type RecoveryOutcome =
+  | { kind: 'none' }
+  | { kind: 'finished-commit', to: string }
+  | { kind: 'undone', to: string, step: UpgradeStep, failed: boolean }
+
+/** Runs switches between versions of the app. */
+export class UpgradeEngine {
+  private readonly init: UpgradeEngineInit
+  private readonly journalFile: string
+  private journal: Journal = { attempt: null, interrupted: {} }
+  private running: UpgradeAttempt | undefined
+
+  constructor (init: UpgradeEngineInit) {
+    this.init = init
+    this.journalFile = path.join(init.dataDir, 'journal.json')
+  }
+
+  /** The state directory of a release. */
+  stateDir (id: string): string {
+    return path.join(this.init.dataDir, 'state', id)
+  }
+
+  /** The switch in progress, if any. */
+  get inProgress (): UpgradeAttempt | undefined {
+    return this.running
+  }
+
+  /** The spec the host runs for a release. */
+  spec (r: InstalledRelease): { app: string, version: string, packageDir: string, main: string, stateDir: string } {
+    return { app: r.app, version: r.version, packageDir: r.packageDir, main: r.manifest.main, stateDir: this.stateDir(r.id) }
+  }
+
+  private async step (attempt: UpgradeAttempt, step: UpgradeStep): Promise<void> {
+    attempt.step = step
+    this.journal.attempt = attempt
+    await writeJournal(this.journalFile, this.journal)
+    if (this.init.fault === `crash-at:${step}`) {
+      this.init.log.warn('fault', `UPGOSSIP_FAULT: crashing at step ${step}`)
+      process.kill(process.pid, 'SIGKILL')
+      await new Promise(() => {})
+    }
+  }
+
+  private async clearAttempt (): Promise<void> {
+    this.journal.attempt = null
+    await writeJournal(this.journalFile, this.journal)
+  }
+
+  /**
+   * Switch from the running `from` to `to`. `upgrade` runs `to`'s `up` transform;
+   * `downgrade` (operator rollback, revocation) runs `from`'s `down` transform, or
+   * falls back to `to`'s kept state. On any failure the old version runs again.
+   */
+  async switch (from: InstalledRelease, to: InstalledRelease, kind: UpgradeAttempt['kind'], reason?: string): Promise<SwitchOutcome> {
+    if (this.running != null) throw new UpgradeRefusedError(`a switch to ${this.running.to.version} is already running`)
+    const attempt: UpgradeAttempt = { kind, from: { id: from.id, version: from.version }, to: { id: to.id, version: to.version }, step: 'buffer', started: new Date().toISOString(), reason }
+    this.running = attempt
+    const { host } = this.init
+    const snapshot = path.join(this.init.dataDir, 'state', `.snapshot-${to.id}`)
+    const label = `${to.app} ${from.version} → ${to.version}`
+    let fromStopped = false
+    try {
+      this.journal = await readJournal(this.journalFile)
+      this.init.log.info('upgrade-started', `${kind} ${label} started${reason != null ? ` (${reason})` : ''}`, { from: from.id, to: to.id, kind })
+      await this.step(attempt, 'buffer')
+      host.hold()
+      await this.step(attempt, 'drain')
+      await host.current?.drain(this.init.drainMs ?? 10_000)
+      await this.step(attempt, 'stop')
+      await host.stopCurrent()
+      fromStopped = true
+      await this.step(attempt, 'snapshot')
+      await fs.rm(snapshot, { recursive: true, force: true })
+      await fs.mkdir(this.stateDir(from.id), { recursive: true })
+      await copyTree(this.stateDir(from.id), snapshot)
+      await this.step(attempt, 'transform')
+      await this.transform(from, to, kind, snapshot)
+      await this.step(attempt, 'start')
+      const proc = host.launch(this.spec(to))
+      await this.step(attempt, 'verify')
+      await proc.waitReady(parseDuration(to.manifest.health.readyWithin))
+      await proc.stayHealthy(parseDuration(to.manifest.health.stableFor))
+      await this.step(attempt, 'commit')
+      await this.init.onCommit(to, from, kind)
+      host.supervise()
+      host.unhold()
+      delete this.journal.interrupted[to.id]
+      await this.clearAttempt()
+      await fs.rm(snapshot, { recursive: true, force: true })
+      this.init.log.info('upgrade-committed', `${kind} ${label} committed`, { from: from.id, to: to.id, kind })
+      return { ok: true }
+    } catch (err) {
+      const why = (err as Error).message
+      this.init.log.warn('upgrade-failed', `${kind} ${label} failed at ${attempt.step}: ${why}; rolling back`, { from: from.id, to: to.id, step: attempt.step, kind })
+      await this.rollback(attempt, from, to, snapshot, fromStopped)
+      await this.init.onFailed(to, from, `failed at ${attempt.step}: ${why}`, kind)
+      return { ok: false, reason: `failed at ${attempt.step}: ${why}` }
+    } finally {
+      this.running = undefined
+    }
+  }
+
+  private async transform (from: InstalledRelease, to: InstalledRelease, kind: UpgradeAttempt['kind'], snapshot: string): Promise<void> {
+    const target = this.stateDir(to.id)
+    const logFile = path.join(this.init.dataDir, 'app.log')
+    if (kind === 'upgrade') {
+      const up = to.manifest.transform?.up
+      if (up == null) {
+        await fs.rm(target, { recursive: true, force: true })
+        await copyTree(snapshot, target)
+        return
+      }
+      await runTransform({ module: path.join(to.packageDir, ...up.split('/')), from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile })
+      return
+    }
+    const down = from.manifest.transform?.down
+    if (down != null) {
+      await runTransform({ module: path.join(from.packageDir, ...down.split('/')), from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile })
+      return
+    }
+    await fs.mkdir(target, { recursive: true })
+    this.init.log.warn('writes-lost', `${from.app} ${from.version} has no down transform: going back to the state kept from before ${from.version} ran; writes made while ${from.version} ran are not carried back`, { from: from.id, to: to.id })
+  }
+
+  private async rollback (attempt: UpgradeAttempt, from: InstalledRelease, to: InstalledRelease, snapshot: string, fromStopped: boolean): Promise<void> {
+    const { host } = this.init
+    await this.step(attempt, 'rollback')
+    // before the stop step the old version still runs and stays; after it, whatever runs is the new one
+    if (fromStopped) await host.stopCurrent().catch(() => {})
+    if (attempt.kind === 'upgrade') await fs.rm(this.stateDir(to.id), { recursive: true, force: true })
+    await fs.rm(snapshot, { recursive: true, force: true })
+    if (fromStopped || host.current == null) {
+      const proc = host.launch(this.spec(from))
+      await proc.waitReady(parseDuration(from.manifest.health.readyWithin)).catch(err => {
+        this.init.log.warn('rollback-start-failed', `${from.app}@${from.version} did not become ready after the rollback: ${(err as Error).message}`)
+      })
+    }
+    host.supervise()
+    host.unhold()
+    await this.clearAttempt()
+  }
+
+  /**
+   * On daemon start, before the app runs: finish a commit that was interrupted, or undo
+   * any earlier step (the old state was never touched). An interrupted release goes back
+   * to waiting, until it has been interrupted `maxInterrupted` times: then it has failed.
+   */
+  async recover (): Promise<RecoveryOutcome> {
+    this.journal = await readJournal(this.journalFile)
+    const attempt = this.journal.attempt
+    if (attempt == null) return { kind: 'none' }
+    const from = await this.init.installed(attempt.from.id)
+    const to = await this.init.installed(attempt.to.id)
+    const snapshot = path.join(this.init.dataDir, 'state', `.snapshot-${attempt.to.id}`)
+    if (attempt.step === 'commit' && from != null && to != null) {
+      await this.init.onCommit(to, from, attempt.kind)
+      delete this.journal.interrupted[to.id]
+      await this.clearAttempt()
+      await fs.rm(snapshot, { recursive: true, force: true })
+      this.init.log.info('upgrade-recovered', `finished the interrupted commit of ${to.app} ${to.version}`, { to: to.id })
+      return { kind: 'finished-commit', to: attempt.to.id }
+    }
+    // undo: the old state directory was never written
+    if (attempt.kind === 'upgrade') await fs.rm(this.stateDir(attempt.to.id), { recursive: true, force: true })
+    await fs.rm(snapshot, { recursive: true, force: true })
+    const count = (this.journal.interrupted[attempt.to.id] ?? 0) + 1
+    this.journal.interrupted[attempt.to.id] = count
+    await this.clearAttempt()
+    const failed = attempt.step === 'rollback' || count >= (this.init.maxInterrupted ?? 3)
+    this.init.log.warn('upgrade-interrupted', `the ${attempt.kind} to ${attempt.to.version} was interrupted at ${attempt.step} (${count} time${count === 1 ? '' : 's'}); ${attempt.from.version} runs${failed ? '; the release is marked failed' : ''}`, { to: attempt.to.id, step: attempt.step, count })
+    if (failed && from != null && to != null) await this.init.onFailed(to, from, `interrupted at ${attempt.step} ${count} time(s)`, attempt.kind)
+    return { kind: 'undone', to: attempt.to.id, step: attempt.step, failed }
+  }
+}

@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto'
+import type { CID } from 'multiformats/cid'
+import { describe, expect, it } from 'vitest'
+import type { BlockExchange, PeerId } from '../../src/net/index.js'
+import { fetchPackage } from '../../src/net/index.js'
+import { packDirectory, walkPackageBlocks } from '../../src/package/index.js'
+import { BlockHashMismatchError, MemoryBlockStore, verifyBlock } from '../../src/store/index.js'
+import { samplePackage, tempDir } from '../helpers.js'
+
+function peer (name: string): PeerId {
+  return { toString: () => name } as unknown as PeerId
+}
+
+interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean }
+
+/** A block exchange over in-memory peers, recording who was asked for what. */
+function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>): BlockExchange {
+  const find = (p: PeerId): FakePeer => peers.find(x => x.name === p.toString()) as FakePeer
+  return {
+    have: async (p: PeerId, cids: CID[]) => {
+      const fp = find(p)
+      if (fp.down === true) throw new Error('connection refused')
+      return await Promise.all(cids.map(async c => await fp.store.has(c)))
+    },
+    get: async (p: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>) => {
+      const fp = find(p)
+      gets.push({ peer: fp.name, cids: cids.map(String) })
+      for (const cid of cids) {
+        let bytes = await fp.store.get(cid)
+        if (fp.lie === true) bytes = randomBytes(bytes.byteLength)
+        await verifyBlock(cid, bytes)
+        await onBlock(cid, bytes)
+      }
+      return []
+    }
+  } as unknown as BlockExchange
+}
+
+async function packageWithBlocks (): Promise<{ root: CID, source: MemoryBlockStore, cids: CID[], size: number }> {
+  const source = new MemoryBlockStore()
+  const dir = await samplePackage(await tempDir(), '1.0.0', {}, { 'a.bin': randomBytes(600_000), 'b.bin': randomBytes(600_000) })
+  const { cid } = await packDirectory(dir, source)
+  const { cids, size } = await walkPackageBlocks(cid, source)
+  return { root: cid, source, cids, size }
+}
+
+async function copyOf (from: MemoryBlockStore, cids: CID[]): Promise<MemoryBlockStore> {
+  const store = new MemoryBlockStore()
+  for (const cid of cids) await store.put(cid, await from.get(cid))
+  return store
+}
+
+describe('fetching a package from the swarm', () => {
+  it('pulls from several peers at once and ends with every block, size accounted', async () => {
+    const { root, source, cids, size } = await packageWithBlocks()
+    const peers = [{ name: 'a', store: await copyOf(source, cids) }, { name: 'b', store: await copyOf(source, cids) }, { name: 'c', store: await copyOf(source, cids) }]
+    const gets: Array<{ peer: string, cids: string[] }> = []
+    const store = new MemoryBlockStore()
+    let lastProgress = 0
+    const result = await fetchPackage({ root, store, exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: h => { lastProgress = h }, log: () => {}, signal: new AbortController().signal, idleMs: 1 })
+    expect(result.size).toBe(size)
+    expect(lastProgress).toBe(size)
+    expect(store.count).toBe(cids.length)
+    // the leaves of one level were spread over more than one peer
+    expect(new Set(gets.map(g => g.peer)).size).toBeGreaterThan(1)
+    // no block was asked for twice
+    const asked = gets.flatMap(g => g.cids)
+    expect(new Set(asked).size).toBe(asked.length)
+  })
+
+  it('asks for the rarest blocks first and takes partial holdings into account', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    // b holds everything; a holds only the directory blocks and one leaf (a peer still fetching)
+    const leaves = cids.filter(c => c.code === 0x55)
+    const partial = cids.filter(c => c.code !== 0x55).concat(leaves.slice(0, 1))
+    const peers = [{ name: 'a', store: await copyOf(source, partial) }, { name: 'b', store: await copyOf(source, cids) }]
+    const gets: Array<{ peer: string, cids: string[] }> = []
+    const store = new MemoryBlockStore()
+    await fetchPackage({ root, store, exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1 })
+    expect(store.count).toBe(cids.length)
+    // blocks only b has went to b; a served from what it had
+    const fromA = gets.filter(g => g.peer === 'a').flatMap(g => g.cids)
+    for (const c of fromA) expect(partial.map(String)).toContain(c)
+  })
+
+  it('drops a peer that serves a wrong block and completes from the others; never refetches held blocks', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const peers: FakePeer[] = [{ name: 'liar', store: await copyOf(source, cids), lie: true }, { name: 'down', store: new MemoryBlockStore(), down: true }, { name: 'honest', store: await copyOf(source, cids) }]
+    const gets: Array<{ peer: string, cids: string[] }> = []
+    const logs: string[] = []
+    // this peer already holds half the blocks
+    const store = await copyOf(source, cids.slice(0, Math.floor(cids.length / 2)))
+    await fetchPackage({ root, store, exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: m => logs.push(m), signal: new AbortController().signal, idleMs: 1 })
+    expect(store.count).toBe(cids.length)
+    expect(logs.some(l => /liar served a block that does not match/.test(l))).toBe(true)
+    expect(gets.filter(g => g.peer === 'liar')).toHaveLength(1)
+    const asked = new Set(gets.filter(g => g.peer === 'honest').flatMap(g => g.cids))
+    for (const held of cids.slice(0, Math.floor(cids.length / 2))) expect(asked.has(held.toString())).toBe(false)
+    expect(BlockHashMismatchError.name).toBe('BlockHashMismatchError')
+  })
+
+  it('stops when aborted, and notices blocks that arrive in the store meanwhile', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const controller = new AbortController()
+    const store = new MemoryBlockStore()
+    // no sources at first: the fetch waits; the blocks then arrive by another path (a publish)
+    const running = fetchPackage({ root, store, exchange: exchange([], []), sources: () => [], onProgress: () => {}, log: () => {}, signal: controller.signal, idleMs: 5 })
+    for (const cid of cids) await store.put(cid, await source.get(cid))
+    await expect(running).resolves.toMatchObject({ blocks: cids.length, fetched: 0 })
+    const stalled = fetchPackage({ root: cids[0] as CID, store: new MemoryBlockStore(), exchange: exchange([], []), sources: () => [], onProgress: () => {}, log: () => {}, signal: controller.signal, idleMs: 5 })
+    controller.abort()
+    await expect(stalled).rejects.toThrow(/fetch stopped/)
+  })
+})
