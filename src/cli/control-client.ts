@@ -55,12 +55,12 @@ export async function resolveEndpoint (target: DaemonTarget): Promise<ControlEnd
 }
 
 /** Call the control API; throws {@link DaemonRefusedError} with the daemon's reason on a 4xx/5xx. */
-export async function callDaemon (endpoint: ControlEndpoint, method: string, route: string, body?: Uint8Array): Promise<Response> {
+export async function callDaemon (endpoint: ControlEndpoint, method: string, route: string, body?: Uint8Array, contentType = 'application/vnd.ipld.car'): Promise<Response> {
   let res: Response
   try {
     res = await fetch(endpoint.url + route, {
       method,
-      headers: { authorization: `Bearer ${endpoint.token}`, ...(body == null ? {} : { 'content-type': 'application/vnd.ipld.car' }) },
+      headers: { authorization: `Bearer ${endpoint.token}`, ...(body == null ? {} : { 'content-type': contentType }) },
       body
     })
   } catch (err) {

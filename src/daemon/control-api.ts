@@ -6,9 +6,25 @@
 import { timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
+import { describeSchemaIssues } from '../schema.js'
 import type { Daemon } from './daemon.js'
 import { dashboardHtml } from './dashboard.js'
+
+/** Largest body `POST /call` accepts. */
+export const MAX_CALL_BYTES = 1024 * 1024
+
+const CallBodySchema = z.strictObject({ peer: z.string().max(128).nullable().optional(), request: z.unknown() })
+  .refine(b => b.request !== undefined, { message: 'a "request" is needed' })
+
+function parseJson (bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8'))
+  } catch {
+    throw new HttpError(400, 'BadRequest', 'the body is not valid JSON')
+  }
+}
 
 /** Largest body `POST /publish` accepts (256 MiB). */
 export const MAX_PUBLISH_BYTES = 256 * 1024 * 1024
@@ -177,14 +193,34 @@ export class ControlApi {
         this.sse.add(res)
         req.on('close', () => this.sse.delete(res))
         return
+      case 'POST /rollback':
+        sendJson(res, 200, await daemon.rollback())
+        return
+      case 'GET /history':
+        sendJson(res, 200, await daemon.history())
+        return
+      case 'POST /call': {
+        const body = CallBodySchema.safeParse(parseJson(await readBody(req, MAX_CALL_BYTES)))
+        if (!body.success) throw new HttpError(400, 'BadRequest', describeSchemaIssues('POST /call body', body.error))
+        sendJson(res, 200, { response: await daemon.call(body.data.peer ?? null, body.data.request) })
+        return
+      }
       case 'POST /publish': {
         const body = await readBody(req, MAX_PUBLISH_BYTES)
         if (body.byteLength === 0) throw new HttpError(400, 'EmptyBody', 'POST /publish wants a release bundle (a CAR file) as its body')
         sendJson(res, 200, await daemon.publish(body))
         return
       }
-      default:
+      default: {
+        const control = /^POST \/(approve|hold|resume)\/([^/]{1,200})$/.exec(route)
+        if (control != null) {
+          const ref = decodeURIComponent(control[2] as string)
+          const entry = control[1] === 'approve' ? await daemon.approve(ref) : control[1] === 'hold' ? await daemon.hold(ref) : await daemon.resume(ref)
+          sendJson(res, 200, { id: entry.id, app: entry.signed.record.app, version: entry.signed.record.version, done: control[1] })
+          return
+        }
         throw new HttpError(404, 'NotFound', `no such endpoint: ${route}`)
+      }
     }
   }
 }

@@ -24,12 +24,28 @@ import { UnknownMessageTypeError } from '../release/index.js'
 import type { ReleaseEntry, ReleaseState, TrustPolicy, Verdict } from '../release/index.js'
 import { FsBlockStore, lockDataDir, writeJsonAtomic } from '../store/index.js'
 import type { DataDirLock } from '../store/index.js'
+import { AppHost } from '../host/index.js'
+import { readPolicy } from '../schedule/index.js'
+import type { ScheduleRule } from '../package/index.js'
+import { UpgradeEngine } from '../upgrade/index.js'
 import { ControlApi } from './control-api.js'
+import { OperatorControls } from './controls.js'
+import { Rollout } from './rollout.js'
 import { EventLog } from './event-log.js'
 import { DaemonMetrics } from './metrics.js'
 import { readNodeState, writeNodeState } from './node-state.js'
 import type { NodeState } from './node-state.js'
 import type { DaemonOptions } from './options.js'
+
+/** A release named by id or APP@VERSION is not known here. */
+export class UnknownReleaseError extends UpgossipError {
+  static override name = 'UnknownReleaseError'
+}
+
+/** The app called another peer, which needs the version shim. */
+export class RemoteCallUnavailableError extends UpgossipError {
+  static override name = 'RemoteCallUnavailableError'
+}
 
 /** A bundle given to `publish` or `--install` was not admitted. */
 export class PublishRefusedError extends UpgossipError {
@@ -94,6 +110,8 @@ export const DATA_FILES = {
   releases: 'releases',
   packages: 'packages',
   nodeState: 'node.json',
+  controls: 'controls.json',
+  appLog: 'app.log',
   events: 'events.jsonl',
   control: 'control.json'
 } as const
@@ -126,6 +144,10 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   private gossip!: Gossip
   private keeper!: PeerKeeper
   private control!: ControlApi
+  private host!: AppHost
+  private engine!: UpgradeEngine
+  private rollout!: Rollout
+  private readonly controls: OperatorControls
   private readonly view = new NetworkView()
   private readonly progress = new Map<string, number>()
   private readonly fetches = new Map<string, AbortController>()
@@ -147,6 +169,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     this.nodeState = nodeState
     this.clock = clock
     this.blocks = new FsBlockStore(this.file('blocks'))
+    this.controls = new OperatorControls(this.file('controls'))
     this.book = new ReleaseBook({
       dir: this.file('releases'),
       trust: () => this.trust,
@@ -241,6 +264,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     this.beatTimer = setInterval(() => { void this.beat() }, o.beatIntervalMs)
     this.beatTimer.unref()
     void this.beat()
+    await this.startApp()
 
     this.control = new ControlApi({ daemon: this, port: o.control, token: randomBytes(24).toString('hex') })
     await this.control.start()
@@ -253,6 +277,128 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     this.events.info('started', `peer ${this.node.peerId.toString()} on network "${o.network}", listening on ${this.multiaddrs().join(' ')}; control API ${this.control.url}`, {
       peerId: this.node.peerId.toString(), multiaddrs: this.multiaddrs(), control: this.control.url
     })
+  }
+
+  /** The app host, the upgrade engine and the rollout; the current version starts here. */
+  private async startApp (): Promise<void> {
+    const o = this.options
+    await this.controls.load()
+    const policy: ScheduleRule[] = o.policy == null ? [] : await readPolicy(o.policy)
+    let config: unknown = null
+    if (o.appConfig != null) {
+      try {
+        config = JSON.parse(await fs.readFile(o.appConfig, 'utf8'))
+      } catch (err) {
+        throw new UpgossipError(`cannot read --app-config ${o.appConfig}: ${(err as NodeJS.ErrnoException).code ?? 'not valid JSON'}`)
+      }
+    }
+    this.host = new AppHost({
+      peerId: this.peerId,
+      config,
+      logFile: this.file('appLog'),
+      onCall: async (peer, request) => await this.call(peer, request),
+      onPeers: () => this.view.list().filter(e => e.beat.app === this.nodeState.app).map(e => e.peerId),
+      log: message => { this.events.warn('app', message) }
+    })
+    this.host.on('failed', reason => {
+      this.events.error('app-failed', `no version can run: ${reason}`)
+      this.changed()
+    })
+    this.engine = new UpgradeEngine({
+      dataDir: o.data,
+      host: this.host,
+      installed: async id => await this.rollout.installed(id),
+      onCommit: async (to, from, kind) => { await this.rollout.onCommit(to, from, kind) },
+      onFailed: async (to, from, reason, kind) => { await this.rollout.onFailed(to, from, reason, kind) },
+      log: this.events,
+      fault: process.env.UPGOSSIP_FAULT
+    })
+    this.rollout = new Rollout({
+      dataDir: o.data,
+      book: this.book,
+      engine: this.engine,
+      host: this.host,
+      controls: this.controls,
+      policy,
+      events: this.events,
+      clock: this.clock,
+      peerId: () => this.peerId,
+      labels: o.labels,
+      view: () => this.view.list(),
+      nodeState: () => this.nodeState,
+      setNodeState: async state => {
+        this.nodeState = state
+        await writeNodeState(this.file('nodeState'), state)
+        this.changed()
+      },
+      beatNow: async () => { await this.beat() },
+      settleMs: Math.max(1000, Math.round(o.beatIntervalMs * 1.5)),
+      changed: () => { this.changed() }
+    })
+    await this.rollout.start()
+  }
+
+  /** A request from this peer to the app on `peer` (null or this peer: a direct call, never through libp2p). */
+  async call (peer: string | null, request: unknown): Promise<unknown> {
+    if (peer == null || peer === this.peerId) return await this.host.request(this.peerId, request)
+    throw new RemoteCallUnavailableError(`calls to other peers go through the version shim, which this daemon does not have yet; ${peer} cannot be reached`)
+  }
+
+  /** Find a release by id or `APP@VERSION`. */
+  findRelease (ref: string): ReleaseEntry {
+    const at = ref.lastIndexOf('@')
+    const entry = at > 0
+      ? this.book.list().find(e => e.signed.record.app === ref.slice(0, at) && e.signed.record.version === ref.slice(at + 1))
+      : this.book.get(ref)
+    if (entry == null) throw new UnknownReleaseError(`no release ${ref} is known on this peer; "upgossip status" lists them`)
+    return entry
+  }
+
+  /** `upgossip approve`: let a release that waits for approval go (durable). */
+  async approve (ref: string): Promise<ReleaseEntry> {
+    const entry = this.findRelease(ref)
+    await this.controls.approve(entry.id)
+    this.events.info('approved', `operator approved ${entry.signed.record.app}@${entry.signed.record.version}`, { id: entry.id })
+    void this.rollout.tick()
+    return entry
+  }
+
+  /** `upgossip hold`: keep a release from starting here until resumed (durable). */
+  async hold (ref: string): Promise<ReleaseEntry> {
+    const entry = this.findRelease(ref)
+    await this.controls.hold(entry.id)
+    this.events.info('held', `operator held ${entry.signed.record.app}@${entry.signed.record.version}`, { id: entry.id })
+    this.changed()
+    return entry
+  }
+
+  /** `upgossip resume`: undo a hold. */
+  async resume (ref: string): Promise<ReleaseEntry> {
+    const entry = this.findRelease(ref)
+    await this.controls.resume(entry.id)
+    this.events.info('resumed', `operator resumed ${entry.signed.record.app}@${entry.signed.record.version}`, { id: entry.id })
+    void this.rollout.tick()
+    return entry
+  }
+
+  /** `upgossip rollback`: back to the previous version on this peer. */
+  async rollback (): Promise<{ from: string, to: string }> {
+    return await this.rollout.rollback()
+  }
+
+  /** `upgossip history`: this peer's upgrades, rollbacks and failures, oldest first. */
+  async history (): Promise<Array<Record<string, unknown>>> {
+    const types = new Set(['installed', 'upgrade-started', 'upgrade-committed', 'upgrade-failed', 'upgrade-rolled-back', 'upgrade-interrupted', 'upgrade-recovered', 'writes-lost', 'install-failed', 'app-failed', 'release-refused', 'approved', 'held', 'resumed'])
+    const text = await fs.readFile(this.file('events'), 'utf8').catch(() => '')
+    const out: Array<Record<string, unknown>> = []
+    for (const line of text.split('\n')) {
+      if (line === '') continue
+      try {
+        const event = JSON.parse(line) as Record<string, unknown>
+        if (types.has(String(event.type))) out.push(event)
+      } catch {}
+    }
+    return out
   }
 
   /** Complete multiaddrs (with `/p2p/`), loopback first. */
@@ -274,6 +420,8 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     clearTimeout(this.statusTimer)
     for (const controller of this.fetches.values()) controller.abort()
     this.keeper?.stop()
+    this.rollout?.stop()
+    await this.host?.close().catch(() => {})
     // let aborted fetches and staging finish before the directory is released
     await Promise.allSettled([...this.work])
     await this.control?.stop().catch(() => {})
@@ -520,6 +668,9 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   // -- status ------------------------------------------------------------------
 
   private peerState (): PeerState {
+    if (this.host?.failedReason != null) return 'failed'
+    const switching = this.engine?.inProgress
+    if (switching != null) return switching.step === 'rollback' ? 'rolling-back' : 'upgrading'
     return this.nodeState.current == null ? 'installing' : 'running'
   }
 
@@ -544,7 +695,11 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       labels: this.options.labels,
       addrs: this.multiaddrs().slice(0, 16),
       heads: Object.fromEntries(Object.entries(this.book.heads()).slice(0, 32)),
-      held: held.map(e => ({ id: e.id, have: this.have(e), size: e.signed.record.size }))
+      held: held.map(e => ({ id: e.id, have: this.have(e), size: e.signed.record.size })),
+      since: this.nodeState.since,
+      upgrading: this.rollout?.upgrading ?? null,
+      claim: this.rollout?.claim ?? null,
+      failed: this.rollout?.failedHere() ?? []
     }
     try {
       const bytes = encodeBeat(beat)
@@ -563,6 +718,11 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       counts[e.state] = (counts[e.state] ?? 0) + 1
       const r = e.signed.record
       const s: ReleaseStatus = { id: e.id, app: r.app, version: r.version, state: e.state, have: this.have(e), size: r.size, signers: e.signed.signatures.length, expires: r.expires }
+      const waiting = e.state === 'waiting' ? this.rollout?.waitingOn(e.id) : undefined
+      if (waiting != null) {
+        s.waitingOn = waiting.rule
+        if (waiting.reason != null) s.reason = waiting.reason
+      }
       if (e.reason != null) s.reason = e.reason
       return s
     })

@@ -26,7 +26,15 @@ const BeatSchema = z.strictObject({
   labels: z.record(z.string().max(64), z.string().max(256)).refine(l => Object.keys(l).length <= 32, { message: 'at most 32 labels' }),
   addrs: z.array(z.string().max(256)).max(16),
   heads: z.record(z.string().max(64), z.string().max(128)).refine(h => Object.keys(h).length <= 32, { message: 'at most 32 apps' }),
-  held: z.array(z.strictObject({ id: z.string().max(128), have: z.number().int().min(0), size: z.number().int().min(0) })).max(32)
+  held: z.array(z.strictObject({ id: z.string().max(128), have: z.number().int().min(0), size: z.number().int().min(0) })).max(32),
+  /** When the peer started running its current version (ms since the epoch). */
+  since: z.number().int().min(0).nullable().optional(),
+  /** The release the peer is switching to now. */
+  upgrading: z.string().max(128).nullable().optional(),
+  /** The release the peer claims a start slot for (the claim step of rolling and canary). */
+  claim: z.string().max(128).nullable().optional(),
+  /** Releases that failed on this peer: the halt-on-failures rule counts them. */
+  failed: z.array(z.string().max(128)).max(16).optional()
 })
 
 /** What a peer says about itself. */

@@ -67,35 +67,34 @@ async function connectOnce (): Promise<AppNode> {
   process.on('disconnect', () => process.exit(0))
 
   let handler: RequestHandler | undefined
+  // requests that arrive before serve() wait for it (the daemon bounds how long)
+  const early: Array<Extract<HostMessage, { t: 'request' }>> = []
   const waiting = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
   const shutdownHooks: Array<() => unknown> = []
   let nextId = 1
 
-  const init = await new Promise<Extract<HostMessage, { t: 'init' }>>((resolve, reject) => {
-    const onMessage = (message: HostMessage): void => {
-      if (message?.t !== 'init') return
-      process.off('message', onMessage)
-      if (message.v !== IPC_PROTOCOL_VERSION) reject(new Error(`upgossip/app: the daemon speaks IPC protocol ${message.v}, this SDK ${IPC_PROTOCOL_VERSION}`))
-      else resolve(message)
-    }
-    process.on('message', onMessage)
-    send({ t: 'hello', v: IPC_PROTOCOL_VERSION })
-  })
+  const handle = (message: Extract<HostMessage, { t: 'request' }>): void => {
+    const { id, from, request } = message
+    Promise.resolve().then(() => (handler as RequestHandler)(request, from)).then(
+      value => { send({ t: 'response', id, ok: true, value }) },
+      err => { send({ t: 'response', id, ok: false, error: toIpcError(err) }) }
+    )
+  }
+
+  let resolveInit: (m: Extract<HostMessage, { t: 'init' }>) => void = () => {}
+  let rejectInit: (e: Error) => void = () => {}
+  const init = new Promise<Extract<HostMessage, { t: 'init' }>>((resolve, reject) => { resolveInit = resolve; rejectInit = reject })
 
   process.on('message', (message: HostMessage) => {
     switch (message?.t) {
-      case 'request': {
-        const { id, from, request } = message
-        if (handler == null) {
-          send({ t: 'response', id, ok: false, error: { name: 'NotServingError', message: 'the app has not called serve() yet' } })
-          return
-        }
-        Promise.resolve().then(() => (handler as RequestHandler)(request, from)).then(
-          value => { send({ t: 'response', id, ok: true, value }) },
-          err => { send({ t: 'response', id, ok: false, error: toIpcError(err) }) }
-        )
+      case 'init':
+        if (message.v !== IPC_PROTOCOL_VERSION) rejectInit(new Error(`upgossip/app: the daemon speaks IPC protocol ${message.v}, this SDK ${IPC_PROTOCOL_VERSION}`))
+        else resolveInit(message)
         return
-      }
+      case 'request':
+        if (handler == null) early.push(message)
+        else handle(message)
+        return
       case 'call-result': {
         const pending = waiting.get(message.id)
         waiting.delete(message.id)
@@ -114,6 +113,9 @@ async function connectOnce (): Promise<AppNode> {
     }
   })
 
+  send({ t: 'hello', v: IPC_PROTOCOL_VERSION })
+  const { stateDir, version, peerId, config } = await init
+
   const ask = async (message: (id: number) => AppMessage): Promise<unknown> => {
     const id = nextId++
     return await new Promise((resolve, reject) => {
@@ -126,13 +128,14 @@ async function connectOnce (): Promise<AppNode> {
     serve: (h) => {
       handler = h
       send({ t: 'serving' })
+      for (const m of early.splice(0)) handle(m)
     },
     call: async (peerId, request) => await ask(id => ({ t: 'call', id, peer: peerId, request })),
     peers: async () => await ask(id => ({ t: 'peers', id })) as string[],
-    stateDir: init.stateDir,
-    version: init.version,
-    peerId: init.peerId,
-    config: init.config,
+    stateDir,
+    version,
+    peerId,
+    config,
     ready: async () => { send({ t: 'ready' }) },
     unhealthy: (reason) => { send({ t: 'unhealthy', reason: String(reason) }) },
     onShutdown: (hook) => { shutdownHooks.push(hook) }

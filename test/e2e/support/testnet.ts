@@ -11,7 +11,7 @@ import { MemoryBlockStore } from '../../../src/store/index.js'
 import { createRelease, generatePublisherKey, writeBundle, writeKeyFile } from '../../../src/release/index.js'
 import type { PublisherKey } from '../../../src/release/index.js'
 import type { DaemonStatus } from '../../../src/daemon/index.js'
-import { samplePackage, tempDir } from '../../helpers.js'
+import { samplePackage, tempDir, writeTree } from '../../helpers.js'
 
 export const BIN = fileURLToPath(new URL('../../../bin/upgossip.js', import.meta.url))
 
@@ -90,6 +90,22 @@ export class Peer {
     return sum
   }
 
+  /** One request to this peer's app through the control API. */
+  async call (request: unknown): Promise<any> {
+    const res = await this.api('/call', { method: 'POST', body: JSON.stringify({ request }), headers: { 'content-type': 'application/json' } })
+    const body = await res.json() as { response?: unknown, error?: { message: string } }
+    if (!res.ok) throw new Error(`call failed: ${res.status} ${body.error?.message ?? ''}`)
+    return body.response
+  }
+
+  /** Wait until the peer runs `version` (state running). */
+  async waitVersion (version: string, timeoutMs = 60_000): Promise<void> {
+    await waitFor(`${this.name} to run ${version}`, async () => {
+      const s = await this.status()
+      return s.version === version && s.state === 'running'
+    }, timeoutMs)
+  }
+
   /** Wait until release `id` is staged (or active) with every byte held. */
   async waitStaged (id: string, timeoutMs = 60_000): Promise<void> {
     await waitFor(`${this.name} to stage ${id}`, async () => {
@@ -137,6 +153,17 @@ export class TestNet {
     const dir = await samplePackage(this.root, version, {}, files)
     const { signed, id, blocks } = await createRelease({ dir, store, keys })
     const file = path.join(this.root, `kv-${version}-${id.toString().slice(-6)}.car`)
+    await fs.writeFile(file, await writeBundle(signed, store, blocks))
+    return { file, id: id.toString() }
+  }
+
+  /** Make a release bundle from exactly these files (a full package, manifest included). */
+  async releaseFiles (files: Record<string, string | Uint8Array>, keys: PublisherKey[] = [this.key]): Promise<{ file: string, id: string }> {
+    const store = new MemoryBlockStore()
+    const dir = path.join(this.root, `pkg-${Math.random().toString(36).slice(2, 10)}`)
+    await writeTree(dir, files)
+    const { signed, id, blocks } = await createRelease({ dir, store, keys })
+    const file = path.join(this.root, `${signed.record.app}-${signed.record.version}-${id.toString().slice(-6)}.car`)
     await fs.writeFile(file, await writeBundle(signed, store, blocks))
     return { file, id: id.toString() }
   }

@@ -1,0 +1,304 @@
+/**
+ * The rollout on this peer: runs the current version, picks the next release (the
+ * newest staged one whose `upgrades` range holds the running version, step by step),
+ * asks the schedule when, claims a slot, and hands the switch to the upgrade engine.
+ * Joining with no code installs the newest trusted release found.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import semver from 'semver'
+import type { Clock } from '../clock.js'
+import { UpgossipError } from '../errors.js'
+import type { AppHost } from '../host/index.js'
+import type { ViewEntry } from '../net/index.js'
+import { parseManifest } from '../package/index.js'
+import type { ScheduleRule } from '../package/index.js'
+import type { ReleaseBook, ReleaseEntry } from '../release/index.js'
+import { applicableRules, claimWins, decide, moduleRunner } from '../schedule/index.js'
+import type { ScheduleContext, SchedulePeer } from '../schedule/index.js'
+import { parseDuration } from '../duration.js'
+import type { InstalledRelease, UpgradeEngine } from '../upgrade/index.js'
+import type { OperatorControls } from './controls.js'
+import type { EventLog } from './event-log.js'
+import type { NodeState } from './node-state.js'
+
+/** An operator action that cannot be done now. */
+export class RolloutRefusedError extends UpgossipError {
+  static override name = 'RolloutRefusedError'
+}
+
+/** What the rollout needs. */
+export interface RolloutComponents {
+  dataDir: string
+  book: ReleaseBook
+  engine: UpgradeEngine
+  host: AppHost
+  controls: OperatorControls
+  policy: ScheduleRule[]
+  events: EventLog
+  clock: Clock
+  peerId: () => string
+  labels: Record<string, string>
+  view: () => ViewEntry[]
+  nodeState: () => NodeState
+  setNodeState: (state: NodeState) => Promise<void>
+  /** Publish a status beat now (claims must be seen quickly). */
+  beatNow: () => Promise<void>
+  /** How long a claim settles before the claim step decides. */
+  settleMs: number
+  changed: () => void
+}
+
+/** Why a release waits, for `status`. */
+export interface Waiting {
+  rule: string
+  reason?: string
+}
+
+/** Drives this peer's upgrades. */
+export class Rollout {
+  private readonly c: RolloutComponents
+  private timer: NodeJS.Timeout | undefined
+  private ticking = false
+  private stopped = false
+  private readonly waiting = new Map<string, Waiting>()
+  private readonly stagedAt = new Map<string, number>()
+  /** The release this peer claims a slot for now. */
+  claim: string | null = null
+  /** A first install (no previous version) in progress. */
+  private installing: string | undefined
+
+  constructor (components: RolloutComponents) {
+    this.c = components
+  }
+
+  /** Why a release waits, if it does. */
+  waitingOn (id: string): Waiting | undefined {
+    return this.waiting.get(id)
+  }
+
+  /** The release being switched to now, if any. */
+  get upgrading (): string | null {
+    return this.c.engine.inProgress?.to.id ?? this.installing ?? null
+  }
+
+  /** A release as installed: its unpacked package and manifest. */
+  async installed (id: string): Promise<InstalledRelease | undefined> {
+    const entry = this.c.book.get(id)
+    if (entry == null) return undefined
+    const packageDir = path.join(this.c.dataDir, 'packages', id)
+    if (!(await fs.stat(packageDir).then(s => s.isDirectory(), () => false))) return undefined
+    const { record } = entry.signed
+    return { id, app: record.app, version: record.version, packageDir, manifest: parseManifest(record.manifest) }
+  }
+
+  /** Recover an interrupted switch, start the current version, and begin deciding. */
+  async start (): Promise<void> {
+    const outcome = await this.c.engine.recover()
+    if (outcome.kind === 'undone' && !outcome.failed) await this.c.book.setState(outcome.to, 'staged')
+    const current = this.c.nodeState().current
+    // a first install cut short by a crash: try again
+    for (const e of this.c.book.list()) {
+      if (e.state === 'upgrading' && e.id !== current?.id) await this.c.book.setState(e.id, 'staged')
+    }
+    if (current != null) {
+      const release = await this.installed(current.id)
+      if (release == null) {
+        this.c.events.error('current-missing', `the package of the current release ${current.id} is missing; the app cannot start`)
+      } else {
+        const proc = this.c.host.launch(this.c.engine.spec(release))
+        this.c.host.supervise()
+        proc.waitReady(parseDuration(release.manifest.health.readyWithin)).then(
+          () => { this.c.events.info('app-started', `${release.app}@${release.version} is running`) },
+          (err: Error) => { this.c.events.warn('app-not-ready', err.message) }
+        )
+      }
+    }
+    this.timer = setInterval(() => { void this.tick() }, 1000)
+    this.timer.unref()
+  }
+
+  /** Stop deciding (a switch in progress is left to finish or to recovery). */
+  stop (): void {
+    this.stopped = true
+    clearInterval(this.timer)
+  }
+
+  private peersForSchedule (): SchedulePeer[] {
+    return this.c.view().map(e => ({
+      peerId: e.peerId,
+      version: e.beat.version,
+      state: e.beat.state,
+      labels: e.beat.labels,
+      since: e.beat.since ?? undefined,
+      upgrading: e.beat.upgrading ?? null,
+      claim: e.beat.claim ?? null,
+      failed: e.beat.failed ?? []
+    }))
+  }
+
+  private context (entry: ReleaseEntry): ScheduleContext {
+    const state = this.c.nodeState()
+    return {
+      now: this.c.clock.now(),
+      self: {
+        peerId: this.c.peerId(),
+        version: state.current?.version ?? null,
+        state: 'running',
+        labels: this.c.labels,
+        since: state.since ?? undefined,
+        claim: this.claim,
+        failed: this.failedHere()
+      },
+      peers: this.peersForSchedule(),
+      release: { id: entry.id, version: entry.signed.record.version },
+      stagedAt: this.stagedAt.get(entry.id) ?? this.c.clock.now(),
+      approved: this.c.controls.isApproved(entry.id),
+      idleFor: n => this.c.host.idleFor(n)
+    }
+  }
+
+  /** Releases that failed on this peer (reported in beats). */
+  failedHere (): string[] {
+    return this.c.book.list().filter(e => e.state === 'failed').map(e => e.id).slice(-16)
+  }
+
+  /** The next release to switch to: the newest staged one whose `upgrades` range holds the running version. */
+  candidate (): ReleaseEntry | undefined {
+    const state = this.c.nodeState()
+    if (state.app == null) return undefined
+    const running = state.current?.version
+    const eligible = this.c.book.list().filter(e => {
+      const { record } = e.signed
+      if (record.app !== state.app || (e.state !== 'staged' && e.state !== 'waiting')) return false
+      if (running == null) return true
+      if (!semver.gt(record.version, running)) return false
+      const range = (record.manifest as { upgrades?: string }).upgrades
+      return range == null || semver.satisfies(running, range)
+    })
+    return eligible.at(-1)
+  }
+
+  private async setWaiting (entry: ReleaseEntry, waiting: Waiting): Promise<void> {
+    const before = this.waiting.get(entry.id)
+    this.waiting.set(entry.id, waiting)
+    if (entry.state !== 'waiting') await this.c.book.setState(entry.id, 'waiting')
+    else if (before?.rule !== waiting.rule || before?.reason !== waiting.reason) this.c.changed()
+  }
+
+  /** One decision round. */
+  async tick (): Promise<void> {
+    if (this.ticking || this.stopped || this.c.engine.inProgress != null || this.installing != null || this.c.host.failedReason != null) return
+    this.ticking = true
+    try {
+      const entry = this.candidate()
+      if (entry == null) return
+      if (!this.stagedAt.has(entry.id)) this.stagedAt.set(entry.id, this.c.clock.now())
+      const state = this.c.nodeState()
+      if (state.current == null) {
+        await this.firstInstall(entry)
+        return
+      }
+      if (this.c.controls.isHeld(entry.id)) {
+        await this.setWaiting(entry, { rule: 'hold', reason: `held by the operator; "upgossip resume ${entry.id}" lets it go` })
+        return
+      }
+      const to = await this.installed(entry.id)
+      const from = await this.installed(state.current.id)
+      if (to == null || from == null) return
+      const rules = applicableRules(to.manifest.schedule, this.c.policy)
+      const runModule = moduleRunner(to.packageDir, m => { this.c.events.warn('schedule-module', m) })
+      const decision = await decide(rules, this.context(entry), runModule)
+      if (!decision.start) {
+        await this.setWaiting(entry, { rule: decision.waitingOn ?? 'schedule', reason: decision.reason })
+        return
+      }
+      // the claim step: announce, let the view settle, then only the lowest ranks go
+      this.claim = entry.id
+      await this.c.beatNow()
+      await new Promise(resolve => setTimeout(resolve, this.c.settleMs))
+      const settled = claimWins(rules, this.context(entry))
+      if (!settled.start) {
+        this.claim = null
+        await this.setWaiting(entry, { rule: settled.waitingOn ?? 'rolling', reason: settled.reason })
+        return
+      }
+      this.waiting.delete(entry.id)
+      await this.c.book.setState(entry.id, 'upgrading')
+      this.claim = null
+      await this.c.engine.switch(from, to, 'upgrade')
+    } catch (err) {
+      this.c.events.warn('rollout', `deciding the next upgrade failed: ${(err as Error).message}`)
+    } finally {
+      this.claim = null
+      this.ticking = false
+    }
+  }
+
+  /** Joining with no code: run the newest release found, with a fresh state directory. */
+  private async firstInstall (entry: ReleaseEntry): Promise<void> {
+    const release = await this.installed(entry.id)
+    if (release == null) return
+    this.installing = entry.id
+    try {
+      await this.c.book.setState(entry.id, 'upgrading')
+      const proc = this.c.host.launch(this.c.engine.spec(release))
+      await proc.waitReady(parseDuration(release.manifest.health.readyWithin))
+      await proc.stayHealthy(parseDuration(release.manifest.health.stableFor))
+      this.c.host.supervise()
+      await this.c.setNodeState({ ...this.c.nodeState(), app: release.app, current: { id: release.id, version: release.version }, previous: null, since: this.c.clock.now() })
+      await this.c.book.setState(entry.id, 'active')
+      this.c.events.info('installed', `installed ${release.app}@${release.version} (${release.id}) from the network`, { id: release.id })
+    } catch (err) {
+      await this.c.host.stopCurrent()
+      await fs.rm(this.c.engine.stateDir(release.id), { recursive: true, force: true })
+      await this.c.book.setState(entry.id, 'failed', (err as Error).message)
+      this.c.events.error('install-failed', `installing ${release.app}@${release.version} failed: ${(err as Error).message}`, { id: release.id })
+    } finally {
+      this.installing = undefined
+    }
+  }
+
+  /** The switch committed: the new version is current (durably); older states and packages go. */
+  async onCommit (to: InstalledRelease, from: InstalledRelease, kind: 'upgrade' | 'downgrade'): Promise<void> {
+    const state = this.c.nodeState()
+    await this.c.setNodeState({ ...state, current: { id: to.id, version: to.version }, previous: kind === 'upgrade' ? { id: from.id, version: from.version } : null, since: this.c.clock.now() })
+    await this.c.book.setState(to.id, 'active')
+    await this.c.book.setState(from.id, kind === 'upgrade' ? 'superseded' : 'rolled-back')
+    await this.collectGarbage()
+  }
+
+  /** The switch failed and the old version runs again. */
+  async onFailed (to: InstalledRelease, from: InstalledRelease, reason: string, kind: 'upgrade' | 'downgrade'): Promise<void> {
+    if (kind === 'upgrade') await this.c.book.setState(to.id, 'failed', reason)
+    this.c.events.error('upgrade-rolled-back', `${to.app} ${to.version} ${kind === 'upgrade' ? 'failed' : 'could not be restored'} (${reason}); ${from.version} runs`, { to: to.id, from: from.id })
+    await this.c.beatNow()
+  }
+
+  /** Keep the packages and states of the current and previous versions, and of releases still to come. */
+  private async collectGarbage (): Promise<void> {
+    const state = this.c.nodeState()
+    const keepStates = new Set([state.current?.id, state.previous?.id].filter((x): x is string => x != null))
+    const keepPackages = new Set([...keepStates, ...this.c.book.list().filter(e => ['fetching', 'staged', 'waiting', 'upgrading'].includes(e.state)).map(e => e.id)])
+    for (const [dir, keep] of [['state', keepStates], ['packages', keepPackages]] as const) {
+      const root = path.join(this.c.dataDir, dir)
+      for (const name of await fs.readdir(root).catch(() => [] as string[])) {
+        if (name.startsWith('.') || keep.has(name)) continue
+        await fs.rm(path.join(root, name), { recursive: true, force: true })
+      }
+    }
+  }
+
+  /** `upgossip rollback`: go back to the previous version on this peer. */
+  async rollback (): Promise<{ from: string, to: string }> {
+    const state = this.c.nodeState()
+    if (this.c.engine.inProgress != null || this.installing != null) throw new RolloutRefusedError('a switch is running; try again when it is done')
+    if (state.current == null || state.previous == null) throw new RolloutRefusedError('there is no previous version kept on this peer to go back to')
+    const from = await this.installed(state.current.id)
+    const to = await this.installed(state.previous.id)
+    if (from == null || to == null) throw new RolloutRefusedError('the previous version\'s package is no longer kept on this peer')
+    const outcome = await this.c.engine.switch(from, to, 'downgrade', 'operator rollback')
+    if (!outcome.ok) throw new RolloutRefusedError(`rollback failed (${outcome.reason}); ${from.version} still runs`)
+    return { from: from.version, to: to.version }
+  }
+}
