@@ -311,7 +311,8 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       onCommit: async (to, from, kind) => { await this.rollout.onCommit(to, from, kind) },
       onFailed: async (to, from, reason, kind) => { await this.rollout.onFailed(to, from, reason, kind) },
       log: this.events,
-      fault: process.env.UPGOSSIP_FAULT
+      fault: process.env.UPGOSSIP_FAULT,
+      transformLimitMs: o.transformLimitMs
     })
     this.rollout = new Rollout({
       dataDir: o.data,

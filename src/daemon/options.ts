@@ -41,7 +41,9 @@ export const DaemonConfigSchema = z.strictObject({
   /** Connections the peer keeps by dialling peers it has heard of. */
   minConnections: z.number().int().min(0).max(1000).optional(),
   /** Largest package admitted, in bytes. */
-  maxPackageSize: z.number().int().positive().optional()
+  maxPackageSize: z.number().int().positive().optional(),
+  /** How long a transform may run before it is killed and the upgrade rolls back. */
+  transformLimit: duration.optional()
 })
 
 /** Options as given. */
@@ -67,6 +69,7 @@ export interface DaemonOptions {
   peerTimeoutMs: number
   minConnections: number
   maxPackageSize: number
+  transformLimitMs: number
 }
 
 /** The default data directory: `$UPGOSSIP_DATA` or `~/.upgossip`. */
@@ -118,6 +121,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     beatIntervalMs: parseDuration(o.beatInterval ?? '5s'),
     peerTimeoutMs: parseDuration(o.peerTimeout ?? '30s'),
     minConnections: o.minConnections ?? 4,
-    maxPackageSize: o.maxPackageSize ?? 1024 * 1024 * 1024
+    maxPackageSize: o.maxPackageSize ?? 1024 * 1024 * 1024,
+    transformLimitMs: parseDuration(o.transformLimit ?? '2m')
   }
 }

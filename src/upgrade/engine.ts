@@ -44,6 +44,8 @@ export interface UpgradeEngineInit {
   /** How often an interrupted switch to one release is retried before it is declared failed. */
   maxInterrupted?: number
   drainMs?: number
+  /** Time limit of a transform. */
+  transformLimitMs?: number
 }
 
 /** The outcome of a switch. */
@@ -162,12 +164,12 @@ export class UpgradeEngine {
         await copyTree(snapshot, target)
         return
       }
-      await runTransform({ module: path.join(to.packageDir, ...up.split('/')), from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile })
+      await runTransform({ module: path.join(to.packageDir, ...up.split('/')), from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile, limitMs: this.init.transformLimitMs })
       return
     }
     const down = from.manifest.transform?.down
     if (down != null) {
-      await runTransform({ module: path.join(from.packageDir, ...down.split('/')), from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile })
+      await runTransform({ module: path.join(from.packageDir, ...down.split('/')), from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile, limitMs: this.init.transformLimitMs })
       return
     }
     await fs.mkdir(target, { recursive: true })
