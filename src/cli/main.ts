@@ -15,6 +15,7 @@ import { UpgossipError } from '../errors.js'
 import { callCommand } from './commands/call.js'
 import { daemonCommand } from './commands/daemon.js'
 import { operatorCommands } from './commands/operator.js'
+import { revokeCommand } from './commands/revoke.js'
 import { inspectCommand } from './commands/inspect.js'
 import { keygenCommand } from './commands/keygen.js'
 import { packCommand } from './commands/pack.js'
@@ -41,7 +42,7 @@ export function buildProgram (): Command {
     .version(packageVersion(), '-V, --version')
     .showSuggestionAfterError(true)
     .addHelpText('after', '\nRun "upgossip <command> --help" for a command\'s options and an example. Docs: README.md and docs/.')
-  for (const register of [keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands]) register(program)
+  for (const register of [keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, revokeCommand]) register(program)
   program.commands.forEach(command => command.allowExcessArguments(false))
   const exitOverride = (cmd: Command): void => {
     cmd.exitOverride()

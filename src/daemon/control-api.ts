@@ -193,6 +193,12 @@ export class ControlApi {
         this.sse.add(res)
         req.on('close', () => this.sse.delete(res))
         return
+      case 'POST /revoke': {
+        const body = await readBody(req, 64 * 1024)
+        if (body.byteLength === 0) throw new HttpError(400, 'EmptyBody', 'POST /revoke wants a signed revocation (dag-cbor) as its body')
+        sendJson(res, 200, await daemon.revoke(body))
+        return
+      }
       case 'POST /rollback':
         sendJson(res, 200, await daemon.rollback())
         return

@@ -17,10 +17,11 @@ import {
 import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncRequest } from '../net/index.js'
 import { unpackPackage, walkPackageBlocks } from '../package/index.js'
 import {
-  ReleaseBook, decodeReleasesTopicMessage, encodeReleasesTopicMessage, encodeSignedRelease, loadTrustStore, readBundle,
+  ReleaseBook, decodeReleasesTopicMessage, encodeReleasesTopicMessage, loadTrustStore, readBundle,
   verifyReleasePackage, verifySignedRelease
 } from '../release/index.js'
-import { UnknownMessageTypeError } from '../release/index.js'
+import { UnknownMessageTypeError, decodeRevocation, verifyRevocation } from '../release/index.js'
+import type { SignedRevocation } from '../release/index.js'
 import type { ReleaseEntry, ReleaseState, TrustPolicy, Verdict } from '../release/index.js'
 import { FsBlockStore, lockDataDir, writeJsonAtomic } from '../store/index.js'
 import type { DataDirLock } from '../store/index.js'
@@ -382,6 +383,39 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     return entry
   }
 
+  /**
+   * A revocation: verified against the trust policy (a threshold of the app's
+   * publishers), kept durably, and applied — a peer running the release rolls back,
+   * others drop it. Returns `known` when it was already applied.
+   */
+  async applyRevocation (revocation: SignedRevocation, via: string): Promise<'new' | 'known'> {
+    await verifyRevocation(revocation, this.trust)
+    const id = revocation.record.release.toString()
+    if (!(await this.book.revoke(revocation))) return 'known'
+    this.fetches.get(id)?.abort()
+    this.events.warn('release-revoked', `release ${id} of ${revocation.record.app} was revoked by its publishers (via ${via})${revocation.record.reason === '' ? '' : `: ${revocation.record.reason}`}`, { id })
+    if (this.nodeState.current?.id === id) {
+      this.rollout.rollback('revoked').then(
+        ({ from, to }) => { this.events.warn('revocation-rolled-back', `rolled back ${from} → ${to} because ${from} was revoked`) },
+        (err: Error) => { this.events.error('revocation-rollback-failed', `${id} is revoked but could not be rolled back: ${err.message}`) }
+      ).finally(() => { void this.book.setState(id, 'revoked', `revoked: ${revocation.record.reason || 'no reason given'}`) })
+    }
+    this.changed()
+    return 'new'
+  }
+
+  /** `POST /revoke`: apply a signed revocation and gossip it. */
+  async revoke (bytes: Uint8Array): Promise<{ status: 'revoked' | 'known', release: string }> {
+    const revocation = decodeRevocation(bytes)
+    const outcome = await this.applyRevocation(revocation, 'revoke')
+    if (outcome === 'new') {
+      await this.gossip.publishRelease(encodeReleasesTopicMessage({ type: 'revocation', revocation })).catch(err => {
+        this.events.warn('gossip-failed', `could not gossip the revocation: ${(err as Error).message}; peers will get it by sync`)
+      })
+    }
+    return { status: outcome === 'new' ? 'revoked' : 'known', release: revocation.record.release.toString() }
+  }
+
   /** `upgossip rollback`: back to the previous version on this peer. */
   async rollback (): Promise<{ from: string, to: string }> {
     return await this.rollout.rollback()
@@ -469,6 +503,16 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       this.noteVerdict(verdict, `gossip from ${from}`)
       return verdict.kind === 'rejected' ? 'reject' : 'ignore'
     }
+    if (message.type === 'revocation') {
+      try {
+        const outcome = await this.applyRevocation(message.revocation, `gossip from ${from}`)
+        return outcome === 'new' ? 'accept' : 'ignore'
+      } catch (err) {
+        this.metrics.refused((err as Error).name)
+        this.events.warn('revocation-refused', `refused a revocation via gossip from ${from}: ${(err as Error).message}`)
+        return (err as { forged?: boolean }).forged === true ? 'reject' : 'ignore'
+      }
+    }
     let verdict: Verdict
     try {
       verdict = await this.book.consider(message.signed)
@@ -524,9 +568,31 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   private releasesFor (request: SyncRequest): Uint8Array[] {
     const out: Uint8Array[] = []
     for (const [app, version] of Object.entries(request)) {
-      for (const entry of this.book.newerThan(app, version ?? undefined)) out.push(encodeSignedRelease(entry.signed))
+      for (const revocation of this.book.revocations(app).slice(-32)) out.push(encodeReleasesTopicMessage({ type: 'revocation', revocation }))
+      for (const entry of this.book.newerThan(app, version ?? undefined)) out.push(encodeReleasesTopicMessage({ type: 'release', signed: entry.signed }))
     }
     return out
+  }
+
+  /** Take in one sync frame (a releases-topic message) the way gossip would. */
+  private async considerSynced (bytes: Uint8Array, via: string): Promise<Verdict> {
+    let message
+    try {
+      message = decodeReleasesTopicMessage(bytes)
+    } catch (err) {
+      const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
+      return { kind: error instanceof UnknownMessageTypeError ? 'ignored' : 'rejected', reason: error.message, error }
+    }
+    if (message.type === 'revocation') {
+      try {
+        await this.applyRevocation(message.revocation, via)
+        return { kind: 'known', id: message.revocation.record.release.toString() }
+      } catch (err) {
+        const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
+        return { kind: (err as { forged?: boolean }).forged === true ? 'rejected' : 'ignored', reason: error.message, error }
+      }
+    }
+    return await this.book.consider(message.signed)
   }
 
   /** Run anti-entropy with one peer (at most one sync per peer at a time). */
@@ -538,7 +604,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     try {
       const releases = await this.sync.sync(peer, request)
       for (const bytes of releases) {
-        const verdict = await this.book.considerBytes(bytes)
+        const verdict = await this.considerSynced(bytes, `sync with ${key}`)
         this.noteVerdict(verdict, `sync with ${key}`)
         if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict.id)
         // a peer that sends forgeries gets no more of our time in this sync

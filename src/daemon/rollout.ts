@@ -289,15 +289,15 @@ export class Rollout {
     }
   }
 
-  /** `upgossip rollback`: go back to the previous version on this peer. */
-  async rollback (): Promise<{ from: string, to: string }> {
+  /** `upgossip rollback` (or a revocation): go back to the previous version on this peer. */
+  async rollback (reason = 'operator rollback'): Promise<{ from: string, to: string }> {
     const state = this.c.nodeState()
     if (this.c.engine.inProgress != null || this.installing != null) throw new RolloutRefusedError('a switch is running; try again when it is done')
     if (state.current == null || state.previous == null) throw new RolloutRefusedError('there is no previous version kept on this peer to go back to')
     const from = await this.installed(state.current.id)
     const to = await this.installed(state.previous.id)
     if (from == null || to == null) throw new RolloutRefusedError('the previous version\'s package is no longer kept on this peer')
-    const outcome = await this.c.engine.switch(from, to, 'downgrade', 'operator rollback')
+    const outcome = await this.c.engine.switch(from, to, 'downgrade', reason)
     if (!outcome.ok) throw new RolloutRefusedError(`rollback failed (${outcome.reason}); ${from.version} still runs`)
     return { from: from.version, to: to.version }
   }

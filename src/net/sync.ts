@@ -1,12 +1,13 @@
 /**
  * Anti-entropy over `/upgossip/sync/1.0.0`: the asker sends `{ apps: { <app>: <version
- * it runs, or null> } }`; the answer is one frame per signed release of those apps newer
- * than that version. What arrives goes through the same admission as gossip.
+ * it runs, or null> } }`; the answer is one frame per releases-topic message: the apps'
+ * revocations, and every signed release newer than that version. What arrives goes
+ * through the same admission as gossip.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { UpgossipError } from '../errors.js'
-import { MAX_SIGNED_RELEASE_BYTES } from '../release/index.js'
+import { MAX_RELEASES_TOPIC_MESSAGE } from '../release/index.js'
 import type { NetMetrics } from './metrics.js'
 import type { PeerNode } from './node.js'
 import { SYNC_PROTOCOL } from './protocol-ids.js'
@@ -93,7 +94,7 @@ export class SyncProtocol {
     this.c.metrics.bytes(SYNC_PROTOCOL, 'out', out.byteLength)
     await writeFrames(stream, [out])
     const releases: Uint8Array[] = []
-    for await (const frame of readFrames(stream, MAX_SIGNED_RELEASE_BYTES)) {
+    for await (const frame of readFrames(stream, MAX_RELEASES_TOPIC_MESSAGE)) {
       this.c.metrics.bytes(SYNC_PROTOCOL, 'in', frame.byteLength)
       releases.push(frame)
       if (releases.length > MAX_SYNC_RELEASES) throw new SyncProtocolError(`peer sent more than ${MAX_SYNC_RELEASES} releases`)

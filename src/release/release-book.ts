@@ -15,9 +15,16 @@ import { UpgossipError } from '../errors.js'
 import { writeFileAtomic, writeJsonAtomic } from '../store/index.js'
 import { MAX_SIGNATURES, decodeSignedRelease, encodeSignedRelease, releaseId } from './record.js'
 import type { SignedRelease } from './record.js'
+import { decodeRevocation, encodeRevocation } from './revocation.js'
+import type { SignedRevocation } from './revocation.js'
 import { checkSignature, mergeSignatures } from './signing.js'
 import type { TrustPolicy } from './trust.js'
 import { ReleaseExpiredError, ReleaseTooLargeError, ThresholdNotMetError, UntrustedAppError, VersionNotNewerError, classifySignatures, verifySignedRelease } from './verify.js'
+
+/** The release was revoked by a threshold of its publishers. */
+export class ReleaseRevokedError extends UpgossipError {
+  static override name = 'ReleaseRevokedError'
+}
 
 /** Where a release stands on this peer (DESIGN.md "Release state"). */
 export type ReleaseState = 'fetching' | 'staged' | 'waiting' | 'upgrading' | 'active' | 'superseded' | 'failed' | 'rolled-back' | 'revoked' | 'refused'
@@ -83,6 +90,7 @@ async function trustedSignaturesOnly (signed: SignedRelease, id: CID, trust: Tru
 /** The admitted releases of this peer, durable. */
 export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
   private readonly entries = new Map<string, ReleaseEntry>()
+  private readonly revoked = new Map<string, SignedRevocation>()
   private readonly init: ReleaseBookInit
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -94,6 +102,7 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
   /** Load every release kept in the directory; unreadable files are skipped and reported. */
   async load (): Promise<string[]> {
     await fs.mkdir(this.init.dir, { recursive: true })
+    await this.loadRevocations()
     const problems: string[] = []
     for (const name of await fs.readdir(this.init.dir)) {
       if (!name.endsWith('.cbor')) continue
@@ -108,6 +117,41 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
       }
     }
     return problems
+  }
+
+  /** Load the revocations kept in `<dir>/revocations/`. */
+  private async loadRevocations (): Promise<void> {
+    const dir = path.join(this.init.dir, 'revocations')
+    for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+      if (!name.endsWith('.cbor')) continue
+      try {
+        const revocation = decodeRevocation(await fs.readFile(path.join(dir, name)))
+        this.revoked.set(revocation.record.release.toString(), revocation)
+      } catch {}
+    }
+  }
+
+  /** True when the release has been revoked. */
+  isRevoked (id: string): boolean {
+    return this.revoked.has(id)
+  }
+
+  /** Revocations of `app` (for anti-entropy). */
+  revocations (app: string): SignedRevocation[] {
+    return [...this.revoked.values()].filter(r => r.record.app === app)
+  }
+
+  /**
+   * Record a verified revocation durably and mark the release `revoked`.
+   * Returns false when it was already known.
+   */
+  async revoke (revocation: SignedRevocation): Promise<boolean> {
+    const id = revocation.record.release.toString()
+    if (this.revoked.has(id)) return false
+    await writeFileAtomic(path.join(this.init.dir, 'revocations', `${id}.cbor`), encodeRevocation(revocation))
+    this.revoked.set(id, revocation)
+    if (this.entries.has(id)) await this.setState(id, 'revoked', `revoked: ${revocation.record.reason || 'no reason given'}`)
+    return true
   }
 
   /** One release, if known. */
@@ -168,6 +212,10 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
   private async considerNow (offered: SignedRelease): Promise<Verdict> {
     const cid = await releaseId(offered.record)
     const id = cid.toString()
+    if (this.revoked.has(id)) {
+      const error = new ReleaseRevokedError(`${offered.record.app}@${offered.record.version} (${id}) has been revoked by its publishers`)
+      return { kind: 'ignored', id, reason: error.message, error }
+    }
     const known = this.entries.get(id)
     if (known != null) {
       const merged = await trustedSignaturesOnly(await mergeSignatures(known.signed, offered), cid, this.init.trust())

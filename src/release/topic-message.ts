@@ -6,6 +6,8 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { UpgossipError } from '../errors.js'
 import { MalformedReleaseError, MAX_SIGNED_RELEASE_BYTES, decodeSignedRelease, encodeSignedRelease } from './record.js'
 import type { SignedRelease } from './record.js'
+import { decodeRevocation, encodeRevocation } from './revocation.js'
+import type { SignedRevocation } from './revocation.js'
 
 /** A releases-topic message of a type this version does not know (a newer peer's): ignored, not rejected. */
 export class UnknownMessageTypeError extends UpgossipError {
@@ -13,13 +15,14 @@ export class UnknownMessageTypeError extends UpgossipError {
 }
 
 /** A message of the releases topic. */
-export type ReleasesTopicMessage = { type: 'release', signed: SignedRelease }
+export type ReleasesTopicMessage = { type: 'release', signed: SignedRelease } | { type: 'revocation', revocation: SignedRevocation }
 
 /** Largest releases-topic message. */
 export const MAX_RELEASES_TOPIC_MESSAGE = MAX_SIGNED_RELEASE_BYTES + 1024
 
 /** Encode a releases-topic message. */
 export function encodeReleasesTopicMessage (message: ReleasesTopicMessage): Uint8Array {
+  if (message.type === 'revocation') return dagCbor.encode({ type: message.type, revocation: encodeRevocation(message.revocation) })
   return dagCbor.encode({ type: message.type, release: encodeSignedRelease(message.signed) })
 }
 
@@ -33,9 +36,15 @@ export function decodeReleasesTopicMessage (bytes: Uint8Array): ReleasesTopicMes
     throw new MalformedReleaseError(`releases-topic message is not dag-cbor: ${(err as Error).message}`)
   }
   if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new MalformedReleaseError('releases-topic message is not a map')
-  const { type, release, ...rest } = value as Record<string, unknown>
+  const { type, release, revocation, ...rest } = value as Record<string, unknown>
   if (typeof type !== 'string') throw new MalformedReleaseError('releases-topic message has no type')
+  if (type === 'revocation') {
+    if (Object.keys(rest).length > 0 || release !== undefined) throw new MalformedReleaseError('revocation message has unknown keys')
+    if (!(revocation instanceof Uint8Array)) throw new MalformedReleaseError('revocation message carries no revocation bytes')
+    return { type, revocation: decodeRevocation(revocation) }
+  }
   if (type !== 'release') throw new UnknownMessageTypeError(`releases-topic message type "${type.slice(0, 40)}" is not known to this version`)
+  if (revocation !== undefined) throw new MalformedReleaseError('release message has unknown keys')
   if (Object.keys(rest).length > 0) throw new MalformedReleaseError(`releases-topic message has unknown keys ${Object.keys(rest).slice(0, 5).join(', ')}`)
   if (!(release instanceof Uint8Array)) throw new MalformedReleaseError('releases-topic message carries no release bytes')
   return { type, signed: decodeSignedRelease(release) }

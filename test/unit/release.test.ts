@@ -251,3 +251,23 @@ describe('the release book', () => {
     expect(again.get(id.toString())?.state).toBe('staged')
   })
 })
+
+describe('revocations', () => {
+  it('need a threshold of distinct trusted signatures over their own domain', async () => {
+    const { decodeRevocation, encodeRevocation, signRevocation, verifyRevocation, MalformedRevocationError } = await import('../../src/release/index.js')
+    const { id } = await release([alice])
+    const record = { app: 'kv', release: id, issued: new Date(NOW).toISOString(), reason: 'bad' }
+    const both = await signRevocation(record, [alice, bob])
+    const decoded = decodeRevocation(encodeRevocation(both))
+    expect((await verifyRevocation(decoded, trust([alice, bob], 2))).signers.sort()).toEqual([alice.id, bob.id].sort())
+    const one = await signRevocation(record, [alice, alice])
+    expect(one.signatures).toHaveLength(1)
+    await expect(verifyRevocation(one, trust([alice, bob], 2))).rejects.toThrow(ThresholdNotMetError)
+    await expect(verifyRevocation(both, trust([alice], 1, 'other'))).rejects.toThrow(UntrustedAppError)
+    // a release signature (other domain) does not pass for a revocation signature
+    const releaseSig = (await release([alice])).signed.signatures[0]
+    const replayed = { record, signatures: [{ key: alice.id, sig: releaseSig?.sig ?? new Uint8Array(64) }] }
+    await expect(verifyRevocation(replayed, trust([alice], 1))).rejects.toThrow(/1 invalid/)
+    expect(() => decodeRevocation(new Uint8Array([1, 2, 3]))).toThrow(MalformedRevocationError)
+  })
+})

@@ -85,6 +85,31 @@ describe('decoders never crash and never throw unnamed errors', () => {
     }), { numRuns: RUNS })
   })
 
+  it('releases-topic messages, revocations, status beats and journals from arbitrary bytes', async () => {
+    const { decodeReleasesTopicMessage, decodeRevocation } = await import('../../../src/release/index.js')
+    const { decodeBeat } = await import('../../../src/net/index.js')
+    const { readJournal } = await import('../../../src/upgrade/index.js')
+    const fs = await import('node:fs/promises')
+    const path = await import('node:path')
+    const dir = await tempDir()
+    const journal = path.join(dir, 'journal.json')
+    await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), fc.jsonValue({ maxDepth: 3 }), async (bytes, json) => {
+      await onlyNamedErrors(() => decodeReleasesTopicMessage(bytes))
+      await onlyNamedErrors(() => decodeRevocation(bytes))
+      await onlyNamedErrors(() => decodeBeat(bytes))
+      let cbor: Uint8Array | undefined
+      try { cbor = dagCbor.encode(json) } catch {}
+      if (cbor != null) {
+        await onlyNamedErrors(() => decodeReleasesTopicMessage(cbor))
+        await onlyNamedErrors(() => decodeBeat(cbor))
+      }
+      await fs.writeFile(journal, bytes)
+      await onlyNamedErrors(async () => await readJournal(journal))
+      await fs.writeFile(journal, JSON.stringify(json) ?? 'null')
+      await onlyNamedErrors(async () => await readJournal(journal))
+    }), { numRuns: RUNS })
+  })
+
   it('CARs and bundles from arbitrary bytes', async () => {
     await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), async bytes => {
       await onlyNamedErrors(async () => await readCar(bytes))

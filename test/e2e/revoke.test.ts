@@ -1,0 +1,59 @@
+/**
+ * Revocation on real daemons: signed by a threshold of the app's publishers, gossiped;
+ * peers running the release roll back (the down transform carries their writes back),
+ * a peer joining later never runs it, and a revocation below threshold is refused.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { generatePublisherKey, writeKeyFile } from '../../src/release/index.js'
+import { kvVersion } from './support/kv-app.js'
+import { TestNet, runCli, waitFor } from './support/testnet.js'
+
+let net: TestNet | undefined
+
+afterEach(async () => {
+  await net?.close()
+  net = undefined
+})
+
+describe('revocation', () => {
+  it('a threshold of publishers revokes a release: the network rolls back, newcomers never run it', async () => {
+    net = await TestNet.create()
+    const second = await generatePublisherKey()
+    const secondFile = path.join(net.root, 'second.key')
+    await writeKeyFile(secondFile, second)
+    await fs.writeFile(net.trustFile, JSON.stringify({ apps: { kv: { publishers: [net.key.id, second.id], threshold: 2 } } }))
+    const keys = [net.key, second]
+    const v1 = await net.releaseFiles(kvVersion('1.0.0', 'v1'), keys)
+    const v2 = await net.releaseFiles(kvVersion('2.0.0', 'v2'), keys)
+    const a = await net.start('a', ['--install', v1.file])
+    const b = await net.start('b', ['--app', 'kv', '--bootstrap', a.addr])
+    for (const p of [a, b]) await p.waitVersion('1.0.0')
+    expect((await runCli(['publish', v2.file, '--data', a.dataDir])).code).toBe(0)
+    for (const p of [a, b]) await p.waitVersion('2.0.0')
+    await b.call({ op: 'put', key: 'k', value: 'written under 2.0.0' })
+
+    const below = await runCli(['revoke', 'kv@2.0.0', '--key', net.keyFile, '--data', a.dataDir])
+    expect(below.code).toBe(1)
+    expect(below.stderr).toContain('[ThresholdNotMetError]')
+    expect((await a.status()).version).toBe('2.0.0')
+
+    const revoked = await runCli(['revoke', 'kv@2.0.0', '--key', net.keyFile, '--key', secondFile, '--reason', 'corrupts data', '--data', a.dataDir])
+    expect(revoked.code, revoked.stderr).toBe(0)
+    expect(revoked.stdout).toContain(`revoked kv@2.0.0 ${v2.id}`)
+    for (const p of [a, b]) await p.waitVersion('1.0.0')
+    await waitFor('v2 to show as revoked on b', async () => (await b.status()).releases.find(r => r.id === v2.id)?.state === 'revoked')
+    // b's write under 2.0.0 was carried back by down()
+    expect(await b.call({ op: 'get', key: 'k' })).toEqual({ value: 'written under 2.0.0', version: '1.0.0' })
+    const again = await runCli(['revoke', v2.id, '--key', net.keyFile, '--key', secondFile, '--data', b.dataDir])
+    expect(again.stdout).toContain('already revoked')
+
+    // a newcomer learns the revocation with the releases, and installs 1.0.0
+    const c = await net.start('c', ['--app', 'kv', '--bootstrap', b.addr])
+    await c.waitVersion('1.0.0')
+    await new Promise(resolve => setTimeout(resolve, 2000))
+    expect((await c.status()).version).toBe('1.0.0')
+    expect((await c.status()).releases.find(r => r.id === v2.id)?.state ?? 'never admitted').not.toMatch(/staged|waiting|active|upgrading/)
+  })
+})
