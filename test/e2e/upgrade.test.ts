@@ -3,6 +3,8 @@
  * a failing upgrade that rolls back and halts the rollout while every peer keeps serving,
  * a peer several versions behind catching up step by step, and operator controls.
  */
+import fs from 'node:fs/promises'
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { kvVersion } from './support/kv-app.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
@@ -73,6 +75,10 @@ describe('upgrades', () => {
     expect(await a.call({ op: 'get', key: 'carried' })).toEqual({ value: 'yes', version: '2.1.0' })
     const h = JSON.parse((await runCli(['history', '--data', a.dataDir, '--json'])).stdout) as Array<{ type: string, to?: string }>
     expect(h.filter(e => e.type === 'upgrade-committed').map(e => e.to)).toEqual([v2.id, v21.id])
+    // only the current and the previous version keep their state and package
+    const listed = async (dir: string): Promise<string[]> => (await fs.readdir(path.join(a.dataDir, dir))).filter(n => !n.startsWith('.')).sort()
+    expect(await listed('state')).toEqual([v2.id, v21.id].sort())
+    expect(await listed('packages')).toEqual([v2.id, v21.id].sort())
   })
 
   it('approve, hold and resume gate a release; rollback goes back with the down transform', async () => {
