@@ -11,7 +11,7 @@ import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
-  BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
+  AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
   peerIdFromString, readPsk, MAX_SYNC_APPS, SYNC_PROTOCOL
 } from '../net/index.js'
 import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncRequest } from '../net/index.js'
@@ -26,6 +26,7 @@ import type { ReleaseEntry, ReleaseState, TrustPolicy, Verdict } from '../releas
 import { FsBlockStore, lockDataDir, writeJsonAtomic } from '../store/index.js'
 import type { DataDirLock } from '../store/index.js'
 import { AppHost } from '../host/index.js'
+import { NoAppRunningError, Shim } from '../shim/index.js'
 import { readPolicy } from '../schedule/index.js'
 import type { ScheduleRule } from '../package/index.js'
 import { UpgradeEngine } from '../upgrade/index.js'
@@ -41,11 +42,6 @@ import type { DaemonOptions } from './options.js'
 /** A release named by id or APP@VERSION is not known here. */
 export class UnknownReleaseError extends UpgossipError {
   static override name = 'UnknownReleaseError'
-}
-
-/** The app called another peer, which needs the version shim. */
-export class RemoteCallUnavailableError extends UpgossipError {
-  static override name = 'RemoteCallUnavailableError'
 }
 
 /** A bundle given to `publish` or `--install` was not admitted. */
@@ -146,6 +142,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   private keeper!: PeerKeeper
   private control!: ControlApi
   private host!: AppHost
+  private shim!: Shim
   private engine!: UpgradeEngine
   private rollout!: Rollout
   private readonly controls: OperatorControls
@@ -247,6 +244,16 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       onRelease: async (data, from) => await this.onGossipRelease(data, from),
       onBeat: (data, from) => this.onBeat(data, from)
     })
+    this.shim = new Shim({
+      streams: new AppStreams({ node: this.node, metrics: this.metrics, log }),
+      selfId: () => this.peerId,
+      app: () => this.nodeState.app,
+      native: () => this.rollout?.nativeProtocol(),
+      spoken: () => this.host?.spoken ?? [],
+      nativeOf: peer => this.view.get(peer)?.beat.protocol ?? undefined,
+      deliver: async (from, request, version) => await this.host.request(from, request, version),
+      log
+    })
     this.keeper = new PeerKeeper({ node: this.node, view: this.view, minConnections: o.minConnections, intervalMs: Math.max(1000, Math.floor(o.beatIntervalMs / 2)), log })
     await this.exchange.start()
     await this.sync.start()
@@ -297,9 +304,14 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       peerId: this.peerId,
       config,
       logFile: this.file('appLog'),
-      onCall: async (peer, request) => await this.call(peer, request),
+      onRoute: async peer => await this.shim.route(peer),
+      onSend: async (peer, version, request) => await this.shim.send(peer, version, request),
       onPeers: () => this.view.list().filter(e => e.beat.app === this.nodeState.app).map(e => e.peerId),
       log: message => { this.events.warn('app', message) }
+    })
+    this.host.on('spoken', () => {
+      this.shim.update().catch(err => { this.events.warn('shim', `could not update the app protocols: ${(err as Error).message}`) })
+      this.changed()
     })
     this.host.on('failed', reason => {
       this.events.error('app-failed', `no version can run: ${reason}`)
@@ -309,6 +321,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       dataDir: o.data,
       host: this.host,
       installed: async id => await this.rollout.installed(id),
+      simulations: async r => await this.rollout.simulationsFor(r),
       onCommit: async (to, from, kind) => { await this.rollout.onCommit(to, from, kind) },
       onFailed: async (to, from, reason, kind) => { await this.rollout.onFailed(to, from, reason, kind) },
       log: this.events,
@@ -340,10 +353,15 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     await this.rollout.start()
   }
 
-  /** A request from this peer to the app on `peer` (null or this peer: a direct call, never through libp2p). */
+  /**
+   * `upgossip call` / `POST /call`: one request from this peer, in its current protocol
+   * version, to the app on `peer` (default: itself) — made by the app's own SDK exactly
+   * as `node.call`, through the shim.
+   */
   async call (peer: string | null, request: unknown): Promise<unknown> {
-    if (peer == null || peer === this.peerId) return await this.host.request(this.peerId, request)
-    throw new RemoteCallUnavailableError(`calls to other peers go through the version shim, which this daemon does not have yet; ${peer} cannot be reached`)
+    const proc = this.host.current
+    if (proc?.running !== true) throw new NoAppRunningError('no app runs on this peer now')
+    return await proc.callOut(peer, request)
   }
 
   /** Find a release by id or `APP@VERSION`. */
@@ -662,6 +680,8 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     if (!(await fs.stat(dir).then(() => true, () => false))) await unpackPackage(record.package, this.blocks, dir)
     this.progress.set(entry.id, record.size)
     await this.book.setState(entry.id, this.nodeState.current?.id === entry.id ? 'active' : 'staged')
+    // a staged release's future SO is loaded into the running app before the switch
+    await this.rollout?.refreshSimulations().catch(err => { this.events.warn('simulations', `could not load simulation objects: ${(err as Error).message}`) })
     this.events.info('release-staged', `staged ${record.app}@${record.version} (${record.size} bytes, every block verified)`, { id: entry.id })
   }
 
@@ -764,6 +784,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       heads: Object.fromEntries(Object.entries(this.book.heads()).slice(0, 32)),
       held: held.map(e => ({ id: e.id, have: this.have(e), size: e.signed.record.size })),
       since: this.nodeState.since,
+      protocol: this.rollout?.nativeProtocol() ?? null,
       upgrading: this.rollout?.upgrading ?? null,
       claim: this.rollout?.claim ?? null,
       failed: this.rollout?.failedHere() ?? []

@@ -9,7 +9,7 @@ import path from 'node:path'
 import semver from 'semver'
 import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
-import type { AppHost } from '../host/index.js'
+import type { AppHost, SimulationSpec } from '../host/index.js'
 import type { ViewEntry } from '../net/index.js'
 import { parseManifest } from '../package/index.js'
 import type { ScheduleRule } from '../package/index.js'
@@ -92,6 +92,54 @@ export class Rollout {
     return { id, app: record.app, version: record.version, packageDir, manifest: parseManifest(record.manifest) }
   }
 
+  /**
+   * The simulation objects the app of `release` loads: its past chain (its own past SO,
+   * then the past SO of the release one protocol version down, and so on, from the
+   * releases this peer keeps) and the future SOs of staged releases above it.
+   */
+  async simulationsFor (release: InstalledRelease): Promise<SimulationSpec[]> {
+    const out: SimulationSpec[] = []
+    const kept = async (protocol: number, states: string[]): Promise<InstalledRelease | undefined> => {
+      const entries = this.c.book.list().filter(e => e.signed.record.app === release.app && states.includes(e.state) &&
+        (e.signed.record.manifest as { protocol?: number }).protocol === protocol)
+      for (const e of entries.reverse()) {
+        const r = await this.installed(e.id)
+        if (r != null) return r
+      }
+      return undefined
+    }
+    let below: InstalledRelease | undefined = release
+    while (below?.manifest.simulation?.past != null) {
+      out.push({ module: path.join(below.packageDir, ...below.manifest.simulation.past.split('/')), version: below.manifest.protocol - 1 })
+      below = await kept(below.manifest.protocol - 1, ['active', 'superseded', 'rolled-back', 'staged', 'waiting', 'upgrading'])
+    }
+    for (let p = release.manifest.protocol + 1; ; p++) {
+      const above = await kept(p, ['staged', 'waiting', 'upgrading'])
+      const future = above?.manifest.simulation?.future
+      if (above == null || future == null) break
+      out.push({ module: path.join(above.packageDir, ...future.split('/')), version: p })
+    }
+    return out
+  }
+
+  /** A release was staged: the running app loads the future SOs it brings. */
+  async refreshSimulations (): Promise<void> {
+    const current = this.c.nodeState().current
+    const proc = this.c.host.current
+    if (current == null || proc == null || this.c.engine.inProgress != null) return
+    const release = await this.installed(current.id)
+    if (release == null) return
+    await proc.loadSimulations(await this.simulationsFor(release))
+  }
+
+  /** The running release's own protocol version. */
+  nativeProtocol (): number | undefined {
+    const current = this.c.nodeState().current
+    if (current == null) return undefined
+    const protocol = (this.c.book.get(current.id)?.signed.record.manifest as { protocol?: number } | undefined)?.protocol
+    return typeof protocol === 'number' ? protocol : undefined
+  }
+
   /** Recover an interrupted switch, start the current version, and begin deciding. */
   async start (): Promise<void> {
     const outcome = await this.c.engine.recover()
@@ -106,7 +154,7 @@ export class Rollout {
       if (release == null) {
         this.c.events.error('current-missing', `the package of the current release ${current.id} is missing; the app cannot start`)
       } else {
-        const proc = this.c.host.launch(this.c.engine.spec(release))
+        const proc = this.c.host.launch(await this.c.engine.spec(release))
         this.c.host.supervise()
         proc.waitReady(parseDuration(release.manifest.health.readyWithin)).then(
           () => { this.c.events.info('app-started', `${release.app}@${release.version} is running`) },
@@ -242,7 +290,7 @@ export class Rollout {
     this.installing = entry.id
     try {
       await this.c.book.setState(entry.id, 'upgrading')
-      const proc = this.c.host.launch(this.c.engine.spec(release))
+      const proc = this.c.host.launch(await this.c.engine.spec(release))
       await proc.waitReady(parseDuration(release.manifest.health.readyWithin))
       await proc.stayHealthy(parseDuration(release.manifest.health.stableFor))
       this.c.host.supervise()
@@ -279,7 +327,9 @@ export class Rollout {
   private async collectGarbage (): Promise<void> {
     const state = this.c.nodeState()
     const keepStates = new Set([state.current?.id, state.previous?.id].filter((x): x is string => x != null))
-    const keepPackages = new Set([...keepStates, ...this.c.book.list().filter(e => ['fetching', 'staged', 'waiting', 'upgrading'].includes(e.state)).map(e => e.id)])
+    // releases still to come, and those whose simulation objects older peers' chains need
+    const keepPackages = new Set([...keepStates, ...this.c.book.list().filter(e => ['fetching', 'staged', 'waiting', 'upgrading'].includes(e.state) ||
+      (e.signed.record.manifest as { simulation?: unknown }).simulation != null).map(e => e.id)])
     for (const [dir, keep] of [['state', keepStates], ['packages', keepPackages]] as const) {
       const root = path.join(this.c.dataDir, dir)
       for (const name of await fs.readdir(root).catch(() => [] as string[])) {

@@ -19,14 +19,15 @@ export class AppCrashLoopError extends UpgossipError {
 }
 
 /** Which version to run. */
-export type AppSpec = Pick<AppProcessInit, 'app' | 'version' | 'packageDir' | 'main' | 'stateDir'>
+export type AppSpec = Pick<AppProcessInit, 'app' | 'version' | 'packageDir' | 'main' | 'stateDir' | 'protocol' | 'simulations'>
 
 /** What the host needs. */
 export interface AppHostInit {
   peerId: string
   config: unknown
   logFile: string
-  onCall: AppProcessInit['onCall']
+  onRoute: AppProcessInit['onRoute']
+  onSend: AppProcessInit['onSend']
   onPeers: AppProcessInit['onPeers']
   log: (message: string) => void
   clock?: () => number
@@ -39,6 +40,7 @@ export interface AppHostInit {
 interface Held {
   from: string
   request: unknown
+  version?: number
   resolve: (v: unknown) => void
   reject: (e: Error) => void
   timer: NodeJS.Timeout
@@ -48,7 +50,7 @@ const CRASH_WINDOW_MS = 60_000
 const MAX_CRASHES = 5
 
 /** Runs the app and stands between it and every caller. */
-export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpec] }> {
+export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpec], spoken: [number[]] }> {
   private readonly init: AppHostInit
   private proc: AppProcess | undefined
   private spec: AppSpec | undefined
@@ -87,8 +89,9 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     this.spec = spec
     this.supervising = false
     this.failedReason = undefined
-    const proc = new AppProcess({ ...spec, config: this.init.config, peerId: this.init.peerId, logFile: this.init.logFile, onCall: this.init.onCall, onPeers: this.init.onPeers, env: this.init.env })
+    const proc = new AppProcess({ ...spec, config: this.init.config, peerId: this.init.peerId, logFile: this.init.logFile, onRoute: this.init.onRoute, onSend: this.init.onSend, onPeers: this.init.onPeers, env: this.init.env })
     this.proc = proc
+    proc.on('spoken', spoken => { if (this.proc === proc) this.emit('spoken', spoken) })
     proc.on('exit', (code, signal) => { this.onExit(proc, code, signal) })
     proc.start()
     return proc
@@ -144,7 +147,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     this.held = []
     for (const h of held) {
       clearTimeout(h.timer)
-      this.deliver(h.from, h.request).then(h.resolve, h.reject)
+      this.deliver(h.from, h.request, h.version).then(h.resolve, h.reject)
     }
   }
 
@@ -153,28 +156,37 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     return this.holding
   }
 
-  private async deliver (from: string, request: unknown): Promise<unknown> {
+  private async deliver (from: string, request: unknown, version?: number): Promise<unknown> {
     const proc = this.proc
     if (proc?.running !== true) throw new AppNotRunningError('the app is not running on this peer')
     this.busy.push({ at: this.now(), inFlight: proc.inFlight + 1 })
     if (this.busy.length > 1000) this.busy.splice(0, this.busy.length - 1000)
     try {
-      return await proc.request(from, request)
+      return await proc.request(from, request, version)
     } finally {
       this.busy.push({ at: this.now(), inFlight: proc.inFlight })
     }
   }
 
-  /** A request for the app: delivered now, or held during a switch (callers see delay, not errors). */
-  async request (from: string, request: unknown): Promise<unknown> {
-    if (!this.holding) return await this.deliver(from, request)
+  /** The protocol versions the running app speaks now. */
+  get spoken (): number[] {
+    return this.proc?.running === true ? this.proc.spoken : []
+  }
+
+  /**
+   * A request for the app (of protocol `version`; its own when absent): delivered now,
+   * or held during a switch and delivered to the next version, translated by its
+   * simulation objects (callers see delay, not errors).
+   */
+  async request (from: string, request: unknown, version?: number): Promise<unknown> {
+    if (!this.holding) return await this.deliver(from, request, version)
     if (this.held.length >= (this.init.maxHeld ?? 1000)) throw new RequestHoldOverflowError('too many requests are held during the switch; try again shortly')
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.held = this.held.filter(h => h.timer !== timer)
         reject(new RequestHoldOverflowError(`the switch took longer than ${this.init.maxHoldMs ?? 60_000} ms; request not delivered`))
       }, this.init.maxHoldMs ?? 60_000)
-      this.held.push({ from, request, resolve, reject, timer })
+      this.held.push({ from, request, version, resolve, reject, timer })
     })
   }
 

@@ -10,7 +10,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { UpgossipError } from '../errors.js'
 import { IPC_PROTOCOL_VERSION, isAppMessage } from './ipc.js'
-import type { AppMessage, HostMessage, IpcError } from './ipc.js'
+import type { AppMessage, HostMessage, IpcError, Route, SimulationSpec } from './ipc.js'
 
 /** The app answered a request with an error, or never answered. */
 export class AppRequestError extends UpgossipError {
@@ -37,8 +37,14 @@ export interface AppProcessInit {
   config: unknown
   peerId: string
   logFile: string
-  /** The app calls another peer (null: itself). */
-  onCall: (peer: string | null, request: unknown) => Promise<unknown>
+  /** The app's protocol version. */
+  protocol: number
+  /** Simulation objects to load at start. */
+  simulations: SimulationSpec[]
+  /** Where a call of the app to `peer` goes (null: itself). */
+  onRoute: (peer: string | null) => Promise<Route>
+  /** Send a request of protocol `version` to `peer`. */
+  onSend: (peer: string, version: number, request: unknown) => Promise<unknown>
   /** The app asks which peers run it. */
   onPeers: () => string[]
   env?: Record<string, string>
@@ -47,7 +53,7 @@ export interface AppProcessInit {
 const REGISTER_FILE = new URL('./sdk-register.js', import.meta.url)
 
 /** A running app version. */
-export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Signals | null], unhealthy: [string], ready: [] }> {
+export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Signals | null], unhealthy: [string], ready: [], spoken: [number[]] }> {
   readonly init: AppProcessInit
   private child: ChildProcess | undefined
   private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
@@ -59,10 +65,14 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
   private shutdownDone: (() => void) | undefined
   /** Requests delivered and not yet answered. */
   inFlight = 0
+  /** The protocol versions the app speaks, with its simulation objects (native only until they load). */
+  spoken: number[]
+  private readonly outgoing = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
 
   constructor (init: AppProcessInit) {
     super()
     this.init = init
+    this.spoken = [init.protocol]
   }
 
   /** The pid, while running. */
@@ -104,10 +114,12 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
     child.on('exit', (code, signal) => {
       this.exited = true
       this.log?.write(`--- exited (${signal ?? code})\n`)
-      for (const [id, p] of this.pending) {
-        clearTimeout(p.timer)
-        p.reject(new AppNotRunningError(`${this.init.app}@${this.init.version} exited before answering`))
-        this.pending.delete(id)
+      for (const map of [this.pending, this.outgoing]) {
+        for (const [id, p] of map) {
+          clearTimeout(p.timer)
+          p.reject(new AppNotRunningError(`${this.init.app}@${this.init.version} exited before answering`))
+          map.delete(id)
+        }
       }
       this.inFlight = 0
       this.shutdownDone?.()
@@ -127,7 +139,14 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         if (m.v !== IPC_PROTOCOL_VERSION) {
           this.log?.write(`--- the app's SDK speaks IPC protocol ${String(m.v)}, the daemon ${IPC_PROTOCOL_VERSION}\n`)
         }
-        this.send({ t: 'init', v: IPC_PROTOCOL_VERSION, app: this.init.app, version: this.init.version, stateDir: this.init.stateDir, config: this.init.config, peerId: this.init.peerId })
+        this.send({ t: 'init', v: IPC_PROTOCOL_VERSION, app: this.init.app, version: this.init.version, protocol: this.init.protocol, stateDir: this.init.stateDir, config: this.init.config, peerId: this.init.peerId, simulations: this.init.simulations })
+        return
+      case 'simulations-loaded':
+        if (Array.isArray(m.spoken) && m.spoken.every(v => Number.isInteger(v))) {
+          this.spoken = m.spoken
+          for (const e of m.errors ?? []) this.log?.write(`--- simulation object not loaded: ${String(e)}\n`)
+          this.emit('spoken', this.spoken)
+        }
         return
       case 'ready':
         if (!this.isReady) {
@@ -148,12 +167,27 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         else p.reject(new AppRequestError(`${(m.error as IpcError)?.name ?? 'Error'}: ${(m.error as IpcError)?.message ?? ''}`))
         return
       }
-      case 'call':
-        this.init.onCall(m.peer, m.request).then(
-          value => { this.send({ t: 'call-result', id: m.id, ok: true, value }) },
-          (err: Error) => { this.send({ t: 'call-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
+      case 'route':
+        this.init.onRoute(m.peer).then(
+          value => { this.send({ t: 'route-result', id: m.id, ok: true, value }) },
+          (err: Error) => { this.send({ t: 'route-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
         )
         return
+      case 'send':
+        this.init.onSend(m.peer, m.version, m.request).then(
+          value => { this.send({ t: 'send-result', id: m.id, ok: true, value }) },
+          (err: Error) => { this.send({ t: 'send-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
+        )
+        return
+      case 'call-out-result': {
+        const p = this.outgoing.get(m.id)
+        if (p == null) return
+        this.outgoing.delete(m.id)
+        clearTimeout(p.timer)
+        if (m.ok) p.resolve(m.value)
+        else p.reject(new AppRequestError(`${m.error.name}: ${m.error.message}`))
+        return
+      }
       case 'peers':
         this.send({ t: 'peers-result', id: m.id, peers: this.init.onPeers() })
         return
@@ -162,8 +196,33 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
     }
   }
 
-  /** Deliver a request; resolves with the app's response. */
-  async request (from: string, request: unknown, timeoutMs = 30_000): Promise<unknown> {
+  /** Load (more) simulation objects into the running app; resolves with the versions it then speaks. */
+  async loadSimulations (simulations: SimulationSpec[], timeoutMs = 10_000): Promise<number[]> {
+    if (!this.running) return this.spoken
+    return await new Promise(resolve => {
+      const timer = setTimeout(() => { this.off('spoken', onSpoken); resolve(this.spoken) }, timeoutMs)
+      const onSpoken = (spoken: number[]): void => { clearTimeout(timer); resolve(spoken) }
+      this.once('spoken', onSpoken)
+      this.send({ t: 'simulations', simulations })
+    })
+  }
+
+  /** Make the app send `request` to `peer` exactly as its own `node.call` (`upgossip call`). */
+  async callOut (peer: string | null, request: unknown, timeoutMs = 30_000): Promise<unknown> {
+    if (!this.running || this.stopping) throw new AppNotRunningError(`${this.init.app}@${this.init.version} is not running`)
+    const id = this.nextId++
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.outgoing.delete(id)
+        reject(new AppRequestError(`${this.init.app}@${this.init.version} did not complete the call within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.outgoing.set(id, { resolve, reject, timer })
+      this.send({ t: 'call-out', id, peer, request })
+    })
+  }
+
+  /** Deliver a request (of protocol `version`, the app's own when absent); resolves with the app's response. */
+  async request (from: string, request: unknown, version?: number, timeoutMs = 30_000): Promise<unknown> {
     if (!this.running || this.stopping) throw new AppNotRunningError(`${this.init.app}@${this.init.version} is not running`)
     const id = this.nextId++
     this.inFlight++
@@ -174,7 +233,7 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         reject(new AppRequestError(`${this.init.app}@${this.init.version} did not answer within ${timeoutMs} ms`))
       }, timeoutMs)
       this.pending.set(id, { resolve, reject, timer })
-      this.send({ t: 'request', id, from, request })
+      this.send({ t: 'request', id, from, request, version })
     })
   }
 

@@ -5,7 +5,7 @@
  */
 
 /** The IPC protocol version spoken by this daemon and SDK. */
-export const IPC_PROTOCOL_VERSION = 1
+export const IPC_PROTOCOL_VERSION = 2
 
 /** A serialisable error. */
 export interface IpcError {
@@ -13,13 +13,27 @@ export interface IpcError {
   message: string
 }
 
+/** A simulation object for the app to load: its module and the version it lets the app speak. */
+export interface SimulationSpec {
+  module: string
+  version: number
+}
+
+/** An answer to a numbered question. */
+export type IpcResult = { id: number, ok: true, value: unknown } | { id: number, ok: false, error: IpcError }
+
 /** Messages from the daemon to the app. */
 export type HostMessage =
-  | { t: 'init', v: number, app: string, version: string, stateDir: string, config: unknown, peerId: string }
-  | { t: 'request', id: number, from: string, request: unknown }
-  | { t: 'call-result', id: number, ok: true, value: unknown }
-  | { t: 'call-result', id: number, ok: false, error: IpcError }
+  | { t: 'init', v: number, app: string, version: string, protocol: number, stateDir: string, config: unknown, peerId: string, simulations: SimulationSpec[] }
+  /** A request of protocol `version` (the app's own when absent). */
+  | { t: 'request', id: number, from: string, request: unknown, version?: number }
+  | { t: 'simulations', simulations: SimulationSpec[] }
+  /** Where a call to `peer` goes: this peer itself, or a peer spoken to in `version`. */
+  | ({ t: 'route-result' } & IpcResult)
+  | ({ t: 'send-result' } & IpcResult)
   | { t: 'peers-result', id: number, peers: string[] }
+  /** `upgossip call`: make the app send this request exactly as its own `node.call`. */
+  | { t: 'call-out', id: number, peer: string | null, request: unknown }
   | { t: 'shutdown' }
 
 /** Messages from the app to the daemon. */
@@ -28,11 +42,17 @@ export type AppMessage =
   | { t: 'serving' }
   | { t: 'ready' }
   | { t: 'unhealthy', reason: string }
-  | { t: 'response', id: number, ok: true, value: unknown }
-  | { t: 'response', id: number, ok: false, error: IpcError }
-  | { t: 'call', id: number, peer: string | null, request: unknown }
+  | ({ t: 'response' } & IpcResult)
+  /** The simulation objects are loaded: the versions the app now speaks. */
+  | { t: 'simulations-loaded', spoken: number[], errors: string[] }
+  | { t: 'route', id: number, peer: string | null }
+  | { t: 'send', id: number, peer: string, version: number, request: unknown }
   | { t: 'peers', id: number }
+  | ({ t: 'call-out-result' } & IpcResult)
   | { t: 'shutdown-done' }
+
+/** The route of a call, as the daemon answers it. */
+export type Route = { self: true } | { self: false, version: number }
 
 /** True when `value` looks like an {@link AppMessage} (the host checks every field it uses). */
 export function isAppMessage (value: unknown): value is AppMessage {

@@ -12,6 +12,7 @@
  * await fetchPackage({ root, store, exchange: blocks, sources: () => node.getPeers(), onProgress: () => {}, log: console.error, signal })
  * ```
  */
+export * from './app-streams.js'
 export * from './block-exchange.js'
 export * from './gossip.js'
 export * from './metrics.js'

@@ -11,8 +11,8 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import type { Identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
+import type { Identify, IdentifyPush } from '@libp2p/identify'
 import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { preSharedKey } from '@libp2p/pnet'
@@ -24,6 +24,8 @@ import { writeFileAtomic } from '../store/index.js'
 /** The services our node runs. */
 export type PeerServices = {
   identify: Identify
+  /** Tells connected peers when our protocol list changes (a version became spoken). */
+  identifyPush: IdentifyPush
   pubsub: GossipSub
 } & Record<string, unknown>
 
@@ -120,6 +122,7 @@ export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
     connectionMonitor: { abortConnectionOnPingFailure: false },
     services: {
       identify: identify(),
+      identifyPush: identifyPush(),
       pubsub: gossipsub({
         globalSignaturePolicy: 'StrictSign',
         allowPublishToZeroTopicPeers: true,

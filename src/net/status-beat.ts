@@ -27,6 +27,8 @@ const BeatSchema = z.strictObject({
   addrs: z.array(z.string().max(256)).max(16),
   heads: z.record(z.string().max(64), z.string().max(128)).refine(h => Object.keys(h).length <= 32, { message: 'at most 32 apps' }),
   held: z.array(z.strictObject({ id: z.string().max(128), have: z.number().int().min(0), size: z.number().int().min(0) })).max(32),
+  /** The running version's own app protocol version. */
+  protocol: z.number().int().positive().nullable().optional(),
   /** When the peer started running its current version (ms since the epoch). */
   since: z.number().int().min(0).nullable().optional(),
   /** The release the peer is switching to now. */

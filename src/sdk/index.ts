@@ -1,6 +1,8 @@
 /**
  * `upgossip/app` — what an app imports. The daemon starts the app as a child process
- * and maps this module to its own SDK, so packages never bundle it.
+ * and maps this module to its own SDK, so packages never bundle it. Requests of other
+ * protocol versions reach the app's handler through simulation objects, which the SDK
+ * loads next to the app; the app only ever sees its own version.
  *
  * @example
  * ```js
@@ -10,17 +12,22 @@
  * await node.ready()
  * ```
  */
+import { pathToFileURL } from 'node:url'
 import { IPC_PROTOCOL_VERSION } from '../host/ipc.js'
-import type { AppMessage, HostMessage, IpcError } from '../host/ipc.js'
+import type { AppMessage, HostMessage, IpcError, IpcResult, Route, SimulationSpec } from '../host/ipc.js'
+import { SimulationChain, asSimulationObject } from './chain.js'
+
+export { SimulationChain, SimulationError } from './chain.js'
+export type { SimulationObject } from './chain.js'
 
 /** Handles one request in this app's own protocol version. */
 export type RequestHandler = (request: unknown, from: string) => unknown
 
 /** The app's view of its peer. */
 export interface AppNode {
-  /** Handle requests from other peers (and from `upgossip call`). */
+  /** Handle requests from other peers (and from `upgossip call`), in this app's own version. */
   serve: (handler: RequestHandler) => void
-  /** Call the app on another peer (or on this one, with this peer's id or null). */
+  /** Call the app on another peer (or this one, with its id or null), whatever its version. */
   call: (peerId: string | null, request: unknown) => Promise<unknown>
   /** Peer ids that run this app, whatever their version. */
   peers: () => Promise<string[]>
@@ -28,6 +35,8 @@ export interface AppNode {
   readonly stateDir: string
   /** This app's version. */
   readonly version: string
+  /** This app's protocol version. */
+  readonly protocol: number
   /** This peer's id. */
   readonly peerId: string
   /** Per-peer settings from the daemon's `--app-config FILE`. */
@@ -40,7 +49,7 @@ export interface AppNode {
   onShutdown: (hook: () => unknown) => void
 }
 
-/** An error a remote app or the daemon returned. */
+/** An error a remote app, a simulation object or the daemon returned. */
 export class AppCallError extends Error {
   constructor (message: string, readonly code: string) {
     super(message)
@@ -62,59 +71,118 @@ export async function connect (): Promise<AppNode> {
 
 async function connectOnce (): Promise<AppNode> {
   if (process.send == null) throw new Error('upgossip/app: this process was not started by an upgossip daemon (no IPC channel)')
-  const send = (message: AppMessage): void => { process.send?.(message) }
+  const send = (message: AppMessage): void => {
+    try {
+      process.send?.(message)
+    } catch (err) {
+      // a value IPC cannot carry (a function, a symbol): answer with an error instead
+      if ('id' in message && (message.t === 'response' || message.t === 'call-out-result')) {
+        process.send?.({ t: message.t, id: message.id, ok: false, error: { name: 'UnencodableValueError', message: `the answer cannot be sent: ${(err as Error).message}` } })
+      }
+    }
+  }
   // the daemon going away ends the app
   process.on('disconnect', () => process.exit(0))
 
   let handler: RequestHandler | undefined
-  // requests that arrive before serve() wait for it (the daemon bounds how long)
+  let chain: SimulationChain | undefined
+  // requests that arrive before serve() (or before the simulation objects load) wait
   const early: Array<Extract<HostMessage, { t: 'request' }>> = []
   const waiting = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
   const shutdownHooks: Array<() => unknown> = []
   let nextId = 1
 
+  // `upgossip call` may arrive before connect() has returned: it waits for the node
+  let node: AppNode | undefined
+  const earlyCalls: Array<Extract<HostMessage, { t: 'call-out' }>> = []
+  const callOut = (message: Extract<HostMessage, { t: 'call-out' }>): void => {
+    (node as AppNode).call(message.peer, message.request).then(
+      value => { send({ t: 'call-out-result', id: message.id, ok: true, value }) },
+      err => { send({ t: 'call-out-result', id: message.id, ok: false, error: toIpcError(err) }) }
+    )
+  }
+
   const handle = (message: Extract<HostMessage, { t: 'request' }>): void => {
     const { id, from, request } = message
-    Promise.resolve().then(() => (handler as RequestHandler)(request, from)).then(
+    const local = async (r: unknown): Promise<unknown> => await (handler as RequestHandler)(r, from)
+    const version = message.version ?? (chain as SimulationChain).native
+    ;(chain as SimulationChain).serve(version, request, local).then(
       value => { send({ t: 'response', id, ok: true, value }) },
       err => { send({ t: 'response', id, ok: false, error: toIpcError(err) }) }
     )
+  }
+
+  const loadSimulations = async (specs: SimulationSpec[]): Promise<void> => {
+    const errors: string[] = []
+    for (const spec of specs) {
+      try {
+        const mod = await import(spec.module.startsWith('file:') ? spec.module : pathToFileURL(spec.module).href) as { default?: unknown }
+        const so = asSimulationObject(mod.default, spec.module)
+        if (so.version !== spec.version) throw new Error(`${spec.module} simulates version ${so.version}, expected ${spec.version}`)
+        chain?.add(so)
+      } catch (err) {
+        errors.push(String((err as Error).message))
+      }
+    }
+    send({ t: 'simulations-loaded', spoken: chain?.spoken() ?? [], errors })
   }
 
   let resolveInit: (m: Extract<HostMessage, { t: 'init' }>) => void = () => {}
   let rejectInit: (e: Error) => void = () => {}
   const init = new Promise<Extract<HostMessage, { t: 'init' }>>((resolve, reject) => { resolveInit = resolve; rejectInit = reject })
 
+  const settle = (message: IpcResult): void => {
+    const pending = waiting.get(message.id)
+    waiting.delete(message.id)
+    if (message.ok) pending?.resolve(message.value)
+    else pending?.reject(new AppCallError(message.error.message, message.error.name))
+  }
+
   process.on('message', (message: HostMessage) => {
+    try {
+      onMessage(message)
+    } catch (err) {
+      // one bad message must not end the app
+      process.stderr.write(`upgossip/app: could not handle a ${String(message?.t)} message: ${(err as Error).message}\n`)
+    }
+  })
+
+  function onMessage (message: HostMessage): void {
     switch (message?.t) {
       case 'init':
         if (message.v !== IPC_PROTOCOL_VERSION) rejectInit(new Error(`upgossip/app: the daemon speaks IPC protocol ${message.v}, this SDK ${IPC_PROTOCOL_VERSION}`))
         else resolveInit(message)
         return
       case 'request':
-        if (handler == null) early.push(message)
+        if (handler == null || chain == null) early.push(message)
         else handle(message)
         return
-      case 'call-result': {
-        const pending = waiting.get(message.id)
-        waiting.delete(message.id)
-        if (message.ok) pending?.resolve(message.value)
-        else pending?.reject(new AppCallError(message.error.message, message.error.name))
+      case 'simulations':
+        void loadSimulations(message.simulations)
         return
-      }
+      case 'route-result':
+      case 'send-result':
+        settle(message)
+        return
       case 'peers-result': {
         const pending = waiting.get(message.id)
         waiting.delete(message.id)
         pending?.resolve(message.peers)
         return
       }
+      case 'call-out':
+        if (node == null) earlyCalls.push(message)
+        else callOut(message)
+        return
       case 'shutdown':
         Promise.allSettled(shutdownHooks.map(async hook => { await hook() })).then(() => { send({ t: 'shutdown-done' }) }, () => {})
     }
-  })
+  }
 
   send({ t: 'hello', v: IPC_PROTOCOL_VERSION })
-  const { stateDir, version, peerId, config } = await init
+  const { stateDir, version, protocol, peerId, config, simulations } = await init
+  chain = new SimulationChain(protocol)
+  await loadSimulations(simulations)
 
   const ask = async (message: (id: number) => AppMessage): Promise<unknown> => {
     const id = nextId++
@@ -124,20 +192,31 @@ async function connectOnce (): Promise<AppNode> {
     })
   }
 
-  return {
+  node = {
     serve: (h) => {
       handler = h
       send({ t: 'serving' })
       for (const m of early.splice(0)) handle(m)
     },
-    call: async (peerId, request) => await ask(id => ({ t: 'call', id, peer: peerId, request })),
+    call: async (peer, request) => {
+      const route = await ask(id => ({ t: 'route', id, peer })) as Route
+      // a call to this peer itself never leaves the process
+      if (route.self) {
+        if (handler == null) throw new AppCallError('this app has not called serve() yet', 'NotServingError')
+        return await handler(request, peerId)
+      }
+      return await (chain as SimulationChain).call(route.version, request, async r => await ask(id => ({ t: 'send', id, peer: peer as string, version: route.version, request: r })))
+    },
     peers: async () => await ask(id => ({ t: 'peers', id })) as string[],
     stateDir,
     version,
+    protocol,
     peerId,
     config,
     ready: async () => { send({ t: 'ready' }) },
     unhealthy: (reason) => { send({ t: 'unhealthy', reason: String(reason) }) },
     onShutdown: (hook) => { shutdownHooks.push(hook) }
   }
+  for (const m of earlyCalls.splice(0)) callOut(m)
+  return node
 }

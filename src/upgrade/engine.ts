@@ -8,7 +8,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { parseDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
-import type { AppHost } from '../host/index.js'
+import type { AppHost, AppSpec, SimulationSpec } from '../host/index.js'
 import type { Manifest } from '../package/index.js'
 import { readJournal, writeJournal } from './journal.js'
 import type { Journal, UpgradeAttempt, UpgradeStep } from './journal.js'
@@ -34,6 +34,8 @@ export interface UpgradeEngineInit {
   host: AppHost
   /** Looks a release up by id (package unpacked, manifest read). */
   installed: (id: string) => Promise<InstalledRelease | undefined>
+  /** The simulation objects a release's app loads (its past chain, staged futures). */
+  simulations: (r: InstalledRelease) => Promise<SimulationSpec[]>
   /** The switch to `to` is committed: make it current (durably). */
   onCommit: (to: InstalledRelease, from: InstalledRelease, kind: UpgradeAttempt['kind']) => Promise<void>
   /** The switch failed and the old version runs again. */
@@ -79,9 +81,9 @@ export class UpgradeEngine {
     return this.running
   }
 
-  /** The spec the host runs for a release. */
-  spec (r: InstalledRelease): { app: string, version: string, packageDir: string, main: string, stateDir: string } {
-    return { app: r.app, version: r.version, packageDir: r.packageDir, main: r.manifest.main, stateDir: this.stateDir(r.id) }
+  /** The spec the host runs for a release, with the simulation objects it loads. */
+  async spec (r: InstalledRelease): Promise<AppSpec> {
+    return { app: r.app, version: r.version, packageDir: r.packageDir, main: r.manifest.main, stateDir: this.stateDir(r.id), protocol: r.manifest.protocol, simulations: await this.init.simulations(r) }
   }
 
   private async step (attempt: UpgradeAttempt, step: UpgradeStep): Promise<void> {
@@ -130,7 +132,7 @@ export class UpgradeEngine {
       await this.step(attempt, 'transform')
       await this.transform(from, to, kind, snapshot)
       await this.step(attempt, 'start')
-      const proc = host.launch(this.spec(to))
+      const proc = host.launch(await this.spec(to))
       await this.step(attempt, 'verify')
       await proc.waitReady(parseDuration(to.manifest.health.readyWithin))
       await proc.stayHealthy(parseDuration(to.manifest.health.stableFor))
@@ -184,7 +186,7 @@ export class UpgradeEngine {
     if (attempt.kind === 'upgrade') await fs.rm(this.stateDir(to.id), { recursive: true, force: true })
     await fs.rm(snapshot, { recursive: true, force: true })
     if (fromStopped || host.current == null) {
-      const proc = host.launch(this.spec(from))
+      const proc = host.launch(await this.spec(from))
       await proc.waitReady(parseDuration(from.manifest.health.readyWithin)).catch(err => {
         this.init.log.warn('rollback-start-failed', `${from.app}@${from.version} did not become ready after the rollback: ${(err as Error).message}`)
       })

@@ -22,6 +22,7 @@ const node = await connect()
 node.serve(async (req, from) => {
   if (req.op === 'crash') process.exit(3)
   if (req.op === 'call-self') return await node.call(null, { op: 'echo', x: 'inner' })
+  if (req.op === 'call-other') return await node.call('peer-other', { op: 'echo', x: 'out' })
   if (req.op === 'peers') return await node.peers()
   if (req.op === 'write') { fs.writeFileSync(path.join(node.stateDir, 'v'), String(req.value)); return 'ok' }
   if (req.op === 'slow') { await new Promise(r => setTimeout(r, req.ms)); return 'slow done' }
@@ -38,8 +39,17 @@ async function appDir (source: string, version = '1.0.0'): Promise<{ packageDir:
   return { packageDir, stateDir: path.join(root, 'state'), root }
 }
 
-function host (root: string, onCall = async (_peer: string | null, request: unknown): Promise<unknown> => ({ called: request })): AppHost {
-  const h = new AppHost({ peerId: 'peer-self', config: { color: 'blue' }, logFile: path.join(root, 'app.log'), onCall, onPeers: () => ['peer-a', 'peer-b'], log: () => {} })
+/** A host whose "network" answers every outgoing call with what it was sent. */
+function host (root: string): AppHost {
+  const h = new AppHost({
+    peerId: 'peer-self',
+    config: { color: 'blue' },
+    logFile: path.join(root, 'app.log'),
+    onRoute: async peer => peer == null || peer === 'peer-self' ? { self: true } : { self: false, version: 1 },
+    onSend: async (peer, version, request) => ({ remote: peer, version, request }),
+    onPeers: () => ['peer-a', 'peer-b'],
+    log: () => {}
+  })
   hosts.push(h)
   return h
 }
@@ -47,12 +57,14 @@ function host (root: string, onCall = async (_peer: string | null, request: unkn
 describe('app host', () => {
   it('runs an app that imports upgossip/app, serves, calls out, and drains on stop', async () => {
     const { packageDir, stateDir, root } = await appDir(ECHO_APP)
-    const h = host(root, async (peer, request) => peer === null ? { local: request } : { remote: peer })
-    const proc = h.launch({ app: 'kv', version: '1.0.0', packageDir, main: 'server.js', stateDir })
+    const h = host(root)
+    const proc = h.launch({ app: 'kv', version: '1.0.0', packageDir, main: 'server.js', stateDir, protocol: 1, simulations: [] })
     await proc.waitReady(10_000)
     h.supervise()
     expect(await h.request('peer-x', { op: 'echo', n: 1 })).toEqual({ echo: { op: 'echo', n: 1 }, from: 'peer-x', version: '1.0.0', config: { color: 'blue' }, peerId: 'peer-self' })
-    expect(await h.request('peer-x', { op: 'call-self' })).toEqual({ local: { op: 'echo', x: 'inner' } })
+    // a call to itself never leaves the process; a call to another peer goes out through the daemon
+    expect(await h.request('peer-x', { op: 'call-self' })).toMatchObject({ echo: { op: 'echo', x: 'inner' }, from: 'peer-self' })
+    expect(await h.request('peer-x', { op: 'call-other' })).toEqual({ remote: 'peer-other', version: 1, request: { op: 'echo', x: 'out' } })
     expect(await h.request('peer-x', { op: 'peers' })).toEqual(['peer-a', 'peer-b'])
     expect(await h.request('peer-x', { op: 'write', value: 42 })).toBe('ok')
     await h.stopCurrent()
@@ -64,7 +76,7 @@ describe('app host', () => {
   it('restarts a crashed app with backoff, and declares a crash loop failed', async () => {
     const { packageDir, stateDir, root } = await appDir(ECHO_APP)
     const h = host(root)
-    const proc = h.launch({ app: 'kv', version: '1.0.0', packageDir, main: 'server.js', stateDir })
+    const proc = h.launch({ app: 'kv', version: '1.0.0', packageDir, main: 'server.js', stateDir, protocol: 1, simulations: [] })
     await proc.waitReady(10_000)
     h.supervise()
     const restarted = new Promise(resolve => h.once('restarted', resolve))
@@ -75,7 +87,7 @@ describe('app host', () => {
 
     const crashing = await appDir('process.exit(7)\n')
     const h2 = host(crashing.root)
-    h2.launch({ app: 'kv', version: '9.9.9', packageDir: crashing.packageDir, main: 'server.js', stateDir: crashing.stateDir })
+    h2.launch({ app: 'kv', version: '9.9.9', packageDir: crashing.packageDir, main: 'server.js', stateDir: crashing.stateDir, protocol: 1, simulations: [] })
     h2.supervise()
     const reason = await new Promise<string>(resolve => h2.once('failed', resolve))
     expect(reason).toMatch(/crashed 5 times/)
@@ -83,10 +95,10 @@ describe('app host', () => {
 
   it('reports an app that never calls ready(), or calls unhealthy()', async () => {
     const silent = await appDir("import { connect } from 'upgossip/app'\nconst node = await connect()\nnode.serve(() => 1)\n")
-    const p1 = host(silent.root).launch({ app: 'kv', version: '2.0.0', packageDir: silent.packageDir, main: 'server.js', stateDir: silent.stateDir })
+    const p1 = host(silent.root).launch({ app: 'kv', version: '2.0.0', packageDir: silent.packageDir, main: 'server.js', stateDir: silent.stateDir, protocol: 1, simulations: [] })
     await expect(p1.waitReady(1500)).rejects.toThrow(/did not call ready\(\) within 1500 ms/)
     const sick = await appDir("import { connect } from 'upgossip/app'\nconst node = await connect()\nawait node.ready()\nsetTimeout(() => node.unhealthy('disk on fire'), 200)\n")
-    const p2 = host(sick.root).launch({ app: 'kv', version: '2.0.0', packageDir: sick.packageDir, main: 'server.js', stateDir: sick.stateDir })
+    const p2 = host(sick.root).launch({ app: 'kv', version: '2.0.0', packageDir: sick.packageDir, main: 'server.js', stateDir: sick.stateDir, protocol: 1, simulations: [] })
     await p2.waitReady(10_000)
     await expect(p2.stayHealthy(5000)).rejects.toThrow(/disk on fire/)
   })
@@ -95,11 +107,11 @@ describe('app host', () => {
     const v1 = await appDir(ECHO_APP, '1.0.0')
     const v2 = await appDir(ECHO_APP, '2.0.0')
     const h = host(v1.root)
-    await h.launch({ app: 'kv', version: '1.0.0', packageDir: v1.packageDir, main: 'server.js', stateDir: v1.stateDir }).waitReady(10_000)
+    await h.launch({ app: 'kv', version: '1.0.0', packageDir: v1.packageDir, main: 'server.js', stateDir: v1.stateDir, protocol: 1, simulations: [] }).waitReady(10_000)
     h.hold()
     const during = [h.request('a', { op: 'echo', i: 1 }), h.request('b', { op: 'echo', i: 2 })]
     await h.stopCurrent()
-    await h.launch({ app: 'kv', version: '2.0.0', packageDir: v2.packageDir, main: 'server.js', stateDir: v2.stateDir }).waitReady(10_000)
+    await h.launch({ app: 'kv', version: '2.0.0', packageDir: v2.packageDir, main: 'server.js', stateDir: v2.stateDir, protocol: 1, simulations: [] }).waitReady(10_000)
     h.unhold()
     const answers = await Promise.all(during) as Array<{ version: string }>
     expect(answers.map(a => a.version)).toEqual(['2.0.0', '2.0.0'])

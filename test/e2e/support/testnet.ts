@@ -110,7 +110,7 @@ export class Peer {
   async waitStaged (id: string, timeoutMs = 60_000): Promise<void> {
     await waitFor(`${this.name} to stage ${id}`, async () => {
       const r = (await this.status()).releases.find(x => x.id === id)
-      return r != null && (r.state === 'staged' || r.state === 'active') && r.have === r.size
+      return r != null && ['staged', 'waiting', 'active', 'superseded'].includes(r.state) && r.have === r.size
     }, timeoutMs)
   }
 

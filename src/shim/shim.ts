@@ -1,0 +1,147 @@
+/**
+ * The version shim: one permanent handler per app protocol id this peer speaks
+ * (natively or through simulation objects), dispatching to whatever version runs now;
+ * and, for outgoing calls, the route — this peer itself (never through libp2p), or the
+ * protocol version to speak to another peer. Requests and responses are dag-cbor.
+ */
+import * as dagCbor from '@ipld/dag-cbor'
+import { UpgossipError } from '../errors.js'
+import type { Route } from '../host/index.js'
+import { peerIdFromString } from '../net/index.js'
+import type { AppStreams } from '../net/index.js'
+import { appProtocolId, chooseVersion, spokenVersions } from './versions.js'
+
+/** A request or response that dag-cbor cannot carry (undefined, a function, a Map…). */
+export class UnencodableValueError extends UpgossipError {
+  static override name = 'UnencodableValueError'
+}
+
+/** A frame that is not dag-cbor or not a response envelope. */
+export class MalformedAppMessageError extends UpgossipError {
+  static override name = 'MalformedAppMessageError'
+}
+
+/** The remote app, its SOs or its daemon answered with an error. */
+export class RemoteAppError extends UpgossipError {
+  static override name = 'RemoteAppError'
+  constructor (remoteName: string, message: string) {
+    super(message)
+    this.name = remoteName === '' ? 'RemoteAppError' : remoteName
+  }
+}
+
+/** No app runs on this peer, so nothing can be called or served. */
+export class NoAppRunningError extends UpgossipError {
+  static override name = 'NoAppRunningError'
+}
+
+/** What the shim needs. */
+export interface ShimComponents {
+  streams: AppStreams
+  selfId: () => string
+  app: () => string | null
+  /** The running version's own protocol version. */
+  native: () => number | undefined
+  /** Every version the running app speaks now (native and through its SOs). */
+  spoken: () => number[]
+  /** Another peer's native version, from its status beats. */
+  nativeOf: (peer: string) => number | undefined
+  /** Hand a request of `version` to the app (held during a switch). */
+  deliver: (from: string, request: unknown, version: number) => Promise<unknown>
+  log: (message: string) => void
+}
+
+/** Encode a value for the wire; throws {@link UnencodableValueError}. */
+export function encodeAppValue (value: unknown): Uint8Array {
+  try {
+    return dagCbor.encode(value)
+  } catch (err) {
+    throw new UnencodableValueError(`the value cannot be sent as dag-cbor: ${(err as Error).message}`)
+  }
+}
+
+/** Routes and carries app traffic. */
+export class Shim {
+  private readonly c: ShimComponents
+  private readonly handled = new Set<string>()
+
+  constructor (components: ShimComponents) {
+    this.c = components
+  }
+
+  /** Handle every protocol id the app speaks now; stop handling the rest (identify then advertises the truth). */
+  async update (): Promise<void> {
+    const app = this.c.app()
+    const wanted = new Set(app == null ? [] : this.c.spoken().map(v => appProtocolId(app, v)))
+    for (const protocol of wanted) {
+      if (this.handled.has(protocol)) continue
+      this.handled.add(protocol)
+      const version = Number(protocol.slice(protocol.lastIndexOf('/') + 1))
+      await this.c.streams.handle(protocol, async (from, bytes) => await this.serve(from, bytes, version))
+    }
+    for (const protocol of [...this.handled]) {
+      if (wanted.has(protocol)) continue
+      this.handled.delete(protocol)
+      await this.c.streams.unhandle(protocol)
+    }
+  }
+
+  /** Answer one incoming request frame: always an envelope, an error for this request only. */
+  private async serve (from: string, bytes: Uint8Array, version: number): Promise<Uint8Array> {
+    let answer: { ok: true, value: unknown } | { ok: false, error: { name: string, message: string } }
+    try {
+      let request: unknown
+      try {
+        request = dagCbor.decode(bytes)
+      } catch (err) {
+        throw new MalformedAppMessageError(`the request is not dag-cbor: ${(err as Error).message}`)
+      }
+      if (!this.c.spoken().includes(version)) throw new RemoteAppError('UnsupportedVersionError', `this peer no longer speaks protocol version ${version}`)
+      answer = { ok: true, value: await this.c.deliver(from, request, version) }
+    } catch (err) {
+      answer = { ok: false, error: { name: (err as Error).name ?? 'Error', message: String((err as Error).message ?? err) } }
+    }
+    try {
+      return dagCbor.encode(answer)
+    } catch (err) {
+      return dagCbor.encode({ ok: false, error: { name: 'UnencodableValueError', message: `the response cannot be sent as dag-cbor: ${(err as Error).message}` } })
+    }
+  }
+
+  /** Where a call to `peer` goes: this peer, or the version to speak to another one. */
+  async route (peer: string | null): Promise<Route> {
+    if (peer == null || peer === this.c.selfId()) return { self: true }
+    const app = this.c.app()
+    const native = this.c.native()
+    if (app == null || native == null) throw new NoAppRunningError('no app runs on this peer')
+    let id
+    try {
+      id = peerIdFromString(peer)
+    } catch {
+      throw new RemoteAppError('InvalidPeerIdError', `"${peer.slice(0, 80)}" is not a peer id`)
+    }
+    const mine = { native, spoken: this.c.spoken() }
+    let theirs = spokenVersions(app, await this.c.streams.protocolsOf(id))
+    if (!theirs.some(v => mine.spoken.includes(v))) {
+      // what identify told us may predate the peer's app starting: ask again once
+      theirs = spokenVersions(app, await this.c.streams.refreshProtocols(id).catch(() => [] as string[]))
+    }
+    return { self: false, version: chooseVersion(mine, { native: this.c.nativeOf(peer), spoken: theirs }) }
+  }
+
+  /** Send a request of protocol `version` to `peer`; resolves with its response value. */
+  async send (peer: string, version: number, request: unknown): Promise<unknown> {
+    const app = this.c.app()
+    if (app == null) throw new NoAppRunningError('no app runs on this peer')
+    const bytes = await this.c.streams.request(peerIdFromString(peer), appProtocolId(app, version), encodeAppValue(request))
+    let answer: { ok?: unknown, value?: unknown, error?: { name?: unknown, message?: unknown } }
+    try {
+      answer = dagCbor.decode(bytes)
+    } catch {
+      throw new MalformedAppMessageError(`${peer} answered with bytes that are not dag-cbor`)
+    }
+    if (answer?.ok === true) return answer.value
+    if (answer?.ok === false) throw new RemoteAppError(typeof answer.error?.name === 'string' ? answer.error.name : '', typeof answer.error?.message === 'string' ? answer.error.message : 'the remote app failed')
+    throw new MalformedAppMessageError(`${peer} answered with something that is not a response`)
+  }
+}
