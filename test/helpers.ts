@@ -27,7 +27,8 @@ export async function samplePackage (root: string, version = '1.0.0', extra: Rec
   const dir = path.join(root, `pkg-${version}-${Math.random().toString(36).slice(2, 8)}`)
   await writeTree(dir, {
     'upgossip.json': manifest(version, extra),
-    'server.js': `export const version = '${version}'\n`,
+    // a minimal real app: daemons that install the package run it
+    'server.js': `// ${version}\nimport { connect } from 'upgossip/app'\nconst node = await connect()\nnode.serve(async request => ({ version: node.version, echo: request }))\nawait node.ready()\n`,
     'lib/store.js': 'export function get () { return 1 }\n',
     ...files
   })
