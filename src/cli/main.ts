@@ -69,6 +69,11 @@ export async function run (argv: string[]): Promise<number> {
       process.stderr.write(`upgossip: ${err.message}\n`)
       return EXIT_USAGE
     }
+    // a daemon option that cannot work (a bad multiaddr, a bad config file) is a usage error too
+    if (err instanceof UpgossipError && err.name === 'DaemonConfigError') {
+      process.stderr.write(`upgossip: ${err.message} [${err.name}]\n`)
+      return EXIT_USAGE
+    }
     if (err instanceof UpgossipError) {
       process.stderr.write(`upgossip: ${err.message} [${err.name}]\n`)
       return EXIT_REFUSED

@@ -39,6 +39,16 @@ import { readNodeState, writeNodeState } from './node-state.js'
 import type { NodeState } from './node-state.js'
 import type { DaemonOptions } from './options.js'
 
+/** The data directory belongs to another app than the one asked for. */
+export class AppMismatchError extends UpgossipError {
+  static override name = 'AppMismatchError'
+}
+
+/** The control API's port is taken. */
+export class ControlPortInUseError extends UpgossipError {
+  static override name = 'ControlPortInUseError'
+}
+
 /** A release named by id or APP@VERSION is not known here. */
 export class UnknownReleaseError extends UpgossipError {
   static override name = 'UnknownReleaseError'
@@ -157,6 +167,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   private beatSeq = 0
   private statusTimer: NodeJS.Timeout | undefined
   private stopped = false
+  private started = false
 
   private constructor (options: DaemonOptions, lock: DataDirLock, events: EventLog, trust: TrustPolicy, nodeState: NodeState, clock: Clock) {
     super()
@@ -210,7 +221,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     for (const problem of await this.book.load()) this.events.warn('release-unreadable', `skipped an unreadable release file: ${problem}`)
     if (o.app != null && this.nodeState.app !== o.app) {
       if (this.nodeState.app != null && this.nodeState.current != null) {
-        throw new UpgossipError(`this data directory runs ${this.nodeState.app}; it cannot join as ${o.app}`)
+        throw new AppMismatchError(`this data directory runs ${this.nodeState.app}; it cannot join as ${o.app} (use another --data directory)`)
       }
       this.nodeState = { app: o.app, current: null, previous: null, since: null }
       await writeNodeState(this.file('nodeState'), this.nodeState)
@@ -235,7 +246,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       log,
       corruptServedBlocks: process.env.UPGOSSIP_FAULT === 'serve-corrupt-blocks'
     })
-    this.sync = new SyncProtocol({ node: this.node, metrics: this.metrics, log, releasesFor: request => this.releasesFor(request) })
+    this.sync = new SyncProtocol({ node: this.node, network: o.network, metrics: this.metrics, log, releasesFor: request => this.releasesFor(request) })
     this.gossip = new Gossip({
       node: this.node,
       network: o.network,
@@ -275,7 +286,16 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     await this.startApp()
 
     this.control = new ControlApi({ daemon: this, port: o.control, token: randomBytes(24).toString('hex') })
-    await this.control.start()
+    try {
+      await this.control.start()
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new ControlPortInUseError(`--control ${o.control}: the port is in use on 127.0.0.1; choose another or leave it out for a free one`)
+      throw err
+    }
+    if (Object.keys(this.trust.toJSON().apps).length === 0) {
+      this.events.warn('trust-empty', 'the trust store is empty: this peer admits no release; start it once with --trust FILE')
+    }
+    this.started = true
     await writeJsonAtomic(this.file('control'), {
       url: this.control.url,
       token: this.control.token,
@@ -481,7 +501,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     await fs.rm(this.file('control'), { force: true })
     this.gossip?.stop()
     await Promise.resolve(this.node?.stop()).catch(() => {})
-    this.events.info('stopped', 'peer stopped')
+    if (this.started) this.events.info('stopped', 'peer stopped')
     await this.events.close()
     await this.lock.release()
   }

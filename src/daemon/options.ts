@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { isDuration, parseDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
@@ -88,7 +89,27 @@ export async function readDaemonConfig (file: string): Promise<DaemonConfig> {
   }
   const result = DaemonConfigSchema.safeParse(json)
   if (!result.success) throw new DaemonConfigError(describeSchemaIssues(`config ${file}`, result.error))
-  return result.data
+  return configRelativePaths(result.data, file)
+}
+
+/** Paths in a config file are relative to the file, not to where the daemon was started. */
+export function configRelativePaths (config: DaemonConfig, file: string): DaemonConfig {
+  const dir = path.dirname(path.resolve(file))
+  const out: DaemonConfig = { ...config }
+  for (const key of ['data', 'trust', 'install', 'policy', 'appConfig', 'psk'] as const) {
+    const value = out[key]
+    if (typeof value === 'string') out[key] = path.resolve(dir, value)
+  }
+  return out
+}
+
+function checkMultiaddr (option: string, value: string, needPeerId: boolean): void {
+  let ok = false
+  try {
+    const parsed = multiaddr(value)
+    ok = !needPeerId || parsed.getPeerId() != null
+  } catch {}
+  if (!ok) throw new DaemonConfigError(`${option} ${value}: not a multiaddr${needPeerId ? ' with /p2p/PEERID (copy one from the other peer\'s control.json "multiaddrs")' : ' (e.g. /ip4/127.0.0.1/tcp/4001)'}`)
 }
 
 /** Merge a config file's values under the command line's and fill the defaults. */
@@ -98,6 +119,10 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
   if (!checked.success) throw new DaemonConfigError(describeSchemaIssues('daemon options', checked.error))
   const o = checked.data
   if (o.install != null && o.app != null) throw new DaemonConfigError('give either --install BUNDLE or --app NAME, not both')
+  for (const a of o.listen ?? []) checkMultiaddr('--listen', a, false)
+  for (const a of o.bootstrap ?? []) checkMultiaddr('--bootstrap', a, true)
+  if (o.network != null && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(o.network)) throw new DaemonConfigError(`--network ${o.network}: use lowercase letters, digits, ".", "_" or "-"`)
+  if (o.app != null && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(o.app)) throw new DaemonConfigError(`--app ${o.app}: not an app name (lowercase letters, digits, ".", "_" or "-")`)
   const labels: Record<string, string> = {}
   for (const l of o.label ?? []) {
     const at = l.indexOf('=')

@@ -25,26 +25,28 @@ export const MAX_SYNC_RELEASES = 256
 /** The versions an asker runs, per app (null: none yet). */
 export type SyncRequest = Record<string, string | null>
 
-function decodeSyncRequest (bytes: Uint8Array): SyncRequest {
+function decodeSyncRequest (bytes: Uint8Array): { apps: SyncRequest, network: string } {
   let value: unknown
   try {
     value = dagCbor.decode(bytes)
   } catch {
     throw new SyncProtocolError('sync request is not dag-cbor')
   }
-  const apps = (value as { apps?: unknown })?.apps
-  if (apps == null || typeof apps !== 'object' || Array.isArray(apps) || Object.keys(value as object).length !== 1) throw new SyncProtocolError('sync request must be { apps: { … } }')
+  const { apps, network, ...rest } = (value ?? {}) as { apps?: unknown, network?: unknown }
+  if (apps == null || typeof apps !== 'object' || Array.isArray(apps) || typeof network !== 'string' || Object.keys(rest).length > 0) throw new SyncProtocolError('sync request must be { apps: { … }, network }')
   const entries = Object.entries(apps)
   if (entries.length > MAX_SYNC_APPS) throw new SyncProtocolError(`sync request names more than ${MAX_SYNC_APPS} apps`)
   for (const [app, version] of entries) {
     if (app.length > 64 || (version !== null && (typeof version !== 'string' || version.length > 64))) throw new SyncProtocolError('sync request has a bad app or version')
   }
-  return apps as SyncRequest
+  return { apps: apps as SyncRequest, network }
 }
 
 /** What the sync protocol needs. */
 export interface SyncComponents {
   node: PeerNode
+  /** The network name: peers of other networks get nothing (only gossip topics carry the name otherwise). */
+  network: string
   metrics: NetMetrics
   log: (message: string) => void
   /** Encoded signed releases of these apps newer than the given versions. */
@@ -79,8 +81,13 @@ export class SyncProtocol {
     signal.addEventListener('abort', () => stream.abort(new SyncProtocolError('sync took too long')))
     const frame = await readFrame(stream, 8 * 1024)
     this.c.metrics.bytes(SYNC_PROTOCOL, 'in', frame.byteLength)
+    const request = decodeSyncRequest(frame)
+    if (request.network !== this.c.network) {
+      await writeFrames(stream, [])
+      return
+    }
     // the newest matter most: a joining peer must learn the head even past the limit
-    const releases = this.c.releasesFor(decodeSyncRequest(frame)).slice(-MAX_SYNC_RELEASES)
+    const releases = this.c.releasesFor(request.apps).slice(-MAX_SYNC_RELEASES)
     for (const r of releases) this.c.metrics.bytes(SYNC_PROTOCOL, 'out', r.byteLength)
     await writeFrames(stream, releases)
   }
@@ -90,7 +97,7 @@ export class SyncProtocol {
     const signal = AbortSignal.timeout(timeoutMs)
     const stream = await this.c.node.dialProtocol(peer, SYNC_PROTOCOL, { signal })
     signal.addEventListener('abort', () => stream.abort(new SyncProtocolError('sync timed out')))
-    const out = dagCbor.encode({ apps: request })
+    const out = dagCbor.encode({ apps: request, network: this.c.network })
     this.c.metrics.bytes(SYNC_PROTOCOL, 'out', out.byteLength)
     await writeFrames(stream, [out])
     const releases: Uint8Array[] = []

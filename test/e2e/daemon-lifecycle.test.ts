@@ -108,7 +108,20 @@ describe('daemon lifecycle', () => {
     }
     await fs.writeFile(config, JSON.stringify({ colour: 'red' }))
     const bad = await runCli(['daemon', '--data', dataDir, '--config', config])
-    expect(bad.code).toBe(1)
+    expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/unknown key "colour".*\[DaemonConfigError\]/)
+    // option mistakes are usage errors that name the option
+    for (const [args, mention] of [
+      [['--bootstrap', '/ip4/127.0.0.1/tcp/1'], '/p2p/'],
+      [['--listen', 'not-a-multiaddr'], '--listen'],
+      [['--network', 'Bad/Name'], '--network'],
+      [['--install', 'x.car', '--app', 'kv'], 'not both'],
+      [['--label', 'nolabel'], 'K=V']
+    ] as const) {
+      const r = await runCli(['daemon', '--data', path.join(net.root, 'never'), ...args])
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stderr).toContain(mention)
+    }
+    await expect(fs.stat(path.join(net.root, 'never'))).rejects.toThrow(/ENOENT/)
   })
 })

@@ -82,8 +82,9 @@ Example, two peers on one machine:
             resolve()
           })
         }
-        process.once('SIGINT', () => { stop('SIGINT') })
-        process.once('SIGTERM', () => { stop('SIGTERM') })
+        // a second signal while stopping (Ctrl-C twice, a process group) changes nothing
+        process.on('SIGINT', () => { stop('SIGINT') })
+        process.on('SIGTERM', () => { stop('SIGTERM') })
       })
       // everything is stopped and flushed; libp2p may keep idle timers for seconds
       process.exit(0)
