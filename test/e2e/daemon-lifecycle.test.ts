@@ -124,4 +124,17 @@ describe('daemon lifecycle', () => {
     }
     await expect(fs.stat(path.join(net.root, 'never'))).rejects.toThrow(/ENOENT/)
   })
+
+  it('--network keeps networks apart even when their peers connect', async () => {
+    net = await TestNet.create()
+    const v1 = await net.release('1.0.0')
+    const a = await net.start('a', ['--install', v1.file])
+    const same = await net.start('same', ['--app', 'kv', '--bootstrap', a.addr])
+    const other = await net.start('other', ['--network', 'staging', '--app', 'kv', '--bootstrap', a.addr])
+    await same.waitStaged(v1.id)
+    await waitFor('the staging peer to connect', async () => (await other.status()).connections >= 1)
+    await new Promise(resolve => setTimeout(resolve, 2000))
+    expect((await other.status()).releases).toEqual([])
+    expect((await other.status()).networkName).toBe('staging')
+  })
 })
