@@ -44,6 +44,11 @@ export class AppMismatchError extends UpgossipError {
   static override name = 'AppMismatchError'
 }
 
+/** The --app-config file is unreadable. */
+export class AppConfigInvalidError extends UpgossipError {
+  static override name = 'AppConfigInvalidError'
+}
+
 /** The control API's port is taken. */
 export class ControlPortInUseError extends UpgossipError {
   static override name = 'ControlPortInUseError'
@@ -156,6 +161,8 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   private engine!: UpgradeEngine
   private rollout!: Rollout
   private readonly controls: OperatorControls
+  private policy: ScheduleRule[] = []
+  private appConfig: unknown = null
   private readonly view = new NetworkView()
   private readonly progress = new Map<string, number>()
   private readonly fetches = new Map<string, AbortController>()
@@ -218,6 +225,9 @@ export class Daemon extends EventEmitter<{ status: [] }> {
 
   private async startParts (): Promise<void> {
     const o = this.options
+    // files named on the command line are checked before anything else happens
+    this.policy = o.policy == null ? [] : await readPolicy(o.policy)
+    this.appConfig = await this.readAppConfig()
     for (const problem of await this.book.load()) this.events.warn('release-unreadable', `skipped an unreadable release file: ${problem}`)
     if (o.app != null && this.nodeState.app !== o.app) {
       if (this.nodeState.app != null && this.nodeState.current != null) {
@@ -311,18 +321,9 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   private async startApp (): Promise<void> {
     const o = this.options
     await this.controls.load()
-    const policy: ScheduleRule[] = o.policy == null ? [] : await readPolicy(o.policy)
-    let config: unknown = null
-    if (o.appConfig != null) {
-      try {
-        config = JSON.parse(await fs.readFile(o.appConfig, 'utf8'))
-      } catch (err) {
-        throw new UpgossipError(`cannot read --app-config ${o.appConfig}: ${(err as NodeJS.ErrnoException).code ?? 'not valid JSON'}`)
-      }
-    }
     this.host = new AppHost({
       peerId: this.peerId,
-      config,
+      config: this.appConfig,
       logFile: this.file('appLog'),
       onRoute: async peer => await this.shim.route(peer),
       onSend: async (peer, version, request) => await this.shim.send(peer, version, request),
@@ -332,6 +333,16 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     this.host.on('spoken', () => {
       this.shim.update().catch(err => { this.events.warn('shim', `could not update the app protocols: ${(err as Error).message}`) })
       this.changed()
+    })
+    // a running version that reports itself unhealthy fails like a canary: back to the previous one
+    this.host.on('unhealthy', (spec, reason) => {
+      const current = this.nodeState.current
+      this.events.warn('app-unhealthy', `${spec.app}@${spec.version} reports itself unhealthy: ${reason}`)
+      if (current == null || this.nodeState.previous == null || this.engine.inProgress != null) return
+      this.rollout.rollback(`unhealthy: ${reason}`).then(
+        async () => { await this.book.setState(current.id, 'failed', `reported itself unhealthy: ${reason}`); await this.beat() },
+        (err: Error) => { this.events.error('app-unhealthy', `could not roll back the unhealthy version: ${err.message}`) }
+      )
     })
     this.host.on('failed', reason => {
       this.events.error('app-failed', `no version can run: ${reason}`)
@@ -346,7 +357,8 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       onFailed: async (to, from, reason, kind) => { await this.rollout.onFailed(to, from, reason, kind) },
       log: this.events,
       fault: process.env.UPGOSSIP_FAULT,
-      transformLimitMs: o.transformLimitMs
+      transformLimitMs: o.transformLimitMs,
+      runningSince: () => this.nodeState.since
     })
     this.rollout = new Rollout({
       dataDir: o.data,
@@ -354,7 +366,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       engine: this.engine,
       host: this.host,
       controls: this.controls,
-      policy,
+      policy: this.policy,
       events: this.events,
       clock: this.clock,
       peerId: () => this.peerId,
@@ -371,6 +383,16 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       changed: () => { this.changed() }
     })
     await this.rollout.start()
+  }
+
+  private async readAppConfig (): Promise<unknown> {
+    const file = this.options.appConfig
+    if (file == null) return null
+    try {
+      return JSON.parse(await fs.readFile(file, 'utf8'))
+    } catch (err) {
+      throw new AppConfigInvalidError(`cannot read --app-config ${file}: ${(err as NodeJS.ErrnoException).code ?? 'not valid JSON'}`)
+    }
   }
 
   /**

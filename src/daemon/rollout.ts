@@ -14,7 +14,7 @@ import type { ViewEntry } from '../net/index.js'
 import { parseManifest } from '../package/index.js'
 import type { ScheduleRule } from '../package/index.js'
 import type { ReleaseBook, ReleaseEntry } from '../release/index.js'
-import { applicableRules, claimWins, decide, moduleRunner } from '../schedule/index.js'
+import { applicableRules, claimWins, decide, moduleRunner, slotLimit } from '../schedule/index.js'
 import type { ScheduleContext, SchedulePeer } from '../schedule/index.js'
 import { parseDuration } from '../duration.js'
 import type { InstalledRelease, UpgradeEngine } from '../upgrade/index.js'
@@ -236,7 +236,7 @@ export class Rollout {
 
   /** One decision round. */
   async tick (): Promise<void> {
-    if (this.ticking || this.stopped || this.c.engine.inProgress != null || this.installing != null || this.c.host.failedReason != null) return
+    if (this.ticking || this.stopped || this.c.engine.inProgress != null || this.installing != null) return
     this.ticking = true
     try {
       const entry = this.candidate()
@@ -261,16 +261,22 @@ export class Rollout {
         await this.setWaiting(entry, { rule: decision.waitingOn ?? 'schedule', reason: decision.reason })
         return
       }
-      // the claim step: announce, let the view settle, then only the lowest ranks go
-      this.claim = entry.id
-      await this.c.beatNow()
-      await new Promise(resolve => setTimeout(resolve, this.c.settleMs))
-      const settled = claimWins(rules, this.context(entry))
-      if (!settled.start) {
-        this.claim = null
-        await this.setWaiting(entry, { rule: settled.waitingOn ?? 'rolling', reason: settled.reason })
-        return
+      // the claim step, where a rule limits how many switch at once: announce, let the
+      // view settle, then only the lowest ranks go
+      if (rules.some(r => slotLimit(r, this.context(entry)) != null)) {
+        this.claim = entry.id
+        await this.c.beatNow()
+        await new Promise(resolve => setTimeout(resolve, this.c.settleMs))
+        const settled = claimWins(rules, this.context(entry))
+        if (!settled.start) {
+          this.claim = null
+          await this.setWaiting(entry, { rule: settled.waitingOn ?? 'rolling', reason: settled.reason })
+          return
+        }
       }
+      // a hold or a revocation may have come in meanwhile
+      const now = this.c.book.get(entry.id)
+      if (now == null || (now.state !== 'staged' && now.state !== 'waiting') || this.c.controls.isHeld(entry.id) || this.c.book.isRevoked(entry.id)) return
       this.waiting.delete(entry.id)
       await this.c.book.setState(entry.id, 'upgrading')
       this.claim = null

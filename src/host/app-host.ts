@@ -50,7 +50,7 @@ const CRASH_WINDOW_MS = 60_000
 const MAX_CRASHES = 5
 
 /** Runs the app and stands between it and every caller. */
-export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpec], spoken: [number[]] }> {
+export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpec], spoken: [number[]], unhealthy: [AppSpec, string] }> {
   private readonly init: AppHostInit
   private proc: AppProcess | undefined
   private spec: AppSpec | undefined
@@ -92,6 +92,8 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     const proc = new AppProcess({ ...spec, config: this.init.config, peerId: this.init.peerId, logFile: this.init.logFile, onRoute: this.init.onRoute, onSend: this.init.onSend, onPeers: this.init.onPeers, env: this.init.env })
     this.proc = proc
     proc.on('spoken', spoken => { if (this.proc === proc) this.emit('spoken', spoken) })
+    // while a switch verifies the version, the engine watches it; after that, the host reports
+    proc.on('unhealthy', reason => { if (this.proc === proc && this.supervising) this.emit('unhealthy', spec, reason) })
     proc.on('exit', (code, signal) => { this.onExit(proc, code, signal) })
     proc.start()
     return proc

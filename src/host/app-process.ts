@@ -104,6 +104,8 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
       execArgv: ['--import', REGISTER_FILE.href],
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // its own process group: a Ctrl-C at the daemon's terminal reaches the daemon, which stops the app after its shutdown hooks
+      detached: true,
       env: { ...process.env, ...this.init.env, UPGOSSIP_APP: this.init.app, UPGOSSIP_APP_VERSION: this.init.version }
     })
     this.child = child

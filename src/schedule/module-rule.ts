@@ -15,6 +15,8 @@ import type { ModuleRunner, RuleResult } from './rules.js'
 // compiled: module-worker.js beside this file; from source (tests): module-worker.ts
 const WORKER_FILE = [new URL('./module-worker.js', import.meta.url), new URL('./module-worker.ts', import.meta.url)].find(u => existsSync(fileURLToPath(u))) as URL
 
+const NOT_YET = 'the module said not yet'
+
 /** Default time limit of a module rule. */
 export const DEFAULT_MODULE_TIME_LIMIT_MS = 2000
 
@@ -41,12 +43,13 @@ export async function runModuleRule (packageDir: string, rule: Extract<ScheduleR
       settled = true
       clearTimeout(timer)
       void worker.terminate()
-      if (!result.holds && result.reason != null) log(`schedule module ${rule.path}: ${result.reason}`)
+      // "not yet" is an answer; only a module that failed is worth a log line
+      if (!result.holds && result.reason != null && result.reason !== NOT_YET) log(`schedule module ${rule.path}: ${result.reason}`)
       resolve(result)
     }
     const timer = setTimeout(() => { finish({ holds: false, reason: `ran past its ${limit} ms limit and was stopped` }) }, limit)
     worker.once('message', (m: { ok: boolean, holds?: boolean, error?: string }) => {
-      finish(m.ok ? { holds: m.holds === true, reason: m.holds === true ? undefined : 'the module said not yet' } : { holds: false, reason: `threw: ${m.error ?? 'unknown error'}` })
+      finish(m.ok ? { holds: m.holds === true, reason: m.holds === true ? undefined : NOT_YET } : { holds: false, reason: `threw: ${m.error ?? 'unknown error'}` })
     })
     worker.once('error', err => { finish({ holds: false, reason: `failed: ${err.message}` }) })
     worker.once('exit', code => { finish({ holds: false, reason: `exited with code ${code} without an answer` }) })

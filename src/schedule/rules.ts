@@ -97,10 +97,11 @@ export function evaluateRule (rule: Exclude<ScheduleRule, { rule: 'module' }>, c
       return pending.length === 0 ? { holds: true } : { holds: false, reason: `${pending.length} of ${chosen.length} canaries have not yet run ${ctx.release.version} healthily for ${rule.soak}` }
     }
     case 'after': {
-      const known = knownPeers(ctx)
-      const done = known.filter(p => p.version === ctx.release.version).length
-      const needed = Math.ceil(rule.fraction * known.length)
-      return done >= needed ? { holds: true } : { holds: false, reason: `${done} of ${known.length} peers run ${ctx.release.version}; waiting for ${needed}` }
+      // the other peers: this one cannot already run what it is deciding to start
+      const others = ctx.peers.filter(p => p.peerId !== ctx.self.peerId)
+      const done = others.filter(p => p.version === ctx.release.version).length
+      const needed = Math.ceil(rule.fraction * others.length)
+      return done >= needed ? { holds: true } : { holds: false, reason: `${done} of ${others.length} other peers run ${ctx.release.version}; waiting for ${needed}` }
     }
     case 'idle': {
       const idle = ctx.idleFor(rule.maxInFlight)

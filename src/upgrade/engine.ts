@@ -28,6 +28,22 @@ export interface InstalledRelease {
   manifest: Manifest
 }
 
+/** Make a tree read-only (files 0444, directories 0555) or writable again. */
+async function setWritable (dir: string, writable: boolean): Promise<void> {
+  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])
+  for (const e of entries) {
+    const file = path.join(e.parentPath, e.name)
+    await fs.chmod(file, e.isDirectory() ? (writable ? 0o755 : 0o555) : (writable ? 0o644 : 0o444)).catch(() => {})
+  }
+  await fs.chmod(dir, writable ? 0o755 : 0o555).catch(() => {})
+}
+
+/** Remove a tree that may have been made read-only. */
+async function removeTree (dir: string): Promise<void> {
+  await setWritable(dir, true)
+  await fs.rm(dir, { recursive: true, force: true })
+}
+
 /** What the engine needs. */
 export interface UpgradeEngineInit {
   dataDir: string
@@ -48,6 +64,8 @@ export interface UpgradeEngineInit {
   drainMs?: number
   /** Time limit of a transform. */
   transformLimitMs?: number
+  /** Since when the running version has run (ms), to name the window whose writes a rollback without `down` loses. */
+  runningSince?: () => number | null
 }
 
 /** The outcome of a switch. */
@@ -126,9 +144,10 @@ export class UpgradeEngine {
       await host.stopCurrent()
       fromStopped = true
       await this.step(attempt, 'snapshot')
-      await fs.rm(snapshot, { recursive: true, force: true })
+      await removeTree(snapshot)
       await fs.mkdir(this.stateDir(from.id), { recursive: true })
       await copyTree(this.stateDir(from.id), snapshot)
+      await setWritable(snapshot, false)
       await this.step(attempt, 'transform')
       await this.transform(from, to, kind, snapshot)
       await this.step(attempt, 'start')
@@ -142,15 +161,17 @@ export class UpgradeEngine {
       host.unhold()
       delete this.journal.interrupted[to.id]
       await this.clearAttempt()
-      await fs.rm(snapshot, { recursive: true, force: true })
+      await removeTree(snapshot)
       this.init.log.info('upgrade-committed', `${kind} ${label} committed`, { from: from.id, to: to.id, kind })
       return { ok: true }
     } catch (err) {
       const why = (err as Error).message
-      this.init.log.warn('upgrade-failed', `${kind} ${label} failed at ${attempt.step}: ${why}; rolling back`, { from: from.id, to: to.id, step: attempt.step, kind })
+      // rollback() moves the journal to its own step: name the one that failed
+      const failedAt = attempt.step
+      this.init.log.warn('upgrade-failed', `${kind} ${label} failed at ${failedAt}: ${why}; rolling back`, { from: from.id, to: to.id, step: failedAt, kind })
       await this.rollback(attempt, from, to, snapshot, fromStopped)
-      await this.init.onFailed(to, from, `failed at ${attempt.step}: ${why}`, kind)
-      return { ok: false, reason: `failed at ${attempt.step}: ${why}` }
+      await this.init.onFailed(to, from, `failed at ${failedAt}: ${why}`, kind)
+      return { ok: false, reason: `failed at ${failedAt}: ${why}` }
     } finally {
       this.running = undefined
     }
@@ -175,7 +196,9 @@ export class UpgradeEngine {
       return
     }
     await fs.mkdir(target, { recursive: true })
-    this.init.log.warn('writes-lost', `${from.app} ${from.version} has no down transform: going back to the state kept from before ${from.version} ran; writes made while ${from.version} ran are not carried back`, { from: from.id, to: to.id })
+    const since = this.init.runningSince?.()
+    const window = since == null ? `while ${from.version} ran` : `from ${new Date(since).toISOString()} to ${new Date().toISOString()}`
+    this.init.log.warn('writes-lost', `${from.app} ${from.version} has no down transform: going back to the state kept from before ${from.version} ran; writes made ${window} are not carried back`, { from: from.id, to: to.id, lostFrom: since == null ? null : new Date(since).toISOString(), lostTo: new Date().toISOString() })
   }
 
   private async rollback (attempt: UpgradeAttempt, from: InstalledRelease, to: InstalledRelease, snapshot: string, fromStopped: boolean): Promise<void> {
@@ -184,7 +207,7 @@ export class UpgradeEngine {
     // before the stop step the old version still runs and stays; after it, whatever runs is the new one
     if (fromStopped) await host.stopCurrent().catch(() => {})
     if (attempt.kind === 'upgrade') await fs.rm(this.stateDir(to.id), { recursive: true, force: true })
-    await fs.rm(snapshot, { recursive: true, force: true })
+    await removeTree(snapshot)
     if (fromStopped || host.current == null) {
       const proc = host.launch(await this.spec(from))
       await proc.waitReady(parseDuration(from.manifest.health.readyWithin)).catch(err => {
@@ -212,13 +235,13 @@ export class UpgradeEngine {
       await this.init.onCommit(to, from, attempt.kind)
       delete this.journal.interrupted[to.id]
       await this.clearAttempt()
-      await fs.rm(snapshot, { recursive: true, force: true })
+      await removeTree(snapshot)
       this.init.log.info('upgrade-recovered', `finished the interrupted commit of ${to.app} ${to.version}`, { to: to.id })
       return { kind: 'finished-commit', to: attempt.to.id }
     }
     // undo: the old state directory was never written
     if (attempt.kind === 'upgrade') await fs.rm(this.stateDir(attempt.to.id), { recursive: true, force: true })
-    await fs.rm(snapshot, { recursive: true, force: true })
+    await removeTree(snapshot)
     const count = (this.journal.interrupted[attempt.to.id] ?? 0) + 1
     this.journal.interrupted[attempt.to.id] = count
     await this.clearAttempt()

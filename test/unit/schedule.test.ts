@@ -110,6 +110,9 @@ describe('schedule rules with a fake clock', () => {
     const peers = (n: number): SchedulePeer[] => Array.from({ length: 9 }, (_, i) => peer(`p${i}`, i < n ? { version: '2.0.0' } : {}))
     expect(holds({ rule: 'after', fraction: 0.5 }, ctx({ peers: peers(4) }))).toBe(false)
     expect(holds({ rule: 'after', fraction: 0.5 }, ctx({ peers: peers(5) }))).toBe(true)
+    // this peer does not count: with every other peer done, even fraction 1 holds; alone, it holds
+    expect(holds({ rule: 'after', fraction: 1 }, ctx({ peers: peers(9) }))).toBe(true)
+    expect(holds({ rule: 'after', fraction: 1 }, ctx({ peers: [] }))).toBe(true)
   })
 
   it('idle, approve, labels, halt-on-failures', () => {

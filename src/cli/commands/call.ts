@@ -24,6 +24,7 @@ export function callCommand (program: Command): void {
       const body = new TextEncoder().encode(JSON.stringify({ peer: opts.peer ?? null, request }))
       const res = await callDaemon(await resolveEndpoint(opts), 'POST', '/call', body, 'application/json')
       const { response } = await res.json() as { response: unknown }
-      sayJson(response)
+      // a handler that returns nothing answers null
+      sayJson(response ?? null)
     })
 }
