@@ -273,7 +273,8 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       spoken: () => this.host?.spoken ?? [],
       nativeOf: peer => this.view.get(peer)?.beat.protocol ?? undefined,
       deliver: async (from, request, version) => await this.host.request(from, request, version),
-      log
+      log,
+      callTimeoutMs: o.callTimeoutMs
     })
     this.keeper = new PeerKeeper({ node: this.node, view: this.view, minConnections: o.minConnections, intervalMs: Math.max(1000, Math.floor(o.beatIntervalMs / 2)), log })
     await this.exchange.start()
@@ -403,7 +404,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   async call (peer: string | null, request: unknown): Promise<unknown> {
     const proc = this.host.current
     if (proc?.running !== true) throw new NoAppRunningError('no app runs on this peer now')
-    return await proc.callOut(peer, request)
+    return await proc.callOut(peer, request, this.options.callTimeoutMs + 5000)
   }
 
   /** Find a release by id or `APP@VERSION`. */

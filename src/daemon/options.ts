@@ -44,7 +44,9 @@ export const DaemonConfigSchema = z.strictObject({
   /** Largest package admitted, in bytes. */
   maxPackageSize: z.number().int().positive().optional(),
   /** How long a transform may run before it is killed and the upgrade rolls back. */
-  transformLimit: duration.optional()
+  transformLimit: duration.optional(),
+  /** How long a call to another peer's app may take before it fails. */
+  callTimeout: duration.optional()
 })
 
 /** Options as given. */
@@ -71,6 +73,7 @@ export interface DaemonOptions {
   minConnections: number
   maxPackageSize: number
   transformLimitMs: number
+  callTimeoutMs: number
 }
 
 /** The default data directory: `$UPGOSSIP_DATA` or `~/.upgossip`. */
@@ -147,6 +150,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     peerTimeoutMs: parseDuration(o.peerTimeout ?? '30s'),
     minConnections: o.minConnections ?? 4,
     maxPackageSize: o.maxPackageSize ?? 1024 * 1024 * 1024,
-    transformLimitMs: parseDuration(o.transformLimit ?? '2m')
+    transformLimitMs: parseDuration(o.transformLimit ?? '2m'),
+    callTimeoutMs: parseDuration(o.callTimeout ?? '30s')
   }
 }

@@ -49,6 +49,8 @@ export interface ShimComponents {
   /** Hand a request of `version` to the app (held during a switch). */
   deliver: (from: string, request: unknown, version: number) => Promise<unknown>
   log: (message: string) => void
+  /** How long a call to another peer may take. */
+  callTimeoutMs?: number
 }
 
 /** Encode a value for the wire; throws {@link UnencodableValueError}. */
@@ -133,7 +135,13 @@ export class Shim {
   async send (peer: string, version: number, request: unknown): Promise<unknown> {
     const app = this.c.app()
     if (app == null) throw new NoAppRunningError('no app runs on this peer')
-    const bytes = await this.c.streams.request(peerIdFromString(peer), appProtocolId(app, version), encodeAppValue(request))
+    let bytes: Uint8Array
+    try {
+      bytes = await this.c.streams.request(peerIdFromString(peer), appProtocolId(app, version), encodeAppValue(request), this.c.callTimeoutMs)
+    } catch (err) {
+      if (err instanceof UpgossipError) throw err
+      throw new RemoteAppError('PeerUnreachableError', `${peer} did not answer on protocol version ${version}: ${(err as Error).message}`)
+    }
     let answer: { ok?: unknown, value?: unknown, error?: { name?: unknown, message?: unknown } }
     try {
       answer = dagCbor.decode(bytes)
