@@ -11,4 +11,5 @@
  * ```
  */
 export * from './shim.js'
+export * from './so-check.js'
 export * from './versions.js'

@@ -13,3 +13,4 @@
 export * from './engine.js'
 export * from './journal.js'
 export * from './transform.js'
+export * from './transform-check.js'

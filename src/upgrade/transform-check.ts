@@ -1,0 +1,61 @@
+/**
+ * A publisher's check of transforms before a release: `up` on sample state, and
+ * where `down` exists, `down(up(state))` compared file by file with the state.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { runTransform } from './transform.js'
+
+/** Every file under `dir` with its bytes, by relative path. */
+async function files (dir: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>()
+  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (!e.isFile()) continue
+    const file = path.join(e.parentPath, e.name)
+    out.set(path.relative(dir, file), await fs.readFile(file))
+  }
+  return out
+}
+
+/** The files that differ between two directories: missing on one side, or different bytes. */
+export async function diffTrees (a: string, b: string): Promise<string[]> {
+  const left = await files(a)
+  const right = await files(b)
+  const out: string[] = []
+  for (const [name, bytes] of left) {
+    const other = right.get(name)
+    if (other == null) out.push(`${name}: missing after the round trip`)
+    else if (!bytes.equals(other)) out.push(`${name}: content differs after the round trip`)
+  }
+  for (const name of right.keys()) if (!left.has(name)) out.push(`${name}: appeared in the round trip`)
+  return out.sort()
+}
+
+/** What checking the transforms found. */
+export interface TransformCheck {
+  up: { ok: boolean, files?: number, error?: string }
+  roundTrip?: { ok: boolean, problems: string[], error?: string }
+}
+
+/** Run `up` (and `down` after it, when there is one) on a copy of `state`, in `work`. */
+export async function checkTransforms (opts: { packageDir: string, up: string, down?: string, state: string, work: string, fromVersion: string, toVersion: string, limitMs?: number }): Promise<TransformCheck> {
+  const logFile = path.join(opts.work, 'transform.log')
+  const upOut = path.join(opts.work, 'up')
+  try {
+    await runTransform({ module: path.join(opts.packageDir, ...opts.up.split('/')), from: opts.state, to: upOut, fromVersion: opts.fromVersion, toVersion: opts.toVersion, logFile, limitMs: opts.limitMs })
+  } catch (err) {
+    return { up: { ok: false, error: (err as Error).message } }
+  }
+  const result: TransformCheck = { up: { ok: true, files: (await files(upOut)).size } }
+  if (opts.down == null) return result
+  const downOut = path.join(opts.work, 'down')
+  try {
+    await runTransform({ module: path.join(opts.packageDir, ...opts.down.split('/')), from: upOut, to: downOut, fromVersion: opts.toVersion, toVersion: opts.fromVersion, logFile, limitMs: opts.limitMs })
+  } catch (err) {
+    result.roundTrip = { ok: false, problems: [], error: (err as Error).message }
+    return result
+  }
+  const problems = await diffTrees(opts.state, downOut)
+  result.roundTrip = { ok: problems.length === 0, problems }
+  return result
+}
