@@ -42,6 +42,8 @@ describe('peer network', () => {
     expect(published.code, published.stderr).toBe(0)
     expect(published.stdout).toContain(`published kv@2.0.0 ${v2.id}`)
     await Promise.all(all.map(async p => { await p.waitStaged(v2.id) }))
+    // the release's schedule is immediate: every peer then runs it
+    await Promise.all(all.map(async p => { await p.waitVersion('2.0.0') }))
     for (const p of all) {
       const r = (await p.status()).releases.find(x => x.id === v2.id)
       expect(r?.have).toBe(r?.size)
@@ -61,10 +63,11 @@ describe('peer network', () => {
     // status shows peers, versions and per-release progress at a glance
     const status = await runCli(['status', '--data', others[1]?.dataDir ?? ''])
     expect(status.code, status.stderr).toBe(0)
-    expect(status.stdout).toMatch(/kv 2\.0\.0\s+staged\s+100%/)
+    expect(status.stdout).toMatch(/kv 2\.0\.0\s+active\s+100%/)
+    expect(status.stdout).toMatch(/kv 1\.0\.0\s+superseded\s+100%/)
     expect(status.stdout).toContain(origin.peerId.slice(0, 10))
     const json = JSON.parse((await runCli(['status', '--data', origin.dataDir, '--json'])).stdout)
-    expect(json).toMatchObject({ peerId: origin.peerId, app: 'kv', version: '1.0.0', state: 'running', labels: { zone: 'a' } })
+    expect(json).toMatchObject({ peerId: origin.peerId, app: 'kv', version: '2.0.0', state: 'running', labels: { zone: 'a' } })
     expect(json.releases.map((r: { version: string }) => r.version)).toEqual(['1.0.0', '2.0.0'])
     await waitFor('p0 to see the 4 others', async () => (await origin.status()).network.length === 4)
 
