@@ -29,6 +29,19 @@ export class UpgossipError extends Error {
   }
 }
 
+/**
+ * An error reported by the other side of a boundary (a daemon, a remote app): it keeps
+ * the remote error's name, so users read the real condition.
+ */
+export class RemoteNamedError extends UpgossipError {
+  static override name = 'RemoteNamedError'
+
+  constructor (remoteName: string, message: string) {
+    super(message)
+    if (remoteName !== '') this.name = remoteName
+  }
+}
+
 /** True when `err` is an {@link UpgossipError} (or looks like one after crossing a boundary). */
 export function isUpgossipError (err: unknown): err is UpgossipError {
   return err instanceof UpgossipError

@@ -8,7 +8,26 @@
  * if (!result.success) throw new ManifestInvalidError(describeSchemaIssues('upgossip.json', result.error))
  * ```
  */
+import fs from 'node:fs/promises'
 import type { z } from 'zod'
+
+/**
+ * Read a JSON file a user named (`what` says which, e.g. "trust file"); a missing or
+ * unreadable file and bad JSON become `makeError(message)`, the caller's named error.
+ */
+export async function readJsonFile (file: string, what: string, makeError: (message: string) => Error): Promise<unknown> {
+  let text: string
+  try {
+    text = await fs.readFile(file, 'utf8')
+  } catch (err) {
+    throw makeError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw makeError(`${what} ${file} is not valid JSON`)
+  }
+}
 
 function fieldName (path: ReadonlyArray<PropertyKey>): string {
   if (path.length === 0) return ''

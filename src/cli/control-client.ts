@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { UpgossipError } from '../errors.js'
+import { RemoteNamedError, UpgossipError } from '../errors.js'
 import { UsageError } from './output.js'
 
 /** No daemon answers for that data directory or URL. */
@@ -13,14 +13,9 @@ export class DaemonUnreachableError extends UpgossipError {
   static override name = 'DaemonUnreachableError'
 }
 
-/** The daemon answered with an error. */
-export class DaemonRefusedError extends UpgossipError {
+/** The daemon answered with an error (named after the daemon's error). */
+export class DaemonRefusedError extends RemoteNamedError {
   static override name = 'DaemonRefusedError'
-  constructor (remoteCode: string, message: string) {
-    super(message)
-    // keep the daemon's error name, so the CLI line names the real condition
-    if (remoteCode !== '') this.name = remoteCode
-  }
 }
 
 /** Options every command that talks to a daemon takes. */

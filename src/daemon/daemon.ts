@@ -30,6 +30,7 @@ import { NoAppRunningError, Shim } from '../shim/index.js'
 import { readPolicy } from '../schedule/index.js'
 import type { ScheduleRule } from '../package/index.js'
 import { UpgradeEngine } from '../upgrade/index.js'
+import { readJsonFile } from '../schema.js'
 import { ControlApi } from './control-api.js'
 import { OperatorControls } from './controls.js'
 import { Rollout } from './rollout.js'
@@ -389,11 +390,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   private async readAppConfig (): Promise<unknown> {
     const file = this.options.appConfig
     if (file == null) return null
-    try {
-      return JSON.parse(await fs.readFile(file, 'utf8'))
-    } catch (err) {
-      throw new AppConfigInvalidError(`cannot read --app-config ${file}: ${(err as NodeJS.ErrnoException).code ?? 'not valid JSON'}`)
-    }
+    return await readJsonFile(file, '--app-config', message => new AppConfigInvalidError(message))
   }
 
   /**
@@ -419,28 +416,27 @@ export class Daemon extends EventEmitter<{ status: [] }> {
 
   /** `upgossip approve`: let a release that waits for approval go (durable). */
   async approve (ref: string): Promise<ReleaseEntry> {
-    const entry = this.findRelease(ref)
-    await this.controls.approve(entry.id)
-    this.events.info('approved', `operator approved ${entry.signed.record.app}@${entry.signed.record.version}`, { id: entry.id })
-    void this.rollout.tick()
-    return entry
+    return await this.operatorControl('approve', ref)
   }
 
   /** `upgossip hold`: keep a release from starting here until resumed (durable). */
   async hold (ref: string): Promise<ReleaseEntry> {
-    const entry = this.findRelease(ref)
-    await this.controls.hold(entry.id)
-    this.events.info('held', `operator held ${entry.signed.record.app}@${entry.signed.record.version}`, { id: entry.id })
-    this.changed()
-    return entry
+    return await this.operatorControl('hold', ref)
   }
 
   /** `upgossip resume`: undo a hold. */
   async resume (ref: string): Promise<ReleaseEntry> {
+    return await this.operatorControl('resume', ref)
+  }
+
+  private async operatorControl (verb: 'approve' | 'hold' | 'resume', ref: string): Promise<ReleaseEntry> {
     const entry = this.findRelease(ref)
-    await this.controls.resume(entry.id)
-    this.events.info('resumed', `operator resumed ${entry.signed.record.app}@${entry.signed.record.version}`, { id: entry.id })
-    void this.rollout.tick()
+    await this.controls[verb](entry.id)
+    const done = { approve: 'approved', hold: 'held', resume: 'resumed' }[verb]
+    this.events.info(done, `operator ${done} ${entry.signed.record.app}@${entry.signed.record.version}`, { id: entry.id })
+    this.changed()
+    // approving or resuming may let the release start now
+    if (verb !== 'hold') void this.rollout.tick()
     return entry
   }
 

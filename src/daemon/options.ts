@@ -2,14 +2,13 @@
  * The daemon's options: from the command line, or the same keys as JSON in
  * `--config FILE` (command-line values win). Schema-checked; unknown keys are errors.
  */
-import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { isDuration, parseDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, readJsonFile } from '../schema.js'
 
 /** The daemon's options or config file are invalid. */
 export class DaemonConfigError extends UpgossipError {
@@ -83,13 +82,7 @@ export function defaultDataDir (): string {
 
 /** Read a `--config FILE`. */
 export async function readDaemonConfig (file: string): Promise<DaemonConfig> {
-  let json: unknown
-  try {
-    json = JSON.parse(await fs.readFile(file, 'utf8'))
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    throw new DaemonConfigError(code != null ? `cannot read config ${file}: ${code}` : `config ${file} is not valid JSON`)
-  }
+  const json = await readJsonFile(file, 'config', message => new DaemonConfigError(message))
   const result = DaemonConfigSchema.safeParse(json)
   if (!result.success) throw new DaemonConfigError(describeSchemaIssues(`config ${file}`, result.error))
   return configRelativePaths(result.data, file)

@@ -3,10 +3,9 @@
  * them must (`threshold`). Read from the `--trust FILE` JSON:
  * `{ "apps": { "kv": { "publishers": ["z6Mk…"], "threshold": 1 } } }`.
  */
-import fs from 'node:fs/promises'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, readJsonFile } from '../schema.js'
 import { isPublicKeyString } from './keys.js'
 
 /** A trust file is unreadable or does not match the schema. */
@@ -51,13 +50,7 @@ export class TrustPolicy {
 
   /** Read a trust file from disk. */
   static async read (file: string): Promise<TrustPolicy> {
-    let json: unknown
-    try {
-      json = JSON.parse(await fs.readFile(file, 'utf8'))
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      throw new TrustFileInvalidError(code != null ? `cannot read trust file ${file}: ${code}` : `trust file ${file} is not valid JSON`)
-    }
+    const json = await readJsonFile(file, 'trust file', message => new TrustFileInvalidError(message))
     return TrustPolicy.parse(json, `trust file ${file}`)
   }
 

@@ -2,12 +2,11 @@
  * The operator's local policy (`--policy FILE`): schedule rules that apply to every
  * release on this peer, on top of the release's own. `{ "rules": [ … ] }`.
  */
-import fs from 'node:fs/promises'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
 import { ScheduleRuleSchema } from '../package/index.js'
 import type { ScheduleRule } from '../package/index.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, readJsonFile } from '../schema.js'
 
 /** A policy file is unreadable or invalid. */
 export class PolicyInvalidError extends UpgossipError {
@@ -18,13 +17,7 @@ const PolicySchema = z.strictObject({ rules: z.array(ScheduleRuleSchema).max(32)
 
 /** Read a local policy file. `module` rules are refused: a local policy has no package to load them from. */
 export async function readPolicy (file: string): Promise<ScheduleRule[]> {
-  let json: unknown
-  try {
-    json = JSON.parse(await fs.readFile(file, 'utf8'))
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    throw new PolicyInvalidError(code != null ? `cannot read policy ${file}: ${code}` : `policy ${file} is not valid JSON`)
-  }
+  const json = await readJsonFile(file, 'policy', message => new PolicyInvalidError(message))
   const result = PolicySchema.safeParse(json)
   if (!result.success) throw new PolicyInvalidError(describeSchemaIssues(`policy ${file}`, result.error))
   if (result.data.rules.some(r => r.rule === 'module')) throw new PolicyInvalidError(`policy ${file}: "module" rules belong in a release's manifest, not in a local policy`)

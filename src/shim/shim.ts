@@ -5,7 +5,7 @@
  * protocol version to speak to another peer. Requests and responses are dag-cbor.
  */
 import * as dagCbor from '@ipld/dag-cbor'
-import { UpgossipError } from '../errors.js'
+import { RemoteNamedError, UpgossipError } from '../errors.js'
 import type { Route } from '../host/index.js'
 import { peerIdFromString } from '../net/index.js'
 import type { AppStreams } from '../net/index.js'
@@ -21,13 +21,9 @@ export class MalformedAppMessageError extends UpgossipError {
   static override name = 'MalformedAppMessageError'
 }
 
-/** The remote app, its SOs or its daemon answered with an error. */
-export class RemoteAppError extends UpgossipError {
+/** The remote app, its SOs or its daemon answered with an error (named after the remote error). */
+export class RemoteAppError extends RemoteNamedError {
   static override name = 'RemoteAppError'
-  constructor (remoteName: string, message: string) {
-    super(message)
-    this.name = remoteName === '' ? 'RemoteAppError' : remoteName
-  }
 }
 
 /** No app runs on this peer, so nothing can be called or served. */
