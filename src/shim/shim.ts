@@ -94,7 +94,8 @@ export class Shim {
       } catch (err) {
         throw new MalformedAppMessageError(`the request is not dag-cbor: ${(err as Error).message}`)
       }
-      if (!this.c.spoken().includes(version)) throw new RemoteAppError('UnsupportedVersionError', `this peer no longer speaks protocol version ${version}`)
+      // during a switch nothing runs: the host holds the request for the next version, whose
+      // SDK translates it (or answers UnsupportedVersionError if it cannot)
       answer = { ok: true, value: await this.c.deliver(from, request, version) }
     } catch (err) {
       answer = { ok: false, error: { name: (err as Error).name ?? 'Error', message: String((err as Error).message ?? err) } }

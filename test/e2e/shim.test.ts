@@ -93,10 +93,31 @@ describe('version shim', () => {
     expect(bad.code).toBe(1)
     expect(answer[1](await call(p1, p3, get[1]('p1->p3')))).toBe(7)
 
-    // the v1 peer catches up, step by step, and its state is right afterwards
+    // the v1 peer catches up, step by step, and its state is right afterwards; meanwhile
+    // p1b keeps calling it: requests held during each switch reach the next version,
+    // translated, and none fails
     await call(p1, p1, put[1]('own', 1.23456))
+    let stop = false
+    const failures: string[] = []
+    let served = 0
+    const traffic = (async () => {
+      for (let i = 0; i < 400 && !stop; i++) {
+        try {
+          if ((await p1b.callPeer(p1.peerId, put[1](`during-${i}`, i)))?.value === i) served++
+          else failures.push(`request ${i}: wrong answer`)
+        } catch (err) {
+          failures.push(`request ${i}: ${(err as Error).message}`)
+        }
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+    })()
     for (const id of [v2.id, v3.id]) expect((await runCli(['approve', id, '--data', p1.dataDir])).code).toBe(0)
     await p1.waitVersion('3.0.0', 90_000)
+    stop = true
+    await traffic
+    expect(failures).toEqual([])
+    expect(served).toBeGreaterThan(5)
+    expect(answer[3](await call(p1, p1, get[3](`during-${served - 1}`)))).toBe(served - 1)
     for (const from of peers.filter(p => p !== p1)) expect(answer[3](await call(p1, p1, get[3](`${from.name}->p1`)))).toBe(7)
     expect(answer[3](await call(p1, p1, get[3]('own')))).toBe(1.23456)
     // and it now talks to the v1 peer through its past chain

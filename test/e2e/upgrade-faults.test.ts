@@ -74,6 +74,7 @@ describe('a crash at every step of an upgrade', () => {
 describe('a failing upgrade rolls back and the old version keeps serving', () => {
   const cases = [
     ['a transform that throws', 'transform-throws', /cannot migrate/],
+    ['a transform that exits', 'transform-exits', /exited \(3\) before finishing/],
     ['a transform that hangs past its limit', 'transform-hangs', /limit/],
     ['a transform that writes nothing', 'transform-writes-nothing', /wrote nothing/],
     ['a version that crashes at start', 'crash-at-start', /exited/],

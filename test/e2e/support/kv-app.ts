@@ -57,7 +57,7 @@ export default async function down ({ from, to }) {
 `
 
 /** The files of one kv version. */
-export function kvVersion (version: string, kind: 'v1' | 'v2' | 'crash-at-start' | 'never-ready' | 'unhealthy' | 'dies-while-verified' | 'transform-throws' | 'transform-hangs' | 'transform-writes-nothing', manifest: Record<string, unknown> = {}): Record<string, string> {
+export function kvVersion (version: string, kind: 'v1' | 'v2' | 'crash-at-start' | 'never-ready' | 'unhealthy' | 'dies-while-verified' | 'transform-throws' | 'transform-exits' | 'transform-hangs' | 'transform-writes-nothing', manifest: Record<string, unknown> = {}): Record<string, string> {
   const base = { app: 'kv', version, main: 'server.js', protocol: kind === 'v1' ? 1 : 2, ...manifest }
   switch (kind) {
     case 'v1':
@@ -74,6 +74,8 @@ export function kvVersion (version: string, kind: 'v1' | 'v2' | 'crash-at-start'
       return { 'server.js': "import { connect } from 'upgossip/app'\nconst node = await connect()\nnode.serve(() => ({}))\nawait node.ready()\nsetTimeout(() => process.exit(4), 300)\n", 'upgossip.json': JSON.stringify({ health: { readyWithin: '5s', stableFor: '3s' }, ...base }) }
     case 'transform-throws':
       return { 'server.js': V2, 'migrate/up.js': 'export default async () => { throw new Error("cannot migrate") }\n', 'upgossip.json': JSON.stringify({ transform: { up: 'migrate/up.js' }, ...base }) }
+    case 'transform-exits':
+      return { 'server.js': V2, 'migrate/up.js': 'export default async () => { process.exit(3) }\n', 'upgossip.json': JSON.stringify({ transform: { up: 'migrate/up.js' }, ...base }) }
     case 'transform-hangs':
       return { 'server.js': V2, 'migrate/up.js': 'export default () => new Promise(() => { setInterval(() => {}, 1000) })\n', 'upgossip.json': JSON.stringify({ transform: { up: 'migrate/up.js' }, ...base }) }
     case 'transform-writes-nothing':

@@ -98,6 +98,14 @@ export class Peer {
     return body.response
   }
 
+  /** One request from this peer's app to the app on `peer`, through the shim (POST /call). */
+  async callPeer (peer: string, request: unknown): Promise<any> {
+    const res = await this.api('/call', { method: 'POST', body: JSON.stringify({ peer, request }), headers: { 'content-type': 'application/json' } })
+    const body = await res.json() as { response?: unknown, error?: { message: string } }
+    if (!res.ok) throw new Error(`call to ${peer} failed: ${res.status} ${body.error?.message ?? ''}`)
+    return body.response
+  }
+
   /** Wait until the peer runs `version` (state running). */
   async waitVersion (version: string, timeoutMs = 60_000): Promise<void> {
     await waitFor(`${this.name} to run ${version}`, async () => {
