@@ -16,23 +16,38 @@ th{font-weight:600;color:#555} code{font-size:12px;color:#555}
 .bar>span{display:block;height:10px;border-radius:3px;background:#3a7}
 .state{padding:.05rem .4rem;border-radius:3px;background:#eef} .refused,.failed,.revoked{background:#fdd} .staged,.active{background:#dfd} .fetching{background:#ffd}
 #live{color:#999;font-size:12px}
+button{font:12px system-ui,sans-serif;margin-right:.3rem;padding:.1rem .5rem;cursor:pointer}
+.why{color:#666;font-size:12px}
 </style></head><body>
 <h1>upgossip <span id="peer"></span></h1><div id="me"></div><div id="live">connecting…</div>
-<h2>Releases</h2><table><thead><tr><th>app</th><th>version</th><th>state</th><th>progress</th><th>signers</th><th>release id</th></tr></thead><tbody id="releases"></tbody></table>
+<h2>Releases</h2><table><thead><tr><th>app</th><th>version</th><th>state</th><th>progress</th><th>signers</th><th>release id</th><th>operator</th></tr></thead><tbody id="releases"></tbody></table>
 <h2>Network</h2><table><thead><tr><th>peer</th><th>app</th><th>version</th><th>state</th><th>connected</th><th>last seen</th></tr></thead><tbody id="network"></tbody></table>
 <script>
 const esc = s => String(s ?? '').replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))
 const size = n => n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + ' KiB' : (n / 1048576).toFixed(1) + ' MiB'
 const ago = t => Math.max(0, Math.round((Date.now() - Date.parse(t)) / 1000)) + 's ago'
+const short = id => id.length > 20 ? id.slice(0, 10) + '…' + id.slice(-6) : id
+async function act (verb, id) {
+  const res = await fetch('/' + verb + '/' + encodeURIComponent(id), { method: 'POST' })
+  if (!res.ok) alert((await res.json()).error?.message ?? res.statusText)
+}
+function actions (r) {
+  if (!['staged', 'waiting'].includes(r.state)) return ''
+  const b = (verb, label) => '<button data-verb="' + verb + '" data-id="' + esc(r.id) + '">' + label + '</button>'
+  return (r.waitingOn === 'approve' ? b('approve', 'approve') : '') + (r.waitingOn === 'hold' ? b('resume', 'resume') : b('hold', 'hold'))
+}
+document.addEventListener('click', e => { const t = e.target; if (t.dataset?.verb) void act(t.dataset.verb, t.dataset.id) })
 function render (s) {
   document.getElementById('peer').innerHTML = '<code>' + esc(s.peerId) + '</code>'
   document.getElementById('me').textContent = (s.app ?? 'no app') + ' ' + (s.version ?? '') + ' · ' + s.state + ' · network ' + s.networkName + ' · ' + s.connections + ' connections'
   document.getElementById('releases').innerHTML = s.releases.map(r => {
     const pct = r.size === 0 ? 100 : Math.floor(100 * r.have / r.size)
-    return '<tr><td>' + esc(r.app) + '</td><td>' + esc(r.version) + '</td><td><span class="state ' + esc(r.state) + '">' + esc(r.state) + '</span>' + (r.reason ? ' <small>' + esc(r.reason) + '</small>' : '') +
-      '</td><td><span class="bar"><span style="width:' + pct + '%"></span></span> ' + pct + '% ' + size(r.have) + ' / ' + size(r.size) + '</td><td>' + r.signers + '</td><td><code>' + esc(r.id) + '</code></td></tr>'
-  }).join('') || '<tr><td colspan="6">none yet</td></tr>'
-  document.getElementById('network').innerHTML = s.network.map(p => '<tr><td><code>' + esc(p.peerId) + '</code></td><td>' + esc(p.app) + '</td><td>' + esc(p.version) +
+    const state = '<span class="state ' + esc(r.state) + '">' + esc(r.state) + (r.waitingOn ? ' on ' + esc(r.waitingOn) : '') + '</span>'
+    return '<tr><td>' + esc(r.app) + '</td><td>' + esc(r.version) + '</td><td>' + state + (r.reason ? '<div class="why">' + esc(r.reason) + '</div>' : '') +
+      '</td><td><span class="bar"><span style="width:' + pct + '%"></span></span> ' + pct + '% ' + size(r.have) + ' / ' + size(r.size) + '</td><td>' + r.signers +
+      '</td><td><code title="' + esc(r.id) + '">' + esc(short(r.id)) + '</code></td><td>' + actions(r) + '</td></tr>'
+  }).join('') || '<tr><td colspan="7">none yet</td></tr>'
+  document.getElementById('network').innerHTML = s.network.map(p => '<tr><td><code title="' + esc(p.peerId) + '">' + esc(short(p.peerId)) + '</code></td><td>' + esc(p.app) + '</td><td>' + esc(p.version) +
     '</td><td>' + esc(p.state) + '</td><td>' + (p.connected ? 'yes' : 'no') + '</td><td>' + ago(p.seen) + '</td></tr>').join('') || '<tr><td colspan="6">no other peers heard yet</td></tr>'
 }
 const events = new EventSource('/events')

@@ -133,6 +133,11 @@ describe('peer network', () => {
     const page = await fetch(a.control.url + '/', { headers: { cookie: cookie.split(';')[0] ?? '' } })
     expect(page.status).toBe(200)
     expect(await page.text()).toContain('<title>upgossip</title>')
+    // the dashboard's buttons post with the cookie from the same origin; another origin is refused
+    const sameOrigin = await fetch(a.control.url + '/approve/kv@9.9.9', { method: 'POST', headers: { cookie: cookie.split(';')[0] ?? '', origin: a.control.url } })
+    expect(sameOrigin.status).toBe(422)
+    expect((await sameOrigin.json()).error.code).toBe('UnknownReleaseError')
+    expect(await rawStatus(a.control.url, { origin: a.control.url.replace('127.0.0.1', 'evil.example'), cookie: cookie.split(';')[0] ?? '' })).toBe(403)
     expect(a.exited).toBeUndefined()
   })
 })
