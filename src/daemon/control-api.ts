@@ -220,7 +220,12 @@ export class ControlApi {
       default: {
         const control = /^POST \/(approve|hold|resume)\/([^/]{1,200})$/.exec(route)
         if (control != null) {
-          const ref = decodeURIComponent(control[2] as string)
+          let ref: string
+          try {
+            ref = decodeURIComponent(control[2] as string)
+          } catch {
+            throw new HttpError(400, 'BadRequest', 'the release in the path is not valid percent-encoding')
+          }
           const entry = control[1] === 'approve' ? await daemon.approve(ref) : control[1] === 'hold' ? await daemon.hold(ref) : await daemon.resume(ref)
           sendJson(res, 200, { id: entry.id, app: entry.signed.record.app, version: entry.signed.record.version, done: control[1] })
           return

@@ -356,6 +356,8 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       installed: async id => await this.rollout.installed(id),
       simulations: async r => await this.rollout.simulationsFor(r),
       onCommit: async (to, from, kind) => { await this.rollout.onCommit(to, from, kind) },
+      afterCommit: async () => { await this.rollout.collectGarbage() },
+      mayCommit: to => this.book.isRevoked(to.id) ? `${to.version} was revoked during the switch` : undefined,
       onFailed: async (to, from, reason, kind) => { await this.rollout.onFailed(to, from, reason, kind) },
       log: this.events,
       fault: process.env.UPGOSSIP_FAULT,
@@ -451,12 +453,8 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     if (!(await this.book.revoke(revocation))) return 'known'
     this.fetches.get(id)?.abort()
     this.events.warn('release-revoked', `release ${id} of ${revocation.record.app} was revoked by its publishers (via ${via})${revocation.record.reason === '' ? '' : `: ${revocation.record.reason}`}`, { id })
-    if (this.nodeState.current?.id === id) {
-      this.rollout.rollback('revoked').then(
-        ({ from, to }) => { this.events.warn('revocation-rolled-back', `rolled back ${from} → ${to} because ${from} was revoked`) },
-        (err: Error) => { this.events.error('revocation-rollback-failed', `${id} is revoked but could not be rolled back: ${err.message}`) }
-      ).finally(() => { void this.book.setState(id, 'revoked', `revoked: ${revocation.record.reason || 'no reason given'}`) })
-    }
+    // the rollout rolls a revoked running release back (and keeps trying until it can)
+    if (this.nodeState.current?.id === id) void this.rollout?.tick()
     this.changed()
     return 'new'
   }
@@ -513,6 +511,8 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     for (const controller of this.fetches.values()) controller.abort()
     this.keeper?.stop()
     this.rollout?.stop()
+    // a switch cut short by the stop is finished or undone on the next start, not failed
+    this.engine?.stop()
     await this.host?.close().catch(() => {})
     // let aborted fetches and staging finish before the directory is released
     await Promise.allSettled([...this.work])

@@ -17,7 +17,8 @@ import type { ReleaseBook, ReleaseEntry } from '../release/index.js'
 import { applicableRules, claimWins, decide, moduleRunner, slotLimit } from '../schedule/index.js'
 import type { ScheduleContext, SchedulePeer } from '../schedule/index.js'
 import { parseDuration } from '../duration.js'
-import type { InstalledRelease, UpgradeEngine } from '../upgrade/index.js'
+import { removeTree } from '../upgrade/index.js'
+import type { InstalledRelease, ReleaseRef, UpgradeEngine } from '../upgrade/index.js'
 import type { OperatorControls } from './controls.js'
 import type { EventLog } from './event-log.js'
 import type { NodeState } from './node-state.js'
@@ -60,6 +61,7 @@ export class Rollout {
   private readonly c: RolloutComponents
   private timer: NodeJS.Timeout | undefined
   private ticking = false
+  private lock: Promise<unknown> = Promise.resolve()
   private stopped = false
   private readonly waiting = new Map<string, Waiting>()
   private readonly stagedAt = new Map<string, number>()
@@ -102,11 +104,15 @@ export class Rollout {
     const kept = async (protocol: number, states: string[]): Promise<InstalledRelease | undefined> => {
       const entries = this.c.book.list().filter(e => e.signed.record.app === release.app && states.includes(e.state) &&
         (e.signed.record.manifest as { protocol?: number }).protocol === protocol)
+      let fallback: InstalledRelease | undefined
       for (const e of entries.reverse()) {
         const r = await this.installed(e.id)
-        if (r != null) return r
+        if (r == null) continue
+        // one that carries the SO the chain needs next wins over a newer one that does not
+        if (r.manifest.simulation?.past != null) return r
+        fallback ??= r
       }
-      return undefined
+      return fallback
     }
     let below: InstalledRelease | undefined = release
     while (below?.manifest.simulation?.past != null) {
@@ -143,7 +149,7 @@ export class Rollout {
   /** Recover an interrupted switch, start the current version, and begin deciding. */
   async start (): Promise<void> {
     const outcome = await this.c.engine.recover()
-    if (outcome.kind === 'undone' && !outcome.failed) await this.c.book.setState(outcome.to, 'staged')
+    if (outcome.kind === 'undone' && !outcome.failed && outcome.switchKind === 'upgrade') await this.c.book.setState(outcome.to, 'staged')
     const current = this.c.nodeState().current
     // a first install cut short by a crash: try again
     for (const e of this.c.book.list()) {
@@ -173,7 +179,9 @@ export class Rollout {
   }
 
   private peersForSchedule (): SchedulePeer[] {
-    return this.c.view().map(e => ({
+    // peers of other apps on the same network take no part in this app's rollout
+    const app = this.c.nodeState().app
+    return this.c.view().filter(e => e.beat.app === app).map(e => ({
       peerId: e.peerId,
       version: e.beat.version,
       state: e.beat.state,
@@ -234,11 +242,35 @@ export class Rollout {
     else if (before?.rule !== waiting.rule || before?.reason !== waiting.reason) this.c.changed()
   }
 
+  /** Run `fn` alone: ticks, rollbacks and first installs never overlap. */
+  private async exclusive<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn)
+    this.lock = run.catch(() => {})
+    return await run
+  }
+
   /** One decision round. */
   async tick (): Promise<void> {
     if (this.ticking || this.stopped || this.c.engine.inProgress != null || this.installing != null) return
     this.ticking = true
     try {
+      await this.exclusive(async () => { await this.decideNext() })
+    } finally {
+      this.ticking = false
+    }
+  }
+
+  private async decideNext (): Promise<void> {
+    try {
+      if (this.stopped) return
+      // a revoked release must not keep running where a previous version is kept
+      const running = this.c.nodeState().current
+      if (running != null && this.c.book.isRevoked(running.id) && this.c.nodeState().previous != null) {
+        await this.rollbackNow('revoked').then(() => this.c.book.setState(running.id, 'revoked'), err => {
+          this.c.events.warn('revocation-rollback', `the running release is revoked but could not be rolled back yet: ${(err as Error).message}`)
+        })
+        return
+      }
       const entry = this.candidate()
       if (entry == null) return
       if (!this.stagedAt.has(entry.id)) this.stagedAt.set(entry.id, this.c.clock.now())
@@ -274,9 +306,10 @@ export class Rollout {
           return
         }
       }
-      // a hold or a revocation may have come in meanwhile
+      // a hold, a revocation or a stop may have come in meanwhile, or the running version changed
       const now = this.c.book.get(entry.id)
-      if (now == null || (now.state !== 'staged' && now.state !== 'waiting') || this.c.controls.isHeld(entry.id) || this.c.book.isRevoked(entry.id)) return
+      if (this.stopped || now == null || (now.state !== 'staged' && now.state !== 'waiting') || this.c.controls.isHeld(entry.id) ||
+        this.c.book.isRevoked(entry.id) || this.c.nodeState().current?.id !== from.id) return
       this.waiting.delete(entry.id)
       await this.c.book.setState(entry.id, 'upgrading')
       this.claim = null
@@ -285,7 +318,6 @@ export class Rollout {
       this.c.events.warn('rollout', `deciding the next upgrade failed: ${(err as Error).message}`)
     } finally {
       this.claim = null
-      this.ticking = false
     }
   }
 
@@ -299,6 +331,7 @@ export class Rollout {
       const proc = this.c.host.launch(await this.c.engine.spec(release))
       await proc.waitReady(parseDuration(release.manifest.health.readyWithin))
       await proc.stayHealthy(parseDuration(release.manifest.health.stableFor))
+      if (this.c.book.isRevoked(release.id)) throw new RolloutRefusedError(`${release.app}@${release.version} was revoked while it was being installed`)
       this.c.host.supervise()
       await this.c.setNodeState({ ...this.c.nodeState(), app: release.app, current: { id: release.id, version: release.version }, previous: null, since: this.c.clock.now() })
       await this.c.book.setState(entry.id, 'active')
@@ -314,23 +347,22 @@ export class Rollout {
   }
 
   /** The switch committed: the new version is current (durably); older states and packages go. */
-  async onCommit (to: InstalledRelease, from: InstalledRelease, kind: 'upgrade' | 'downgrade'): Promise<void> {
+  async onCommit (to: ReleaseRef, from: ReleaseRef, kind: 'upgrade' | 'downgrade'): Promise<void> {
     const state = this.c.nodeState()
     await this.c.setNodeState({ ...state, current: { id: to.id, version: to.version }, previous: kind === 'upgrade' ? { id: from.id, version: from.version } : null, since: this.c.clock.now() })
     await this.c.book.setState(to.id, 'active')
-    await this.c.book.setState(from.id, kind === 'upgrade' ? 'superseded' : 'rolled-back')
-    await this.collectGarbage()
+    if (!this.c.book.isRevoked(from.id)) await this.c.book.setState(from.id, kind === 'upgrade' ? 'superseded' : 'rolled-back')
   }
 
   /** The switch failed and the old version runs again. */
-  async onFailed (to: InstalledRelease, from: InstalledRelease, reason: string, kind: 'upgrade' | 'downgrade'): Promise<void> {
-    if (kind === 'upgrade') await this.c.book.setState(to.id, 'failed', reason)
-    this.c.events.error('upgrade-rolled-back', `${to.app} ${to.version} ${kind === 'upgrade' ? 'failed' : 'could not be restored'} (${reason}); ${from.version} runs`, { to: to.id, from: from.id })
+  async onFailed (to: ReleaseRef, from: ReleaseRef, reason: string, kind: 'upgrade' | 'downgrade'): Promise<void> {
+    if (kind === 'upgrade' && !this.c.book.isRevoked(to.id)) await this.c.book.setState(to.id, 'failed', reason)
+    this.c.events.error('upgrade-rolled-back', `${to.version} ${kind === 'upgrade' ? 'failed' : 'could not be restored'} (${reason}); ${from.version} runs`, { to: to.id, from: from.id })
     await this.c.beatNow()
   }
 
   /** Keep the packages and states of the current and previous versions, and of releases still to come. */
-  private async collectGarbage (): Promise<void> {
+  async collectGarbage (): Promise<void> {
     const state = this.c.nodeState()
     const keepStates = new Set([state.current?.id, state.previous?.id].filter((x): x is string => x != null))
     // releases still to come, and those whose simulation objects older peers' chains need
@@ -340,19 +372,24 @@ export class Rollout {
       const root = path.join(this.c.dataDir, dir)
       for (const name of await fs.readdir(root).catch(() => [] as string[])) {
         if (name.startsWith('.') || keep.has(name)) continue
-        await fs.rm(path.join(root, name), { recursive: true, force: true })
+        await removeTree(path.join(root, name))
       }
     }
   }
 
-  /** `upgossip rollback` (or a revocation): go back to the previous version on this peer. */
+  /** `upgossip rollback` (or a revocation, or an unhealthy version): go back to the previous version on this peer. */
   async rollback (reason = 'operator rollback'): Promise<{ from: string, to: string }> {
+    return await this.exclusive(async () => await this.rollbackNow(reason))
+  }
+
+  private async rollbackNow (reason: string): Promise<{ from: string, to: string }> {
     const state = this.c.nodeState()
     if (this.c.engine.inProgress != null || this.installing != null) throw new RolloutRefusedError('a switch is running; try again when it is done')
     if (state.current == null || state.previous == null) throw new RolloutRefusedError('there is no previous version kept on this peer to go back to')
     const from = await this.installed(state.current.id)
     const to = await this.installed(state.previous.id)
     if (from == null || to == null) throw new RolloutRefusedError('the previous version\'s package is no longer kept on this peer')
+    if (this.c.book.isRevoked(to.id)) throw new RolloutRefusedError(`the previous version ${to.version} has been revoked; it will not run again`)
     const outcome = await this.c.engine.switch(from, to, 'downgrade', reason)
     if (!outcome.ok) throw new RolloutRefusedError(`rollback failed (${outcome.reason}); ${from.version} still runs`)
     return { from: from.version, to: to.version }

@@ -99,9 +99,11 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     return proc
   }
 
-  /** From now on, restart the current version when it crashes. */
+  /** From now on, restart the current version when it crashes (at once, if it already has). */
   supervise (): void {
     this.supervising = true
+    const proc = this.proc
+    if (proc != null && !proc.running && this.spec != null) this.onExit(proc, null, null)
   }
 
   private onExit (proc: AppProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -198,7 +200,8 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     if ((this.proc?.inFlight ?? 0) > maxInFlight || this.held.length > 0) return 0
     for (let i = this.busy.length - 1; i >= 0; i--) {
       const sample = this.busy[i] as { at: number, inFlight: number }
-      if (sample.inFlight > maxInFlight) return now - sample.at
+      // idle since the sample that ended this busy stretch
+      if (sample.inFlight > maxInFlight) return now - (this.busy[i + 1]?.at ?? sample.at)
     }
     return now - this.startedAt
   }

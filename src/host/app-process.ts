@@ -111,7 +111,14 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
     this.child = child
     child.stdout?.pipe(this.log, { end: false })
     child.stderr?.pipe(this.log, { end: false })
-    child.on('message', (message: unknown) => { this.onMessage(message) })
+    child.on('message', (message: unknown) => {
+      try {
+        this.onMessage(message)
+      } catch (err) {
+        // whatever the app sends, the daemon stays up
+        this.log?.write(`--- ignored a malformed message from the app: ${(err as Error).message}\n`)
+      }
+    })
     child.on('error', err => { this.log?.write(`--- process error: ${err.message}\n`) })
     child.on('exit', (code, signal) => {
       this.exited = true
@@ -143,13 +150,21 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         }
         this.send({ t: 'init', v: IPC_PROTOCOL_VERSION, app: this.init.app, version: this.init.version, protocol: this.init.protocol, stateDir: this.init.stateDir, config: this.init.config, peerId: this.init.peerId, simulations: this.init.simulations })
         return
-      case 'simulations-loaded':
-        if (Array.isArray(m.spoken) && m.spoken.every(v => Number.isInteger(v))) {
-          this.spoken = m.spoken
-          for (const e of m.errors ?? []) this.log?.write(`--- simulation object not loaded: ${String(e)}\n`)
-          this.emit('spoken', this.spoken)
+      case 'simulations-loaded': {
+        const spoken = Array.isArray(m.spoken) ? m.spoken.filter((v): v is number => Number.isInteger(v) && v > 0) : []
+        // a contiguous run around the native version, and not too many: the app cannot make us handle anything else
+        const native = this.init.protocol
+        const valid = spoken.includes(native) && spoken.length <= 64 && spoken.every((v, i) => i === 0 || v === (spoken[i - 1] as number) + 1)
+        if (Array.isArray(m.errors)) for (const e of m.errors.slice(0, 20)) this.log?.write(`--- simulation object not loaded: ${String(e)}\n`)
+        if (!valid) {
+          this.log?.write(`--- the app reported an impossible set of protocol versions; it speaks only ${native}\n`)
+          this.spoken = [native]
+        } else {
+          this.spoken = spoken
         }
+        this.emit('spoken', this.spoken)
         return
+      }
       case 'ready':
         if (!this.isReady) {
           this.isReady = true
@@ -170,12 +185,14 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         return
       }
       case 'route':
+        if (m.peer != null && typeof m.peer !== 'string') throw new Error('route: peer is not a string')
         this.init.onRoute(m.peer).then(
           value => { this.send({ t: 'route-result', id: m.id, ok: true, value }) },
           (err: Error) => { this.send({ t: 'route-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
         )
         return
       case 'send':
+        if (typeof m.peer !== 'string' || !Number.isInteger(m.version)) throw new Error('send: bad peer or version')
         this.init.onSend(m.peer, m.version, m.request).then(
           value => { this.send({ t: 'send-result', id: m.id, ok: true, value }) },
           (err: Error) => { this.send({ t: 'send-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
@@ -187,7 +204,7 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         this.outgoing.delete(m.id)
         clearTimeout(p.timer)
         if (m.ok) p.resolve(m.value)
-        else p.reject(new AppRequestError(`${m.error.name}: ${m.error.message}`))
+        else p.reject(new AppRequestError(`${String(m.error?.name ?? 'Error')}: ${String(m.error?.message ?? '')}`))
         return
       }
       case 'peers':

@@ -3,6 +3,7 @@
  * {@link ScheduleContext}: does it hold now, and if not, why. `decide` combines the
  * release's rules with the operator's local policy.
  */
+import semver from 'semver'
 import { parseDuration, formatDuration } from '../duration.js'
 import type { ScheduleRule } from '../package/index.js'
 import type { ScheduleContext, SchedulePeer } from './context.js'
@@ -25,6 +26,11 @@ export interface Decision {
 
 /** Runs a `module` rule (in a worker thread, with a time limit). */
 export type ModuleRunner = (rule: Extract<ScheduleRule, { rule: 'module' }>, ctx: ScheduleContext) => Promise<RuleResult>
+
+/** True when `version` is `release` or newer (a peer already past a release has run it). */
+function atLeast (version: string | null, release: string): boolean {
+  return version != null && semver.valid(version) != null && semver.gte(version, release)
+}
 
 function matches (labels: Record<string, string>, wanted: Record<string, string>): boolean {
   return Object.entries(wanted).every(([k, v]) => labels[k] === v)
@@ -93,13 +99,13 @@ export function evaluateRule (rule: Exclude<ScheduleRule, { rule: 'module' }>, c
       if (chosen.some(p => p.peerId === ctx.self.peerId)) return { holds: true }
       if (chosen.length === 0) return { holds: false, reason: 'no canary peer in view' }
       const soak = parseDuration(rule.soak)
-      const pending = chosen.filter(p => !(p.version === ctx.release.version && p.state === 'running' && p.since != null && ctx.now - p.since >= soak))
+      const pending = chosen.filter(p => !(atLeast(p.version, ctx.release.version) && p.state === 'running' && p.since != null && ctx.now - p.since >= soak))
       return pending.length === 0 ? { holds: true } : { holds: false, reason: `${pending.length} of ${chosen.length} canaries have not yet run ${ctx.release.version} healthily for ${rule.soak}` }
     }
     case 'after': {
       // the other peers: this one cannot already run what it is deciding to start
       const others = ctx.peers.filter(p => p.peerId !== ctx.self.peerId)
-      const done = others.filter(p => p.version === ctx.release.version).length
+      const done = others.filter(p => atLeast(p.version, ctx.release.version)).length
       const needed = Math.ceil(rule.fraction * others.length)
       return done >= needed ? { holds: true } : { holds: false, reason: `${done} of ${others.length} other peers run ${ctx.release.version}; waiting for ${needed}` }
     }

@@ -188,7 +188,12 @@ async function connectOnce (): Promise<AppNode> {
     const id = nextId++
     return await new Promise((resolve, reject) => {
       waiting.set(id, { resolve, reject })
-      send(message(id))
+      try {
+        process.send?.(message(id))
+      } catch (err) {
+        waiting.delete(id)
+        reject(new AppCallError(`the request cannot be sent: ${(err as Error).message}`, 'UnencodableValueError'))
+      }
     })
   }
 

@@ -29,7 +29,7 @@ export interface InstalledRelease {
 }
 
 /** Make a tree read-only (files 0444, directories 0555) or writable again. */
-async function setWritable (dir: string, writable: boolean): Promise<void> {
+export async function setWritable (dir: string, writable: boolean): Promise<void> {
   const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])
   for (const e of entries) {
     const file = path.join(e.parentPath, e.name)
@@ -38,8 +38,22 @@ async function setWritable (dir: string, writable: boolean): Promise<void> {
   await fs.chmod(dir, writable ? 0o755 : 0o555).catch(() => {})
 }
 
+/** Fsync every file and directory of a tree, so that what it holds survives a power cut. */
+async function fsyncTree (dir: string): Promise<void> {
+  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])
+  for (const e of entries) {
+    const handle = await fs.open(path.join(e.parentPath, e.name), 'r').catch(() => undefined)
+    if (handle == null) continue
+    await handle.sync().catch(() => {})
+    await handle.close()
+  }
+  const handle = await fs.open(dir, 'r').catch(() => undefined)
+  await handle?.sync().catch(() => {})
+  await handle?.close()
+}
+
 /** Remove a tree that may have been made read-only. */
-async function removeTree (dir: string): Promise<void> {
+export async function removeTree (dir: string): Promise<void> {
   await setWritable(dir, true)
   await fs.rm(dir, { recursive: true, force: true })
 }
@@ -53,9 +67,13 @@ export interface UpgradeEngineInit {
   /** The simulation objects a release's app loads (its past chain, staged futures). */
   simulations: (r: InstalledRelease) => Promise<SimulationSpec[]>
   /** The switch to `to` is committed: make it current (durably). */
-  onCommit: (to: InstalledRelease, from: InstalledRelease, kind: UpgradeAttempt['kind']) => Promise<void>
+  onCommit: (to: ReleaseRef, from: ReleaseRef, kind: UpgradeAttempt['kind']) => Promise<void>
+  /** After a commit, when the journal is clear: best-effort clean-up (garbage collection). */
+  afterCommit?: () => Promise<void>
   /** The switch failed and the old version runs again. */
-  onFailed: (to: InstalledRelease, from: InstalledRelease, reason: string, kind: UpgradeAttempt['kind']) => Promise<void>
+  onFailed: (to: ReleaseRef, from: ReleaseRef, reason: string, kind: UpgradeAttempt['kind']) => Promise<void>
+  /** Last check before the commit step (a revocation may have come in during the switch). */
+  mayCommit?: (to: ReleaseRef) => string | undefined
   log: { info: (type: string, message: string, fields?: Record<string, unknown>) => void, warn: (type: string, message: string, fields?: Record<string, unknown>) => void }
   /** `UPGOSSIP_FAULT`, e.g. `crash-at:transform`. */
   fault?: string
@@ -68,6 +86,13 @@ export interface UpgradeEngineInit {
   runningSince?: () => number | null
 }
 
+/** A release named by id and version (all a commit or a failure needs). */
+export interface ReleaseRef {
+  id: string
+  version: string
+  app?: string
+}
+
 /** The outcome of a switch. */
 export type SwitchOutcome = { ok: true } | { ok: false, reason: string }
 
@@ -75,7 +100,7 @@ export type SwitchOutcome = { ok: true } | { ok: false, reason: string }
 export type RecoveryOutcome =
   | { kind: 'none' }
   | { kind: 'finished-commit', to: string }
-  | { kind: 'undone', to: string, step: UpgradeStep, failed: boolean }
+  | { kind: 'undone', to: string, step: UpgradeStep, failed: boolean, switchKind: UpgradeAttempt['kind'] }
 
 /** Runs switches between versions of the app. */
 export class UpgradeEngine {
@@ -83,6 +108,7 @@ export class UpgradeEngine {
   private readonly journalFile: string
   private journal: Journal = { attempt: null, interrupted: {} }
   private running: UpgradeAttempt | undefined
+  private stopping = false
 
   constructor (init: UpgradeEngineInit) {
     this.init = init
@@ -92,6 +118,14 @@ export class UpgradeEngine {
   /** The state directory of a release. */
   stateDir (id: string): string {
     return path.join(this.init.dataDir, 'state', id)
+  }
+
+  /**
+   * The daemon is stopping: a switch that fails from now on is left to `recover()` on the
+   * next start (counted as interrupted), never rolled back half-way or reported failed.
+   */
+  stop (): void {
+    this.stopping = true
   }
 
   /** The switch in progress, if any. */
@@ -155,17 +189,27 @@ export class UpgradeEngine {
       await this.step(attempt, 'verify')
       await proc.waitReady(parseDuration(to.manifest.health.readyWithin))
       await proc.stayHealthy(parseDuration(to.manifest.health.stableFor))
+      const veto = this.init.mayCommit?.(to)
+      if (veto != null) throw new UpgradeRefusedError(veto)
+      // the new state must be on disk before node.json points at it
+      await fsyncTree(this.stateDir(to.id))
       await this.step(attempt, 'commit')
-      await this.init.onCommit(to, from, kind)
       host.supervise()
+      await this.init.onCommit(to, from, kind)
       host.unhold()
       delete this.journal.interrupted[to.id]
       await this.clearAttempt()
       await removeTree(snapshot)
       this.init.log.info('upgrade-committed', `${kind} ${label} committed`, { from: from.id, to: to.id, kind })
+      await this.cleanUp()
       return { ok: true }
     } catch (err) {
       const why = (err as Error).message
+      if (this.stopping) {
+        // the daemon is going down: leave the journal as it is for recover()
+        this.init.log.warn('upgrade-interrupted', `${kind} ${label} stopped at ${attempt.step} because the daemon is stopping; it is finished or undone on the next start`)
+        return { ok: false, reason: 'the daemon stopped' }
+      }
       // rollback() moves the journal to its own step: name the one that failed
       const failedAt = attempt.step
       this.init.log.warn('upgrade-failed', `${kind} ${label} failed at ${failedAt}: ${why}; rolling back`, { from: from.id, to: to.id, step: failedAt, kind })
@@ -177,14 +221,24 @@ export class UpgradeEngine {
     }
   }
 
+  private async cleanUp (): Promise<void> {
+    try {
+      await this.init.afterCommit?.()
+    } catch (err) {
+      this.init.log.warn('gc-failed', `cleaning up old versions failed (it is retried after the next switch): ${(err as Error).message}`)
+    }
+  }
+
   private async transform (from: InstalledRelease, to: InstalledRelease, kind: UpgradeAttempt['kind'], snapshot: string): Promise<void> {
     const target = this.stateDir(to.id)
     const logFile = path.join(this.init.dataDir, 'app.log')
     if (kind === 'upgrade') {
       const up = to.manifest.transform?.up
       if (up == null) {
-        await fs.rm(target, { recursive: true, force: true })
+        await removeTree(target)
         await copyTree(snapshot, target)
+        // the snapshot was read-only; the new version writes here
+        await setWritable(target, true)
         return
       }
       await runTransform({ module: path.join(to.packageDir, ...up.split('/')), from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile, limitMs: this.init.transformLimitMs })
@@ -206,10 +260,12 @@ export class UpgradeEngine {
     await this.step(attempt, 'rollback')
     // before the stop step the old version still runs and stays; after it, whatever runs is the new one
     if (fromStopped) await host.stopCurrent().catch(() => {})
-    if (attempt.kind === 'upgrade') await fs.rm(this.stateDir(to.id), { recursive: true, force: true })
+    if (attempt.kind === 'upgrade') await removeTree(this.stateDir(to.id))
     await removeTree(snapshot)
     if (fromStopped || host.current == null) {
       const proc = host.launch(await this.spec(from))
+      // supervised at once: if the old version exits while starting, it is restarted
+      host.supervise()
       await proc.waitReady(parseDuration(from.manifest.health.readyWithin)).catch(err => {
         this.init.log.warn('rollback-start-failed', `${from.app}@${from.version} did not become ready after the rollback: ${(err as Error).message}`)
       })
@@ -228,26 +284,27 @@ export class UpgradeEngine {
     this.journal = await readJournal(this.journalFile)
     const attempt = this.journal.attempt
     if (attempt == null) return { kind: 'none' }
-    const from = await this.init.installed(attempt.from.id)
-    const to = await this.init.installed(attempt.to.id)
+    const { from, to } = attempt
     const snapshot = path.join(this.init.dataDir, 'state', `.snapshot-${attempt.to.id}`)
-    if (attempt.step === 'commit' && from != null && to != null) {
+    if (attempt.step === 'commit') {
+      // the new state was complete and on disk before this step: finish, from the journal alone
       await this.init.onCommit(to, from, attempt.kind)
       delete this.journal.interrupted[to.id]
       await this.clearAttempt()
       await removeTree(snapshot)
-      this.init.log.info('upgrade-recovered', `finished the interrupted commit of ${to.app} ${to.version}`, { to: to.id })
+      this.init.log.info('upgrade-recovered', `finished the interrupted commit of ${to.version}`, { to: to.id })
+      await this.cleanUp()
       return { kind: 'finished-commit', to: attempt.to.id }
     }
     // undo: the old state directory was never written
-    if (attempt.kind === 'upgrade') await fs.rm(this.stateDir(attempt.to.id), { recursive: true, force: true })
+    if (attempt.kind === 'upgrade') await removeTree(this.stateDir(attempt.to.id))
     await removeTree(snapshot)
     const count = (this.journal.interrupted[attempt.to.id] ?? 0) + 1
     this.journal.interrupted[attempt.to.id] = count
     await this.clearAttempt()
     const failed = attempt.step === 'rollback' || count >= (this.init.maxInterrupted ?? 3)
     this.init.log.warn('upgrade-interrupted', `the ${attempt.kind} to ${attempt.to.version} was interrupted at ${attempt.step} (${count} time${count === 1 ? '' : 's'}); ${attempt.from.version} runs${failed ? '; the release is marked failed' : ''}`, { to: attempt.to.id, step: attempt.step, count })
-    if (failed && from != null && to != null) await this.init.onFailed(to, from, `interrupted at ${attempt.step} ${count} time(s)`, attempt.kind)
-    return { kind: 'undone', to: attempt.to.id, step: attempt.step, failed }
+    if (failed) await this.init.onFailed(to, from, `interrupted at ${attempt.step} ${count} time(s)`, attempt.kind)
+    return { kind: 'undone', to: attempt.to.id, step: attempt.step, failed, switchKind: attempt.kind }
   }
 }

@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { runTransform } from './transform.js'
+import { setWritable } from './engine.js'
+import { copyTree, runTransform } from './transform.js'
 
 /** Every file under `dir` with its bytes, by relative path. */
 async function files (dir: string): Promise<Map<string, Buffer>> {
@@ -41,8 +42,13 @@ export interface TransformCheck {
 export async function checkTransforms (opts: { packageDir: string, up: string, down?: string, state: string, work: string, fromVersion: string, toVersion: string, limitMs?: number }): Promise<TransformCheck> {
   const logFile = path.join(opts.work, 'transform.log')
   const upOut = path.join(opts.work, 'up')
+  // like a daemon: the transform gets a read-only copy, never the publisher's sample itself
+  const state = path.join(opts.work, 'state')
+  await fs.mkdir(opts.work, { recursive: true })
+  await copyTree(opts.state, state)
+  await setWritable(state, false)
   try {
-    await runTransform({ module: path.join(opts.packageDir, ...opts.up.split('/')), from: opts.state, to: upOut, fromVersion: opts.fromVersion, toVersion: opts.toVersion, logFile, limitMs: opts.limitMs })
+    await runTransform({ module: path.join(opts.packageDir, ...opts.up.split('/')), from: state, to: upOut, fromVersion: opts.fromVersion, toVersion: opts.toVersion, logFile, limitMs: opts.limitMs })
   } catch (err) {
     return { up: { ok: false, error: (err as Error).message } }
   }

@@ -4,6 +4,9 @@
  */
 interface TransformJob { module: string, from: string, to: string, fromVersion: string, toVersion: string }
 
+// the daemon went away: stop, whatever the transform is doing
+process.on('disconnect', () => process.exit(1))
+
 process.once('message', (job: TransformJob) => {
   void (async () => {
     try {

@@ -109,7 +109,8 @@ export function checkCommand (program: Command): void {
         if (problems > 0) throw new CheckFailedError(`${problems} problem(s) found`)
         if (opts.json !== true) note('no problems found')
       } finally {
-        await fs.rm(work, { recursive: true, force: true })
+        const { removeTree } = await import('../../upgrade/index.js')
+        await removeTree(work)
       }
     })
 }
