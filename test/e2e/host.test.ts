@@ -117,4 +117,26 @@ describe('app host', () => {
     expect(answers.map(a => a.version)).toEqual(['2.0.0', '2.0.0'])
     expect(h.idleFor(0)).toBeGreaterThanOrEqual(0)
   })
+
+  it('survives an app that sends malformed IPC messages, and never speaks versions it made up', async () => {
+    const rude = await appDir(`
+import { connect } from 'upgossip/app'
+const node = await connect()
+process.send({ t: 'simulations-loaded', spoken: 5, errors: 5 })
+process.send({ t: 'simulations-loaded', spoken: [1, 2, 3, 900], errors: [] })
+process.send({ t: 'call-out-result', id: 1, ok: false })
+process.send({ t: 'send', id: 2, peer: { not: 'a string' }, version: 'x' })
+process.send({ t: 'response', id: 999, ok: true })
+process.send('just a string')
+process.send(null)
+node.serve(async r => ({ fine: true }))
+await node.ready()
+`)
+    const h = host(rude.root)
+    const proc = h.launch({ app: 'kv', version: '1.0.0', packageDir: rude.packageDir, main: 'server.js', stateDir: rude.stateDir, protocol: 1, simulations: [] })
+    await proc.waitReady(10_000)
+    expect(await h.request('x', { op: 'hi' })).toEqual({ fine: true })
+    expect(proc.spoken).toEqual([1])
+    expect(await fs.readFile(path.join(rude.root, 'app.log'), 'utf8')).toMatch(/impossible set of protocol versions/)
+  })
 })

@@ -97,3 +97,30 @@ describe('a failing upgrade rolls back and the old version keeps serving', () =>
     })
   }
 })
+
+describe('a daemon that does not run as root', () => {
+  it.skipIf(process.getuid?.() !== 0)('carries state over without a transform and keeps it writable', async () => {
+    const fs = await import('node:fs/promises')
+    const n = await TestNet.create()
+    net = n
+    // the unprivileged daemon must be able to read the bundles and write its data directory
+    await fs.chmod(n.root, 0o777)
+    for (const f of await fs.readdir(n.root)) await fs.chmod(`${n.root}/${f}`, 0o644)
+    const v1 = await n.releaseFiles(kvVersion('1.0.0', 'v1'))
+    const v2 = await n.releaseFiles(kvVersion('2.0.0', 'v1'))
+    const v3 = await n.releaseFiles(kvVersion('3.0.0', 'v1'))
+    for (const f of [v1.file, v2.file, v3.file]) await fs.chmod(f, 0o644)
+    const a = await n.start('a', ['--install', v1.file], {}, 65534)
+    await a.waitVersion('1.0.0')
+    await a.call({ op: 'put', key: 'k', value: 1 })
+    for (const v of [v2, v3]) {
+      const r = await runCli(['publish', v.file, '--data', a.dataDir])
+      expect(r.code, r.stderr).toBe(0)
+    }
+    await a.waitVersion('3.0.0')
+    // written under 3.0.0 into state carried over twice, then read back
+    expect(await a.call({ op: 'put', key: 'k2', value: 2 })).toMatchObject({ ok: true })
+    expect(await a.call({ op: 'get', key: 'k' })).toEqual({ value: 1, version: '3.0.0' })
+    expect(await a.call({ op: 'get', key: 'k2' })).toEqual({ value: 2, version: '3.0.0' })
+  })
+})

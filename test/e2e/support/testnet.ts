@@ -177,12 +177,13 @@ export class TestNet {
   }
 
   /** Start a daemon and wait until its control.json is there. */
-  async start (name: string, args: string[] = [], env: Record<string, string> = {}): Promise<Peer> {
+  async start (name: string, args: string[] = [], env: Record<string, string> = {}, uid?: number): Promise<Peer> {
     const dataDir = path.join(this.root, name)
     await fs.rm(path.join(dataDir, 'control.json'), { force: true })
     const proc = spawn(process.execPath, [BIN, 'daemon', '--data', dataDir, '--trust', this.trustFile, '--listen', '/ip4/127.0.0.1/tcp/0', '--config', this.configFile, ...args], {
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe']
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(uid == null ? {} : { uid, gid: uid })
     })
     const peer = new Peer(name, dataDir, proc)
     this.peers.push(peer)
