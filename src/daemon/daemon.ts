@@ -273,7 +273,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       native: () => this.rollout?.nativeProtocol(),
       spoken: () => this.host?.spoken ?? [],
       nativeOf: peer => this.view.get(peer)?.beat.protocol ?? undefined,
-      deliver: async (from, request, version) => await this.host.request(from, request, version),
+      deliver: async (from, request, version, bytes) => await this.host.request(from, request, version, bytes),
       log,
       callTimeoutMs: o.callTimeoutMs
     })

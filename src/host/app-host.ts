@@ -31,8 +31,9 @@ export interface AppHostInit {
   onPeers: AppProcessInit['onPeers']
   log: (message: string) => void
   clock?: () => number
-  /** Bounds on requests held during a switch. */
+  /** Bounds on requests held during a switch: count, bytes (as they came off the wire) and time. */
   maxHeld?: number
+  maxHeldBytes?: number
   maxHoldMs?: number
   env?: Record<string, string>
 }
@@ -41,6 +42,7 @@ interface Held {
   from: string
   request: unknown
   version?: number
+  bytes: number
   resolve: (v: unknown) => void
   reject: (e: Error) => void
   timer: NodeJS.Timeout
@@ -59,6 +61,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
   private restartTimer: NodeJS.Timeout | undefined
   private holding = false
   private held: Held[] = []
+  private heldBytes = 0
   private readonly busy: Array<{ at: number, inFlight: number }> = []
   private readonly startedAt: number
   failedReason: string | undefined
@@ -149,6 +152,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     this.holding = false
     const held = this.held
     this.held = []
+    this.heldBytes = 0
     for (const h of held) {
       clearTimeout(h.timer)
       this.deliver(h.from, h.request, h.version).then(h.resolve, h.reject)
@@ -182,15 +186,18 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
    * or held during a switch and delivered to the next version, translated by its
    * simulation objects (callers see delay, not errors).
    */
-  async request (from: string, request: unknown, version?: number): Promise<unknown> {
+  async request (from: string, request: unknown, version?: number, bytes = 0): Promise<unknown> {
     if (!this.holding) return await this.deliver(from, request, version)
     if (this.held.length >= (this.init.maxHeld ?? 1000)) throw new RequestHoldOverflowError('too many requests are held during the switch; try again shortly')
+    if (this.heldBytes + bytes > (this.init.maxHeldBytes ?? 64 * 1024 * 1024)) throw new RequestHoldOverflowError('the requests held during the switch are too large in total; try again shortly')
+    this.heldBytes += bytes
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.held = this.held.filter(h => h.timer !== timer)
+        this.heldBytes -= bytes
         reject(new RequestHoldOverflowError(`the switch took longer than ${this.init.maxHoldMs ?? 60_000} ms; request not delivered`))
       }, this.init.maxHoldMs ?? 60_000)
-      this.held.push({ from, request, version, resolve, reject, timer })
+      this.held.push({ from, request, version, bytes, resolve, reject, timer })
     })
   }
 

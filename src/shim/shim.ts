@@ -43,7 +43,7 @@ export interface ShimComponents {
   /** Another peer's native version, from its status beats. */
   nativeOf: (peer: string) => number | undefined
   /** Hand a request of `version` to the app (held during a switch). */
-  deliver: (from: string, request: unknown, version: number) => Promise<unknown>
+  deliver: (from: string, request: unknown, version: number, bytes: number) => Promise<unknown>
   log: (message: string) => void
   /** How long a call to another peer may take. */
   callTimeoutMs?: number
@@ -96,7 +96,7 @@ export class Shim {
       }
       // during a switch nothing runs: the host holds the request for the next version, whose
       // SDK translates it (or answers UnsupportedVersionError if it cannot)
-      answer = { ok: true, value: await this.c.deliver(from, request, version) }
+      answer = { ok: true, value: await this.c.deliver(from, request, version, bytes.byteLength) }
     } catch (err) {
       answer = { ok: false, error: { name: (err as Error).name ?? 'Error', message: String((err as Error).message ?? err) } }
     }
