@@ -115,6 +115,16 @@ describe('app host', () => {
     h.unhold()
     const answers = await Promise.all(during) as Array<{ version: string }>
     expect(answers.map(a => a.version)).toEqual(['2.0.0', '2.0.0'])
+    // holding is bounded by count and by bytes
+    const small = new AppHost({ peerId: 'p', config: null, logFile: path.join(v1.root, 'small.log'), onRoute: async () => ({ self: true }), onSend: async () => null, onPeers: () => [], log: () => {}, maxHeld: 2, maxHeldBytes: 1000 })
+    hosts.push(small)
+    small.hold()
+    const a1 = small.request('a', {}, 1, 600)
+    await expect(small.request('a', {}, 1, 600)).rejects.toThrow(/too large in total/)
+    const a2 = small.request('a', {}, 1, 10)
+    await expect(small.request('a', {}, 1, 10)).rejects.toThrow(/too many requests/)
+    void a1.catch(() => {})
+    void a2.catch(() => {})
     expect(h.idleFor(0)).toBeGreaterThanOrEqual(0)
   })
 
