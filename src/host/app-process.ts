@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
-import { UpgossipError } from '../errors.js'
+import { RemoteNamedError, UpgossipError } from '../errors.js'
 import { IPC_PROTOCOL_VERSION, isAppMessage } from './ipc.js'
 import type { AppMessage, HostMessage, IpcError, Route, SimulationSpec } from './ipc.js'
 
@@ -180,8 +180,9 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         this.pending.delete(m.id)
         clearTimeout(p.timer)
         this.inFlight = Math.max(0, this.inFlight - 1)
+        // the app's own error, under its own name (one name, not wrapped in ours)
         if (m.ok) p.resolve(m.value)
-        else p.reject(new AppRequestError(`${(m.error as IpcError)?.name ?? 'Error'}: ${(m.error as IpcError)?.message ?? ''}`))
+        else p.reject(new RemoteNamedError(String((m.error as IpcError | undefined)?.name ?? 'Error'), String((m.error as IpcError | undefined)?.message ?? '')))
         return
       }
       case 'route':
@@ -204,7 +205,7 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         this.outgoing.delete(m.id)
         clearTimeout(p.timer)
         if (m.ok) p.resolve(m.value)
-        else p.reject(new AppRequestError(`${String(m.error?.name ?? 'Error')}: ${String(m.error?.message ?? '')}`))
+        else p.reject(new RemoteNamedError(String(m.error?.name ?? 'Error'), String(m.error?.message ?? '')))
         return
       }
       case 'peers':

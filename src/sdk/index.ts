@@ -85,6 +85,8 @@ async function connectOnce (): Promise<AppNode> {
   process.on('disconnect', () => process.exit(0))
 
   let handler: RequestHandler | undefined
+  let nowServing: () => void = () => {}
+  const serving = new Promise<void>(resolve => { nowServing = resolve })
   let chain: SimulationChain | undefined
   // requests that arrive before serve() (or before the simulation objects load) wait
   const early: Array<Extract<HostMessage, { t: 'request' }>> = []
@@ -200,15 +202,16 @@ async function connectOnce (): Promise<AppNode> {
   node = {
     serve: (h) => {
       handler = h
+      nowServing()
       send({ t: 'serving' })
       for (const m of early.splice(0)) handle(m)
     },
     call: async (peer, request) => {
       const route = await ask(id => ({ t: 'route', id, peer })) as Route
-      // a call to this peer itself never leaves the process
+      // a call to this peer itself never leaves the process (and waits for serve(), like any request)
       if (route.self) {
-        if (handler == null) throw new AppCallError('this app has not called serve() yet', 'NotServingError')
-        return await handler(request, peerId)
+        await serving
+        return await (handler as RequestHandler)(request, peerId)
       }
       return await (chain as SimulationChain).call(route.version, request, async r => await ask(id => ({ t: 'send', id, peer: peer as string, version: route.version, request: r })))
     },

@@ -123,7 +123,11 @@ export class Shim {
     let theirs = spokenVersions(app, await this.c.streams.protocolsOf(id))
     if (!theirs.some(v => mine.spoken.includes(v))) {
       // what identify told us may predate the peer's app starting: ask again once
-      theirs = spokenVersions(app, await this.c.streams.refreshProtocols(id).catch(() => [] as string[]))
+      try {
+        theirs = spokenVersions(app, await this.c.streams.refreshProtocols(id))
+      } catch (err) {
+        throw new RemoteAppError('PeerUnreachableError', `${peer} cannot be reached: ${(err as Error).message}`)
+      }
     }
     return { self: false, version: chooseVersion(mine, { native: this.c.nativeOf(peer), spoken: theirs }) }
   }
