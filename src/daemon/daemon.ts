@@ -401,6 +401,9 @@ export class Daemon extends EventEmitter<{ status: [] }> {
    * as `node.call`, through the shim.
    */
   async call (peer: string | null, request: unknown): Promise<unknown> {
+    // during a switch the call waits for the next version, like requests from other peers
+    const deadline = this.clock.now() + this.options.callTimeoutMs
+    while (this.host.isHolding && this.clock.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
     const proc = this.host.current
     if (proc?.running !== true) throw new NoAppRunningError('no app runs on this peer now')
     return await proc.callOut(peer, request, this.options.callTimeoutMs + 5000)
