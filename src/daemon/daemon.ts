@@ -285,6 +285,13 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     this.node.addEventListener('peer:identify', evt => {
       if (evt.detail.protocols.includes(SYNC_PROTOCOL)) void this.syncWith(evt.detail.peerId)
     })
+    // peers found by discovery (mDNS) are dialled while this peer has fewer than it wants
+    this.node.addEventListener('peer:discovery', evt => {
+      if (this.stopped || this.node.getPeers().length >= o.minConnections) return
+      const id = evt.detail.id
+      if (id.equals(this.node.peerId)) return
+      this.node.dial(id, { signal: AbortSignal.timeout(10_000) }).catch((err: Error) => { this.events.info('net', `could not dial discovered peer ${id.toString()}: ${err.message}`) })
+    })
     this.node.addEventListener('peer:connect', () => { this.changed() })
     this.node.addEventListener('peer:disconnect', () => { this.changed() })
     this.book.on('change', entry => {

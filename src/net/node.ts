@@ -37,6 +37,11 @@ export class PskInvalidError extends UpgossipError {
   static override name = 'PskInvalidError'
 }
 
+/** A `--listen` address could not be listened on (in use, not an address of this host). */
+export class ListenFailedError extends UpgossipError {
+  static override name = 'ListenFailedError'
+}
+
 /** A peer key file is unreadable. */
 export class PeerKeyInvalidError extends UpgossipError {
   static override name = 'PeerKeyInvalidError'
@@ -109,7 +114,9 @@ export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
     invalidMessageDeliveriesWeight: -1000,
     invalidMessageDeliveriesDecay: 0.99
   })]))
-  const node = await createLibp2p({
+  let node
+  try {
+    node = await createLibp2p({
     privateKey: init.privateKey,
     addresses: { listen: init.listen },
     transports: [tcp()],
@@ -146,6 +153,13 @@ export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
         })
       }) as (components: any) => GossipSub
     }
-  })
+    })
+  } catch (err) {
+    const message = (err as Error).message ?? ''
+    if (/listen|EADDRINUSE|EADDRNOTAVAIL/i.test(message)) {
+      throw new ListenFailedError(`cannot listen on ${init.listen.join(' ')}: ${/EADDRINUSE/.test(message) ? 'the address is in use' : /EADDRNOTAVAIL/.test(message) ? 'not an address of this host' : message.split('\n')[0] ?? ''}`)
+    }
+    throw err
+  }
   return node as unknown as PeerNode
 }

@@ -30,6 +30,11 @@ describe('daemon lifecycle', () => {
     const second = await runCli(['daemon', '--data', a.dataDir, '--listen', '/ip4/127.0.0.1/tcp/0'])
     expect(second.code).toBe(1)
     expect(second.stderr).toMatch(/in use by process \d+.*\[DataDirLockedError\]/)
+    // a listen address that is taken is a named refusal, not a stack trace
+    const port = /\/tcp\/(\d+)\//.exec(a.addr)?.[1]
+    const taken = await runCli(['daemon', '--data', path.join(net.root, 'taken'), '--listen', `/ip4/127.0.0.1/tcp/${port ?? ''}`])
+    expect(taken.code).toBe(1)
+    expect(taken.stderr).toMatch(/address is in use \[ListenFailedError\]/)
     expect(a.exited).toBeUndefined()
     await a.stop()
     expect(a.exited).toBe(0)
