@@ -99,15 +99,18 @@ describe('version shim', () => {
     await call(p1, p1, put[1]('own', 1.23456))
     let stop = false
     const failures: string[] = []
+    const spans: Array<[number, number]> = []
     let served = 0
     const traffic = (async () => {
       for (let i = 0; i < 400 && !stop; i++) {
+        const started = Date.now()
         try {
           if ((await p1b.callPeer(p1.peerId, put[1](`during-${i}`, i)))?.value === i) served++
           else failures.push(`request ${i}: wrong answer`)
         } catch (err) {
           failures.push(`request ${i}: ${(err as Error).message}`)
         }
+        spans.push([started, Date.now()])
         await new Promise(resolve => setTimeout(resolve, 50))
       }
     })()
@@ -116,7 +119,14 @@ describe('version shim', () => {
     stop = true
     await traffic
     expect(failures).toEqual([])
-    expect(served).toBeGreaterThan(5)
+    expect(served).toBeGreaterThan(0)
+    // and the traffic really crossed the switches: some request was in flight while p1 switched
+    const history = JSON.parse((await runCli(['history', '--data', p1.dataDir, '--json'])).stdout) as Array<{ type: string, time: string }>
+    const starts = history.filter(e => e.type === 'upgrade-started').map(e => Date.parse(e.time))
+    const ends = history.filter(e => e.type === 'upgrade-committed').map(e => Date.parse(e.time))
+    expect(starts).toHaveLength(2)
+    const windows = starts.map((t, i) => [t, (ends[i] ?? t) + 1000] as const)
+    expect(spans.some(([a, b]) => windows.some(([w0, w1]) => a <= w1 && b >= w0))).toBe(true)
     expect(answer[3](await call(p1, p1, get[3](`during-${served - 1}`)))).toBe(served - 1)
     for (const from of peers.filter(p => p !== p1)) expect(answer[3](await call(p1, p1, get[3](`${from.name}->p1`)))).toBe(7)
     expect(answer[3](await call(p1, p1, get[3]('own')))).toBe(1.23456)
