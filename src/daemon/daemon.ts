@@ -303,6 +303,15 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     this.beatTimer.unref()
     void this.beat()
     await this.startApp()
+    // a bootstrap peer that cannot be reached (wrong address, another --psk) is worth saying
+    if (o.bootstrap.length > 0) {
+      const check = setTimeout(() => {
+        if (!this.stopped && this.node.getPeers().length === 0) {
+          this.events.warn('bootstrap-unreachable', `no connection after 15s: none of the --bootstrap peers (${o.bootstrap.join(' ')}) could be reached; check the addresses and that both peers use the same --psk`)
+        }
+      }, 15_000)
+      check.unref()
+    }
 
     this.control = new ControlApi({ daemon: this, port: o.control, token: randomBytes(24).toString('hex') })
     try {

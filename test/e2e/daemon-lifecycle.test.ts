@@ -90,6 +90,9 @@ describe('daemon lifecycle', () => {
       expect(s.releases).toEqual([])
     }
     expect((await a.status()).network.map(p => p.peerId)).toEqual([member.peerId])
+    // the outsider says why it is alone
+    await waitFor('the outsider to warn that its bootstrap peer is unreachable', async () =>
+      (await fs.readFile(path.join(outsider.dataDir, 'events.jsonl'), 'utf8')).includes('"bootstrap-unreachable"'), 30_000)
     const badKey = path.join(net.root, 'bad.psk')
     await fs.writeFile(badKey, 'not a key')
     const refused = await runCli(['daemon', '--data', path.join(net.root, 'bad'), '--psk', badKey, '--listen', '/ip4/127.0.0.1/tcp/0'])
