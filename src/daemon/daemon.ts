@@ -22,7 +22,7 @@ import {
 } from '../release/index.js'
 import { UnknownMessageTypeError, decodeRevocation, verifyRevocation } from '../release/index.js'
 import type { SignedRevocation } from '../release/index.js'
-import type { ReleaseEntry, ReleaseState, TrustPolicy, Verdict } from '../release/index.js'
+import type { ReleaseBundle, ReleaseEntry, ReleaseRecord, ReleaseState, TrustPolicy, Verdict } from '../release/index.js'
 import { FsBlockStore, lockDataDir, writeJsonAtomic } from '../store/index.js'
 import type { DataDirLock } from '../store/index.js'
 import { AppHost } from '../host/index.js'
@@ -734,8 +734,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   private async stagePackage (entry: ReleaseEntry): Promise<void> {
     const { record } = entry.signed
     await verifyReleasePackage(record, this.blocks)
-    const dir = path.join(this.options.data, DATA_FILES.packages, entry.id)
-    if (!(await fs.stat(dir).then(() => true, () => false))) await unpackPackage(record.package, this.blocks, dir)
+    await this.ensureUnpacked(entry.id, record)
     this.progress.set(entry.id, record.size)
     await this.book.setState(entry.id, this.nodeState.current?.id === entry.id ? 'active' : 'staged')
     // a staged release's future SO is loaded into the running app before the switch
@@ -749,16 +748,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   async publish (bytes: Uint8Array): Promise<PublishResult> {
     const bundle = await readBundle(bytes)
     const { record } = bundle.signed
-    const known = this.book.get(bundle.id.toString())
-    if (known == null) {
-      // everything the book would check, before any block is stored
-      await verifySignedRelease(bundle.signed, { trust: this.trust, clock: this.clock, floor: this.floor(record.app), maxSize: this.options.maxPackageSize })
-    }
-    const { blocks } = await verifyReleasePackage(record, bundle.blocks)
-    await this.importBlocks(bundle.blocks, blocks)
-    const verdict = await this.book.consider(bundle.signed)
-    this.noteVerdict(verdict, 'publish')
-    if (verdict.kind === 'rejected' || verdict.kind === 'ignored') throw new PublishRefusedError(verdict.reason, { cause: verdict.error })
+    const verdict = await this.admitBundle(bundle, 'publish')
     const entry = this.book.get(verdict.id)
     if (entry != null && entry.state === 'fetching') this.startFetch(entry)
     if ((verdict.kind === 'new' || verdict.kind === 'merged') && entry != null) {
@@ -768,6 +758,29 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     }
     const status = verdict.kind === 'new' ? 'published' : verdict.kind
     return { status, id: verdict.id, app: record.app, version: record.version }
+  }
+
+  /**
+   * Admit a release bundle (publish, --install): the checks the book makes, before any
+   * block is stored; then the package against the record, its blocks, and the book.
+   */
+  private async admitBundle (bundle: ReleaseBundle, via: string): Promise<Exclude<Verdict, { kind: 'rejected' | 'ignored' }>> {
+    const { record } = bundle.signed
+    if (this.book.get(bundle.id.toString()) == null) {
+      await verifySignedRelease(bundle.signed, { trust: this.trust, clock: this.clock, floor: this.floor(record.app), maxSize: this.options.maxPackageSize })
+    }
+    const { blocks } = await verifyReleasePackage(record, bundle.blocks)
+    await this.importBlocks(bundle.blocks, blocks)
+    const verdict = await this.book.consider(bundle.signed)
+    this.noteVerdict(verdict, via)
+    if (verdict.kind === 'rejected' || verdict.kind === 'ignored') throw new PublishRefusedError(verdict.reason, { cause: verdict.error })
+    return verdict
+  }
+
+  /** Unpack a held package to `packages/<id>/` unless it is there already. */
+  private async ensureUnpacked (id: string, record: ReleaseRecord): Promise<void> {
+    const dir = path.join(this.options.data, DATA_FILES.packages, id)
+    if (!(await fs.stat(dir).then(() => true, () => false))) await unpackPackage(record.package, this.blocks, dir)
   }
 
   private async importBlocks (from: { get: (cid: CID) => Promise<Uint8Array> }, cids: CID[]): Promise<void> {
@@ -794,17 +807,12 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     if (this.nodeState.app != null && this.nodeState.app !== record.app) {
       throw new PublishRefusedError(`--install ${file} is ${record.app}, but this peer serves ${this.nodeState.app}`)
     }
-    await verifySignedRelease(bundle.signed, { trust: this.trust, clock: this.clock, maxSize: this.options.maxPackageSize })
-    const { blocks } = await verifyReleasePackage(record, bundle.blocks)
-    await this.importBlocks(bundle.blocks, blocks)
-    const verdict = await this.book.consider(bundle.signed)
-    if (verdict.kind === 'rejected' || verdict.kind === 'ignored') throw new PublishRefusedError(verdict.reason, { cause: verdict.error })
+    await this.admitBundle(bundle, `--install ${file}`)
     const entry = this.book.get(id)
     if (entry == null) throw new PublishRefusedError(`--install ${file} was not admitted`)
     this.nodeState = { app: record.app, current: { id, version: record.version }, previous: null, since: this.clock.now() }
     await writeNodeState(this.file('nodeState'), this.nodeState)
-    const dir = path.join(this.options.data, DATA_FILES.packages, id)
-    if (!(await fs.stat(dir).then(() => true, () => false))) await unpackPackage(record.package, this.blocks, dir)
+    await this.ensureUnpacked(id, record)
     this.progress.set(id, record.size)
     await this.book.setState(id, 'active')
     this.events.info('installed', `installed ${record.app}@${record.version} (${id}) from ${file}`, { id })

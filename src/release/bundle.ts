@@ -83,10 +83,15 @@ export async function bundleFiles (bundle: ReleaseBundle): Promise<PackageEntry[
   return await withBundleBlocks(async () => await listPackageFiles(bundle.signed.record.package, bundle.blocks))
 }
 
+/** Check a bundle's package against its record; returns its blocks. A missing block is {@link BundleIncompleteError}. */
+export async function verifyBundlePackage (bundle: ReleaseBundle): Promise<CID[]> {
+  return await withBundleBlocks(async () => (await verifyReleasePackage(bundle.signed.record, bundle.blocks)).blocks)
+}
+
 /** Everything `upgossip verify` checks: a readable bundle, signatures and policy, and the package against the record. */
 export async function verifyBundle (bytes: Uint8Array, options: VerifyReleaseOptions): Promise<VerifiedRelease & { bundle: ReleaseBundle, packageBlocks: CID[] }> {
   const bundle = await readBundle(bytes)
   const verified = await verifySignedRelease(bundle.signed, options)
-  const packageBlocks = await withBundleBlocks(async () => (await verifyReleasePackage(bundle.signed.record, bundle.blocks)).blocks)
+  const packageBlocks = await verifyBundlePackage(bundle)
   return { ...verified, bundle, packageBlocks }
 }

@@ -20,26 +20,20 @@ export function signCommand (program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nBefore signing, the package is checked against the record (every block, size, manifest)\nand the release must not have expired: a co-signer never signs what peers would refuse.\n\nExample (a 2-of-3 release, second signer offline):\n  $ upgossip sign kv-v2.car --key alice.key')
     .action(async (file: string, opts: { key: string[], out?: string, passphraseEnv?: string, json?: boolean }) => {
-      const { MAX_SIGNATURES, bundlePackageBlocks, coSign, readBundle, readKeyFile, verifyReleasePackage, writeBundle, ReleaseExpiredError, BundleIncompleteError } = await import('../../release/index.js')
-      const { BlockNotFoundError, writeFileAtomic } = await import('../../store/index.js')
+      const { MAX_SIGNATURES, coSign, readBundle, readKeyFile, verifyBundlePackage, writeBundle, ReleaseExpiredError } = await import('../../release/index.js')
+      const { writeFileAtomic } = await import('../../store/index.js')
       const passphrase = passphraseFromEnv(opts.passphraseEnv)
       const keys = []
       for (const keyFile of opts.key) keys.push(await readKeyFile(keyFile, passphrase))
       const bundle = await readBundle(await readBundleFile(file))
       const { record } = bundle.signed
       if (Date.parse(record.expires) <= Date.now()) throw new ReleaseExpiredError(`${record.app}@${record.version} expired at ${record.expires}; make a new release instead of signing this one`)
-      try {
-        await verifyReleasePackage(record, bundle.blocks)
-      } catch (err) {
-        if (err instanceof BlockNotFoundError) throw new BundleIncompleteError(`the bundle is missing package blocks: ${err.message}`)
-        throw err
-      }
+      const cids = await verifyBundlePackage(bundle)
       let signed = bundle.signed
       for (const key of keys) signed = await coSign(signed, key)
       if (signed.signatures.length > MAX_SIGNATURES) {
         throw new SignRefusedError(`the bundle would carry ${signed.signatures.length} signatures; peers accept at most ${MAX_SIGNATURES}`)
       }
-      const { cids } = await bundlePackageBlocks(bundle)
       const out = opts.out ?? file
       await writeFileAtomic(out, await writeBundle(signed, bundle.blocks, cids))
       if (opts.json === true) {

@@ -92,17 +92,14 @@ export class Peer {
 
   /** One request to this peer's app through the control API. */
   async call (request: unknown): Promise<any> {
-    const res = await this.api('/call', { method: 'POST', body: JSON.stringify({ request }), headers: { 'content-type': 'application/json' } })
-    const body = await res.json() as { response?: unknown, error?: { message: string } }
-    if (!res.ok) throw new Error(`call failed: ${res.status} ${body.error?.message ?? ''}`)
-    return body.response
+    return await this.callPeer(null, request)
   }
 
   /** One request from this peer's app to the app on `peer`, through the shim (POST /call). */
-  async callPeer (peer: string, request: unknown): Promise<any> {
+  async callPeer (peer: string | null, request: unknown): Promise<any> {
     const res = await this.api('/call', { method: 'POST', body: JSON.stringify({ peer, request }), headers: { 'content-type': 'application/json' } })
     const body = await res.json() as { response?: unknown, error?: { message: string } }
-    if (!res.ok) throw new Error(`call to ${peer} failed: ${res.status} ${body.error?.message ?? ''}`)
+    if (!res.ok) throw new Error(`call${peer == null ? '' : ` to ${peer}`} failed: ${res.status} ${body.error?.message ?? ''}`)
     return body.response
   }
 
