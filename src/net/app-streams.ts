@@ -6,7 +6,7 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { NetMetrics } from './metrics.js'
 import type { PeerNode } from './node.js'
-import { readFrame, writeFrames } from './stream-codec.js'
+import { dialWithDeadline, readFrame, streamDeadline, writeFrames } from './stream-codec.js'
 
 /** Largest app request or response frame. */
 export const MAX_APP_FRAME = 1024 * 1024 + 1024
@@ -44,9 +44,7 @@ export class AppStreams {
   }
 
   private async serve (protocol: string, stream: Stream, from: string, onRequest: (from: string, request: Uint8Array) => Promise<Uint8Array>, timeoutMs: number): Promise<void> {
-    const signal = AbortSignal.timeout(timeoutMs)
-    const onAbort = (): void => { stream.abort(new Error('app request took too long')) }
-    signal.addEventListener('abort', onAbort)
+    const release = streamDeadline(stream, timeoutMs, () => new Error('app request took too long'))
     try {
       const request = await readFrame(stream, MAX_APP_FRAME)
       this.c.metrics.bytes(protocol, 'in', request.byteLength)
@@ -57,7 +55,7 @@ export class AppStreams {
       this.c.log(`app request from ${from} on ${protocol} failed: ${(err as Error).message}`)
       stream.abort(err as Error)
     } finally {
-      signal.removeEventListener('abort', onAbort)
+      release()
     }
   }
 
@@ -69,10 +67,7 @@ export class AppStreams {
 
   /** Send one request frame to `peer` on `protocol` and return the answer frame. */
   async request (peer: PeerId, protocol: string, request: Uint8Array, timeoutMs = 30_000): Promise<Uint8Array> {
-    const signal = AbortSignal.timeout(timeoutMs)
-    const stream = await this.c.node.dialProtocol(peer, protocol, { signal })
-    const onAbort = (): void => { stream.abort(new Error(`no answer within ${timeoutMs} ms`)) }
-    signal.addEventListener('abort', onAbort)
+    const { stream, release } = await dialWithDeadline(this.c.node, peer, protocol, timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`))
     try {
       this.c.metrics.bytes(protocol, 'out', request.byteLength)
       await writeFrames(stream, [request])
@@ -80,7 +75,7 @@ export class AppStreams {
       this.c.metrics.bytes(protocol, 'in', response.byteLength)
       return response
     } finally {
-      signal.removeEventListener('abort', onAbort)
+      release()
     }
   }
 

@@ -14,7 +14,7 @@ import type { BlockStore } from '../store/index.js'
 import type { NetMetrics } from './metrics.js'
 import type { PeerNode } from './node.js'
 import { BLOCKS_PROTOCOL } from './protocol-ids.js'
-import { readFrame, readFrames, writeFrames } from './stream-codec.js'
+import { dialWithDeadline, readFrame, readFrames, streamDeadline, writeFrames } from './stream-codec.js'
 
 /** A block-exchange message that breaks the protocol. */
 export class BlockProtocolError extends UpgossipError {
@@ -97,60 +97,65 @@ export class BlockExchange {
   }
 
   private async serve (stream: Stream): Promise<void> {
-    const signal = AbortSignal.timeout(30_000)
-    signal.addEventListener('abort', () => stream.abort(new BlockProtocolError('request took too long')))
-    const frame = await readFrame(stream, MAX_REQUEST_BYTES)
-    this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
-    const request = decodeRequest(frame)
-    if ('have' in request) {
-      const have = await Promise.all(request.have.map(async cid => await this.c.store.has(cid)))
-      const out = dagCbor.encode({ have })
-      this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', out.byteLength)
-      await writeFrames(stream, [out])
-      return
-    }
-    const self = this
-    await writeFrames(stream, (async function * () {
-      for (const cid of request.get) {
-        let bytes: Uint8Array | undefined
-        try {
-          bytes = await self.c.store.get(cid)
-        } catch {
-          bytes = undefined
-        }
-        if (bytes != null && self.c.corruptServedBlocks === true) {
-          bytes = Uint8Array.from(bytes)
-          bytes[0] = (bytes[0] ?? 0) ^ 0xff
-        }
-        const out = dagCbor.encode(bytes == null ? { cid, missing: true } : { cid, bytes })
-        self.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', out.byteLength)
-        if (bytes != null) self.c.metrics.blocks('served')
-        yield out
+    const release = streamDeadline(stream, 30_000, () => new BlockProtocolError('request took too long'))
+    try {
+      const frame = await readFrame(stream, MAX_REQUEST_BYTES)
+      this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
+      const request = decodeRequest(frame)
+      if ('have' in request) {
+        const have = await Promise.all(request.have.map(async cid => await this.c.store.has(cid)))
+        const out = dagCbor.encode({ have })
+        this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', out.byteLength)
+        await writeFrames(stream, [out])
+        return
       }
-    })())
+      const self = this
+      await writeFrames(stream, (async function * () {
+        for (const cid of request.get) {
+          let bytes: Uint8Array | undefined
+          try {
+            bytes = await self.c.store.get(cid)
+          } catch {
+            bytes = undefined
+          }
+          if (bytes != null && self.c.corruptServedBlocks === true) {
+            bytes = Uint8Array.from(bytes)
+            bytes[0] = (bytes[0] ?? 0) ^ 0xff
+          }
+          const out = dagCbor.encode(bytes == null ? { cid, missing: true } : { cid, bytes })
+          self.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', out.byteLength)
+          if (bytes != null) self.c.metrics.blocks('served')
+          yield out
+        }
+      })())
+    } finally {
+      release()
+    }
   }
 
   /** Which of `cids` the peer holds. */
   async have (peer: PeerId, cids: CID[], timeoutMs = 10_000): Promise<boolean[]> {
-    const signal = AbortSignal.timeout(timeoutMs)
-    const stream = await this.c.node.dialProtocol(peer, BLOCKS_PROTOCOL, { signal })
-    signal.addEventListener('abort', () => stream.abort(new BlockProtocolError('have request timed out')))
-    const request = dagCbor.encode({ have: cids })
-    this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)
-    await writeFrames(stream, [request])
-    const frame = await readFrame(stream, MAX_HAVE_CIDS * 2 + 64)
-    this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
-    let value: unknown
+    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockProtocolError('have request timed out'))
     try {
-      value = dagCbor.decode(frame)
-    } catch {
-      throw new BlockProtocolError('have answer is not dag-cbor')
+      const request = dagCbor.encode({ have: cids })
+      this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)
+      await writeFrames(stream, [request])
+      const frame = await readFrame(stream, MAX_HAVE_CIDS * 2 + 64)
+      this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
+      let value: unknown
+      try {
+        value = dagCbor.decode(frame)
+      } catch {
+        throw new BlockProtocolError('have answer is not dag-cbor')
+      }
+      const have = (value as { have?: unknown })?.have
+      if (!Array.isArray(have) || have.length !== cids.length || !have.every(h => typeof h === 'boolean')) {
+        throw new BlockProtocolError('have answer does not match the request')
+      }
+      return have as boolean[]
+    } finally {
+      release()
     }
-    const have = (value as { have?: unknown })?.have
-    if (!Array.isArray(have) || have.length !== cids.length || !have.every(h => typeof h === 'boolean')) {
-      throw new BlockProtocolError('have answer does not match the request')
-    }
-    return have as boolean[]
   }
 
   /**
@@ -158,41 +163,43 @@ export class BlockExchange {
    * handed to `onBlock`. A wrong block throws `BlockHashMismatchError`.
    */
   async get (peer: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, timeoutMs = 20_000): Promise<CID[]> {
-    const signal = AbortSignal.timeout(timeoutMs)
-    const stream = await this.c.node.dialProtocol(peer, BLOCKS_PROTOCOL, { signal })
-    signal.addEventListener('abort', () => stream.abort(new BlockProtocolError('get request timed out')))
-    const request = dagCbor.encode({ get: cids })
-    this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)
-    await writeFrames(stream, [request])
-    const missing: CID[] = []
-    let index = 0
-    for await (const frame of readFrames(stream, MAX_RESPONSE_FRAME)) {
-      this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
-      const expected = cids[index++]
-      if (expected == null) throw new BlockProtocolError('peer sent more blocks than asked for')
-      let value: { cid?: unknown, bytes?: unknown, missing?: unknown }
-      try {
-        value = dagCbor.decode(frame)
-      } catch {
-        throw new BlockProtocolError('block answer is not dag-cbor')
+    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockProtocolError('get request timed out'))
+    try {
+      const request = dagCbor.encode({ get: cids })
+      this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)
+      await writeFrames(stream, [request])
+      const missing: CID[] = []
+      let index = 0
+      for await (const frame of readFrames(stream, MAX_RESPONSE_FRAME)) {
+        this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
+        const expected = cids[index++]
+        if (expected == null) throw new BlockProtocolError('peer sent more blocks than asked for')
+        let value: { cid?: unknown, bytes?: unknown, missing?: unknown }
+        try {
+          value = dagCbor.decode(frame)
+        } catch {
+          throw new BlockProtocolError('block answer is not dag-cbor')
+        }
+        const cid = CID.asCID(value?.cid)
+        if (cid == null || !toCid(cid).equals(expected)) throw new BlockProtocolError('peer answered out of order')
+        if (value.missing === true) {
+          missing.push(expected)
+          continue
+        }
+        if (!(value.bytes instanceof Uint8Array)) throw new BlockProtocolError('block answer has no bytes')
+        try {
+          await verifyBlock(expected, value.bytes)
+        } catch (err) {
+          this.c.metrics.blocks('refused')
+          throw err
+        }
+        this.c.metrics.blocks('fetched')
+        await onBlock(expected, value.bytes)
       }
-      const cid = CID.asCID(value?.cid)
-      if (cid == null || !toCid(cid).equals(expected)) throw new BlockProtocolError('peer answered out of order')
-      if (value.missing === true) {
-        missing.push(expected)
-        continue
-      }
-      if (!(value.bytes instanceof Uint8Array)) throw new BlockProtocolError('block answer has no bytes')
-      try {
-        await verifyBlock(expected, value.bytes)
-      } catch (err) {
-        this.c.metrics.blocks('refused')
-        throw err
-      }
-      this.c.metrics.blocks('fetched')
-      await onBlock(expected, value.bytes)
+      if (index < cids.length) missing.push(...cids.slice(index))
+      return missing
+    } finally {
+      release()
     }
-    if (index < cids.length) missing.push(...cids.slice(index))
-    return missing
   }
 }

@@ -2,9 +2,10 @@
  * Length-prefixed messages on libp2p streams, with a size limit on every frame and
  * a deadline on every exchange, so a peer can neither flood nor stall us.
  */
-import type { Stream } from '@libp2p/interface'
+import type { PeerId, Stream } from '@libp2p/interface'
 import * as lp from 'it-length-prefixed'
 import { UpgossipError } from '../errors.js'
+import type { PeerNode } from './node.js'
 
 /** A frame larger than the protocol allows. */
 export class MessageTooLargeError extends UpgossipError {
@@ -40,6 +41,22 @@ export async function * readFrames (stream: Stream, maxBytes: number): AsyncGene
 export async function readFrame (stream: Stream, maxBytes: number): Promise<Uint8Array> {
   for await (const frame of readFrames(stream, maxBytes)) return frame
   throw new StreamEndedError('stream ended before a message arrived')
+}
+
+/**
+ * Abort `stream` with `onTimeout()` unless the returned release is called within
+ * `timeoutMs`: every exchange, served or asked for, has a deadline.
+ */
+export function streamDeadline (stream: Stream, timeoutMs: number, onTimeout: () => Error): () => void {
+  const timer = setTimeout(() => { stream.abort(onTimeout()) }, timeoutMs)
+  return () => { clearTimeout(timer) }
+}
+
+/** Dial `protocol` on `peer` with the dial and the exchange after it bounded together by `timeoutMs`. */
+export async function dialWithDeadline (node: PeerNode, peer: PeerId, protocol: string, timeoutMs: number, onTimeout: () => Error): Promise<{ stream: Stream, release: () => void }> {
+  const deadline = Date.now() + timeoutMs
+  const stream = await node.dialProtocol(peer, protocol, { signal: AbortSignal.timeout(timeoutMs) })
+  return { stream, release: streamDeadline(stream, Math.max(0, deadline - Date.now()), onTimeout) }
 }
 
 /** Write frames and close the writing side. */

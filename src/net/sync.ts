@@ -11,7 +11,7 @@ import { MAX_RELEASES_TOPIC_MESSAGE } from '../release/index.js'
 import type { NetMetrics } from './metrics.js'
 import type { PeerNode } from './node.js'
 import { SYNC_PROTOCOL } from './protocol-ids.js'
-import { readFrame, readFrames, writeFrames } from './stream-codec.js'
+import { dialWithDeadline, readFrame, readFrames, streamDeadline, writeFrames } from './stream-codec.js'
 
 /** A sync message that breaks the protocol. */
 export class SyncProtocolError extends UpgossipError {
@@ -77,35 +77,40 @@ export class SyncProtocol {
   }
 
   private async serve (stream: Stream): Promise<void> {
-    const signal = AbortSignal.timeout(30_000)
-    signal.addEventListener('abort', () => stream.abort(new SyncProtocolError('sync took too long')))
-    const frame = await readFrame(stream, 8 * 1024)
-    this.c.metrics.bytes(SYNC_PROTOCOL, 'in', frame.byteLength)
-    const request = decodeSyncRequest(frame)
-    if (request.network !== this.c.network) {
-      await writeFrames(stream, [])
-      return
+    const release = streamDeadline(stream, 30_000, () => new SyncProtocolError('sync took too long'))
+    try {
+      const frame = await readFrame(stream, 8 * 1024)
+      this.c.metrics.bytes(SYNC_PROTOCOL, 'in', frame.byteLength)
+      const request = decodeSyncRequest(frame)
+      if (request.network !== this.c.network) {
+        await writeFrames(stream, [])
+        return
+      }
+      // the newest matter most: a joining peer must learn the head even past the limit
+      const releases = this.c.releasesFor(request.apps).slice(-MAX_SYNC_RELEASES)
+      for (const r of releases) this.c.metrics.bytes(SYNC_PROTOCOL, 'out', r.byteLength)
+      await writeFrames(stream, releases)
+    } finally {
+      release()
     }
-    // the newest matter most: a joining peer must learn the head even past the limit
-    const releases = this.c.releasesFor(request.apps).slice(-MAX_SYNC_RELEASES)
-    for (const r of releases) this.c.metrics.bytes(SYNC_PROTOCOL, 'out', r.byteLength)
-    await writeFrames(stream, releases)
   }
 
   /** Ask `peer` for releases newer than ours; returns the encoded signed releases. */
   async sync (peer: PeerId, request: SyncRequest, timeoutMs = 15_000): Promise<Uint8Array[]> {
-    const signal = AbortSignal.timeout(timeoutMs)
-    const stream = await this.c.node.dialProtocol(peer, SYNC_PROTOCOL, { signal })
-    signal.addEventListener('abort', () => stream.abort(new SyncProtocolError('sync timed out')))
-    const out = dagCbor.encode({ apps: request, network: this.c.network })
-    this.c.metrics.bytes(SYNC_PROTOCOL, 'out', out.byteLength)
-    await writeFrames(stream, [out])
-    const releases: Uint8Array[] = []
-    for await (const frame of readFrames(stream, MAX_RELEASES_TOPIC_MESSAGE)) {
-      this.c.metrics.bytes(SYNC_PROTOCOL, 'in', frame.byteLength)
-      releases.push(frame)
-      if (releases.length > MAX_SYNC_RELEASES) throw new SyncProtocolError(`peer sent more than ${MAX_SYNC_RELEASES} releases`)
+    const { stream, release } = await dialWithDeadline(this.c.node, peer, SYNC_PROTOCOL, timeoutMs, () => new SyncProtocolError('sync timed out'))
+    try {
+      const out = dagCbor.encode({ apps: request, network: this.c.network })
+      this.c.metrics.bytes(SYNC_PROTOCOL, 'out', out.byteLength)
+      await writeFrames(stream, [out])
+      const releases: Uint8Array[] = []
+      for await (const frame of readFrames(stream, MAX_RELEASES_TOPIC_MESSAGE)) {
+        this.c.metrics.bytes(SYNC_PROTOCOL, 'in', frame.byteLength)
+        releases.push(frame)
+        if (releases.length > MAX_SYNC_RELEASES) throw new SyncProtocolError(`peer sent more than ${MAX_SYNC_RELEASES} releases`)
+      }
+      return releases
+    } finally {
+      release()
     }
-    return releases
   }
 }
