@@ -236,7 +236,7 @@ const threshold: Scenario = {
       try {
         await net.publish(once)
       } catch (err) {
-        if (err instanceof ControlCallError && err.remote === 'PublishRefusedError' && /threshold|signature/i.test(err.message)) return err.message.replace(/^peer-1: POST \/publish: /, '')
+        if (err instanceof ControlCallError && err.remote === 'ThresholdNotMetError') return `${err.remote}: ${err.message.replace(/^peer-1: POST \/publish: /, '')}`
         throw err
       }
       throw new Error('peer-1 accepted it')

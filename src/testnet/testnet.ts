@@ -118,7 +118,9 @@ export class Testnet {
     this.monitor.note('start', `starting ${count} daemons on ${release.version}`)
     this.monitor.start()
     await this.startPeer('peer-1', ['--install', release.file, ...argsOf(0)])
-    await Promise.all(Array.from({ length: count - 1 }, async (_, i) => await this.startPeer(`peer-${i + 2}`, ['--install', release.file, ...argsOf(i + 1)])))
+    // settle every start before going on, so a failed one leaves no daemon unaccounted for
+    const started = await Promise.allSettled(Array.from({ length: count - 1 }, async (_, i) => await this.startPeer(`peer-${i + 2}`, ['--install', release.file, ...argsOf(i + 1)])))
+    for (const s of started) if (s.status === 'rejected') throw s.reason
     // keep the order peer-1, peer-2, … whatever order they started in
     this.peers.sort((a, b) => Number(a.name.slice(5)) - Number(b.name.slice(5)))
     await this.waitUntil(`every peer to run ${release.version} and see the others`, async () => {
