@@ -1,6 +1,7 @@
 /**
  * Keeps a minimum number of connections by dialling peers from the network view, so
- * a mesh started from one bootstrap peer does not stay a star around it.
+ * a mesh started from one bootstrap peer does not stay a star around it; and makes every
+ * peer of the view dialable, so an app can call a peer it is not connected to.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -21,6 +22,8 @@ export class PeerKeeper {
   private readonly init: PeerKeeperInit
   private timer: NodeJS.Timeout | undefined
   private running = false
+  /** The addresses last handed to the peer store, by peer. */
+  private readonly remembered = new Map<string, string>()
 
   constructor (init: PeerKeeperInit) {
     this.init = init
@@ -43,6 +46,7 @@ export class PeerKeeper {
     this.running = true
     try {
       const { node, view } = this.init
+      await this.rememberAddresses()
       const connected = new Set(node.getPeers().map(p => p.toString()))
       const missing = this.init.minConnections - connected.size
       if (missing <= 0) return
@@ -53,8 +57,6 @@ export class PeerKeeper {
       await Promise.all(chosen.slice(0, missing).map(async entry => {
         try {
           const peerId = peerIdFromString(entry.peerId)
-          const addrs = entry.beat.addrs.map(a => multiaddr(a))
-          await node.peerStore.merge(peerId, { multiaddrs: addrs })
           await node.dial(peerId, { signal: AbortSignal.timeout(10_000) })
         } catch (err) {
           this.init.log(`could not dial ${entry.peerId}: ${(err as Error).message}`)
@@ -63,5 +65,25 @@ export class PeerKeeper {
     } finally {
       this.running = false
     }
+  }
+
+  /** Put the addresses each peer announces in its beats into the peer store (when they changed). */
+  private async rememberAddresses (): Promise<void> {
+    const { node, view } = this.init
+    const self = node.peerId.toString()
+    const inView = new Set<string>()
+    for (const entry of view.list()) {
+      inView.add(entry.peerId)
+      const joined = entry.beat.addrs.join(' ')
+      if (entry.peerId === self || joined === '' || this.remembered.get(entry.peerId) === joined) continue
+      try {
+        await node.peerStore.merge(peerIdFromString(entry.peerId), { multiaddrs: entry.beat.addrs.map(a => multiaddr(a)) })
+        this.remembered.set(entry.peerId, joined)
+      } catch (err) {
+        this.init.log(`cannot use the addresses ${entry.peerId} announces: ${(err as Error).message}`)
+        this.remembered.set(entry.peerId, joined)
+      }
+    }
+    for (const peer of this.remembered.keys()) if (!inView.has(peer)) this.remembered.delete(peer)
   }
 }
