@@ -595,6 +595,7 @@ describe.concurrent('upgossip CLI', () => {
 
   describe('--help and --version', () => {
     const commands: Record<string, string[]> = {
+      init: ['<dir>', '--app', '--json'],
       keygen: ['--out', '--passphrase-env'],
       pack: ['<dir>', '--out', '--json'],
       release: ['<dir>', '--key', '--out', '--previous', '--expires', '--passphrase-env', '--json'],
