@@ -282,7 +282,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       log,
       callTimeoutMs: o.callTimeoutMs
     })
-    this.keeper = new PeerKeeper({ node: this.node, view: this.view, minConnections: o.minConnections, intervalMs: Math.max(1000, Math.floor(o.beatIntervalMs / 2)), log })
+    this.keeper = new PeerKeeper({ node: this.node, view: this.view, minConnections: o.minConnections, intervalMs: Math.max(1000, Math.floor(o.beatIntervalMs / 2)), log, bootstrap: o.bootstrap })
     await this.exchange.start()
     await this.sync.start()
     this.gossip.start()

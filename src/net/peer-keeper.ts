@@ -15,7 +15,14 @@ export interface PeerKeeperInit {
   minConnections: number
   intervalMs: number
   log: (message: string) => void
+  /** Bootstrap multiaddrs, dialled again (with backoff) while this peer has no connection at all. */
+  bootstrap?: string[]
+  /** The time, for the backoff (default `Date.now`). */
+  now?: () => number
 }
+
+/** The longest pause between two rounds of bootstrap dials while isolated. */
+const MAX_BOOTSTRAP_BACKOFF_MS = 60_000
 
 /** Dials peers from the view while fewer than `minConnections` are connected. */
 export class PeerKeeper {
@@ -24,6 +31,8 @@ export class PeerKeeper {
   private running = false
   /** The addresses last handed to the peer store, by peer. */
   private readonly remembered = new Map<string, string>()
+  private bootstrapBackoffMs = 0
+  private nextBootstrapAt = 0
 
   constructor (init: PeerKeeperInit) {
     this.init = init
@@ -48,6 +57,8 @@ export class PeerKeeper {
       const { node, view } = this.init
       await this.rememberAddresses()
       const connected = new Set(node.getPeers().map(p => p.toString()))
+      if (connected.size === 0) await this.redialBootstrap()
+      else this.bootstrapBackoffMs = 0
       const missing = this.init.minConnections - connected.size
       if (missing <= 0) return
       const self = node.peerId.toString()
@@ -85,5 +96,24 @@ export class PeerKeeper {
       }
     }
     for (const peer of this.remembered.keys()) if (!inView.has(peer)) this.remembered.delete(peer)
+  }
+
+  /**
+   * A first bootstrap dial can fail (a busy peer, a handshake cut short) and libp2p's
+   * bootstrap discovery does not try again: an isolated peer keeps trying, backing off.
+   */
+  private async redialBootstrap (): Promise<void> {
+    const list = this.init.bootstrap ?? []
+    const now = (this.init.now ?? Date.now)()
+    if (list.length === 0 || now < this.nextBootstrapAt) return
+    this.bootstrapBackoffMs = Math.min(MAX_BOOTSTRAP_BACKOFF_MS, Math.max(2000, this.bootstrapBackoffMs * 2))
+    this.nextBootstrapAt = now + this.bootstrapBackoffMs
+    await Promise.all(list.map(async addr => {
+      try {
+        await this.init.node.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })
+      } catch (err) {
+        this.init.log(`could not dial bootstrap peer ${addr}: ${(err as Error).message}; trying again within ${this.bootstrapBackoffMs / 1000} s`)
+      }
+    }))
   }
 }
