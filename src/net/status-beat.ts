@@ -15,6 +15,12 @@ export class MalformedBeatError extends UpgossipError {
 /** Largest encoded beat. */
 export const MAX_BEAT_BYTES = 16 * 1024
 
+/** Longest `waiting.reason` a beat carries; senders cut longer ones. */
+export const MAX_WAITING_REASON = 256
+
+// schedule rule names (`rolling`, `halt-on-failures`, …) and the daemon's own (`hold`, `schedule`)
+const RULE_NAME = /^[a-z][a-z0-9-]{0,63}$/
+
 const PEER_STATES = ['installing', 'running', 'upgrading', 'rolling-back', 'failed'] as const
 
 const BeatSchema = z.strictObject({
@@ -36,7 +42,13 @@ const BeatSchema = z.strictObject({
   /** The release the peer claims a start slot for (the claim step of rolling and canary). */
   claim: z.string().max(128).nullable().optional(),
   /** Releases that failed on this peer: the halt-on-failures rule counts them. */
-  failed: z.array(z.string().max(128)).max(16).optional()
+  failed: z.array(z.string().max(128)).max(16).optional(),
+  /** The release this peer waits to switch to, and the schedule rule it waits on (for dashboards). */
+  waiting: z.strictObject({
+    id: z.string().max(128),
+    on: z.string().regex(RULE_NAME, { message: 'a rule name: lowercase letters, digits and "-", at most 64' }),
+    reason: z.string().max(MAX_WAITING_REASON).optional()
+  }).nullable().optional()
 })
 
 /** What a peer says about itself. */

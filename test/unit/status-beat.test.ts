@@ -1,0 +1,55 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { describe, expect, it } from 'vitest'
+import { MAX_WAITING_REASON, MalformedBeatError, decodeBeat, encodeBeat } from '../../src/net/index.js'
+import type { StatusBeat } from '../../src/net/index.js'
+
+/** A beat as a peer of the first release sent it: none of the optional fields. */
+const OLD_BEAT = {
+  v: 1,
+  seq: 7,
+  app: 'kv',
+  version: '1.0.0',
+  state: 'running',
+  labels: { zone: 'a' },
+  addrs: ['/ip4/127.0.0.1/tcp/4001'],
+  heads: { kv: 'bafyhead' },
+  held: [{ id: 'bafyv1', have: 498, size: 498 }]
+}
+
+const withWaiting = (waiting: unknown): Uint8Array => dagCbor.encode({ ...OLD_BEAT, waiting })
+
+describe('status beats', () => {
+  it('an older peer\'s beat, without the optional fields, still parses', () => {
+    const beat = decodeBeat(dagCbor.encode(OLD_BEAT))
+    expect(beat.version).toBe('1.0.0')
+    expect(beat.waiting).toBeUndefined()
+    expect(beat.failed).toBeUndefined()
+  })
+
+  it('carries the release a peer waits for and the rule it waits on', () => {
+    const beat: StatusBeat = { ...OLD_BEAT, state: 'running', waiting: { id: 'bafyv2', on: 'halt-on-failures', reason: '1 peer reported 2.0.0 failed' }, failed: ['bafyv0'] }
+    const back = decodeBeat(encodeBeat(beat))
+    expect(back.waiting).toEqual({ id: 'bafyv2', on: 'halt-on-failures', reason: '1 peer reported 2.0.0 failed' })
+    expect(decodeBeat(withWaiting(null)).waiting).toBeNull()
+    expect(decodeBeat(withWaiting({ id: 'bafyv2', on: 'approve' })).waiting).toEqual({ id: 'bafyv2', on: 'approve' })
+  })
+
+  it('refuses a waiting field out of bounds or of the wrong shape', () => {
+    const bad: unknown[] = [
+      'approve',
+      { id: 'bafyv2' },
+      { on: 'approve' },
+      { id: 'bafyv2', on: '' },
+      { id: 'bafyv2', on: 'x'.repeat(65) },
+      { id: 'bafyv2', on: 'Approve' },
+      { id: 'bafyv2', on: 'approve <script>' },
+      { id: 'bafyv2', on: 'approve', reason: 'r'.repeat(MAX_WAITING_REASON + 1) },
+      { id: 'b'.repeat(129), on: 'approve' },
+      { id: 'bafyv2', on: 'approve', extra: 1 },
+      { id: 7, on: 'approve' }
+    ]
+    for (const waiting of bad) expect(() => decodeBeat(withWaiting(waiting)), JSON.stringify(waiting)).toThrow(MalformedBeatError)
+    // the longest allowed values pass
+    expect(decodeBeat(withWaiting({ id: 'b'.repeat(128), on: 'a'.repeat(64), reason: 'r'.repeat(MAX_WAITING_REASON) })).waiting?.on).toHaveLength(64)
+  })
+})
