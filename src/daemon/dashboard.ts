@@ -35,6 +35,7 @@ table{border-collapse:collapse;width:100%}
 td,th{padding:.45rem .6rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:middle}
 tr:last-child td{border-bottom:none}
 th{font-weight:600;color:var(--muted);font-size:12px}
+td.peer,td.download{white-space:nowrap}
 code{font:12px ui-monospace,"SF Mono",Menlo,monospace;color:var(--muted)}
 .chip{display:inline-flex;align-items:center;gap:.35rem;white-space:nowrap;font-weight:600}
 .chip i{display:inline-block;width:10px;height:10px;border-radius:2px}
@@ -47,7 +48,7 @@ code{font:12px ui-monospace,"SF Mono",Menlo,monospace;color:var(--muted)}
 .badge.failed,.badge.refused,.badge.revoked{background:#fbe0e0;color:#a32626}
 .badge.superseded{background:#eceef3;color:#6b7383}
 .me{font-size:11px;color:#fff;background:var(--info);border-radius:3px;padding:0 .3rem;margin-left:.35rem}
-.bar{display:inline-block;vertical-align:middle;width:110px;height:8px;background:#e9ebf0;border-radius:4px;overflow:hidden;margin-right:.45rem}
+.bar{display:inline-block;vertical-align:middle;width:90px;height:8px;background:#e9ebf0;border-radius:4px;overflow:hidden;margin-right:.45rem}
 .bar>span{display:block;height:100%;background:var(--ok)}
 .bar.run>span{background:var(--info)}
 .num{font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -87,6 +88,8 @@ const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': 
 const size = n => n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + ' KiB' : (n / 1048576).toFixed(1) + ' MiB'
 const ago = t => { const s = Math.max(0, Math.round((Date.now() - Date.parse(t)) / 1000)); return s < 120 ? s + 's ago' : Math.round(s / 60) + 'm ago' }
 const short = id => String(id).length > 20 ? String(id).slice(0, 8) + '…' + String(id).slice(-6) : String(id)
+// reasons name releases by their full ids; a table cell needs them short
+const shortIds = text => String(text ?? '').replace(/\b(baf[a-z2-7]{20,})\b/g, id => short(id))
 const hhmmss = t => new Date(t).toTimeString().slice(0, 8)
 const NONE = 'none'
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#e15759', '#76b7b2', '#edc948', '#9c755f', '#ff9da7', '#5d6d7e']
@@ -179,7 +182,7 @@ function render (s) {
     const here = r.size === 0 ? 100 : Math.floor(100 * r.have / r.size)
     const held = mine.filter(p => (p.held ?? []).some(h => h.id === r.id && h.have >= h.size)).length
     const running = mine.filter(p => p.version === r.version && p.app === r.app).length
-    const state = badge(r.state) + (r.waitingOn ? ' <span class="muted">on</span> <b>' + esc(r.waitingOn) + '</b>' : '') + (r.reason ? '<div class="why">' + esc(r.reason) + '</div>' : '')
+    const state = badge(r.state) + (r.waitingOn ? ' <span class="muted">on</span> <b>' + esc(r.waitingOn) + '</b>' : '') + (r.reason ? '<div class="why">' + esc(shortIds(r.reason)) + '</div>' : '')
     return '<tr data-release="' + esc(r.id) + '" data-version="' + esc(r.version) + '"><td>' + chip(r.version) + '</td><td>' + state + '</td>' +
       '<td class="num">' + bar(r.have, r.size) + here + '% <span class="muted">' + size(r.size) + '</span></td>' +
       '<td class="num held-by">' + bar(held, total) + held + '/' + total + '</td>' +
@@ -193,14 +196,14 @@ function render (s) {
     const download = newest == null ? '<span class="muted">–</span>'
       : bar(newest.have, newest.size) + '<span class="num">' + (newest.size === 0 ? 100 : Math.floor(100 * newest.have / newest.size)) + '%</span> <span class="muted">of ' + esc(name(newest.id)) + '</span>'
     const wait = p.waiting == null ? '<span class="muted">–</span>'
-      : '<b>' + esc(p.waiting.on) + '</b> <span class="muted">for ' + esc(name(p.waiting.id)) + '</span>' + (p.waiting.reason ? '<div class="why">' + esc(p.waiting.reason) + '</div>' : '')
+      : '<b>' + esc(p.waiting.on) + '</b> <span class="muted">for ' + esc(name(p.waiting.id)) + '</span>' + (p.waiting.reason ? '<div class="why">' + esc(shortIds(p.waiting.reason)) + '</div>' : '')
     const fails = (p.failed ?? []).map(id => '<span class="bad">' + esc(name(id)) + '</span>').join(', ') || '<span class="muted">–</span>'
     const version = p.version == null ? chip(NONE) : sameApp(s, p) ? chip(p.version) : esc(p.app) + ' ' + esc(p.version)
     const switchingTo = p.upgrading ? ' <span class="muted">→ ' + esc(name(p.upgrading)) + '</span>' : ''
     const labels = Object.entries(p.labels ?? {}).map(([k, v]) => esc(k) + '=' + esc(v)).join(' ')
     const seen = p.self ? '<span class="muted">now</span>' : (p.connected ? 'connected · ' : '<span class="muted">not connected</span> · ') + ago(p.seen)
-    return '<tr data-peer="' + esc(p.peerId) + '"><td><code title="' + esc(p.peerId) + '">' + esc(short(p.peerId)) + '</code>' + (p.self ? '<span class="me">this peer</span>' : '') +
-      (labels ? '<div class="why">' + labels + '</div>' : '') + '</td><td class="version">' + version + '</td><td class="state">' + badge(p.state) + switchingTo + '</td><td>' + download +
+    return '<tr data-peer="' + esc(p.peerId) + '"><td class="peer"><code title="' + esc(p.peerId) + '">' + esc(short(p.peerId)) + '</code>' + (p.self ? '<span class="me">this peer</span>' : '') +
+      (labels ? '<div class="why">' + labels + '</div>' : '') + '</td><td class="version">' + version + '</td><td class="state">' + badge(p.state) + switchingTo + '</td><td class="download">' + download +
       '</td><td class="waiting">' + wait + '</td><td class="failures">' + fails + '</td><td class="num">' + seen + '</td></tr>'
   }).join('')
 
@@ -208,7 +211,7 @@ function render (s) {
   const parts = []
   if (failedHere.length > 0) {
     parts.push('<h3 class="muted" style="font-size:13px;margin:.2rem 0">Releases on this peer</h3><ul class="fails">' + failedHere.map(r =>
-      '<li data-failed-release="' + esc(r.id) + '">' + chip(r.version) + ' ' + badge(r.state) + ' <span class="why">' + esc(r.reason ?? 'no reason recorded') + '</span></li>').join('') + '</ul>')
+      '<li data-failed-release="' + esc(r.id) + '">' + chip(r.version) + ' ' + badge(r.state) + ' <span class="why">' + esc(shortIds(r.reason ?? 'no reason recorded')) + '</span></li>').join('') + '</ul>')
   }
   if (failingPeers.length > 0) {
     parts.push('<h3 class="muted" style="font-size:13px;margin:.6rem 0 .2rem">Peers that reported failures</h3><ul class="fails">' + failingPeers.map(p =>
@@ -230,7 +233,7 @@ function drawChart (s) {
   svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H)
   if (samples.length === 0) { svg.innerHTML = '<text x="' + (W / 2) + '" y="' + (H / 2) + '" text-anchor="middle">no samples yet</text>'; $('legend').innerHTML = ''; return }
   const t1 = Math.max(Date.now(), Date.parse(samples[samples.length - 1].time))
-  const t0 = Math.min(Date.parse(samples[0].time), t1 - 60000)
+  const t0 = Math.min(Date.parse(samples[0].time), t1 - 10000)
   const versions = [...new Set(samples.flatMap(x => Object.keys(x.versions)))].sort(versionOrder)
   const ymax = Math.max(1, ...samples.map(x => Object.values(x.versions).reduce((a, b) => a + b, 0)))
   const X = t => pad.l + iw * (t - t0) / (t1 - t0)
@@ -257,7 +260,7 @@ function drawChart (s) {
       up += (i === 0 ? 'M' : 'L') + xa.toFixed(1) + ',' + Y(top[i]).toFixed(1) + 'L' + xb.toFixed(1) + ',' + Y(top[i]).toFixed(1)
       down = 'L' + xb.toFixed(1) + ',' + Y(base[i]).toFixed(1) + 'L' + xa.toFixed(1) + ',' + Y(base[i]).toFixed(1) + down
     })
-    out += '<path data-version="' + esc(v) + '" d="' + up + down + 'Z" fill="' + colour(v) + '" fill-opacity="0.85" stroke="' + colour(v) + '" stroke-width="1"><title>' + esc(v) + '</title></path>'
+    out += '<path data-version="' + esc(v) + '" d="' + up + down + 'Z" fill="' + colour(v) + '" fill-opacity="0.9"><title>' + esc(v) + '</title></path>'
     samples.forEach((x, i) => { base[i] = top[i] })
   }
   out += '<line x1="' + pad.l + '" x2="' + pad.l + '" y1="' + pad.t + '" y2="' + (pad.t + ih) + '" stroke="#c9ced8"/>'
