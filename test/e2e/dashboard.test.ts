@@ -82,9 +82,12 @@ describe('web dashboard', () => {
     net = await TestNet.create()
     const v1 = await net.releaseFiles(kv3Version(1))
     const v2 = await net.releaseFiles(kv3Version(2, { schedule: [{ rule: 'approve' }] }))
-    const a = await net.start('a', ['--install', v1.file])
+    const a = await net.start('a', ['--install', v1.file, '--label', 'zone=a'])
     const peers: Peer[] = [a]
-    for (let i = 1; i < N; i++) peers.push(await net.start(String.fromCharCode(97 + i), ['--install', v1.file, '--bootstrap', a.addr]))
+    for (let i = 1; i < N; i++) {
+      const name = String.fromCharCode(97 + i)
+      peers.push(await net.start(name, ['--install', v1.file, '--bootstrap', a.addr, '--label', `zone=${name}`]))
+    }
     const ids = peers.map(p => p.peerId).sort()
     await waitFor('a to hear from every other peer', async () => (await a.status()).network.filter(p => p.version === '1.0.0').length === N - 1)
 
@@ -139,6 +142,20 @@ describe('web dashboard', () => {
       rs => rs.length === N && rs.every(r => r.version.includes('2.0.0') && r.state.startsWith('running') && r.waiting === '–'))
     await untilPage(`2.0.0 to be held by and run on ${N} of ${N}`, async () => await releaseProgress(page, '2.0.0'), p => p?.held === `${N}/${N}` && p.running === `${N}/${N}`)
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42)
+
+    // a 3.0.0 that cannot start, tried in zone a only: it fails and rolls back there, the
+    // failure shows up, and the others show the rule that keeps them back
+    const v3 = await net.releaseFiles({ ...kv3Version(3, { schedule: [{ rule: 'labels', match: { zone: 'a' } }] }), 'server.js': 'throw new Error("3.0.0 cannot start")\n' })
+    expect((await runCli(['publish', v3.file, '--data', a.dataDir])).code).toBe(0)
+    const failure = await untilPage('the failure of 3.0.0 on this peer', async () => await page.$$eval('#failures li', items => items.map(i => ({
+      release: (i as HTMLElement).dataset.failedRelease, peer: (i as HTMLElement).dataset.failedPeer, text: i.textContent ?? ''
+    }))), items => items.some(i => i.release === v3.id) && items.some(i => i.peer === a.peerId && i.text.includes('3.0.0')))
+    expect(failure.find(i => i.release === v3.id)?.text).toMatch(/3\.0\.0\s*failed/)
+    await untilPage('a to run 2.0.0 again, with 3.0.0 among its failures', async () => await page.$$eval(`#peers tr[data-peer="${a.peerId}"]`, rs => rs.map(r => ({
+      version: r.querySelector('.version')?.textContent ?? '', failures: r.querySelector('.failures')?.textContent ?? '', state: r.querySelector('.state')?.textContent ?? ''
+    }))[0]), r => r?.version.includes('2.0.0') === true && r.failures.includes('3.0.0') && r.state.startsWith('running'))
+    await untilPage('the other peers to wait on the labels rule for 3.0.0', async () => await peerRows(page),
+      rs => rs.filter(r => r.peer !== a.peerId).every(r => r.waiting.startsWith('labels for 3.0.0')))
 
     // a reload without the token works by the cookie, and the chart keeps its history
     await page.goto(`${a.control.url}/`)
