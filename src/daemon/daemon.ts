@@ -12,7 +12,7 @@ import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
   AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
-  peerIdFromString, readPsk, MAX_SYNC_APPS, MAX_WAITING_REASON, SYNC_PROTOCOL
+  beatWaiting, peerIdFromString, readPsk, MAX_SYNC_APPS, SYNC_PROTOCOL
 } from '../net/index.js'
 import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncRequest } from '../net/index.js'
 import { unpackPackage, walkPackageBlocks } from '../package/index.js'
@@ -867,9 +867,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       upgrading: this.rollout?.upgrading ?? null,
       claim: this.rollout?.claim ?? null,
       failed: this.rollout?.failedHere() ?? [],
-      waiting: waiting == null
-        ? null
-        : { id: waiting.id, on: waiting.rule, ...(waiting.reason == null ? {} : { reason: [...waiting.reason].slice(0, MAX_WAITING_REASON - 1).join('') }) }
+      waiting: waiting == null ? null : beatWaiting(waiting.id, waiting.rule, waiting.reason)
     }
     try {
       const bytes = encodeBeat(beat)

@@ -18,8 +18,22 @@ export const MAX_BEAT_BYTES = 16 * 1024
 /** Longest `waiting.reason` a beat carries; senders cut longer ones. */
 export const MAX_WAITING_REASON = 256
 
+/** A reason cut to fit `waiting.reason` (UTF-16 units, as the schema counts; never half a surrogate pair). */
+export function cutWaitingReason (reason: string): string {
+  if (reason.length <= MAX_WAITING_REASON) return reason
+  let cut = reason.slice(0, MAX_WAITING_REASON - 1)
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1)
+  return `${cut}…`
+}
+
 // schedule rule names (`rolling`, `halt-on-failures`, …) and the daemon's own (`hold`, `schedule`)
 const RULE_NAME = /^[a-z][a-z0-9-]{0,63}$/
+
+const WaitingSchema = z.strictObject({
+  id: z.string().max(128),
+  on: z.string().regex(RULE_NAME, { message: 'a rule name: lowercase letters, digits and "-", at most 64' }),
+  reason: z.string().max(MAX_WAITING_REASON).optional()
+})
 
 const PEER_STATES = ['installing', 'running', 'upgrading', 'rolling-back', 'failed'] as const
 
@@ -44,11 +58,7 @@ const BeatSchema = z.strictObject({
   /** Releases that failed on this peer: the halt-on-failures rule counts them. */
   failed: z.array(z.string().max(128)).max(16).optional(),
   /** The release this peer waits to switch to, and the schedule rule it waits on (for dashboards). */
-  waiting: z.strictObject({
-    id: z.string().max(128),
-    on: z.string().regex(RULE_NAME, { message: 'a rule name: lowercase letters, digits and "-", at most 64' }),
-    reason: z.string().max(MAX_WAITING_REASON).optional()
-  }).nullable().optional()
+  waiting: WaitingSchema.nullable().optional()
 })
 
 /** What a peer says about itself. */
@@ -57,6 +67,15 @@ export type StatusBeat = z.infer<typeof BeatSchema>
 /** Encode a beat. */
 export function encodeBeat (beat: StatusBeat): Uint8Array {
   return dagCbor.encode(beat)
+}
+
+/**
+ * The `waiting` field of this peer's beat: the reason cut to fit, and null when a value
+ * would not pass the schema, so a dashboard-only field can never keep a beat from going out.
+ */
+export function beatWaiting (id: string, on: string, reason?: string): z.infer<typeof WaitingSchema> | null {
+  const result = WaitingSchema.safeParse({ id, on, ...(reason == null ? {} : { reason: cutWaitingReason(reason) }) })
+  return result.success ? result.data : null
 }
 
 /** Decode and validate a beat; throws {@link MalformedBeatError}. */

@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
-import { MAX_WAITING_REASON, MalformedBeatError, decodeBeat, encodeBeat } from '../../src/net/index.js'
+import { MAX_WAITING_REASON, MalformedBeatError, beatWaiting, cutWaitingReason, decodeBeat, encodeBeat } from '../../src/net/index.js'
 import type { StatusBeat } from '../../src/net/index.js'
 
 /** A beat as a peer of the first release sent it: none of the optional fields. */
@@ -51,5 +51,22 @@ describe('status beats', () => {
     for (const waiting of bad) expect(() => decodeBeat(withWaiting(waiting)), JSON.stringify(waiting)).toThrow(MalformedBeatError)
     // the longest allowed values pass
     expect(decodeBeat(withWaiting({ id: 'b'.repeat(128), on: 'a'.repeat(64), reason: 'r'.repeat(MAX_WAITING_REASON) })).waiting?.on).toHaveLength(64)
+  })
+
+  it('a long reason is cut to fit, never splitting a character', () => {
+    expect(cutWaitingReason('short')).toBe('short')
+    for (const reason of ['x'.repeat(1000), '😀'.repeat(300), 'x' + '😀'.repeat(300)]) {
+      const cut = cutWaitingReason(reason)
+      expect(cut.length).toBeLessThanOrEqual(MAX_WAITING_REASON)
+      expect(cut.endsWith('…')).toBe(true)
+      expect(cut).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/)
+      expect(decodeBeat(withWaiting({ id: 'bafyv2', on: 'rolling', reason: cut })).waiting?.reason).toBe(cut)
+    }
+  })
+
+  it('this peer\'s own waiting field never holds a value the schema refuses', () => {
+    expect(beatWaiting('bafyv2', 'rolling', 'r'.repeat(1000))?.reason).toHaveLength(MAX_WAITING_REASON)
+    expect(beatWaiting('bafyv2', 'Not A Rule')).toBeNull()
+    expect(beatWaiting('bafyv2', 'approve')).toEqual({ id: 'bafyv2', on: 'approve' })
   })
 })
