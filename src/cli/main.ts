@@ -15,6 +15,7 @@ import { UpgossipError } from '../errors.js'
 import { callCommand } from './commands/call.js'
 import { checkCommand } from './commands/check.js'
 import { daemonCommand } from './commands/daemon.js'
+import { initCommand } from './commands/init.js'
 import { operatorCommands } from './commands/operator.js'
 import { revokeCommand } from './commands/revoke.js'
 import { inspectCommand } from './commands/inspect.js'
@@ -24,6 +25,7 @@ import { publishCommand } from './commands/publish.js'
 import { releaseCommand } from './commands/release.js'
 import { signCommand } from './commands/sign.js'
 import { statusCommand } from './commands/status.js'
+import { testnetCommand } from './commands/testnet.js'
 import { verifyCommand } from './commands/verify.js'
 import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE, UsageError } from './output.js'
 
@@ -43,7 +45,7 @@ export function buildProgram (): Command {
     .version(packageVersion(), '-V, --version')
     .showSuggestionAfterError(true)
     .addHelpText('after', '\nRun "upgossip <command> --help" for a command\'s options and an example. Docs: README.md and docs/.')
-  for (const register of [keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, revokeCommand, checkCommand]) register(program)
+  for (const register of [initCommand, keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, revokeCommand, checkCommand, testnetCommand]) register(program)
   program.commands.forEach(command => command.allowExcessArguments(false))
   const exitOverride = (cmd: Command): void => {
     cmd.exitOverride()

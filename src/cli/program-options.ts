@@ -22,3 +22,10 @@ export function positiveDurationOption (value: string): number {
   if (ms <= 0) throw new InvalidArgumentError(`"${value}" must be longer than zero`)
   return ms
 }
+
+/** Commander parser for a whole number ≥ 1 (a count, a protocol version). */
+export function positiveInteger (value: string): number {
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`"${value}" is not a whole number of at least 1`)
+  return n
+}

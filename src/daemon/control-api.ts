@@ -15,7 +15,7 @@ import { dashboardHtml } from './dashboard.js'
 /** Largest body `POST /call` accepts. */
 export const MAX_CALL_BYTES = 1024 * 1024
 
-const CallBodySchema = z.strictObject({ peer: z.string().max(128).nullable().optional(), request: z.unknown() })
+const CallBodySchema = z.strictObject({ peer: z.string().max(128).nullable().optional(), request: z.unknown(), protocol: z.number().int().positive().max(1_000_000).optional() })
   .refine(b => b.request !== undefined, { message: 'a "request" is needed' })
 
 function parseJson (bytes: Uint8Array): unknown {
@@ -215,7 +215,7 @@ export class ControlApi {
       case 'POST /call': {
         const body = CallBodySchema.safeParse(parseJson(await readBody(req, MAX_CALL_BYTES)))
         if (!body.success) throw new HttpError(400, 'BadRequest', describeSchemaIssues('POST /call body', body.error))
-        sendJson(res, 200, { response: await daemon.call(body.data.peer ?? null, body.data.request) })
+        sendJson(res, 200, { response: await daemon.call(body.data.peer ?? null, body.data.request, body.data.protocol) })
         return
       }
       case 'POST /publish': {

@@ -62,6 +62,11 @@ export class UnknownReleaseError extends UpgossipError {
   static override name = 'UnknownReleaseError'
 }
 
+/** `POST /call` with a protocol version this peer's app cannot take. */
+export class ProtocolCallError extends UpgossipError {
+  static override name = 'ProtocolCallError'
+}
+
 /** A bundle given to `publish` or `--install` was not admitted. */
 export class PublishRefusedError extends UpgossipError {
   static override name = 'PublishRefusedError'
@@ -288,7 +293,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       log,
       callTimeoutMs: o.callTimeoutMs
     })
-    this.keeper = new PeerKeeper({ node: this.node, view: this.view, minConnections: o.minConnections, intervalMs: Math.max(1000, Math.floor(o.beatIntervalMs / 2)), log })
+    this.keeper = new PeerKeeper({ node: this.node, view: this.view, minConnections: o.minConnections, intervalMs: Math.max(1000, Math.floor(o.beatIntervalMs / 2)), log, bootstrap: o.bootstrap })
     await this.exchange.start()
     await this.sync.start()
     this.gossip.start()
@@ -427,7 +432,16 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
    * version, to the app on `peer` (default: itself) — made by the app's own SDK exactly
    * as `node.call`, through the shim.
    */
-  async call (peer: string | null, request: unknown): Promise<unknown> {
+  async call (peer: string | null, request: unknown, protocol?: number): Promise<unknown> {
+    if (protocol != null) {
+      // a client that speaks a fixed protocol version: delivered like a request from a peer
+      // of that version (held during a switch, translated by the running version's SOs)
+      if (peer != null && peer !== this.peerId) throw new ProtocolCallError('"protocol" applies to calls to this peer\'s own app only; leave "peer" out')
+      if (this.host.current?.running === true && !this.host.isHolding && !this.host.spoken.includes(protocol)) {
+        throw new ProtocolCallError(`this peer's app does not speak protocol ${protocol} (it speaks ${this.host.spoken.join(', ')})`)
+      }
+      return await this.host.request(this.peerId, request, protocol)
+    }
     // during a switch the call waits for the next version, like requests from other peers
     const deadline = this.clock.now() + this.options.callTimeoutMs
     while (this.host.isHolding && this.clock.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))

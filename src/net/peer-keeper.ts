@@ -1,6 +1,7 @@
 /**
  * Keeps a minimum number of connections by dialling peers from the network view, so
- * a mesh started from one bootstrap peer does not stay a star around it.
+ * a mesh started from one bootstrap peer does not stay a star around it; and makes every
+ * peer of the view dialable, so an app can call a peer it is not connected to.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -14,13 +15,24 @@ export interface PeerKeeperInit {
   minConnections: number
   intervalMs: number
   log: (message: string) => void
+  /** Bootstrap multiaddrs, dialled again (with backoff) while this peer has no connection at all. */
+  bootstrap?: string[]
+  /** The time, for the backoff (default `Date.now`). */
+  now?: () => number
 }
+
+/** The longest pause between two rounds of bootstrap dials while isolated. */
+const MAX_BOOTSTRAP_BACKOFF_MS = 60_000
 
 /** Dials peers from the view while fewer than `minConnections` are connected. */
 export class PeerKeeper {
   private readonly init: PeerKeeperInit
   private timer: NodeJS.Timeout | undefined
   private running = false
+  /** The addresses last handed to the peer store, by peer. */
+  private readonly remembered = new Map<string, string>()
+  private bootstrapBackoffMs = 0
+  private nextBootstrapAt = 0
 
   constructor (init: PeerKeeperInit) {
     this.init = init
@@ -43,7 +55,10 @@ export class PeerKeeper {
     this.running = true
     try {
       const { node, view } = this.init
+      await this.rememberAddresses()
       const connected = new Set(node.getPeers().map(p => p.toString()))
+      if (connected.size === 0) await this.redialBootstrap()
+      else this.bootstrapBackoffMs = 0
       const missing = this.init.minConnections - connected.size
       if (missing <= 0) return
       const self = node.peerId.toString()
@@ -53,8 +68,6 @@ export class PeerKeeper {
       await Promise.all(chosen.slice(0, missing).map(async entry => {
         try {
           const peerId = peerIdFromString(entry.peerId)
-          const addrs = entry.beat.addrs.map(a => multiaddr(a))
-          await node.peerStore.merge(peerId, { multiaddrs: addrs })
           await node.dial(peerId, { signal: AbortSignal.timeout(10_000) })
         } catch (err) {
           this.init.log(`could not dial ${entry.peerId}: ${(err as Error).message}`)
@@ -63,5 +76,44 @@ export class PeerKeeper {
     } finally {
       this.running = false
     }
+  }
+
+  /** Put the addresses each peer announces in its beats into the peer store (when they changed). */
+  private async rememberAddresses (): Promise<void> {
+    const { node, view } = this.init
+    const self = node.peerId.toString()
+    const inView = new Set<string>()
+    for (const entry of view.list()) {
+      inView.add(entry.peerId)
+      const joined = entry.beat.addrs.join(' ')
+      if (entry.peerId === self || joined === '' || this.remembered.get(entry.peerId) === joined) continue
+      try {
+        await node.peerStore.merge(peerIdFromString(entry.peerId), { multiaddrs: entry.beat.addrs.map(a => multiaddr(a)) })
+        this.remembered.set(entry.peerId, joined)
+      } catch (err) {
+        this.init.log(`cannot use the addresses ${entry.peerId} announces: ${(err as Error).message}`)
+        this.remembered.set(entry.peerId, joined)
+      }
+    }
+    for (const peer of this.remembered.keys()) if (!inView.has(peer)) this.remembered.delete(peer)
+  }
+
+  /**
+   * A first bootstrap dial can fail (a busy peer, a handshake cut short) and libp2p's
+   * bootstrap discovery does not try again: an isolated peer keeps trying, backing off.
+   */
+  private async redialBootstrap (): Promise<void> {
+    const list = this.init.bootstrap ?? []
+    const now = (this.init.now ?? Date.now)()
+    if (list.length === 0 || now < this.nextBootstrapAt) return
+    this.bootstrapBackoffMs = Math.min(MAX_BOOTSTRAP_BACKOFF_MS, Math.max(2000, this.bootstrapBackoffMs * 2))
+    this.nextBootstrapAt = now + this.bootstrapBackoffMs
+    await Promise.all(list.map(async addr => {
+      try {
+        await this.init.node.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })
+      } catch (err) {
+        this.init.log(`could not dial bootstrap peer ${addr}: ${(err as Error).message}; trying again within ${this.bootstrapBackoffMs / 1000} s`)
+      }
+    }))
   }
 }

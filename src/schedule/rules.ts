@@ -125,11 +125,15 @@ export function evaluateRule (rule: Exclude<ScheduleRule, { rule: 'module' }>, c
   }
 }
 
-/** The rules that apply to a release: the operator's policy, then the release's schedule, plus the default halt-on-failures. */
+/**
+ * The rules that apply to a release: halt-on-failures first (the release's own, or the
+ * default), so a halted rollout says so whatever else a peer waits on; then the
+ * operator's policy, then the rest of the release's schedule.
+ */
 export function applicableRules (releaseRules: ScheduleRule[], policyRules: ScheduleRule[]): ScheduleRule[] {
-  const rules = [...policyRules, ...releaseRules]
-  if (!releaseRules.some(r => r.rule === 'halt-on-failures')) rules.push({ rule: 'halt-on-failures', max: 1 })
-  return rules
+  const halts = [...releaseRules, ...policyRules].filter(r => r.rule === 'halt-on-failures')
+  const rest = [...policyRules, ...releaseRules].filter(r => r.rule !== 'halt-on-failures')
+  return [...(releaseRules.some(r => r.rule === 'halt-on-failures') ? [] : [{ rule: 'halt-on-failures' as const, max: 1 }]), ...halts, ...rest]
 }
 
 /** Whether this peer may start the upgrade now; the first rule that does not hold is named. */

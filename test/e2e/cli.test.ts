@@ -595,6 +595,7 @@ describe.concurrent('upgossip CLI', () => {
 
   describe('--help and --version', () => {
     const commands: Record<string, string[]> = {
+      init: ['<dir>', '--app', '--json'],
       keygen: ['--out', '--passphrase-env'],
       pack: ['<dir>', '--out', '--json'],
       release: ['<dir>', '--key', '--out', '--previous', '--expires', '--passphrase-env', '--json'],
@@ -603,7 +604,9 @@ describe.concurrent('upgossip CLI', () => {
       inspect: ['<bundle>', '--json'],
       daemon: ['--data', '--trust', '--replace-trust', '--listen', '--bootstrap', '--install', '--app', '--control', '--policy', '--label', '--app-config', '--network', '--mdns', '--psk', '--config'],
       publish: ['<bundle>', '--data', '--daemon', '--token', '--json'],
-      status: ['--data', '--daemon', '--token', '--json']
+      status: ['--data', '--daemon', '--token', '--json'],
+      call: ['<json>', '--peer', '--protocol', '--data'],
+      testnet: ['--peers', '--scenario', '--keep', '--dir', '--step-timeout', '--json']
     }
     for (const [command, options] of Object.entries(commands)) {
       it(`${command} --help exits 0 and lists its options`, async () => {

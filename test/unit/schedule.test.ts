@@ -127,13 +127,17 @@ describe('schedule rules with a fake clock', () => {
     expect(holds({ rule: 'halt-on-failures', max: 2 }, ctx({ peers: [peer('p1', { failed: [REL.id] })] }))).toBe(true)
   })
 
-  it('decide names the first rule that does not hold; halt-on-failures applies by default', async () => {
+  it('decide names the first rule that does not hold; halt-on-failures applies by default, and first', async () => {
     const rules = applicableRules([{ rule: 'immediate' }], [{ rule: 'approve' }])
-    expect(rules.map(r => r.rule)).toEqual(['approve', 'immediate', 'halt-on-failures'])
+    expect(rules.map(r => r.rule)).toEqual(['halt-on-failures', 'approve', 'immediate'])
     expect(await decide(rules, ctx())).toMatchObject({ start: false, waitingOn: 'approve' })
     expect(await decide(rules, ctx({ approved: true }))).toEqual({ start: true })
     expect(await decide(rules, ctx({ approved: true, peers: [peer('p1', { failed: [REL.id] })] }))).toMatchObject({ start: false, waitingOn: 'halt-on-failures' })
     expect(applicableRules([{ rule: 'halt-on-failures', max: 3 }], []).filter(r => r.rule === 'halt-on-failures')).toHaveLength(1)
+    // a halted rollout says so even while a canary rule also holds it back
+    const canary = applicableRules([{ rule: 'canary', fraction: 0.1, soak: '1s' }, { rule: 'halt-on-failures', max: 1 }], [])
+    expect(canary.map(r => r.rule)).toEqual(['halt-on-failures', 'canary'])
+    expect(await decide(canary, ctx({ peers: [peer('p1', { failed: [REL.id] })] }))).toMatchObject({ start: false, waitingOn: 'halt-on-failures' })
   })
 })
 

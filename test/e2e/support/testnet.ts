@@ -32,14 +32,14 @@ export async function waitFor<T> (what: string, check: () => Promise<T | undefin
 }
 
 /** Run the CLI once. */
-export async function runCli (args: string[], env: Record<string, string> = {}): Promise<{ code: number, stdout: string, stderr: string }> {
+export async function runCli (args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number, stdout: string, stderr: string }> {
   return await new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', d => { stdout += String(d) })
     child.stderr.on('data', d => { stderr += String(d) })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     child.on('error', reject)
     child.on('close', code => { clearTimeout(timer); resolve({ code: code ?? -1, stdout, stderr }) })
   })

@@ -1,0 +1,71 @@
+/**
+ * `testnet/` — a local network of real `upgossip daemon` processes on loopback running
+ * the demo app (`testnet/apps/kv/`) through a scenario of upgrades while clients keep
+ * calling every peer, ending in a report of checks. Behind `upgossip testnet`.
+ *
+ * @example
+ * ```ts
+ * const net = new Testnet({ peers: 4, keep: false, stepTimeoutMs: 120_000, sink: { write: t => process.stderr.write(t), isTTY: false } })
+ * const report = await runScenario(net, SCENARIOS.rolling)
+ * console.log(report.checks.every(c => c.ok))
+ * ```
+ */
+import { Testnet } from './testnet.js'
+import type { TestnetReport } from './testnet.js'
+import type { Scenario } from './scenarios.js'
+
+export { SCENARIOS } from './scenarios.js'
+export type { Scenario } from './scenarios.js'
+export { Testnet, kvNative } from './testnet.js'
+export type { TestnetCheck, TestnetOptions, TestnetReport } from './testnet.js'
+export { DaemonProcess, ControlCallError, DaemonProcessError, UPGOSSIP_BIN } from './daemon-process.js'
+export { Workspace, DEMO_APP_DIR } from './workspace.js'
+export { LoadGenerator, KV_CODECS, kvCodec, percentile } from './load.js'
+export { Monitor } from './monitor.js'
+export type { TimelineEntry, ViewSink } from './monitor.js'
+
+/** Run `scenario` on `net` and stop it (unless kept); never throws: a failure is a failed check. */
+export async function runScenario (net: Testnet, scenario: Scenario): Promise<TestnetReport> {
+  const started = Date.now()
+  let dashboard: string | undefined
+  try {
+    await net.prepare(...(scenario.trust ?? [1, 1]))
+    const version = await scenario.run(net)
+    dashboard = net.peers[0]?.dashboardUrl
+    const load = await net.load.stop()
+    await net.finalChecks(version, load)
+  } catch (err) {
+    net.check(`scenario "${scenario.name}" ran to its end`, false, (err as Error).message)
+  }
+  const load = net.load == null ? { sent: 0, failed: 0, p50Ms: 0, p99Ms: 0, failures: [] } : await net.load.stop()
+  await net.monitor.stop()
+  const report: TestnetReport = {
+    scenario: scenario.name,
+    peers: net.peers.length,
+    durationMs: Date.now() - started,
+    requests: { sent: load.sent, failed: load.failed, p50Ms: load.p50Ms, p99Ms: load.p99Ms },
+    checks: net.checks,
+    timeline: net.monitor.timeline,
+    failures: load.failures,
+    dir: net.ws?.root ?? '',
+    kept: net.options.keep,
+    ...(net.options.keep && dashboard != null ? { dashboard } : {})
+  }
+  await net.close()
+  return report
+}
+
+/** The report for people: checks, requests, and where things are. */
+export function formatReport (r: TestnetReport): string {
+  const ok = r.checks.length > 0 && r.checks.every(c => c.ok)
+  const lines = [
+    `testnet ${r.scenario}: ${r.peers} peers, ${(r.durationMs / 1000).toFixed(1)} s — ${ok ? 'every check held' : 'FAILED'}`,
+    `requests: ${r.requests.sent} sent, ${r.requests.failed} failed, p50 ${r.requests.p50Ms} ms, p99 ${r.requests.p99Ms} ms`,
+    ...r.checks.map(c => `  ${c.ok ? '✓' : '✗'} ${c.name} — ${c.detail}`)
+  ]
+  if (r.kept) {
+    lines.push(`kept running in ${r.dir} (logs in ${r.dir}/logs); stop with: kill $(cat ${r.dir}/pids)`)
+    if (r.dashboard != null) lines.push(`dashboard: ${r.dashboard}`)
+  }
+  return lines.join('\n')
+}

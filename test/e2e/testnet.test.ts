@@ -1,0 +1,106 @@
+/**
+ * `upgossip testnet`: every scenario on a small real network (3 daemons on loopback),
+ * its JSON report checked. The scenarios' own checks are the assertions that matter;
+ * here we prove the command runs them, reports them in the promised shape, exits by
+ * them, and cleans up after itself.
+ */
+import fs from 'node:fs/promises'
+import { describe, expect, it } from 'vitest'
+import { runCli } from './support/testnet.js'
+
+interface Report {
+  scenario: string
+  peers: number
+  durationMs: number
+  requests: { sent: number, failed: number, p50Ms: number, p99Ms: number }
+  checks: Array<{ name: string, ok: boolean, detail: string }>
+  timeline: Array<{ atMs: number, peer?: string, event: string, detail: string }>
+  dir: string
+}
+
+async function testnet (scenario: string, peers = 3): Promise<{ code: number, report: Report, stderr: string }> {
+  const { code, stdout, stderr } = await runCli(['testnet', '--scenario', scenario, '--peers', String(peers), '--json'], {}, 280_000)
+  let report: Report
+  try {
+    report = JSON.parse(stdout) as Report
+  } catch {
+    throw new Error(`stdout is not one JSON object (exit ${code}):\n${stdout.slice(0, 500)}\nstderr:\n${stderr.slice(-3000)}`)
+  }
+  return { code, report, stderr }
+}
+
+function expectHeld (run: { code: number, report: Report, stderr: string }, scenario: string, ownChecks: RegExp[]): void {
+  const { code, report, stderr } = run
+  const failed = report.checks.filter(c => !c.ok)
+  expect(failed, `failed checks:\n${JSON.stringify(failed, null, 2)}\n${stderr.slice(-4000)}`).toEqual([])
+  expect(code).toBe(0)
+  expect(report.scenario).toBe(scenario)
+  expect(report.requests.sent).toBeGreaterThan(50)
+  expect(report.requests.failed).toBe(0)
+  expect(report.requests.p99Ms).toBeGreaterThanOrEqual(report.requests.p50Ms)
+  expect(report.durationMs).toBeGreaterThan(0)
+  const names = report.checks.map(c => c.name)
+  for (const common of [/^every peer runs /, /^no client request failed$/, /^state written before the upgrades reads back$/, /^peers read each other through the shim$/]) {
+    expect(names.some(n => common.test(n)), `missing check ${String(common)} in ${names.join(' | ')}`).toBe(true)
+  }
+  for (const own of ownChecks) expect(names.some(n => own.test(n)), `missing check ${String(own)} in ${names.join(' | ')}`).toBe(true)
+  expect(report.timeline.some(e => e.event === 'publish' || e.event === 'start')).toBe(true)
+  // the live view went to stderr as plain lines (not a terminal here)
+  expect(stderr).toMatch(/peer-1 +\d\.0\.0 running/)
+}
+
+describe('upgossip testnet', { timeout: 300_000 }, () => {
+  it('rolling (the default): v1 → v2 rolling, v2 → v3 with canaries, mixed versions talking', async () => {
+    const run = await testnet('rolling')
+    expectHeld(run, 'rolling', [/^rolling: at most one peer/, /^a v1 peer and v2 peers read each other/, /incr\) works on a v2 peer/, /^canaries switched to 3\.0\.0 first/])
+    expect(run.report.peers).toBe(3)
+    // the throwaway directory is gone
+    await expect(fs.stat(run.report.dir)).rejects.toThrow()
+  })
+
+  it('canary', async () => {
+    expectHeld(await testnet('canary'), 'canary', [/^canaries switched to 2\.0\.0 first/])
+  })
+
+  it('broken: v4 fails on the canary, rolls back, the rollout halts', async () => {
+    const run = await testnet('broken')
+    expectHeld(run, 'broken', [/^the broken release failed on its canary/, /^the rollout halted/])
+    expect(run.report.checks.find(c => c.name.startsWith('every peer runs'))?.name).toBe('every peer runs 3.0.0')
+  })
+
+  it('partition: a stopped peer catches up step by step', async () => {
+    expectHeld(await testnet('partition'), 'partition', [/caught up through 2\.0\.0 to 3\.0\.0/])
+  })
+
+  it('late-join: a peer joining with --app installs the newest release', async () => {
+    const run = await testnet('late-join')
+    expectHeld(run, 'late-join', [/^the late joiner installed the newest release/])
+    expect(run.report.peers).toBe(4)
+  })
+
+  it('threshold: one signature of a 2-of-3 trust is refused, two roll out', async () => {
+    expectHeld(await testnet('threshold'), 'threshold', [/^a release signed by 1 of 3 publishers is refused/, /^no peer took the under-signed release/, /^co-signed by a second publisher/])
+  })
+
+  it('revoke: the network rolls back and keeps what was written', async () => {
+    expectHeld(await testnet('revoke'), 'revoke', [/^the revoked release is revoked on every peer/, /^writes made on 2\.0\.0 survive the rollback/])
+  })
+
+  it('a check that fails makes the run fail: exit 1, the failed check in the report, nothing left running', async () => {
+    // one second is too short for the first step (starting the daemons): the wait times out
+    const { code, stdout, stderr } = await runCli(['testnet', '--scenario', 'canary', '--peers', '2', '--step-timeout', '1s', '--json'], {}, 120_000)
+    expect(code).toBe(1)
+    const report = JSON.parse(stdout) as Report
+    expect(report.checks.find(c => !c.ok)?.detail).toMatch(/timed out after 1 s/)
+    expect(stderr).toMatch(/TestnetFailedError/)
+    await expect(fs.stat(report.dir)).rejects.toThrow()
+  })
+
+  it('a usage error: unknown scenario and a bad peer count exit 2; --help lists the scenarios', async () => {
+    expect((await runCli(['testnet', '--scenario', 'nope'])).code).toBe(2)
+    expect((await runCli(['testnet', '--peers', '1'])).code).toBe(2)
+    const help = await runCli(['testnet', '--help'])
+    expect(help.code).toBe(0)
+    for (const s of ['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke']) expect(help.stdout).toContain(s)
+  })
+})

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest'
+import { LoadGenerator, Monitor, formatReport, kvCodec, kvNative, percentile } from '../../src/testnet/index.js'
+import type { DaemonProcess, TestnetReport } from '../../src/testnet/index.js'
+import type { DaemonStatus } from '../../src/daemon/index.js'
+
+/** A stand-in for a daemon whose app is a map, speaking protocol 1 (or breaking on purpose). */
+function fakePeer (name: string, behave: 'right' | 'wrong' | 'throw' = 'right'): DaemonProcess {
+  const data = new Map<string, unknown>()
+  return {
+    name,
+    exited: false,
+    async call (request: any) {
+      if (behave === 'throw') throw new Error('connection refused')
+      if (request.op === 'put') { data.set(request.key, request.value); return { value: request.value } }
+      return { value: behave === 'wrong' ? 'stale' : data.get(request.key) ?? null }
+    }
+  } as unknown as DaemonProcess
+}
+
+describe('testnet load generator', () => {
+  it('checks every answer: right answers count as sent, wrong or failed ones as failures', async () => {
+    const load = new LoadGenerator({ codec: kvCodec(1), elapsed: () => 0, intervalMs: 1, maxRequests: 40 })
+    const good = fakePeer('good')
+    const stale = fakePeer('stale', 'wrong')
+    const down = fakePeer('down', 'throw')
+    for (const p of [good, stale, down]) load.add(p)
+    await new Promise(resolve => setTimeout(resolve, 50))
+    const s = await load.stop()
+    expect(s.sent).toBeGreaterThanOrEqual(6)
+    expect(s.sent).toBeLessThanOrEqual(46)
+    const byPeer = (name: string): string[] => s.failures.filter(f => f.peer === name).map(f => `${f.op}: ${f.error}`)
+    expect(byPeer('good')).toEqual([])
+    expect(byPeer('stale').every(f => /^get: expected "stale:\d+", got "stale"$/.test(f))).toBe(true)
+    expect(byPeer('stale').length).toBeGreaterThan(0)
+    expect(byPeer('down').some(f => f.startsWith('put: connection refused'))).toBe(true)
+  })
+
+  it('pause stops one client and waits for its request in flight; add resumes it', async () => {
+    const load = new LoadGenerator({ codec: kvCodec(1), elapsed: () => 0, intervalMs: 1 })
+    const p = fakePeer('p')
+    load.add(p)
+    await new Promise(resolve => setTimeout(resolve, 20))
+    await load.pause(p)
+    const paused = load.summary().sent
+    await new Promise(resolve => setTimeout(resolve, 20))
+    expect(load.summary().sent).toBe(paused)
+    load.add(p)
+    await new Promise(resolve => setTimeout(resolve, 20))
+    const s = await load.stop()
+    expect(s.sent).toBeGreaterThan(paused)
+    expect(s.failed).toBe(0)
+  })
+
+  it('codecs: each protocol of the demo app, and answers of the wrong shape are refused', () => {
+    expect(kvCodec(2).put('a', 1)).toEqual({ action: 'set', k: 'a', v: 1 })
+    expect(kvCodec(3).get('a')).toEqual({ cmd: ['get', 'a'] })
+    expect(kvCodec(3).value({ ok: 4 })).toBe(4)
+    expect(() => kvCodec(1).value({ result: 4 })).toThrow(/has no "value"/)
+    expect(() => kvCodec(1).value(null)).toThrow(/has no "value"/)
+    expect(() => kvCodec(9)).toThrow(/no protocol 9/)
+    expect(kvNative('2.0.0')).toBe(2)
+    expect(kvNative('4.0.0')).toBe(3)
+  })
+
+  it('percentile', () => {
+    expect(percentile([], 0.5)).toBe(0)
+    expect(percentile([1, 2, 3, 4], 0.5)).toBe(2)
+    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 0.99)).toBe(99)
+    expect(percentile([5], 0.99)).toBe(5)
+  })
+})
+
+function status (version: string, pending?: { version: string, state: string, waitingOn?: string, have: number, size: number }): DaemonStatus {
+  return {
+    peerId: '12D3KooWabcdef',
+    app: 'kv',
+    version,
+    state: 'running',
+    labels: {},
+    networkName: 'default',
+    multiaddrs: [],
+    connections: 2,
+    releases: pending == null ? [] : [{ id: 'bafy', app: 'kv', signers: 1, expires: '', ...pending } as DaemonStatus['releases'][number]],
+    network: []
+  }
+}
+
+describe('testnet monitor', () => {
+  it('plain lines on a non-terminal: one per change, none when nothing changed', async () => {
+    let out = ''
+    const peer = { name: 'peer-1', exited: false, status: async () => current } as unknown as DaemonProcess
+    let current = status('1.0.0')
+    const m = new Monitor({ write: t => { out += t }, isTTY: false }, () => 1500)
+    m.watch([peer])
+    await m.poll()
+    await m.poll()
+    current = status('1.0.0', { version: '2.0.0', state: 'waiting', waitingOn: 'canary', have: 5, size: 10 })
+    await m.poll()
+    expect(out.trimEnd().split('\n')).toEqual([
+      '    1.5s  peer-1    1.0.0 running',
+      '    1.5s  peer-1    1.0.0 running · 2.0.0 waiting on canary'
+    ])
+    expect(m.timeline.map(e => e.event)).toEqual(['version', 'state'])
+  })
+
+  it('on a terminal: redraws its lines in place with progress bars and the version counts', async () => {
+    let out = ''
+    const peer = { name: 'peer-1', exited: false, status: async () => status('1.0.0', { version: '2.0.0', state: 'fetching', have: 5, size: 10 }) } as unknown as DaemonProcess
+    const m = new Monitor({ write: t => { out += t }, isTTY: true, columns: 200 }, () => 3000, () => 'requests 9 sent, 0 failed')
+    m.watch([peer])
+    await m.poll()
+    expect(out).toContain('→ 2.0.0 fetching  █████░░░░░  50%')
+    expect(out).toContain('versions  1.0.0: 1  ·  requests 9 sent, 0 failed  ·  3 s')
+    out = ''
+    await m.poll()
+    // moves up over the two lines drawn before and clears them
+    expect(out.startsWith('\x1b[2F\x1b[J')).toBe(true)
+  })
+
+  it('formatReport says whether every check held', () => {
+    const report: TestnetReport = { scenario: 'rolling', peers: 3, durationMs: 12_300, requests: { sent: 10, failed: 0, p50Ms: 1, p99Ms: 2 }, checks: [{ name: 'a', ok: true, detail: 'fine' }, { name: 'b', ok: false, detail: 'broke' }], timeline: [], failures: [], dir: '/tmp/x', kept: false }
+    const text = formatReport(report)
+    expect(text).toMatch(/^testnet rolling: 3 peers, 12\.3 s — FAILED/)
+    expect(text).toContain('✗ b — broke')
+    expect(formatReport({ ...report, checks: [report.checks[0] as TestnetReport['checks'][number]] })).toMatch(/every check held/)
+  })
+})
