@@ -29,7 +29,7 @@ export function cutWaitingReason (reason: string): string {
 // schedule rule names (`rolling`, `halt-on-failures`, …) and the daemon's own (`hold`, `schedule`)
 const RULE_NAME = /^[a-z][a-z0-9-]{0,63}$/
 
-const WaitingSchema = z.strictObject({
+const WaitingSchema = z.object({
   id: z.string().max(128),
   on: z.string().regex(RULE_NAME, { message: 'a rule name: lowercase letters, digits and "-", at most 64' }),
   reason: z.string().max(MAX_WAITING_REASON).optional()
@@ -37,7 +37,10 @@ const WaitingSchema = z.strictObject({
 
 const PEER_STATES = ['installing', 'running', 'upgrading', 'rolling-back', 'failed'] as const
 
-const BeatSchema = z.strictObject({
+// Keys this build does not know are dropped, not refused: a network upgrades upgossip
+// itself peer by peer, and an older daemon must keep reading a newer one's beats (the
+// 16 KiB limit bounds what an extra key can cost).
+const BeatSchema = z.object({
   v: z.literal(1),
   seq: z.number().int().min(0),
   app: z.string().max(64).nullable(),
@@ -46,7 +49,7 @@ const BeatSchema = z.strictObject({
   labels: z.record(z.string().max(64), z.string().max(256)).refine(l => Object.keys(l).length <= 32, { message: 'at most 32 labels' }),
   addrs: z.array(z.string().max(256)).max(16),
   heads: z.record(z.string().max(64), z.string().max(128)).refine(h => Object.keys(h).length <= 32, { message: 'at most 32 apps' }),
-  held: z.array(z.strictObject({ id: z.string().max(128), have: z.number().int().min(0), size: z.number().int().min(0) })).max(32),
+  held: z.array(z.object({ id: z.string().max(128), have: z.number().int().min(0), size: z.number().int().min(0) })).max(32),
   /** The running version's own app protocol version. */
   protocol: z.number().int().positive().nullable().optional(),
   /** When the peer started running its current version (ms since the epoch). */

@@ -45,12 +45,20 @@ describe('status beats', () => {
       { id: 'bafyv2', on: 'approve <script>' },
       { id: 'bafyv2', on: 'approve', reason: 'r'.repeat(MAX_WAITING_REASON + 1) },
       { id: 'b'.repeat(129), on: 'approve' },
-      { id: 'bafyv2', on: 'approve', extra: 1 },
       { id: 7, on: 'approve' }
     ]
     for (const waiting of bad) expect(() => decodeBeat(withWaiting(waiting)), JSON.stringify(waiting)).toThrow(MalformedBeatError)
     // the longest allowed values pass
     expect(decodeBeat(withWaiting({ id: 'b'.repeat(128), on: 'a'.repeat(64), reason: 'r'.repeat(MAX_WAITING_REASON) })).waiting?.on).toHaveLength(64)
+  })
+
+  it('keys this build does not know (a newer build\'s) are dropped, not refused', () => {
+    const newer = decodeBeat(dagCbor.encode({ ...OLD_BEAT, colour: 'blue', waiting: { id: 'bafyv2', on: 'approve', eta: 5 }, held: [{ id: 'bafyv2', have: 1, size: 2, peers: 3 }] }))
+    expect(newer).not.toHaveProperty('colour')
+    expect(newer.waiting).toEqual({ id: 'bafyv2', on: 'approve' })
+    expect(newer.held).toEqual([{ id: 'bafyv2', have: 1, size: 2 }])
+    // known keys are still checked
+    expect(() => decodeBeat(dagCbor.encode({ ...OLD_BEAT, colour: 'blue', seq: -1 }))).toThrow(MalformedBeatError)
   })
 
   it('a long reason is cut to fit, never splitting a character', () => {
