@@ -123,6 +123,10 @@ export class ControlApi {
       for (const res of this.sse) res.write(data)
     }
     this.init.daemon.on('status', push)
+    this.init.daemon.on('timeline', sample => {
+      const data = `event: timeline\ndata: ${JSON.stringify(sample)}\n\n`
+      for (const res of this.sse) res.write(data)
+    })
     this.heartbeat = setInterval(() => { for (const res of this.sse) res.write(': keep-alive\n\n') }, 15_000)
     this.heartbeat.unref()
   }
@@ -181,6 +185,9 @@ export class ControlApi {
         return
       case 'GET /status':
         sendJson(res, 200, daemon.status())
+        return
+      case 'GET /timeline':
+        sendJson(res, 200, daemon.timeline())
         return
       case 'GET /metrics':
         daemon.status()

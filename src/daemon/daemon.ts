@@ -12,7 +12,7 @@ import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
   AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
-  peerIdFromString, readPsk, MAX_SYNC_APPS, SYNC_PROTOCOL
+  beatWaiting, peerIdFromString, readPsk, MAX_SYNC_APPS, SYNC_PROTOCOL
 } from '../net/index.js'
 import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncRequest } from '../net/index.js'
 import { unpackPackage, walkPackageBlocks } from '../package/index.js'
@@ -37,6 +37,8 @@ import { Rollout } from './rollout.js'
 import { EventLog } from './event-log.js'
 import { DaemonMetrics } from './metrics.js'
 import { readNodeState, writeNodeState } from './node-state.js'
+import { VersionTimeline, countVersions } from './version-timeline.js'
+import type { TimelineJson, TimelineSample } from './version-timeline.js'
 import type { NodeState } from './node-state.js'
 import type { DaemonOptions } from './options.js'
 
@@ -97,6 +99,14 @@ export interface NetworkPeerStatus {
   seen: string
   connected: boolean
   addrs: string[]
+  /** How much of each release it holds (from its beats; at most 32). */
+  held?: Array<{ id: string, have: number, size: number }>
+  /** Releases that failed on it. */
+  failed?: string[]
+  /** The release it waits to switch to, and the schedule rule it waits on. */
+  waiting?: { id: string, on: string, reason?: string }
+  /** The release it is switching to now. */
+  upgrading?: string
 }
 
 /** `GET /status` and `upgossip status --json`. */
@@ -146,7 +156,7 @@ function isLoopback (addr: string): boolean {
 }
 
 /** A running peer. */
-export class Daemon extends EventEmitter<{ status: [] }> {
+export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample] }> {
   readonly options: DaemonOptions
   readonly events: EventLog
   readonly metrics = new DaemonMetrics()
@@ -170,6 +180,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
   private policy: ScheduleRule[] = []
   private appConfig: unknown = null
   private readonly view = new NetworkView()
+  private readonly versions = new VersionTimeline()
   private readonly progress = new Map<string, number>()
   private readonly fetches = new Map<string, AbortController>()
   private readonly syncing = new Set<string>()
@@ -563,6 +574,7 @@ export class Daemon extends EventEmitter<{ status: [] }> {
     if (this.statusTimer != null) return
     this.statusTimer = setTimeout(() => {
       this.statusTimer = undefined
+      this.sampleVersions()
       this.emit('status')
     }, 200)
     this.statusTimer.unref()
@@ -848,11 +860,12 @@ export class Daemon extends EventEmitter<{ status: [] }> {
 
   private async beat (): Promise<void> {
     if (this.stopped) return
-    this.view.expire(this.clock.now(), this.options.peerTimeoutMs)
+    if (this.view.expire(this.clock.now(), this.options.peerTimeoutMs).length > 0) this.changed()
     this.metrics.viewSize.set(this.view.size)
     this.metrics.peers.set(this.node.getPeers().length)
     this.beatSeq = Math.max(this.beatSeq + 1, this.clock.now())
     const held = this.book.list().filter(e => this.have(e) > 0).slice(-32)
+    const waiting = this.rollout?.waitingNow()
     const beat: StatusBeat = {
       v: 1,
       seq: this.beatSeq,
@@ -867,7 +880,8 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       protocol: this.rollout?.nativeProtocol() ?? null,
       upgrading: this.rollout?.upgrading ?? null,
       claim: this.rollout?.claim ?? null,
-      failed: this.rollout?.failedHere() ?? []
+      failed: this.rollout?.failedHere() ?? [],
+      waiting: waiting == null ? null : beatWaiting(waiting.id, waiting.rule, waiting.reason)
     }
     try {
       const bytes = encodeBeat(beat)
@@ -906,16 +920,39 @@ export class Daemon extends EventEmitter<{ status: [] }> {
       multiaddrs: this.multiaddrs(),
       connections: connected.size,
       releases,
-      network: this.view.list().filter(e => e.peerId !== this.peerId).map(e => ({
-        peerId: e.peerId,
-        app: e.beat.app,
-        version: e.beat.version,
-        state: e.beat.state,
-        labels: e.beat.labels,
-        seen: new Date(e.seen).toISOString(),
-        connected: connected.has(e.peerId),
-        addrs: e.beat.addrs
-      }))
+      network: this.view.list().filter(e => e.peerId !== this.peerId).map(e => {
+        const peer: NetworkPeerStatus = {
+          peerId: e.peerId,
+          app: e.beat.app,
+          version: e.beat.version,
+          state: e.beat.state,
+          labels: e.beat.labels,
+          seen: new Date(e.seen).toISOString(),
+          connected: connected.has(e.peerId),
+          addrs: e.beat.addrs,
+          held: e.beat.held
+        }
+        // fields older peers' beats lack are left out rather than guessed
+        if (e.beat.failed != null) peer.failed = e.beat.failed
+        if (e.beat.waiting != null) peer.waiting = e.beat.waiting
+        if (e.beat.upgrading != null) peer.upgrading = e.beat.upgrading
+        return peer
+      })
     }
+  }
+
+  /** `GET /timeline`: the versions of this app's peers over time, as this peer saw them. */
+  timeline (): TimelineJson {
+    this.sampleVersions()
+    return this.versions.toJSON()
+  }
+
+  /** Add a timeline sample when the version counts changed (this peer and the peers of its app in view). */
+  private sampleVersions (): void {
+    if (this.node == null) return
+    const app = this.nodeState.app
+    const peers = this.view.list().filter(e => e.peerId !== this.peerId && (app == null || e.beat.app === app)).map(e => ({ version: e.beat.version }))
+    const sample = this.versions.record(this.clock.now(), countVersions([{ version: this.nodeState.current?.version ?? null }, ...peers]))
+    if (sample != null) this.emit('timeline', sample)
   }
 }

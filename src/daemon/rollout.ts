@@ -79,6 +79,14 @@ export class Rollout {
     return this.waiting.get(id)
   }
 
+  /** The newest release of this peer's app that waits now, and why (what beats tell other peers). */
+  waitingNow (): (Waiting & { id: string }) | undefined {
+    const app = this.c.nodeState().app
+    const entry = this.c.book.list().filter(e => e.state === 'waiting' && e.signed.record.app === app).at(-1)
+    const waiting = entry == null ? undefined : this.waiting.get(entry.id)
+    return entry == null || waiting == null ? undefined : { id: entry.id, ...waiting }
+  }
+
   /** The release being switched to now, if any. */
   get upgrading (): string | null {
     return this.c.engine.inProgress?.to.id ?? this.installing ?? null

@@ -15,9 +15,32 @@ export class MalformedBeatError extends UpgossipError {
 /** Largest encoded beat. */
 export const MAX_BEAT_BYTES = 16 * 1024
 
+/** Longest `waiting.reason` a beat carries; senders cut longer ones. */
+export const MAX_WAITING_REASON = 256
+
+/** A reason cut to fit `waiting.reason` (UTF-16 units, as the schema counts; never half a surrogate pair). */
+export function cutWaitingReason (reason: string): string {
+  if (reason.length <= MAX_WAITING_REASON) return reason
+  let cut = reason.slice(0, MAX_WAITING_REASON - 1)
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1)
+  return `${cut}…`
+}
+
+// schedule rule names (`rolling`, `halt-on-failures`, …) and the daemon's own (`hold`, `schedule`)
+const RULE_NAME = /^[a-z][a-z0-9-]{0,63}$/
+
+const WaitingSchema = z.object({
+  id: z.string().max(128),
+  on: z.string().regex(RULE_NAME, { message: 'a rule name: lowercase letters, digits and "-", at most 64' }),
+  reason: z.string().max(MAX_WAITING_REASON).optional()
+})
+
 const PEER_STATES = ['installing', 'running', 'upgrading', 'rolling-back', 'failed'] as const
 
-const BeatSchema = z.strictObject({
+// Keys this build does not know are dropped, not refused: a network upgrades upgossip
+// itself peer by peer, and an older daemon must keep reading a newer one's beats (the
+// 16 KiB limit bounds what an extra key can cost).
+const BeatSchema = z.object({
   v: z.literal(1),
   seq: z.number().int().min(0),
   app: z.string().max(64).nullable(),
@@ -26,7 +49,7 @@ const BeatSchema = z.strictObject({
   labels: z.record(z.string().max(64), z.string().max(256)).refine(l => Object.keys(l).length <= 32, { message: 'at most 32 labels' }),
   addrs: z.array(z.string().max(256)).max(16),
   heads: z.record(z.string().max(64), z.string().max(128)).refine(h => Object.keys(h).length <= 32, { message: 'at most 32 apps' }),
-  held: z.array(z.strictObject({ id: z.string().max(128), have: z.number().int().min(0), size: z.number().int().min(0) })).max(32),
+  held: z.array(z.object({ id: z.string().max(128), have: z.number().int().min(0), size: z.number().int().min(0) })).max(32),
   /** The running version's own app protocol version. */
   protocol: z.number().int().positive().nullable().optional(),
   /** When the peer started running its current version (ms since the epoch). */
@@ -36,7 +59,9 @@ const BeatSchema = z.strictObject({
   /** The release the peer claims a start slot for (the claim step of rolling and canary). */
   claim: z.string().max(128).nullable().optional(),
   /** Releases that failed on this peer: the halt-on-failures rule counts them. */
-  failed: z.array(z.string().max(128)).max(16).optional()
+  failed: z.array(z.string().max(128)).max(16).optional(),
+  /** The release this peer waits to switch to, and the schedule rule it waits on (for dashboards). */
+  waiting: WaitingSchema.nullable().optional()
 })
 
 /** What a peer says about itself. */
@@ -45,6 +70,15 @@ export type StatusBeat = z.infer<typeof BeatSchema>
 /** Encode a beat. */
 export function encodeBeat (beat: StatusBeat): Uint8Array {
   return dagCbor.encode(beat)
+}
+
+/**
+ * The `waiting` field of this peer's beat: the reason cut to fit, and null when a value
+ * would not pass the schema, so a dashboard-only field can never keep a beat from going out.
+ */
+export function beatWaiting (id: string, on: string, reason?: string): z.infer<typeof WaitingSchema> | null {
+  const result = WaitingSchema.safeParse({ id, on, ...(reason == null ? {} : { reason: cutWaitingReason(reason) }) })
+  return result.success ? result.data : null
 }
 
 /** Decode and validate a beat; throws {@link MalformedBeatError}. */

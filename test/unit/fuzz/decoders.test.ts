@@ -110,6 +110,31 @@ describe('decoders never crash and never throw unnamed errors', () => {
     }), { numRuns: RUNS })
   })
 
+  it('status beats with arbitrary optional fields decode within bounds or are refused by name', async () => {
+    const { decodeBeat, MAX_WAITING_REASON } = await import('../../../src/net/index.js')
+    const base = { v: 1, seq: 1, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [] }
+    const waitingArb = fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.record({ id: fc.string({ maxLength: 140 }), on: fc.string({ maxLength: 70 }), reason: fc.string({ maxLength: MAX_WAITING_REASON + 10 }) }, { requiredKeys: ['id', 'on'] })
+    )
+    await fc.assert(fc.asyncProperty(waitingArb, fc.option(fc.jsonValue({ maxDepth: 2 })), async (waiting, failed) => {
+      let bytes: Uint8Array
+      try {
+        bytes = dagCbor.encode({ ...base, waiting, ...(failed == null ? {} : { failed }) })
+      } catch {
+        return
+      }
+      await onlyNamedErrors(() => {
+        const beat = decodeBeat(bytes)
+        if (beat.waiting != null) {
+          expect(beat.waiting.on).toMatch(/^[a-z][a-z0-9-]{0,63}$/)
+          expect(beat.waiting.id.length).toBeLessThanOrEqual(128)
+          expect((beat.waiting.reason ?? '').length).toBeLessThanOrEqual(MAX_WAITING_REASON)
+        }
+      })
+    }), { numRuns: RUNS })
+  })
+
   it('CARs and bundles from arbitrary bytes', async () => {
     await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), async bytes => {
       await onlyNamedErrors(async () => await readCar(bytes))

@@ -1,0 +1,167 @@
+/**
+ * The web dashboard in a real browser (headless Chromium driven by playwright-core)
+ * during a small rollout on real daemons: it shows every peer and its version, the rule
+ * each waiting peer waits on, per-release progress and the versions chart, updates live
+ * (no reload) as peers move to 2.0.0, and keeps its chart across a reload done with
+ * the cookie alone.
+ *
+ * The browser is Debian's `chromium` (or `UPGOSSIP_CHROMIUM`); playwright-core never
+ * downloads one. Without it the test is skipped, unless `UPGOSSIP_REQUIRE_BROWSER=1`
+ * (CI), where that is a failure. `UPGOSSIP_SCREENSHOT=FILE.png` saves the page mid-way
+ * (half the peers moved), and `UPGOSSIP_DASHBOARD_PEERS=N` (default 3) makes a bigger
+ * network for that picture.
+ */
+import { existsSync } from 'node:fs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { chromium } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { kv3Version } from './support/kv3-app.js'
+import { TestNet, runCli, waitFor } from './support/testnet.js'
+import type { Peer } from './support/testnet.js'
+
+const executablePath = process.env.UPGOSSIP_CHROMIUM ?? '/usr/bin/chromium'
+const haveBrowser = existsSync(executablePath)
+const requireBrowser = process.env.UPGOSSIP_REQUIRE_BROWSER === '1'
+const screenshot = process.env.UPGOSSIP_SCREENSHOT
+const N = Math.max(2, Number(process.env.UPGOSSIP_DASHBOARD_PEERS ?? 3))
+if (!haveBrowser && !requireBrowser) {
+  console.warn(`dashboard.test.ts: skipped, no Chromium at ${executablePath} (install Debian's "chromium" or set UPGOSSIP_CHROMIUM; UPGOSSIP_REQUIRE_BROWSER=1 makes this a failure)`)
+}
+
+let net: TestNet | undefined
+let browser: Browser | undefined
+
+afterEach(async () => {
+  await browser?.close()
+  browser = undefined
+  await net?.close()
+  net = undefined
+})
+
+interface PeerRow { peer: string, version: string, waiting: string, state: string }
+
+/** What the page's peers table shows now. */
+async function peerRows (page: Page): Promise<PeerRow[]> {
+  return await page.$$eval('#peers tr[data-peer]', rows => rows.map(r => ({
+    peer: (r as HTMLElement).dataset.peer ?? '',
+    version: r.querySelector('.version')?.textContent ?? '',
+    waiting: r.querySelector('.waiting')?.textContent ?? '',
+    state: r.querySelector('.state')?.textContent ?? ''
+  })))
+}
+
+/** The per-release progress cells of one version: "held/total" and "running/total". */
+async function releaseProgress (page: Page, version: string): Promise<{ held: string, running: string } | undefined> {
+  return await page.$$eval(`#releases tr[data-version="${version}"]`, rows => rows.map(r => ({
+    held: r.querySelector('.held-by')?.textContent?.trim() ?? '',
+    running: r.querySelector('.running-on')?.textContent?.trim() ?? ''
+  }))[0])
+}
+
+/** Versions drawn in the chart. */
+async function chartVersions (page: Page): Promise<string[]> {
+  return await page.$$eval('#chart path[data-version]', paths => paths.map(p => p.getAttribute('data-version') ?? ''))
+}
+
+/** Poll the page until `check` holds; the timeout names what was awaited and what the page showed last. */
+async function untilPage<T> (what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  let seen: T | undefined
+  try {
+    return await waitFor(what, async () => {
+      seen = await read()
+      return check(seen) ? seen : false
+    }, timeoutMs, 200)
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; the page showed ${JSON.stringify(seen)}`)
+  }
+}
+
+describe('web dashboard', () => {
+  it.runIf(haveBrowser || requireBrowser)('shows a rollout live in a browser: peers, waiting rules, per-release progress, versions over time', async () => {
+    if (!haveBrowser) throw new Error(`UPGOSSIP_REQUIRE_BROWSER=1 but there is no Chromium at ${executablePath}: install Debian's "chromium" or set UPGOSSIP_CHROMIUM`)
+    net = await TestNet.create()
+    const v1 = await net.releaseFiles(kv3Version(1))
+    const v2 = await net.releaseFiles(kv3Version(2, { schedule: [{ rule: 'approve' }] }))
+    const a = await net.start('a', ['--install', v1.file, '--label', 'zone=a'])
+    const peers: Peer[] = [a]
+    for (let i = 1; i < N; i++) {
+      const name = String.fromCharCode(97 + i)
+      peers.push(await net.start(name, ['--install', v1.file, '--bootstrap', a.addr, '--label', `zone=${name}`]))
+    }
+    const ids = peers.map(p => p.peerId).sort()
+    await waitFor('a to hear from every other peer', async () => (await a.status()).network.filter(p => p.version === '1.0.0').length === N - 1)
+
+    browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      // root cannot use Chromium's sandbox; /dev/shm is small in containers
+      args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), '--disable-dev-shm-usage']
+    })
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+    const page = await context.newPage()
+    const pageErrors: string[] = []
+    page.on('pageerror', err => { pageErrors.push(err.message) })
+
+    // opened once with the token: a cookie, and the token leaves the address bar
+    const opened = await page.goto(`${a.control.url}/?token=${a.control.token}`)
+    expect(opened?.status()).toBe(200)
+    expect(page.url()).toBe(`${a.control.url}/`)
+    const rows = await untilPage(`the page to show ${N} peers on 1.0.0`, async () => await peerRows(page),
+      rs => rs.length === N && rs.every(r => r.version.includes('1.0.0')))
+    expect(rows.map(r => r.peer).sort()).toEqual(ids)
+    expect(rows[0]?.peer).toBe(a.peerId) // this peer first
+    // a marker that a reload would wipe: every update below must arrive without one
+    await page.evaluate(() => { (window as unknown as { marker: number }).marker = 42 })
+
+    // the timeline is served (with the cookie alone) and the chart draws 1.0.0
+    const timeline = await page.evaluate(async () => await (await fetch('/timeline')).json()) as { capacity: number, samples: Array<{ seq: number, time: string, versions: Record<string, number> }> }
+    expect(timeline.capacity).toBe(2000)
+    expect(timeline.samples.at(-1)?.versions).toEqual({ '1.0.0': N })
+    await untilPage('the chart to draw 1.0.0', async () => await chartVersions(page), v => v.includes('1.0.0'))
+    expect((await fetch(`${a.control.url}/timeline`)).status).toBe(401)
+
+    // v2 waits for approval everywhere: every peer's row says so, from its own beats
+    expect((await runCli(['publish', v2.file, '--data', a.dataDir])).code).toBe(0)
+    await untilPage('every peer to wait on approve', async () => await peerRows(page), rs => rs.length === N && rs.every(r => r.waiting.startsWith('approve')))
+    await untilPage('2.0.0 to be held by every peer', async () => await releaseProgress(page, '2.0.0'), p => p?.held === `${N}/${N}` && p.running === `0/${N}`)
+
+    // the dashboard's own approve button lets this peer go; the others keep waiting
+    await page.click(`#releases tr[data-version="2.0.0"] button[data-verb="approve"]`)
+    await untilPage('a to run 2.0.0 on the page', async () => await peerRows(page),
+      rs => rs.find(r => r.peer === a.peerId)?.version.includes('2.0.0') === true && rs.filter(r => r.version.includes('1.0.0')).length === N - 1)
+    await untilPage('the chart to gain 2.0.0', async () => await chartVersions(page), v => v.includes('1.0.0') && v.includes('2.0.0'))
+    await untilPage(`2.0.0 to run on 1 of ${N}`, async () => await releaseProgress(page, '2.0.0'), p => p?.running === `1/${N}`)
+
+    // the others one by one, each step seen on the page as it happens
+    for (const [i, p] of peers.slice(1).entries()) {
+      expect((await runCli(['approve', v2.id, '--data', p.dataDir])).code).toBe(0)
+      await untilPage(`2.0.0 to run on ${i + 2} of ${N}`, async () => await releaseProgress(page, '2.0.0'), r => r?.running === `${i + 2}/${N}`)
+      if (screenshot != null && i + 2 === Math.ceil(N / 2)) await page.screenshot({ path: screenshot, fullPage: true })
+    }
+    await untilPage('every peer to run 2.0.0 on the page', async () => await peerRows(page),
+      rs => rs.length === N && rs.every(r => r.version.includes('2.0.0') && r.state.startsWith('running') && r.waiting === '–'))
+    await untilPage(`2.0.0 to be held by and run on ${N} of ${N}`, async () => await releaseProgress(page, '2.0.0'), p => p?.held === `${N}/${N}` && p.running === `${N}/${N}`)
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42)
+
+    // a 3.0.0 that cannot start, tried in zone a only: it fails and rolls back there, the
+    // failure shows up, and the others show the rule that keeps them back
+    const v3 = await net.releaseFiles({ ...kv3Version(3, { schedule: [{ rule: 'labels', match: { zone: 'a' } }] }), 'server.js': 'throw new Error("3.0.0 cannot start")\n' })
+    expect((await runCli(['publish', v3.file, '--data', a.dataDir])).code).toBe(0)
+    const failure = await untilPage('the failure of 3.0.0 on this peer', async () => await page.$$eval('#failures li', items => items.map(i => ({
+      release: (i as HTMLElement).dataset.failedRelease, peer: (i as HTMLElement).dataset.failedPeer, text: i.textContent ?? ''
+    }))), items => items.some(i => i.release === v3.id) && items.some(i => i.peer === a.peerId && i.text.includes('3.0.0')))
+    expect(failure.find(i => i.release === v3.id)?.text).toMatch(/3\.0\.0\s*failed/)
+    await untilPage('a to run 2.0.0 again, with 3.0.0 among its failures', async () => await page.$$eval(`#peers tr[data-peer="${a.peerId}"]`, rs => rs.map(r => ({
+      version: r.querySelector('.version')?.textContent ?? '', failures: r.querySelector('.failures')?.textContent ?? '', state: r.querySelector('.state')?.textContent ?? ''
+    }))[0]), r => r?.version.includes('2.0.0') === true && r.failures.includes('3.0.0') && r.state.startsWith('running'))
+    await untilPage('the other peers to wait on the labels rule for 3.0.0', async () => await peerRows(page),
+      rs => rs.filter(r => r.peer !== a.peerId).every(r => r.waiting.startsWith('labels for 3.0.0')))
+
+    // a reload without the token works by the cookie, and the chart keeps its history
+    await page.goto(`${a.control.url}/`)
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBeUndefined()
+    await untilPage(`the reloaded page to show ${N} peers on 2.0.0`, async () => await peerRows(page), rs => rs.length === N && rs.every(r => r.version.includes('2.0.0')))
+    await untilPage('the reloaded chart to draw both versions', async () => await chartVersions(page), v => v.includes('1.0.0') && v.includes('2.0.0'))
+    expect(pageErrors).toEqual([])
+  })
+})

@@ -1,0 +1,80 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { describe, expect, it } from 'vitest'
+import { MAX_WAITING_REASON, MalformedBeatError, beatWaiting, cutWaitingReason, decodeBeat, encodeBeat } from '../../src/net/index.js'
+import type { StatusBeat } from '../../src/net/index.js'
+
+/** A beat as a peer of the first release sent it: none of the optional fields. */
+const OLD_BEAT = {
+  v: 1,
+  seq: 7,
+  app: 'kv',
+  version: '1.0.0',
+  state: 'running',
+  labels: { zone: 'a' },
+  addrs: ['/ip4/127.0.0.1/tcp/4001'],
+  heads: { kv: 'bafyhead' },
+  held: [{ id: 'bafyv1', have: 498, size: 498 }]
+}
+
+const withWaiting = (waiting: unknown): Uint8Array => dagCbor.encode({ ...OLD_BEAT, waiting })
+
+describe('status beats', () => {
+  it('an older peer\'s beat, without the optional fields, still parses', () => {
+    const beat = decodeBeat(dagCbor.encode(OLD_BEAT))
+    expect(beat.version).toBe('1.0.0')
+    expect(beat.waiting).toBeUndefined()
+    expect(beat.failed).toBeUndefined()
+  })
+
+  it('carries the release a peer waits for and the rule it waits on', () => {
+    const beat: StatusBeat = { ...OLD_BEAT, state: 'running', waiting: { id: 'bafyv2', on: 'halt-on-failures', reason: '1 peer reported 2.0.0 failed' }, failed: ['bafyv0'] }
+    const back = decodeBeat(encodeBeat(beat))
+    expect(back.waiting).toEqual({ id: 'bafyv2', on: 'halt-on-failures', reason: '1 peer reported 2.0.0 failed' })
+    expect(decodeBeat(withWaiting(null)).waiting).toBeNull()
+    expect(decodeBeat(withWaiting({ id: 'bafyv2', on: 'approve' })).waiting).toEqual({ id: 'bafyv2', on: 'approve' })
+  })
+
+  it('refuses a waiting field out of bounds or of the wrong shape', () => {
+    const bad: unknown[] = [
+      'approve',
+      { id: 'bafyv2' },
+      { on: 'approve' },
+      { id: 'bafyv2', on: '' },
+      { id: 'bafyv2', on: 'x'.repeat(65) },
+      { id: 'bafyv2', on: 'Approve' },
+      { id: 'bafyv2', on: 'approve <script>' },
+      { id: 'bafyv2', on: 'approve', reason: 'r'.repeat(MAX_WAITING_REASON + 1) },
+      { id: 'b'.repeat(129), on: 'approve' },
+      { id: 7, on: 'approve' }
+    ]
+    for (const waiting of bad) expect(() => decodeBeat(withWaiting(waiting)), JSON.stringify(waiting)).toThrow(MalformedBeatError)
+    // the longest allowed values pass
+    expect(decodeBeat(withWaiting({ id: 'b'.repeat(128), on: 'a'.repeat(64), reason: 'r'.repeat(MAX_WAITING_REASON) })).waiting?.on).toHaveLength(64)
+  })
+
+  it('keys this build does not know (a newer build\'s) are dropped, not refused', () => {
+    const newer = decodeBeat(dagCbor.encode({ ...OLD_BEAT, colour: 'blue', waiting: { id: 'bafyv2', on: 'approve', eta: 5 }, held: [{ id: 'bafyv2', have: 1, size: 2, peers: 3 }] }))
+    expect(newer).not.toHaveProperty('colour')
+    expect(newer.waiting).toEqual({ id: 'bafyv2', on: 'approve' })
+    expect(newer.held).toEqual([{ id: 'bafyv2', have: 1, size: 2 }])
+    // known keys are still checked
+    expect(() => decodeBeat(dagCbor.encode({ ...OLD_BEAT, colour: 'blue', seq: -1 }))).toThrow(MalformedBeatError)
+  })
+
+  it('a long reason is cut to fit, never splitting a character', () => {
+    expect(cutWaitingReason('short')).toBe('short')
+    for (const reason of ['x'.repeat(1000), '😀'.repeat(300), 'x' + '😀'.repeat(300)]) {
+      const cut = cutWaitingReason(reason)
+      expect(cut.length).toBeLessThanOrEqual(MAX_WAITING_REASON)
+      expect(cut.endsWith('…')).toBe(true)
+      expect(cut).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/)
+      expect(decodeBeat(withWaiting({ id: 'bafyv2', on: 'rolling', reason: cut })).waiting?.reason).toBe(cut)
+    }
+  })
+
+  it('this peer\'s own waiting field never holds a value the schema refuses', () => {
+    expect(beatWaiting('bafyv2', 'rolling', 'r'.repeat(1000))?.reason).toHaveLength(MAX_WAITING_REASON)
+    expect(beatWaiting('bafyv2', 'Not A Rule')).toBeNull()
+    expect(beatWaiting('bafyv2', 'approve')).toEqual({ id: 'bafyv2', on: 'approve' })
+  })
+})
