@@ -35,6 +35,8 @@ import { ControlApi } from './control-api.js'
 import { OperatorControls } from './controls.js'
 import { Rollout } from './rollout.js'
 import { EventLog } from './event-log.js'
+import { Freshness } from './freshness.js'
+import type { FreshnessStatus } from './freshness.js'
 import { DaemonMetrics } from './metrics.js'
 import { readNodeState, writeNodeState } from './node-state.js'
 import { VersionTimeline, countVersions } from './version-timeline.js'
@@ -119,6 +121,8 @@ export interface DaemonStatus {
   networkName: string
   multiaddrs: string[]
   connections: number
+  /** Freeze detection: when this peer last heard the network. */
+  freshness: FreshnessStatus
   releases: ReleaseStatus[]
   network: NetworkPeerStatus[]
 }
@@ -189,6 +193,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private readonly work = new Set<Promise<unknown>>()
   private beatTimer: NodeJS.Timeout | undefined
   private beatSeq = 0
+  private freshness: Freshness
+  private frozen = false
   private statusTimer: NodeJS.Timeout | undefined
   private stopped = false
   private started = false
@@ -201,6 +207,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     this.trust = trust
     this.nodeState = nodeState
     this.clock = clock
+    this.freshness = new Freshness(clock, options.freezeAfterMs)
     this.blocks = new FsBlockStore(this.file('blocks'))
     this.controls = new OperatorControls(this.file('controls'))
     this.book = new ReleaseBook({
@@ -624,6 +631,10 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       return 'ignore'
     }
     if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict.id)
+    else {
+      this.freshness.heardRelease()
+      if (this.frozen) this.checkFreshness()
+    }
     this.noteVerdict(verdict, `gossip from ${from}`)
     if (verdict.kind === 'new' || verdict.kind === 'merged') return 'accept'
     return verdict.kind === 'rejected' ? 'reject' : 'ignore'
@@ -638,6 +649,10 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       return 'reject'
     }
     if (!this.view.update(from, beat, this.clock.now())) return 'ignore'
+    if (from !== this.peerId) {
+      this.freshness.heardStatus()
+      if (this.frozen) this.checkFreshness()
+    }
     this.changed()
     // anti-entropy: a head we lack for an app we trust, and have not already turned down
     const trusted = this.trust.toJSON().apps
@@ -858,9 +873,21 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     return done ? entry.signed.record.size : this.progress.get(entry.id) ?? 0
   }
 
+  /** Say so once when this peer stops hearing the network, and once when it hears it again. */
+  private checkFreshness (): void {
+    const f = this.freshness.status()
+    this.metrics.frozen.set(f.frozen ? 1 : 0)
+    if (f.frozen === this.frozen) return
+    this.frozen = f.frozen
+    if (f.frozen) this.events.warn('freeze-suspected', `this peer may be cut off: ${f.reason ?? ''}; it cannot learn of new releases or revocations (check its connections and --bootstrap peers)`)
+    else this.events.info('freeze-cleared', 'this peer hears the network again')
+    this.changed()
+  }
+
   private async beat (): Promise<void> {
     if (this.stopped) return
     if (this.view.expire(this.clock.now(), this.options.peerTimeoutMs).length > 0) this.changed()
+    this.checkFreshness()
     this.metrics.viewSize.set(this.view.size)
     this.metrics.peers.set(this.node.getPeers().length)
     this.beatSeq = Math.max(this.beatSeq + 1, this.clock.now())
@@ -919,6 +946,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       networkName: this.options.network,
       multiaddrs: this.multiaddrs(),
       connections: connected.size,
+      freshness: this.freshness.status(),
       releases,
       network: this.view.list().filter(e => e.peerId !== this.peerId).map(e => {
         const peer: NetworkPeerStatus = {

@@ -62,12 +62,14 @@ button:hover{background:#f0f2f6}
 #chart text{font:11px system-ui,sans-serif;fill:var(--muted)}
 #legend{margin-top:.4rem}
 ul.fails{margin:0;padding-left:1.1rem} ul.fails li{margin:.25rem 0}
+.frozen{border-left:4px solid #c33;background:#fff4f4;color:#822;font-weight:600}
 @media (max-width:900px){.cards{grid-template-columns:repeat(2,1fr)}}
 `
 
 const BODY = String.raw`
 <header><h1>upgossip</h1><span class="sub" id="me">connecting…</span><span id="live">connecting…</span></header>
 <main>
+<div id="frozen" class="card frozen" style="display:none"></div>
 <div class="cards">
   <div class="card"><h2>Peers</h2><div class="big" id="peer-count">–</div></div>
   <div class="card"><h2>Versions now</h2><div class="chips" id="versions-now"></div></div>
@@ -163,6 +165,11 @@ function render (s) {
   const name = id => versionOf.has(id) ? versionOf.get(id) : short(id)
 
   $('me').innerHTML = esc(s.app ?? 'no app') + ' · peer <code title="' + esc(s.peerId) + '">' + esc(short(s.peerId)) + '</code> · network “' + esc(s.networkName) + '” · ' + s.connections + ' connection' + (s.connections === 1 ? '' : 's')
+
+  // freeze detection: nothing heard from the network for too long
+  const f = s.freshness
+  $('frozen').style.display = f?.frozen ? '' : 'none'
+  if (f?.frozen) $('frozen').textContent = 'This peer may be cut off from the network: ' + (f.reason ?? '') + '. It cannot learn of new releases or revocations.'
 
   // cards
   const now = {}

@@ -12,6 +12,7 @@
 export * from './control-api.js'
 export * from './daemon.js'
 export * from './event-log.js'
+export * from './freshness.js'
 export * from './metrics.js'
 export * from './node-state.js'
 export * from './options.js'

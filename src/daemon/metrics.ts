@@ -14,6 +14,7 @@ export class DaemonMetrics implements NetMetrics {
   private readonly refusalsTotal = new Counter({ name: 'upgossip_refusals_total', help: 'Inputs refused, by error name', labelNames: ['error'], registers: [this.registry] })
   readonly peers = new Gauge({ name: 'upgossip_connected_peers', help: 'Peers connected now', registers: [this.registry] })
   readonly viewSize = new Gauge({ name: 'upgossip_network_view_peers', help: 'Peers in the network view', registers: [this.registry] })
+  readonly frozen = new Gauge({ name: 'upgossip_frozen', help: '1 while this peer has heard no other peer for longer than freezeAfter', registers: [this.registry] })
   readonly releases = new Gauge({ name: 'upgossip_releases', help: 'Known releases by state', labelNames: ['state'], registers: [this.registry] })
 
   bytes (protocol: string, direction: 'in' | 'out', n: number): void {

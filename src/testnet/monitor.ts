@@ -27,9 +27,10 @@ export type LoadLine = () => string
 
 const ACTIVE = new Set(['active', 'superseded', 'rolled-back', 'revoked', 'refused', 'failed'])
 
-/** The release a peer is busy with: the newest one that is not over. */
+/** The release a peer is busy with: the newest one above its version that is not over. */
 function pending (s: DaemonStatus): ReleaseStatus | undefined {
-  return s.releases.filter(r => !ACTIVE.has(r.state)).at(-1)
+  const newer = (v: string): boolean => s.version == null || v.localeCompare(s.version, undefined, { numeric: true }) > 0
+  return s.releases.filter(r => !ACTIVE.has(r.state) && newer(r.version)).at(-1)
 }
 
 function bar (have: number, size: number, width = 10): string {

@@ -215,7 +215,12 @@ const lateJoin: Scenario = {
     await net.seed(late)
     net.load.add(late)
     await net.checkThat('the late joiner installed the newest release directly', async () => {
-      const history = await late.history() as Array<{ type: string, id?: string, message?: string }>
+      // the event log is written just after the state that status reports: wait for it
+      let history: Array<{ type: string, id?: string, message?: string }> = []
+      await net.waitUntil(`${late.name}'s history to show the install`, async () => {
+        history = await late.history() as typeof history
+        return history.some(e => e.type === 'installed')
+      })
       const upgrades = history.filter(e => e.type.startsWith('upgrade-'))
       const installed = history.filter(e => e.type === 'installed')
       if (installed.length !== 1 || installed[0]?.id !== v2.id || upgrades.length > 0) throw new Error(`history: ${history.map(e => e.type).join(', ')}`)

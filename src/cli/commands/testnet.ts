@@ -1,4 +1,5 @@
 /** `upgossip testnet`: a local network of real daemons running the demo app through a scenario. */
+import path from 'node:path'
 import type { Command } from 'commander'
 import { InvalidArgumentError, Option } from 'commander'
 import { UpgossipError } from '../../errors.js'
@@ -24,7 +25,7 @@ export function testnetCommand (program: Command): void {
     .addOption(new Option('--scenario <name>', 'what to drive').choices(['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke']).default('rolling'))
     .option('--keep', 'leave the daemons running and the directory in place afterwards')
     .option('--dir <dir>', 'put the network in this directory (kept) instead of a temporary one')
-    .option('--step-timeout <duration>', 'the longest any one step may take', positiveDurationOption, 120_000)
+    .addOption(new Option('--step-timeout <duration>', 'the longest any one step may take').argParser(positiveDurationOption).default(120_000, '2m'))
     .option('--json', 'print the report as one JSON object on stdout (the live view still goes to stderr)')
     .addHelpText('after', `
 Scenarios:
@@ -53,7 +54,7 @@ Examples:
       const net = new Testnet({
         peers: opts.peers,
         keep: opts.keep === true,
-        dir: opts.dir,
+        dir: opts.dir == null ? undefined : path.resolve(opts.dir),
         stepTimeoutMs: opts.stepTimeout,
         sink: { write: text => err.write(text), isTTY: err.isTTY === true, columns: err.columns }
       })

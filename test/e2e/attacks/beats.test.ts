@@ -1,0 +1,138 @@
+/**
+ * Hostile status beats against real daemons: a flood of beats (valid, malformed and
+ * oversized) from a peer written for the test, a Sybil set of peers reporting that a
+ * release failed so as to halt its rollout, and an eclipse that leaves a daemon
+ * connected only to a peer that relays nothing.
+ */
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createPeerNode, encodeBeat, statusTopic } from '../../../src/net/index.js'
+import type { PeerNode, StatusBeat } from '../../../src/net/index.js'
+import { TestNet, runCli, waitFor } from '../support/testnet.js'
+
+let net: TestNet | undefined
+let hostile: PeerNode[] = []
+
+afterEach(async () => {
+  await Promise.all(hostile.map(async h => { await h.stop() }))
+  hostile = []
+  await net?.close()
+  net = undefined
+})
+
+async function hostileNode (): Promise<PeerNode> {
+  const node = await createPeerNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  hostile.push(node)
+  return node
+}
+
+function beat (seq: number, fields: Partial<StatusBeat> = {}): Uint8Array {
+  return encodeBeat({ v: 1, seq, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [], ...fields })
+}
+
+async function pskFile (dir: string): Promise<string> {
+  const file = path.join(dir, 'swarm.key')
+  await fs.writeFile(file, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`)
+  return file
+}
+
+describe('hostile status beats', () => {
+  it('a flood of valid, malformed and oversized beats: refused or folded into one view entry; the daemons keep serving', async () => {
+    net = await TestNet.create({ minConnections: 1 })
+    const v1 = await net.release('1.0.0')
+    const a = await net.start('a', ['--install', v1.file])
+    const b = await net.start('b', ['--install', v1.file, '--bootstrap', a.addr])
+    const h = await hostileNode()
+    const topic = statusTopic('default')
+    h.services.pubsub.subscribe(topic)
+    await h.dial(multiaddr(a.addr))
+    await waitFor('the hostile peer to see a on the status topic', () => h.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId))
+
+    const rejectedBefore = await a.metric('upgossip_gossip_messages_total', { topic: 'status', result: 'reject' })
+    for (let i = 0; i < 300; i++) await h.services.pubsub.publish(topic, beat(1000 + i))
+    for (let i = 0; i < 40; i++) await h.services.pubsub.publish(topic, randomBytes(64 + i))
+    // oversized: a beat of 20 KiB (labels at their limit, padded addresses)
+    for (let i = 0; i < 5; i++) await h.services.pubsub.publish(topic, beat(5000 + i, { addrs: Array.from({ length: 16 }, () => 'x'.repeat(256)), labels: Object.fromEntries(Array.from({ length: 32 }, (_, j) => [`k${j}`, 'v'.repeat(256)])) }))
+
+    // the first malformed beats are refused; each refusal costs the sender gossipsub score,
+    // so the rest may be dropped before they are even validated
+    await waitFor('a to refuse malformed beats', async () => (await a.metric('upgossip_gossip_messages_total', { topic: 'status', result: 'reject' })) > rejectedBefore)
+    expect(await a.metric('upgossip_refusals_total', { error: 'MalformedBeatError' })).toBeGreaterThanOrEqual(1)
+    const view = (await a.status()).network
+    expect(view.filter(p => p.peerId === h.peerId.toString())).toHaveLength(1)
+    // the honest peers still hear each other and serve
+    await waitFor('b to still see a', async () => (await b.status()).network.some(p => p.peerId === a.peerId))
+    expect(await a.call({ op: 'ping' })).toBeDefined()
+    expect(a.exited).toBeUndefined()
+    expect(b.exited).toBeUndefined()
+  })
+
+  it('Sybil failure reports halt an open network\'s rollout (fail-safe, and named), but cannot reach a private one (--psk)', async () => {
+    net = await TestNet.create({ minConnections: 1, beatInterval: '500ms' })
+    const v1 = await net.release('1.0.0')
+    const v2 = await net.release('2.0.0')
+    const topic = statusTopic('default')
+
+    // open network: three fake peers report 2.0.0 failed before it is even published
+    const a = await net.start('a', ['--install', v1.file])
+    const sybils = [await hostileNode(), await hostileNode(), await hostileNode()]
+    for (const s of sybils) {
+      s.services.pubsub.subscribe(topic)
+      await s.dial(multiaddr(a.addr))
+    }
+    await waitFor('the Sybils to see a on the status topic', () => sybils.every(s => s.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId)))
+    let seq = 1
+    const report = setInterval(() => {
+      seq++
+      for (const s of sybils) void s.services.pubsub.publish(topic, beat(seq, { failed: [v2.id] })).catch(() => {})
+    }, 300)
+    try {
+      await waitFor('a to hear the Sybils', async () => (await a.status()).network.length >= 3)
+      expect((await runCli(['publish', v2.file, '--data', a.dataDir])).code).toBe(0)
+      await waitFor('a to halt 2.0.0', async () => (await a.status()).releases.find(r => r.id === v2.id)?.waitingOn === 'halt-on-failures')
+      const status = await a.status()
+      expect(status.version).toBe('1.0.0')
+      // the status names who reported the failure, so an operator can see it is not real peers
+      const reporters = status.network.filter(p => p.failed?.includes(v2.id) === true).map(p => p.peerId).sort()
+      expect(reporters).toEqual(sybils.map(s => s.peerId.toString()).sort())
+    } finally {
+      clearInterval(report)
+    }
+
+    // private network: the same Sybils cannot connect, so their reports never arrive
+    const psk = await pskFile(net.root)
+    const p = await net.start('p', ['--install', v1.file, '--psk', psk])
+    const q = await net.start('q', ['--install', v1.file, '--psk', psk, '--bootstrap', p.addr])
+    for (const s of sybils) await expect(s.dial(multiaddr(p.addr), { signal: AbortSignal.timeout(5000) })).rejects.toThrow()
+    expect((await runCli(['publish', v2.file, '--data', p.dataDir])).code).toBe(0)
+    await p.waitVersion('2.0.0')
+    await q.waitVersion('2.0.0')
+    expect((await p.status()).network.map(x => x.peerId)).toEqual([q.peerId])
+  })
+
+  it('an eclipse: a daemon connected only to a peer that relays nothing says it may be cut off, and clears once it hears an honest peer', async () => {
+    net = await TestNet.create({ minConnections: 1, freezeAfter: '3s' })
+    const v1 = await net.release('1.0.0')
+    const h = await hostileNode()
+    for (const t of ['releases', 'status']) h.services.pubsub.subscribe(`upgossip/default/${t}`)
+    const a = await net.start('a', ['--install', v1.file, '--bootstrap', `${h.getMultiaddrs()[0]?.toString() ?? ''}`])
+    await waitFor('a to be connected to the eclipsing peer only', async () => (await a.status()).connections === 1)
+    await waitFor('a to say it may be cut off', async () => (await a.status()).freshness.frozen)
+    const frozen = await a.status()
+    expect(frozen.connections).toBe(1)
+    expect(frozen.freshness.reason).toMatch(/no other peer heard since the start/)
+    expect(await a.metric('upgossip_frozen')).toBe(1)
+    const events = await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8')
+    expect(events).toContain('"type":"freeze-suspected"')
+
+    // an honest peer reaches it: it hears beats again
+    await net.start('b', ['--install', v1.file, '--bootstrap', a.addr])
+    await waitFor('a to hear the network again', async () => !(await a.status()).freshness.frozen && (await a.metric('upgossip_frozen')) === 0)
+    expect((await a.status()).freshness.lastStatus).not.toBeNull()
+    expect(await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8')).toContain('"type":"freeze-cleared"')
+  })
+})
