@@ -10,6 +10,7 @@ export class DaemonMetrics implements NetMetrics {
   readonly registry = new Registry()
   private readonly bytesTotal = new Counter({ name: 'upgossip_bytes_total', help: 'Bytes sent and received, by protocol or topic', labelNames: ['protocol', 'direction'], registers: [this.registry] })
   private readonly blocksTotal = new Counter({ name: 'upgossip_blocks_total', help: 'Package blocks fetched, served, and refused for not matching their CID', labelNames: ['result'], registers: [this.registry] })
+  private readonly blockBytesTotal = new Counter({ name: 'upgossip_block_bytes_total', help: 'Payload bytes of package blocks fetched (in) and served (out), without framing', labelNames: ['direction'], registers: [this.registry] })
   private readonly gossipTotal = new Counter({ name: 'upgossip_gossip_messages_total', help: 'Gossip messages by topic and validation result', labelNames: ['topic', 'result'], registers: [this.registry] })
   private readonly refusalsTotal = new Counter({ name: 'upgossip_refusals_total', help: 'Inputs refused, by error name', labelNames: ['error'], registers: [this.registry] })
   readonly peers = new Gauge({ name: 'upgossip_connected_peers', help: 'Peers connected now', registers: [this.registry] })
@@ -23,6 +24,10 @@ export class DaemonMetrics implements NetMetrics {
 
   blocks (result: 'fetched' | 'served' | 'refused', n = 1): void {
     this.blocksTotal.inc({ result }, n)
+  }
+
+  blockBytes (direction: 'in' | 'out', n: number): void {
+    this.blockBytesTotal.inc({ direction }, n)
   }
 
   gossip (topic: 'releases' | 'status', result: 'accept' | 'ignore' | 'reject'): void {

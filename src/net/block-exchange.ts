@@ -4,6 +4,10 @@
  * so peers still fetching serve what they have); `{ get: [CID…] }` asks for the blocks,
  * answered by one frame per CID, `{ cid, bytes }` or `{ cid, missing: true }`.
  * Every block is checked against its CID before it is stored or served.
+ *
+ * A server shares its upload ({@link UploadShare}): a large block it sent to another
+ * connected peer lately may be answered `missing` — not from me now, take it from that
+ * peer — so that peers fetching one package do not all take it from the publisher.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import type { PeerId, Stream } from '@libp2p/interface'
@@ -14,6 +18,7 @@ import type { BlockStore } from '../store/index.js'
 import type { NetMetrics } from './metrics.js'
 import type { PeerNode } from './node.js'
 import { BLOCKS_PROTOCOL } from './protocol-ids.js'
+import { UploadShare } from './upload-share.js'
 import { dialWithDeadline, readFrame, readFrames, streamDeadline, writeFrames } from './stream-codec.js'
 
 /** A block-exchange message that breaks the protocol. */
@@ -65,6 +70,8 @@ export interface BlockExchangeComponents {
   log: (message: string) => void
   /** Test fault: serve every block with one byte flipped. */
   corruptServedBlocks?: boolean
+  /** How long a block sent to one peer is left to that peer to pass on (0: never; see {@link UploadShare}). */
+  shareMs?: number
 }
 
 /** One answer to a `get`. */
@@ -76,15 +83,17 @@ export interface BlockAnswer {
 /** Serves blocks to peers and asks peers for blocks. */
 export class BlockExchange {
   private readonly c: BlockExchangeComponents
+  private readonly share: UploadShare
 
   constructor (components: BlockExchangeComponents) {
     this.c = components
+    this.share = new UploadShare({ shareMs: components.shareMs, connected: peer => components.node.getPeers().some(p => p.toString() === peer) })
   }
 
   /** Register the protocol handler. */
   async start (): Promise<void> {
-    await this.c.node.handle(BLOCKS_PROTOCOL, ({ stream }) => {
-      this.serve(stream).catch(err => {
+    await this.c.node.handle(BLOCKS_PROTOCOL, ({ stream, connection }) => {
+      this.serve(stream, connection.remotePeer.toString()).catch(err => {
         this.c.log(`block request refused: ${(err as Error).message}`)
         stream.abort(err as Error)
       })
@@ -96,7 +105,7 @@ export class BlockExchange {
     await this.c.node.unhandle(BLOCKS_PROTOCOL)
   }
 
-  private async serve (stream: Stream): Promise<void> {
+  private async serve (stream: Stream, from: string): Promise<void> {
     const release = streamDeadline(stream, 30_000, () => new BlockProtocolError('request took too long'))
     try {
       const frame = await readFrame(stream, MAX_REQUEST_BYTES)
@@ -112,19 +121,25 @@ export class BlockExchange {
       const self = this
       await writeFrames(stream, (async function * () {
         for (const cid of request.get) {
+          const key = cid.toString()
           let bytes: Uint8Array | undefined
           try {
             bytes = await self.c.store.get(cid)
+            if (self.share.leaveToOthers(key, from, bytes.byteLength)) bytes = undefined
           } catch {
             bytes = undefined
           }
+          if (bytes != null) self.share.sent(key, from, bytes.byteLength)
           if (bytes != null && self.c.corruptServedBlocks === true) {
             bytes = Uint8Array.from(bytes)
             bytes[0] = (bytes[0] ?? 0) ^ 0xff
           }
           const out = dagCbor.encode(bytes == null ? { cid, missing: true } : { cid, bytes })
           self.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', out.byteLength)
-          if (bytes != null) self.c.metrics.blocks('served')
+          if (bytes != null) {
+            self.c.metrics.blocks('served')
+            self.c.metrics.blockBytes('out', bytes.byteLength)
+          }
           yield out
         }
       })())
@@ -194,6 +209,7 @@ export class BlockExchange {
           throw err
         }
         this.c.metrics.blocks('fetched')
+        this.c.metrics.blockBytes('in', value.bytes.byteLength)
         await onBlock(expected, value.bytes)
       }
       if (index < cids.length) missing.push(...cids.slice(index))

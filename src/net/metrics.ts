@@ -7,6 +7,8 @@
 export interface NetMetrics {
   bytes: (protocol: string, direction: 'in' | 'out', n: number) => void
   blocks: (result: 'fetched' | 'served' | 'refused', n?: number) => void
+  /** Payload bytes of package blocks fetched (`in`, each checked against its CID) and served (`out`), without framing. */
+  blockBytes: (direction: 'in' | 'out', n: number) => void
   gossip: (topic: 'releases' | 'status', result: 'accept' | 'ignore' | 'reject') => void
 }
 
@@ -14,5 +16,6 @@ export interface NetMetrics {
 export const noNetMetrics: NetMetrics = {
   bytes: () => {},
   blocks: () => {},
+  blockBytes: () => {},
   gossip: () => {}
 }

@@ -1,8 +1,11 @@
 /**
- * Fetching one package DAG from the swarm: learn which peers hold which of the
- * missing blocks, pull from several peers at once, rarest first, a bounded window per
- * peer, with timeouts and retry elsewhere. A peer that serves a wrong block is dropped
- * as a source for this package. Blocks already held are never fetched again.
+ * Fetching one package DAG from the swarm: learn which peers hold which of the missing
+ * blocks, and keep pulling from several peers at once — rarest first, each block from
+ * its least-loaded holder, a few requests in flight per peer (one until the peer has
+ * delivered: a peer that serves a wrong block costs one request and is dropped as a
+ * source for this package) — with timeouts and retry elsewhere. Requests are pipelined:
+ * a peer that answers is asked again at once, without waiting for slower peers. Blocks
+ * already held are never fetched again.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -10,13 +13,18 @@ import { UpgossipError } from '../errors.js'
 import { blockLinks } from '../package/index.js'
 import { BlockHashMismatchError } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
-import { MAX_GET_CIDS, MAX_HAVE_CIDS } from './block-exchange.js'
+import { MAX_HAVE_CIDS } from './block-exchange.js'
 import type { BlockExchange } from './block-exchange.js'
 
 /** The fetch was stopped before it completed. */
 export class FetchAbortedError extends UpgossipError {
   static override name = 'FetchAbortedError'
 }
+
+/** Blocks asked for in one `get` (2 MiB of 256 KiB leaves; the protocol allows 32). */
+export const GET_BATCH = 8
+/** `get` requests in flight to one peer once it has delivered; a new or failing peer gets one. */
+export const MAX_GETS_PER_PEER = 4
 
 /** What {@link fetchPackage} needs. */
 export interface PackageFetchInit {
@@ -29,9 +37,29 @@ export interface PackageFetchInit {
   onProgress: (have: number) => void
   log: (message: string) => void
   signal: AbortSignal
-  /** Pause between rounds that made no progress (grows up to 8×). */
+  /** Pause after a round in which no peer had anything to give (grows up to 8×); peers' holdings are asked again after half of it. */
   idleMs?: number
 }
+
+/** What one source is known to hold, and how much it is asked now. */
+interface Source {
+  id: PeerId
+  /** Missing blocks it said it holds (and has not since answered `missing` for). */
+  holds: Set<string>
+  /** The blocks its last `have` answer covered. */
+  askedFor: Set<string>
+  /** When its last `have` answer (or failure) came; 0: never asked. */
+  askedAt: number
+  asking: boolean
+  /** Consecutive failures, for backing off. */
+  failures: number
+  /** `get` requests in flight, and how many it may have. */
+  gets: number
+  limit: number
+  /** Blocks it said it holds but answered `missing` for (it left them to peers it sent them to). */
+  declined: Set<string>
+}
+
 
 async function sleep (ms: number, signal: AbortSignal): Promise<void> {
   await new Promise<void>(resolve => {
@@ -41,110 +69,250 @@ async function sleep (ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
+/** A wake-up call the background requests give the fetch loop. */
+class Wakeup {
+  private resolve: (() => void) | undefined
+  notify (): void {
+    const r = this.resolve
+    this.resolve = undefined
+    r?.()
+  }
+
+  async wait (ms: number, signal: AbortSignal): Promise<void> {
+    const woken = new Promise<void>(resolve => { this.resolve = resolve })
+    await Promise.race([woken, sleep(ms, signal)])
+    this.resolve = undefined
+  }
+}
+
+function shuffle<T> (items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    const t = items[i] as T
+    items[i] = items[j] as T
+    items[j] = t
+  }
+  return items
+}
+
 /** Fetch every block of the DAG under `root` into the store; resolves when all are held. */
 export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: number, size: number, fetched: number }> {
   const { store, exchange, signal } = init
+  const idleMs = init.idleMs ?? 500
+  const refreshMs = Math.max(1, Math.floor(idleMs / 2))
   const needed = new Map<string, CID>()
   const walked = new Set<string>()
+  const walking = new Set<string>()
   const banned = new Set<string>()
+  const inflight = new Set<string>()
+  const sources = new Map<string, Source>()
+  const wakeup = new Wakeup()
   let have = 0
   let fetched = 0
+  let progressed = false
+  // walks under way may still add to the frontier: the fetch is done only when none is
+  let walks = 0
+  // when a block last arrived, or a peer last said it holds more than before: the swarm is alive
+  let lastGrowth = Date.now()
+  // how long to wait on the swarm before asking again for what peers left to others
+  const patienceMs = 4 * refreshMs
 
   // walk what we hold; what we lack becomes the frontier
   const walk = async (cid: CID, bytes?: Uint8Array): Promise<void> => {
+    walks++
+    try {
+      await walkFrom(cid, bytes)
+    } finally {
+      walks--
+    }
+  }
+  const walkFrom = async (cid: CID, bytes?: Uint8Array): Promise<void> => {
     const stack: Array<{ cid: CID, bytes?: Uint8Array }> = [{ cid, bytes }]
     while (stack.length > 0) {
       const next = stack.pop() as { cid: CID, bytes?: Uint8Array }
       const key = next.cid.toString()
-      if (walked.has(key)) continue
-      let data = next.bytes
-      if (data == null) {
-        if (!(await store.has(next.cid))) {
-          needed.set(key, next.cid)
-          continue
+      // claimed before any await: two walks never count one block twice
+      if (walked.has(key) || walking.has(key)) continue
+      walking.add(key)
+      try {
+        let data = next.bytes
+        if (data == null) {
+          if (!(await store.has(next.cid))) {
+            needed.set(key, next.cid)
+            continue
+          }
+          try {
+            data = await store.get(next.cid)
+          } catch {
+            needed.set(key, next.cid)
+            continue
+          }
         }
-        try {
-          data = await store.get(next.cid)
-        } catch {
-          needed.set(key, next.cid)
-          continue
-        }
+        walked.add(key)
+        needed.delete(key)
+        have += data.byteLength
+        progressed = true
+        lastGrowth = Date.now()
+        for (const link of blockLinks(next.cid, data)) stack.push({ cid: link })
+      } finally {
+        walking.delete(key)
       }
-      walked.add(key)
-      needed.delete(key)
-      have += data.byteLength
-      for (const link of blockLinks(next.cid, data)) stack.push({ cid: link })
     }
   }
+
+  /** Blocks may arrive another way (a publish, another release sharing them). */
+  const absorbArrivals = async (): Promise<void> => {
+    for (const [key, cid] of [...needed]) {
+      if (!inflight.has(key) && await store.has(cid)) {
+        needed.delete(key)
+        await walk(cid)
+      }
+    }
+  }
+
+  const askHave = (source: Source, wanted: CID[]): Promise<void> => {
+    source.asking = true
+    return exchange.have(source.id, wanted).then(answer => {
+      const before = source.holds
+      source.holds = new Set(wanted.filter((_, i) => answer[i] === true).map(c => c.toString()).filter(key => !source.declined.has(key)))
+      if ([...source.holds].some(key => !before.has(key))) lastGrowth = Date.now()
+      source.failures = 0
+    }, (err: Error) => {
+      source.holds = new Set()
+      source.failures++
+      init.log(`peer ${source.id.toString()} did not say which blocks it holds: ${err.message}`)
+    }).finally(() => {
+      source.askedFor = new Set(wanted.map(c => c.toString()))
+      source.askedAt = Date.now()
+      source.asking = false
+      wakeup.notify()
+    })
+  }
+
+  const launchGet = (source: Source, cids: CID[]): void => {
+    const key = source.id.toString()
+    source.gets++
+    for (const c of cids) inflight.add(c.toString())
+    exchange.get(source.id, cids, async (cid, bytes) => {
+      if (walked.has(cid.toString())) return
+      await store.put(cid, bytes)
+      fetched++
+      await walk(cid, bytes)
+      init.onProgress(have)
+      // a peer that holds a block most likely holds what it links to: ask it for those at
+      // once rather than after another round of "who holds what" (it answers missing if not)
+      for (const link of blockLinks(cid, bytes)) if (needed.has(link.toString())) source.holds.add(link.toString())
+    }).then(missing => {
+      for (const m of missing) {
+        source.holds.delete(m.toString())
+        source.declined.add(m.toString())
+      }
+      // a peer that delivered may have more requests in flight (slow start)
+      if (missing.length < cids.length) source.limit = Math.min(MAX_GETS_PER_PEER, source.limit * 2)
+    }, (err: Error) => {
+      if (err instanceof BlockHashMismatchError) {
+        banned.add(key)
+        init.log(`peer ${key} served a block that does not match its CID; it is no longer a source for this package`)
+      } else {
+        source.limit = 1
+        source.holds = new Set()
+        source.failures++
+        init.log(`fetching from ${key} failed: ${err.message}; retrying elsewhere`)
+      }
+    }).finally(() => {
+      source.gets--
+      for (const c of cids) inflight.delete(c.toString())
+      wakeup.notify()
+    })
+  }
+
+  /** Rarest first; each block to its least-loaded holder with room, ties broken at random. */
+  const schedule = (available: Source[]): boolean => {
+    const load = new Map<Source, CID[]>()
+    const room = (s: Source): number => (s.limit - s.gets) * GET_BATCH - (load.get(s)?.length ?? 0)
+    const rarity = new Map<string, Source[]>()
+    for (const [key] of needed) {
+      if (inflight.has(key)) continue
+      const holders = available.filter(s => s.holds.has(key))
+      if (holders.length > 0) rarity.set(key, holders)
+    }
+    const order = shuffle([...rarity.keys()]).sort((a, b) => (rarity.get(a)?.length ?? 0) - (rarity.get(b)?.length ?? 0))
+    for (const key of order) {
+      const holders = shuffle((rarity.get(key) ?? []).filter(s => room(s) > 0))
+      if (holders.length === 0) continue
+      const best = holders.reduce((a, b) => (load.get(b)?.length ?? 0) < (load.get(a)?.length ?? 0) ? b : a)
+      load.set(best, [...(load.get(best) ?? []), needed.get(key) as CID])
+    }
+    for (const [source, cids] of load) {
+      for (let i = 0; i < cids.length; i += GET_BATCH) launchGet(source, cids.slice(i, i + GET_BATCH))
+    }
+    return load.size > 0
+  }
+
   await walk(init.root)
   init.onProgress(have)
 
   let idleRounds = 0
-  while (needed.size > 0) {
+  let lastAbsorb = Date.now()
+  while (needed.size > 0 || walks > 0) {
     if (signal.aborted) throw new FetchAbortedError('fetch stopped')
-    // blocks may have arrived another way (a publish, another release sharing them)
-    const before = walked.size
-    for (const cid of [...needed.values()]) {
-      if (await store.has(cid)) {
-        needed.delete(cid.toString())
-        await walk(cid)
-      }
+    progressed = false
+    const busy = [...sources.values()].some(s => s.gets > 0)
+    if (!busy || Date.now() - lastAbsorb > 1000) {
+      lastAbsorb = Date.now()
+      await absorbArrivals()
+      if (progressed) init.onProgress(have)
+      if (needed.size === 0 && walks === 0) break
     }
-    if (walked.size > before) init.onProgress(have)
-    if (needed.size === 0) break
-    const sources = init.sources().filter(p => !banned.has(p.toString()))
-    if (sources.length > 0) {
-      const wanted = [...needed.values()].slice(0, MAX_HAVE_CIDS)
-      // who has what
-      const holders = new Map<string, PeerId[]>()
-      await Promise.all(sources.map(async peer => {
-        try {
-          const answer = await exchange.have(peer, wanted)
-          answer.forEach((held, i) => {
-            if (!held) return
-            const key = (wanted[i] as CID).toString()
-            holders.set(key, [...(holders.get(key) ?? []), peer])
-          })
-        } catch (err) {
-          init.log(`peer ${peer.toString()} did not say which blocks it holds: ${(err as Error).message}`)
-        }
-      }))
-      // rarest first, each block to its least-loaded holder, at most one window per peer
-      const rarest = wanted.filter(c => (holders.get(c.toString())?.length ?? 0) > 0)
-        .sort((a, b) => (holders.get(a.toString())?.length ?? 0) - (holders.get(b.toString())?.length ?? 0))
-      const batches = new Map<string, { peer: PeerId, cids: CID[] }>()
-      for (const cid of rarest) {
-        const candidates = (holders.get(cid.toString()) ?? []).filter(p => (batches.get(p.toString())?.cids.length ?? 0) < MAX_GET_CIDS)
-        if (candidates.length === 0) continue
-        const peer = candidates.reduce((best, p) => (batches.get(p.toString())?.cids.length ?? 0) < (batches.get(best.toString())?.cids.length ?? 0) ? p : best)
-        const batch = batches.get(peer.toString()) ?? { peer, cids: [] }
-        batch.cids.push(cid)
-        batches.set(peer.toString(), batch)
+    const current = init.sources().filter(p => !banned.has(p.toString())).map(p => {
+      const key = p.toString()
+      let s = sources.get(key)
+      if (s == null) {
+        s = { id: p, holds: new Set(), askedFor: new Set(), askedAt: 0, asking: false, failures: 0, gets: 0, limit: 1, declined: new Set() }
+        sources.set(key, s)
       }
-      await Promise.all([...batches.values()].map(async ({ peer, cids }) => {
-        try {
-          await exchange.get(peer, cids, async (cid, bytes) => {
-            if (walked.has(cid.toString())) return
-            await store.put(cid, bytes)
-            fetched++
-            await walk(cid, bytes)
-            init.onProgress(have)
-          })
-        } catch (err) {
-          if (err instanceof BlockHashMismatchError) {
-            banned.add(peer.toString())
-            init.log(`peer ${peer.toString()} served a block that does not match its CID; it is no longer a source for this package`)
-          } else {
-            init.log(`fetching from ${peer.toString()} failed: ${(err as Error).message}; retrying elsewhere`)
-          }
-        }
-      }))
+      return s
+    })
+    // ask who holds what: peers never asked, peers not asked about new frontier blocks, and
+    // peers that have nothing more for us, once their answer is old
+    const wanted = [...needed].filter(([key]) => !inflight.has(key)).slice(0, MAX_HAVE_CIDS).map(([, cid]) => cid)
+    const asks: Array<Promise<void>> = []
+    const now = Date.now()
+    for (const s of current) {
+      if (s.asking || wanted.length === 0) continue
+      const age = now - s.askedAt
+      const backoff = refreshMs * 2 ** Math.min(s.failures, 5)
+      const stale = s.askedAt === 0 ||
+        (age >= Math.min(backoff, 50) && s.failures === 0 && wanted.some(c => !s.askedFor.has(c.toString()))) ||
+        (age >= backoff && !wanted.some(c => s.holds.has(c.toString())))
+      if (stale) asks.push(askHave(s, wanted))
     }
-    if (walked.size === before) {
+    // at the start, hear from several peers before choosing, so the first requests spread
+    if (asks.length > 0 && !busy) await Promise.race([Promise.allSettled(asks), sleep(Math.max(refreshMs, 100), signal)])
+    const launched = schedule(current.filter(s => !s.asking || s.askedAt > 0))
+    const stillBusy = launched || [...sources.values()].some(s => s.gets > 0 || s.asking)
+    if (!stillBusy && [...sources.values()].some(s => s.declined.size > 0)) {
+      // nothing to fetch now but what peers left to others: while the swarm still grows
+      // (blocks arrive, peers hold more), wait for it to reach us through our own peers
+      if (Date.now() - lastGrowth < patienceMs) {
+        await wakeup.wait(refreshMs, signal)
+        continue
+      }
+      // it stopped growing: the peers those blocks went to are not among ours, or did not
+      // pass them on; ask again, after hearing afresh who holds what
+      for (const s of sources.values()) {
+        s.declined.clear()
+        s.askedAt = Math.min(s.askedAt, Date.now() - refreshMs)
+        s.askedFor.clear()
+      }
+      continue
+    }
+    if (!stillBusy) {
       idleRounds = Math.min(idleRounds + 1, 3)
-      await sleep((init.idleMs ?? 500) * 2 ** idleRounds, signal)
+      await sleep(idleMs * 2 ** idleRounds, signal)
     } else {
-      idleRounds = 0
+      if (progressed) idleRounds = 0
+      await wakeup.wait(refreshMs, signal)
     }
   }
   return { blocks: walked.size, size: have, fetched }

@@ -76,7 +76,8 @@ interface Client {
 /** Clients writing and reading back keys on every peer, one request in flight per peer. */
 export class LoadGenerator {
   private readonly clients = new Map<DaemonProcess, Client>()
-  private readonly latencies: number[] = []
+  /** Answered requests: when each was sent (ms since the run began) and how long it took. */
+  private readonly latencies: Array<{ atMs: number, ms: number }> = []
   private readonly failures: LoadFailure[] = []
   private sent = 0
   private stopped = false
@@ -112,10 +113,19 @@ export class LoadGenerator {
     return this.summary()
   }
 
-  /** The totals so far. */
-  summary (): LoadSummary {
-    const sorted = [...this.latencies].sort((a, b) => a - b)
-    return { sent: this.sent, failed: this.failures.length, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), failures: this.failures.slice(0, 20) }
+  /**
+   * The totals so far, or of the requests within `window` (ms since the run began, `from`
+   * inclusive, `to` exclusive; an answer counts when it was sent, a failure when it
+   * failed), e.g. before and during a rollout.
+   */
+  summary (window: { fromMs?: number, toMs?: number } = {}): LoadSummary {
+    const from = window.fromMs ?? -Infinity
+    const to = window.toMs ?? Infinity
+    const inside = (at: number): boolean => at >= from && at < to
+    const sorted = this.latencies.filter(l => inside(l.atMs)).map(l => l.ms).sort((a, b) => a - b)
+    const failures = this.failures.filter(f => inside(f.atMs))
+    const sent = window.fromMs == null && window.toMs == null ? this.sent : sorted.length + failures.length
+    return { sent, failed: failures.length, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), failures: failures.slice(0, 20) }
   }
 
   private async loop (client: Client): Promise<void> {
@@ -134,11 +144,12 @@ export class LoadGenerator {
 
   private async request (peer: DaemonProcess, op: string, request: unknown, expected: unknown): Promise<void> {
     this.sent++
+    const atMs = this.init.elapsed()
     const started = performance.now()
     try {
       const got = this.init.codec.value(await peer.call(request, { protocol: this.init.codec.protocol }))
       if (got !== expected) throw new Error(`expected ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`)
-      this.latencies.push(performance.now() - started)
+      this.latencies.push({ atMs, ms: performance.now() - started })
     } catch (err) {
       this.failures.push({ atMs: this.init.elapsed(), peer: peer.name, op, error: (err as Error).message })
     }

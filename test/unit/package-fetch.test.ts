@@ -13,8 +13,8 @@ function peer (name: string): PeerId {
 
 interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean }
 
-/** A block exchange over in-memory peers, recording who was asked for what. */
-function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>): BlockExchange {
+/** A block exchange over in-memory peers, recording who was asked for what, and who served what. */
+function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>, served: Array<{ peer: string, cid: string }> = []): BlockExchange {
   const find = (p: PeerId): FakePeer => peers.find(x => x.name === p.toString()) as FakePeer
   return {
     have: async (p: PeerId, cids: CID[]) => {
@@ -25,13 +25,20 @@ function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[]
     get: async (p: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>) => {
       const fp = find(p)
       gets.push({ peer: fp.name, cids: cids.map(String) })
+      const missing: CID[] = []
       for (const cid of cids) {
+        // like the real exchange: a block the peer does not hold is answered missing
+        if (!(await fp.store.has(cid))) {
+          missing.push(cid)
+          continue
+        }
+        served.push({ peer: fp.name, cid: cid.toString() })
         let bytes = await fp.store.get(cid)
         if (fp.lie === true) bytes = randomBytes(bytes.byteLength)
         await verifyBlock(cid, bytes)
         await onBlock(cid, bytes)
       }
-      return []
+      return missing
     }
   } as unknown as BlockExchange
 }
@@ -75,12 +82,17 @@ describe('fetching a package from the swarm', () => {
     const partial = cids.filter(c => c.code !== 0x55).concat(leaves.slice(0, 1))
     const peers = [{ name: 'a', store: await copyOf(source, partial) }, { name: 'b', store: await copyOf(source, cids) }]
     const gets: Array<{ peer: string, cids: string[] }> = []
+    const served: Array<{ peer: string, cid: string }> = []
     const store = new MemoryBlockStore()
-    await fetchPackage({ root, store, exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1 })
+    await fetchPackage({ root, store, exchange: exchange(peers, gets, served), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1 })
     expect(store.count).toBe(cids.length)
-    // blocks only b has went to b; a served from what it had
-    const fromA = gets.filter(g => g.peer === 'a').flatMap(g => g.cids)
-    for (const c of fromA) expect(partial.map(String)).toContain(c)
+    // every block came once; blocks only b has came from b; a served from what it had
+    expect(served.map(s => s.cid).sort()).toEqual(cids.map(String).sort())
+    for (const s of served.filter(x => x.peer === 'a')) expect(partial.map(String)).toContain(s.cid)
+    // a peer that delivered a block is asked for what it links to at once; a partial holder
+    // answers missing for some, which costs a request, not a block
+    const askedOfA = gets.filter(g => g.peer === 'a').flatMap(g => g.cids)
+    expect(askedOfA.filter(c => !partial.map(String).includes(c)).length).toBeLessThanOrEqual(leaves.length)
   })
 
   it('drops a peer that serves a wrong block and completes from the others; never refetches held blocks', async () => {

@@ -1,0 +1,26 @@
+/**
+ * The HTTPS origin of the baseline, as its own process: serves one file from memory at
+ * `GET /bundle` over node's https, prints `{"port":…}` once listening and `{"sent":…}`
+ * after each response; exits when its stdin closes.
+ *
+ * Usage: node https-origin-process.ts CERT.pem KEY.pem FILE
+ */
+import fs from 'node:fs'
+import https from 'node:https'
+
+const [certFile, keyFile, file] = process.argv.slice(2) as [string, string, string]
+const body = fs.readFileSync(file)
+const server = https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }, (req, res) => {
+  if (req.url !== '/bundle') {
+    res.writeHead(404).end()
+    return
+  }
+  res.writeHead(200, { 'content-type': 'application/vnd.ipld.car', 'content-length': body.length })
+  res.end(body, () => { process.stdout.write(JSON.stringify({ sent: body.length }) + '\n') })
+})
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address()
+  process.stdout.write(JSON.stringify({ port: typeof address === 'object' && address != null ? address.port : 0 }) + '\n')
+})
+process.stdin.on('end', () => { server.close(); process.exit(0) })
+process.stdin.resume()

@@ -1,0 +1,67 @@
+/**
+ * How big each benchmark is in each mode: `quick` (a few minutes: N = 10, a 4 MiB
+ * package), `full` (the report: N = 10, 25, 50 and 1, 16, 64 MiB), and `tiny` (the
+ * test that keeps the scripts working: a few seconds per section).
+ */
+
+/** Every section of the benchmark. */
+export const SECTIONS = ['swarm', 'announce', 'shim', 'rollout', 'footprint'] as const
+
+/** A section's name. */
+export type Section = typeof SECTIONS[number]
+
+/** The parameters of a run. */
+export interface BenchMode {
+  name: 'quick' | 'full' | 'tiny'
+  swarm: {
+    /** Network sizes; every size is measured on each. */
+    peers: number[]
+    /** Package sizes (the large file's bytes). */
+    sizes: number[]
+    /** The package a one-file change is measured on (its large file's bytes). */
+    deltaSize: number
+  }
+  announce: { probes: number }
+  shim: {
+    /** Null requests per configuration and concurrency. */
+    nullRequests: number
+    /** 1 MiB requests per configuration and concurrency. */
+    bulkRequests: number
+    concurrency: number[]
+    bulkConcurrency: number[]
+    /** Calls made before measuring (JIT, connections, caches). */
+    warmup: number
+  }
+  rollout: { peers: number, beforeMs: number, afterMs: number }
+  footprint: { idleMs: number, helpRuns: number, starts: number }
+}
+
+const MiB = 1024 * 1024
+
+/** The modes by name. */
+export const MODES: Record<BenchMode['name'], BenchMode> = {
+  quick: {
+    name: 'quick',
+    swarm: { peers: [10], sizes: [4 * MiB], deltaSize: 4 * MiB },
+    announce: { probes: 7 },
+    shim: { nullRequests: 1000, bulkRequests: 40, concurrency: [1, 64], bulkConcurrency: [1, 8], warmup: 100 },
+    rollout: { peers: 6, beforeMs: 10_000, afterMs: 3000 },
+    footprint: { idleMs: 10_000, helpRuns: 5, starts: 3 }
+  },
+  full: {
+    name: 'full',
+    swarm: { peers: [10, 25, 50], sizes: [1 * MiB, 16 * MiB, 64 * MiB], deltaSize: 64 * MiB },
+    announce: { probes: 21 },
+    shim: { nullRequests: 5000, bulkRequests: 200, concurrency: [1, 64], bulkConcurrency: [1, 8], warmup: 500 },
+    rollout: { peers: 10, beforeMs: 30_000, afterMs: 5000 },
+    footprint: { idleMs: 60_000, helpRuns: 10, starts: 5 }
+  },
+  tiny: {
+    name: 'tiny',
+    swarm: { peers: [3], sizes: [256 * 1024], deltaSize: 256 * 1024 },
+    announce: { probes: 2 },
+    shim: { nullRequests: 30, bulkRequests: 3, concurrency: [1, 4], bulkConcurrency: [1], warmup: 5 },
+    rollout: { peers: 3, beforeMs: 2000, afterMs: 500 },
+    footprint: { idleMs: 1000, helpRuns: 1, starts: 1 }
+  }
+}

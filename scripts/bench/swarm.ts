@@ -1,0 +1,152 @@
+/**
+ * Swarm against an HTTPS origin: a release of a package with one large random file is
+ * published through one daemon (the publisher) of N; the time until every other daemon
+ * holds the verified, staged package, the bytes the publisher sent and the block bytes
+ * every other daemon received come from the daemons' own event logs and metrics. The
+ * same bundle then goes from an HTTPS origin to N−1 client processes. Last, a release
+ * that changes one small file of the package shows what an update moves.
+ */
+import { randomBytes } from 'node:crypto'
+import type { DaemonProcess } from '#src/testnet/index.js'
+import type { Certificate } from './certificate.ts'
+import { httpsBaseline } from './https-origin.ts'
+import type { BenchNetwork, BenchRelease, Progress } from './network.ts'
+import { metricSum, releaseBytesOut } from './prometheus.ts'
+import { mib, round, swarmRatios } from './stats.ts'
+
+/** States in which a daemon holds a verified package (it is staged, or past it). */
+export const HELD = ['staged', 'waiting', 'upgrading', 'active', 'superseded']
+
+/** One swarm run and its HTTPS baseline. */
+export interface SwarmRun {
+  peers: number
+  packageBytes: number
+  bundleBytes: number
+  /** The publisher's admission (blocks imported, gossip starts) until the last peer staged the package. */
+  swarmMs: number
+  /** The `POST /publish` call itself (read, verify and import the bundle on the publisher). */
+  publishMs: number
+  /** The publisher's admission until the last peer admitted the release (the announcement). */
+  announceMs: number
+  /** Bytes the publisher's daemon sent for the release (blocks, releases topic, sync; not beats). */
+  publisherSentBytes: number
+  /** Of which block payload. */
+  publisherBlockBytes: number
+  /** Block payload bytes received by all peers but the publisher. */
+  blockBytesReceived: number
+  /** Block payload bytes served by peers other than the publisher. */
+  peerServedBytes: number
+  httpsMs: number
+  httpsOriginSentBytes: number
+  publisherEgressRatio: number | null
+  duplicateRatio: number | null
+  timeVsHttps: number | null
+}
+
+/** A release changing one small file of a large package. */
+export interface DeltaRun {
+  peers: number
+  packageBytes: number
+  changedFileBytes: number
+  /** Block payload bytes received per peer (mean over all but the publisher). */
+  bytesPerPeer: number
+  /** bytesPerPeer ÷ packageBytes. */
+  fractionOfPackage: number | null
+  publisherSentBytes: number
+  ms: number
+}
+
+interface Snapshot { publisherOut: number, publisherBlockOut: number, received: number, served: number }
+
+async function snapshot (net: BenchNetwork): Promise<Snapshot> {
+  const [publisher, ...others] = net.peers as [DaemonProcess, ...DaemonProcess[]]
+  const pm = await net.metrics(publisher)
+  const om = await Promise.all(others.map(async p => await net.metrics(p)))
+  return {
+    publisherOut: releaseBytesOut(pm),
+    publisherBlockOut: metricSum(pm, 'upgossip_block_bytes_total', { direction: 'out' }),
+    received: om.reduce((sum, m) => sum + metricSum(m, 'upgossip_block_bytes_total', { direction: 'in' }), 0),
+    served: om.reduce((sum, m) => sum + metricSum(m, 'upgossip_block_bytes_total', { direction: 'out' }), 0)
+  }
+}
+
+/** Publish `release` through the first daemon and wait until every daemon holds it; what it cost. */
+async function spread (net: BenchNetwork, release: BenchRelease): Promise<{ swarmMs: number, publishMs: number, announceMs: number, before: Snapshot, after: Snapshot }> {
+  const [publisher, ...others] = net.peers as [DaemonProcess, ...DaemonProcess[]]
+  const before = await snapshot(net)
+  const t0 = Date.now()
+  await publisher.api('POST', '/publish', release.bytes, 300_000)
+  const publishMs = Date.now() - t0
+  await net.waitRelease(release, HELD, net.peers, 600_000)
+  const admittedAt = await net.eventTime(publisher, 'release-admitted', release.id) ?? t0
+  const staged = await Promise.all(others.map(async p => await net.eventTime(p, 'release-staged', release.id)))
+  const admitted = await Promise.all(others.map(async p => await net.eventTime(p, 'release-admitted', release.id)))
+  if (staged.some(t => t == null)) throw new Error(`a daemon holds ${release.version} but logged no release-staged event`)
+  // the last "fetched" counts may trail the staged state by a moment
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const after = await snapshot(net)
+  return {
+    swarmMs: Math.max(...staged as number[]) - admittedAt,
+    publishMs,
+    announceMs: Math.max(...admitted.map(t => t ?? admittedAt)) - admittedAt,
+    before,
+    after
+  }
+}
+
+/** Measure every package size on a network of N daemons that already runs `kv`. */
+export async function swarmRuns (net: BenchNetwork, sizes: number[], cert: Certificate, progress: Progress, firstMinor = 1): Promise<SwarmRun[]> {
+  const runs: SwarmRun[] = []
+  let minor = firstMinor
+  for (const size of sizes) {
+    const release = await net.release({ files: { 'blob.bin': randomBytes(size), 'notes.txt': 'first notes\n' }, manifest: { version: `1.${minor++}.0`, schedule: [{ rule: 'approve' }] } })
+    progress(`  swarm: ${net.peers.length} peers, ${mib(release.size)} package (kv ${release.version})…`)
+    const s = await spread(net, release)
+    const https = await httpsBaseline({ file: release.file, clients: net.peers.length - 1, dir: net.ws.file('https'), cert })
+    const measure = {
+      peers: net.peers.length,
+      packageBytes: release.size,
+      publisherSentBytes: s.after.publisherOut - s.before.publisherOut,
+      blockBytesReceived: s.after.received - s.before.received,
+      swarmMs: s.swarmMs,
+      httpsMs: https.ms
+    }
+    const run: SwarmRun = {
+      ...measure,
+      bundleBytes: release.bytes.length,
+      publishMs: s.publishMs,
+      announceMs: s.announceMs,
+      publisherBlockBytes: s.after.publisherBlockOut - s.before.publisherBlockOut,
+      peerServedBytes: s.after.served - s.before.served,
+      httpsOriginSentBytes: https.originSentBytes,
+      ...swarmRatios(measure)
+    }
+    progress(`    swarm ${run.swarmMs} ms (publish call ${run.publishMs} ms), HTTPS ${run.httpsMs} ms; publisher sent ${round(run.publisherEgressRatio ?? 0, 2)}× the package, duplicates ${round(run.duplicateRatio ?? 0, 2)}×`)
+    runs.push(run)
+  }
+  return runs
+}
+
+/** A release of the same package with one small file changed: what moves. */
+export async function deltaRun (net: BenchNetwork, size: number, progress: Progress, minor: number): Promise<DeltaRun> {
+  const blob = randomBytes(size)
+  const first = await net.release({ files: { 'blob.bin': blob, 'notes.txt': 'first notes\n' }, manifest: { version: `1.${minor}.0`, schedule: [{ rule: 'approve' }] } })
+  progress(`  delta: ${net.peers.length} peers hold a ${mib(first.size)} package (kv ${first.version})…`)
+  await spread(net, first)
+  const changed = 'second notes, one line longer\nthan the first\n'
+  const next = await net.release({ files: { 'blob.bin': blob, 'notes.txt': changed }, manifest: { version: `1.${minor}.1`, schedule: [{ rule: 'approve' }] } })
+  const s = await spread(net, next)
+  const received = s.after.received - s.before.received
+  const bytesPerPeer = Math.round(received / (net.peers.length - 1))
+  const run: DeltaRun = {
+    peers: net.peers.length,
+    packageBytes: next.size,
+    changedFileBytes: Buffer.byteLength(changed),
+    bytesPerPeer,
+    fractionOfPackage: round(bytesPerPeer / next.size, 6),
+    publisherSentBytes: s.after.publisherOut - s.before.publisherOut,
+    ms: s.swarmMs
+  }
+  progress(`    kv ${next.version} changes notes.txt: ${bytesPerPeer} block bytes per peer (${(100 * bytesPerPeer / next.size).toFixed(4)} % of the package), ${run.ms} ms`)
+  return run
+}
