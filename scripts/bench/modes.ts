@@ -5,7 +5,7 @@
  */
 
 /** Every section of the benchmark. */
-export const SECTIONS = ['swarm', 'announce', 'shim', 'rollout', 'footprint'] as const
+export const SECTIONS = ['swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation'] as const
 
 /** A section's name. */
 export type Section = typeof SECTIONS[number]
@@ -34,6 +34,8 @@ export interface BenchMode {
   }
   rollout: { peers: number, beforeMs: number, afterMs: number }
   footprint: { idleMs: number, helpRuns: number, starts: number }
+  /** Network sizes the simulator runs every policy at. */
+  simulation: { peers: number[] }
 }
 
 const MiB = 1024 * 1024
@@ -46,15 +48,17 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     announce: { probes: 7 },
     shim: { nullRequests: 1000, bulkRequests: 40, concurrency: [1, 64], bulkConcurrency: [1, 8], warmup: 100 },
     rollout: { peers: 6, beforeMs: 10_000, afterMs: 3000 },
-    footprint: { idleMs: 10_000, helpRuns: 5, starts: 3 }
+    footprint: { idleMs: 10_000, helpRuns: 5, starts: 3 },
+    simulation: { peers: [1000] }
   },
   full: {
     name: 'full',
     swarm: { peers: [10, 25, 50], sizes: [1 * MiB, 16 * MiB, 64 * MiB], deltaSize: 64 * MiB },
-    announce: { probes: 21 },
+    announce: { probes: 15 },
     shim: { nullRequests: 5000, bulkRequests: 200, concurrency: [1, 64], bulkConcurrency: [1, 8], warmup: 500 },
     rollout: { peers: 10, beforeMs: 30_000, afterMs: 5000 },
-    footprint: { idleMs: 60_000, helpRuns: 10, starts: 5 }
+    footprint: { idleMs: 60_000, helpRuns: 10, starts: 5 },
+    simulation: { peers: [1000, 10_000] }
   },
   tiny: {
     name: 'tiny',
@@ -62,6 +66,7 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     announce: { probes: 2 },
     shim: { nullRequests: 30, bulkRequests: 3, concurrency: [1, 4], bulkConcurrency: [1], warmup: 5 },
     rollout: { peers: 3, beforeMs: 2000, afterMs: 500 },
-    footprint: { idleMs: 1000, helpRuns: 1, starts: 1 }
+    footprint: { idleMs: 1000, helpRuns: 1, starts: 1 },
+    simulation: { peers: [100] }
   }
 }

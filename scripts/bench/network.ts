@@ -36,8 +36,8 @@ export interface DaemonEvent {
 
 /** What a release is made of: a base directory's files, replaced or added files, manifest changes. */
 export interface ReleaseSpec {
-  /** Copy this directory first (default: the demo app's v1). */
-  base?: string
+  /** Copy this directory first (default: the demo app's v1; null: start empty). */
+  base?: string | null
   /** Files written over the base (path → content). */
   files?: Record<string, string | Uint8Array>
   /** Keys merged into `upgossip.json` (`app`, `version`, `schedule`, …). */
@@ -80,14 +80,16 @@ export class BenchNetwork {
   async release (spec: ReleaseSpec): Promise<BenchRelease> {
     const dir = this.ws.file('packages', `r${++this.built}`)
     await fs.rm(dir, { recursive: true, force: true })
-    await fs.cp(spec.base ?? path.join(DEMO_APP_DIR, 'v1'), dir, { recursive: true })
+    if (spec.base === null) await fs.mkdir(dir, { recursive: true })
+    else await fs.cp(spec.base ?? path.join(DEMO_APP_DIR, 'v1'), dir, { recursive: true })
     for (const [rel, content] of Object.entries(spec.files ?? {})) {
       const file = path.join(dir, ...rel.split('/'))
       await fs.mkdir(path.dirname(file), { recursive: true })
       await fs.writeFile(file, content)
     }
     const manifestFile = path.join(dir, 'upgossip.json')
-    const manifest = { ...JSON.parse(await fs.readFile(manifestFile, 'utf8')) as Record<string, unknown>, ...spec.manifest }
+    const baseManifest = spec.base === null ? {} : JSON.parse(await fs.readFile(manifestFile, 'utf8')) as Record<string, unknown>
+    const manifest = { ...baseManifest, ...spec.manifest }
     await fs.writeFile(manifestFile, JSON.stringify(manifest, null, 2) + '\n')
     const store = new MemoryBlockStore()
     const { signed, id, blocks } = await createRelease({ dir, store, keys: [this.ws.keys[0] as PublisherKey] })

@@ -624,9 +624,14 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     }
     let verdict: Verdict
     try {
-      verdict = await this.book.consider(message.signed)
+      // forwarded once checked; kept durably just after (the book tells listeners then)
+      const screened = await this.book.screen(message.signed)
+      verdict = screened.verdict
+      screened.stored.catch((err: Error) => {
+        // our own trouble (a full disk): not the sender's fault; sync brings it again later
+        this.events.warn('release-not-stored', `could not keep a release from ${from}: ${err.message}`)
+      })
     } catch (err) {
-      // our own trouble (a full disk): not the sender's fault
       this.events.warn('release-not-stored', `could not take in a release from ${from}: ${(err as Error).message}`)
       return 'ignore'
     }

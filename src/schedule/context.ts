@@ -24,7 +24,7 @@ export interface SchedulePeer {
 export interface ScheduleContext {
   now: number
   self: SchedulePeer
-  /** Other peers in view (this peer excluded). */
+  /** Other peers in view (this peer excluded; a simulation may include it: rules count it once). */
   peers: SchedulePeer[]
   release: { id: string, version: string }
   /** When this peer staged the release (ms): jitter counts from here. */

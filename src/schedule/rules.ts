@@ -8,7 +8,7 @@ import { parseDuration, formatDuration } from '../duration.js'
 import type { ScheduleRule } from '../package/index.js'
 import type { ScheduleContext, SchedulePeer } from './context.js'
 import { knownPeers } from './context.js'
-import { byRank, countFromFraction, rank } from './rank.js'
+import { countFromFraction, rank, rankedIds } from './rank.js'
 
 /** One rule's answer. */
 export interface RuleResult {
@@ -58,14 +58,17 @@ export function canaries (rule: Extract<ScheduleRule, { rule: 'canary' }>, ctx: 
   const known = knownPeers(ctx)
   if (rule.labels != null) return known.filter(p => matches(p.labels, rule.labels ?? {}))
   const count = countFromFraction(rule.fraction ?? 0, known.length)
-  const chosen = new Set(byRank(known.map(p => p.peerId), ctx.release.id).slice(0, count))
+  const chosen = new Set(rankedIds(known.map(p => p.peerId), ctx.release.id).slice(0, count))
   return known.filter(p => chosen.has(p.peerId))
 }
 
 /** The most peers a rule lets switch at once, if it limits that. */
 export function slotLimit (rule: ScheduleRule, ctx: ScheduleContext): number | undefined {
   if (rule.rule === 'rolling') return rule.max ?? countFromFraction(rule.maxFraction ?? 0, knownPeers(ctx).length)
-  if (rule.rule === 'canary' && canaries(rule, ctx).some(p => p.peerId === ctx.self.peerId)) return canaries(rule, ctx).length
+  if (rule.rule === 'canary') {
+    const chosen = canaries(rule, ctx)
+    if (chosen.some(p => p.peerId === ctx.self.peerId)) return chosen.length
+  }
   return undefined
 }
 
@@ -162,6 +165,13 @@ export function claimWins (rules: ScheduleRule[], ctx: ScheduleContext): Decisio
   const busy = busyWith(ctx)
   const switching = busy.filter(p => p.upgrading === ctx.release.id).length
   const claimants = [ctx.self.peerId, ...busy.filter(p => p.upgrading !== ctx.release.id).map(p => p.peerId)]
-  const place = byRank(claimants, ctx.release.id).indexOf(ctx.self.peerId)
+  // this peer's place in the rank order of the claimants (as byRank sorts them): the
+  // claimants before it, counted rather than sorted (a claim storm has thousands)
+  const mine = rank(ctx.self.peerId, ctx.release.id)
+  const place = claimants.filter(id => {
+    if (id === ctx.self.peerId) return false
+    const r = rank(id, ctx.release.id)
+    return r < mine || (r === mine && id.localeCompare(ctx.self.peerId) < 0)
+  }).length
   return place < limit - switching ? { start: true } : { start: false, waitingOn: 'rolling', reason: `backed off: ${claimants.length} claims for ${Math.max(0, limit - switching)} slot(s)` }
 }

@@ -1,0 +1,261 @@
+/**
+ * `npm run bench` — upgossip's benchmarks, every figure from real daemon processes on
+ * loopback: swarm against an HTTPS origin, announcement latency, shim overhead, rollout
+ * disruption, footprint. Progress goes to stderr; `--json` prints one JSON object on
+ * stdout. A full run writes docs/benchmarks.md (tables and SVG plots) and the README's
+ * headline table.
+ *
+ * @example
+ * ```sh
+ * npm run bench -- --quick --json > quick.json
+ * npm run bench                      # full: N = 10, 25, 50; 1, 16, 64 MiB; writes the report
+ * npm run bench -- --only shim,footprint --quick
+ * ```
+ */
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { announce } from './bench/announce.ts'
+import type { AnnounceResult } from './bench/announce.ts'
+import { makeCertificate } from './bench/certificate.ts'
+import { footprint, idleOf } from './bench/footprint.ts'
+import { MODES, SECTIONS } from './bench/modes.ts'
+import type { BenchMode, Section } from './bench/modes.ts'
+import { BenchNetwork } from './bench/network.ts'
+import { writeReport } from './bench/report.ts'
+import { swarmResult, targets } from './bench/result.ts'
+import type { BenchResult, SwarmResult } from './bench/result.ts'
+import { rolloutDisruption } from './bench/rollout.ts'
+import { shimOverhead } from './bench/shim.ts'
+import { deltaRun, swarmRuns } from './bench/swarm.ts'
+import type { DeltaRun, SwarmRun } from './bench/swarm.ts'
+import { compareWithTestnet } from './sim/compare.ts'
+import { simulatePolicies } from './sim/policies.ts'
+import type { PolicyRun } from './sim/policies.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const DEFAULT_OUT = path.join(ROOT, 'docs', 'benchmarks.md')
+
+const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write] [--out FILE] [--keep] [--profile DIR] [--verbose]
+
+Benchmarks on real daemon processes on loopback (see scripts/README.md):
+  swarm      publish → every peer holds the package, against an HTTPS origin; publisher
+             egress, duplicate block bytes; a release that changes one small file
+  announce   publish → every peer admitted the release, against a plain 1 KiB gossip message
+  shim       null and 1 MiB requests, same version vs one and two SO hops
+  rollout    failed requests and p99 while N peers upgrade (rolling, then canary), and
+             the simulator's prediction of the same rollouts
+  footprint  idle daemon RSS and CPU, start-to-ready, upgossip --help
+  simulation rolling and canary policies at 1 000 (and, full, 10 000) simulated peers
+
+  --quick        a few minutes: N = 10, a 4 MiB package (default: full, N = 10, 25, 50 and 1, 16, 64 MiB)
+  --json         print one JSON object on stdout (progress stays on stderr)
+  --only LIST    run only these sections
+  --write        write docs/benchmarks.md and the README table (a full run does by default)
+  --no-write     do not write them
+  --out FILE     write the report there instead of docs/benchmarks.md
+  --keep         keep the daemons' directories (under the system temp dir)
+  --profile DIR  run the swarm's daemons with node --cpu-prof, profiles in DIR
+                 (summarise with: node scripts/profile-summary.ts DIR/*.cpuprofile)
+  --verbose      also show the testnet's live lines during the rollout`
+
+interface Options {
+  mode: BenchMode
+  json: boolean
+  only: Set<Section>
+  write: boolean
+  out: string
+  keep: boolean
+  profile?: string
+  verbose: boolean
+}
+
+/** Parse the command line; exits 2 on a usage error, like the CLI. */
+export function parseArgs (argv: string[]): Options {
+  const fail = (message: string): never => {
+    process.stderr.write(`bench: ${message}\n${HELP}\n`)
+    process.exit(2)
+  }
+  let mode: BenchMode = MODES.full
+  let json = false
+  let only = new Set<Section>(SECTIONS)
+  let write: boolean | undefined
+  let out = DEFAULT_OUT
+  let keep = false
+  let profile: string | undefined
+  let verbose = false
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string
+    const value = (): string => argv[++i] ?? fail(`${a} needs a value`)
+    switch (a) {
+      case '--quick': mode = MODES.quick; break
+      case '--full': mode = MODES.full; break
+      case '--tiny': mode = MODES.tiny; break
+      case '--json': json = true; break
+      case '--only': {
+        const names = value().split(',').filter(Boolean)
+        const unknown = names.filter(n => !(SECTIONS as readonly string[]).includes(n))
+        if (unknown.length > 0) fail(`unknown section ${unknown.join(', ')} (sections: ${SECTIONS.join(', ')})`)
+        only = new Set(names as Section[])
+        break
+      }
+      case '--write': write = true; break
+      case '--no-write': write = false; break
+      case '--out': out = path.resolve(value()); break
+      case '--keep': keep = true; break
+      case '--profile': profile = path.resolve(value()); break
+      case '--verbose': verbose = true; break
+      case '--help': case '-h': process.stdout.write(HELP + '\n'); process.exit(0); break
+      default: fail(`unknown option ${a}`)
+    }
+  }
+  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose }
+}
+
+function machine (): BenchResult['machine'] {
+  const cpus = os.cpus()
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    loadStart: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
+    loadEnd: 0
+  }
+}
+
+function commit (): string | null {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== ''
+    return dirty ? `${head}+changes` : head
+  } catch {
+    return null
+  }
+}
+
+/** Run the benchmarks `o` asks for. */
+export async function runBench (o: Options, progress: (line: string) => void, timelines: PolicyRun[] = []): Promise<BenchResult> {
+  const started = Date.now()
+  const m = o.mode
+  const result: BenchResult = {
+    benchmark: 'upgossip',
+    version: (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+    mode: m.name,
+    commit: commit(),
+    startedAt: new Date(started).toISOString(),
+    wallMs: 0,
+    machine: machine(),
+    swarm: null,
+    announce: null,
+    shim: null,
+    rollout: null,
+    footprint: null,
+    simulation: null,
+    targets: [],
+    errors: {}
+  }
+  const failed = (section: Section, err: unknown): void => {
+    const message = (err as Error)?.stack ?? String(err)
+    result.errors[section] = (err as Error)?.message ?? String(err)
+    progress(`${section} failed: ${message}`)
+  }
+
+  // swarm and announce share their networks: N daemons are started once for both
+  if (o.only.has('swarm') || o.only.has('announce')) {
+    const runs: SwarmRun[] = []
+    const idle: SwarmResult['idle'] = []
+    let delta: DeltaRun | null = null
+    const announced: AnnounceResult[] = []
+    const cert = await makeCertificate()
+    const env: Record<string, string> = o.profile == null ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profile}` }
+    const largest = Math.max(...m.swarm.peers)
+    for (const n of m.swarm.peers) {
+      progress(`== swarm and announce: ${n} daemons`)
+      const net = await BenchNetwork.create(progress)
+      try {
+        const install = await net.release({ manifest: {} })
+        await net.start(n, install, () => [], env)
+        if (o.only.has('swarm')) {
+          try {
+            idle.push(await idleOf(net, m.name === 'full' ? 15_000 : m.name === 'quick' ? 5000 : 1000))
+            runs.push(...await swarmRuns(net, m.swarm.sizes, cert, progress))
+            if (n === largest) delta = await deltaRun(net, m.swarm.deltaSize, progress, 50)
+          } catch (err) { failed('swarm', err) }
+        }
+        if (o.only.has('announce')) {
+          try {
+            announced.push(await announce(net, m.announce.probes, progress))
+          } catch (err) { failed('announce', err) }
+        }
+      } catch (err) {
+        failed(o.only.has('swarm') ? 'swarm' : 'announce', err)
+      } finally {
+        await net.close(o.keep)
+      }
+    }
+    if (o.only.has('swarm')) result.swarm = swarmResult(runs, delta, idle, cert.how)
+    const top = announced.at(-1)
+    if (o.only.has('announce') && top != null) result.announce = { ...top, byPeers: announced.map(a => ({ peers: a.peers, ratio: a.ratio, releaseMs: a.releaseMs, plainMs: a.plainMs })) }
+  }
+  if (o.only.has('shim')) {
+    progress('== shim overhead')
+    try {
+      result.shim = await shimOverhead(m.shim, progress, o.keep)
+    } catch (err) { failed('shim', err) }
+  }
+  if (o.only.has('rollout')) {
+    progress('== rollout disruption')
+    try {
+      const rollout = await rolloutDisruption(m.rollout, progress, o.verbose)
+      result.rollout = { ...rollout, simulated: await compareWithTestnet(rollout) }
+    } catch (err) { failed('rollout', err) }
+  }
+  if (o.only.has('footprint')) {
+    progress('== footprint')
+    try {
+      result.footprint = await footprint(m.footprint, progress)
+    } catch (err) { failed('footprint', err) }
+  }
+  if (o.only.has('simulation')) {
+    progress('== simulation at scale')
+    try {
+      const runs = await simulatePolicies(m.simulation.peers, {}, progress)
+      timelines.push(...runs)
+      result.simulation = runs.map(({ timeline, ...rest }) => rest)
+    } catch (err) { failed('simulation', err) }
+  }
+  result.targets = targets(result)
+  result.machine.loadEnd = Math.round((os.loadavg()[0] ?? 0) * 100) / 100
+  result.wallMs = Date.now() - started
+  return result
+}
+
+/** The targets for people. */
+export function summaryText (r: BenchResult): string {
+  const lines = [`upgossip bench (${r.mode}), ${(r.wallMs / 1000).toFixed(0)} s, load ${r.machine.loadStart} → ${r.machine.loadEnd} on ${r.machine.cpus} CPUs`]
+  for (const t of r.targets) lines.push(`  ${t.met == null ? '-' : t.met ? '✓' : '✗'} ${t.name}: ${t.value ?? 'not measured'} (target ${t.target}${t.applies === 'every mode' ? '' : `, ${t.applies}`})`)
+  for (const [section, error] of Object.entries(r.errors)) lines.push(`  ! ${section} failed: ${error}`)
+  return lines.join('\n')
+}
+
+if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
+  const o = parseArgs(process.argv.slice(2))
+  const progress = (line: string): void => { process.stderr.write(line + '\n') }
+  progress(`upgossip bench: ${o.mode.name} mode, sections ${[...o.only].join(', ')}`)
+  const timelines: PolicyRun[] = []
+  const result = await runBench(o, progress, timelines)
+  if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n')
+  else process.stdout.write(summaryText(result) + '\n')
+  if (o.json) progress(summaryText(result))
+  if (o.write) {
+    // the README's table follows the report in docs/, not one written elsewhere
+    const readme = o.out === DEFAULT_OUT ? path.join(ROOT, 'README.md') : undefined
+    const written = await writeReport(result, o.out, readme, timelines)
+    progress(`wrote ${written.join(', ')}`)
+  }
+  process.exitCode = Object.keys(result.errors).length > 0 ? 1 : 0
+}

@@ -1,0 +1,138 @@
+/**
+ * Footprint: what one daemon costs. Start-to-ready is timed from the spawn of
+ * `upgossip daemon --install …` until its control API answers (control.json), and until
+ * its app answers a request; idle RSS and CPU come from /proc for the daemon process and,
+ * separately, its app's process, while a small network sits idle (beats only); the CLI's
+ * `--help` is timed as a process from spawn to exit.
+ */
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import { DaemonProcess, UPGOSSIP_BIN } from '#src/testnet/index.js'
+import { BenchNetwork, sleep } from './network.ts'
+import type { Progress } from './network.ts'
+import { median, round } from './stats.ts'
+
+/** Clock ticks per second of /proc/<pid>/stat (Linux: 100). */
+const CLK_TCK = 100
+
+/** Resident memory of a process in MB (from /proc), or null where /proc is missing. */
+export function rssMB (pid: number): number | null {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match == null ? null : round(Number(match[1]) / 1024, 1)
+  } catch {
+    return null
+  }
+}
+
+/** CPU seconds a process has used (user + system), or null. */
+export function cpuSeconds (pid: number): number | null {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+  } catch {
+    return null
+  }
+}
+
+/** The child processes of `pid` (the daemon's app), from /proc. */
+export function childrenOf (pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
+/** The footprint figures. */
+export interface FootprintResult {
+  /** Median idle RSS of a daemon process (its app not included). */
+  idleRssMB: number | null
+  /** Median idle RSS of a daemon's app process (the demo app). */
+  appRssMB: number | null
+  /** Median idle CPU of a daemon process, % of one core. */
+  idleCpuPercent: number | null
+  /** Peers in the idle network. */
+  idlePeers: number
+  idleSeconds: number
+  /** Spawn → control API up (control.json written). */
+  startToControlMs: number
+  /** Spawn → the app answered a request. */
+  startToReadyMs: number
+  /** `upgossip --help`, spawn → exit (median). */
+  helpMs: number
+}
+
+async function timeHelp (): Promise<number> {
+  const t = performance.now()
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [UPGOSSIP_BIN, '--help'], { stdio: 'ignore' })
+    child.on('exit', code => { code === 0 ? resolve() : reject(new Error(`upgossip --help exited with ${String(code)}`)) })
+  })
+  return performance.now() - t
+}
+
+/** Measure. */
+export async function footprint (opts: { idleMs: number, helpRuns: number, starts: number, peers?: number }, progress: Progress): Promise<FootprintResult> {
+  const help: number[] = []
+  for (let i = 0; i < opts.helpRuns; i++) help.push(await timeHelp())
+  const net = await BenchNetwork.create(progress)
+  try {
+    const install = await net.release({ manifest: {} })
+    // start-to-ready of a lone daemon, each time in a fresh directory
+    const control: number[] = []
+    const ready: number[] = []
+    for (let i = 0; i < opts.starts; i++) {
+      const t = performance.now()
+      const d = await DaemonProcess.start({
+        name: `lone-${i}`,
+        dataDir: net.ws.file(`lone-${i}`),
+        logFile: net.ws.file('logs', `lone-${i}.log`),
+        args: ['--trust', net.trustFile, '--config', net.configFile, '--listen', '/ip4/127.0.0.1/tcp/0', '--install', install.file]
+      })
+      control.push(performance.now() - t)
+      while (true) {
+        try {
+          await d.call({ op: 'get', key: 'x' }, { protocol: 1, timeoutMs: 5000 })
+          break
+        } catch {
+          await sleep(20)
+        }
+      }
+      ready.push(performance.now() - t)
+      await d.stop()
+    }
+    progress(`  footprint: start to control API ${Math.round(median(control))} ms, to a served request ${Math.round(median(ready))} ms; --help ${Math.round(median(help))} ms`)
+    const peers = opts.peers ?? 3
+    await net.start(peers, install)
+    await sleep(3000)
+    const idle = await idleOf(net, opts.idleMs)
+    const appRss = net.peers.flatMap(p => childrenOf(p.pid as number)).map(rssMB).filter((x): x is number => x != null)
+    const result: FootprintResult = {
+      idleRssMB: idle.rssMB,
+      appRssMB: appRss.length === 0 ? null : median(appRss),
+      idleCpuPercent: idle.cpuPercent,
+      idlePeers: peers,
+      idleSeconds: idle.seconds,
+      startToControlMs: Math.round(median(control)),
+      startToReadyMs: Math.round(median(ready)),
+      helpMs: Math.round(median(help))
+    }
+    progress(`  footprint: idle daemon ${result.idleRssMB ?? '?'} MB RSS (its app ${result.appRssMB ?? '?'} MB), ${result.idleCpuPercent ?? '?'} % CPU in a ${peers}-peer network`)
+    return result
+  } finally {
+    await net.close()
+  }
+}
+
+/** Idle CPU and RSS of every daemon of a running network, measured over `ms`. */
+export async function idleOf (net: BenchNetwork, ms: number): Promise<{ peers: number, seconds: number, cpuPercent: number | null, rssMB: number | null }> {
+  const pids = net.peers.map(p => p.pid as number)
+  const before = pids.map(cpuSeconds)
+  const t0 = performance.now()
+  await sleep(ms)
+  const seconds = (performance.now() - t0) / 1000
+  const cpu = pids.map((pid, i) => { const a = before[i]; const b = cpuSeconds(pid); return a == null || b == null ? NaN : 100 * (b - a) / seconds })
+  const rss = pids.map(rssMB).filter((x): x is number => x != null)
+  return { peers: pids.length, seconds: round(seconds, 1), cpuPercent: cpu.some(Number.isNaN) ? null : round(median(cpu), 2), rssMB: rss.length === 0 ? null : median(rss) }
+}

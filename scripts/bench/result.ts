@@ -1,0 +1,104 @@
+/**
+ * The shape of one benchmark run (what `npm run bench -- --json` prints), the targets
+ * of issue 7 checked against it, and its headline figures — pure, so the shape is
+ * tested without running daemons.
+ */
+import type { AnnounceResult } from './announce.ts'
+import type { FootprintResult } from './footprint.ts'
+import type { Section } from './modes.ts'
+import type { RolloutResult } from './rollout.ts'
+import type { ShimResult } from './shim.ts'
+import { check } from './stats.ts'
+import type { TargetCheck } from './stats.ts'
+import type { DeltaRun, SwarmRun } from './swarm.ts'
+import type { PolicyRun } from '../sim/policies.ts'
+
+/** Swarm figures: the headline ratios (of the headline run) and every run. */
+export interface SwarmResult {
+  publisherEgressRatio: number | null
+  duplicateRatio: number | null
+  timeVsHttps: number | null
+  /** Which run the headline ratios come from. */
+  headline: { peers: number, packageBytes: number } | null
+  runs: SwarmRun[]
+  delta: DeltaRun | null
+  /** Idle daemons of each network size, before anything was published. */
+  idle: Array<{ peers: number, cpuPercent: number | null, rssMB: number | null }>
+  /** How the HTTPS origin's certificate was made. */
+  certificate: string
+}
+
+/** The machine and the conditions of a run. */
+export interface MachineInfo {
+  cpus: number
+  cpuModel: string
+  memoryGiB: number
+  node: string
+  platform: string
+  /** 1-minute load average at the start and the end; above the CPU count, figures are noisy. */
+  loadStart: number
+  loadEnd: number
+}
+
+/** One run of `npm run bench`. */
+export interface BenchResult {
+  benchmark: 'upgossip'
+  version: string
+  mode: 'quick' | 'full' | 'tiny'
+  /** The git commit measured, if known. */
+  commit: string | null
+  startedAt: string
+  wallMs: number
+  machine: MachineInfo
+  swarm: SwarmResult | null
+  announce: AnnounceResult | null
+  shim: ShimResult | null
+  rollout: RolloutResult | null
+  footprint: FootprintResult | null
+  /** Rollouts at scale by the simulator (timelines left out of the JSON). */
+  simulation: Array<Omit<PolicyRun, 'timeline'>> | null
+  targets: TargetCheck[]
+  /** Sections that failed, with the reason. */
+  errors: Partial<Record<Section, string>>
+}
+
+/** The run the headline swarm ratios come from: the largest network, and the size nearest 16 MiB. */
+export function headlineRun (runs: SwarmRun[]): SwarmRun | undefined {
+  const most = Math.max(...runs.map(r => r.peers))
+  return runs.filter(r => r.peers === most).sort((a, b) => Math.abs(Math.log2(a.packageBytes / 16_777_216)) - Math.abs(Math.log2(b.packageBytes / 16_777_216)))[0]
+}
+
+/** Swarm section results from its runs. */
+export function swarmResult (runs: SwarmRun[], delta: DeltaRun | null, idle: SwarmResult['idle'], certificate: string): SwarmResult {
+  const h = headlineRun(runs)
+  return {
+    publisherEgressRatio: h?.publisherEgressRatio ?? null,
+    duplicateRatio: runs.length === 0 ? null : Math.max(...runs.map(r => r.duplicateRatio ?? 0)),
+    timeVsHttps: h?.timeVsHttps ?? null,
+    headline: h == null ? null : { peers: h.peers, packageBytes: h.packageBytes },
+    runs,
+    delta,
+    idle,
+    certificate
+  }
+}
+
+/** The targets of issue 7, checked against a run. */
+export function targets (r: Pick<BenchResult, 'mode' | 'swarm' | 'announce' | 'shim' | 'rollout' | 'footprint'>): TargetCheck[] {
+  const runs = r.swarm?.runs ?? []
+  const at50 = runs.filter(x => x.peers >= 50)
+  const at50x16 = at50.find(x => x.packageBytes >= 16 * 1048576 && x.packageBytes < 17 * 1048576)
+  const quickEgress = runs.length === 0 ? null : Math.max(...runs.map(x => x.publisherEgressRatio ?? Infinity))
+  return [
+    check('swarm.publisherEgressRatio', '≤ 2 × package (quick mode: every run)', quickEgress, v => v <= 2),
+    check('swarm.publisherEgressRatio at N = 50', '≤ 1.5 × package', at50.length === 0 ? null : Math.max(...at50.map(x => x.publisherEgressRatio ?? Infinity)), v => v <= 1.5, 'full mode'),
+    check('swarm.duplicateRatio', '≤ 1.1', r.swarm?.duplicateRatio, v => v <= 1.1),
+    check('swarm.timeVsHttps at N = 50, 16 MiB', '≤ 1 (no slower than the HTTPS origin)', at50x16?.timeVsHttps, v => v <= 1, 'full mode'),
+    check('announce.ratio', '≤ 1.2 × a plain gossip message', r.announce?.ratio, v => v <= 1.2),
+    check('shim.latencyRatio', '≤ 1.2 × same-version p50 (one SO hop)', r.shim?.latencyRatio, v => v <= 1.2),
+    check('shim.throughputRatio', '≥ 0.9 × same-version req/s (one SO hop)', r.shim?.throughputRatio, v => v >= 0.9),
+    check('rollout.failedRequests', '0', r.rollout?.failedRequests, v => v === 0),
+    check('rollout.p99Ratio', '≤ 3 × p99 before', r.rollout?.p99Ratio, v => v <= 3),
+    check('footprint.idleRssMB', '≤ 100 MB (idle daemon)', r.footprint?.idleRssMB, v => v <= 100)
+  ]
+}
