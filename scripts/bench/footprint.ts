@@ -25,6 +25,17 @@ export function rssMB (pid: number): number | null {
   }
 }
 
+/** Memory of a process no other process shares (USS: private clean + private dirty), in MB, or null. */
+export function ussMB (pid: number): number | null {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+    const kb = ['Private_Clean', 'Private_Dirty'].map(k => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(text)?.[1] ?? NaN))
+    return kb.some(Number.isNaN) ? null : round((kb[0] as number + (kb[1] as number)) / 1024, 1)
+  } catch {
+    return null
+  }
+}
+
 /** CPU seconds a process has used (user + system), or null. */
 export function cpuSeconds (pid: number): number | null {
   try {
@@ -48,6 +59,10 @@ export function childrenOf (pid: number): number[] {
 export interface FootprintResult {
   /** Median idle RSS of a daemon process (its app not included). */
   idleRssMB: number | null
+  /** Of which not shared with other processes (USS; the node executable's pages are shared). */
+  idleUssMB: number | null
+  /** Idle RSS with a smaller V8 young generation (`NODE_OPTIONS=--max-semi-space-size=1`). */
+  idleRssSmallYoungGenMB: number | null
   /** Median idle RSS of a daemon's app process (the demo app). */
   appRssMB: number | null
   /** Median idle CPU of a daemon process, % of one core. */
@@ -108,8 +123,22 @@ export async function footprint (opts: { idleMs: number, helpRuns: number, start
     await sleep(3000)
     const idle = await idleOf(net, opts.idleMs)
     const appRss = net.peers.flatMap(p => childrenOf(p.pid as number)).map(rssMB).filter((x): x is number => x != null)
+    const uss = net.peers.map(p => ussMB(p.pid as number)).filter((x): x is number => x != null)
+    // the same, with V8's young generation kept small (an option of node, not of upgossip)
+    const tuned = await BenchNetwork.create(progress)
+    let tunedRss: number | null = null
+    try {
+      await tuned.start(peers, await tuned.release({ manifest: {} }), () => [], { NODE_OPTIONS: '--max-semi-space-size=1' })
+      await sleep(3000 + Math.min(opts.idleMs, 10_000))
+      const rss = tuned.peers.map(p => rssMB(p.pid as number)).filter((x): x is number => x != null)
+      tunedRss = rss.length === 0 ? null : median(rss)
+    } finally {
+      await tuned.close()
+    }
     const result: FootprintResult = {
       idleRssMB: idle.rssMB,
+      idleUssMB: uss.length === 0 ? null : median(uss),
+      idleRssSmallYoungGenMB: tunedRss,
       appRssMB: appRss.length === 0 ? null : median(appRss),
       idleCpuPercent: idle.cpuPercent,
       idlePeers: peers,
@@ -118,7 +147,7 @@ export async function footprint (opts: { idleMs: number, helpRuns: number, start
       startToReadyMs: Math.round(median(ready)),
       helpMs: Math.round(median(help))
     }
-    progress(`  footprint: idle daemon ${result.idleRssMB ?? '?'} MB RSS (its app ${result.appRssMB ?? '?'} MB), ${result.idleCpuPercent ?? '?'} % CPU in a ${peers}-peer network`)
+    progress(`  footprint: idle daemon ${result.idleRssMB ?? '?'} MB RSS, ${result.idleUssMB ?? '?'} MB its own (its app ${result.appRssMB ?? '?'} MB), ${result.idleCpuPercent ?? '?'} % CPU in a ${peers}-peer network; ${result.idleRssSmallYoungGenMB ?? '?'} MB RSS with --max-semi-space-size=1`)
     return result
   } finally {
     await net.close()

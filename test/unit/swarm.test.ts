@@ -102,9 +102,16 @@ export async function inMemorySwarm (opts: { fetchers: number, degree: number, f
 
 describe('a swarm of fetching peers (in memory)', () => {
   it('takes most blocks from each other: the publisher sends each block about once, nothing is received twice', async () => {
-    const r = await inMemorySwarm({ fetchers: 9, degree: 3, fileBytes: 4 * 1024 * 1024, latencyMs: 2, blockMs: 4, spreadMs: 20 })
-    expect(r.received).toBe(r.fetchers * r.packageBytes)
-    expect(r.seedSent / r.packageBytes).toBeLessThanOrEqual(2)
+    // three random meshes: the publisher's egress varies with who sits next to it
+    const egress: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const r = await inMemorySwarm({ fetchers: 9, degree: 3, fileBytes: 4 * 1024 * 1024, latencyMs: 2, blockMs: 4, spreadMs: 20 })
+      expect(r.received).toBe(r.fetchers * r.packageBytes)
+      egress.push(r.seedSent / r.packageBytes)
+    }
+    // an origin sends 9 copies; before this fetcher, 10 real daemons took 6 to 8 from the publisher
+    expect(egress.sort((a, b) => a - b)[1]).toBeLessThanOrEqual(1.6)
+    expect(Math.max(...egress)).toBeLessThan(3)
   })
 
   it('a single fetcher takes everything from the publisher without detours', async () => {
