@@ -15,6 +15,7 @@ const ca = fs.readFileSync(caFile)
 
 function download (): void {
   const startAt = Date.now()
+  const startCpu = process.cpuUsage()
   const hash = createHash('sha256')
   const out = fs.createWriteStream(outFile)
   let bytes = 0
@@ -26,7 +27,8 @@ function download (): void {
       fs.fsyncSync(fd)
       fs.closeSync(fd)
       const ok = res.statusCode === 200 && hash.digest('hex') === expected
-      process.stdout.write(JSON.stringify({ ok, bytes, startAt, endAt: Date.now() }) + '\n')
+      const cpu = process.cpuUsage(startCpu)
+      process.stdout.write(JSON.stringify({ ok, bytes, startAt, endAt: Date.now(), cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n')
       process.exit(ok ? 0 : 1)
     })
   })

@@ -1,7 +1,7 @@
 /**
  * The HTTPS origin of the baseline, as its own process: serves one file from memory at
  * `GET /bundle` over node's https, prints `{"port":…}` once listening and `{"sent":…}`
- * after each response; exits when its stdin closes.
+ * after each response (with the CPU time it has used, `cpuMs`); exits when its stdin closes.
  *
  * Usage: node https-origin-process.ts CERT.pem KEY.pem FILE
  */
@@ -16,11 +16,15 @@ const server = https.createServer({ cert: fs.readFileSync(certFile), key: fs.rea
     return
   }
   res.writeHead(200, { 'content-type': 'application/vnd.ipld.car', 'content-length': body.length })
-  res.end(body, () => { process.stdout.write(JSON.stringify({ sent: body.length }) + '\n') })
+  res.end(body, () => {
+    const cpu = process.cpuUsage()
+    process.stdout.write(JSON.stringify({ sent: body.length, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n')
+  })
 })
 server.listen(0, '127.0.0.1', () => {
   const address = server.address()
-  process.stdout.write(JSON.stringify({ port: typeof address === 'object' && address != null ? address.port : 0 }) + '\n')
+  const cpu = process.cpuUsage()
+  process.stdout.write(JSON.stringify({ port: typeof address === 'object' && address != null ? address.port : 0, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n')
 })
 process.stdin.on('end', () => { server.close(); process.exit(0) })
 process.stdin.resume()

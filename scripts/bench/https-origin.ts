@@ -28,6 +28,8 @@ export interface HttpsResult {
   ms: number
   /** Bytes the origin sent (response bodies). */
   originSentBytes: number
+  /** CPU time of the origin and every client, from go to the last copy. */
+  cpuMs: number
 }
 
 function lines (child: ChildProcess, onLine: (line: string) => void): void {
@@ -45,17 +47,23 @@ export async function httpsBaseline (opts: { file: string, clients: number, dir:
   const digest = createHash('sha256').update(bytes).digest('hex')
   const origin = spawn(process.execPath, [ORIGIN, certFile, keyFile, opts.file], { stdio: ['pipe', 'pipe', 'inherit'] })
   let originSentBytes = 0
+  let originCpuAtStart = 0
+  let originCpuMs = 0
   const clients: ChildProcess[] = []
   try {
     const port = await new Promise<number>((resolve, reject) => {
       origin.once('exit', code => { reject(new Error(`the HTTPS origin exited with ${String(code)}`)) })
       lines(origin, line => {
-        const m = JSON.parse(line) as { port?: number, sent?: number }
-        if (m.port != null) resolve(m.port)
+        const m = JSON.parse(line) as { port?: number, sent?: number, cpuMs?: number }
+        if (m.port != null) {
+          originCpuAtStart = m.cpuMs ?? 0
+          resolve(m.port)
+        }
         if (m.sent != null) originSentBytes += m.sent
+        if (m.cpuMs != null) originCpuMs = m.cpuMs - originCpuAtStart
       })
     })
-    const results: Array<Promise<{ ok: boolean, endAt: number, error?: string }>> = []
+    const results: Array<Promise<{ ok: boolean, endAt: number, cpuMs?: number, error?: string }>> = []
     const ready: Array<Promise<void>> = []
     for (let i = 0; i < opts.clients; i++) {
       const child = spawn(process.execPath, [CLIENT, String(port), certFile, path.join(opts.dir, `client-${i}.car`), digest], { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -78,7 +86,8 @@ export async function httpsBaseline (opts: { file: string, clients: number, dir:
     if (failed != null) throw new Error(`an HTTPS client failed: ${failed.error ?? 'wrong digest'}`)
     // the last "sent" line may still be on its way
     await new Promise(resolve => setTimeout(resolve, 100))
-    return { clients: opts.clients, bundleBytes: bytes.length, ms: Math.max(...done.map(d => d.endAt)) - goAt, originSentBytes }
+    const clientCpuMs = done.reduce((sum, d) => sum + (d.cpuMs ?? 0), 0)
+    return { clients: opts.clients, bundleBytes: bytes.length, ms: Math.max(...done.map(d => d.endAt)) - goAt, originSentBytes, cpuMs: Math.round(originCpuMs + clientCpuMs) }
   } finally {
     for (const c of clients) if (c.exitCode == null) c.kill()
     origin.stdin?.end()

@@ -65,14 +65,18 @@ export class BenchNetwork {
     this.progress = progress
   }
 
-  /** A workspace with publisher keys, a trust file for `apps` (alice signs), and the daemons' config. */
+  /**
+   * A workspace with publisher keys, a trust file for `apps` (alice signs), and the
+   * daemons' config: the daemon's defaults (a beat every 5 s) unless `config` says
+   * otherwise — the testnet beats every second, which a network of 50 daemons on two
+   * CPUs cannot afford (docs/benchmarks.md, idle CPU).
+   */
   static async create (progress: Progress, apps: string[] = ['kv', 'bench'], config: Record<string, unknown> = {}): Promise<BenchNetwork> {
     const ws = await Workspace.create()
     const key = ws.keys[0] as PublisherKey
     const trustFile = ws.file('trust.json')
     await fs.writeFile(trustFile, JSON.stringify({ apps: Object.fromEntries(apps.map(a => [a, { publishers: [key.id], threshold: 1 }])) }, null, 2))
-    // the testnet's settings: beats every second, so views settle quickly on loopback
-    const configFile = await ws.writeConfig({ beatInterval: '1s', peerTimeout: '8s', minConnections: 3, ...config })
+    const configFile = await ws.writeConfig({ minConnections: 3, ...config })
     return new BenchNetwork(ws, trustFile, configFile, progress)
   }
 
@@ -155,7 +159,7 @@ export class BenchNetwork {
     await this.waitUntil(`${peers.length} peers to hold ${release.app}@${release.version} (${states.join('/')})`, async () => {
       const all = await Promise.all(peers.map(async p => await p.status()))
       return all.every(s => states.includes(s.releases.find(r => r.id === release.id)?.state ?? ''))
-    }, timeoutMs, 500)
+    }, timeoutMs, 1000)
   }
 
   /** A daemon's event log (every line, oldest first). */

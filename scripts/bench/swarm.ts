@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto'
 import type { DaemonProcess } from '#src/testnet/index.js'
 import type { Certificate } from './certificate.ts'
 import { httpsBaseline } from './https-origin.ts'
+import { cpuSeconds } from './footprint.ts'
 import type { BenchNetwork, BenchRelease, Progress } from './network.ts'
 import { metricSum, releaseBytesOut } from './prometheus.ts'
 import { mib, round, swarmRatios } from './stats.ts'
@@ -38,6 +39,9 @@ export interface SwarmRun {
   peerServedBytes: number
   httpsMs: number
   httpsOriginSentBytes: number
+  /** CPU time of every daemon (publish to the last staged), and of the HTTPS origin and clients. */
+  swarmCpuMs: number
+  httpsCpuMs: number
   publisherEgressRatio: number | null
   duplicateRatio: number | null
   timeVsHttps: number | null
@@ -71,13 +75,16 @@ async function snapshot (net: BenchNetwork): Promise<Snapshot> {
 }
 
 /** Publish `release` through the first daemon and wait until every daemon holds it; what it cost. */
-async function spread (net: BenchNetwork, release: BenchRelease): Promise<{ swarmMs: number, publishMs: number, announceMs: number, before: Snapshot, after: Snapshot }> {
+async function spread (net: BenchNetwork, release: BenchRelease): Promise<{ swarmMs: number, publishMs: number, announceMs: number, cpuMs: number, before: Snapshot, after: Snapshot }> {
   const [publisher, ...others] = net.peers as [DaemonProcess, ...DaemonProcess[]]
   const before = await snapshot(net)
+  const cpu = (): number => net.peers.reduce((sum, p) => sum + (cpuSeconds(p.pid as number) ?? 0), 0)
+  const cpuBefore = cpu()
   const t0 = Date.now()
   await publisher.api('POST', '/publish', release.bytes, 300_000)
   const publishMs = Date.now() - t0
   await net.waitRelease(release, HELD, net.peers, 600_000)
+  const cpuMs = Math.round((cpu() - cpuBefore) * 1000)
   const admittedAt = await net.eventTime(publisher, 'release-admitted', release.id) ?? t0
   const staged = await Promise.all(others.map(async p => await net.eventTime(p, 'release-staged', release.id)))
   const admitted = await Promise.all(others.map(async p => await net.eventTime(p, 'release-admitted', release.id)))
@@ -89,6 +96,7 @@ async function spread (net: BenchNetwork, release: BenchRelease): Promise<{ swar
     swarmMs: Math.max(...staged as number[]) - admittedAt,
     publishMs,
     announceMs: Math.max(...admitted.map(t => t ?? admittedAt)) - admittedAt,
+    cpuMs,
     before,
     after
   }
@@ -119,9 +127,11 @@ export async function swarmRuns (net: BenchNetwork, sizes: number[], cert: Certi
       publisherBlockBytes: s.after.publisherBlockOut - s.before.publisherBlockOut,
       peerServedBytes: s.after.served - s.before.served,
       httpsOriginSentBytes: https.originSentBytes,
+      swarmCpuMs: s.cpuMs,
+      httpsCpuMs: https.cpuMs,
       ...swarmRatios(measure)
     }
-    progress(`    swarm ${run.swarmMs} ms (publish call ${run.publishMs} ms), HTTPS ${run.httpsMs} ms; publisher sent ${round(run.publisherEgressRatio ?? 0, 2)}× the package, duplicates ${round(run.duplicateRatio ?? 0, 2)}×`)
+    progress(`    swarm ${run.swarmMs} ms (publish call ${run.publishMs} ms, ${(run.swarmCpuMs / 1000).toFixed(1)} CPU-s), HTTPS ${run.httpsMs} ms (${(run.httpsCpuMs / 1000).toFixed(1)} CPU-s); publisher sent ${round(run.publisherEgressRatio ?? 0, 2)}× the package, duplicates ${round(run.duplicateRatio ?? 0, 2)}×`)
     runs.push(run)
   }
   return runs

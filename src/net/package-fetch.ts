@@ -53,6 +53,8 @@ interface Source {
   asking: boolean
   /** Consecutive failures, for backing off. */
   failures: number
+  /** Consecutive `have` answers with nothing new for us, for asking less often. */
+  quiet: number
   /** `get` requests in flight, and how many it may have. */
   gets: number
   limit: number
@@ -115,7 +117,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   // when a block last arrived, or a peer last said it holds more than before: the swarm is alive
   let lastGrowth = Date.now()
   // how long to wait on the swarm before asking again for what peers left to others
-  const patienceMs = 4 * refreshMs
+  const patienceMs = 8 * refreshMs
 
   // walk what we hold; what we lack becomes the frontier
   const walk = async (cid: CID, bytes?: Uint8Array): Promise<void> => {
@@ -175,7 +177,12 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
     return exchange.have(source.id, wanted).then(answer => {
       const before = source.holds
       source.holds = new Set(wanted.filter((_, i) => answer[i] === true).map(c => c.toString()).filter(key => !source.declined.has(key)))
-      if ([...source.holds].some(key => !before.has(key))) lastGrowth = Date.now()
+      if ([...source.holds].some(key => !before.has(key))) {
+        lastGrowth = Date.now()
+        source.quiet = 0
+      } else {
+        source.quiet++
+      }
       source.failures = 0
     }, (err: Error) => {
       source.holds = new Set()
@@ -230,6 +237,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   const schedule = (available: Source[]): boolean => {
     const load = new Map<Source, CID[]>()
     const room = (s: Source): number => (s.limit - s.gets) * GET_BATCH - (load.get(s)?.length ?? 0)
+    const planned = (s: Source): number => load.get(s)?.length ?? 0
     const rarity = new Map<string, Source[]>()
     for (const [key] of needed) {
       if (inflight.has(key)) continue
@@ -240,7 +248,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
     for (const key of order) {
       const holders = shuffle((rarity.get(key) ?? []).filter(s => room(s) > 0))
       if (holders.length === 0) continue
-      const best = holders.reduce((a, b) => (load.get(b)?.length ?? 0) < (load.get(a)?.length ?? 0) ? b : a)
+      const best = holders.reduce((a, b) => planned(b) < planned(a) ? b : a)
       load.set(best, [...(load.get(best) ?? []), needed.get(key) as CID])
     }
     for (const [source, cids] of load) {
@@ -268,7 +276,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       const key = p.toString()
       let s = sources.get(key)
       if (s == null) {
-        s = { id: p, holds: new Set(), askedFor: new Set(), askedAt: 0, asking: false, failures: 0, gets: 0, limit: 1, declined: new Set() }
+        s = { id: p, holds: new Set(), askedFor: new Set(), askedAt: 0, asking: false, failures: 0, gets: 0, limit: 1, declined: new Set(), quiet: 0 }
         sources.set(key, s)
       }
       return s
@@ -281,7 +289,8 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
     for (const s of current) {
       if (s.asking || wanted.length === 0) continue
       const age = now - s.askedAt
-      const backoff = refreshMs * 2 ** Math.min(s.failures, 5)
+      // a peer that keeps answering nothing new is asked less often (up to 8 intervals); a failing one, less still
+      const backoff = refreshMs * 2 ** Math.min(s.failures > 0 ? s.failures : Math.min(s.quiet, 2), 5)
       const stale = s.askedAt === 0 ||
         (age >= Math.min(backoff, 50) && s.failures === 0 && wanted.some(c => !s.askedFor.has(c.toString()))) ||
         (age >= backoff && !wanted.some(c => s.holds.has(c.toString())))
