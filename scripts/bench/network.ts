@@ -136,7 +136,7 @@ export class BenchNetwork {
     await this.waitUntil(`${this.peers.length} daemons to run ${install.app}@${install.version} and see each other`, async () => {
       const all = await Promise.all(this.peers.map(async p => await p.status()))
       return all.every(s => s.version === install.version && s.state === 'running' && s.network.length >= this.peers.length - 1)
-    }, 180_000, 1000)
+    }, 120_000 + 4000 * this.peers.length, 1000)
   }
 
   /** Poll until `check` holds. */

@@ -74,6 +74,9 @@ export async function verifyBlock (cid: CID, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/** Most blocks whose presence a {@link FsBlockStore} remembers (256 KiB blocks: 64 GiB of packages). */
+const MAX_KNOWN = 262_144
+
 /** A block store held in memory (for `pack` without output, and tests). */
 export class MemoryBlockStore implements BlockStore {
   private readonly blocks = new Map<string, Uint8Array>()
@@ -113,6 +116,13 @@ export class MemoryBlockStore implements BlockStore {
 export class FsBlockStore implements BlockStore {
   private readonly inner: FsBlockstore
   private opened: Promise<void> | undefined
+  /**
+   * What this store knows it holds or lacks, by CID. The daemon's store is the only
+   * writer of its directory (the data directory is locked), so what it wrote, dropped
+   * or looked up once stays true; peers ask "which of these do you hold" all through a
+   * fetch, and each miss on disk was a failed system call (docs/benchmarks.md).
+   */
+  private readonly known = new Map<string, boolean>()
 
   constructor (dir: string) {
     this.inner = new FsBlockstore(dir)
@@ -123,9 +133,20 @@ export class FsBlockStore implements BlockStore {
     await this.opened
   }
 
+  private remember (cid: CID, held: boolean): void {
+    const key = cid.toString()
+    this.known.delete(key)
+    this.known.set(key, held)
+    if (this.known.size > MAX_KNOWN) this.known.delete(this.known.keys().next().value as string)
+  }
+
   async has (cid: CID): Promise<boolean> {
+    const known = this.known.get(cid.toString())
+    if (known != null) return known
     await this.open()
-    return await this.inner.has(cid)
+    const held = await this.inner.has(cid)
+    this.remember(cid, held)
+    return held
   }
 
   async get (cid: CID): Promise<Uint8Array> {
@@ -134,12 +155,14 @@ export class FsBlockStore implements BlockStore {
     try {
       bytes = await this.inner.get(cid)
     } catch {
+      this.remember(cid, false)
       throw new BlockNotFoundError(`block ${cid.toString()} is not held`)
     }
     try {
       await verifyBlock(cid, bytes)
     } catch (err) {
       await this.inner.delete(cid)
+      this.remember(cid, false)
       throw new BlockNotFoundError(`block ${cid.toString()} was corrupt on disk and has been dropped`, { cause: err })
     }
     return bytes
@@ -147,14 +170,20 @@ export class FsBlockStore implements BlockStore {
 
   async put (cid: CID, bytes: Uint8Array): Promise<CID> {
     await verifyBlock(cid, bytes)
+    if (this.known.get(cid.toString()) === true) return cid
     await this.open()
-    if (await this.inner.has(cid)) return cid
+    if (await this.inner.has(cid)) {
+      this.remember(cid, true)
+      return cid
+    }
     await this.inner.put(cid, bytes)
+    this.remember(cid, true)
     return cid
   }
 
   async delete (cid: CID): Promise<void> {
     await this.open()
+    this.remember(cid, false)
     await this.inner.delete(cid)
   }
 }
