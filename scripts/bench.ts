@@ -38,7 +38,7 @@ import type { PolicyRun } from './sim/policies.ts'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DEFAULT_OUT = path.join(ROOT, 'docs', 'benchmarks.md')
 
-const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write] [--out FILE] [--keep] [--profile DIR] [--verbose]
+const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write] [--out FILE] [--keep] [--profile DIR] [--verbose] [--note TEXT]
 
 Benchmarks on real daemon processes on loopback (see scripts/README.md):
   swarm      publish → every peer holds the package, against an HTTPS origin; publisher
@@ -59,7 +59,8 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   --keep         keep the daemons' directories (under the system temp dir)
   --profile DIR  run the swarm's daemons with node --cpu-prof, profiles in DIR
                  (summarise with: node scripts/profile-summary.ts DIR/*.cpuprofile)
-  --verbose      also show the testnet's live lines during the rollout`
+  --verbose      also show the testnet's live lines during the rollout
+  --note TEXT    a line about the conditions of the run, kept in the JSON and the report`
 
 interface Options {
   mode: BenchMode
@@ -70,6 +71,7 @@ interface Options {
   keep: boolean
   profile?: string
   verbose: boolean
+  note?: string
 }
 
 /** Parse the command line; exits 2 on a usage error, like the CLI. */
@@ -86,6 +88,7 @@ export function parseArgs (argv: string[]): Options {
   let keep = false
   let profile: string | undefined
   let verbose = false
+  let note: string | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     const value = (): string => argv[++i] ?? fail(`${a} needs a value`)
@@ -107,11 +110,12 @@ export function parseArgs (argv: string[]): Options {
       case '--keep': keep = true; break
       case '--profile': profile = path.resolve(value()); break
       case '--verbose': verbose = true; break
+      case '--note': note = value(); break
       case '--help': case '-h': process.stdout.write(HELP + '\n'); process.exit(0); break
       default: fail(`unknown option ${a}`)
     }
   }
-  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose }
+  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose, note }
 }
 
 function machine (): BenchResult['machine'] {
@@ -149,6 +153,7 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
     startedAt: new Date(started).toISOString(),
     wallMs: 0,
     machine: machine(),
+    note: o.note ?? null,
     swarm: null,
     announce: null,
     shim: null,

@@ -129,9 +129,8 @@ export async function footprint (opts: { idleMs: number, helpRuns: number, start
     let tunedRss: number | null = null
     try {
       await tuned.start(peers, await tuned.release({ manifest: {} }), () => [], { NODE_OPTIONS: '--max-semi-space-size=1' })
-      await sleep(3000 + Math.min(opts.idleMs, 10_000))
-      const rss = tuned.peers.map(p => rssMB(p.pid as number)).filter((x): x is number => x != null)
-      tunedRss = rss.length === 0 ? null : median(rss)
+      await sleep(3000)
+      tunedRss = (await idleOf(tuned, Math.min(opts.idleMs, 20_000))).rssMB
     } finally {
       await tuned.close()
     }
@@ -155,13 +154,22 @@ export async function footprint (opts: { idleMs: number, helpRuns: number, start
 }
 
 /** Idle CPU and RSS of every daemon of a running network, measured over `ms`. */
+/**
+ * Idle CPU and RSS of every daemon of a running network, over `ms`. RSS moves with the
+ * garbage collector: it is sampled every second, each daemon's median taken, then the
+ * median over the daemons.
+ */
 export async function idleOf (net: BenchNetwork, ms: number): Promise<{ peers: number, seconds: number, cpuPercent: number | null, rssMB: number | null }> {
   const pids = net.peers.map(p => p.pid as number)
   const before = pids.map(cpuSeconds)
+  const samples: number[][] = pids.map(() => [])
   const t0 = performance.now()
-  await sleep(ms)
+  while (performance.now() - t0 < ms) {
+    await sleep(Math.min(1000, Math.max(0, ms - (performance.now() - t0))))
+    pids.forEach((pid, i) => { const r = rssMB(pid); if (r != null) samples[i]?.push(r) })
+  }
   const seconds = (performance.now() - t0) / 1000
   const cpu = pids.map((pid, i) => { const a = before[i]; const b = cpuSeconds(pid); return a == null || b == null ? NaN : 100 * (b - a) / seconds })
-  const rss = pids.map(rssMB).filter((x): x is number => x != null)
+  const rss = samples.filter(x => x.length > 0).map(median)
   return { peers: pids.length, seconds: round(seconds, 1), cpuPercent: cpu.some(Number.isNaN) ? null : round(median(cpu), 2), rssMB: rss.length === 0 ? null : median(rss) }
 }

@@ -50,6 +50,8 @@ export interface BenchResult {
   startedAt: string
   wallMs: number
   machine: MachineInfo
+  /** What the person who ran it said about the conditions (`--note`). */
+  note: string | null
   swarm: SwarmResult | null
   announce: AnnounceResult | null
   shim: ShimResult | null
@@ -93,7 +95,7 @@ export function targets (r: Pick<BenchResult, 'mode' | 'swarm' | 'announce' | 's
     check('swarm.publisherEgressRatio', '≤ 2 × package (quick mode: every run)', quickEgress, v => v <= 2),
     check('swarm.publisherEgressRatio at N = 50', '≤ 1.5 × package', at50.length === 0 ? null : Math.max(...at50.map(x => x.publisherEgressRatio ?? Infinity)), v => v <= 1.5, 'full mode'),
     check('swarm.duplicateRatio', '≤ 1.1', r.swarm?.duplicateRatio, v => v <= 1.1),
-    check('swarm.timeVsHttps at N = 50, 16 MiB', '≤ 1 (no slower than the HTTPS origin)', at50x16?.timeVsHttps, v => v <= 1, 'full mode'),
+    check('swarm.timeVsHttps at N = 50, 16 MiB', '≤ 1: no slower than the HTTPS origin', at50x16?.timeVsHttps, v => v <= 1, 'full mode'),
     check('announce.ratio', '≤ 1.2 × a plain gossip message', r.announce?.ratio, v => v <= 1.2),
     check('shim.latencyRatio', '≤ 1.2 × same-version p50 (one SO hop)', r.shim?.latencyRatio, v => v <= 1.2),
     check('shim.throughputRatio', '≥ 0.9 × same-version req/s (one SO hop)', r.shim?.throughputRatio, v => v >= 0.9),

@@ -53,10 +53,11 @@ describe('benchmark arithmetic', () => {
   })
 
   it('checks the targets and writes a report with its plots from any result', async () => {
-    const run = { peers: 50, packageBytes: 16 * 1048576, bundleBytes: 1, swarmMs: 2000, publishMs: 10, announceMs: 20, publisherSentBytes: 20 * 1048576, publisherBlockBytes: 1, blockBytesReceived: 49 * 16 * 1048576, peerServedBytes: 1, httpsMs: 1000, httpsOriginSentBytes: 49 * 16 * 1048576, publisherEgressRatio: 1.25, duplicateRatio: 1, timeVsHttps: 2 }
+    const run = { peers: 50, packageBytes: 16 * 1048576, bundleBytes: 1, swarmMs: 2000, publishMs: 10, announceMs: 20, publisherSentBytes: 20 * 1048576, publisherBlockBytes: 1, blockBytesReceived: 49 * 16 * 1048576, peerServedBytes: 1, httpsMs: 1000, httpsOriginSentBytes: 49 * 16 * 1048576, swarmCpuMs: 3000, httpsCpuMs: 500, publisherEgressRatio: 1.25, duplicateRatio: 1, timeVsHttps: 2 }
     const result: BenchResult = {
       benchmark: 'upgossip', version: '0', mode: 'full', commit: null, startedAt: new Date().toISOString(), wallMs: 1,
       machine: { cpus: 2, cpuModel: 'x', memoryGiB: 1, node: 'v22', platform: 'linux', loadStart: 1, loadEnd: 1 },
+      note: null,
       swarm: swarmResult([run], null, [], 'openssl'), announce: null, shim: null, rollout: null, footprint: null, simulation: null, targets: [], errors: {}
     }
     result.targets = targets(result)
@@ -108,7 +109,7 @@ describe('npm run bench -- --tiny --json', () => {
     })
     expect(code, stderr).toBe(0)
     const r = JSON.parse(stdout) as BenchResult
-    expect(Object.keys(r)).toEqual(['benchmark', 'version', 'mode', 'commit', 'startedAt', 'wallMs', 'machine', 'swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation', 'targets', 'errors'])
+    expect(Object.keys(r)).toEqual(['benchmark', 'version', 'mode', 'commit', 'startedAt', 'wallMs', 'machine', 'note', 'swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation', 'targets', 'errors'])
     expect(r.errors).toEqual({})
     expect(r.swarm).toMatchObject({ publisherEgressRatio: expect.any(Number), duplicateRatio: expect.any(Number), timeVsHttps: expect.any(Number) })
     const run = r.swarm?.runs[0]
