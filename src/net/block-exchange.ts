@@ -21,6 +21,11 @@ export class BlockProtocolError extends UpgossipError {
   static override name = 'BlockProtocolError'
 }
 
+/** A peer did not answer a block request in time (slow or stalling: not proof of lying). */
+export class BlockTimeoutError extends UpgossipError {
+  static override name = 'BlockTimeoutError'
+}
+
 /** Most CIDs in one `have` request. */
 export const MAX_HAVE_CIDS = 1024
 /** Most CIDs in one `get` request (the per-peer window). */
@@ -135,7 +140,7 @@ export class BlockExchange {
 
   /** Which of `cids` the peer holds. */
   async have (peer: PeerId, cids: CID[], timeoutMs = 10_000): Promise<boolean[]> {
-    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockProtocolError('have request timed out'))
+    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockTimeoutError('have request timed out'))
     try {
       const request = dagCbor.encode({ have: cids })
       this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)
@@ -163,7 +168,7 @@ export class BlockExchange {
    * handed to `onBlock`. A wrong block throws `BlockHashMismatchError`.
    */
   async get (peer: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, timeoutMs = 20_000): Promise<CID[]> {
-    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockProtocolError('get request timed out'))
+    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockTimeoutError('get request timed out'))
     try {
       const request = dagCbor.encode({ get: cids })
       this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)

@@ -1,8 +1,10 @@
 /**
  * Fetching one package DAG from the swarm: learn which peers hold which of the
  * missing blocks, pull from several peers at once, rarest first, a bounded window per
- * peer, with timeouts and retry elsewhere. A peer that serves a wrong block is dropped
- * as a source for this package. Blocks already held are never fetched again.
+ * peer, with timeouts and retry elsewhere. A peer that serves a wrong block or breaks
+ * the protocol (an oversized frame, more blocks than asked, garbage) is dropped as a
+ * source for this package; one that fails otherwise (a timeout, a reset) sits out a
+ * while, longer each time. Blocks already held are never fetched again.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -10,8 +12,17 @@ import { UpgossipError } from '../errors.js'
 import { blockLinks } from '../package/index.js'
 import { BlockHashMismatchError } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
-import { MAX_GET_CIDS, MAX_HAVE_CIDS } from './block-exchange.js'
+import { BlockProtocolError, MAX_GET_CIDS, MAX_HAVE_CIDS } from './block-exchange.js'
 import type { BlockExchange } from './block-exchange.js'
+import { MessageTooLargeError } from './stream-codec.js'
+
+/** How long a peer that failed without breaking the protocol sits out first (doubling, at most 8×). */
+const BENCH_MS = 15_000
+
+/** Errors that prove a peer is lying or broken, not just slow. */
+function isMisbehaviour (err: unknown): boolean {
+  return err instanceof BlockHashMismatchError || err instanceof BlockProtocolError || err instanceof MessageTooLargeError
+}
 
 /** The fetch was stopped before it completed. */
 export class FetchAbortedError extends UpgossipError {
@@ -31,6 +42,8 @@ export interface PackageFetchInit {
   signal: AbortSignal
   /** Pause between rounds that made no progress (grows up to 8×). */
   idleMs?: number
+  /** The time, for benching peers (default `Date.now`). */
+  now?: () => number
 }
 
 async function sleep (ms: number, signal: AbortSignal): Promise<void> {
@@ -47,6 +60,21 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   const needed = new Map<string, CID>()
   const walked = new Set<string>()
   const banned = new Set<string>()
+  const benched = new Map<string, { until: number, strikes: number }>()
+  const now = init.now ?? Date.now
+  const usable = (peer: PeerId): boolean => !banned.has(peer.toString()) && (benched.get(peer.toString())?.until ?? 0) <= now()
+  const failed = (peer: PeerId, what: string, err: unknown): void => {
+    const key = peer.toString()
+    if (isMisbehaviour(err)) {
+      banned.add(key)
+      init.log(`peer ${key} ${what}: ${(err as Error).message}; it is no longer a source for this package`)
+      return
+    }
+    const strikes = (benched.get(key)?.strikes ?? 0) + 1
+    const ms = BENCH_MS * 2 ** Math.min(strikes - 1, 3)
+    benched.set(key, { until: now() + ms, strikes })
+    init.log(`peer ${key} ${what}: ${(err as Error).message}; asking others for ${ms / 1000} s`)
+  }
   let have = 0
   let fetched = 0
 
@@ -92,7 +120,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
     }
     if (walked.size > before) init.onProgress(have)
     if (needed.size === 0) break
-    const sources = init.sources().filter(p => !banned.has(p.toString()))
+    const sources = init.sources().filter(usable)
     if (sources.length > 0) {
       const wanted = [...needed.values()].slice(0, MAX_HAVE_CIDS)
       // who has what
@@ -106,7 +134,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
             holders.set(key, [...(holders.get(key) ?? []), peer])
           })
         } catch (err) {
-          init.log(`peer ${peer.toString()} did not say which blocks it holds: ${(err as Error).message}`)
+          failed(peer, 'did not say which blocks it holds', err)
         }
       }))
       // rarest first, each block to its least-loaded holder, at most one window per peer
@@ -131,12 +159,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
             init.onProgress(have)
           })
         } catch (err) {
-          if (err instanceof BlockHashMismatchError) {
-            banned.add(peer.toString())
-            init.log(`peer ${peer.toString()} served a block that does not match its CID; it is no longer a source for this package`)
-          } else {
-            init.log(`fetching from ${peer.toString()} failed: ${(err as Error).message}; retrying elsewhere`)
-          }
+          failed(peer, err instanceof BlockHashMismatchError ? 'served a block that does not match its CID' : 'failed to serve blocks', err)
         }
       }))
     }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
 import type { BlockExchange, PeerId } from '../../src/net/index.js'
-import { fetchPackage } from '../../src/net/index.js'
+import { BlockProtocolError, fetchPackage } from '../../src/net/index.js'
 import { packDirectory, walkPackageBlocks } from '../../src/package/index.js'
 import { BlockHashMismatchError, MemoryBlockStore, verifyBlock } from '../../src/store/index.js'
 import { samplePackage, tempDir } from '../helpers.js'
@@ -11,7 +11,7 @@ function peer (name: string): PeerId {
   return { toString: () => name } as unknown as PeerId
 }
 
-interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean }
+interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean, breaks?: boolean, slow?: boolean }
 
 /** A block exchange over in-memory peers, recording who was asked for what. */
 function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>): BlockExchange {
@@ -25,6 +25,8 @@ function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[]
     get: async (p: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>) => {
       const fp = find(p)
       gets.push({ peer: fp.name, cids: cids.map(String) })
+      if (fp.breaks === true) throw new BlockProtocolError('peer sent more blocks than asked for')
+      if (fp.slow === true) throw new Error('get request timed out')
       for (const cid of cids) {
         let bytes = await fp.store.get(cid)
         if (fp.lie === true) bytes = randomBytes(bytes.byteLength)
@@ -110,5 +112,26 @@ describe('fetching a package from the swarm', () => {
     const stalled = fetchPackage({ root: cids[0] as CID, store: new MemoryBlockStore(), exchange: exchange([], []), sources: () => [], onProgress: () => {}, log: () => {}, signal: controller.signal, idleMs: 5 })
     controller.abort()
     await expect(stalled).rejects.toThrow(/fetch stopped/)
+  })
+
+  it('drops a peer that breaks the protocol at once; a peer that times out sits out a while, then is asked again', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const peers: FakePeer[] = [{ name: 'breaker', store: await copyOf(source, cids), breaks: true }, { name: 'slow', store: await copyOf(source, cids), slow: true }]
+    const gets: Array<{ peer: string, cids: string[] }> = []
+    const logs: string[] = []
+    let t = 0
+    const controller = new AbortController()
+    // nobody honest: the fetch keeps going round; let the clock run on and stop after a while
+    const stopped = fetchPackage({ root, store: new MemoryBlockStore(), exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: m => logs.push(m), signal: controller.signal, idleMs: 1, now: () => t })
+    for (let i = 0; i < 50; i++) { t += 1000; await new Promise(resolve => setTimeout(resolve, 5)) }
+    controller.abort()
+    await stopped.catch(() => {})
+    expect(gets.filter(g => g.peer === 'breaker')).toHaveLength(1)
+    expect(logs.some(l => /breaker failed to serve blocks: peer sent more blocks than asked for; it is no longer a source/.test(l))).toBe(true)
+    // benched 15 s, then 30 s: asked a few times in 50 s, not every round
+    const slowAsks = gets.filter(g => g.peer === 'slow').length
+    expect(slowAsks).toBeGreaterThanOrEqual(2)
+    expect(slowAsks).toBeLessThanOrEqual(5)
+    expect(logs.some(l => /slow failed to serve blocks: get request timed out; asking others for 15 s/.test(l))).toBe(true)
   })
 })
