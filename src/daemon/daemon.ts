@@ -417,6 +417,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       view: () => this.view.list(),
       nodeState: () => this.nodeState,
       setNodeState: async state => {
+        // releases turned down as "not newer" may be newer than what runs after a rollback
+        if (state.current?.id !== this.nodeState.current?.id) this.turnedDown.clear()
         this.nodeState = state
         await writeNodeState(this.file('nodeState'), state)
         this.changed()
@@ -503,6 +505,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     const id = revocation.record.release.toString()
     if (!(await this.book.revoke(revocation))) return 'known'
     this.fetches.get(id)?.abort()
+    // a release turned down as the revoked one's twin may be the right one after all
+    this.turnedDown.clear()
     this.events.warn('release-revoked', `release ${id} of ${revocation.record.app} was revoked by its publishers (via ${via})${revocation.record.reason === '' ? '' : `: ${revocation.record.reason}`}`, { id })
     // the rollout rolls a revoked running release back (and keeps trying until it can)
     if (this.nodeState.current?.id === id) void this.rollout?.tick()
@@ -598,6 +602,10 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     } else if (verdict.kind === 'rejected') {
       this.metrics.refused(verdict.error.name)
       this.events.warn('release-rejected', `refused a release via ${via}: ${verdict.reason}`, { id: verdict.id, error: verdict.error.name, via })
+    } else if (verdict.kind === 'ignored' && verdict.error.name === 'EquivocationError') {
+      // not the sender's fault (it may only relay), but an operator must hear of it
+      this.metrics.refused(verdict.error.name)
+      this.events.error('equivocation', `refused a release via ${via}: ${verdict.reason}`, { id: verdict.id, error: verdict.error.name, via })
     }
   }
 
@@ -686,7 +694,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     const out: Uint8Array[] = []
     for (const [app, version] of Object.entries(request)) {
       for (const revocation of this.book.revocations(app).slice(-32)) out.push(encodeReleasesTopicMessage({ type: 'revocation', revocation }))
-      for (const entry of this.book.newerThan(app, version ?? undefined)) out.push(encodeReleasesTopicMessage({ type: 'release', signed: entry.signed }))
+      for (const entry of this.book.atOrAbove(app, version ?? undefined)) out.push(encodeReleasesTopicMessage({ type: 'release', signed: entry.signed }))
     }
     return out
   }
@@ -808,7 +816,9 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private async admitBundle (bundle: ReleaseBundle, via: string): Promise<Exclude<Verdict, { kind: 'rejected' | 'ignored' }>> {
     const { record } = bundle.signed
     if (this.book.get(bundle.id.toString()) == null) {
-      await verifySignedRelease(bundle.signed, { trust: this.trust, clock: this.clock, floor: this.floor(record.app), maxSize: this.options.maxPackageSize })
+      // a twin of a known version gets its own error from the book, not "not newer"
+      const floor = this.book.twinOf(record) == null ? this.floor(record.app) : undefined
+      await verifySignedRelease(bundle.signed, { trust: this.trust, clock: this.clock, floor, maxSize: this.options.maxPackageSize })
     }
     const { blocks } = await verifyReleasePackage(record, bundle.blocks)
     await this.importBlocks(bundle.blocks, blocks)

@@ -45,6 +45,11 @@ export interface ReleaseEntry {
  * `rejected` to REJECT (the sender is scored down), `ignored` and `known` to IGNORE,
  * `new` and `merged` to ACCEPT (so co-signatures spread).
  */
+/** A second, different release signed for an app version this peer already knows (a split view). */
+export class EquivocationError extends UpgossipError {
+  static override name = 'EquivocationError'
+}
+
 export type Verdict =
   | { kind: 'new', id: string, entry: ReleaseEntry }
   | { kind: 'merged', id: string, entry: ReleaseEntry }
@@ -166,8 +171,17 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
 
   /** Admitted (not refused or revoked) releases of `app` newer than `version` (all when undefined). */
   newerThan (app: string, version: string | undefined): ReleaseEntry[] {
+    return this.admitted(app, version, semver.gt)
+  }
+
+  /** Admitted releases of `app` at `version` or newer: what a peer running `version` is sent by sync (so a twin of its own version reaches it). */
+  atOrAbove (app: string, version: string | undefined): ReleaseEntry[] {
+    return this.admitted(app, version, semver.gte)
+  }
+
+  private admitted (app: string, version: string | undefined, above: (v: string, floor: string) => boolean): ReleaseEntry[] {
     return this.list().filter(e => e.signed.record.app === app && e.state !== 'refused' && e.state !== 'revoked' &&
-      (version == null || semver.gt(e.signed.record.version, version)))
+      (version == null || above(e.signed.record.version, version)))
   }
 
   /** The newest admitted release per app. */
@@ -188,6 +202,11 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
     entry.reason = reason
     await this.writeMeta(entry)
     this.emit('change', entry)
+  }
+
+  /** A release of the same app and version as `record` this peer knows, not revoked (its twin, if the ids differ). */
+  twinOf (record: { app: string, version: string }): ReleaseEntry | undefined {
+    return [...this.entries.values()].find(e => !this.revoked.has(e.id) && e.signed.record.app === record.app && e.signed.record.version === record.version)
   }
 
   /** Decode bytes and {@link consider} them; undecodable bytes are rejected. */
@@ -225,16 +244,25 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
       this.emit('change', known)
       return { kind: 'merged', id, entry: known }
     }
+    // two different releases, both validly signed, for one version: the first one seen
+    // stays; the other is refused and named, since only the publishers' keys can make it
+    // (a revoked twin does not count: revoking the wrong one is how an operator settles it)
+    const twin = this.twinOf(offered.record)
     try {
       await verifySignedRelease(offered, {
         trust: this.init.trust(),
         clock: this.init.clock ?? systemClock,
-        floor: this.init.floor(offered.record.app),
+        // a twin of what runs here is not newer, but it must be named, not quietly dropped
+        floor: twin == null ? this.init.floor(offered.record.app) : undefined,
         maxSize: this.init.maxSize
       })
     } catch (err) {
       const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
       return { kind: await this.isForged(error, offered, cid) ? 'rejected' : 'ignored', id, reason: error.message, error }
+    }
+    if (twin != null) {
+      const error = new EquivocationError(`${offered.record.app}@${offered.record.version} is already known as ${twin.id}; ${id} is a different release signed for the same version. Only the publishers' keys can sign one: check them, and revoke the release that is not theirs`)
+      return { kind: 'ignored', id, reason: error.message, error }
     }
     const entry: ReleaseEntry = {
       id,
