@@ -1,8 +1,8 @@
 /**
  * Anti-entropy over `/upgossip/sync/1.0.0`: the asker sends `{ apps: { <app>: <version
  * it runs, or null> } }`; the answer is one frame per releases-topic message: the apps'
- * revocations, and every signed release newer than that version. What arrives goes
- * through the same admission as gossip.
+ * revocations and trust rotations, then every signed release newer than that version.
+ * What arrives goes through the same admission as gossip.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import type { PeerId, Stream } from '@libp2p/interface'
@@ -49,7 +49,7 @@ export interface SyncComponents {
   network: string
   metrics: NetMetrics
   log: (message: string) => void
-  /** Encoded signed releases of these apps newer than the given versions. */
+  /** Encoded releases-topic messages for these apps: revocations and rotations first, then signed releases newer than the given versions. */
   releasesFor: (request: SyncRequest) => Uint8Array[]
 }
 
