@@ -63,13 +63,13 @@ describe('the rotation decoder', () => {
     const keyArb = mostly(fc.nat(69).map(i => (keys[i] as PublisherKey).id), fc.string({ maxLength: 60 }))
     const recordArb = fc.record({
       app: mostly(fc.constant('kv'), fc.string({ maxLength: 70 })),
-      publishers: fc.oneof(fc.array(keyArb, { maxLength: 8 }), fc.array(keyArb, { minLength: 60, maxLength: 70 })),
-      threshold: mostly(fc.integer({ min: -1, max: 9 }), fc.oneof(fc.integer({ min: 60, max: 72 }), fc.double())),
+      publishers: mostly(fc.array(keyArb, { minLength: 1, maxLength: 8 }), fc.array(keyArb, { minLength: 60, maxLength: 70 })),
+      threshold: mostly(fc.integer({ min: 1, max: 3 }), fc.oneof(fc.integer({ min: -1, max: 9 }), fc.integer({ min: 60, max: 72 }), fc.double())),
       sequence: mostly(fc.integer({ min: -1, max: 1000 }), fc.oneof(fc.constant(Number.MAX_SAFE_INTEGER + 2), fc.double())),
       issued: mostly(fc.constant('2026-11-27T10:00:00Z'), fc.string({ maxLength: 30 })),
       reason: mostly(fc.string({ maxLength: 40 }), fc.string({ minLength: 990, maxLength: 1010 })),
-      extra: fc.option(fc.jsonValue({ maxDepth: 1 }), { nil: undefined, freq: 6 })
-    }, { requiredKeys: ['app', 'publishers', 'threshold', 'sequence', 'issued', 'reason'] })
+      extra: mostly(fc.constant(undefined), fc.jsonValue({ maxDepth: 1 }))
+    }).map(({ extra, ...record }) => extra === undefined ? record : { ...record, extra })
     let decodedCount = 0
     let refusedCount = 0
     await fc.assert(fc.asyncProperty(recordArb, async record => {
@@ -77,7 +77,7 @@ describe('the rotation decoder', () => {
       try {
         bytes = dagCbor.encode({ record, signatures: good.signatures })
       } catch {
-        return // not encodable (NaN, -0, undefined)
+        return // not encodable (NaN, -0)
       }
       let decoded: SignedRotation
       try {
@@ -94,7 +94,7 @@ describe('the rotation decoder', () => {
       expect(new Set(r.publishers).size).toBe(r.publishers.length)
       expect(Number.isInteger(r.threshold) && r.threshold >= 1 && r.threshold <= r.publishers.length).toBe(true)
       expect(Number.isSafeInteger(r.sequence) && r.sequence >= 1).toBe(true)
-      expect(record.extra).toBeUndefined()
+      expect('extra' in record).toBe(false)
       const again = decodeRotation(encodeRotation(decoded))
       expect((await rotationId(again.record)).equals(await rotationId(decoded.record))).toBe(true)
     }), { numRuns: RUNS })
