@@ -1,0 +1,143 @@
+/**
+ * Key rotation on real daemons: kv moves from key A to keys {B, C} with threshold 2, by a
+ * rotation signed by A. Every peer adopts it — also one that had turned down a release
+ * signed by the new keys before the rotation reached it, and one that was stopped during
+ * the rotation and comes back with its original --trust file. From then on A alone counts
+ * for nothing; rotations below threshold, and older ones replayed, are refused.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { generatePublisherKey, writeKeyFile } from '../../src/release/index.js'
+import type { PublisherKey } from '../../src/release/index.js'
+import { manifest } from '../helpers.js'
+import { TestNet, runCli, waitFor } from './support/testnet.js'
+import type { Peer } from './support/testnet.js'
+
+let net: TestNet | undefined
+
+afterEach(async () => {
+  await net?.close()
+  net = undefined
+})
+
+/** A small kv package that is healthy after 1 s, so that switches are quick. */
+function kvPackage (version: string): Record<string, string> {
+  return {
+    'upgossip.json': manifest(version, { health: { readyWithin: '15s', stableFor: '1s' } }),
+    'server.js': `import { connect } from 'upgossip/app'\nconst node = await connect()\nnode.serve(async request => ({ version: node.version, echo: request }))\nawait node.ready()\n`
+  }
+}
+
+async function newKey (root: string, name: string): Promise<{ key: PublisherKey, file: string }> {
+  const key = await generatePublisherKey()
+  const file = path.join(root, `${name}.key`)
+  await writeKeyFile(file, key)
+  return { key, file }
+}
+
+async function trustOf (peer: Peer): Promise<{ publishers: string[], threshold: number, sequence: number } | undefined> {
+  return (await peer.status()).trust.kv
+}
+
+describe('key rotation', () => {
+  it('moves kv from key A to keys {B, C} on every peer; A alone no longer counts; a peer that was down catches up', async () => {
+    net = await TestNet.create()
+    const root = net.root
+    const a = { key: net.key, file: net.keyFile }
+    const b = await newKey(root, 'bob')
+    const c = await newKey(root, 'carol')
+    const m = await newKey(root, 'mallory')
+    const v1 = await net.releaseFiles(kvPackage('1.0.0'), [a.key])
+    const v3 = await net.releaseFiles(kvPackage('3.0.0'), [b.key, c.key])
+    const v4 = await net.releaseFiles(kvPackage('4.0.0'), [a.key])
+
+    const p1 = await net.start('p1', ['--install', v1.file])
+    const p2 = await net.start('p2', ['--app', 'kv', '--bootstrap', p1.addr])
+    const p3 = await net.start('p3', ['--app', 'kv', '--bootstrap', p1.addr])
+    for (const p of [p1, p2, p3]) await p.waitVersion('1.0.0')
+    expect(await trustOf(p1)).toEqual({ publishers: [a.key.id], threshold: 1, sequence: 0 })
+
+    // a rotation without a signature by a current key is refused and changes nothing
+    const unsigned = await runCli(['rotate', 'kv', '--publisher', b.key.id, '--threshold', '1', '--key', b.file, '--data', p1.dataDir])
+    expect(unsigned.code).toBe(1)
+    expect(unsigned.stderr).toMatch(/0 valid signatures by current publishers, 1 required \[ThresholdNotMetError\]/)
+    expect((await trustOf(p1))?.sequence).toBe(0)
+
+    // p3 is down while the keys change
+    await p3.stop()
+
+    // a new peer set up with the new policy publishes 3.0.0, signed by B and C, before the
+    // rotation is out: the others turn it down for now (keys they do not trust yet)
+    const newTrust = path.join(root, 'trust-rotated.json')
+    await fs.writeFile(newTrust, JSON.stringify({ apps: { kv: { publishers: [b.key.id, c.key.id], threshold: 2, sequence: 1 } } }))
+    const p4 = await net.start('p4', ['--trust', newTrust, '--app', 'kv', '--bootstrap', p1.addr])
+    const early = await runCli(['publish', v3.file, '--data', p4.dataDir])
+    expect(early.code, early.stderr).toBe(0)
+    await p4.waitVersion('3.0.0')
+    // p1 hears of it by gossip or, at the latest, by the sync p4's beat (naming 3.0.0 as its head) starts
+    await waitFor('p1 to see p4 hold 3.0.0', async () => (await p1.status()).network.some(p => p.peerId === p4.peerId && p.held?.some(h => h.id === v3.id && h.have === h.size)))
+    await new Promise(resolve => setTimeout(resolve, 3000))
+    for (const p of [p1, p2]) expect((await p.status()).releases.some(r => r.id === v3.id)).toBe(false)
+
+    // the rotation, signed offline by A (--out) and handed to p1 (--in)
+    const rotationFile = path.join(root, 'kv-rotation.cbor')
+    const made = await runCli(['rotate', 'kv', '--publisher', b.key.id, '--publisher-key', c.file, '--threshold', '2', '--key', a.file, '--reason', 'A leaves', '--out', rotationFile, '--data', p1.dataDir])
+    expect(made.code, made.stderr).toBe(0)
+    const rotationId = made.stdout.trim()
+    expect(rotationId).toMatch(/^bafyrei/)
+    const rotated = await runCli(['rotate', 'kv', '--in', rotationFile, '--data', p1.dataDir])
+    expect(rotated.code, rotated.stderr).toBe(0)
+    expect(rotated.stdout).toBe(`rotated kv to sequence 1: 2 of 2 keys ${b.key.id}, ${c.key.id} (${rotationId})\n`)
+
+    // every running peer adopts it, and takes in the 3.0.0 it had turned down
+    const rotatedPolicy = { publishers: [b.key.id, c.key.id], threshold: 2, sequence: 1 }
+    for (const p of [p1, p2, p4]) await waitFor(`${p.name} to adopt the rotation`, async () => JSON.stringify(await trustOf(p)) === JSON.stringify(rotatedPolicy))
+    await Promise.all([p1, p2].map(async p => { await p.waitVersion('3.0.0') }))
+    const event = (await fs.readFile(path.join(p2.dataDir, 'events.jsonl'), 'utf8')).split('\n').filter(l => l.includes('"trust-rotated"')).map(l => JSON.parse(l) as Record<string, unknown>)
+    expect(event).toHaveLength(1)
+    expect(event[0]).toMatchObject({ app: 'kv', sequence: 1, threshold: 2, id: rotationId, publishers: [b.key.id, c.key.id] })
+
+    // the same rotation again is known; an older one (made with A for sequence 1) is refused
+    const again = await runCli(['rotate', 'kv', '--in', rotationFile, '--data', p2.dataDir, '--json'])
+    expect(again.code, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout)).toMatchObject({ status: 'known', id: rotationId, sequence: 1 })
+    const evilFile = path.join(root, 'evil.cbor')
+    const evil = await runCli(['rotate', 'kv', '--publisher', m.key.id, '--threshold', '1', '--key', a.file, '--sequence', '1', '--out', evilFile])
+    expect(evil.code, evil.stderr).toBe(0)
+    const replayed = await runCli(['rotate', 'kv', '--in', evilFile, '--data', p2.dataDir])
+    expect(replayed.code).toBe(1)
+    expect(replayed.stderr).toContain('[RotationOutdatedError]')
+    // below the new threshold: B alone cannot rotate
+    const below = await runCli(['rotate', 'kv', '--publisher', m.key.id, '--threshold', '1', '--key', b.file, '--data', p1.dataDir])
+    expect(below.code).toBe(1)
+    expect(below.stderr).toMatch(/1 valid signature by current publishers, 2 required \[ThresholdNotMetError\]/)
+    // A alone counts for nothing now: neither a release nor a revocation
+    for (const p of [p1, p2]) {
+      const refused = await runCli(['publish', v4.file, '--data', p.dataDir])
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toMatch(/kv@4\.0\.0 has 0 valid signatures by trusted keys, 2 required .*\[ThresholdNotMetError\]/)
+    }
+    const revokeByA = await runCli(['revoke', 'kv@3.0.0', '--key', a.file, '--data', p1.dataDir])
+    expect(revokeByA.code).toBe(1)
+    expect(revokeByA.stderr).toContain('[ThresholdNotMetError]')
+    for (const p of [p1, p2, p4]) expect(await trustOf(p)).toEqual(rotatedPolicy)
+    expect(await p1.metric('upgossip_trust_rotations_total', { result: 'adopted' })).toBe(1)
+    expect(await p1.metric('upgossip_trust_rotations_total', { result: 'refused', error: 'ThresholdNotMetError' })).toBe(2)
+    expect(await p2.metric('upgossip_trust_rotations_total', { result: 'refused', error: 'RotationOutdatedError' })).toBe(1)
+
+    // p3 comes back with its original --trust file: it syncs, adopts the rotation, and upgrades
+    const back = await net.start('p3', ['--app', 'kv', '--bootstrap', p1.addr])
+    await waitFor('p3 to adopt the rotation', async () => JSON.stringify(await trustOf(back)) === JSON.stringify(rotatedPolicy))
+    await back.waitVersion('3.0.0')
+    expect((await back.status()).releases.some(r => r.id === v4.id)).toBe(false)
+
+    // a restart with the original --trust file does not undo the rotation
+    await p2.stop()
+    const p2again = await net.start('p2', ['--app', 'kv', '--bootstrap', p1.addr])
+    expect(await trustOf(p2again)).toEqual(rotatedPolicy)
+    const stillRefused = await runCli(['publish', v4.file, '--data', p2again.dataDir])
+    expect(stillRefused.code).toBe(1)
+    expect(JSON.parse(await fs.readFile(path.join(p2.dataDir, 'trust.json'), 'utf8'))).toEqual({ apps: { kv: rotatedPolicy } })
+  })
+})
