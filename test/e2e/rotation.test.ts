@@ -112,6 +112,11 @@ describe('key rotation', () => {
     const below = await runCli(['rotate', 'kv', '--publisher', m.key.id, '--threshold', '1', '--key', b.file, '--data', p1.dataDir])
     expect(below.code).toBe(1)
     expect(below.stderr).toMatch(/1 valid signature by current publishers, 2 required \[ThresholdNotMetError\]/)
+    // POST /rotate: malformed bodies get a 4xx naming the problem
+    const garbage = await p1.api('/rotate', { method: 'POST', body: new Uint8Array([1, 2, 3]), headers: { 'content-type': 'application/cbor' } })
+    expect(garbage.status).toBe(422)
+    expect(((await garbage.json()) as { error: { code: string } }).error.code).toBe('MalformedRotationError')
+    expect((await p1.api('/rotate', { method: 'POST' })).status).toBe(400)
     // A alone counts for nothing now: neither a release nor a revocation
     for (const p of [p1, p2]) {
       const refused = await runCli(['publish', v4.file, '--data', p.dataDir])
@@ -139,5 +144,37 @@ describe('key rotation', () => {
     const stillRefused = await runCli(['publish', v4.file, '--data', p2again.dataDir])
     expect(stillRefused.code).toBe(1)
     expect(JSON.parse(await fs.readFile(path.join(p2.dataDir, 'trust.json'), 'utf8'))).toEqual({ apps: { kv: rotatedPolicy } })
+  })
+
+  it('rotate: usage errors exit 2 and name the problem; --out without a daemon needs --sequence', async () => {
+    net = await TestNet.create()
+    const b = await newKey(net.root, 'bob')
+    const out = path.join(net.root, 'r.cbor')
+    const usage: Array<[string[], RegExp]> = [
+      [['rotate', 'kv', '--publisher', b.key.id, '--key', net.keyFile, '--out', out, '--sequence', '1'], /--threshold N is needed/],
+      [['rotate', 'kv', '--publisher', b.key.id, '--threshold', '2', '--key', net.keyFile, '--out', out, '--sequence', '1'], /--threshold 2 is more than the 1 new publisher/],
+      [['rotate', 'kv', '--publisher', b.key.id, '--publisher', b.key.id, '--threshold', '1', '--key', net.keyFile, '--out', out, '--sequence', '1'], /named twice/],
+      [['rotate', 'kv', '--publisher', '12D3KooWnope', '--threshold', '1', '--key', net.keyFile, '--out', out, '--sequence', '1'], /not a publisher key/],
+      [['rotate', 'kv', '--threshold', '1', '--key', net.keyFile, '--out', out, '--sequence', '1'], /name the new publishers/],
+      [['rotate', 'kv', '--publisher', b.key.id, '--threshold', '1', '--out', out, '--sequence', '1'], /--key FILE is needed/],
+      [['rotate', 'kv', '--publisher', b.key.id, '--threshold', '0', '--key', net.keyFile], /not a whole number of at least 1/],
+      [['rotate', 'kv', '--in', out, '--threshold', '1'], /leave out --publisher/]
+    ]
+    for (const [args, message] of usage) {
+      const r = await runCli(args)
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2)
+      expect(r.stderr).toMatch(message)
+      expect(r.stdout).toBe('')
+    }
+    await expect(fs.stat(out)).rejects.toThrow()
+    const noDaemon = await runCli(['rotate', 'kv', '--publisher', b.key.id, '--threshold', '1', '--key', net.keyFile, '--out', out, '--data', path.join(net.root, 'none')])
+    expect(noDaemon.code).toBe(1)
+    expect(noDaemon.stderr).toContain('[DaemonUnreachableError]')
+    const offline = await runCli(['rotate', 'kv', '--publisher', b.key.id, '--threshold', '1', '--key', net.keyFile, '--out', out, '--sequence', '1', '--json'])
+    expect(offline.code, offline.stderr).toBe(0)
+    expect(JSON.parse(offline.stdout)).toMatchObject({ app: 'kv', sequence: 1, threshold: 1, publishers: [b.key.id], signers: [net.key.id], out })
+    const other = await runCli(['rotate', 'other', '--in', out, '--out', out])
+    expect(other.code).toBe(2)
+    expect(other.stderr).toMatch(/rotates the trust of kv, not other/)
   })
 })
