@@ -278,6 +278,11 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     this.policy = o.policy == null ? [] : await readPolicy(o.policy)
     this.appConfig = await this.readAppConfig()
     for (const problem of await this.book.load()) this.events.warn('release-unreadable', `skipped an unreadable release file: ${problem}`)
+    // a stop (or crash) between adopting a rotation and dropping what it no longer admits, or
+    // rotations adopted again at start: nothing signed only by removed keys may start
+    for (const app of this.trust.appNames()) {
+      if ((this.trust.forApp(app)?.sequence ?? 0) > 0) await this.dropUntrusted(app)
+    }
     if (o.app != null && this.nodeState.app !== o.app) {
       if (this.nodeState.app != null && this.nodeState.current != null) {
         throw new AppMismatchError(`this data directory runs ${this.nodeState.app}; it cannot join as ${o.app} (use another --data directory)`)
@@ -570,12 +575,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     if (outcome.kind === 'known') return outcome
     this.metrics.rotation('adopted')
     this.noteRotated(rotation, via, outcome.id)
-    for (const entry of await this.book.dropUntrusted(app)) {
-      this.fetches.get(entry.id)?.abort()
-      this.progress.delete(entry.id)
-      const r = entry.signed.record
-      this.events.warn('release-dropped', `dropped ${r.app}@${r.version} (${entry.id}): after the rotation it no longer has ${outcome.policy.threshold} signature${outcome.policy.threshold === 1 ? '' : 's'} by trusted keys; co-signed by the current keys it is admitted again`, { id: entry.id, app: r.app, version: r.version })
-    }
+    await this.dropUntrusted(app)
     // a staged release dropped above may have had its future SO loaded
     await this.rollout?.refreshSimulations().catch(err => { this.events.warn('simulations', `could not load simulation objects: ${(err as Error).message}`) })
     // what this peer turned down may be signed by the new keys: hear it again from every peer
@@ -586,6 +586,17 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     }
     this.changed()
     return outcome
+  }
+
+  /** Forget the releases of `app` not started here that the policy in force no longer admits (after a rotation). */
+  private async dropUntrusted (app: string): Promise<void> {
+    const threshold = this.trust.forApp(app)?.threshold ?? 0
+    for (const entry of await this.book.dropUntrusted(app)) {
+      this.fetches.get(entry.id)?.abort()
+      this.progress.delete(entry.id)
+      const r = entry.signed.record
+      this.events.warn('release-dropped', `dropped ${r.app}@${r.version} (${entry.id}): after the trust rotation it no longer has ${threshold} signature${threshold === 1 ? '' : 's'} by trusted keys; co-signed by the current keys it is admitted again`, { id: entry.id, app: r.app, version: r.version })
+    }
   }
 
   /** The `trust-rotated` event. */

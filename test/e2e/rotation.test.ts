@@ -22,9 +22,9 @@ afterEach(async () => {
 })
 
 /** A small kv package that is healthy after 1 s, so that switches are quick. */
-function kvPackage (version: string): Record<string, string> {
+function kvPackage (version: string, extra: Record<string, unknown> = {}): Record<string, string> {
   return {
-    'upgossip.json': manifest(version, { health: { readyWithin: '15s', stableFor: '1s' } }),
+    'upgossip.json': manifest(version, { health: { readyWithin: '15s', stableFor: '1s' }, ...extra }),
     'server.js': `import { connect } from 'upgossip/app'\nconst node = await connect()\nnode.serve(async request => ({ version: node.version, echo: request }))\nawait node.ready()\n`
   }
 }
@@ -51,6 +51,8 @@ describe('key rotation', () => {
     const v1 = await net.releaseFiles(kvPackage('1.0.0'), [a.key])
     const v3 = await net.releaseFiles(kvPackage('3.0.0'), [b.key, c.key])
     const v4 = await net.releaseFiles(kvPackage('4.0.0'), [a.key])
+    // signed by A before the rotation, waiting for the operator's approval when it comes
+    const v2 = await net.releaseFiles(kvPackage('2.0.0', { schedule: [{ rule: 'approve' }] }), [a.key])
 
     const p1 = await net.start('p1', ['--install', v1.file])
     const p2 = await net.start('p2', ['--app', 'kv', '--bootstrap', p1.addr])
@@ -66,6 +68,8 @@ describe('key rotation', () => {
 
     // p3 is down while the keys change
     await p3.stop()
+    expect((await runCli(['publish', v2.file, '--data', p1.dataDir])).code).toBe(0)
+    for (const p of [p1, p2]) await waitFor(`${p.name} to wait on approval for 2.0.0`, async () => (await p.status()).releases.find(r => r.id === v2.id)?.state === 'waiting')
 
     // a new peer set up with the new policy publishes 3.0.0, signed by B and C, before the
     // rotation is out: the others turn it down for now (keys they do not trust yet)
@@ -94,6 +98,11 @@ describe('key rotation', () => {
     const rotatedPolicy = { publishers: [b.key.id, c.key.id], threshold: 2, sequence: 1 }
     for (const p of [p1, p2, p4]) await waitFor(`${p.name} to adopt the rotation`, async () => JSON.stringify(await trustOf(p)) === JSON.stringify(rotatedPolicy))
     await Promise.all([p1, p2].map(async p => { await p.waitVersion('3.0.0') }))
+    // the 2.0.0 signed by A alone, not started yet, is dropped: it never runs
+    for (const p of [p1, p2]) {
+      expect((await p.status()).releases.some(r => r.id === v2.id)).toBe(false)
+      expect(await fs.readFile(path.join(p.dataDir, 'events.jsonl'), 'utf8')).toContain(`"type":"release-dropped"`)
+    }
     const event = (await fs.readFile(path.join(p2.dataDir, 'events.jsonl'), 'utf8')).split('\n').filter(l => l.includes('"trust-rotated"')).map(l => JSON.parse(l) as Record<string, unknown>)
     expect(event).toHaveLength(1)
     expect(event[0]).toMatchObject({ app: 'kv', sequence: 1, threshold: 2, id: rotationId, publishers: [b.key.id, c.key.id] })
@@ -135,7 +144,7 @@ describe('key rotation', () => {
     const back = await net.start('p3', ['--app', 'kv', '--bootstrap', p1.addr])
     await waitFor('p3 to adopt the rotation', async () => JSON.stringify(await trustOf(back)) === JSON.stringify(rotatedPolicy))
     await back.waitVersion('3.0.0')
-    expect((await back.status()).releases.some(r => r.id === v4.id)).toBe(false)
+    for (const never of [v2.id, v4.id]) expect((await back.status()).releases.some(r => r.id === never)).toBe(false)
 
     // a restart with the original --trust file does not undo the rotation
     await p2.stop()
