@@ -5,18 +5,27 @@
  * the rotation and comes back with its original --trust file. From then on A alone counts
  * for nothing; rotations below threshold, and older ones replayed, are refused.
  */
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import * as dagCbor from '@ipld/dag-cbor'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import { generatePublisherKey, writeKeyFile } from '../../src/release/index.js'
+import { createPeerNode, releasesTopic } from '../../src/net/index.js'
+import type { PeerNode } from '../../src/net/index.js'
+import { encodeReleasesTopicMessage, generatePublisherKey, signRotation, writeKeyFile } from '../../src/release/index.js'
 import type { PublisherKey } from '../../src/release/index.js'
 import { manifest } from '../helpers.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 import type { Peer } from './support/testnet.js'
 
 let net: TestNet | undefined
+let hostile: PeerNode | undefined
 
 afterEach(async () => {
+  await hostile?.stop()
+  hostile = undefined
   await net?.close()
   net = undefined
 })
@@ -185,5 +194,46 @@ describe('key rotation', () => {
     const other = await runCli(['rotate', 'other', '--in', out, '--out', out])
     expect(other.code).toBe(2)
     expect(other.stderr).toMatch(/rotates the trust of kv, not other/)
+  })
+
+  it('gossip: malformed and forged rotations are rejected, unsigned-by-current and known ones ignored, a valid one adopted', async () => {
+    net = await TestNet.create({ minConnections: 1 })
+    const v1 = await net.release('1.0.0')
+    const a = await net.start('a', ['--install', v1.file])
+    const b = await net.start('b', ['--install', v1.file, '--bootstrap', a.addr])
+    await waitFor('a and b to connect', async () => (await a.status()).connections >= 1 && (await b.status()).connections >= 1)
+    hostile = await createPeerNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const topic = releasesTopic('default')
+    hostile.services.pubsub.subscribe(topic)
+    await hostile.dial(multiaddr(a.addr))
+    await waitFor('the hostile peer to see a on the releases topic', () => hostile?.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId))
+    const count = async (result: string): Promise<number> => await a.metric('upgossip_gossip_messages_total', { topic: 'releases', result })
+    const send = async (bytes: Uint8Array): Promise<void> => { await hostile?.services.pubsub.publish(topic, bytes) }
+    const bob = await generatePublisherKey()
+    const record = { app: 'kv', publishers: [bob.id], threshold: 1, sequence: 1, issued: new Date().toISOString(), reason: '' }
+
+    // malformed: not a rotation inside a rotation envelope
+    await send(dagCbor.encode({ type: 'rotation', rotation: randomBytes(200) }))
+    // forged: claims the current key with a signature that does not verify
+    const good = await signRotation(record, [net.key])
+    await send(encodeReleasesTopicMessage({ type: 'rotation', rotation: { record, signatures: [{ key: net.key.id, sig: randomBytes(64) }] } }))
+    await waitFor('a to reject both', async () => await count('reject') >= 2)
+    // signed by a key a does not trust: ignored, not held against the sender
+    await send(encodeReleasesTopicMessage({ type: 'rotation', rotation: await signRotation(record, [bob]) }))
+    await waitFor('a to ignore it', async () => await count('ignore') >= 1)
+    expect((await a.status()).trust.kv?.sequence).toBe(0)
+    expect(await a.metric('upgossip_trust_rotations_total', { result: 'refused', error: 'ThresholdNotMetError' })).toBe(2)
+
+    // a valid rotation is adopted and passed on; the same one again is known
+    await send(encodeReleasesTopicMessage({ type: 'rotation', rotation: good }))
+    await waitFor('a to accept it', async () => await count('accept') >= 1)
+    for (const p of [a, b]) await waitFor(`${p.name} to adopt it`, async () => (await p.status()).trust.kv?.sequence === 1)
+    const ignoredBefore = await count('ignore')
+    await send(encodeReleasesTopicMessage({ type: 'rotation', rotation: good }))
+    await waitFor('a to ignore the known one', async () => await count('ignore') > ignoredBefore)
+    expect(await count('reject')).toBe(2)
+    // nothing invalid reached b
+    expect(await b.metric('upgossip_gossip_messages_total', { topic: 'releases', result: 'reject' })).toBe(0)
+    expect(await a.metric('upgossip_trust_rotations_total', { result: 'adopted' })).toBe(1)
   })
 })
