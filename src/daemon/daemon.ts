@@ -12,7 +12,7 @@ import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
   AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
-  beatWaiting, peerIdFromString, readPsk, MAX_SYNC_APPS, MAX_SYNC_RELEASES, SYNC_PROTOCOL
+  beatWaiting, peerIdFromString, readPsk, takeInSyncAnswer, MAX_SYNC_APPS, MAX_SYNC_RELEASES, SYNC_PROTOCOL
 } from '../net/index.js'
 import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncRequest } from '../net/index.js'
 import { unpackPackage, walkPackageBlocks } from '../package/index.js'
@@ -864,25 +864,12 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     const via = `sync with ${key}`
     try {
       const releases = await this.sync.sync(peer, request)
-      // refused only under the policy in force: tried again after each rotation this sync brings
-      let deferred: Uint8Array[] = []
-      for (const bytes of releases) {
+      await takeInSyncAnswer(releases, async bytes => {
         const { verdict, rotated, trustDependent } = await this.considerSynced(bytes, via)
         this.noteVerdict(verdict, via)
         if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict.id)
-        // a peer that sends forgeries gets no more of our time in this sync
-        if (verdict.kind === 'rejected') break
-        if (trustDependent === true) deferred.push(bytes)
-        if (rotated === true && deferred.length > 0) {
-          const again = deferred
-          deferred = []
-          for (const earlier of again) {
-            const retried = await this.considerSynced(earlier, via)
-            this.noteVerdict(retried.verdict, via)
-            if (retried.trustDependent === true) deferred.push(earlier)
-          }
-        }
-      }
+        return { rejected: verdict.kind === 'rejected', rotated: rotated === true, trustDependent: trustDependent === true }
+      })
     } catch (err) {
       if (!this.stopped) this.events.info('sync-failed', `sync with ${key} failed: ${(err as Error).message}`)
     } finally {
@@ -1053,9 +1040,11 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       upgrading: this.rollout?.upgrading ?? null,
       claim: this.rollout?.claim ?? null,
       failed: this.rollout?.failedHere() ?? [],
-      waiting: waiting == null ? null : beatWaiting(waiting.id, waiting.rule, waiting.reason),
-      trust: this.trustSequences()
+      waiting: waiting == null ? null : beatWaiting(waiting.id, waiting.rule, waiting.reason)
     }
+    // only where a rotation was adopted: a network that never rotates sends the beats it always did
+    const trust = this.trustSequences()
+    if (Object.keys(trust).length > 0) beat.trust = trust
     try {
       const bytes = encodeBeat(beat)
       decodeBeat(bytes) // what receivers enforce, enforced on ourselves first

@@ -114,3 +114,42 @@ export class SyncProtocol {
     }
   }
 }
+
+/** How the asker judged one frame of a sync answer. */
+export interface SyncFrameOutcome {
+  /** Forged or malformed: the rest of the answer is dropped. */
+  rejected: boolean
+  /** A trust rotation was adopted: frames kept aside so far may pass now. */
+  rotated: boolean
+  /** Refused only under the trust policy in force (keys not trusted yet): tried again after a rotation. */
+  trustDependent: boolean
+}
+
+/**
+ * Take in a sync answer frame by frame. Frames refused only because their keys are not
+ * trusted yet are kept aside and tried again each time a frame adopts a trust rotation,
+ * until a pass adopts none — so an answer whose rotations come after what they let in
+ * (an older peer's order, rotations out of order) is still taken in whole. A rejected
+ * frame ends the intake.
+ */
+export async function takeInSyncAnswer<T> (frames: T[], judge: (frame: T) => Promise<SyncFrameOutcome>): Promise<void> {
+  let aside: T[] = []
+  for (const frame of frames) {
+    const outcome = await judge(frame)
+    // a peer that sends forgeries gets no more of our time in this sync
+    if (outcome.rejected) return
+    if (outcome.trustDependent) aside.push(frame)
+    let progress = outcome.rotated
+    while (progress && aside.length > 0) {
+      const again = aside
+      aside = []
+      progress = false
+      for (const earlier of again) {
+        const retried = await judge(earlier)
+        if (retried.rejected) return
+        if (retried.trustDependent) aside.push(earlier)
+        if (retried.rotated) progress = true
+      }
+    }
+  }
+}

@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
+import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { fixedClock } from '../../src/clock.js'
 import {
@@ -318,5 +319,79 @@ describe('status beats', () => {
     expect(decodeBeat(encodeBeat(base)).trust).toBeUndefined()
     expect(() => decodeBeat(dagCbor.encode({ ...base, trust: { kv: -1 } }))).toThrow(/trust/)
     expect(() => decodeBeat(dagCbor.encode({ ...base, trust: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`app${i}`, 1])) }))).toThrow(/at most 32 apps/)
+  })
+})
+
+describe('taking in a sync answer', () => {
+  /**
+   * The asker's side of a sync, as the daemon runs it, on a real trust store: rotations
+   * adopted, revocations and releases checked against the policy in force; keys not
+   * trusted (yet) make a refusal trust-dependent, a forged signature rejects.
+   */
+  async function asker (): Promise<{ judge: (bytes: Uint8Array) => Promise<{ rejected: boolean, rotated: boolean, trustDependent: boolean }>, store: TrustStore, taken: string[], tried: string[] }> {
+    const { data, file } = await seededDir(trust([alice], 1))
+    const { store } = await TrustStore.open(data, { seed: file })
+    const taken: string[] = []
+    const tried: string[] = []
+    const judge = async (bytes: Uint8Array): Promise<{ rejected: boolean, rotated: boolean, trustDependent: boolean }> => {
+      const m = decodeReleasesTopicMessage(bytes)
+      const name = m.type === 'rotation' ? `rotation ${m.rotation.record.sequence}` : m.type === 'revocation' ? `revocation ${m.revocation.record.reason}` : `release ${m.signed.record.version}`
+      tried.push(name)
+      try {
+        if (m.type === 'rotation') return { rejected: false, rotated: (await store.adopt(m.rotation)).kind === 'new', trustDependent: false }
+        if (m.type === 'revocation') await verifyRevocation(m.revocation, store.policy)
+        else await verifySignedRelease(m.signed, { trust: store.policy, clock })
+        taken.push(name)
+        return { rejected: false, rotated: false, trustDependent: false }
+      } catch (err) {
+        const forged = (err as { forged?: boolean }).forged === true || /invalid/.test((err as Error).message)
+        return { rejected: forged, rotated: false, trustDependent: !forged && ['ThresholdNotMetError', 'RotationOutOfOrderError'].includes((err as Error).name) }
+      }
+    }
+    return { judge, store, taken, tried }
+  }
+
+  let frames: Record<string, Uint8Array>
+  beforeAll(async () => {
+    const rotation1 = await signRotation(record([bob], 1, 1), [alice])
+    const rotation2 = await signRotation(record([carol], 1, 2), [bob])
+    const byCarol = await release([carol], '3.0.0')
+    const byBob = await release([bob], '2.0.0')
+    const revocation = await signRevocation({ app: 'kv', release: byBob.id, issued: new Date(NOW).toISOString(), reason: 'by bob' }, [bob])
+    const forgedRelease = { record: byCarol.signed.record, signatures: [{ key: alice.id, sig: new Uint8Array(64) }] }
+    frames = {
+      rotation1: encodeReleasesTopicMessage({ type: 'rotation', rotation: rotation1 }),
+      rotation2: encodeReleasesTopicMessage({ type: 'rotation', rotation: rotation2 }),
+      byCarol: encodeReleasesTopicMessage({ type: 'release', signed: byCarol.signed }),
+      revocationByBob: encodeReleasesTopicMessage({ type: 'revocation', revocation }),
+      forged: encodeReleasesTopicMessage({ type: 'release', signed: forgedRelease })
+    }
+  })
+
+  it('in the order peers send (revocations, rotations, releases), a revocation made under an intermediate policy counts', async () => {
+    const { takeInSyncAnswer } = await import('../../src/net/index.js')
+    const { judge, store, taken } = await asker()
+    await takeInSyncAnswer([frames.revocationByBob, frames.rotation1, frames.rotation2, frames.byCarol] as Uint8Array[], judge)
+    expect(store.policy.forApp('kv')?.sequence).toBe(2)
+    // bob's revocation was refused at sequence 0, and taken after rotation 1, before rotation 2 removed bob
+    expect(taken).toEqual(['revocation by bob', 'release 3.0.0'])
+  })
+
+  it('in any order, every rotation is adopted and the release signed by the final keys taken', async () => {
+    const { takeInSyncAnswer } = await import('../../src/net/index.js')
+    await fc.assert(fc.asyncProperty(fc.shuffledSubarray(['rotation1', 'rotation2', 'byCarol'], { minLength: 3, maxLength: 3 }), async order => {
+      const { judge, store, taken } = await asker()
+      await takeInSyncAnswer(order.map(n => frames[n] as Uint8Array), judge)
+      expect(store.policy.forApp('kv')?.sequence).toBe(2)
+      expect(taken).toContain('release 3.0.0')
+    }), { numRuns: 12 })
+  })
+
+  it('a forged frame ends the intake', async () => {
+    const { takeInSyncAnswer } = await import('../../src/net/index.js')
+    const { judge, store, tried } = await asker()
+    await takeInSyncAnswer([frames.byCarol, frames.forged, frames.rotation1] as Uint8Array[], judge)
+    expect(tried).toEqual(['release 3.0.0', 'release 3.0.0'])
+    expect(store.policy.forApp('kv')?.sequence).toBe(0)
   })
 })
