@@ -26,6 +26,9 @@ function parseJson (bytes: Uint8Array): unknown {
   }
 }
 
+/** Largest body `POST /rotate` accepts: a signed rotation's limit. */
+export const MAX_ROTATE_BYTES = 64 * 1024
+
 /** Largest body `POST /publish` accepts (256 MiB). */
 export const MAX_PUBLISH_BYTES = 256 * 1024 * 1024
 const COOKIE = 'upgossip_token'
@@ -204,6 +207,12 @@ export class ControlApi {
         const body = await readBody(req, 64 * 1024)
         if (body.byteLength === 0) throw new HttpError(400, 'EmptyBody', 'POST /revoke wants a signed revocation (dag-cbor) as its body')
         sendJson(res, 200, await daemon.revoke(body))
+        return
+      }
+      case 'POST /rotate': {
+        const body = await readBody(req, MAX_ROTATE_BYTES)
+        if (body.byteLength === 0) throw new HttpError(400, 'EmptyBody', 'POST /rotate wants a signed trust rotation (dag-cbor) as its body')
+        sendJson(res, 200, await daemon.rotate(body))
         return
       }
       case 'POST /rollback':

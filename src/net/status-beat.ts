@@ -61,7 +61,9 @@ const BeatSchema = z.object({
   /** Releases that failed on this peer: the halt-on-failures rule counts them. */
   failed: z.array(z.string().max(128)).max(16).optional(),
   /** The release this peer waits to switch to, and the schedule rule it waits on (for dashboards). */
-  waiting: WaitingSchema.nullable().optional()
+  waiting: WaitingSchema.nullable().optional(),
+  /** The sequence of each app's trust policy where a rotation was adopted (absent: 0); a peer behind syncs. */
+  trust: z.record(z.string().max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).refine(t => Object.keys(t).length <= 32, { message: 'at most 32 apps' }).optional()
 })
 
 /** What a peer says about itself. */

@@ -200,3 +200,25 @@ export async function readKeyFile (file: string, passphrase?: string): Promise<P
   }
   return await decodeKeyFile(text, passphrase, `key file ${file}`)
 }
+
+/**
+ * The public key of a key file, for naming a publisher: a plain file is opened and
+ * checked whole; of an encrypted one, only the public key it declares is read (no
+ * passphrase needed). Throws {@link KeyFileInvalidError}.
+ */
+export async function readKeyFilePublicKey (file: string): Promise<string> {
+  let text: string
+  try {
+    text = await fs.readFile(file, 'utf8')
+  } catch (err) {
+    throw new KeyFileInvalidError(`cannot read key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  try {
+    return (await decodeKeyFile(text, undefined, `key file ${file}`)).id
+  } catch (err) {
+    if (!(err instanceof PassphraseRequiredError)) throw err
+  }
+  const declared = (KeyFileSchema.parse(JSON.parse(text)) as { publicKey: string }).publicKey
+  if (!isPublicKeyString(declared)) throw new KeyFileInvalidError(`key file ${file} declares "${declared.slice(0, 80)}", which is not an Ed25519 public key`)
+  return declared
+}

@@ -209,6 +209,33 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
     return [...this.entries.values()].find(e => !this.revoked.has(e.id) && e.signed.record.app === record.app && e.signed.record.version === record.version)
   }
 
+  /**
+   * After `app`'s trust policy changed (a rotation was adopted): forget its releases that
+   * have not started here (`fetching`, `staged`, `waiting`) and no longer carry a
+   * threshold of valid signatures by trusted keys, so a release signed only by removed
+   * keys never runs. Co-signed by current keys, it is admitted again like a new one.
+   * Returns what was dropped.
+   */
+  async dropUntrusted (app: string): Promise<ReleaseEntry[]> {
+    const run = this.queue.then(async () => {
+      const policy = this.init.trust().forApp(app)
+      const dropped: ReleaseEntry[] = []
+      for (const entry of this.entries.values()) {
+        if (entry.signed.record.app !== app || !['fetching', 'staged', 'waiting'].includes(entry.state)) continue
+        const { valid } = await classifySignatures(await releaseId(entry.signed.record), entry.signed, this.init.trust())
+        if (policy != null && valid.length >= policy.threshold) continue
+        // the .cbor first: load() starts from it, so a crash in between leaves no half entry
+        await fs.rm(path.join(this.init.dir, `${entry.id}.cbor`), { force: true })
+        await fs.rm(path.join(this.init.dir, `${entry.id}.json`), { force: true })
+        this.entries.delete(entry.id)
+        dropped.push(entry)
+      }
+      return dropped
+    })
+    this.queue = run.catch(() => {})
+    return await run
+  }
+
   /** Decode bytes and {@link consider} them; undecodable bytes are rejected. */
   async considerBytes (bytes: Uint8Array): Promise<Verdict> {
     let signed: SignedRelease

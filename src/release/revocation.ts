@@ -10,11 +10,10 @@ import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
 import { describeSchemaIssues } from '../schema.js'
 import { CODEC_DAG_CBOR, toCid } from '../store/index.js'
-import { publicKeyFromString } from './keys.js'
 import type { PublisherKey } from './keys.js'
 import { MAX_SIGNATURES } from './record.js'
 import type { ReleaseSignature } from './record.js'
-import { signingMessage } from './signing.js'
+import { countTrustedSignatures, signingMessage } from './signing.js'
 import type { TrustPolicy } from './trust.js'
 import { ThresholdNotMetError, UntrustedAppError } from './verify.js'
 
@@ -105,21 +104,11 @@ export async function verifyRevocation (signed: SignedRevocation, trust: TrustPo
   const policy = trust.forApp(signed.record.app)
   if (policy == null) throw new UntrustedAppError(`app "${signed.record.app}" is not in the trust policy`)
   const id = await revocationId(signed.record)
-  const valid = new Set<string>()
-  let invalid = 0
-  for (const s of signed.signatures) {
-    if (!trust.isPublisher(signed.record.app, s.key) || valid.has(s.key)) continue
-    let ok = false
-    try {
-      ok = await publicKeyFromString(s.key).verify(signingMessage(id, REVOCATION_SIGNING_DOMAIN), s.sig)
-    } catch {}
-    if (ok) valid.add(s.key)
-    else invalid++
-  }
-  if (valid.size < policy.threshold) {
-    const err = new ThresholdNotMetError(`the revocation of ${signed.record.release.toString()} has ${valid.size} valid signature${valid.size === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${invalid > 0 ? ` (${invalid} invalid)` : ''}`)
+  const { valid, invalid } = await countTrustedSignatures(id, REVOCATION_SIGNING_DOMAIN, signed.signatures, key => trust.isPublisher(signed.record.app, key))
+  if (valid.length < policy.threshold) {
+    const err = new ThresholdNotMetError(`the revocation of ${signed.record.release.toString()} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${invalid > 0 ? ` (${invalid} invalid)` : ''}`)
     Object.assign(err, { forged: invalid > 0 })
     throw err
   }
-  return { id, signers: [...valid] }
+  return { id, signers: valid }
 }
