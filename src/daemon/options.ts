@@ -45,7 +45,9 @@ export const DaemonConfigSchema = z.strictObject({
   /** How long a transform may run before it is killed and the upgrade rolls back. */
   transformLimit: duration.optional(),
   /** How long a call to another peer's app may take before it fails. */
-  callTimeout: duration.optional()
+  callTimeout: duration.optional(),
+  /** How long a fetch that failed for a local reason (a full disk) waits before it tries again. */
+  fetchRetry: duration.optional()
 })
 
 /** Options as given. */
@@ -73,6 +75,7 @@ export interface DaemonOptions {
   maxPackageSize: number
   transformLimitMs: number
   callTimeoutMs: number
+  fetchRetryMs: number
 }
 
 /** The default data directory: `$UPGOSSIP_DATA` or `~/.upgossip`. */
@@ -144,6 +147,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     minConnections: o.minConnections ?? 4,
     maxPackageSize: o.maxPackageSize ?? 1024 * 1024 * 1024,
     transformLimitMs: parseDuration(o.transformLimit ?? '2m'),
-    callTimeoutMs: parseDuration(o.callTimeout ?? '30s')
+    callTimeoutMs: parseDuration(o.callTimeout ?? '30s'),
+    fetchRetryMs: parseDuration(o.fetchRetry ?? '30s')
   }
 }

@@ -2,13 +2,15 @@
  * Fetching one package DAG from the swarm: learn which peers hold which of the
  * missing blocks, pull from several peers at once, rarest first, a bounded window per
  * peer, with timeouts and retry elsewhere. A peer that serves a wrong block is dropped
- * as a source for this package. Blocks already held are never fetched again.
+ * as a source for this package. Blocks already held are never fetched again. A full
+ * disk here is not the peers' fault: the fetch stops with {@link DiskFullError}, keeping
+ * the blocks it holds, instead of asking peer after peer for blocks it cannot store.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { UpgossipError } from '../errors.js'
 import { blockLinks } from '../package/index.js'
-import { BlockHashMismatchError } from '../store/index.js'
+import { BlockHashMismatchError, DiskFullError } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
 import { MAX_GET_CIDS, MAX_HAVE_CIDS } from './block-exchange.js'
 import type { BlockExchange } from './block-exchange.js'
@@ -80,6 +82,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   init.onProgress(have)
 
   let idleRounds = 0
+  let diskFull: DiskFullError | undefined
   while (needed.size > 0) {
     if (signal.aborted) throw new FetchAbortedError('fetch stopped')
     // blocks may have arrived another way (a publish, another release sharing them)
@@ -131,7 +134,9 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
             init.onProgress(have)
           })
         } catch (err) {
-          if (err instanceof BlockHashMismatchError) {
+          if (err instanceof DiskFullError) {
+            diskFull ??= err
+          } else if (err instanceof BlockHashMismatchError) {
             banned.add(peer.toString())
             init.log(`peer ${peer.toString()} served a block that does not match its CID; it is no longer a source for this package`)
           } else {
@@ -139,6 +144,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
           }
         }
       }))
+      if (diskFull != null) throw diskFull
     }
     if (walked.size === before) {
       idleRounds = Math.min(idleRounds + 1, 3)

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import type { BlockExchange, PeerId } from '../../src/net/index.js'
 import { fetchPackage } from '../../src/net/index.js'
 import { packDirectory, walkPackageBlocks } from '../../src/package/index.js'
-import { BlockHashMismatchError, MemoryBlockStore, verifyBlock } from '../../src/store/index.js'
+import { BlockHashMismatchError, DiskFullError, MemoryBlockStore, verifyBlock } from '../../src/store/index.js'
 import { samplePackage, tempDir } from '../helpers.js'
 
 function peer (name: string): PeerId {
@@ -110,5 +110,25 @@ describe('fetching a package from the swarm', () => {
     const stalled = fetchPackage({ root: cids[0] as CID, store: new MemoryBlockStore(), exchange: exchange([], []), sources: () => [], onProgress: () => {}, log: () => {}, signal: controller.signal, idleMs: 5 })
     controller.abort()
     await expect(stalled).rejects.toThrow(/fetch stopped/)
+  })
+
+  it('stops with DiskFullError when the store is full, keeping what it holds, instead of blaming the peers and asking again', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const peers = [{ name: 'a', store: await copyOf(source, cids) }, { name: 'b', store: await copyOf(source, cids) }]
+    const gets: Array<{ peer: string, cids: string[] }> = []
+    const logs: string[] = []
+    // room for three blocks
+    const store = new MemoryBlockStore()
+    const put = store.put.bind(store)
+    store.put = async (cid, bytes) => {
+      if (store.count >= 3) throw new DiskFullError(`no space left on device for block ${cid.toString()}`)
+      return await put(cid, bytes)
+    }
+    const fetching = fetchPackage({ root, store, exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: m => logs.push(m), signal: new AbortController().signal, idleMs: 1 })
+    await expect(fetching).rejects.toBeInstanceOf(DiskFullError)
+    expect(store.count).toBe(3)
+    // the root's round, then one round in which each peer was asked once; no peer was blamed for this peer's full disk
+    expect(gets.length).toBeLessThanOrEqual(1 + peers.length)
+    expect(logs.filter(l => /failed/.test(l))).toEqual([])
   })
 })

@@ -1,0 +1,70 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { AppHost } from '../../src/host/index.js'
+import { parseManifest } from '../../src/package/index.js'
+import { UpgradeEngine } from '../../src/upgrade/index.js'
+import type { InstalledRelease, UpgradeEngineInit } from '../../src/upgrade/index.js'
+import { tempDir } from '../helpers.js'
+
+/** A host whose app processes are stand-ins that are always ready and healthy; it records what the engine asks. */
+function fakeHost (): { host: AppHost, calls: string[] } {
+  const calls: string[] = []
+  const proc = { drain: async () => {}, waitReady: async () => {}, stayHealthy: async () => {} }
+  const host = {
+    current: proc,
+    hold: () => { calls.push('hold') },
+    unhold: () => { calls.push('unhold') },
+    stopCurrent: async () => { calls.push('stop') },
+    launch: (spec: { version: string }) => { calls.push(`launch ${spec.version}`); return proc },
+    supervise: () => { calls.push('supervise') }
+  }
+  return { host: host as unknown as AppHost, calls }
+}
+
+function release (id: string, version: string): InstalledRelease {
+  return { id, app: 'kv', version, packageDir: `/nowhere/${id}`, manifest: parseManifest({ app: 'kv', version, main: 'server.js', protocol: 1, health: { readyWithin: '1s', stableFor: '10ms' } }) }
+}
+
+function engine (dataDir: string, host: AppHost, init: Partial<UpgradeEngineInit> = {}): UpgradeEngine {
+  return new UpgradeEngine({
+    dataDir,
+    host,
+    installed: async () => undefined,
+    simulations: async () => [],
+    onCommit: async () => {},
+    onFailed: async () => {},
+    log: { info: () => {}, warn: () => {} },
+    ...init
+  })
+}
+
+describe('the upgrade engine', () => {
+  it('never rolls back past the commit step: a failure to record the commit (a full disk) leaves the new version running, finished by the next start', async () => {
+    const dataDir = await tempDir()
+    const v1 = release('r1', '1.0.0')
+    const v2 = release('r2', '2.0.0')
+    await fs.mkdir(path.join(dataDir, 'state', 'r1'), { recursive: true })
+    await fs.writeFile(path.join(dataDir, 'state', 'r1', 'data.json'), '{"k":1}')
+    const { host, calls } = fakeHost()
+    const warnings: string[] = []
+    const failed: string[] = []
+    const e = engine(dataDir, host, {
+      onCommit: async () => { throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }) },
+      onFailed: async (to) => { failed.push(to.version) },
+      log: { info: () => {}, warn: (type) => { warnings.push(type) } }
+    })
+    expect(await e.switch(v1, v2, 'upgrade')).toEqual({ ok: true })
+    // 2.0.0 was launched and never stopped for 1.0.0; its state is kept; held requests go to it
+    expect(calls.filter(c => c.startsWith('launch'))).toEqual(['launch 2.0.0'])
+    expect(calls.at(-1)).toBe('unhold')
+    expect(failed).toEqual([])
+    expect(warnings).toContain('commit-incomplete')
+    expect(await fs.readFile(path.join(dataDir, 'state', 'r2', 'data.json'), 'utf8')).toBe('{"k":1}')
+    // the journal still says commit: the next start finishes it
+    const commits: string[] = []
+    const again = engine(dataDir, fakeHost().host, { onCommit: async (to) => { commits.push(to.version) } })
+    expect(await again.recover()).toEqual({ kind: 'finished-commit', to: 'r2' })
+    expect(commits).toEqual(['2.0.0'])
+  })
+})
