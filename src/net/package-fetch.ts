@@ -2,7 +2,10 @@
  * Fetching one package DAG from the swarm: learn which peers hold which of the
  * missing blocks, pull from several peers at once, rarest first, a bounded window per
  * peer, with timeouts and retry elsewhere. A peer that serves a wrong block is dropped
- * as a source for this package. Blocks already held are never fetched again. A full
+ * as a source for this package. Blocks already held are never fetched again. A peer
+ * that does not answer (cut off by a partition, its connection not yet known dead) holds
+ * up one round at most: once another peer has offered blocks, the round goes on without
+ * it, and it is not asked again until its answer (or its timeout) is in. A full
  * disk here is not the peers' fault: the fetch stops with {@link DiskFullError}, keeping
  * the blocks it holds, instead of asking peer after peer for blocks it cannot store.
  */
@@ -33,6 +36,8 @@ export interface PackageFetchInit {
   signal: AbortSignal
   /** Pause between rounds that made no progress (grows up to 8×). */
   idleMs?: number
+  /** How long a round waits for slower peers' `have` answers once a peer has offered blocks. */
+  haveGraceMs?: number
 }
 
 async function sleep (ms: number, signal: AbortSignal): Promise<void> {
@@ -83,6 +88,8 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
 
   let idleRounds = 0
   let diskFull: DiskFullError | undefined
+  /** Peers whose `have` answer is still out, from this round or an earlier one. */
+  const asking = new Set<string>()
   while (needed.size > 0) {
     if (signal.aborted) throw new FetchAbortedError('fetch stopped')
     // blocks may have arrived another way (a publish, another release sharing them)
@@ -95,12 +102,15 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
     }
     if (walked.size > before) init.onProgress(have)
     if (needed.size === 0) break
-    const sources = init.sources().filter(p => !banned.has(p.toString()))
+    const sources = init.sources().filter(p => !banned.has(p.toString()) && !asking.has(p.toString()))
     if (sources.length > 0) {
       const wanted = [...needed.values()].slice(0, MAX_HAVE_CIDS)
       // who has what
       const holders = new Map<string, PeerId[]>()
-      await Promise.all(sources.map(async peer => {
+      let offer = (): void => {}
+      const offered = new Promise<void>(resolve => { offer = resolve })
+      const answers = Promise.all(sources.map(async peer => {
+        asking.add(peer.toString())
         try {
           const answer = await exchange.have(peer, wanted)
           answer.forEach((held, i) => {
@@ -108,10 +118,14 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
             const key = (wanted[i] as CID).toString()
             holders.set(key, [...(holders.get(key) ?? []), peer])
           })
+          if (answer.includes(true)) offer()
         } catch (err) {
           init.log(`peer ${peer.toString()} did not say which blocks it holds: ${(err as Error).message}`)
+        } finally {
+          asking.delete(peer.toString())
         }
       }))
+      await Promise.race([answers, offered.then(async () => { await sleep(init.haveGraceMs ?? 500, signal) })])
       // rarest first, each block to its least-loaded holder, at most one window per peer
       const rarest = wanted.filter(c => (holders.get(c.toString())?.length ?? 0) > 0)
         .sort((a, b) => (holders.get(a.toString())?.length ?? 0) - (holders.get(b.toString())?.length ?? 0))

@@ -11,15 +11,20 @@ function peer (name: string): PeerId {
   return { toString: () => name } as unknown as PeerId
 }
 
-interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean }
+interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean, silentMs?: number }
 
 /** A block exchange over in-memory peers, recording who was asked for what. */
-function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>): BlockExchange {
+function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>, haves: string[] = []): BlockExchange {
   const find = (p: PeerId): FakePeer => peers.find(x => x.name === p.toString()) as FakePeer
   return {
     have: async (p: PeerId, cids: CID[]) => {
       const fp = find(p)
       if (fp.down === true) throw new Error('connection refused')
+      if (fp.silentMs != null) {
+        haves.push(fp.name)
+        await new Promise(resolve => setTimeout(resolve, fp.silentMs))
+        throw new Error('The operation was aborted due to timeout')
+      }
       return await Promise.all(cids.map(async c => await fp.store.has(c)))
     },
     get: async (p: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>) => {
@@ -130,5 +135,18 @@ describe('fetching a package from the swarm', () => {
     // the root's round, then one round in which each peer was asked once; no peer was blamed for this peer's full disk
     expect(gets.length).toBeLessThanOrEqual(1 + peers.length)
     expect(logs.filter(l => /failed/.test(l))).toEqual([])
+  })
+
+  it('does not wait round after round for a peer that never answers (cut off by a partition, still connected)', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const peers: FakePeer[] = [{ name: 'cut-off', store: new MemoryBlockStore(), silentMs: 3000 }, { name: 'a', store: await copyOf(source, cids) }]
+    const haves: string[] = []
+    const store = new MemoryBlockStore()
+    const started = Date.now()
+    await fetchPackage({ root, store, exchange: exchange(peers, [], haves), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1, haveGraceMs: 50 })
+    expect(store.count).toBe(cids.length)
+    // the package has several levels (several rounds), yet the silent peer cost one grace period, not its timeout per round
+    expect(Date.now() - started).toBeLessThan(1500)
+    expect(haves).toEqual(['cut-off'])
   })
 })
