@@ -322,7 +322,7 @@ export class UpgradeEngine {
     this.journal.interrupted[attempt.to.id] = count
     await this.clearAttempt()
     const failed = attempt.step === 'rollback' || count >= (this.init.maxInterrupted ?? 3)
-    this.init.log.warn('upgrade-interrupted', `the ${attempt.kind} to ${attempt.to.version} was interrupted at ${attempt.step} (${count} time${count === 1 ? '' : 's'}); ${attempt.from.version} runs${failed ? '; the release is marked failed' : ''}`, { to: attempt.to.id, step: attempt.step, count })
+    this.init.log.warn('upgrade-interrupted', `the ${attempt.kind} to ${attempt.to.version} was interrupted at ${attempt.step} (${count} time${count === 1 ? '' : 's'}); ${attempt.from.version} runs${failed && attempt.kind === 'upgrade' ? '; the release is marked failed' : ''}`, { to: attempt.to.id, step: attempt.step, count })
     if (failed) await this.init.onFailed(to, from, `interrupted at ${attempt.step} ${count} time(s)`, attempt.kind)
     return { kind: 'undone', to: attempt.to.id, step: attempt.step, failed, switchKind: attempt.kind }
   }
