@@ -104,14 +104,16 @@ describe.skipIf(unavailable != null)('a network partition between namespaces', (
     }
 
     pair.linkUp(1)
+    const up = Date.now()
     for (const b of [b1, b2again]) {
       await waitFor(`${b.name} to catch up and run 2.0.0`, async () => await runs(b, '2.0.0'), 45_000, 500)
+      const caughtUp = Date.now() - up
       expect(await call(b, { op: 'get', key: 'k' })).toEqual({ value: b.name, version: '2.0.0' })
       // it learned of the release from side A after the link came back, by gossip or by sync
       const events = (await fs.readFile(path.join(b.dir, 'events.jsonl'), 'utf8')).split('\n').filter(l => l !== '').map(l => JSON.parse(l) as { type: string, id?: string, via?: string })
       const admitted = events.find(e => e.type === 'release-admitted' && e.id === v2.id)
       expect(admitted?.via).toMatch(new RegExp(`^(gossip from|sync with) (${a1.peerId}|${a2.peerId})$`))
-      console.log(`partition: ${b.name} admitted 2.0.0 via ${admitted?.via ?? '?'}`)
+      console.log(`partition: ${b.name} admitted 2.0.0 via ${admitted?.via ?? '?'}; ran it ${caughtUp} ms after the link came up`)
     }
   })
 
