@@ -118,7 +118,7 @@ describe.skipIf(cannot != null)('a full disk', () => {
   })
 
   it('during a fetch: it pauses with DiskFullError, keeps its blocks and serves its version; freed space lets it complete', async () => {
-    const v2 = await net!.releaseFiles({ ...kvVersion('2.0.0', 'v2'), 'blob.bin': randomBytes(3 * 1024 * 1024) })
+    const v2 = await (net as TestNet).releaseFiles({ ...kvVersion('2.0.0', 'v2'), 'blob.bin': randomBytes(3 * 1024 * 1024) })
     await leaveFree(1024 * 1024)
     expect((await runCli(['publish', v2.file, '--data', a.dataDir])).code).toBe(0)
     const paused = await waitFor('the fetch to pause', async () => {
@@ -149,7 +149,7 @@ describe.skipIf(cannot != null)('a full disk', () => {
   })
 
   it('during a transform that runs out of space: the upgrade rolls back, 2.0.0 serves its state, the event says ENOSPC', async () => {
-    const v3 = await net!.releaseFiles({ ...kvVersion('3.0.0', 'v2'), 'migrate/up.js': greedyUp(32 * 1024 * 1024, true) })
+    const v3 = await (net as TestNet).releaseFiles({ ...kvVersion('3.0.0', 'v2'), 'migrate/up.js': greedyUp(32 * 1024 * 1024, true) })
     await leaveFree(1024 * 1024)
     expect((await runCli(['publish', v3.file, '--data', a.dataDir])).code).toBe(0)
     const failed = await waitFor('3.0.0 to fail', async () => {
@@ -165,7 +165,7 @@ describe.skipIf(cannot != null)('a full disk', () => {
   })
 
   it('after a transform that fits but leaves no space: the daemon cannot record the switch, rolls back, and 2.0.0 serves its state', async () => {
-    const v4 = await net!.releaseFiles({ ...kvVersion('4.0.0', 'v2'), 'migrate/up.js': greedyUp(32 * 1024 * 1024, false) })
+    const v4 = await (net as TestNet).releaseFiles({ ...kvVersion('4.0.0', 'v2'), 'migrate/up.js': greedyUp(32 * 1024 * 1024, false) })
     await leaveFree(2 * 1024 * 1024)
     expect((await runCli(['publish', v4.file, '--data', a.dataDir])).code).toBe(0)
     const failed = await waitFor('4.0.0 to fail', async () => {
