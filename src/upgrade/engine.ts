@@ -224,6 +224,9 @@ export class UpgradeEngine {
       const failedAt = attempt.step
       this.init.log.warn('upgrade-failed', `${kind} ${label} failed at ${failedAt}: ${why}; rolling back`, { from: from.id, to: to.id, step: failedAt, kind })
       await this.rollback(attempt, from, to, snapshot, fromStopped)
+      // the old version runs again: no switch is in progress while the failure is reported
+      // (a status read once the release shows failed says running, not rolling-back)
+      this.running = undefined
       await this.init.onFailed(to, from, `failed at ${failedAt}: ${why}`, kind)
       return { ok: false, reason: `failed at ${failedAt}: ${why}` }
     } finally {

@@ -3,20 +3,21 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { AppHost } from '../../src/host/index.js'
 import { parseManifest } from '../../src/package/index.js'
-import { UpgradeEngine } from '../../src/upgrade/index.js'
+import { UpgradeEngine, runTransform } from '../../src/upgrade/index.js'
 import type { InstalledRelease, UpgradeEngineInit } from '../../src/upgrade/index.js'
 import { tempDir } from '../helpers.js'
 
-/** A host whose app processes are stand-ins that are always ready and healthy; it records what the engine asks. */
-function fakeHost (): { host: AppHost, calls: string[] } {
+/** A host whose app processes are stand-ins, ready and healthy unless their version is `failing`; it records what the engine asks. */
+function fakeHost (failing?: string): { host: AppHost, calls: string[] } {
   const calls: string[] = []
   const proc = { drain: async () => {}, waitReady: async () => {}, stayHealthy: async () => {} }
+  const broken = { ...proc, waitReady: async () => { throw new Error(`${failing ?? ''} did not start`) } }
   const host = {
     current: proc,
     hold: () => { calls.push('hold') },
     unhold: () => { calls.push('unhold') },
     stopCurrent: async () => { calls.push('stop') },
-    launch: (spec: { version: string }) => { calls.push(`launch ${spec.version}`); return proc },
+    launch: (spec: { version: string }) => { calls.push(`launch ${spec.version}`); return spec.version === failing ? broken : proc },
     supervise: () => { calls.push('supervise') }
   }
   return { host: host as unknown as AppHost, calls }
@@ -66,5 +67,30 @@ describe('the upgrade engine', () => {
     const again = engine(dataDir, fakeHost().host, { onCommit: async (to) => { commits.push(to.version) } })
     expect(await again.recover()).toEqual({ kind: 'finished-commit', to: 'r2' })
     expect(commits).toEqual(['2.0.0'])
+  })
+
+  it('reports a failed switch once the old version runs again, with no switch in progress any more', async () => {
+    const dataDir = await tempDir()
+    const { host, calls } = fakeHost('2.0.0')
+    const seen: Array<{ inProgress: boolean, calls: string[] }> = []
+    const e: UpgradeEngine = engine(dataDir, host, {
+      onFailed: async () => { seen.push({ inProgress: e.inProgress != null, calls: [...calls] }) }
+    })
+    const outcome = await e.switch(release('r1', '1.0.0'), release('r2', '2.0.0'), 'upgrade')
+    expect(outcome).toMatchObject({ ok: false, reason: 'failed at verify: 2.0.0 did not start' })
+    // when the failure is reported, 1.0.0 runs again, requests go through, and the engine says no switch is running
+    expect(seen).toEqual([{ inProgress: false, calls: expect.arrayContaining(['launch 1.0.0', 'unhold']) as unknown as string[] }])
+  })
+})
+
+describe('running a transform', () => {
+  it('fails with TransformFailedError when its process cannot be started, instead of waiting forever', async () => {
+    const root = await tempDir()
+    const from = path.join(root, 'from')
+    await fs.mkdir(from)
+    // the transform's process starts in its package directory; one that is gone makes the start fail
+    const run = runTransform({ module: path.join(root, 'gone', 'up.js'), from, to: path.join(root, 'to'), fromVersion: '1.0.0', toVersion: '2.0.0', logFile: path.join(root, 'transform.log'), limitMs: 60_000 })
+    await expect(run).rejects.toThrow(/transform 1\.0\.0 → 2\.0\.0 failed: could not be started: spawn .* ENOENT/)
+    await expect(fs.stat(path.join(root, 'to'))).rejects.toThrow(/ENOENT/)
   })
 })
