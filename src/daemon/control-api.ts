@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
 import { describeSchemaIssues } from '../schema.js'
+import { isDiskFull } from '../store/index.js'
 import type { Daemon } from './daemon.js'
 import { dashboardHtml } from './dashboard.js'
 
@@ -88,6 +89,9 @@ export class ControlApi {
       this.handle(req, res).catch(err => {
         if (err instanceof HttpError) {
           sendError(res, err.status, err.code, err.message)
+        } else if (isDiskFull(err)) {
+          // this peer's trouble, not the caller's: named, and not logged as a failure of the API
+          sendError(res, 507, 'DiskFullError', (err as Error).message)
         } else if (err instanceof UpgossipError) {
           init.daemon.metrics.refused(err.name)
           sendError(res, 422, err.name, err.message)

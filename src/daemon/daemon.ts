@@ -8,6 +8,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { systemClock } from '../clock.js'
+import { formatDuration } from '../duration.js'
 import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
@@ -23,7 +24,7 @@ import {
 import { UnknownMessageTypeError, decodeRevocation, decodeRotation, verifyRevocation } from '../release/index.js'
 import type { AdoptOutcome, AppPolicy, SignedRevocation, SignedRotation } from '../release/index.js'
 import type { ReleaseBundle, ReleaseEntry, ReleaseRecord, ReleaseState, TrustPolicy, Verdict } from '../release/index.js'
-import { FsBlockStore, lockDataDir, writeJsonAtomic } from '../store/index.js'
+import { DiskFullError, FsBlockStore, isDiskFull, lockDataDir, writeJsonAtomic } from '../store/index.js'
 import type { DataDirLock } from '../store/index.js'
 import { AppHost } from '../host/index.js'
 import { NoAppRunningError, Shim } from '../shim/index.js'
@@ -208,6 +209,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private readonly view = new NetworkView()
   private readonly versions = new VersionTimeline()
   private readonly progress = new Map<string, number>()
+  /** Why a fetch is paused (a full disk), shown as the release's `reason` until it completes. */
+  private readonly fetchPaused = new Map<string, string>()
   private readonly fetches = new Map<string, AbortController>()
   private readonly syncing = new Set<string>()
   /** Peers to sync with again once the sync running with them ends (a rotation was adopted meanwhile). */
@@ -924,12 +927,20 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
         this.metrics.refused(err.name)
         await this.book.setState(entry.id, 'refused', err.message)
         this.events.error('release-refused', `refused ${record.app}@${record.version}: ${err.message}`, { id: entry.id, error: err.name })
-      } else {
-        // our own trouble (disk full, …): stay fetching and try again later
-        this.events.warn('fetch-retry', `${record.app}@${record.version}: ${err.message}; trying again in 30s`, { id: entry.id })
-        const retry = setTimeout(() => { if (!this.stopped && this.book.get(entry.id)?.state === 'fetching') this.startFetch(entry) }, 30_000)
-        retry.unref()
+        return
       }
+      // our own trouble: stay fetching, keep the blocks held, and try again later
+      const retry = `trying again in ${formatDuration(this.options.fetchRetryMs)}`
+      if (err instanceof DiskFullError) {
+        const held = `${this.progress.get(entry.id) ?? 0} of ${record.size} bytes held`
+        this.fetchPaused.set(entry.id, `${err.name}: ${err.message}; ${held}, kept; free space in ${this.options.data} and the fetch resumes`)
+        this.changed()
+        this.events.warn('fetch-paused', `${record.app}@${record.version}: the disk is full (${err.message}); ${held}, kept; the fetch is paused, ${retry}; free space to let it complete`, { id: entry.id, error: err.name })
+      } else {
+        this.events.warn('fetch-retry', `${record.app}@${record.version}: ${err.message}; ${retry}`, { id: entry.id, error: err.name })
+      }
+      const timer = setTimeout(() => { if (!this.stopped && this.book.get(entry.id)?.state === 'fetching') this.startFetch(entry) }, this.options.fetchRetryMs)
+      timer.unref()
     }).catch((err: Error) => {
       this.events.error('fetch-failed', `${record.app}@${record.version}: ${err.message}`)
     }).finally(() => {
@@ -942,9 +953,15 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private async stagePackage (entry: ReleaseEntry): Promise<void> {
     const { record } = entry.signed
     await verifyReleasePackage(record, this.blocks)
-    await this.ensureUnpacked(entry.id, record)
-    this.progress.set(entry.id, record.size)
-    await this.book.setState(entry.id, this.nodeState.current?.id === entry.id ? 'active' : 'staged')
+    try {
+      await this.ensureUnpacked(entry.id, record)
+      this.progress.set(entry.id, record.size)
+      await this.book.setState(entry.id, this.nodeState.current?.id === entry.id ? 'active' : 'staged')
+    } catch (err) {
+      if (isDiskFull(err)) throw new DiskFullError(`no space left on device to unpack or record ${record.app}@${record.version} in ${this.options.data}`, { cause: err })
+      throw err
+    }
+    this.fetchPaused.delete(entry.id)
     // a staged release's future SO is loaded into the running app before the switch
     await this.rollout?.refreshSimulations().catch(err => { this.events.warn('simulations', `could not load simulation objects: ${(err as Error).message}`) })
     this.events.info('release-staged', `staged ${record.app}@${record.version} (${record.size} bytes, every block verified)`, { id: entry.id })
@@ -1105,6 +1122,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
         if (waiting.reason != null) s.reason = waiting.reason
       }
       if (e.reason != null) s.reason = e.reason
+      const paused = e.state === 'fetching' ? this.fetchPaused.get(e.id) : undefined
+      if (paused != null) s.reason = paused
       return s
     })
     this.metrics.releases.reset()

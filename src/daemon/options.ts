@@ -47,7 +47,9 @@ export const DaemonConfigSchema = z.strictObject({
   /** How long a call to another peer's app may take before it fails. */
   callTimeout: duration.optional(),
   /** How long without a status beat or release from any other peer before this peer says it may be frozen. */
-  freezeAfter: duration.optional()
+  freezeAfter: duration.optional(),
+  /** How long a fetch that failed for a local reason (a full disk) waits before it tries again. */
+  fetchRetry: duration.optional()
 })
 
 /** Options as given. */
@@ -76,6 +78,7 @@ export interface DaemonOptions {
   transformLimitMs: number
   callTimeoutMs: number
   freezeAfterMs: number
+  fetchRetryMs: number
 }
 
 /** The default data directory: `$UPGOSSIP_DATA` or `~/.upgossip`. */
@@ -148,6 +151,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     maxPackageSize: o.maxPackageSize ?? 1024 * 1024 * 1024,
     transformLimitMs: parseDuration(o.transformLimit ?? '2m'),
     callTimeoutMs: parseDuration(o.callTimeout ?? '30s'),
-    freezeAfterMs: parseDuration(o.freezeAfter ?? '5m')
+    freezeAfterMs: parseDuration(o.freezeAfter ?? '5m'),
+    fetchRetryMs: parseDuration(o.fetchRetry ?? '30s')
   }
 }

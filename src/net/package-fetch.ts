@@ -4,13 +4,18 @@
  * peer, with timeouts and retry elsewhere. A peer that serves a wrong block or breaks
  * the protocol (an oversized frame, more blocks than asked, garbage) is dropped as a
  * source for this package; one that fails otherwise (a timeout, a reset) sits out a
- * while, longer each time. Blocks already held are never fetched again.
+ * while, longer each time. Blocks already held are never fetched again. A peer that does
+ * not answer (cut off by a partition, its connection not yet known dead) holds up one
+ * round at most: once another peer has offered blocks, the round goes on without it, and
+ * it is not asked again until its answer (or its timeout) is in. A full disk here is not
+ * the peers' fault: the fetch stops with {@link DiskFullError}, keeping the blocks it
+ * holds, instead of asking peer after peer for blocks it cannot store.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { UpgossipError } from '../errors.js'
 import { blockLinks } from '../package/index.js'
-import { BlockHashMismatchError } from '../store/index.js'
+import { BlockHashMismatchError, DiskFullError } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
 import { BlockProtocolError, MAX_GET_CIDS, MAX_HAVE_CIDS } from './block-exchange.js'
 import type { BlockExchange } from './block-exchange.js'
@@ -44,6 +49,8 @@ export interface PackageFetchInit {
   idleMs?: number
   /** The time, for benching peers (default `Date.now`). */
   now?: () => number
+  /** How long a round waits for slower peers' `have` answers once a peer has offered blocks. */
+  haveGraceMs?: number
 }
 
 async function sleep (ms: number, signal: AbortSignal): Promise<void> {
@@ -108,6 +115,9 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   init.onProgress(have)
 
   let idleRounds = 0
+  let diskFull: DiskFullError | undefined
+  /** Peers whose `have` answer is still out, from this round or an earlier one. */
+  const asking = new Set<string>()
   while (needed.size > 0) {
     if (signal.aborted) throw new FetchAbortedError('fetch stopped')
     // blocks may have arrived another way (a publish, another release sharing them)
@@ -120,12 +130,15 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
     }
     if (walked.size > before) init.onProgress(have)
     if (needed.size === 0) break
-    const sources = init.sources().filter(usable)
+    const sources = init.sources().filter(p => usable(p) && !asking.has(p.toString()))
     if (sources.length > 0) {
       const wanted = [...needed.values()].slice(0, MAX_HAVE_CIDS)
       // who has what
       const holders = new Map<string, PeerId[]>()
-      await Promise.all(sources.map(async peer => {
+      let offer = (): void => {}
+      const offered = new Promise<void>(resolve => { offer = resolve })
+      const answers = Promise.all(sources.map(async peer => {
+        asking.add(peer.toString())
         try {
           const answer = await exchange.have(peer, wanted)
           answer.forEach((held, i) => {
@@ -133,10 +146,14 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
             const key = (wanted[i] as CID).toString()
             holders.set(key, [...(holders.get(key) ?? []), peer])
           })
+          if (answer.includes(true)) offer()
         } catch (err) {
           failed(peer, 'did not say which blocks it holds', err)
+        } finally {
+          asking.delete(peer.toString())
         }
       }))
+      await Promise.race([answers, offered.then(async () => { await sleep(init.haveGraceMs ?? 500, signal) })])
       // rarest first, each block to its least-loaded holder, at most one window per peer
       const rarest = wanted.filter(c => (holders.get(c.toString())?.length ?? 0) > 0)
         .sort((a, b) => (holders.get(a.toString())?.length ?? 0) - (holders.get(b.toString())?.length ?? 0))
@@ -159,9 +176,14 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
             init.onProgress(have)
           })
         } catch (err) {
-          failed(peer, err instanceof BlockHashMismatchError ? 'served a block that does not match its CID' : 'failed to serve blocks', err)
+          if (err instanceof DiskFullError) {
+            diskFull ??= err
+          } else {
+            failed(peer, err instanceof BlockHashMismatchError ? 'served a block that does not match its CID' : 'failed to serve blocks', err)
+          }
         }
       }))
+      if (diskFull != null) throw diskFull
     }
     if (walked.size === before) {
       idleRounds = Math.min(idleRounds + 1, 3)

@@ -3,11 +3,15 @@
  * on the way in and on the way out, so a corrupt or forged block is never stored or
  * served.
  */
+import fs from 'node:fs/promises'
+import path from 'node:path'
 import { FsBlockstore } from 'blockstore-fs'
+import { NextToLast } from 'blockstore-fs/sharding'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { equals } from 'uint8arrays/equals'
 import { UpgossipError } from '../errors.js'
+import { DiskFullError, isDiskFull } from './disk-full.js'
 
 /** Codecs a package or release may contain. */
 export const CODEC_RAW = 0x55
@@ -108,14 +112,16 @@ export class MemoryBlockStore implements BlockStore {
  * A block store in a directory (blockstore-fs). Blocks are written to a temporary
  * file and renamed; since a torn write cannot be ruled out without fsync on every
  * block, every read is checked against the CID and a corrupt block is deleted and
- * reported as missing, so it is fetched again.
+ * reported as missing, so it is fetched again. A write that finds the disk full throws
+ * {@link DiskFullError} and leaves no partial file behind.
  */
 export class FsBlockStore implements BlockStore {
   private readonly inner: FsBlockstore
+  private readonly sharding = new NextToLast()
   private opened: Promise<void> | undefined
 
-  constructor (dir: string) {
-    this.inner = new FsBlockstore(dir)
+  constructor (private readonly dir: string) {
+    this.inner = new FsBlockstore(dir, { shardingStrategy: this.sharding })
   }
 
   private async open (): Promise<void> {
@@ -149,7 +155,15 @@ export class FsBlockStore implements BlockStore {
     await verifyBlock(cid, bytes)
     await this.open()
     if (await this.inner.has(cid)) return cid
-    await this.inner.put(cid, bytes)
+    try {
+      await this.inner.put(cid, bytes)
+    } catch (err) {
+      if (!isDiskFull(err)) throw err
+      // blockstore-fs (steno) writes `.<file>.tmp` next to the block and leaves it when the write fails
+      const { dir, file } = this.sharding.encode(cid)
+      await fs.rm(path.join(this.dir, dir, `.${file}.tmp`), { force: true }).catch(() => {})
+      throw new DiskFullError(`no space left on device for block ${cid.toString()} in ${this.dir}`, { cause: err })
+    }
     return cid
   }
 

@@ -64,6 +64,12 @@ export async function runTransform (run: TransformRun): Promise<void> {
         child.kill('SIGKILL')
       }, limit)
       child.on('message', (m: { ok: boolean, error?: string }) => { answer ??= m })
+      // a child that cannot be started (EAGAIN, ENOMEM, …) never exits: fail now, not never
+      child.on('error', err => {
+        if (child.pid != null) return
+        clearTimeout(timer)
+        resolve({ ok: false, error: `could not be started: ${err.message}` })
+      })
       child.on('exit', (code, signal) => {
         clearTimeout(timer)
         if (answer == null) answer = { ok: false, error: `exited (${signal ?? String(code)}) before finishing` }

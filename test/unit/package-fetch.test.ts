@@ -4,22 +4,27 @@ import { describe, expect, it } from 'vitest'
 import type { BlockExchange, PeerId } from '../../src/net/index.js'
 import { BlockProtocolError, fetchPackage } from '../../src/net/index.js'
 import { packDirectory, walkPackageBlocks } from '../../src/package/index.js'
-import { BlockHashMismatchError, MemoryBlockStore, verifyBlock } from '../../src/store/index.js'
+import { BlockHashMismatchError, DiskFullError, MemoryBlockStore, verifyBlock } from '../../src/store/index.js'
 import { samplePackage, tempDir } from '../helpers.js'
 
 function peer (name: string): PeerId {
   return { toString: () => name } as unknown as PeerId
 }
 
-interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean, breaks?: boolean, slow?: boolean }
+interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean, breaks?: boolean, slow?: boolean, silentMs?: number }
 
 /** A block exchange over in-memory peers, recording who was asked for what. */
-function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>): BlockExchange {
+function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>, haves: string[] = []): BlockExchange {
   const find = (p: PeerId): FakePeer => peers.find(x => x.name === p.toString()) as FakePeer
   return {
     have: async (p: PeerId, cids: CID[]) => {
       const fp = find(p)
       if (fp.down === true) throw new Error('connection refused')
+      if (fp.silentMs != null) {
+        haves.push(fp.name)
+        await new Promise(resolve => setTimeout(resolve, fp.silentMs))
+        throw new Error('The operation was aborted due to timeout')
+      }
       return await Promise.all(cids.map(async c => await fp.store.has(c)))
     },
     get: async (p: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>) => {
@@ -133,5 +138,38 @@ describe('fetching a package from the swarm', () => {
     expect(slowAsks).toBeGreaterThanOrEqual(2)
     expect(slowAsks).toBeLessThanOrEqual(5)
     expect(logs.some(l => /slow failed to serve blocks: get request timed out; asking others for 15 s/.test(l))).toBe(true)
+  })
+
+  it('stops with DiskFullError when the store is full, keeping what it holds, instead of blaming the peers and asking again', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const peers = [{ name: 'a', store: await copyOf(source, cids) }, { name: 'b', store: await copyOf(source, cids) }]
+    const gets: Array<{ peer: string, cids: string[] }> = []
+    const logs: string[] = []
+    // room for three blocks
+    const store = new MemoryBlockStore()
+    const put = store.put.bind(store)
+    store.put = async (cid, bytes) => {
+      if (store.count >= 3) throw new DiskFullError(`no space left on device for block ${cid.toString()}`)
+      return await put(cid, bytes)
+    }
+    const fetching = fetchPackage({ root, store, exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: m => logs.push(m), signal: new AbortController().signal, idleMs: 1 })
+    await expect(fetching).rejects.toBeInstanceOf(DiskFullError)
+    expect(store.count).toBe(3)
+    // the root's round, then one round in which each peer was asked once; no peer was blamed for this peer's full disk
+    expect(gets.length).toBeLessThanOrEqual(1 + peers.length)
+    expect(logs.filter(l => /failed/.test(l))).toEqual([])
+  })
+
+  it('does not wait round after round for a peer that never answers (cut off by a partition, still connected)', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const peers: FakePeer[] = [{ name: 'cut-off', store: new MemoryBlockStore(), silentMs: 3000 }, { name: 'a', store: await copyOf(source, cids) }]
+    const haves: string[] = []
+    const store = new MemoryBlockStore()
+    const started = Date.now()
+    await fetchPackage({ root, store, exchange: exchange(peers, [], haves), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1, haveGraceMs: 50 })
+    expect(store.count).toBe(cids.length)
+    // the package has several levels (several rounds), yet the silent peer cost one grace period, not its timeout per round
+    expect(Date.now() - started).toBeLessThan(1500)
+    expect(haves).toEqual(['cut-off'])
   })
 })
