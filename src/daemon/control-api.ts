@@ -8,7 +8,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
 import type { Daemon } from './daemon.js'
 import { dashboardHtml } from './dashboard.js'
 
@@ -213,7 +213,7 @@ export class ControlApi {
         sendJson(res, 200, await daemon.history())
         return
       case 'POST /call': {
-        const body = CallBodySchema.safeParse(parseJson(await readBody(req, MAX_CALL_BYTES)))
+        const body = safeParse(CallBodySchema, parseJson(await readBody(req, MAX_CALL_BYTES)))
         if (!body.success) throw new HttpError(400, 'BadRequest', describeSchemaIssues('POST /call body', body.error))
         sendJson(res, 200, { response: await daemon.call(body.data.peer ?? null, body.data.request, body.data.protocol) })
         return

@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
+import { safeParse } from '../schema.js'
 import { writeJsonAtomic } from '../store/index.js'
 
 const Installed = z.strictObject({ id: z.string(), version: z.string() })
@@ -27,7 +28,7 @@ export async function readNodeState (file: string): Promise<NodeState> {
   } catch {
     return { app: null, current: null, previous: null, since: null }
   }
-  const result = NodeStateSchema.safeParse(JSON.parse(text))
+  const result = safeParse(NodeStateSchema, JSON.parse(text))
   if (!result.success) throw new UpgossipError(`${file} is damaged; restore it from a backup or start with a fresh --data directory`)
   return result.data
 }

@@ -10,7 +10,7 @@ import type { Ed25519PrivateKey, PrivateKey, PublicKey } from '@libp2p/interface
 import { base58btc } from 'multiformats/bases/base58'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
 import { writeFileAtomic } from '../store/index.js'
 
 /** A key file is unreadable, of the wrong kind, or inconsistent. */
@@ -157,7 +157,7 @@ export async function decodeKeyFile (text: string, passphrase?: string, where = 
   } catch {
     throw new KeyFileInvalidError(`${where} is not a publisher key file (not JSON); make one with "upgossip keygen"`)
   }
-  const parsed = KeyFileSchema.safeParse(json)
+  const parsed = safeParse(KeyFileSchema, json)
   if (!parsed.success) throw new KeyFileInvalidError(describeSchemaIssues(where, parsed.error))
   const file = parsed.data
   let raw: Uint8Array

@@ -2,11 +2,29 @@
  * One fixed case for each bug the fuzz properties found: each failed before its fix
  * with a crash, an unnamed error, a 5xx or unbounded work.
  */
+import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
-import { KeyFileInvalidError, decodeKeyFile } from '../../../src/release/index.js'
+import { MalformedBeatError, decodeBeat } from '../../../src/net/index.js'
+import { KeyFileInvalidError, MalformedReleaseError, TrustFileInvalidError, TrustPolicy, decodeKeyFile, decodeReleasesTopicMessage } from '../../../src/release/index.js'
 import { UnsupportedCidError, toCid } from '../../../src/store/index.js'
 
+const beat = { v: 1, seq: 1, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [] }
+// a `length` that cannot be compared with a number (valid JSON and dag-cbor alike)
+const hostileLength = { length: { valueOf: 0, toString: 0 } }
+
 describe('bugs found by fuzzing', () => {
+  it('dag-cbor: a map key "__proto__" is refused, not turned into a prototype that throws TypeError when read', () => {
+    // the decoder made { "__proto__": bytes } an object that passes `instanceof Uint8Array` and throws on `.byteLength`
+    const fakeBytes = { ['__proto__']: new Uint8Array(4) }
+    expect(() => decodeBeat(dagCbor.encode({ ...beat, claim: fakeBytes }))).toThrow(MalformedBeatError)
+    expect(() => decodeReleasesTopicMessage(dagCbor.encode({ type: 'revocation', revocation: fakeBytes }))).toThrow(MalformedReleaseError)
+  })
+
+  it('schemas: a wrong-typed value with a hostile "length" is refused by name, not a TypeError out of zod', () => {
+    expect(() => decodeBeat(dagCbor.encode({ ...beat, upgrading: hostileLength }))).toThrow(MalformedBeatError)
+    expect(() => TrustPolicy.parse({ apps: { kv: { publishers: hostileLength, threshold: 1 } } })).toThrow(TrustFileInvalidError)
+  })
+
   it('toCid: bytes that are not a CID are UnsupportedCidError, not a RangeError', () => {
     expect(() => toCid(new Uint8Array(0))).toThrow(UnsupportedCidError)
     expect(() => toCid({ bytes: Uint8Array.of(0xff, 0xff) })).toThrow(UnsupportedCidError)

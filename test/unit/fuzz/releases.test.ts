@@ -23,7 +23,7 @@ import { parseAppProtocolId, spokenVersions } from '../../../src/shim/index.js'
 import { tempDir } from '../../helpers.js'
 import { appNameArb, isoTimeArb, manifestArb, recordArb, semverArb, signaturesArb } from './arbitraries.js'
 import { RUNS, SLOW_RUNS } from './runs.js'
-import { cborOf, cborValueArb, cidArb, fieldArb, jsonText, nastyStringArb, valueOrNamedError, withoutUndefined } from './support.js'
+import { cborOf, cborValueArb, cidArb, fieldArb, jsonText, nastyStringArb, rarely, valueOrNamedError, withoutUndefined } from './support.js'
 
 const NOW = Date.parse('2026-11-27T10:00:00Z')
 let key: PublisherKey
@@ -51,15 +51,28 @@ function checkSignedRelease (signed: SignedRelease): void {
 
 describe('signed releases (gossip, sync, bundles, the release store)', () => {
   it('structured: records with fields of any type or size decode to a valid release or are refused by name, and what decodes re-encodes to the same id', async () => {
-    await fc.assert(fc.asyncProperty(recordArb, signaturesArb([key.id, other.id]), fc.option(fc.tuple(nastyStringArb, cborValueArb), { freq: 10 }), async (record, signatures, extra) => {
-      const outer = withoutUndefined({ record, signatures, ...(extra == null ? {} : { [extra[0]]: extra[1] }) })
-      const bytes = cborOf(outer)
+    let decoded = 0
+    const wellFormed = fc.array(fc.record({ key: fc.constantFrom(key.id, other.id), sig: fc.uint8Array({ minLength: 64, maxLength: 64 }) }), { maxLength: 2 })
+    await fc.assert(fc.asyncProperty(recordArb, wellFormed, async (record, signatures) => {
+      const bytes = cborOf({ record, signatures })
       if (bytes == null) return
       const result = await valueOrNamedError(() => decodeSignedRelease(bytes), checkSignedRelease)
       if (result.ok) {
+        decoded++
         const again = decodeSignedRelease(encodeSignedRelease(result.value))
         expect((await releaseId(again.record)).toString()).toBe((await releaseId(result.value.record)).toString())
       }
+    }), { numRuns: RUNS })
+    // the property must reach the record's deep checks (manifest, times), not stop at the first field
+    expect(decoded).toBeGreaterThan(RUNS / 20)
+  })
+
+  it('structured: signatures and envelopes of any shape around a valid record', async () => {
+    const record = { app: 'kv', version: '1.0.0', previous: null, package: CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'), size: 1, manifest: { app: 'kv', version: '1.0.0', main: 'server.js', protocol: 1 }, issued: new Date(NOW).toISOString(), expires: new Date(NOW + 1000).toISOString() }
+    await fc.assert(fc.asyncProperty(fieldArb(fc.constant(record), 8), signaturesArb([key.id, other.id]), rarely(fc.tuple(nastyStringArb, cborValueArb)), async (r, signatures, extra) => {
+      const bytes = cborOf(withoutUndefined({ record: r, signatures, ...(extra == null ? {} : { [extra[0]]: extra[1] }) }))
+      if (bytes == null) return
+      await valueOrNamedError(() => decodeSignedRelease(bytes), checkSignedRelease)
     }), { numRuns: RUNS })
   })
 
@@ -151,7 +164,7 @@ describe('releases-topic envelopes', () => {
   it('structured: envelopes of any type and payload decode to a known message or are refused by name', async () => {
     const payload = fc.oneof(fc.constant('release'), fc.constant('revocation'), fc.uint8Array({ maxLength: 64 }), cborValueArb)
     await fc.assert(fc.asyncProperty(
-      fieldArb(fc.constantFrom('release', 'revocation', 'rotation', 'RELEASE', ''), 8), fieldArb(payload, 4), fieldArb(payload, 4), fc.option(fc.tuple(nastyStringArb, cborValueArb), { freq: 10 }),
+      fieldArb(fc.constantFrom('release', 'revocation', 'rotation', 'RELEASE', ''), 8), fieldArb(payload, 4), fieldArb(payload, 4), rarely(fc.tuple(nastyStringArb, cborValueArb)),
       async (type, release, revocation, extra) => {
         const bytes = cborOf(withoutUndefined({
           type,
@@ -161,7 +174,8 @@ describe('releases-topic envelopes', () => {
         }))
         if (bytes == null) return
         const result = await valueOrNamedError(() => decodeReleasesTopicMessage(bytes), m => { expect(['release', 'revocation']).toContain(m.type) })
-        if (!result.ok && typeof type === 'string' && type !== 'release' && type !== 'revocation') expect(result.error).toBeInstanceOf(UnknownMessageTypeError)
+        // a newer peer's type is ignored, not held against the sender (unless the bytes are bad whatever the type)
+        if (!result.ok && typeof type === 'string' && type !== 'release' && type !== 'revocation' && !result.error.message.includes('__proto__')) expect(result.error).toBeInstanceOf(UnknownMessageTypeError)
       }), { numRuns: RUNS })
   })
 

@@ -94,19 +94,32 @@ export const cborLeafArb: fc.Arbitrary<unknown> = fc.oneof(
   cidArb
 )
 
+/** Map keys, with the ones JavaScript objects treat specially. */
+export const mapKeyArb: fc.Arbitrary<string> = fc.oneof({ weight: 20, arbitrary: fc.string({ maxLength: 12 }) }, { weight: 1, arbitrary: fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'length') })
+
 /** Any dag-cbor value, nested a few levels: maps, lists and leaves. */
 export const cborValueArb: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>(tie => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     cborLeafArb,
     fc.array(tie('value'), { maxLength: 5 }),
-    fc.dictionary(fc.string({ maxLength: 12 }), tie('value'), { maxKeys: 5 })
+    fc.dictionary(mapKeyArb, tie('value'), { maxKeys: 5, noNullPrototype: true })
   )
 })).value
 
 /** A field of a structured message: usually `valid`, sometimes any value, sometimes left out. */
 export function fieldArb<T> (valid: fc.Arbitrary<T>, weight = 4): fc.Arbitrary<T | unknown> {
   return fc.oneof({ weight, arbitrary: valid }, { weight: 1, arbitrary: cborValueArb }, { weight: 1, arbitrary: fc.constant(undefined) })
+}
+
+/** Usually null, one time in ten a value of `arb`: for an unexpected extra key. */
+export function rarely<T> (arb: fc.Arbitrary<T>): fc.Arbitrary<T | null> {
+  return fc.oneof({ weight: 9, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arb })
+}
+
+/** An optional field: as often left out as valid, rarely any other value. */
+export function optionalFieldArb<T> (valid: fc.Arbitrary<T>): fc.Arbitrary<T | unknown> {
+  return fc.oneof({ weight: 10, arbitrary: valid }, { weight: 10, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: cborValueArb })
 }
 
 /** Strings that often break parsers: empty, long, control characters, lone surrogates, path tricks. */
