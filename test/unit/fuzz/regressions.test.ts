@@ -4,6 +4,7 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
+import { RemoteNamedError } from '../../../src/errors.js'
 import { MalformedBeatError, decodeBeat } from '../../../src/net/index.js'
 import { KeyFileInvalidError, MalformedReleaseError, TrustFileInvalidError, TrustPolicy, decodeKeyFile, decodeReleasesTopicMessage } from '../../../src/release/index.js'
 import { UnsupportedCidError, toCid } from '../../../src/store/index.js'
@@ -41,5 +42,13 @@ describe('bugs found by fuzzing', () => {
     await expect(decodeKeyFile(file(1 << 20, 32, 16), 'pw')).rejects.toThrow(KeyFileInvalidError)
     await expect(decodeKeyFile(file(3000, 8, 1), 'pw')).rejects.toThrow(/power of two/)
     expect(Date.now() - started).toBeLessThan(1000)
+  })
+
+  it('remote errors: a name that is not an error name is not taken, and an empty message gets one', () => {
+    // a peer answering a call chose the name: it went into logs and the refusals metric's labels
+    const err = new RemoteNamedError(' '.repeat(100) + '\n{"x":1}', '')
+    expect(err.name).toBe('RemoteNamedError')
+    expect(err.message.length).toBeGreaterThan(0)
+    expect(new RemoteNamedError('NotFoundError', 'no such key').name).toBe('NotFoundError')
   })
 })
