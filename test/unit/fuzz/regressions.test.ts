@@ -4,10 +4,14 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
+import * as dagPb from '@ipld/dag-pb'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { RemoteNamedError } from '../../../src/errors.js'
 import { MalformedBeatError, decodeBeat } from '../../../src/net/index.js'
+import { NotAPackageError, listPackageFiles, readPackageManifest } from '../../../src/package/index.js'
 import { KeyFileInvalidError, MalformedReleaseError, TrustFileInvalidError, TrustPolicy, decodeKeyFile, decodeReleasesTopicMessage } from '../../../src/release/index.js'
-import { UnsupportedCidError, toCid } from '../../../src/store/index.js'
+import { MemoryBlockStore, UnsupportedCidError, toCid } from '../../../src/store/index.js'
 
 const beat = { v: 1, seq: 1, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [] }
 // a `length` that cannot be compared with a number (valid JSON and dag-cbor alike)
@@ -50,5 +54,20 @@ describe('bugs found by fuzzing', () => {
     expect(err.name).toBe('RemoteNamedError')
     expect(err.message.length).toBeGreaterThan(0)
     expect(new RemoteNamedError('NotFoundError', 'no such key').name).toBe('NotFoundError')
+  })
+
+  it('packages: an entry that is not UnixFS is NotAPackageError, not the exporter\'s own error (a 500 from POST /publish)', async () => {
+    const store = new MemoryBlockStore()
+    const put = async (code: number, bytes: Uint8Array): Promise<CID> => {
+      const cid = CID.createV1(code, await sha256.digest(bytes))
+      await store.put(cid, bytes)
+      return cid
+    }
+    const notUnixFs = await put(0x70, dagPb.encode({ Links: [] }))
+    const manifest = await put(0x55, new TextEncoder().encode('{"app":"kv","version":"1.0.0","main":"upgossip.json","protocol":1}'))
+    // UnixFS Data of a directory: field 1 (type) = 1
+    const root = await put(0x70, dagPb.encode(dagPb.prepare({ Data: Uint8Array.of(0x08, 0x01), Links: [{ Name: 'a', Hash: notUnixFs, Tsize: 2 }, { Name: 'upgossip.json', Hash: manifest, Tsize: 60 }] })))
+    await expect(listPackageFiles(root, store)).rejects.toThrow(NotAPackageError)
+    await expect(readPackageManifest(root, store)).rejects.toThrow(NotAPackageError)
   })
 })
