@@ -8,7 +8,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { UpgossipError } from '../errors.js'
 import { writeFileAtomic, writeJsonAtomic } from '../store/index.js'
-import { TrustPolicy } from './trust.js'
+import { TrustFileInvalidError, TrustPolicy } from './trust.js'
 
 /** `--trust` names a file other than the one this data directory was seeded with. */
 export class TrustConflictError extends UpgossipError {
@@ -51,7 +51,7 @@ export async function loadTrustStore (dataDir: string, options: LoadTrustOptions
   try {
     json = JSON.parse(stored)
   } catch {
-    throw new UpgossipError(`${storeFile} is not valid JSON; restore it or start with --trust FILE --replace-trust`)
+    throw new TrustFileInvalidError(`${storeFile} is not valid JSON; restore it or start with --trust FILE --replace-trust`)
   }
   return { policy: TrustPolicy.parse(json, storeFile), seeded: false }
 }

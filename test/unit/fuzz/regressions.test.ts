@@ -3,14 +3,19 @@
  * with a crash, an unnamed error, a 5xx or unbounded work.
  */
 import * as dagCbor from '@ipld/dag-cbor'
+import fs from 'node:fs/promises'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { DaemonUnreachableError, resolveEndpoint } from '../../../src/cli/control-client.js'
+import { NodeStateDamagedError, readNodeState } from '../../../src/daemon/index.js'
+import { tempDir } from '../../helpers.js'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { RemoteNamedError } from '../../../src/errors.js'
 import { MalformedBeatError, decodeBeat } from '../../../src/net/index.js'
 import { NotAPackageError, listPackageFiles, readPackageManifest } from '../../../src/package/index.js'
-import { KeyFileInvalidError, MalformedReleaseError, TrustFileInvalidError, TrustPolicy, decodeKeyFile, decodeReleasesTopicMessage } from '../../../src/release/index.js'
+import { KeyFileInvalidError, MalformedReleaseError, ReleaseBook, encodeSignedRelease, generatePublisherKey, loadTrustStore, releaseId, signReleaseId, TrustFileInvalidError, TrustPolicy, decodeKeyFile, decodeReleasesTopicMessage } from '../../../src/release/index.js'
 import { MemoryBlockStore, UnsupportedCidError, toCid } from '../../../src/store/index.js'
 
 const beat = { v: 1, seq: 1, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [] }
@@ -69,5 +74,28 @@ describe('bugs found by fuzzing', () => {
     const root = await put(0x70, dagPb.encode(dagPb.prepare({ Data: Uint8Array.of(0x08, 0x01), Links: [{ Name: 'a', Hash: notUnixFs, Tsize: 2 }, { Name: 'upgossip.json', Hash: manifest, Tsize: 60 }] })))
     await expect(listPackageFiles(root, store)).rejects.toThrow(NotAPackageError)
     await expect(readPackageManifest(root, store)).rejects.toThrow(NotAPackageError)
+  })
+
+  it('data-dir files: damaged node.json, trust.json and control.json are refused by name, not SyntaxError / TypeError / a bare UpgossipError', async () => {
+    const data = await tempDir()
+    await fs.writeFile(path.join(data, 'node.json'), '{')
+    await expect(readNodeState(path.join(data, 'node.json'))).rejects.toThrow(NodeStateDamagedError)
+    await fs.writeFile(path.join(data, 'trust.json'), '{')
+    await expect(loadTrustStore(data)).rejects.toThrow(TrustFileInvalidError)
+    await fs.writeFile(path.join(data, 'control.json'), 'null')
+    await expect(resolveEndpoint({ data })).rejects.toThrow(DaemonUnreachableError)
+  })
+
+  it('release store: an entry whose .json is damaged is skipped and reported, not loaded with a state that does not exist', async () => {
+    const dir = await tempDir()
+    const key = await generatePublisherKey()
+    const record = { app: 'kv', version: '1.0.0', previous: null, package: CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'), size: 1, manifest: { app: 'kv', version: '1.0.0', main: 'server.js', protocol: 1 }, issued: '2026-01-01T00:00:00Z', expires: '2027-01-01T00:00:00Z' }
+    const id = await releaseId(record)
+    await fs.writeFile(path.join(dir, `${id.toString()}.cbor`), encodeSignedRelease({ record, signatures: [await signReleaseId(id, key)] }))
+    await fs.writeFile(path.join(dir, `${id.toString()}.json`), JSON.stringify({ state: { '/': 'x' }, admitted: 7 }))
+    const book = new ReleaseBook({ dir, trust: () => TrustPolicy.parse({ apps: {} }), floor: () => undefined })
+    const problems = await book.load()
+    expect(book.list()).toEqual([])
+    expect(problems.length).toBe(1)
   })
 })
