@@ -8,6 +8,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { DaemonUnreachableError, resolveEndpoint } from '../../../src/cli/control-client.js'
 import { NodeStateDamagedError, readNodeState } from '../../../src/daemon/index.js'
+import { AppProcess, MalformedIpcMessageError } from '../../../src/host/index.js'
 import { tempDir } from '../../helpers.js'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
@@ -97,5 +98,16 @@ describe('bugs found by fuzzing', () => {
     const problems = await book.load()
     expect(book.list()).toEqual([])
     expect(problems.length).toBe(1)
+  })
+
+  it('IPC: an app\'s error whose message is not text settles the call with a named error; a malformed send is MalformedIpcMessageError', async () => {
+    const proc = new AppProcess({ app: 'kv', version: '1.0.0', packageDir: '/tmp', main: 'server.js', stateDir: '/tmp/state', config: null, peerId: 'self', logFile: '/tmp/app.log', protocol: 1, simulations: [], onRoute: async () => ({ self: true }), onSend: async () => null, onPeers: () => [] })
+    Object.assign(proc, { child: { connected: false } })
+    const onMessage = (proc as unknown as { onMessage: (m: unknown) => void }).onMessage.bind(proc)
+    const call = proc.callOut(null, {}, 1000)
+    // String() of { toString: 0 } throws: the call was left pending and the message dropped as malformed
+    onMessage({ t: 'call-out-result', id: 1, ok: false, error: { name: 'NotFound', message: { toString: 0 } } })
+    await expect(call).rejects.toThrow(RemoteNamedError)
+    expect(() => { onMessage({ t: 'send' }) }).toThrow(MalformedIpcMessageError)
   })
 })
