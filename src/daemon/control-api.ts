@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
 import { describeSchemaIssues, safeParse } from '../schema.js'
+import { UnencodableValueError } from '../shim/index.js'
 import type { Daemon } from './daemon.js'
 import { dashboardHtml } from './dashboard.js'
 
@@ -44,8 +45,18 @@ class HttpError extends Error {
   }
 }
 
+// Node 22 has JSON.rawJSON; the ES2023 lib does not declare it
+const rawJson = (JSON as unknown as { rawJSON: (text: string) => unknown }).rawJSON
+
 function sendJson (res: http.ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value, null, 2) + '\n'
+  let body: string
+  try {
+    // a remote app's answer to POST /call may hold integers past 2^53 (dag-cbor), written
+    // here as exact JSON numbers, or a cycle (from the app's process), which JSON cannot hold
+    body = JSON.stringify(value, (_, v: unknown) => typeof v === 'bigint' ? rawJson(v.toString()) : v, 2) + '\n'
+  } catch (err) {
+    throw new UnencodableValueError(`the answer cannot be sent as JSON: ${(err as Error).message}`)
+  }
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }

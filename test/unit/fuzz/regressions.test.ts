@@ -7,7 +7,9 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { DaemonUnreachableError, resolveEndpoint } from '../../../src/cli/control-client.js'
-import { NodeStateDamagedError, readNodeState } from '../../../src/daemon/index.js'
+import { EventEmitter } from 'node:events'
+import { ControlApi, DaemonMetrics, NodeStateDamagedError, readNodeState } from '../../../src/daemon/index.js'
+import type { Daemon } from '../../../src/daemon/index.js'
 import { AppProcess, MalformedIpcMessageError } from '../../../src/host/index.js'
 import { tempDir } from '../../helpers.js'
 import * as dagPb from '@ipld/dag-pb'
@@ -109,5 +111,28 @@ describe('bugs found by fuzzing', () => {
     onMessage({ t: 'call-out-result', id: 1, ok: false, error: { name: 'NotFound', message: { toString: 0 } } })
     await expect(call).rejects.toThrow(RemoteNamedError)
     expect(() => { onMessage({ t: 'send' }) }).toThrow(MalformedIpcMessageError)
+  })
+
+  it('control API: POST /call answers a remote big integer exactly and a cycle with 422, and a body with a hostile "length" with 400 — each was a 500', async () => {
+    let answer: unknown = 2n ** 70n
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    const daemon = Object.assign(new EventEmitter(), { metrics: new DaemonMetrics(), events: { error: () => {} }, status: () => ({}), call: async () => answer })
+    const api = new ControlApi({ daemon: daemon as unknown as Daemon, port: 0, token: 't' })
+    await api.start()
+    try {
+      const call = async (body: string): Promise<Response> => await fetch(`${api.url}/call`, { method: 'POST', headers: { authorization: 'Bearer t', 'content-type': 'application/json' }, body })
+      let res = await call('{"request":1}')
+      expect(res.status).toBe(200)
+      expect(await res.text()).toContain('1180591620717411303424')
+      answer = cyclic
+      res = await call('{"request":1}')
+      expect(res.status).toBe(422)
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UnencodableValueError')
+      res = await call('{"peer":{"length":{"valueOf":0,"toString":0}},"request":1}')
+      expect(res.status).toBe(400)
+    } finally {
+      await api.stop()
+    }
   })
 })
