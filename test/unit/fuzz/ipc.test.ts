@@ -1,15 +1,17 @@
 /**
- * Fuzz properties of the IPC messages an app process sends its daemon. The app is less
- * trusted than the daemon: whatever it sends (advanced serialization carries maps, sets,
- * dates, big integers and byte arrays), the daemon's side of the channel stays up, keeps
- * its own state within bounds, and settles a pending request with the app's value or a
- * named error.
+ * Fuzz properties of the messages package code can send the daemon: the app process over
+ * IPC, a transform's child process, a schedule module's worker thread. Package code is
+ * less trusted than the daemon: whatever it sends (structured clone carries maps, sets,
+ * dates, big integers and byte arrays), the daemon stays up, keeps its own state within
+ * bounds, and settles a pending request with the app's value or a named error.
  */
 import os from 'node:os'
 import path from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { AppProcess } from '../../../src/host/index.js'
+import { readModuleAnswer } from '../../../src/schedule/index.js'
+import { readTransformAnswer } from '../../../src/upgrade/index.js'
 import type { AppProcessInit, Route } from '../../../src/host/index.js'
 import { RUNS } from './runs.js'
 import { cborValueArb, expectNamedError, fieldArb, nastyStringArb, valueOrNamedError, withoutUndefined } from './support.js'
@@ -103,6 +105,30 @@ describe('IPC messages from the app', () => {
         for (const [, p] of pending) { clearTimeout(p.timer); p.resolve(null) }
       }
       await Promise.all(settled)
+    }), { numRuns: RUNS })
+  })
+})
+
+describe('answers of transforms and schedule modules (their code can post messages too)', () => {
+  const answerArb = fc.oneof(
+    clonableArb,
+    fc.record({ ok: fieldArb(fc.boolean(), 4), holds: fieldArb(fc.boolean(), 4), error: fieldArb(fc.oneof(fc.string({ maxLength: 20 }), fc.string({ minLength: 1000, maxLength: 1100 }), fc.constant({ toString: 0 })), 4) }, { requiredKeys: [] }).map(withoutUndefined)
+  )
+
+  it('a schedule module\'s worker: any message is a rule result, never a throw (which was an uncaught exception in the daemon)', async () => {
+    await fc.assert(fc.asyncProperty(answerArb, async m => {
+      const result = readModuleAnswer(m)
+      expect(typeof result.holds).toBe('boolean')
+      expect(result.reason === undefined || (typeof result.reason === 'string' && result.reason.length <= 1100)).toBe(true)
+      if (result.holds) expect((m as { ok?: unknown }).ok).toBe(true)
+    }), { numRuns: RUNS })
+  })
+
+  it('a transform\'s child: any message is a success only when it is the child\'s own { ok: true }, else a failure with text', async () => {
+    await fc.assert(fc.asyncProperty(answerArb, async m => {
+      const outcome = readTransformAnswer(m)
+      if (outcome.ok) expect((m as { ok?: unknown }).ok).toBe(true)
+      else expect(typeof outcome.error).toBe('string')
     }), { numRuns: RUNS })
   })
 })

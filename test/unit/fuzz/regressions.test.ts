@@ -19,6 +19,8 @@ import { RemoteNamedError } from '../../../src/errors.js'
 import { MalformedBeatError, decodeBeat } from '../../../src/net/index.js'
 import { NotAPackageError, listPackageFiles, readPackageManifest } from '../../../src/package/index.js'
 import { KeyFileInvalidError, MalformedReleaseError, ReleaseBook, encodeSignedRelease, generatePublisherKey, loadTrustStore, releaseId, signReleaseId, TrustFileInvalidError, TrustPolicy, decodeKeyFile, decodeReleasesTopicMessage } from '../../../src/release/index.js'
+import { runModuleRule } from '../../../src/schedule/index.js'
+import type { ScheduleContext } from '../../../src/schedule/index.js'
 import { MemoryBlockStore, UnsupportedCidError, toCid } from '../../../src/store/index.js'
 
 const beat = { v: 1, seq: 1, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [] }
@@ -134,5 +136,12 @@ describe('bugs found by fuzzing', () => {
     } finally {
       await api.stop()
     }
+  })
+
+  it('schedule modules: a module that posts null from its worker does not hold — it killed the daemon with an uncaught TypeError', async () => {
+    const dir = await tempDir()
+    await fs.writeFile(path.join(dir, 'schedule.js'), "import { parentPort } from 'node:worker_threads'\nparentPort.postMessage(null)\nexport default () => true\n")
+    const result = await runModuleRule(dir, { rule: 'module', path: 'schedule.js', timeLimit: '10s' }, { idleFor: () => 0 } as unknown as ScheduleContext)
+    expect(result.holds).toBe(false)
   })
 })
