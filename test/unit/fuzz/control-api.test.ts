@@ -22,7 +22,7 @@ import { walkPackageBlocks, writeCar } from '../../../src/package/index.js'
 import { MemoryBlockStore } from '../../../src/store/index.js'
 import { samplePackage, tempDir } from '../../helpers.js'
 import { materialise, packageArb } from './package-dags.js'
-import { RUNS, SLOW_RUNS } from './runs.js'
+import { FEW_RUNS, RUNS, SLOW_RUNS } from './runs.js'
 import { cborValueArb, fieldArb, jsonText, nastyStringArb, rarely, withoutUndefined } from './support.js'
 
 const TOKEN = 'fuzz-token-0123456789'
@@ -231,7 +231,7 @@ describe('the control API', () => {
       const status = /^HTTP\/1\.[01] (\d{3})/.exec(reply)?.[1]
       if (status != null) expect(Number(status)).toBeLessThan(500)
       expectAnswer(await send('GET', '/status', goodHeaders()))
-    }), { numRuns: Math.max(20, Math.floor(SLOW_RUNS / 2)) })
+    }), { numRuns: FEW_RUNS })
   })
 
   it('release references in approve, hold and resume: the release, or 4xx UnknownReleaseError', async () => {

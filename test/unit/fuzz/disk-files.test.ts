@@ -9,7 +9,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resolveEndpoint } from '../../../src/cli/control-client.js'
 import { fixedClock } from '../../../src/clock.js'
 import { OperatorControls } from '../../../src/daemon/controls.js'
@@ -49,6 +49,7 @@ async function fresh (name: string): Promise<string> {
 }
 
 beforeAll(async () => { dir = await tempDir() })
+afterAll(async () => { await fs.rm(dir, { recursive: true, force: true }) })
 
 const versionArb = fc.record({ id: fieldArb(fc.constantFrom('bafyreiabc', 'x'), 10), version: fieldArb(fc.constantFrom('1.0.0', '2.0.0'), 10) }).map(withoutUndefined)
 

@@ -21,7 +21,7 @@ import { MemoryBlockStore } from '../../../src/store/index.js'
 import { samplePackage, tempDir } from '../../helpers.js'
 import { recordArb } from './arbitraries.js'
 import { DAG_PB, RAW, materialise, packageArb } from './package-dags.js'
-import { RUNS, SLOW_RUNS } from './runs.js'
+import { FEW_RUNS, RUNS, SLOW_RUNS } from './runs.js'
 import { cidArb, nastyStringArb, valueOrNamedError } from './support.js'
 
 describe('package DAGs', () => {
@@ -146,6 +146,6 @@ describe('CAR archives', () => {
       expect(verified.id.toString()).toBe(made.id.toString())
       expect(verified.packageBlocks.map(String)).toEqual(made.blocks.map(String))
       expect((await packDirectory(dir, new MemoryBlockStore())).cid.toString()).toBe(made.signed.record.package.toString())
-    }), { numRuns: Math.max(10, Math.floor(SLOW_RUNS / 4)) })
+    }), { numRuns: FEW_RUNS })
   })
 })

@@ -22,7 +22,7 @@ import { assertSupportedCid, toCid } from '../../../src/store/index.js'
 import { parseAppProtocolId, spokenVersions } from '../../../src/shim/index.js'
 import { tempDir } from '../../helpers.js'
 import { appNameArb, isoTimeArb, manifestArb, recordArb, semverArb, signaturesArb } from './arbitraries.js'
-import { RUNS, SLOW_RUNS } from './runs.js'
+import { FEW_RUNS, RUNS, SLOW_RUNS } from './runs.js'
 import { cborOf, cborValueArb, cidArb, fieldArb, jsonText, nastyStringArb, rarely, valueOrNamedError, withoutUndefined } from './support.js'
 
 const NOW = Date.parse('2026-11-27T10:00:00Z')
@@ -184,7 +184,7 @@ describe('releases-topic envelopes', () => {
       const message = revocation ? { type: 'revocation' as const, revocation: validRevocation } : { type: 'release' as const, signed: decodeSignedRelease(validRelease) }
       const bytes = encodeReleasesTopicMessage(message)
       expect(encodeReleasesTopicMessage(decodeReleasesTopicMessage(bytes))).toEqual(bytes)
-    }), { numRuns: 20 })
+    }), { numRuns: FEW_RUNS })
   })
 })
 
@@ -270,7 +270,7 @@ describe('publisher key files and public keys', () => {
     const text = await encodeKeyFile(key)
     await fc.assert(fc.asyncProperty(fc.constantFrom(text, text.replace(/\n/g, '\r\n'), ` ${text} `), async t => {
       expect((await decodeKeyFile(t)).id).toBe(key.id)
-    }), { numRuns: 10 })
+    }), { numRuns: FEW_RUNS })
   })
 
   it('public keys, release ids and CIDs from any string or value', async () => {

@@ -23,7 +23,7 @@ import { Shim } from '../../../src/shim/index.js'
 import { FsBlockStore, MemoryBlockStore, verifyBlock } from '../../../src/store/index.js'
 import { tempDir } from '../../helpers.js'
 import { connect, fakeNode, fakePeer, scriptedStream } from './fake-net.js'
-import { RUNS } from './runs.js'
+import { FEW_RUNS, RUNS } from './runs.js'
 import { cborOf, cborValueArb, cidArb, expectNamedError, fieldArb, mapKeyArb, nastyStringArb, rarely, valueOrNamedError, withoutUndefined } from './support.js'
 
 const log = (): void => {}
@@ -342,9 +342,9 @@ describe('app streams and the shim', () => {
     await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 100 }), fc.nat(99), async (declared, sent) => {
       const partial = [varint(declared), new Uint8Array(Math.min(sent, declared - 1))]
       const streams = new AppStreams({ node: fakeNode(() => scriptedStream(partial, { hang: true }).stream), metrics: noNetMetrics, log })
-      const result = await valueOrNamedError(async () => await streams.request(PEER, '/upgossip/app/kv/1', Uint8Array.of(0xa0), 20))
+      const result = await valueOrNamedError(async () => await streams.request(PEER, '/upgossip/app/kv/1', Uint8Array.of(0xa0), 5))
       expect(result.ok).toBe(false)
-    }), { numRuns: Math.min(RUNS, 30) })
+    }), { numRuns: FEW_RUNS })
   })
 
   it('size limit: an app frame over the limit is refused on its length prefix', async () => {

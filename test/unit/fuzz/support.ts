@@ -128,6 +128,3 @@ export const nastyStringArb: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom('', ' ', '\u0000', '\ud800', '../x', '/etc/passwd', 'a/../../b', 'C:\\x', '__proto__', 'constructor', 'toString', '%', '%zz', '😀', 'a'.repeat(300)),
   fc.string({ unit: 'binary', maxLength: 20 })
 )
-
-/** A bounded time for a whole property: any case that hangs fails instead of stalling the suite. */
-export const CASE_TIMEOUT_MS = 5_000
