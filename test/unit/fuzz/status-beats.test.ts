@@ -69,7 +69,8 @@ describe('status beats', () => {
       }
     }), { numRuns: RUNS })
     // the property must reach the schema's deep checks, not stop at the first field
-    expect(decoded).toBeGreaterThan(RUNS / 50)
+    // (about one case in ten decodes; below 100 cases that is left to chance)
+    if (RUNS >= 100) expect(decoded).toBeGreaterThan(RUNS / 50)
   })
 
   it('round trip: a beat this peer builds decodes to itself, and its waiting field always fits', async () => {
