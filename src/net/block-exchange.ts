@@ -8,6 +8,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
+import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
 import { toCid, verifyBlock } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
@@ -49,7 +50,7 @@ function cidList (value: unknown, max: number): CID[] {
 function decodeRequest (bytes: Uint8Array): Request {
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = decodeDagCbor(bytes)
   } catch (err) {
     throw new BlockProtocolError(`request is not dag-cbor: ${(err as Error).message}`)
   }
@@ -149,7 +150,7 @@ export class BlockExchange {
       this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
       let value: unknown
       try {
-        value = dagCbor.decode(frame)
+        value = decodeDagCbor(frame)
       } catch {
         throw new BlockProtocolError('have answer is not dag-cbor')
       }
@@ -181,7 +182,7 @@ export class BlockExchange {
         if (expected == null) throw new BlockProtocolError('peer sent more blocks than asked for')
         let value: { cid?: unknown, bytes?: unknown, missing?: unknown }
         try {
-          value = dagCbor.decode(frame)
+          value = decodeDagCbor(frame)
         } catch {
           throw new BlockProtocolError('block answer is not dag-cbor')
         }

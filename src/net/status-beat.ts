@@ -4,8 +4,9 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { z } from 'zod'
+import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
 
 /** A status beat that is not dag-cbor or does not match the schema. */
 export class MalformedBeatError extends UpgossipError {
@@ -79,7 +80,7 @@ export function encodeBeat (beat: StatusBeat): Uint8Array {
  * would not pass the schema, so a dashboard-only field can never keep a beat from going out.
  */
 export function beatWaiting (id: string, on: string, reason?: string): z.infer<typeof WaitingSchema> | null {
-  const result = WaitingSchema.safeParse({ id, on, ...(reason == null ? {} : { reason: cutWaitingReason(reason) }) })
+  const result = safeParse(WaitingSchema, { id, on, ...(reason == null ? {} : { reason: cutWaitingReason(reason) }) })
   return result.success ? result.data : null
 }
 
@@ -88,11 +89,11 @@ export function decodeBeat (bytes: Uint8Array): StatusBeat {
   if (bytes.byteLength > MAX_BEAT_BYTES) throw new MalformedBeatError(`status beat of ${bytes.byteLength} bytes is over the ${MAX_BEAT_BYTES}-byte limit`)
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = decodeDagCbor(bytes)
   } catch (err) {
     throw new MalformedBeatError(`status beat is not dag-cbor: ${(err as Error).message}`)
   }
-  const result = BeatSchema.safeParse(value)
+  const result = safeParse(BeatSchema, value)
   if (!result.success) throw new MalformedBeatError(describeSchemaIssues('status beat', result.error))
   return result.data
 }

@@ -6,6 +6,7 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import type { PeerId, Stream } from '@libp2p/interface'
+import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
 import { MAX_RELEASES_TOPIC_MESSAGE } from '../release/index.js'
 import type { NetMetrics } from './metrics.js'
@@ -28,7 +29,7 @@ export type SyncRequest = Record<string, string | null>
 function decodeSyncRequest (bytes: Uint8Array): { apps: SyncRequest, network: string } {
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = decodeDagCbor(bytes)
   } catch {
     throw new SyncProtocolError('sync request is not dag-cbor')
   }

@@ -9,9 +9,11 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { CID } from 'multiformats/cid'
 import semver from 'semver'
+import { z } from 'zod'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
 import { writeFileAtomic, writeJsonAtomic } from '../store/index.js'
 import { MAX_SIGNATURES, decodeSignedRelease, encodeSignedRelease, releaseId } from './record.js'
 import type { SignedRelease } from './record.js'
@@ -26,8 +28,15 @@ export class ReleaseRevokedError extends UpgossipError {
   static override name = 'ReleaseRevokedError'
 }
 
+/** A file of the release store is damaged (it is skipped and reported on load). */
+export class ReleaseStoreDamagedError extends UpgossipError {
+  static override name = 'ReleaseStoreDamagedError'
+}
+
+const RELEASE_STATES = ['fetching', 'staged', 'waiting', 'upgrading', 'active', 'superseded', 'failed', 'rolled-back', 'revoked', 'refused'] as const
+
 /** Where a release stands on this peer (DESIGN.md "Release state"). */
-export type ReleaseState = 'fetching' | 'staged' | 'waiting' | 'upgrading' | 'active' | 'superseded' | 'failed' | 'rolled-back' | 'revoked' | 'refused'
+export type ReleaseState = typeof RELEASE_STATES[number]
 
 /** What the book holds about one release. */
 export interface ReleaseEntry {
@@ -73,6 +82,8 @@ interface EntryMeta {
   admitted: string
 }
 
+const EntryMetaSchema = z.object({ state: z.enum(RELEASE_STATES), reason: z.string().optional(), admitted: z.string() })
+
 /**
  * The signatures worth keeping and forwarding: valid ones by keys this peer trusts for
  * the app, one per key, at most {@link MAX_SIGNATURES}. Anything else could be piled on
@@ -115,7 +126,16 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
       try {
         const signed = decodeSignedRelease(await fs.readFile(path.join(this.init.dir, name)))
         if ((await releaseId(signed.record)).toString() !== id) throw new UpgossipError('file name does not match its release id')
-        const meta = JSON.parse(await fs.readFile(path.join(this.init.dir, `${id}.json`), 'utf8')) as EntryMeta
+        const metaFile = path.join(this.init.dir, `${id}.json`)
+        let json: unknown
+        try {
+          json = JSON.parse(await fs.readFile(metaFile, 'utf8'))
+        } catch (err) {
+          throw new ReleaseStoreDamagedError(`${metaFile} is missing or not valid JSON: ${(err as Error).message}`)
+        }
+        const parsed = safeParse(EntryMetaSchema, json)
+        if (!parsed.success) throw new ReleaseStoreDamagedError(describeSchemaIssues(metaFile, parsed.error))
+        const meta: EntryMeta = parsed.data
         this.entries.set(id, { id, signed, state: meta.state, reason: meta.reason, admitted: meta.admitted })
       } catch (err) {
         problems.push(`${name}: ${(err as Error).message}`)

@@ -7,8 +7,9 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { z } from 'zod'
+import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
 import { CODEC_DAG_CBOR, toCid } from '../store/index.js'
 import type { PublisherKey } from './keys.js'
 import { MAX_SIGNATURES } from './record.js'
@@ -83,13 +84,13 @@ export function decodeRevocation (bytes: Uint8Array): SignedRevocation {
   if (bytes.byteLength > 64 * 1024) throw new MalformedRevocationError('revocation is over the 64 KiB limit')
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = decodeDagCbor(bytes)
   } catch (err) {
     throw new MalformedRevocationError(`not a revocation (dag-cbor: ${(err as Error).message})`)
   }
-  const outer = SignedSchema.safeParse(value)
+  const outer = safeParse(SignedSchema, value)
   if (!outer.success) throw new MalformedRevocationError(describeSchemaIssues('revocation', outer.error))
-  const record = RecordSchema.safeParse(outer.data.record)
+  const record = safeParse(RecordSchema, outer.data.record)
   if (!record.success) throw new MalformedRevocationError(describeSchemaIssues('revocation record', record.error))
   return { record: record.data, signatures: outer.data.signatures }
 }

@@ -4,6 +4,7 @@
  * blocks. A type this version does not know is ignored, not rejected.
  */
 import * as dagCbor from '@ipld/dag-cbor'
+import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
 import { MalformedReleaseError, MAX_SIGNED_RELEASE_BYTES, decodeSignedRelease, encodeSignedRelease } from './record.js'
 import type { SignedRelease } from './record.js'
@@ -38,7 +39,7 @@ export function decodeReleasesTopicMessage (bytes: Uint8Array): ReleasesTopicMes
   if (bytes.byteLength > MAX_RELEASES_TOPIC_MESSAGE) throw new MalformedReleaseError(`message of ${bytes.byteLength} bytes is over the ${MAX_RELEASES_TOPIC_MESSAGE}-byte limit`)
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = decodeDagCbor(bytes)
   } catch (err) {
     throw new MalformedReleaseError(`releases-topic message is not dag-cbor: ${(err as Error).message}`)
   }

@@ -21,7 +21,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../store/index.js'
 import { decodeRotation, encodeRotation, makesPolicy, rotationId, rotationPolicy, verifyRotation, ROTATION_SIGNING_DOMAIN } from './rotation.js'
 import type { SignedRotation } from './rotation.js'
 import { countTrustedSignatures } from './signing.js'
-import { TrustPolicy } from './trust.js'
+import { TrustFileInvalidError, TrustPolicy } from './trust.js'
 import type { AppPolicy } from './trust.js'
 
 /** `--trust` names a file other than the one this data directory was seeded with. */
@@ -67,7 +67,7 @@ export async function loadTrustStore (dataDir: string, options: LoadTrustOptions
   try {
     json = JSON.parse(stored)
   } catch {
-    throw new UpgossipError(`${storeFile} is not valid JSON; restore it or start with --trust FILE --replace-trust`)
+    throw new TrustFileInvalidError(`${storeFile} is not valid JSON; restore it or start with --trust FILE --replace-trust`)
   }
   return { policy: TrustPolicy.parse(json, storeFile), seeded: false }
 }

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues, readJsonFile } from '../schema.js'
+import { describeSchemaIssues, readJsonFile, safeParse } from '../schema.js'
 import { isPublicKeyString } from './keys.js'
 
 /** A trust file is unreadable or does not match the schema. */
@@ -63,7 +63,7 @@ export class TrustPolicy {
 
   /** Validate a parsed trust file value; throws {@link TrustFileInvalidError}. */
   static parse (value: unknown, where = 'trust file'): TrustPolicy {
-    const result = TrustFileSchema.safeParse(value)
+    const result = safeParse(TrustFileSchema, value)
     if (!result.success) throw new TrustFileInvalidError(describeSchemaIssues(where, result.error))
     return new TrustPolicy(result.data)
   }

@@ -53,9 +53,13 @@ export interface BlockStore {
 export function toCid (value: unknown): CID {
   const cid = CID.asCID(value)
   if (cid != null) return cid
-  if (value instanceof Uint8Array) return CID.decode(value)
-  if (value != null && typeof value === 'object' && 'bytes' in value && (value as { bytes: unknown }).bytes instanceof Uint8Array) {
-    return CID.decode((value as { bytes: Uint8Array }).bytes)
+  const bytes = value instanceof Uint8Array ? value : (value as { bytes?: unknown } | null)?.bytes
+  if (bytes instanceof Uint8Array) {
+    try {
+      return CID.decode(bytes)
+    } catch (err) {
+      throw new UnsupportedCidError(`bytes that are not a CID: ${(err as Error).message}`)
+    }
   }
   throw new UnsupportedCidError('value is not a CID')
 }
