@@ -765,7 +765,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       this.events.warn('release-not-stored', `could not take in a release from ${from}: ${(err as Error).message}`)
       return 'ignore'
     }
-    if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict.id)
+    if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict)
     else {
       this.freshness.heardRelease()
       if (this.frozen) this.checkFreshness()
@@ -807,9 +807,14 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     return 'accept'
   }
 
-  /** Remember a release id this peer turned down, so beats naming it do not trigger syncs forever. */
-  private remember (id: string | undefined): void {
-    if (id == null) return
+  /**
+   * Remember a release id this peer turned down, so beats naming it do not trigger syncs
+   * forever. Not one turned down as "not newer": that depends on what runs here, which a
+   * rollback in progress is about to change (a twin of a revoked release must get in).
+   */
+  private remember (verdict: { id?: string, error: Error }): void {
+    const id = verdict.id
+    if (id == null || verdict.error.name === 'VersionNotNewerError') return
     this.turnedDown.add(id)
     if (this.turnedDown.size > 1024) this.turnedDown.delete(this.turnedDown.values().next().value as string)
   }
@@ -893,7 +898,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       await takeInSyncAnswer(releases, async bytes => {
         const { verdict, rotated, trustDependent } = await this.considerSynced(bytes, via)
         this.noteVerdict(verdict, via)
-        if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict.id)
+        if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict)
         return { rejected: verdict.kind === 'rejected', rotated: rotated === true, trustDependent: trustDependent === true }
       })
     } catch (err) {
