@@ -1,9 +1,10 @@
 /**
  * Decoding dag-cbor that comes from outside (peers, files). `@ipld/dag-cbor`'s decoder
- * assigns map keys to plain objects, so a map key `__proto__` sets the decoded object's
- * prototype instead: a value can then pass `instanceof Uint8Array` and throw a TypeError
- * when read, or show fields it never carried. Every decoder of outside dag-cbor goes
- * through {@link decodeDagCbor}, which refuses such values.
+ * assigns map keys to plain objects, so a map key `__proto__` is not a key: with an object
+ * value it becomes the decoded object's prototype (a value then passes `instanceof
+ * Uint8Array` and throws a TypeError when read, or shows fields it never carried), with any
+ * other value it silently vanishes. Every decoder of outside dag-cbor goes through
+ * {@link decodeDagCbor}, which refuses a `__proto__` key.
  *
  * @example
  * ```ts
@@ -11,34 +12,32 @@
  * ```
  */
 import * as dagCbor from '@ipld/dag-cbor'
-import { CID } from 'multiformats/cid'
+import { equals } from 'uint8arrays/equals'
 import { UpgossipError } from './errors.js'
 
-/** Decoded dag-cbor with a map key that set an object's prototype (`__proto__`). */
+/** Decoded dag-cbor had a map key `__proto__`, which a JavaScript object cannot hold as a key. */
 export class PrototypeKeyError extends UpgossipError {
   static override name = 'PrototypeKeyError'
 }
 
-// what dag-cbor itself produces: maps, lists, byte strings, CIDs (of the CID class it decodes into)
-const DECODED_PROTOTYPES = new Set<unknown>([
-  Object.prototype,
-  Array.prototype,
-  Uint8Array.prototype,
-  CID.prototype,
-  Object.getPrototypeOf(dagCbor.decode(dagCbor.encode(CID.parse('bafkqaaa'))))
-])
+// the text string "__proto__" as strict dag-cbor writes it (length 9 in the initial byte; longer forms are refused)
+const PROTO = Buffer.from([0x69, ...Buffer.from('__proto__')])
 
 /** Decode dag-cbor bytes; throws what `@ipld/dag-cbor` throws, or {@link PrototypeKeyError}. */
 export function decodeDagCbor<T = unknown> (bytes: Uint8Array): T {
   const value = dagCbor.decode<T>(bytes)
-  // a loop, not recursion: the decoder accepts nesting deeper than a recursive walk could follow
-  const pending: unknown[] = [value]
-  while (pending.length > 0) {
-    const next = pending.pop()
-    if (next == null || typeof next !== 'object') continue
-    const prototype = Object.getPrototypeOf(next)
-    if (!DECODED_PROTOTYPES.has(prototype)) throw new PrototypeKeyError('a map key "__proto__" is not allowed')
-    if (prototype === Object.prototype || prototype === Array.prototype) for (const v of Object.values(next)) pending.push(v)
+  // the string can also sit inside other strings or bytes (a block of a package): only when
+  // it does is the value checked, by encoding it again — a lost or misplaced key changes the bytes
+  if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(PROTO) && !encodesTo(value, bytes)) {
+    throw new PrototypeKeyError('a map key "__proto__" is not allowed')
   }
   return value
+}
+
+function encodesTo (value: unknown, bytes: Uint8Array): boolean {
+  try {
+    return equals(dagCbor.encode(value), bytes)
+  } catch {
+    return false
+  }
 }

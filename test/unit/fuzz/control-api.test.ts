@@ -190,7 +190,7 @@ describe('the control API', () => {
       const record = { app: 'kv', version: '1.0.0', previous: null, package: root, size: walked.size, manifest: { app: 'kv', version: '1.0.0', main: 'server.js', protocol: 1 }, issued: new Date(NOW - 1000).toISOString(), expires: new Date(NOW + 86_400_000).toISOString() }
       const rootBytes = encodeSignedRelease({ record, signatures: [await signReleaseId(await releaseId(record), key)] })
       const rootCid = CID.createV1(0x71, await sha256.digest(rootBytes))
-      const blocks = [{ cid: rootCid, bytes: rootBytes }]
+      const blocks: Array<{ cid: CID, bytes: Uint8Array }> = [{ cid: rootCid, bytes: rootBytes }]
       for (const cid of walked.cids) blocks.push({ cid, bytes: await store.get(cid) })
       return await writeCar([rootCid], blocks)
     })

@@ -22,7 +22,7 @@ import { samplePackage, tempDir } from '../../helpers.js'
 import { recordArb } from './arbitraries.js'
 import { DAG_PB, RAW, materialise, packageArb } from './package-dags.js'
 import { FEW_RUNS, RUNS, SLOW_RUNS } from './runs.js'
-import { cidArb, nastyStringArb, valueOrNamedError } from './support.js'
+import { cidArb, valueOrNamedError } from './support.js'
 
 describe('package DAGs', () => {
   it('dag-pb links of any block, under any codec', async () => {
@@ -102,7 +102,7 @@ describe('checking a package against its record', () => {
         return
       }
       const rootCid = CID.createV1(0x71, await sha256.digest(rootBytes))
-      const blocks = [{ cid: rootCid, bytes: rootBytes }]
+      const blocks: Array<{ cid: CID, bytes: Uint8Array }> = [{ cid: rootCid, bytes: rootBytes }]
       for (const cid of walked.cids) blocks.push({ cid, bytes: await store.get(cid) })
       const car = await writeCar([rootCid], blocks)
       await valueOrNamedError(async () => await readBundle(car))

@@ -15,13 +15,14 @@ import { tempDir } from '../../helpers.js'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { PrototypeKeyError, decodeDagCbor } from '../../../src/dag-cbor.js'
 import { RemoteNamedError } from '../../../src/errors.js'
 import { MalformedBeatError, decodeBeat } from '../../../src/net/index.js'
 import { NotAPackageError, listPackageFiles, readPackageManifest } from '../../../src/package/index.js'
 import { KeyFileInvalidError, MalformedReleaseError, ReleaseBook, encodeSignedRelease, generatePublisherKey, loadTrustStore, releaseId, signReleaseId, TrustFileInvalidError, TrustPolicy, decodeKeyFile, decodeReleasesTopicMessage } from '../../../src/release/index.js'
 import { runModuleRule } from '../../../src/schedule/index.js'
 import type { ScheduleContext } from '../../../src/schedule/index.js'
-import { MemoryBlockStore, UnsupportedCidError, toCid } from '../../../src/store/index.js'
+import { MemoryBlockStore, UnsupportedCidError, lockDataDir, toCid } from '../../../src/store/index.js'
 
 const beat = { v: 1, seq: 1, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [] }
 // a `length` that cannot be compared with a number (valid JSON and dag-cbor alike)
@@ -33,6 +34,11 @@ describe('bugs found by fuzzing', () => {
     const fakeBytes = { ['__proto__']: new Uint8Array(4) }
     expect(() => decodeBeat(dagCbor.encode({ ...beat, claim: fakeBytes }))).toThrow(MalformedBeatError)
     expect(() => decodeReleasesTopicMessage(dagCbor.encode({ type: 'revocation', revocation: fakeBytes }))).toThrow(MalformedReleaseError)
+    // with a value that is not an object the key silently vanished
+    expect(() => decodeDagCbor(dagCbor.encode({ a: { ['__proto__']: 0 } }))).toThrow(PrototypeKeyError)
+    // the string itself, as a value or inside bytes (a package block), is fine
+    const fine = { a: '__proto__', b: Uint8Array.from(Buffer.from('pi__proto__')) }
+    expect(decodeDagCbor(dagCbor.encode(fine))).toEqual(fine)
   })
 
   it('schemas: a wrong-typed value with a hostile "length" is refused by name, not a TypeError out of zod', () => {
@@ -143,5 +149,12 @@ describe('bugs found by fuzzing', () => {
     await fs.writeFile(path.join(dir, 'schedule.js'), "import { parentPort } from 'node:worker_threads'\nparentPort.postMessage(null)\nexport default () => true\n")
     const result = await runModuleRule(dir, { rule: 'module', path: 'schedule.js', timeLimit: '10s' }, { idleFor: () => 0 } as unknown as ScheduleContext)
     expect(result.holds).toBe(false)
+  })
+
+  it('lock file: a lock whose host is not text is damaged and taken over, not a TypeError while refusing it', async () => {
+    const data = await tempDir()
+    await fs.writeFile(path.join(data, 'lock'), JSON.stringify({ pid: 1, host: [[{ toString: '' }]], since: '2026-01-01T00:00:00Z' }))
+    const lock = await lockDataDir(data)
+    await lock.release()
   })
 })

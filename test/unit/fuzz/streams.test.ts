@@ -19,7 +19,8 @@ import {
 } from '../../../src/net/index.js'
 import type { SyncRequest } from '../../../src/net/index.js'
 import { MAX_RELEASES_TOPIC_MESSAGE } from '../../../src/release/index.js'
-import { Shim } from '../../../src/shim/index.js'
+import { PrototypeKeyError, decodeDagCbor } from '../../../src/dag-cbor.js'
+import { Shim, UnencodableValueError, encodeAppValue } from '../../../src/shim/index.js'
 import { FsBlockStore, MemoryBlockStore, verifyBlock } from '../../../src/store/index.js'
 import { tempDir } from '../../helpers.js'
 import { connect, fakeNode, fakePeer, scriptedStream } from './fake-net.js'
@@ -152,7 +153,7 @@ describe('anti-entropy sync', () => {
     const answer = fc.oneof(
       { weight: 8, arbitrary: inboundArb(frame) },
       { weight: 1, arbitrary: fc.constant(onTheWire(Array.from({ length: MAX_SYNC_RELEASES + 1 }, () => Uint8Array.of(0)), [])) },
-      { weight: 1, arbitrary: fc.constant([varint(MAX_RELEASES_TOPIC_MESSAGE + 1)]) }
+      { weight: 1, arbitrary: fc.constant<Uint8Array[]>([varint(MAX_RELEASES_TOPIC_MESSAGE + 1)]) }
     )
     await fc.assert(fc.asyncProperty(answer, async inbound => {
       const sync = new SyncProtocol({ node: fakeNode(() => scriptedStream(inbound).stream), network: 'default', metrics: noNetMetrics, log, releasesFor: () => [] })
@@ -287,6 +288,21 @@ describe('block exchange', () => {
 
 describe('app streams and the shim', () => {
   const requestArb = fc.oneof({ weight: 6, arbitrary: cborFrame(cborValueArb) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }) })
+
+  it('round trip: any value an app sends is carried as dag-cbor and decodes to what re-encodes the same, or is refused with UnencodableValueError', async () => {
+    const valueArb = fc.oneof({ weight: 6, arbitrary: cborValueArb }, { weight: 1, arbitrary: fc.constantFrom(undefined, Number.NaN, Infinity, new Map([[1, 2]]), new Set([1]), () => 1, Symbol('x'), { a: undefined }) })
+    await fc.assert(fc.asyncProperty(valueArb, async value => {
+      const result = await valueOrNamedError(() => encodeAppValue(value))
+      if (!result.ok) {
+        expect(result.error).toBeInstanceOf(UnencodableValueError)
+        return
+      }
+      // what the receiving shim decodes (a map key "__proto__" is refused there, by name)
+      const decoded = await valueOrNamedError(() => decodeDagCbor(result.value))
+      if (decoded.ok) expect(encodeAppValue(decoded.value)).toEqual(result.value)
+      else expect(decoded.error).toBeInstanceOf(PrototypeKeyError)
+    }), { numRuns: RUNS })
+  })
 
   it('serving: any request frame reaches the app decoded, or is answered with an error envelope; the answer is always an envelope', async () => {
     const node = fakeNode()
