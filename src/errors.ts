@@ -29,16 +29,21 @@ export class UpgossipError extends Error {
   }
 }
 
+// what a remote error's name may be: it ends up in logs, metrics labels and `name` checks
+const REMOTE_NAME = /^[A-Za-z_$][\w$]{0,63}$/
+
 /**
  * An error reported by the other side of a boundary (a daemon, a remote app): it keeps
- * the remote error's name, so users read the real condition.
+ * the remote error's name, so users read the real condition — when that name reads as
+ * an error name (otherwise the class's own), and with a message even when the other side
+ * sent none.
  */
 export class RemoteNamedError extends UpgossipError {
   static override name = 'RemoteNamedError'
 
   constructor (remoteName: string, message: string) {
-    super(message)
-    if (remoteName !== '') this.name = remoteName
+    super(message === '' ? 'the other side reported an error without a message' : message)
+    if (REMOTE_NAME.test(remoteName)) this.name = remoteName
   }
 }
 

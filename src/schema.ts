@@ -4,12 +4,12 @@
  *
  * @example
  * ```ts
- * const result = ManifestSchema.safeParse(json)
+ * const result = safeParse(ManifestSchema, json)
  * if (!result.success) throw new ManifestInvalidError(describeSchemaIssues('upgossip.json', result.error))
  * ```
  */
 import fs from 'node:fs/promises'
-import type { z } from 'zod'
+import { z } from 'zod'
 
 /**
  * Read a JSON file a user named (`what` says which, e.g. "trust file"); a missing or
@@ -26,6 +26,21 @@ export async function readJsonFile (file: string, what: string, makeError: (mess
     return JSON.parse(text)
   } catch {
     throw makeError(`${what} ${file} is not valid JSON`)
+  }
+}
+
+/**
+ * `schema.safeParse(value)` that never throws. zod 4 runs a length check even on a value
+ * of the wrong type when it has a `length`, and comparing a `length` that is itself a map
+ * (`{ "length": { "valueOf": 0 } }`, valid JSON and dag-cbor) throws a TypeError: from
+ * outside input that must be a failed parse, like any other.
+ */
+export function safeParse<S extends z.ZodType> (schema: S, value: unknown): z.ZodSafeParseResult<z.output<S>> {
+  try {
+    return schema.safeParse(value) as z.ZodSafeParseResult<z.output<S>>
+  } catch (err) {
+    const error = new z.ZodError([{ code: 'custom', path: [], input: value, message: `a value of the wrong type cannot be checked (${(err as Error).message})` }])
+    return { success: false, error: error as z.ZodError<z.output<S>> }
   }
 }
 

@@ -39,13 +39,13 @@ export async function resolveEndpoint (target: DaemonTarget): Promise<ControlEnd
   }
   const data = path.resolve(target.data ?? process.env.UPGOSSIP_DATA ?? path.join(os.homedir(), '.upgossip'))
   const file = path.join(data, 'control.json')
-  let json: { url?: unknown, token?: unknown }
+  let json: { url?: unknown, token?: unknown } | null
   try {
     json = JSON.parse(await fs.readFile(file, 'utf8'))
   } catch {
     throw new DaemonUnreachableError(`no daemon is running on ${data} (no readable ${file}); start one with "upgossip daemon --data ${data}"`)
   }
-  if (typeof json.url !== 'string' || typeof json.token !== 'string') throw new DaemonUnreachableError(`${file} is damaged; restart the daemon`)
+  if (typeof json?.url !== 'string' || typeof json.token !== 'string') throw new DaemonUnreachableError(`${file} is damaged; restart the daemon`)
   return { url: json.url, token: json.token }
 }
 

@@ -8,7 +8,9 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
+import { UnencodableValueError } from '../shim/index.js'
+import { isDiskFull } from '../store/index.js'
 import type { Daemon } from './daemon.js'
 import { dashboardHtml } from './dashboard.js'
 
@@ -25,6 +27,9 @@ function parseJson (bytes: Uint8Array): unknown {
     throw new HttpError(400, 'BadRequest', 'the body is not valid JSON')
   }
 }
+
+/** Largest body `POST /rotate` accepts: a signed rotation's limit. */
+export const MAX_ROTATE_BYTES = 64 * 1024
 
 /** Largest body `POST /publish` accepts (256 MiB). */
 export const MAX_PUBLISH_BYTES = 256 * 1024 * 1024
@@ -44,8 +49,18 @@ class HttpError extends Error {
   }
 }
 
+// Node 22 has JSON.rawJSON; the ES2023 lib does not declare it
+const rawJson = (JSON as unknown as { rawJSON: (text: string) => unknown }).rawJSON
+
 function sendJson (res: http.ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value, null, 2) + '\n'
+  let body: string
+  try {
+    // a remote app's answer to POST /call may hold integers past 2^53 (dag-cbor), written
+    // here as exact JSON numbers, or a cycle (from the app's process), which JSON cannot hold
+    body = JSON.stringify(value, (_, v: unknown) => typeof v === 'bigint' ? rawJson(v.toString()) : v, 2) + '\n'
+  } catch (err) {
+    throw new UnencodableValueError(`the answer cannot be sent as JSON: ${(err as Error).message}`)
+  }
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }
@@ -85,6 +100,9 @@ export class ControlApi {
       this.handle(req, res).catch(err => {
         if (err instanceof HttpError) {
           sendError(res, err.status, err.code, err.message)
+        } else if (isDiskFull(err)) {
+          // this peer's trouble, not the caller's: named, and not logged as a failure of the API
+          sendError(res, 507, 'DiskFullError', (err as Error).message)
         } else if (err instanceof UpgossipError) {
           init.daemon.metrics.refused(err.name)
           sendError(res, 422, err.name, err.message)
@@ -206,6 +224,12 @@ export class ControlApi {
         sendJson(res, 200, await daemon.revoke(body))
         return
       }
+      case 'POST /rotate': {
+        const body = await readBody(req, MAX_ROTATE_BYTES)
+        if (body.byteLength === 0) throw new HttpError(400, 'EmptyBody', 'POST /rotate wants a signed trust rotation (dag-cbor) as its body')
+        sendJson(res, 200, await daemon.rotate(body))
+        return
+      }
       case 'POST /rollback':
         sendJson(res, 200, await daemon.rollback())
         return
@@ -213,7 +237,7 @@ export class ControlApi {
         sendJson(res, 200, await daemon.history())
         return
       case 'POST /call': {
-        const body = CallBodySchema.safeParse(parseJson(await readBody(req, MAX_CALL_BYTES)))
+        const body = safeParse(CallBodySchema, parseJson(await readBody(req, MAX_CALL_BYTES)))
         if (!body.success) throw new HttpError(400, 'BadRequest', describeSchemaIssues('POST /call body', body.error))
         sendJson(res, 200, { response: await daemon.call(body.data.peer ?? null, body.data.request, body.data.protocol) })
         return

@@ -8,22 +8,23 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { systemClock } from '../clock.js'
+import { formatDuration } from '../duration.js'
 import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
   AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
-  beatWaiting, peerIdFromString, readPsk, MAX_SYNC_APPS, SYNC_PROTOCOL
+  beatWaiting, peerIdFromString, readPsk, takeInSyncAnswer, MAX_SYNC_APPS, MAX_SYNC_RELEASES, SYNC_PROTOCOL
 } from '../net/index.js'
 import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncRequest } from '../net/index.js'
 import { unpackPackage, walkPackageBlocks } from '../package/index.js'
 import {
-  ReleaseBook, decodeReleasesTopicMessage, encodeReleasesTopicMessage, loadTrustStore, readBundle,
+  ReleaseBook, TrustStore, decodeReleasesTopicMessage, encodeReleasesTopicMessage, readBundle,
   verifyReleasePackage, verifySignedRelease
 } from '../release/index.js'
-import { UnknownMessageTypeError, decodeRevocation, verifyRevocation } from '../release/index.js'
-import type { SignedRevocation } from '../release/index.js'
+import { UnknownMessageTypeError, decodeRevocation, decodeRotation, verifyRevocation } from '../release/index.js'
+import type { AdoptOutcome, AppPolicy, SignedRevocation, SignedRotation } from '../release/index.js'
 import type { ReleaseBundle, ReleaseEntry, ReleaseRecord, ReleaseState, TrustPolicy, Verdict } from '../release/index.js'
-import { FsBlockStore, lockDataDir, writeJsonAtomic } from '../store/index.js'
+import { DiskFullError, FsBlockStore, isDiskFull, lockDataDir, writeJsonAtomic } from '../store/index.js'
 import type { DataDirLock } from '../store/index.js'
 import { AppHost } from '../host/index.js'
 import { NoAppRunningError, Shim } from '../shim/index.js'
@@ -123,8 +124,20 @@ export interface DaemonStatus {
   connections: number
   /** Freeze detection: when this peer last heard the network. */
   freshness: FreshnessStatus
+  /** The trust policy in force, per app: publishers, threshold, and the sequence (rotations adopted; 0 for none). */
+  trust: Record<string, AppPolicy>
   releases: ReleaseStatus[]
   network: NetworkPeerStatus[]
+}
+
+/** What `rotate` (`POST /rotate`) did. */
+export interface RotateResult {
+  status: 'rotated' | 'known'
+  id: string
+  app: string
+  sequence: number
+  publishers: string[]
+  threshold: number
 }
 
 /** What `publish` did. */
@@ -151,6 +164,16 @@ export const DATA_FILES = {
 /** Least time between two syncs with one peer triggered by its beats. */
 const BEAT_SYNC_INTERVAL_MS = 10_000
 
+/** Most revocations and rotations per app, and of both in all, in one sync answer; releases fill the rest. */
+const SYNC_TRUST_FRAMES_PER_APP = 32
+const SYNC_TRUST_FRAMES = 128
+
+/** Refusals that depend on the trust policy in force: a rotation adopted later may change them. */
+const TRUST_DEPENDENT = new Set(['ThresholdNotMetError', 'RotationOutOfOrderError'])
+
+/** Rotation refusals that are ordinary anti-entropy (already past it, not ours, not yet): logged as info, not warnings. */
+const QUIET_ROTATION_REFUSALS = new Set(['RotationOutdatedError', 'RotationOutOfOrderError', 'UntrustedAppError'])
+
 /** Errors that mean the package itself is bad (refuse the release), not that this peer had trouble. */
 const PACKAGE_FAULTS = new Set(['SizeMismatchError', 'ManifestMismatchError', 'PackageDagError', 'UnsafePathError', 'UnsupportedEntryError',
   'NotAPackageError', 'ManifestMissingError', 'ManifestInvalidError', 'ManifestFileMissingError', 'UnsupportedCidError', 'BlockHashMismatchError'])
@@ -166,7 +189,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   readonly metrics = new DaemonMetrics()
   private readonly clock: Clock
   private readonly lock: DataDirLock
-  private trust: TrustPolicy
+  private readonly trustStore: TrustStore
   private readonly blocks: FsBlockStore
   private readonly book: ReleaseBook
   private nodeState: NodeState
@@ -186,8 +209,12 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private readonly view = new NetworkView()
   private readonly versions = new VersionTimeline()
   private readonly progress = new Map<string, number>()
+  /** Why a fetch is paused (a full disk), shown as the release's `reason` until it completes. */
+  private readonly fetchPaused = new Map<string, string>()
   private readonly fetches = new Map<string, AbortController>()
   private readonly syncing = new Set<string>()
+  /** Peers to sync with again once the sync running with them ends (a rotation was adopted meanwhile). */
+  private readonly syncAgain = new Set<string>()
   private readonly turnedDown = new Set<string>()
   private readonly lastBeatSync = new Map<string, number>()
   private readonly work = new Set<Promise<unknown>>()
@@ -199,12 +226,12 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private stopped = false
   private started = false
 
-  private constructor (options: DaemonOptions, lock: DataDirLock, events: EventLog, trust: TrustPolicy, nodeState: NodeState, clock: Clock) {
+  private constructor (options: DaemonOptions, lock: DataDirLock, events: EventLog, trustStore: TrustStore, nodeState: NodeState, clock: Clock) {
     super()
     this.options = options
     this.lock = lock
     this.events = events
-    this.trust = trust
+    this.trustStore = trustStore
     this.nodeState = nodeState
     this.clock = clock
     this.freshness = new Freshness(clock, options.freezeAfterMs)
@@ -217,6 +244,11 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       maxSize: options.maxPackageSize,
       clock
     })
+  }
+
+  /** The trust policy in force (the store's, rotations included). */
+  private get trust (): TrustPolicy {
+    return this.trustStore.policy
   }
 
   private file (name: keyof typeof DATA_FILES): string {
@@ -234,10 +266,13 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     let daemon: Daemon | undefined
     try {
       const events = new EventLog(path.join(options.data, DATA_FILES.events), { clock })
-      const { policy, seeded } = await loadTrustStore(options.data, { seed: options.trust, replace: options.replaceTrust })
+      const { store, seeded, replayed, problems } = await TrustStore.open(options.data, { seed: options.trust, replace: options.replaceTrust })
       const nodeState = await readNodeState(path.join(options.data, DATA_FILES.nodeState))
-      daemon = new Daemon(options, lock, events, policy, nodeState, clock)
-      if (seeded) events.info('trust-seeded', `trust store seeded from ${options.trust ?? ''}: ${Object.keys(policy.toJSON().apps).join(', ') || 'no apps'}`)
+      daemon = new Daemon(options, lock, events, store, nodeState, clock)
+      if (seeded) events.info('trust-seeded', `trust store seeded from ${options.trust ?? ''}: ${store.policy.appNames().join(', ') || 'no apps'}`)
+      for (const problem of problems) events.warn('rotation-unreadable', `a kept trust rotation was not adopted: ${problem}`)
+      // rotations kept on disk win over a seed or a store written before them (a crash, --replace-trust)
+      for (const rotation of replayed) daemon.noteRotated(rotation, 'the rotations kept in the data directory')
       await daemon.startParts()
       return daemon
     } catch (err) {
@@ -253,6 +288,11 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     this.policy = o.policy == null ? [] : await readPolicy(o.policy)
     this.appConfig = await this.readAppConfig()
     for (const problem of await this.book.load()) this.events.warn('release-unreadable', `skipped an unreadable release file: ${problem}`)
+    // a stop (or crash) between adopting a rotation and dropping what it no longer admits, or
+    // rotations adopted again at start: nothing signed only by removed keys may start
+    for (const app of this.trust.appNames()) {
+      if ((this.trust.forApp(app)?.sequence ?? 0) > 0) await this.dropUntrusted(app)
+    }
     if (o.app != null && this.nodeState.app !== o.app) {
       if (this.nodeState.app != null && this.nodeState.current != null) {
         throw new AppMismatchError(`this data directory runs ${this.nodeState.app}; it cannot join as ${o.app} (use another --data directory)`)
@@ -417,6 +457,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       view: () => this.view.list(),
       nodeState: () => this.nodeState,
       setNodeState: async state => {
+        // releases turned down as "not newer" may be newer than what runs after a rollback
+        if (state.current?.id !== this.nodeState.current?.id) this.turnedDown.clear()
         this.nodeState = state
         await writeNodeState(this.file('nodeState'), state)
         this.changed()
@@ -503,6 +545,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     const id = revocation.record.release.toString()
     if (!(await this.book.revoke(revocation))) return 'known'
     this.fetches.get(id)?.abort()
+    // a release turned down as the revoked one's twin may be the right one after all
+    this.turnedDown.clear()
     this.events.warn('release-revoked', `release ${id} of ${revocation.record.app} was revoked by its publishers (via ${via})${revocation.record.reason === '' ? '' : `: ${revocation.record.reason}`}`, { id })
     // the rollout rolls a revoked running release back (and keeps trying until it can)
     if (this.nodeState.current?.id === id) void this.rollout?.tick()
@@ -520,6 +564,84 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       })
     }
     return { status: outcome === 'new' ? 'revoked' : 'known', release: revocation.record.release.toString() }
+  }
+
+  /**
+   * A trust rotation: adopted when a threshold of the app's current publishers signed it
+   * and it is the next one ({@link TrustStore.adopt}); from then on only the new keys
+   * count. Releases not started here that the new policy no longer admits are dropped,
+   * and every connected peer is synced with again, since releases and revocations this
+   * peer turned down may be signed by the new keys. Throws the refusal's named error.
+   */
+  async applyRotation (rotation: SignedRotation, via: string): Promise<AdoptOutcome> {
+    const { app, sequence } = rotation.record
+    let outcome: AdoptOutcome
+    try {
+      outcome = await this.trustStore.adopt(rotation)
+    } catch (err) {
+      const error = err as Error
+      this.metrics.rotation('refused', error.name)
+      this.metrics.refused(error.name)
+      const quiet = QUIET_ROTATION_REFUSALS.has(error.name)
+      this.events.event(quiet ? 'info' : 'warn', 'rotation-refused', `refused a trust rotation of ${app} to sequence ${sequence} via ${via}: ${error.message}`, { app, sequence, error: error.name, via })
+      throw err
+    }
+    if (outcome.kind === 'known') return outcome
+    this.metrics.rotation('adopted')
+    this.noteRotated(rotation, via, outcome.id)
+    await this.dropUntrusted(app)
+    // a staged release dropped above may have had its future SO loaded
+    await this.rollout?.refreshSimulations().catch(err => { this.events.warn('simulations', `could not load simulation objects: ${(err as Error).message}`) })
+    // what this peer turned down may be signed by the new keys: hear it again from every peer
+    this.turnedDown.clear()
+    if (this.node != null && !this.stopped) {
+      for (const peer of this.node.getPeers()) void this.syncWith(peer)
+      void this.beat()
+    }
+    this.changed()
+    return outcome
+  }
+
+  /** Forget the releases of `app` not started here that the policy in force no longer admits (after a rotation). */
+  private async dropUntrusted (app: string): Promise<void> {
+    const threshold = this.trust.forApp(app)?.threshold ?? 0
+    for (const entry of await this.book.dropUntrusted(app)) {
+      this.fetches.get(entry.id)?.abort()
+      this.progress.delete(entry.id)
+      const r = entry.signed.record
+      this.events.warn('release-dropped', `dropped ${r.app}@${r.version} (${entry.id}): after the trust rotation it no longer has ${threshold} signature${threshold === 1 ? '' : 's'} by trusted keys; co-signed by the current keys it is admitted again`, { id: entry.id, app: r.app, version: r.version })
+    }
+  }
+
+  /** The `trust-rotated` event. */
+  private noteRotated (rotation: SignedRotation, via: string, id?: string): void {
+    const { app, publishers, threshold, sequence, reason } = rotation.record
+    this.events.warn('trust-rotated', `the trust policy of ${app} was rotated by its publishers (via ${via}): now ${threshold} of ${publishers.length} key${publishers.length === 1 ? '' : 's'} (${publishers.join(', ')}), sequence ${sequence}${reason === '' ? '' : `: ${reason}`}`, {
+      app, sequence, publishers, threshold, via, ...(id == null ? {} : { id })
+    })
+  }
+
+  /** `POST /rotate`: adopt a signed trust rotation and gossip it. */
+  async rotate (bytes: Uint8Array): Promise<RotateResult> {
+    const rotation = decodeRotation(bytes)
+    const outcome = await this.applyRotation(rotation, 'rotate')
+    if (outcome.kind === 'new') {
+      await this.gossip.publishRelease(encodeReleasesTopicMessage({ type: 'rotation', rotation })).catch(err => {
+        this.events.warn('gossip-failed', `could not gossip the trust rotation: ${(err as Error).message}; peers will get it by sync`)
+      })
+    }
+    const { record } = rotation
+    return { status: outcome.kind === 'new' ? 'rotated' : 'known', id: outcome.id, app: record.app, sequence: record.sequence, publishers: record.publishers, threshold: record.threshold }
+  }
+
+  /** Sequences of the apps whose trust was rotated, for beats (others are 0). */
+  private trustSequences (): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const app of this.trust.appNames().slice(0, 32)) {
+      const sequence = this.trust.forApp(app)?.sequence ?? 0
+      if (sequence > 0) out[app] = sequence
+    }
+    return out
   }
 
   /** `upgossip rollback`: back to the previous version on this peer. */
@@ -598,6 +720,10 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     } else if (verdict.kind === 'rejected') {
       this.metrics.refused(verdict.error.name)
       this.events.warn('release-rejected', `refused a release via ${via}: ${verdict.reason}`, { id: verdict.id, error: verdict.error.name, via })
+    } else if (verdict.kind === 'ignored' && verdict.error.name === 'EquivocationError') {
+      // not the sender's fault (it may only relay), but an operator must hear of it
+      this.metrics.refused(verdict.error.name)
+      this.events.error('equivocation', `refused a release via ${via}: ${verdict.reason}`, { id: verdict.id, error: verdict.error.name, via })
     }
   }
 
@@ -611,6 +737,15 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       const verdict: Verdict = { kind: error instanceof UnknownMessageTypeError ? 'ignored' : 'rejected', reason: error.message, error }
       this.noteVerdict(verdict, `gossip from ${from}`)
       return verdict.kind === 'rejected' ? 'reject' : 'ignore'
+    }
+    if (message.type === 'rotation') {
+      try {
+        const outcome = await this.applyRotation(message.rotation, `gossip from ${from}`)
+        return outcome.kind === 'new' ? 'accept' : 'ignore'
+      } catch (err) {
+        // refused with an event and counted by applyRotation; only a forgery is held against the sender
+        return (err as { forged?: boolean }).forged === true ? 'reject' : 'ignore'
+      }
     }
     if (message.type === 'revocation') {
       try {
@@ -635,7 +770,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       this.events.warn('release-not-stored', `could not take in a release from ${from}: ${(err as Error).message}`)
       return 'ignore'
     }
-    if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict.id)
+    if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict)
     else {
       this.freshness.heardRelease()
       if (this.frozen) this.checkFreshness()
@@ -659,9 +794,12 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       if (this.frozen) this.checkFreshness()
     }
     this.changed()
-    // anti-entropy: a head we lack for an app we trust, and have not already turned down
+    // anti-entropy: a head we lack for an app we trust, and have not already turned down,
+    // or a trust policy rotated further than ours
     const trusted = this.trust.toJSON().apps
-    if (Object.entries(beat.heads).some(([app, id]) => trusted[app] != null && this.book.get(id) == null && !this.turnedDown.has(id))) {
+    const headMissing = Object.entries(beat.heads).some(([app, id]) => trusted[app] != null && this.book.get(id) == null && !this.turnedDown.has(id))
+    const trustBehind = Object.entries(beat.trust ?? {}).some(([app, sequence]) => trusted[app] != null && sequence > (trusted[app]?.sequence ?? 0))
+    if (headMissing || trustBehind) {
       const last = this.lastBeatSync.get(from) ?? 0
       if (this.clock.now() - last >= BEAT_SYNC_INTERVAL_MS) {
         this.lastBeatSync.set(from, this.clock.now())
@@ -674,9 +812,14 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     return 'accept'
   }
 
-  /** Remember a release id this peer turned down, so beats naming it do not trigger syncs forever. */
-  private remember (id: string | undefined): void {
-    if (id == null) return
+  /**
+   * Remember a release id this peer turned down, so beats naming it do not trigger syncs
+   * forever. Not one turned down as "not newer": that depends on what runs here, which a
+   * rollback in progress is about to change (a twin of a revoked release must get in).
+   */
+  private remember (verdict: { id?: string, error: Error }): void {
+    const id = verdict.id
+    if (id == null || verdict.error.name === 'VersionNotNewerError') return
     this.turnedDown.add(id)
     if (this.turnedDown.size > 1024) this.turnedDown.delete(this.turnedDown.values().next().value as string)
   }
@@ -687,56 +830,88 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     return request
   }
 
+  /**
+   * A sync answer, in the order a late peer can take it in: per app the revocations, then
+   * the rotations (lowest sequence first), then the releases. A revocation made under the
+   * policy before a rotation is still checked under that policy; a release signed by new
+   * keys comes after the rotation that trusts them. Revocations and rotations are bounded
+   * so that releases always fit, and releases are cut oldest first.
+   */
   private releasesFor (request: SyncRequest): Uint8Array[] {
-    const out: Uint8Array[] = []
+    const trust: Uint8Array[] = []
+    const releases: Uint8Array[] = []
     for (const [app, version] of Object.entries(request)) {
-      for (const revocation of this.book.revocations(app).slice(-32)) out.push(encodeReleasesTopicMessage({ type: 'revocation', revocation }))
-      for (const entry of this.book.newerThan(app, version ?? undefined)) out.push(encodeReleasesTopicMessage({ type: 'release', signed: entry.signed }))
+      for (const revocation of this.book.revocations(app).slice(-SYNC_TRUST_FRAMES_PER_APP)) trust.push(encodeReleasesTopicMessage({ type: 'revocation', revocation }))
+      for (const rotation of this.trustStore.rotations(app).slice(-SYNC_TRUST_FRAMES_PER_APP)) trust.push(encodeReleasesTopicMessage({ type: 'rotation', rotation }))
+      for (const entry of this.book.atOrAbove(app, version ?? undefined)) releases.push(encodeReleasesTopicMessage({ type: 'release', signed: entry.signed }))
     }
-    return out
+    const kept = trust.slice(-SYNC_TRUST_FRAMES)
+    return [...kept, ...releases.slice(-(MAX_SYNC_RELEASES - kept.length))]
   }
 
-  /** Take in one sync frame (a releases-topic message) the way gossip would. */
-  private async considerSynced (bytes: Uint8Array, via: string): Promise<Verdict> {
+  /**
+   * Take in one sync frame (a releases-topic message) the way gossip would. `rotated`:
+   * a rotation was adopted; `trustDependent`: refused under the policy in force, but a
+   * rotation adopted later in the same sync may let it in.
+   */
+  private async considerSynced (bytes: Uint8Array, via: string): Promise<{ verdict: Verdict, rotated?: boolean, trustDependent?: boolean }> {
     let message
     try {
       message = decodeReleasesTopicMessage(bytes)
     } catch (err) {
       const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
-      return { kind: error instanceof UnknownMessageTypeError ? 'ignored' : 'rejected', reason: error.message, error }
+      return { verdict: { kind: error instanceof UnknownMessageTypeError ? 'ignored' : 'rejected', reason: error.message, error } }
+    }
+    const refused = (err: unknown): { verdict: Verdict, trustDependent: boolean } => {
+      const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
+      const forged = (err as { forged?: boolean }).forged === true
+      return { verdict: { kind: forged ? 'rejected' : 'ignored', reason: error.message, error }, trustDependent: !forged && TRUST_DEPENDENT.has(error.name) }
     }
     if (message.type === 'revocation') {
       try {
         await this.applyRevocation(message.revocation, via)
-        return { kind: 'known', id: message.revocation.record.release.toString() }
+        return { verdict: { kind: 'known', id: message.revocation.record.release.toString() } }
       } catch (err) {
-        const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
-        return { kind: (err as { forged?: boolean }).forged === true ? 'rejected' : 'ignored', reason: error.message, error }
+        return refused(err)
       }
     }
-    return await this.book.consider(message.signed)
+    if (message.type === 'rotation') {
+      try {
+        const outcome = await this.applyRotation(message.rotation, via)
+        return { verdict: { kind: 'known', id: outcome.id }, rotated: outcome.kind === 'new' }
+      } catch (err) {
+        return refused(err)
+      }
+    }
+    const verdict = await this.book.consider(message.signed)
+    return { verdict, trustDependent: verdict.kind === 'ignored' && TRUST_DEPENDENT.has(verdict.error.name) }
   }
 
-  /** Run anti-entropy with one peer (at most one sync per peer at a time). */
+  /** Run anti-entropy with one peer (at most one sync per peer at a time; asked again meanwhile, it runs once more after). */
   private async syncWith (peer: PeerId): Promise<void> {
     const key = peer.toString()
+    if (this.syncing.has(key)) {
+      this.syncAgain.add(key)
+      return
+    }
     const request = this.syncRequest()
-    if (this.syncing.has(key) || this.stopped || Object.keys(request).length === 0) return
+    if (this.stopped || Object.keys(request).length === 0) return
     this.syncing.add(key)
+    const via = `sync with ${key}`
     try {
       const releases = await this.sync.sync(peer, request)
-      for (const bytes of releases) {
-        const verdict = await this.considerSynced(bytes, `sync with ${key}`)
-        this.noteVerdict(verdict, `sync with ${key}`)
-        if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict.id)
-        // a peer that sends forgeries gets no more of our time in this sync
-        if (verdict.kind === 'rejected') break
-      }
+      await takeInSyncAnswer(releases, async bytes => {
+        const { verdict, rotated, trustDependent } = await this.considerSynced(bytes, via)
+        this.noteVerdict(verdict, via)
+        if (verdict.kind === 'ignored' || verdict.kind === 'rejected') this.remember(verdict)
+        return { rejected: verdict.kind === 'rejected', rotated: rotated === true, trustDependent: trustDependent === true }
+      })
     } catch (err) {
       if (!this.stopped) this.events.info('sync-failed', `sync with ${key} failed: ${(err as Error).message}`)
     } finally {
       this.syncing.delete(key)
     }
+    if (this.syncAgain.delete(key) && !this.stopped) await this.syncWith(peer)
   }
 
   // -- packages ----------------------------------------------------------------
@@ -762,12 +937,20 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
         this.metrics.refused(err.name)
         await this.book.setState(entry.id, 'refused', err.message)
         this.events.error('release-refused', `refused ${record.app}@${record.version}: ${err.message}`, { id: entry.id, error: err.name })
-      } else {
-        // our own trouble (disk full, …): stay fetching and try again later
-        this.events.warn('fetch-retry', `${record.app}@${record.version}: ${err.message}; trying again in 30s`, { id: entry.id })
-        const retry = setTimeout(() => { if (!this.stopped && this.book.get(entry.id)?.state === 'fetching') this.startFetch(entry) }, 30_000)
-        retry.unref()
+        return
       }
+      // our own trouble: stay fetching, keep the blocks held, and try again later
+      const retry = `trying again in ${formatDuration(this.options.fetchRetryMs)}`
+      if (err instanceof DiskFullError) {
+        const held = `${this.progress.get(entry.id) ?? 0} of ${record.size} bytes held`
+        this.fetchPaused.set(entry.id, `${err.name}: ${err.message}; ${held}, kept; free space in ${this.options.data} and the fetch resumes`)
+        this.changed()
+        this.events.warn('fetch-paused', `${record.app}@${record.version}: the disk is full (${err.message}); ${held}, kept; the fetch is paused, ${retry}; free space to let it complete`, { id: entry.id, error: err.name })
+      } else {
+        this.events.warn('fetch-retry', `${record.app}@${record.version}: ${err.message}; ${retry}`, { id: entry.id, error: err.name })
+      }
+      const timer = setTimeout(() => { if (!this.stopped && this.book.get(entry.id)?.state === 'fetching') this.startFetch(entry) }, this.options.fetchRetryMs)
+      timer.unref()
     }).catch((err: Error) => {
       this.events.error('fetch-failed', `${record.app}@${record.version}: ${err.message}`)
     }).finally(() => {
@@ -780,9 +963,15 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private async stagePackage (entry: ReleaseEntry): Promise<void> {
     const { record } = entry.signed
     await verifyReleasePackage(record, this.blocks)
-    await this.ensureUnpacked(entry.id, record)
-    this.progress.set(entry.id, record.size)
-    await this.book.setState(entry.id, this.nodeState.current?.id === entry.id ? 'active' : 'staged')
+    try {
+      await this.ensureUnpacked(entry.id, record)
+      this.progress.set(entry.id, record.size)
+      await this.book.setState(entry.id, this.nodeState.current?.id === entry.id ? 'active' : 'staged')
+    } catch (err) {
+      if (isDiskFull(err)) throw new DiskFullError(`no space left on device to unpack or record ${record.app}@${record.version} in ${this.options.data}`, { cause: err })
+      throw err
+    }
+    this.fetchPaused.delete(entry.id)
     // a staged release's future SO is loaded into the running app before the switch
     await this.rollout?.refreshSimulations().catch(err => { this.events.warn('simulations', `could not load simulation objects: ${(err as Error).message}`) })
     this.events.info('release-staged', `staged ${record.app}@${record.version} (${record.size} bytes, every block verified)`, { id: entry.id })
@@ -813,7 +1002,9 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private async admitBundle (bundle: ReleaseBundle, via: string): Promise<Exclude<Verdict, { kind: 'rejected' | 'ignored' }>> {
     const { record } = bundle.signed
     if (this.book.get(bundle.id.toString()) == null) {
-      await verifySignedRelease(bundle.signed, { trust: this.trust, clock: this.clock, floor: this.floor(record.app), maxSize: this.options.maxPackageSize })
+      // a twin of a known version gets its own error from the book, not "not newer"
+      const floor = this.book.twinOf(record) == null ? this.floor(record.app) : undefined
+      await verifySignedRelease(bundle.signed, { trust: this.trust, clock: this.clock, floor, maxSize: this.options.maxPackageSize })
     }
     const { blocks } = await verifyReleasePackage(record, bundle.blocks)
     await this.importBlocks(bundle.blocks, blocks)
@@ -915,6 +1106,9 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       failed: this.rollout?.failedHere() ?? [],
       waiting: waiting == null ? null : beatWaiting(waiting.id, waiting.rule, waiting.reason)
     }
+    // only where a rotation was adopted: a network that never rotates sends the beats it always did
+    const trust = this.trustSequences()
+    if (Object.keys(trust).length > 0) beat.trust = trust
     try {
       const bytes = encodeBeat(beat)
       decodeBeat(bytes) // what receivers enforce, enforced on ourselves first
@@ -938,6 +1132,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
         if (waiting.reason != null) s.reason = waiting.reason
       }
       if (e.reason != null) s.reason = e.reason
+      const paused = e.state === 'fetching' ? this.fetchPaused.get(e.id) : undefined
+      if (paused != null) s.reason = paused
       return s
     })
     this.metrics.releases.reset()
@@ -952,6 +1148,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       multiaddrs: this.multiaddrs(),
       connections: connected.size,
       freshness: this.freshness.status(),
+      trust: Object.fromEntries(this.trust.appNames().map(app => [app, this.trust.forApp(app) as AppPolicy])),
       releases,
       network: this.view.list().filter(e => e.peerId !== this.peerId).map(e => {
         const peer: NetworkPeerStatus = {

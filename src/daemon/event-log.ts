@@ -1,6 +1,8 @@
 /**
  * The structured event log: one JSON object per line in `events.jsonl`, and a readable
- * line on stderr. User-facing events go here, never to `console.log`.
+ * line on stderr. User-facing events go here, never to `console.log`. A write that fails
+ * (a full disk) loses that line only: the file is opened again for the next event, which
+ * is preceded by an `events-lost` line saying how many were lost.
  */
 import fs from 'node:fs'
 import { systemClock } from '../clock.js'
@@ -11,17 +13,47 @@ export type EventLevel = 'info' | 'warn' | 'error'
 
 /** Writes events. */
 export class EventLog {
-  private readonly stream: fs.WriteStream
+  private readonly file: string
+  private stream: fs.WriteStream
   private readonly clock: Clock
   private readonly quiet: boolean
+  /** Lines that could not be written since the last one that was, and the last error. */
+  private lost = 0
+  private lostWhy = ''
 
   constructor (file: string, options: { clock?: Clock, quiet?: boolean } = {}) {
-    this.stream = fs.createWriteStream(file, { flags: 'a', mode: 0o600 })
-    this.stream.on('error', () => {})
+    this.file = file
+    this.stream = this.open()
     this.clock = options.clock ?? systemClock
     this.quiet = options.quiet ?? false
     // whoever reads our stderr may go away; the daemon must not die of EPIPE
     process.stderr.on('error', () => {})
+  }
+
+  private open (): fs.WriteStream {
+    const stream = fs.createWriteStream(this.file, { flags: 'a', mode: 0o600 })
+    // a failed write destroys the stream; the next event opens the file again
+    stream.on('error', () => {})
+    return stream
+  }
+
+  private write (line: string): void {
+    if (this.stream.destroyed) {
+      this.stream = this.open()
+      if (this.lost > 0) {
+        const note = { time: new Date(this.clock.now()).toISOString(), level: 'warn', type: 'events-lost', message: `${this.lost} event(s) were not written to this file, or only in part (${this.lostWhy}); stderr had them all`, count: this.lost }
+        this.lost = 0
+        // a line cut short by the failure gets its own line; readers skip what does not parse
+        this.stream.write('\n' + JSON.stringify(note) + '\n', err => { this.failed(err) })
+      }
+    }
+    this.stream.write(line, err => { this.failed(err) })
+  }
+
+  private failed (err: Error | null | undefined): void {
+    if (err == null) return
+    this.lost++
+    this.lostWhy = (err as NodeJS.ErrnoException).code ?? err.message
   }
 
   private readonly budget = new Map<string, { windowStart: number, count: number, suppressed: number }>()
@@ -50,7 +82,7 @@ export class EventLog {
     if (!ok) return
     if (suppressed > 0) message = `${message} (${suppressed} similar "${type}" events were suppressed in the last minute)`
     const time = new Date(now).toISOString()
-    this.stream.write(JSON.stringify({ time, level, type, message, ...fields }) + '\n')
+    this.write(JSON.stringify({ time, level, type, message, ...fields }) + '\n')
     if (!this.quiet) process.stderr.write(`${time.slice(11, 19)} ${level === 'info' ? '' : level.toUpperCase() + ' '}${message}\n`)
   }
 
@@ -60,6 +92,7 @@ export class EventLog {
 
   /** Flush and close the file. */
   async close (): Promise<void> {
+    if (this.stream.destroyed) return
     await new Promise<void>(resolve => this.stream.end(resolve))
   }
 }

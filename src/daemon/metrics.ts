@@ -13,6 +13,7 @@ export class DaemonMetrics implements NetMetrics {
   private readonly blockBytesTotal = new Counter({ name: 'upgossip_block_bytes_total', help: 'Payload bytes of package blocks fetched (in) and served (out), without framing', labelNames: ['direction'], registers: [this.registry] })
   private readonly gossipTotal = new Counter({ name: 'upgossip_gossip_messages_total', help: 'Gossip messages by topic and validation result', labelNames: ['topic', 'result'], registers: [this.registry] })
   private readonly refusalsTotal = new Counter({ name: 'upgossip_refusals_total', help: 'Inputs refused, by error name', labelNames: ['error'], registers: [this.registry] })
+  private readonly rotationsTotal = new Counter({ name: 'upgossip_trust_rotations_total', help: 'Trust rotations adopted, and refused by error name', labelNames: ['result', 'error'], registers: [this.registry] })
   readonly peers = new Gauge({ name: 'upgossip_connected_peers', help: 'Peers connected now', registers: [this.registry] })
   readonly viewSize = new Gauge({ name: 'upgossip_network_view_peers', help: 'Peers in the network view', registers: [this.registry] })
   readonly frozen = new Gauge({ name: 'upgossip_frozen', help: '1 while this peer has heard no other peer for longer than freezeAfter', registers: [this.registry] })
@@ -37,6 +38,11 @@ export class DaemonMetrics implements NetMetrics {
   /** Count an input refused with a named error. */
   refused (error: string): void {
     this.refusalsTotal.inc({ error })
+  }
+
+  /** Count a trust rotation adopted (`error` empty) or refused with a named error. */
+  rotation (result: 'adopted' | 'refused', error = ''): void {
+    this.rotationsTotal.inc({ result, error })
   }
 
   /** The text exposition. */

@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
+import { safeParse } from '../schema.js'
 import { writeJsonAtomic } from '../store/index.js'
 
 const Installed = z.strictObject({ id: z.string(), version: z.string() })
@@ -16,10 +17,15 @@ const NodeStateSchema = z.strictObject({
   since: z.number().nullable().default(null)
 })
 
+/** `node.json` is not valid JSON or does not match its schema. */
+export class NodeStateDamagedError extends UpgossipError {
+  static override name = 'NodeStateDamagedError'
+}
+
 /** The app this peer serves and the release it runs. */
 export type NodeState = z.infer<typeof NodeStateSchema>
 
-/** Read `node.json`, or the empty state on first start. */
+/** Read `node.json`, or the empty state on first start; throws {@link NodeStateDamagedError}. */
 export async function readNodeState (file: string): Promise<NodeState> {
   let text: string
   try {
@@ -27,8 +33,14 @@ export async function readNodeState (file: string): Promise<NodeState> {
   } catch {
     return { app: null, current: null, previous: null, since: null }
   }
-  const result = NodeStateSchema.safeParse(JSON.parse(text))
-  if (!result.success) throw new UpgossipError(`${file} is damaged; restore it from a backup or start with a fresh --data directory`)
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new NodeStateDamagedError(`${file} is not valid JSON; restore it from a backup or start with a fresh --data directory`)
+  }
+  const result = safeParse(NodeStateSchema, json)
+  if (!result.success) throw new NodeStateDamagedError(`${file} is damaged; restore it from a backup or start with a fresh --data directory`)
   return result.data
 }
 

@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { isDuration, parseDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues, readJsonFile } from '../schema.js'
+import { describeSchemaIssues, readJsonFile, safeParse } from '../schema.js'
 
 /** The daemon's options or config file are invalid. */
 export class DaemonConfigError extends UpgossipError {
@@ -47,7 +47,9 @@ export const DaemonConfigSchema = z.strictObject({
   /** How long a call to another peer's app may take before it fails. */
   callTimeout: duration.optional(),
   /** How long without a status beat or release from any other peer before this peer says it may be frozen. */
-  freezeAfter: duration.optional()
+  freezeAfter: duration.optional(),
+  /** How long a fetch that failed for a local reason (a full disk) waits before it tries again. */
+  fetchRetry: duration.optional()
 })
 
 /** Options as given. */
@@ -76,6 +78,7 @@ export interface DaemonOptions {
   transformLimitMs: number
   callTimeoutMs: number
   freezeAfterMs: number
+  fetchRetryMs: number
 }
 
 /** The default data directory: `$UPGOSSIP_DATA` or `~/.upgossip`. */
@@ -86,7 +89,7 @@ export function defaultDataDir (): string {
 /** Read a `--config FILE`. */
 export async function readDaemonConfig (file: string): Promise<DaemonConfig> {
   const json = await readJsonFile(file, 'config', message => new DaemonConfigError(message))
-  const result = DaemonConfigSchema.safeParse(json)
+  const result = safeParse(DaemonConfigSchema, json)
   if (!result.success) throw new DaemonConfigError(describeSchemaIssues(`config ${file}`, result.error))
   return configRelativePaths(result.data, file)
 }
@@ -114,7 +117,7 @@ function checkMultiaddr (option: string, value: string, needPeerId: boolean): vo
 /** Merge a config file's values under the command line's and fill the defaults. */
 export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}): DaemonOptions {
   const merged = { ...file, ...Object.fromEntries(Object.entries(cli).filter(([, v]) => v !== undefined)) } as DaemonConfig
-  const checked = DaemonConfigSchema.safeParse(merged)
+  const checked = safeParse(DaemonConfigSchema, merged)
   if (!checked.success) throw new DaemonConfigError(describeSchemaIssues('daemon options', checked.error))
   const o = checked.data
   if (o.install != null && o.app != null) throw new DaemonConfigError('give either --install BUNDLE or --app NAME, not both')
@@ -148,6 +151,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     maxPackageSize: o.maxPackageSize ?? 1024 * 1024 * 1024,
     transformLimitMs: parseDuration(o.transformLimit ?? '2m'),
     callTimeoutMs: parseDuration(o.callTimeout ?? '30s'),
-    freezeAfterMs: parseDuration(o.freezeAfter ?? '5m')
+    freezeAfterMs: parseDuration(o.freezeAfter ?? '5m'),
+    fetchRetryMs: parseDuration(o.fetchRetry ?? '30s')
   }
 }

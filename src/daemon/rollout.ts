@@ -23,6 +23,9 @@ import type { OperatorControls } from './controls.js'
 import type { EventLog } from './event-log.js'
 import type { NodeState } from './node-state.js'
 
+/** How long a first install waits for a newer release that is still being fetched. */
+const FIRST_INSTALL_WAIT_MS = 30_000
+
 /** An operator action that cannot be done now. */
 export class RolloutRefusedError extends UpgossipError {
   static override name = 'RolloutRefusedError'
@@ -284,6 +287,10 @@ export class Rollout {
       if (!this.stagedAt.has(entry.id)) this.stagedAt.set(entry.id, this.c.clock.now())
       const state = this.c.nodeState()
       if (state.current == null) {
+        // a peer joining with --app installs the newest release: one still being fetched
+        // is waited for a while, rather than installing an older one and upgrading at once
+        const newer = this.c.book.list().find(e => e.signed.record.app === state.app && e.state === 'fetching' && semver.gt(e.signed.record.version, entry.signed.record.version))
+        if (newer != null && this.c.clock.now() - (this.stagedAt.get(entry.id) ?? 0) < FIRST_INSTALL_WAIT_MS) return
         await this.firstInstall(entry)
         return
       }

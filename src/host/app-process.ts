@@ -27,6 +27,21 @@ export class AppUnhealthyError extends UpgossipError {
   static override name = 'AppUnhealthyError'
 }
 
+/** The app sent an IPC message the daemon cannot act on (it is logged and ignored). */
+export class MalformedIpcMessageError extends UpgossipError {
+  static override name = 'MalformedIpcMessageError'
+}
+
+/**
+ * The text of a value the app sent where a string belongs. Structured clone carries any
+ * data, such as an object whose `toString` is not a function: `String()` of that throws.
+ */
+function textOf (value: unknown, fallback: string): string {
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value)
+  return fallback
+}
+
 /** What an app process needs. */
 export interface AppProcessInit {
   app: string
@@ -146,7 +161,7 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
     switch (m.t) {
       case 'hello':
         if (m.v !== IPC_PROTOCOL_VERSION) {
-          this.log?.write(`--- the app's SDK speaks IPC protocol ${String(m.v)}, the daemon ${IPC_PROTOCOL_VERSION}\n`)
+          this.log?.write(`--- the app's SDK speaks IPC protocol ${textOf(m.v, '?')}, the daemon ${IPC_PROTOCOL_VERSION}\n`)
         }
         this.send({ t: 'init', v: IPC_PROTOCOL_VERSION, app: this.init.app, version: this.init.version, protocol: this.init.protocol, stateDir: this.init.stateDir, config: this.init.config, peerId: this.init.peerId, simulations: this.init.simulations })
         return
@@ -155,7 +170,7 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         // a contiguous run around the native version, and not too many: the app cannot make us handle anything else
         const native = this.init.protocol
         const valid = spoken.includes(native) && spoken.length <= 64 && spoken.every((v, i) => i === 0 || v === (spoken[i - 1] as number) + 1)
-        if (Array.isArray(m.errors)) for (const e of m.errors.slice(0, 20)) this.log?.write(`--- simulation object not loaded: ${String(e)}\n`)
+        if (Array.isArray(m.errors)) for (const e of m.errors.slice(0, 20)) this.log?.write(`--- simulation object not loaded: ${textOf(e, '(no reason given)')}\n`)
         if (!valid) {
           this.log?.write(`--- the app reported an impossible set of protocol versions; it speaks only ${native}\n`)
           this.spoken = [native]
@@ -172,7 +187,7 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         }
         return
       case 'unhealthy':
-        this.emit('unhealthy', String(m.reason).slice(0, 500))
+        this.emit('unhealthy', textOf(m.reason, 'no reason given').slice(0, 500))
         return
       case 'response': {
         const p = this.pending.get(m.id)
@@ -182,18 +197,18 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         this.inFlight = Math.max(0, this.inFlight - 1)
         // the app's own error, under its own name (one name, not wrapped in ours)
         if (m.ok) p.resolve(m.value)
-        else p.reject(new RemoteNamedError(String((m.error as IpcError | undefined)?.name ?? 'Error'), String((m.error as IpcError | undefined)?.message ?? '')))
+        else p.reject(new RemoteNamedError(textOf((m.error as IpcError | undefined)?.name, 'Error'), textOf((m.error as IpcError | undefined)?.message, '')))
         return
       }
       case 'route':
-        if (m.peer != null && typeof m.peer !== 'string') throw new Error('route: peer is not a string')
+        if (m.peer != null && typeof m.peer !== 'string') throw new MalformedIpcMessageError('route: peer is not a string')
         this.init.onRoute(m.peer).then(
           value => { this.send({ t: 'route-result', id: m.id, ok: true, value }) },
           (err: Error) => { this.send({ t: 'route-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
         )
         return
       case 'send':
-        if (typeof m.peer !== 'string' || !Number.isInteger(m.version)) throw new Error('send: bad peer or version')
+        if (typeof m.peer !== 'string' || !Number.isInteger(m.version)) throw new MalformedIpcMessageError('send: bad peer or version')
         this.init.onSend(m.peer, m.version, m.request).then(
           value => { this.send({ t: 'send-result', id: m.id, ok: true, value }) },
           (err: Error) => { this.send({ t: 'send-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
@@ -205,7 +220,7 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
         this.outgoing.delete(m.id)
         clearTimeout(p.timer)
         if (m.ok) p.resolve(m.value)
-        else p.reject(new RemoteNamedError(String(m.error?.name ?? 'Error'), String(m.error?.message ?? '')))
+        else p.reject(new RemoteNamedError(textOf(m.error?.name, 'Error'), textOf(m.error?.message, '')))
         return
       }
       case 'peers':

@@ -12,6 +12,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
+import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
 import { toCid, verifyBlock } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
@@ -24,6 +25,11 @@ import { dialWithDeadline, readFrame, readFrames, streamDeadline, writeFrames } 
 /** A block-exchange message that breaks the protocol. */
 export class BlockProtocolError extends UpgossipError {
   static override name = 'BlockProtocolError'
+}
+
+/** A peer did not answer a block request in time (slow or stalling: not proof of lying). */
+export class BlockTimeoutError extends UpgossipError {
+  static override name = 'BlockTimeoutError'
 }
 
 /** Most CIDs in one `have` request. */
@@ -49,7 +55,7 @@ function cidList (value: unknown, max: number): CID[] {
 function decodeRequest (bytes: Uint8Array): Request {
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = decodeDagCbor(bytes)
   } catch (err) {
     throw new BlockProtocolError(`request is not dag-cbor: ${(err as Error).message}`)
   }
@@ -150,7 +156,7 @@ export class BlockExchange {
 
   /** Which of `cids` the peer holds. */
   async have (peer: PeerId, cids: CID[], timeoutMs = 10_000): Promise<boolean[]> {
-    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockProtocolError('have request timed out'))
+    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockTimeoutError('have request timed out'))
     try {
       const request = dagCbor.encode({ have: cids })
       this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)
@@ -159,7 +165,7 @@ export class BlockExchange {
       this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
       let value: unknown
       try {
-        value = dagCbor.decode(frame)
+        value = decodeDagCbor(frame)
       } catch {
         throw new BlockProtocolError('have answer is not dag-cbor')
       }
@@ -178,7 +184,7 @@ export class BlockExchange {
    * handed to `onBlock`. A wrong block throws `BlockHashMismatchError`.
    */
   async get (peer: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, timeoutMs = 20_000): Promise<CID[]> {
-    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockProtocolError('get request timed out'))
+    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockTimeoutError('get request timed out'))
     try {
       const request = dagCbor.encode({ get: cids })
       this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)
@@ -191,7 +197,7 @@ export class BlockExchange {
         if (expected == null) throw new BlockProtocolError('peer sent more blocks than asked for')
         let value: { cid?: unknown, bytes?: unknown, missing?: unknown }
         try {
-          value = dagCbor.decode(frame)
+          value = decodeDagCbor(frame)
         } catch {
           throw new BlockProtocolError('block answer is not dag-cbor')
         }

@@ -2,19 +2,33 @@
  * Fetching one package DAG from the swarm: learn which peers hold which of the missing
  * blocks, and keep pulling from several peers at once — rarest first, each block from
  * its least-loaded holder, a few requests in flight per peer (one until the peer has
- * delivered: a peer that serves a wrong block costs one request and is dropped as a
- * source for this package) — with timeouts and retry elsewhere. Requests are pipelined:
- * a peer that answers is asked again at once, without waiting for slower peers. Blocks
- * already held are never fetched again.
+ * delivered) — with timeouts and retry elsewhere. Requests are pipelined: a peer that
+ * answers is asked again at once, without waiting for slower peers, so a peer that does
+ * not answer (cut off by a partition, its connection not yet known dead) holds up
+ * nothing. A peer that serves a wrong block or breaks the protocol (an oversized frame,
+ * more blocks than asked, garbage) costs one request and is dropped as a source for
+ * this package; one that fails otherwise (a timeout, a reset) sits out a while, longer
+ * each time. Blocks already held are never fetched again. A full disk here is not the
+ * peers' fault: the fetch stops with {@link DiskFullError}, keeping the blocks it holds,
+ * instead of asking peer after peer for blocks it cannot store.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { UpgossipError } from '../errors.js'
 import { blockLinks } from '../package/index.js'
-import { BlockHashMismatchError } from '../store/index.js'
+import { BlockHashMismatchError, DiskFullError } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
-import { MAX_HAVE_CIDS } from './block-exchange.js'
+import { BlockProtocolError, MAX_HAVE_CIDS } from './block-exchange.js'
 import type { BlockExchange } from './block-exchange.js'
+import { MessageTooLargeError } from './stream-codec.js'
+
+/** How long a peer that failed without breaking the protocol sits out first (doubling, at most 8×). */
+const BENCH_MS = 15_000
+
+/** Errors that prove a peer is lying or broken, not just slow. */
+function isMisbehaviour (err: unknown): boolean {
+  return err instanceof BlockHashMismatchError || err instanceof BlockProtocolError || err instanceof MessageTooLargeError
+}
 
 /** The fetch was stopped before it completed. */
 export class FetchAbortedError extends UpgossipError {
@@ -39,6 +53,10 @@ export interface PackageFetchInit {
   signal: AbortSignal
   /** Pause after a round in which no peer had anything to give (grows up to 8×); peers' holdings are asked again after half of it. */
   idleMs?: number
+  /** The time, for benching peers (default `Date.now`). */
+  now?: () => number
+  /** How long a round waits for slower peers' `have` answers once a peer has offered blocks. */
+  haveGraceMs?: number
 }
 
 /** What one source is known to hold, and how much it is asked now. */
@@ -109,6 +127,26 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   const inflight = new Set<string>()
   const sources = new Map<string, Source>()
   const wakeup = new Wakeup()
+  const benched = new Map<string, { until: number, strikes: number }>()
+  const now = init.now ?? Date.now
+  const usable = (key: string): boolean => !banned.has(key) && (benched.get(key)?.until ?? 0) <= now()
+  /** A misbehaving peer is dropped for this package; a failing one sits out a while, doubling. */
+  const failed = (source: Source, what: string, err: Error): void => {
+    const key = source.id.toString()
+    source.holds = new Set()
+    source.limit = 1
+    source.failures++
+    if (isMisbehaviour(err)) {
+      banned.add(key)
+      init.log(`peer ${key} ${what}: ${err.message}; it is no longer a source for this package`)
+      return
+    }
+    const strikes = (benched.get(key)?.strikes ?? 0) + 1
+    const ms = BENCH_MS * 2 ** Math.min(strikes - 1, 3)
+    benched.set(key, { until: now() + ms, strikes })
+    init.log(`peer ${key} ${what}: ${err.message}; asking others for ${ms / 1000} s`)
+  }
+  let diskFull: DiskFullError | undefined
   let have = 0
   let fetched = 0
   let progressed = false
@@ -185,9 +223,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       }
       source.failures = 0
     }, (err: Error) => {
-      source.holds = new Set()
-      source.failures++
-      init.log(`peer ${source.id.toString()} did not say which blocks it holds: ${err.message}`)
+      failed(source, 'did not say which blocks it holds', err)
     }).finally(() => {
       source.askedFor = new Set(wanted.map(c => c.toString()))
       source.askedAt = Date.now()
@@ -197,7 +233,6 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   }
 
   const launchGet = (source: Source, cids: CID[]): void => {
-    const key = source.id.toString()
     source.gets++
     for (const c of cids) inflight.add(c.toString())
     exchange.get(source.id, cids, async (cid, bytes) => {
@@ -217,15 +252,8 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       // a peer that delivered may have more requests in flight (slow start)
       if (missing.length < cids.length) source.limit = Math.min(MAX_GETS_PER_PEER, source.limit * 2)
     }, (err: Error) => {
-      if (err instanceof BlockHashMismatchError) {
-        banned.add(key)
-        init.log(`peer ${key} served a block that does not match its CID; it is no longer a source for this package`)
-      } else {
-        source.limit = 1
-        source.holds = new Set()
-        source.failures++
-        init.log(`fetching from ${key} failed: ${err.message}; retrying elsewhere`)
-      }
+      if (err instanceof DiskFullError) diskFull ??= err
+      else failed(source, err instanceof BlockHashMismatchError ? 'served a block that does not match its CID' : 'failed to serve blocks', err)
     }).finally(() => {
       source.gets--
       for (const c of cids) inflight.delete(c.toString())
@@ -264,6 +292,11 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   let lastAbsorb = Date.now()
   while (needed.size > 0 || walks > 0) {
     if (signal.aborted) throw new FetchAbortedError('fetch stopped')
+    if (diskFull != null) {
+      // no new requests; let those in flight end (their blocks cannot be stored either)
+      while ([...sources.values()].some(s => s.gets > 0) && !signal.aborted) await wakeup.wait(refreshMs, signal)
+      throw diskFull
+    }
     progressed = false
     const busy = [...sources.values()].some(s => s.gets > 0)
     if (!busy || Date.now() - lastAbsorb > 1000) {
@@ -272,7 +305,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       if (progressed) init.onProgress(have)
       if (needed.size === 0 && walks === 0) break
     }
-    const current = init.sources().filter(p => !banned.has(p.toString())).map(p => {
+    const current = init.sources().filter(p => usable(p.toString())).map(p => {
       const key = p.toString()
       let s = sources.get(key)
       if (s == null) {

@@ -4,8 +4,9 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { z } from 'zod'
+import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
 
 /** A status beat that is not dag-cbor or does not match the schema. */
 export class MalformedBeatError extends UpgossipError {
@@ -61,7 +62,9 @@ const BeatSchema = z.object({
   /** Releases that failed on this peer: the halt-on-failures rule counts them. */
   failed: z.array(z.string().max(128)).max(16).optional(),
   /** The release this peer waits to switch to, and the schedule rule it waits on (for dashboards). */
-  waiting: WaitingSchema.nullable().optional()
+  waiting: WaitingSchema.nullable().optional(),
+  /** The sequence of each app's trust policy where a rotation was adopted (absent: 0); a peer behind syncs. */
+  trust: z.record(z.string().max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).refine(t => Object.keys(t).length <= 32, { message: 'at most 32 apps' }).optional()
 })
 
 /** What a peer says about itself. */
@@ -77,7 +80,7 @@ export function encodeBeat (beat: StatusBeat): Uint8Array {
  * would not pass the schema, so a dashboard-only field can never keep a beat from going out.
  */
 export function beatWaiting (id: string, on: string, reason?: string): z.infer<typeof WaitingSchema> | null {
-  const result = WaitingSchema.safeParse({ id, on, ...(reason == null ? {} : { reason: cutWaitingReason(reason) }) })
+  const result = safeParse(WaitingSchema, { id, on, ...(reason == null ? {} : { reason: cutWaitingReason(reason) }) })
   return result.success ? result.data : null
 }
 
@@ -86,11 +89,11 @@ export function decodeBeat (bytes: Uint8Array): StatusBeat {
   if (bytes.byteLength > MAX_BEAT_BYTES) throw new MalformedBeatError(`status beat of ${bytes.byteLength} bytes is over the ${MAX_BEAT_BYTES}-byte limit`)
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = decodeDagCbor(bytes)
   } catch (err) {
     throw new MalformedBeatError(`status beat is not dag-cbor: ${(err as Error).message}`)
   }
-  const result = BeatSchema.safeParse(value)
+  const result = safeParse(BeatSchema, value)
   if (!result.success) throw new MalformedBeatError(describeSchemaIssues('status beat', result.error))
   return result.data
 }

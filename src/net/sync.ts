@@ -1,11 +1,12 @@
 /**
  * Anti-entropy over `/upgossip/sync/1.0.0`: the asker sends `{ apps: { <app>: <version
  * it runs, or null> } }`; the answer is one frame per releases-topic message: the apps'
- * revocations, and every signed release newer than that version. What arrives goes
- * through the same admission as gossip.
+ * revocations and trust rotations, then every signed release newer than that version.
+ * What arrives goes through the same admission as gossip.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import type { PeerId, Stream } from '@libp2p/interface'
+import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
 import { MAX_RELEASES_TOPIC_MESSAGE } from '../release/index.js'
 import type { NetMetrics } from './metrics.js'
@@ -28,7 +29,7 @@ export type SyncRequest = Record<string, string | null>
 function decodeSyncRequest (bytes: Uint8Array): { apps: SyncRequest, network: string } {
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = decodeDagCbor(bytes)
   } catch {
     throw new SyncProtocolError('sync request is not dag-cbor')
   }
@@ -49,7 +50,7 @@ export interface SyncComponents {
   network: string
   metrics: NetMetrics
   log: (message: string) => void
-  /** Encoded signed releases of these apps newer than the given versions. */
+  /** Encoded releases-topic messages for these apps: revocations and rotations first, then signed releases newer than the given versions. */
   releasesFor: (request: SyncRequest) => Uint8Array[]
 }
 
@@ -111,6 +112,45 @@ export class SyncProtocol {
       return releases
     } finally {
       release()
+    }
+  }
+}
+
+/** How the asker judged one frame of a sync answer. */
+export interface SyncFrameOutcome {
+  /** Forged or malformed: the rest of the answer is dropped. */
+  rejected: boolean
+  /** A trust rotation was adopted: frames kept aside so far may pass now. */
+  rotated: boolean
+  /** Refused only under the trust policy in force (keys not trusted yet): tried again after a rotation. */
+  trustDependent: boolean
+}
+
+/**
+ * Take in a sync answer frame by frame. Frames refused only because their keys are not
+ * trusted yet are kept aside and tried again each time a frame adopts a trust rotation,
+ * until a pass adopts none — so an answer whose rotations come after what they let in
+ * (an older peer's order, rotations out of order) is still taken in whole. A rejected
+ * frame ends the intake.
+ */
+export async function takeInSyncAnswer<T> (frames: T[], judge: (frame: T) => Promise<SyncFrameOutcome>): Promise<void> {
+  let aside: T[] = []
+  for (const frame of frames) {
+    const outcome = await judge(frame)
+    // a peer that sends forgeries gets no more of our time in this sync
+    if (outcome.rejected) return
+    if (outcome.trustDependent) aside.push(frame)
+    let progress = outcome.rotated
+    while (progress && aside.length > 0) {
+      const again = aside
+      aside = []
+      progress = false
+      for (const earlier of again) {
+        const retried = await judge(earlier)
+        if (retried.rejected) return
+        if (retried.trustDependent) aside.push(earlier)
+        if (retried.rotated) progress = true
+      }
     }
   }
 }

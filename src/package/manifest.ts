@@ -7,7 +7,7 @@ import semver from 'semver'
 import { z } from 'zod'
 import { isDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
 import { pathProblem } from './paths.js'
 
 /** The manifest's file name at the package root. */
@@ -90,7 +90,7 @@ export type Manifest = z.infer<typeof ManifestSchema>
 
 /** Validate a manifest value (already parsed JSON); throws {@link ManifestInvalidError}. */
 export function parseManifest (value: unknown, where = MANIFEST_FILE): Manifest {
-  const result = ManifestSchema.safeParse(value)
+  const result = safeParse(ManifestSchema, value)
   if (!result.success) throw new ManifestInvalidError(describeSchemaIssues(where, result.error))
   return result.data
 }

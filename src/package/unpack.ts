@@ -24,7 +24,7 @@ export class DestinationExistsError extends UpgossipError {
   static override name = 'DestinationExistsError'
 }
 
-/** A package's root is not a UnixFS directory. */
+/** A package's root is not a UnixFS directory, or a node under it is not valid UnixFS. */
 export class NotAPackageError extends UpgossipError {
   static override name = 'NotAPackageError'
 }
@@ -44,6 +44,35 @@ function exporterStore (store: BlockStore): { get: (cid: unknown) => Promise<Uin
   return { get: async (cid: unknown) => await store.get(toCid(cid)) }
 }
 
+/**
+ * What the UnixFS exporter yields, with its errors (a node that is not UnixFS, a file
+ * whose sizes lie) turned into {@link NotAPackageError}: they are the package's fault.
+ * Errors of the caller's own work between two items (a full disk) pass through as they are.
+ */
+async function * exported<T> (content: () => AsyncIterable<T>, where: string): AsyncGenerator<T> {
+  let iterator: AsyncIterator<T>
+  try {
+    iterator = content()[Symbol.asyncIterator]()
+  } catch (err) {
+    throw notUnixFs(err, where)
+  }
+  while (true) {
+    let next: IteratorResult<T>
+    try {
+      next = await iterator.next()
+    } catch (err) {
+      throw notUnixFs(err, where)
+    }
+    if (next.done === true) return
+    yield next.value
+  }
+}
+
+function notUnixFs (err: unknown, where: string): Error {
+  if (err instanceof UpgossipError) return err
+  return new NotAPackageError(`${where} is not valid UnixFS: ${(err as Error)?.message ?? String(err)}`)
+}
+
 async function walkDirectory (dir: UnixFSEntry, prefix: string, depth: number, count: { files: number }, onDir: (rel: string) => Promise<void>, onFile: FileVisitor): Promise<void> {
   if (dir.type !== 'directory') throw new NotAPackageError(`${prefix === '' ? 'package root' : prefix} is not a directory`)
   if (dir.unixfs.type !== 'directory' && dir.unixfs.type !== 'hamt-sharded-directory') {
@@ -51,7 +80,7 @@ async function walkDirectory (dir: UnixFSEntry, prefix: string, depth: number, c
   }
   if (depth > MAX_DEPTH) throw new UnsafePathError(`package nests directories deeper than ${MAX_DEPTH}`)
   const names = new Set<string>()
-  for await (const child of dir.content()) {
+  for await (const child of exported(() => dir.content(), prefix === '' ? 'package root' : `package entry "${prefix}"`)) {
     const problem = nameProblem(child.name)
     const rel = prefix === '' ? child.name : `${prefix}/${child.name}`
     if (problem != null) throw new UnsafePathError(`package entry "${rel}" is refused: ${problem}`)
@@ -79,9 +108,9 @@ async function rootDirectory (root: CID, store: BlockStore): Promise<UnixFSEntry
   }
 }
 
-async function readEntry (entry: UnixFSEntry): Promise<Uint8Array> {
+async function readEntry (entry: UnixFSEntry, where: string): Promise<Uint8Array> {
   const chunks: Uint8Array[] = []
-  for await (const chunk of entry.content() as AsyncIterable<Uint8Array>) chunks.push(chunk)
+  for await (const chunk of exported(() => entry.content() as AsyncIterable<Uint8Array>, `package entry "${where}"`)) chunks.push(chunk)
   return Buffer.concat(chunks)
 }
 
@@ -98,7 +127,7 @@ export async function readPackageManifest (root: CID, store: BlockStore): Promis
   let manifestBytes: Uint8Array | undefined
   await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0 }, async () => {}, async (file, entry) => {
     files.push(file)
-    if (file.path === MANIFEST_FILE) manifestBytes = await readEntry(entry)
+    if (file.path === MANIFEST_FILE) manifestBytes = await readEntry(entry, file.path)
   })
   if (manifestBytes == null) throw new ManifestMissingError(`package ${root.toString()} has no ${MANIFEST_FILE} at its root`)
   const { json, manifest } = readManifestBytes(manifestBytes)
@@ -129,7 +158,7 @@ export async function unpackPackage (root: CID, store: BlockStore, dest: string)
     await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0 },
       async rel => { await fs.mkdir(path.join(temp, ...rel.split('/'))) },
       async (file, entry) => {
-        const bytes = await readEntry(entry)
+        const bytes = await readEntry(entry, file.path)
         if (file.path === MANIFEST_FILE) manifestBytes = bytes
         const handle = await fs.open(path.join(temp, ...file.path.split('/')), 'wx', 0o644)
         try {

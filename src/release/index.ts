@@ -1,7 +1,8 @@
 /**
  * `release/` — what a publisher signs and a peer admits: the release record and its id,
  * Ed25519 publisher keys, signatures over a domain-separated message, signature merging,
- * the trust policy, verification, and release bundles (CAR).
+ * the trust policy and its store, trust rotations, revocations, verification, and release
+ * bundles (CAR).
  *
  * @example
  * ```ts
@@ -17,6 +18,7 @@ export * from './keys.js'
 export * from './record.js'
 export * from './release-book.js'
 export * from './revocation.js'
+export * from './rotation.js'
 export * from './signing.js'
 export * from './topic-message.js'
 export * from './trust.js'

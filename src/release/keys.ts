@@ -10,7 +10,7 @@ import type { Ed25519PrivateKey, PrivateKey, PublicKey } from '@libp2p/interface
 import { base58btc } from 'multiformats/bases/base58'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
 import { writeFileAtomic } from '../store/index.js'
 
 /** A key file is unreadable, of the wrong kind, or inconsistent. */
@@ -41,6 +41,8 @@ export class InvalidPublicKeyError extends UpgossipError {
 const ED25519_PUB_PREFIX = [0xed, 0x01]
 const KEY_FILE_TYPE = 'upgossip-publisher-key'
 const SCRYPT = { N: 32768, r: 8, p: 1 } as const
+/** Most key-derivation work a key file may ask for: four times what keygen writes. */
+const MAX_SCRYPT_WORK = 4 * SCRYPT.N * SCRYPT.r * SCRYPT.p
 
 /** A publisher's key pair with its public name. */
 export interface PublisherKey {
@@ -105,6 +107,9 @@ const KeyFileSchema = z.strictObject({
     iv: b64,
     tag: b64,
     ciphertext: b64
+  }).refine(e => Number.isInteger(Math.log2(e.N)) && e.N * e.r * e.p <= MAX_SCRYPT_WORK, {
+    // each bit more is twice the time: a file asking N=2^20, r=32, p=16 would take minutes to refuse
+    message: `scrypt parameters must have N a power of two and N·r·p at most ${MAX_SCRYPT_WORK} (keygen writes N=${SCRYPT.N}, r=${SCRYPT.r}, p=${SCRYPT.p})`
   }).optional()
 }).refine(f => (f.privateKey == null) !== (f.encrypted == null), { message: 'a key file holds either "privateKey" or "encrypted"' })
 
@@ -152,7 +157,7 @@ export async function decodeKeyFile (text: string, passphrase?: string, where = 
   } catch {
     throw new KeyFileInvalidError(`${where} is not a publisher key file (not JSON); make one with "upgossip keygen"`)
   }
-  const parsed = KeyFileSchema.safeParse(json)
+  const parsed = safeParse(KeyFileSchema, json)
   if (!parsed.success) throw new KeyFileInvalidError(describeSchemaIssues(where, parsed.error))
   const file = parsed.data
   let raw: Uint8Array
@@ -199,4 +204,26 @@ export async function readKeyFile (file: string, passphrase?: string): Promise<P
     throw new KeyFileInvalidError(`cannot read key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
   return await decodeKeyFile(text, passphrase, `key file ${file}`)
+}
+
+/**
+ * The public key of a key file, for naming a publisher: a plain file is opened and
+ * checked whole; of an encrypted one, only the public key it declares is read (no
+ * passphrase needed). Throws {@link KeyFileInvalidError}.
+ */
+export async function readKeyFilePublicKey (file: string): Promise<string> {
+  let text: string
+  try {
+    text = await fs.readFile(file, 'utf8')
+  } catch (err) {
+    throw new KeyFileInvalidError(`cannot read key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  try {
+    return (await decodeKeyFile(text, undefined, `key file ${file}`)).id
+  } catch (err) {
+    if (!(err instanceof PassphraseRequiredError)) throw err
+  }
+  const declared = (KeyFileSchema.parse(JSON.parse(text)) as { publicKey: string }).publicKey
+  if (!isPublicKeyString(declared)) throw new KeyFileInvalidError(`key file ${file} declares "${declared.slice(0, 80)}", which is not an Ed25519 public key`)
+  return declared
 }

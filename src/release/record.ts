@@ -8,10 +8,11 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import semver from 'semver'
 import { z } from 'zod'
+import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
 import { parseManifest } from '../package/index.js'
 import type { Manifest } from '../package/index.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
 import { CODEC_DAG_CBOR, toCid } from '../store/index.js'
 
 /** Bytes that are not a well-formed release record or signed release. */
@@ -80,7 +81,7 @@ const SignedReleaseSchema = z.strictObject({
 
 /** Validate a decoded record (schema, manifest, manifest agreeing with app and version). */
 export function parseRecord (value: unknown): ReleaseRecord & { manifestParsed: Manifest } {
-  const result = RecordSchema.safeParse(value)
+  const result = safeParse(RecordSchema, value)
   if (!result.success) throw new MalformedReleaseError(describeSchemaIssues('release record', result.error))
   const record = result.data
   let manifestParsed: Manifest
@@ -131,11 +132,11 @@ export function decodeSignedRelease (bytes: Uint8Array): SignedRelease {
   }
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = decodeDagCbor(bytes)
   } catch (err) {
     throw new MalformedReleaseError(`not a signed release (dag-cbor: ${(err as Error).message})`)
   }
-  const result = SignedReleaseSchema.safeParse(value)
+  const result = safeParse(SignedReleaseSchema, value)
   if (!result.success) throw new MalformedReleaseError(describeSchemaIssues('signed release', result.error))
   const { manifestParsed: _, ...record } = parseRecord(result.data.record)
   return { record, signatures: result.data.signatures }

@@ -9,9 +9,11 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { CID } from 'multiformats/cid'
 import semver from 'semver'
+import { z } from 'zod'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
 import { writeFileAtomic, writeJsonAtomic } from '../store/index.js'
 import { MAX_SIGNATURES, decodeSignedRelease, encodeSignedRelease, releaseId } from './record.js'
 import type { SignedRelease } from './record.js'
@@ -26,8 +28,15 @@ export class ReleaseRevokedError extends UpgossipError {
   static override name = 'ReleaseRevokedError'
 }
 
+/** A file of the release store is damaged (it is skipped and reported on load). */
+export class ReleaseStoreDamagedError extends UpgossipError {
+  static override name = 'ReleaseStoreDamagedError'
+}
+
+const RELEASE_STATES = ['fetching', 'staged', 'waiting', 'upgrading', 'active', 'superseded', 'failed', 'rolled-back', 'revoked', 'refused'] as const
+
 /** Where a release stands on this peer (DESIGN.md "Release state"). */
-export type ReleaseState = 'fetching' | 'staged' | 'waiting' | 'upgrading' | 'active' | 'superseded' | 'failed' | 'rolled-back' | 'revoked' | 'refused'
+export type ReleaseState = typeof RELEASE_STATES[number]
 
 /** What the book holds about one release. */
 export interface ReleaseEntry {
@@ -45,6 +54,11 @@ export interface ReleaseEntry {
  * `rejected` to REJECT (the sender is scored down), `ignored` and `known` to IGNORE,
  * `new` and `merged` to ACCEPT (so co-signatures spread).
  */
+/** A second, different release signed for an app version this peer already knows (a split view). */
+export class EquivocationError extends UpgossipError {
+  static override name = 'EquivocationError'
+}
+
 export type Verdict =
   | { kind: 'new', id: string, entry: ReleaseEntry }
   | { kind: 'merged', id: string, entry: ReleaseEntry }
@@ -67,6 +81,8 @@ interface EntryMeta {
   reason?: string
   admitted: string
 }
+
+const EntryMetaSchema = z.object({ state: z.enum(RELEASE_STATES), reason: z.string().optional(), admitted: z.string() })
 
 /**
  * The signatures worth keeping and forwarding: valid ones by keys this peer trusts for
@@ -110,7 +126,16 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
       try {
         const signed = decodeSignedRelease(await fs.readFile(path.join(this.init.dir, name)))
         if ((await releaseId(signed.record)).toString() !== id) throw new UpgossipError('file name does not match its release id')
-        const meta = JSON.parse(await fs.readFile(path.join(this.init.dir, `${id}.json`), 'utf8')) as EntryMeta
+        const metaFile = path.join(this.init.dir, `${id}.json`)
+        let json: unknown
+        try {
+          json = JSON.parse(await fs.readFile(metaFile, 'utf8'))
+        } catch (err) {
+          throw new ReleaseStoreDamagedError(`${metaFile} is missing or not valid JSON: ${(err as Error).message}`)
+        }
+        const parsed = safeParse(EntryMetaSchema, json)
+        if (!parsed.success) throw new ReleaseStoreDamagedError(describeSchemaIssues(metaFile, parsed.error))
+        const meta: EntryMeta = parsed.data
         this.entries.set(id, { id, signed, state: meta.state, reason: meta.reason, admitted: meta.admitted })
       } catch (err) {
         problems.push(`${name}: ${(err as Error).message}`)
@@ -166,8 +191,17 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
 
   /** Admitted (not refused or revoked) releases of `app` newer than `version` (all when undefined). */
   newerThan (app: string, version: string | undefined): ReleaseEntry[] {
+    return this.admitted(app, version, semver.gt)
+  }
+
+  /** Admitted releases of `app` at `version` or newer: what a peer running `version` is sent by sync (so a twin of its own version reaches it). */
+  atOrAbove (app: string, version: string | undefined): ReleaseEntry[] {
+    return this.admitted(app, version, semver.gte)
+  }
+
+  private admitted (app: string, version: string | undefined, above: (v: string, floor: string) => boolean): ReleaseEntry[] {
     return this.list().filter(e => e.signed.record.app === app && e.state !== 'refused' && e.state !== 'revoked' &&
-      (version == null || semver.gt(e.signed.record.version, version)))
+      (version == null || above(e.signed.record.version, version)))
   }
 
   /** The newest admitted release per app. */
@@ -188,6 +222,38 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
     entry.reason = reason
     await this.writeMeta(entry)
     this.emit('change', entry)
+  }
+
+  /** A release of the same app and version as `record` this peer knows, not revoked (its twin, if the ids differ). */
+  twinOf (record: { app: string, version: string }): ReleaseEntry | undefined {
+    return [...this.entries.values()].find(e => !this.revoked.has(e.id) && e.signed.record.app === record.app && e.signed.record.version === record.version)
+  }
+
+  /**
+   * After `app`'s trust policy changed (a rotation was adopted): forget its releases that
+   * have not started here (`fetching`, `staged`, `waiting`) and no longer carry a
+   * threshold of valid signatures by trusted keys, so a release signed only by removed
+   * keys never runs. Co-signed by current keys, it is admitted again like a new one.
+   * Returns what was dropped.
+   */
+  async dropUntrusted (app: string): Promise<ReleaseEntry[]> {
+    const run = this.queue.then(async () => {
+      const policy = this.init.trust().forApp(app)
+      const dropped: ReleaseEntry[] = []
+      for (const entry of this.entries.values()) {
+        if (entry.signed.record.app !== app || !['fetching', 'staged', 'waiting'].includes(entry.state)) continue
+        const { valid } = await classifySignatures(await releaseId(entry.signed.record), entry.signed, this.init.trust())
+        if (policy != null && valid.length >= policy.threshold) continue
+        // the .cbor first: load() starts from it, so a crash in between leaves no half entry
+        await fs.rm(path.join(this.init.dir, `${entry.id}.cbor`), { force: true })
+        await fs.rm(path.join(this.init.dir, `${entry.id}.json`), { force: true })
+        this.entries.delete(entry.id)
+        dropped.push(entry)
+      }
+      return dropped
+    })
+    this.queue = run.catch(() => {})
+    return await run
   }
 
   /** Decode bytes and {@link consider} them; undecodable bytes are rejected. */
@@ -243,16 +309,25 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
       })
       return { verdict: { kind: 'merged', id, entry: known }, stored }
     }
+    // two different releases, both validly signed, for one version: the first one seen
+    // stays; the other is refused and named, since only the publishers' keys can make it
+    // (a revoked twin does not count: revoking the wrong one is how an operator settles it)
+    const twin = this.twinOf(offered.record)
     try {
       await verifySignedRelease(offered, {
         trust: this.init.trust(),
         clock: this.init.clock ?? systemClock,
-        floor: this.init.floor(offered.record.app),
+        // a twin of what runs here is not newer, but it must be named, not quietly dropped
+        floor: twin == null ? this.init.floor(offered.record.app) : undefined,
         maxSize: this.init.maxSize
       })
     } catch (err) {
       const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
       return { verdict: { kind: await this.isForged(error, offered, cid) ? 'rejected' : 'ignored', id, reason: error.message, error }, stored: done }
+    }
+    if (twin != null) {
+      const error = new EquivocationError(`${offered.record.app}@${offered.record.version} is already known as ${twin.id}; ${id} is a different release signed for the same version. Only the publishers' keys can sign one: check them, and revoke the release that is not theirs`)
+      return { verdict: { kind: 'ignored', id, reason: error.message, error }, stored: done }
     }
     const entry: ReleaseEntry = {
       id,

@@ -7,14 +7,14 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { z } from 'zod'
+import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
-import { describeSchemaIssues } from '../schema.js'
+import { describeSchemaIssues, safeParse } from '../schema.js'
 import { CODEC_DAG_CBOR, toCid } from '../store/index.js'
-import { publicKeyFromString } from './keys.js'
 import type { PublisherKey } from './keys.js'
 import { MAX_SIGNATURES } from './record.js'
 import type { ReleaseSignature } from './record.js'
-import { signingMessage } from './signing.js'
+import { countTrustedSignatures, signingMessage } from './signing.js'
 import type { TrustPolicy } from './trust.js'
 import { ThresholdNotMetError, UntrustedAppError } from './verify.js'
 
@@ -84,13 +84,13 @@ export function decodeRevocation (bytes: Uint8Array): SignedRevocation {
   if (bytes.byteLength > 64 * 1024) throw new MalformedRevocationError('revocation is over the 64 KiB limit')
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = decodeDagCbor(bytes)
   } catch (err) {
     throw new MalformedRevocationError(`not a revocation (dag-cbor: ${(err as Error).message})`)
   }
-  const outer = SignedSchema.safeParse(value)
+  const outer = safeParse(SignedSchema, value)
   if (!outer.success) throw new MalformedRevocationError(describeSchemaIssues('revocation', outer.error))
-  const record = RecordSchema.safeParse(outer.data.record)
+  const record = safeParse(RecordSchema, outer.data.record)
   if (!record.success) throw new MalformedRevocationError(describeSchemaIssues('revocation record', record.error))
   return { record: record.data, signatures: outer.data.signatures }
 }
@@ -105,21 +105,11 @@ export async function verifyRevocation (signed: SignedRevocation, trust: TrustPo
   const policy = trust.forApp(signed.record.app)
   if (policy == null) throw new UntrustedAppError(`app "${signed.record.app}" is not in the trust policy`)
   const id = await revocationId(signed.record)
-  const valid = new Set<string>()
-  let invalid = 0
-  for (const s of signed.signatures) {
-    if (!trust.isPublisher(signed.record.app, s.key) || valid.has(s.key)) continue
-    let ok = false
-    try {
-      ok = await publicKeyFromString(s.key).verify(signingMessage(id, REVOCATION_SIGNING_DOMAIN), s.sig)
-    } catch {}
-    if (ok) valid.add(s.key)
-    else invalid++
-  }
-  if (valid.size < policy.threshold) {
-    const err = new ThresholdNotMetError(`the revocation of ${signed.record.release.toString()} has ${valid.size} valid signature${valid.size === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${invalid > 0 ? ` (${invalid} invalid)` : ''}`)
+  const { valid, invalid } = await countTrustedSignatures(id, REVOCATION_SIGNING_DOMAIN, signed.signatures, key => trust.isPublisher(signed.record.app, key))
+  if (valid.length < policy.threshold) {
+    const err = new ThresholdNotMetError(`the revocation of ${signed.record.release.toString()} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${invalid > 0 ? ` (${invalid} invalid)` : ''}`)
     Object.assign(err, { forged: invalid > 0 })
     throw err
   }
-  return { id, signers: [...valid] }
+  return { id, signers: valid }
 }

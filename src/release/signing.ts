@@ -1,7 +1,8 @@
 /**
  * Signing a release id, and merging signature sets collected for one id.
  * Each signature covers a domain-separated message, so a signature made for anything
- * else (a peer record, a revocation) can never be replayed as a release signature.
+ * else (a peer record, a revocation, a trust rotation) can never be replayed as a release
+ * signature.
  */
 import type { CID } from 'multiformats/cid'
 import { UpgossipError } from '../errors.js'
@@ -25,6 +26,27 @@ export function signingMessage (id: CID, domain = RELEASE_SIGNING_DOMAIN): Uint8
   message.set(tag, 0)
   message.set(id.bytes, tag.byteLength)
   return message
+}
+
+/**
+ * The distinct keys `trusted` accepts whose signature over `id` under `domain` verifies,
+ * and how many signatures by such keys did not verify (a forgery: the sender's fault).
+ * Revocations and trust rotations count their signatures with it.
+ */
+export async function countTrustedSignatures (id: CID, domain: string, signatures: ReleaseSignature[], trusted: (key: string) => boolean): Promise<{ valid: string[], invalid: number }> {
+  const valid = new Set<string>()
+  let invalid = 0
+  const message = signingMessage(id, domain)
+  for (const s of signatures) {
+    if (!trusted(s.key) || valid.has(s.key)) continue
+    let ok = false
+    try {
+      ok = await publicKeyFromString(s.key).verify(message, s.sig)
+    } catch {}
+    if (ok) valid.add(s.key)
+    else invalid++
+  }
+  return { valid: [...valid], invalid }
 }
 
 /** A signature by `key` over release `id`. */

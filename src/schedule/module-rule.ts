@@ -26,6 +26,18 @@ export function moduleContext (ctx: ScheduleContext): Record<string, unknown> {
   return { ...plain, idleMs: idleFor(0) }
 }
 
+/**
+ * What the worker answered. The module runs in that worker and can post messages too, so
+ * anything but the worker's own `{ ok, holds }` / `{ ok: false, error }` does not hold;
+ * a throw here would be an uncaught exception in the daemon.
+ */
+export function readModuleAnswer (m: unknown): RuleResult {
+  if (m == null || typeof m !== 'object') return { holds: false, reason: 'answered with something that is not an answer' }
+  const { ok, holds, error } = m as { ok?: unknown, holds?: unknown, error?: unknown }
+  if (ok === true) return { holds: holds === true, reason: holds === true ? undefined : NOT_YET }
+  return { holds: false, reason: `threw: ${typeof error === 'string' ? error.slice(0, 1000) : 'unknown error'}` }
+}
+
 /** Run one module rule from the package in `packageDir`. */
 export async function runModuleRule (packageDir: string, rule: Extract<ScheduleRule, { rule: 'module' }>, ctx: ScheduleContext, log: (message: string) => void = () => {}): Promise<RuleResult> {
   const limit = rule.timeLimit == null ? DEFAULT_MODULE_TIME_LIMIT_MS : parseDuration(rule.timeLimit)
@@ -48,9 +60,7 @@ export async function runModuleRule (packageDir: string, rule: Extract<ScheduleR
       resolve(result)
     }
     const timer = setTimeout(() => { finish({ holds: false, reason: `ran past its ${limit} ms limit and was stopped` }) }, limit)
-    worker.once('message', (m: { ok: boolean, holds?: boolean, error?: string }) => {
-      finish(m.ok ? { holds: m.holds === true, reason: m.holds === true ? undefined : NOT_YET } : { holds: false, reason: `threw: ${m.error ?? 'unknown error'}` })
-    })
+    worker.once('message', (m: unknown) => { finish(readModuleAnswer(m)) })
     worker.once('error', err => { finish({ holds: false, reason: `failed: ${err.message}` }) })
     worker.once('exit', code => { finish({ holds: false, reason: `exited with code ${code} without an answer` }) })
   })

@@ -6,7 +6,7 @@ import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
 import { ScheduleRuleSchema } from '../package/index.js'
 import type { ScheduleRule } from '../package/index.js'
-import { describeSchemaIssues, readJsonFile } from '../schema.js'
+import { describeSchemaIssues, readJsonFile, safeParse } from '../schema.js'
 
 /** A policy file is unreadable or invalid. */
 export class PolicyInvalidError extends UpgossipError {
@@ -18,7 +18,7 @@ const PolicySchema = z.strictObject({ rules: z.array(ScheduleRuleSchema).max(32)
 /** Read a local policy file. `module` rules are refused: a local policy has no package to load them from. */
 export async function readPolicy (file: string): Promise<ScheduleRule[]> {
   const json = await readJsonFile(file, 'policy', message => new PolicyInvalidError(message))
-  const result = PolicySchema.safeParse(json)
+  const result = safeParse(PolicySchema, json)
   if (!result.success) throw new PolicyInvalidError(describeSchemaIssues(`policy ${file}`, result.error))
   if (result.data.rules.some(r => r.rule === 'module')) throw new PolicyInvalidError(`policy ${file}: "module" rules belong in a release's manifest, not in a local policy`)
   return result.data.rules

@@ -5,6 +5,7 @@
  * protocol version to speak to another peer. Requests and responses are dag-cbor.
  */
 import * as dagCbor from '@ipld/dag-cbor'
+import { decodeDagCbor } from '../dag-cbor.js'
 import { RemoteNamedError, UpgossipError } from '../errors.js'
 import type { Route } from '../host/index.js'
 import { peerIdFromString } from '../net/index.js'
@@ -90,7 +91,7 @@ export class Shim {
     try {
       let request: unknown
       try {
-        request = dagCbor.decode(bytes)
+        request = decodeDagCbor(bytes)
       } catch (err) {
         throw new MalformedAppMessageError(`the request is not dag-cbor: ${(err as Error).message}`)
       }
@@ -145,7 +146,7 @@ export class Shim {
     }
     let answer: { ok?: unknown, value?: unknown, error?: { name?: unknown, message?: unknown } }
     try {
-      answer = dagCbor.decode(bytes)
+      answer = decodeDagCbor(bytes)
     } catch {
       throw new MalformedAppMessageError(`${peer} answered with bytes that are not dag-cbor`)
     }

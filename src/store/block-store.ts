@@ -3,11 +3,15 @@
  * on the way in and on the way out, so a corrupt or forged block is never stored or
  * served.
  */
+import fs from 'node:fs/promises'
+import path from 'node:path'
 import { FsBlockstore } from 'blockstore-fs'
+import { NextToLast } from 'blockstore-fs/sharding'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { equals } from 'uint8arrays/equals'
 import { UpgossipError } from '../errors.js'
+import { DiskFullError, isDiskFull } from './disk-full.js'
 
 /** Codecs a package or release may contain. */
 export const CODEC_RAW = 0x55
@@ -49,9 +53,13 @@ export interface BlockStore {
 export function toCid (value: unknown): CID {
   const cid = CID.asCID(value)
   if (cid != null) return cid
-  if (value instanceof Uint8Array) return CID.decode(value)
-  if (value != null && typeof value === 'object' && 'bytes' in value && (value as { bytes: unknown }).bytes instanceof Uint8Array) {
-    return CID.decode((value as { bytes: Uint8Array }).bytes)
+  const bytes = value instanceof Uint8Array ? value : (value as { bytes?: unknown } | null)?.bytes
+  if (bytes instanceof Uint8Array) {
+    try {
+      return CID.decode(bytes)
+    } catch (err) {
+      throw new UnsupportedCidError(`bytes that are not a CID: ${(err as Error).message}`)
+    }
   }
   throw new UnsupportedCidError('value is not a CID')
 }
@@ -111,10 +119,12 @@ export class MemoryBlockStore implements BlockStore {
  * A block store in a directory (blockstore-fs). Blocks are written to a temporary
  * file and renamed; since a torn write cannot be ruled out without fsync on every
  * block, every read is checked against the CID and a corrupt block is deleted and
- * reported as missing, so it is fetched again.
+ * reported as missing, so it is fetched again. A write that finds the disk full throws
+ * {@link DiskFullError} and leaves no partial file behind.
  */
 export class FsBlockStore implements BlockStore {
   private readonly inner: FsBlockstore
+  private readonly sharding = new NextToLast()
   private opened: Promise<void> | undefined
   /**
    * What this store knows it holds or lacks, by CID. The daemon's store is the only
@@ -124,8 +134,8 @@ export class FsBlockStore implements BlockStore {
    */
   private readonly known = new Map<string, boolean>()
 
-  constructor (dir: string) {
-    this.inner = new FsBlockstore(dir)
+  constructor (private readonly dir: string) {
+    this.inner = new FsBlockstore(dir, { shardingStrategy: this.sharding })
   }
 
   private async open (): Promise<void> {
@@ -176,7 +186,15 @@ export class FsBlockStore implements BlockStore {
       this.remember(cid, true)
       return cid
     }
-    await this.inner.put(cid, bytes)
+    try {
+      await this.inner.put(cid, bytes)
+    } catch (err) {
+      if (!isDiskFull(err)) throw err
+      // blockstore-fs (steno) writes `.<file>.tmp` next to the block and leaves it when the write fails
+      const { dir, file } = this.sharding.encode(cid)
+      await fs.rm(path.join(this.dir, dir, `.${file}.tmp`), { force: true }).catch(() => {})
+      throw new DiskFullError(`no space left on device for block ${cid.toString()} in ${this.dir}`, { cause: err })
+    }
     this.remember(cid, true)
     return cid
   }

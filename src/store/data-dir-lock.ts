@@ -39,7 +39,8 @@ function isAlive (pid: number): boolean {
 async function readLock (file: string): Promise<LockContent | undefined> {
   try {
     const parsed: unknown = JSON.parse(await fs.readFile(file, 'utf8'))
-    if (parsed != null && typeof parsed === 'object' && typeof (parsed as LockContent).pid === 'number') return parsed as LockContent
+    // a daemon always writes both; anything else is a damaged lock (and a host that is not text broke the refusal's message)
+    if (parsed != null && typeof parsed === 'object' && typeof (parsed as LockContent).pid === 'number' && typeof (parsed as LockContent).host === 'string') return parsed as LockContent
   } catch {}
   return undefined
 }

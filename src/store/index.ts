@@ -14,3 +14,4 @@
 export * from './atomic-file.js'
 export * from './block-store.js'
 export * from './data-dir-lock.js'
+export * from './disk-full.js'

@@ -83,7 +83,7 @@ export class DaemonProcess {
       } catch {}
       if (Date.now() > deadline) {
         await daemon.kill()
-        throw new DaemonProcessError(`${init.name} did not start within ${init.startTimeoutMs ?? 30_000} ms; see ${init.logFile}`)
+        throw new DaemonProcessError(`timed out after ${Math.round((init.startTimeoutMs ?? 30_000) / 1000)} s waiting for ${init.name} to start; see ${init.logFile}`)
       }
       await sleep(100)
     }

@@ -22,6 +22,8 @@ export { DaemonProcess, ControlCallError, DaemonProcessError, UPGOSSIP_BIN } fro
 export { Workspace, DEMO_APP_DIR } from './workspace.js'
 export { LoadGenerator, KV_CODECS, kvCodec, percentile } from './load.js'
 export { Monitor } from './monitor.js'
+export { MemorySampler, memoryReport, residentBytes } from './memory.js'
+export type { MemoryReport, MemorySample } from './memory.js'
 export type { TimelineEntry, ViewSink } from './monitor.js'
 
 /** Run `scenario` on `net` and stop it (unless kept); never throws: a failure is a failed check. */
@@ -49,7 +51,8 @@ export async function runScenario (net: Testnet, scenario: Scenario): Promise<Te
     failures: load.failures,
     dir: net.ws?.root ?? '',
     kept: net.options.keep,
-    ...(net.options.keep && dashboard != null ? { dashboard } : {})
+    ...(net.options.keep && dashboard != null ? { dashboard } : {}),
+    ...(net.memory == null ? {} : { memory: net.memory })
   }
   await net.close()
   return report
@@ -63,6 +66,7 @@ export function formatReport (r: TestnetReport): string {
     `requests: ${r.requests.sent} sent, ${r.requests.failed} failed, p50 ${r.requests.p50Ms} ms, p99 ${r.requests.p99Ms} ms`,
     ...r.checks.map(c => `  ${c.ok ? '✓' : '✗'} ${c.name} — ${c.detail}`)
   ]
+  if (r.memory != null) lines.push(`memory: mean daemon RSS ${r.memory.earlyMb} MiB after warm-up, ${r.memory.lateMb} MiB at the end (${r.memory.growthPct >= 0 ? '+' : ''}${r.memory.growthPct} %), ${r.memory.samples.length} samples`)
   if (r.kept) {
     lines.push(`kept running in ${r.dir} (logs in ${r.dir}/logs); stop with: kill $(cat ${r.dir}/pids)`)
     if (r.dashboard != null) lines.push(`dashboard: ${r.dashboard}`)

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs/promises'
 import { ControlCallError, sleep } from './daemon-process.js'
+import { MemorySampler } from './memory.js'
 import type { DaemonProcess } from './daemon-process.js'
 import type { Testnet } from './testnet.js'
 import { upgradeTimes } from './testnet.js'
@@ -301,5 +302,41 @@ const revoke: Scenario = {
   }
 }
 
+/** Most growth of the mean daemon RSS from the second quarter of a soak to its last that still counts as flat. */
+const SOAK_GROWTH_LIMIT_PCT = 15
+
+const soak: Scenario = {
+  name: 'soak',
+  summary: 'for --minutes: 1.0.0 → 2.0.i → revoked → back to 1.0.0, again and again under load, sampling daemon memory',
+  async run (net) {
+    const minutes = net.options.soakMinutes ?? 10
+    await net.startNetwork(net.options.peers, await net.release(1))
+    // every 5 s, or often enough for 16 samples in a short soak
+    const sampler = new MemorySampler(() => net.peers, () => net.elapsed(), Math.max(500, Math.min(5000, Math.floor(minutes * 60_000 / 16))))
+    sampler.start()
+    const deadline = Date.now() + minutes * 60_000
+    let cycles = 0
+    try {
+      // bounded: at most one cycle per few seconds, and never more than 10,000
+      while (Date.now() < deadline && cycles < 10_000) {
+        cycles++
+        const release = await net.release(2, { version: `2.0.${cycles}` })
+        await net.publish(release)
+        await net.waitVersion(release.version)
+        net.monitor.note('revoke', `cycle ${cycles}: revoke kv ${release.version}`)
+        await (net.peers[0] as DaemonProcess).api('POST', '/revoke', await net.ws.revocation(release, `soak cycle ${cycles}`))
+        await net.waitVersion('1.0.0')
+      }
+    } finally {
+      net.memory = sampler.stop()
+    }
+    net.check(`soak: ${cycles} cycles of upgrade and revocation in ${minutes} min`, cycles >= 1, `${cycles} × (1.0.0 → 2.0.i → revoked → 1.0.0) on ${net.peers.length} peers`)
+    const m = net.memory
+    net.check('soak: daemon memory shows no growth trend', m.samples.length >= 8 && m.growthPct <= SOAK_GROWTH_LIMIT_PCT,
+      m.samples.length < 8 ? `only ${m.samples.length} memory samples (run longer)` : `mean RSS ${m.earlyMb} MiB after warm-up, ${m.lateMb} MiB at the end (${m.growthPct} %, limit ${SOAK_GROWTH_LIMIT_PCT} %)`)
+    return '1.0.0'
+  }
+}
+
 /** Every scenario, by name; `rolling` is the default. */
-export const SCENARIOS: Record<string, Scenario> = Object.fromEntries([rolling, canary, broken, partition, lateJoin, threshold, revoke].map(s => [s.name, s]))
+export const SCENARIOS: Record<string, Scenario> = Object.fromEntries([rolling, canary, broken, partition, lateJoin, threshold, revoke, soak].map(s => [s.name, s]))

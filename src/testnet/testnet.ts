@@ -8,6 +8,7 @@ import { byRank } from '../schedule/index.js'
 import { DaemonProcess, sleep } from './daemon-process.js'
 import { LoadGenerator, kvCodec } from './load.js'
 import type { KvClientCodec, LoadSummary } from './load.js'
+import type { MemoryReport } from './memory.js'
 import { Monitor } from './monitor.js'
 import type { TimelineEntry, ViewSink } from './monitor.js'
 import { Workspace } from './workspace.js'
@@ -32,6 +33,8 @@ export interface TestnetReport {
   dir: string
   kept: boolean
   dashboard?: string
+  /** Daemon memory over time (the soak scenario). */
+  memory?: MemoryReport
 }
 
 /** How a testnet runs. */
@@ -42,6 +45,8 @@ export interface TestnetOptions {
   dir?: string
   /** The longest any one wait may take. */
   stepTimeoutMs: number
+  /** How long the soak scenario keeps cycling. */
+  soakMinutes?: number
   /** Live view and progress. */
   sink: ViewSink
 }
@@ -65,6 +70,8 @@ export class Testnet {
   readonly peers: DaemonProcess[] = []
   readonly checks: TestnetCheck[] = []
   readonly monitor: Monitor
+  /** Set by a scenario that samples memory. */
+  memory?: MemoryReport
   load!: LoadGenerator
   codec!: KvClientCodec
   ws!: Workspace

@@ -33,6 +33,8 @@ export interface TestnetRelease {
 /** Changes to a version's manifest for one scenario (its schedule rules). */
 export interface ManifestOverride {
   schedule?: Array<Record<string, unknown>>
+  /** Another version number for the same code (the soak publishes 2.0.1, 2.0.2, …). */
+  version?: string
 }
 
 /** Publisher keys, trust, config and bundles in one directory. */
@@ -83,12 +85,13 @@ export class Workspace {
    * changed by `override`, signed by `signers` (indexes into the keys).
    */
   async release (major: number, override: ManifestOverride = {}, signers: number[] = [0]): Promise<TestnetRelease> {
-    const dir = this.file('packages', `v${major}${override.schedule == null ? '' : '-' + override.schedule.map(r => String(r.rule)).join('-')}`)
+    const dir = this.file('packages', `v${major}${override.version == null ? '' : `-${override.version}`}${override.schedule == null ? '' : '-' + override.schedule.map(r => String(r.rule)).join('-')}`)
     await fs.rm(dir, { recursive: true, force: true })
     await fs.cp(path.join(DEMO_APP_DIR, `v${major}`), dir, { recursive: true })
     const manifestFile = path.join(dir, 'upgossip.json')
     const manifest = JSON.parse(await fs.readFile(manifestFile, 'utf8')) as Record<string, unknown>
     if (override.schedule != null) manifest.schedule = override.schedule
+    if (override.version != null) manifest.version = override.version
     await fs.writeFile(manifestFile, JSON.stringify(manifest, null, 2) + '\n')
     const store = new MemoryBlockStore()
     const { signed, id, blocks } = await createRelease({ dir, store, keys: signers.map(i => this.keys[i] as PublisherKey) })

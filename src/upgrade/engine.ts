@@ -167,6 +167,7 @@ export class UpgradeEngine {
     const snapshot = path.join(this.init.dataDir, 'state', `.snapshot-${to.id}`)
     const label = `${to.app} ${from.version} → ${to.version}`
     let fromStopped = false
+    let committed = false
     try {
       this.journal = await readJournal(this.journalFile)
       this.init.log.info('upgrade-started', `${kind} ${label} started${reason != null ? ` (${reason})` : ''}`, { from: from.id, to: to.id, kind })
@@ -194,6 +195,8 @@ export class UpgradeEngine {
       // the new state must be on disk before node.json points at it
       await fsyncTree(this.stateDir(to.id))
       await this.step(attempt, 'commit')
+      // from here the switch is committed: the journal says so, and a start after a crash finishes it
+      committed = true
       host.supervise()
       await this.init.onCommit(to, from, kind)
       host.unhold()
@@ -205,6 +208,13 @@ export class UpgradeEngine {
       return { ok: true }
     } catch (err) {
       const why = (err as Error).message
+      if (committed) {
+        // never roll back past the commit step (that would drop the state the journal
+        // points at): the new version runs, and the next start finishes the bookkeeping
+        host.unhold()
+        this.init.log.warn('commit-incomplete', `${kind} ${label} is committed and ${to.version} runs, but recording it failed (${why}); the next start of the daemon finishes it from the journal`, { from: from.id, to: to.id, kind })
+        return { ok: true }
+      }
       if (this.stopping) {
         // the daemon is going down: leave the journal as it is for recover()
         this.init.log.warn('upgrade-interrupted', `${kind} ${label} stopped at ${attempt.step} because the daemon is stopping; it is finished or undone on the next start`)
@@ -214,6 +224,9 @@ export class UpgradeEngine {
       const failedAt = attempt.step
       this.init.log.warn('upgrade-failed', `${kind} ${label} failed at ${failedAt}: ${why}; rolling back`, { from: from.id, to: to.id, step: failedAt, kind })
       await this.rollback(attempt, from, to, snapshot, fromStopped)
+      // the old version runs again: no switch is in progress while the failure is reported
+      // (a status read once the release shows failed says running, not rolling-back)
+      this.running = undefined
       await this.init.onFailed(to, from, `failed at ${failedAt}: ${why}`, kind)
       return { ok: false, reason: `failed at ${failedAt}: ${why}` }
     } finally {
@@ -257,7 +270,13 @@ export class UpgradeEngine {
 
   private async rollback (attempt: UpgradeAttempt, from: InstalledRelease, to: InstalledRelease, snapshot: string, fromStopped: boolean): Promise<void> {
     const { host } = this.init
-    await this.step(attempt, 'rollback')
+    try {
+      await this.step(attempt, 'rollback')
+    } catch (err) {
+      // a full disk must not keep the old version down: roll back all the same. Removing the
+      // new state frees space; a crash before the journal is cleared undoes the same way
+      this.init.log.warn('journal-unwritten', `could not record the rollback in the journal (${(err as Error).message}); rolling back all the same`, { to: to.id })
+    }
     // before the stop step the old version still runs and stays; after it, whatever runs is the new one
     if (fromStopped) await host.stopCurrent().catch(() => {})
     if (attempt.kind === 'upgrade') await removeTree(this.stateDir(to.id))
@@ -272,7 +291,10 @@ export class UpgradeEngine {
     }
     host.supervise()
     host.unhold()
-    await this.clearAttempt()
+    await this.clearAttempt().catch(err => {
+      // left in the journal, the attempt is undone again (harmlessly) on the next start
+      this.init.log.warn('journal-unwritten', `could not clear the journal after the rollback (${(err as Error).message})`, { to: to.id })
+    })
   }
 
   /**
@@ -303,7 +325,7 @@ export class UpgradeEngine {
     this.journal.interrupted[attempt.to.id] = count
     await this.clearAttempt()
     const failed = attempt.step === 'rollback' || count >= (this.init.maxInterrupted ?? 3)
-    this.init.log.warn('upgrade-interrupted', `the ${attempt.kind} to ${attempt.to.version} was interrupted at ${attempt.step} (${count} time${count === 1 ? '' : 's'}); ${attempt.from.version} runs${failed ? '; the release is marked failed' : ''}`, { to: attempt.to.id, step: attempt.step, count })
+    this.init.log.warn('upgrade-interrupted', `the ${attempt.kind} to ${attempt.to.version} was interrupted at ${attempt.step} (${count} time${count === 1 ? '' : 's'}); ${attempt.from.version} runs${failed && attempt.kind === 'upgrade' ? '; the release is marked failed' : ''}`, { to: attempt.to.id, step: attempt.step, count })
     if (failed) await this.init.onFailed(to, from, `interrupted at ${attempt.step} ${count} time(s)`, attempt.kind)
     return { kind: 'undone', to: attempt.to.id, step: attempt.step, failed, switchKind: attempt.kind }
   }

@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
+import { safeParse } from '../schema.js'
 import { writeJsonAtomic } from '../store/index.js'
 
 /** The steps of a switch, in order (DESIGN.md). */
@@ -53,7 +54,7 @@ export async function readJournal (file: string): Promise<Journal> {
   } catch {
     throw new JournalDamagedError(`${file} is not valid JSON; it is written atomically, so this is outside damage: restore it or remove it (the old version then runs)`)
   }
-  const result = JournalSchema.safeParse(json)
+  const result = safeParse(JournalSchema, json)
   if (!result.success) throw new JournalDamagedError(`${file} does not match the journal schema`)
   return result.data
 }

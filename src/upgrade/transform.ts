@@ -48,6 +48,17 @@ export async function copyTree (from: string, to: string): Promise<void> {
   await fs.cp(from, to, { recursive: true, errorOnExist: true, force: false, preserveTimestamps: true })
 }
 
+/**
+ * What the transform's child process answered. The transform runs in that process and can
+ * send messages too: anything but the child's own `{ ok: true }` is a failure, with its
+ * error text only when it is text.
+ */
+export function readTransformAnswer (m: unknown): { ok: boolean, error?: string } {
+  const { ok, error } = (m != null && typeof m === 'object' ? m : {}) as { ok?: unknown, error?: unknown }
+  if (ok === true) return { ok: true }
+  return { ok: false, error: typeof error === 'string' ? error : 'answered with something that is not an answer' }
+}
+
 /** Run a transform; on success `to` holds the new state. */
 export async function runTransform (run: TransformRun): Promise<void> {
   const limit = run.limitMs ?? DEFAULT_TRANSFORM_LIMIT_MS
@@ -63,7 +74,13 @@ export async function runTransform (run: TransformRun): Promise<void> {
         answer ??= { ok: false, error: `ran past its ${limit} ms limit and was killed` }
         child.kill('SIGKILL')
       }, limit)
-      child.on('message', (m: { ok: boolean, error?: string }) => { answer ??= m })
+      child.on('message', (m: unknown) => { answer ??= readTransformAnswer(m) })
+      // a child that cannot be started (EAGAIN, ENOMEM, …) never exits: fail now, not never
+      child.on('error', err => {
+        if (child.pid != null) return
+        clearTimeout(timer)
+        resolve({ ok: false, error: `could not be started: ${err.message}` })
+      })
       child.on('exit', (code, signal) => {
         clearTimeout(timer)
         if (answer == null) answer = { ok: false, error: `exited (${signal ?? String(code)}) before finishing` }

@@ -606,6 +606,7 @@ describe.concurrent('upgossip CLI', () => {
       publish: ['<bundle>', '--data', '--daemon', '--token', '--json'],
       status: ['--data', '--daemon', '--token', '--json'],
       call: ['<json>', '--peer', '--protocol', '--data'],
+      rotate: ['<app>', '--publisher', '--publisher-key', '--threshold', '--key', '--reason', '--sequence', '--in', '--out', '--data', '--daemon', '--token', '--json'],
       testnet: ['--peers', '--scenario', '--keep', '--dir', '--step-timeout', '--json']
     }
     for (const [command, options] of Object.entries(commands)) {

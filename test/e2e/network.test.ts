@@ -105,8 +105,9 @@ describe('peer network', () => {
     // restarted on the same data directory, with the same identity, without --trust
     b = await net.start('b', ['--bootstrap', a.addr])
     expect(b.peerId).toBe(bPeerId)
-    await b.waitStaged(v2.id)
-    expect((await b.status()).version).toBe('1.0.0')
+    // it still runs what it installed before it stopped, learns of 2.0.0 and switches to it
+    await b.waitVersion('2.0.0')
+    expect((await b.history()).filter(e => e.type === 'installed' || e.type === 'upgrade-committed').map(e => e.type)).toEqual(['installed', 'upgrade-committed'])
   })
 
   it('the control API wants the token, the right Host, and answers malformed bodies with 4xx JSON', async () => {

@@ -92,6 +92,8 @@ describe('a failing upgrade rolls back and the old version keeps serving', () =>
         return r?.state === 'failed' ? r : undefined
       }, 60_000)
       expect(failed.reason).toMatch(reason)
+      // the release is marked failed as the rollback begins; the peer is running again once it ends
+      await a.waitVersion('1.0.0')
       expect(await a.status()).toMatchObject({ version: '1.0.0', state: 'running' })
       expect(await a.call({ op: 'get', key: 'k' })).toEqual({ value: 1, version: '1.0.0' })
     })

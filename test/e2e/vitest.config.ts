@@ -9,6 +9,10 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    fileParallelism: false
+    // two files at a time: most of an e2e test is waiting on daemons, and the suite must
+    // stay well under 15 minutes on a 2-core machine; every file makes its own temporary
+    // directories, ephemeral ports and uniquely named network namespaces
+    fileParallelism: true,
+    maxWorkers: 2
   }
 })

@@ -2,29 +2,36 @@ import { randomBytes } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
 import type { BlockExchange, PeerId } from '../../src/net/index.js'
-import { fetchPackage } from '../../src/net/index.js'
+import { BlockProtocolError, fetchPackage } from '../../src/net/index.js'
 import { packDirectory, walkPackageBlocks } from '../../src/package/index.js'
-import { BlockHashMismatchError, MemoryBlockStore, verifyBlock } from '../../src/store/index.js'
+import { BlockHashMismatchError, DiskFullError, MemoryBlockStore, verifyBlock } from '../../src/store/index.js'
 import { samplePackage, tempDir } from '../helpers.js'
 
 function peer (name: string): PeerId {
   return { toString: () => name } as unknown as PeerId
 }
 
-interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean }
+interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean, breaks?: boolean, slow?: boolean, silentMs?: number }
 
-/** A block exchange over in-memory peers, recording who was asked for what, and who served what. */
-function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>, served: Array<{ peer: string, cid: string }> = []): BlockExchange {
+/** A block exchange over in-memory peers, recording who was asked for what, who was asked what it holds, and who served what. */
+function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>, haves: string[] = [], served: Array<{ peer: string, cid: string }> = []): BlockExchange {
   const find = (p: PeerId): FakePeer => peers.find(x => x.name === p.toString()) as FakePeer
   return {
     have: async (p: PeerId, cids: CID[]) => {
       const fp = find(p)
       if (fp.down === true) throw new Error('connection refused')
+      if (fp.silentMs != null) {
+        haves.push(fp.name)
+        await new Promise(resolve => setTimeout(resolve, fp.silentMs))
+        throw new Error('The operation was aborted due to timeout')
+      }
       return await Promise.all(cids.map(async c => await fp.store.has(c)))
     },
     get: async (p: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>) => {
       const fp = find(p)
       gets.push({ peer: fp.name, cids: cids.map(String) })
+      if (fp.breaks === true) throw new BlockProtocolError('peer sent more blocks than asked for')
+      if (fp.slow === true) throw new Error('get request timed out')
       const missing: CID[] = []
       for (const cid of cids) {
         // like the real exchange: a block the peer does not hold is answered missing
@@ -84,7 +91,7 @@ describe('fetching a package from the swarm', () => {
     const gets: Array<{ peer: string, cids: string[] }> = []
     const served: Array<{ peer: string, cid: string }> = []
     const store = new MemoryBlockStore()
-    await fetchPackage({ root, store, exchange: exchange(peers, gets, served), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1 })
+    await fetchPackage({ root, store, exchange: exchange(peers, gets, [], served), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1 })
     expect(store.count).toBe(cids.length)
     // every block came once; blocks only b has came from b; a served from what it had
     expect(served.map(s => s.cid).sort()).toEqual(cids.map(String).sort())
@@ -122,5 +129,59 @@ describe('fetching a package from the swarm', () => {
     const stalled = fetchPackage({ root: cids[0] as CID, store: new MemoryBlockStore(), exchange: exchange([], []), sources: () => [], onProgress: () => {}, log: () => {}, signal: controller.signal, idleMs: 5 })
     controller.abort()
     await expect(stalled).rejects.toThrow(/fetch stopped/)
+  })
+
+  it('drops a peer that breaks the protocol at once; a peer that times out sits out a while, then is asked again', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const peers: FakePeer[] = [{ name: 'breaker', store: await copyOf(source, cids), breaks: true }, { name: 'slow', store: await copyOf(source, cids), slow: true }]
+    const gets: Array<{ peer: string, cids: string[] }> = []
+    const logs: string[] = []
+    let t = 0
+    const controller = new AbortController()
+    // nobody honest: the fetch keeps going round; let the clock run on and stop after a while
+    const stopped = fetchPackage({ root, store: new MemoryBlockStore(), exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: m => logs.push(m), signal: controller.signal, idleMs: 1, now: () => t })
+    for (let i = 0; i < 50; i++) { t += 1000; await new Promise(resolve => setTimeout(resolve, 5)) }
+    controller.abort()
+    await stopped.catch(() => {})
+    expect(gets.filter(g => g.peer === 'breaker')).toHaveLength(1)
+    expect(logs.some(l => /breaker failed to serve blocks: peer sent more blocks than asked for; it is no longer a source/.test(l))).toBe(true)
+    // benched 15 s, then 30 s: asked a few times in 50 s, not every round
+    const slowAsks = gets.filter(g => g.peer === 'slow').length
+    expect(slowAsks).toBeGreaterThanOrEqual(2)
+    expect(slowAsks).toBeLessThanOrEqual(5)
+    expect(logs.some(l => /slow failed to serve blocks: get request timed out; asking others for 15 s/.test(l))).toBe(true)
+  })
+
+  it('stops with DiskFullError when the store is full, keeping what it holds, instead of blaming the peers and asking again', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const peers = [{ name: 'a', store: await copyOf(source, cids) }, { name: 'b', store: await copyOf(source, cids) }]
+    const gets: Array<{ peer: string, cids: string[] }> = []
+    const logs: string[] = []
+    // room for three blocks
+    const store = new MemoryBlockStore()
+    const put = store.put.bind(store)
+    store.put = async (cid, bytes) => {
+      if (store.count >= 3) throw new DiskFullError(`no space left on device for block ${cid.toString()}`)
+      return await put(cid, bytes)
+    }
+    const fetching = fetchPackage({ root, store, exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: m => logs.push(m), signal: new AbortController().signal, idleMs: 1 })
+    await expect(fetching).rejects.toBeInstanceOf(DiskFullError)
+    expect(store.count).toBe(3)
+    // the root's round, then one round in which each peer was asked once; no peer was blamed for this peer's full disk
+    expect(gets.length).toBeLessThanOrEqual(1 + peers.length)
+    expect(logs.filter(l => /failed/.test(l))).toEqual([])
+  })
+
+  it('does not wait round after round for a peer that never answers (cut off by a partition, still connected)', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const peers: FakePeer[] = [{ name: 'cut-off', store: new MemoryBlockStore(), silentMs: 3000 }, { name: 'a', store: await copyOf(source, cids) }]
+    const haves: string[] = []
+    const store = new MemoryBlockStore()
+    const started = Date.now()
+    await fetchPackage({ root, store, exchange: exchange(peers, [], haves), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1, haveGraceMs: 50 })
+    expect(store.count).toBe(cids.length)
+    // the package has several levels (several rounds), yet the silent peer cost one grace period, not its timeout per round
+    expect(Date.now() - started).toBeLessThan(1500)
+    expect(haves).toEqual(['cut-off'])
   })
 })

@@ -239,6 +239,22 @@ describe('the release book', () => {
     expect((await b2.consider(forged.signed)).kind).toBe('ignored')
   })
 
+  it('refuses a second, different release signed for a version it already knows (a split view), and names both', async () => {
+    const b = await book([alice], 1)
+    const first = await release([alice], '2.0.0')
+    const twin = await release([alice], '2.0.0', { health: { stableFor: '2s' } })
+    expect(twin.id.equals(first.id)).toBe(false)
+    expect((await b.consider(first.signed)).kind).toBe('new')
+    const verdict = await b.consider(twin.signed)
+    expect(verdict).toMatchObject({ kind: 'ignored', id: twin.id.toString() })
+    expect(verdict.kind === 'ignored' && verdict.error.name).toBe('EquivocationError')
+    expect(verdict.kind === 'ignored' && verdict.reason).toContain(first.id.toString())
+    expect(b.list().map(e => e.id)).toEqual([first.id.toString()])
+    // an unsigned twin is just not trusted: no alarm about the publishers' keys
+    const forged = await release([mallory], '2.0.0', { health: { stableFor: '3s' } })
+    expect((await b.consider(forged.signed)).kind === 'ignored' && (await b.consider(forged.signed) as { error: Error }).error.name).toBe('ThresholdNotMetError')
+  })
+
   it('survives a restart', async () => {
     const { ReleaseBook } = await import('../../src/release/index.js')
     const dir = await tempDir()

@@ -125,3 +125,17 @@ describe('testnet monitor', () => {
     expect(formatReport({ ...report, checks: [report.checks[0] as TestnetReport['checks'][number]] })).toMatch(/every check held/)
   })
 })
+
+describe('soak memory figures', () => {
+  it('growth compares the second quarter (after warm-up) with the last', async () => {
+    const { memoryReport, residentBytes } = await import('../../src/testnet/index.js')
+    const samples = [300, 100, 100, 100, 110, 110, 120, 120].map((mb, i) => ({ atMs: i * 1000, rssMb: { 'peer-1': mb, 'peer-2': mb } }))
+    const r = memoryReport(samples, 1000)
+    expect(r).toMatchObject({ earlyMb: 100, lateMb: 120, growthPct: 20 })
+    expect(memoryReport([], 1000).growthPct).toBe(0)
+    // this very process has a resident set on Linux
+    const mine = await residentBytes(process.pid)
+    if (process.platform === 'linux') expect(mine).toBeGreaterThan(1024 * 1024)
+    expect(await residentBytes(2 ** 30)).toBeUndefined()
+  })
+})

@@ -26,6 +26,9 @@ export function renderStatus (s: DaemonStatus): string[] {
   lines.push(`peer      ${s.peerId}`)
   lines.push(`app       ${s.app ?? '(none)'} ${s.version ?? '(no version installed yet)'} — ${s.state}${labels === '' ? '' : `   labels ${labels}`}`)
   lines.push(`network   "${s.networkName}", ${s.connections} connection${s.connections === 1 ? '' : 's'}, ${s.network.length} other peer${s.network.length === 1 ? '' : 's'} in view`)
+  // an older daemon does not report its trust policy
+  const trust = Object.entries(s.trust ?? {})
+  if (trust.length > 0) lines.push(`trust     ${trust.map(([app, t]) => `${app}: ${t.threshold} of ${t.publishers.length} publisher${t.publishers.length === 1 ? '' : 's'}, sequence ${t.sequence}`).join('; ')}`)
   lines.push('')
   lines.push('releases')
   if (s.releases.length === 0) lines.push('  (none)')

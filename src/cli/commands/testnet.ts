@@ -12,6 +12,12 @@ function peerCount (value: string): number {
   return n
 }
 
+function positiveNumber (value: string): number {
+  const n = Number(value)
+  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`"${value}" is not a number above 0`)
+  return n
+}
+
 /** A testnet run ended with a failed check. */
 export class TestnetFailedError extends UpgossipError {
   static override name = 'TestnetFailedError'
@@ -22,7 +28,8 @@ export function testnetCommand (program: Command): void {
   program.command('testnet')
     .description('start a local network of real daemons on loopback running the demo app through a scenario of upgrades under client load, and report')
     .option('--peers <n>', 'how many daemons (2–50)', peerCount, 8)
-    .addOption(new Option('--scenario <name>', 'what to drive').choices(['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke']).default('rolling'))
+    .addOption(new Option('--scenario <name>', 'what to drive').choices(['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke', 'soak']).default('rolling'))
+    .option('--minutes <n>', 'how long the soak scenario runs', positiveNumber, 10)
     .option('--keep', 'leave the daemons running and the directory in place afterwards')
     .option('--dir <dir>', 'put the network in this directory (kept) instead of a temporary one')
     .addOption(new Option('--step-timeout <duration>', 'the longest any one step may take').argParser(positiveDurationOption).default(120_000, '2m'))
@@ -37,6 +44,8 @@ Scenarios:
   late-join  after v1 → v2, a new peer joins with --app kv and installs 2.0.0
   threshold  trust wants 2 of 3 publishers: one signature is refused, two roll out
   revoke     v1 → v2, then v2 is revoked and every peer rolls back to v1
+  soak       for --minutes: 1.0.0 → 2.0.i → revoked → 1.0.0 again and again, under
+             load, with daemon memory sampled (also: npm run soak -- --minutes N)
 
 Every scenario also checks that every peer ends on the expected version, that no client
 request failed, and that state written before the upgrades reads back. Exit 0 only if
@@ -46,7 +55,7 @@ Examples:
   $ upgossip testnet
   $ upgossip testnet --scenario broken --peers 4 --json > report.json
   $ upgossip testnet --keep        # then open the dashboard URL it prints`)
-    .action(async (opts: { peers: number, scenario: string, keep?: boolean, dir?: string, stepTimeout: number, json?: boolean }) => {
+    .action(async (opts: { peers: number, scenario: string, minutes: number, keep?: boolean, dir?: string, stepTimeout: number, json?: boolean }) => {
       const { Testnet, SCENARIOS, runScenario, formatReport } = await import('../../testnet/index.js')
       const scenario = SCENARIOS[opts.scenario]
       if (scenario == null) throw new InvalidArgumentError(`no scenario ${opts.scenario}`)
@@ -56,6 +65,7 @@ Examples:
         keep: opts.keep === true,
         dir: opts.dir == null ? undefined : path.resolve(opts.dir),
         stepTimeoutMs: opts.stepTimeout,
+        soakMinutes: opts.minutes,
         sink: { write: text => err.write(text), isTTY: err.isTTY === true, columns: err.columns }
       })
       err.write(`testnet ${scenario.name}: ${scenario.summary}\n`)

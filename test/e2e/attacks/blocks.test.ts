@@ -1,18 +1,102 @@
 /**
- * A peer that serves corrupted blocks (a real daemon with the test fault
- * UPGOSSIP_FAULT=serve-corrupt-blocks) does not stop the others from completing:
- * every block is checked against its CID, and the liar is dropped as a source.
+ * Hostile block sources. A peer that serves corrupted blocks (a real daemon with the test
+ * fault UPGOSSIP_FAULT=serve-corrupt-blocks) does not stop the others from completing:
+ * every block is checked against its CID, and the liar is dropped as a source. Peers
+ * written for the test that claim to hold every block and then send an endless stream,
+ * an oversized frame, or nothing at all, cost a fetch one round at most.
  */
 import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import * as dagCbor from '@ipld/dag-cbor'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import * as lp from 'it-length-prefixed'
 import { afterEach, describe, expect, it } from 'vitest'
-import { TestNet, runCli } from '../support/testnet.js'
+import { BLOCKS_PROTOCOL, createPeerNode, readFrame } from '../../../src/net/index.js'
+import type { PeerNode } from '../../../src/net/index.js'
+import { TestNet, runCli, waitFor } from '../support/testnet.js'
 
 let net: TestNet | undefined
+let hostile: PeerNode[] = []
 
 afterEach(async () => {
+  await Promise.all(hostile.map(async h => { await h.stop() }))
+  hostile = []
   await net?.close()
   net = undefined
 })
+
+type Mode = 'endless' | 'oversized' | 'stall'
+
+/** A libp2p node that claims every block and then misbehaves on `get` as `mode` says. */
+async function hostileBlockServer (mode: Mode): Promise<PeerNode> {
+  const node = await createPeerNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  hostile.push(node)
+  await node.handle(BLOCKS_PROTOCOL, ({ stream }) => {
+    void (async () => {
+      const request = dagCbor.decode(await readFrame(stream, 1024 * 1024)) as { have?: unknown[], get?: unknown[] }
+      if (request.have != null) {
+        await stream.sink(lp.encode([dagCbor.encode({ have: request.have.map(() => true) })]))
+        return
+      }
+      const asked = request.get ?? []
+      if (mode === 'stall') return // keep the stream open and say nothing
+      if (mode === 'oversized') {
+        // a frame that claims 64 MiB, then streams junk for as long as it is read
+        await stream.sink((async function * () {
+          yield Uint8Array.from([0x80, 0x80, 0x80, 0x20])
+          for (let i = 0; i < 64; i++) yield randomBytes(64 * 1024)
+        })())
+        return
+      }
+      // endless: well-formed answers that never stop (bounded here only so the test ends)
+      await stream.sink(lp.encode((function * () {
+        for (let i = 0; i < 100_000; i++) yield dagCbor.encode({ cid: asked[i % asked.length], missing: true })
+      })()))
+    })().catch(() => {})
+  })
+  return node
+}
+
+describe('hostile block sources', () => {
+  it('peers that claim every block and then stream endlessly, send an oversized frame or stall cost one round; the fetch completes from the honest peer', async () => {
+    net = await TestNet.create({ minConnections: 1 })
+    const v1 = await net.release('1.0.0')
+    const v2 = await net.release('2.0.0', { 'data.bin': randomBytes(3_000_000) })
+    const honest = await net.start('honest', ['--install', v1.file])
+    const victim = await net.start('victim', ['--app', 'kv', '--bootstrap', honest.addr])
+    await victim.waitVersion('1.0.0')
+    const modes: Mode[] = ['endless', 'oversized', 'stall']
+    const servers = await Promise.all(modes.map(async m => await hostileBlockServer(m)))
+    for (const s of servers) await s.dial(multiaddr(victim.addr))
+    await waitFor('the victim to be connected to all three', async () => (await victim.status()).connections >= 4)
+
+    expect((await runCli(['publish', v2.file, '--data', honest.dataDir])).code).toBe(0)
+    await victim.waitStaged(v2.id, 90_000)
+    const events = await fs.readFile(path.join(victim.dataDir, 'events.jsonl'), 'utf8')
+    const about = (s: PeerNode): string => events.split('\n').filter(l => l.includes(s.peerId.toString())).join('\n')
+    const [endless, oversized, stall] = servers as [PeerNode, PeerNode, PeerNode]
+    // which of them got blocks to serve depends on the order answers came in (a busy one may
+    // even answer "have" too late and sit out for that); whichever was asked was handled by
+    // its kind, and at least one of them was caught
+    const benched = /asking others for 15 s/
+    const caught = [
+      [endless, /more blocks than asked for; it is no longer a source/],
+      [oversized, /larger than \d+ bytes; it is no longer a source/],
+      // a stall could be an honest slow peer: it sits out a while, and is not asked round after round
+      [stall, /timed out; asking others for 15 s/]
+    ] as const
+    for (const [server, said] of caught) {
+      for (const line of about(server).split('\n').filter(l => l !== '')) expect(said.test(line) || benched.test(line), line).toBe(true)
+    }
+    expect(caught.filter(([server, said]) => said.test(about(server))).length).toBeGreaterThanOrEqual(1)
+    expect(about(stall).split('\n').filter(l => /asking others/.test(l)).length).toBeLessThanOrEqual(2)
+    expect(victim.exited).toBeUndefined()
+    expect(await victim.metric('upgossip_blocks_total', { result: 'fetched' })).toBeGreaterThan(0)
+  })
+})
+
 
 describe('corrupted blocks', () => {
   it('peers fetching from a liar still complete, from honest peers', async () => {

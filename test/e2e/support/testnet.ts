@@ -73,6 +73,13 @@ export class Peer {
     return await res.json() as DaemonStatus
   }
 
+  /** This peer's upgrades, rollbacks and failures (`GET /history`). */
+  async history (): Promise<Array<{ type: string, [key: string]: unknown }>> {
+    const res = await this.api('/history')
+    if (!res.ok) throw new Error(`history ${res.status}`)
+    return await res.json() as Array<{ type: string, [key: string]: unknown }>
+  }
+
   async metrics (): Promise<string> {
     return await (await this.api('/metrics')).text()
   }

@@ -13,16 +13,11 @@ import type { PublisherKey, SignedRelease } from '../../../src/release/index.js'
 import { MemoryBlockStore } from '../../../src/store/index.js'
 import { samplePackage, tempDir } from '../../helpers.js'
 import { RUNS, SLOW_RUNS } from './runs.js'
+import { valueOrNamedError } from './support.js'
 
 /** Run `fn`; a throw must be one of our named errors, never a crash or an anonymous Error. */
 async function onlyNamedErrors (fn: () => unknown): Promise<void> {
-  try {
-    await fn()
-  } catch (err) {
-    if (!(err instanceof UpgossipError)) throw new Error(`unnamed error escaped: ${String(err)}`)
-    expect(err.name).not.toBe('Error')
-    expect(err.message.length).toBeGreaterThan(0)
-  }
+  await valueOrNamedError(fn)
 }
 
 const NOW = Date.parse('2026-11-27T10:00:00Z')

@@ -1,0 +1,118 @@
+/**
+ * In-memory stand-ins for libp2p streams and a peer node, just enough for the
+ * protocol classes (sync, block exchange, app streams) to run their real framing and
+ * decoding against bytes a test chooses: no sockets, no libp2p.
+ */
+import type { PeerId, Stream } from '@libp2p/interface'
+import type { PeerNode } from '../../../src/net/index.js'
+
+type Chunk = Uint8Array | { subarray: () => Uint8Array }
+
+/** One direction of a stream: written chunks, read in order, then an end or an error. */
+class Pipe implements AsyncIterable<Uint8Array> {
+  private readonly items: Uint8Array[] = []
+  private ended = false
+  private error: Error | undefined
+  private wake: (() => void) | undefined
+
+  push (chunk: Uint8Array): void { this.items.push(chunk); this.wake?.() }
+  end (error?: Error): void { this.ended = true; this.error ??= error; this.wake?.() }
+
+  async * [Symbol.asyncIterator] (): AsyncGenerator<Uint8Array> {
+    while (true) {
+      const next = this.items.shift()
+      if (next != null) { yield next; continue }
+      if (this.error != null) throw this.error
+      if (this.ended) return
+      await new Promise<void>(resolve => { this.wake = resolve })
+      this.wake = undefined
+    }
+  }
+}
+
+/** A test's end of a stream: what the code under test wrote, and how it ended. */
+export interface StreamProbe {
+  stream: Stream
+  /** Everything written, as one byte string (the length prefixes included). */
+  written: () => Uint8Array
+  /** Resolves when the code under test finished writing or aborted the stream. */
+  finished: Promise<void>
+  /** The error the code under test aborted the stream with, if it did. */
+  aborted: () => Error | undefined
+}
+
+function concat (chunks: Uint8Array[]): Uint8Array {
+  return Uint8Array.from(Buffer.concat(chunks))
+}
+
+/** A stream whose incoming side is `inbound` (then an end, or nothing more when `hang`), recording what is written. */
+export function scriptedStream (inbound: Uint8Array[], options: { hang?: boolean } = {}): StreamProbe {
+  const source = new Pipe()
+  for (const chunk of inbound) source.push(chunk)
+  if (options.hang !== true) source.end()
+  const out: Uint8Array[] = []
+  let abortError: Error | undefined
+  let finish: () => void = () => {}
+  const finished = new Promise<void>(resolve => { finish = resolve })
+  const stream = {
+    source,
+    sink: async (chunks: AsyncIterable<Chunk> | Iterable<Chunk>) => {
+      for await (const chunk of chunks) out.push(chunk instanceof Uint8Array ? chunk : chunk.subarray())
+      finish()
+    },
+    abort: (err: Error) => { abortError = err; source.end(err); finish() },
+    close: async () => { source.end(); finish() },
+    closeWrite: async () => {},
+    closeRead: async () => {}
+  }
+  return { stream: stream as unknown as Stream, written: () => concat(out), finished, aborted: () => abortError }
+}
+
+/** Two connected ends: what one side's sink writes, the other's source reads. */
+export function streamPair (): [Stream, Stream] {
+  const ab = new Pipe()
+  const ba = new Pipe()
+  const end = (inbound: Pipe, outbound: Pipe): Stream => ({
+    source: inbound,
+    sink: async (chunks: AsyncIterable<Chunk> | Iterable<Chunk>) => {
+      for await (const chunk of chunks) outbound.push(Uint8Array.from(chunk instanceof Uint8Array ? chunk : chunk.subarray()))
+      outbound.end()
+    },
+    abort: (err: Error) => { inbound.end(err); outbound.end(err) },
+    close: async () => { outbound.end() }
+  }) as unknown as Stream
+  return [end(ba, ab), end(ab, ba)]
+}
+
+type Handler = (data: { stream: Stream, connection: { remotePeer: PeerId } }) => void
+
+/** A peer id that is only a name. */
+export function fakePeer (name: string): PeerId {
+  return { toString: () => name, equals: (o: unknown) => String(o) === name } as unknown as PeerId
+}
+
+/**
+ * A node whose `handle` records handlers and whose `dialProtocol` answers with
+ * `dial(protocol)` — a scripted stream, or one end of a pair whose other end goes to
+ * another fake node's handler.
+ */
+export function fakeNode (dial: (protocol: string) => Stream = () => { throw new Error('this fake node does not dial') }): PeerNode & { handlers: Map<string, Handler> } {
+  const handlers = new Map<string, Handler>()
+  return {
+    handlers,
+    handle: async (protocol: string, handler: Handler) => { handlers.set(protocol, handler) },
+    unhandle: async (protocol: string) => { handlers.delete(protocol) },
+    dialProtocol: async (_peer: PeerId, protocol: string) => dial(protocol)
+  } as unknown as PeerNode & { handlers: Map<string, Handler> }
+}
+
+/** Connect `client` dials to `server`'s handlers, as two peers over one connection. */
+export function connect (server: { handlers: Map<string, Handler> }, from = fakePeer('client')): (protocol: string) => Stream {
+  return protocol => {
+    const handler = server.handlers.get(protocol)
+    if (handler == null) throw new Error(`no handler for ${protocol}`)
+    const [a, b] = streamPair()
+    handler({ stream: b, connection: { remotePeer: from } })
+    return a
+  }
+}
