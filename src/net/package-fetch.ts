@@ -37,6 +37,8 @@ export class FetchAbortedError extends UpgossipError {
 
 /** Blocks asked for in one `get` (2 MiB of 256 KiB leaves; the protocol allows 32). */
 export const GET_BATCH = 8
+/** How long a block may be in flight to one peer before an idle other holder is asked too. */
+export const HEDGE_MS = 2000
 /** `get` requests in flight to one peer once it has delivered; a new or failing peer gets one. */
 export const MAX_GETS_PER_PEER = 4
 
@@ -55,8 +57,8 @@ export interface PackageFetchInit {
   idleMs?: number
   /** The time, for benching peers (default `Date.now`). */
   now?: () => number
-  /** How long a round waits for slower peers' `have` answers once a peer has offered blocks. */
-  haveGraceMs?: number
+  /** How long a block may be in flight to one peer before an idle other holder is asked too (default {@link HEDGE_MS}). */
+  hedgeMs?: number
 }
 
 /** What one source is known to hold, and how much it is asked now. */
@@ -78,6 +80,8 @@ interface Source {
   limit: number
   /** Blocks it said it holds but answered `missing` for (it left them to peers it sent them to). */
   declined: Set<string>
+  /** When it last delivered a block (0: never): a peer that keeps delivering is busy, not stalled. */
+  lastBlockAt: number
 }
 
 
@@ -124,7 +128,9 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   const walked = new Set<string>()
   const walking = new Set<string>()
   const banned = new Set<string>()
-  const inflight = new Set<string>()
+  /** Blocks asked for, since when, and of whom (two sources once a slow request is hedged). */
+  const inflight = new Map<string, { since: number, from: Set<Source> }>()
+  const hedgeMs = init.hedgeMs ?? HEDGE_MS
   const sources = new Map<string, Source>()
   const wakeup = new Wakeup()
   const benched = new Map<string, { until: number, strikes: number }>()
@@ -132,6 +138,8 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   const usable = (key: string): boolean => !banned.has(key) && (benched.get(key)?.until ?? 0) <= now()
   /** A misbehaving peer is dropped for this package; a failing one sits out a while, doubling. */
   const failed = (source: Source, what: string, err: Error): void => {
+    // a request still out when the fetch ended (a hedged one, a slow peer's) is nobody's concern now
+    if (over) return
     const key = source.id.toString()
     source.holds = new Set()
     source.limit = 1
@@ -147,6 +155,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
     init.log(`peer ${key} ${what}: ${err.message}; asking others for ${ms / 1000} s`)
   }
   let diskFull: DiskFullError | undefined
+  let over = false
   let have = 0
   let fetched = 0
   let progressed = false
@@ -234,8 +243,13 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
 
   const launchGet = (source: Source, cids: CID[]): void => {
     source.gets++
-    for (const c of cids) inflight.add(c.toString())
+    for (const c of cids) {
+      const entry = inflight.get(c.toString())
+      if (entry == null) inflight.set(c.toString(), { since: Date.now(), from: new Set([source]) })
+      else entry.from.add(source)
+    }
     exchange.get(source.id, cids, async (cid, bytes) => {
+      source.lastBlockAt = Date.now()
       if (walked.has(cid.toString())) return
       await store.put(cid, bytes)
       fetched++
@@ -256,23 +270,44 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       else failed(source, err instanceof BlockHashMismatchError ? 'served a block that does not match its CID' : 'failed to serve blocks', err)
     }).finally(() => {
       source.gets--
-      for (const c of cids) inflight.delete(c.toString())
+      for (const c of cids) {
+        const entry = inflight.get(c.toString())
+        entry?.from.delete(source)
+        if (entry?.from.size === 0) inflight.delete(c.toString())
+      }
       wakeup.notify()
     })
   }
 
-  /** Rarest first; each block to its least-loaded holder with room, ties broken at random. */
+  /**
+   * Rarest first; each block to its least-loaded holder with room, ties broken at random.
+   * Then, with room left, a block asked more than `hedgeMs` ago of a peer that has sent no
+   * block since is asked of an idle other holder too (a stalling peer costs a delay, not
+   * its whole timeout; a busy one that keeps sending is left alone); whichever answer comes
+   * first is kept.
+   */
   const schedule = (available: Source[]): boolean => {
     const load = new Map<Source, CID[]>()
     const room = (s: Source): number => (s.limit - s.gets) * GET_BATCH - (load.get(s)?.length ?? 0)
     const planned = (s: Source): number => load.get(s)?.length ?? 0
     const rarity = new Map<string, Source[]>()
+    const hedges = new Map<string, Source[]>()
+    const at = Date.now()
     for (const [key] of needed) {
-      if (inflight.has(key)) continue
-      const holders = available.filter(s => s.holds.has(key))
-      if (holders.length > 0) rarity.set(key, holders)
+      const asked = inflight.get(key)
+      if (asked == null) {
+        const holders = available.filter(s => s.holds.has(key))
+        if (holders.length > 0) rarity.set(key, holders)
+      } else if (asked.from.size === 1 && at - Math.max(asked.since, ([...asked.from][0] as Source).lastBlockAt) >= hedgeMs) {
+        const holders = available.filter(s => s.holds.has(key) && s.gets === 0 && !asked.from.has(s))
+        if (holders.length > 0) hedges.set(key, holders)
+      }
     }
-    const order = shuffle([...rarity.keys()]).sort((a, b) => (rarity.get(a)?.length ?? 0) - (rarity.get(b)?.length ?? 0))
+    for (const [key, holders] of hedges) rarity.set(key, holders)
+    const order = [
+      ...shuffle([...rarity.keys()].filter(k => !hedges.has(k))).sort((a, b) => (rarity.get(a)?.length ?? 0) - (rarity.get(b)?.length ?? 0)),
+      ...hedges.keys()
+    ]
     for (const key of order) {
       const holders = shuffle((rarity.get(key) ?? []).filter(s => room(s) > 0))
       if (holders.length === 0) continue
@@ -285,77 +320,82 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
     return load.size > 0
   }
 
-  await walk(init.root)
-  init.onProgress(have)
+  try {
+    await walk(init.root)
+    init.onProgress(have)
 
-  let idleRounds = 0
-  let lastAbsorb = Date.now()
-  while (needed.size > 0 || walks > 0) {
-    if (signal.aborted) throw new FetchAbortedError('fetch stopped')
-    if (diskFull != null) {
-      // no new requests; let those in flight end (their blocks cannot be stored either)
-      while ([...sources.values()].some(s => s.gets > 0) && !signal.aborted) await wakeup.wait(refreshMs, signal)
-      throw diskFull
-    }
-    progressed = false
-    const busy = [...sources.values()].some(s => s.gets > 0)
-    if (!busy || Date.now() - lastAbsorb > 1000) {
-      lastAbsorb = Date.now()
-      await absorbArrivals()
-      if (progressed) init.onProgress(have)
-      if (needed.size === 0 && walks === 0) break
-    }
-    const current = init.sources().filter(p => usable(p.toString())).map(p => {
-      const key = p.toString()
-      let s = sources.get(key)
-      if (s == null) {
-        s = { id: p, holds: new Set(), askedFor: new Set(), askedAt: 0, asking: false, failures: 0, gets: 0, limit: 1, declined: new Set(), quiet: 0 }
-        sources.set(key, s)
+    let idleRounds = 0
+    let lastAbsorb = Date.now()
+    while (needed.size > 0 || walks > 0) {
+      if (signal.aborted) throw new FetchAbortedError('fetch stopped')
+      if (diskFull != null) {
+        // no new requests; let those in flight end (their blocks cannot be stored either)
+        while ([...sources.values()].some(s => s.gets > 0) && !signal.aborted) await wakeup.wait(refreshMs, signal)
+        throw diskFull
       }
-      return s
-    })
-    // ask who holds what: peers never asked, peers not asked about new frontier blocks, and
-    // peers that have nothing more for us, once their answer is old
-    const wanted = [...needed].filter(([key]) => !inflight.has(key)).slice(0, MAX_HAVE_CIDS).map(([, cid]) => cid)
-    const asks: Array<Promise<void>> = []
-    const now = Date.now()
-    for (const s of current) {
-      if (s.asking || wanted.length === 0) continue
-      const age = now - s.askedAt
-      // a peer that keeps answering nothing new is asked less often (up to 8 intervals); a failing one, less still
-      const backoff = refreshMs * 2 ** Math.min(s.failures > 0 ? s.failures : Math.min(s.quiet, 2), 5)
-      const stale = s.askedAt === 0 ||
-        (age >= Math.min(backoff, 50) && s.failures === 0 && wanted.some(c => !s.askedFor.has(c.toString()))) ||
-        (age >= backoff && !wanted.some(c => s.holds.has(c.toString())))
-      if (stale) asks.push(askHave(s, wanted))
-    }
-    // at the start, hear from several peers before choosing, so the first requests spread
-    if (asks.length > 0 && !busy) await Promise.race([Promise.allSettled(asks), sleep(Math.max(refreshMs, 100), signal)])
-    const launched = schedule(current.filter(s => !s.asking || s.askedAt > 0))
-    const stillBusy = launched || [...sources.values()].some(s => s.gets > 0 || s.asking)
-    if (!stillBusy && [...sources.values()].some(s => s.declined.size > 0)) {
-      // nothing to fetch now but what peers left to others: while the swarm still grows
-      // (blocks arrive, peers hold more), wait for it to reach us through our own peers
-      if (Date.now() - lastGrowth < patienceMs) {
-        await wakeup.wait(refreshMs, signal)
+      progressed = false
+      const busy = [...sources.values()].some(s => s.gets > 0)
+      if (!busy || Date.now() - lastAbsorb > 1000) {
+        lastAbsorb = Date.now()
+        await absorbArrivals()
+        if (progressed) init.onProgress(have)
+        if (needed.size === 0 && walks === 0) break
+      }
+      const current = init.sources().filter(p => usable(p.toString())).map(p => {
+        const key = p.toString()
+        let s = sources.get(key)
+        if (s == null) {
+          s = { id: p, holds: new Set(), askedFor: new Set(), askedAt: 0, asking: false, failures: 0, gets: 0, limit: 1, declined: new Set(), quiet: 0, lastBlockAt: 0 }
+          sources.set(key, s)
+        }
+        return s
+      })
+      // ask who holds what: peers never asked, peers not asked about new frontier blocks, and
+      // peers that have nothing more for us, once their answer is old
+      // blocks in flight come last: other holders of those matter only for a hedge
+    const wanted = [...[...needed].filter(([key]) => !inflight.has(key)), ...[...needed].filter(([key]) => inflight.has(key))].slice(0, MAX_HAVE_CIDS).map(([, cid]) => cid)
+      const asks: Array<Promise<void>> = []
+      const now = Date.now()
+      for (const s of current) {
+        if (s.asking || wanted.length === 0) continue
+        const age = now - s.askedAt
+        // a peer that keeps answering nothing new is asked less often (up to 8 intervals); a failing one, less still
+        const backoff = refreshMs * 2 ** Math.min(s.failures > 0 ? s.failures : Math.min(s.quiet, 2), 5)
+        const stale = s.askedAt === 0 ||
+          (age >= Math.min(backoff, 50) && s.failures === 0 && wanted.some(c => !s.askedFor.has(c.toString()))) ||
+          (age >= backoff && !wanted.some(c => s.holds.has(c.toString())))
+        if (stale) asks.push(askHave(s, wanted))
+      }
+      // at the start, hear from several peers before choosing, so the first requests spread
+      if (asks.length > 0 && !busy) await Promise.race([Promise.allSettled(asks), sleep(Math.max(refreshMs, 100), signal)])
+      const launched = schedule(current.filter(s => !s.asking || s.askedAt > 0))
+      const stillBusy = launched || [...sources.values()].some(s => s.gets > 0 || s.asking)
+      if (!stillBusy && [...sources.values()].some(s => s.declined.size > 0)) {
+        // nothing to fetch now but what peers left to others: while the swarm still grows
+        // (blocks arrive, peers hold more), wait for it to reach us through our own peers
+        if (Date.now() - lastGrowth < patienceMs) {
+          await wakeup.wait(refreshMs, signal)
+          continue
+        }
+        // it stopped growing: the peers those blocks went to are not among ours, or did not
+        // pass them on; ask again, after hearing afresh who holds what
+        for (const s of sources.values()) {
+          s.declined.clear()
+          s.askedAt = Math.min(s.askedAt, Date.now() - refreshMs)
+          s.askedFor.clear()
+        }
         continue
       }
-      // it stopped growing: the peers those blocks went to are not among ours, or did not
-      // pass them on; ask again, after hearing afresh who holds what
-      for (const s of sources.values()) {
-        s.declined.clear()
-        s.askedAt = Math.min(s.askedAt, Date.now() - refreshMs)
-        s.askedFor.clear()
+      if (!stillBusy) {
+        idleRounds = Math.min(idleRounds + 1, 3)
+        await sleep(idleMs * 2 ** idleRounds, signal)
+      } else {
+        if (progressed) idleRounds = 0
+        await wakeup.wait(refreshMs, signal)
       }
-      continue
     }
-    if (!stillBusy) {
-      idleRounds = Math.min(idleRounds + 1, 3)
-      await sleep(idleMs * 2 ** idleRounds, signal)
-    } else {
-      if (progressed) idleRounds = 0
-      await wakeup.wait(refreshMs, signal)
-    }
+    return { blocks: walked.size, size: have, fetched }
+  } finally {
+    over = true
   }
-  return { blocks: walked.size, size: have, fetched }
 }

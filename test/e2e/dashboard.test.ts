@@ -144,7 +144,7 @@ describe('web dashboard', () => {
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42)
 
     // a 3.0.0 that cannot start, tried in zone a only: it fails and rolls back there, the
-    // failure shows up, and the others show the rule that keeps them back
+    // failure shows up, and the others show the halt that keeps them back
     const v3 = await net.releaseFiles({ ...kv3Version(3, { schedule: [{ rule: 'labels', match: { zone: 'a' } }] }), 'server.js': 'throw new Error("3.0.0 cannot start")\n' })
     expect((await runCli(['publish', v3.file, '--data', a.dataDir])).code).toBe(0)
     const failure = await untilPage('the failure of 3.0.0 on this peer', async () => await page.$$eval('#failures li', items => items.map(i => ({
@@ -154,8 +154,10 @@ describe('web dashboard', () => {
     await untilPage('a to run 2.0.0 again, with 3.0.0 among its failures', async () => await page.$$eval(`#peers tr[data-peer="${a.peerId}"]`, rs => rs.map(r => ({
       version: r.querySelector('.version')?.textContent ?? '', failures: r.querySelector('.failures')?.textContent ?? '', state: r.querySelector('.state')?.textContent ?? ''
     }))[0]), r => r?.version.includes('2.0.0') === true && r.failures.includes('3.0.0') && r.state.startsWith('running'))
-    await untilPage('the other peers to wait on the labels rule for 3.0.0', async () => await peerRows(page),
-      rs => rs.filter(r => r.peer !== a.peerId).every(r => r.waiting.startsWith('labels for 3.0.0')))
+    // a's failure report halts 3.0.0 everywhere (halt-on-failures is checked first), so once
+    // its beat is in, that is the rule the others show, whatever labels say
+    await untilPage('the other peers to show the halt of 3.0.0', async () => await peerRows(page),
+      rs => rs.filter(r => r.peer !== a.peerId).every(r => r.waiting.startsWith('halt-on-failures for 3.0.0')))
 
     // a reload without the token works by the cookie, and the chart keeps its history
     await page.goto(`${a.control.url}/`)

@@ -11,7 +11,7 @@ function peer (name: string): PeerId {
   return { toString: () => name } as unknown as PeerId
 }
 
-interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean, breaks?: boolean, slow?: boolean, silentMs?: number }
+interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean, breaks?: boolean, slow?: boolean, silentMs?: number, stallGetMs?: number, stalled?: number }
 
 /** A block exchange over in-memory peers, recording who was asked for what, who was asked what it holds, and who served what. */
 function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>, haves: string[] = [], served: Array<{ peer: string, cid: string }> = []): BlockExchange {
@@ -32,6 +32,11 @@ function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[]
       gets.push({ peer: fp.name, cids: cids.map(String) })
       if (fp.breaks === true) throw new BlockProtocolError('peer sent more blocks than asked for')
       if (fp.slow === true) throw new Error('get request timed out')
+      if (fp.stallGetMs != null) {
+        await new Promise(resolve => setTimeout(resolve, fp.stallGetMs))
+        fp.stalled = (fp.stalled ?? 0) + 1
+        throw new Error('get request timed out')
+      }
       const missing: CID[] = []
       for (const cid of cids) {
         // like the real exchange: a block the peer does not hold is answered missing
@@ -178,10 +183,32 @@ describe('fetching a package from the swarm', () => {
     const haves: string[] = []
     const store = new MemoryBlockStore()
     const started = Date.now()
-    await fetchPackage({ root, store, exchange: exchange(peers, [], haves), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1, haveGraceMs: 50 })
+    await fetchPackage({ root, store, exchange: exchange(peers, [], haves), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1 })
     expect(store.count).toBe(cids.length)
     // the package has several levels (several rounds), yet the silent peer cost one grace period, not its timeout per round
     expect(Date.now() - started).toBeLessThan(1500)
     expect(haves).toEqual(['cut-off'])
   })
+
+  it('asks an idle other holder for blocks a stalling peer sits on, and keeps whichever answer comes first', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    // the staller says it holds everything and then never answers a get (until its 10 s "timeout")
+    const peers: FakePeer[] = [{ name: 'staller', store: await copyOf(source, cids), stallGetMs: 10_000 }, { name: 'honest', store: await copyOf(source, cids) }]
+    const gets: Array<{ peer: string, cids: string[] }> = []
+    const store = new MemoryBlockStore()
+    const logs: string[] = []
+    const started = Date.now()
+    // the staller is the only source at first, so it surely sits on a request
+    const sources = (): PeerId[] => (Date.now() - started < 100 ? peers.slice(0, 1) : peers).map(p => peer(p.name))
+    const result = await fetchPackage({ root, store, exchange: exchange(peers, gets), sources, onProgress: () => {}, log: m => logs.push(m), signal: new AbortController().signal, idleMs: 1, hedgeMs: 50 })
+    expect(store.count).toBe(cids.length)
+    expect(result.fetched).toBe(cids.length)
+    // done before any request to the staller timed out, every block it sat on taken from the honest peer
+    expect(peers[0]?.stalled).toBeUndefined()
+    const fromStaller = gets.filter(g => g.peer === 'staller').flatMap(g => g.cids)
+    expect(fromStaller.length).toBeGreaterThan(0)
+    const fromHonest = new Set(gets.filter(g => g.peer === 'honest').flatMap(g => g.cids))
+    for (const cid of fromStaller) expect(fromHonest.has(cid)).toBe(true)
+  })
 })
+
