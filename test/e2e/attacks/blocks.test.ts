@@ -3,7 +3,7 @@
  * fault UPGOSSIP_FAULT=serve-corrupt-blocks) does not stop the others from completing:
  * every block is checked against its CID, and the liar is dropped as a source. Peers
  * written for the test that claim to hold every block and then send an endless stream,
- * an oversized frame, or nothing at all, cost a fetch one round at most.
+ * an oversized frame, or nothing at all, cost a fetch little: the first two are dropped at once, the staller's blocks are asked of another holder after 2 s.
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
