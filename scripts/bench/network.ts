@@ -7,7 +7,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { MemoryBlockStore } from '#src/store/index.js'
 import { createRelease, writeBundle } from '#src/release/index.js'
-import { DaemonProcess, DEMO_APP_DIR, Workspace } from '#src/testnet/index.js'
+import { DaemonProcess, DEMO_APP_DIR, Workspace, pollUntil } from '#src/testnet/index.js'
 import type { PublisherKey } from '#src/release/index.js'
 import { parseMetrics } from './prometheus.ts'
 import type { MetricSample } from './prometheus.ts'
@@ -141,17 +141,8 @@ export class BenchNetwork {
 
   /** Poll until `check` holds. */
   async waitUntil (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 120_000, intervalMs = 250): Promise<void> {
-    const deadline = Date.now() + timeoutMs
-    let last = ''
-    while (Date.now() < deadline) {
-      try {
-        if (await check()) return
-      } catch (err) {
-        last = (err as Error).message
-      }
-      await sleep(intervalMs)
-    }
-    throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${last === '' ? '' : ` (last error: ${last})`}`)
+    const failure = await pollUntil(what, check, timeoutMs, intervalMs)
+    if (failure != null) throw new Error(failure)
   }
 
   /** Wait until every peer (or `peers`) holds `release` in one of `states`. */

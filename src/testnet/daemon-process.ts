@@ -164,3 +164,21 @@ async function tail (file: string, lines = 15): Promise<string> {
 export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
 }
+
+/**
+ * Call `check` every `intervalMs` until it holds (resolves `undefined`) or `timeoutMs`
+ * has passed (resolves with a message naming `what` and the last error `check` threw).
+ */
+export async function pollUntil (what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs = 250): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return undefined
+    } catch (err) {
+      last = (err as Error).message
+    }
+    await sleep(intervalMs)
+  }
+  return `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${last === '' ? '' : ` (last error: ${last})`}`
+}

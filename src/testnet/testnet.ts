@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { byRank } from '../schedule/index.js'
-import { DaemonProcess, sleep } from './daemon-process.js'
+import { DaemonProcess, pollUntil, sleep } from './daemon-process.js'
 import { LoadGenerator, kvCodec } from './load.js'
 import type { KvClientCodec, LoadSummary } from './load.js'
 import type { MemoryReport } from './memory.js'
@@ -166,17 +166,8 @@ export class Testnet {
 
   /** Poll until `check` holds; throws {@link StepTimeoutError} after the step timeout. */
   async waitUntil (what: string, check: () => Promise<boolean> | boolean, timeoutMs = this.options.stepTimeoutMs): Promise<void> {
-    const deadline = Date.now() + timeoutMs
-    let last = ''
-    while (Date.now() < deadline) {
-      try {
-        if (await check()) return
-      } catch (err) {
-        last = (err as Error).message
-      }
-      await sleep(250)
-    }
-    throw new StepTimeoutError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${last === '' ? '' : ` (last error: ${last})`}`)
+    const failure = await pollUntil(what, check, timeoutMs)
+    if (failure != null) throw new StepTimeoutError(failure)
   }
 
   /** Wait until every running peer (or `peers`) runs `version`. */
