@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { byRank } from '../schedule/index.js'
-import { DaemonProcess, pollUntil, sleep } from './daemon-process.js'
+import { DaemonProcess, pollUntil } from './daemon-process.js'
 import { LoadGenerator, kvCodec } from './load.js'
 import type { KvClientCodec, LoadSummary } from './load.js'
 import type { MemoryReport } from './memory.js'
