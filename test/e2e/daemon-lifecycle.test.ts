@@ -72,6 +72,32 @@ describe('daemon lifecycle', () => {
     expect(stored).toEqual(JSON.parse(await fs.readFile(other, 'utf8')))
   })
 
+  it('a data directory runs one app: joining it as another is AppMismatchError, installing another app there is refused', async () => {
+    net = await TestNet.create()
+    const v1 = await net.release('1.0.0')
+    const a = await net.start('a', ['--install', v1.file])
+    await a.waitVersion('1.0.0')
+    await a.stop()
+    const nodeJson = path.join(a.dataDir, 'node.json')
+    const before = await fs.readFile(nodeJson, 'utf8')
+    expect(JSON.parse(before)).toMatchObject({ app: 'kv', current: { id: v1.id, version: '1.0.0' } })
+    const daemon = async (dataDir: string, args: string[]): Promise<{ code: number, stderr: string }> =>
+      await runCli(['daemon', '--data', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--config', net?.configFile ?? '', ...args])
+    const joined = await daemon(a.dataDir, ['--app', 'notes'])
+    expect(joined.code).toBe(1)
+    expect(joined.stderr).toMatch(/this data directory runs kv; it cannot join as notes .*\[AppMismatchError\]/)
+    // nothing was changed: the directory still runs kv 1.0.0
+    expect(await fs.readFile(nodeJson, 'utf8')).toBe(before)
+
+    // a directory that joined as kv and has nothing installed yet takes no other app's bundle
+    const notes = await net.releaseFiles({ 'upgossip.json': JSON.stringify({ app: 'notes', version: '1.0.0', main: 'server.js', protocol: 1 }), 'server.js': '' })
+    const b = await net.start('b', ['--app', 'kv'])
+    await b.stop()
+    const installed = await daemon(b.dataDir, ['--install', notes.file])
+    expect(installed.code).toBe(1)
+    expect(installed.stderr).toMatch(/is notes, but this peer serves kv \[PublishRefusedError\]/)
+  })
+
   it('--psk makes a private network: peers without the key cannot connect', async () => {
     net = await TestNet.create()
     const key1 = await pskFile(net.root, 'one.psk')

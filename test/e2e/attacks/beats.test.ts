@@ -1,8 +1,8 @@
 /**
  * Hostile status beats against real daemons: a flood of beats (valid, malformed and
  * oversized) from a peer written for the test, a Sybil set of peers reporting that a
- * release failed so as to halt its rollout, and an eclipse that leaves a daemon
- * connected only to a peer that relays nothing.
+ * release failed so as to halt its rollout, a Sybil claiming the one slot of a rolling
+ * rollout, and an eclipse that leaves a daemon connected only to a peer that relays nothing.
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -12,6 +12,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_BEAT_BYTES, createPeerNode, encodeBeat, statusTopic } from '../../../src/net/index.js'
 import type { PeerNode, StatusBeat } from '../../../src/net/index.js'
+import { kvVersion } from '../support/kv-app.js'
 import { TestNet, runCli, waitFor } from '../support/testnet.js'
 
 let net: TestNet | undefined
@@ -117,6 +118,44 @@ describe('hostile status beats', () => {
     await p.waitVersion('2.0.0')
     await q.waitVersion('2.0.0')
     expect((await p.status()).network.map(x => x.peerId)).toEqual([q.peerId])
+  })
+
+  it('a Sybil that says it is switching takes the one slot of a rolling rollout on an open network (not defended), but cannot reach a private one (--psk)', async () => {
+    net = await TestNet.create({ minConnections: 1, beatInterval: '500ms' })
+    const v1 = await net.releaseFiles(kvVersion('1.0.0', 'v1'))
+    const v2 = await net.releaseFiles(kvVersion('2.0.0', 'v2', { schedule: [{ rule: 'rolling', max: 1 }] }))
+    const topic = statusTopic('default')
+
+    // open network: one fake peer sends valid, signed beats saying it is switching to 2.0.0 now
+    const a = await net.start('a', ['--install', v1.file])
+    const sybil = await hostileNode()
+    sybil.services.pubsub.subscribe(topic)
+    await sybil.dial(multiaddr(a.addr))
+    await waitFor('the Sybil to see a on the status topic', () => sybil.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId))
+    let seq = 1
+    const claim = setInterval(() => {
+      seq++
+      void sybil.services.pubsub.publish(topic, beat(seq, { state: 'upgrading', upgrading: v2.id })).catch(() => {})
+    }, 300)
+    try {
+      await waitFor('a to see the Sybil switching', async () => (await a.status()).network.some(p => p.peerId === sybil.peerId.toString() && p.upgrading === v2.id))
+      expect((await runCli(['publish', v2.file, '--data', a.dataDir])).code).toBe(0)
+      await waitFor('a to wait on rolling', async () => (await a.status()).releases.find(r => r.id === v2.id)?.waitingOn === 'rolling')
+      const status = await a.status()
+      expect(status.version).toBe('1.0.0')
+      expect(status.releases.find(r => r.id === v2.id)?.reason).toMatch(/^1 peer\(s\) switching now, at most 1 at once/)
+      // the only peer it knows is the Sybil: the slot is held by a peer that does not exist
+      expect(status.network.map(p => p.peerId)).toEqual([sybil.peerId.toString()])
+    } finally {
+      clearInterval(claim)
+    }
+
+    // private network: the Sybil cannot connect, so the same release rolls out
+    const p = await net.start('p', ['--install', v1.file, '--psk', await pskFile(net.root)])
+    await expect(sybil.dial(multiaddr(p.addr), { signal: AbortSignal.timeout(5000) })).rejects.toThrow()
+    expect((await runCli(['publish', v2.file, '--data', p.dataDir])).code).toBe(0)
+    await p.waitVersion('2.0.0')
+    expect((await p.status()).network).toEqual([])
   })
 
   it('an eclipse: a daemon connected only to a peer that relays nothing says it may be cut off, and clears once it hears an honest peer', async () => {
