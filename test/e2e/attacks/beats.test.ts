@@ -180,3 +180,32 @@ describe('hostile status beats', () => {
     expect(await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8')).toContain('"type":"freeze-cleared"')
   })
 })
+
+describe('what freshness cannot see', () => {
+  it('an eclipsing peer that sends beats of its own clears its victim\'s freeze warning, with no honest peer in sight (not defended)', async () => {
+    net = await TestNet.create({ minConnections: 1, freezeAfter: '3s' })
+    const v1 = await net.release('1.0.0')
+    const h = await hostileNode()
+    const topic = statusTopic('default')
+    for (const t of ['releases', 'status']) h.services.pubsub.subscribe(`upgossip/default/${t}`)
+    const a = await net.start('a', ['--install', v1.file, '--bootstrap', `${h.getMultiaddrs()[0]?.toString() ?? ''}`])
+    await waitFor('a to be connected to the eclipsing peer only', async () => (await a.status()).connections === 1)
+    await waitFor('a to say it may be cut off', async () => (await a.status()).freshness.frozen)
+    // the eclipser now beats, as a network of one would: valid beats, no release, no other peer
+    let seq = 1
+    const beating = setInterval(() => {
+      seq++
+      void h.services.pubsub.publish(topic, beat(seq)).catch(() => {})
+    }, 300)
+    try {
+      await waitFor('a to stop saying it may be cut off', async () => !(await a.status()).freshness.frozen && (await a.metric('upgossip_frozen')) === 0)
+      const status = await a.status()
+      expect(status.connections).toBe(1)
+      expect(status.network.map(p => p.peerId)).toEqual([h.peerId.toString()])
+      expect(status.freshness.lastRelease).toBeNull()
+      expect(await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8')).toContain('"type":"freeze-cleared"')
+    } finally {
+      clearInterval(beating)
+    }
+  })
+})
