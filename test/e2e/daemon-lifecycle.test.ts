@@ -7,6 +7,7 @@ import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generatePublisherKey } from '../../src/release/index.js'
+import { writeTree } from '../helpers.js'
 import { BIN, TestNet, runCli, waitFor } from './support/testnet.js'
 import { spawn } from 'node:child_process'
 
@@ -96,6 +97,22 @@ describe('daemon lifecycle', () => {
     const installed = await daemon(b.dataDir, ['--install', notes.file])
     expect(installed.code).toBe(1)
     expect(installed.stderr).toMatch(/is notes, but this peer serves kv \[PublishRefusedError\]/)
+  })
+
+  it('an import the package does not bundle is resolved from node_modules above the data directory (not defended)', async () => {
+    net = await TestNet.create()
+    // a module nobody signed, in a folder above the data directories
+    await writeTree(path.join(net.root, 'node_modules', 'not-in-the-package'), {
+      'package.json': JSON.stringify({ name: 'not-in-the-package', type: 'module', main: 'index.js' }),
+      'index.js': "export default 'code nobody signed'\n"
+    })
+    const v1 = await net.releaseFiles({
+      'upgossip.json': JSON.stringify({ app: 'kv', version: '1.0.0', main: 'server.js', protocol: 1 }),
+      'server.js': "import { connect } from 'upgossip/app'\nimport unsigned from 'not-in-the-package'\nconst node = await connect()\nnode.serve(async () => ({ unsigned }))\nawait node.ready()\n"
+    })
+    const a = await net.start('a', ['--install', v1.file])
+    await a.waitVersion('1.0.0')
+    expect(await a.call({})).toEqual({ unsigned: 'code nobody signed' })
   })
 
   it('--psk makes a private network: peers without the key cannot connect', async () => {
