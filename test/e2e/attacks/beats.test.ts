@@ -2,7 +2,8 @@
  * Hostile status beats against real daemons: a flood of beats (valid, malformed and
  * oversized) from a peer written for the test, a Sybil set of peers reporting that a
  * release failed so as to halt its rollout, a Sybil claiming the one slot of a rolling
- * rollout, and an eclipse that leaves a daemon connected only to a peer that relays nothing.
+ * rollout or running a version it does not, and an eclipse that leaves a daemon connected
+ * only to a peer that relays nothing (or beats as if it were a network).
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -156,6 +157,41 @@ describe('hostile status beats', () => {
     expect((await runCli(['publish', v2.file, '--data', p.dataDir])).code).toBe(0)
     await p.waitVersion('2.0.0')
     expect((await p.status()).network).toEqual([])
+  })
+
+  it('a Sybil that says it already runs the new version lets an after rule start early on an open network (not defended)', async () => {
+    net = await TestNet.create({ minConnections: 1, beatInterval: '500ms' })
+    const v1 = await net.releaseFiles(kvVersion('1.0.0', 'v1'))
+    const v2 = await net.releaseFiles(kvVersion('2.0.0', 'v2', { schedule: [{ rule: 'after', fraction: 0.5 }] }))
+    const topic = statusTopic('default')
+    // b's operator has not approved 2.0.0: it stays on 1.0.0, so a's after rule waits for it
+    const policy = path.join(net.root, 'approve.json')
+    await fs.writeFile(policy, JSON.stringify({ rules: [{ rule: 'approve' }] }))
+    const a = await net.start('a', ['--install', v1.file])
+    const b = await net.start('b', ['--install', v1.file, '--bootstrap', a.addr, '--policy', policy])
+    await waitFor('a to see b', async () => (await a.status()).network.some(p => p.peerId === b.peerId))
+    expect((await runCli(['publish', v2.file, '--data', a.dataDir])).code).toBe(0)
+    await waitFor('a to wait on after', async () => (await a.status()).releases.find(r => r.id === v2.id)?.waitingOn === 'after')
+    expect((await a.status()).releases.find(r => r.id === v2.id)?.reason).toMatch(/^0 of 1 other peers run 2\.0\.0/)
+
+    // a fake peer says it already runs 2.0.0: half of a's other peers now "run" it
+    const sybil = await hostileNode()
+    sybil.services.pubsub.subscribe(topic)
+    await sybil.dial(multiaddr(a.addr))
+    await waitFor('the Sybil to see a on the status topic', () => sybil.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId))
+    let seq = 1
+    const done = setInterval(() => {
+      seq++
+      void sybil.services.pubsub.publish(topic, beat(seq, { version: '2.0.0', since: Date.now() - 60_000 })).catch(() => {})
+    }, 300)
+    try {
+      await a.waitVersion('2.0.0')
+      // the only other peer on 2.0.0 is the one that does not exist; the real one still runs 1.0.0
+      expect((await b.status()).version).toBe('1.0.0')
+      expect((await a.status()).network.filter(p => p.version === '2.0.0').map(p => p.peerId)).toEqual([sybil.peerId.toString()])
+    } finally {
+      clearInterval(done)
+    }
   })
 
   it('an eclipse: a daemon connected only to a peer that relays nothing says it may be cut off, and clears once it hears an honest peer', async () => {
