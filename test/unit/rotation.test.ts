@@ -281,6 +281,22 @@ describe('the trust store', () => {
     await expect(verifySignedRelease(byOwners.signed, { trust: replaced.store.policy, clock })).resolves.toBeDefined()
     await expect(verifySignedRelease(byThief.signed, { trust: replaced.store.policy, clock })).rejects.toThrow(ThresholdNotMetError)
   })
+
+  it('a rotation to a key nobody holds (not defended): no release or rotation can be signed any more, until a new trust file', async () => {
+    const { data, file } = await seededDir(trust([alice], 1))
+    const { store } = await TrustStore.open(data, { seed: file })
+    // a mistyped key: a valid public key whose private key nobody has
+    const lost = (await generatePublisherKey()).id
+    expect((await store.adopt(await signRotation({ ...record([], 1, 1), publishers: [lost] }, [alice]))).kind).toBe('new')
+    expect(store.policy.forApp('kv')).toEqual({ publishers: [lost], threshold: 1, sequence: 1 })
+    // the old key no longer counts, for a release or for the rotation that would repair it
+    await expect(verifySignedRelease((await release([alice])).signed, { trust: store.policy, clock })).rejects.toThrow(ThresholdNotMetError)
+    await expect(store.adopt(await signRotation(record([alice], 1, 2), [alice]))).rejects.toThrow(ThresholdNotMetError)
+    const fresh = path.join(path.dirname(file), 'fresh.json')
+    await fs.writeFile(fresh, JSON.stringify(trust([alice], 1, 1).toJSON()))
+    const replaced = await TrustStore.open(data, { seed: fresh, replace: true })
+    await expect(verifySignedRelease((await release([alice])).signed, { trust: replaced.store.policy, clock })).resolves.toBeDefined()
+  })
 })
 
 describe('the release book after a rotation', () => {
