@@ -27,6 +27,7 @@ export interface CarContents {
   blocks: Map<string, Block>
 }
 
+/** The default archive bound of {@link readCar} (see limits.ts). */
 export { MAX_CAR_BYTES }
 
 /** Encode `blocks` as a CAR with the given roots. */

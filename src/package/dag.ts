@@ -15,6 +15,7 @@ export class PackageDagError extends UpgossipError {
   static override name = 'PackageDagError'
 }
 
+/** The default block bound of {@link walkPackageBlocks} (see limits.ts). */
 export { MAX_PACKAGE_BLOCKS }
 
 /** The blocks of a package DAG. */

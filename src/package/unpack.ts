@@ -30,6 +30,7 @@ export class NotAPackageError extends UpgossipError {
   static override name = 'NotAPackageError'
 }
 
+/** The default entry bound of the package readers (see limits.ts). */
 export { MAX_PACKAGE_FILES }
 /** Deepest directory nesting in one package. */
 const MAX_DEPTH = 64
