@@ -13,9 +13,9 @@ import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
   AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
-  beatWaiting, peerIdFromString, readPsk, takeInSyncAnswer, MAX_SYNC_APPS, MAX_SYNC_RELEASES, SYNC_PROTOCOL
+  beatWaiting, peerIdFromString, readPsk, syncAnswer, takeInSyncAnswer, MAX_SYNC_APPS, SYNC_PROTOCOL
 } from '../net/index.js'
-import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncRequest } from '../net/index.js'
+import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncAnswerPart, SyncRequest } from '../net/index.js'
 import { unpackPackage, walkPackageBlocks } from '../package/index.js'
 import {
   ReleaseBook, TrustStore, decodeReleasesTopicMessage, encodeReleasesTopicMessage, readBundle,
@@ -23,7 +23,7 @@ import {
 } from '../release/index.js'
 import { UnknownMessageTypeError, decodeRevocation, decodeRotation, verifyRevocation } from '../release/index.js'
 import type { AdoptOutcome, AppPolicy, SignedRevocation, SignedRotation } from '../release/index.js'
-import type { ReleaseBundle, ReleaseEntry, ReleaseRecord, ReleaseState, TrustPolicy, Verdict } from '../release/index.js'
+import type { ReleaseBundle, ReleaseEntry, ReleaseRecord, ReleaseState, ReleasesTopicMessage, TrustPolicy, Verdict } from '../release/index.js'
 import { DiskFullError, FsBlockStore, isDiskFull, lockDataDir, writeJsonAtomic } from '../store/index.js'
 import type { DataDirLock } from '../store/index.js'
 import { AppHost } from '../host/index.js'
@@ -163,10 +163,6 @@ export const DATA_FILES = {
 
 /** Least time between two syncs with one peer triggered by its beats. */
 const BEAT_SYNC_INTERVAL_MS = 10_000
-
-/** Most revocations and rotations per app, and of both in all, in one sync answer; releases fill the rest. */
-const SYNC_TRUST_FRAMES_PER_APP = 32
-const SYNC_TRUST_FRAMES = 128
 
 /** Refusals that depend on the trust policy in force: a rotation adopted later may change them. */
 const TRUST_DEPENDENT = new Set(['ThresholdNotMetError', 'RotationOutOfOrderError'])
@@ -830,23 +826,14 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     return request
   }
 
-  /**
-   * A sync answer, in the order a late peer can take it in: per app the revocations, then
-   * the rotations (lowest sequence first), then the releases. A revocation made under the
-   * policy before a rotation is still checked under that policy; a release signed by new
-   * keys comes after the rotation that trusts them. Revocations and rotations are bounded
-   * so that releases always fit, and releases are cut oldest first.
-   */
+  /** A sync answer ({@link syncAnswer}): only the frames kept are encoded. */
   private releasesFor (request: SyncRequest): Uint8Array[] {
-    const trust: Uint8Array[] = []
-    const releases: Uint8Array[] = []
-    for (const [app, version] of Object.entries(request)) {
-      for (const revocation of this.book.revocations(app).slice(-SYNC_TRUST_FRAMES_PER_APP)) trust.push(encodeReleasesTopicMessage({ type: 'revocation', revocation }))
-      for (const rotation of this.trustStore.rotations(app).slice(-SYNC_TRUST_FRAMES_PER_APP)) trust.push(encodeReleasesTopicMessage({ type: 'rotation', rotation }))
-      for (const entry of this.book.atOrAbove(app, version ?? undefined)) releases.push(encodeReleasesTopicMessage({ type: 'release', signed: entry.signed }))
-    }
-    const kept = trust.slice(-SYNC_TRUST_FRAMES)
-    return [...kept, ...releases.slice(-(MAX_SYNC_RELEASES - kept.length))]
+    const parts = Object.entries(request).map(([app, version]): SyncAnswerPart<ReleasesTopicMessage> => ({
+      revocations: this.book.revocations(app).map(revocation => ({ type: 'revocation', revocation })),
+      rotations: this.trustStore.rotations(app).map(rotation => ({ type: 'rotation', rotation })),
+      releases: this.book.atOrAbove(app, version ?? undefined).map(entry => ({ type: 'release', signed: entry.signed }))
+    }))
+    return syncAnswer(parts).map(message => encodeReleasesTopicMessage(message))
   }
 
   /**

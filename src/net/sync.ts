@@ -23,6 +23,46 @@ export class SyncProtocolError extends UpgossipError {
 export const MAX_SYNC_APPS = 32
 export const MAX_SYNC_RELEASES = 256
 
+/** Most revocations and rotations per app, and of both in all, in one sync answer; releases fill the rest. */
+export const SYNC_TRUST_FRAMES_PER_APP = 32
+export const SYNC_TRUST_FRAMES = 128
+
+/** What one app contributes to a sync answer; each list oldest (or lowest sequence) first. */
+export interface SyncAnswerPart<T> {
+  revocations: T[]
+  rotations: T[]
+  releases: T[]
+}
+
+/** The bounds of a sync answer. */
+export interface SyncAnswerLimits {
+  /** Revocations per app, and rotations per app. */
+  trustPerApp: number
+  /** Revocations and rotations of every app together. */
+  trust: number
+  /** Frames in all. */
+  frames: number
+}
+
+/**
+ * A sync answer, in the order a late peer can take it in: per app the revocations, then
+ * the rotations, then every app's releases. A revocation made under the policy before a
+ * rotation is still checked under that policy; a release signed by new keys comes after
+ * the rotation that trusts them. Revocations and rotations are bounded, newest kept, so
+ * that releases always fit; releases are cut oldest first.
+ */
+export function syncAnswer<T> (parts: Array<SyncAnswerPart<T>>, limits: SyncAnswerLimits = { trustPerApp: SYNC_TRUST_FRAMES_PER_APP, trust: SYNC_TRUST_FRAMES, frames: MAX_SYNC_RELEASES }): T[] {
+  const trust: T[] = []
+  const releases: T[] = []
+  for (const part of parts) {
+    trust.push(...part.revocations.slice(-limits.trustPerApp), ...part.rotations.slice(-limits.trustPerApp))
+    releases.push(...part.releases)
+  }
+  const kept = trust.slice(-limits.trust)
+  const room = Math.max(0, limits.frames - kept.length)
+  return [...kept, ...releases.slice(Math.max(0, releases.length - room))]
+}
+
 /** The versions an asker runs, per app (null: none yet). */
 export type SyncRequest = Record<string, string | null>
 

@@ -7,6 +7,7 @@ import { CarWriter } from '@ipld/car/writer'
 import type { CID } from 'multiformats/cid'
 import { UpgossipError } from '../errors.js'
 import { toCid, verifyBlock } from '../store/index.js'
+import { MAX_CAR_BYTES } from './limits.js'
 
 /** The bytes are not a readable CAR (garbage, truncated, bad header). */
 export class CarMalformedError extends UpgossipError {
@@ -26,8 +27,8 @@ export interface CarContents {
   blocks: Map<string, Block>
 }
 
-/** Largest CAR read into memory by default (1 GiB). */
-export const MAX_CAR_BYTES = 1024 * 1024 * 1024
+/** The default archive bound of {@link readCar} (see limits.ts). */
+export { MAX_CAR_BYTES }
 
 /** Encode `blocks` as a CAR with the given roots. */
 export async function writeCar (roots: CID[], blocks: Iterable<Block> | AsyncIterable<Block>): Promise<Uint8Array> {

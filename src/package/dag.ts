@@ -8,14 +8,15 @@ import type { CID } from 'multiformats/cid'
 import { UpgossipError } from '../errors.js'
 import { CODEC_DAG_PB, CODEC_RAW, assertSupportedCid, toCid } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
+import { MAX_PACKAGE_BLOCKS } from './limits.js'
 
 /** A package DAG has more blocks than allowed, or a block a package cannot hold. */
 export class PackageDagError extends UpgossipError {
   static override name = 'PackageDagError'
 }
 
-/** Upper bound on the blocks of one package, so a hostile DAG cannot make a walk run forever. */
-export const MAX_PACKAGE_BLOCKS = 1_000_000
+/** The default block bound of {@link walkPackageBlocks} (see limits.ts). */
+export { MAX_PACKAGE_BLOCKS }
 
 /** The blocks of a package DAG. */
 export interface PackageBlocks {
@@ -42,7 +43,7 @@ export function blockLinks (cid: CID, bytes: Uint8Array): CID[] {
   })
 }
 
-/** Every block of the DAG under `root`, each read (and so verified) from `store`. */
+/** Every block of the DAG under `root`, each read (and so verified) from `store`; more than `limit` blocks is {@link PackageDagError}. */
 export async function walkPackageBlocks (root: CID, store: BlockStore, limit = MAX_PACKAGE_BLOCKS): Promise<PackageBlocks> {
   assertSupportedCid(root)
   const seen = new Set<string>([root.toString()])

@@ -18,6 +18,7 @@ import type { Manifest } from './manifest.js'
 import type { PackageFile } from './pack.js'
 import { UnsafePathError, nameProblem } from './paths.js'
 import { UnsupportedEntryError } from './pack.js'
+import { MAX_PACKAGE_FILES } from './limits.js'
 
 /** The unpack destination already exists. */
 export class DestinationExistsError extends UpgossipError {
@@ -29,8 +30,9 @@ export class NotAPackageError extends UpgossipError {
   static override name = 'NotAPackageError'
 }
 
-/** Bounds on what one package may hold. */
-export const MAX_PACKAGE_FILES = 100_000
+/** The default entry bound of the package readers (see limits.ts). */
+export { MAX_PACKAGE_FILES }
+/** Deepest directory nesting in one package. */
 const MAX_DEPTH = 64
 
 /** A file found while walking a package. */
@@ -73,7 +75,7 @@ function notUnixFs (err: unknown, where: string): Error {
   return new NotAPackageError(`${where} is not valid UnixFS: ${(err as Error)?.message ?? String(err)}`)
 }
 
-async function walkDirectory (dir: UnixFSEntry, prefix: string, depth: number, count: { files: number }, onDir: (rel: string) => Promise<void>, onFile: FileVisitor): Promise<void> {
+async function walkDirectory (dir: UnixFSEntry, prefix: string, depth: number, count: { files: number, max: number }, onDir: (rel: string) => Promise<void>, onFile: FileVisitor): Promise<void> {
   if (dir.type !== 'directory') throw new NotAPackageError(`${prefix === '' ? 'package root' : prefix} is not a directory`)
   if (dir.unixfs.type !== 'directory' && dir.unixfs.type !== 'hamt-sharded-directory') {
     throw new UnsupportedEntryError(`${prefix === '' ? 'package root' : prefix} has UnixFS type ${dir.unixfs.type}`)
@@ -86,7 +88,7 @@ async function walkDirectory (dir: UnixFSEntry, prefix: string, depth: number, c
     if (problem != null) throw new UnsafePathError(`package entry "${rel}" is refused: ${problem}`)
     if (names.has(child.name)) throw new UnsafePathError(`package entry "${rel}" appears twice`)
     names.add(child.name)
-    if (++count.files > MAX_PACKAGE_FILES) throw new UnsafePathError(`package has more than ${MAX_PACKAGE_FILES} entries`)
+    if (++count.files > count.max) throw new UnsafePathError(`package has more than ${count.max} entries`)
     if (child.type === 'directory') {
       await onDir(rel)
       await walkDirectory(child, rel, depth + 1, count, onDir, onFile)
@@ -114,18 +116,18 @@ async function readEntry (entry: UnixFSEntry, where: string): Promise<Uint8Array
   return Buffer.concat(chunks)
 }
 
-/** The files of a package (paths, sizes, CIDs), reading only directory blocks. */
-export async function listPackageFiles (root: CID, store: BlockStore): Promise<PackageEntry[]> {
+/** The files of a package (paths, sizes, CIDs), reading only directory blocks; more than `maxEntries` entries is {@link UnsafePathError}. */
+export async function listPackageFiles (root: CID, store: BlockStore, maxEntries = MAX_PACKAGE_FILES): Promise<PackageEntry[]> {
   const files: PackageEntry[] = []
-  await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0 }, async () => {}, async file => { files.push(file) })
+  await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0, max: maxEntries }, async () => {}, async file => { files.push(file) })
   return files
 }
 
-/** Read and validate a package's manifest, checking the files it names are present. */
-export async function readPackageManifest (root: CID, store: BlockStore): Promise<{ json: unknown, manifest: Manifest, files: PackageEntry[] }> {
+/** Read and validate a package's manifest, checking the files it names are present (at most `maxEntries` entries). */
+export async function readPackageManifest (root: CID, store: BlockStore, maxEntries = MAX_PACKAGE_FILES): Promise<{ json: unknown, manifest: Manifest, files: PackageEntry[] }> {
   const files: PackageEntry[] = []
   let manifestBytes: Uint8Array | undefined
-  await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0 }, async () => {}, async (file, entry) => {
+  await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0, max: maxEntries }, async () => {}, async (file, entry) => {
     files.push(file)
     if (file.path === MANIFEST_FILE) manifestBytes = await readEntry(entry, file.path)
   })
@@ -144,9 +146,10 @@ export interface UnpackResult {
 
 /**
  * Write the package `root` into `dest` (which must not exist). Every block is verified;
- * nothing appears at `dest` unless the whole package was valid.
+ * nothing appears at `dest` unless the whole package was valid. More than `maxEntries`
+ * entries is {@link UnsafePathError}.
  */
-export async function unpackPackage (root: CID, store: BlockStore, dest: string): Promise<UnpackResult> {
+export async function unpackPackage (root: CID, store: BlockStore, dest: string, maxEntries = MAX_PACKAGE_FILES): Promise<UnpackResult> {
   const target = path.resolve(dest)
   if (await fs.stat(target).then(() => true, () => false)) throw new DestinationExistsError(`${dest} already exists`)
   await fs.mkdir(path.dirname(target), { recursive: true })
@@ -155,7 +158,7 @@ export async function unpackPackage (root: CID, store: BlockStore, dest: string)
   try {
     const files: PackageEntry[] = []
     let manifestBytes: Uint8Array | undefined
-    await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0 },
+    await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0, max: maxEntries },
       async rel => { await fs.mkdir(path.join(temp, ...rel.split('/'))) },
       async (file, entry) => {
         const bytes = await readEntry(entry, file.path)

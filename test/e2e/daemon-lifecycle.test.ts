@@ -7,6 +7,7 @@ import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generatePublisherKey } from '../../src/release/index.js'
+import { writeTree } from '../helpers.js'
 import { BIN, TestNet, runCli, waitFor } from './support/testnet.js'
 import { spawn } from 'node:child_process'
 
@@ -70,6 +71,48 @@ describe('daemon lifecycle', () => {
     const replaced = await net.start('a', ['--trust', other, '--replace-trust'])
     const stored = JSON.parse(await fs.readFile(path.join(replaced.dataDir, 'trust.json'), 'utf8'))
     expect(stored).toEqual(JSON.parse(await fs.readFile(other, 'utf8')))
+  })
+
+  it('a data directory runs one app: joining it as another is AppMismatchError, installing another app there is refused', async () => {
+    net = await TestNet.create()
+    const v1 = await net.release('1.0.0')
+    const a = await net.start('a', ['--install', v1.file])
+    await a.waitVersion('1.0.0')
+    await a.stop()
+    const nodeJson = path.join(a.dataDir, 'node.json')
+    const before = await fs.readFile(nodeJson, 'utf8')
+    expect(JSON.parse(before)).toMatchObject({ app: 'kv', current: { id: v1.id, version: '1.0.0' } })
+    const daemon = async (dataDir: string, args: string[]): Promise<{ code: number, stderr: string }> =>
+      await runCli(['daemon', '--data', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--config', net?.configFile ?? '', ...args])
+    const joined = await daemon(a.dataDir, ['--app', 'notes'])
+    expect(joined.code).toBe(1)
+    expect(joined.stderr).toMatch(/this data directory runs kv; it cannot join as notes .*\[AppMismatchError\]/)
+    // nothing was changed: the directory still runs kv 1.0.0
+    expect(await fs.readFile(nodeJson, 'utf8')).toBe(before)
+
+    // a directory that joined as kv and has nothing installed yet takes no other app's bundle
+    const notes = await net.releaseFiles({ 'upgossip.json': JSON.stringify({ app: 'notes', version: '1.0.0', main: 'server.js', protocol: 1 }), 'server.js': '' })
+    const b = await net.start('b', ['--app', 'kv'])
+    await b.stop()
+    const installed = await daemon(b.dataDir, ['--install', notes.file])
+    expect(installed.code).toBe(1)
+    expect(installed.stderr).toMatch(/is notes, but this peer serves kv \[PublishRefusedError\]/)
+  })
+
+  it('an import the package does not bundle is resolved from node_modules above the data directory (not defended)', async () => {
+    net = await TestNet.create()
+    // a module nobody signed, in a folder above the data directories
+    await writeTree(path.join(net.root, 'node_modules', 'not-in-the-package'), {
+      'package.json': JSON.stringify({ name: 'not-in-the-package', type: 'module', main: 'index.js' }),
+      'index.js': "export default 'code nobody signed'\n"
+    })
+    const v1 = await net.releaseFiles({
+      'upgossip.json': JSON.stringify({ app: 'kv', version: '1.0.0', main: 'server.js', protocol: 1 }),
+      'server.js': "import { connect } from 'upgossip/app'\nimport unsigned from 'not-in-the-package'\nconst node = await connect()\nnode.serve(async () => ({ unsigned }))\nawait node.ready()\n"
+    })
+    const a = await net.start('a', ['--install', v1.file])
+    await a.waitVersion('1.0.0')
+    expect(await a.call({})).toEqual({ unsigned: 'code nobody signed' })
   })
 
   it('--psk makes a private network: peers without the key cannot connect', async () => {

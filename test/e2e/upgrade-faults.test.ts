@@ -58,6 +58,27 @@ describe('a crash at every step of an upgrade', () => {
     await waitFor('the release to be failed', async () => (await again.status()).releases.find(r => r.id === bad.id)?.state === 'failed')
   })
 
+  it('a switch interrupted three times: the release is marked failed, the old version runs and it is not tried again', async () => {
+    // every start crashes at the first step of the switch, as a release that kills its host would
+    const fault = { UPGOSSIP_FAULT: 'crash-at:buffer' }
+    const { net: n, a } = await peerOnV1(fault)
+    const v2 = await n.releaseFiles(kvVersion('2.0.0', 'v2'))
+    expect((await runCli(['publish', v2.file, '--data', a.dataDir])).code).toBe(0)
+    await exited(a)
+    // the first two restarts undo the switch, which goes back to waiting and is tried again
+    for (let i = 0; i < 2; i++) await exited(await n.start('a', [], fault))
+    // the third undo marks it failed: the daemon stays up on 1.0.0, with the fault still armed
+    const last = await n.start('a', [], fault)
+    await waitFor('2.0.0 to be failed', async () => (await last.status()).releases.find(r => r.id === v2.id)?.state === 'failed')
+    await last.waitVersion('1.0.0')
+    expect(await last.call({ op: 'get', key: 'k' })).toEqual({ value: 1, version: '1.0.0' })
+    const history = JSON.parse((await runCli(['history', '--data', last.dataDir, '--json'])).stdout) as Array<{ type: string, message: string }>
+    const interrupted = history.filter(e => e.type === 'upgrade-interrupted').map(e => e.message)
+    expect(interrupted).toHaveLength(3)
+    expect(interrupted[2]).toMatch(/interrupted at buffer \(3 times\); 1\.0\.0 runs; the release is marked failed/)
+    expect(last.exited).toBeUndefined()
+  })
+
   it('a real kill -9 at a random moment of an upgrade ends with a version running and the state intact', async () => {
     const { net: n, a } = await peerOnV1()
     const v2 = await n.releaseFiles(kvVersion('2.0.0', 'v2'))

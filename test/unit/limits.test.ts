@@ -7,12 +7,15 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { EventLog } from '../../src/daemon/index.js'
 import { AppHost, RequestHoldOverflowError } from '../../src/host/index.js'
-import { NetworkView } from '../../src/net/index.js'
+import { MAX_BEAT_BYTES, MAX_SYNC_RELEASES, MalformedBeatError, NetworkView, SYNC_TRUST_FRAMES, SYNC_TRUST_FRAMES_PER_APP, decodeBeat, encodeBeat, syncAnswer } from '../../src/net/index.js'
 import type { StatusBeat } from '../../src/net/index.js'
-import { ManifestInvalidError, nameProblem, packDirectory, parseManifest, unpackPackage } from '../../src/package/index.js'
-import { MAX_RELEASES_TOPIC_MESSAGE, decodeReleasesTopicMessage } from '../../src/release/index.js'
+import {
+  CarMalformedError, MAX_CAR_BYTES, MAX_PACKAGE_BLOCKS, MAX_PACKAGE_FILES, ManifestInvalidError, PackageDagError, UnsafePathError,
+  listPackageFiles, nameProblem, packDirectory, parseManifest, readCar, readPackageManifest, unpackPackage, walkPackageBlocks, writeCar
+} from '../../src/package/index.js'
+import { MAX_RELEASES_TOPIC_MESSAGE, readBundle, decodeReleasesTopicMessage } from '../../src/release/index.js'
 import { MemoryBlockStore } from '../../src/store/index.js'
-import { tempDir, writeTree } from '../helpers.js'
+import { samplePackage, tempDir, writeTree } from '../helpers.js'
 
 const manifest = { app: 'kv', version: '1.0.0', main: 'server.js', protocol: 1 }
 
@@ -41,6 +44,90 @@ describe('limits at their edge', () => {
       if (ok) await expect(unpack()).resolves.toBeDefined()
       else await expect(unpack()).rejects.toMatchObject({ name: 'UnsafePathError' })
     }
+  })
+
+  it('CAR archive read: 1 GiB', async () => {
+    expect(MAX_CAR_BYTES).toBe(1024 * 1024 * 1024)
+    const store = new MemoryBlockStore()
+    const { cid } = await packDirectory(await samplePackage(await tempDir()), store)
+    const { cids } = await walkPackageBlocks(cid, store)
+    const car = await writeCar([cid], (async function * () { for (const c of cids) yield { cid: c, bytes: await store.get(c) } })())
+    // at the edge, with the limit given
+    expect((await readCar(car, car.byteLength)).blocks.size).toBe(cids.length)
+    await expect(readCar(car, car.byteLength - 1)).rejects.toThrow(CarMalformedError)
+    await expect(readCar(car, car.byteLength - 1)).rejects.toThrow(`more than the ${car.byteLength - 1}-byte limit`)
+    // the default, at its real size, without allocating a GiB: the length is checked before
+    // a byte is read, also by readBundle (verify, inspect, sign, publish, --install)
+    const sized = (n: number): Uint8Array => ({ byteLength: n }) as unknown as Uint8Array
+    await expect(readCar(sized(MAX_CAR_BYTES + 1))).rejects.toThrow(`more than the ${MAX_CAR_BYTES}-byte limit`)
+    await expect(readBundle(sized(MAX_CAR_BYTES + 1))).rejects.toThrow(`more than the ${MAX_CAR_BYTES}-byte limit`)
+    // exactly the limit passes the size check (and fails later, these are no CAR bytes)
+    await expect(readCar(sized(MAX_CAR_BYTES))).rejects.not.toThrow(/limit/)
+  })
+
+  it('blocks in one package: 1,000,000', async () => {
+    expect(MAX_PACKAGE_BLOCKS).toBe(1_000_000)
+    const store = new MemoryBlockStore()
+    const { cid } = await packDirectory(await samplePackage(await tempDir(), '1.0.0', {}, { 'a.txt': 'a', 'b/c.txt': 'c' }), store)
+    const { cids } = await walkPackageBlocks(cid, store)
+    expect(cids.length).toBeGreaterThan(3)
+    expect((await walkPackageBlocks(cid, store, cids.length)).cids).toHaveLength(cids.length)
+    await expect(walkPackageBlocks(cid, store, cids.length - 1)).rejects.toThrow(PackageDagError)
+    await expect(walkPackageBlocks(cid, store, cids.length - 1)).rejects.toThrow(`more than ${cids.length - 1} blocks`)
+  })
+
+  it('entries (files and directories) in one package: 100,000', async () => {
+    expect(MAX_PACKAGE_FILES).toBe(100_000)
+    const root = await tempDir()
+    const store = new MemoryBlockStore()
+    // upgossip.json, server.js, lib/, lib/store.js, a.txt, b/, b/c.txt: 7 entries
+    const { cid } = await packDirectory(await samplePackage(root, '1.0.0', {}, { 'a.txt': 'a', 'b/c.txt': 'c' }), store)
+    expect(await listPackageFiles(cid, store, 7)).toHaveLength(5)
+    expect((await readPackageManifest(cid, store, 7)).files).toHaveLength(5)
+    expect((await unpackPackage(cid, store, path.join(root, 'at-limit'), 7)).files).toHaveLength(5)
+    await expect(listPackageFiles(cid, store, 6)).rejects.toThrow(UnsafePathError)
+    await expect(readPackageManifest(cid, store, 6)).rejects.toThrow('more than 6 entries')
+    await expect(unpackPackage(cid, store, path.join(root, 'over'), 6)).rejects.toThrow('more than 6 entries')
+    // nothing is left behind by the refused unpack
+    expect((await fs.readdir(root)).filter(n => n.startsWith('over'))).toEqual([])
+  })
+
+  it('a status beat: 16384 bytes, refused past it before it is decoded', () => {
+    const base: StatusBeat = { v: 1, seq: 1, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [] }
+    // a key this build does not know pads the beat to an exact size (it is dropped once decoded)
+    const padded = (size: number): Uint8Array => {
+      const overhead = encodeBeat({ ...base, pad: 'x'.repeat(1000) } as unknown as StatusBeat).byteLength - 1000
+      const bytes = encodeBeat({ ...base, pad: 'x'.repeat(size - overhead) } as unknown as StatusBeat)
+      expect(bytes.byteLength).toBe(size)
+      return bytes
+    }
+    expect(MAX_BEAT_BYTES).toBe(16 * 1024)
+    expect(decodeBeat(padded(MAX_BEAT_BYTES))).toEqual(base)
+    expect(() => decodeBeat(padded(MAX_BEAT_BYTES + 1))).toThrow(MalformedBeatError)
+    expect(() => decodeBeat(padded(MAX_BEAT_BYTES + 1))).toThrow(`status beat of ${MAX_BEAT_BYTES + 1} bytes is over the ${MAX_BEAT_BYTES}-byte limit`)
+  })
+
+  it('revocations and rotations in a sync answer: 32 of each per app, 128 in all; releases fill the rest', () => {
+    expect([SYNC_TRUST_FRAMES_PER_APP, SYNC_TRUST_FRAMES, MAX_SYNC_RELEASES]).toEqual([32, 128, 256])
+    const frames = (app: string, kind: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${app}/${kind}/${i}`)
+    const part = (app: string, n: { revocations: number, rotations: number, releases: number }): { revocations: string[], rotations: string[], releases: string[] } =>
+      ({ revocations: frames(app, 'revocation', n.revocations), rotations: frames(app, 'rotation', n.rotations), releases: frames(app, 'release', n.releases) })
+    // one app, at the per-app edge and one over: the newest 32 of each are kept, in order
+    const at = syncAnswer([part('a', { revocations: 32, rotations: 32, releases: 1 })])
+    expect(at).toEqual([...frames('a', 'revocation', 32), ...frames('a', 'rotation', 32), 'a/release/0'])
+    const over = syncAnswer([part('a', { revocations: 33, rotations: 33, releases: 1 })])
+    expect(over).toEqual([...frames('a', 'revocation', 33).slice(1), ...frames('a', 'rotation', 33).slice(1), 'a/release/0'])
+    // four apps at 32 + 32 each: 256 trust frames, the newest 128 kept (the last two apps'); releases fill the rest, newest kept
+    const apps = ['a', 'b', 'c', 'd']
+    const many = syncAnswer(apps.map(app => part(app, { revocations: 32, rotations: 32, releases: 100 })))
+    expect(many.filter(f => !f.includes('/release/'))).toEqual([...frames('c', 'revocation', 32), ...frames('c', 'rotation', 32), ...frames('d', 'revocation', 32), ...frames('d', 'rotation', 32)])
+    expect(many).toHaveLength(MAX_SYNC_RELEASES)
+    expect(many.slice(SYNC_TRUST_FRAMES)).toEqual([...frames('c', 'release', 100).slice(72), ...frames('d', 'release', 100)])
+    // the same bounds given small: 2 per app, 3 in all, 4 frames
+    const small = syncAnswer(apps.slice(0, 2).map(app => part(app, { revocations: 3, rotations: 0, releases: 3 })), { trustPerApp: 2, trust: 3, frames: 4 })
+    expect(small).toEqual(['a/revocation/2', 'b/revocation/1', 'b/revocation/2', 'b/release/2'])
+    // trust frames never leave room for less than nothing
+    expect(syncAnswer([part('a', { revocations: 2, rotations: 2, releases: 2 })], { trustPerApp: 2, trust: 4, frames: 4 })).toHaveLength(4)
   })
 
   it('a releases-topic message: refused past its size before it is decoded', () => {

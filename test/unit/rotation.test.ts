@@ -259,6 +259,44 @@ describe('the trust store', () => {
     expect(results.filter(r => r.status === 'fulfilled')).toHaveLength(1)
     expect(results.filter(r => r.status === 'rejected').map(r => (r as PromiseRejectedResult).reason.name)).toEqual(['RotationOutdatedError'])
   })
+
+  it('the rotation race (not defended): a thief holding a threshold rotates first; the owners\' rotation is refused, and only a new trust file takes the app back', async () => {
+    // alice's key (the whole threshold) is stolen; the thief rotates kv to his own key before the owners rotate it to bob's
+    const { data, file } = await seededDir(trust([alice], 1))
+    const { store } = await TrustStore.open(data, { seed: file })
+    expect((await store.adopt(await signRotation(record([mallory], 1, 1), [alice]))).kind).toBe('new')
+    await expect(store.adopt(await signRotation(record([bob], 1, 1), [alice]))).rejects.toThrow(RotationOutdatedError)
+    await expect(store.adopt(await signRotation(record([bob], 1, 2), [alice]))).rejects.toThrow(ThresholdNotMetError)
+    expect(store.policy.forApp('kv')).toEqual({ publishers: [mallory.id], threshold: 1, sequence: 1 })
+    const byThief = await release([mallory])
+    const byOwners = await release([bob])
+    await expect(verifySignedRelease(byThief.signed, { trust: store.policy, clock })).resolves.toBeDefined()
+    await expect(verifySignedRelease(byOwners.signed, { trust: store.policy, clock })).rejects.toThrow(ThresholdNotMetError)
+
+    // the way back: a new trust file, at a sequence at least the thief's, given with --replace-trust
+    const fresh = path.join(path.dirname(file), 'fresh.json')
+    await fs.writeFile(fresh, JSON.stringify(trust([bob], 1, 1).toJSON()))
+    const replaced = await TrustStore.open(data, { seed: fresh, replace: true })
+    expect(replaced.store.policy.forApp('kv')).toEqual({ publishers: [bob.id], threshold: 1, sequence: 1 })
+    await expect(verifySignedRelease(byOwners.signed, { trust: replaced.store.policy, clock })).resolves.toBeDefined()
+    await expect(verifySignedRelease(byThief.signed, { trust: replaced.store.policy, clock })).rejects.toThrow(ThresholdNotMetError)
+  })
+
+  it('a rotation to a key nobody holds (not defended): no release or rotation can be signed any more, until a new trust file', async () => {
+    const { data, file } = await seededDir(trust([alice], 1))
+    const { store } = await TrustStore.open(data, { seed: file })
+    // a mistyped key: a valid public key whose private key nobody has
+    const lost = (await generatePublisherKey()).id
+    expect((await store.adopt(await signRotation({ ...record([], 1, 1), publishers: [lost] }, [alice]))).kind).toBe('new')
+    expect(store.policy.forApp('kv')).toEqual({ publishers: [lost], threshold: 1, sequence: 1 })
+    // the old key no longer counts, for a release or for the rotation that would repair it
+    await expect(verifySignedRelease((await release([alice])).signed, { trust: store.policy, clock })).rejects.toThrow(ThresholdNotMetError)
+    await expect(store.adopt(await signRotation(record([alice], 1, 2), [alice]))).rejects.toThrow(ThresholdNotMetError)
+    const fresh = path.join(path.dirname(file), 'fresh.json')
+    await fs.writeFile(fresh, JSON.stringify(trust([alice], 1, 1).toJSON()))
+    const replaced = await TrustStore.open(data, { seed: fresh, replace: true })
+    await expect(verifySignedRelease((await release([alice])).signed, { trust: replaced.store.policy, clock })).resolves.toBeDefined()
+  })
 })
 
 describe('the release book after a rotation', () => {

@@ -1,8 +1,9 @@
 /**
  * Hostile status beats against real daemons: a flood of beats (valid, malformed and
  * oversized) from a peer written for the test, a Sybil set of peers reporting that a
- * release failed so as to halt its rollout, and an eclipse that leaves a daemon
- * connected only to a peer that relays nothing.
+ * release failed so as to halt its rollout, a Sybil claiming the one slot of a rolling
+ * rollout or running a version it does not, and an eclipse that leaves a daemon connected
+ * only to a peer that relays nothing (or beats as if it were a network).
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -12,6 +13,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_BEAT_BYTES, createPeerNode, encodeBeat, statusTopic } from '../../../src/net/index.js'
 import type { PeerNode, StatusBeat } from '../../../src/net/index.js'
+import { kvVersion } from '../support/kv-app.js'
 import { TestNet, runCli, waitFor } from '../support/testnet.js'
 
 let net: TestNet | undefined
@@ -119,6 +121,79 @@ describe('hostile status beats', () => {
     expect((await p.status()).network.map(x => x.peerId)).toEqual([q.peerId])
   })
 
+  it('a Sybil that says it is switching takes the one slot of a rolling rollout on an open network (not defended), but cannot reach a private one (--psk)', async () => {
+    net = await TestNet.create({ minConnections: 1, beatInterval: '500ms' })
+    const v1 = await net.releaseFiles(kvVersion('1.0.0', 'v1'))
+    const v2 = await net.releaseFiles(kvVersion('2.0.0', 'v2', { schedule: [{ rule: 'rolling', max: 1 }] }))
+    const topic = statusTopic('default')
+
+    // open network: one fake peer sends valid, signed beats saying it is switching to 2.0.0 now
+    const a = await net.start('a', ['--install', v1.file])
+    const sybil = await hostileNode()
+    sybil.services.pubsub.subscribe(topic)
+    await sybil.dial(multiaddr(a.addr))
+    await waitFor('the Sybil to see a on the status topic', () => sybil.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId))
+    let seq = 1
+    const claim = setInterval(() => {
+      seq++
+      void sybil.services.pubsub.publish(topic, beat(seq, { state: 'upgrading', upgrading: v2.id })).catch(() => {})
+    }, 300)
+    try {
+      await waitFor('a to see the Sybil switching', async () => (await a.status()).network.some(p => p.peerId === sybil.peerId.toString() && p.upgrading === v2.id))
+      expect((await runCli(['publish', v2.file, '--data', a.dataDir])).code).toBe(0)
+      await waitFor('a to wait on rolling', async () => (await a.status()).releases.find(r => r.id === v2.id)?.waitingOn === 'rolling')
+      const status = await a.status()
+      expect(status.version).toBe('1.0.0')
+      expect(status.releases.find(r => r.id === v2.id)?.reason).toMatch(/^1 peer\(s\) switching now, at most 1 at once/)
+      // the only peer it knows is the Sybil: the slot is held by a peer that does not exist
+      expect(status.network.map(p => p.peerId)).toEqual([sybil.peerId.toString()])
+    } finally {
+      clearInterval(claim)
+    }
+
+    // private network: the Sybil cannot connect, so the same release rolls out
+    const p = await net.start('p', ['--install', v1.file, '--psk', await pskFile(net.root)])
+    await expect(sybil.dial(multiaddr(p.addr), { signal: AbortSignal.timeout(5000) })).rejects.toThrow()
+    expect((await runCli(['publish', v2.file, '--data', p.dataDir])).code).toBe(0)
+    await p.waitVersion('2.0.0')
+    expect((await p.status()).network).toEqual([])
+  })
+
+  it('a Sybil that says it already runs the new version lets an after rule start early on an open network (not defended)', async () => {
+    net = await TestNet.create({ minConnections: 1, beatInterval: '500ms' })
+    const v1 = await net.releaseFiles(kvVersion('1.0.0', 'v1'))
+    const v2 = await net.releaseFiles(kvVersion('2.0.0', 'v2', { schedule: [{ rule: 'after', fraction: 0.5 }] }))
+    const topic = statusTopic('default')
+    // b's operator has not approved 2.0.0: it stays on 1.0.0, so a's after rule waits for it
+    const policy = path.join(net.root, 'approve.json')
+    await fs.writeFile(policy, JSON.stringify({ rules: [{ rule: 'approve' }] }))
+    const a = await net.start('a', ['--install', v1.file])
+    const b = await net.start('b', ['--install', v1.file, '--bootstrap', a.addr, '--policy', policy])
+    await waitFor('a to see b', async () => (await a.status()).network.some(p => p.peerId === b.peerId))
+    expect((await runCli(['publish', v2.file, '--data', a.dataDir])).code).toBe(0)
+    await waitFor('a to wait on after', async () => (await a.status()).releases.find(r => r.id === v2.id)?.waitingOn === 'after')
+    expect((await a.status()).releases.find(r => r.id === v2.id)?.reason).toMatch(/^0 of 1 other peers run 2\.0\.0/)
+
+    // a fake peer says it already runs 2.0.0: half of a's other peers now "run" it
+    const sybil = await hostileNode()
+    sybil.services.pubsub.subscribe(topic)
+    await sybil.dial(multiaddr(a.addr))
+    await waitFor('the Sybil to see a on the status topic', () => sybil.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId))
+    let seq = 1
+    const done = setInterval(() => {
+      seq++
+      void sybil.services.pubsub.publish(topic, beat(seq, { version: '2.0.0', since: Date.now() - 60_000 })).catch(() => {})
+    }, 300)
+    try {
+      await a.waitVersion('2.0.0')
+      // the only other peer on 2.0.0 is the one that does not exist; the real one still runs 1.0.0
+      expect((await b.status()).version).toBe('1.0.0')
+      expect((await a.status()).network.filter(p => p.version === '2.0.0').map(p => p.peerId)).toEqual([sybil.peerId.toString()])
+    } finally {
+      clearInterval(done)
+    }
+  })
+
   it('an eclipse: a daemon connected only to a peer that relays nothing says it may be cut off, and clears once it hears an honest peer', async () => {
     net = await TestNet.create({ minConnections: 1, freezeAfter: '3s' })
     const v1 = await net.release('1.0.0')
@@ -139,5 +214,34 @@ describe('hostile status beats', () => {
     await waitFor('a to hear the network again', async () => !(await a.status()).freshness.frozen && (await a.metric('upgossip_frozen')) === 0)
     expect((await a.status()).freshness.lastStatus).not.toBeNull()
     expect(await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8')).toContain('"type":"freeze-cleared"')
+  })
+})
+
+describe('what freshness cannot see', () => {
+  it('an eclipsing peer that sends beats of its own clears its victim\'s freeze warning, with no honest peer in sight (not defended)', async () => {
+    net = await TestNet.create({ minConnections: 1, freezeAfter: '3s' })
+    const v1 = await net.release('1.0.0')
+    const h = await hostileNode()
+    const topic = statusTopic('default')
+    for (const t of ['releases', 'status']) h.services.pubsub.subscribe(`upgossip/default/${t}`)
+    const a = await net.start('a', ['--install', v1.file, '--bootstrap', `${h.getMultiaddrs()[0]?.toString() ?? ''}`])
+    await waitFor('a to be connected to the eclipsing peer only', async () => (await a.status()).connections === 1)
+    await waitFor('a to say it may be cut off', async () => (await a.status()).freshness.frozen)
+    // the eclipser now beats, as a network of one would: valid beats, no release, no other peer
+    let seq = 1
+    const beating = setInterval(() => {
+      seq++
+      void h.services.pubsub.publish(topic, beat(seq)).catch(() => {})
+    }, 300)
+    try {
+      await waitFor('a to stop saying it may be cut off', async () => !(await a.status()).freshness.frozen && (await a.metric('upgossip_frozen')) === 0)
+      const status = await a.status()
+      expect(status.connections).toBe(1)
+      expect(status.network.map(p => p.peerId)).toEqual([h.peerId.toString()])
+      expect(status.freshness.lastRelease).toBeNull()
+      expect(await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8')).toContain('"type":"freeze-cleared"')
+    } finally {
+      clearInterval(beating)
+    }
   })
 })

@@ -3,7 +3,9 @@
  * fault UPGOSSIP_FAULT=serve-corrupt-blocks) does not stop the others from completing:
  * every block is checked against its CID, and the liar is dropped as a source. Peers
  * written for the test that claim to hold every block and then send an endless stream,
- * an oversized frame, or nothing at all, cost a fetch little: the first two are dropped at once, the staller's blocks are asked of another holder after 2 s.
+ * an oversized frame, or nothing at all, cost a fetch little: the first two are dropped at
+ * once, the staller's blocks are asked of another holder after 2 s. A request for more
+ * CIDs than the protocol allows is refused unanswered.
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -12,8 +14,11 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as lp from 'it-length-prefixed'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BLOCKS_PROTOCOL, createPeerNode, readFrame } from '../../../src/net/index.js'
+import { BLOCKS_PROTOCOL, MAX_GET_CIDS, MAX_HAVE_CIDS, createPeerNode, readFrame, readFrames } from '../../../src/net/index.js'
 import type { PeerNode } from '../../../src/net/index.js'
 import { TestNet, runCli, waitFor } from '../support/testnet.js'
 
@@ -117,5 +122,49 @@ describe('corrupted blocks', () => {
     expect(refused).toBeGreaterThan(0)
     expect(await liar.metric('upgossip_blocks_total', { result: 'served' })).toBeGreaterThan(0)
     for (const p of [honest, liar, ...newcomers]) expect(p.exited).toBeUndefined()
+  })
+})
+
+describe('block request bounds', () => {
+  /** One request on a fresh stream; the answer's frames, or the error that ended it. */
+  async function ask (node: PeerNode, addr: string, request: unknown): Promise<unknown[] | Error> {
+    try {
+      const stream = await node.dialProtocol(multiaddr(addr), BLOCKS_PROTOCOL)
+      await stream.sink(lp.encode([dagCbor.encode(request)]))
+      const frames: unknown[] = []
+      for await (const frame of readFrames(stream, 2 * 1024 * 1024)) frames.push(dagCbor.decode(frame))
+      return frames
+    } catch (err) {
+      return err as Error
+    }
+  }
+
+  it('a have request of 1024 CIDs and a get of 32 are answered; 1025 and 33 are refused unanswered', async () => {
+    expect([MAX_HAVE_CIDS, MAX_GET_CIDS]).toEqual([1024, 32])
+    net = await TestNet.create()
+    const a = await net.start('a')
+    const node = await createPeerNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    hostile.push(node)
+    // blocks nobody holds: every answer is "no" or "missing", one per CID asked
+    const cids = await Promise.all(Array.from({ length: MAX_HAVE_CIDS + 1 }, async (_, i) => CID.createV1(raw.code, await sha256.digest(Uint8Array.of(i >> 8, i & 255)))))
+
+    const have = await ask(node, a.addr, { have: cids.slice(0, MAX_HAVE_CIDS) })
+    expect(have).toEqual([{ have: Array.from({ length: MAX_HAVE_CIDS }, () => false) }])
+    const get = await ask(node, a.addr, { get: cids.slice(0, MAX_GET_CIDS) })
+    expect(get).toHaveLength(MAX_GET_CIDS)
+    expect((get as Array<{ missing?: boolean }>).every(f => f.missing === true)).toBe(true)
+
+    for (const request of [{ have: cids }, { get: cids.slice(0, MAX_GET_CIDS + 1) }]) {
+      const answer = await ask(node, a.addr, request)
+      // the stream is aborted: an error, or at most an end with nothing in it
+      expect(answer instanceof Error || answer.length === 0, JSON.stringify(answer).slice(0, 200)).toBe(true)
+    }
+    await waitFor('a to log both refusals', async () => {
+      const events = await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8')
+      return events.includes(`block request refused: expected a list of at most ${MAX_HAVE_CIDS} CIDs`) && events.includes(`block request refused: expected a list of at most ${MAX_GET_CIDS} CIDs`)
+    })
+    // the peer still serves
+    expect(await ask(node, a.addr, { have: cids.slice(0, 1) })).toEqual([{ have: [false] }])
+    expect(a.exited).toBeUndefined()
   })
 })
