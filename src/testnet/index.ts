@@ -10,6 +10,7 @@
  * console.log(report.checks.every(c => c.ok))
  * ```
  */
+import { mostGrowth } from './memory.js'
 import { Testnet } from './testnet.js'
 import type { TestnetReport } from './testnet.js'
 import type { Scenario } from './scenarios.js'
@@ -22,7 +23,7 @@ export { DaemonProcess, ControlCallError, DaemonProcessError, UPGOSSIP_BIN, poll
 export { Workspace, DEMO_APP_DIR } from './workspace.js'
 export { LoadGenerator, KV_CODECS, kvCodec, percentile } from './load.js'
 export { Monitor } from './monitor.js'
-export { MemorySampler, memoryReport, residentBytes } from './memory.js'
+export { MemorySampler, memoryReport, mostGrowth, residentBytes } from './memory.js'
 export type { MemoryReport, MemorySample } from './memory.js'
 export type { TimelineEntry, ViewSink } from './monitor.js'
 
@@ -66,7 +67,11 @@ export function formatReport (r: TestnetReport): string {
     `requests: ${r.requests.sent} sent, ${r.requests.failed} failed, p50 ${r.requests.p50Ms} ms, p99 ${r.requests.p99Ms} ms`,
     ...r.checks.map(c => `  ${c.ok ? '✓' : '✗'} ${c.name} — ${c.detail}`)
   ]
-  if (r.memory != null) lines.push(`memory: mean daemon RSS ${r.memory.earlyMb} MiB after warm-up, ${r.memory.lateMb} MiB at the end (${r.memory.growthPct >= 0 ? '+' : ''}${r.memory.growthPct} %), ${r.memory.samples.length} samples`)
+  if (r.memory != null) {
+    const worst = mostGrowth(r.memory)
+    lines.push(`memory: mean daemon RSS ${r.memory.earlyMb} MiB after warm-up, ${r.memory.lateMb} MiB at the end (${r.memory.growthPct >= 0 ? '+' : ''}${r.memory.growthPct} %), ${r.memory.samples.length} samples` +
+      (worst == null ? '' : `; most growth: ${worst.name} ${worst.earlyMb} → ${worst.lateMb} MiB (${worst.growthPct >= 0 ? '+' : ''}${worst.growthPct} %)`))
+  }
   if (r.kept) {
     lines.push(`kept running in ${r.dir} (logs in ${r.dir}/logs); stop with: kill $(cat ${r.dir}/pids)`)
     if (r.dashboard != null) lines.push(`dashboard: ${r.dashboard}`)

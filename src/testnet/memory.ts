@@ -20,6 +20,11 @@ export interface MemoryReport {
   lateMb: number
   /** (late − early) ÷ early, in percent. */
   growthPct: number
+  /**
+   * The same figures for each daemon alone: a mean over all of them can hide one that
+   * grows (the one releases are published through, say) among others that stay flat.
+   */
+  perPeer: Record<string, { earlyMb: number, lateMb: number, growthPct: number }>
 }
 
 /** Resident set size of a process in bytes, or undefined where `/proc` is not there. */
@@ -60,15 +65,27 @@ export class MemorySampler {
   }
 }
 
-/** Growth of the mean per-daemon RSS from the second quarter of the samples to the last. */
+/** Growth of the mean per-daemon RSS from the second quarter of the samples to the last, over all daemons and for each. */
 export function memoryReport (samples: MemorySample[], intervalMs: number): MemoryReport {
-  const mean = (xs: MemorySample[]): number => {
-    const values = xs.flatMap(s => Object.values(s.rssMb))
-    return values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length
-  }
-  const q = Math.floor(samples.length / 4)
-  const early = mean(samples.slice(q, 2 * q))
-  const late = mean(samples.slice(samples.length - q))
   const round = (x: number): number => Math.round(x * 10) / 10
-  return { intervalMs, samples, earlyMb: round(early), lateMb: round(late), growthPct: early === 0 ? 0 : round(100 * (late - early) / early) }
+  const q = Math.floor(samples.length / 4)
+  const early = samples.slice(q, 2 * q)
+  const late = samples.slice(samples.length - q)
+  const figures = (pick: (s: MemorySample) => number[]): { earlyMb: number, lateMb: number, growthPct: number } => {
+    const mean = (xs: MemorySample[]): number => {
+      const values = xs.flatMap(pick)
+      return values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length
+    }
+    const e = mean(early)
+    const l = mean(late)
+    return { earlyMb: round(e), lateMb: round(l), growthPct: e === 0 ? 0 : round(100 * (l - e) / e) }
+  }
+  const names = [...new Set(samples.flatMap(s => Object.keys(s.rssMb)))].sort()
+  const perPeer = Object.fromEntries(names.map(name => [name, figures(s => s.rssMb[name] == null ? [] : [s.rssMb[name] as number])]))
+  return { intervalMs, samples, ...figures(s => Object.values(s.rssMb)), perPeer }
+}
+
+/** The daemon whose RSS grew most (by {@link MemoryReport.perPeer}), if any. */
+export function mostGrowth (m: MemoryReport): { name: string, earlyMb: number, lateMb: number, growthPct: number } | undefined {
+  return Object.entries(m.perPeer).map(([name, f]) => ({ name, ...f })).sort((a, b) => b.growthPct - a.growthPct)[0]
 }

@@ -138,4 +138,18 @@ describe('soak memory figures', () => {
     if (process.platform === 'linux') expect(mine).toBeGreaterThan(1024 * 1024)
     expect(await residentBytes(2 ** 30)).toBeUndefined()
   })
+
+  it('names the daemon that grows even when the mean over all of them stays under the limit', async () => {
+    const { memoryReport, mostGrowth } = await import('../../src/testnet/index.js')
+    // peer-1 grows 100 → 120 (+20 %), three others stay at 100: the mean grows only 5 %
+    const samples = [100, 100, 100, 100, 110, 110, 120, 120].map((mb, i) => ({ atMs: i * 1000, rssMb: { 'peer-1': mb, 'peer-2': 100, 'peer-3': 100, 'peer-4': 100 } }))
+    const r = memoryReport(samples, 1000)
+    expect(r.growthPct).toBe(5)
+    expect(r.perPeer['peer-2']).toEqual({ earlyMb: 100, lateMb: 100, growthPct: 0 })
+    expect(mostGrowth(r)).toEqual({ name: 'peer-1', earlyMb: 100, lateMb: 120, growthPct: 20 })
+    expect(mostGrowth(memoryReport([], 1000))).toBeUndefined()
+    const { formatReport } = await import('../../src/testnet/index.js')
+    const text = formatReport({ scenario: 'soak', peers: 4, durationMs: 8000, requests: { sent: 1, failed: 0, p50Ms: 1, p99Ms: 1 }, checks: [], timeline: [], failures: [], dir: '/tmp/x', kept: false, memory: r })
+    expect(text).toContain('memory: mean daemon RSS 100 MiB after warm-up, 105 MiB at the end (+5 %), 8 samples; most growth: peer-1 100 → 120 MiB (+20 %)')
+  })
 })
