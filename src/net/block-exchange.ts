@@ -117,6 +117,7 @@ export class BlockExchange {
       const frame = await readFrame(stream, MAX_REQUEST_BYTES)
       this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
       const request = decodeRequest(frame)
+      this.c.metrics.blockRequests('have' in request ? 'have' : 'get')
       if ('have' in request) {
         const have = await Promise.all(request.have.map(async cid => await this.c.store.has(cid)))
         const out = dagCbor.encode({ have })

@@ -9,6 +9,8 @@ export interface NetMetrics {
   blocks: (result: 'fetched' | 'served' | 'refused', n?: number) => void
   /** Payload bytes of package blocks fetched (`in`, each checked against its CID) and served (`out`), without framing. */
   blockBytes: (direction: 'in' | 'out', n: number) => void
+  /** Block-exchange requests this peer answered, by kind. */
+  blockRequests: (kind: 'have' | 'get') => void
   gossip: (topic: 'releases' | 'status', result: 'accept' | 'ignore' | 'reject') => void
 }
 
@@ -17,5 +19,6 @@ export const noNetMetrics: NetMetrics = {
   bytes: () => {},
   blocks: () => {},
   blockBytes: () => {},
+  blockRequests: () => {},
   gossip: () => {}
 }

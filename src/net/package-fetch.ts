@@ -37,6 +37,8 @@ export class FetchAbortedError extends UpgossipError {
 
 /** Blocks asked for in one `get` (2 MiB of 256 KiB leaves; the protocol allows 32). */
 export const GET_BATCH = 8
+/** `have` requests one fetch keeps in flight at once. */
+export const MAX_HAVE_IN_FLIGHT = 8
 /** How long a block may be in flight to one peer before an idle other holder is asked too. */
 export const HEDGE_MS = 2000
 /** `get` requests in flight to one peer once it has delivered; a new or failing peer gets one. */
@@ -353,18 +355,26 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       // ask who holds what: peers never asked, peers not asked about new frontier blocks, and
       // peers that have nothing more for us, once their answer is old
       // blocks in flight come last: other holders of those matter only for a hedge
-    const wanted = [...[...needed].filter(([key]) => !inflight.has(key)), ...[...needed].filter(([key]) => inflight.has(key))].slice(0, MAX_HAVE_CIDS).map(([, cid]) => cid)
+      const wanted = [...[...needed].filter(([key]) => !inflight.has(key)), ...[...needed].filter(([key]) => inflight.has(key))].slice(0, MAX_HAVE_CIDS).map(([, cid]) => cid)
       const asks: Array<Promise<void>> = []
       const now = Date.now()
-      for (const s of current) {
+      // a few peers at a time, those heard from longest ago first: in a large network every
+      // fetching peer asking every connected peer several times a second costs more CPU than
+      // the blocks themselves (docs/benchmarks.md)
+      let asking = current.filter(s => s.asking).length
+      for (const s of [...current].sort((a, b) => a.askedAt - b.askedAt)) {
+        if (asking >= MAX_HAVE_IN_FLIGHT) break
         if (s.asking || wanted.length === 0) continue
         const age = now - s.askedAt
-        // a peer that keeps answering nothing new is asked less often (up to 8 intervals); a failing one, less still
+        // a peer that keeps answering nothing new is asked less often (up to 4 intervals); a failing one, less still
         const backoff = refreshMs * 2 ** Math.min(s.failures > 0 ? s.failures : Math.min(s.quiet, 2), 5)
         const stale = s.askedAt === 0 ||
           (age >= Math.min(backoff, 50) && s.failures === 0 && wanted.some(c => !s.askedFor.has(c.toString()))) ||
           (age >= backoff && !wanted.some(c => s.holds.has(c.toString())))
-        if (stale) asks.push(askHave(s, wanted))
+        if (stale) {
+          asks.push(askHave(s, wanted))
+          asking++
+        }
       }
       // at the start, hear from several peers before choosing, so the first requests spread
       if (asks.length > 0 && !busy) await Promise.race([Promise.allSettled(asks), sleep(Math.max(refreshMs, 100), signal)])
