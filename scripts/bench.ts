@@ -251,6 +251,13 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   const o = parseArgs(process.argv.slice(2))
   const progress = (line: string): void => { process.stderr.write(line + '\n') }
   progress(`upgossip bench: ${o.mode.name} mode, sections ${[...o.only].join(', ')}`)
+  // Ctrl-C or SIGTERM stops the daemons started so far and removes their directories
+  const interrupt = (signal: string): void => {
+    progress(`\n${signal}: stopping the daemons…`)
+    BenchNetwork.closeAll().finally(() => process.exit(130))
+  }
+  process.once('SIGINT', interrupt)
+  process.once('SIGTERM', interrupt)
   const timelines: PolicyRun[] = []
   const result = await runBench(o, progress, timelines)
   if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n')

@@ -58,11 +58,20 @@ export class BenchNetwork {
   private readonly progress: Progress
   private built = 0
 
+  /** Networks not closed yet, for {@link BenchNetwork.closeAll}. */
+  private static readonly open = new Set<BenchNetwork>()
+
   private constructor (ws: Workspace, trustFile: string, configFile: string, progress: Progress) {
     this.ws = ws
     this.trustFile = trustFile
     this.configFile = configFile
     this.progress = progress
+    BenchNetwork.open.add(this)
+  }
+
+  /** Stop every network still open and remove their directories (on Ctrl-C). */
+  static async closeAll (): Promise<void> {
+    await Promise.all([...BenchNetwork.open].map(async net => { await net.close() }))
   }
 
   /**
@@ -189,6 +198,7 @@ export class BenchNetwork {
 
   /** Stop every daemon and remove the directory (unless `keep`). */
   async close (keep = false): Promise<void> {
+    BenchNetwork.open.delete(this)
     await Promise.all(this.peers.map(async p => { await p.stop() }))
     if (!keep) await this.ws.remove()
     else this.progress(`  kept ${this.ws.root}`)
