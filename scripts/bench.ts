@@ -60,7 +60,10 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   --profile DIR  run the swarm's daemons with node --cpu-prof, profiles in DIR
                  (summarise with: node scripts/profile-summary.ts DIR/*.cpuprofile)
   --verbose      also show the testnet's live lines during the rollout
-  --note TEXT    a line about the conditions of the run, kept in the JSON and the report`
+  --note TEXT    a line about the conditions of the run, kept in the JSON and the report
+  --report FILE  run nothing: write the report and the README table again from a run's
+                 JSON (what --json printed; a written report keeps it in
+                 docs/benchmarks/run.json), e.g. after editing the report's text`
 
 interface Options {
   mode: BenchMode
@@ -72,6 +75,8 @@ interface Options {
   profile?: string
   verbose: boolean
   note?: string
+  /** Re-render the report from this result JSON instead of running. */
+  report?: string
 }
 
 /** Parse the command line; exits 2 on a usage error, like the CLI. */
@@ -89,6 +94,7 @@ export function parseArgs (argv: string[]): Options {
   let profile: string | undefined
   let verbose = false
   let note: string | undefined
+  let report: string | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     const value = (): string => argv[++i] ?? fail(`${a} needs a value`)
@@ -111,11 +117,12 @@ export function parseArgs (argv: string[]): Options {
       case '--profile': profile = path.resolve(value()); break
       case '--verbose': verbose = true; break
       case '--note': note = value(); break
+      case '--report': report = path.resolve(value()); break
       case '--help': case '-h': process.stdout.write(HELP + '\n'); process.exit(0); break
       default: fail(`unknown option ${a}`)
     }
   }
-  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose, note }
+  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose, note, report }
 }
 
 function machine (): BenchResult['machine'] {
@@ -247,9 +254,26 @@ export function summaryText (r: BenchResult): string {
   return lines.join('\n')
 }
 
+/** The report and the README table from a saved result; the simulation's plot is simulated again (it is seeded: the same figures). */
+async function rerender (o: Options & { report: string }, progress: (line: string) => void): Promise<void> {
+  const text = fs.readFileSync(o.report, 'utf8')
+  // `npm run bench -- --json > FILE` puts npm's banner before the object
+  const result = JSON.parse(text.slice(Math.max(0, text.search(/^\{/m)))) as BenchResult
+  if (result.benchmark !== 'upgossip' || !Array.isArray(result.targets)) throw new Error(`${o.report} is not the JSON of an upgossip bench run`)
+  const sizes = [...new Set((result.simulation ?? []).map(x => x.peers))]
+  const timelines = sizes.length === 0 ? [] : await simulatePolicies(sizes, {})
+  const readme = o.out === DEFAULT_OUT ? path.join(ROOT, 'README.md') : undefined
+  const written = await writeReport(result, o.out, readme, timelines)
+  progress(`wrote ${written.join(', ')} from ${o.report}`)
+}
+
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   const o = parseArgs(process.argv.slice(2))
   const progress = (line: string): void => { process.stderr.write(line + '\n') }
+  if (o.report != null) {
+    await rerender({ ...o, report: o.report }, progress)
+    process.exit(0)
+  }
   progress(`upgossip bench: ${o.mode.name} mode, sections ${[...o.only].join(', ')}`)
   // Ctrl-C or SIGTERM stops the daemons started so far and removes their directories
   const interrupt = (signal: string): void => {
@@ -267,7 +291,10 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
     // the README's table follows the report in docs/, not one written elsewhere
     const readme = o.out === DEFAULT_OUT ? path.join(ROOT, 'README.md') : undefined
     const written = await writeReport(result, o.out, readme, timelines)
-    progress(`wrote ${written.join(', ')}`)
+    // the run's figures, kept beside the report (npm run bench -- --report renders them again)
+    const saved = path.join(path.dirname(o.out), 'benchmarks', 'run.json')
+    fs.writeFileSync(saved, JSON.stringify(result, null, 2) + '\n')
+    progress(`wrote ${[...written, saved].join(', ')}`)
   }
   process.exitCode = Object.keys(result.errors).length > 0 ? 1 : 0
 }
