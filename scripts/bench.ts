@@ -38,7 +38,8 @@ import type { PolicyRun } from './sim/policies.ts'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DEFAULT_OUT = path.join(ROOT, 'docs', 'benchmarks.md')
 
-const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write] [--out FILE] [--keep] [--profile DIR] [--verbose] [--note TEXT]
+const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write] [--out FILE] [--keep] [--profile DIR] [--verbose] [--note TEXT] [--peers N,…]
+       npm run bench -- --report RESULT.json [--out FILE]
 
 Benchmarks on real daemon processes on loopback (see scripts/README.md):
   swarm      publish → every peer holds the package, against an HTTPS origin; publisher
@@ -61,6 +62,7 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
                  (summarise with: node scripts/profile-summary.ts DIR/*.cpuprofile)
   --verbose      also show the testnet's live lines during the rollout
   --note TEXT    a line about the conditions of the run, kept in the JSON and the report
+  --peers LIST   the swarm's network sizes instead of the mode's (e.g. 10,25)
   --report FILE  run nothing: write the report and the README table again from a run's
                  JSON (what --json printed; a written report keeps it in
                  docs/benchmarks/run.json), e.g. after editing the report's text`
@@ -77,6 +79,8 @@ interface Options {
   note?: string
   /** Re-render the report from this result JSON instead of running. */
   report?: string
+  /** The command line, for the report. */
+  command: string
 }
 
 /** Parse the command line; exits 2 on a usage error, like the CLI. */
@@ -95,6 +99,7 @@ export function parseArgs (argv: string[]): Options {
   let verbose = false
   let note: string | undefined
   let report: string | undefined
+  let peers: number[] | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     const value = (): string => argv[++i] ?? fail(`${a} needs a value`)
@@ -118,11 +123,18 @@ export function parseArgs (argv: string[]): Options {
       case '--verbose': verbose = true; break
       case '--note': note = value(); break
       case '--report': report = path.resolve(value()); break
+      case '--peers': {
+        const sizes = value().split(',').map(Number)
+        if (sizes.some(n => !Number.isInteger(n) || n < 2 || n > 200)) fail('--peers: network sizes from 2 to 200, separated by commas')
+        peers = sizes
+        break
+      }
       case '--help': case '-h': process.stdout.write(HELP + '\n'); process.exit(0); break
       default: fail(`unknown option ${a}`)
     }
   }
-  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose, note, report }
+  if (peers != null) mode = { ...mode, swarm: { ...mode.swarm, peers } }
+  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose, note, report, command: argv.join(' ') }
 }
 
 function machine (): BenchResult['machine'] {
@@ -161,6 +173,7 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
     wallMs: 0,
     machine: machine(),
     note: o.note ?? null,
+    command: o.command,
     swarm: null,
     announce: null,
     shim: null,

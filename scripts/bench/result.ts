@@ -52,6 +52,8 @@ export interface BenchResult {
   machine: MachineInfo
   /** What the person who ran it said about the conditions (`--note`). */
   note: string | null
+  /** The options the run was started with (absent in runs made before it was kept). */
+  command?: string
   swarm: SwarmResult | null
   announce: AnnounceResult | null
   shim: ShimResult | null
