@@ -54,6 +54,14 @@ function provenance (r: BenchResult): string {
   ].filter(l => l !== '').join('\n\n')
 }
 
+/** What the largest idle network's daemons took of the machine, from the idle figures. */
+function upkeep (r: BenchResult): string {
+  const big = [...(r.swarm?.idle ?? [])].filter(i => i.cpuPercent != null).sort((a, b) => b.peers - a.peers)[0]
+  if (big == null) return ''
+  const cpus = big.peers * (big.cpuPercent ?? 0) / 100
+  return `: ${big.peers} idle daemons took ${cpus.toFixed(2)} of the ${r.machine.cpus} CPUs before anything was published`
+}
+
 /** Why a target can be missed, from the profiles and measurements behind this report. */
 const EXPLANATIONS: Record<string, (r: BenchResult) => string> = {
   'swarm.timeVsHttps at N = 50, 16 MiB': r => {
@@ -67,21 +75,24 @@ const EXPLANATIONS: Record<string, (r: BenchResult) => string> = {
       x == null ? '' : `In that run the swarm's daemons used ${seconds(x.swarmCpuMs)} of CPU in ${seconds(x.swarmMs)} (${busy(x)} CPUs busy on average), the origin and its clients ${seconds(x.httpsCpuMs)}.`,
       saturated.length === 0 ? '' : `The swarm kept the machine's ${cpus} CPUs (nearly) saturated in ${saturated.length} of ${r.swarm?.runs.length ?? 0} runs (${saturated.map(y => `N = ${y.peers}, ${mib(y.packageBytes)}: ${busy(y)}`).join('; ')}), so a larger network is slower here for want of CPU, not of bandwidth.`,
       r.errors.swarm == null ? '' : `The largest network did not get there at all: ${r.errors.swarm} (the two CPUs could not carry that many daemons' upkeep and the transfer; the section's failure is named below).`,
-      idle === '' ? '' : `Part of that is the daemons' own upkeep, which grows with the network: an idle daemon used ${idle} of one CPU (gossip heartbeats and scoring per connected peer, beats from every peer, sync), so 50 idle daemons alone take a large share of two CPUs.`,
+      idle === '' ? '' : `Part of that is the daemons' own upkeep, which grows with the network: an idle daemon used ${idle} of one CPU (gossip heartbeats and scoring per connected peer, beats from every peer, sync)${upkeep(r)}.`,
       'The rest is the cost of a byte in the swarm: each block is encrypted by noise (ChaCha20-Poly1305 in WebAssembly), framed by yamux and length-prefixed in JavaScript, asked for on a stream of its own after a `have` round, hashed on receipt and again when the package is checked and unpacked, and written to disk, by N processes; the origin is one process sending from memory with native TLS. A fair comparison needs a bounded uplink per host (network namespaces shaped with tc), which this benchmark does not build yet.'
     ].filter(t => t !== '').join(' ')
   },
-  'swarm.publisherEgressRatio': () => 'The publisher sends a block again when a fetching peer asks it a second time: a peer does so only once it has nothing else to fetch and its peers stopped growing for 2 s. In a sparse mesh, peers next to the publisher but not next to each other run out first.',
+  'swarm.publisherEgressRatio': r => {
+    const worst = [...(r.swarm?.runs ?? [])].sort((a, b) => (b.publisherEgressRatio ?? 0) - (a.publisherEgressRatio ?? 0))[0]
+    return 'The publisher sends a block again when a fetching peer asks it a second time: a peer does so only once it has nothing else to fetch and its peers stopped growing for 2 s. In a sparse mesh, peers next to the publisher but not next to each other run out first; and where the CPUs are saturated (see the time target below), requests between peers time out, the peers that timed out sit out, and fetching peers fall back on the publisher, which holds every block.' + (worst == null ? '' : ` The worst run was N = ${worst.peers}, ${mib(worst.packageBytes)}, with the CPUs ${(worst.swarmCpuMs / worst.swarmMs).toFixed(2)} of ${r.machine.cpus} busy on average.`)
+  },
   'swarm.publisherEgressRatio at N = 50': r => {
     const rows = (r.swarm?.runs ?? []).map(y => `N = ${y.peers}, ${mib(y.packageBytes)}: ${y.publisherEgressRatio ?? '–'}`).join('; ')
-    return `See the line above: the more peers sit next to the publisher and not next to each other, the more ask it twice; and where the CPUs are saturated (see the time target below), requests time out, the peers that timed out sit out, and fetching peers fall back on the publisher, which always holds every block. Publisher sent ÷ package, run by run: ${rows}.`
+    return `No network of 50 daemons completed a swarm on this machine (see the time target below). The publisher's egress, run by run: ${rows}. It rises where the CPUs were saturated, for the reason given under \`swarm.publisherEgressRatio\`.`
   },
   'announce.ratio': r => {
     const rows = (r.announce?.byPeers ?? []).map(b => `N = ${b.peers}: ${b.releaseMs} ms against ${b.plainMs} ms (× ${b.ratio ?? '–'})`).join('; ')
     return `A release is checked before it is forwarded, at every hop: decoded, its id hashed, every signature verified against the trust store, its version and size checked; its files are written after it is forwarded, but the next release a daemon considers waits for those writes (two atomic writes, four fsyncs). A beat is checked against a schema in memory. ${rows === '' ? '' : `By network size: ${rows}. `}The gap opens where the swarm section showed the CPUs saturated: every hop's checks and writes wait for a CPU.`
   },
   'shim.latencyRatio': () => 'Within the noise of this run: the configurations take turns in rounds, but on a loaded machine their p50s still differ by more than a simulation object costs (a function call in the app\'s process).',
-  'shim.throughputRatio': () => 'Within the noise of this run, see the line above.',
+  'shim.throughputRatio': () => 'Within the noise of this run: the configurations take turns in rounds, but on a loaded machine their rates still differ by more than a simulation object costs (a function call in the app\'s process); the two-hop figures of the same run, in the shim table, are the check.',
   'rollout.failedRequests': () => 'Some requests failed during the rollout; the JSON (`rollout.failures`) names them.',
   'rollout.p99Ratio': () => 'Requests that reach a peer while it switches are held until the next version is up (callers see delay, not errors): their wait is the switch time, which sets the p99 during a rollout.',
   'footprint.idleRssMB': r => {
@@ -261,7 +272,7 @@ times less so.
 | \`src/release/release-book.ts\` (\`screen\`), \`src/daemon/daemon.ts\` | a release was written durably (two atomic writes: 4.2 ms each with fsync on this disk) before the validator let gossipsub forward it, at every hop | forward once checked; write just after (sync brings back a release lost to a crash in between) | \`announce.ratio\` on 10 daemons: 3.1 and 4.5 → 0.8 and 1.1 |
 | \`src/store/block-store.ts\` | failed \`access\` calls — the block store answering "which of these do you hold" for missing blocks, again and again during a fetch — 5 % of the swarm's CPU | the store remembers which blocks it holds and lacks (it is its directory's only writer) | a 10-daemon, 16 MiB swarm: 49 → 35 CPU-s, 31 → 20 s |
 | \`src/schedule/rank.ts\`, \`src/schedule/rules.ts\` | a decision with a canary rule ranked every peer in view — a sha-256 per peer — up to three times, and the claim step sorted all claimants; in the simulator's profile, 55 % went to those hashes | ranks remembered; the rank order of a set of peers kept until the set changes; a claimant's place counted, not sorted | simulating canary+rolling at 1000 peers: 23.7 → 2.7 s; at 10 000 peers, rolling 56 → 31 s |
-| not changed | an idle daemon's RSS is about 55 MB of node's own shared pages plus V8's heap; a smaller young generation saves about 30 MB, but V8 fixes it when the process starts | documented: \`NODE_OPTIONS=--max-semi-space-size=1\` | — |`
+| not changed | an idle daemon's RSS is about 55 MB of node's own shared pages plus V8's heap; a smaller young generation (\`NODE_OPTIONS=--max-semi-space-size=1\`, which V8 fixes when the process starts) was tried | measured in every run (Footprint); it has not lowered the RSS in these runs | — |`
 
 const SWARM_PROFILE = 'A CPU profile of a 10-daemon, 16 MiB swarm (`npm run bench -- --quick --only swarm --profile DIR`, then `node scripts/profile-summary.ts DIR/*.cpuprofile`; before the block store remembered what it holds) found no single hot spot: the libp2p stack — yamux, noise (ChaCha20-Poly1305 in WebAssembly), length-prefixed streams, async iterators, socket writes — took most of the busy time, spread over a few dozen functions; failed `access` calls of the block store 5 % (fixed since, see "Changes"), hashing 3 %, the peer store 3 %, gossipsub 2 %. On one machine the swarm and the origin share the same CPUs, so the time ratio here measures CPU per byte; the swarm\'s case is an origin whose uplink N clients share, which loopback does not have.'
 
