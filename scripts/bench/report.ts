@@ -107,7 +107,7 @@ export function headlineTable (r: BenchResult): string {
   return [
     `Headline figures from \`${invocation(r)}\` (${r.mode} mode, ${r.startedAt.slice(0, 10)}; ${r.machine.cpus} CPUs, load ${r.machine.loadStart}${r.machine.loadStart > r.machine.cpus ? ' — a shared, busy machine: times are noisy' : ''}); all of it in [docs/benchmarks.md](docs/benchmarks.md).`,
     '',
-    table(['figure', 'target', 'this run', ''], r.targets.map(t => [`\`${t.name}\``, t.target + (t.applies === 'every mode' ? '' : ` (${t.applies})`), t.value, t.met == null ? '' : t.met ? 'met' : 'missed']))
+    table(['figure', 'target', 'this run', ''], r.targets.map(t => [`\`${t.name}\``, t.target + (t.applies === 'every mode' ? '' : ` (${t.applies})`), t.value, t.met == null ? (r.mode === 'full' ? 'not measured (see the report)' : '') : t.met ? 'met' : 'missed']))
   ].join('\n')
 }
 
