@@ -7,7 +7,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { MemoryBlockStore } from '#src/store/index.js'
 import { createRelease, writeBundle } from '#src/release/index.js'
-import { DaemonProcess, DEMO_APP_DIR, Workspace, pollUntil } from '#src/testnet/index.js'
+import { DaemonProcess, DEMO_APP_DIR, Workspace, pollUntil, sleep } from '#src/testnet/index.js'
 import type { PublisherKey } from '#src/release/index.js'
 import { parseMetrics } from './prometheus.ts'
 import type { MetricSample } from './prometheus.ts'
@@ -44,10 +44,8 @@ export interface ReleaseSpec {
   manifest: Record<string, unknown>
 }
 
-/** Sleep. */
-export async function sleep (ms: number): Promise<void> {
-  await new Promise(resolve => setTimeout(resolve, ms))
-}
+/** Sleep (the testnet's). */
+export { sleep }
 
 /** A set of daemons in one throwaway directory. */
 export class BenchNetwork {

@@ -211,6 +211,9 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
     }
   }
 
+  /** Whether any `get` request is still out. */
+  const requestsOut = (): boolean => [...sources.values()].some(s => s.gets > 0)
+
   /** Blocks may arrive another way (a publish, another release sharing them). */
   const absorbArrivals = async (): Promise<void> => {
     for (const [key, cid] of [...needed]) {
@@ -332,11 +335,11 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       if (signal.aborted) throw new FetchAbortedError('fetch stopped')
       if (diskFull != null) {
         // no new requests; let those in flight end (their blocks cannot be stored either)
-        while ([...sources.values()].some(s => s.gets > 0) && !signal.aborted) await wakeup.wait(refreshMs, signal)
+        while (requestsOut() && !signal.aborted) await wakeup.wait(refreshMs, signal)
         throw diskFull
       }
       progressed = false
-      const busy = [...sources.values()].some(s => s.gets > 0)
+      const busy = requestsOut()
       if (!busy || Date.now() - lastAbsorb > 1000) {
         lastAbsorb = Date.now()
         await absorbArrivals()
@@ -355,9 +358,12 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       // ask who holds what: peers never asked, peers not asked about new frontier blocks, and
       // peers that have nothing more for us, once their answer is old
       // blocks in flight come last: other holders of those matter only for a hedge
-      const wanted = [...[...needed].filter(([key]) => !inflight.has(key)), ...[...needed].filter(([key]) => inflight.has(key))].slice(0, MAX_HAVE_CIDS).map(([, cid]) => cid)
+      const unasked: CID[] = []
+      const asked: CID[] = []
+      for (const [key, cid] of needed) (inflight.has(key) ? asked : unasked).push(cid)
+      const wanted = [...unasked, ...asked].slice(0, MAX_HAVE_CIDS)
       const asks: Array<Promise<void>> = []
-      const now = Date.now()
+      const at = Date.now()
       // a few peers at a time, those heard from longest ago first: in a large network every
       // fetching peer asking every connected peer several times a second costs more CPU than
       // the blocks themselves (docs/benchmarks.md)
@@ -365,7 +371,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       for (const s of [...current].sort((a, b) => a.askedAt - b.askedAt)) {
         if (asking >= MAX_HAVE_IN_FLIGHT) break
         if (s.asking || wanted.length === 0) continue
-        const age = now - s.askedAt
+        const age = at - s.askedAt
         // a peer that keeps answering nothing new is asked less often (up to 4 intervals); a failing one, less still
         const backoff = refreshMs * 2 ** Math.min(s.failures > 0 ? s.failures : Math.min(s.quiet, 2), 5)
         const stale = s.askedAt === 0 ||

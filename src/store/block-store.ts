@@ -180,12 +180,7 @@ export class FsBlockStore implements BlockStore {
 
   async put (cid: CID, bytes: Uint8Array): Promise<CID> {
     await verifyBlock(cid, bytes)
-    if (this.known.get(cid.toString()) === true) return cid
-    await this.open()
-    if (await this.inner.has(cid)) {
-      this.remember(cid, true)
-      return cid
-    }
+    if (await this.has(cid)) return cid
     try {
       await this.inner.put(cid, bytes)
     } catch (err) {
