@@ -94,7 +94,9 @@ export async function inMemorySwarm (opts: { fetchers: number, degree: number, f
       onProgress: () => {},
       log: () => {},
       signal: AbortSignal.timeout(120_000),
-      idleMs: 40
+      // a fetch waits 8 refresh intervals (4 × idleMs) for the swarm before asking the publisher
+      // again; at 40 ms a loaded machine stalled the loop that long and 3 runs in 12 failed
+      idleMs: 120
     })
   }))
   return { packageBytes: size, seedSent, received, fetchers: opts.fetchers, ms: Date.now() - started }
