@@ -63,6 +63,7 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   --verbose      also show the testnet's live lines during the rollout
   --note TEXT    a line about the conditions of the run, kept in the JSON and the report
   --peers LIST   the swarm's network sizes instead of the mode's (e.g. 10,25)
+  --sizes LIST   the swarm's package sizes in MiB instead of the mode's (e.g. 1,16)
   --report FILE  run nothing: write the report and the README table again from a run's
                  JSON (what --json printed; a written report keeps it in
                  docs/benchmarks/run.json), e.g. after editing the report's text`
@@ -100,6 +101,7 @@ export function parseArgs (argv: string[]): Options {
   let note: string | undefined
   let report: string | undefined
   let peers: number[] | undefined
+  let sizes: number[] | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     const value = (): string => argv[++i] ?? fail(`${a} needs a value`)
@@ -129,11 +131,18 @@ export function parseArgs (argv: string[]): Options {
         peers = sizes
         break
       }
+      case '--sizes': {
+        const mib = value().split(',').map(Number)
+        if (mib.some(n => !Number.isFinite(n) || n <= 0 || n > 1024)) fail('--sizes: package sizes in MiB, above 0 and at most 1024, separated by commas')
+        sizes = mib.map(n => Math.round(n * 1024 * 1024))
+        break
+      }
       case '--help': case '-h': process.stdout.write(HELP + '\n'); process.exit(0); break
       default: fail(`unknown option ${a}`)
     }
   }
   if (peers != null) mode = { ...mode, swarm: { ...mode.swarm, peers } }
+  if (sizes != null) mode = { ...mode, swarm: { ...mode.swarm, sizes } }
   return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose, note, report, command: argv.join(' ') }
 }
 

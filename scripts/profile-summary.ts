@@ -3,7 +3,10 @@
  * file, so a hot path shows without a browser. `npm run bench -- --profile DIR` makes
  * every daemon write one.
  *
- * Usage: node scripts/profile-summary.ts FILE.cpuprofile [FILE…] [--top 25]
+ * Usage: node scripts/profile-summary.ts FILE.cpuprofile [FILE…] [--top 25] [--last SECONDS] [--merge]
+ *   --last S  only the samples of each profile's last S seconds (a window at its end,
+ *             e.g. the idle stretch of `scripts/idle.ts`, which stops the daemons after it)
+ *   --merge   one summary of all the files together
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -37,10 +40,17 @@ export function owner (url: string): string {
 }
 
 /** Self time (ms) by function and by owner, plus the profile's wall time. */
-export function summariseProfile (profile: Profile): { wallMs: number, byFunction: Map<string, number>, byOwner: Map<string, number> } {
+export function summariseProfile (profile: Profile, lastMs = Infinity): { wallMs: number, byFunction: Map<string, number>, byOwner: Map<string, number> } {
   const byId = new Map(profile.nodes.map(n => [n.id, n]))
   const self = new Map<number, number>()
-  profile.samples.forEach((id, i) => { self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000) })
+  const wallMs = (profile.endTime - profile.startTime) / 1000
+  const fromMs = wallMs - lastMs
+  let at = 0
+  profile.samples.forEach((id, i) => {
+    const ms = (profile.timeDeltas[i] ?? 0) / 1000
+    at += ms
+    if (at >= fromMs) self.set(id, (self.get(id) ?? 0) + ms)
+  })
   const byFunction = new Map<string, number>()
   const byOwner = new Map<string, number>()
   for (const [id, ms] of self) {
@@ -52,7 +62,7 @@ export function summariseProfile (profile: Profile): { wallMs: number, byFunctio
     const o = f.functionName === '(idle)' ? '(idle)' : f.functionName === '(garbage collector)' ? '(gc)' : owner(f.url)
     byOwner.set(o, (byOwner.get(o) ?? 0) + ms)
   }
-  return { wallMs: (profile.endTime - profile.startTime) / 1000, byFunction, byOwner }
+  return { wallMs: Math.min(wallMs, lastMs), byFunction, byOwner }
 }
 
 function table (map: Map<string, number>, total: number, top: number): string {
@@ -62,12 +72,22 @@ function table (map: Map<string, number>, total: number, top: number): string {
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   const args = process.argv.slice(2)
-  const topAt = args.indexOf('--top')
-  const top = topAt >= 0 ? Number(args[topAt + 1]) : 25
-  const files = args.filter((a, i) => !a.startsWith('--') && (topAt < 0 || i !== topAt + 1))
-  for (const file of files) {
-    const s = summariseProfile(JSON.parse(fs.readFileSync(file, 'utf8')) as Profile)
+  const valueOf = (name: string): number | undefined => { const at = args.indexOf(name); return at >= 0 ? Number(args[at + 1]) : undefined }
+  const top = valueOf('--top') ?? 25
+  const lastMs = 1000 * (valueOf('--last') ?? Infinity)
+  const merge = args.includes('--merge')
+  const files = args.filter((a, i) => !a.startsWith('--') && !['--top', '--last'].includes(args[i - 1] ?? ''))
+  const print = (name: string, s: ReturnType<typeof summariseProfile>): void => {
     const busy = [...s.byOwner].filter(([k]) => k !== '(idle)').reduce((a, [, v]) => a + v, 0)
-    process.stdout.write(`== ${file}: ${s.wallMs.toFixed(0)} ms wall, ${busy.toFixed(0)} ms busy\n-- by package or file\n${table(s.byOwner, s.wallMs, top)}\n-- by function\n${table(s.byFunction, s.wallMs, top)}\n\n`)
+    process.stdout.write(`== ${name}: ${s.wallMs.toFixed(0)} ms wall, ${busy.toFixed(0)} ms busy\n-- by package or file\n${table(s.byOwner, s.wallMs, top)}\n-- by function\n${table(s.byFunction, s.wallMs, top)}\n\n`)
   }
+  const all = { wallMs: 0, byFunction: new Map<string, number>(), byOwner: new Map<string, number>() }
+  for (const file of files) {
+    const s = summariseProfile(JSON.parse(fs.readFileSync(file, 'utf8')) as Profile, lastMs)
+    if (!merge) { print(file, s); continue }
+    all.wallMs += s.wallMs
+    for (const [k, v] of s.byFunction) all.byFunction.set(k, (all.byFunction.get(k) ?? 0) + v)
+    for (const [k, v] of s.byOwner) all.byOwner.set(k, (all.byOwner.get(k) ?? 0) + v)
+  }
+  if (merge) print(`${files.length} profiles`, all)
 }
