@@ -137,6 +137,8 @@ export class ControlApi {
     })
     this.port = (this.server.address() as AddressInfo).port
     const push = (): void => {
+      // a status is a few milliseconds of work at every beat heard: only for listeners
+      if (this.sse.size === 0) return
       const data = `event: status\ndata: ${JSON.stringify(this.init.daemon.status())}\n\n`
       for (const res of this.sse) res.write(data)
     }

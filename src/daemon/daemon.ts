@@ -216,6 +216,11 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private readonly work = new Set<Promise<unknown>>()
   private beatTimer: NodeJS.Timeout | undefined
   private beatSeq = 0
+  /** The last beat sent, without its sequence number, and when: an unchanged status is sent only every idle interval. */
+  private lastBeatBody = ''
+  private lastBeatAt = 0
+  /** A peer new to the view was heard, or a connection opened: the next tick beats, so a newcomer learns of this peer soon. */
+  private beatDue = false
   private freshness: Freshness
   private frozen = false
   private statusTimer: NodeJS.Timeout | undefined
@@ -351,14 +356,15 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       if (id.equals(this.node.peerId)) return
       this.node.dial(id, { signal: AbortSignal.timeout(10_000) }).catch((err: Error) => { this.events.info('net', `could not dial discovered peer ${id.toString()}: ${err.message}`) })
     })
-    this.node.addEventListener('peer:connect', () => { this.changed() })
+    // a new connection may be a peer that has not heard this one yet: the next tick beats
+    this.node.addEventListener('peer:connect', () => { this.beatDue = true; this.changed() })
     this.node.addEventListener('peer:disconnect', () => { this.changed() })
     this.book.on('change', entry => {
       this.changed()
       if (entry.state === 'fetching') this.startFetch(entry)
     })
     for (const entry of this.book.list()) if (entry.state === 'fetching') this.startFetch(entry)
-    this.beatTimer = setInterval(() => { void this.beat() }, o.beatIntervalMs)
+    this.beatTimer = setInterval(() => { void this.beat(false) }, o.beatIntervalMs)
     this.beatTimer.unref()
     void this.beat()
     await this.startApp()
@@ -784,8 +790,10 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       this.metrics.refused((err as Error).name)
       return 'reject'
     }
+    const newcomer = this.view.get(from) == null
     if (!this.view.update(from, beat, this.clock.now())) return 'ignore'
     if (from !== this.peerId) {
+      if (newcomer) this.beatDue = true
       this.freshness.heardStatus()
       if (this.frozen) this.checkFreshness()
     }
@@ -1067,18 +1075,26 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     this.changed()
   }
 
-  private async beat (): Promise<void> {
+  /**
+   * Send a status beat. `always` (the default) is for events — a start, a claim, a failure:
+   * they go out at once. The timer's ticks (every `beatInterval`) send one only when the
+   * status changed since the last, when a peer new to the view was heard or a connection
+   * opened (so a newcomer learns of this peer within a tick), or when `idleBeatInterval`
+   * has passed: an idle network's
+   * upkeep is gossip of beats from every peer, a cost that grows with the network
+   * (docs/benchmarks.md).
+   */
+  private async beat (always = true): Promise<void> {
     if (this.stopped) return
     if (this.view.expire(this.clock.now(), this.options.peerTimeoutMs).length > 0) this.changed()
     this.checkFreshness()
     this.metrics.viewSize.set(this.view.size)
     this.metrics.peers.set(this.node.getPeers().length)
-    this.beatSeq = Math.max(this.beatSeq + 1, this.clock.now())
     const held = this.book.list().filter(e => this.have(e) > 0).slice(-32)
     const waiting = this.rollout?.waitingNow()
     const beat: StatusBeat = {
       v: 1,
-      seq: this.beatSeq,
+      seq: 0,
       app: this.nodeState.app,
       version: this.nodeState.current?.version ?? null,
       state: this.peerState(),
@@ -1096,6 +1112,14 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     // only where a rotation was adopted: a network that never rotates sends the beats it always did
     const trust = this.trustSequences()
     if (Object.keys(trust).length > 0) beat.trust = trust
+    const body = JSON.stringify(beat)
+    const now = this.clock.now()
+    if (!always && !this.beatDue && body === this.lastBeatBody && now - this.lastBeatAt < this.options.idleBeatIntervalMs - this.options.beatIntervalMs / 2) return
+    this.lastBeatBody = body
+    this.lastBeatAt = now
+    this.beatDue = false
+    this.beatSeq = Math.max(this.beatSeq + 1, now)
+    beat.seq = this.beatSeq
     try {
       const bytes = encodeBeat(beat)
       decodeBeat(bytes) // what receivers enforce, enforced on ourselves first

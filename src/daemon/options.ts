@@ -34,8 +34,10 @@ export const DaemonConfigSchema = z.strictObject({
   network: z.string().optional(),
   mdns: z.boolean().optional(),
   psk: z.string().optional(),
-  /** How often status beats go out. */
+  /** How often status beats go out while this peer's status changes. */
   beatInterval: duration.optional(),
+  /** How often status beats go out while nothing changes (default: the smaller of 4 × beatInterval and a third of peerTimeout). */
+  idleBeatInterval: duration.optional(),
   /** How long a silent peer stays in the network view. */
   peerTimeout: duration.optional(),
   /** Connections the peer keeps by dialling peers it has heard of. */
@@ -72,6 +74,8 @@ export interface DaemonOptions {
   mdns: boolean
   psk?: string
   beatIntervalMs: number
+  /** At least `beatIntervalMs`. */
+  idleBeatIntervalMs: number
   peerTimeoutMs: number
   minConnections: number
   maxPackageSize: number
@@ -130,6 +134,8 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     const at = l.indexOf('=')
     labels[l.slice(0, at)] = l.slice(at + 1)
   }
+  const beatIntervalMs = parseDuration(o.beatInterval ?? '5s')
+  const peerTimeoutMs = parseDuration(o.peerTimeout ?? '60s')
   return {
     data: path.resolve(o.data ?? defaultDataDir()),
     trust: o.trust,
@@ -145,8 +151,9 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     network: o.network ?? 'default',
     mdns: o.mdns ?? false,
     psk: o.psk,
-    beatIntervalMs: parseDuration(o.beatInterval ?? '5s'),
-    peerTimeoutMs: parseDuration(o.peerTimeout ?? '30s'),
+    beatIntervalMs,
+    idleBeatIntervalMs: Math.max(beatIntervalMs, o.idleBeatInterval == null ? Math.min(4 * beatIntervalMs, Math.floor(peerTimeoutMs / 3)) : parseDuration(o.idleBeatInterval)),
+    peerTimeoutMs,
     minConnections: o.minConnections ?? 4,
     maxPackageSize: o.maxPackageSize ?? 1024 * 1024 * 1024,
     transformLimitMs: parseDuration(o.transformLimit ?? '2m'),

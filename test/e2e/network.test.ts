@@ -141,4 +141,34 @@ describe('peer network', () => {
     expect(await rawStatus(a.control.url, { origin: a.control.url.replace('127.0.0.1', 'evil.example'), cookie: cookie.split(';')[0] ?? '' })).toBe(403)
     expect(a.exited).toBeUndefined()
   })
+
+  it('an idle peer does not beat every interval, yet a change or a newcomer is heard within a tick', async () => {
+    // beats every 500 ms while a status changes, but only every minute while idle: every
+    // sighting below within 30 s comes from a beat the change or the newcomer caused
+    net = await TestNet.create({ beatInterval: '500ms', idleBeatInterval: '60s', peerTimeout: '5m' })
+    const v1 = await net.release('1.0.0')
+    const a = await net.start('a', ['--install', v1.file])
+    const b = await net.start('b', ['--app', 'kv', '--bootstrap', a.addr])
+    const viewOf = async (from: typeof a, of: typeof a): Promise<{ version: string | null, seen: string } | undefined> =>
+      (await from.status()).network.find(e => e.peerId === of.peerId)
+    // b learns of v1 by sync, fetches and runs it: its beats say so, well before a minute
+    await b.waitVersion('1.0.0')
+    await waitFor('a to hear that b runs 1.0.0', async () => (await viewOf(a, b))?.version === '1.0.0')
+    await waitFor('b to see a', async () => (await viewOf(b, a)) != null)
+
+    // nothing changes now: b's last beat stays its last (at 500 ms it would be 10 newer)
+    await waitFor('b to settle', async () => {
+      const before = (await viewOf(a, b))?.seen
+      await new Promise(resolve => setTimeout(resolve, 1500))
+      return before != null && before === (await viewOf(a, b))?.seen
+    })
+    const settled = (await viewOf(a, b))?.seen
+    await new Promise(resolve => setTimeout(resolve, 5000))
+    expect((await viewOf(a, b))?.seen).toBe(settled)
+
+    // a newcomer that connects only to b is seen by both, and sees both, long before a minute
+    const c = await net.start('c', ['--app', 'kv', '--bootstrap', b.addr])
+    await waitFor('c to see a and b', async () => (await viewOf(c, a)) != null && (await viewOf(c, b)) != null)
+    await waitFor('a to see c', async () => (await viewOf(a, c)) != null)
+  })
 })

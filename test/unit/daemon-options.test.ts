@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest'
+import { resolveDaemonOptions } from '../../src/daemon/options.js'
+
+describe('daemon options: beat intervals', () => {
+  it('an idle peer beats every 20 s by default, and a silent peer leaves the view after 60 s', () => {
+    const o = resolveDaemonOptions({})
+    expect(o.beatIntervalMs).toBe(5000)
+    expect(o.idleBeatIntervalMs).toBe(20_000)
+    expect(o.peerTimeoutMs).toBe(60_000)
+  })
+
+  it('the idle interval is the smaller of 4 beats and a third of the peer timeout', () => {
+    expect(resolveDaemonOptions({ beatInterval: '1s', peerTimeout: '20s' }).idleBeatIntervalMs).toBe(4000)
+    expect(resolveDaemonOptions({ beatInterval: '1s', peerTimeout: '8s' }).idleBeatIntervalMs).toBe(2666)
+  })
+
+  it('an idle interval given is kept, but never below the beat interval', () => {
+    expect(resolveDaemonOptions({ idleBeatInterval: '1m' }).idleBeatIntervalMs).toBe(60_000)
+    expect(resolveDaemonOptions({ beatInterval: '10s', idleBeatInterval: '2s' }).idleBeatIntervalMs).toBe(10_000)
+    expect(() => resolveDaemonOptions({ idleBeatInterval: 'soon' })).toThrow(/idleBeatInterval/)
+  })
+})
