@@ -42,6 +42,13 @@ export interface SwarmRun {
   /** CPU time of every daemon (publish to the last staged), and of the HTTPS origin and clients. */
   swarmCpuMs: number
   httpsCpuMs: number
+  /** Block-exchange requests all daemons answered during the swarm (absent in runs before they were counted). */
+  haveRequests?: number
+  /** Of which asked to wait for a block (blocks 1.1.0). */
+  waitRequests?: number
+  getRequests?: number
+  /** Status beats all daemons took in from gossip during the swarm (each daemon counts a beat once). */
+  beatsHeard?: number
   publisherEgressRatio: number | null
   duplicateRatio: number | null
   timeVsHttps: number | null
@@ -60,7 +67,7 @@ export interface DeltaRun {
   ms: number
 }
 
-interface Snapshot { publisherOut: number, publisherBlockOut: number, received: number, served: number }
+interface Snapshot { publisherOut: number, publisherBlockOut: number, received: number, served: number, have: number, wait: number, get: number, beats: number }
 
 async function snapshot (net: BenchNetwork): Promise<Snapshot> {
   const [publisher, ...others] = net.peers as [DaemonProcess, ...DaemonProcess[]]
@@ -70,7 +77,11 @@ async function snapshot (net: BenchNetwork): Promise<Snapshot> {
     publisherOut: releaseBytesOut(pm),
     publisherBlockOut: metricSum(pm, 'upgossip_block_bytes_total', { direction: 'out' }),
     received: om.reduce((sum, m) => sum + metricSum(m, 'upgossip_block_bytes_total', { direction: 'in' }), 0),
-    served: om.reduce((sum, m) => sum + metricSum(m, 'upgossip_block_bytes_total', { direction: 'out' }), 0)
+    served: om.reduce((sum, m) => sum + metricSum(m, 'upgossip_block_bytes_total', { direction: 'out' }), 0),
+    have: [pm, ...om].reduce((sum, m) => sum + metricSum(m, 'upgossip_block_requests_total', l => l.kind === 'have' || l.kind === 'wait'), 0),
+    wait: [pm, ...om].reduce((sum, m) => sum + metricSum(m, 'upgossip_block_requests_total', { kind: 'wait' }), 0),
+    get: [pm, ...om].reduce((sum, m) => sum + metricSum(m, 'upgossip_block_requests_total', { kind: 'get' }), 0),
+    beats: [pm, ...om].reduce((sum, m) => sum + metricSum(m, 'upgossip_gossip_messages_total', { topic: 'status' }), 0)
   }
 }
 
@@ -129,9 +140,13 @@ export async function swarmRuns (net: BenchNetwork, sizes: number[], cert: Certi
       httpsOriginSentBytes: https.originSentBytes,
       swarmCpuMs: s.cpuMs,
       httpsCpuMs: https.cpuMs,
+      haveRequests: s.after.have - s.before.have,
+      waitRequests: s.after.wait - s.before.wait,
+      getRequests: s.after.get - s.before.get,
+      beatsHeard: s.after.beats - s.before.beats,
       ...swarmRatios(measure)
     }
-    progress(`    swarm ${run.swarmMs} ms (publish call ${run.publishMs} ms, ${(run.swarmCpuMs / 1000).toFixed(1)} CPU-s), HTTPS ${run.httpsMs} ms (${(run.httpsCpuMs / 1000).toFixed(1)} CPU-s); publisher sent ${round(run.publisherEgressRatio ?? 0, 2)}× the package, duplicates ${round(run.duplicateRatio ?? 0, 2)}×`)
+    progress(`    swarm ${run.swarmMs} ms (publish call ${run.publishMs} ms, ${(run.swarmCpuMs / 1000).toFixed(1)} CPU-s), HTTPS ${run.httpsMs} ms (${(run.httpsCpuMs / 1000).toFixed(1)} CPU-s); publisher sent ${round(run.publisherEgressRatio ?? 0, 2)}× the package, duplicates ${round(run.duplicateRatio ?? 0, 2)}×; ${run.haveRequests ?? 0} have (${run.waitRequests ?? 0} waiting) and ${run.getRequests ?? 0} get requests, ${run.beatsHeard ?? 0} beats heard`)
     runs.push(run)
   }
   return runs

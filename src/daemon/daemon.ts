@@ -321,6 +321,9 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       log,
       corruptServedBlocks: process.env.UPGOSSIP_FAULT === 'serve-corrupt-blocks'
     })
+    // a block stored here (fetched or published) answers the peers waiting for it
+    const exchange = this.exchange
+    this.blocks.onStored = cid => { exchange.arrived(cid) }
     this.sync = new SyncProtocol({ node: this.node, network: o.network, metrics: this.metrics, log, releasesFor: request => this.releasesFor(request) })
     this.gossip = new Gossip({
       node: this.node,
@@ -1112,7 +1115,9 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     // only where a rotation was adopted: a network that never rotates sends the beats it always did
     const trust = this.trustSequences()
     if (Object.keys(trust).length > 0) beat.trust = trust
-    const body = JSON.stringify(beat)
+    // a download's progress counts as a change only at each tenth: during a swarm every
+    // fetching peer's bytes grow all the time, and others only show them (status, dashboard)
+    const body = JSON.stringify({ ...beat, held: beat.held.map(h => [h.id, h.size, Math.floor(10 * h.have / Math.max(1, h.size))]) })
     const now = this.clock.now()
     if (!always && !this.beatDue && body === this.lastBeatBody && now - this.lastBeatAt < this.options.idleBeatIntervalMs - this.options.beatIntervalMs / 2) return
     this.lastBeatBody = body

@@ -11,7 +11,7 @@ export class DaemonMetrics implements NetMetrics {
   private readonly bytesTotal = new Counter({ name: 'upgossip_bytes_total', help: 'Bytes sent and received, by protocol or topic', labelNames: ['protocol', 'direction'], registers: [this.registry] })
   private readonly blocksTotal = new Counter({ name: 'upgossip_blocks_total', help: 'Package blocks fetched, served, and refused for not matching their CID', labelNames: ['result'], registers: [this.registry] })
   private readonly blockBytesTotal = new Counter({ name: 'upgossip_block_bytes_total', help: 'Payload bytes of package blocks fetched (in) and served (out), without framing', labelNames: ['direction'], registers: [this.registry] })
-  private readonly blockRequestsTotal = new Counter({ name: 'upgossip_block_requests_total', help: 'Block-exchange requests answered, by kind (have: which blocks are held; get: send blocks)', labelNames: ['kind'], registers: [this.registry] })
+  private readonly blockRequestsTotal = new Counter({ name: 'upgossip_block_requests_total', help: 'Block-exchange requests answered, by kind (have: which blocks are held; wait: the same, asked to wait for a block when none is held; get: send blocks)', labelNames: ['kind'], registers: [this.registry] })
   private readonly gossipTotal = new Counter({ name: 'upgossip_gossip_messages_total', help: 'Gossip messages by topic and validation result', labelNames: ['topic', 'result'], registers: [this.registry] })
   private readonly refusalsTotal = new Counter({ name: 'upgossip_refusals_total', help: 'Inputs refused, by error name', labelNames: ['error'], registers: [this.registry] })
   private readonly rotationsTotal = new Counter({ name: 'upgossip_trust_rotations_total', help: 'Trust rotations adopted, and refused by error name', labelNames: ['result', 'error'], registers: [this.registry] })
@@ -32,7 +32,7 @@ export class DaemonMetrics implements NetMetrics {
     this.blockBytesTotal.inc({ direction }, n)
   }
 
-  blockRequests (kind: 'have' | 'get'): void {
+  blockRequests (kind: 'have' | 'wait' | 'get'): void {
     this.blockRequestsTotal.inc({ kind })
   }
 

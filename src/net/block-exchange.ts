@@ -5,6 +5,12 @@
  * answered by one frame per CID, `{ cid, bytes }` or `{ cid, missing: true }`.
  * Every block is checked against its CID before it is stored or served.
  *
+ * `/upgossip/blocks/1.1.0` adds one field: `{ have: [CID…], wait: ms }` (at most
+ * {@link MAX_HAVE_WAIT_MS}) asks the peer, when it holds none of them, to answer once one
+ * arrives or the time is up — so a fetching peer hears of a block its neighbour just got
+ * at once, instead of asking again and again. A peer speaking only 1.0.0 is asked without
+ * `wait`.
+ *
  * A server shares its upload ({@link UploadShare}): a large block it sent to another
  * connected peer lately may be answered `missing` — not from me now, take it from that
  * peer — so that peers fetching one package do not all take it from the publisher.
@@ -18,7 +24,7 @@ import { toCid, verifyBlock } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
 import type { NetMetrics } from './metrics.js'
 import type { PeerNode } from './node.js'
-import { BLOCKS_PROTOCOL } from './protocol-ids.js'
+import { BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL } from './protocol-ids.js'
 import { UploadShare } from './upload-share.js'
 import { dialWithDeadline, readFrame, readFrames, streamDeadline, writeFrames } from './stream-codec.js'
 
@@ -38,10 +44,14 @@ export const MAX_HAVE_CIDS = 1024
 export const MAX_GET_CIDS = 32
 /** Largest block exchanged. */
 export const MAX_BLOCK_BYTES = 1024 * 1024
+/** Longest a `have` may ask to wait for a block to arrive. */
+export const MAX_HAVE_WAIT_MS = 10_000
+/** `have` requests of one peer that may wait at once; more are answered at once. */
+export const MAX_WAITS_PER_PEER = 4
 const MAX_REQUEST_BYTES = MAX_HAVE_CIDS * 48 + 64
 const MAX_RESPONSE_FRAME = MAX_BLOCK_BYTES + 256
 
-type Request = { have: CID[] } | { get: CID[] }
+type Request = { have: CID[], wait: number } | { get: CID[] }
 
 function cidList (value: unknown, max: number): CID[] {
   if (!Array.isArray(value) || value.length > max) throw new BlockProtocolError(`expected a list of at most ${max} CIDs`)
@@ -52,7 +62,7 @@ function cidList (value: unknown, max: number): CID[] {
   })
 }
 
-function decodeRequest (bytes: Uint8Array): Request {
+function decodeRequest (bytes: Uint8Array, waits: boolean): Request {
   let value: unknown
   try {
     value = decodeDagCbor(bytes)
@@ -60,10 +70,14 @@ function decodeRequest (bytes: Uint8Array): Request {
     throw new BlockProtocolError(`request is not dag-cbor: ${(err as Error).message}`)
   }
   if (value == null || typeof value !== 'object') throw new BlockProtocolError('request is not a map')
-  const keys = Object.keys(value)
-  if (keys.length !== 1) throw new BlockProtocolError('request must have exactly one of "have" or "get"')
   const v = value as Record<string, unknown>
-  if ('have' in v) return { have: cidList(v.have, MAX_HAVE_CIDS) }
+  const keys = Object.keys(value).filter(k => !(waits && k === 'wait' && 'have' in v))
+  if (keys.length !== 1) throw new BlockProtocolError(`request must have exactly one of "have" or "get"${waits ? ' (and "wait" with "have")' : ''}`)
+  if ('have' in v) {
+    const wait = v.wait ?? 0
+    if (typeof wait !== 'number' || !Number.isInteger(wait) || wait < 0 || wait > MAX_HAVE_WAIT_MS) throw new BlockProtocolError(`"wait" must be a whole number of milliseconds from 0 to ${MAX_HAVE_WAIT_MS}`)
+    return { have: cidList(v.have, MAX_HAVE_CIDS), wait }
+  }
   if ('get' in v) return { get: cidList(v.get, MAX_GET_CIDS) }
   throw new BlockProtocolError(`unknown request "${keys[0]?.slice(0, 20)}"`)
 }
@@ -90,6 +104,10 @@ export interface BlockAnswer {
 export class BlockExchange {
   private readonly c: BlockExchangeComponents
   private readonly share: UploadShare
+  /** `have` requests waiting for a block: what they wait for, and how to wake them. */
+  private readonly waiters = new Set<{ keys: Set<string>, wake: () => void }>()
+  /** Waiting `have` requests by peer. */
+  private readonly waitsOf = new Map<string, number>()
 
   constructor (components: BlockExchangeComponents) {
     this.c = components
@@ -98,7 +116,7 @@ export class BlockExchange {
 
   /** Register the protocol handler. */
   async start (): Promise<void> {
-    await this.c.node.handle(BLOCKS_PROTOCOL, ({ stream, connection }) => {
+    await this.c.node.handle([BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL], ({ stream, connection }) => {
       this.serve(stream, connection.remotePeer.toString()).catch(err => {
         this.c.log(`block request refused: ${(err as Error).message}`)
         stream.abort(err as Error)
@@ -108,7 +126,37 @@ export class BlockExchange {
 
   /** Unregister the handler. */
   async stop (): Promise<void> {
-    await this.c.node.unhandle(BLOCKS_PROTOCOL)
+    for (const w of this.waiters) w.wake()
+    await this.c.node.unhandle([BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL])
+  }
+
+  /** A block was stored here: `have` requests waiting for it are answered. */
+  arrived (cid: CID): void {
+    if (this.waiters.size === 0) return
+    const key = cid.toString()
+    for (const w of this.waiters) if (w.keys.has(key)) w.wake()
+  }
+
+  /** Until one of `cids` arrives, `ms` pass, or the exchange stops; at most {@link MAX_WAITS_PER_PEER} per peer wait (more return at once). */
+  private async waitForAny (cids: CID[], ms: number, from: string): Promise<void> {
+    const waiting = this.waitsOf.get(from) ?? 0
+    if (waiting >= MAX_WAITS_PER_PEER) return
+    this.waitsOf.set(from, waiting + 1)
+    let waiter: { keys: Set<string>, wake: () => void } | undefined
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await new Promise<void>(resolve => {
+        waiter = { keys: new Set(cids.map(c => c.toString())), wake: resolve }
+        this.waiters.add(waiter)
+        timer = setTimeout(resolve, ms)
+      })
+    } finally {
+      clearTimeout(timer)
+      if (waiter != null) this.waiters.delete(waiter)
+      const left = (this.waitsOf.get(from) ?? 1) - 1
+      if (left <= 0) this.waitsOf.delete(from)
+      else this.waitsOf.set(from, left)
+    }
   }
 
   private async serve (stream: Stream, from: string): Promise<void> {
@@ -116,10 +164,15 @@ export class BlockExchange {
     try {
       const frame = await readFrame(stream, MAX_REQUEST_BYTES)
       this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
-      const request = decodeRequest(frame)
-      this.c.metrics.blockRequests('have' in request ? 'have' : 'get')
+      const request = decodeRequest(frame, stream.protocol === BLOCKS_WAIT_PROTOCOL)
+      this.c.metrics.blockRequests('have' in request ? (request.wait > 0 ? 'wait' : 'have') : 'get')
       if ('have' in request) {
-        const have = await Promise.all(request.have.map(async cid => await this.c.store.has(cid)))
+        const holds = async (): Promise<boolean[]> => await Promise.all(request.have.map(async cid => await this.c.store.has(cid)))
+        let have = await holds()
+        if (request.wait > 0 && !have.some(Boolean)) {
+          await this.waitForAny(request.have, request.wait, from)
+          have = await holds()
+        }
         const out = dagCbor.encode({ have })
         this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', out.byteLength)
         await writeFrames(stream, [out])
@@ -157,9 +210,19 @@ export class BlockExchange {
 
   /** Which of `cids` the peer holds. */
   async have (peer: PeerId, cids: CID[], timeoutMs = 10_000): Promise<boolean[]> {
-    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockTimeoutError('have request timed out'))
+    return (await this.haveWait(peer, cids, 0, timeoutMs)).have
+  }
+
+  /**
+   * Which of `cids` the peer holds; when it holds none, it may wait up to `waitMs` for one
+   * to arrive before it answers (`waited`: it speaks 1.1.0 and was asked to).
+   */
+  async haveWait (peer: PeerId, cids: CID[], waitMs: number, timeoutMs = 10_000): Promise<{ have: boolean[], waited: boolean }> {
+    const wait = Math.max(0, Math.min(MAX_HAVE_WAIT_MS, Math.round(waitMs)))
+    const { stream, release } = await dialWithDeadline(this.c.node, peer, wait > 0 ? [BLOCKS_WAIT_PROTOCOL, BLOCKS_PROTOCOL] : BLOCKS_PROTOCOL, timeoutMs + wait, () => new BlockTimeoutError('have request timed out'))
     try {
-      const request = dagCbor.encode({ have: cids })
+      const waited = wait > 0 && stream.protocol === BLOCKS_WAIT_PROTOCOL
+      const request = dagCbor.encode(waited ? { have: cids, wait } : { have: cids })
       this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)
       await writeFrames(stream, [request])
       const frame = await readFrame(stream, MAX_HAVE_CIDS * 2 + 64)
@@ -174,7 +237,7 @@ export class BlockExchange {
       if (!Array.isArray(have) || have.length !== cids.length || !have.every(h => typeof h === 'boolean')) {
         throw new BlockProtocolError('have answer does not match the request')
       }
-      return have as boolean[]
+      return { have: have as boolean[], waited }
     } finally {
       release()
     }

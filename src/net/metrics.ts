@@ -10,7 +10,7 @@ export interface NetMetrics {
   /** Payload bytes of package blocks fetched (`in`, each checked against its CID) and served (`out`), without framing. */
   blockBytes: (direction: 'in' | 'out', n: number) => void
   /** Block-exchange requests this peer answered, by kind. */
-  blockRequests: (kind: 'have' | 'get') => void
+  blockRequests: (kind: 'have' | 'wait' | 'get') => void
   gossip: (topic: 'releases' | 'status', result: 'accept' | 'ignore' | 'reject') => void
 }
 

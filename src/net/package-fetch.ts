@@ -43,6 +43,8 @@ export const MAX_HAVE_IN_FLIGHT = 8
 export const HEDGE_MS = 2000
 /** `get` requests in flight to one peer once it has delivered; a new or failing peer gets one. */
 export const MAX_GETS_PER_PEER = 4
+/** How long a peer that had nothing new for us is asked to wait for a block before it answers (blocks 1.1.0). */
+export const HAVE_WAIT_MS = 5000
 
 /** What {@link fetchPackage} needs. */
 export interface PackageFetchInit {
@@ -61,6 +63,8 @@ export interface PackageFetchInit {
   now?: () => number
   /** How long a block may be in flight to one peer before an idle other holder is asked too (default {@link HEDGE_MS}). */
   hedgeMs?: number
+  /** How long a `have` to a peer that had nothing new may wait for a block (default {@link HAVE_WAIT_MS}; 0: never). */
+  haveWaitMs?: number
 }
 
 /** What one source is known to hold, and how much it is asked now. */
@@ -73,6 +77,10 @@ interface Source {
   /** When its last `have` answer (or failure) came; 0: never asked. */
   askedAt: number
   asking: boolean
+  /** Its `have` in flight asked it to wait for a block: cheap, and not counted as in flight. */
+  waiting: boolean
+  /** Whether it waits when asked to (it speaks blocks 1.1.0); unknown until asked. */
+  waits?: boolean
   /** Consecutive failures, for backing off. */
   failures: number
   /** Consecutive `have` answers with nothing new for us, for asking less often. */
@@ -224,9 +232,16 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
     }
   }
 
+  const haveWaitMs = init.haveWaitMs ?? HAVE_WAIT_MS
   const askHave = (source: Source, wanted: CID[]): Promise<void> => {
     source.asking = true
-    return exchange.have(source.id, wanted).then(answer => {
+    // a peer that had nothing new for us tells us when it has: no asking again and again
+    const wait = typeof exchange.haveWait === 'function' && haveWaitMs > 0 && source.quiet > 0 && source.failures === 0 && source.waits !== false ? haveWaitMs : 0
+    source.waiting = wait > 0
+    const asked = wait > 0
+      ? exchange.haveWait(source.id, wanted, wait).then(r => { source.waits = r.waited; return r.have })
+      : exchange.have(source.id, wanted)
+    return asked.then(answer => {
       const before = source.holds
       source.holds = new Set(wanted.filter((_, i) => answer[i] === true).map(c => c.toString()).filter(key => !source.declined.has(key)))
       if ([...source.holds].some(key => !before.has(key))) {
@@ -242,6 +257,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       source.askedFor = new Set(wanted.map(c => c.toString()))
       source.askedAt = Date.now()
       source.asking = false
+      source.waiting = false
       wakeup.notify()
     })
   }
@@ -350,7 +366,7 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
         const key = p.toString()
         let s = sources.get(key)
         if (s == null) {
-          s = { id: p, holds: new Set(), askedFor: new Set(), askedAt: 0, asking: false, failures: 0, gets: 0, limit: 1, declined: new Set(), quiet: 0, lastBlockAt: 0 }
+          s = { id: p, holds: new Set(), askedFor: new Set(), askedAt: 0, asking: false, waiting: false, failures: 0, gets: 0, limit: 1, declined: new Set(), quiet: 0, lastBlockAt: 0 }
           sources.set(key, s)
         }
         return s
@@ -367,25 +383,33 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       // a few peers at a time, those heard from longest ago first: in a large network every
       // fetching peer asking every connected peer several times a second costs more CPU than
       // the blocks themselves (docs/benchmarks.md)
-      let asking = current.filter(s => s.asking).length
+      let asking = current.filter(s => s.asking && !s.waiting).length
       for (const s of [...current].sort((a, b) => a.askedAt - b.askedAt)) {
         if (asking >= MAX_HAVE_IN_FLIGHT) break
-        if (s.asking || wanted.length === 0) continue
+        if (s.asking) continue
+        // what it left to others is not asked of it again until we give up waiting for those
+        const mine = s.declined.size === 0 ? wanted : wanted.filter(c => !s.declined.has(c.toString()))
+        if (mine.length === 0) continue
         const age = at - s.askedAt
         // a peer that keeps answering nothing new is asked less often (up to 4 intervals); a failing one, less still
         const backoff = refreshMs * 2 ** Math.min(s.failures > 0 ? s.failures : Math.min(s.quiet, 2), 5)
+        const holdsNone = !mine.some(c => s.holds.has(c.toString()))
         const stale = s.askedAt === 0 ||
-          (age >= Math.min(backoff, 50) && s.failures === 0 && wanted.some(c => !s.askedFor.has(c.toString()))) ||
-          (age >= backoff && !wanted.some(c => s.holds.has(c.toString())))
+          (age >= Math.min(backoff, 50) && s.failures === 0 && mine.some(c => !s.askedFor.has(c.toString()))) ||
+          (age >= backoff && holdsNone) ||
+          // a peer that waits for blocks is asked again at once: its answer comes when it has one
+          (s.waits === true && s.quiet > 0 && s.failures === 0 && holdsNone)
         if (stale) {
-          asks.push(askHave(s, wanted))
-          asking++
+          const p = askHave(s, mine)
+          asks.push(p)
+          if (!s.waiting) asking++
         }
       }
       // at the start, hear from several peers before choosing, so the first requests spread
       if (asks.length > 0 && !busy) await Promise.race([Promise.allSettled(asks), sleep(Math.max(refreshMs, 100), signal)])
       const launched = schedule(current.filter(s => !s.asking || s.askedAt > 0))
-      const stillBusy = launched || [...sources.values()].some(s => s.gets > 0 || s.asking)
+      // a peer waiting to tell us of a block is not work under way
+      const stillBusy = launched || [...sources.values()].some(s => s.gets > 0 || (s.asking && !s.waiting))
       if (!stillBusy && [...sources.values()].some(s => s.declined.size > 0)) {
         // nothing to fetch now but what peers left to others: while the swarm still grows
         // (blocks arrive, peers hold more), wait for it to reach us through our own peers
@@ -404,7 +428,9 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
       }
       if (!stillBusy) {
         idleRounds = Math.min(idleRounds + 1, 3)
-        await sleep(idleMs * 2 ** idleRounds, signal)
+        // a waiting peer's answer (a block arrived there) wakes us
+        if ([...sources.values()].some(s => s.waiting)) await wakeup.wait(idleMs * 2 ** idleRounds, signal)
+        else await sleep(idleMs * 2 ** idleRounds, signal)
       } else {
         if (progressed) idleRounds = 0
         await wakeup.wait(refreshMs, signal)

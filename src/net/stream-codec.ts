@@ -52,8 +52,8 @@ export function streamDeadline (stream: Stream, timeoutMs: number, onTimeout: ()
   return () => { clearTimeout(timer) }
 }
 
-/** Dial `protocol` on `peer` with the dial and the exchange after it bounded together by `timeoutMs`. */
-export async function dialWithDeadline (node: PeerNode, peer: PeerId, protocol: string, timeoutMs: number, onTimeout: () => Error): Promise<{ stream: Stream, release: () => void }> {
+/** Dial `protocol` (the first of a list the peer speaks) on `peer` with the dial and the exchange after it bounded together by `timeoutMs`. */
+export async function dialWithDeadline (node: PeerNode, peer: PeerId, protocol: string | string[], timeoutMs: number, onTimeout: () => Error): Promise<{ stream: Stream, release: () => void }> {
   const deadline = Date.now() + timeoutMs
   const stream = await node.dialProtocol(peer, protocol, { signal: AbortSignal.timeout(timeoutMs) })
   return { stream, release: streamDeadline(stream, Math.max(0, deadline - Date.now()), onTimeout) }

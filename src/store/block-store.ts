@@ -133,6 +133,8 @@ export class FsBlockStore implements BlockStore {
    * fetch, and each miss on disk was a failed system call (docs/benchmarks.md).
    */
   private readonly known = new Map<string, boolean>()
+  /** Called with every block newly stored (a fetch's, a publish's): peers waiting for one hear of it. */
+  onStored: ((cid: CID) => void) | undefined
 
   constructor (private readonly dir: string) {
     this.inner = new FsBlockstore(dir, { shardingStrategy: this.sharding })
@@ -191,6 +193,7 @@ export class FsBlockStore implements BlockStore {
       throw new DiskFullError(`no space left on device for block ${cid.toString()} in ${this.dir}`, { cause: err })
     }
     this.remember(cid, true)
+    this.onStored?.(cid)
     return cid
   }
 

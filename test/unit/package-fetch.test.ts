@@ -210,5 +210,41 @@ describe('fetching a package from the swarm', () => {
     const fromHonest = new Set(gets.filter(g => g.peer === 'honest').flatMap(g => g.cids))
     for (const cid of fromStaller) expect(fromHonest.has(cid)).toBe(true)
   })
+
+  it('a peer that had nothing new is asked to wait for a block instead of again and again; its answer when one arrives goes on at once', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const a: FakePeer = { name: 'a', store: new MemoryBlockStore() }
+    const gets: Array<{ peer: string, cids: string[] }> = []
+    const plain: string[] = []
+    const waits: number[] = []
+    const base = exchange([a], gets)
+    const withWaits = {
+      ...base,
+      have: async (p: PeerId, list: CID[]) => { plain.push(p.toString()); return await base.have(p, list) },
+      haveWait: async (p: PeerId, list: CID[], waitMs: number) => {
+        waits.push(waitMs)
+        const until = Date.now() + waitMs
+        const held = async (): Promise<boolean[]> => await Promise.all(list.map(async c => await a.store.has(c)))
+        let have = await held()
+        while (!have.some(Boolean) && Date.now() < until) {
+          await new Promise(resolve => setTimeout(resolve, 5))
+          have = await held()
+        }
+        return { have, waited: true }
+      }
+    } as unknown as BlockExchange
+    // the blocks reach a a second after the fetch starts
+    const arrive = setTimeout(() => { void copyOf(source, cids).then(async copy => { for (const c of cids) await a.store.put(c, await copy.get(c)) }) }, 1000)
+    try {
+      const result = await fetchPackage({ root, store: new MemoryBlockStore(), exchange: withWaits, sources: () => [peer('a')], onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 40, haveWaitMs: 3000 })
+      expect(result.blocks).toBe(cids.length)
+    } finally {
+      clearTimeout(arrive)
+    }
+    expect(waits.length).toBeGreaterThan(0)
+    expect(waits.every(ms => ms === 3000)).toBe(true)
+    // asked plainly first, and once more at most before it waits; polling every 20-80 ms for a second would be a dozen
+    expect(plain.length).toBeLessThanOrEqual(3)
+  })
 })
 

@@ -18,7 +18,8 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BLOCKS_PROTOCOL, MAX_GET_CIDS, MAX_HAVE_CIDS, createPeerNode, readFrame, readFrames } from '../../../src/net/index.js'
+import { BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL, MAX_GET_CIDS, MAX_HAVE_CIDS, MAX_HAVE_WAIT_MS, createPeerNode, readFrame, readFrames } from '../../../src/net/index.js'
+import { bundlePackageBlocks, readBundle } from '../../../src/release/index.js'
 import type { PeerNode } from '../../../src/net/index.js'
 import { TestNet, runCli, waitFor } from '../support/testnet.js'
 
@@ -127,9 +128,9 @@ describe('corrupted blocks', () => {
 
 describe('block request bounds', () => {
   /** One request on a fresh stream; the answer's frames, or the error that ended it. */
-  async function ask (node: PeerNode, addr: string, request: unknown): Promise<unknown[] | Error> {
+  async function ask (node: PeerNode, addr: string, request: unknown, protocol = BLOCKS_PROTOCOL): Promise<unknown[] | Error> {
     try {
-      const stream = await node.dialProtocol(multiaddr(addr), BLOCKS_PROTOCOL)
+      const stream = await node.dialProtocol(multiaddr(addr), protocol)
       await stream.sink(lp.encode([dagCbor.encode(request)]))
       const frames: unknown[] = []
       for await (const frame of readFrames(stream, 2 * 1024 * 1024)) frames.push(dagCbor.decode(frame))
@@ -166,5 +167,50 @@ describe('block request bounds', () => {
     // the peer still serves
     expect(await ask(node, a.addr, { have: cids.slice(0, 1) })).toEqual([{ have: [false] }])
     expect(a.exited).toBeUndefined()
+  })
+  it('a have that may wait (blocks 1.1.0) is answered when a block arrives, or when its wait is up; a bad wait is refused unanswered', async () => {
+    expect(MAX_HAVE_WAIT_MS).toBe(10_000)
+    net = await TestNet.create()
+    const v1 = await net.release('1.0.0', { 'data.bin': randomBytes(300_000) })
+    const bytes = await fs.readFile(v1.file)
+    const { cids } = await bundlePackageBlocks(await readBundle(bytes))
+    // an isolated peer that holds nothing yet
+    const c = await net.start('c', ['--app', 'kv'])
+    const node = await createPeerNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    hostile.push(node)
+    const never = CID.createV1(raw.code, await sha256.digest(Uint8Array.of(1, 2, 3)))
+
+    // nothing arrives: the answer comes when the wait is up
+    const t0 = Date.now()
+    expect(await ask(node, c.addr, { have: [never], wait: 1000 }, BLOCKS_WAIT_PROTOCOL)).toEqual([{ have: [false] }])
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900)
+
+    // blocks arrive (a publish through c's control API): the waiting request is answered
+    // then, well before its 10 s are up
+    const started = Date.now()
+    const waiting = ask(node, c.addr, { have: cids, wait: MAX_HAVE_WAIT_MS }, BLOCKS_WAIT_PROTOCOL).then(answer => ({ answer, ms: Date.now() - started }))
+    await new Promise(resolve => setTimeout(resolve, 300))
+    const published = await c.api('/publish', { method: 'POST', body: bytes })
+    expect(published.status, await published.text()).toBeLessThan(300)
+    const { answer, ms } = await waiting
+    expect(((answer as Array<{ have: boolean[] }>)[0]?.have ?? []).some(Boolean)).toBe(true)
+    expect(ms).toBeLessThan(MAX_HAVE_WAIT_MS - 1000)
+
+    // "wait" only on 1.1.0, only with "have", a whole number of ms up to the bound
+    for (const [request, protocol] of [
+      [{ have: [never], wait: 10 }, BLOCKS_PROTOCOL],
+      [{ get: [never], wait: 10 }, BLOCKS_WAIT_PROTOCOL],
+      [{ have: [never], wait: MAX_HAVE_WAIT_MS + 1 }, BLOCKS_WAIT_PROTOCOL],
+      [{ have: [never], wait: -1 }, BLOCKS_WAIT_PROTOCOL],
+      [{ have: [never], wait: 1.5 }, BLOCKS_WAIT_PROTOCOL],
+      [{ have: [never], wait: 'soon' }, BLOCKS_WAIT_PROTOCOL]
+    ] as const) {
+      const refused = await ask(node, c.addr, request, protocol)
+      expect(refused instanceof Error || refused.length === 0, `${protocol} ${JSON.stringify(request)}: ${JSON.stringify(refused).slice(0, 200)}`).toBe(true)
+    }
+    await waitFor('c to log the refusals', async () => (await fs.readFile(path.join(c.dataDir, 'events.jsonl'), 'utf8')).includes('must be a whole number of milliseconds from 0 to 10000'))
+    // 1.1.0 without "wait" is 1.0.0's request
+    expect(await ask(node, c.addr, { have: [never] }, BLOCKS_WAIT_PROTOCOL)).toEqual([{ have: [false] }])
+    expect(c.exited).toBeUndefined()
   })
 })
