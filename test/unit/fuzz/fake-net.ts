@@ -96,22 +96,26 @@ export function fakePeer (name: string): PeerId {
  * `dial(protocol)` — a scripted stream, or one end of a pair whose other end goes to
  * another fake node's handler.
  */
-export function fakeNode (dial: (protocol: string) => Stream = () => { throw new Error('this fake node does not dial') }): PeerNode & { handlers: Map<string, Handler> } {
+export function fakeNode (dial: (protocol: string | string[]) => Stream = () => { throw new Error('this fake node does not dial') }): PeerNode & { handlers: Map<string, Handler> } {
   const handlers = new Map<string, Handler>()
+  const list = (protocol: string | string[]): string[] => Array.isArray(protocol) ? protocol : [protocol]
   return {
     handlers,
-    handle: async (protocol: string, handler: Handler) => { handlers.set(protocol, handler) },
-    unhandle: async (protocol: string) => { handlers.delete(protocol) },
-    dialProtocol: async (_peer: PeerId, protocol: string) => dial(protocol)
+    handle: async (protocol: string | string[], handler: Handler) => { for (const p of list(protocol)) handlers.set(p, handler) },
+    unhandle: async (protocol: string | string[]) => { for (const p of list(protocol)) handlers.delete(p) },
+    dialProtocol: async (_peer: PeerId, protocol: string | string[]) => dial(protocol)
   } as unknown as PeerNode & { handlers: Map<string, Handler> }
 }
 
-/** Connect `client` dials to `server`'s handlers, as two peers over one connection. */
-export function connect (server: { handlers: Map<string, Handler> }, from = fakePeer('client')): (protocol: string) => Stream {
-  return protocol => {
+/** Connect `client` dials to `server`'s handlers, as two peers over one connection (the first protocol of a list the server handles, as multistream-select picks). */
+export function connect (server: { handlers: Map<string, Handler> }, from = fakePeer('client')): (protocol: string | string[]) => Stream {
+  return protocols => {
+    const protocol = (Array.isArray(protocols) ? protocols : [protocols]).find(p => server.handlers.has(p)) ?? String(protocols)
     const handler = server.handlers.get(protocol)
     if (handler == null) throw new Error(`no handler for ${protocol}`)
     const [a, b] = streamPair()
+    Object.assign(a, { protocol })
+    Object.assign(b, { protocol })
     handler({ stream: b, connection: { remotePeer: from } })
     return a
   }
