@@ -196,6 +196,17 @@ describe('block request bounds', () => {
     expect(((answer as Array<{ have: boolean[] }>)[0]?.have ?? []).some(Boolean)).toBe(true)
     expect(ms).toBeLessThan(MAX_HAVE_WAIT_MS - 1000)
 
+    // a peer may keep 4 requests waiting: a fifth is answered at once
+    const five = await Promise.all(Array.from({ length: 5 }, async () => {
+      const t = Date.now()
+      const answer = await ask(node, c.addr, { have: [never], wait: 4000 }, BLOCKS_WAIT_PROTOCOL)
+      return { answer, ms: Date.now() - t }
+    }))
+    for (const f of five) expect(f.answer).toEqual([{ have: [false] }])
+    const times = five.map(f => f.ms).sort((x, y) => x - y)
+    expect(times[4] as number).toBeGreaterThanOrEqual(3900)
+    expect(times[0] as number).toBeLessThan((times[4] as number) - 2000)
+
     // "wait" only on 1.1.0, only with "have", a whole number of ms up to the bound
     for (const [request, protocol] of [
       [{ have: [never], wait: 10 }, BLOCKS_PROTOCOL],
