@@ -37,6 +37,7 @@ import { OperatorControls } from './controls.js'
 import { Rollout } from './rollout.js'
 import { EventLog } from './event-log.js'
 import { Freshness } from './freshness.js'
+import { MemorySettle } from './memory-settle.js'
 import type { FreshnessStatus } from './freshness.js'
 import { DaemonMetrics } from './metrics.js'
 import { readNodeState, writeNodeState } from './node-state.js'
@@ -214,6 +215,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private readonly turnedDown = new Set<string>()
   private readonly lastBeatSync = new Map<string, number>()
   private readonly work = new Set<Promise<unknown>>()
+  /** One full collection once the daemon is quiet after its start, a fetch or an upgrade. */
+  private readonly settle = new MemorySettle({ busy: () => this.fetches.size > 0 || this.engine?.inProgress != null })
   private beatTimer: NodeJS.Timeout | undefined
   private beatSeq = 0
   /** The last beat sent, without its sequence number, and when: an unchanged status is sent only every idle interval. */
@@ -365,6 +368,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     this.book.on('change', entry => {
       this.changed()
       if (entry.state === 'fetching') this.startFetch(entry)
+      else this.settle.burstEnded()
     })
     for (const entry of this.book.list()) if (entry.state === 'fetching') this.startFetch(entry)
     this.beatTimer = setInterval(() => { void this.beat(false) }, o.beatIntervalMs)
@@ -398,6 +402,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       peerId: this.node.peerId.toString(),
       multiaddrs: this.multiaddrs()
     }, { mode: 0o600 })
+    this.settle.start()
+    this.settle.burstEnded()
     this.events.info('started', `peer ${this.node.peerId.toString()} on network "${o.network}", listening on ${this.multiaddrs().join(' ')}; control API ${this.control.url}`, {
       peerId: this.node.peerId.toString(), multiaddrs: this.multiaddrs(), control: this.control.url
     })
@@ -686,6 +692,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     this.stopped = true
     clearInterval(this.beatTimer)
     clearTimeout(this.statusTimer)
+    this.settle.stop()
     for (const controller of this.fetches.values()) controller.abort()
     this.keeper?.stop()
     this.rollout?.stop()

@@ -15,8 +15,6 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { identify, identifyPush } from '@libp2p/identify'
 import type { Identify, IdentifyPush } from '@libp2p/identify'
 import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
-import { mdns } from '@libp2p/mdns'
-import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { UpgossipError } from '../errors.js'
@@ -120,7 +118,13 @@ export function fastGossipMessageId (message: { topic: string, from?: Uint8Array
 export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
   if ((init.bootstrap ?? []).length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
-  if (init.mdns === true) peerDiscovery.push(mdns({ interval: 5000 }))
+  // mDNS and pnet are loaded only when asked for: most daemons use neither, and every
+  // module loaded stays in the daemon's memory for as long as it runs
+  if (init.mdns === true) {
+    const { mdns } = await import('@libp2p/mdns')
+    peerDiscovery.push(mdns({ interval: 5000 }))
+  }
+  const preSharedKey = init.psk == null ? undefined : (await import('@libp2p/pnet')).preSharedKey
   const topics = Object.fromEntries((init.scoredTopics ?? []).map(topic => [topic, createTopicScoreParams({
     topicWeight: 1,
     timeInMeshWeight: 0.01,
@@ -143,7 +147,7 @@ export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionProtector: init.psk == null ? undefined : preSharedKey({ psk: init.psk }),
+    connectionProtector: init.psk == null || preSharedKey == null ? undefined : preSharedKey({ psk: init.psk }),
     peerDiscovery,
     connectionManager: { maxConnections: init.maxConnections ?? 64, dialTimeout: 10_000 },
     // a stalled 2-core machine must not make us drop healthy connections

@@ -7,10 +7,7 @@
 import { createReadStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { importer } from 'ipfs-unixfs-importer'
 import type { ImporterOptions } from 'ipfs-unixfs-importer'
-import { fixedSize } from 'ipfs-unixfs-importer/chunker'
-import { balanced } from 'ipfs-unixfs-importer/layout'
 import type { CID } from 'multiformats/cid'
 import { UpgossipError } from '../errors.js'
 import { toCid } from '../store/index.js'
@@ -36,21 +33,25 @@ export class DuplicatePathError extends UpgossipError {
 
 /**
  * The importer options, every one pinned: a default changing in a later importer
- * version must not change package CIDs.
+ * version must not change package CIDs. The importer is loaded here, on the first pack,
+ * not with this module: a daemon never packs, and what it loads stays in its memory.
  */
-export const PACKAGE_IMPORTER_OPTIONS: Readonly<ImporterOptions> = Object.freeze({
-  cidVersion: 1,
-  rawLeaves: true,
-  leafType: 'raw',
-  reduceSingleLeafToSelf: true,
-  wrapWithDirectory: true,
-  shardSplitThresholdBytes: 262_144,
-  shardFanoutBits: 8,
-  chunker: fixedSize({ chunkSize: 262_144 }),
-  layout: balanced({ maxChildrenPerNode: 174 }),
-  fileImportConcurrency: 8,
-  blockWriteConcurrency: 8
-})
+export async function packageImporterOptions (): Promise<Readonly<ImporterOptions>> {
+  const [{ fixedSize }, { balanced }] = await Promise.all([import('ipfs-unixfs-importer/chunker'), import('ipfs-unixfs-importer/layout')])
+  return Object.freeze({
+    cidVersion: 1,
+    rawLeaves: true,
+    leafType: 'raw',
+    reduceSingleLeafToSelf: true,
+    wrapWithDirectory: true,
+    shardSplitThresholdBytes: 262_144,
+    shardFanoutBits: 8,
+    chunker: fixedSize({ chunkSize: 262_144 }),
+    layout: balanced({ maxChildrenPerNode: 174 }),
+    fileImportConcurrency: 8,
+    blockWriteConcurrency: 8
+  })
+}
 
 /** One file of a package. */
 export interface PackageFile {
@@ -156,7 +157,8 @@ export async function packDirectory (dir: string, store: BlockStore): Promise<Pa
     content: createReadStream(f.absolute, { highWaterMark: 262_144 })
   }))
   let rootCid: CID | undefined
-  for await (const entry of importer(candidates, counting, PACKAGE_IMPORTER_OPTIONS)) {
+  const [{ importer }, options] = await Promise.all([import('ipfs-unixfs-importer'), packageImporterOptions()])
+  for await (const entry of importer(candidates, counting, options)) {
     if (entry.path === '') rootCid = toCid(entry.cid)
   }
   if (rootCid == null) throw new UpgossipError('the importer produced no root directory')
