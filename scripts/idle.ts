@@ -14,18 +14,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { BenchNetwork, sleep } from './bench/network.ts'
 import { median, round } from './bench/stats.ts'
-import { rssMB } from './bench/footprint.ts'
-
-const CLK_TCK = 100
-
-function times (pid: number): { user: number, system: number } | null {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return { user: Number(fields[11]) / CLK_TCK, system: Number(fields[12]) / CLK_TCK }
-  } catch {
-    return null
-  }
-}
+import { cpuTimes, rssMB } from './bench/footprint.ts'
 
 const HELP = `usage: node scripts/idle.ts [--peers N] [--settle SECONDS] [--seconds SECONDS] [--beat MS] [--profile DIR] [--json]
 
@@ -70,7 +59,7 @@ async function main (argv: string[]): Promise<void> {
     progress(`settling ${settle} s…`)
     await sleep(settle * 1000)
     const pids = net.peers.map(p => p.pid as number)
-    const before = pids.map(times)
+    const before = pids.map(cpuTimes)
     progress(`measuring ${seconds} s…`)
     const rss: number[][] = pids.map(() => [])
     const t0 = performance.now()
@@ -79,7 +68,7 @@ async function main (argv: string[]): Promise<void> {
       pids.forEach((pid, i) => { const r = rssMB(pid); if (r != null) rss[i]?.push(r) })
     }
     const wall = (performance.now() - t0) / 1000
-    const after = pids.map(times)
+    const after = pids.map(cpuTimes)
     const statuses = await Promise.all(net.peers.map(async p => await p.status().catch(() => null)))
     const per = pids.map((_, i) => {
       const a = before[i]

@@ -36,14 +36,20 @@ export function ussMB (pid: number): number | null {
   }
 }
 
-/** CPU seconds a process has used (user + system), or null. */
-export function cpuSeconds (pid: number): number | null {
+/** CPU seconds a process has used in user and in system mode (from /proc), or null. */
+export function cpuTimes (pid: number): { user: number, system: number } | null {
   try {
     const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+    return { user: Number(fields[11]) / CLK_TCK, system: Number(fields[12]) / CLK_TCK }
   } catch {
     return null
   }
+}
+
+/** CPU seconds a process has used (user + system), or null. */
+export function cpuSeconds (pid: number): number | null {
+  const t = cpuTimes(pid)
+  return t == null ? null : t.user + t.system
 }
 
 /** The child processes of `pid` (the daemon's app), from /proc. */

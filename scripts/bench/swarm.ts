@@ -73,15 +73,16 @@ async function snapshot (net: BenchNetwork): Promise<Snapshot> {
   const [publisher, ...others] = net.peers as [DaemonProcess, ...DaemonProcess[]]
   const pm = await net.metrics(publisher)
   const om = await Promise.all(others.map(async p => await net.metrics(p)))
+  const total = (name: string, where: Parameters<typeof metricSum>[2]): number => [pm, ...om].reduce((sum, m) => sum + metricSum(m, name, where), 0)
   return {
     publisherOut: releaseBytesOut(pm),
     publisherBlockOut: metricSum(pm, 'upgossip_block_bytes_total', { direction: 'out' }),
     received: om.reduce((sum, m) => sum + metricSum(m, 'upgossip_block_bytes_total', { direction: 'in' }), 0),
     served: om.reduce((sum, m) => sum + metricSum(m, 'upgossip_block_bytes_total', { direction: 'out' }), 0),
-    have: [pm, ...om].reduce((sum, m) => sum + metricSum(m, 'upgossip_block_requests_total', l => l.kind === 'have' || l.kind === 'wait'), 0),
-    wait: [pm, ...om].reduce((sum, m) => sum + metricSum(m, 'upgossip_block_requests_total', { kind: 'wait' }), 0),
-    get: [pm, ...om].reduce((sum, m) => sum + metricSum(m, 'upgossip_block_requests_total', { kind: 'get' }), 0),
-    beats: [pm, ...om].reduce((sum, m) => sum + metricSum(m, 'upgossip_gossip_messages_total', { topic: 'status' }), 0)
+    have: total('upgossip_block_requests_total', l => l.kind === 'have' || l.kind === 'wait'),
+    wait: total('upgossip_block_requests_total', { kind: 'wait' }),
+    get: total('upgossip_block_requests_total', { kind: 'get' }),
+    beats: total('upgossip_gossip_messages_total', { topic: 'status' })
   }
 }
 

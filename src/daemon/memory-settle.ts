@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * const settle = memorySettle({ quietMs: 3000 })({ busy: () => fetches.size > 0 })
+ * const settle = new MemorySettle({ busy: () => fetches.size > 0 }, { quietMs: 3000 })
  * settle.start()
  * settle.burstEnded() // after start-up, after a fetch or an upgrade
  * ```
@@ -109,9 +109,4 @@ export class MemorySettle {
     this.collections++
     this.collect()
   }
-}
-
-/** The factory, in the components style: `memorySettle(init)(components)`. */
-export function memorySettle (init: MemorySettleInit = {}): (components: MemorySettleComponents) => MemorySettle {
-  return (components) => new MemorySettle(components, init)
 }

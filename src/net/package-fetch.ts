@@ -233,10 +233,11 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
   }
 
   const haveWaitMs = init.haveWaitMs ?? HAVE_WAIT_MS
+  /** A peer that had nothing new for us, and may speak 1.1.0, is asked to tell us when it has: no asking again and again. */
+  const mayWait = (s: Source): boolean => typeof exchange.haveWait === 'function' && haveWaitMs > 0 && s.quiet > 0 && s.failures === 0 && s.waits !== false
   const askHave = (source: Source, wanted: CID[]): Promise<void> => {
     source.asking = true
-    // a peer that had nothing new for us tells us when it has: no asking again and again
-    const wait = typeof exchange.haveWait === 'function' && haveWaitMs > 0 && source.quiet > 0 && source.failures === 0 && source.waits !== false ? haveWaitMs : 0
+    const wait = mayWait(source) ? haveWaitMs : 0
     source.waiting = wait > 0
     const asked = wait > 0
       ? exchange.haveWait(source.id, wanted, wait).then(r => { source.waits = r.waited; return r.have })
@@ -398,10 +399,9 @@ export async function fetchPackage (init: PackageFetchInit): Promise<{ blocks: n
           (age >= Math.min(backoff, 50) && s.failures === 0 && mine.some(c => !s.askedFor.has(c.toString()))) ||
           (age >= backoff && holdsNone) ||
           // a peer that waits for blocks is asked again at once: its answer comes when it has one
-          (s.waits === true && s.quiet > 0 && s.failures === 0 && holdsNone)
+          (s.waits === true && mayWait(s) && holdsNone)
         if (stale) {
-          const p = askHave(s, mine)
-          asks.push(p)
+          asks.push(askHave(s, mine))
           if (!s.waiting) asking++
         }
       }
