@@ -239,7 +239,8 @@ describe('what freshness cannot see', () => {
       expect(status.connections).toBe(1)
       expect(status.network.map(p => p.peerId)).toEqual([h.peerId.toString()])
       expect(status.freshness.lastRelease).toBeNull()
-      expect(await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8')).toContain('"type":"freeze-cleared"')
+      // the event log is appended to after the state changes: wait for the line, not for a moment
+      await waitFor('a to log freeze-cleared', async () => (await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8')).includes('"type":"freeze-cleared"'))
     } finally {
       clearInterval(beating)
     }
