@@ -64,6 +64,7 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   --note TEXT    a line about the conditions of the run, kept in the JSON and the report
   --peers LIST   the swarm's network sizes instead of the mode's (e.g. 10,25)
   --sizes LIST   the swarm's package sizes in MiB instead of the mode's (e.g. 1,16)
+  --no-delta     skip the swarm's release that changes one small file
   --report FILE  run nothing: write the report and the README table again from a run's
                  JSON (what --json printed; a written report keeps it in
                  docs/benchmarks/run.json), e.g. after editing the report's text`
@@ -80,6 +81,8 @@ interface Options {
   note?: string
   /** Re-render the report from this result JSON instead of running. */
   report?: string
+  /** Run the swarm's delta release (`--no-delta` skips it). */
+  delta: boolean
   /** The command line, for the report. */
   command: string
 }
@@ -102,6 +105,7 @@ export function parseArgs (argv: string[]): Options {
   let report: string | undefined
   let peers: number[] | undefined
   let sizes: number[] | undefined
+  let delta = true
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     const value = (): string => argv[++i] ?? fail(`${a} needs a value`)
@@ -121,6 +125,7 @@ export function parseArgs (argv: string[]): Options {
       case '--no-write': write = false; break
       case '--out': out = path.resolve(value()); break
       case '--keep': keep = true; break
+      case '--no-delta': delta = false; break
       case '--profile': profile = path.resolve(value()); break
       case '--verbose': verbose = true; break
       case '--note': note = value(); break
@@ -143,7 +148,7 @@ export function parseArgs (argv: string[]): Options {
   }
   if (peers != null) mode = { ...mode, swarm: { ...mode.swarm, peers } }
   if (sizes != null) mode = { ...mode, swarm: { ...mode.swarm, sizes } }
-  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose, note, report, command: argv.join(' ') }
+  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose, note, report, delta, command: argv.join(' ') }
 }
 
 function machine (): BenchResult['machine'] {
@@ -217,7 +222,7 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
           try {
             idle.push(await idleOf(net, m.name === 'full' ? 15_000 : m.name === 'quick' ? 5000 : 1000))
             runs.push(...await swarmRuns(net, m.swarm.sizes, cert, progress))
-            if (n === largest) delta = await deltaRun(net, m.swarm.deltaSize, progress, 50)
+            if (n === largest && o.delta) delta = await deltaRun(net, m.swarm.deltaSize, progress, 50)
           } catch (err) { failed('swarm', err) }
         }
         if (o.only.has('announce')) {

@@ -13,7 +13,7 @@ import { httpsBaseline } from './https-origin.ts'
 import { cpuSeconds } from './footprint.ts'
 import type { BenchNetwork, BenchRelease, Progress } from './network.ts'
 import { metricSum, releaseBytesOut } from './prometheus.ts'
-import { mib, round, swarmRatios } from './stats.ts'
+import { mib, quantile, round, sortedCopy, swarmRatios } from './stats.ts'
 
 /** States in which a daemon holds a verified package (it is staged, or past it). */
 export const HELD = ['staged', 'waiting', 'upgrading', 'active', 'superseded']
@@ -27,6 +27,9 @@ export interface SwarmRun {
   swarmMs: number
   /** The `POST /publish` call itself (read, verify and import the bundle on the publisher). */
   publishMs: number
+  /** The publisher's admission until half of the other peers, and until 90 % of them, staged the package (absent in runs before they were measured). */
+  swarmMedianMs?: number
+  swarmP90Ms?: number
   /** The publisher's admission until the last peer admitted the release (the announcement). */
   announceMs: number
   /** Bytes the publisher's daemon sent for the release (blocks, releases topic, sync; not beats). */
@@ -87,7 +90,7 @@ async function snapshot (net: BenchNetwork): Promise<Snapshot> {
 }
 
 /** Publish `release` through the first daemon and wait until every daemon holds it; what it cost. */
-async function spread (net: BenchNetwork, release: BenchRelease): Promise<{ swarmMs: number, publishMs: number, announceMs: number, cpuMs: number, before: Snapshot, after: Snapshot }> {
+async function spread (net: BenchNetwork, release: BenchRelease): Promise<{ swarmMs: number, medianMs: number, p90Ms: number, publishMs: number, announceMs: number, cpuMs: number, before: Snapshot, after: Snapshot }> {
   const [publisher, ...others] = net.peers as [DaemonProcess, ...DaemonProcess[]]
   const before = await snapshot(net)
   const cpu = (): number => net.peers.reduce((sum, p) => sum + (cpuSeconds(p.pid as number) ?? 0), 0)
@@ -104,8 +107,11 @@ async function spread (net: BenchNetwork, release: BenchRelease): Promise<{ swar
   // the last "fetched" counts may trail the staged state by a moment
   await new Promise(resolve => setTimeout(resolve, 300))
   const after = await snapshot(net)
+  const times = sortedCopy((staged as number[]).map(t => t - admittedAt))
   return {
-    swarmMs: Math.max(...staged as number[]) - admittedAt,
+    swarmMs: Math.max(...times),
+    medianMs: Math.round(quantile(times, 0.5)),
+    p90Ms: Math.round(quantile(times, 0.9)),
     publishMs,
     announceMs: Math.max(...admitted.map(t => t ?? admittedAt)) - admittedAt,
     cpuMs,
@@ -134,6 +140,8 @@ export async function swarmRuns (net: BenchNetwork, sizes: number[], cert: Certi
     const run: SwarmRun = {
       ...measure,
       bundleBytes: release.bytes.length,
+      swarmMedianMs: s.medianMs,
+      swarmP90Ms: s.p90Ms,
       publishMs: s.publishMs,
       announceMs: s.announceMs,
       publisherBlockBytes: s.after.publisherBlockOut - s.before.publisherBlockOut,
@@ -147,7 +155,7 @@ export async function swarmRuns (net: BenchNetwork, sizes: number[], cert: Certi
       beatsHeard: s.after.beats - s.before.beats,
       ...swarmRatios(measure)
     }
-    progress(`    swarm ${run.swarmMs} ms (publish call ${run.publishMs} ms, ${(run.swarmCpuMs / 1000).toFixed(1)} CPU-s), HTTPS ${run.httpsMs} ms (${(run.httpsCpuMs / 1000).toFixed(1)} CPU-s); publisher sent ${round(run.publisherEgressRatio ?? 0, 2)}× the package, duplicates ${round(run.duplicateRatio ?? 0, 2)}×; ${run.haveRequests ?? 0} have (${run.waitRequests ?? 0} waiting) and ${run.getRequests ?? 0} get requests, ${run.beatsHeard ?? 0} beats heard`)
+    progress(`    swarm ${run.swarmMs} ms (half the peers ${run.swarmMedianMs} ms, 90 % ${run.swarmP90Ms} ms; publish call ${run.publishMs} ms, ${(run.swarmCpuMs / 1000).toFixed(1)} CPU-s), HTTPS ${run.httpsMs} ms (${(run.httpsCpuMs / 1000).toFixed(1)} CPU-s); publisher sent ${round(run.publisherEgressRatio ?? 0, 2)}× the package, duplicates ${round(run.duplicateRatio ?? 0, 2)}×; ${run.haveRequests ?? 0} have (${run.waitRequests ?? 0} waiting) and ${run.getRequests ?? 0} get requests, ${run.beatsHeard ?? 0} beats heard`)
     runs.push(run)
   }
   return runs

@@ -13,7 +13,7 @@ import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
   AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
-  beatWaiting, peerIdFromString, readPsk, syncAnswer, takeInSyncAnswer, MAX_SYNC_APPS, SYNC_PROTOCOL
+  beatWaiting, idleBeatIntervalFor, peerIdFromString, readPsk, syncAnswer, takeInSyncAnswer, MAX_SYNC_APPS, SYNC_PROTOCOL
 } from '../net/index.js'
 import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncAnswerPart, SyncRequest } from '../net/index.js'
 import { unpackPackage, walkPackageBlocks } from '../package/index.js'
@@ -221,6 +221,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private beatSeq = 0
   /** The last beat sent, without its sequence number, and when: an unchanged status is sent only every idle interval. */
   private lastBeatBody = ''
+  /** The last beat's body with download progress reduced to done or not. */
+  private lastSteadyBody = ''
   private lastBeatAt = 0
   /** A peer new to the view was heard, or a connection opened: the next tick beats, so a newcomer learns of this peer soon. */
   private beatDue = false
@@ -1094,6 +1096,18 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
    * upkeep is gossip of beats from every peer, a cost that grows with the network
    * (docs/benchmarks.md).
    */
+  /**
+   * The interval between idle beats: `idleBeatInterval`, or longer in a large network, so
+   * that the whole network sends at most `idleBeatRate` idle beats per second. Only while
+   * every peer in view announces its interval (a daemon from before `idle` would drop a
+   * peer silent for longer than its `peerTimeout`).
+   */
+  private idleBeatInterval (): number {
+    const o = this.options
+    if (!this.view.allAnnounceIdle()) return o.idleBeatIntervalMs
+    return idleBeatIntervalFor(this.view.size + 1, o.idleBeatIntervalMs, o.idleBeatRate)
+  }
+
   private async beat (always = true): Promise<void> {
     if (this.stopped) return
     if (this.view.expire(this.clock.now(), this.options.peerTimeoutMs).length > 0) this.changed()
@@ -1124,10 +1138,22 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     if (Object.keys(trust).length > 0) beat.trust = trust
     // a download's progress counts as a change only at each tenth: during a swarm every
     // fetching peer's bytes grow all the time, and others only show them (status, dashboard)
+    const steady = JSON.stringify({ ...beat, held: beat.held.map(h => [h.id, h.size, h.have >= h.size]) })
     const body = JSON.stringify({ ...beat, held: beat.held.map(h => [h.id, h.size, Math.floor(10 * h.have / Math.max(1, h.size))]) })
+    // not part of the bodies compared: the interval follows the view's size, which is not a change of status
+    const idle = this.idleBeatInterval()
+    beat.idle = idle
     const now = this.clock.now()
-    if (!always && !this.beatDue && body === this.lastBeatBody && now - this.lastBeatAt < this.options.idleBeatIntervalMs - this.options.beatIntervalMs / 2) return
+    const since = now - this.lastBeatAt
+    const slack = this.options.beatIntervalMs / 2
+    if (!always && !this.beatDue) {
+      if (body === this.lastBeatBody && since < idle - slack) return
+      // a download's progress alone goes out at most ten times per idle interval: at the
+      // default interval that is every tick, in a large network (long intervals) less often
+      if (body !== this.lastBeatBody && steady === this.lastSteadyBody && since < idle / 10 - slack) return
+    }
     this.lastBeatBody = body
+    this.lastSteadyBody = steady
     this.lastBeatAt = now
     this.beatDue = false
     this.beatSeq = Math.max(this.beatSeq + 1, now)

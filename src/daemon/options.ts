@@ -38,6 +38,8 @@ export const DaemonConfigSchema = z.strictObject({
   beatInterval: duration.optional(),
   /** How often status beats go out while nothing changes (default: the smaller of 4 × beatInterval and a third of peerTimeout). */
   idleBeatInterval: duration.optional(),
+  /** Idle beats per second the whole network may send: a large network's idle interval grows past idleBeatInterval to keep to it (default 0.5). */
+  idleBeatRate: z.number().positive().max(1000).optional(),
   /** How long a silent peer stays in the network view. */
   peerTimeout: duration.optional(),
   /** Connections the peer keeps by dialling peers it has heard of. */
@@ -76,6 +78,8 @@ export interface DaemonOptions {
   beatIntervalMs: number
   /** At least `beatIntervalMs`. */
   idleBeatIntervalMs: number
+  /** Idle beats per second across the network (the idle interval is at least view size ÷ this). */
+  idleBeatRate: number
   peerTimeoutMs: number
   minConnections: number
   maxPackageSize: number
@@ -153,6 +157,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     psk: o.psk,
     beatIntervalMs,
     idleBeatIntervalMs: Math.max(beatIntervalMs, o.idleBeatInterval == null ? Math.min(4 * beatIntervalMs, Math.floor(peerTimeoutMs / 3)) : parseDuration(o.idleBeatInterval)),
+    idleBeatRate: o.idleBeatRate ?? 0.5,
     peerTimeoutMs,
     minConnections: o.minConnections ?? 4,
     maxPackageSize: o.maxPackageSize ?? 1024 * 1024 * 1024,

@@ -16,6 +16,30 @@ export class MalformedBeatError extends UpgossipError {
 /** Largest encoded beat. */
 export const MAX_BEAT_BYTES = 16 * 1024
 
+/** Longest idle interval a beat may announce (`idle`): 10 minutes. */
+export const MAX_IDLE_BEAT_MS = 10 * 60_000
+
+/**
+ * How many idle intervals a peer may stay silent before others drop it from their view,
+ * when that is longer than their `peerTimeout`: one lost beat and a late one.
+ */
+export const IDLE_BEATS_TO_EXPIRE = 3
+
+/**
+ * The interval between idle beats for a view of `viewSize` peers: long enough that the
+ * whole network sends at most `rate` idle beats per second (every peer takes in every
+ * beat, so at a fixed interval the work grows with the square of the network), never
+ * shorter than `minMs` nor longer than {@link MAX_IDLE_BEAT_MS}.
+ */
+export function idleBeatIntervalFor (viewSize: number, minMs: number, rate: number): number {
+  return Math.min(MAX_IDLE_BEAT_MS, Math.max(minMs, Math.ceil(viewSize * 1000 / rate)))
+}
+
+/** How long a peer's entry stays in the view after its last beat: `peerTimeout`, or longer when it announced long idle intervals. */
+export function entryLifetime (beat: StatusBeat, peerTimeoutMs: number): number {
+  return Math.max(peerTimeoutMs, IDLE_BEATS_TO_EXPIRE * (beat.idle ?? 0))
+}
+
 /** Longest `waiting.reason` a beat carries; senders cut longer ones. */
 export const MAX_WAITING_REASON = 256
 
@@ -64,7 +88,13 @@ const BeatSchema = z.object({
   /** The release this peer waits to switch to, and the schedule rule it waits on (for dashboards). */
   waiting: WaitingSchema.nullable().optional(),
   /** The sequence of each app's trust policy where a rotation was adopted (absent: 0); a peer behind syncs. */
-  trust: z.record(z.string().max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).refine(t => Object.keys(t).length <= 32, { message: 'at most 32 apps' }).optional()
+  trust: z.record(z.string().max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).refine(t => Object.keys(t).length <= 32, { message: 'at most 32 apps' }).optional(),
+  /**
+   * The longest this peer stays silent while nothing changes (ms): others keep it in view
+   * for {@link IDLE_BEATS_TO_EXPIRE} × this when that is longer than their `peerTimeout`.
+   * Absent in beats of daemons from before it (they beat at a fixed interval).
+   */
+  idle: z.number().int().min(0).max(MAX_IDLE_BEAT_MS).optional()
 })
 
 /** What a peer says about itself. */
@@ -132,11 +162,14 @@ export class NetworkView {
     return true
   }
 
-  /** Forget peers silent for longer than `maxAge`; returns the ids removed. */
-  expire (now: number, maxAge: number): string[] {
+  /**
+   * Forget peers silent for longer than `peerTimeout`, or than {@link IDLE_BEATS_TO_EXPIRE}
+   * of their announced idle intervals where that is longer; returns the ids removed.
+   */
+  expire (now: number, peerTimeoutMs: number): string[] {
     const gone: string[] = []
     for (const [id, entry] of this.peers) {
-      if (now - entry.seen > maxAge) {
+      if (now - entry.seen > entryLifetime(entry.beat, peerTimeoutMs)) {
         this.peers.delete(id)
         gone.push(id)
       }
@@ -152,6 +185,12 @@ export class NetworkView {
   /** Every peer in view. */
   list (): ViewEntry[] {
     return [...this.peers.values()]
+  }
+
+  /** Whether every peer in view announces its idle interval (runs a daemon that reads `idle`). */
+  allAnnounceIdle (): boolean {
+    for (const entry of this.peers.values()) if (entry.beat.idle == null) return false
+    return true
   }
 
   /** Number of peers in view. */

@@ -7,6 +7,7 @@ describe('daemon options: beat intervals', () => {
     expect(o.beatIntervalMs).toBe(5000)
     expect(o.idleBeatIntervalMs).toBe(20_000)
     expect(o.peerTimeoutMs).toBe(60_000)
+    expect(o.idleBeatRate).toBe(0.5)
   })
 
   it('the idle interval is the smaller of 4 beats and a third of the peer timeout', () => {
@@ -18,5 +19,7 @@ describe('daemon options: beat intervals', () => {
     expect(resolveDaemonOptions({ idleBeatInterval: '1m' }).idleBeatIntervalMs).toBe(60_000)
     expect(resolveDaemonOptions({ beatInterval: '10s', idleBeatInterval: '2s' }).idleBeatIntervalMs).toBe(10_000)
     expect(() => resolveDaemonOptions({ idleBeatInterval: 'soon' })).toThrow(/idleBeatInterval/)
+    expect(resolveDaemonOptions({ idleBeatRate: 2 }).idleBeatRate).toBe(2)
+    for (const idleBeatRate of [0, -1, 1001, '1']) expect(() => resolveDaemonOptions({ idleBeatRate } as never), String(idleBeatRate)).toThrow(/idleBeatRate/)
   })
 })

@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
-import { MAX_WAITING_REASON, MalformedBeatError, beatWaiting, cutWaitingReason, decodeBeat, encodeBeat } from '../../src/net/index.js'
+import { IDLE_BEATS_TO_EXPIRE, MAX_IDLE_BEAT_MS, MAX_WAITING_REASON, MalformedBeatError, NetworkView, beatWaiting, cutWaitingReason, decodeBeat, encodeBeat, entryLifetime, idleBeatIntervalFor } from '../../src/net/index.js'
 import type { StatusBeat } from '../../src/net/index.js'
 
 /** A beat as a peer of the first release sent it: none of the optional fields. */
@@ -76,5 +76,35 @@ describe('status beats', () => {
     expect(beatWaiting('bafyv2', 'rolling', 'r'.repeat(1000))?.reason).toHaveLength(MAX_WAITING_REASON)
     expect(beatWaiting('bafyv2', 'Not A Rule')).toBeNull()
     expect(beatWaiting('bafyv2', 'approve')).toEqual({ id: 'bafyv2', on: 'approve' })
+  })
+
+  it('the idle interval grows with the view so that the network keeps to its idle beat rate, within bounds', () => {
+    // 10 peers at 0.5 beats/s: 20 s, the floor; 50 peers: 100 s; 1000 peers: 2000 s, cut to the ceiling
+    expect(idleBeatIntervalFor(10, 20_000, 0.5)).toBe(20_000)
+    expect(idleBeatIntervalFor(50, 20_000, 0.5)).toBe(100_000)
+    expect(idleBeatIntervalFor(1000, 20_000, 0.5)).toBe(MAX_IDLE_BEAT_MS)
+    expect(idleBeatIntervalFor(50, 20_000, 5)).toBe(20_000)
+    // the network's idle beats per second (peers ÷ interval) stay at or below the rate once past the floor
+    for (const peers of [40, 64, 100, 300]) expect(peers / (idleBeatIntervalFor(peers, 20_000, 0.5) / 1000)).toBeLessThanOrEqual(0.5)
+  })
+
+  it('a peer that announced a long idle interval stays in view for three of them; one that announced none, for peerTimeout', () => {
+    const view = new NetworkView()
+    const quiet: StatusBeat = { ...(OLD_BEAT as StatusBeat), idle: 100_000 }
+    view.update('quiet', quiet, 0)
+    view.update('old', OLD_BEAT as StatusBeat, 0)
+    view.update('short', { ...(OLD_BEAT as StatusBeat), idle: 5000 }, 0)
+    expect(entryLifetime(quiet, 60_000)).toBe(IDLE_BEATS_TO_EXPIRE * 100_000)
+    expect(view.allAnnounceIdle()).toBe(false)
+    expect(view.expire(60_000, 60_000)).toEqual([])
+    expect(view.expire(60_001, 60_000).sort()).toEqual(['old', 'short'])
+    expect(view.allAnnounceIdle()).toBe(true)
+    expect(view.expire(300_000, 60_000)).toEqual([])
+    expect(view.expire(300_001, 60_000)).toEqual(['quiet'])
+  })
+
+  it('refuses an idle interval out of bounds', () => {
+    for (const idle of [-1, 1.5, MAX_IDLE_BEAT_MS + 1, '100', null]) expect(() => decodeBeat(dagCbor.encode({ ...OLD_BEAT, idle })), String(idle)).toThrow(MalformedBeatError)
+    expect(decodeBeat(dagCbor.encode({ ...OLD_BEAT, idle: MAX_IDLE_BEAT_MS })).idle).toBe(MAX_IDLE_BEAT_MS)
   })
 })
