@@ -57,6 +57,10 @@ export class BenchNetwork {
   readonly addressOf?: (i: number) => string
   private readonly progress: Progress
   private built = 0
+  /** Daemons starting, and every daemon started: {@link close} stops those not in `peers` yet too (Ctrl-C while starting). */
+  private readonly starting = new Set<Promise<DaemonProcess>>()
+  private readonly started = new Set<DaemonProcess>()
+  private closed = false
 
   /** Networks not closed yet, for {@link BenchNetwork.closeAll}. */
   private static readonly open = new Set<BenchNetwork>()
@@ -128,7 +132,8 @@ export class BenchNetwork {
       const bootstrap = up.length === 0 ? [] : ['--bootstrap', (up[Math.floor(Math.random() * up.length)] as DaemonProcess).addr]
       const address = this.addressOf?.(i)
       const host = address == null ? ['--listen', '/ip4/127.0.0.1/tcp/0'] : ['--listen', `/ip4/${address}/tcp/0`, '--dial-from', address]
-      return await DaemonProcess.start({
+      if (this.closed) throw new Error('the network was closed while its daemons started')
+      const started = DaemonProcess.start({
         name,
         dataDir: this.ws.file(name),
         logFile: this.ws.file('logs', `${name}.log`),
@@ -136,6 +141,14 @@ export class BenchNetwork {
         env,
         args: ['--trust', this.trustFile, '--config', this.configFile, ...host, '--install', install.file, ...bootstrap, ...argsOf(i)]
       })
+      this.starting.add(started)
+      try {
+        const daemon = await started
+        this.started.add(daemon)
+        return daemon
+      } finally {
+        this.starting.delete(started)
+      }
     }
     const first = this.peers.length
     this.peers.push(await startOne(first))
@@ -203,7 +216,9 @@ export class BenchNetwork {
   /** Stop every daemon and remove the directory (unless `keep`). */
   async close (keep = false): Promise<void> {
     BenchNetwork.open.delete(this)
-    await Promise.all(this.peers.map(async p => { await p.stop() }))
+    this.closed = true
+    await Promise.allSettled([...this.starting])
+    await Promise.all([...new Set([...this.peers, ...this.started])].map(async p => { await p.stop() }))
     if (!keep) await this.ws.remove()
     else this.progress(`  kept ${this.ws.root}`)
   }
