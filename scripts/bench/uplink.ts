@@ -74,16 +74,16 @@ function tc (args: string[]): string {
     return execFileSync('tc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string }
-    if (e.code === 'ENOENT') throw new UplinkUnavailableError('shaping uplinks needs tc (iproute2), which is not on the PATH; install iproute2 or leave out --uplink')
+    if (e.code === 'ENOENT') throw new UplinkUnavailableError('shaping uplinks needs tc (iproute2), which is not on the PATH; install iproute2, or run without shaped runs (--shaped-runs none)')
     const why = (e.stderr ?? e.message).trim()
-    if (/Operation not permitted|EPERM/i.test(why)) throw new UplinkUnavailableError(`shaping uplinks needs root (CAP_NET_ADMIN) to change lo's qdisc: tc ${args.join(' ')}: ${why}; run the bench as root or leave out --uplink`)
+    if (/Operation not permitted|EPERM/i.test(why)) throw new UplinkUnavailableError(`shaping uplinks needs root (CAP_NET_ADMIN) to change lo's qdisc: tc ${args.join(' ')}: ${why}; run the bench as root, or without shaped runs (--shaped-runs none)`)
     throw new UplinkUnavailableError(`tc ${args.join(' ')}: ${why}`)
   }
 }
 
 /** Why uplinks cannot be shaped on this machine now, or undefined when they can (nothing is changed). */
 export function uplinkUnavailable (): string | undefined {
-  if (process.getuid?.() !== 0) return 'shaping uplinks needs root (tc on lo); run the bench as root or leave out --uplink'
+  if (process.getuid?.() !== 0) return 'shaping uplinks needs root (tc on lo); run the bench as root, or without shaped runs (--shaped-runs none)'
   try {
     return loQdiscRefusal(tc(['qdisc', 'show', 'dev', 'lo']))
   } catch (err) {
