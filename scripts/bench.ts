@@ -8,8 +8,9 @@
  * @example
  * ```sh
  * npm run bench -- --quick --json > quick.json
- * npm run bench                      # full: N = 10, 25, 50; 1, 16, 64 MiB; writes the report
+ * npm run bench                      # full: N = 10, 25, 50; 1, 16, 64 MiB; shaped runs; writes the report
  * npm run bench -- --only shim,footprint --quick
+ * npm run bench -- --quick --only swarm --uplink 40 --shaped-runs 5x4   # root: per-host uplinks
  * ```
  */
 import { execFileSync } from 'node:child_process'
@@ -21,7 +22,7 @@ import { announce } from './bench/announce.ts'
 import type { AnnounceResult } from './bench/announce.ts'
 import { makeCertificate } from './bench/certificate.ts'
 import { footprint, idleOf } from './bench/footprint.ts'
-import { MODES, SECTIONS } from './bench/modes.ts'
+import { MODES, SECTIONS, swarmSizes } from './bench/modes.ts'
 import type { BenchMode, Section } from './bench/modes.ts'
 import { BenchNetwork } from './bench/network.ts'
 import { writeReport } from './bench/report.ts'
@@ -31,6 +32,8 @@ import { rolloutDisruption } from './bench/rollout.ts'
 import { shimOverhead } from './bench/shim.ts'
 import { deltaRun, swarmRuns } from './bench/swarm.ts'
 import type { DeltaRun, SwarmRun } from './bench/swarm.ts'
+import type { Certificate } from './bench/certificate.ts'
+import { LoopbackUplinks, ORIGIN_ADDRESS, daemonAddress, parseShapedRuns, parseUplink, uplinkUnavailable } from './bench/uplink.ts'
 import { compareWithTestnet } from './sim/compare.ts'
 import { simulatePolicies } from './sim/policies.ts'
 import type { PolicyRun } from './sim/policies.ts'
@@ -38,12 +41,13 @@ import type { PolicyRun } from './sim/policies.ts'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DEFAULT_OUT = path.join(ROOT, 'docs', 'benchmarks.md')
 
-const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write] [--out FILE] [--keep] [--profile DIR] [--verbose] [--note TEXT] [--peers N,…] [--sizes MiB,…]
+const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write] [--out FILE] [--keep] [--profile DIR] [--verbose] [--note TEXT] [--peers N,…] [--sizes MiB,…] [--uplink MBIT] [--shaped-runs NxMiB,…]
        npm run bench -- --report RESULT.json [--out FILE]
 
 Benchmarks on real daemon processes on loopback (see scripts/README.md):
   swarm      publish → every peer holds the package, against an HTTPS origin; publisher
-             egress, duplicate block bytes; a release that changes one small file
+             egress, duplicate block bytes; a release that changes one small file; with
+             --uplink, the same again with every host's uplink shaped (root and tc)
   announce   publish → every peer admitted the release, against a plain 1 KiB gossip message
   shim       null and 1 MiB requests, same version vs one and two SO hops
   rollout    failed requests and p99 while N peers upgrade (rolling, then canary), and
@@ -51,7 +55,8 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   footprint  idle daemon RSS and CPU, start-to-ready, upgossip --help
   simulation rolling and canary policies at 1 000 (and, full, 10 000) simulated peers
 
-  --quick        a few minutes: N = 10, a 4 MiB package (default: full, N = 10, 25, 50 and 1, 16, 64 MiB)
+  --quick        a few minutes: N = 10, a 4 MiB package (default: full, N = 10 and 25 at
+                 1, 16, 64 MiB, N = 50 at 1, 16 MiB; shaped runs 10x16,50x16 at 40 Mbit/s)
   --json         print one JSON object on stdout (progress stays on stderr)
   --only LIST    run only these sections
   --write        write docs/benchmarks.md and the README table (a full run does by default)
@@ -63,8 +68,15 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   --verbose      also show the testnet's live lines during the rollout
   --note TEXT    a line about the conditions of the run, kept in the JSON and the report
   --peers LIST   the swarm's network sizes instead of the mode's (e.g. 10,25)
-  --sizes LIST   the swarm's package sizes in MiB instead of the mode's (e.g. 1,16)
+  --sizes LIST   the swarm's package sizes in MiB instead of the mode's (e.g. 1,16), at
+                 every network size
   --no-delta     skip the swarm's release that changes one small file
+  --uplink MBIT  shaped runs: every host (each daemon, the HTTPS origin) gets its own
+                 loopback address and an uplink of MBIT Mbit/s, shaped by tc on lo (needs
+                 root; lo must have no qdisc of its own); full mode: 40. Without
+                 --shaped-runs in quick or tiny mode, the shaped runs are the mode's swarm
+  --shaped-runs LIST  the shaped runs, each on a network of its own: PEERSxMiB,… (e.g.
+                 10x16,50x16), or none
   --report FILE  run nothing: write the report and the README table again from a run's
                  JSON (what --json printed; a written report keeps it in
                  docs/benchmarks/run.json), e.g. after editing the report's text`
@@ -85,6 +97,10 @@ interface Options {
   delta: boolean
   /** The command line, for the report. */
   command: string
+  /** --uplink or --shaped-runs was given: a machine that cannot shape is a usage error, not a note in the result. */
+  shapingAsked: boolean
+  /** Why this machine cannot shape uplinks (checked before anything runs): the shaped runs are left out, and the reason is in `errors`. */
+  cannotShape?: string
 }
 
 /** Parse the command line; exits 2 on a usage error, like the CLI. */
@@ -106,6 +122,8 @@ export function parseArgs (argv: string[]): Options {
   let peers: number[] | undefined
   let sizes: number[] | undefined
   let delta = true
+  let uplink: number | undefined
+  let shaped: Array<{ peers: number, size: number }> | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     const value = (): string => argv[++i] ?? fail(`${a} needs a value`)
@@ -142,13 +160,28 @@ export function parseArgs (argv: string[]): Options {
         sizes = mib.map(n => Math.round(n * 1024 * 1024))
         break
       }
+      case '--uplink': {
+        try { uplink = parseUplink(value()) } catch (err) { fail((err as Error).message) }
+        break
+      }
+      case '--shaped-runs': {
+        try { shaped = parseShapedRuns(value()) } catch (err) { fail((err as Error).message) }
+        break
+      }
       case '--help': case '-h': process.stdout.write(HELP + '\n'); process.exit(0); break
       default: fail(`unknown option ${a}`)
     }
   }
   if (peers != null) mode = { ...mode, swarm: { ...mode.swarm, peers } }
-  if (sizes != null) mode = { ...mode, swarm: { ...mode.swarm, sizes } }
-  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose, note, report, delta, command: argv.join(' ') }
+  // sizes given are measured at every network size
+  if (sizes != null) mode = { ...mode, swarm: { ...mode.swarm, sizes, sizesByPeers: {} } }
+  if (shaped != null && shaped.length > 0 && uplink == null && mode.uplinkMbit == null) fail(`--shaped-runs needs --uplink MBIT in ${mode.name} mode`)
+  if (uplink != null) {
+    // quick and tiny have no shaped runs of their own: shape the mode's swarm
+    const own = mode.shaped.length > 0 ? mode.shaped : mode.swarm.peers.flatMap(n => swarmSizes(mode, n).map(size => ({ peers: n, size })))
+    mode = { ...mode, uplinkMbit: uplink, shaped: shaped ?? own }
+  } else if (shaped != null) mode = { ...mode, shaped }
+  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose, note, report, delta, command: argv.join(' '), shapingAsked: uplink != null || (shaped != null && shaped.length > 0) }
 }
 
 function machine (): BenchResult['machine'] {
@@ -197,7 +230,7 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
     targets: [],
     errors: {}
   }
-  const failed = (section: Section, err: unknown): void => {
+  const failed = (section: Section | 'swarm.shaped', err: unknown): void => {
     const message = (err as Error)?.stack ?? String(err)
     result.errors[section] = (err as Error)?.message ?? String(err)
     progress(`${section} failed: ${message}`)
@@ -221,8 +254,9 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
         if (o.only.has('swarm')) {
           try {
             idle.push(await idleOf(net, m.name === 'full' ? 15_000 : m.name === 'quick' ? 5000 : 1000))
-            runs.push(...await swarmRuns(net, m.swarm.sizes, cert, progress))
-            if (n === largest && o.delta) delta = await deltaRun(net, m.swarm.deltaSize, progress, 50)
+            runs.push(...await swarmRuns(net, swarmSizes(m, n), cert, progress))
+            // the one-file change is measured on the largest package this network size carries
+            if (n === largest && o.delta) delta = await deltaRun(net, Math.min(m.swarm.deltaSize, Math.max(...swarmSizes(m, n))), progress, 50)
           } catch (err) { failed('swarm', err) }
         }
         if (o.only.has('announce')) {
@@ -236,7 +270,17 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
         await net.close(o.keep)
       }
     }
-    if (o.only.has('swarm')) result.swarm = swarmResult(runs, delta, idle, cert.how)
+    if (o.only.has('swarm')) {
+      result.swarm = swarmResult(runs, delta, idle, cert.how)
+      if (m.shaped.length > 0 && m.uplinkMbit != null && o.cannotShape != null) {
+        result.swarm.shaped = null
+        result.errors['swarm.shaped'] = o.cannotShape
+      } else if (m.shaped.length > 0 && m.uplinkMbit != null) {
+        try {
+          result.swarm.shaped = await shapedSwarm(m.shaped, m.uplinkMbit, cert, env, progress, o.keep)
+        } catch (err) { failed('swarm.shaped', err) }
+      }
+    }
     const top = announced.at(-1)
     if (o.only.has('announce') && top != null) result.announce = { ...top, byPeers: announced.map(a => ({ peers: a.peers, ratio: a.ratio, releaseMs: a.releaseMs, plainMs: a.plainMs })) }
   }
@@ -273,6 +317,38 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
   return result
 }
 
+/**
+ * The shaped runs: every host gets its own loopback address — daemon i 127.0.0.(10 + i)
+ * for listening and dialling, the HTTPS origin {@link ORIGIN_ADDRESS} — and an uplink of
+ * `mbit` Mbit/s on lo, set up once for every run and removed at the end, also on failure.
+ */
+async function shapedSwarm (specs: Array<{ peers: number, size: number }>, mbit: number, cert: Certificate, env: Record<string, string>, progress: (line: string) => void, keep: boolean): Promise<NonNullable<SwarmResult['shaped']>> {
+  const most = Math.max(...specs.map(x => x.peers))
+  const addresses = [ORIGIN_ADDRESS, ...Array.from({ length: most }, (_, i) => daemonAddress(i))]
+  progress(`== swarm at a per-host uplink of ${mbit} Mbit/s (tc on lo, ${addresses.length} addresses)`)
+  const uplinks = LoopbackUplinks.install({ mbit, addresses })
+  try {
+    // about 4 s at the rate, at most 20 MB
+    const measuredMbit = await uplinks.measure(ORIGIN_ADDRESS, daemonAddress(0), Math.min(20_000_000, Math.round(mbit * 1e6 / 8 * 4)))
+    progress(`  measured ${measuredMbit} Mbit/s from one shaped address to another (set: ${mbit})`)
+    const runs: SwarmRun[] = []
+    for (const spec of specs) {
+      progress(`== shaped swarm: ${spec.peers} daemons`)
+      const net = await BenchNetwork.create(progress, undefined, undefined, { addressOf: daemonAddress })
+      try {
+        const install = await net.release({ manifest: {} })
+        await net.start(spec.peers, install, () => [], env)
+        runs.push(...await swarmRuns(net, [spec.size], cert, progress, 1, { originHost: ORIGIN_ADDRESS }))
+      } finally {
+        await net.close(keep)
+      }
+    }
+    return { uplinkMbit: mbit, measuredMbit, runs }
+  } finally {
+    uplinks.remove()
+  }
+}
+
 /** The targets for people. */
 export function summaryText (r: BenchResult): string {
   const lines = [`upgossip bench (${r.mode}), ${(r.wallMs / 1000).toFixed(0)} s, load ${r.machine.loadStart} → ${r.machine.loadEnd} on ${r.machine.cpus} CPUs`]
@@ -295,16 +371,26 @@ async function rerender (o: Options & { report: string }, progress: (line: strin
 }
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
-  const o = parseArgs(process.argv.slice(2))
+  const parsed = parseArgs(process.argv.slice(2))
   const progress = (line: string): void => { process.stderr.write(line + '\n') }
-  if (o.report != null) {
-    await rerender({ ...o, report: o.report }, progress)
+  if (parsed.report != null) {
+    await rerender({ ...parsed, report: parsed.report }, progress)
     process.exit(0)
   }
-  progress(`upgossip bench: ${o.mode.name} mode, sections ${[...o.only].join(', ')}`)
+  progress(`upgossip bench: ${parsed.mode.name} mode, sections ${[...parsed.only].join(', ')}`)
+  const shaping = parsed.only.has('swarm') && parsed.mode.shaped.length > 0 && parsed.mode.uplinkMbit != null
+  const cannotShape = shaping ? uplinkUnavailable() : undefined
+  const o: Options = { ...parsed, cannotShape }
+  if (cannotShape != null && parsed.shapingAsked) {
+    progress(`bench: ${cannotShape}`)
+    process.exit(2)
+  }
+  // a full run on a machine that cannot shape goes on without the shaped runs, and says why
+  if (cannotShape != null) progress(`  no shaped runs: ${cannotShape}`)
   // Ctrl-C or SIGTERM stops the daemons started so far and removes their directories
   const interrupt = (signal: string): void => {
     progress(`\n${signal}: stopping the daemons…`)
+    LoopbackUplinks.removeAll()
     BenchNetwork.closeAll().finally(() => process.exit(130))
   }
   process.once('SIGINT', interrupt)

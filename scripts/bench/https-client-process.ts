@@ -4,13 +4,13 @@
  * into a file, hashing it as it streams, fsyncs the file and checks the sha-256 — what a
  * peer does with blocks (check, store durably) in the swarm. Prints one JSON line.
  *
- * Usage: node https-client-process.ts PORT CA.pem OUT_FILE SHA256_HEX
+ * Usage: node https-client-process.ts HOST PORT CA.pem OUT_FILE SHA256_HEX
  */
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import https from 'node:https'
 
-const [port, caFile, outFile, expected] = process.argv.slice(2) as [string, string, string, string]
+const [host, port, caFile, outFile, expected] = process.argv.slice(2) as [string, string, string, string, string]
 const ca = fs.readFileSync(caFile)
 
 function download (): void {
@@ -19,7 +19,7 @@ function download (): void {
   const hash = createHash('sha256')
   const out = fs.createWriteStream(outFile)
   let bytes = 0
-  const req = https.get({ host: '127.0.0.1', port: Number(port), path: '/bundle', servername: 'localhost', ca, agent: false }, res => {
+  const req = https.get({ host, port: Number(port), path: '/bundle', servername: 'localhost', ca, agent: false }, res => {
     res.on('data', (chunk: Buffer) => { hash.update(chunk); bytes += chunk.length })
     res.pipe(out)
     out.on('finish', () => {

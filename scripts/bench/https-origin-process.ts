@@ -3,12 +3,12 @@
  * `GET /bundle` over node's https, prints `{"port":…}` once listening and `{"sent":…}`
  * after each response (with the CPU time it has used, `cpuMs`); exits when its stdin closes.
  *
- * Usage: node https-origin-process.ts CERT.pem KEY.pem FILE
+ * Usage: node https-origin-process.ts CERT.pem KEY.pem FILE [HOST]   (HOST: the address it listens on, default 127.0.0.1)
  */
 import fs from 'node:fs'
 import https from 'node:https'
 
-const [certFile, keyFile, file] = process.argv.slice(2) as [string, string, string]
+const [certFile, keyFile, file, host = '127.0.0.1'] = process.argv.slice(2) as [string, string, string, string?]
 const body = fs.readFileSync(file)
 const server = https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }, (req, res) => {
   if (req.url !== '/bundle') {
@@ -21,7 +21,7 @@ const server = https.createServer({ cert: fs.readFileSync(certFile), key: fs.rea
     process.stdout.write(JSON.stringify({ sent: body.length, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n')
   })
 })
-server.listen(0, '127.0.0.1', () => {
+server.listen(0, host, () => {
   const address = server.address()
   const cpu = process.cpuUsage()
   process.stdout.write(JSON.stringify({ port: typeof address === 'object' && address != null ? address.port : 0, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n')

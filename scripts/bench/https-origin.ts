@@ -36,8 +36,9 @@ function lines (child: ChildProcess, onLine: (line: string) => void): void {
   if (child.stdout != null) readline.createInterface({ input: child.stdout }).on('line', onLine)
 }
 
-/** Run the baseline once. */
-export async function httpsBaseline (opts: { file: string, clients: number, dir: string, cert: Certificate }): Promise<HttpsResult> {
+/** Run the baseline once; the origin listens on `host` (default 127.0.0.1), the clients connect from 127.0.0.1. */
+export async function httpsBaseline (opts: { file: string, clients: number, dir: string, cert: Certificate, host?: string }): Promise<HttpsResult> {
+  const host = opts.host ?? '127.0.0.1'
   await fs.mkdir(opts.dir, { recursive: true })
   const certFile = path.join(opts.dir, 'cert.pem')
   const keyFile = path.join(opts.dir, 'key.pem')
@@ -45,7 +46,7 @@ export async function httpsBaseline (opts: { file: string, clients: number, dir:
   await fs.writeFile(keyFile, opts.cert.key, { mode: 0o600 })
   const bytes = await fs.readFile(opts.file)
   const digest = createHash('sha256').update(bytes).digest('hex')
-  const origin = spawn(process.execPath, [ORIGIN, certFile, keyFile, opts.file], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const origin = spawn(process.execPath, [ORIGIN, certFile, keyFile, opts.file, host], { stdio: ['pipe', 'pipe', 'inherit'] })
   let originSentBytes = 0
   let originCpuAtStart = 0
   let originCpuMs = 0
@@ -66,7 +67,7 @@ export async function httpsBaseline (opts: { file: string, clients: number, dir:
     const results: Array<Promise<{ ok: boolean, endAt: number, cpuMs?: number, error?: string }>> = []
     const ready: Array<Promise<void>> = []
     for (let i = 0; i < opts.clients; i++) {
-      const child = spawn(process.execPath, [CLIENT, String(port), certFile, path.join(opts.dir, `client-${i}.car`), digest], { stdio: ['pipe', 'pipe', 'inherit'] })
+      const child = spawn(process.execPath, [CLIENT, host, String(port), certFile, path.join(opts.dir, `client-${i}.car`), digest], { stdio: ['pipe', 'pipe', 'inherit'] })
       clients.push(child)
       let onReady: () => void = () => {}
       ready.push(new Promise(resolve => { onReady = resolve }))

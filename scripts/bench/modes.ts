@@ -1,8 +1,10 @@
 /**
  * How big each benchmark is in each mode: `quick` (a few minutes: N = 10, a 4 MiB
- * package), `full` (the report: N = 10, 25, 50 and 1, 16, 64 MiB), and `tiny` (the
- * test that keeps the scripts working: a few seconds per section).
+ * package), `full` (the report: N = 10, 25 at 1, 16, 64 MiB, N = 50 at 1, 16 MiB, and
+ * shaped runs at a per-host uplink of 40 Mbit/s), and `tiny` (the test that keeps the
+ * scripts working: a few seconds per section).
  */
+import type { ShapedRunSpec } from './uplink.ts'
 
 /** Every section of the benchmark. */
 export const SECTIONS = ['swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation'] as const
@@ -18,9 +20,15 @@ export interface BenchMode {
     peers: number[]
     /** Package sizes (the large file's bytes). */
     sizes: number[]
+    /** Package sizes for some network sizes instead of `sizes` (a run has 600 s: 50 daemons on 2 CPUs cannot move 64 MiB in it). */
+    sizesByPeers: Record<number, number[]>
     /** The package a one-file change is measured on (its large file's bytes). */
     deltaSize: number
   }
+  /** Swarm runs on separate networks, each host with its own uplink of `uplinkMbit` (root and tc; scripts/bench/uplink.ts). */
+  shaped: ShapedRunSpec[]
+  /** Mbit/s of each host's uplink in the shaped runs; null: none. */
+  uplinkMbit: number | null
   announce: { probes: number }
   shim: {
     /** Null requests per configuration and concurrency. */
@@ -44,7 +52,9 @@ const MiB = 1024 * 1024
 export const MODES: Record<BenchMode['name'], BenchMode> = {
   quick: {
     name: 'quick',
-    swarm: { peers: [10], sizes: [4 * MiB], deltaSize: 4 * MiB },
+    swarm: { peers: [10], sizes: [4 * MiB], sizesByPeers: {}, deltaSize: 4 * MiB },
+    shaped: [],
+    uplinkMbit: null,
     announce: { probes: 7 },
     shim: { nullRequests: 1000, bulkRequests: 40, concurrency: [1, 64], bulkConcurrency: [1, 8], warmup: 100 },
     rollout: { peers: 6, beforeMs: 10_000, afterMs: 3000 },
@@ -53,7 +63,9 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
   },
   full: {
     name: 'full',
-    swarm: { peers: [10, 25, 50], sizes: [1 * MiB, 16 * MiB, 64 * MiB], deltaSize: 64 * MiB },
+    swarm: { peers: [10, 25, 50], sizes: [1 * MiB, 16 * MiB, 64 * MiB], sizesByPeers: { 50: [1 * MiB, 16 * MiB] }, deltaSize: 64 * MiB },
+    shaped: [{ peers: 10, size: 16 * MiB }, { peers: 50, size: 16 * MiB }],
+    uplinkMbit: 40,
     announce: { probes: 15 },
     shim: { nullRequests: 5000, bulkRequests: 200, concurrency: [1, 64], bulkConcurrency: [1, 8], warmup: 500 },
     rollout: { peers: 10, beforeMs: 30_000, afterMs: 5000 },
@@ -62,11 +74,18 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
   },
   tiny: {
     name: 'tiny',
-    swarm: { peers: [3], sizes: [256 * 1024], deltaSize: 256 * 1024 },
+    swarm: { peers: [3], sizes: [256 * 1024], sizesByPeers: {}, deltaSize: 256 * 1024 },
+    shaped: [],
+    uplinkMbit: null,
     announce: { probes: 2 },
     shim: { nullRequests: 30, bulkRequests: 3, concurrency: [1, 4], bulkConcurrency: [1], warmup: 5 },
     rollout: { peers: 3, beforeMs: 2000, afterMs: 500 },
     footprint: { idleMs: 1000, helpRuns: 1, starts: 1 },
     simulation: { peers: [100] }
   }
+}
+
+/** The package sizes measured on a network of `peers` daemons. */
+export function swarmSizes (mode: BenchMode, peers: number): number[] {
+  return mode.swarm.sizesByPeers[peers] ?? mode.swarm.sizes
 }

@@ -53,17 +53,24 @@ export class BenchNetwork {
   readonly ws: Workspace
   readonly trustFile: string
   readonly configFile: string
+  /** Daemon i's own address, to listen and dial from (shaped uplinks); all on 127.0.0.1 when absent. */
+  readonly addressOf?: (i: number) => string
   private readonly progress: Progress
   private built = 0
+  /** Daemons starting, and every daemon started: {@link close} stops those not in `peers` yet too (Ctrl-C while starting). */
+  private readonly starting = new Set<Promise<DaemonProcess>>()
+  private readonly started = new Set<DaemonProcess>()
+  private closed = false
 
   /** Networks not closed yet, for {@link BenchNetwork.closeAll}. */
   private static readonly open = new Set<BenchNetwork>()
 
-  private constructor (ws: Workspace, trustFile: string, configFile: string, progress: Progress) {
+  private constructor (ws: Workspace, trustFile: string, configFile: string, progress: Progress, addressOf?: (i: number) => string) {
     this.ws = ws
     this.trustFile = trustFile
     this.configFile = configFile
     this.progress = progress
+    this.addressOf = addressOf
     BenchNetwork.open.add(this)
   }
 
@@ -76,15 +83,16 @@ export class BenchNetwork {
    * A workspace with publisher keys, a trust file for `apps` (alice signs), and the
    * daemons' config: the daemon's defaults (a beat every 5 s) unless `config` says
    * otherwise — the testnet beats every second, which a network of 50 daemons on two
-   * CPUs cannot afford (docs/benchmarks.md, idle CPU).
+   * CPUs cannot afford (docs/benchmarks.md, idle CPU). With `addressOf`, daemon i listens
+   * on and dials from its own address (`--dial-from`), so its egress can be shaped.
    */
-  static async create (progress: Progress, apps: string[] = ['kv', 'bench'], config: Record<string, unknown> = {}): Promise<BenchNetwork> {
+  static async create (progress: Progress, apps: string[] = ['kv', 'bench'], config: Record<string, unknown> = {}, opts: { addressOf?: (i: number) => string } = {}): Promise<BenchNetwork> {
     const ws = await Workspace.create()
     const key = ws.keys[0] as PublisherKey
     const trustFile = ws.file('trust.json')
     await fs.writeFile(trustFile, JSON.stringify({ apps: Object.fromEntries(apps.map(a => [a, { publishers: [key.id], threshold: 1 }])) }, null, 2))
     const configFile = await ws.writeConfig({ minConnections: 3, ...config })
-    return new BenchNetwork(ws, trustFile, configFile, progress)
+    return new BenchNetwork(ws, trustFile, configFile, progress, opts.addressOf)
   }
 
   /** Build and sign a release; the bundle is written to the workspace. */
@@ -122,14 +130,25 @@ export class BenchNetwork {
       const name = `peer-${i + 1}`
       const up = this.peers.filter(p => !p.exited)
       const bootstrap = up.length === 0 ? [] : ['--bootstrap', (up[Math.floor(Math.random() * up.length)] as DaemonProcess).addr]
-      return await DaemonProcess.start({
+      const address = this.addressOf?.(i)
+      const host = address == null ? ['--listen', '/ip4/127.0.0.1/tcp/0'] : ['--listen', `/ip4/${address}/tcp/0`, '--dial-from', address]
+      if (this.closed) throw new Error('the network was closed while its daemons started')
+      const started = DaemonProcess.start({
         name,
         dataDir: this.ws.file(name),
         logFile: this.ws.file('logs', `${name}.log`),
         startTimeoutMs: 120_000,
         env,
-        args: ['--trust', this.trustFile, '--config', this.configFile, '--listen', '/ip4/127.0.0.1/tcp/0', '--install', install.file, ...bootstrap, ...argsOf(i)]
+        args: ['--trust', this.trustFile, '--config', this.configFile, ...host, '--install', install.file, ...bootstrap, ...argsOf(i)]
       })
+      this.starting.add(started)
+      try {
+        const daemon = await started
+        this.started.add(daemon)
+        return daemon
+      } finally {
+        this.starting.delete(started)
+      }
     }
     const first = this.peers.length
     this.peers.push(await startOne(first))
@@ -197,7 +216,9 @@ export class BenchNetwork {
   /** Stop every daemon and remove the directory (unless `keep`). */
   async close (keep = false): Promise<void> {
     BenchNetwork.open.delete(this)
-    await Promise.all(this.peers.map(async p => { await p.stop() }))
+    this.closed = true
+    await Promise.allSettled([...this.starting])
+    await Promise.all([...new Set([...this.peers, ...this.started])].map(async p => { await p.stop() }))
     if (!keep) await this.ws.remove()
     else this.progress(`  kept ${this.ws.root}`)
   }

@@ -26,6 +26,20 @@ export interface SwarmResult {
   idle: Array<{ peers: number, cpuPercent: number | null, rssMB: number | null }>
   /** How the HTTPS origin's certificate was made. */
   certificate: string
+  /**
+   * Runs with every host's uplink shaped to `uplinkMbit` (`--uplink`), each on a network
+   * of its own; `measuredMbit` is one connection's throughput between two shaped addresses
+   * at setup. Null when there were none (or the machine could not shape: see `errors`);
+   * absent in runs made before it existed.
+   */
+  shaped?: ShapedSwarm | null
+}
+
+/** The swarm at a per-host uplink. */
+export interface ShapedSwarm {
+  uplinkMbit: number
+  measuredMbit: number
+  runs: SwarmRun[]
 }
 
 /** The machine and the conditions of a run. */
@@ -62,8 +76,8 @@ export interface BenchResult {
   /** Rollouts at scale by the simulator (timelines left out of the JSON). */
   simulation: Array<Omit<PolicyRun, 'timeline'>> | null
   targets: TargetCheck[]
-  /** Sections that failed, with the reason. */
-  errors: Partial<Record<Section, string>>
+  /** Sections that failed, with the reason (`swarm.shaped`: the shaped runs, or why the machine could not shape). */
+  errors: Partial<Record<Section | 'swarm.shaped', string>>
 }
 
 /** The run the headline swarm ratios come from: the largest network, and the size nearest 16 MiB. */
@@ -83,21 +97,38 @@ export function swarmResult (runs: SwarmRun[], delta: DeltaRun | null, idle: Swa
     runs,
     delta,
     idle,
-    certificate
+    certificate,
+    shaped: null
   }
+}
+
+/** Of `runs`, the one at N = 50 (or more) with a 16 MiB package. */
+function at50x16 (runs: SwarmRun[]): SwarmRun | undefined {
+  return runs.find(x => x.peers >= 50 && x.packageBytes >= 16 * 1048576 && x.packageBytes < 17 * 1048576)
+}
+
+/**
+ * The run the time target is checked on: the shaped one at N = 50, 16 MiB when there is
+ * one (on one machine over loopback only shaped uplinks give the origin an uplink to
+ * share), else the plain one.
+ */
+export function timeTargetRun (swarm: SwarmResult | null | undefined): { run: SwarmRun | undefined, uplinkMbit: number | null } {
+  const shaped = at50x16(swarm?.shaped?.runs ?? [])
+  if (shaped != null) return { run: shaped, uplinkMbit: swarm?.shaped?.uplinkMbit ?? null }
+  return { run: at50x16(swarm?.runs ?? []), uplinkMbit: null }
 }
 
 /** The targets of issue 7, checked against a run. */
 export function targets (r: Pick<BenchResult, 'mode' | 'swarm' | 'announce' | 'shim' | 'rollout' | 'footprint'>): TargetCheck[] {
   const runs = r.swarm?.runs ?? []
   const at50 = runs.filter(x => x.peers >= 50)
-  const at50x16 = at50.find(x => x.packageBytes >= 16 * 1048576 && x.packageBytes < 17 * 1048576)
+  const time = timeTargetRun(r.swarm)
   const quickEgress = runs.length === 0 ? null : Math.max(...runs.map(x => x.publisherEgressRatio ?? Infinity))
   return [
     check('swarm.publisherEgressRatio', '≤ 2 × package (quick mode: every run)', quickEgress, v => v <= 2),
     check('swarm.publisherEgressRatio at N = 50', '≤ 1.5 × package', at50.length === 0 ? null : Math.max(...at50.map(x => x.publisherEgressRatio ?? Infinity)), v => v <= 1.5, 'full mode'),
     check('swarm.duplicateRatio', '≤ 1.1', r.swarm?.duplicateRatio, v => v <= 1.1),
-    check('swarm.timeVsHttps at N = 50, 16 MiB', '≤ 1: no slower than the HTTPS origin', at50x16?.timeVsHttps, v => v <= 1, 'full mode'),
+    check('swarm.timeVsHttps at N = 50, 16 MiB', `≤ 1: no slower than the HTTPS origin${time.uplinkMbit == null ? '' : `, every host with a per-host uplink of ${time.uplinkMbit} Mbit/s`}`, time.run?.timeVsHttps, v => v <= 1, 'full mode'),
     check('announce.ratio', '≤ 1.2 × a plain gossip message', r.announce?.ratio, v => v <= 1.2),
     check('shim.latencyRatio', '≤ 1.2 × same-version p50 (one SO hop)', r.shim?.latencyRatio, v => v <= 1.2),
     check('shim.throughputRatio', '≥ 0.9 × same-version req/s (one SO hop)', r.shim?.throughputRatio, v => v >= 0.9),

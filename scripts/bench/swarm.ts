@@ -120,15 +120,15 @@ async function spread (net: BenchNetwork, release: BenchRelease): Promise<{ swar
   }
 }
 
-/** Measure every package size on a network of N daemons that already runs `kv`. */
-export async function swarmRuns (net: BenchNetwork, sizes: number[], cert: Certificate, progress: Progress, firstMinor = 1): Promise<SwarmRun[]> {
+/** Measure every package size on a network of N daemons that already runs `kv`; the HTTPS origin listens on `originHost` (its own, when uplinks are shaped). */
+export async function swarmRuns (net: BenchNetwork, sizes: number[], cert: Certificate, progress: Progress, firstMinor = 1, opts: { originHost?: string } = {}): Promise<SwarmRun[]> {
   const runs: SwarmRun[] = []
   let minor = firstMinor
   for (const size of sizes) {
     const release = await net.release({ files: { 'blob.bin': randomBytes(size), 'notes.txt': 'first notes\n' }, manifest: { version: `1.${minor++}.0`, schedule: [{ rule: 'approve' }] } })
     progress(`  swarm: ${net.peers.length} peers, ${mib(release.size)} package (kv ${release.version})…`)
     const s = await spread(net, release)
-    const https = await httpsBaseline({ file: release.file, clients: net.peers.length - 1, dir: net.ws.file('https'), cert })
+    const https = await httpsBaseline({ file: release.file, clients: net.peers.length - 1, dir: net.ws.file('https'), cert, host: opts.originHost })
     const measure = {
       peers: net.peers.length,
       packageBytes: release.size,

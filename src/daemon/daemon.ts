@@ -314,6 +314,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     this.node = await createPeerNode({
       privateKey,
       listen: o.listen,
+      dialFrom: o.dialFrom,
       bootstrap: o.bootstrap,
       mdns: o.mdns,
       psk,

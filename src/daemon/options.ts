@@ -2,6 +2,7 @@
  * The daemon's options: from the command line, or the same keys as JSON in
  * `--config FILE` (command-line values win). Schema-checked; unknown keys are errors.
  */
+import { isIP } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -24,6 +25,8 @@ export const DaemonConfigSchema = z.strictObject({
   trust: z.string().optional(),
   replaceTrust: z.boolean().optional(),
   listen: z.array(z.string()).optional(),
+  /** The source address of outgoing TCP connections (a host with several addresses). */
+  dialFrom: z.string().optional(),
   bootstrap: z.array(z.string()).optional(),
   install: z.string().optional(),
   app: z.string().optional(),
@@ -65,6 +68,8 @@ export interface DaemonOptions {
   trust?: string
   replaceTrust: boolean
   listen: string[]
+  /** The source address of outgoing TCP connections; the system's choice when absent. */
+  dialFrom?: string
   bootstrap: string[]
   install?: string
   app?: string
@@ -131,6 +136,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
   if (o.install != null && o.app != null) throw new DaemonConfigError('give either --install BUNDLE or --app NAME, not both')
   for (const a of o.listen ?? []) checkMultiaddr('--listen', a, false)
   for (const a of o.bootstrap ?? []) checkMultiaddr('--bootstrap', a, true)
+  if (o.dialFrom != null && isIP(o.dialFrom) === 0) throw new DaemonConfigError(`--dial-from ${o.dialFrom}: not an IPv4 or IPv6 address (e.g. 127.0.0.2; an address of this host)`)
   if (o.network != null && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(o.network)) throw new DaemonConfigError(`--network ${o.network}: use lowercase letters, digits, ".", "_" or "-"`)
   if (o.app != null && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(o.app)) throw new DaemonConfigError(`--app ${o.app}: not an app name (lowercase letters, digits, ".", "_" or "-")`)
   const labels: Record<string, string> = {}
@@ -145,6 +151,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     trust: o.trust,
     replaceTrust: o.replaceTrust ?? false,
     listen: o.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+    dialFrom: o.dialFrom,
     bootstrap: o.bootstrap ?? [],
     install: o.install,
     app: o.app,

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
+import type { TcpNetConnectOpts } from 'node:net'
 import { gossipsub } from '@chainsafe/libp2p-gossipsub'
 import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
 import { createPeerScoreParams, createPeerScoreThresholds, createTopicScoreParams } from '@chainsafe/libp2p-gossipsub/score'
@@ -16,6 +17,7 @@ import { identify, identifyPush } from '@libp2p/identify'
 import type { Identify, IdentifyPush } from '@libp2p/identify'
 import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
+import type { TCPOptions } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { UpgossipError } from '../errors.js'
 import { writeFileAtomic } from '../store/index.js'
@@ -50,6 +52,8 @@ export class PeerKeyInvalidError extends UpgossipError {
 export interface PeerNodeInit {
   privateKey: PrivateKey
   listen: string[]
+  /** The source address of outgoing TCP connections (`--dial-from`); the system's choice when absent. */
+  dialFrom?: string
   bootstrap?: string[]
   mdns?: boolean
   /** Contents of a libp2p pnet key file (`/key/swarm/psk/1.0.0/` …). */
@@ -114,6 +118,17 @@ export function fastGossipMessageId (message: { topic: string, from?: Uint8Array
   return hash.digest('base64')
 }
 
+/**
+ * The TCP transport's options: with `dialFrom`, outgoing connections leave from that
+ * address. @libp2p/tcp 10 spreads `dialOpts` into `net.connect`'s options, but types them
+ * as a subset without `localAddress`; the field is passed through as it is.
+ */
+function tcpOptions (dialFrom: string | undefined): TCPOptions {
+  if (dialFrom == null) return {}
+  const dialOpts: NonNullable<TCPOptions['dialOpts']> & Pick<TcpNetConnectOpts, 'localAddress'> = { localAddress: dialFrom }
+  return { dialOpts }
+}
+
 /** Create and start a libp2p node. */
 export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
@@ -144,7 +159,7 @@ export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
     node = await createLibp2p({
     privateKey: init.privateKey,
     addresses: { listen: init.listen },
-    transports: [tcp()],
+    transports: [tcp(tcpOptions(init.dialFrom))],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector: init.psk == null || preSharedKey == null ? undefined : preSharedKey({ psk: init.psk }),

@@ -3,8 +3,8 @@
  * on 100 peers, and the JSON of a tiny run on real daemons. Benchmarks are not tests:
  * nothing here asserts a time.
  */
-import { spawn } from 'node:child_process'
-import { X509Certificate } from 'node:crypto'
+import { execFileSync, spawn } from 'node:child_process'
+import { X509Certificate, randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,6 +13,8 @@ import { certificateWithNodeCrypto } from '../../scripts/bench/certificate.ts'
 import { metricSum, parseMetrics, releaseBytesOut } from '../../scripts/bench/prometheus.ts'
 import { writeReport } from '../../scripts/bench/report.ts'
 import { swarmResult, targets } from '../../scripts/bench/result.ts'
+import { MODES, swarmSizes } from '../../scripts/bench/modes.ts'
+import { daemonAddress, loQdiscRefusal, parseShapedRuns, parseUplink } from '../../scripts/bench/uplink.ts'
 import type { BenchResult } from '../../scripts/bench/result.ts'
 import { quantile, ratio, summarize, swarmRatios } from '../../scripts/bench/stats.ts'
 import { mostAtOnce } from '../../scripts/bench/rollout.ts'
@@ -20,6 +22,32 @@ import { simulateRollout } from '../../scripts/sim/simulator.ts'
 import { tempDir } from '../helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Run `node scripts/bench.ts ARGS…` (inside network namespace `ns` when given) to the end. */
+async function bench (args: string[], ns?: string): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const command = [process.execPath, path.join(ROOT, 'scripts', 'bench.ts'), ...args]
+  return await new Promise((resolve, reject) => {
+    const child = ns == null ? spawn(command[0] as string, command.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('ip', ['netns', 'exec', ns, ...command], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', d => { out += String(d) })
+    child.stderr.on('data', d => { err += String(d) })
+    child.on('error', reject)
+    child.on('close', c => { resolve({ code: c, stdout: out, stderr: err }) })
+  })
+}
+
+/** Why uplinks cannot be shaped in a namespace of our own here, for a skip message. */
+function shapingUnavailable (): string | undefined {
+  if (process.getuid?.() !== 0) return 'it needs root (tc, ip netns)'
+  try {
+    execFileSync('tc', ['-V'], { stdio: 'ignore' })
+    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' })
+    return undefined
+  } catch {
+    return 'it needs iproute2 (tc, ip netns)'
+  }
+}
 
 describe('benchmark arithmetic', () => {
   it('computes the swarm ratios of issue 7 from raw figures', () => {
@@ -73,6 +101,114 @@ describe('benchmark arithmetic', () => {
     expect(written.some(f => f.endsWith('.svg'))).toBe(true)
     for (const f of written.filter(x => x.endsWith('.svg'))) expect(await fs.readFile(f, 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\n$/)
   })
+})
+
+describe('per-host uplinks: options and refusals', () => {
+  it('checks the time target on the shaped run at N = 50, 16 MiB, and the report shows both and renders runs made before shaping', async () => {
+    const MiB = 1048576
+    const plain = { peers: 50, packageBytes: 16 * MiB, bundleBytes: 16 * MiB, swarmMs: 20_000, publishMs: 10, announceMs: 20, publisherSentBytes: 20 * MiB, publisherBlockBytes: 1, blockBytesReceived: 49 * 16 * MiB, peerServedBytes: 1, httpsMs: 4000, httpsOriginSentBytes: 49 * 16 * MiB, swarmCpuMs: 30_000, httpsCpuMs: 5000, publisherEgressRatio: 1.25, duplicateRatio: 1, timeVsHttps: 5 }
+    const shapedRun = { ...plain, swarmMs: 30_000, httpsMs: 165_000, timeVsHttps: 0.182 }
+    const swarm = { ...swarmResult([plain], null, [], 'openssl'), shaped: { uplinkMbit: 40, measuredMbit: 40.3, runs: [shapedRun] } }
+    const result: BenchResult = {
+      benchmark: 'upgossip', version: '0', mode: 'full', commit: null, startedAt: new Date().toISOString(), wallMs: 1,
+      machine: { cpus: 2, cpuModel: 'x', memoryGiB: 1, node: 'v22', platform: 'linux', loadStart: 1, loadEnd: 1 },
+      note: null, swarm, announce: null, shim: null, rollout: null, footprint: null, simulation: null, targets: [], errors: {}
+    }
+    result.targets = targets(result)
+    const time = result.targets.find(t => t.name === 'swarm.timeVsHttps at N = 50, 16 MiB')
+    expect(time).toMatchObject({ value: 0.182, met: true })
+    expect(time?.target).toContain('per-host uplink of 40 Mbit/s')
+    const dir = await tempDir()
+    await writeReport(result, path.join(dir, 'benchmarks.md'))
+    const md = await fs.readFile(path.join(dir, 'benchmarks.md'), 'utf8')
+    expect(md).toContain('### At a per-host uplink')
+    expect(md).toContain('**40.3 Mbit/s**')
+    // the shaped row, and the unshaped one of the same network above it
+    expect(md).toMatch(/^\| 50 \| 16\.0 MiB \| 30\.00 s \| 165\.00 s \| 0\.182 \|/m)
+    expect(md).toMatch(/^\| 50 \| 16\.0 MiB \| 20\.00 s \| 4\.00 s \| 5 \|/m)
+
+    // a run.json from before shaped runs existed has no `shaped`: the plain run is checked, and the report renders
+    const { shaped: _, ...older } = swarm
+    const old: BenchResult = { ...result, swarm: older }
+    old.targets = targets(old)
+    expect(old.targets.find(t => t.name === 'swarm.timeVsHttps at N = 50, 16 MiB')).toMatchObject({ value: 5, met: false, target: '≤ 1: no slower than the HTTPS origin' })
+    await writeReport(old, path.join(dir, 'old.md'))
+    const oldMd = await fs.readFile(path.join(dir, 'old.md'), 'utf8')
+    expect(oldMd).not.toContain('### At a per-host uplink')
+    expect(oldMd).toContain('--uplink MBIT` shapes one per host with tc (root only; scripts/README.md), which this run did not ask for')
+  })
+
+  it('reads --shaped-runs and --uplink, and refuses what it cannot use with the reason', () => {
+    expect(parseShapedRuns('10x16,50x0.5')).toEqual([{ peers: 10, size: 16 * 1048576 }, { peers: 50, size: 524288 }])
+    expect(parseShapedRuns('none')).toEqual([])
+    for (const bad of ['10', '10x', 'x16', '1x16', '201x16', '10x0', '10x16,abc']) expect(() => parseShapedRuns(bad)).toThrow(/--shaped-runs: .* is not PEERSxMiB/)
+    expect(parseUplink('40')).toBe(40)
+    expect(parseUplink('2.5')).toBe(2.5)
+    for (const bad of ['0', '-1', 'fast', '']) expect(() => parseUplink(bad)).toThrow(/--uplink .*Mbit\/s/)
+    expect([daemonAddress(0), daemonAddress(49)]).toEqual(['127.0.0.10', '127.0.0.59'])
+  })
+
+  it('shapes lo only when it has its default qdisc, and tells how to remove another', () => {
+    expect(loQdiscRefusal('qdisc noqueue 0: root refcnt 2 \n')).toBeUndefined()
+    const refusal = loQdiscRefusal('qdisc htb 1: root refcnt 2 r2q 10 default 0x1 direct_packets_stat 0 direct_qlen 1000\nqdisc bfifo 8001: parent 1:100 limit 1000000b\n')
+    expect(refusal).toContain('lo already has a root qdisc (qdisc htb 1: root')
+    expect(refusal).toContain('tc qdisc del dev lo root')
+  })
+
+  it('full mode runs 64 MiB only below 50 daemons, and shapes 10x16 and 50x16 at 40 Mbit/s', () => {
+    expect(swarmSizes(MODES.full, 25).map(b => b / 1048576)).toEqual([1, 16, 64])
+    expect(swarmSizes(MODES.full, 50).map(b => b / 1048576)).toEqual([1, 16])
+    expect(MODES.full.shaped).toEqual([{ peers: 10, size: 16 * 1048576 }, { peers: 50, size: 16 * 1048576 }])
+    expect(MODES.full.uplinkMbit).toBe(40)
+    expect([MODES.quick.shaped, MODES.tiny.shaped]).toEqual([[], []])
+  })
+
+  it('refuses bad uplink options as usage errors before running anything', async () => {
+    const bad = await bench(['--tiny', '--only', 'swarm', '--uplink', 'fast'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('--uplink fast: a rate in Mbit/s')
+    const alone = await bench(['--quick', '--only', 'swarm', '--shaped-runs', '5x4'])
+    expect(alone.code).toBe(2)
+    expect(alone.stderr).toContain('--shaped-runs needs --uplink MBIT in quick mode')
+  })
+})
+
+describe('npm run bench -- --tiny --uplink (root and tc)', () => {
+  const unavailable = shapingUnavailable()
+  // in a network namespace of its own: its lo is the bench's alone, so other tests (and
+  // other benches on this machine) neither slow down nor find lo taken
+  it.skipIf(unavailable != null)(`shapes each host's uplink, measures it, and leaves lo as it found it${unavailable == null ? '' : ` (skipped: ${unavailable})`}`, async () => {
+    const ns = `ugup${randomBytes(3).toString('hex')}`
+    const tcIn = (...args: string[]): string => execFileSync('ip', ['netns', 'exec', ns, 'tc', ...args], { encoding: 'utf8' })
+    execFileSync('ip', ['netns', 'add', ns])
+    try {
+      execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+      const { code, stdout, stderr } = await bench(['--tiny', '--json', '--only', 'swarm', '--uplink', '100', '--shaped-runs', '3x2'], ns)
+      expect(code, stderr).toBe(0)
+      const r = JSON.parse(stdout) as BenchResult
+      expect(r.errors).toEqual({})
+      const shaped = r.swarm?.shaped
+      expect(shaped?.uplinkMbit).toBe(100)
+      // unshaped, loopback moves gigabits
+      expect(shaped?.measuredMbit).toBeGreaterThan(50)
+      expect(shaped?.measuredMbit).toBeLessThan(110)
+      const run = shaped?.runs[0]
+      expect(run).toMatchObject({ peers: 3, packageBytes: expect.any(Number), duplicateRatio: expect.any(Number) })
+      // the origin sent 2 copies through its uplink: it cannot have been much faster than that
+      expect(run?.httpsMs).toBeGreaterThan(0.9 * 2 * (run?.bundleBytes ?? 0) * 8 / 100e6 * 1000)
+      expect(r.swarm?.runs[0]?.peers).toBe(3)
+      expect(tcIn('qdisc', 'show', 'dev', 'lo')).not.toContain('htb')
+
+      // a qdisc that is not the bench's is left alone, and the user told how to remove it
+      tcIn('qdisc', 'add', 'dev', 'lo', 'root', 'handle', '5:', 'pfifo')
+      const refused = await bench(['--tiny', '--only', 'swarm', '--uplink', '100'], ns)
+      expect(refused.code).toBe(2)
+      expect(refused.stderr).toContain('remove it with: tc qdisc del dev lo root')
+      expect(tcIn('qdisc', 'show', 'dev', 'lo')).toMatch(/^qdisc pfifo 5: root/m)
+    } finally {
+      execFileSync('ip', ['netns', 'del', ns])
+    }
+  }, 90_000)
 })
 
 describe('the simulator', () => {

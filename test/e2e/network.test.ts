@@ -5,7 +5,9 @@
  * stay a star, the control API's token).
  */
 import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
 import http from 'node:http'
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 
@@ -19,6 +21,19 @@ async function rawStatus (url: string, headers: Record<string, string>): Promise
     req.on('error', reject)
     req.end()
   })
+}
+
+/** Established IPv4 TCP connections of this machine, from /proc/net/tcp (addresses as `a.b.c.d:port`). */
+async function establishedTcp (): Promise<Array<{ local: string, remote: string }>> {
+  const text = await fs.readFile('/proc/net/tcp', 'utf8')
+  // "0200007F:1F90": the address in host (little-endian) order, the port big-endian
+  const address = (hex: string): string => {
+    const [ip = '', port = ''] = hex.split(':')
+    return `${[3, 2, 1, 0].map(i => parseInt(ip.slice(2 * i, 2 * i + 2), 16)).join('.')}:${parseInt(port, 16)}`
+  }
+  return text.trim().split('\n').slice(1).map(line => line.trim().split(/\s+/))
+    .filter(f => f[3] === '01')
+    .map(f => ({ local: address(f[1] ?? ''), remote: address(f[2] ?? '') }))
 }
 
 afterEach(async () => {
@@ -170,5 +185,21 @@ describe('peer network', () => {
     const c = await net.start('c', ['--app', 'kv', '--bootstrap', b.addr])
     await waitFor('c to see a and b', async () => (await viewOf(c, a)) != null && (await viewOf(c, b)) != null)
     await waitFor('a to see c', async () => (await viewOf(a, c)) != null)
+  })
+
+  it('a daemon given dialFrom connects from that address (a host with several; the bench\'s per-host uplinks)', async () => {
+    net = await TestNet.create()
+    const a = await net.start('a', ['--listen', '/ip4/127.0.0.2/tcp/0', '--dial-from', '127.0.0.2'])
+    // the config file's key, as the bench gives it
+    const config = path.join(net.root, 'b.json')
+    await fs.writeFile(config, JSON.stringify({ beatInterval: '1s', minConnections: 3, dialFrom: '127.0.0.3' }))
+    const b = await net.start('b', ['--listen', '/ip4/127.0.0.3/tcp/0', '--config', config, '--bootstrap', a.addr])
+    expect(a.addr).toMatch(/^\/ip4\/127\.0\.0\.2\/tcp\//)
+    await waitFor('a and b to connect', async () => (await a.status()).connections >= 1 && (await b.status()).connections >= 1)
+    const port = (p: typeof a): number => Number(p.addr.split('/')[4])
+    const accepted = (await establishedTcp()).filter(c => c.local === `127.0.0.2:${port(a)}` || c.local === `127.0.0.3:${port(b)}`)
+    expect(accepted.length).toBeGreaterThan(0)
+    // without dialFrom the system would pick 127.0.0.1 as the source of a dial to 127.0.0.x
+    for (const c of accepted) expect(c.remote.split(':')[0]).toBe(c.local.startsWith('127.0.0.2:') ? '127.0.0.3' : '127.0.0.2')
   })
 })

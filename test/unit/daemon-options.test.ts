@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { resolveDaemonOptions } from '../../src/daemon/options.js'
+import { DaemonConfigError, resolveDaemonOptions } from '../../src/daemon/options.js'
 
 describe('daemon options: beat intervals', () => {
   it('an idle peer beats every 20 s by default, and a silent peer leaves the view after 60 s', () => {
@@ -21,5 +21,22 @@ describe('daemon options: beat intervals', () => {
     expect(() => resolveDaemonOptions({ idleBeatInterval: 'soon' })).toThrow(/idleBeatInterval/)
     expect(resolveDaemonOptions({ idleBeatRate: 2 }).idleBeatRate).toBe(2)
     for (const idleBeatRate of [0, -1, 1001, '1']) expect(() => resolveDaemonOptions({ idleBeatRate } as never), String(idleBeatRate)).toThrow(/idleBeatRate/)
+  })
+})
+
+describe('daemon options: dialFrom', () => {
+  it('takes an IPv4 or IPv6 address as the source of outgoing connections, and none by default', () => {
+    expect(resolveDaemonOptions({}).dialFrom).toBeUndefined()
+    expect(resolveDaemonOptions({ dialFrom: '127.0.0.12' }).dialFrom).toBe('127.0.0.12')
+    expect(resolveDaemonOptions({ dialFrom: '::1' }).dialFrom).toBe('::1')
+    // the command line wins over the config file
+    expect(resolveDaemonOptions({ dialFrom: '127.0.0.3' }, { dialFrom: '127.0.0.2' }).dialFrom).toBe('127.0.0.3')
+  })
+
+  it('refuses what is not an address, naming the option', () => {
+    for (const bad of ['localhost', '/ip4/127.0.0.2', '127.0.0.256', '127.0.0.2:4001', '']) {
+      expect(() => resolveDaemonOptions({ dialFrom: bad })).toThrow(/--dial-from .*not an IPv4 or IPv6 address/)
+    }
+    expect(() => resolveDaemonOptions({}, { dialFrom: 'somewhere' })).toThrow(DaemonConfigError)
   })
 })

@@ -8,6 +8,7 @@ interface DaemonCliOptions {
   trust?: string
   replaceTrust?: boolean
   listen?: string[]
+  dialFrom?: string
   bootstrap?: string[]
   install?: string
   app?: string
@@ -29,6 +30,7 @@ export function daemonCommand (program: Command): void {
     .option('--trust <file>', 'seed the trust store on first start: {"apps": {"kv": {"publishers": ["z6Mk…"], "threshold": 1}}}')
     .option('--replace-trust', 'replace the trust store with --trust even though it differs from the one seeded before')
     .option('--listen <multiaddr>', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/0)', collect)
+    .option('--dial-from <address>', 'source address of outgoing connections (a host with several addresses)')
     .option('--bootstrap <multiaddr>', 'peer to join through (complete, with /p2p/), repeatable', collect)
     .option('--install <bundle>', 'install a first version from a release bundle')
     .option('--app <name>', 'join with no code, and take the newest trusted release of NAME from the network')
@@ -59,6 +61,7 @@ Example, two peers on one machine:
         trust: opts.trust,
         replaceTrust: opts.replaceTrust,
         listen: opts.listen,
+        dialFrom: opts.dialFrom,
         bootstrap: opts.bootstrap,
         install: opts.install,
         app: opts.app,
