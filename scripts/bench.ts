@@ -41,7 +41,7 @@ import type { PolicyRun } from './sim/policies.ts'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DEFAULT_OUT = path.join(ROOT, 'docs', 'benchmarks.md')
 
-const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write] [--out FILE] [--keep] [--profile DIR] [--verbose] [--note TEXT] [--peers N,…] [--sizes MiB,…] [--uplink MBIT] [--shaped-runs NxMiB,…]
+const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write] [--out FILE] [--keep] [--profile DIR] [--verbose] [--note TEXT] [--peers N,…] [--sizes MiB,…] [--no-delta] [--uplink MBIT] [--shaped-runs NxMiB,…]
        npm run bench -- --report RESULT.json [--out FILE]
 
 Benchmarks on real daemon processes on loopback (see scripts/README.md):
@@ -56,14 +56,15 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   simulation rolling and canary policies at 1 000 (and, full, 10 000) simulated peers
 
   --quick        a few minutes: N = 10, a 4 MiB package (default: full, N = 10 and 25 at
-                 1, 16, 64 MiB, N = 50 at 1, 16 MiB; shaped runs 10x16,50x16 at 40 Mbit/s)
+                 1, 16, 64 MiB, N = 50 at 1, 16 MiB; shaped runs 10x16,25x16 at 20 Mbit/s)
   --json         print one JSON object on stdout (progress stays on stderr)
   --only LIST    run only these sections
   --write        write docs/benchmarks.md and the README table (a full run does by default)
   --no-write     do not write them
   --out FILE     write the report there instead of docs/benchmarks.md
   --keep         keep the daemons' directories (under the system temp dir)
-  --profile DIR  run the swarm's daemons with node --cpu-prof, profiles in DIR
+  --profile DIR  run the swarm's publisher and four other daemons with node --cpu-prof,
+                 profiles in DIR
                  (summarise with: node scripts/profile-summary.ts DIR/*.cpuprofile)
   --verbose      also show the testnet's live lines during the rollout
   --note TEXT    a line about the conditions of the run, kept in the JSON and the report
@@ -73,13 +74,16 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   --no-delta     skip the swarm's release that changes one small file
   --uplink MBIT  shaped runs: every host (each daemon, the HTTPS origin) gets its own
                  loopback address and an uplink of MBIT Mbit/s, shaped by tc on lo (needs
-                 root; lo must have no qdisc of its own); full mode: 40. Without
+                 root; lo must have no qdisc of its own); full mode: 20. Without
                  --shaped-runs in quick or tiny mode, the shaped runs are the mode's swarm
   --shaped-runs LIST  the shaped runs, each on a network of its own: PEERSxMiB,… (e.g.
                  10x16,50x16), or none
   --report FILE  run nothing: write the report and the README table again from a run's
                  JSON (what --json printed; a written report keeps it in
                  docs/benchmarks/run.json), e.g. after editing the report's text`
+
+/** Daemons of a swarm network that `--profile` profiles (the first is the publisher). */
+const PROFILED_DAEMONS = 5
 
 interface Options {
   mode: BenchMode
@@ -243,8 +247,9 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
     let delta: DeltaRun | null = null
     const announced: AnnounceResult[] = []
     const cert = await makeCertificate()
-    const env: Record<string, string> = o.profile == null ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profile}` }
-    const largest = Math.max(...m.swarm.peers)
+    // profiling fifty daemons at once starves the machine: the publisher and four others stand for the rest
+    const env = (i: number): Record<string, string> => o.profile == null || i >= PROFILED_DAEMONS ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profile}` }
+    const smallest = Math.min(...m.swarm.peers)
     for (const n of m.swarm.peers) {
       progress(`== swarm and announce: ${n} daemons`)
       const net = await BenchNetwork.create(progress)
@@ -255,8 +260,9 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
           try {
             idle.push(await idleOf(net, m.name === 'full' ? 15_000 : m.name === 'quick' ? 5000 : 1000))
             runs.push(...await swarmRuns(net, swarmSizes(m, n), cert, progress))
-            // the one-file change is measured on the largest package this network size carries
-            if (n === largest && o.delta) delta = await deltaRun(net, Math.min(m.swarm.deltaSize, Math.max(...swarmSizes(m, n))), progress, 50)
+            // the one-file change is measured on the smallest network (the bytes per peer do not
+            // depend on N, the time it takes at N = 50 does), on the largest package it carries
+            if (n === smallest && o.delta) delta = await deltaRun(net, Math.min(m.swarm.deltaSize, Math.max(...swarmSizes(m, n))), progress, 50)
           } catch (err) { failed('swarm', err) }
         }
         if (o.only.has('announce')) {
@@ -322,7 +328,7 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
  * for listening and dialling, the HTTPS origin {@link ORIGIN_ADDRESS} — and an uplink of
  * `mbit` Mbit/s on lo, set up once for every run and removed at the end, also on failure.
  */
-async function shapedSwarm (specs: Array<{ peers: number, size: number }>, mbit: number, cert: Certificate, env: Record<string, string>, progress: (line: string) => void, keep: boolean): Promise<NonNullable<SwarmResult['shaped']>> {
+async function shapedSwarm (specs: Array<{ peers: number, size: number }>, mbit: number, cert: Certificate, env: (i: number) => Record<string, string>, progress: (line: string) => void, keep: boolean): Promise<NonNullable<SwarmResult['shaped']>> {
   const most = Math.max(...specs.map(x => x.peers))
   const addresses = [ORIGIN_ADDRESS, ...Array.from({ length: most }, (_, i) => daemonAddress(i))]
   progress(`== swarm at a per-host uplink of ${mbit} Mbit/s (tc on lo, ${addresses.length} addresses)`)

@@ -125,7 +125,7 @@ export class BenchNetwork {
    * start a few at a time, each bootstrapping from a random daemon already up, so the
    * mesh is not a star around the first (the publisher).
    */
-  async start (count: number, install: BenchRelease, argsOf: (i: number) => string[] = () => [], env: Record<string, string> = {}): Promise<void> {
+  async start (count: number, install: BenchRelease, argsOf: (i: number) => string[] = () => [], env: Record<string, string> | ((i: number) => Record<string, string>) = {}): Promise<void> {
     const startOne = async (i: number): Promise<DaemonProcess> => {
       const name = `peer-${i + 1}`
       const up = this.peers.filter(p => !p.exited)
@@ -138,7 +138,7 @@ export class BenchNetwork {
         dataDir: this.ws.file(name),
         logFile: this.ws.file('logs', `${name}.log`),
         startTimeoutMs: 120_000,
-        env,
+        env: typeof env === 'function' ? env(i) : env,
         args: ['--trust', this.trustFile, '--config', this.configFile, ...host, '--install', install.file, ...bootstrap, ...argsOf(i)]
       })
       this.starting.add(started)

@@ -177,7 +177,7 @@ export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
         emitSelf: false,
         floodPublish: true,
         fastMsgIdFn: fastGossipMessageId,
-        doPX: true,
+        doPX: false,
         scoreParams: createPeerScoreParams({
           topics,
           // every peer of a local testnet shares 127.0.0.1
