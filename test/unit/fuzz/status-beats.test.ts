@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { MAX_BEAT_BYTES, MAX_WAITING_REASON, beatWaiting, decodeBeat, encodeBeat } from '../../../src/net/index.js'
+import { MAX_BEAT_BYTES, MAX_IDLE_BEAT_MS, MAX_WAITING_REASON, beatWaiting, decodeBeat, encodeBeat } from '../../../src/net/index.js'
 import type { StatusBeat } from '../../../src/net/index.js'
 import { RUNS } from './runs.js'
 import { cborOf, cborValueArb, fieldArb, mapKeyArb, nastyStringArb, optionalFieldArb, rarely, valueOrNamedError, withoutUndefined } from './support.js'
@@ -33,6 +33,7 @@ const beatArb = fc.record({
   claim: optionalFieldArb(fc.option(shortString(128))),
   failed: optionalFieldArb(bounded(fc.array(shortString(128), { maxLength: 3 }), fc.array(fc.constant('bafy'), { minLength: 15, maxLength: 17 }))),
   waiting: optionalFieldArb(fc.option(fc.record({ id: shortString(128), on: fc.oneof({ weight: 8, arbitrary: fc.constantFrom('approve', 'rolling', 'halt-on-failures', 'hold') }, { weight: 1, arbitrary: fc.constantFrom('Hold', '-x', 'a'.repeat(65)) }, { weight: 1, arbitrary: shortString(70) }), reason: shortString(MAX_WAITING_REASON) }, { requiredKeys: ['id', 'on'] }))),
+  idle: optionalFieldArb(fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: MAX_IDLE_BEAT_MS }) }, { weight: 1, arbitrary: fc.constantFrom(-1, 1.5, MAX_IDLE_BEAT_MS + 1, 2 ** 53) })),
   extra: rarely(fc.tuple(mapKeyArb, cborValueArb))
 }).map(({ extra, ...beat }) => withoutUndefined(extra == null ? beat : { ...beat, [extra[0]]: extra[1] }))
 
@@ -47,6 +48,7 @@ function checkBeat (beat: StatusBeat): void {
   for (const h of beat.held) expect(Number.isSafeInteger(h.have) && Number.isSafeInteger(h.size)).toBe(true)
   for (const v of Object.values(beat.labels)) expect(typeof v).toBe('string')
   if (beat.waiting != null) expect(beat.waiting.on).toMatch(/^[a-z][a-z0-9-]{0,63}$/)
+  if (beat.idle != null) expect(Number.isSafeInteger(beat.idle) && beat.idle >= 0 && beat.idle <= MAX_IDLE_BEAT_MS).toBe(true)
 }
 
 describe('status beats', () => {
@@ -68,9 +70,10 @@ describe('status beats', () => {
         expect(decodeBeat(encodeBeat(result.value))).toEqual(result.value)
       }
     }), { numRuns: RUNS })
-    // the property must reach the schema's deep checks, not stop at the first field
-    // (about one case in ten decodes; below 100 cases that is left to chance)
-    if (RUNS >= 100) expect(decoded).toBeGreaterThan(RUNS / 50)
+    // the property must reach the schema's deep checks, not stop at the first field: about
+    // one case in twenty decodes (9–15 of 200 in eight runs; a CI run once had 3, under the
+    // old bound of RUNS / 50), so the bound is one in a hundred; below 100 cases it is left to chance
+    if (RUNS >= 100) expect(decoded).toBeGreaterThanOrEqual(RUNS / 100)
   })
 
   it('round trip: a beat this peer builds decodes to itself, and its waiting field always fits', async () => {
