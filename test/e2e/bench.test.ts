@@ -155,11 +155,11 @@ describe('per-host uplinks: options and refusals', () => {
     expect(refusal).toContain('tc qdisc del dev lo root')
   })
 
-  it('full mode runs 64 MiB only below 50 daemons, and shapes 10x16 and 50x16 at 40 Mbit/s', () => {
+  it('full mode runs 64 MiB only below 50 daemons, and shapes 10x16 and 25x16 at 20 Mbit/s', () => {
     expect(swarmSizes(MODES.full, 25).map(b => b / 1048576)).toEqual([1, 16, 64])
     expect(swarmSizes(MODES.full, 50).map(b => b / 1048576)).toEqual([1, 16])
-    expect(MODES.full.shaped).toEqual([{ peers: 10, size: 16 * 1048576 }, { peers: 50, size: 16 * 1048576 }])
-    expect(MODES.full.uplinkMbit).toBe(40)
+    expect(MODES.full.shaped).toEqual([{ peers: 10, size: 16 * 1048576 }, { peers: 25, size: 16 * 1048576 }])
+    expect(MODES.full.uplinkMbit).toBe(20)
     expect([MODES.quick.shaped, MODES.tiny.shaped]).toEqual([[], []])
   })
 

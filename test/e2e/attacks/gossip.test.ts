@@ -41,18 +41,23 @@ describe('hostile gossip', () => {
     await waitFor('b to see a on the releases topic', async () => (await b.status()).network.some(p => p.peerId === a.peerId))
 
     const bSeenBefore = await b.metric('upgossip_gossip_messages_total', { topic: 'releases' })
+    // the four messages are made first and sent back to back: a's first reject costs the
+    // sender -1000 of score (src/net/node.ts), and once a's scores are refreshed (every
+    // heartbeat, 1 s) it drops everything else the sender says unread — so a slow gap
+    // between them would leave the rest unjudged
     // 1. garbage
-    await hostile.services.pubsub.publish(topic, randomBytes(300))
+    const garbage = randomBytes(300)
     // 2. a well-formed release signed by a key nobody trusts
     const mallory = await generatePublisherKey()
     const forged = await net.release('9.0.0', {}, [mallory])
-    await hostile.services.pubsub.publish(topic, encodeReleasesTopicMessage({ type: 'release', signed: (await readBundle(await fs.readFile(forged.file))).signed }))
+    const untrusted = encodeReleasesTopicMessage({ type: 'release', signed: (await readBundle(await fs.readFile(forged.file))).signed })
     // 3. the old, validly signed v1 replayed: not newer than what a runs
-    await hostile.services.pubsub.publish(topic, encodeReleasesTopicMessage({ type: 'release', signed: (await readBundle(await fs.readFile(v1.file))).signed }))
+    const replayed = encodeReleasesTopicMessage({ type: 'release', signed: (await readBundle(await fs.readFile(v1.file))).signed })
     // 4. a forgery: a release that claims the trusted publisher's signature, with bytes that do not verify
     const v3 = (await readBundle(await fs.readFile((await net.release('3.0.0')).file))).signed
-    const forgedSig = { record: v3.record, signatures: v3.signatures.map(s => ({ key: s.key, sig: randomBytes(64) })) }
-    await hostile.services.pubsub.publish(topic, encodeReleasesTopicMessage({ type: 'release', signed: forgedSig }))
+    const forgedSig = encodeReleasesTopicMessage({ type: 'release', signed: { record: v3.record, signatures: v3.signatures.map(s => ({ key: s.key, sig: randomBytes(64) })) } })
+    // the two that are only ignored go first, then the two rejects
+    for (const message of [untrusted, replayed, garbage, forgedSig]) await hostile.services.pubsub.publish(topic, message)
 
     // garbage and forgeries are rejected (the sender loses score); keys a does not trust and
     // old releases are ignored (others may trust those keys); nothing of it is forwarded
