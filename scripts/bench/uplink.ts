@@ -100,6 +100,8 @@ export class LoopbackUplinks {
   readonly mbit: number
   readonly addresses: string[]
   private removed = false
+  /** Whether our root qdisc went on: only then is the one on lo ours to delete. */
+  private rootAdded = false
 
   private static readonly installed = new Set<LoopbackUplinks>()
 
@@ -116,6 +118,7 @@ export class LoopbackUplinks {
     LoopbackUplinks.installed.add(uplinks)
     try {
       tc(['qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '1'])
+      uplinks.rootAdded = true
       // everything not from a shaped address: the control API, the HTTPS clients' requests
       tc(['class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit', 'quantum', '200000'])
       opts.addresses.forEach((address, i) => {
@@ -144,10 +147,13 @@ export class LoopbackUplinks {
     if (this.removed) return
     this.removed = true
     LoopbackUplinks.installed.delete(this)
+    if (!this.rootAdded) return
     try {
       // only ours: a qdisc someone put there after us is theirs
       if (/^qdisc htb 1: root/m.test(tc(['qdisc', 'show', 'dev', 'lo']))) tc(['qdisc', 'del', 'dev', 'lo', 'root'])
-    } catch {}
+    } catch (err) {
+      process.stderr.write(`bench: could not remove the uplinks from lo (${(err as Error).message}); remove them with: tc qdisc del dev lo root\n`)
+    }
   }
 
   /**
@@ -165,9 +171,10 @@ export async function measureThroughput (from: string, to: string, bytes: number
   const server = net.createServer()
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, to, resolve) })
   const port = (server.address() as net.AddressInfo).port
+  let timer: NodeJS.Timeout | undefined
   try {
     const received = new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`measuring the uplink: ${bytes} bytes did not arrive within ${timeoutMs / 1000} s`)) }, timeoutMs)
+      timer = setTimeout(() => { reject(new Error(`measuring the uplink: ${bytes} bytes did not arrive within ${timeoutMs / 1000} s`)) }, timeoutMs)
       server.once('connection', socket => {
         let got = 0
         let first = 0
@@ -176,13 +183,14 @@ export async function measureThroughput (from: string, to: string, bytes: number
           got += chunk.length
         })
         socket.on('end', () => {
-          clearTimeout(timer)
           const seconds = (performance.now() - first) / 1000
           resolve(Math.round(got * 8 / seconds / 1e4) / 100)
         })
         socket.on('error', reject)
       })
     })
+    // a failed connect or write throws below: this one must not reject unheard meanwhile
+    received.catch(() => {})
     const socket = net.connect({ host: to, port, localAddress: from })
     await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
     const chunk = Buffer.alloc(1 << 20)
@@ -192,6 +200,7 @@ export async function measureThroughput (from: string, to: string, bytes: number
     socket.end()
     return await received
   } finally {
+    clearTimeout(timer)
     server.close()
   }
 }

@@ -13,7 +13,7 @@ import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
   AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
-  beatWaiting, idleBeatIntervalFor, peerIdFromString, readPsk, syncAnswer, takeInSyncAnswer, MAX_SYNC_APPS, SYNC_PROTOCOL
+  beatNow, beatWaiting, idleBeatIntervalFor, peerIdFromString, MAX_IDLE_BEAT_MS, readPsk, syncAnswer, takeInSyncAnswer, MAX_SYNC_APPS, SYNC_PROTOCOL
 } from '../net/index.js'
 import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncAnswerPart, SyncRequest } from '../net/index.js'
 import { unpackPackage, walkPackageBlocks } from '../package/index.js'
@@ -223,6 +223,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   private lastBeatBody = ''
   /** The last beat's body with download progress reduced to done or not. */
   private lastSteadyBody = ''
+  /** The idle interval the last beat announced. */
+  private lastBeatIdle = 0
   private lastBeatAt = 0
   /** A peer new to the view was heard, or a connection opened: the next tick beats, so a newcomer learns of this peer soon. */
   private beatDue = false
@@ -1089,26 +1091,25 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
   }
 
   /**
-   * Send a status beat. `always` (the default) is for events — a start, a claim, a failure:
-   * they go out at once. The timer's ticks (every `beatInterval`) send one only when the
-   * status changed since the last, when a peer new to the view was heard or a connection
-   * opened (so a newcomer learns of this peer within a tick), or when `idleBeatInterval`
-   * has passed: an idle network's
-   * upkeep is gossip of beats from every peer, a cost that grows with the network
-   * (docs/benchmarks.md).
-   */
-  /**
    * The interval between idle beats: `idleBeatInterval`, or longer in a large network, so
    * that the whole network sends at most `idleBeatRate` idle beats per second. Only while
    * every peer in view announces its interval (a daemon from before `idle` would drop a
-   * peer silent for longer than its `peerTimeout`).
+   * peer silent for longer than its `peerTimeout`). At most the 10 minutes a beat may announce.
    */
   private idleBeatInterval (): number {
     const o = this.options
-    if (!this.view.allAnnounceIdle()) return o.idleBeatIntervalMs
-    return idleBeatIntervalFor(this.view.size + 1, o.idleBeatIntervalMs, o.idleBeatRate)
+    const interval = this.view.allAnnounceIdle() ? idleBeatIntervalFor(this.view.size + 1, o.idleBeatIntervalMs, o.idleBeatRate) : o.idleBeatIntervalMs
+    return Math.min(MAX_IDLE_BEAT_MS, interval)
   }
 
+  /**
+   * Send a status beat. `always` (the default) is for events — a start, a claim, a failure:
+   * they go out at once. The timer's ticks (every `beatInterval`) send one when a peer new
+   * to the view was heard or a connection opened (so a newcomer learns of this peer within
+   * a tick), and otherwise as {@link beatNow} decides: when the status changed, or the idle
+   * interval passed. An idle network's upkeep is gossip of beats from every peer, a cost
+   * that grows with the network (docs/benchmarks.md).
+   */
   private async beat (always = true): Promise<void> {
     if (this.stopped) return
     if (this.view.expire(this.clock.now(), this.options.peerTimeoutMs).length > 0) this.changed()
@@ -1145,16 +1146,11 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     const idle = this.idleBeatInterval()
     beat.idle = idle
     const now = this.clock.now()
-    const since = now - this.lastBeatAt
-    const slack = this.options.beatIntervalMs / 2
-    if (!always && !this.beatDue) {
-      if (body === this.lastBeatBody && since < idle - slack) return
-      // a download's progress alone goes out at most ten times per idle interval: at the
-      // default interval that is every tick, in a large network (long intervals) less often
-      if (body !== this.lastBeatBody && steady === this.lastSteadyBody && since < idle / 10 - slack) return
-    }
+    const tick = { body, steady, lastBody: this.lastBeatBody, lastSteady: this.lastSteadyBody, since: now - this.lastBeatAt, idle, lastIdle: this.lastBeatIdle, slack: this.options.beatIntervalMs / 2 }
+    if (!always && !this.beatDue && !beatNow(tick)) return
     this.lastBeatBody = body
     this.lastSteadyBody = steady
+    this.lastBeatIdle = idle
     this.lastBeatAt = now
     this.beatDue = false
     this.beatSeq = Math.max(this.beatSeq + 1, now)

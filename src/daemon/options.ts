@@ -7,8 +7,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
-import { isDuration, parseDuration } from '../duration.js'
+import { formatDuration, isDuration, parseDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
+import { MAX_IDLE_BEAT_MS } from '../net/status-beat.js'
 import { describeSchemaIssues, readJsonFile, safeParse } from '../schema.js'
 
 /** The daemon's options or config file are invalid. */
@@ -146,6 +147,10 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
   }
   const beatIntervalMs = parseDuration(o.beatInterval ?? '5s')
   const peerTimeoutMs = parseDuration(o.peerTimeout ?? '60s')
+  // a beat announces its idle interval, and receivers refuse one over 10 minutes
+  for (const [key, value] of [['beatInterval', beatIntervalMs], ['idleBeatInterval', o.idleBeatInterval == null ? 0 : parseDuration(o.idleBeatInterval)]] as const) {
+    if (value > MAX_IDLE_BEAT_MS) throw new DaemonConfigError(`${key} ${formatDuration(value)}: at most 10m (a beat announces its idle interval, and peers refuse one over 10 minutes)`)
+  }
   return {
     data: path.resolve(o.data ?? defaultDataDir()),
     trust: o.trust,

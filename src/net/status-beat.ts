@@ -35,6 +35,37 @@ export function idleBeatIntervalFor (viewSize: number, minMs: number, rate: numb
   return Math.min(MAX_IDLE_BEAT_MS, Math.max(minMs, Math.ceil(viewSize * 1000 / rate)))
 }
 
+/** What a timer tick knows when it decides whether to beat. */
+export interface BeatTick {
+  /** The beat's body now, with a download's progress in tenths; and with progress only as done or not. */
+  body: string
+  steady: string
+  /** The same of the last beat sent. */
+  lastBody: string
+  lastSteady: string
+  /** ms since the last beat was sent. */
+  since: number
+  /** The idle interval now, and the one the last beat announced (others expect a beat within it). */
+  idle: number
+  lastIdle: number
+  /** Half the tick: a beat due within it goes out now. */
+  slack: number
+}
+
+/**
+ * Whether a timer tick sends a beat: when the status changed — a download's progress alone
+ * at most ten times per idle interval (every tick at the default interval) — or when the
+ * idle interval has passed. Never later than the interval the last beat announced: others
+ * keep this peer in view on that promise, even if the interval has grown since.
+ */
+export function beatNow (t: BeatTick): boolean {
+  const idle = Math.min(t.idle, t.lastIdle)
+  if (t.since >= idle - t.slack) return true
+  if (t.body === t.lastBody) return false
+  if (t.steady !== t.lastSteady) return true
+  return t.since >= idle / 10 - t.slack
+}
+
 /** How long a peer's entry stays in the view after its last beat: `peerTimeout`, or longer when it announced long idle intervals. */
 export function entryLifetime (beat: StatusBeat, peerTimeoutMs: number): number {
   return Math.max(peerTimeoutMs, IDLE_BEATS_TO_EXPIRE * (beat.idle ?? 0))

@@ -20,6 +20,10 @@ describe('daemon options: beat intervals', () => {
     expect(resolveDaemonOptions({ beatInterval: '10s', idleBeatInterval: '2s' }).idleBeatIntervalMs).toBe(10_000)
     expect(() => resolveDaemonOptions({ idleBeatInterval: 'soon' })).toThrow(/idleBeatInterval/)
     expect(resolveDaemonOptions({ idleBeatRate: 2 }).idleBeatRate).toBe(2)
+    // a beat announces its idle interval and peers refuse one over 10 minutes
+    expect(resolveDaemonOptions({ idleBeatInterval: '10m' }).idleBeatIntervalMs).toBe(600_000)
+    expect(() => resolveDaemonOptions({ idleBeatInterval: '11m' })).toThrow(/idleBeatInterval 11m: at most 10m/)
+    expect(() => resolveDaemonOptions({ beatInterval: '1h' })).toThrow(/beatInterval 1h: at most 10m/)
     for (const idleBeatRate of [0, -1, 1001, '1']) expect(() => resolveDaemonOptions({ idleBeatRate } as never), String(idleBeatRate)).toThrow(/idleBeatRate/)
   })
 })

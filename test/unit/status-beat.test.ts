@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
-import { IDLE_BEATS_TO_EXPIRE, MAX_IDLE_BEAT_MS, MAX_WAITING_REASON, MalformedBeatError, NetworkView, beatWaiting, cutWaitingReason, decodeBeat, encodeBeat, entryLifetime, idleBeatIntervalFor } from '../../src/net/index.js'
+import { IDLE_BEATS_TO_EXPIRE, MAX_IDLE_BEAT_MS, MAX_WAITING_REASON, MalformedBeatError, NetworkView, beatNow, beatWaiting, cutWaitingReason, decodeBeat, encodeBeat, entryLifetime, idleBeatIntervalFor } from '../../src/net/index.js'
 import type { StatusBeat } from '../../src/net/index.js'
 
 /** A beat as a peer of the first release sent it: none of the optional fields. */
@@ -106,5 +106,26 @@ describe('status beats', () => {
   it('refuses an idle interval out of bounds', () => {
     for (const idle of [-1, 1.5, MAX_IDLE_BEAT_MS + 1, '100', null]) expect(() => decodeBeat(dagCbor.encode({ ...OLD_BEAT, idle })), String(idle)).toThrow(MalformedBeatError)
     expect(decodeBeat(dagCbor.encode({ ...OLD_BEAT, idle: MAX_IDLE_BEAT_MS })).idle).toBe(MAX_IDLE_BEAT_MS)
+  })
+
+  it('a tick beats on a change at once, on progress alone at most ten times per interval, and idle never later than the last beat promised', () => {
+    const base = { body: 'a', steady: 'a', lastBody: 'a', lastSteady: 'a', since: 1000, idle: 100_000, lastIdle: 100_000, slack: 2500 }
+    // nothing changed: silent until the idle interval (less half a tick) has passed
+    expect(beatNow(base)).toBe(false)
+    expect(beatNow({ ...base, since: 97_499 })).toBe(false)
+    expect(beatNow({ ...base, since: 97_500 })).toBe(true)
+    // a change of status goes out at once
+    expect(beatNow({ ...base, body: 'b', steady: 'b' })).toBe(true)
+    // progress alone (the steady body the same): not before a tenth of the interval
+    expect(beatNow({ ...base, body: 'b' })).toBe(false)
+    expect(beatNow({ ...base, body: 'b', since: 7500 })).toBe(true)
+    // at the default 20 s interval a tenth is under half a tick: progress goes out every tick
+    expect(beatNow({ ...base, body: 'b', idle: 20_000, lastIdle: 20_000 })).toBe(true)
+    // the interval grew since the last beat (the view grew, or its last old daemon left):
+    // others expect a beat within the 20 s the last one announced, not the new 100 s
+    expect(beatNow({ ...base, lastIdle: 20_000, since: 17_500 })).toBe(true)
+    expect(beatNow({ ...base, lastIdle: 20_000, since: 17_499 })).toBe(false)
+    // before any beat (nothing announced), a tick beats
+    expect(beatNow({ ...base, lastIdle: 0 })).toBe(true)
   })
 })
