@@ -226,7 +226,9 @@ describe('what freshness cannot see', () => {
     for (const t of ['releases', 'status']) h.services.pubsub.subscribe(`upgossip/default/${t}`)
     const a = await net.start('a', ['--install', v1.file, '--bootstrap', `${h.getMultiaddrs()[0]?.toString() ?? ''}`])
     await waitFor('a to be connected to the eclipsing peer only', async () => (await a.status()).connections === 1)
-    await waitFor('a to say it may be cut off', async () => (await a.status()).freshness.frozen)
+    // status computes freshness when asked; the daemon's own state (the metric, the events)
+    // follows at its next tick — wait for that, or the warning clears before it was ever raised
+    await waitFor('a to say it may be cut off', async () => (await a.status()).freshness.frozen && (await a.metric('upgossip_frozen')) === 1)
     // the eclipser now beats, as a network of one would: valid beats, no release, no other peer
     let seq = 1
     const beating = setInterval(() => {
