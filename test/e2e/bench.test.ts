@@ -234,15 +234,7 @@ describe('the simulator', () => {
 
 describe('npm run bench -- --tiny --json', () => {
   it('prints one JSON object with the fields of issue 7 (swarm and simulation on 3 daemons)', async () => {
-    const { code, stdout, stderr } = await new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'bench.ts'), '--tiny', '--json', '--only', 'swarm,simulation'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-      let out = ''
-      let err = ''
-      child.stdout.on('data', d => { out += String(d) })
-      child.stderr.on('data', d => { err += String(d) })
-      child.on('error', reject)
-      child.on('close', c => { resolve({ code: c, stdout: out, stderr: err }) })
-    })
+    const { code, stdout, stderr } = await bench(['--tiny', '--json', '--only', 'swarm,simulation'])
     expect(code, stderr).toBe(0)
     const r = JSON.parse(stdout) as BenchResult
     expect(Object.keys(r)).toEqual(['benchmark', 'version', 'mode', 'commit', 'startedAt', 'wallMs', 'machine', 'note', 'command', 'swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation', 'targets', 'errors'])
