@@ -13,7 +13,7 @@ import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
   AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
-  beatNow, beatWaiting, idleBeatIntervalFor, peerIdFromString, MAX_IDLE_BEAT_MS, readPsk, syncAnswer, takeInSyncAnswer, MAX_SYNC_APPS, SYNC_PROTOCOL
+  beatNow, beatWaiting, idleBeatIntervalFor, peerIdFromString, readPsk, syncAnswer, takeInSyncAnswer, MAX_SYNC_APPS, SYNC_PROTOCOL
 } from '../net/index.js'
 import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncAnswerPart, SyncRequest } from '../net/index.js'
 import { unpackPackage, walkPackageBlocks } from '../package/index.js'
@@ -1094,12 +1094,12 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
    * The interval between idle beats: `idleBeatInterval`, or longer in a large network, so
    * that the whole network sends at most `idleBeatRate` idle beats per second. Only while
    * every peer in view announces its interval (a daemon from before `idle` would drop a
-   * peer silent for longer than its `peerTimeout`). At most the 10 minutes a beat may announce.
+   * peer silent for longer than its `peerTimeout`). Both are at most the 10 minutes a beat
+   * may announce (the options refuse longer intervals).
    */
   private idleBeatInterval (): number {
     const o = this.options
-    const interval = this.view.allAnnounceIdle() ? idleBeatIntervalFor(this.view.size + 1, o.idleBeatIntervalMs, o.idleBeatRate) : o.idleBeatIntervalMs
-    return Math.min(MAX_IDLE_BEAT_MS, interval)
+    return this.view.allAnnounceIdle() ? idleBeatIntervalFor(this.view.size + 1, o.idleBeatIntervalMs, o.idleBeatRate) : o.idleBeatIntervalMs
   }
 
   /**

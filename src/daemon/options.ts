@@ -147,8 +147,9 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
   }
   const beatIntervalMs = parseDuration(o.beatInterval ?? '5s')
   const peerTimeoutMs = parseDuration(o.peerTimeout ?? '60s')
+  const idleBeatIntervalMs = o.idleBeatInterval == null ? undefined : parseDuration(o.idleBeatInterval)
   // a beat announces its idle interval, and receivers refuse one over 10 minutes
-  for (const [key, value] of [['beatInterval', beatIntervalMs], ['idleBeatInterval', o.idleBeatInterval == null ? 0 : parseDuration(o.idleBeatInterval)]] as const) {
+  for (const [key, value] of [['beatInterval', beatIntervalMs], ['idleBeatInterval', idleBeatIntervalMs ?? 0]] as const) {
     if (value > MAX_IDLE_BEAT_MS) throw new DaemonConfigError(`${key} ${formatDuration(value)}: at most 10m (a beat announces its idle interval, and peers refuse one over 10 minutes)`)
   }
   return {
@@ -168,7 +169,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     mdns: o.mdns ?? false,
     psk: o.psk,
     beatIntervalMs,
-    idleBeatIntervalMs: Math.max(beatIntervalMs, o.idleBeatInterval == null ? Math.min(4 * beatIntervalMs, Math.floor(peerTimeoutMs / 3)) : parseDuration(o.idleBeatInterval)),
+    idleBeatIntervalMs: Math.max(beatIntervalMs, idleBeatIntervalMs ?? Math.min(4 * beatIntervalMs, Math.floor(peerTimeoutMs / 3))),
     idleBeatRate: o.idleBeatRate ?? 0.5,
     peerTimeoutMs,
     minConnections: o.minConnections ?? 4,
