@@ -21,6 +21,11 @@ const server = https.createServer({ cert: fs.readFileSync(certFile), key: fs.rea
     process.stdout.write(JSON.stringify({ sent: body.length, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n')
   })
 })
+// Never close a connection after a response: node counts a response done once the kernel has
+// its bytes, and a socket closed then is left to the kernel to drain. On a shaped, lossy uplink
+// such an orphan gives up after a few retransmissions and its client waits forever. The
+// clients close (they ask for keep-alive); the process exits when the bench is done with it.
+server.keepAliveTimeout = 0
 server.listen(0, host, () => {
   const address = server.address()
   const cpu = process.cpuUsage()

@@ -3,7 +3,7 @@
  * uplink for its clients to share, so a comparison with the swarm measures only CPU. Here
  * every host — each daemon and the origin — gets its own loopback address and the same
  * uplink: an HTB qdisc on `lo` with one class per source address at the rate (ceil = rate,
- * a queue of 200 ms at that rate) and a default class that is, for everything else (the
+ * a queue of packets: see {@link leafQueue}) and a default class that is, for everything else (the
  * control API on 127.0.0.1, the clients' requests), effectively unlimited. Needs root and
  * `tc` (iproute2); IPv4 only.
  *
@@ -95,6 +95,25 @@ export function uplinkUnavailable (): string | undefined {
 const QUANTUM = 65536 + 1024
 const BURST = 2 * QUANTUM
 
+/**
+ * The queue of each shaped class, as `tc qdisc add … parent CLASS` arguments: a FIFO of
+ * max(64, 3 × (hosts − 1)) packets — three per connection the host can have open to the others.
+ *
+ * Why in packets, not a real uplink's 200 ms of bytes: on lo a packet is up to 64 KiB, so
+ * 200 ms at 20 Mbit/s holds seven packets, where a real uplink with 1,500-byte packets holds
+ * over 300. With seven, twenty-four flows from one host lose packets so often that their
+ * TCP can only time out and back off, for minutes: the HTTPS clients of a 25-host run
+ * waited until the bench hung (measured: one client received nothing for 120 s with 24
+ * clients of 4 MiB at 20 Mbit/s; with 32 packets too; with 64 all were done in 41.2 s
+ * against 40.3 s at the rate). Three packets per flow let a flow recover a lost packet by
+ * fast retransmit. The price is a longer queue: at 20 Mbit/s, 64 full packets wait 1.7 s.
+ * (fq_codel would keep flows apart without it, but this kernel has only the FIFOs, htb, tbf,
+ * red and choke.)
+ */
+export function leafQueue (hosts: number): string[] {
+  return ['pfifo', 'limit', String(Math.max(64, 3 * (hosts - 1)))]
+}
+
 /** Shaped uplinks installed on lo: removed by {@link LoopbackUplinks.remove}, at exit, or by {@link LoopbackUplinks.removeAll}. */
 export class LoopbackUplinks {
   readonly mbit: number
@@ -126,8 +145,7 @@ export class LoopbackUplinks {
         const classid = `1:${(0x100 + i).toString(16)}`
         const rate = `${opts.mbit}mbit`
         tc(['class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', classid, 'htb', 'rate', rate, 'ceil', rate, 'burst', String(BURST), 'cburst', String(BURST), 'quantum', String(QUANTUM)])
-        // a queue of 200 ms at the rate, like a real uplink's buffer (pfifo's 1000 packets of 64 KiB would hold seconds)
-        tc(['qdisc', 'add', 'dev', 'lo', 'parent', classid, 'bfifo', 'limit', String(Math.max(2 * BURST, Math.round(opts.mbit * 1e6 / 8 * 0.2)))])
+        tc(['qdisc', 'add', 'dev', 'lo', 'parent', classid, ...leafQueue(opts.addresses.length)])
         tc(['filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'src', `${address}/32`, 'flowid', classid])
       })
     } catch (err) {

@@ -14,7 +14,7 @@ import { metricSum, parseMetrics, releaseBytesOut } from '../../scripts/bench/pr
 import { writeReport } from '../../scripts/bench/report.ts'
 import { swarmResult, targets } from '../../scripts/bench/result.ts'
 import { MODES, swarmSizes } from '../../scripts/bench/modes.ts'
-import { daemonAddress, loQdiscRefusal, parseShapedRuns, parseUplink } from '../../scripts/bench/uplink.ts'
+import { daemonAddress, leafQueue, loQdiscRefusal, parseShapedRuns, parseUplink } from '../../scripts/bench/uplink.ts'
 import type { BenchResult } from '../../scripts/bench/result.ts'
 import { quantile, ratio, summarize, swarmRatios } from '../../scripts/bench/stats.ts'
 import { mostAtOnce } from '../../scripts/bench/rollout.ts'
@@ -146,6 +146,12 @@ describe('per-host uplinks: options and refusals', () => {
     expect(parseUplink('2.5')).toBe(2.5)
     for (const bad of ['0', '-1', 'fast', '']) expect(() => parseUplink(bad)).toThrow(/--uplink .*Mbit\/s/)
     expect([daemonAddress(0), daemonAddress(49)]).toEqual(['127.0.0.10', '127.0.0.59'])
+  })
+
+  it('queues three packets per connection a shaped host can have, and never fewer than 64', () => {
+    expect(leafQueue(2)).toEqual(['pfifo', 'limit', '64'])
+    expect(leafQueue(26)).toEqual(['pfifo', 'limit', '75'])
+    expect(leafQueue(51)).toEqual(['pfifo', 'limit', '150'])
   })
 
   it('shapes lo only when it has its default qdisc, and tells how to remove another', () => {
