@@ -13,17 +13,28 @@
  *   limits, store it durably, then forward it; each logs `release-admitted` with the time.
  *
  * Latency = the last daemon's time − the probe's publish time (one clock: one machine).
- * Probes alternate, one at a time, with a pause between; the ratio is of medians.
+ * Probes alternate, one at a time; the ratio is of medians. Each probe starts on a quiet
+ * network: after a release probe every daemon fetches and stages its package and beats
+ * its new state, so the next probe waits until every daemon holds the package, then 2 s
+ * (two beat ticks of the bench's daemons) as after a plain one. Without that wait, a
+ * 25-daemon network on 2 CPUs was still busy with the last releases' fetches and beats
+ * when the next probe went out, and each release probe found it busier: the last daemon
+ * admitted them after 0.2, 1.3, 2.7, 6.7 and 14.7 s, and the beats between them after
+ * 1.5, 0.7, 1.1 and 2.0 s (`--quick --only announce --peers 25`). The probe node's beats
+ * announce a 10-minute idle interval, so the daemons keep it in their views between probes:
+ * otherwise a plain probe more than `peerTimeout` after the last was a newcomer's beat, on
+ * which every daemon beats at once, and the probe measured that burst of 25 beats.
  */
 import fs from 'node:fs/promises'
-import { BlockExchange, createPeerNode, encodeBeat, loadPeerKey, noNetMetrics, releasesTopic, statusTopic } from '#src/net/index.js'
+import { BlockExchange, MAX_IDLE_BEAT_MS, createPeerNode, encodeBeat, loadPeerKey, noNetMetrics, releasesTopic, statusTopic } from '#src/net/index.js'
 import type { PeerNode, StatusBeat } from '#src/net/index.js'
 import { bundlePackageBlocks, encodeReleasesTopicMessage, readBundle } from '#src/release/index.js'
 import { MemoryBlockStore } from '#src/store/index.js'
 import type { DaemonProcess } from '#src/testnet/index.js'
-import type { BenchNetwork, Progress } from './network.ts'
+import type { BenchNetwork, BenchRelease, Progress } from './network.ts'
 import { sleep } from './network.ts'
 import { median, ratio, round } from './stats.ts'
+import { HELD } from './swarm.ts'
 
 /** One probe: when each daemon had it. */
 export interface AnnounceProbe {
@@ -53,7 +64,7 @@ export interface AnnounceResult {
   byPeers?: Array<{ peers: number, ratio: number | null, releaseMs: number, plainMs: number }>
 }
 
-const METHOD = 'probe node joined through one daemon publishes, alternately, a signed release of a tiny package and a 1 KiB status beat; latency to the last daemon (event log time / status "seen" time minus publish time); ratio of medians'
+const METHOD = 'probe node joined through one daemon publishes, alternately, a signed release of a tiny package and a 1 KiB status beat, each on a quiet network (after a release, every daemon has staged its package; then 2 s); latency to the last daemon (event log time / status "seen" time minus publish time); ratio of medians'
 
 async function waitForSubscribers (node: PeerNode, topics: string[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -66,7 +77,9 @@ async function waitForSubscribers (node: PeerNode, topics: string[], timeoutMs =
 
 /** A beat from the probe node, padded so its encoding is `size` bytes (± a few). */
 function plainBeat (probe: string, size: number): Uint8Array {
-  const beat: StatusBeat = { v: 1, seq: Date.now(), app: null, version: null, state: 'installing', labels: { probe, pad: '' }, addrs: [], heads: {}, held: [] }
+  // it announces the longest idle interval, so it stays in every view between probes: a beat
+  // from a peer a daemon has forgotten is a newcomer's, and a newcomer makes every daemon beat
+  const beat: StatusBeat = { v: 1, seq: Date.now(), app: null, version: null, state: 'installing', labels: { probe, pad: '' }, addrs: [], heads: {}, held: [], idle: MAX_IDLE_BEAT_MS }
   const bare = encodeBeat(beat).byteLength
   beat.labels.pad = 'x'.repeat(Math.max(0, Math.min(256, size - bare)))
   // a label holds at most 256 characters: more padding goes into more labels
@@ -96,15 +109,19 @@ export async function announce (net: BenchNetwork, probes: number, progress: Pro
   const results: AnnounceProbe[] = []
   try {
     await waitForSubscribers(node, [releasesTopic('default'), statusTopic('default')])
-    // let the meshes form (heartbeats) before the first probe
+    // introduce the probe node (every daemon beats once for a newcomer), and let the meshes
+    // form (heartbeats) before the first probe
+    await pubsub.publish(statusTopic('default'), plainBeat('hello', 0))
     await sleep(3000)
     for (let k = 0; k < probes * 2; k++) {
       const kind = k % 2 === 0 ? 'release' : 'plain'
       let bytes: number
       let at: number
       let times: number[]
+      let release: BenchRelease | undefined
       if (kind === 'release') {
-        const release = await net.release({ manifest: { version: `1.${minorBase}.${k}`, schedule: [{ rule: 'approve' }] } })
+        const probeRelease = await net.release({ manifest: { version: `1.${minorBase}.${k}`, schedule: [{ rule: 'approve' }] } })
+        release = probeRelease
         // the probe node serves the tiny package, so the daemons' fetches after admission find it
         const bundle = await readBundle(release.bytes)
         for (const cid of (await bundlePackageBlocks(bundle)).cids) await store.put(cid, await bundle.blocks.get(cid))
@@ -112,7 +129,7 @@ export async function announce (net: BenchNetwork, probes: number, progress: Pro
         bytes = message.byteLength
         at = Date.now()
         await pubsub.publish(releasesTopic('default'), message)
-        times = await Promise.all(net.peers.map(async p => await net.eventTime(p, 'release-admitted', release.id, 30_000) ?? NaN))
+        times = await Promise.all(net.peers.map(async p => await net.eventTime(p, 'release-admitted', probeRelease.id, 30_000) ?? NaN))
       } else {
         const probe = `p${k}`
         const message = plainBeat(probe, 1024)
@@ -125,7 +142,9 @@ export async function announce (net: BenchNetwork, probes: number, progress: Pro
       const latencies = times.map(t => t - at)
       results.push({ kind, bytes, lastMs: Math.max(...latencies), medianMs: median(latencies) })
       progress(`  announce probe ${k + 1}/${probes * 2} (${kind}, ${bytes} B): last daemon after ${Math.max(...latencies)} ms`)
-      await sleep(1000)
+      // the next probe goes out on a quiet network (see the top of this file)
+      if (release != null) await net.waitRelease(release, HELD, net.peers, 120_000)
+      await sleep(2000)
     }
   } finally {
     await exchange.stop().catch(() => {})
@@ -147,13 +166,19 @@ export async function announce (net: BenchNetwork, probes: number, progress: Pro
   }
 }
 
-/** When `peer` took in the probe beat `probe` of the probe node (its view's `seen`), waiting up to 30 s. */
+/**
+ * When `peer` took in the probe beat `probe` of the probe node (its view's `seen`), waiting up to 30 s.
+ * The time is the daemon's own, so asking every 500 ms loses nothing; asking fifty daemons
+ * every 100 ms was work enough to keep a 50-daemon network's status calls from answering
+ * within 5 s. A status call that times out is asked again until the deadline.
+ */
 async function seenAt (peer: DaemonProcess, probeNode: string, probe: string): Promise<number> {
   const deadline = Date.now() + 30_000
   while (Date.now() < deadline) {
-    const entry = (await peer.status()).network.find(e => e.peerId === probeNode)
+    const status = await peer.status().catch(() => undefined)
+    const entry = status?.network.find(e => e.peerId === probeNode)
     if (entry?.labels.probe === probe) return Date.parse(entry.seen)
-    await sleep(100)
+    await sleep(500)
   }
   return NaN
 }
