@@ -111,8 +111,8 @@ const EXPLANATIONS: Record<string, (r: BenchResult) => string> = {
 function probeSpread (a: NonNullable<BenchResult['announce']>): string[] {
   const probes = a.probes ?? []
   const range = (kind: string): string => {
-    const ms = probes.filter(p => p.kind === kind).map(p => p.lastMs).sort((x, y) => x - y)
-    return ms.length === 0 ? '–' : `${ms[0] ?? 0}–${ms.at(-1) ?? 0} ms`
+    const ms = probes.filter(p => p.kind === kind).map(p => p.lastMs)
+    return ms.length === 0 ? '–' : `${Math.min(...ms)}–${Math.max(...ms)} ms`
   }
   if (probes.length === 0) return []
   return [`At N = ${a.peers}, probe by probe, the last daemon had a release after ${range('release')} and a beat after ${range('plain')} (every probe: \`announce.probes\` in run.json). Where beats spread over seconds while releases do not, the median of beats depends on how many probes fell in the slow mode: read the ratio with the range. The slow mode is a second or more, on the scale of gossipsub's 1 s heartbeat (messages that miss the mesh travel with its gossip); whether that is what happens, and why to beats and not to releases, is not investigated yet.`]

@@ -103,9 +103,9 @@ const BURST = 2 * QUANTUM
  * 200 ms at 20 Mbit/s holds seven packets, where a real uplink with 1,500-byte packets holds
  * over 300. With seven, twenty-four flows from one host lose packets so often that their
  * TCP can only time out and back off, for minutes: the HTTPS clients of a 25-host run
- * waited until the bench hung (measured: one client received nothing for 120 s with 24
- * clients of 4 MiB at 20 Mbit/s; with 32 packets too; with 64 all were done in 41.2 s
- * against 40.3 s at the rate). Three packets per flow let a flow recover a lost packet by
+ * waited until the bench hung. Measured with scripts/uplink-queue.ts (24 clients of 4 MiB
+ * from one host at 20 Mbit/s): with `bfifo 200ms` and with `pfifo 32` a client received
+ * nothing for 120 s; with `pfifo 64` all were done in 41.2 and 41.4 s (two runs) against 40.3 s at the rate. Three packets per flow let a flow recover a lost packet by
  * fast retransmit. The price is a longer queue: at 20 Mbit/s, 64 full packets wait 1.7 s.
  * (fq_codel would keep flows apart without it, but this kernel has only the FIFOs, htb, tbf,
  * red and choke.)
@@ -129,8 +129,8 @@ export class LoopbackUplinks {
     this.addresses = addresses
   }
 
-  /** Shape the egress of each of `addresses` (IPv4 on lo) to `mbit` Mbit/s; refuses when lo is not free. */
-  static install (opts: { mbit: number, addresses: string[] }): LoopbackUplinks {
+  /** Shape the egress of each of `addresses` (IPv4 on lo) to `mbit` Mbit/s, each class queued by `queue` (default {@link leafQueue}); refuses when lo is not free. */
+  static install (opts: { mbit: number, addresses: string[], queue?: string[] }): LoopbackUplinks {
     const refusal = loQdiscRefusal(tc(['qdisc', 'show', 'dev', 'lo']))
     if (refusal != null) throw new UplinkUnavailableError(refusal)
     const uplinks = new LoopbackUplinks(opts.mbit, opts.addresses)
@@ -145,7 +145,7 @@ export class LoopbackUplinks {
         const classid = `1:${(0x100 + i).toString(16)}`
         const rate = `${opts.mbit}mbit`
         tc(['class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', classid, 'htb', 'rate', rate, 'ceil', rate, 'burst', String(BURST), 'cburst', String(BURST), 'quantum', String(QUANTUM)])
-        tc(['qdisc', 'add', 'dev', 'lo', 'parent', classid, ...leafQueue(opts.addresses.length)])
+        tc(['qdisc', 'add', 'dev', 'lo', 'parent', classid, ...(opts.queue ?? leafQueue(opts.addresses.length))])
         tc(['filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'src', `${address}/32`, 'flowid', classid])
       })
     } catch (err) {
