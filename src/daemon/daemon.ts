@@ -808,6 +808,8 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
     const newcomer = this.view.get(from) == null
     if (!this.view.update(from, beat, this.clock.now())) return 'ignore'
     if (from !== this.peerId) {
+      // its addresses at once: an app may call the peer it just heard of
+      this.keeper?.learn(from, beat.addrs).catch(() => {})
       if (newcomer) this.beatDue = true
       this.freshness.heardStatus()
       if (this.frozen) this.checkFreshness()

@@ -80,22 +80,29 @@ export class PeerKeeper {
 
   /** Put the addresses each peer announces in its beats into the peer store (when they changed). */
   private async rememberAddresses (): Promise<void> {
-    const { node, view } = this.init
-    const self = node.peerId.toString()
     const inView = new Set<string>()
-    for (const entry of view.list()) {
+    for (const entry of this.init.view.list()) {
       inView.add(entry.peerId)
-      const joined = entry.beat.addrs.join(' ')
-      if (entry.peerId === self || joined === '' || this.remembered.get(entry.peerId) === joined) continue
-      try {
-        await node.peerStore.merge(peerIdFromString(entry.peerId), { multiaddrs: entry.beat.addrs.map(a => multiaddr(a)) })
-        this.remembered.set(entry.peerId, joined)
-      } catch (err) {
-        this.init.log(`cannot use the addresses ${entry.peerId} announces: ${(err as Error).message}`)
-        this.remembered.set(entry.peerId, joined)
-      }
+      await this.learn(entry.peerId, entry.beat.addrs)
     }
     for (const peer of this.remembered.keys()) if (!inView.has(peer)) this.remembered.delete(peer)
+  }
+
+  /**
+   * Put the addresses `peerId` announces into the peer store, if they changed since last
+   * time. The daemon calls it as each beat is taken in, so that a peer heard of can be
+   * dialled at once (an app's call to it must not wait for the next tick); each tick
+   * catches up on the whole view.
+   */
+  async learn (peerId: string, addrs: string[]): Promise<void> {
+    const joined = addrs.join(' ')
+    if (peerId === this.init.node.peerId.toString() || joined === '' || this.remembered.get(peerId) === joined) return
+    this.remembered.set(peerId, joined)
+    try {
+      await this.init.node.peerStore.merge(peerIdFromString(peerId), { multiaddrs: addrs.map(a => multiaddr(a)) })
+    } catch (err) {
+      this.init.log(`cannot use the addresses ${peerId} announces: ${(err as Error).message}`)
+    }
   }
 
   /**

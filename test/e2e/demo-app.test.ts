@@ -99,6 +99,11 @@ describe('demo app', () => {
     for (const p of peers) expect(await p.call({ op: 'put', key: `from-${p.name}`, value: p.name })).toEqual({ value: p.name })
     for (const p of peers) {
       await waitFor(`${next(p).name} to hold the copy of ${p.name}'s write`, async () => (await next(p).call({ op: 'get', key: `from-${p.name}` })).value === p.name, 60_000)
+        .catch(async (err: Error) => {
+          // the copy is the app's own call: its log says why it did not arrive
+          const log = await fs.readFile(path.join(p.dataDir, 'app.log'), 'utf8').catch(() => '(no app log)')
+          throw new Error(`${err.message}; ${p.name}'s app log:\n${log.slice(-2000)}`)
+        })
     }
     // a replica is never copied on: the third peer has not got it
     for (const p of peers) expect(await third(p).call({ op: 'get', key: `from-${p.name}` })).toEqual({ value: null })

@@ -56,4 +56,24 @@ describe('peer keeper', () => {
     await keeper.tick()
     expect(merged).toEqual([['/ip4/127.0.0.1/tcp/4002'], ['/ip4/127.0.0.1/tcp/4003']])
   })
+
+  it('the addresses of a beat go to the peer store as it is taken in, not at the next tick, and a tick does not merge them again', async () => {
+    const self = await somePeerId()
+    const other = await somePeerId()
+    const merged: string[][] = []
+    const node = {
+      peerId: { toString: () => self },
+      getPeers: () => [{ toString: () => 'a' }, { toString: () => 'b' }, { toString: () => 'c' }],
+      dial: async () => { throw new Error('not expected') },
+      peerStore: { merge: async (_: unknown, data: { multiaddrs: unknown[] }) => { merged.push(data.multiaddrs.map(String)) } }
+    } as unknown as PeerNode
+    const view = { list: () => [{ peerId: other, beat: { addrs: ['/ip4/127.0.0.1/tcp/4002'] } }] } as unknown as NetworkView
+    const keeper = new PeerKeeper({ node, view, minConnections: 3, intervalMs: 1000, log: () => {} })
+    await keeper.learn(other, ['/ip4/127.0.0.1/tcp/4002'])
+    expect(merged).toEqual([['/ip4/127.0.0.1/tcp/4002']])
+    await keeper.tick()
+    await keeper.learn(self, ['/ip4/127.0.0.1/tcp/1'])
+    await keeper.learn(other, [])
+    expect(merged).toEqual([['/ip4/127.0.0.1/tcp/4002']])
+  })
 })
