@@ -51,3 +51,85 @@ export class RemoteNamedError extends UpgossipError {
 export function isUpgossipError (err: unknown): err is UpgossipError {
   return err instanceof UpgossipError
 }
+
+/**
+ * Whose fault a refused input is; it decides what happens to the input and its sender.
+ * - `sender`: malformed or forged; rejected, and a gossip sender loses score.
+ * - `content`: a package that contradicts its signed record; the release is refused for good.
+ * - `policy`: not admissible on this peer (an app it does not trust, expired, too large,
+ *   not newer, revoked, outdated); ignored, not held against the sender (others may admit it).
+ * - `trust`: not admissible under the trust policy in force; a rotation adopted later may admit it.
+ */
+export type Fault = 'sender' | 'content' | 'policy' | 'trust'
+
+/** Options of a {@link RefusalError}. */
+export interface RefusalOptions extends ErrorOptions {
+  /** A signature that claims a trusted key does not verify: the input is forged. */
+  forged?: boolean
+}
+
+/**
+ * The base of every error that refuses an input from outside (a release, a revocation, a
+ * rotation, a package, a block). The subclass says whose fault it is ({@link Fault}); a
+ * forged input is always the sender's.
+ *
+ * @example
+ * ```ts
+ * throw new ThresholdNotMetError('kv@2.0.0 has 0 valid signatures …', { forged: true })
+ * if (err instanceof RefusalError && err.fault === 'sender') return 'reject'
+ * ```
+ */
+export class RefusalError extends UpgossipError {
+  static override name = 'RefusalError'
+
+  /** A signature claiming a trusted key does not verify. */
+  readonly forged: boolean
+
+  constructor (message: string, options?: RefusalOptions) {
+    super(message, options)
+    this.forged = options?.forged === true
+  }
+
+  /** Whose fault the refused input is (a forged input is always the sender's). */
+  get fault (): Fault {
+    return this.forged ? 'sender' : this.kind
+  }
+
+  /** The fault of an input of this kind that is not forged; subclasses say theirs. */
+  protected get kind (): Fault {
+    return 'sender'
+  }
+
+  /** A refusal that ordinary anti-entropy meets all the time (already past it, not ours, not yet): worth an info line, not a warning. */
+  get routine (): boolean {
+    return false
+  }
+}
+
+/** The input is malformed: the sender's fault. */
+export class MalformedInputError extends RefusalError {
+  static override name = 'MalformedInputError'
+}
+
+/** A package that contradicts its signed record. */
+export class ContentRefusalError extends RefusalError {
+  static override name = 'ContentRefusalError'
+  protected override get kind (): Fault { return 'content' }
+}
+
+/** Not admissible under this peer's policy; not the sender's fault. */
+export class PolicyRefusalError extends RefusalError {
+  static override name = 'PolicyRefusalError'
+  protected override get kind (): Fault { return 'policy' }
+}
+
+/** Not admissible under the trust policy in force; a later rotation may admit it. */
+export class TrustRefusalError extends RefusalError {
+  static override name = 'TrustRefusalError'
+  protected override get kind (): Fault { return 'trust' }
+}
+
+/** How an error refused an input: its fault, or `undefined` when the error is not a refusal (this peer's own trouble). */
+export function faultOf (err: unknown): Fault | undefined {
+  return err instanceof RefusalError ? err.fault : undefined
+}

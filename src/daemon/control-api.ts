@@ -11,7 +11,7 @@ import { UpgossipError } from '../errors.js'
 import { describeSchemaIssues, safeParse } from '../schema.js'
 import { UnencodableValueError } from '../shim/index.js'
 import { isDiskFull } from '../store/index.js'
-import type { Daemon } from './daemon.js'
+import type { DaemonApi } from './api.js'
 import { dashboardHtml } from './dashboard.js'
 
 /** Largest body `POST /call` accepts. */
@@ -37,7 +37,8 @@ const COOKIE = 'upgossip_token'
 
 /** What the control API needs. */
 export interface ControlApiInit {
-  daemon: Daemon
+  /** The daemon it serves. */
+  api: DaemonApi
   /** 0 picks a free port. */
   port: number
   token: string
@@ -104,10 +105,10 @@ export class ControlApi {
           // this peer's trouble, not the caller's: named, and not logged as a failure of the API
           sendError(res, 507, 'DiskFullError', (err as Error).message)
         } else if (err instanceof UpgossipError) {
-          init.daemon.metrics.refused(err.name)
+          init.api.refused(err.name)
           sendError(res, 422, err.name, err.message)
         } else {
-          init.daemon.events.error('control-api', `control API failed: ${(err as Error).message}`)
+          init.api.failed(`control API failed: ${(err as Error).message}`)
           sendError(res, 500, 'InternalError', (err as Error).message)
         }
       })
@@ -139,11 +140,11 @@ export class ControlApi {
     const push = (): void => {
       // a status is a few milliseconds of work at every beat heard: only for listeners
       if (this.sse.size === 0) return
-      const data = `event: status\ndata: ${JSON.stringify(this.init.daemon.status())}\n\n`
+      const data = `event: status\ndata: ${JSON.stringify(this.init.api.status())}\n\n`
       for (const res of this.sse) res.write(data)
     }
-    this.init.daemon.on('status', push)
-    this.init.daemon.on('timeline', sample => {
+    this.init.api.on('status', push)
+    this.init.api.on('timeline', sample => {
       const data = `event: timeline\ndata: ${JSON.stringify(sample)}\n\n`
       for (const res of this.sse) res.write(data)
     })
@@ -197,7 +198,7 @@ export class ControlApi {
       return
     }
     if (!this.authorised(req)) throw new HttpError(401, 'Unauthorized', 'missing or wrong token: send "Authorization: Bearer <token>" (the token is in control.json)')
-    const daemon = this.init.daemon
+    const daemon = this.init.api
     switch (route) {
       case 'GET /':
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'" })
@@ -210,9 +211,8 @@ export class ControlApi {
         sendJson(res, 200, daemon.timeline())
         return
       case 'GET /metrics':
-        daemon.status()
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-        res.end(await daemon.metrics.text())
+        res.end(await daemon.metricsText())
         return
       case 'GET /events':
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })

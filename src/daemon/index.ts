@@ -1,6 +1,7 @@
 /**
- * `daemon/` — the long-running peer: wires store, releases, network and (later) the
- * app host and upgrade engine; serves the control API, metrics and the dashboard.
+ * `daemon/` — the long-running peer: small parts (admission, trust updates, anti-entropy,
+ * staging, publishing, beats, rollout, operator commands, status) created, started and
+ * stopped in one place, behind a facade that serves the control API, metrics and the dashboard.
  *
  * @example
  * ```ts
@@ -9,8 +10,10 @@
  * await daemon.stop()
  * ```
  */
+export * from './api.js'
 export * from './control-api.js'
 export * from './daemon.js'
+export * from './errors.js'
 export * from './event-log.js'
 export * from './freshness.js'
 export * from './memory-settle.js'

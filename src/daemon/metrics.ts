@@ -18,7 +18,18 @@ export class DaemonMetrics implements NetMetrics {
   readonly peers = new Gauge({ name: 'upgossip_connected_peers', help: 'Peers connected now', registers: [this.registry] })
   readonly viewSize = new Gauge({ name: 'upgossip_network_view_peers', help: 'Peers in the network view', registers: [this.registry] })
   readonly frozen = new Gauge({ name: 'upgossip_frozen', help: '1 while this peer has heard no other peer for longer than freezeAfter', registers: [this.registry] })
-  readonly releases = new Gauge({ name: 'upgossip_releases', help: 'Known releases by state', labelNames: ['state'], registers: [this.registry] })
+  readonly releases: Gauge = new Gauge({ name: 'upgossip_releases', help: 'Known releases by state', labelNames: ['state'], registers: [this.registry], collect: () => { this.collectReleases() } })
+  private countReleases: () => Record<string, number> = () => ({})
+
+  /** Where the releases gauge reads its counts by state when it is scraped. */
+  observeReleases (count: () => Record<string, number>): void {
+    this.countReleases = count
+  }
+
+  private collectReleases (): void {
+    this.releases.reset()
+    for (const [state, n] of Object.entries(this.countReleases())) this.releases.set({ state }, n)
+  }
 
   bytes (protocol: string, direction: 'in' | 'out', n: number): void {
     this.bytesTotal.inc({ protocol, direction }, n)

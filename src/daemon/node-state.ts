@@ -1,6 +1,7 @@
 /**
  * What the peer runs: its app and current release, kept durably in `node.json`.
  */
+import { EventEmitter } from 'node:events'
 import fs from 'node:fs/promises'
 import { z } from 'zod'
 import { UpgossipError } from '../errors.js'
@@ -47,4 +48,45 @@ export async function readNodeState (file: string): Promise<NodeState> {
 /** Write `node.json` durably. */
 export async function writeNodeState (file: string, state: NodeState): Promise<void> {
   await writeJsonAtomic(file, state)
+}
+
+/**
+ * The node state in force, kept durably: every part reads it here, and only
+ * {@link NodeStateStore.set} changes it (listeners hear `change` after the write).
+ */
+export class NodeStateStore extends EventEmitter<{ change: [after: NodeState, before: NodeState] }> {
+  private current: NodeState
+
+  constructor (private readonly file: string, state: NodeState) {
+    super()
+    this.current = state
+  }
+
+  /** Open the store of a data directory (the empty state on first start). */
+  static async open (file: string): Promise<NodeStateStore> {
+    return new NodeStateStore(file, await readNodeState(file))
+  }
+
+  /** The state in force. */
+  get state (): NodeState {
+    return this.current
+  }
+
+  /** The app this peer serves. */
+  get app (): string | null {
+    return this.current.app
+  }
+
+  /** The version of `app` this peer runs; releases must be newer to be admitted. */
+  floor (app: string): string | undefined {
+    return this.current.app === app ? this.current.current?.version : undefined
+  }
+
+  /** Write a new state durably, then tell listeners. */
+  async set (state: NodeState): Promise<void> {
+    const before = this.current
+    await writeNodeState(this.file, state)
+    this.current = state
+    this.emit('change', state, before)
+  }
 }

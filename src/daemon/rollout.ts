@@ -4,24 +4,26 @@
  * asks the schedule when, claims a slot, and hands the switch to the upgrade engine.
  * Joining with no code installs the newest trusted release found.
  */
+import { EventEmitter } from 'node:events'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import semver from 'semver'
 import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
-import type { AppHost, SimulationSpec } from '../host/index.js'
+import type { AppHost } from '../host/index.js'
 import type { ViewEntry } from '../net/index.js'
-import { parseManifest } from '../package/index.js'
 import type { ScheduleRule } from '../package/index.js'
 import type { ReleaseBook, ReleaseEntry } from '../release/index.js'
 import { applicableRules, claimWins, decide, moduleRunner, slotLimit } from '../schedule/index.js'
 import type { ScheduleContext, SchedulePeer } from '../schedule/index.js'
 import { parseDuration } from '../duration.js'
-import { removeTree } from '../upgrade/index.js'
-import type { InstalledRelease, ReleaseRef, UpgradeEngine } from '../upgrade/index.js'
+import { removeTree } from '../store/index.js'
+import type { DataDir } from '../store/index.js'
+import type { ReleaseRef, UpgradeEngine } from '../upgrade/index.js'
+import type { InstalledReleases } from './installed-releases.js'
 import type { OperatorControls } from './controls.js'
 import type { EventLog } from './event-log.js'
-import type { NodeState } from './node-state.js'
+import type { NodeStateStore } from './node-state.js'
 
 /** How long a first install waits for a newer release that is still being fetched. */
 const FIRST_INSTALL_WAIT_MS = 30_000
@@ -33,24 +35,33 @@ export class RolloutRefusedError extends UpgossipError {
 
 /** What the rollout needs. */
 export interface RolloutComponents {
-  dataDir: string
+  dataDir: Pick<DataDir, 'packages' | 'states'>
   book: ReleaseBook
   engine: UpgradeEngine
   host: AppHost
-  controls: OperatorControls
-  policy: ScheduleRule[]
-  events: EventLog
+  releases: Pick<InstalledReleases, 'installed' | 'simulationsFor' | 'nativeProtocol'>
+  controls: Pick<OperatorControls, 'isApproved' | 'isHeld'>
+  events: Pick<EventLog, 'info' | 'warn' | 'error'>
   clock: Clock
   peerId: () => string
-  labels: Record<string, string>
   view: () => ViewEntry[]
-  nodeState: () => NodeState
-  setNodeState: (state: NodeState) => Promise<void>
-  /** Publish a status beat now (claims must be seen quickly). */
-  beatNow: () => Promise<void>
+  nodeState: Pick<NodeStateStore, 'state' | 'set'>
+  changes: { changed: () => void }
+}
+
+/** Options of the rollout. */
+export interface RolloutInit {
+  /** The operator's `--policy` rules, which hold besides the release's schedule. */
+  policy: ScheduleRule[]
+  labels: Record<string, string>
   /** How long a claim settles before the claim step decides. */
   settleMs: number
-  changed: () => void
+}
+
+/** Events of the rollout. */
+export interface RolloutEvents {
+  /** Others must hear of this peer now (a claim, a failure): a beat. */
+  announce: []
 }
 
 /** Why a release waits, for `status`. */
@@ -60,8 +71,9 @@ export interface Waiting {
 }
 
 /** Drives this peer's upgrades. */
-export class Rollout {
+export class Rollout extends EventEmitter<RolloutEvents> {
   private readonly c: RolloutComponents
+  private readonly init: RolloutInit
   private timer: NodeJS.Timeout | undefined
   private ticking = false
   private lock: Promise<unknown> = Promise.resolve()
@@ -73,8 +85,10 @@ export class Rollout {
   /** A first install (no previous version) in progress. */
   private installing: string | undefined
 
-  constructor (components: RolloutComponents) {
+  constructor (components: RolloutComponents, init: RolloutInit) {
+    super()
     this.c = components
+    this.init = init
   }
 
   /** Why a release waits, if it does. */
@@ -84,7 +98,7 @@ export class Rollout {
 
   /** The newest release of this peer's app that waits now, and why (what beats tell other peers). */
   waitingNow (): (Waiting & { id: string }) | undefined {
-    const app = this.c.nodeState().app
+    const app = this.c.nodeState.state.app
     const entry = this.c.book.list().filter(e => e.state === 'waiting' && e.signed.record.app === app).at(-1)
     const waiting = entry == null ? undefined : this.waiting.get(entry.id)
     return entry == null || waiting == null ? undefined : { id: entry.id, ...waiting }
@@ -95,79 +109,32 @@ export class Rollout {
     return this.c.engine.inProgress?.to.id ?? this.installing ?? null
   }
 
-  /** A release as installed: its unpacked package and manifest. */
-  async installed (id: string): Promise<InstalledRelease | undefined> {
-    const entry = this.c.book.get(id)
-    if (entry == null) return undefined
-    const packageDir = path.join(this.c.dataDir, 'packages', id)
-    if (!(await fs.stat(packageDir).then(s => s.isDirectory(), () => false))) return undefined
-    const { record } = entry.signed
-    return { id, app: record.app, version: record.version, packageDir, manifest: parseManifest(record.manifest) }
-  }
-
-  /**
-   * The simulation objects the app of `release` loads: its past chain (its own past SO,
-   * then the past SO of the release one protocol version down, and so on, from the
-   * releases this peer keeps) and the future SOs of staged releases above it.
-   */
-  async simulationsFor (release: InstalledRelease): Promise<SimulationSpec[]> {
-    const out: SimulationSpec[] = []
-    const kept = async (protocol: number, states: string[]): Promise<InstalledRelease | undefined> => {
-      const entries = this.c.book.list().filter(e => e.signed.record.app === release.app && states.includes(e.state) &&
-        (e.signed.record.manifest as { protocol?: number }).protocol === protocol)
-      let fallback: InstalledRelease | undefined
-      for (const e of entries.reverse()) {
-        const r = await this.installed(e.id)
-        if (r == null) continue
-        // one that carries the SO the chain needs next wins over a newer one that does not
-        if (r.manifest.simulation?.past != null) return r
-        fallback ??= r
-      }
-      return fallback
-    }
-    let below: InstalledRelease | undefined = release
-    while (below?.manifest.simulation?.past != null) {
-      out.push({ module: path.join(below.packageDir, ...below.manifest.simulation.past.split('/')), version: below.manifest.protocol - 1 })
-      below = await kept(below.manifest.protocol - 1, ['active', 'superseded', 'rolled-back', 'staged', 'waiting', 'upgrading'])
-    }
-    for (let p = release.manifest.protocol + 1; ; p++) {
-      const above = await kept(p, ['staged', 'waiting', 'upgrading'])
-      const future = above?.manifest.simulation?.future
-      if (above == null || future == null) break
-      out.push({ module: path.join(above.packageDir, ...future.split('/')), version: p })
-    }
-    return out
-  }
-
   /** A release was staged: the running app loads the future SOs it brings. */
   async refreshSimulations (): Promise<void> {
-    const current = this.c.nodeState().current
+    const current = this.c.nodeState.state.current
     const proc = this.c.host.current
     if (current == null || proc == null || this.c.engine.inProgress != null) return
-    const release = await this.installed(current.id)
+    const release = await this.c.releases.installed(current.id)
     if (release == null) return
-    await proc.loadSimulations(await this.simulationsFor(release))
+    await proc.loadSimulations(await this.c.releases.simulationsFor(release))
   }
 
   /** The running release's own protocol version. */
   nativeProtocol (): number | undefined {
-    const current = this.c.nodeState().current
-    if (current == null) return undefined
-    const protocol = (this.c.book.get(current.id)?.signed.record.manifest as { protocol?: number } | undefined)?.protocol
-    return typeof protocol === 'number' ? protocol : undefined
+    return this.c.releases.nativeProtocol()
   }
 
   /** Recover an interrupted switch, start the current version, and begin deciding. */
   async start (): Promise<void> {
     const outcome = await this.c.engine.recover()
     if (outcome.kind === 'undone' && !outcome.failed && outcome.switchKind === 'upgrade') await this.c.book.setState(outcome.to, 'staged')
-    const current = this.c.nodeState().current
+    const current = this.c.nodeState.state.current
     // a first install cut short by a crash: try again
     for (const e of this.c.book.list()) {
       if (e.state === 'upgrading' && e.id !== current?.id) await this.c.book.setState(e.id, 'staged')
     }
     if (current != null) {
-      const release = await this.installed(current.id)
+      const release = await this.c.releases.installed(current.id)
       if (release == null) {
         this.c.events.error('current-missing', `the package of the current release ${current.id} is missing; the app cannot start`)
       } else {
@@ -191,7 +158,7 @@ export class Rollout {
 
   private peersForSchedule (): SchedulePeer[] {
     // peers of other apps on the same network take no part in this app's rollout
-    const app = this.c.nodeState().app
+    const app = this.c.nodeState.state.app
     return this.c.view().filter(e => e.beat.app === app).map(e => ({
       peerId: e.peerId,
       version: e.beat.version,
@@ -205,14 +172,14 @@ export class Rollout {
   }
 
   private context (entry: ReleaseEntry): ScheduleContext {
-    const state = this.c.nodeState()
+    const state = this.c.nodeState.state
     return {
       now: this.c.clock.now(),
       self: {
         peerId: this.c.peerId(),
         version: state.current?.version ?? null,
         state: 'running',
-        labels: this.c.labels,
+        labels: this.init.labels,
         since: state.since ?? undefined,
         claim: this.claim,
         failed: this.failedHere()
@@ -232,7 +199,7 @@ export class Rollout {
 
   /** The next release to switch to: the newest staged one whose `upgrades` range holds the running version. */
   candidate (): ReleaseEntry | undefined {
-    const state = this.c.nodeState()
+    const state = this.c.nodeState.state
     if (state.app == null) return undefined
     const running = state.current?.version
     const eligible = this.c.book.list().filter(e => {
@@ -250,7 +217,7 @@ export class Rollout {
     const before = this.waiting.get(entry.id)
     this.waiting.set(entry.id, waiting)
     if (entry.state !== 'waiting') await this.c.book.setState(entry.id, 'waiting')
-    else if (before?.rule !== waiting.rule || before?.reason !== waiting.reason) this.c.changed()
+    else if (before?.rule !== waiting.rule || before?.reason !== waiting.reason) this.c.changes.changed()
   }
 
   /** Run `fn` alone: ticks, rollbacks and first installs never overlap. */
@@ -275,8 +242,8 @@ export class Rollout {
     try {
       if (this.stopped) return
       // a revoked release must not keep running where a previous version is kept
-      const running = this.c.nodeState().current
-      if (running != null && this.c.book.isRevoked(running.id) && this.c.nodeState().previous != null) {
+      const running = this.c.nodeState.state.current
+      if (running != null && this.c.book.isRevoked(running.id) && this.c.nodeState.state.previous != null) {
         await this.rollbackNow('revoked').then(() => this.c.book.setState(running.id, 'revoked'), err => {
           this.c.events.warn('revocation-rollback', `the running release is revoked but could not be rolled back yet: ${(err as Error).message}`)
         })
@@ -285,7 +252,7 @@ export class Rollout {
       const entry = this.candidate()
       if (entry == null) return
       if (!this.stagedAt.has(entry.id)) this.stagedAt.set(entry.id, this.c.clock.now())
-      const state = this.c.nodeState()
+      const state = this.c.nodeState.state
       if (state.current == null) {
         // a peer joining with --app installs the newest release: one still being fetched
         // is waited for a while, rather than installing an older one and upgrading at once
@@ -298,10 +265,10 @@ export class Rollout {
         await this.setWaiting(entry, { rule: 'hold', reason: `held by the operator; "upgossip resume ${entry.id}" lets it go` })
         return
       }
-      const to = await this.installed(entry.id)
-      const from = await this.installed(state.current.id)
+      const to = await this.c.releases.installed(entry.id)
+      const from = await this.c.releases.installed(state.current.id)
       if (to == null || from == null) return
-      const rules = applicableRules(to.manifest.schedule, this.c.policy)
+      const rules = applicableRules(to.manifest.schedule, this.init.policy)
       const runModule = moduleRunner(to.packageDir, m => { this.c.events.warn('schedule-module', m) })
       const decision = await decide(rules, this.context(entry), runModule)
       if (!decision.start) {
@@ -312,8 +279,8 @@ export class Rollout {
       // view settle, then only the lowest ranks go
       if (rules.some(r => slotLimit(r, this.context(entry)) != null)) {
         this.claim = entry.id
-        await this.c.beatNow()
-        await new Promise(resolve => setTimeout(resolve, this.c.settleMs))
+        this.emit('announce')
+        await new Promise(resolve => setTimeout(resolve, this.init.settleMs))
         const settled = claimWins(rules, this.context(entry))
         if (!settled.start) {
           this.claim = null
@@ -324,7 +291,7 @@ export class Rollout {
       // a hold, a revocation or a stop may have come in meanwhile, or the running version changed
       const now = this.c.book.get(entry.id)
       if (this.stopped || now == null || (now.state !== 'staged' && now.state !== 'waiting') || this.c.controls.isHeld(entry.id) ||
-        this.c.book.isRevoked(entry.id) || this.c.nodeState().current?.id !== from.id) return
+        this.c.book.isRevoked(entry.id) || this.c.nodeState.state.current?.id !== from.id) return
       this.waiting.delete(entry.id)
       await this.c.book.setState(entry.id, 'upgrading')
       this.claim = null
@@ -338,7 +305,7 @@ export class Rollout {
 
   /** Joining with no code: run the newest release found, with a fresh state directory. */
   private async firstInstall (entry: ReleaseEntry): Promise<void> {
-    const release = await this.installed(entry.id)
+    const release = await this.c.releases.installed(entry.id)
     if (release == null) return
     this.installing = entry.id
     try {
@@ -348,7 +315,7 @@ export class Rollout {
       await proc.stayHealthy(parseDuration(release.manifest.health.stableFor))
       if (this.c.book.isRevoked(release.id)) throw new RolloutRefusedError(`${release.app}@${release.version} was revoked while it was being installed`)
       this.c.host.supervise()
-      await this.c.setNodeState({ ...this.c.nodeState(), app: release.app, current: { id: release.id, version: release.version }, previous: null, since: this.c.clock.now() })
+      await this.c.nodeState.set({ ...this.c.nodeState.state, app: release.app, current: { id: release.id, version: release.version }, previous: null, since: this.c.clock.now() })
       await this.c.book.setState(entry.id, 'active')
       this.c.events.info('installed', `installed ${release.app}@${release.version} (${release.id}) from the network`, { id: release.id })
     } catch (err) {
@@ -363,8 +330,8 @@ export class Rollout {
 
   /** The switch committed: the new version is current (durably); older states and packages go. */
   async onCommit (to: ReleaseRef, from: ReleaseRef, kind: 'upgrade' | 'downgrade'): Promise<void> {
-    const state = this.c.nodeState()
-    await this.c.setNodeState({ ...state, current: { id: to.id, version: to.version }, previous: kind === 'upgrade' ? { id: from.id, version: from.version } : null, since: this.c.clock.now() })
+    const state = this.c.nodeState.state
+    await this.c.nodeState.set({ ...state, current: { id: to.id, version: to.version }, previous: kind === 'upgrade' ? { id: from.id, version: from.version } : null, since: this.c.clock.now() })
     await this.c.book.setState(to.id, 'active')
     if (!this.c.book.isRevoked(from.id)) await this.c.book.setState(from.id, kind === 'upgrade' ? 'superseded' : 'rolled-back')
   }
@@ -373,18 +340,18 @@ export class Rollout {
   async onFailed (to: ReleaseRef, from: ReleaseRef, reason: string, kind: 'upgrade' | 'downgrade'): Promise<void> {
     if (kind === 'upgrade' && !this.c.book.isRevoked(to.id)) await this.c.book.setState(to.id, 'failed', reason)
     this.c.events.error('upgrade-rolled-back', `${to.version} ${kind === 'upgrade' ? 'failed' : 'could not be restored'} (${reason}); ${from.version} runs`, { to: to.id, from: from.id })
-    await this.c.beatNow()
+    this.emit('announce')
   }
 
   /** Keep the packages and states of the current and previous versions, and of releases still to come. */
   async collectGarbage (): Promise<void> {
-    const state = this.c.nodeState()
+    const state = this.c.nodeState.state
     const keepStates = new Set([state.current?.id, state.previous?.id].filter((x): x is string => x != null))
     // releases still to come, and those whose simulation objects older peers' chains need
     const keepPackages = new Set([...keepStates, ...this.c.book.list().filter(e => ['fetching', 'staged', 'waiting', 'upgrading'].includes(e.state) ||
       (e.signed.record.manifest as { simulation?: unknown }).simulation != null).map(e => e.id)])
     for (const [dir, keep] of [['state', keepStates], ['packages', keepPackages]] as const) {
-      const root = path.join(this.c.dataDir, dir)
+      const root = dir === 'state' ? this.c.dataDir.states : this.c.dataDir.packages
       for (const name of await fs.readdir(root).catch(() => [] as string[])) {
         if (name.startsWith('.') || keep.has(name)) continue
         await removeTree(path.join(root, name))
@@ -398,11 +365,11 @@ export class Rollout {
   }
 
   private async rollbackNow (reason: string): Promise<{ from: string, to: string }> {
-    const state = this.c.nodeState()
+    const state = this.c.nodeState.state
     if (this.c.engine.inProgress != null || this.installing != null) throw new RolloutRefusedError('a switch is running; try again when it is done')
     if (state.current == null || state.previous == null) throw new RolloutRefusedError('there is no previous version kept on this peer to go back to')
-    const from = await this.installed(state.current.id)
-    const to = await this.installed(state.previous.id)
+    const from = await this.c.releases.installed(state.current.id)
+    const to = await this.c.releases.installed(state.previous.id)
     if (from == null || to == null) throw new RolloutRefusedError('the previous version\'s package is no longer kept on this peer')
     if (this.c.book.isRevoked(to.id)) throw new RolloutRefusedError(`the previous version ${to.version} has been revoked; it will not run again`)
     const outcome = await this.c.engine.switch(from, to, 'downgrade', reason)

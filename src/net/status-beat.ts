@@ -5,11 +5,11 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { z } from 'zod'
 import { decodeDagCbor } from '../dag-cbor.js'
-import { UpgossipError } from '../errors.js'
+import { MalformedInputError } from '../errors.js'
 import { describeSchemaIssues, safeParse } from '../schema.js'
 
 /** A status beat that is not dag-cbor or does not match the schema. */
-export class MalformedBeatError extends UpgossipError {
+export class MalformedBeatError extends MalformedInputError {
   static override name = 'MalformedBeatError'
 }
 

@@ -5,12 +5,12 @@
 import { CarReader } from '@ipld/car'
 import { CarWriter } from '@ipld/car/writer'
 import type { CID } from 'multiformats/cid'
-import { UpgossipError } from '../errors.js'
+import { MalformedInputError } from '../errors.js'
 import { toCid, verifyBlock } from '../store/index.js'
 import { MAX_CAR_BYTES } from './limits.js'
 
 /** The bytes are not a readable CAR (garbage, truncated, bad header). */
-export class CarMalformedError extends UpgossipError {
+export class CarMalformedError extends MalformedInputError {
   static override name = 'CarMalformedError'
 }
 

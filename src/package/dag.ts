@@ -5,13 +5,13 @@
  */
 import * as dagPb from '@ipld/dag-pb'
 import type { CID } from 'multiformats/cid'
-import { UpgossipError } from '../errors.js'
+import { ContentRefusalError } from '../errors.js'
 import { CODEC_DAG_PB, CODEC_RAW, assertSupportedCid, toCid } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
 import { MAX_PACKAGE_BLOCKS } from './limits.js'
 
 /** A package DAG has more blocks than allowed, or a block a package cannot hold. */
-export class PackageDagError extends UpgossipError {
+export class PackageDagError extends ContentRefusalError {
   static override name = 'PackageDagError'
 }
 

@@ -6,7 +6,7 @@
 import semver from 'semver'
 import { z } from 'zod'
 import { isDuration } from '../duration.js'
-import { UpgossipError } from '../errors.js'
+import { ContentRefusalError } from '../errors.js'
 import { describeSchemaIssues, safeParse } from '../schema.js'
 import { pathProblem } from './paths.js'
 
@@ -17,17 +17,17 @@ export const MANIFEST_FILE = 'upgossip.json'
 export const MAX_MANIFEST_BYTES = 64 * 1024
 
 /** The manifest is not valid JSON or does not match the schema. */
-export class ManifestInvalidError extends UpgossipError {
+export class ManifestInvalidError extends ContentRefusalError {
   static override name = 'ManifestInvalidError'
 }
 
 /** The package has no `upgossip.json` at its root. */
-export class ManifestMissingError extends UpgossipError {
+export class ManifestMissingError extends ContentRefusalError {
   static override name = 'ManifestMissingError'
 }
 
 /** A file the manifest names (`main`, a transform, a simulation object, a schedule module) is not in the package. */
-export class ManifestFileMissingError extends UpgossipError {
+export class ManifestFileMissingError extends ContentRefusalError {
   static override name = 'ManifestFileMissingError'
 }
 

@@ -9,7 +9,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { ImporterOptions } from 'ipfs-unixfs-importer'
 import type { CID } from 'multiformats/cid'
-import { UpgossipError } from '../errors.js'
+import { ContentRefusalError, UpgossipError } from '../errors.js'
 import { toCid } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
 import { MANIFEST_FILE, ManifestMissingError, assertManifestFilesPresent, readManifestBytes } from './manifest.js'
@@ -17,7 +17,7 @@ import type { Manifest } from './manifest.js'
 import { UnsafePathError, nameProblem } from './paths.js'
 
 /** A directory entry that a package cannot hold (device, socket, symlink to a directory…). */
-export class UnsupportedEntryError extends UpgossipError {
+export class UnsupportedEntryError extends ContentRefusalError {
   static override name = 'UnsupportedEntryError'
 }
 

@@ -2,10 +2,10 @@
  * What a path inside a package may look like: relative, `/`-separated, NFC, with no
  * empty, `.` or `..` segment, so that nothing unpacked can land outside its directory.
  */
-import { UpgossipError } from '../errors.js'
+import { ContentRefusalError } from '../errors.js'
 
 /** A path in a package (or a manifest) could escape the package or is not portable. */
-export class UnsafePathError extends UpgossipError {
+export class UnsafePathError extends ContentRefusalError {
   static override name = 'UnsafePathError'
 }
 

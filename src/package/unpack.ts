@@ -10,7 +10,7 @@ import path from 'node:path'
 import { exporter } from 'ipfs-unixfs-exporter'
 import type { UnixFSEntry } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
-import { UpgossipError } from '../errors.js'
+import { ContentRefusalError, UpgossipError } from '../errors.js'
 import { fsyncDirectory, toCid } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
 import { MANIFEST_FILE, ManifestMissingError, assertManifestFilesPresent, readManifestBytes } from './manifest.js'
@@ -26,7 +26,7 @@ export class DestinationExistsError extends UpgossipError {
 }
 
 /** A package's root is not a UnixFS directory, or a node under it is not valid UnixFS. */
-export class NotAPackageError extends UpgossipError {
+export class NotAPackageError extends ContentRefusalError {
   static override name = 'NotAPackageError'
 }
 

@@ -3,7 +3,7 @@
  * every block of the package. `verifyBundle` is everything `upgossip verify` checks.
  */
 import type { CID } from 'multiformats/cid'
-import { UpgossipError } from '../errors.js'
+import { MalformedInputError } from '../errors.js'
 import { listPackageFiles, readCar, walkPackageBlocks, writeCar } from '../package/index.js'
 import type { Block, PackageEntry } from '../package/index.js'
 import { BlockNotFoundError, CODEC_DAG_CBOR, MemoryBlockStore } from '../store/index.js'
@@ -14,12 +14,12 @@ import { verifyReleasePackage, verifySignedRelease } from './verify.js'
 import type { VerifiedRelease, VerifyReleaseOptions } from './verify.js'
 
 /** The CAR is readable but is not a release bundle (wrong root, missing root block). */
-export class NotABundleError extends UpgossipError {
+export class NotABundleError extends MalformedInputError {
   static override name = 'NotABundleError'
 }
 
 /** A bundle lacks blocks of its package. */
-export class BundleIncompleteError extends UpgossipError {
+export class BundleIncompleteError extends MalformedInputError {
   static override name = 'BundleIncompleteError'
 }
 

@@ -9,14 +9,14 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import semver from 'semver'
 import { z } from 'zod'
 import { decodeDagCbor } from '../dag-cbor.js'
-import { UpgossipError } from '../errors.js'
+import { MalformedInputError } from '../errors.js'
 import { parseManifest } from '../package/index.js'
 import type { Manifest } from '../package/index.js'
 import { describeSchemaIssues, safeParse } from '../schema.js'
 import { CODEC_DAG_CBOR, toCid } from '../store/index.js'
 
 /** Bytes that are not a well-formed release record or signed release. */
-export class MalformedReleaseError extends UpgossipError {
+export class MalformedReleaseError extends MalformedInputError {
   static override name = 'MalformedReleaseError'
 }
 

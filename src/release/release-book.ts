@@ -12,7 +12,7 @@ import semver from 'semver'
 import { z } from 'zod'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
-import { UpgossipError } from '../errors.js'
+import { PolicyRefusalError, UpgossipError, faultOf } from '../errors.js'
 import { describeSchemaIssues, safeParse } from '../schema.js'
 import { writeFileAtomic, writeJsonAtomic } from '../store/index.js'
 import { MAX_SIGNATURES, decodeSignedRelease, encodeSignedRelease, releaseId } from './record.js'
@@ -21,10 +21,10 @@ import { decodeRevocation, encodeRevocation } from './revocation.js'
 import type { SignedRevocation } from './revocation.js'
 import { checkSignature, mergeSignatures } from './signing.js'
 import type { TrustPolicy } from './trust.js'
-import { ReleaseExpiredError, ReleaseTooLargeError, ThresholdNotMetError, UntrustedAppError, VersionNotNewerError, classifySignatures, verifySignedRelease } from './verify.js'
+import { classifySignatures, verifySignedRelease } from './verify.js'
 
 /** The release was revoked by a threshold of its publishers. */
-export class ReleaseRevokedError extends UpgossipError {
+export class ReleaseRevokedError extends PolicyRefusalError {
   static override name = 'ReleaseRevokedError'
 }
 
@@ -55,7 +55,7 @@ export interface ReleaseEntry {
  * `new` and `merged` to ACCEPT (so co-signatures spread).
  */
 /** A second, different release signed for an app version this peer already knows (a split view). */
-export class EquivocationError extends UpgossipError {
+export class EquivocationError extends PolicyRefusalError {
   static override name = 'EquivocationError'
 }
 
@@ -323,7 +323,7 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
       })
     } catch (err) {
       const error = err instanceof UpgossipError ? err : new UpgossipError(String(err))
-      return { verdict: { kind: await this.isForged(error, offered, cid) ? 'rejected' : 'ignored', id, reason: error.message, error }, stored: done }
+      return { verdict: { kind: faultOf(error) === 'sender' ? 'rejected' : 'ignored', id, reason: error.message, error }, stored: done }
     }
     if (twin != null) {
       const error = new EquivocationError(`${offered.record.app}@${offered.record.version} is already known as ${twin.id}; ${id} is a different release signed for the same version. Only the publishers' keys can sign one: check them, and revoke the release that is not theirs`)
@@ -345,19 +345,6 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
       throw err
     })
     return { verdict: { kind: 'new', id, entry }, stored }
-  }
-
-  /**
-   * Only a forgery is the sender's fault: a signature that claims a key this peer trusts
-   * and does not verify. Everything else — an app or keys this peer does not trust
-   * (others may), an old, expired or oversized release — is ignored: not forwarded,
-   * but not held against the sender.
-   */
-  private async isForged (error: UpgossipError, offered: SignedRelease, id: CID): Promise<boolean> {
-    if (error instanceof UntrustedAppError || error instanceof VersionNotNewerError || error instanceof ReleaseExpiredError || error instanceof ReleaseTooLargeError) return false
-    if (!(error instanceof ThresholdNotMetError)) return false
-    const { invalid } = await classifySignatures(id, offered, this.init.trust())
-    return invalid.length > 0
   }
 
   private async writeRelease (entry: ReleaseEntry): Promise<void> {

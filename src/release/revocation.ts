@@ -8,7 +8,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { z } from 'zod'
 import { decodeDagCbor } from '../dag-cbor.js'
-import { UpgossipError } from '../errors.js'
+import { MalformedInputError } from '../errors.js'
 import { describeSchemaIssues, safeParse } from '../schema.js'
 import { CODEC_DAG_CBOR, toCid } from '../store/index.js'
 import type { PublisherKey } from './keys.js'
@@ -19,7 +19,7 @@ import type { TrustPolicy } from './trust.js'
 import { ThresholdNotMetError, UntrustedAppError } from './verify.js'
 
 /** Bytes that are not a well-formed signed revocation. */
-export class MalformedRevocationError extends UpgossipError {
+export class MalformedRevocationError extends MalformedInputError {
   static override name = 'MalformedRevocationError'
 }
 
@@ -98,7 +98,7 @@ export function decodeRevocation (bytes: Uint8Array): SignedRevocation {
 /**
  * Check a revocation against the trust policy: the app is trusted and at least
  * `threshold` distinct trusted keys signed it. Returns the valid signers; throws
- * `UntrustedAppError` or `ThresholdNotMetError` (with `forged` set when a trusted key's
+ * `UntrustedAppError` or `ThresholdNotMetError` (forged, so the sender's fault, when a trusted key's
  * signature does not verify).
  */
 export async function verifyRevocation (signed: SignedRevocation, trust: TrustPolicy): Promise<{ id: CID, signers: string[] }> {
@@ -107,9 +107,7 @@ export async function verifyRevocation (signed: SignedRevocation, trust: TrustPo
   const id = await revocationId(signed.record)
   const { valid, invalid } = await countTrustedSignatures(id, REVOCATION_SIGNING_DOMAIN, signed.signatures, key => trust.isPublisher(signed.record.app, key))
   if (valid.length < policy.threshold) {
-    const err = new ThresholdNotMetError(`the revocation of ${signed.record.release.toString()} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${invalid > 0 ? ` (${invalid} invalid)` : ''}`)
-    Object.assign(err, { forged: invalid > 0 })
-    throw err
+    throw new ThresholdNotMetError(`the revocation of ${signed.record.release.toString()} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${invalid > 0 ? ` (${invalid} invalid)` : ''}`, { forged: invalid > 0 })
   }
   return { id, signers: valid }
 }

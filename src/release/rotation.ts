@@ -16,7 +16,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { z } from 'zod'
-import { UpgossipError } from '../errors.js'
+import { MalformedInputError, PolicyRefusalError, TrustRefusalError } from '../errors.js'
 import { describeSchemaIssues } from '../schema.js'
 import { CODEC_DAG_CBOR } from '../store/index.js'
 import type { PublisherKey } from './keys.js'
@@ -28,7 +28,7 @@ import type { AppPolicy, TrustPolicy } from './trust.js'
 import { ThresholdNotMetError, UntrustedAppError } from './verify.js'
 
 /** Bytes that are not a well-formed signed rotation, or a record that breaks its bounds. */
-export class MalformedRotationError extends UpgossipError {
+export class MalformedRotationError extends MalformedInputError {
   static override name = 'MalformedRotationError'
 }
 
@@ -36,13 +36,15 @@ export class MalformedRotationError extends UpgossipError {
  * A rotation whose sequence is not above the app's current one: a replay of an older
  * rotation, or a different rotation to a sequence this peer already holds.
  */
-export class RotationOutdatedError extends UpgossipError {
+export class RotationOutdatedError extends PolicyRefusalError {
   static override name = 'RotationOutdatedError'
+  override get routine (): boolean { return true }
 }
 
 /** A rotation more than one step ahead: the ones between have not reached this peer yet (sync brings them). */
-export class RotationOutOfOrderError extends UpgossipError {
+export class RotationOutOfOrderError extends TrustRefusalError {
   static override name = 'RotationOutOfOrderError'
+  override get routine (): boolean { return true }
 }
 
 /** The domain tag of rotation signatures. */
@@ -157,7 +159,7 @@ export function makesPolicy (record: RotationRecord, policy: AppPolicy): boolean
  * rotation is the next one (sequence = current + 1), and at least the current threshold
  * of distinct current publishers signed it. Returns its id, the signers and the policy it
  * makes. Throws `UntrustedAppError`, {@link RotationOutdatedError},
- * {@link RotationOutOfOrderError} or `ThresholdNotMetError` (with `forged` set when a
+ * {@link RotationOutOfOrderError} or `ThresholdNotMetError` (forged, so the sender's fault, when a
  * current key's signature does not verify).
  */
 export async function verifyRotation (signed: SignedRotation, trust: TrustPolicy): Promise<{ id: CID, signers: string[], policy: AppPolicy }> {
@@ -173,9 +175,7 @@ export async function verifyRotation (signed: SignedRotation, trust: TrustPolicy
   }
   const { valid, invalid } = await countTrustedSignatures(id, ROTATION_SIGNING_DOMAIN, signed.signatures, key => trust.isPublisher(record.app, key))
   if (valid.length < current.threshold) {
-    const err = new ThresholdNotMetError(`the rotation of ${record.app} to sequence ${record.sequence} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by current publishers, ${current.threshold} required${invalid > 0 ? ` (${invalid} invalid)` : ''}`)
-    Object.assign(err, { forged: invalid > 0 })
-    throw err
+    throw new ThresholdNotMetError(`the rotation of ${record.app} to sequence ${record.sequence} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by current publishers, ${current.threshold} required${invalid > 0 ? ` (${invalid} invalid)` : ''}`, { forged: invalid > 0 })
   }
   return { id, signers: valid, policy: rotationPolicy(record) }
 }

@@ -5,7 +5,7 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { decodeDagCbor } from '../dag-cbor.js'
-import { UpgossipError } from '../errors.js'
+import { PolicyRefusalError } from '../errors.js'
 import { MalformedReleaseError, MAX_SIGNED_RELEASE_BYTES, decodeSignedRelease, encodeSignedRelease } from './record.js'
 import type { SignedRelease } from './record.js'
 import { decodeRevocation, encodeRevocation } from './revocation.js'
@@ -14,8 +14,9 @@ import { decodeRotation, encodeRotation } from './rotation.js'
 import type { SignedRotation } from './rotation.js'
 
 /** A releases-topic message of a type this version does not know (a newer peer's): ignored, not rejected. */
-export class UnknownMessageTypeError extends UpgossipError {
+export class UnknownMessageTypeError extends PolicyRefusalError {
   static override name = 'UnknownMessageTypeError'
+  override get routine (): boolean { return true }
 }
 
 /** A message of the releases topic. */

@@ -10,7 +10,7 @@ import semver from 'semver'
 import { equals } from 'uint8arrays/equals'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
-import { UpgossipError } from '../errors.js'
+import { ContentRefusalError, PolicyRefusalError, TrustRefusalError } from '../errors.js'
 import { readPackageManifest, walkPackageBlocks } from '../package/index.js'
 import type { BlockStore } from '../store/index.js'
 import { releaseId } from './record.js'
@@ -19,37 +19,38 @@ import { checkSignature } from './signing.js'
 import type { TrustPolicy } from './trust.js'
 
 /** The release's app is not in the trust policy. */
-export class UntrustedAppError extends UpgossipError {
+export class UntrustedAppError extends PolicyRefusalError {
   static override name = 'UntrustedAppError'
+  override get routine (): boolean { return true }
 }
 
 /** Fewer distinct trusted keys signed the release than the policy's threshold. */
-export class ThresholdNotMetError extends UpgossipError {
+export class ThresholdNotMetError extends TrustRefusalError {
   static override name = 'ThresholdNotMetError'
 }
 
 /** The release's `expires` time has passed. */
-export class ReleaseExpiredError extends UpgossipError {
+export class ReleaseExpiredError extends PolicyRefusalError {
   static override name = 'ReleaseExpiredError'
 }
 
 /** The release is not newer than the version this peer already runs or admitted. */
-export class VersionNotNewerError extends UpgossipError {
+export class VersionNotNewerError extends PolicyRefusalError {
   static override name = 'VersionNotNewerError'
 }
 
 /** The release declares a package larger than this peer accepts. */
-export class ReleaseTooLargeError extends UpgossipError {
+export class ReleaseTooLargeError extends PolicyRefusalError {
   static override name = 'ReleaseTooLargeError'
 }
 
 /** The record's `manifest` differs from the package's `upgossip.json`. */
-export class ManifestMismatchError extends UpgossipError {
+export class ManifestMismatchError extends ContentRefusalError {
   static override name = 'ManifestMismatchError'
 }
 
 /** The record's `size` differs from the package's summed block lengths. */
-export class SizeMismatchError extends UpgossipError {
+export class SizeMismatchError extends ContentRefusalError {
   static override name = 'SizeMismatchError'
 }
 
@@ -111,7 +112,7 @@ export async function verifySignedRelease (signed: SignedRelease, options: Verif
       invalid.length > 0 ? `${invalid.length} invalid` : '',
       duplicate > 0 ? `${duplicate} repeated by the same key` : ''
     ].filter(n => n !== '')
-    throw new ThresholdNotMetError(`${record.app}@${record.version} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`)
+    throw new ThresholdNotMetError(`${record.app}@${record.version} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`, { forged: invalid.length > 0 })
   }
   const now = clock.now()
   if (Date.parse(record.expires) <= now) {

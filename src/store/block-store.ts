@@ -10,7 +10,7 @@ import { NextToLast } from 'blockstore-fs/sharding'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { equals } from 'uint8arrays/equals'
-import { UpgossipError } from '../errors.js'
+import { ContentRefusalError, UpgossipError } from '../errors.js'
 import { DiskFullError, isDiskFull } from './disk-full.js'
 
 /** Codecs a package or release may contain. */
@@ -20,12 +20,12 @@ export const CODEC_DAG_CBOR = 0x71
 const SHA2_256 = 0x12
 
 /** A block's bytes do not hash to its CID. */
-export class BlockHashMismatchError extends UpgossipError {
+export class BlockHashMismatchError extends ContentRefusalError {
   static override name = 'BlockHashMismatchError'
 }
 
 /** A CID uses a hash or codec this project never produces or accepts. */
-export class UnsupportedCidError extends UpgossipError {
+export class UnsupportedCidError extends ContentRefusalError {
   static override name = 'UnsupportedCidError'
 }
 

@@ -12,7 +12,9 @@ import type { AppHost, AppSpec, SimulationSpec } from '../host/index.js'
 import type { Manifest } from '../package/index.js'
 import { readJournal, writeJournal } from './journal.js'
 import type { Journal, UpgradeAttempt, UpgradeStep } from './journal.js'
-import { copyTree, runTransform } from './transform.js'
+import { copyTree, fsyncTree, removeTree, setWritable } from '../store/index.js'
+import type { DataDir } from '../store/index.js'
+import { runTransform } from './transform.js'
 
 /** An upgrade could not run at all (another is running, a package is missing). */
 export class UpgradeRefusedError extends UpgossipError {
@@ -28,39 +30,9 @@ export interface InstalledRelease {
   manifest: Manifest
 }
 
-/** Make a tree read-only (files 0444, directories 0555) or writable again. */
-export async function setWritable (dir: string, writable: boolean): Promise<void> {
-  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])
-  for (const e of entries) {
-    const file = path.join(e.parentPath, e.name)
-    await fs.chmod(file, e.isDirectory() ? (writable ? 0o755 : 0o555) : (writable ? 0o644 : 0o444)).catch(() => {})
-  }
-  await fs.chmod(dir, writable ? 0o755 : 0o555).catch(() => {})
-}
-
-/** Fsync every file and directory of a tree, so that what it holds survives a power cut. */
-async function fsyncTree (dir: string): Promise<void> {
-  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])
-  for (const e of entries) {
-    const handle = await fs.open(path.join(e.parentPath, e.name), 'r').catch(() => undefined)
-    if (handle == null) continue
-    await handle.sync().catch(() => {})
-    await handle.close()
-  }
-  const handle = await fs.open(dir, 'r').catch(() => undefined)
-  await handle?.sync().catch(() => {})
-  await handle?.close()
-}
-
-/** Remove a tree that may have been made read-only. */
-export async function removeTree (dir: string): Promise<void> {
-  await setWritable(dir, true)
-  await fs.rm(dir, { recursive: true, force: true })
-}
-
 /** What the engine needs. */
 export interface UpgradeEngineInit {
-  dataDir: string
+  dataDir: DataDir
   host: AppHost
   /** Looks a release up by id (package unpacked, manifest read). */
   installed: (id: string) => Promise<InstalledRelease | undefined>
@@ -112,12 +84,12 @@ export class UpgradeEngine {
 
   constructor (init: UpgradeEngineInit) {
     this.init = init
-    this.journalFile = path.join(init.dataDir, 'journal.json')
+    this.journalFile = init.dataDir.journal
   }
 
   /** The state directory of a release. */
   stateDir (id: string): string {
-    return path.join(this.init.dataDir, 'state', id)
+    return this.init.dataDir.stateDir(id)
   }
 
   /**
@@ -164,7 +136,7 @@ export class UpgradeEngine {
     const attempt: UpgradeAttempt = { kind, from: { id: from.id, version: from.version }, to: { id: to.id, version: to.version }, step: 'buffer', started: new Date().toISOString(), reason }
     this.running = attempt
     const { host } = this.init
-    const snapshot = path.join(this.init.dataDir, 'state', `.snapshot-${to.id}`)
+    const snapshot = this.init.dataDir.snapshotDir(to.id)
     const label = `${to.app} ${from.version} → ${to.version}`
     let fromStopped = false
     let committed = false
@@ -244,7 +216,7 @@ export class UpgradeEngine {
 
   private async transform (from: InstalledRelease, to: InstalledRelease, kind: UpgradeAttempt['kind'], snapshot: string): Promise<void> {
     const target = this.stateDir(to.id)
-    const logFile = path.join(this.init.dataDir, 'app.log')
+    const logFile = this.init.dataDir.appLog
     if (kind === 'upgrade') {
       const up = to.manifest.transform?.up
       if (up == null) {
@@ -307,7 +279,7 @@ export class UpgradeEngine {
     const attempt = this.journal.attempt
     if (attempt == null) return { kind: 'none' }
     const { from, to } = attempt
-    const snapshot = path.join(this.init.dataDir, 'state', `.snapshot-${attempt.to.id}`)
+    const snapshot = this.init.dataDir.snapshotDir(attempt.to.id)
     if (attempt.step === 'commit') {
       // the new state was complete and on disk before this step: finish, from the journal alone
       await this.init.onCommit(to, from, attempt.kind)

@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { setWritable } from './engine.js'
-import { copyTree, runTransform } from './transform.js'
+import { copyTree, setWritable } from '../store/index.js'
+import { runTransform } from './transform.js'
 
 /** Every file under `dir` with its bytes, by relative path. */
 async function files (dir: string): Promise<Map<string, Buffer>> {

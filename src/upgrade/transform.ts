@@ -43,11 +43,6 @@ async function isEmptyDir (dir: string): Promise<boolean> {
   }
 }
 
-/** Copy a directory tree (state directories are small enough to copy). */
-export async function copyTree (from: string, to: string): Promise<void> {
-  await fs.cp(from, to, { recursive: true, errorOnExist: true, force: false, preserveTimestamps: true })
-}
-
 /**
  * What the transform's child process answered. The transform runs in that process and can
  * send messages too: anything but the child's own `{ ok: true }` is a failure, with its

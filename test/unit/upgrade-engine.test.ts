@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises'
+import { DataDir } from '../../src/store/index.js'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { AppHost } from '../../src/host/index.js'
@@ -29,7 +30,7 @@ function release (id: string, version: string): InstalledRelease {
 
 function engine (dataDir: string, host: AppHost, init: Partial<UpgradeEngineInit> = {}): UpgradeEngine {
   return new UpgradeEngine({
-    dataDir,
+    dataDir: new DataDir(dataDir),
     host,
     installed: async () => undefined,
     simulations: async () => [],

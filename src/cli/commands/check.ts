@@ -109,7 +109,7 @@ export function checkCommand (program: Command): void {
         if (problems > 0) throw new CheckFailedError(`${problems} problem(s) found`)
         if (opts.json !== true) note('no problems found')
       } finally {
-        const { removeTree } = await import('../../upgrade/index.js')
+        const { removeTree } = await import('../../store/index.js')
         await removeTree(work)
       }
     })

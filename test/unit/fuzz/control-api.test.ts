@@ -5,7 +5,6 @@
  * Random methods, paths, headers and bodies get a success or a 4xx with a JSON error —
  * never a 5xx, never a crash — and the server keeps answering.
  */
-import { EventEmitter } from 'node:events'
 import http from 'node:http'
 import net from 'node:net'
 import fc from 'fast-check'
@@ -13,7 +12,9 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixedClock } from '../../../src/clock.js'
-import { ControlApi, Daemon, DaemonMetrics } from '../../../src/daemon/index.js'
+import { ControlApi, DaemonMetrics } from '../../../src/daemon/index.js'
+import { findRelease } from '../../../src/daemon/operator.js'
+import { stubDaemonApi } from '../daemon-api-stub.js'
 import {
   ReleaseBook, TrustPolicy, createRelease, decodeRevocation, encodeRevocation, encodeSignedRelease, generatePublisherKey, releaseId, signReleaseId, signRevocation, verifyBundle, verifyRevocation, writeBundle
 } from '../../../src/release/index.js'
@@ -50,31 +51,30 @@ beforeAll(async () => {
   await book.load()
   await book.consider(made.signed)
   internalErrors = []
-  const emitter = new EventEmitter()
-  const stand = Object.assign(emitter, {
-    book,
-    metrics: new DaemonMetrics(),
-    events: { error: (_type: string, message: string) => { internalErrors.push(message) }, info: () => {}, warn: () => {} },
-    status: () => ({ peerId: '12D3KooWfuzz', app: 'kv', version: '1.0.0', state: 'running', labels: {}, releases: [], network: [] }),
-    timeline: () => ({ samples: [] }),
+  const metrics = new DaemonMetrics()
+  const stand = stubDaemonApi({
+    metricsText: async () => await metrics.text(),
+    refused: name => { metrics.refused(name) },
+    failed: message => { internalErrors.push(message) },
+    status: () => ({ peerId: '12D3KooWfuzz', app: 'kv', version: '1.0.0', state: 'running', labels: {}, networkName: 'default', multiaddrs: [], connections: 0, freshness: { lastStatus: null, lastRelease: null, frozen: false, freezeAfterMs: 0 }, trust: {}, releases: [], network: [] }),
     history: async () => [],
     rollback: async () => ({ from: '1.0.0', to: '0.9.0' }),
     call: async () => nextCallResponse,
     publish: async (bytes: Uint8Array) => {
       const verified = await verifyBundle(bytes, { trust, clock: fixedClock(NOW) })
-      return { status: 'published', id: verified.id.toString(), app: verified.record.app, version: verified.record.version }
+      return { status: 'published' as const, id: verified.id.toString(), app: verified.record.app, version: verified.record.version }
     },
     revoke: async (bytes: Uint8Array) => {
       const decoded = decodeRevocation(bytes)
       await verifyRevocation(decoded, trust)
-      return { status: 'revoked', release: decoded.record.release.toString() }
+      return { status: 'revoked' as const, release: decoded.record.release.toString() }
     },
     // the daemon's own lookup of `RELEASE` (an id or APP@VERSION)
-    approve: async (ref: string) => Daemon.prototype.findRelease.call(stand as unknown as Daemon, ref),
-    hold: async (ref: string) => Daemon.prototype.findRelease.call(stand as unknown as Daemon, ref),
-    resume: async (ref: string) => Daemon.prototype.findRelease.call(stand as unknown as Daemon, ref)
+    approve: async (ref: string) => findRelease(book, ref),
+    hold: async (ref: string) => findRelease(book, ref),
+    resume: async (ref: string) => findRelease(book, ref)
   })
-  api = new ControlApi({ daemon: stand as unknown as Daemon, port: 0, token: TOKEN })
+  api = new ControlApi({ api: stand, port: 0, token: TOKEN })
   await api.start()
   port = Number(new URL(api.url).port)
 })

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resolveEndpoint } from '../../../src/cli/control-client.js'
 import { fixedClock } from '../../../src/clock.js'
 import { OperatorControls } from '../../../src/daemon/controls.js'
-import { Daemon, DaemonConfigSchema, readDaemonConfig, readNodeState, resolveDaemonOptions, writeNodeState } from '../../../src/daemon/index.js'
+import { readHistory } from '../../../src/daemon/operator.js'
+import { DaemonConfigSchema, readDaemonConfig, readNodeState, resolveDaemonOptions, writeNodeState } from '../../../src/daemon/index.js'
 import type { NodeState } from '../../../src/daemon/index.js'
 import { parseDuration } from '../../../src/duration.js'
 import { loadPeerKey, readPsk } from '../../../src/net/index.js'
@@ -321,8 +322,8 @@ describe('events.jsonl (upgossip history)', () => {
     await fc.assert(fc.asyncProperty(fc.array(line, { maxLength: 6 }), async lines => {
       const data = path.dirname(await fresh('events.jsonl'))
       await fs.writeFile(path.join(data, 'events.jsonl'), lines.join('\n'))
-      // the daemon's own method, without a running daemon: it only reads its events file
-      const history = await Daemon.prototype.history.call({ file: () => path.join(data, 'events.jsonl') } as unknown as Daemon)
+      // the daemon's own reader of its events file, without a running daemon
+      const history = await readHistory(path.join(data, 'events.jsonl'))
       for (const event of history) {
         expect(event !== null && typeof event === 'object' && !Array.isArray(event)).toBe(true)
         expect(typeof event.type).toBe('string')

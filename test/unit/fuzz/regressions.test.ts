@@ -7,9 +7,8 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { DaemonUnreachableError, resolveEndpoint } from '../../../src/cli/control-client.js'
-import { EventEmitter } from 'node:events'
-import { ControlApi, DaemonMetrics, NodeStateDamagedError, readNodeState } from '../../../src/daemon/index.js'
-import type { Daemon } from '../../../src/daemon/index.js'
+import { ControlApi, NodeStateDamagedError, readNodeState } from '../../../src/daemon/index.js'
+import { stubDaemonApi } from '../daemon-api-stub.js'
 import { AppProcess, MalformedIpcMessageError } from '../../../src/host/index.js'
 import { tempDir } from '../../helpers.js'
 import * as dagPb from '@ipld/dag-pb'
@@ -125,8 +124,7 @@ describe('bugs found by fuzzing', () => {
     let answer: unknown = 2n ** 70n
     const cyclic: Record<string, unknown> = {}
     cyclic.self = cyclic
-    const daemon = Object.assign(new EventEmitter(), { metrics: new DaemonMetrics(), events: { error: () => {} }, status: () => ({}), call: async () => answer })
-    const api = new ControlApi({ daemon: daemon as unknown as Daemon, port: 0, token: 't' })
+    const api = new ControlApi({ api: stubDaemonApi({ call: async () => answer }), port: 0, token: 't' })
     await api.start()
     try {
       const call = async (body: string): Promise<Response> => await fetch(`${api.url}/call`, { method: 'POST', headers: { authorization: 'Bearer t', 'content-type': 'application/json' }, body })

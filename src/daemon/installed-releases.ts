@@ -1,0 +1,88 @@
+/**
+ * The releases installed on this peer: a release's unpacked package and manifest, the
+ * simulation objects the app of a release loads (its past chain and the future SOs of
+ * staged releases above it), and the running release's protocol version.
+ */
+import path from 'node:path'
+import type { SimulationSpec } from '../host/index.js'
+import { parseManifest } from '../package/index.js'
+import type { ReleaseBook } from '../release/index.js'
+import type { DataDir } from '../store/index.js'
+import { isDirectory } from '../store/index.js'
+import type { InstalledRelease } from '../upgrade/index.js'
+import type { NodeStateStore } from './node-state.js'
+
+/** Release states whose package may carry a past SO that a chain needs. */
+const PAST_STATES = ['active', 'superseded', 'rolled-back', 'staged', 'waiting', 'upgrading']
+/** Release states whose future SO the running version loads. */
+const FUTURE_STATES = ['staged', 'waiting', 'upgrading']
+
+/** What the installed releases are read from. */
+export interface InstalledReleasesComponents {
+  book: Pick<ReleaseBook, 'get' | 'list'>
+  dataDir: Pick<DataDir, 'packageDir'>
+  nodeState: Pick<NodeStateStore, 'state'>
+}
+
+/** Looks up installed releases. */
+export class InstalledReleases {
+  private readonly c: InstalledReleasesComponents
+
+  constructor (components: InstalledReleasesComponents) {
+    this.c = components
+  }
+
+  /** A release as installed: its unpacked package and manifest. */
+  async installed (id: string): Promise<InstalledRelease | undefined> {
+    const entry = this.c.book.get(id)
+    if (entry == null) return undefined
+    const packageDir = this.c.dataDir.packageDir(id)
+    if (!(await isDirectory(packageDir))) return undefined
+    const { record } = entry.signed
+    return { id, app: record.app, version: record.version, packageDir, manifest: parseManifest(record.manifest) }
+  }
+
+  /**
+   * The simulation objects the app of `release` loads: its past chain (its own past SO,
+   * then the past SO of the release one protocol version down, and so on, from the
+   * releases this peer keeps) and the future SOs of staged releases above it.
+   */
+  async simulationsFor (release: InstalledRelease): Promise<SimulationSpec[]> {
+    const out: SimulationSpec[] = []
+    let below: InstalledRelease | undefined = release
+    while (below?.manifest.simulation?.past != null) {
+      out.push({ module: path.join(below.packageDir, ...below.manifest.simulation.past.split('/')), version: below.manifest.protocol - 1 })
+      below = await this.kept(release.app, below.manifest.protocol - 1, PAST_STATES)
+    }
+    for (let p = release.manifest.protocol + 1; ; p++) {
+      const above = await this.kept(release.app, p, FUTURE_STATES)
+      const future = above?.manifest.simulation?.future
+      if (above == null || future == null) break
+      out.push({ module: path.join(above.packageDir, ...future.split('/')), version: p })
+    }
+    return out
+  }
+
+  /** The newest kept release of `app` speaking `protocol`, in one of `states`; one that carries a past SO wins over a newer one that does not. */
+  private async kept (app: string, protocol: number, states: string[]): Promise<InstalledRelease | undefined> {
+    const entries = this.c.book.list().filter(e => e.signed.record.app === app && states.includes(e.state) &&
+      (e.signed.record.manifest as { protocol?: number }).protocol === protocol)
+    let fallback: InstalledRelease | undefined
+    for (const e of entries.reverse()) {
+      const r = await this.installed(e.id)
+      if (r == null) continue
+      // one that carries the SO the chain needs next wins over a newer one that does not
+      if (r.manifest.simulation?.past != null) return r
+      fallback ??= r
+    }
+    return fallback
+  }
+
+  /** The running release's own protocol version. */
+  nativeProtocol (): number | undefined {
+    const current = this.c.nodeState.state.current
+    if (current == null) return undefined
+    const protocol = (this.c.book.get(current.id)?.signed.record.manifest as { protocol?: number } | undefined)?.protocol
+    return typeof protocol === 'number' ? protocol : undefined
+  }
+}

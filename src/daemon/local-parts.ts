@@ -1,0 +1,122 @@
+/**
+ * The parts of a daemon that need no network: its data directory and lock, event log,
+ * metrics, trust store, node state, release book, block store, operator controls and
+ * trust updates. They are opened first, so that files named on the command line are
+ * checked, and a first version installed, before the peer joins the network.
+ */
+import type { Clock } from '../clock.js'
+import { ReleaseBook, TrustStore } from '../release/index.js'
+import type { ScheduleRule } from '../package/index.js'
+import { readPolicy } from '../schedule/index.js'
+import { readJsonFile } from '../schema.js'
+import { DataDir, FsBlockStore, lockDataDir } from '../store/index.js'
+import type { DataDirLock } from '../store/index.js'
+import { StatusChanges } from './changes.js'
+import { OperatorControls } from './controls.js'
+import { Downloads } from './downloads.js'
+import { AppConfigInvalidError, AppMismatchError } from './errors.js'
+import { EventLog } from './event-log.js'
+import { Freshness } from './freshness.js'
+import { DaemonMetrics } from './metrics.js'
+import { NodeStateStore } from './node-state.js'
+import type { DaemonOptions } from './options.js'
+import { installBundle } from './publishing.js'
+import { TrustUpdates } from './trust-updates.js'
+import { TurnedDown } from './turned-down.js'
+
+/** The parts of a daemon that need no network. */
+export interface LocalParts {
+  options: DaemonOptions
+  clock: Clock
+  dataDir: DataDir
+  lock: DataDirLock
+  events: EventLog
+  metrics: DaemonMetrics
+  trustStore: TrustStore
+  nodeState: NodeStateStore
+  book: ReleaseBook
+  blocks: FsBlockStore
+  controls: OperatorControls
+  changes: StatusChanges
+  turnedDown: TurnedDown
+  downloads: Downloads
+  freshness: Freshness
+  trustUpdates: TrustUpdates
+  /** The operator's `--policy` rules. */
+  policy: ScheduleRule[]
+  /** The `--app-config` settings handed to the app. */
+  appConfig: unknown
+}
+
+/**
+ * Open the local parts on a locked data directory, and prepare it: files named on the
+ * command line are read, the release book loaded, what a rotation no longer admits
+ * dropped, the app checked, and `--install` done. Releases the lock if it throws.
+ */
+export async function openLocalParts (options: DaemonOptions, clock: Clock): Promise<LocalParts> {
+  const lock = await lockDataDir(options.data)
+  let events: EventLog | undefined
+  try {
+    const dataDir = new DataDir(options.data)
+    events = new EventLog(dataDir.events, { clock })
+    const { store: trustStore, seeded, replayed, problems } = await TrustStore.open(options.data, { seed: options.trust, replace: options.replaceTrust })
+    const nodeState = await NodeStateStore.open(dataDir.nodeState)
+    const metrics = new DaemonMetrics()
+    const changes = new StatusChanges()
+    const turnedDown = new TurnedDown()
+    const downloads = new Downloads()
+    const book = new ReleaseBook({ dir: dataDir.releases, trust: () => trustStore.policy, floor: app => nodeState.floor(app), maxSize: options.maxPackageSize, clock })
+    const trustUpdates = new TrustUpdates({ trustStore, book, downloads, turnedDown, nodeState, events, metrics, changes })
+    const freshness = new Freshness(clock, options.freezeAfterMs)
+    const parts: LocalParts = {
+      options,
+      clock,
+      dataDir,
+      lock,
+      events,
+      metrics,
+      trustStore,
+      nodeState,
+      book,
+      blocks: new FsBlockStore(dataDir.blocks),
+      controls: new OperatorControls(dataDir.controls),
+      changes,
+      turnedDown,
+      downloads,
+      freshness,
+      trustUpdates,
+      policy: [],
+      appConfig: null
+    }
+    if (seeded) events.info('trust-seeded', `trust store seeded from ${options.trust ?? ''}: ${trustStore.policy.appNames().join(', ') || 'no apps'}`)
+    for (const problem of problems) events.warn('rotation-unreadable', `a kept trust rotation was not adopted: ${problem}`)
+    // rotations kept on disk win over a seed or a store written before them (a crash, --replace-trust)
+    for (const rotation of replayed) trustUpdates.noteRotated(rotation, 'the rotations kept in the data directory')
+    await prepare(parts)
+    return parts
+  } catch (err) {
+    await events?.close().catch(() => {})
+    await lock.release()
+    throw err
+  }
+}
+
+async function prepare (parts: LocalParts): Promise<void> {
+  const { options: o, events, book, nodeState } = parts
+  // files named on the command line are checked before anything else happens
+  parts.policy = o.policy == null ? [] : await readPolicy(o.policy)
+  parts.appConfig = o.appConfig == null ? null : await readJsonFile(o.appConfig, '--app-config', message => new AppConfigInvalidError(message))
+  for (const problem of await book.load()) events.warn('release-unreadable', `skipped an unreadable release file: ${problem}`)
+  // a stop (or crash) between adopting a rotation and dropping what it no longer admits, or
+  // rotations adopted again at start: nothing signed only by removed keys may start
+  await parts.trustUpdates.start()
+  const state = nodeState.state
+  if (o.app != null && state.app !== o.app) {
+    if (state.app != null && state.current != null) {
+      throw new AppMismatchError(`this data directory runs ${state.app}; it cannot join as ${o.app} (use another --data directory)`)
+    }
+    await nodeState.set({ app: o.app, current: null, previous: null, since: null })
+  }
+  if (o.install != null) await installBundle({ ...parts, maxPackageSize: o.maxPackageSize }, o.install)
+  await parts.controls.load()
+}

@@ -1,0 +1,237 @@
+/**
+ * Every part of a running daemon, created in one place ({@link createDaemonParts}) once
+ * the local parts are open and the libp2p node runs, and started and stopped in one
+ * place, in order. Parts reach each other only through the components objects handed
+ * to them here.
+ */
+import { AppHost } from '../host/index.js'
+import { AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol } from '../net/index.js'
+import type { PeerNode } from '../net/index.js'
+import { Shim } from '../shim/index.js'
+import { UpgradeEngine } from '../upgrade/index.js'
+import { Admission, gossipResult } from './admission.js'
+import { AntiEntropy, releasesFor } from './anti-entropy.js'
+import { Beats } from './beats.js'
+import { InstalledReleases } from './installed-releases.js'
+import type { LocalParts } from './local-parts.js'
+import { MemorySettle } from './memory-settle.js'
+import { Operator } from './operator.js'
+import { Publishing } from './publishing.js'
+import { Rollout } from './rollout.js'
+import { Staging } from './staging.js'
+import { StatusProjection } from './status.js'
+
+/** Every part of a running daemon. */
+export interface DaemonParts extends LocalParts {
+  node: PeerNode
+  exchange: BlockExchange
+  sync: SyncProtocol
+  gossip: Gossip
+  view: NetworkView
+  keeper: PeerKeeper
+  admission: Admission
+  antiEntropy: AntiEntropy
+  staging: Staging
+  publishing: Publishing
+  beats: Beats
+  status: StatusProjection
+  host: AppHost
+  shim: Shim
+  engine: UpgradeEngine
+  releases: InstalledReleases
+  rollout: Rollout
+  operator: Operator
+  settle: MemorySettle
+}
+
+/** Create every part (no I/O, nothing started). */
+export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonParts {
+  const { options: o, book, events, metrics, changes, nodeState, clock, dataDir, trustStore, turnedDown, downloads } = local
+  const log = (message: string): void => { events.info('net', message) }
+  const self = (): string => node.peerId.toString()
+  const view = new NetworkView()
+  const exchange = new BlockExchange({ node, store: local.blocks, metrics, log, corruptServedBlocks: process.env.UPGOSSIP_FAULT === 'serve-corrupt-blocks' })
+  // a block stored here (fetched or published) answers the peers waiting for it
+  local.blocks.onStored = cid => { exchange.arrived(cid) }
+  const sync = new SyncProtocol({ node, network: o.network, metrics, log, releasesFor: request => releasesFor(local, request) })
+  const keeper = new PeerKeeper({ node, view, minConnections: o.minConnections, intervalMs: Math.max(1000, Math.floor(o.beatIntervalMs / 2)), log, bootstrap: o.bootstrap })
+  const releases = new InstalledReleases({ book, dataDir, nodeState })
+
+  // the app, its shim and the upgrade engine call each other: requests go both ways
+  const host: AppHost = new AppHost({
+    peerId: self(),
+    config: local.appConfig,
+    logFile: dataDir.appLog,
+    onRoute: async peer => await shim.route(peer),
+    onSend: async (peer, version, request) => await shim.send(peer, version, request),
+    onPeers: () => view.list().filter(e => e.beat.app === nodeState.app).map(e => e.peerId),
+    log: message => { events.warn('app', message) }
+  })
+  const shim: Shim = new Shim({
+    streams: new AppStreams({ node, metrics, log }),
+    selfId: self,
+    app: () => nodeState.app,
+    native: () => releases.nativeProtocol(),
+    spoken: () => host.spoken,
+    nativeOf: peer => view.get(peer)?.beat.protocol ?? undefined,
+    deliver: async (from, request, version, bytes) => await host.request(from, request, version, bytes),
+    log,
+    callTimeoutMs: o.callTimeoutMs
+  })
+  const engine: UpgradeEngine = new UpgradeEngine({
+    dataDir,
+    host,
+    installed: async id => await releases.installed(id),
+    simulations: async r => await releases.simulationsFor(r),
+    onCommit: async (to, from, kind) => { await rollout.onCommit(to, from, kind) },
+    afterCommit: async () => { await rollout.collectGarbage() },
+    mayCommit: to => book.isRevoked(to.id) ? `${to.version} was revoked during the switch` : undefined,
+    onFailed: async (to, from, reason, kind) => { await rollout.onFailed(to, from, reason, kind) },
+    log: events,
+    fault: process.env.UPGOSSIP_FAULT,
+    transformLimitMs: o.transformLimitMs,
+    runningSince: () => nodeState.state.since
+  })
+  const rollout: Rollout = new Rollout({
+    dataDir, book, engine, host, releases, controls: local.controls, events, clock, nodeState, changes,
+    peerId: self,
+    view: () => view.list()
+  }, { policy: local.policy, labels: o.labels, settleMs: Math.max(1000, Math.round(o.beatIntervalMs * 1.5)) })
+
+  const status = new StatusProjection({
+    node, nodeState, book, downloads, view, trustStore, freshness: local.freshness, changes, metrics, clock,
+    waitingOn: id => rollout.waitingOn(id),
+    failedReason: () => host.failedReason,
+    switchStep: () => engine.inProgress?.step
+  }, { labels: o.labels, network: o.network })
+  const admission = new Admission({ book, trustUpdates: local.trustUpdates, turnedDown, events, metrics, heardRelease: () => { beats.heardRelease() } })
+  const antiEntropy = new AntiEntropy({ node, sync, admission, book, trustStore, nodeState, turnedDown, events, clock })
+  const gossip = new Gossip({
+    node,
+    network: o.network,
+    metrics,
+    log,
+    onRelease: async (data, from) => gossipResult((await admission.take(data, { kind: 'gossip', from })).verdict),
+    onBeat: (data, from) => beats.take(data, from)
+  })
+  const beats: Beats = new Beats({
+    node, view, keeper, gossip, book, status, rollout, nodeState, antiEntropy, metrics, events, changes, clock,
+    trustUpdates: local.trustUpdates,
+    freshness: local.freshness
+  }, { labels: o.labels, beatIntervalMs: o.beatIntervalMs, idleBeatIntervalMs: o.idleBeatIntervalMs, idleBeatRate: o.idleBeatRate, peerTimeoutMs: o.peerTimeoutMs })
+  const staging = new Staging({
+    book, blocks: local.blocks, exchange, downloads, dataDir, nodeState, events, metrics, changes,
+    peers: () => node.getPeers(),
+    staged: async () => { await rollout.refreshSimulations() }
+  }, { fetchRetryMs: o.fetchRetryMs })
+  const publishing = new Publishing({
+    ...local,
+    maxPackageSize: o.maxPackageSize,
+    gossip,
+    fetch: id => {
+      const entry = book.get(id)
+      if (entry != null) staging.fetch(entry)
+    }
+  })
+  const operator = new Operator({ book, controls: local.controls, rollout, host, events, changes, clock, self, eventsFile: dataDir.events }, { callTimeoutMs: o.callTimeoutMs })
+  /** One full collection once the daemon is quiet after its start, a fetch or an upgrade. */
+  const settle = new MemorySettle({ busy: () => downloads.size > 0 || engine.inProgress != null })
+  return { ...local, node, exchange, sync, gossip, view, keeper, admission, antiEntropy, staging, publishing, beats, status, host, shim, engine, releases, rollout, operator, settle }
+}
+
+/** Wire the parts' events to each other: who reacts to what. */
+function connectParts (p: DaemonParts): void {
+  const { events, changes } = p
+  const warnSimulations = (err: Error): void => { events.warn('simulations', `could not load simulation objects: ${err.message}`) }
+  p.nodeState.on('change', (after, before) => {
+    // releases turned down as "not newer" may be newer than what runs after a rollback
+    if (after.current?.id !== before.current?.id) p.turnedDown.clear()
+    changes.changed()
+  })
+  p.book.on('change', entry => {
+    changes.changed()
+    if (entry.state !== 'fetching') p.settle.burstEnded()
+  })
+  // the rollout rolls a revoked running release back (and keeps trying until it can)
+  p.trustUpdates.on('running-revoked', () => { void p.rollout.tick() })
+  p.trustUpdates.on('rotated', () => {
+    // a staged release dropped by the rotation may have had its future SO loaded
+    p.rollout.refreshSimulations().catch(warnSimulations)
+    // what this peer turned down may be signed by the new keys: hear it again from every peer
+    p.antiEntropy.syncAll()
+    void p.beats.beat()
+  })
+  p.rollout.on('announce', () => { void p.beats.beat() })
+  p.host.on('spoken', () => {
+    p.shim.update().catch(err => { events.warn('shim', `could not update the app protocols: ${(err as Error).message}`) })
+    changes.changed()
+  })
+  // a running version that reports itself unhealthy fails like a canary: back to the previous one
+  p.host.on('unhealthy', (spec, reason) => {
+    const state = p.nodeState.state
+    const current = state.current
+    events.warn('app-unhealthy', `${spec.app}@${spec.version} reports itself unhealthy: ${reason}`)
+    if (current == null || state.previous == null || p.engine.inProgress != null) return
+    p.rollout.rollback(`unhealthy: ${reason}`).then(
+      async () => { await p.book.setState(current.id, 'failed', `reported itself unhealthy: ${reason}`); await p.beats.beat() },
+      (err: Error) => { events.error('app-unhealthy', `could not roll back the unhealthy version: ${err.message}`) }
+    )
+  })
+  p.host.on('failed', reason => {
+    events.error('app-failed', `no version can run: ${reason}`)
+    changes.changed()
+  })
+  // peers found by discovery (mDNS) are dialled while this peer has fewer than it wants
+  p.node.addEventListener('peer:discovery', evt => {
+    if (p.node.status !== 'started' || p.node.getPeers().length >= p.options.minConnections) return
+    const id = evt.detail.id
+    if (id.equals(p.node.peerId)) return
+    p.node.dial(id, { signal: AbortSignal.timeout(10_000) }).catch((err: Error) => { events.info('net', `could not dial discovered peer ${id.toString()}: ${err.message}`) })
+  })
+}
+
+/** Start every part, in order: the network's protocols, then intake, staging and beats, then the app. */
+export async function startDaemonParts (p: DaemonParts): Promise<void> {
+  connectParts(p)
+  await p.exchange.start()
+  await p.sync.start()
+  p.gossip.start()
+  p.keeper.start()
+  p.antiEntropy.start()
+  p.staging.start()
+  p.beats.start()
+  await p.rollout.start()
+  // a bootstrap peer that cannot be reached (wrong address, another --psk) is worth saying
+  const bootstrap = p.options.bootstrap
+  if (bootstrap.length > 0) {
+    const check = setTimeout(() => {
+      if (p.node.status === 'started' && p.node.getPeers().length === 0) {
+        p.events.warn('bootstrap-unreachable', `no connection after 15s: none of the --bootstrap peers (${bootstrap.join(' ')}) could be reached; check the addresses and that both peers use the same --psk`)
+      }
+    }, 15_000)
+    check.unref()
+  }
+  if (p.trustStore.policy.appNames().length === 0) {
+    p.events.warn('trust-empty', 'the trust store is empty: this peer admits no release; start it once with --trust FILE')
+  }
+  p.settle.start()
+  p.settle.burstEnded()
+}
+
+/** Stop every part, in the reverse order; a switch cut short is finished or undone on the next start, not failed. */
+export async function stopDaemonParts (p: DaemonParts, beforeNetwork: () => Promise<void>): Promise<void> {
+  p.beats.stop()
+  p.changes.stop()
+  p.settle.stop()
+  p.downloads.abortAll()
+  p.antiEntropy.stop()
+  p.keeper.stop()
+  p.rollout.stop()
+  p.engine.stop()
+  await p.host.close().catch(() => {})
+  // let aborted fetches and staging finish before the directory is released
+  await p.staging.stop()
+  await beforeNetwork()
+  p.gossip.stop()
+  await Promise.resolve(p.node.stop()).catch(() => {})
+}

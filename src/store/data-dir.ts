@@ -1,0 +1,64 @@
+/**
+ * The layout of a peer's data directory, in one place: every other part asks a
+ * {@link DataDir} for its paths and never spells a file name itself.
+ *
+ * @example
+ * ```ts
+ * const dir = new DataDir('/var/lib/upgossip')
+ * await fs.readFile(dir.nodeState)       // node.json
+ * dir.packageDir(releaseId)               // packages/<release id>/
+ * ```
+ */
+import path from 'node:path'
+
+/** Paths of one peer's data directory (DESIGN.md, "Daemon files"). */
+export class DataDir {
+  /** The directory itself. */
+  readonly root: string
+
+  constructor (root: string) {
+    this.root = root
+  }
+
+  /** The peer's libp2p private key. */
+  get peerKey (): string { return this.file('peer.key') }
+  /** The content-addressed block store. */
+  get blocks (): string { return this.file('blocks') }
+  /** Signed releases and their local state. */
+  get releases (): string { return this.file('releases') }
+  /** Unpacked packages, one directory per release id. */
+  get packages (): string { return this.file('packages') }
+  /** State directories, one per kept release id. */
+  get states (): string { return this.file('state') }
+  /** What the peer runs (`node.json`). */
+  get nodeState (): string { return this.file('node.json') }
+  /** The operator's approvals and holds. */
+  get controls (): string { return this.file('controls.json') }
+  /** The app's stdout and stderr, and its transforms'. */
+  get appLog (): string { return this.file('app.log') }
+  /** The structured event log. */
+  get events (): string { return this.file('events.jsonl') }
+  /** How to reach the control API (`control.json`, mode 0600). */
+  get control (): string { return this.file('control.json') }
+  /** The upgrade journal. */
+  get journal (): string { return this.file('journal.json') }
+
+  /** The unpacked package of a release. */
+  packageDir (id: string): string {
+    return path.join(this.packages, id)
+  }
+
+  /** The state directory of a release. */
+  stateDir (id: string): string {
+    return path.join(this.states, id)
+  }
+
+  /** Where the old state is copied (read-only) during a switch to `id`. */
+  snapshotDir (id: string): string {
+    return path.join(this.states, `.snapshot-${id}`)
+  }
+
+  private file (name: string): string {
+    return path.join(this.root, name)
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Whole directory trees on disk (state directories, snapshots, unpacked packages):
+ * copy, make read-only, fsync and remove.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+
+/** Copy a directory tree (state directories are small enough to copy). */
+export async function copyTree (from: string, to: string): Promise<void> {
+  await fs.cp(from, to, { recursive: true, errorOnExist: true, force: false, preserveTimestamps: true })
+}
+
+/** Make a tree read-only (files 0444, directories 0555) or writable again. */
+export async function setWritable (dir: string, writable: boolean): Promise<void> {
+  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])
+  for (const e of entries) {
+    const file = path.join(e.parentPath, e.name)
+    await fs.chmod(file, e.isDirectory() ? (writable ? 0o755 : 0o555) : (writable ? 0o644 : 0o444)).catch(() => {})
+  }
+  await fs.chmod(dir, writable ? 0o755 : 0o555).catch(() => {})
+}
+
+/** Fsync every file and directory of a tree, so that what it holds survives a power cut. */
+export async function fsyncTree (dir: string): Promise<void> {
+  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])
+  for (const e of entries) {
+    const handle = await fs.open(path.join(e.parentPath, e.name), 'r').catch(() => undefined)
+    if (handle == null) continue
+    await handle.sync().catch(() => {})
+    await handle.close()
+  }
+  const handle = await fs.open(dir, 'r').catch(() => undefined)
+  await handle?.sync().catch(() => {})
+  await handle?.close()
+}
+
+/** Remove a tree that may have been made read-only. */
+export async function removeTree (dir: string): Promise<void> {
+  await setWritable(dir, true)
+  await fs.rm(dir, { recursive: true, force: true })
+}
+
+/** Whether `dir` exists and is a directory. */
+export async function isDirectory (dir: string): Promise<boolean> {
+  return await fs.stat(dir).then(s => s.isDirectory(), () => false)
+}
