@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
-import type { BlockExchange, PeerId } from '../../src/net/index.js'
+import type { BlockSource, PeerId } from '../../src/net/index.js'
 import { BlockProtocolError, fetchPackage } from '../../src/net/index.js'
 import { packDirectory, walkPackageBlocks } from '../../src/package/index.js'
 import { BlockHashMismatchError, DiskFullError, MemoryBlockStore, verifyBlock } from '../../src/store/index.js'
@@ -13,20 +13,26 @@ function peer (name: string): PeerId {
 
 interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean, breaks?: boolean, slow?: boolean, silentMs?: number, stallGetMs?: number, stalled?: number }
 
-/** A block exchange over in-memory peers, recording who was asked for what, who was asked what it holds, and who served what. */
-function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>, haves: string[] = [], served: Array<{ peer: string, cid: string }> = []): BlockExchange {
+/**
+ * A block exchange over in-memory peers that speak blocks 1.0.0 (asked to wait, they
+ * answer at once), recording who was asked for what, who was asked what it holds, and
+ * who served what.
+ */
+function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[] }>, haves: string[] = [], served: Array<{ peer: string, cid: string }> = []): BlockSource {
   const find = (p: PeerId): FakePeer => peers.find(x => x.name === p.toString()) as FakePeer
+  const have = async (p: PeerId, cids: CID[]): Promise<boolean[]> => {
+    const fp = find(p)
+    if (fp.down === true) throw new Error('connection refused')
+    if (fp.silentMs != null) {
+      haves.push(fp.name)
+      await new Promise(resolve => setTimeout(resolve, fp.silentMs))
+      throw new Error('The operation was aborted due to timeout')
+    }
+    return await Promise.all(cids.map(async c => await fp.store.has(c)))
+  }
   return {
-    have: async (p: PeerId, cids: CID[]) => {
-      const fp = find(p)
-      if (fp.down === true) throw new Error('connection refused')
-      if (fp.silentMs != null) {
-        haves.push(fp.name)
-        await new Promise(resolve => setTimeout(resolve, fp.silentMs))
-        throw new Error('The operation was aborted due to timeout')
-      }
-      return await Promise.all(cids.map(async c => await fp.store.has(c)))
-    },
+    have,
+    haveWait: async (p: PeerId, cids: CID[]) => ({ have: await have(p, cids), waited: false }),
     get: async (p: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>) => {
       const fp = find(p)
       gets.push({ peer: fp.name, cids: cids.map(String) })
@@ -52,7 +58,7 @@ function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[]
       }
       return missing
     }
-  } as unknown as BlockExchange
+  }
 }
 
 async function packageWithBlocks (): Promise<{ root: CID, source: MemoryBlockStore, cids: CID[], size: number }> {
@@ -144,7 +150,7 @@ describe('fetching a package from the swarm', () => {
     let t = 0
     const controller = new AbortController()
     // nobody honest: the fetch keeps going round; let the clock run on and stop after a while
-    const stopped = fetchPackage({ root, store: new MemoryBlockStore(), exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: m => logs.push(m), signal: controller.signal, idleMs: 1, now: () => t })
+    const stopped = fetchPackage({ root, store: new MemoryBlockStore(), exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: m => logs.push(m), signal: controller.signal, idleMs: 1, clock: { now: () => t } })
     for (let i = 0; i < 50; i++) { t += 1000; await new Promise(resolve => setTimeout(resolve, 5)) }
     controller.abort()
     await stopped.catch(() => {})
@@ -211,6 +217,28 @@ describe('fetching a package from the swarm', () => {
     for (const cid of fromStaller) expect(fromHonest.has(cid)).toBe(true)
   })
 
+  it('reads the time from its clock only: a stalling peer\'s block is asked of another once the clock passes the hedge delay, not before', async () => {
+    const { root, source, cids } = await packageWithBlocks()
+    const peers: FakePeer[] = [{ name: 'staller', store: await copyOf(source, cids), stallGetMs: 10_000 }, { name: 'honest', store: await copyOf(source, cids) }]
+    const gets: Array<{ peer: string, cids: string[] }> = []
+    let t = Date.parse('2026-01-01T00:00:00Z')
+    let both = false
+    const sources = (): PeerId[] => (both ? peers : peers.slice(0, 1)).map(p => peer(p.name))
+    const fetching = fetchPackage({ root, store: new MemoryBlockStore(), exchange: exchange(peers, gets), sources, onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1, clock: { now: () => t } })
+    while (gets.length === 0) await new Promise(resolve => setTimeout(resolve, 5))
+    expect(gets).toEqual([{ peer: 'staller', cids: [root.toString()] }])
+    // the honest peer joins and says it holds the root; real time passes, the clock stands still
+    both = true
+    await new Promise(resolve => setTimeout(resolve, 300))
+    expect(gets.filter(g => g.peer === 'honest')).toEqual([])
+    t += 2000
+    const result = await fetching
+    expect(result.fetched).toBe(cids.length)
+    expect(gets.find(g => g.peer === 'honest')?.cids).toEqual([root.toString()])
+    // done long before the staller's request timed out
+    expect(peers[0]?.stalled).toBeUndefined()
+  })
+
   it('a peer that had nothing new is asked to wait for a block instead of again and again; its answer when one arrives goes on at once', async () => {
     const { root, source, cids } = await packageWithBlocks()
     const a: FakePeer = { name: 'a', store: new MemoryBlockStore() }
@@ -218,7 +246,7 @@ describe('fetching a package from the swarm', () => {
     const plain: string[] = []
     const waits: number[] = []
     const base = exchange([a], gets)
-    const withWaits = {
+    const withWaits: BlockSource = {
       ...base,
       have: async (p: PeerId, list: CID[]) => { plain.push(p.toString()); return await base.have(p, list) },
       haveWait: async (p: PeerId, list: CID[], waitMs: number) => {
@@ -232,7 +260,7 @@ describe('fetching a package from the swarm', () => {
         }
         return { have, waited: true }
       }
-    } as unknown as BlockExchange
+    }
     // the blocks reach a a second after the fetch starts
     const arrive = setTimeout(() => { void copyOf(source, cids).then(async copy => { for (const c of cids) await a.store.put(c, await copy.get(c)) }) }, 1000)
     try {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
-import type { BlockExchange, PeerId } from '../../src/net/index.js'
+import type { BlockSource, PeerId } from '../../src/net/index.js'
 import { UploadShare, fetchPackage } from '../../src/net/index.js'
 import { packDirectory, walkPackageBlocks } from '../../src/package/index.js'
 import { MemoryBlockStore } from '../../src/store/index.js'
@@ -49,14 +49,17 @@ export async function inMemorySwarm (opts: { fetchers: number, degree: number, f
   let seedSent = 0
   let received = 0
   const peer = (name: string): PeerId => ({ toString: () => name }) as unknown as PeerId
-  const exchangeOf = (me: string): BlockExchange => ({
-    have: async (p: PeerId, cids: CID[]) => {
-      await sleep(opts.latencyMs)
-      const store = stores.get(p.toString()) as MemoryBlockStore
-      const answer = await Promise.all(cids.map(async c => await store.has(c)))
-      await sleep(opts.latencyMs)
-      return answer
-    },
+  const have = async (p: PeerId, cids: CID[]): Promise<boolean[]> => {
+    await sleep(opts.latencyMs)
+    const store = stores.get(p.toString()) as MemoryBlockStore
+    const answer = await Promise.all(cids.map(async c => await store.has(c)))
+    await sleep(opts.latencyMs)
+    return answer
+  }
+  // every peer speaks blocks 1.0.0: asked to wait for a block, it answers at once
+  const exchangeOf = (me: string): BlockSource => ({
+    have,
+    haveWait: async (p: PeerId, cids: CID[]) => ({ have: await have(p, cids), waited: false }),
     get: async (p: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>) => {
       const from = p.toString()
       const store = stores.get(from) as MemoryBlockStore
@@ -83,7 +86,7 @@ export async function inMemorySwarm (opts: { fetchers: number, degree: number, f
       }
       return missing
     }
-  }) as unknown as BlockExchange
+  })
   await Promise.all(names.slice(1).map(async name => {
     await sleep(Math.random() * opts.spreadMs)
     await fetchPackage({
