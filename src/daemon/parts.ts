@@ -120,7 +120,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     freshness: local.freshness
   }, { labels: o.labels, beatIntervalMs: o.beatIntervalMs, idleBeatIntervalMs: o.idleBeatIntervalMs, idleBeatRate: o.idleBeatRate, peerTimeoutMs: o.peerTimeoutMs })
   const staging = new Staging({
-    book, blocks: local.blocks, exchange, downloads, dataDir, nodeState, events, metrics, changes,
+    book, blocks: local.blocks, exchange, downloads, dataDir, nodeState, events, metrics, changes, clock,
     peers: () => node.getPeers(),
     staged: async () => { await rollout.refreshSimulations() }
   }, { fetchRetryMs: o.fetchRetryMs })

@@ -36,9 +36,9 @@ export class RolloutRefusedError extends UpgossipError {
 /** What the rollout needs. */
 export interface RolloutComponents {
   dataDir: Pick<DataDir, 'packages' | 'states'>
-  book: ReleaseBook
-  engine: UpgradeEngine
-  host: AppHost
+  book: Pick<ReleaseBook, 'get' | 'list' | 'setState' | 'isRevoked'>
+  engine: Pick<UpgradeEngine, 'inProgress' | 'recover' | 'spec' | 'stateDir' | 'switch'>
+  host: Pick<AppHost, 'current' | 'idleFor' | 'launch' | 'stopCurrent' | 'supervise'>
   releases: Pick<InstalledReleases, 'installed' | 'simulationsFor' | 'nativeProtocol'>
   controls: Pick<OperatorControls, 'isApproved' | 'isHeld'>
   events: Pick<EventLog, 'info' | 'warn' | 'error'>

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs/promises'
 import type { CID } from 'multiformats/cid'
+import type { Clock } from '../clock.js'
 import { formatDuration } from '../duration.js'
 import { faultOf } from '../errors.js'
 import { fetchPackage } from '../net/index.js'
@@ -36,6 +37,7 @@ export interface StagingComponents {
   changes: { changed: () => void }
   /** A release was staged: its future SO is loaded into the running app before the switch. */
   staged: () => Promise<void>
+  clock: Clock
 }
 
 /** Options of staging. */
@@ -93,7 +95,8 @@ export class Staging {
       sources: this.c.peers,
       onProgress: have => { downloads.setHave(entry.id, have); this.c.changes.changed() },
       log: message => { this.c.events.info('fetch', `${record.app}@${record.version}: ${message}`) },
-      signal
+      signal,
+      clock: this.c.clock
     }).then(async () => {
       if (!signal.aborted) await this.stage(entry)
     }).catch(async (err: Error) => {
