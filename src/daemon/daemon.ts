@@ -12,10 +12,10 @@ import { formatDuration } from '../duration.js'
 import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
 import {
-  AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
+  Gossip, NetworkView, PeerKeeper, createPeerNode, decodeBeat, encodeBeat, fetchPackage, loadPeerKey,
   beatNow, beatWaiting, idleBeatIntervalFor, peerIdFromString, readPsk, syncAnswer, takeInSyncAnswer, MAX_SYNC_APPS, SYNC_PROTOCOL
 } from '../net/index.js'
-import type { GossipVerdict, PeerId, PeerNode, StatusBeat, SyncAnswerPart, SyncRequest } from '../net/index.js'
+import type { BlockExchange, GossipVerdict, PeerId, PeerNode, StatusBeat, SyncAnswerPart, SyncProtocol, SyncRequest } from '../net/index.js'
 import { unpackPackage, walkPackageBlocks } from '../package/index.js'
 import {
   ReleaseBook, TrustStore, decodeReleasesTopicMessage, encodeReleasesTopicMessage, readBundle,
@@ -320,19 +320,18 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       bootstrap: o.bootstrap,
       mdns: o.mdns,
       psk,
-      scoredTopics: [`upgossip/${o.network}/releases`, `upgossip/${o.network}/status`]
+      scoredTopics: [`upgossip/${o.network}/releases`, `upgossip/${o.network}/status`],
+      services: {
+        blocks: { store: this.blocks, metrics: this.metrics, log, corruptServedBlocks: process.env.UPGOSSIP_FAULT === 'serve-corrupt-blocks' },
+        sync: { network: o.network, metrics: this.metrics, log, releasesFor: request => this.releasesFor(request) },
+        appStreams: { metrics: this.metrics, log }
+      }
     })
-    this.exchange = new BlockExchange({
-      node: this.node,
-      store: this.blocks,
-      metrics: this.metrics,
-      log,
-      corruptServedBlocks: process.env.UPGOSSIP_FAULT === 'serve-corrupt-blocks'
-    })
+    this.exchange = this.node.services.blocks
     // a block stored here (fetched or published) answers the peers waiting for it
     const exchange = this.exchange
     this.blocks.onStored = cid => { exchange.arrived(cid) }
-    this.sync = new SyncProtocol({ node: this.node, network: o.network, metrics: this.metrics, log, releasesFor: request => this.releasesFor(request) })
+    this.sync = this.node.services.sync
     this.gossip = new Gossip({
       node: this.node,
       network: o.network,
@@ -342,7 +341,7 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       onBeat: (data, from) => this.onBeat(data, from)
     })
     this.shim = new Shim({
-      streams: new AppStreams({ node: this.node, metrics: this.metrics, log }),
+      streams: this.node.services.appStreams,
       selfId: () => this.peerId,
       app: () => this.nodeState.app,
       native: () => this.rollout?.nativeProtocol(),
@@ -353,8 +352,6 @@ export class Daemon extends EventEmitter<{ status: [], timeline: [TimelineSample
       callTimeoutMs: o.callTimeoutMs
     })
     this.keeper = new PeerKeeper({ node: this.node, view: this.view, minConnections: o.minConnections, intervalMs: Math.max(1000, Math.floor(o.beatIntervalMs / 2)), log, bootstrap: o.bootstrap })
-    await this.exchange.start()
-    await this.sync.start()
     this.gossip.start()
     this.keeper.start()
     this.node.addEventListener('peer:identify', evt => {
