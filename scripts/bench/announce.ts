@@ -26,8 +26,8 @@
  * which every daemon beats at once, and the probe measured that burst of 25 beats.
  */
 import fs from 'node:fs/promises'
-import { BlockExchange, MAX_IDLE_BEAT_MS, createPeerNode, encodeBeat, loadPeerKey, noNetMetrics, releasesTopic, statusTopic } from '#src/net/index.js'
-import type { PeerNode, StatusBeat } from '#src/net/index.js'
+import { MAX_IDLE_BEAT_MS, createPeerNode, encodeBeat, loadPeerKey, noNetMetrics, releasesTopic, statusTopic } from '#src/net/index.js'
+import type { BasePeerNode, StatusBeat } from '#src/net/index.js'
 import { bundlePackageBlocks, encodeReleasesTopicMessage, readBundle } from '#src/release/index.js'
 import { MemoryBlockStore } from '#src/store/index.js'
 import type { DaemonProcess } from '#src/testnet/index.js'
@@ -66,7 +66,7 @@ export interface AnnounceResult {
 
 const METHOD = 'probe node joined through one daemon publishes, alternately, a signed release of a tiny package and a 1 KiB status beat, each on a quiet network (after a release, every daemon has staged its package; then 2 s); latency to the last daemon (event log time / status "seen" time minus publish time); ratio of medians'
 
-async function waitForSubscribers (node: PeerNode, topics: string[], timeoutMs = 30_000): Promise<void> {
+async function waitForSubscribers (node: BasePeerNode, topics: string[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (topics.every(t => node.services.pubsub.getSubscribers(t).length > 0)) return
@@ -93,15 +93,15 @@ function plainBeat (probe: string, size: number): Uint8Array {
 export async function announce (net: BenchNetwork, probes: number, progress: Progress, minorBase = 90): Promise<AnnounceResult> {
   const publisher = net.peers[0] as DaemonProcess
   const keyFile = net.ws.file('probe-node.key')
+  const store = new MemoryBlockStore()
+  // the probe node serves blocks (block exchange only: no sync, no app streams)
   const node = await createPeerNode({
     privateKey: await loadPeerKey(keyFile),
     listen: ['/ip4/127.0.0.1/tcp/0'],
     bootstrap: [publisher.addr],
-    scoredTopics: [releasesTopic('default'), statusTopic('default')]
+    scoredTopics: [releasesTopic('default'), statusTopic('default')],
+    services: { blocks: { store, metrics: noNetMetrics, log: () => {} } }
   })
-  const store = new MemoryBlockStore()
-  const exchange = new BlockExchange({ node, store, metrics: noNetMetrics, log: () => {} })
-  await exchange.start()
   const pubsub = node.services.pubsub
   pubsub.subscribe(releasesTopic('default'))
   pubsub.subscribe(statusTopic('default'))
@@ -147,7 +147,7 @@ export async function announce (net: BenchNetwork, probes: number, progress: Pro
       await sleep(2000)
     }
   } finally {
-    await exchange.stop().catch(() => {})
+    // stops the block exchange with the node
     await node.stop()
     await fs.rm(keyFile, { force: true })
   }

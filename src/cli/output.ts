@@ -5,9 +5,11 @@
 import fs from 'node:fs/promises'
 import { UpgossipError } from '../errors.js'
 
-/** Exit codes. */
+/** Exit code: done. */
 export const EXIT_OK = 0
+/** Exit code: refused or invalid. */
 export const EXIT_REFUSED = 1
+/** Exit code: a usage error (including unknown options). */
 export const EXIT_USAGE = 2
 
 /** The command line was wrong (exit 2). */

@@ -18,6 +18,7 @@ import { createPeerNode, loadPeerKey, readPsk } from '../net/index.js'
 import type { ReleaseEntry } from '../release/index.js'
 import { writeJsonAtomic } from '../store/index.js'
 import type { DaemonApi, DaemonEvents, DaemonStatus, PublishResult, RevokeResult, RollbackResult, RotateResult } from './api.js'
+import { releasesFor } from './anti-entropy.js'
 import { ControlApi } from './control-api.js'
 import { ControlPortInUseError } from './errors.js'
 import { openLocalParts } from './local-parts.js'
@@ -42,6 +43,7 @@ export class Daemon implements DaemonApi {
   static async start (options: DaemonOptions, clock: Clock = systemClock): Promise<Daemon> {
     const local = await openLocalParts(options, clock)
     let daemon: Daemon | undefined
+    const log = (message: string): void => { local.events.info('net', message) }
     try {
       const node = await createPeerNode({
         privateKey: await loadPeerKey(local.dataDir.peerKey),
@@ -50,7 +52,13 @@ export class Daemon implements DaemonApi {
         bootstrap: options.bootstrap,
         mdns: options.mdns,
         psk: options.psk == null ? undefined : await readPsk(options.psk),
-        scoredTopics: [`upgossip/${options.network}/releases`, `upgossip/${options.network}/status`]
+        scoredTopics: [`upgossip/${options.network}/releases`, `upgossip/${options.network}/status`],
+        // the protocols of this daemon, registered as libp2p services (started and stopped with the node)
+        services: {
+          blocks: { store: local.blocks, metrics: local.metrics, log, corruptServedBlocks: process.env.UPGOSSIP_FAULT === 'serve-corrupt-blocks' },
+          sync: { network: options.network, metrics: local.metrics, log, releasesFor: request => releasesFor(local, request) },
+          appStreams: { metrics: local.metrics, log }
+        }
       })
       daemon = new Daemon(createDaemonParts(local, node))
       await daemon.startParts()

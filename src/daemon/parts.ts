@@ -5,12 +5,12 @@
  * to them here.
  */
 import { AppHost } from '../host/index.js'
-import { AppStreams, BlockExchange, Gossip, NetworkView, PeerKeeper, SyncProtocol } from '../net/index.js'
-import type { PeerNode } from '../net/index.js'
+import { Gossip, NetworkView, PeerKeeper } from '../net/index.js'
+import type { BlockExchange, PeerNode, SyncProtocol } from '../net/index.js'
 import { Shim } from '../shim/index.js'
 import { UpgradeEngine } from '../upgrade/index.js'
 import { Admission, gossipResult } from './admission.js'
-import { AntiEntropy, releasesFor } from './anti-entropy.js'
+import { AntiEntropy } from './anti-entropy.js'
 import { Beats } from './beats.js'
 import { InstalledReleases } from './installed-releases.js'
 import type { LocalParts } from './local-parts.js'
@@ -50,10 +50,10 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
   const log = (message: string): void => { events.info('net', message) }
   const self = (): string => node.peerId.toString()
   const view = new NetworkView()
-  const exchange = new BlockExchange({ node, store: local.blocks, metrics, log, corruptServedBlocks: process.env.UPGOSSIP_FAULT === 'serve-corrupt-blocks' })
+  const exchange = node.services.blocks
   // a block stored here (fetched or published) answers the peers waiting for it
   local.blocks.onStored = cid => { exchange.arrived(cid) }
-  const sync = new SyncProtocol({ node, network: o.network, metrics, log, releasesFor: request => releasesFor(local, request) })
+  const sync = node.services.sync
   const keeper = new PeerKeeper({ node, view, minConnections: o.minConnections, intervalMs: Math.max(1000, Math.floor(o.beatIntervalMs / 2)), log, bootstrap: o.bootstrap })
   const releases = new InstalledReleases({ book, dataDir, nodeState })
 
@@ -68,7 +68,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     log: message => { events.warn('app', message) }
   })
   const shim: Shim = new Shim({
-    streams: new AppStreams({ node, metrics, log }),
+    streams: node.services.appStreams,
     selfId: self,
     app: () => nodeState.app,
     native: () => releases.nativeProtocol(),
@@ -190,11 +190,9 @@ function connectParts (p: DaemonParts): void {
   })
 }
 
-/** Start every part, in order: the network's protocols, then intake, staging and beats, then the app. */
+/** Start every part, in order (the network's protocols run already, as libp2p services): intake, staging and beats, then the app. */
 export async function startDaemonParts (p: DaemonParts): Promise<void> {
   connectParts(p)
-  await p.exchange.start()
-  await p.sync.start()
   p.gossip.start()
   p.keeper.start()
   p.antiEntropy.start()

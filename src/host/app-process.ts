@@ -9,8 +9,8 @@ import { EventEmitter } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
 import { RemoteNamedError, UpgossipError } from '../errors.js'
-import { IPC_PROTOCOL_VERSION, isAppMessage } from './ipc.js'
-import type { AppMessage, HostMessage, IpcError, Route, SimulationSpec } from './ipc.js'
+import { IPC_PROTOCOL_VERSION, isAppMessage } from '../ipc/index.js'
+import type { AppMessage, HostMessage, IpcError, Route, SimulationSpec } from '../ipc/index.js'
 
 /** The app answered a request with an error, or never answered. */
 export class AppRequestError extends UpgossipError {

@@ -1,7 +1,7 @@
 /**
  * `host/` — the app as a child process: fork with advanced IPC and the `upgossip/app`
- * resolve hook, the IPC protocol, health (ready, unhealthy, stable), restarts with
- * backoff, request holding during a switch.
+ * resolve hook, the daemon's side of the IPC protocol (`ipc/`), health (ready,
+ * unhealthy, stable), restarts with backoff, request holding during a switch.
  *
  * @example
  * ```ts
@@ -14,4 +14,5 @@
  */
 export * from './app-host.js'
 export * from './app-process.js'
-export * from './ipc.js'
+// the IPC protocol lives in ipc/ (the SDK speaks it too); re-exported for the daemon
+export * from '../ipc/index.js'

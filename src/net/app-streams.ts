@@ -2,31 +2,62 @@
  * App traffic on libp2p: one request frame and one response frame per stream on
  * `/upgossip/app/<app>/<protocol>`, with a size limit and a deadline. What the frames
  * mean is the shim's business.
+ *
+ * A libp2p service: `createPeerNode` registers it as `appStreams`, libp2p starts and
+ * stops it; the shim decides which protocols it handles.
  */
-import type { PeerId, Stream } from '@libp2p/interface'
+import { serviceDependencies } from '@libp2p/interface'
+import type { ComponentLogger, Logger, PeerId, PeerStore, Startable, Stream } from '@libp2p/interface'
+import type { Identify } from '@libp2p/identify'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { NetMetrics } from './metrics.js'
-import type { PeerNode } from './node.js'
 import { dialWithDeadline, readFrame, streamDeadline, writeFrames } from './stream-codec.js'
 
 /** Largest app request or response frame. */
 export const MAX_APP_FRAME = 1024 * 1024 + 1024
 /** More than the requests kept in flight (holding keeps at most 1000). */
 const APP_STREAM_LIMIT = 1024
+/** Libp2p's use priority for a dial: ahead of its own background dials, as its `dial` does. */
+const USER_DIAL_PRIORITY = 75
 
-/** What the app streams need. */
+/** What the app streams take from libp2p (`identify` is the node's identify service). */
 export interface AppStreamsComponents {
-  node: PeerNode
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  peerStore: PeerStore
+  identify: Identify
+  logger: ComponentLogger
+}
+
+/** What the app streams take from their owner. */
+export interface AppStreamsInit {
   metrics: NetMetrics
+  /** Operator-facing notes (the event log): requests that failed. */
   log: (message: string) => void
 }
 
 /** Serves and sends app requests. */
-export class AppStreams {
-  private readonly c: AppStreamsComponents
+export class AppStreams implements Startable {
+  readonly [Symbol.toStringTag] = '@upgossip/app-streams'
+  /** `refreshProtocols` asks the node's identify service. */
+  readonly [serviceDependencies]: string[] = ['@libp2p/identify']
+  private readonly components: AppStreamsComponents
+  private readonly c: AppStreamsInit
+  private readonly log: Logger
   private readonly handled = new Set<string>()
 
-  constructor (components: AppStreamsComponents) {
-    this.c = components
+  constructor (components: AppStreamsComponents, init: AppStreamsInit) {
+    this.components = components
+    this.c = init
+    this.log = components.logger.forComponent('upgossip:app-streams')
+  }
+
+  /** Nothing to register: the shim hands in the protocols as versions become spoken. */
+  start (): void {}
+
+  /** Stop handling every protocol handled now. */
+  async stop (): Promise<void> {
+    await Promise.all([...this.handled].map(async protocol => { await this.unhandle(protocol) }))
   }
 
   /** The protocol ids handled now. */
@@ -38,7 +69,8 @@ export class AppStreams {
   async handle (protocol: string, onRequest: (from: string, request: Uint8Array) => Promise<Uint8Array>, timeoutMs = 60_000): Promise<void> {
     if (this.handled.has(protocol)) return
     this.handled.add(protocol)
-    await this.c.node.handle(protocol, ({ stream, connection }) => {
+    this.log('handling %s', protocol)
+    await this.components.registrar.handle(protocol, ({ stream, connection }) => {
       void this.serve(protocol, stream, connection.remotePeer.toString(), onRequest, timeoutMs)
     }, { maxInboundStreams: APP_STREAM_LIMIT, maxOutboundStreams: APP_STREAM_LIMIT })
   }
@@ -51,7 +83,9 @@ export class AppStreams {
       const response = await onRequest(from, request)
       this.c.metrics.bytes(protocol, 'out', response.byteLength)
       await writeFrames(stream, [response])
+      this.log.trace('%s: %d bytes from %s answered with %d', protocol, request.byteLength, from, response.byteLength)
     } catch (err) {
+      this.log.error('%s: request from %s failed - %e', protocol, from, err)
       this.c.log(`app request from ${from} on ${protocol} failed: ${(err as Error).message}`)
       stream.abort(err as Error)
     } finally {
@@ -62,12 +96,13 @@ export class AppStreams {
   /** Stop handling `protocol` (identify then stops advertising it). */
   async unhandle (protocol: string): Promise<void> {
     if (!this.handled.delete(protocol)) return
-    await this.c.node.unhandle(protocol)
+    this.log('no longer handling %s', protocol)
+    await this.components.registrar.unhandle(protocol)
   }
 
   /** Send one request frame to `peer` on `protocol` and return the answer frame. */
   async request (peer: PeerId, protocol: string, request: Uint8Array, timeoutMs = 30_000): Promise<Uint8Array> {
-    const { stream, release } = await dialWithDeadline(this.c.node, peer, protocol, timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`))
+    const { stream, release } = await dialWithDeadline(this.components.connectionManager, peer, protocol, timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`))
     try {
       this.c.metrics.bytes(protocol, 'out', request.byteLength)
       await writeFrames(stream, [request])
@@ -82,7 +117,7 @@ export class AppStreams {
   /** The protocols a peer advertised (identify, kept by the peer store). */
   async protocolsOf (peer: PeerId): Promise<string[]> {
     try {
-      return (await this.c.node.peerStore.get(peer)).protocols
+      return (await this.components.peerStore.get(peer)).protocols
     } catch {
       return []
     }
@@ -91,7 +126,22 @@ export class AppStreams {
   /** Ask the peer again (identify over a connection, dialled if needed), for when what we hold looks stale. */
   async refreshProtocols (peer: PeerId, timeoutMs = 10_000): Promise<string[]> {
     const signal = AbortSignal.timeout(timeoutMs)
-    const connection = this.c.node.getConnections(peer)[0] ?? await this.c.node.dial(peer, { signal })
-    return (await this.c.node.services.identify.identify(connection, { signal })).protocols
+    const connection = this.components.connectionManager.getConnections(peer)[0] ?? await this.components.connectionManager.openConnection(peer, { priority: USER_DIAL_PRIORITY, signal })
+    const protocols = (await this.components.identify.identify(connection, { signal })).protocols
+    this.log('%p speaks %d protocols now', peer, protocols.length)
+    return protocols
   }
+}
+
+/**
+ * App streams as a libp2p service (it needs the node's identify service).
+ *
+ * @example
+ * ```ts
+ * const node = await createLibp2p({ services: { identify: identify(), appStreams: appStreams({ metrics, log }) } })
+ * await node.services.appStreams.handle('/upgossip/app/kv/2', async (from, request) => answer(from, request))
+ * ```
+ */
+export function appStreams (init: AppStreamsInit): (components: AppStreamsComponents) => AppStreams {
+  return (components) => new AppStreams(components, init)
 }

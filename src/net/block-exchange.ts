@@ -14,16 +14,18 @@
  * A server shares its upload ({@link UploadShare}): a large block it sent to another
  * connected peer lately may be answered `missing` — not from me now, take it from that
  * peer — so that peers fetching one package do not all take it from the publisher.
+ *
+ * A libp2p service: `createPeerNode` registers it as `blocks`, libp2p starts and stops it.
  */
 import * as dagCbor from '@ipld/dag-cbor'
-import type { PeerId, Stream } from '@libp2p/interface'
+import type { ComponentLogger, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { CID } from 'multiformats/cid'
 import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
 import { toCid, verifyBlock } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
 import type { NetMetrics } from './metrics.js'
-import type { PeerNode } from './node.js'
 import { BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL } from './protocol-ids.js'
 import { UploadShare } from './upload-share.js'
 import { dialWithDeadline, readFrame, readFrames, streamDeadline, writeFrames } from './stream-codec.js'
@@ -82,11 +84,18 @@ function decodeRequest (bytes: Uint8Array, waits: boolean): Request {
   throw new BlockProtocolError(`unknown request "${keys[0]?.slice(0, 20)}"`)
 }
 
-/** What the block exchange needs. */
+/** What the block exchange takes from libp2p. */
 export interface BlockExchangeComponents {
-  node: PeerNode
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  logger: ComponentLogger
+}
+
+/** What the block exchange takes from its owner. */
+export interface BlockExchangeInit {
   store: BlockStore
   metrics: NetMetrics
+  /** Operator-facing notes (the event log): requests refused. */
   log: (message: string) => void
   /** Test fault: serve every block with one byte flipped. */
   corruptServedBlocks?: boolean
@@ -101,33 +110,43 @@ export interface BlockAnswer {
 }
 
 /** Serves blocks to peers and asks peers for blocks. */
-export class BlockExchange {
-  private readonly c: BlockExchangeComponents
+export class BlockExchange implements Startable {
+  readonly [Symbol.toStringTag] = '@upgossip/blocks'
+  private readonly components: BlockExchangeComponents
+  private readonly c: BlockExchangeInit
+  private readonly log: Logger
   private readonly share: UploadShare
   /** `have` requests waiting for a block: what they wait for, and how to wake them. */
   private readonly waiters = new Set<{ keys: Set<string>, wake: () => void }>()
   /** Waiting `have` requests by peer. */
   private readonly waitsOf = new Map<string, number>()
 
-  constructor (components: BlockExchangeComponents) {
-    this.c = components
-    this.share = new UploadShare({ shareMs: components.shareMs, connected: peer => components.node.getPeers().some(p => p.toString() === peer) })
+  constructor (components: BlockExchangeComponents, init: BlockExchangeInit) {
+    this.components = components
+    this.c = init
+    this.log = components.logger.forComponent('upgossip:blocks')
+    const connected = (peer: string): boolean => components.connectionManager.getConnections().some(c => c.remotePeer.toString() === peer)
+    this.share = new UploadShare({ shareMs: init.shareMs, connected })
   }
 
-  /** Register the protocol handler. */
+  /** Register the protocol handlers (both versions). */
   async start (): Promise<void> {
-    await this.c.node.handle([BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL], ({ stream, connection }) => {
-      this.serve(stream, connection.remotePeer.toString()).catch(err => {
-        this.c.log(`block request refused: ${(err as Error).message}`)
-        stream.abort(err as Error)
-      })
-    }, { maxInboundStreams: 256, maxOutboundStreams: 256 })
+    await Promise.all([BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL].map(async protocol => {
+      await this.components.registrar.handle(protocol, ({ stream, connection }) => {
+        const from = connection.remotePeer.toString()
+        this.serve(stream, from).catch(err => {
+          this.log.error('request from %s refused - %e', from, err)
+          this.c.log(`block request refused: ${(err as Error).message}`)
+          stream.abort(err as Error)
+        })
+      }, { maxInboundStreams: 256, maxOutboundStreams: 256 })
+    }))
   }
 
-  /** Unregister the handler. */
+  /** Answer the waiting `have` requests and unregister the handlers. */
   async stop (): Promise<void> {
     for (const w of this.waiters) w.wake()
-    await this.c.node.unhandle([BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL])
+    await Promise.all([BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL].map(async protocol => { await this.components.registrar.unhandle(protocol) }))
   }
 
   /** A block was stored here: `have` requests waiting for it are answered. */
@@ -170,22 +189,28 @@ export class BlockExchange {
         const holds = async (): Promise<boolean[]> => await Promise.all(request.have.map(async cid => await this.c.store.has(cid)))
         let have = await holds()
         if (request.wait > 0 && !have.some(Boolean)) {
+          this.log('%s asks which of %d blocks this peer holds: none yet, waiting up to %d ms', from, request.have.length, request.wait)
           await this.waitForAny(request.have, request.wait, from)
           have = await holds()
         }
+        if (this.log.enabled) this.log('%s asks which of %d blocks this peer holds: %d', from, request.have.length, have.filter(Boolean).length)
         const out = dagCbor.encode({ have })
         this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', out.byteLength)
         await writeFrames(stream, [out])
         return
       }
       const self = this
+      this.log('%s asks for %d blocks', from, request.get.length)
       await writeFrames(stream, (async function * () {
         for (const cid of request.get) {
           const key = cid.toString()
           let bytes: Uint8Array | undefined
           try {
             bytes = await self.c.store.get(cid)
-            if (self.share.leaveToOthers(key, from, bytes.byteLength)) bytes = undefined
+            if (self.share.leaveToOthers(key, from, bytes.byteLength)) {
+              self.log('%c left to the peer it went to lately, not sent to %s', cid, from)
+              bytes = undefined
+            }
           } catch {
             bytes = undefined
           }
@@ -219,7 +244,7 @@ export class BlockExchange {
    */
   async haveWait (peer: PeerId, cids: CID[], waitMs: number, timeoutMs = 10_000): Promise<{ have: boolean[], waited: boolean }> {
     const wait = Math.max(0, Math.min(MAX_HAVE_WAIT_MS, Math.round(waitMs)))
-    const { stream, release } = await dialWithDeadline(this.c.node, peer, wait > 0 ? [BLOCKS_WAIT_PROTOCOL, BLOCKS_PROTOCOL] : BLOCKS_PROTOCOL, timeoutMs + wait, () => new BlockTimeoutError('have request timed out'))
+    const { stream, release } = await dialWithDeadline(this.components.connectionManager, peer, wait > 0 ? [BLOCKS_WAIT_PROTOCOL, BLOCKS_PROTOCOL] : BLOCKS_PROTOCOL, timeoutMs + wait, () => new BlockTimeoutError('have request timed out'))
     try {
       const waited = wait > 0 && stream.protocol === BLOCKS_WAIT_PROTOCOL
       const request = dagCbor.encode(waited ? { have: cids, wait } : { have: cids })
@@ -237,6 +262,7 @@ export class BlockExchange {
       if (!Array.isArray(have) || have.length !== cids.length || !have.every(h => typeof h === 'boolean')) {
         throw new BlockProtocolError('have answer does not match the request')
       }
+      if (this.log.enabled) this.log('%p holds %d of %d blocks asked%s', peer, have.filter(Boolean).length, cids.length, waited ? ' (asked to wait)' : '')
       return { have: have as boolean[], waited }
     } finally {
       release()
@@ -248,7 +274,7 @@ export class BlockExchange {
    * handed to `onBlock`. A wrong block throws `BlockHashMismatchError`.
    */
   async get (peer: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, timeoutMs = 20_000): Promise<CID[]> {
-    const { stream, release } = await dialWithDeadline(this.c.node, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockTimeoutError('get request timed out'))
+    const { stream, release } = await dialWithDeadline(this.components.connectionManager, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockTimeoutError('get request timed out'))
     try {
       const request = dagCbor.encode({ get: cids })
       this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)
@@ -275,6 +301,7 @@ export class BlockExchange {
         try {
           await verifyBlock(expected, value.bytes)
         } catch (err) {
+          this.log.error('%p sent a block that does not match %c', peer, expected)
           this.c.metrics.blocks('refused')
           throw err
         }
@@ -283,9 +310,23 @@ export class BlockExchange {
         await onBlock(expected, value.bytes)
       }
       if (index < cids.length) missing.push(...cids.slice(index))
+      this.log('%p sent %d of %d blocks asked', peer, cids.length - missing.length, cids.length)
       return missing
     } finally {
       release()
     }
   }
+}
+
+/**
+ * The block exchange as a libp2p service.
+ *
+ * @example
+ * ```ts
+ * const node = await createLibp2p({ services: { blocks: blockExchange({ store, metrics, log }) } })
+ * const have = await node.services.blocks.have(peer, cids)
+ * ```
+ */
+export function blockExchange (init: BlockExchangeInit): (components: BlockExchangeComponents) => BlockExchange {
+  return (components) => new BlockExchange(components, init)
 }

@@ -4,9 +4,9 @@
  * strict signing, so `from` is authenticated; a REJECT scores the sender down.
  */
 import { TopicValidatorResult } from '@libp2p/interface'
-import type { Message } from '@libp2p/interface'
+import type { Logger, Message } from '@libp2p/interface'
 import type { NetMetrics } from './metrics.js'
-import type { PeerNode } from './node.js'
+import type { BasePeerNode } from './node.js'
 import { releasesTopic, statusTopic } from './protocol-ids.js'
 
 /** A validator's answer. */
@@ -14,7 +14,7 @@ export type GossipVerdict = 'accept' | 'ignore' | 'reject'
 
 /** What the gossip needs. */
 export interface GossipComponents {
-  node: PeerNode
+  node: BasePeerNode
   network: string
   metrics: NetMetrics
   log: (message: string) => void
@@ -33,11 +33,13 @@ const RESULT: Record<GossipVerdict, TopicValidatorResult> = {
 /** Subscribes to both topics and publishes on them. */
 export class Gossip {
   private readonly c: GossipComponents
+  private readonly log: Logger
   readonly releasesTopic: string
   readonly statusTopic: string
 
   constructor (components: GossipComponents) {
     this.c = components
+    this.log = components.node.logger.forComponent('upgossip:gossip')
     this.releasesTopic = releasesTopic(components.network)
     this.statusTopic = statusTopic(components.network)
   }
@@ -49,6 +51,7 @@ export class Gossip {
       const verdict = message.type === 'signed'
         ? await this.c.onRelease(message.data, message.from.toString()).catch(() => 'reject' as const)
         : 'reject'
+      this.log('releases-topic message from %p: %s', message.type === 'signed' ? message.from : undefined, verdict)
       this.c.metrics.gossip('releases', verdict)
       this.c.metrics.bytes(this.releasesTopic, 'in', message.data.byteLength)
       return RESULT[verdict]
@@ -62,6 +65,7 @@ export class Gossip {
           verdict = 'reject'
         }
       }
+      this.log.trace('beat from %p: %s', message.type === 'signed' ? message.from : undefined, verdict)
       this.c.metrics.gossip('status', verdict)
       this.c.metrics.bytes(this.statusTopic, 'in', message.data.byteLength)
       return RESULT[verdict]
@@ -82,6 +86,7 @@ export class Gossip {
   /** Gossip a releases-topic message. */
   async publishRelease (data: Uint8Array): Promise<void> {
     this.c.metrics.bytes(this.releasesTopic, 'out', data.byteLength)
+    this.log('publishing a releases-topic message of %d bytes', data.byteLength)
     await this.c.node.services.pubsub.publish(this.releasesTopic, data)
   }
 

@@ -1,7 +1,9 @@
 /**
  * The libp2p node of a peer: TCP + noise + yamux + identify + gossipsub (strict
- * signing, topic scoring), optional bootstrap list, mDNS and private-network key.
- * Every other module of `src/` reaches libp2p only through `src/net/`.
+ * signing, topic scoring), optional bootstrap list, mDNS and private-network key; and
+ * upgossip's own protocols (block exchange, sync, app streams) as libp2p services,
+ * started and stopped with the node. Every other module of `src/` reaches libp2p only
+ * through `src/net/`.
  */
 import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -19,19 +21,51 @@ import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import type { TCPOptions } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
+import type { ServiceFactoryMap } from 'libp2p'
 import { UpgossipError } from '../errors.js'
 import { writeFileAtomic } from '../store/index.js'
+import { appStreams } from './app-streams.js'
+import type { AppStreams, AppStreamsInit } from './app-streams.js'
+import { blockExchange } from './block-exchange.js'
+import type { BlockExchange, BlockExchangeInit } from './block-exchange.js'
+import { syncProtocol } from './sync.js'
+import type { SyncInit, SyncProtocol } from './sync.js'
 
-/** The services our node runs. */
-export type PeerServices = {
+/** The libp2p services every node runs. */
+export type BaseServices = {
   identify: Identify
   /** Tells connected peers when our protocol list changes (a version became spoken). */
   identifyPush: IdentifyPush
   pubsub: GossipSub
-} & Record<string, unknown>
+}
 
-/** A started libp2p node with our services. */
+/** upgossip's own protocols, each a libp2p service. */
+export type UpgossipServices = {
+  blocks: BlockExchange
+  sync: SyncProtocol
+  appStreams: AppStreams
+}
+
+/** The services of a daemon's node: all of them. */
+export type PeerServices = BaseServices & UpgossipServices
+
+/** A started libp2p node with every service a daemon uses. */
 export type PeerNode = Libp2p<PeerServices>
+
+/** A started libp2p node with only the base services (a node that is no daemon: a test's, a probe's). */
+export type BasePeerNode = Libp2p<BaseServices>
+
+/** What each of upgossip's own services takes; a node runs those given. */
+export interface PeerServicesInit {
+  blocks?: BlockExchangeInit
+  sync?: SyncInit
+  appStreams?: AppStreamsInit
+}
+
+/** The services of a node created with `services` of type `S`: the base ones and those `S` surely names. */
+export type PeerServicesOf<S extends PeerServicesInit> = BaseServices & {
+  [K in keyof S & keyof UpgossipServices as undefined extends S[K] ? never : K]: UpgossipServices[K]
+}
 
 /** A private-network key file is unreadable. */
 export class PskInvalidError extends UpgossipError {
@@ -61,6 +95,8 @@ export interface PeerNodeInit {
   /** Topics scored strictly: invalid messages cost the sender dearly. */
   scoredTopics?: string[]
   maxConnections?: number
+  /** upgossip's protocols to run, each with what it takes (a daemon gives all three). */
+  services?: PeerServicesInit
 }
 
 /** Read the peer's persistent identity from `file`, creating it (mode 0600) on first start. */
@@ -129,8 +165,17 @@ function tcpOptions (dialFrom: string | undefined): TCPOptions {
   return { dialOpts }
 }
 
-/** Create and start a libp2p node. */
-export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
+/**
+ * Create and start a libp2p node, with those of upgossip's services `init.services` names
+ * (libp2p starts them with the node and stops them with it).
+ *
+ * @example
+ * ```ts
+ * const node = await createPeerNode({ privateKey, listen, services: { blocks: { store, metrics, log }, sync: { network, metrics, log, releasesFor }, appStreams: { metrics, log } } })
+ * await node.services.sync.sync(peer, { kv: '1.0.0' })
+ * ```
+ */
+export async function createPeerNode<S extends PeerServicesInit = Record<never, never>> (init: PeerNodeInit & { services?: S }): Promise<Libp2p<PeerServicesOf<S>>> {
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
   if ((init.bootstrap ?? []).length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
   // mDNS and pnet are loaded only when asked for: most daemons use neither, and every
@@ -156,7 +201,7 @@ export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
   })]))
   let node
   try {
-    node = await createLibp2p({
+    node = await createLibp2p<NodeServices>({
     privateKey: init.privateKey,
     addresses: { listen: init.listen },
     transports: [tcp(tcpOptions(init.dialFrom))],
@@ -192,7 +237,8 @@ export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
           acceptPXThreshold: 0,
           opportunisticGraftThreshold: 1
         })
-      }) as (components: any) => GossipSub
+      }) as (components: any) => GossipSub,
+      ...upgossipServices(init.services ?? {})
     }
     })
   } catch (err) {
@@ -202,5 +248,17 @@ export async function createPeerNode (init: PeerNodeInit): Promise<PeerNode> {
     }
     throw err
   }
-  return node as unknown as PeerNode
+  return node as unknown as Libp2p<PeerServicesOf<S>>
+}
+
+/** The services a node may run: the base ones, and upgossip's as given. */
+type NodeServices = BaseServices & Partial<UpgossipServices>
+
+/** The factories of the upgossip services `init` names, keyed as {@link UpgossipServices}. */
+function upgossipServices (init: PeerServicesInit): Omit<ServiceFactoryMap<NodeServices>, keyof BaseServices> {
+  const services: Omit<ServiceFactoryMap<NodeServices>, keyof BaseServices> = {}
+  if (init.blocks != null) services.blocks = blockExchange(init.blocks)
+  if (init.sync != null) services.sync = syncProtocol(init.sync)
+  if (init.appStreams != null) services.appStreams = appStreams(init.appStreams)
+  return services
 }

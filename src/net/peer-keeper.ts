@@ -4,13 +4,14 @@
  * peer of the view dialable, so an app can call a peer it is not connected to.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
+import type { Logger } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { PeerNode } from './node.js'
+import type { BasePeerNode } from './node.js'
 import type { NetworkView } from './status-beat.js'
 
 /** What the keeper needs. */
 export interface PeerKeeperInit {
-  node: PeerNode
+  node: BasePeerNode
   view: NetworkView
   minConnections: number
   intervalMs: number
@@ -27,6 +28,7 @@ const MAX_BOOTSTRAP_BACKOFF_MS = 60_000
 /** Dials peers from the view while fewer than `minConnections` are connected. */
 export class PeerKeeper {
   private readonly init: PeerKeeperInit
+  private readonly log: Logger
   private timer: NodeJS.Timeout | undefined
   private running = false
   /** The addresses last handed to the peer store, by peer. */
@@ -36,6 +38,7 @@ export class PeerKeeper {
 
   constructor (init: PeerKeeperInit) {
     this.init = init
+    this.log = init.node.logger.forComponent('upgossip:peer-keeper')
   }
 
   /** Start checking every interval. */
@@ -65,10 +68,12 @@ export class PeerKeeper {
       const candidates = view.list().filter(e => e.peerId !== self && !connected.has(e.peerId) && e.beat.addrs.length > 0)
       // shuffle so that every peer does not dial the same few
       const chosen = candidates.map(entry => ({ entry, order: Math.random() })).sort((a, b) => a.order - b.order).map(c => c.entry)
+      this.log('%d connections, %d wanted: dialling %d of %d peers in view', connected.size, this.init.minConnections, Math.min(missing, chosen.length), candidates.length)
       await Promise.all(chosen.slice(0, missing).map(async entry => {
         try {
           const peerId = peerIdFromString(entry.peerId)
           await node.dial(peerId, { signal: AbortSignal.timeout(10_000) })
+          this.log('dialled %s', entry.peerId)
         } catch (err) {
           this.init.log(`could not dial ${entry.peerId}: ${(err as Error).message}`)
         }
@@ -98,6 +103,7 @@ export class PeerKeeper {
     const joined = addrs.join(' ')
     if (peerId === this.init.node.peerId.toString() || joined === '' || this.remembered.get(peerId) === joined) return
     this.remembered.set(peerId, joined)
+    this.log('%s announces %s', peerId, joined)
     try {
       await this.init.node.peerStore.merge(peerIdFromString(peerId), { multiaddrs: addrs.map(a => multiaddr(a)) })
     } catch (err) {
@@ -115,6 +121,7 @@ export class PeerKeeper {
     if (list.length === 0 || now < this.nextBootstrapAt) return
     this.bootstrapBackoffMs = Math.min(MAX_BOOTSTRAP_BACKOFF_MS, Math.max(2000, this.bootstrapBackoffMs * 2))
     this.nextBootstrapAt = now + this.bootstrapBackoffMs
+    this.log('no connection: dialling the bootstrap peers again (next in %d ms)', this.bootstrapBackoffMs)
     await Promise.all(list.map(async addr => {
       try {
         await this.init.node.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })

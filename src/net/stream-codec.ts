@@ -3,9 +3,9 @@
  * a deadline on every exchange, so a peer can neither flood nor stall us.
  */
 import type { PeerId, Stream } from '@libp2p/interface'
+import type { ConnectionManager } from '@libp2p/interface-internal'
 import * as lp from 'it-length-prefixed'
 import { UpgossipError } from '../errors.js'
-import type { PeerNode } from './node.js'
 
 /** A frame larger than the protocol allows. */
 export class MessageTooLargeError extends UpgossipError {
@@ -52,10 +52,18 @@ export function streamDeadline (stream: Stream, timeoutMs: number, onTimeout: ()
   return () => { clearTimeout(timer) }
 }
 
-/** Dial `protocol` (the first of a list the peer speaks) on `peer` with the dial and the exchange after it bounded together by `timeoutMs`. */
-export async function dialWithDeadline (node: PeerNode, peer: PeerId, protocol: string | string[], timeoutMs: number, onTimeout: () => Error): Promise<{ stream: Stream, release: () => void }> {
+/** Libp2p's use priority for a dial: ahead of its own background dials, as its `dialProtocol` does. */
+const USER_DIAL_PRIORITY = 75
+
+/**
+ * Open a stream for `protocol` (the first of a list the peer speaks) to `peer`, with the
+ * dial and the exchange after it bounded together by `timeoutMs`.
+ */
+export async function dialWithDeadline (connections: Pick<ConnectionManager, 'openConnection'>, peer: PeerId, protocol: string | string[], timeoutMs: number, onTimeout: () => Error): Promise<{ stream: Stream, release: () => void }> {
   const deadline = Date.now() + timeoutMs
-  const stream = await node.dialProtocol(peer, protocol, { signal: AbortSignal.timeout(timeoutMs) })
+  const signal = AbortSignal.timeout(timeoutMs)
+  const connection = await connections.openConnection(peer, { priority: USER_DIAL_PRIORITY, signal })
+  const stream = await connection.newStream(protocol, { signal })
   return { stream, release: streamDeadline(stream, Math.max(0, deadline - Date.now()), onTimeout) }
 }
 

@@ -3,14 +3,17 @@
  * it runs, or null> } }`; the answer is one frame per releases-topic message: the apps'
  * revocations and trust rotations, then every signed release newer than that version.
  * What arrives goes through the same admission as gossip.
+ *
+ * {@link SyncProtocol} is a libp2p service: `createPeerNode` registers it as `sync`,
+ * libp2p starts and stops it.
  */
 import * as dagCbor from '@ipld/dag-cbor'
-import type { PeerId, Stream } from '@libp2p/interface'
+import type { ComponentLogger, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { decodeDagCbor } from '../dag-cbor.js'
 import { UpgossipError } from '../errors.js'
 import { MAX_RELEASES_TOPIC_MESSAGE } from '../release/index.js'
 import type { NetMetrics } from './metrics.js'
-import type { PeerNode } from './node.js'
 import { SYNC_PROTOCOL } from './protocol-ids.js'
 import { dialWithDeadline, readFrame, readFrames, streamDeadline, writeFrames } from './stream-codec.js'
 
@@ -19,12 +22,14 @@ export class SyncProtocolError extends UpgossipError {
   static override name = 'SyncProtocolError'
 }
 
-/** Most apps in one request, and most releases in one answer. */
+/** Most apps in one sync request. */
 export const MAX_SYNC_APPS = 32
+/** Most frames (releases, revocations, rotations) in one sync answer. */
 export const MAX_SYNC_RELEASES = 256
 
-/** Most revocations and rotations per app, and of both in all, in one sync answer; releases fill the rest. */
+/** Most revocations, and most rotations, per app in one sync answer; releases fill the rest. */
 export const SYNC_TRUST_FRAMES_PER_APP = 32
+/** Most revocations and rotations of every app together in one sync answer. */
 export const SYNC_TRUST_FRAMES = 128
 
 /** What one app contributes to a sync answer; each list oldest (or lowest sequence) first. */
@@ -83,29 +88,43 @@ function decodeSyncRequest (bytes: Uint8Array): { apps: SyncRequest, network: st
   return { apps: apps as SyncRequest, network }
 }
 
-/** What the sync protocol needs. */
+/** What the sync protocol takes from libp2p. */
 export interface SyncComponents {
-  node: PeerNode
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  logger: ComponentLogger
+}
+
+/** What the sync protocol takes from its owner. */
+export interface SyncInit {
   /** The network name: peers of other networks get nothing (only gossip topics carry the name otherwise). */
   network: string
   metrics: NetMetrics
+  /** Operator-facing notes (the event log): requests refused. */
   log: (message: string) => void
   /** Encoded releases-topic messages for these apps: revocations and rotations first, then signed releases newer than the given versions. */
   releasesFor: (request: SyncRequest) => Uint8Array[]
 }
 
 /** Serves and runs anti-entropy syncs. */
-export class SyncProtocol {
-  private readonly c: SyncComponents
+export class SyncProtocol implements Startable {
+  readonly [Symbol.toStringTag] = '@upgossip/sync'
+  private readonly components: SyncComponents
+  private readonly c: SyncInit
+  private readonly log: Logger
 
-  constructor (components: SyncComponents) {
-    this.c = components
+  constructor (components: SyncComponents, init: SyncInit) {
+    this.components = components
+    this.c = init
+    this.log = components.logger.forComponent('upgossip:sync')
   }
 
   /** Register the handler. */
   async start (): Promise<void> {
-    await this.c.node.handle(SYNC_PROTOCOL, ({ stream }) => {
-      this.serve(stream).catch(err => {
+    await this.components.registrar.handle(SYNC_PROTOCOL, ({ stream, connection }) => {
+      const from = connection.remotePeer
+      this.serve(stream, from).catch(err => {
+        this.log.error('request from %p refused - %e', from, err)
         this.c.log(`sync request refused: ${(err as Error).message}`)
         stream.abort(err as Error)
       })
@@ -114,21 +133,23 @@ export class SyncProtocol {
 
   /** Unregister the handler. */
   async stop (): Promise<void> {
-    await this.c.node.unhandle(SYNC_PROTOCOL)
+    await this.components.registrar.unhandle(SYNC_PROTOCOL)
   }
 
-  private async serve (stream: Stream): Promise<void> {
+  private async serve (stream: Stream, from: PeerId): Promise<void> {
     const release = streamDeadline(stream, 30_000, () => new SyncProtocolError('sync took too long'))
     try {
       const frame = await readFrame(stream, 8 * 1024)
       this.c.metrics.bytes(SYNC_PROTOCOL, 'in', frame.byteLength)
       const request = decodeSyncRequest(frame)
       if (request.network !== this.c.network) {
+        this.log('%p asks for network "%s", not ours: answered with nothing', from, request.network)
         await writeFrames(stream, [])
         return
       }
       // the newest matter most: a joining peer must learn the head even past the limit
       const releases = this.c.releasesFor(request.apps).slice(-MAX_SYNC_RELEASES)
+      this.log('%p asks for releases of %d apps: %d frames', from, Object.keys(request.apps).length, releases.length)
       for (const r of releases) this.c.metrics.bytes(SYNC_PROTOCOL, 'out', r.byteLength)
       await writeFrames(stream, releases)
     } finally {
@@ -138,7 +159,7 @@ export class SyncProtocol {
 
   /** Ask `peer` for releases newer than ours; returns the encoded signed releases. */
   async sync (peer: PeerId, request: SyncRequest, timeoutMs = 15_000): Promise<Uint8Array[]> {
-    const { stream, release } = await dialWithDeadline(this.c.node, peer, SYNC_PROTOCOL, timeoutMs, () => new SyncProtocolError('sync timed out'))
+    const { stream, release } = await dialWithDeadline(this.components.connectionManager, peer, SYNC_PROTOCOL, timeoutMs, () => new SyncProtocolError('sync timed out'))
     try {
       const out = dagCbor.encode({ apps: request, network: this.c.network })
       this.c.metrics.bytes(SYNC_PROTOCOL, 'out', out.byteLength)
@@ -149,11 +170,25 @@ export class SyncProtocol {
         releases.push(frame)
         if (releases.length > MAX_SYNC_RELEASES) throw new SyncProtocolError(`peer sent more than ${MAX_SYNC_RELEASES} releases`)
       }
+      this.log('%p answered a sync of %d apps with %d frames', peer, Object.keys(request).length, releases.length)
       return releases
     } finally {
       release()
     }
   }
+}
+
+/**
+ * The sync protocol as a libp2p service.
+ *
+ * @example
+ * ```ts
+ * const node = await createLibp2p({ services: { sync: syncProtocol({ network: 'default', metrics, log, releasesFor }) } })
+ * const frames = await node.services.sync.sync(peer, { kv: '1.0.0' })
+ * ```
+ */
+export function syncProtocol (init: SyncInit): (components: SyncComponents) => SyncProtocol {
+  return (components) => new SyncProtocol(components, init)
 }
 
 /** How the asker judged one frame of a sync answer. */

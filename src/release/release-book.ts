@@ -49,16 +49,16 @@ export interface ReleaseEntry {
   admitted: string
 }
 
-/**
- * The verdict on a signed release offered to the book. Gossip validators map
- * `rejected` to REJECT (the sender is scored down), `ignored` and `known` to IGNORE,
- * `new` and `merged` to ACCEPT (so co-signatures spread).
- */
 /** A second, different release signed for an app version this peer already knows (a split view). */
 export class EquivocationError extends PolicyRefusalError {
   static override name = 'EquivocationError'
 }
 
+/**
+ * The verdict on a signed release offered to the book. Gossip validators map
+ * `rejected` to REJECT (the sender is scored down), `ignored` and `known` to IGNORE,
+ * `new` and `merged` to ACCEPT (so co-signatures spread).
+ */
 export type Verdict =
   | { kind: 'new', id: string, entry: ReleaseEntry }
   | { kind: 'merged', id: string, entry: ReleaseEntry }

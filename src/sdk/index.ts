@@ -13,8 +13,8 @@
  * ```
  */
 import { pathToFileURL } from 'node:url'
-import { IPC_PROTOCOL_VERSION } from '../host/ipc.js'
-import type { AppMessage, HostMessage, IpcError, IpcResult, Route, SimulationSpec } from '../host/ipc.js'
+import { IPC_PROTOCOL_VERSION } from '../ipc/index.js'
+import type { AppMessage, HostMessage, IpcError, IpcResult, Route, SimulationSpec } from '../ipc/index.js'
 import { SimulationChain, asSimulationObject } from './chain.js'
 
 export { SimulationChain, SimulationError } from './chain.js'

@@ -7,7 +7,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { decodeDagCbor } from '../dag-cbor.js'
 import { RemoteNamedError, UpgossipError } from '../errors.js'
-import type { Route } from '../host/index.js'
+import type { Route } from '../ipc/index.js'
 import { peerIdFromString } from '../net/index.js'
 import type { AppStreams } from '../net/index.js'
 import { appProtocolId, chooseVersion, spokenVersions } from './versions.js'

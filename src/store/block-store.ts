@@ -13,9 +13,11 @@ import { equals } from 'uint8arrays/equals'
 import { ContentRefusalError, UpgossipError } from '../errors.js'
 import { DiskFullError, isDiskFull } from './disk-full.js'
 
-/** Codecs a package or release may contain. */
+/** Codecs a package or release may contain: raw (file bytes, UnixFS raw leaves). */
 export const CODEC_RAW = 0x55
+/** dag-pb (UnixFS directories and files). */
 export const CODEC_DAG_PB = 0x70
+/** dag-cbor (release records). */
 export const CODEC_DAG_CBOR = 0x71
 const SHA2_256 = 0x12
 

@@ -13,7 +13,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createPeerNode, releasesTopic } from '../../src/net/index.js'
-import type { PeerNode } from '../../src/net/index.js'
+import type { BasePeerNode } from '../../src/net/index.js'
 import { encodeReleasesTopicMessage, generatePublisherKey, signRotation, writeKeyFile } from '../../src/release/index.js'
 import type { PublisherKey } from '../../src/release/index.js'
 import { manifest } from '../helpers.js'
@@ -21,7 +21,7 @@ import { TestNet, runCli, waitFor } from './support/testnet.js'
 import type { Peer } from './support/testnet.js'
 
 let net: TestNet | undefined
-let hostile: PeerNode | undefined
+let hostile: BasePeerNode | undefined
 
 afterEach(async () => {
   await hostile?.stop()

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { PeerKeeper } from '../../src/net/peer-keeper.js'
 import type { PeerNode } from '../../src/net/node.js'
@@ -20,7 +21,8 @@ describe('peer keeper', () => {
       peerId: { toString: () => self },
       getPeers: () => connected.map(id => ({ toString: () => id })),
       dial: async () => { dials.push(now); throw new Error('unexpected end of input') },
-      peerStore: { merge: async () => {} }
+      peerStore: { merge: async () => {} },
+      logger: defaultLogger()
     } as unknown as PeerNode
     const view = { list: () => [] } as unknown as NetworkView
     const keeper = new PeerKeeper({ node, view, minConnections: 3, intervalMs: 1000, log: () => {}, bootstrap: [boot], now: () => now })
@@ -45,7 +47,8 @@ describe('peer keeper', () => {
       peerId: { toString: () => self },
       getPeers: () => [{ toString: () => 'a' }, { toString: () => 'b' }, { toString: () => 'c' }],
       dial: async () => { throw new Error('not expected') },
-      peerStore: { merge: async (_: unknown, data: { multiaddrs: unknown[] }) => { merged.push(data.multiaddrs.map(String)) } }
+      peerStore: { merge: async (_: unknown, data: { multiaddrs: unknown[] }) => { merged.push(data.multiaddrs.map(String)) } },
+      logger: defaultLogger()
     } as unknown as PeerNode
     const view = { list: () => [{ peerId: other, beat: { addrs } }, { peerId: self, beat: { addrs: ['/ip4/127.0.0.1/tcp/1'] } }] } as unknown as NetworkView
     const keeper = new PeerKeeper({ node, view, minConnections: 3, intervalMs: 1000, log: () => {} })
@@ -65,7 +68,8 @@ describe('peer keeper', () => {
       peerId: { toString: () => self },
       getPeers: () => [{ toString: () => 'a' }, { toString: () => 'b' }, { toString: () => 'c' }],
       dial: async () => { throw new Error('not expected') },
-      peerStore: { merge: async (_: unknown, data: { multiaddrs: unknown[] }) => { merged.push(data.multiaddrs.map(String)) } }
+      peerStore: { merge: async (_: unknown, data: { multiaddrs: unknown[] }) => { merged.push(data.multiaddrs.map(String)) } },
+      logger: defaultLogger()
     } as unknown as PeerNode
     const view = { list: () => [{ peerId: other, beat: { addrs: ['/ip4/127.0.0.1/tcp/4002'] } }] } as unknown as NetworkView
     const keeper = new PeerKeeper({ node, view, minConnections: 3, intervalMs: 1000, log: () => {} })

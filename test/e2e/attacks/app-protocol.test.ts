@@ -9,11 +9,11 @@ import * as lp from 'it-length-prefixed'
 import * as dagCbor from '@ipld/dag-cbor'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createPeerNode } from '../../../src/net/index.js'
-import type { PeerNode } from '../../../src/net/index.js'
+import type { BasePeerNode } from '../../../src/net/index.js'
 import { TestNet, runCli, waitFor } from '../support/testnet.js'
 
 let net: TestNet | undefined
-let hostile: PeerNode | undefined
+let hostile: BasePeerNode | undefined
 
 afterEach(async () => {
   await hostile?.stop()
@@ -32,7 +32,7 @@ node.serve(async (req) => {
 await node.ready()
 `
 
-async function exchange (node: PeerNode, addr: string, protocol: string, frames: Uint8Array[]): Promise<Uint8Array[]> {
+async function exchange (node: BasePeerNode, addr: string, protocol: string, frames: Uint8Array[]): Promise<Uint8Array[]> {
   const stream = await node.dialProtocol(multiaddr(addr), protocol, { signal: AbortSignal.timeout(10_000) })
   await stream.sink(lp.encode(frames))
   const out: Uint8Array[] = []

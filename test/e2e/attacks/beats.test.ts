@@ -12,12 +12,12 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_BEAT_BYTES, createPeerNode, encodeBeat, statusTopic } from '../../../src/net/index.js'
-import type { PeerNode, StatusBeat } from '../../../src/net/index.js'
+import type { BasePeerNode, StatusBeat } from '../../../src/net/index.js'
 import { kvVersion } from '../support/kv-app.js'
 import { TestNet, runCli, waitFor } from '../support/testnet.js'
 
 let net: TestNet | undefined
-let hostile: PeerNode[] = []
+let hostile: BasePeerNode[] = []
 
 afterEach(async () => {
   await Promise.all(hostile.map(async h => { await h.stop() }))
@@ -26,7 +26,7 @@ afterEach(async () => {
   net = undefined
 })
 
-async function hostileNode (): Promise<PeerNode> {
+async function hostileNode (): Promise<BasePeerNode> {
   const node = await createPeerNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
   hostile.push(node)
   return node

@@ -20,11 +20,11 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL, MAX_GET_CIDS, MAX_HAVE_CIDS, MAX_HAVE_WAIT_MS, createPeerNode, readFrame, readFrames } from '../../../src/net/index.js'
 import { bundlePackageBlocks, readBundle } from '../../../src/release/index.js'
-import type { PeerNode } from '../../../src/net/index.js'
+import type { BasePeerNode } from '../../../src/net/index.js'
 import { TestNet, runCli, waitFor } from '../support/testnet.js'
 
 let net: TestNet | undefined
-let hostile: PeerNode[] = []
+let hostile: BasePeerNode[] = []
 
 afterEach(async () => {
   await Promise.all(hostile.map(async h => { await h.stop() }))
@@ -36,7 +36,7 @@ afterEach(async () => {
 type Mode = 'endless' | 'oversized' | 'stall'
 
 /** A libp2p node that claims every block and then misbehaves on `get` as `mode` says. */
-async function hostileBlockServer (mode: Mode): Promise<PeerNode> {
+async function hostileBlockServer (mode: Mode): Promise<BasePeerNode> {
   const node = await createPeerNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
   hostile.push(node)
   await node.handle(BLOCKS_PROTOCOL, ({ stream }) => {
@@ -82,8 +82,8 @@ describe('hostile block sources', () => {
     expect((await runCli(['publish', v2.file, '--data', honest.dataDir])).code).toBe(0)
     await victim.waitStaged(v2.id, 90_000)
     const events = await fs.readFile(path.join(victim.dataDir, 'events.jsonl'), 'utf8')
-    const about = (s: PeerNode): string => events.split('\n').filter(l => l.includes(s.peerId.toString())).join('\n')
-    const [endless, oversized, stall] = servers as [PeerNode, PeerNode, PeerNode]
+    const about = (s: BasePeerNode): string => events.split('\n').filter(l => l.includes(s.peerId.toString())).join('\n')
+    const [endless, oversized, stall] = servers as [BasePeerNode, BasePeerNode, BasePeerNode]
     // which of them got blocks to serve depends on the order answers came in (a busy one may
     // even answer "have" too late and sit out for that); whichever was asked was handled by
     // its kind, and at least one of them was caught
@@ -128,7 +128,7 @@ describe('corrupted blocks', () => {
 
 describe('block request bounds', () => {
   /** One request on a fresh stream; the answer's frames, or the error that ended it. */
-  async function ask (node: PeerNode, addr: string, request: unknown, protocol = BLOCKS_PROTOCOL): Promise<unknown[] | Error> {
+  async function ask (node: BasePeerNode, addr: string, request: unknown, protocol = BLOCKS_PROTOCOL): Promise<unknown[] | Error> {
     try {
       const stream = await node.dialProtocol(multiaddr(addr), protocol)
       await stream.sink(lp.encode([dagCbor.encode(request)]))

@@ -10,12 +10,12 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createPeerNode, releasesTopic } from '../../../src/net/index.js'
-import type { PeerNode } from '../../../src/net/index.js'
+import type { BasePeerNode } from '../../../src/net/index.js'
 import { encodeReleasesTopicMessage, generatePublisherKey, readBundle } from '../../../src/release/index.js'
 import { TestNet, runCli, waitFor } from '../support/testnet.js'
 
 let net: TestNet | undefined
-let hostile: PeerNode | undefined
+let hostile: BasePeerNode | undefined
 
 afterEach(async () => {
   await hostile?.stop()

@@ -1,10 +1,12 @@
 /**
- * In-memory stand-ins for libp2p streams and a peer node, just enough for the
- * protocol classes (sync, block exchange, app streams) to run their real framing and
- * decoding against bytes a test chooses: no sockets, no libp2p.
+ * In-memory stand-ins for libp2p streams and for the libp2p components a protocol
+ * service takes, just enough for the protocol classes (sync, block exchange, app streams)
+ * to run their real framing and decoding against bytes a test chooses: no sockets, no
+ * libp2p.
  */
 import type { PeerId, Stream } from '@libp2p/interface'
-import type { PeerNode } from '../../../src/net/index.js'
+import { defaultLogger } from '@libp2p/logger'
+import type { AppStreamsComponents, BlockExchangeComponents, SyncComponents } from '../../../src/net/index.js'
 
 type Chunk = Uint8Array | { subarray: () => Uint8Array }
 
@@ -91,20 +93,27 @@ export function fakePeer (name: string): PeerId {
   return { toString: () => name, equals: (o: unknown) => String(o) === name } as unknown as PeerId
 }
 
+/** What the fake libp2p hands a protocol service, and the handlers registered with it. */
+export type FakeComponents = BlockExchangeComponents & SyncComponents & AppStreamsComponents & { handlers: Map<string, Handler> }
+
 /**
- * A node whose `handle` records handlers and whose `dialProtocol` answers with
- * `dial(protocol)` — a scripted stream, or one end of a pair whose other end goes to
- * another fake node's handler.
+ * Libp2p components whose registrar records handlers and whose connections open
+ * streams with `dial(protocol)` — a scripted stream, or one end of a pair whose other end
+ * goes to another fake's handler.
  */
-export function fakeNode (dial: (protocol: string | string[]) => Stream = () => { throw new Error('this fake node does not dial') }): PeerNode & { handlers: Map<string, Handler> } {
+export function fakeComponents (dial: (protocol: string | string[]) => Stream = () => { throw new Error('this fake node does not dial') }): FakeComponents {
   const handlers = new Map<string, Handler>()
-  const list = (protocol: string | string[]): string[] => Array.isArray(protocol) ? protocol : [protocol]
   return {
     handlers,
-    handle: async (protocol: string | string[], handler: Handler) => { for (const p of list(protocol)) handlers.set(p, handler) },
-    unhandle: async (protocol: string | string[]) => { for (const p of list(protocol)) handlers.delete(p) },
-    dialProtocol: async (_peer: PeerId, protocol: string | string[]) => dial(protocol)
-  } as unknown as PeerNode & { handlers: Map<string, Handler> }
+    registrar: {
+      handle: async (protocol: string, handler: Handler) => { handlers.set(protocol, handler) },
+      unhandle: async (protocol: string) => { handlers.delete(protocol) }
+    },
+    connectionManager: {
+      openConnection: async () => ({ newStream: async (protocol: string | string[]) => dial(protocol) })
+    },
+    logger: defaultLogger()
+  } as unknown as FakeComponents
 }
 
 /** Connect `client` dials to `server`'s handlers, as two peers over one connection (the first protocol of a list the server handles, as multistream-select picks). */

@@ -23,7 +23,7 @@ import { PrototypeKeyError, decodeDagCbor } from '../../../src/dag-cbor.js'
 import { Shim, UnencodableValueError, encodeAppValue } from '../../../src/shim/index.js'
 import { FsBlockStore, MemoryBlockStore, verifyBlock } from '../../../src/store/index.js'
 import { tempDir } from '../../helpers.js'
-import { connect, fakeNode, fakePeer, scriptedStream } from './fake-net.js'
+import { connect, fakeComponents, fakePeer, scriptedStream } from './fake-net.js'
 import { FEW_RUNS, RUNS } from './runs.js'
 import { cborOf, cborValueArb, cidArb, expectNamedError, fieldArb, mapKeyArb, nastyStringArb, rarely, valueOrNamedError, withoutUndefined } from './support.js'
 
@@ -124,9 +124,9 @@ describe('anti-entropy sync', () => {
   }).map(({ extra, ...r }) => withoutUndefined(extra == null ? r : { ...r, [extra[0]]: extra[1] }))
 
   it('serving: any request is answered for at most the bounded apps asked, or the stream is aborted with a named error', async () => {
-    const node = fakeNode()
+    const node = fakeComponents()
     const asked: SyncRequest[] = []
-    const sync = new SyncProtocol({ node, network: 'default', metrics: noNetMetrics, log, releasesFor: request => { asked.push(request); return [Uint8Array.of(1, 2, 3)] } })
+    const sync = new SyncProtocol(node, { network: 'default', metrics: noNetMetrics, log, releasesFor: request => { asked.push(request); return [Uint8Array.of(1, 2, 3)] } })
     await sync.start()
     const handler = node.handlers.get(SYNC_PROTOCOL) as (data: never) => void
     await fc.assert(fc.asyncProperty(inboundArb(cborFrame(requestArb)), async inbound => {
@@ -156,7 +156,7 @@ describe('anti-entropy sync', () => {
       { weight: 1, arbitrary: fc.constant<Uint8Array[]>([varint(MAX_RELEASES_TOPIC_MESSAGE + 1)]) }
     )
     await fc.assert(fc.asyncProperty(answer, async inbound => {
-      const sync = new SyncProtocol({ node: fakeNode(() => scriptedStream(inbound).stream), network: 'default', metrics: noNetMetrics, log, releasesFor: () => [] })
+      const sync = new SyncProtocol(fakeComponents(() => scriptedStream(inbound).stream), { network: 'default', metrics: noNetMetrics, log, releasesFor: () => [] })
       await valueOrNamedError(async () => await sync.sync(PEER, { kv: '1.0.0' }), releases => {
         expect(releases.length).toBeLessThanOrEqual(MAX_SYNC_RELEASES)
         for (const r of releases) expect(r.byteLength).toBeLessThanOrEqual(MAX_RELEASES_TOPIC_MESSAGE)
@@ -167,9 +167,9 @@ describe('anti-entropy sync', () => {
   it('round trip: a peer of the same network gets exactly the frames the other serves for its request', async () => {
     await fc.assert(fc.asyncProperty(fc.dictionary(fc.constantFrom('kv', 'demo', 'x'), fc.option(fc.constantFrom('1.0.0', '2.0.0')), { noNullPrototype: true }), fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 5 }), fc.boolean(), async (request, served, sameNetwork) => {
       let asked: SyncRequest | undefined
-      const server = fakeNode()
-      await new SyncProtocol({ node: server, network: 'default', metrics: noNetMetrics, log, releasesFor: r => { asked = r; return served } }).start()
-      const client = new SyncProtocol({ node: fakeNode(connect(server)), network: sameNetwork ? 'default' : 'other', metrics: noNetMetrics, log, releasesFor: () => [] })
+      const server = fakeComponents()
+      await new SyncProtocol(server, { network: 'default', metrics: noNetMetrics, log, releasesFor: r => { asked = r; return served } }).start()
+      const client = new SyncProtocol(fakeComponents(connect(server)), { network: sameNetwork ? 'default' : 'other', metrics: noNetMetrics, log, releasesFor: () => [] })
       const got = await client.sync(PEER, request)
       if (sameNetwork) {
         expect(asked).toEqual(request)
@@ -201,8 +201,8 @@ describe('block exchange', () => {
     // the daemon's own store: blocks on disk
     const disk = new FsBlockStore(path.join(await tempDir(), 'blocks'))
     for (const cid of held) await disk.put(cid, blockBytes.get(cid.toString()) as Uint8Array)
-    const node = fakeNode()
-    await new BlockExchange({ node, store: disk, metrics: noNetMetrics, log }).start()
+    const node = fakeComponents()
+    await new BlockExchange(node, { store: disk, metrics: noNetMetrics, log }).start()
     const handler = node.handlers.get(BLOCKS_PROTOCOL) as (data: never) => void
     const request = fc.oneof(
       fc.record({ have: fieldArb(fc.oneof({ weight: 8, arbitrary: fc.array(someCid, { maxLength: 5 }) }, { weight: 1, arbitrary: fc.array(fc.constant(CID.parse('bafkqaaa')), { minLength: MAX_HAVE_CIDS - 1, maxLength: MAX_HAVE_CIDS + 1 }) }), 8) }).map(withoutUndefined),
@@ -237,7 +237,7 @@ describe('block exchange', () => {
       cborValueArb
     )
     await fc.assert(fc.asyncProperty(fc.array(heldArb, { minLength: 1, maxLength: 3 }), inboundArb(cborFrame(answer)), async (cids, inbound) => {
-      const exchange = new BlockExchange({ node: fakeNode(() => scriptedStream(inbound).stream), store, metrics: noNetMetrics, log })
+      const exchange = new BlockExchange(fakeComponents(() => scriptedStream(inbound).stream), { store, metrics: noNetMetrics, log })
       await valueOrNamedError(async () => await exchange.have(PEER, cids), have => {
         expect(have.length).toBe(cids.length)
         for (const h of have) expect(typeof h).toBe('boolean')
@@ -256,7 +256,7 @@ describe('block exchange', () => {
     )
     const scenario = fc.array(heldArb, { minLength: 1, maxLength: 4 }).chain(cids => fc.tuple(fc.constant(cids), inboundArb(cborFrame(frame(cids)))))
     await fc.assert(fc.asyncProperty(scenario, async ([cids, inbound]) => {
-      const exchange = new BlockExchange({ node: fakeNode(() => scriptedStream(inbound).stream), store, metrics: noNetMetrics, log })
+      const exchange = new BlockExchange(fakeComponents(() => scriptedStream(inbound).stream), { store, metrics: noNetMetrics, log })
       const accepted: CID[] = []
       await valueOrNamedError(async () => await exchange.get(PEER, cids, async (cid, bytes) => {
         await verifyBlock(cid, bytes)
@@ -273,9 +273,9 @@ describe('block exchange', () => {
     await fc.assert(fc.asyncProperty(fc.subarray([0, 1, 2, 3, 4, 5]), fc.array(fc.oneof(heldArb, fc.uint8Array({ minLength: 32, maxLength: 32 }).map(d => CID.createV1(0x55, createDigest(0x12, d)))), { minLength: 1, maxLength: 6 }), async (holding, cids) => {
       const partial = new MemoryBlockStore()
       for (const i of holding) await partial.put(held[i] as CID, blockBytes.get((held[i] as CID).toString()) as Uint8Array)
-      const server = fakeNode()
-      await new BlockExchange({ node: server, store: partial, metrics: noNetMetrics, log }).start()
-      const client = new BlockExchange({ node: fakeNode(connect(server)), store: new MemoryBlockStore(), metrics: noNetMetrics, log })
+      const server = fakeComponents()
+      await new BlockExchange(server, { store: partial, metrics: noNetMetrics, log }).start()
+      const client = new BlockExchange(fakeComponents(connect(server)), { store: new MemoryBlockStore(), metrics: noNetMetrics, log })
       const has = await client.have(PEER, cids)
       expect(has).toEqual(await Promise.all(cids.map(async c => await partial.has(c))))
       const got: string[] = []
@@ -305,8 +305,8 @@ describe('app streams and the shim', () => {
   })
 
   it('serving: any request frame reaches the app decoded, or is answered with an error envelope; the answer is always an envelope', async () => {
-    const node = fakeNode()
-    const streams = new AppStreams({ node, metrics: noNetMetrics, log })
+    const node = fakeComponents()
+    const streams = new AppStreams(node, { metrics: noNetMetrics, log })
     const delivered: unknown[] = []
     const shim = new Shim({
       streams,
@@ -348,7 +348,7 @@ describe('app streams and the shim', () => {
       cborValueArb
     )
     await fc.assert(fc.asyncProperty(inboundArb(cborFrame(answer)), async inbound => {
-      const streams = new AppStreams({ node: fakeNode(() => scriptedStream(inbound).stream), metrics: noNetMetrics, log })
+      const streams = new AppStreams(fakeComponents(() => scriptedStream(inbound).stream), { metrics: noNetMetrics, log })
       const shim = new Shim({ streams, selfId: () => 'self', app: () => 'kv', native: () => 1, spoken: () => [1], nativeOf: () => 1, deliver: async () => null, log, callTimeoutMs: 1000 })
       await valueOrNamedError(async () => await shim.send('12D3KooWGzh4t3YMGZUU3uhqTMy3i6HUfrXAqjKaA5AqLKUSdmEk', 1, { op: 'get' }))
     }), { numRuns: RUNS })
@@ -357,14 +357,14 @@ describe('app streams and the shim', () => {
   it('a peer that stalls mid-frame: the call ends by its deadline with a named error', async () => {
     await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 100 }), fc.nat(99), async (declared, sent) => {
       const partial = [varint(declared), new Uint8Array(Math.min(sent, declared - 1))]
-      const streams = new AppStreams({ node: fakeNode(() => scriptedStream(partial, { hang: true }).stream), metrics: noNetMetrics, log })
+      const streams = new AppStreams(fakeComponents(() => scriptedStream(partial, { hang: true }).stream), { metrics: noNetMetrics, log })
       const result = await valueOrNamedError(async () => await streams.request(PEER, '/upgossip/app/kv/1', Uint8Array.of(0xa0), 5))
       expect(result.ok).toBe(false)
     }), { numRuns: FEW_RUNS })
   })
 
   it('size limit: an app frame over the limit is refused on its length prefix', async () => {
-    const streams = new AppStreams({ node: fakeNode(() => scriptedStream([varint(MAX_APP_FRAME + 1)], { hang: true }).stream), metrics: noNetMetrics, log })
+    const streams = new AppStreams(fakeComponents(() => scriptedStream([varint(MAX_APP_FRAME + 1)], { hang: true }).stream), { metrics: noNetMetrics, log })
     const result = await valueOrNamedError(async () => await streams.request(PEER, '/upgossip/app/kv/1', Uint8Array.of(0xa0), 5000))
     expect(!result.ok && result.error instanceof MessageTooLargeError).toBe(true)
   })

@@ -1,7 +1,7 @@
 /**
  * The IPC protocol between the daemon and an app's child process (`fork`, advanced
- * serialization). Both sides check the protocol version; the SDK imports only this file
- * of the host.
+ * serialization). Both sides check the protocol version: the host speaks it from the
+ * daemon's side, the SDK from the app's, and the shim answers routes in its terms.
  */
 
 /** The IPC protocol version spoken by this daemon and SDK. */
