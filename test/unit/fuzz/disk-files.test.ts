@@ -14,7 +14,6 @@ import { resolveEndpoint } from '../../../src/cli/control-client.js'
 import { fixedClock } from '../../../src/clock.js'
 import { OperatorControls } from '../../../src/daemon/controls.js'
 import { Daemon, DaemonConfigSchema, readDaemonConfig, readNodeState, resolveDaemonOptions, writeNodeState } from '../../../src/daemon/index.js'
-import type { NodeState } from '../../../src/daemon/index.js'
 import { parseDuration } from '../../../src/duration.js'
 import { loadPeerKey, readPsk } from '../../../src/net/index.js'
 import { ReleaseBook, TrustPolicy, encodeSignedRelease, generatePublisherKey, loadTrustStore, releaseId, signReleaseId } from '../../../src/release/index.js'
@@ -23,7 +22,6 @@ import { readPolicy } from '../../../src/schedule/index.js'
 import { readJsonFile } from '../../../src/schema.js'
 import { DataDirLockedError, lockDataDir } from '../../../src/store/index.js'
 import { UPGRADE_STEPS, readJournal, writeJournal } from '../../../src/upgrade/index.js'
-import type { Journal } from '../../../src/upgrade/index.js'
 import { tempDir } from '../../helpers.js'
 import { ruleArb } from './arbitraries.js'
 import { RUNS, SLOW_RUNS } from './runs.js'
@@ -91,7 +89,7 @@ describe('journal.json', () => {
     })
     await fc.assert(fc.asyncProperty(valid, async journal => {
       const file = await fresh('journal.json')
-      await writeJournal(file, journal as Journal)
+      await writeJournal(file, journal)
       expect(await readJournal(file)).toEqual(journal)
     }), { numRuns: SLOW_RUNS })
   })
@@ -125,7 +123,7 @@ describe('node.json', () => {
     const installed = fc.option(fc.record({ id: fc.string(), version: fc.string() }))
     await fc.assert(fc.asyncProperty(fc.record({ app: fc.option(fc.string()), current: installed, previous: installed, since: fc.option(fc.nat()) }), async state => {
       const file = await fresh('node.json')
-      await writeNodeState(file, state as NodeState)
+      await writeNodeState(file, state)
       expect(await readNodeState(file)).toEqual(state)
     }), { numRuns: SLOW_RUNS })
   })
