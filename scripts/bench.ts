@@ -397,7 +397,7 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   const interrupt = (signal: string): void => {
     progress(`\n${signal}: stopping the daemons…`)
     LoopbackUplinks.removeAll()
-    BenchNetwork.closeAll().finally(() => process.exit(130))
+    void BenchNetwork.closeAll().finally(() => process.exit(130))
   }
   process.once('SIGINT', interrupt)
   process.once('SIGTERM', interrupt)

@@ -32,14 +32,17 @@ const opts: Record<string, string> = {}
 let json = false
 for (let i = 0; i < args.length; i++) {
   const a = args[i] as string
+  if (a === '--help' || a === '-h') {
+    process.stdout.write(HELP + '\n')
+    process.exit(0)
+  }
   if (a === '--json') json = true
-  else if (a === '--help' || a === '-h') { process.stdout.write(HELP + '\n'); process.exit(0) }
   else if (['--peers', '--beat', '--switch', '--fetch', '--hop', '--degree', '--seed'].includes(a) && args[i + 1] != null) opts[a.slice(2)] = args[++i] as string
   else { process.stderr.write(`simulate: unknown or incomplete option ${a}\n${HELP}\n`); process.exit(2) }
 }
 const peers = Number(opts.peers ?? 10_000)
 if (!Number.isInteger(peers) || peers < 2 || peers > 100_000) { process.stderr.write('simulate: --peers takes a whole number from 2 to 100000\n'); process.exit(2) }
-const d = (name: string): number | undefined => opts[name] == null ? undefined : parseDuration(opts[name] as string)
+const d = (name: string): number | undefined => opts[name] == null ? undefined : parseDuration(opts[name])
 const sizes = [...new Set([Math.min(1000, peers), peers])]
 const results = await simulatePolicies(sizes, {
   beatMs: d('beat'),

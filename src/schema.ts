@@ -37,7 +37,7 @@ export async function readJsonFile (file: string, what: string, makeError: (mess
  */
 export function safeParse<S extends z.ZodType> (schema: S, value: unknown): z.ZodSafeParseResult<z.output<S>> {
   try {
-    return schema.safeParse(value) as z.ZodSafeParseResult<z.output<S>>
+    return schema.safeParse(value)
   } catch (err) {
     const error = new z.ZodError([{ code: 'custom', path: [], input: value, message: `a value of the wrong type cannot be checked (${(err as Error).message})` }])
     return { success: false, error: error as z.ZodError<z.output<S>> }

@@ -38,9 +38,9 @@ function server (protocol: 1 | 2 | 3): string {
   if (req?.call?.[0] === 'upload') return { result: 'ok', size: req.call[1].byteLength }`
   }[protocol]
   const request = {
-    1: `bytes > 0 ? { op: 'put', data: new Uint8Array(bytes).fill(7) } : { op: 'null' }`,
-    2: `bytes > 0 ? { kind: 'upload', payload: new Uint8Array(bytes).fill(7) } : { kind: 'nothing' }`,
-    3: `bytes > 0 ? { call: ['upload', new Uint8Array(bytes).fill(7)] } : { call: ['nothing'] }`
+    1: "bytes > 0 ? { op: 'put', data: new Uint8Array(bytes).fill(7) } : { op: 'null' }",
+    2: "bytes > 0 ? { kind: 'upload', payload: new Uint8Array(bytes).fill(7) } : { kind: 'nothing' }",
+    3: "bytes > 0 ? { call: ['upload', new Uint8Array(bytes).fill(7)] } : { call: ['nothing'] }"
   }[protocol]
   return `import { connect } from 'upgossip/app'
 ${LOOP}

@@ -14,6 +14,7 @@ import { generateKeyPairSync, randomBytes, sign } from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { promisify } from 'node:util'
 
 /** A certificate and its key, PEM. */
 export interface Certificate {
@@ -28,10 +29,8 @@ async function withOpenssl (): Promise<Certificate | undefined> {
   try {
     const keyFile = path.join(dir, 'key.pem')
     const certFile = path.join(dir, 'cert.pem')
-    await new Promise<void>((resolve, reject) => {
-      execFile('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile,
-        '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { timeout: 20_000 }, err => { err == null ? resolve() : reject(err) })
-    })
+    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile,
+      '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { timeout: 20_000 })
     return { cert: await fs.readFile(certFile, 'utf8'), key: await fs.readFile(keyFile, 'utf8'), how: 'openssl' }
   } catch {
     return undefined

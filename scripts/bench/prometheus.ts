@@ -41,5 +41,5 @@ export function metricSum (samples: MetricSample[], name: string, where: Record<
  * the status beats (background chatter) and app traffic.
  */
 export function releaseBytesOut (samples: MetricSample[]): number {
-  return metricSum(samples, 'upgossip_bytes_total', l => l.direction === 'out' && !l.protocol?.endsWith('/status') && !l.protocol?.startsWith('/upgossip/app/'))
+  return metricSum(samples, 'upgossip_bytes_total', l => l.direction === 'out' && l.protocol?.endsWith('/status') !== true && l.protocol?.startsWith('/upgossip/app/') !== true)
 }

@@ -68,7 +68,7 @@ function switches (histories: Array<HistoryEvent[]>, releaseId: string): Array<{
 
 /** The largest number of intervals open at one moment. */
 export function mostAtOnce (intervals: Array<{ start: number, end: number }>): number {
-  const edges = intervals.flatMap(i => [[i.start, 1], [i.end, -1]] as Array<[number, number]>).sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  const edges = intervals.flatMap(i => [[i.start, 1], [i.end, -1]] as Array<[number, number]>).sort((a, b) => a[0] !== b[0] ? a[0] - b[0] : a[1] - b[1])
   let now = 0
   let most = 0
   for (const [, d] of edges) { now += d; most = Math.max(most, now) }

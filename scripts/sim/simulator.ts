@@ -18,7 +18,7 @@
  * console.log(r.rolloutMs, r.peakConcurrent)
  * ```
  */
-import { applicableRules, claimWins, decide, rank, slotLimit } from '#src/schedule/index.js'
+import { applicableRules, byRank, claimWins, decide, slotLimit } from '#src/schedule/index.js'
 import type { ScheduleContext, SchedulePeer } from '#src/schedule/index.js'
 import type { ScheduleRule } from '#src/package/index.js'
 
@@ -218,7 +218,7 @@ export async function simulateRollout (params: SimulationParams): Promise<Simula
   for (const r of rules) {
     if (r.rule === 'canary' && r.labels == null) {
       const count = Math.max(1, Math.floor((r.fraction ?? 0) * p.peers))
-      for (const x of [...peers].sort((a, b) => rank(a.id, RELEASE.id) - rank(b.id, RELEASE.id) || a.id.localeCompare(b.id)).slice(0, count)) canarySet.add(x.id)
+      for (const id of byRank(peers.map(x => x.id), RELEASE.id).slice(0, count)) canarySet.add(id)
     }
   }
   const ctxOf = (x: SimPeer, t: number): ScheduleContext => ({

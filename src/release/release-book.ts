@@ -175,7 +175,7 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
     if (this.revoked.has(id)) return false
     await writeFileAtomic(path.join(this.init.dir, 'revocations', `${id}.cbor`), encodeRevocation(revocation))
     this.revoked.set(id, revocation)
-    if (this.entries.has(id)) await this.setState(id, 'revoked', `revoked: ${revocation.record.reason || 'no reason given'}`)
+    if (this.entries.has(id)) await this.setState(id, 'revoked', `revoked: ${revocation.record.reason === '' ? 'no reason given' : revocation.record.reason}`)
     return true
   }
 
@@ -186,7 +186,10 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
 
   /** Every known release, oldest version first. */
   list (): ReleaseEntry[] {
-    return [...this.entries.values()].sort((a, b) => semver.compare(a.signed.record.version, b.signed.record.version) || a.id.localeCompare(b.id))
+    return [...this.entries.values()].sort((a, b) => {
+      const byVersion = semver.compare(a.signed.record.version, b.signed.record.version)
+      return byVersion !== 0 ? byVersion : a.id.localeCompare(b.id)
+    })
   }
 
   /** Admitted (not refused or revoked) releases of `app` newer than `version` (all when undefined). */

@@ -139,7 +139,7 @@ export async function verifyReleasePackage (record: ReleaseRecord, store: BlockS
   }
   const { json } = await readPackageManifest(record.package, store)
   if (!equals(dagCbor.encode(json), dagCbor.encode(record.manifest))) {
-    throw new ManifestMismatchError(`the record's manifest differs from the package's upgossip.json`)
+    throw new ManifestMismatchError("the record's manifest differs from the package's upgossip.json")
   }
   return { blocks: cids }
 }

@@ -43,7 +43,7 @@ export function countFromFraction (fraction: number, known: number): number {
 
 /** Peer ids sorted by rank for a release, lowest first (ties by id). */
 export function byRank (peerIds: string[], releaseId: string): string[] {
-  return peerIds.map(id => ({ id, r: rank(id, releaseId) })).sort((a, b) => a.r - b.r || a.id.localeCompare(b.id)).map(x => x.id)
+  return peerIds.map(id => ({ id, r: rank(id, releaseId) })).sort((a, b) => a.r !== b.r ? a.r - b.r : a.id.localeCompare(b.id)).map(x => x.id)
 }
 
 /** The last set of peers ranked for each release, and their order. */
@@ -55,7 +55,7 @@ const rankings = new Map<string, { ids: Set<string>, order: string[] }>()
  */
 export function rankedIds (peerIds: string[], releaseId: string): string[] {
   const last = rankings.get(releaseId)
-  if (last != null && last.ids.size === peerIds.length && peerIds.every(id => last.ids.has(id))) return last.order
+  if (last?.ids.size === peerIds.length && peerIds.every(id => last.ids.has(id))) return last.order
   const order = byRank(peerIds, releaseId)
   if (rankings.size >= 16) rankings.delete(rankings.keys().next().value as string)
   rankings.set(releaseId, { ids: new Set(peerIds), order })

@@ -112,13 +112,16 @@ export class DaemonProcess {
       signal: AbortSignal.timeout(timeoutMs)
     })
     const text = await res.text()
-    let json: any
+    let json: unknown
     try {
       json = text === '' ? null : JSON.parse(text)
     } catch {
       json = text
     }
-    if (!res.ok) throw new ControlCallError(`${this.name}: ${method} ${route}: ${String(json?.error?.message ?? res.statusText)}`, String(json?.error?.code ?? res.status), res.status)
+    if (!res.ok) {
+      const error = (json as { error?: { message?: unknown, code?: unknown } } | null)?.error
+      throw new ControlCallError(`${this.name}: ${method} ${route}: ${String(error?.message ?? res.statusText)}`, String(error?.code ?? res.status), res.status)
+    }
     return json as T
   }
 

@@ -11,8 +11,7 @@
  * ```
  */
 import { mostGrowth } from './memory.js'
-import { Testnet } from './testnet.js'
-import type { TestnetReport } from './testnet.js'
+import type { Testnet, TestnetReport } from './testnet.js'
 import type { Scenario } from './scenarios.js'
 
 export { SCENARIOS } from './scenarios.js'

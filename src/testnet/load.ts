@@ -89,7 +89,7 @@ export class LoadGenerator {
     const existing = this.clients.get(peer)
     if (existing != null) {
       existing.paused = false
-      if (existing.running == null) existing.running = this.loop(existing)
+      existing.running ??= this.loop(existing)
       return
     }
     const client: Client = { peer, paused: false }

@@ -81,7 +81,7 @@ export function memoryReport (samples: MemorySample[], intervalMs: number): Memo
     return { earlyMb: round(e), lateMb: round(l), growthPct: e === 0 ? 0 : round(100 * (l - e) / e) }
   }
   const names = [...new Set(samples.flatMap(s => Object.keys(s.rssMb)))].sort()
-  const perPeer = Object.fromEntries(names.map(name => [name, figures(s => s.rssMb[name] == null ? [] : [s.rssMb[name] as number])]))
+  const perPeer = Object.fromEntries(names.map(name => [name, figures(s => s.rssMb[name] == null ? [] : [s.rssMb[name]])]))
   return { intervalMs, samples, ...figures(s => Object.values(s.rssMb)), perPeer }
 }
 

@@ -102,7 +102,7 @@ export class Monitor {
     if (this.shown.get(peer) === what) return
     const before = this.shown.get(peer)
     this.shown.set(peer, what)
-    const versionChanged = before == null || before.split(' ')[0] !== s.version
+    const versionChanged = before?.split(' ')[0] !== s.version
     this.record({ atMs: this.elapsed(), peer: peer.name, event: versionChanged ? 'version' : 'state', detail: what })
   }
 

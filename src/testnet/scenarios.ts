@@ -49,7 +49,7 @@ function mostAtOnce (histories: Map<DaemonProcess, Array<{ time: string, type: s
     if (t.started == null) continue
     edges.push([t.started, 1], [t.committed ?? t.failed ?? Date.now(), -1])
   }
-  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  edges.sort((a, b) => a[0] !== b[0] ? a[0] - b[0] : a[1] - b[1])
   let now = 0
   let most = 0
   for (const [, d] of edges) { now += d; most = Math.max(most, now) }

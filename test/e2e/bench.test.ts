@@ -83,10 +83,22 @@ describe('benchmark arithmetic', () => {
   it('checks the targets and writes a report with its plots from any result', async () => {
     const run = { peers: 50, packageBytes: 16 * 1048576, bundleBytes: 1, swarmMs: 2000, publishMs: 10, announceMs: 20, publisherSentBytes: 20 * 1048576, publisherBlockBytes: 1, blockBytesReceived: 49 * 16 * 1048576, peerServedBytes: 1, httpsMs: 1000, httpsOriginSentBytes: 49 * 16 * 1048576, swarmCpuMs: 3000, httpsCpuMs: 500, publisherEgressRatio: 1.25, duplicateRatio: 1, timeVsHttps: 2 }
     const result: BenchResult = {
-      benchmark: 'upgossip', version: '0', mode: 'full', commit: null, startedAt: new Date().toISOString(), wallMs: 1,
+      benchmark: 'upgossip',
+      version: '0',
+      mode: 'full',
+      commit: null,
+      startedAt: new Date().toISOString(),
+      wallMs: 1,
       machine: { cpus: 2, cpuModel: 'x', memoryGiB: 1, node: 'v22', platform: 'linux', loadStart: 1, loadEnd: 1 },
       note: null,
-      swarm: swarmResult([run], null, [], 'openssl'), announce: null, shim: null, rollout: null, footprint: null, simulation: null, targets: [], errors: {}
+      swarm: swarmResult([run], null, [], 'openssl'),
+      announce: null,
+      shim: null,
+      rollout: null,
+      footprint: null,
+      simulation: null,
+      targets: [],
+      errors: {}
     }
     result.targets = targets(result)
     const byName = Object.fromEntries(result.targets.map(t => [t.name, t]))
@@ -110,9 +122,22 @@ describe('per-host uplinks: options and refusals', () => {
     const shapedRun = { ...plain, swarmMs: 30_000, httpsMs: 165_000, timeVsHttps: 0.182 }
     const swarm = { ...swarmResult([plain], null, [], 'openssl'), shaped: { uplinkMbit: 40, measuredMbit: 40.3, runs: [shapedRun] } }
     const result: BenchResult = {
-      benchmark: 'upgossip', version: '0', mode: 'full', commit: null, startedAt: new Date().toISOString(), wallMs: 1,
+      benchmark: 'upgossip',
+      version: '0',
+      mode: 'full',
+      commit: null,
+      startedAt: new Date().toISOString(),
+      wallMs: 1,
       machine: { cpus: 2, cpuModel: 'x', memoryGiB: 1, node: 'v22', platform: 'linux', loadStart: 1, loadEnd: 1 },
-      note: null, swarm, announce: null, shim: null, rollout: null, footprint: null, simulation: null, targets: [], errors: {}
+      note: null,
+      swarm,
+      announce: null,
+      shim: null,
+      rollout: null,
+      footprint: null,
+      simulation: null,
+      targets: [],
+      errors: {}
     }
     result.targets = targets(result)
     const time = result.targets.find(t => t.name === 'swarm.timeVsHttps at N = 50, 16 MiB')

@@ -34,7 +34,7 @@ afterEach(async () => {
 function kvPackage (version: string, extra: Record<string, unknown> = {}): Record<string, string> {
   return {
     'upgossip.json': manifest(version, { health: { readyWithin: '15s', stableFor: '1s' }, ...extra }),
-    'server.js': `import { connect } from 'upgossip/app'\nconst node = await connect()\nnode.serve(async request => ({ version: node.version, echo: request }))\nawait node.ready()\n`
+    'server.js': "import { connect } from 'upgossip/app'\nconst node = await connect()\nnode.serve(async request => ({ version: node.version, echo: request }))\nawait node.ready()\n"
   }
 }
 
@@ -89,7 +89,7 @@ describe('key rotation', () => {
     expect(early.code, early.stderr).toBe(0)
     await p4.waitVersion('3.0.0')
     // p1 hears of it by gossip or, at the latest, by the sync p4's beat (naming 3.0.0 as its head) starts
-    await waitFor('p1 to see p4 hold 3.0.0', async () => (await p1.status()).network.some(p => p.peerId === p4.peerId && p.held?.some(h => h.id === v3.id && h.have === h.size)))
+    await waitFor('p1 to see p4 hold 3.0.0', async () => (await p1.status()).network.some(p => p.peerId === p4.peerId && p.held?.some(h => h.id === v3.id && h.have === h.size) === true))
     await new Promise(resolve => setTimeout(resolve, 3000))
     for (const p of [p1, p2]) expect((await p.status()).releases.some(r => r.id === v3.id)).toBe(false)
 
@@ -110,7 +110,7 @@ describe('key rotation', () => {
     // the 2.0.0 signed by A alone, not started yet, is dropped: it never runs
     for (const p of [p1, p2]) {
       expect((await p.status()).releases.some(r => r.id === v2.id)).toBe(false)
-      expect(await fs.readFile(path.join(p.dataDir, 'events.jsonl'), 'utf8')).toContain(`"type":"release-dropped"`)
+      expect(await fs.readFile(path.join(p.dataDir, 'events.jsonl'), 'utf8')).toContain('"type":"release-dropped"')
     }
     const event = (await fs.readFile(path.join(p2.dataDir, 'events.jsonl'), 'utf8')).split('\n').filter(l => l.includes('"trust-rotated"')).map(l => JSON.parse(l) as Record<string, unknown>)
     expect(event).toHaveLength(1)

@@ -102,6 +102,7 @@ describe('version shim', () => {
     const spans: Array<[number, number]> = []
     let served = 0
     const traffic = (async () => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the test body sets `stop` while this loop awaits
       for (let i = 0; i < 400 && !stop; i++) {
         const started = Date.now()
         try {

@@ -13,7 +13,7 @@ import {
   coSign, createRelease, decodeKeyFile, decodeSignedRelease, encodeKeyFile, encodeSignedRelease, generatePublisherKey, mergeSignatures,
   parseReleaseId, publicKeyFromString, readBundle, releaseId, signingMessage, verifyBundle, verifyReleasePackage, verifySignedRelease, writeBundle
 } from '../../src/release/index.js'
-import type { PublisherKey, SignedRelease } from '../../src/release/index.js'
+import type { PublisherKey, ReleaseBook, SignedRelease } from '../../src/release/index.js'
 import { MemoryBlockStore } from '../../src/store/index.js'
 import { samplePackage, tempDir } from '../helpers.js'
 
@@ -74,7 +74,7 @@ describe('records and signatures', () => {
 
   it('refuses malformed signed releases with a named error', async () => {
     const { signed } = await release([alice])
-    const wire = dagCbor.decode(encodeSignedRelease(signed)) as { record: Record<string, unknown>, signatures: unknown[] }
+    const wire = dagCbor.decode<{ record: Record<string, unknown>, signatures: unknown[] }>(encodeSignedRelease(signed))
     const bad: unknown[] = [
       { ...wire, extra: 1 },
       { ...wire, record: { ...wire.record, version: '2.x' } },
@@ -205,7 +205,7 @@ describe('bundles', () => {
 })
 
 describe('the release book', () => {
-  async function book (keys: PublisherKey[], threshold = 1): Promise<import('../../src/release/index.js').ReleaseBook> {
+  async function book (keys: PublisherKey[], threshold = 1): Promise<ReleaseBook> {
     const { ReleaseBook } = await import('../../src/release/index.js')
     const b = new ReleaseBook({ dir: await tempDir(), trust: () => trust(keys, threshold), floor: () => '1.0.0', clock })
     await b.load()

@@ -72,7 +72,7 @@ describe('rotation records', () => {
   })
 
   it('refuse malformed records and out-of-bounds policies with a named error', async () => {
-    const wire = dagCbor.decode(encodeRotation(await signRotation(record([bob], 1), [alice]))) as { record: Record<string, unknown>, signatures: unknown[] }
+    const wire = dagCbor.decode<{ record: Record<string, unknown>, signatures: unknown[] }>(encodeRotation(await signRotation(record([bob], 1), [alice])))
     const many = await Promise.all(Array.from({ length: 65 }, async () => (await generatePublisherKey()).id))
     const bad: Array<[unknown, RegExp]> = [
       [{ ...wire, extra: 1 }, /unknown key "extra"/],
@@ -100,7 +100,7 @@ describe('rotation records', () => {
     // the signer refuses to sign out-of-bounds records too
     await expect(signRotation(record([bob], 2), [alice])).rejects.toThrow(MalformedRotationError)
     // a rotation message with a release's key on it is malformed, not a rotation
-    const envelope = dagCbor.decode(encodeReleasesTopicMessage({ type: 'rotation', rotation: await signRotation(record([bob], 1), [alice]) })) as Record<string, unknown>
+    const envelope = dagCbor.decode<Record<string, unknown>>(encodeReleasesTopicMessage({ type: 'rotation', rotation: await signRotation(record([bob], 1), [alice]) }))
     expect(() => decodeReleasesTopicMessage(dagCbor.encode({ ...envelope, release: new Uint8Array(1) }))).toThrow(MalformedReleaseError)
   })
 })
@@ -257,7 +257,7 @@ describe('the trust store', () => {
       store.adopt(await signRotation(record([carol], 1, 1), [alice]))
     ])
     expect(results.filter(r => r.status === 'fulfilled')).toHaveLength(1)
-    expect(results.filter(r => r.status === 'rejected').map(r => (r as PromiseRejectedResult).reason.name)).toEqual(['RotationOutdatedError'])
+    expect(results.filter(r => r.status === 'rejected').map(r => r.reason.name)).toEqual(['RotationOutdatedError'])
   })
 
   it('the rotation race (not defended): a thief holding a threshold rotates first; the owners\' rotation is refused, and only a new trust file takes the app back', async () => {

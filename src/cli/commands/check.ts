@@ -5,6 +5,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Command } from 'commander'
 import { UpgossipError } from '../../errors.js'
+import type { CheckedSimulationObject } from '../../shim/index.js'
 import { note, readInput, say, sayJson } from '../output.js'
 
 /** The check found a mismatch or a failure. */
@@ -64,7 +65,8 @@ export function checkCommand (program: Command): void {
         for (const kind of ['past', 'future'] as const) {
           const file = m.simulation?.[kind]
           if (file == null) continue
-          const mod = await import(pathToFileURL(path.resolve(dir, ...file.split('/'))).href) as { default?: any }
+          // the package's own file: nothing is trusted until the check below
+          const mod = await import(pathToFileURL(path.resolve(dir, ...file.split('/'))).href) as { default?: { version?: unknown, serve?: unknown, call?: unknown } | null }
           const so = mod.default
           const expected = kind === 'past' ? m.protocol - 1 : m.protocol
           if (so == null || typeof so.serve !== 'function' || typeof so.call !== 'function' || so.version !== expected) {
@@ -76,7 +78,7 @@ export function checkCommand (program: Command): void {
             sims[kind] = 'not exercised: give --samples FILE'
             continue
           }
-          const results = (await roundTrip(so, kind, samples)).filter(r => r.problems.length > 0)
+          const results = (await roundTrip(so as CheckedSimulationObject, kind, samples)).filter(r => r.problems.length > 0)
           sims[kind] = { samples: samples.length, mismatches: results }
           problems += results.length
         }

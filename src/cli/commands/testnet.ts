@@ -72,7 +72,7 @@ Examples:
       // Ctrl-C stops what was started (unless --keep) before exiting
       const interrupt = (): void => {
         err.write('\ninterrupted; stopping the daemons…\n')
-        net.close().finally(() => process.exit(130))
+        void net.close().finally(() => process.exit(130))
       }
       process.once('SIGINT', interrupt)
       const report = await runScenario(net, scenario)

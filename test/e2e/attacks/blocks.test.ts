@@ -41,7 +41,7 @@ async function hostileBlockServer (mode: Mode): Promise<BasePeerNode> {
   hostile.push(node)
   await node.handle(BLOCKS_PROTOCOL, ({ stream }) => {
     void (async () => {
-      const request = dagCbor.decode(await readFrame(stream, 1024 * 1024)) as { have?: unknown[], get?: unknown[] }
+      const request = dagCbor.decode<{ have?: unknown[], get?: unknown[] }>(await readFrame(stream, 1024 * 1024))
       if (request.have != null) {
         await stream.sink(lp.encode([dagCbor.encode({ have: request.have.map(() => true) })]))
         return
@@ -104,7 +104,6 @@ describe('hostile block sources', () => {
     expect(await victim.metric('upgossip_blocks_total', { result: 'fetched' })).toBeGreaterThan(0)
   })
 })
-
 
 describe('corrupted blocks', () => {
   it('peers fetching from a liar still complete, from honest peers', async () => {

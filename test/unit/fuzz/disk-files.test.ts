@@ -24,7 +24,6 @@ import { readPolicy } from '../../../src/schedule/index.js'
 import { readJsonFile } from '../../../src/schema.js'
 import { DataDirLockedError, lockDataDir } from '../../../src/store/index.js'
 import { UPGRADE_STEPS, readJournal, writeJournal } from '../../../src/upgrade/index.js'
-import type { Journal } from '../../../src/upgrade/index.js'
 import { tempDir } from '../../helpers.js'
 import { ruleArb } from './arbitraries.js'
 import { RUNS, SLOW_RUNS } from './runs.js'
@@ -92,7 +91,7 @@ describe('journal.json', () => {
     })
     await fc.assert(fc.asyncProperty(valid, async journal => {
       const file = await fresh('journal.json')
-      await writeJournal(file, journal as Journal)
+      await writeJournal(file, journal)
       expect(await readJournal(file)).toEqual(journal)
     }), { numRuns: SLOW_RUNS })
   })
@@ -126,7 +125,7 @@ describe('node.json', () => {
     const installed = fc.option(fc.record({ id: fc.string(), version: fc.string() }))
     await fc.assert(fc.asyncProperty(fc.record({ app: fc.option(fc.string()), current: installed, previous: installed, since: fc.option(fc.nat()) }), async state => {
       const file = await fresh('node.json')
-      await writeNodeState(file, state as NodeState)
+      await writeNodeState(file, state)
       expect(await readNodeState(file)).toEqual(state)
     }), { numRuns: SLOW_RUNS })
   })

@@ -255,7 +255,7 @@ describe('publisher key files and public keys', () => {
       )
     }).map(({ secret, ...rest }) => withoutUndefined({ ...rest, ...secret }))
     await fc.assert(fc.asyncProperty(file, fc.option(fc.string({ maxLength: 8 })), async (value, passphrase) => {
-      const e = (value.encrypted as { N?: unknown, r?: unknown, p?: unknown } | undefined)
+      const e = value.encrypted as { N?: unknown, r?: unknown, p?: unknown } | undefined
       const work = typeof e?.N === 'number' && typeof e.r === 'number' && typeof e.p === 'number' ? e.N * e.r * e.p : 0
       // more than keygen's work × 4 must be refused unopened, fast; between cheap and that limit
       // the derivation is legitimate but slow, so those cases go without a passphrase

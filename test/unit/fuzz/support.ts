@@ -76,7 +76,7 @@ const HASHES = [0x12, 0x13, 0x00, 0xb220]
 /** CIDs of every kind a hostile peer could send: v0 and v1, any codec, any hash (even one the bytes do not match). */
 export const cidArb: fc.Arbitrary<CID> = fc.tuple(fc.constantFrom(...CODECS), fc.constantFrom(...HASHES), fc.uint8Array({ minLength: 0, maxLength: 40 }), fc.boolean())
   .map(([codec, hash, digest, v0]) => {
-    if (v0) return CID.createV0(createDigest(0x12, Uint8Array.from({ length: 32 }, (_, i) => digest[i % Math.max(1, digest.length)] ?? i)) as never)
+    if (v0) return CID.createV0(createDigest(0x12, Uint8Array.from({ length: 32 }, (_, i) => digest[i % Math.max(1, digest.length)] ?? i)))
     return CID.createV1(codec, createDigest(hash, digest))
   })
 
