@@ -10,7 +10,7 @@
  * await daemon.stop()
  * ```
  */
-export * from './api.js'
+export type * from './api.js'
 export * from './control-api.js'
 export * from './daemon.js'
 export * from './errors.js'

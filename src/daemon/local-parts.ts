@@ -88,7 +88,7 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
       policy: [],
       appConfig: null
     }
-    if (seeded) events.info('trust-seeded', `trust store seeded from ${options.trust ?? ''}: ${trustStore.policy.appNames().join(', ') || 'no apps'}`)
+    if (seeded) events.info('trust-seeded', `trust store seeded from ${options.trust ?? ''}: ${trustStore.policy.appNames().length > 0 ? trustStore.policy.appNames().join(', ') : 'no apps'}`)
     for (const problem of problems) events.warn('rotation-unreadable', `a kept trust rotation was not adopted: ${problem}`)
     // rotations kept on disk win over a seed or a store written before them (a crash, --replace-trust)
     for (const rotation of replayed) trustUpdates.noteRotated(rotation, 'the rotations kept in the data directory')

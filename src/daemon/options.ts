@@ -130,7 +130,7 @@ function checkMultiaddr (option: string, value: string, needPeerId: boolean): vo
 
 /** Merge a config file's values under the command line's and fill the defaults. */
 export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}): DaemonOptions {
-  const merged = { ...file, ...Object.fromEntries(Object.entries(cli).filter(([, v]) => v !== undefined)) } as DaemonConfig
+  const merged = { ...file, ...Object.fromEntries(Object.entries(cli).filter(([, v]) => v !== undefined)) }
   const checked = safeParse(DaemonConfigSchema, merged)
   if (!checked.success) throw new DaemonConfigError(describeSchemaIssues('daemon options', checked.error))
   const o = checked.data

@@ -93,13 +93,31 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     runningSince: () => nodeState.state.since
   })
   const rollout: Rollout = new Rollout({
-    dataDir, book, engine, host, releases, controls: local.controls, events, clock, nodeState, changes,
+    dataDir,
+    book,
+    engine,
+    host,
+    releases,
+    controls: local.controls,
+    events,
+    clock,
+    nodeState,
+    changes,
     peerId: self,
     view: () => view.list()
   }, { policy: local.policy, labels: o.labels, settleMs: Math.max(1000, Math.round(o.beatIntervalMs * 1.5)) })
 
   const status = new StatusProjection({
-    node, nodeState, book, downloads, view, trustStore, freshness: local.freshness, changes, metrics, clock,
+    node,
+    nodeState,
+    book,
+    downloads,
+    view,
+    trustStore,
+    freshness: local.freshness,
+    changes,
+    metrics,
+    clock,
     waitingOn: id => rollout.waitingOn(id),
     failedReason: () => host.failedReason,
     switchStep: () => engine.inProgress?.step
@@ -115,12 +133,33 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     onBeat: (data, from) => beats.take(data, from)
   })
   const beats: Beats = new Beats({
-    node, view, keeper, gossip, book, status, rollout, nodeState, antiEntropy, metrics, events, changes, clock,
+    node,
+    view,
+    keeper,
+    gossip,
+    book,
+    status,
+    rollout,
+    nodeState,
+    antiEntropy,
+    metrics,
+    events,
+    changes,
+    clock,
     trustUpdates: local.trustUpdates,
     freshness: local.freshness
   }, { labels: o.labels, beatIntervalMs: o.beatIntervalMs, idleBeatIntervalMs: o.idleBeatIntervalMs, idleBeatRate: o.idleBeatRate, peerTimeoutMs: o.peerTimeoutMs })
   const staging = new Staging({
-    book, blocks: local.blocks, exchange, downloads, dataDir, nodeState, events, metrics, changes, clock,
+    book,
+    blocks: local.blocks,
+    exchange,
+    downloads,
+    dataDir,
+    nodeState,
+    events,
+    metrics,
+    changes,
+    clock,
     peers: () => node.getPeers(),
     staged: async () => { await rollout.refreshSimulations() }
   }, { fetchRetryMs: o.fetchRetryMs })

@@ -103,7 +103,7 @@ export class Publishing {
     const { record } = bundle.signed
     const verdict = await admitBundle(this.c, bundle, 'publish')
     const entry = this.c.book.get(verdict.id)
-    if (entry != null && entry.state === 'fetching') this.c.fetch(entry.id)
+    if (entry?.state === 'fetching') this.c.fetch(entry.id)
     if ((verdict.kind === 'new' || verdict.kind === 'merged') && entry != null) {
       await this.spread({ type: 'release', signed: entry.signed }, verdict.id)
     }

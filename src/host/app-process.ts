@@ -10,7 +10,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { RemoteNamedError, UpgossipError } from '../errors.js'
 import { IPC_PROTOCOL_VERSION, isAppMessage } from '../ipc/index.js'
-import type { AppMessage, HostMessage, IpcError, Route, SimulationSpec } from '../ipc/index.js'
+import type { HostMessage, IpcError, Route, SimulationSpec } from '../ipc/index.js'
 
 /** The app answered a request with an error, or never answered. */
 export class AppRequestError extends UpgossipError {
@@ -157,7 +157,7 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
 
   private onMessage (message: unknown): void {
     if (!isAppMessage(message)) return
-    const m = message as AppMessage
+    const m = message
     switch (m.t) {
       case 'hello':
         if (m.v !== IPC_PROTOCOL_VERSION) {

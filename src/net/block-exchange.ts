@@ -263,7 +263,7 @@ export class BlockExchange implements Startable {
         throw new BlockProtocolError('have answer does not match the request')
       }
       if (this.log.enabled) this.log('%p holds %d of %d blocks asked%s', peer, have.filter(Boolean).length, cids.length, waited ? ' (asked to wait)' : '')
-      return { have: have as boolean[], waited }
+      return { have, waited }
     } finally {
       release()
     }

@@ -176,6 +176,8 @@ function tcpOptions (dialFrom: string | undefined): TCPOptions {
  * ```
  */
 export async function createPeerNode<S extends PeerServicesInit = Record<never, never>> (init: PeerNodeInit & { services?: S }): Promise<Libp2p<PeerServicesOf<S>>> {
+  // libp2p types the components it hands a service factory as its own internal bag
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
   if ((init.bootstrap ?? []).length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
   // mDNS and pnet are loaded only when asked for: most daemons use neither, and every
@@ -202,44 +204,45 @@ export async function createPeerNode<S extends PeerServicesInit = Record<never, 
   let node
   try {
     node = await createLibp2p<NodeServices>({
-    privateKey: init.privateKey,
-    addresses: { listen: init.listen },
-    transports: [tcp(tcpOptions(init.dialFrom))],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionProtector: init.psk == null || preSharedKey == null ? undefined : preSharedKey({ psk: init.psk }),
-    peerDiscovery,
-    connectionManager: { maxConnections: init.maxConnections ?? 64, dialTimeout: 10_000 },
-    // a stalled 2-core machine must not make us drop healthy connections
-    connectionMonitor: { abortConnectionOnPingFailure: false },
-    services: {
-      identify: identify(),
-      identifyPush: identifyPush(),
-      pubsub: gossipsub({
-        globalSignaturePolicy: 'StrictSign',
-        allowPublishToZeroTopicPeers: true,
-        ignoreDuplicatePublishError: true,
-        emitSelf: false,
-        floodPublish: true,
-        fastMsgIdFn: fastGossipMessageId,
-        doPX: false,
-        scoreParams: createPeerScoreParams({
-          topics,
-          // every peer of a local testnet shares 127.0.0.1
-          IPColocationFactorWeight: 0,
-          behaviourPenaltyWeight: -1,
-          behaviourPenaltyDecay: 0.9
-        }),
-        scoreThresholds: createPeerScoreThresholds({
-          gossipThreshold: -100,
-          publishThreshold: -200,
-          graylistThreshold: -300,
-          acceptPXThreshold: 0,
-          opportunisticGraftThreshold: 1
-        })
-      }) as (components: any) => GossipSub,
-      ...upgossipServices(init.services ?? {})
-    }
+      privateKey: init.privateKey,
+      addresses: { listen: init.listen },
+      transports: [tcp(tcpOptions(init.dialFrom))],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionProtector: init.psk == null || preSharedKey == null ? undefined : preSharedKey({ psk: init.psk }),
+      peerDiscovery,
+      connectionManager: { maxConnections: init.maxConnections ?? 64, dialTimeout: 10_000 },
+      // a stalled 2-core machine must not make us drop healthy connections
+      connectionMonitor: { abortConnectionOnPingFailure: false },
+      services: {
+        identify: identify(),
+        identifyPush: identifyPush(),
+        pubsub: gossipsub({
+          globalSignaturePolicy: 'StrictSign',
+          allowPublishToZeroTopicPeers: true,
+          ignoreDuplicatePublishError: true,
+          emitSelf: false,
+          floodPublish: true,
+          fastMsgIdFn: fastGossipMessageId,
+          doPX: false,
+          scoreParams: createPeerScoreParams({
+            topics,
+            // every peer of a local testnet shares 127.0.0.1
+            IPColocationFactorWeight: 0,
+            behaviourPenaltyWeight: -1,
+            behaviourPenaltyDecay: 0.9
+          }),
+          scoreThresholds: createPeerScoreThresholds({
+            gossipThreshold: -100,
+            publishThreshold: -200,
+            graylistThreshold: -300,
+            acceptPXThreshold: 0,
+            opportunisticGraftThreshold: 1
+          })
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        }) as (components: any) => GossipSub,
+        ...upgossipServices(init.services ?? {})
+      }
     })
   } catch (err) {
     const message = (err as Error).message ?? ''

@@ -57,7 +57,7 @@ export interface BlockSource {
 
 // the daemon hands the fetch its BlockExchange: should the two part ways, the build fails here
 type Assert<T extends true> = T
-type BlockExchangeIsABlockSource = Assert<BlockExchange extends BlockSource ? true : false>
+export type BlockExchangeIsABlockSource = Assert<BlockExchange extends BlockSource ? true : false>
 
 /** What {@link fetchPackage} needs. */
 export interface PackageFetchInit {

@@ -39,6 +39,7 @@ export async function * readFrames (stream: Stream, maxBytes: number): AsyncGene
 
 /** Read exactly one frame; throws {@link StreamEndedError} when the stream ends first. */
 export async function readFrame (stream: Stream, maxBytes: number): Promise<Uint8Array> {
+  // eslint-disable-next-line no-unreachable-loop -- the first frame is the answer; the rest of the stream is not read
   for await (const frame of readFrames(stream, maxBytes)) return frame
   throw new StreamEndedError('stream ended before a message arrived')
 }

@@ -87,6 +87,8 @@ async function connectOnce (): Promise<AppNode> {
   let handler: RequestHandler | undefined
   let nowServing: () => void = () => {}
   const serving = new Promise<void>(resolve => { nowServing = resolve })
+  // assigned once connect() has the protocol; handlers that run before then see undefined
+  // eslint-disable-next-line prefer-const
   let chain: SimulationChain | undefined
   // requests that arrive before serve() (or before the simulation objects load) wait
   const early: Array<Extract<HostMessage, { t: 'request' }>> = []
@@ -95,6 +97,7 @@ async function connectOnce (): Promise<AppNode> {
   let nextId = 1
 
   // `upgossip call` may arrive before connect() has returned: it waits for the node
+  // eslint-disable-next-line prefer-const
   let node: AppNode | undefined
   const earlyCalls: Array<Extract<HostMessage, { t: 'call-out' }>> = []
   const callOut = (message: Extract<HostMessage, { t: 'call-out' }>): void => {
@@ -213,7 +216,7 @@ async function connectOnce (): Promise<AppNode> {
         await serving
         return await (handler as RequestHandler)(request, peerId)
       }
-      return await (chain as SimulationChain).call(route.version, request, async r => await ask(id => ({ t: 'send', id, peer: peer as string, version: route.version, request: r })))
+      return await (chain).call(route.version, request, async r => await ask(id => ({ t: 'send', id, peer: peer as string, version: route.version, request: r })))
     },
     peers: async () => await ask(id => ({ t: 'peers', id })) as string[],
     stateDir,

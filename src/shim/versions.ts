@@ -48,7 +48,7 @@ export interface Speaker {
 export function chooseVersion (caller: Speaker, callee: { native?: number, spoken: number[] }): number {
   const common = caller.spoken.filter(v => callee.spoken.includes(v))
   if (common.length === 0) {
-    throw new NoCommonVersionError(`no common protocol version: this peer speaks ${caller.spoken.join(', ')}, the other ${callee.spoken.join(', ') || 'none'}`)
+    throw new NoCommonVersionError(`no common protocol version: this peer speaks ${caller.spoken.join(', ')}, the other ${callee.spoken.length > 0 ? callee.spoken.join(', ') : 'none'}`)
   }
   const hops = (v: number): number => Math.abs(caller.native - v) + (callee.native == null ? 0 : Math.abs(callee.native - v))
   return common.reduce((best, v) => hops(v) < hops(best) || (hops(v) === hops(best) && v > best) ? v : best)

@@ -126,7 +126,7 @@ describe('web dashboard', () => {
     await untilPage('2.0.0 to be held by every peer', async () => await releaseProgress(page, '2.0.0'), p => p?.held === `${N}/${N}` && p.running === `0/${N}`)
 
     // the dashboard's own approve button lets this peer go; the others keep waiting
-    await page.click(`#releases tr[data-version="2.0.0"] button[data-verb="approve"]`)
+    await page.click('#releases tr[data-version="2.0.0"] button[data-verb="approve"]')
     await untilPage('a to run 2.0.0 on the page', async () => await peerRows(page),
       rs => rs.find(r => r.peer === a.peerId)?.version.includes('2.0.0') === true && rs.filter(r => r.version.includes('1.0.0')).length === N - 1)
     await untilPage('the chart to gain 2.0.0', async () => await chartVersions(page), v => v.includes('1.0.0') && v.includes('2.0.0'))

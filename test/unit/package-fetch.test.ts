@@ -275,4 +275,3 @@ describe('fetching a package from the swarm', () => {
     expect(plain.length).toBeLessThanOrEqual(3)
   })
 })
-

@@ -130,7 +130,7 @@ describe('a swarm of fetching peers (in memory)', () => {
 if (process.env.SWARM_MODEL != null) {
   describe('swarm model (SWARM_MODEL="fetchers,degree,MiB,latencyMs,blockMs,spreadMs,runs")', () => {
     it('runs', async () => {
-      const [fetchers, degree, mb, latencyMs, blockMs, spreadMs, runs] = (process.env.SWARM_MODEL ?? '').split(',').map(Number) as number[]
+      const [fetchers, degree, mb, latencyMs, blockMs, spreadMs, runs] = (process.env.SWARM_MODEL ?? '').split(',').map(x => Number(x))
       for (let i = 0; i < (runs ?? 1); i++) {
         const r = await inMemorySwarm({ fetchers: fetchers ?? 9, degree: degree ?? 3, fileBytes: (mb ?? 4) * 1024 * 1024, latencyMs: latencyMs ?? 2, blockMs: blockMs ?? 4, spreadMs: spreadMs ?? 20 })
         console.log(`egress ${(r.seedSent / r.packageBytes).toFixed(2)}× duplicates ${(r.received / (r.fetchers * r.packageBytes)).toFixed(3)} in ${r.ms} ms`)
