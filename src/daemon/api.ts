@@ -107,6 +107,12 @@ export interface DaemonEvents {
   timeline: [TimelineSample]
 }
 
+/** A daemon that runs in this process: its API, and how to stop it. */
+export interface RunningDaemon extends DaemonApi {
+  /** Stop everything and release the data directory. */
+  stop: () => Promise<void>
+}
+
 /** A running daemon, as the control API and the CLI see it. */
 export interface DaemonApi {
   /** This peer's id. */

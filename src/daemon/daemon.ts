@@ -17,7 +17,7 @@ import type { Clock } from '../clock.js'
 import { createPeerNode, loadPeerKey, readPsk } from '../net/index.js'
 import type { ReleaseEntry } from '../release/index.js'
 import { writeJsonAtomic } from '../store/index.js'
-import type { DaemonApi, DaemonEvents, DaemonStatus, PublishResult, RevokeResult, RollbackResult, RotateResult } from './api.js'
+import type { DaemonApi, DaemonEvents, RunningDaemon, DaemonStatus, PublishResult, RevokeResult, RollbackResult, RotateResult } from './api.js'
 import { releasesFor } from './anti-entropy.js'
 import { ControlApi } from './control-api.js'
 import { ControlPortInUseError } from './errors.js'
@@ -29,7 +29,7 @@ import type { DaemonOptions } from './options.js'
 import type { TimelineJson } from './version-timeline.js'
 
 /** A running peer. */
-export class Daemon implements DaemonApi {
+export class Daemon implements RunningDaemon {
   private readonly parts: DaemonParts
   private control: ControlApi | undefined
   private stopped = false
@@ -139,6 +139,11 @@ export class Daemon implements DaemonApi {
     this.parts.changes.off(event, listener as never)
     return this
   }
+}
+
+/** Start a daemon on its data directory (what `upgossip daemon` runs). */
+export async function startDaemon (options: DaemonOptions, clock: Clock = systemClock): Promise<RunningDaemon> {
+  return await Daemon.start(options, clock)
 }
 
 async function closeLocal (local: LocalParts): Promise<void> {

@@ -49,6 +49,28 @@ function shapingUnavailable (): string | undefined {
   }
 }
 
+/** A full-mode result with only `swarm` measured. */
+function benchResult (swarm: BenchResult['swarm']): BenchResult {
+  return {
+    benchmark: 'upgossip',
+    version: '0',
+    mode: 'full',
+    commit: null,
+    startedAt: new Date().toISOString(),
+    wallMs: 1,
+    machine: { cpus: 2, cpuModel: 'x', memoryGiB: 1, node: 'v22', platform: 'linux', loadStart: 1, loadEnd: 1 },
+    note: null,
+    swarm,
+    announce: null,
+    shim: null,
+    rollout: null,
+    footprint: null,
+    simulation: null,
+    targets: [],
+    errors: {}
+  }
+}
+
 describe('benchmark arithmetic', () => {
   it('computes the swarm ratios of issue 7 from raw figures', () => {
     const MiB = 1048576
@@ -82,24 +104,7 @@ describe('benchmark arithmetic', () => {
 
   it('checks the targets and writes a report with its plots from any result', async () => {
     const run = { peers: 50, packageBytes: 16 * 1048576, bundleBytes: 1, swarmMs: 2000, publishMs: 10, announceMs: 20, publisherSentBytes: 20 * 1048576, publisherBlockBytes: 1, blockBytesReceived: 49 * 16 * 1048576, peerServedBytes: 1, httpsMs: 1000, httpsOriginSentBytes: 49 * 16 * 1048576, swarmCpuMs: 3000, httpsCpuMs: 500, publisherEgressRatio: 1.25, duplicateRatio: 1, timeVsHttps: 2 }
-    const result: BenchResult = {
-      benchmark: 'upgossip',
-      version: '0',
-      mode: 'full',
-      commit: null,
-      startedAt: new Date().toISOString(),
-      wallMs: 1,
-      machine: { cpus: 2, cpuModel: 'x', memoryGiB: 1, node: 'v22', platform: 'linux', loadStart: 1, loadEnd: 1 },
-      note: null,
-      swarm: swarmResult([run], null, [], 'openssl'),
-      announce: null,
-      shim: null,
-      rollout: null,
-      footprint: null,
-      simulation: null,
-      targets: [],
-      errors: {}
-    }
+    const result = benchResult(swarmResult([run], null, [], 'openssl'))
     result.targets = targets(result)
     const byName = Object.fromEntries(result.targets.map(t => [t.name, t]))
     expect(byName['swarm.publisherEgressRatio at N = 50']?.met).toBe(true)
@@ -121,24 +126,7 @@ describe('per-host uplinks: options and refusals', () => {
     const plain = { peers: 50, packageBytes: 16 * MiB, bundleBytes: 16 * MiB, swarmMs: 20_000, publishMs: 10, announceMs: 20, publisherSentBytes: 20 * MiB, publisherBlockBytes: 1, blockBytesReceived: 49 * 16 * MiB, peerServedBytes: 1, httpsMs: 4000, httpsOriginSentBytes: 49 * 16 * MiB, swarmCpuMs: 30_000, httpsCpuMs: 5000, publisherEgressRatio: 1.25, duplicateRatio: 1, timeVsHttps: 5 }
     const shapedRun = { ...plain, swarmMs: 30_000, httpsMs: 165_000, timeVsHttps: 0.182 }
     const swarm = { ...swarmResult([plain], null, [], 'openssl'), shaped: { uplinkMbit: 40, measuredMbit: 40.3, runs: [shapedRun] } }
-    const result: BenchResult = {
-      benchmark: 'upgossip',
-      version: '0',
-      mode: 'full',
-      commit: null,
-      startedAt: new Date().toISOString(),
-      wallMs: 1,
-      machine: { cpus: 2, cpuModel: 'x', memoryGiB: 1, node: 'v22', platform: 'linux', loadStart: 1, loadEnd: 1 },
-      note: null,
-      swarm,
-      announce: null,
-      shim: null,
-      rollout: null,
-      footprint: null,
-      simulation: null,
-      targets: [],
-      errors: {}
-    }
+    const result = benchResult(swarm)
     result.targets = targets(result)
     const time = result.targets.find(t => t.name === 'swarm.timeVsHttps at N = 50, 16 MiB')
     expect(time).toMatchObject({ value: 0.182, met: true })

@@ -51,7 +51,7 @@ Example, two peers on one machine:
   $ upgossip daemon --data ./b --trust trust.json --app kv --bootstrap "$(jq -r '.multiaddrs[0]' a/control.json)"
   $ upgossip publish kv-2.0.0.car --data ./a`)
     .action(async (opts: DaemonCliOptions) => {
-      const { Daemon, readDaemonConfig, resolveDaemonOptions } = await import('../../daemon/index.js')
+      const { startDaemon, readDaemonConfig, resolveDaemonOptions } = await import('../../daemon/index.js')
       const { UsageError } = await import('../output.js')
       const control = opts.control == null ? undefined : Number(opts.control)
       if (control != null && (!Number.isInteger(control) || control < 0 || control > 65535)) throw new UsageError(`--control ${opts.control} is not a port number`)
@@ -73,7 +73,7 @@ Example, two peers on one machine:
         mdns: opts.mdns,
         psk: opts.psk
       }, file)
-      const daemon = await Daemon.start(options)
+      const daemon = await startDaemon(options)
       await new Promise<void>(resolve => {
         let stopping = false
         const stop = (signal: string): void => {
