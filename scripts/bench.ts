@@ -2,8 +2,9 @@
  * `npm run bench` — upgossip's benchmarks, every figure from real daemon processes on
  * loopback: swarm against an HTTPS origin, announcement latency, shim overhead, rollout
  * disruption, footprint. Progress goes to stderr; `--json` prints one JSON object on
- * stdout. A full run writes docs/benchmarks.md (tables and SVG plots) and the README's
- * headline table.
+ * stdout. A full run writes docs/benchmarks.md (tables and SVG plots) and
+ * docs/benchmarks/run.json; it writes nothing else (the analysis of the figures is
+ * docs/benchmarks-analysis.md, written by hand).
  *
  * @example
  * ```sh
@@ -59,7 +60,7 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
                  1, 16, 64 MiB, N = 50 at 1, 16 MiB; shaped runs 10x16,25x16 at 20 Mbit/s)
   --json         print one JSON object on stdout (progress stays on stderr)
   --only LIST    run only these sections
-  --write        write docs/benchmarks.md and the README table (a full run does by default)
+  --write        write docs/benchmarks.md and docs/benchmarks/run.json (a full run does by default)
   --no-write     do not write them
   --out FILE     write the report there instead of docs/benchmarks.md
   --keep         keep the daemons' directories (under the system temp dir)
@@ -78,7 +79,7 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
                  --shaped-runs in quick or tiny mode, the shaped runs are the mode's swarm
   --shaped-runs LIST  the shaped runs, each on a network of its own: PEERSxMiB,… (e.g.
                  10x16,50x16), or none
-  --report FILE  run nothing: write the report and the README table again from a run's
+  --report FILE  run nothing: write the report again from a run's
                  JSON (what --json printed; a written report keeps it in
                  docs/benchmarks/run.json), e.g. after editing the report's text`
 
@@ -363,7 +364,7 @@ export function summaryText (r: BenchResult): string {
   return lines.join('\n')
 }
 
-/** The report and the README table from a saved result; the simulation's plot is simulated again (it is seeded: the same figures). */
+/** The report from a saved result; the simulation's plot is simulated again (it is seeded: the same figures). */
 async function rerender (o: Options & { report: string }, progress: (line: string) => void): Promise<void> {
   const text = fs.readFileSync(o.report, 'utf8')
   // `npm run bench -- --json > FILE` puts npm's banner before the object
@@ -371,8 +372,7 @@ async function rerender (o: Options & { report: string }, progress: (line: strin
   if (result.benchmark !== 'upgossip' || !Array.isArray(result.targets)) throw new Error(`${o.report} is not the JSON of an upgossip bench run`)
   const sizes = [...new Set((result.simulation ?? []).map(x => x.peers))]
   const timelines = sizes.length === 0 ? [] : await simulatePolicies(sizes, {})
-  const readme = o.out === DEFAULT_OUT ? path.join(ROOT, 'README.md') : undefined
-  const written = await writeReport(result, o.out, readme, timelines)
+  const written = await writeReport(result, o.out, timelines)
   progress(`wrote ${written.join(', ')} from ${o.report}`)
 }
 
@@ -407,9 +407,7 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   else process.stdout.write(summaryText(result) + '\n')
   if (o.json) progress(summaryText(result))
   if (o.write) {
-    // the README's table follows the report in docs/, not one written elsewhere
-    const readme = o.out === DEFAULT_OUT ? path.join(ROOT, 'README.md') : undefined
-    const written = await writeReport(result, o.out, readme, timelines)
+    const written = await writeReport(result, o.out, timelines)
     // the run's figures, kept beside the report (npm run bench -- --report renders them again)
     const saved = path.join(path.dirname(o.out), 'benchmarks', 'run.json')
     fs.writeFileSync(saved, JSON.stringify(result, null, 2) + '\n')

@@ -1,9 +1,9 @@
 /**
- * The report of a run: docs/benchmarks.md with its tables, SVG plots beside it in
- * docs/benchmarks/, and the headline table in the README (between the
- * `<!-- bench:start -->` and `<!-- bench:end -->` markers). Everything in it comes from
- * the run; the explanations of targets not met are kept here, next to the code that
- * decides whether they were.
+ * The report of a run: docs/benchmarks.md with its tables, and SVG plots beside it in
+ * docs/benchmarks/. Everything in it comes from the run: figures, and the method of each
+ * section. Why figures come out as they do, what was changed because of them, and the
+ * profiles behind that, are written by hand in docs/benchmarks-analysis.md, which the
+ * report links to and never writes. Nothing else is written: not the README.
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -14,9 +14,6 @@ import type { SwarmRun } from './swarm.ts'
 import { mib } from './stats.ts'
 import type { TargetCheck } from './stats.ts'
 import { barChart, lineChart } from './svg.ts'
-
-const MARK_START = '<!-- bench:start -->'
-const MARK_END = '<!-- bench:end -->'
 
 function table (head: string[], rows: Array<Array<string | number | null | undefined>>): string {
   const cell = (v: string | number | null | undefined): string => v == null ? '–' : String(v)
@@ -56,55 +53,100 @@ function provenance (r: BenchResult): string {
   ].filter(l => l !== '').join('\n\n')
 }
 
-/** What the largest idle network's daemons took of the machine, from the idle figures. */
-function upkeep (r: BenchResult): string {
-  const big = [...(r.swarm?.idle ?? [])].filter(i => i.cpuPercent != null).sort((a, b) => b.peers - a.peers)[0]
-  if (big == null) return ''
-  const cpus = big.peers * (big.cpuPercent ?? 0) / 100
-  return `: ${big.peers} idle daemons took ${cpus.toFixed(2)} of the ${r.machine.cpus} CPUs before anything was published`
+/** The hand-written page that discusses the figures of this report (a sibling of the report). */
+export const ANALYSIS_PAGE = 'benchmarks-analysis.md'
+
+/**
+ * The section of the analysis page about each target (the anchor of its heading); a unit
+ * test checks that every one exists in docs/benchmarks-analysis.md.
+ */
+export const ANALYSIS_ANCHORS: Record<string, string> = {
+  'swarm.publisherEgressRatio': 'publisher-egress',
+  'swarm.publisherEgressRatio at N = 50': 'publisher-egress',
+  'swarm.duplicateRatio': 'duplicate-blocks',
+  'swarm.timeVsHttps at N = 50, 16 MiB': 'swarm-time-against-the-https-origin',
+  'announce.ratio': 'announcement',
+  'shim.latencyRatio': 'shim-overhead',
+  'shim.throughputRatio': 'shim-overhead',
+  'rollout.failedRequests': 'rollout-disruption',
+  'rollout.p99Ratio': 'rollout-disruption',
+  'footprint.idleRssMB': 'idle-memory'
 }
 
-/** Why a target can be missed, from the profiles and measurements behind this report. */
-const EXPLANATIONS: Record<string, (r: BenchResult) => string> = {
+/** Where the analysis page discusses a target: a markdown link, or '' for a target it does not. */
+function analysisLink (name: string): string {
+  const anchor = ANALYSIS_ANCHORS[name]
+  return anchor == null ? '' : ` Why: [${ANALYSIS_PAGE}](${ANALYSIS_PAGE}#${anchor}).`
+}
+
+function busyCpus (y: { swarmCpuMs: number, swarmMs: number }): string {
+  return (y.swarmCpuMs / y.swarmMs).toFixed(2)
+}
+
+/** The swarm runs at a per-host uplink, or why there are none, in one sentence. */
+function shapedFigures (r: BenchResult): string {
+  const s = r.swarm?.shaped
+  if (s != null && s.runs.length > 0) return `Shaped runs at ${s.uplinkMbit} Mbit/s per host: ${s.runs.map(y => `N = ${y.peers}, ${mib(y.packageBytes)}: the swarm ${seconds(y.swarmMs) ?? '–'} against the origin's ${seconds(y.httpsMs) ?? '–'} (× ${y.timeVsHttps ?? '–'})`).join('; ')}.`
+  const error = r.errors['swarm.shaped']
+  return error == null ? 'Shaped runs (`--uplink MBIT`): not asked for in this run.' : `Shaped runs (\`--uplink MBIT\`): not made in this run: ${error}.`
+}
+
+/**
+ * The figures of this run behind a target that was missed (or, in a full run, not
+ * measured): numbers only. Why they come out as they do is the analysis page's business.
+ */
+const FIGURES: Record<string, (r: BenchResult) => string> = {
   'swarm.timeVsHttps at N = 50, 16 MiB': r => {
     const target = timeTargetRun(r.swarm)
-    if (target.uplinkMbit != null && target.run != null) return shapedTimeExplanation(r, target.run, target.uplinkMbit)
-    const x = target.run
     const cpus = r.machine.cpus
-    const busy = (y: { swarmCpuMs: number, swarmMs: number }): string => (y.swarmCpuMs / y.swarmMs).toFixed(2)
+    const x = target.run
+    if (target.uplinkMbit != null && x != null) {
+      const oneCopyMs = x.bundleBytes * 8 / (target.uplinkMbit * 1e6) * 1000
+      const plain = r.swarm?.runs.find(y => y.peers === x.peers && y.packageBytes === x.packageBytes)
+      return [
+        `At ${target.uplinkMbit} Mbit/s per host: the swarm took ${seconds(x.swarmMs) ?? '–'}, the origin ${seconds(x.httpsMs) ?? '–'}; one copy of the bundle at the uplink takes ${seconds(oneCopyMs) ?? '–'}, ${x.peers - 1} copies ${seconds((x.peers - 1) * oneCopyMs) ?? '–'}.`,
+        `The swarm's daemons used ${seconds(x.swarmCpuMs) ?? '–'} of CPU in ${seconds(x.swarmMs) ?? '–'} (${busyCpus(x)} of ${cpus} CPUs busy on average), the origin and its clients ${seconds(x.httpsCpuMs) ?? '–'}.`,
+        plain == null ? '' : `Unshaped, the same network: the swarm ${seconds(plain.swarmMs) ?? '–'} against the origin's ${seconds(plain.httpsMs) ?? '–'} (× ${plain.timeVsHttps ?? '–'}).`
+      ].filter(t => t !== '').join(' ')
+    }
     const saturated = (r.swarm?.runs ?? []).filter(y => y.swarmMs > 0 && y.swarmCpuMs / y.swarmMs >= 0.8 * cpus)
     const idle = (r.swarm?.idle ?? []).filter(i => i.cpuPercent != null).map(i => `${i.cpuPercent ?? '–'} % at N = ${i.peers}`).join(', ')
     return [
-      'On one machine the swarm cannot beat the origin on time, and this run shows why. An origin\'s handicap in a real deployment is its uplink, which N clients share; here there is no uplink to share — every byte of both moves through the same ' + cpus + ' CPUs over loopback, so the time measures CPU per byte.',
-      x == null ? '' : `In that run the swarm's daemons used ${seconds(x.swarmCpuMs)} of CPU in ${seconds(x.swarmMs)} (${busy(x)} CPUs busy on average), the origin and its clients ${seconds(x.httpsCpuMs)}.`,
-      saturated.length === 0 ? '' : `The swarm kept the machine's ${cpus} CPUs (nearly) saturated in ${saturated.length} of ${r.swarm?.runs.length ?? 0} runs (${saturated.map(y => `N = ${y.peers}, ${mib(y.packageBytes)}: ${busy(y)}`).join('; ')}), so a larger network is slower here for want of CPU, not of bandwidth.`,
-      r.errors.swarm == null ? '' : `The largest network did not get there at all: ${r.errors.swarm} (the two CPUs could not carry that many daemons' upkeep and the transfer; the section's failure is named below).`,
-      idle === '' ? '' : `Part of that is the daemons' own upkeep, which grows with the network: an idle daemon used ${idle} of one CPU (gossip heartbeats and scoring per connected peer, beats from every peer, sync)${upkeep(r)}.`,
-      'The rest is the cost of a byte in the swarm: each block is encrypted by noise (ChaCha20-Poly1305 in WebAssembly), framed by yamux and length-prefixed in JavaScript, asked for on a stream of its own after a `have` round, hashed on receipt and again when the package is checked and unpacked, and written to disk, by N processes; the origin is one process sending from memory with native TLS. A fair comparison gives every host a bounded uplink of its own: `npm run bench -- --uplink MBIT` shapes one per host with tc (root only; scripts/README.md)' + (r.swarm?.shaped == null ? (r.errors['swarm.shaped'] == null ? ', which this run did not ask for.' : `, which this run could not: ${r.errors['swarm.shaped']}.`) : `. This run did, at ${r.swarm.shaped.uplinkMbit} Mbit/s per host (see "At a per-host uplink"): ${r.swarm.shaped.runs.map(y => `N = ${y.peers}, ${mib(y.packageBytes)}: the swarm ${seconds(y.swarmMs)} against the origin's ${seconds(y.httpsMs)} (× ${y.timeVsHttps ?? '–'})`).join('; ')}. The 50-daemon network is not shaped there: its swarm is bound by the CPUs at any uplink, as above.`)
+      x == null ? '' : `The swarm's daemons used ${seconds(x.swarmCpuMs) ?? '–'} of CPU in ${seconds(x.swarmMs) ?? '–'} (${busyCpus(x)} of ${cpus} CPUs busy on average), the origin and its clients ${seconds(x.httpsCpuMs) ?? '–'}.`,
+      saturated.length === 0 ? '' : `Runs with the CPUs at least 80 % busy: ${saturated.length} of ${r.swarm?.runs.length ?? 0} (${saturated.map(y => `N = ${y.peers}, ${mib(y.packageBytes)}: ${busyCpus(y)}`).join('; ')}).`,
+      r.errors.swarm == null ? '' : `The swarm section failed: ${r.errors.swarm}.`,
+      idle === '' ? '' : `An idle daemon's CPU before the publish: ${idle} of one CPU.`,
+      shapedFigures(r)
     ].filter(t => t !== '').join(' ')
   },
   'swarm.publisherEgressRatio': r => {
     const worst = [...(r.swarm?.runs ?? [])].sort((a, b) => (b.publisherEgressRatio ?? 0) - (a.publisherEgressRatio ?? 0))[0]
-    return 'The publisher sends a block again when a fetching peer asks it a second time: a peer does so only once it has nothing else to fetch and its peers stopped growing for 2 s. In a sparse mesh, peers next to the publisher but not next to each other run out first; and where the CPUs are saturated (see the time target below), requests between peers time out, the peers that timed out sit out, and fetching peers fall back on the publisher, which holds every block.' + (worst == null ? '' : ` The worst run was N = ${worst.peers}, ${mib(worst.packageBytes)}, with the CPUs ${(worst.swarmCpuMs / worst.swarmMs).toFixed(2)} of ${r.machine.cpus} busy on average.`)
+    return worst == null ? '' : `The highest was N = ${worst.peers}, ${mib(worst.packageBytes)}: ${worst.publisherEgressRatio ?? '–'}, with ${busyCpus(worst)} of ${r.machine.cpus} CPUs busy on average.`
   },
   'swarm.publisherEgressRatio at N = 50': r => {
     const rows = (r.swarm?.runs ?? []).map(y => `N = ${y.peers}, ${mib(y.packageBytes)}: ${y.publisherEgressRatio ?? '–'}`).join('; ')
     const at50 = (r.swarm?.runs ?? []).some(y => y.peers >= 50)
-    return `${at50 ? '' : 'No network of 50 daemons completed a swarm on this machine (see the time target below). '}The publisher's egress, run by run: ${rows}. It rises where the CPUs were saturated, for the reason given under \`swarm.publisherEgressRatio\`: at N = 50 requests between peers wait behind the work of fifty daemons and time out (see the profile of the swarm section), the peers asked sit out, and the fetches fall back on the publisher.`
+    return `${at50 ? '' : 'No network of 50 daemons completed a swarm in this run. '}Run by run: ${rows}.`
   },
+  'swarm.duplicateRatio': r => `Run by run: ${(r.swarm?.runs ?? []).map(y => `N = ${y.peers}, ${mib(y.packageBytes)}: ${y.duplicateRatio ?? '–'}`).join('; ')}.`,
   'announce.ratio': r => {
     const rows = (r.announce?.byPeers ?? []).map(b => `N = ${b.peers}: ${b.releaseMs} ms against ${b.plainMs} ms (× ${b.ratio ?? '–'})`).join('; ')
-    return `A release is checked before it is forwarded, at every hop: decoded, its id hashed, every signature verified against the trust store, its version and size checked; its files are written after it is forwarded, but the next release a daemon considers waits for those writes (two atomic writes, four fsyncs). A beat is checked against a schema in memory. ${rows === '' ? '' : `By network size: ${rows}. `}The gap opens where the swarm section showed the CPUs saturated: every hop's checks and writes wait for a CPU.`
+    return rows === '' ? '' : `By network size: ${rows}.`
   },
-  'shim.latencyRatio': () => 'Within the noise of this run: the configurations take turns in rounds, but on a loaded machine their p50s still differ by more than a simulation object costs (a function call in the app\'s process).',
-  'shim.throughputRatio': () => 'Within the noise of this run: the configurations take turns in rounds, but on a loaded machine their rates still differ by more than a simulation object costs (a function call in the app\'s process); the two-hop figures of the same run, in the shim table, are the check.',
-  'rollout.failedRequests': () => 'Some requests failed during the rollout; the JSON (`rollout.failures`) names them.',
-  'rollout.p99Ratio': () => 'Requests that reach a peer while it switches are held until the next version is up (callers see delay, not errors): their wait is the switch time, which sets the p99 during a rollout.',
+  'shim.latencyRatio': r => r.shim == null ? '' : `Two hops: p50 × ${r.shim.twoHop.latencyRatio ?? '–'}.`,
+  'shim.throughputRatio': r => r.shim == null ? '' : `Two hops: throughput × ${r.shim.twoHop.throughputRatio ?? '–'}; 1 MiB uploads, one hop × ${r.shim.bulkThroughputRatio ?? '–'}, two hops × ${r.shim.twoHop.bulkThroughputRatio ?? '–'}.`,
+  'rollout.failedRequests': r => r.rollout == null ? '' : `${r.rollout.failedRequests} of ${r.rollout.requests}; \`rollout.failures\` in run.json names them.`,
+  'rollout.p99Ratio': r => r.rollout == null ? '' : `p99 before: ${r.rollout.before.p99Ms} ms; during the rolling rollout: ${r.rollout.rolling.load.p99Ms} ms; a switch took ${r.rollout.rolling.switchMeanMs} ms on average, ${r.rollout.rolling.switchMaxMs} ms at most.`,
   'footprint.idleRssMB': r => {
     const f = r.footprint
-    return `RSS counts the pages of the node executable, which every node process on the machine shares (about 55 MB here, /proc/PID/smaps_rollup Shared_Clean): the daemon's own memory (USS) is ${f?.idleUssMB ?? '–'} MB. Of that, most is V8's heap for libp2p (TCP, noise, yamux, identify, gossipsub with scoring, the peer store), zod, prom-client and the daemon, and a young generation sized for throughput: with \`NODE_OPTIONS=--max-semi-space-size=1\` (a node option; the daemon cannot set it once started) the RSS is ${f?.idleRssSmallYoungGenMB ?? '–'} MB. The app runs in its own process and is not counted here (${f?.appRssMB ?? '–'} MB).`
-  },
-  'swarm.duplicateRatio': () => 'A block arrives twice when a request times out and is asked of another peer while the first answer is still on its way.'
+    return f == null ? '' : `Of the RSS, the daemon's own (USS): ${f.idleUssMB ?? '–'} MB; with \`NODE_OPTIONS=--max-semi-space-size=1\` the RSS is ${f.idleRssSmallYoungGenMB ?? '–'} MB; the app, in its own process: ${f.appRssMB ?? '–'} MB.`
+  }
+}
+
+/** A target's line in the lists of missed and unmeasured targets. */
+function targetLine (t: TargetCheck, r: BenchResult): string {
+  const figures = FIGURES[t.name]?.(r) ?? ''
+  return `- \`${t.name}\`${t.value == null ? '' : ` (${t.value})`}:${figures === '' ? '' : ` ${figures}`}${analysisLink(t.name)}`
 }
 
 /** The spread of the largest network's probes, by kind: a median hides a second mode. */
@@ -115,25 +157,13 @@ function probeSpread (a: NonNullable<BenchResult['announce']>): string[] {
     return ms.length === 0 ? '–' : `${Math.min(...ms)}–${Math.max(...ms)} ms`
   }
   if (probes.length === 0) return []
-  return [`At N = ${a.peers}, probe by probe, the last daemon had a release after ${range('release')} and a beat after ${range('plain')} (every probe: \`announce.probes\` in run.json). Where beats spread over seconds while releases do not, the median of beats depends on how many probes fell in the slow mode: read the ratio with the range. The slow mode is a second or more, on the scale of gossipsub's 1 s heartbeat (messages that miss the mesh travel with its gossip); whether that is what happens, and why to beats and not to releases, is not investigated yet.`]
-}
-
-/** Why the swarm was slower than the origin even though each host had the same uplink. */
-function shapedTimeExplanation (r: BenchResult, x: SwarmRun, mbit: number): string {
-  const cpus = r.machine.cpus
-  const oneCopyMs = x.bundleBytes * 8 / (mbit * 1e6) * 1000
-  const plain = r.swarm?.runs.find(y => y.peers === x.peers && y.packageBytes === x.packageBytes)
-  return [
-    `With every host's uplink at ${mbit} Mbit/s, the origin's time is its uplink's: ${x.peers - 1} copies of the bundle in ${seconds(x.httpsMs)} (${seconds((x.peers - 1) * oneCopyMs)} at the rate). The swarm's floor is one copy through the publisher's uplink, ${seconds(oneCopyMs)}; it took ${seconds(x.swarmMs)}.`,
-    `What the uplinks do not take away is the machine: the ${x.peers} daemons still share ${cpus} CPUs, and used ${seconds(x.swarmCpuMs)} of CPU in ${seconds(x.swarmMs)} (${(x.swarmCpuMs / x.swarmMs).toFixed(2)} CPUs busy on average), against ${seconds(x.httpsCpuMs)} for the origin and its clients; where the CPUs are saturated, hosts wait for a CPU, not for their uplinks.`,
-    plain == null ? '' : `Unshaped, on loopback, the same network took ${seconds(plain.swarmMs)} against the origin's ${seconds(plain.httpsMs)} (× ${plain.timeVsHttps ?? '–'}).`
-  ].filter(t => t !== '').join(' ')
+  return [`At N = ${a.peers}, probe by probe, the last daemon had a release after ${range('release')} and a beat after ${range('plain')} (every probe: \`announce.probes\` in run.json).`]
 }
 
 /** The shaped runs: the table and why they exist. */
 function shapedSection (s: ShapedSwarm, cpus: number): string[] {
   return ['### At a per-host uplink', '',
-    `On one machine over loopback an HTTPS origin has no uplink for its clients to share, so the first table of this section compares CPU, not networks. Here each host — each daemon and the origin — gets its own loopback address (daemon i 127.0.0.(10 + i), for listening and, with \`--dial-from\`, for dialling; the origin 127.0.0.2) and the same uplink of **${s.uplinkMbit} Mbit/s**, shaped with tc on \`lo\` by source address (an HTB class per address, ceil = rate, a FIFO of max(64, 3 × (hosts − 1)) packets — a real uplink's 200 ms of bytes holds only seven of lo's 64 KiB packets at 20 Mbit/s, and TCP then times out; the control API and the clients' requests unshaped). One TCP connection between two shaped addresses measured **${s.measuredMbit} Mbit/s** at setup. Each run is a network of its own; the figures are times at that uplink, and the ${cpus} CPUs are still shared.${s.uplinkMbit === 20 ? ' Why 20 Mbit/s: a host with two CPUs and a 1 Gbit/s uplink has 500 Mbit/s per CPU; a daemon of this machine\'s 50-daemon network has about 1/25 of a CPU, and 500 ÷ 25 = 20. At that ratio the hosts here are a scaled-down copy of such hosts; a faster uplink per CPU favours the origin, a slower one the swarm.' : ''} The 50-daemon network is not shaped: its swarm is bound by the CPUs at any uplink (see the time target), and its origin would take (N − 1) copies at the uplink, over five minutes.`, '',
+    `On one machine over loopback an HTTPS origin has no uplink for its clients to share, so the first table of this section compares CPU, not networks. Here each host — each daemon and the origin — gets its own loopback address (daemon i 127.0.0.(10 + i), for listening and, with \`--dial-from\`, for dialling; the origin 127.0.0.2) and the same uplink of **${s.uplinkMbit} Mbit/s**, shaped with tc on \`lo\` by source address (an HTB class per address, ceil = rate, a FIFO of max(64, 3 × (hosts − 1)) packets — a real uplink's 200 ms of bytes holds only seven of lo's 64 KiB packets at 20 Mbit/s, and TCP then times out; the control API and the clients' requests unshaped). One TCP connection between two shaped addresses measured **${s.measuredMbit} Mbit/s** at setup. Each run is a network of its own; the figures are times at that uplink, and the ${cpus} CPUs are still shared. Why this uplink, and why no 50-daemon network is shaped: [${ANALYSIS_PAGE}](${ANALYSIS_PAGE}#the-uplink-of-the-shaped-runs).`, '',
     table(['peers', 'package', 'swarm', 'HTTPS', 'time ÷ HTTPS', 'one copy at the uplink', '(N − 1) copies at the uplink', 'publisher sent ÷ package', 'received ÷ (N−1) × package', 'CPU: swarm daemons', 'CPU: HTTPS origin + clients'],
       s.runs.map(x => {
         const copyMs = x.bundleBytes * 8 / (s.uplinkMbit * 1e6) * 1000
@@ -141,17 +171,8 @@ function shapedSection (s: ShapedSwarm, cpus: number): string[] {
       })), '']
 }
 
-/** The README's headline table. */
-export function headlineTable (r: BenchResult): string {
-  return [
-    `Headline figures from \`${invocation(r)}\` (${r.mode} mode, ${r.startedAt.slice(0, 10)}; ${r.machine.cpus} CPUs, load ${r.machine.loadStart}${r.machine.loadStart > r.machine.cpus ? ' — a shared, busy machine: times are noisy' : ''}); all of it in [docs/benchmarks.md](docs/benchmarks.md).`,
-    '',
-    table(['figure', 'target', 'this run', ''], r.targets.map(t => [`\`${t.name}\``, t.target + (t.applies === 'every mode' ? '' : ` (${t.applies})`), t.value, t.met == null ? (r.mode === 'full' ? 'not measured (see the report)' : '') : t.met ? 'met' : 'missed']))
-  ].join('\n')
-}
-
-/** Write docs/benchmarks.md, its SVGs, and the README's table; returns the files written. */
-export async function writeReport (r: BenchResult, file: string, readme?: string, simulations: PolicyRun[] = []): Promise<string[]> {
+/** Write docs/benchmarks.md and its SVGs; returns the files written. */
+export async function writeReport (r: BenchResult, file: string, simulations: PolicyRun[] = []): Promise<string[]> {
   const dir = path.dirname(file)
   const svgDir = path.join(dir, 'benchmarks')
   await fs.mkdir(svgDir, { recursive: true })
@@ -163,23 +184,23 @@ export async function writeReport (r: BenchResult, file: string, readme?: string
   }
   const md: string[] = ['# Benchmarks', '', provenance(r), '',
     'Every figure comes from real `upgossip daemon` processes on loopback, started and measured by `scripts/bench.ts` (the method of each section is in [scripts/README.md](../scripts/README.md)). Performance is reported as ratios measured side by side in one run; no test asserts a time.', '',
+    `This page is written by the benchmark and holds the figures of one run; the run's JSON is [benchmarks/run.json](benchmarks/run.json). Why targets are missed, what was changed in the code because of these measurements, and the profiles behind both are in [${ANALYSIS_PAGE}](${ANALYSIS_PAGE}), written by hand.`, '',
     '## Targets', '',
     table(['figure', 'target', 'this run', ''], r.targets.map(t => [`\`${t.name}\``, t.target + (t.applies === 'every mode' ? '' : ` (${t.applies})`), t.value, verdict(t)])), '']
   const missed = r.targets.filter(t => t.met === false)
   if (missed.length > 0) {
-    md.push('Targets missed in this run, and what stands in the way:', '')
-    for (const t of missed) md.push(`- \`${t.name}\` (${t.value ?? '–'}): ${EXPLANATIONS[t.name]?.(r) ?? 'not explained yet.'}`)
+    md.push('Targets missed in this run, with the figures behind each:', '')
+    for (const t of missed) md.push(targetLine(t, r))
     md.push('')
   }
   // in a full run, a target with no figure is one whose section failed: say what stood in the way
-  const unmeasured = r.mode === 'full' ? r.targets.filter(t => t.met == null && EXPLANATIONS[t.name] != null) : []
+  const unmeasured = r.mode === 'full' ? r.targets.filter(t => t.met == null && FIGURES[t.name] != null) : []
   if (unmeasured.length > 0) {
-    md.push('Targets this run could not measure, and what stood in the way:', '')
-    for (const t of unmeasured) md.push(`- \`${t.name}\`: ${EXPLANATIONS[t.name]?.(r) ?? ''}`)
+    md.push('Targets this run could not measure, with the figures it has:', '')
+    for (const t of unmeasured) md.push(targetLine(t, r))
     md.push('')
   }
   for (const [section, error] of Object.entries(r.errors)) md.push(section === 'swarm.shaped' ? `> The swarm's shaped runs were not made in this run: ${error}` : `> The ${section} section failed in this run: ${error}`, '')
-  md.push(CHANGES, '')
 
   if (r.swarm != null) {
     const s = r.swarm
@@ -218,17 +239,17 @@ export async function writeReport (r: BenchResult, file: string, readme?: string
     }
     if (s.idle.length > 0) md.push(`Idle daemons in the seconds before the first publish (the daemon's defaults: status checked every 5 s, an unchanged one beaten every 20 s, and in networks of more than 10 peers every (peers ÷ 0.5) s, \`idleBeatRate\`): ${s.idle.map(i => `${i.peers} peers — ${i.cpuPercent ?? '?'} % of a CPU each, ${i.rssMB ?? '?'} MB RSS`).join('; ')}.`, '')
     if (s.shaped != null && s.shaped.runs.length > 0) md.push(...shapedSection(s.shaped, r.machine.cpus))
-    md.push(SWARM_NOTES, '')
+    md.push(`How a package moves between the daemons is in [wire.md](wire.md#block-exchange); \`test/unit/swarm.test.ts\` runs the same code on an in-memory swarm. \`upgossip_block_requests_total\` counts the requests each daemon answered.`, '')
     md.push('**What the time is made of.** ' + s.runs.map(x => {
       const busy = x.swarmCpuMs / (r.machine.cpus * x.swarmMs)
       return `${x.peers} peers, ${mib(x.packageBytes)}: the daemons used ${seconds(x.swarmCpuMs)} of CPU in ${seconds(x.swarmMs)} (${Math.round(100 * busy)} % of the machine's ${r.machine.cpus} CPUs), ${(x.swarmCpuMs / 1000 / ((x.peers - 1) * x.packageBytes / 1048576)).toFixed(2)} CPU-s per MiB delivered; the origin and its clients ${seconds(x.httpsCpuMs)}, ${(x.httpsCpuMs / 1000 / ((x.peers - 1) * x.packageBytes / 1048576)).toFixed(3)} CPU-s per MiB.`
-    }).join(' ') + ' ' + SWARM_PROFILE + ' ' + SWARM50_PROFILE, '')
+    }).join(' ') + ` Where that CPU goes (profiles): [${ANALYSIS_PAGE}](${ANALYSIS_PAGE}#where-the-swarms-cpu-goes).`, '')
   }
 
   if (r.announce != null) {
     const a = r.announce
     md.push('## Announcement against a plain gossip message', '',
-      `A probe node (a libp2p node built by \`src/net\` with the daemons' own settings) joins through one daemon and publishes, in turns, a signed release of a tiny package (${a.releaseMessageBytes} bytes on the releases topic) and a status beat padded to ${a.plainMessageBytes} bytes (on the status topic). Every daemon subscribes to both topics and forwards both; it records when it took each in: \`release-admitted\` in its event log, the probe's \`seen\` time in \`GET /status\`. The daemons' topics are the only ones they forward, so a message on a topic of the probe's own would reach none of them: the beat is the plain message, and its cost per hop is a schema check in memory. Each probe goes out on a quiet network: after a release probe every daemon fetches and stages its tiny package and beats its new state, so the next probe waits until all have staged it, then 2 s; and the probe node's beats announce a 10-minute idle interval, so it stays in every view between probes (a beat from a forgotten peer is a newcomer's, and every daemon answers a newcomer with a beat of its own). Before these two waits, a 25-daemon network on 2 CPUs was still busy with the last releases when the next went out: the last daemon admitted them after 0.2, 1.3, 2.7, 6.7 and 14.7 s.`, '',
+      `A probe node (a libp2p node built by \`src/net\` with the daemons' own settings) joins through one daemon and publishes, in turns, a signed release of a tiny package (${a.releaseMessageBytes} bytes on the releases topic) and a status beat padded to ${a.plainMessageBytes} bytes (on the status topic). Every daemon subscribes to both topics and forwards both; it records when it took each in: \`release-admitted\` in its event log, the probe's \`seen\` time in \`GET /status\`. The daemons' topics are the only ones they forward, so a message on a topic of the probe's own would reach none of them: the beat is the plain message, and its cost per hop is a schema check in memory. Each probe goes out on a quiet network: after a release probe every daemon fetches and stages its tiny package and beats its new state, so the next probe waits until all have staged it, then 2 s; and the probe node's beats announce a 10-minute idle interval, so it stays in every view between probes (a beat from a forgotten peer is a newcomer's, and every daemon answers a newcomer with a beat of its own).`, '',
       table(['peers', 'release → last daemon (median of probes)', 'beat → last daemon', 'ratio', 'release → median daemon', 'beat → median daemon'], (a.byPeers ?? [a]).map(x => [x.peers, `${x.releaseMs} ms`, `${x.plainMs} ms`, x.ratio, x.peers === a.peers ? `${a.releaseMedianPeerMs} ms` : null, x.peers === a.peers ? `${a.plainMedianPeerMs} ms` : null])), '',
       ...probeSpread(a), '')
   }
@@ -238,7 +259,7 @@ export async function writeReport (r: BenchResult, file: string, readme?: string
     md.push('## Shim overhead', '',
       'Four daemons run a three-version app (scripts/bench/bench-app.ts). A and D stay on protocol 1, B runs 2, C runs 3; A\'s app calls D (same version), B (one simulation object: A\'s future SO for 2) and C (two: A\'s future SOs for 2 and 3). The calls are made by a loop inside A\'s app — its own `node.call` — started by one control API request, so HTTP is not in the figures; latency is measured per call in the app. The three targets take turns in rounds.', '',
       table(['SO hops', 'request', 'in flight', 'p50', 'p99', 'req/s', 'MiB/s'], sh.rows.map(x => [x.hops, x.kind === 'null' ? 'null' : '1 MiB upload', x.inflight, `${x.latency.p50Ms} ms`, `${x.latency.p99Ms} ms`, x.requestsPerSecond, x.mibPerSecond])), '',
-      `One hop against the same version: p50 × ${sh.latencyRatio ?? '–'}, throughput × ${sh.throughputRatio ?? '–'} (null requests at ${Math.max(...sh.rows.map(x => x.inflight))} in flight), 1 MiB uploads × ${sh.bulkThroughputRatio ?? '–'}. Two hops: p50 × ${sh.twoHop.latencyRatio ?? '–'}, throughput × ${sh.twoHop.throughputRatio ?? '–'}, uploads × ${sh.twoHop.bulkThroughputRatio ?? '–'}. The same null request through \`POST /call\` from outside (HTTP, then the same path): p50 ${sh.controlApi.latency.p50Ms} ms, p99 ${sh.controlApi.latency.p99Ms} ms. Upstart, the thesis prototype, cost 4× on a null RPC over loopback and 1.3 % on bulk transfer: there the simulation object sat in the path of every byte; here it is a function call in the app's process beside a round trip through two daemons.`, '')
+      `One hop against the same version: p50 × ${sh.latencyRatio ?? '–'}, throughput × ${sh.throughputRatio ?? '–'} (null requests at ${Math.max(...sh.rows.map(x => x.inflight))} in flight), 1 MiB uploads × ${sh.bulkThroughputRatio ?? '–'}. Two hops: p50 × ${sh.twoHop.latencyRatio ?? '–'}, throughput × ${sh.twoHop.throughputRatio ?? '–'}, uploads × ${sh.twoHop.bulkThroughputRatio ?? '–'}. The same null request through \`POST /call\` from outside (HTTP, then the same path): p50 ${sh.controlApi.latency.p50Ms} ms, p99 ${sh.controlApi.latency.p99Ms} ms.`, '')
     md.push(await svg('shim-latency.svg', barChart({ title: 'Null request p50 by SO hops', y: 'ms', categories: ['same version', 'one hop', 'two hops'], series: [...new Set(sh.rows.filter(x => x.kind === 'null').map(x => x.inflight))].map(n => ({ name: `${n} in flight`, values: [0, 1, 2].map(h => sh.rows.find(x => x.kind === 'null' && x.inflight === n && x.hops === h)?.latency.p50Ms ?? 0) })) })), '')
   }
 
@@ -286,49 +307,11 @@ export async function writeReport (r: BenchResult, file: string, readme?: string
         series: shown.map(x => ({ name: x.policy, points: x.timeline.map(p => [p.atMs / 1000, p.switching] as [number, number]) }))
       })), '')
     }
-    md.push(SIMULATION_NOTES, '')
+    md.push(`What the policies do at scale: [${ANALYSIS_PAGE}](${ANALYSIS_PAGE}#rollouts-at-scale).`, '')
   }
   await fs.writeFile(file, md.join('\n').replace(/\n{3,}/g, '\n\n'))
   written.unshift(file)
-  if (readme != null) {
-    const text = await fs.readFile(readme, 'utf8')
-    const start = text.indexOf(MARK_START)
-    const end = text.indexOf(MARK_END)
-    if (start >= 0 && end > start) {
-      await fs.writeFile(readme, text.slice(0, start + MARK_START.length) + '\n' + headlineTable(r) + '\n' + text.slice(end))
-      written.push(readme)
-    }
-  }
   return written
 }
 
-/** What was changed in src/ because of these benchmarks: evidence kept with the report. */
-const CHANGES = `## Changes made because of these benchmarks
-
-Each was found by measuring and profiling (\`node --cpu-prof\`, summarised by
-\`scripts/profile-summary.ts\`) on the 2-CPU machine this page was made on, while other
-work shared it; before and after were run back to back, so the pairs compare, the absolute
-times less so.
-
-| where | what the measurement showed | change | before → after |
-|---|---|---|---|
-| \`src/net/package-fetch.ts\`, \`src/net/upload-share.ts\` | 10 daemons fetching a 4 MiB package all asked the publisher for the same blocks in the same order, in rounds that waited for the slowest peer; requests to the publisher timed out (20 s) | pipelined rarest-first fetch with random tie-breaks; a peer that sent a large block leaves it to the peer it sent it to (\`missing\` once); a fetch asks again only once its peers stop growing | publisher egress 6.4–8.4 × → 1.0–1.2 × the package; swarm time 18–62 s → 8–13 s |
-| \`src/net/node.ts\` (\`fastMsgIdFn\`) | gossipsub checked the signature of every copy of a message before it could tell it was a copy: with each beat arriving from several mesh peers, signature checks were the largest item of an idle daemon's profile (about 12 % of its samples) | copies of an accepted message are recognised by a hash of the message as received and dropped first | signature checks about 12 % → 2–3 % of a daemon's samples |
-| \`src/release/release-book.ts\` (\`screen\`), \`src/daemon/daemon.ts\` | a release was written durably (two atomic writes: 4.2 ms each with fsync on this disk) before the validator let gossipsub forward it, at every hop | forward once checked; write just after (sync brings back a release lost to a crash in between) | \`announce.ratio\` on 10 daemons: 3.1 and 4.5 → 0.8 and 1.1 |
-| \`src/store/block-store.ts\` | failed \`access\` calls — the block store answering "which of these do you hold" for missing blocks, again and again during a fetch — 5 % of the swarm's CPU | the store remembers which blocks it holds and lacks (it is its directory's only writer) | a 10-daemon, 16 MiB swarm: 49 → 35 CPU-s, 31 → 20 s |
-| \`src/schedule/rank.ts\`, \`src/schedule/rules.ts\` | a decision with a canary rule ranked every peer in view — a sha-256 per peer — up to three times, and the claim step sorted all claimants; in the simulator's profile, 55 % went to those hashes | ranks remembered; the rank order of a set of peers kept until the set changes; a claimant's place counted, not sorted | simulating canary+rolling at 1000 peers: 23.7 → 2.7 s; at 10 000 peers, rolling 56 → 31 s |
-| \`src/daemon/daemon.ts\` (beats), \`src/daemon/control-api.ts\` | 25 idle daemons took 4.8 % of a CPU each, 1.2 CPUs in all, most of it gossip of a beat from every peer every 5 s — each beat is received from several mesh peers, checked and forwarded by every daemon (\`node scripts/idle.ts --peers 25\`, profiles merged with \`profile-summary --last --merge\`: the libp2p stack and gossipsub, no single hot spot); the control API built a full status for its event stream at every beat heard, with nobody listening | a beat goes out when the status changed (a download's progress at each tenth), when a connection opened or a newcomer was heard, and otherwise every \`idleBeatInterval\` (20 s; \`peerTimeout\` 30 → 60 s); the status is built only for listeners | 25 idle daemons: 4.8 % → 2.1 % of a CPU each (1.21 → 0.52 CPUs in all); gossipsub settings tried beside it (no peer exchange, no flood publish, D = 4, no IDONTWANT) moved it less than the noise, 4.2–5.1 %, and were left alone |
-| \`src/net/block-exchange.ts\` (\`/upgossip/blocks/1.1.0\`), \`src/net/package-fetch.ts\` | 25 daemons fetching a 1 MiB package (five blocks) answered about 3,700 \`have\` requests — each fetch asking its quiet neighbours again every 250 ms to 1 s, every time on a new stream, to learn of a block one of them had just stored | a \`have\` may ask to wait (up to 10 s) for a block; the fetch asks quiet peers to wait 5 s and asks again as soon as they answer | \`tiny\` bench, 25 daemons, two 1 MiB swarms each, run one after the other on the busy machine: 3,714 and 3,674 requests (24.0 and 20.2 s) → 3,173 and 3,393, of which 1,425 and 1,553 waited (30.5 and 26.4 s): fewer requests, no faster on 2 saturated CPUs |
-| \`src/daemon/daemon.ts\`, \`src/net/status-beat.ts\` (\`idleBeatRate\`, \`idle\`) | a 50-daemon swarm of a 1 MiB package took in 31,654 status beats in 181.6 s (78,155 in the 16 MiB one) — at a fixed idle interval the network's beats grow with N and, since every daemon takes in every beat, their cost with N²; beats were about half the swarm's CPU | the idle interval grows with the view, so the whole network sends at most 0.5 idle beats per second (20 s up to 10 peers, 100 s at 50, at most 10 minutes); beats announce the interval (\`idle\`) and peers keep a quiet peer in view for three of them; a download's progress alone goes out at most ten times per interval; only while every peer in view announces \`idle\` | \`npm run bench -- --quick --only swarm --peers 50 --sizes 1\` (not back to back: 7508fa0, then c3df733 an hour later, twice): beats taken in 31,654 → 14,116 and 14,112; CPU 416 → 298.5 and 240.9 CPU-s; time 181.6 → 158.9 and 129.7 s |
-| \`src/net/node.ts\` (\`doPX\`) | in an idle network of 50 daemons (\`minConnections\` 3) a daemon held 29 connections (median; 43 at most): gossipsub's peer exchange hands a pruned peer up to 16 others, which it dials; each connection costs gossip upkeep (heartbeat, scores, messages flooded to every connected peer) and is a source every fetch asks | peer exchange off; the peer keeper still dials peers from the view up to \`minConnections\` | \`node scripts/idle.ts --peers 50 --settle 30 --seconds 30\`, back to back: connections 29 → 17 (median), idle CPU 1.43 → 0.96 % of a CPU each (0.73 → 0.51 CPUs in all) |
-| \`bin/upgossip.js\`, \`src/daemon/memory-settle.ts\`, \`src/net/node.ts\`, \`src/package/pack.ts\` | an idle daemon's RSS was 107–139 MB: about 55 MB of node's executable pages (shared with every node process), and a USS of 53–84 MB — V8 kept the garbage of the start (about 800 modules compiled) and the young generation it grew until its memory reducer ran, 15–35 s later; node's compile cache kept every loaded module's cache in memory; glibc gave each thread an arena and kept freed peaks; modules for \`--mdns\`, \`--psk\` and packing were loaded unused | no compile cache for the daemon; one full collection once the daemon has been quiet 3 s after a burst of work (its start, a fetch, an upgrade); on Linux the daemon re-executes itself once, in place, with \`MALLOC_ARENA_MAX=2\` and 64 KiB mmap/trim thresholds (unless the operator set them); mDNS, pnet and the UnixFS importer loaded on use; a smaller young generation, \`--optimize-for-size\`, a 1-thread libuv pool were measured and left out | \`npm run bench -- --quick --only footprint\`: idle RSS 138.5 → 96.8–100.9 MB (USS 84.2 → 39.5–42.9 MB) on the loaded machine; a 3-daemon 16 MiB swarm no slower (within noise) |`
-
-const SWARM_PROFILE = 'A CPU profile of a 10-daemon, 16 MiB swarm (`npm run bench -- --quick --only swarm --profile DIR`, then `node scripts/profile-summary.ts DIR/*.cpuprofile`; before the block store remembered what it holds) found no single hot spot: the libp2p stack — yamux, noise (ChaCha20-Poly1305 in WebAssembly), length-prefixed streams, async iterators, socket writes — took most of the busy time, spread over a few dozen functions; failed `access` calls of the block store 5 % (fixed since, see "Changes"), hashing 3 %, the peer store 3 %, gossipsub 2 %. On one machine the swarm and the origin share the same CPUs, so the time ratio here measures CPU per byte; the swarm\'s case is an origin whose uplink N clients share, which loopback does not have.'
-
-const SWARM50_PROFILE = 'At N = 50 the same command profiles the publisher and four other daemons (`--profile` no longer profiles all fifty: that alone starved the machine so that daemons did not start within 120 s). Over the last 230 s of a 1 MiB swarm (commit 744ec0c, 225 s, 390.7 CPU-s for 49 MiB moved), 95 % of the samples were not idle: the sampler counts wall time, and a daemon waiting for a CPU shows the work it waits to do — the daemons always had some. That work is spread thin again: microtasks 7.6 %, garbage collection 6.9 %, socket writes 5.6 %, gossipsub 5.5 %, yamux 4.8 %, CIDs encoded and decoded 3.8 %, noise and its WebAssembly 6 %, streams reset or aborted on timeouts (DOMException, StreamResetError, AbortController) about 3 %, signature checks 1.4 %. The counters of that swarm say where it comes from: 10,633 `have` requests (5,857 waiting), 1,320 `get`s and 16,318 beats taken in to move four blocks to 49 peers, and 202 `have` requests that timed out after 10 s because the peer asked could not answer in time — after which the asker sat out that peer for 15 s. Every daemon\'s work is small; fifty of them, each with its app, on two CPUs, queue behind each other, and a queue of 10 s is a timeout.'
-
-const SWARM_NOTES = `How a package moves: each fetching daemon asks its connected peers which of the missing blocks they hold, then pulls rarest first, each block from its least-loaded holder, with up to four requests of eight blocks in flight to a peer that has delivered (one to a new peer), and asks a peer that delivered a block for the blocks it links to at once. A daemon that sent a large block to one peer answers the next peer that asks for it \`missing\` once ("take it from the peer I sent it to"), and a fetching daemon asks again only when it has nothing else to fetch and its peers stopped growing for a while — which is what keeps the publisher near one copy. \`test/unit/swarm.test.ts\` runs the same code on an in-memory swarm. A block asked of a peer that has sent nothing for 2 s is asked of an idle other holder too, and a fetch keeps at most 8 \`have\` requests in flight, the peers heard from longest ago first. A peer whose last answer brought nothing new is asked to wait for a block (\`/upgossip/blocks/1.1.0\`, 5 s) and answers as soon as one is stored there, so news of a block travels without polling; such waiting requests are not counted as in flight. \`upgossip_block_requests_total\` counts the requests each daemon answered.`
-
 const FOOTPRINT_NOTES = 'RSS and USS are read from /proc for the daemon process alone, every second of the idle stretch (the median), since they move with the garbage collector; the app runs in its own process (counted separately). CPU is the daemon\'s user + system time over the idle stretch, in a network on the daemon\'s default settings (its status checked every 5 s, beaten when it changed and every 20 s when not, longer in networks of more than 10 peers). \`node scripts/idle.ts --peers N\` measures N idle daemons alone, with profiles on request.'
-
-const SIMULATION_NOTES = '`rolling` alone keeps the network within its slot limit; the claim step is what holds it there, at the cost of claim storms when slots free up (the backed-off claims). `canary` alone is a big flip: once the canaries have soaked, every other peer may start at once, so a canary rule wants a `rolling` rule beside it.'
