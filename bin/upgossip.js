@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const MIN_MAJOR = 22
-/** glibc malloc settings of the daemon process (measured in docs/benchmarks.md). */
+/** glibc malloc settings of the daemon process (measured in docs/benchmarks-analysis.md). */
 const DAEMON_MALLOC_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '65536' }
 
 /**
@@ -42,7 +42,7 @@ if (major < MIN_MAJOR) {
   // the daemon runs for long, and glibc's defaults (an allocator arena per thread, cut-off
   // points that rise with use) keep the peaks of its start and its transfers resident:
   // it re-executes itself once, in place (same process id, so whoever started it still
-  // holds it), with allocator settings that give memory back. docs/daemon.md, "Memory".
+  // holds it), with allocator settings that give memory back. docs/operator.md, "Memory".
   process.execve(process.execPath, [process.execPath, ...process.execArgv, self, ...process.argv.slice(2)], { ...process.env, ...DAEMON_MALLOC_ENV })
 } else {
   const main = join(root, 'dist', 'cli', 'main.js')

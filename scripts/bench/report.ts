@@ -10,7 +10,6 @@ import path from 'node:path'
 import type { PolicyRun } from '../sim/policies.ts'
 import { timeTargetRun } from './result.ts'
 import type { BenchResult, ShapedSwarm } from './result.ts'
-import type { SwarmRun } from './swarm.ts'
 import { mib } from './stats.ts'
 import type { TargetCheck } from './stats.ts'
 import { barChart, lineChart } from './svg.ts'
@@ -239,7 +238,7 @@ export async function writeReport (r: BenchResult, file: string, simulations: Po
     }
     if (s.idle.length > 0) md.push(`Idle daemons in the seconds before the first publish (the daemon's defaults: status checked every 5 s, an unchanged one beaten every 20 s, and in networks of more than 10 peers every (peers ÷ 0.5) s, \`idleBeatRate\`): ${s.idle.map(i => `${i.peers} peers — ${i.cpuPercent ?? '?'} % of a CPU each, ${i.rssMB ?? '?'} MB RSS`).join('; ')}.`, '')
     if (s.shaped != null && s.shaped.runs.length > 0) md.push(...shapedSection(s.shaped, r.machine.cpus))
-    md.push(`How a package moves between the daemons is in [wire.md](wire.md#block-exchange); \`test/unit/swarm.test.ts\` runs the same code on an in-memory swarm. \`upgossip_block_requests_total\` counts the requests each daemon answered.`, '')
+    md.push('How a package moves between the daemons is in [wire.md](wire.md#block-exchange); `test/unit/swarm.test.ts` runs the same code on an in-memory swarm. `upgossip_block_requests_total` counts the requests each daemon answered.', '')
     md.push('**What the time is made of.** ' + s.runs.map(x => {
       const busy = x.swarmCpuMs / (r.machine.cpus * x.swarmMs)
       return `${x.peers} peers, ${mib(x.packageBytes)}: the daemons used ${seconds(x.swarmCpuMs)} of CPU in ${seconds(x.swarmMs)} (${Math.round(100 * busy)} % of the machine's ${r.machine.cpus} CPUs), ${(x.swarmCpuMs / 1000 / ((x.peers - 1) * x.packageBytes / 1048576)).toFixed(2)} CPU-s per MiB delivered; the origin and its clients ${seconds(x.httpsCpuMs)}, ${(x.httpsCpuMs / 1000 / ((x.peers - 1) * x.packageBytes / 1048576)).toFixed(3)} CPU-s per MiB.`
@@ -314,4 +313,4 @@ export async function writeReport (r: BenchResult, file: string, simulations: Po
   return written
 }
 
-const FOOTPRINT_NOTES = 'RSS and USS are read from /proc for the daemon process alone, every second of the idle stretch (the median), since they move with the garbage collector; the app runs in its own process (counted separately). CPU is the daemon\'s user + system time over the idle stretch, in a network on the daemon\'s default settings (its status checked every 5 s, beaten when it changed and every 20 s when not, longer in networks of more than 10 peers). \`node scripts/idle.ts --peers N\` measures N idle daemons alone, with profiles on request.'
+const FOOTPRINT_NOTES = 'RSS and USS are read from /proc for the daemon process alone, every second of the idle stretch (the median), since they move with the garbage collector; the app runs in its own process (counted separately). CPU is the daemon\'s user + system time over the idle stretch, in a network on the daemon\'s default settings (its status checked every 5 s, beaten when it changed and every 20 s when not, longer in networks of more than 10 peers). `node scripts/idle.ts --peers N` measures N idle daemons alone, with profiles on request.'

@@ -1,6 +1,6 @@
 /**
  * How commands talk to the user: data on stdout (JSON only with `--json`), everything
- * else on stderr, and the exit codes of DESIGN.md (0 ok, 1 refused or invalid, 2 usage).
+ * else on stderr, and the exit codes of docs/cli.md (0 ok, 1 refused or invalid, 2 usage).
  */
 import fs from 'node:fs/promises'
 import { UpgossipError } from '../errors.js'

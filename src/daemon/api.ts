@@ -14,7 +14,7 @@ import type { ReleaseEntry, ReleaseState, AppPolicy } from '../release/index.js'
 import type { FreshnessStatus } from './freshness.js'
 import type { TimelineJson, TimelineSample } from './version-timeline.js'
 
-/** Peer states (DESIGN.md). */
+/** Peer states (docs/operator.md, "Peer and release states"). */
 export type PeerState = 'installing' | 'running' | 'upgrading' | 'rolling-back' | 'failed'
 
 /** One release in `GET /status`. */

@@ -190,7 +190,7 @@ export class Beats {
    * to the view was heard or a connection opened (so a newcomer learns of this peer within
    * a tick), and otherwise as {@link beatNow} decides: when the status changed, or the idle
    * interval passed. An idle network's upkeep is gossip of beats from every peer, a cost
-   * that grows with the network (docs/benchmarks.md).
+   * that grows with the network (docs/benchmarks-analysis.md).
    */
   async beat (always = true): Promise<void> {
     if (this.stopped) return

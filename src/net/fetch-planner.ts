@@ -163,7 +163,7 @@ export function planHaves (state: FetchState, current: readonly string[], now: n
   const peers = [...new Set(current)].map(key => state.peers.get(key)).filter(p => p != null)
   const asks: HaveAsk[] = []
   // a few peers at a time: in a large network every fetching peer asking every connected
-  // peer several times a second costs more CPU than the blocks themselves (docs/benchmarks.md)
+  // peer several times a second costs more CPU than the blocks themselves (docs/benchmarks-analysis.md)
   let asking = peers.filter(p => p.asking && !p.waiting).length
   for (const p of [...peers].sort((a, b) => a.askedAt - b.askedAt)) {
     if (asking >= MAX_HAVE_IN_FLIGHT) break

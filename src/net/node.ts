@@ -140,7 +140,7 @@ export async function readPsk (file: string): Promise<Uint8Array> {
  * receives before it can tell a copy from a new message; with this id it drops copies of
  * a message it already accepted first. With beats every second and each message arriving
  * from several mesh peers, the signature checks of copies were the largest share of an
- * idle daemon's CPU (docs/benchmarks.md). An invalid message is never remembered under
+ * idle daemon's CPU (docs/benchmarks-analysis.md). An invalid message is never remembered under
  * its id, so a forgery sent first cannot shadow the real one.
  */
 export function fastGossipMessageId (message: { topic: string, from?: Uint8Array, seqno?: Uint8Array, data?: Uint8Array, signature?: Uint8Array }): string {

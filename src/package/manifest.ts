@@ -51,7 +51,7 @@ const timeZone = z.string().refine(tz => {
   }
 }, { message: 'expected an IANA time zone such as "UTC" or "Europe/Paris"' })
 
-/** One schedule rule (DESIGN.md "Schedule rules"); used by manifests and local policies. */
+/** One schedule rule (docs/manifest.md, "Schedule rules"); used by manifests and local policies. */
 export const ScheduleRuleSchema = z.discriminatedUnion('rule', [
   z.strictObject({ rule: z.literal('immediate') }),
   z.strictObject({ rule: z.literal('at'), time: z.iso.datetime({ offset: true }) }),
@@ -72,7 +72,7 @@ export const ScheduleRuleSchema = z.discriminatedUnion('rule', [
 /** A schedule rule after validation. */
 export type ScheduleRule = z.infer<typeof ScheduleRuleSchema>
 
-/** The manifest schema; defaults as DESIGN.md says. */
+/** The manifest schema; defaults as docs/manifest.md says. */
 export const ManifestSchema = z.strictObject({
   app: z.string().regex(APP_NAME, { message: 'expected a lowercase app name: letters, digits, ".", "_" or "-", at most 63 characters' }),
   version: z.string().refine(v => semver.valid(v) === v, { message: 'expected a semver version such as "1.2.0"' }),

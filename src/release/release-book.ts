@@ -35,7 +35,7 @@ export class ReleaseStoreDamagedError extends UpgossipError {
 
 const RELEASE_STATES = ['fetching', 'staged', 'waiting', 'upgrading', 'active', 'superseded', 'failed', 'rolled-back', 'revoked', 'refused'] as const
 
-/** Where a release stands on this peer (DESIGN.md "Release state"). */
+/** Where a release stands on this peer (docs/operator.md, "Peer and release states"). */
 export type ReleaseState = typeof RELEASE_STATES[number]
 
 /** What the book holds about one release. */

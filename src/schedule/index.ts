@@ -1,6 +1,6 @@
 /**
  * `schedule/` — the decision "may this peer start this upgrade now": every rule of
- * DESIGN.md evaluated against the network view and an injected clock, ranks, the claim
+ * docs/manifest.md evaluated against the network view and an injected clock, ranks, the claim
  * step, `module` rules in a worker thread, and the operator's local policy.
  *
  * @example

@@ -13,7 +13,7 @@ let rememberedCount = 0
 /**
  * A number in [0, 1) drawn from the peer and release ids. Remembered: every decision
  * of a canary or rolling rule ranks every peer in view, and in a network of thousands a
- * hash per peer per decision was the schedule's largest cost (docs/benchmarks.md).
+ * hash per peer per decision was the schedule's largest cost (docs/benchmarks-analysis.md).
  */
 export function rank (peerId: string, releaseId: string): number {
   let ofRelease = remembered.get(releaseId)

@@ -1,5 +1,5 @@
 /**
- * The schedule rules of DESIGN.md, each a function of the rule and a
+ * The schedule rules of docs/manifest.md, each a function of the rule and a
  * {@link ScheduleContext}: does it hold now, and if not, why. `decide` combines the
  * release's rules with the operator's local policy.
  */

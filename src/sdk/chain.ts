@@ -5,7 +5,7 @@
  * T goes out through the SOs between P and T. Every SO call has a time limit.
  */
 
-/** A simulation object as a package exports it (DESIGN.md). */
+/** A simulation object as a package exports it (docs/shim.md). */
 export interface SimulationObject {
   /** The version this SO lets the node speak. */
   version: number

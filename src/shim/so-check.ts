@@ -4,7 +4,7 @@
  * does not survive the round trip is reported.
  */
 
-/** The shape of a simulation object (DESIGN.md). */
+/** The shape of a simulation object (docs/shim.md). */
 export interface CheckedSimulationObject {
   version: number
   serve: (request: unknown, local: (request: unknown) => Promise<unknown>) => unknown

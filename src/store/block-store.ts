@@ -132,7 +132,7 @@ export class FsBlockStore implements BlockStore {
    * What this store knows it holds or lacks, by CID. The daemon's store is the only
    * writer of its directory (the data directory is locked), so what it wrote, dropped
    * or looked up once stays true; peers ask "which of these do you hold" all through a
-   * fetch, and each miss on disk was a failed system call (docs/benchmarks.md).
+   * fetch, and each miss on disk was a failed system call (docs/benchmarks-analysis.md).
    */
   private readonly known = new Map<string, boolean>()
   /** Called with every block newly stored (a fetch's, a publish's): peers waiting for one hear of it. */

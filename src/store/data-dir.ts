@@ -11,7 +11,7 @@
  */
 import path from 'node:path'
 
-/** Paths of one peer's data directory (DESIGN.md, "Daemon files"). */
+/** Paths of one peer's data directory (docs/operator.md, "The data directory"). */
 export class DataDir {
   /** The directory itself. */
   readonly root: string

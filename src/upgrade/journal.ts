@@ -9,7 +9,7 @@ import { UpgossipError } from '../errors.js'
 import { safeParse } from '../schema.js'
 import { writeJsonAtomic } from '../store/index.js'
 
-/** The steps of a switch, in order (DESIGN.md). */
+/** The steps of a switch, in order (docs/apps.md, "The steps of a switch"). */
 export const UPGRADE_STEPS = ['buffer', 'drain', 'stop', 'snapshot', 'transform', 'start', 'verify', 'commit', 'rollback'] as const
 
 /** One step. */

@@ -2,7 +2,7 @@
  * End-to-end tests of the compiled `upgossip` CLI (bin/upgossip.js → dist/), run as child
  * processes on real files: the publisher's offline commands (keygen, pack, release, sign,
  * verify, inspect), what they refuse and with which named error, and the exit-code contract
- * of DESIGN.md (0 ok, 1 refused or invalid with a one-line reason, 2 usage error).
+ * of docs/cli.md (0 ok, 1 refused or invalid with a one-line reason, 2 usage error).
  * Run `npm run build` first (`npm test` does).
  */
 import { spawn } from 'node:child_process'

@@ -44,7 +44,7 @@ describe('docs/tutorial.md', () => {
     // what the reader is told happened, checked on the peers themselves
     const byCommand = (text: string): string => results.filter(r => r.step.command.includes(text)).map(r => r.output.join('\n')).join('\n')
     expect(byCommand('upgossip status --data peer-c\n'.trim())).toMatch(/notes 2\.0\.0 +waiting .* waiting on approve/)
-    expect(byCommand(`'{"op":"get","key":"draft"}'`)).toContain('"value": "written on 2.0.0"')
+    expect(byCommand('\'{"op":"get","key":"draft"}\'')).toContain('"value": "written on 2.0.0"')
     expect(byCommand('upgossip rollback --data peer-b')).toContain('rolled back 2.0.0 → 1.0.0')
     // the last step stopped every daemon it started: no lock is held, no process is left
     expect(await runningDaemons(dir)).toEqual([])

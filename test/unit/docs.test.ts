@@ -137,7 +137,7 @@ describe('docs', () => {
       const target = run.targets.find(t => t.name === name)
       expect(target, `README names ${name ?? ''}, which run.json has no target of`).toBeDefined()
       expect(String(target?.value), `README's ${name ?? ''}: update it from docs/benchmarks/run.json`).toBe((value as string).trim())
-      expect(target?.met ? 'met' : 'missed').toBe(verdict)
+      expect(target?.met === true ? 'met' : 'missed').toBe(verdict)
     }
     expect(readme).toContain(`commit \`${run.commit ?? ''}\``)
   })

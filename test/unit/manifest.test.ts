@@ -4,7 +4,7 @@ import { ManifestInvalidError, parseManifest, readManifestBytes } from '../../sr
 const base = { app: 'kv', version: '2.0.0', main: 'server.js', protocol: 2 }
 
 describe('manifest schema', () => {
-  it('fills the defaults of DESIGN.md', () => {
+  it('fills the defaults of docs/manifest.md', () => {
     const m = parseManifest(base)
     expect(m.schedule).toEqual([{ rule: 'immediate' }])
     expect(m.health).toEqual({ readyWithin: '30s', stableFor: '5s' })
@@ -12,7 +12,7 @@ describe('manifest schema', () => {
     expect(m.transform).toBeUndefined()
   })
 
-  it('accepts the full example of DESIGN.md', () => {
+  it('accepts the full example of docs/manifest.md', () => {
     const m = parseManifest({
       ...base,
       upgrades: '^1.0.0',

@@ -170,7 +170,7 @@ export async function runTutorial (dir: string, steps: TutorialStep[], timeoutMs
     child.on('error', reject)
     child.on('close', () => {
       clearTimeout(timer)
-      fs.rm(file, { force: true }).finally(() => { resolve({ results: splitOutput(steps, raw), timedOut, raw }) })
+      void fs.rm(file, { force: true }).finally(() => { resolve({ results: splitOutput(steps, raw), timedOut, raw }) })
     })
   })
 }
