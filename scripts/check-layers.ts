@@ -1,6 +1,6 @@
 /**
  * The layer check of `npm run lint`: the imports between the files of `src/` follow the
- * layout of DESIGN.md, they form no cycle, and no file is over 400 lines.
+ * layout of ARCHITECTURE.md ("The module map"), they form no cycle, and no file is over 400 lines.
  *
  *   node scripts/check-layers.ts          # checks src/, exits 1 and names every problem
  *   node scripts/check-layers.ts DIR      # checks another tree laid out like src/
@@ -8,12 +8,12 @@
  * What counts as an import: `import … from '…'`, `import '…'`, `export … from '…'` (type-only
  * ones too: a type is a dependency on the folder that defines it) and `import('…')` with a
  * literal path; only relative paths, so packages are not looked at. Layering:
- * - a folder imports only from folders before it in LAYERS (DESIGN.md, "Layout"), or from
+ * - a folder imports only from folders before it in LAYERS (ARCHITECTURE.md, "The module map"), or from
  *   itself; `sdk/` only from `ipc/` (the SDK depends only on the IPC message types);
  * - the top-level files (`clock.ts`, `errors.ts`, …) may be imported by anyone, so they
  *   import only each other; `index.ts`, the package entry, may import anything and nothing
  *   in src/ imports it;
- * - a folder that is not in LAYERS is a problem too: add it there and to DESIGN.md.
+ * - a folder that is not in LAYERS is a problem too: add it there and to ARCHITECTURE.md.
  * Cycles are looked for among the static imports, type-only ones included (a lazy
  * `import()` is left out: it does not run while its importer is being loaded).
  */
@@ -226,7 +226,7 @@ export async function checkLayers (root: string): Promise<LayerReport> {
   const files = await listFiles(root)
   const report: LayerReport = { files: files.length, layers: [], cycles: [], lengths: [] }
   const unknown = [...new Set(files.map(folderOf))].filter(f => f !== null && !LAYERS.includes(f))
-  for (const folder of unknown) report.layers.push(`src/${folder}/ is not in the layout (${LAYERS.join(' → ')}): add it to LAYERS in scripts/check-layers.ts and to DESIGN.md`)
+  for (const folder of unknown) report.layers.push(`src/${folder}/ is not in the layout (${LAYERS.join(' → ')}): add it to LAYERS in scripts/check-layers.ts and to ARCHITECTURE.md`)
   const graph = new Map<string, string[]>()
   // `from → to` edges made only of type-only imports, to say so in a cycle
   const typeEdges = new Set<string>()
@@ -262,7 +262,7 @@ export function formatReport (report: LayerReport): { ok: boolean, text: string 
   ]
   const problems = sections.reduce((n, [, list]) => n + list.length, 0)
   if (problems === 0) return { ok: true, text: `check-layers: ${report.files} files, layout kept, no cycles, none over ${MAX_LINES} lines\n` }
-  let text = `check-layers: ${problems} problem${problems === 1 ? '' : 's'} in ${report.files} files (the layout: DESIGN.md, "Layout")\n`
+  let text = `check-layers: ${problems} problem${problems === 1 ? '' : 's'} in ${report.files} files (the layout: ARCHITECTURE.md, "The module map")\n`
   for (const [title, list] of sections) {
     if (list.length === 0) continue
     text += `\n${title} (${list.length}):\n` + list.map(line => `  ${line}\n`).join('')

@@ -61,6 +61,8 @@ export interface DaemonStatus {
   networkName: string
   multiaddrs: string[]
   connections: number
+  /** The running process app's pid and the port it listens on (process apps only). */
+  process?: { pid: number, port: number }
   /** Freeze detection: when this peer last heard the network. */
   freshness: FreshnessStatus
   /** The trust policy in force, per app: publishers, threshold, and the sequence (rotations adopted; 0 for none). */

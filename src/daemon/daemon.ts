@@ -82,7 +82,7 @@ export class Daemon implements RunningDaemon {
     }
     this.started = true
     const multiaddrs = p.status.multiaddrs()
-    await writeJsonAtomic(p.dataDir.control, { url: this.control.url, token: this.control.token, peerId: this.peerId, multiaddrs }, { mode: 0o600 })
+    await writeJsonAtomic(p.dataDir.control, { url: this.control.url, token: this.control.token, peerId: this.peerId, multiaddrs, proxy: p.proxy.url }, { mode: 0o600 })
     p.events.info('started', `peer ${this.peerId} on network "${p.options.network}", listening on ${multiaddrs.join(' ')}; control API ${this.control.url}`, {
       peerId: this.peerId, multiaddrs, control: this.control.url
     })

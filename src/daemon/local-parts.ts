@@ -5,6 +5,7 @@
  * checked, and a first version installed, before the peer joins the network.
  */
 import type { Clock } from '../clock.js'
+import { killLeftoverGroup } from '../host/index.js'
 import { ReleaseBook, TrustStore } from '../release/index.js'
 import type { ScheduleRule } from '../package/index.js'
 import { readPolicy } from '../schedule/index.js'
@@ -119,4 +120,7 @@ async function prepare (parts: LocalParts): Promise<void> {
   }
   if (o.install != null) await installBundle({ ...parts, maxPackageSize: o.maxPackageSize }, o.install)
   await parts.controls.load()
+  // a process app has no channel that closes when its daemon dies: a group left running is ended here
+  const leftover = killLeftoverGroup(parts.dataDir.appGroup)
+  if (leftover != null) events.warn('app-leftover', `killed the process group ${leftover} of a process app that a previous daemon left running`)
 }

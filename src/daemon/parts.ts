@@ -4,7 +4,7 @@
  * place, in order. Parts reach each other only through the components objects handed
  * to them here.
  */
-import { AppHost } from '../host/index.js'
+import { AppHost, AppProxy, ProcessApp } from '../host/index.js'
 import { Gossip, NetworkView, PeerKeeper } from '../net/index.js'
 import type { BlockExchange, PeerNode, SyncProtocol } from '../net/index.js'
 import { Shim } from '../shim/index.js'
@@ -36,6 +36,7 @@ export interface DaemonParts extends LocalParts {
   beats: Beats
   status: StatusProjection
   host: AppHost
+  proxy: AppProxy
   shim: Shim
   engine: UpgradeEngine
   releases: InstalledReleases
@@ -65,7 +66,18 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     onRoute: async peer => await shim.route(peer),
     onSend: async (peer, version, request) => await shim.send(peer, version, request),
     onPeers: () => view.list().filter(e => e.beat.app === nodeState.app).map(e => e.peerId),
-    log: message => { events.warn('app', message) }
+    log: message => { events.warn('app', message) },
+    proxyUrl: () => proxy.url,
+    groupFile: dataDir.appGroup
+  })
+  // a process app's calls to peers: an HTTP forward proxy in front of the shim
+  const proxy = new AppProxy({
+    selfId: self,
+    peers: () => view.list().filter(e => e.peerId !== self()).map(e => ({ id: e.peerId, app: e.beat.app, version: e.beat.version, protocol: e.beat.protocol ?? null })),
+    route: async peer => await shim.route(peer),
+    send: async (peer, version, request) => await shim.send(peer, version, request),
+    deliverSelf: async request => await host.request(self(), request),
+    log: message => { events.warn('app-proxy', message) }
   })
   const shim: Shim = new Shim({
     streams: node.services.appStreams,
@@ -120,6 +132,10 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     clock,
     waitingOn: id => rollout.waitingOn(id),
     failedReason: () => host.failedReason,
+    appProcess: () => {
+      const proc = host.current
+      return proc instanceof ProcessApp && proc.running && proc.pid != null && proc.port != null ? { pid: proc.pid, port: proc.port } : undefined
+    },
     switchStep: () => engine.inProgress?.step
   }, { labels: o.labels, network: o.network })
   const admission = new Admission({ book, trustUpdates: local.trustUpdates, turnedDown, events, metrics, heardRelease: () => { beats.heardRelease() } })
@@ -175,7 +191,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
   const operator = new Operator({ book, controls: local.controls, rollout, host, events, changes, clock, self, eventsFile: dataDir.events }, { callTimeoutMs: o.callTimeoutMs })
   /** One full collection once the daemon is quiet after its start, a fetch or an upgrade. */
   const settle = new MemorySettle({ busy: () => downloads.size > 0 || engine.inProgress != null })
-  return { ...local, node, exchange, sync, gossip, view, keeper, admission, antiEntropy, staging, publishing, beats, status, host, shim, engine, releases, rollout, operator, settle }
+  return { ...local, node, exchange, sync, gossip, view, keeper, admission, antiEntropy, staging, publishing, beats, status, host, proxy, shim, engine, releases, rollout, operator, settle }
 }
 
 /** Wire the parts' events to each other: who reacts to what. */
@@ -237,6 +253,7 @@ export async function startDaemonParts (p: DaemonParts): Promise<void> {
   p.antiEntropy.start()
   p.staging.start()
   p.beats.start()
+  await p.proxy.start()
   await p.rollout.start()
   // a bootstrap peer that cannot be reached (wrong address, another --psk) is worth saying
   const bootstrap = p.options.bootstrap
@@ -266,6 +283,7 @@ export async function stopDaemonParts (p: DaemonParts, beforeNetwork: () => Prom
   p.rollout.stop()
   p.engine.stop()
   await p.host.close().catch(() => {})
+  await p.proxy.stop().catch(() => {})
   // let aborted fetches and staging finish before the directory is released
   await p.staging.stop()
   await beforeNetwork()

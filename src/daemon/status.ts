@@ -28,6 +28,8 @@ export interface StatusComponents {
   waitingOn: (id: string) => { rule: string, reason?: string } | undefined
   /** Why no version can run, if none can. */
   failedReason: () => string | undefined
+  /** A process app's pid and port, while one runs. */
+  appProcess: () => { pid: number, port: number } | undefined
   /** The step of the switch in progress, if one runs. */
   switchStep: () => string | undefined
   changes: Pick<StatusChanges, 'on' | 'emit'>
@@ -105,6 +107,7 @@ export class StatusProjection {
       networkName: this.init.network,
       multiaddrs: this.multiaddrs(),
       connections: connected.size,
+      ...(this.process()),
       freshness: this.c.freshness.status(),
       trust: Object.fromEntries(trust.appNames().map(app => [app, trust.forApp(app) as AppPolicy])),
       releases: this.c.book.list().map(e => this.release(e)),
@@ -127,6 +130,11 @@ export class StatusProjection {
         return peer
       })
     }
+  }
+
+  private process (): { process?: { pid: number, port: number } } {
+    const proc = this.c.appProcess()
+    return proc == null ? {} : { process: proc }
   }
 
   private release (e: ReleaseEntry): ReleaseStatus {

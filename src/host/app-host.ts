@@ -7,6 +7,9 @@ import { EventEmitter } from 'node:events'
 import { UpgossipError } from '../errors.js'
 import { AppNotRunningError, AppProcess } from './app-process.js'
 import type { AppProcessInit } from './app-process.js'
+import type { AppRun } from './app-run.js'
+import { ProcessApp } from './process-app.js'
+import type { RunSpec } from './process-app.js'
 
 /** Requests held during a switch went over their bound (count or time). */
 export class RequestHoldOverflowError extends UpgossipError {
@@ -18,8 +21,15 @@ export class AppCrashLoopError extends UpgossipError {
   static override name = 'AppCrashLoopError'
 }
 
-/** Which version to run. */
-export type AppSpec = Pick<AppProcessInit, 'app' | 'version' | 'packageDir' | 'main' | 'stateDir' | 'protocol' | 'simulations'>
+/** Which version to run: an SDK app (`main`) or a process app (`run`). */
+export type AppSpec = Pick<AppProcessInit, 'app' | 'version' | 'packageDir' | 'stateDir' | 'protocol' | 'simulations'> & {
+  /** An SDK app's module. */
+  main?: string
+  /** A process app's program. */
+  run?: RunSpec
+  /** A process app's health path. */
+  healthPath?: string
+}
 
 /** What the host needs. */
 export interface AppHostInit {
@@ -36,6 +46,10 @@ export interface AppHostInit {
   maxHeldBytes?: number
   maxHoldMs?: number
   env?: Record<string, string>
+  /** `UPGOSSIP_PROXY` for process apps: the daemon's proxy with its credentials. */
+  proxyUrl?: () => string
+  /** Where a process app's process group is recorded. */
+  groupFile?: string
 }
 
 interface Held {
@@ -54,7 +68,7 @@ const MAX_CRASHES = 5
 /** Runs the app and stands between it and every caller. */
 export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpec], spoken: [number[]], unhealthy: [AppSpec, string] }> {
   private readonly init: AppHostInit
-  private proc: AppProcess | undefined
+  private proc: AppRun | undefined
   private spec: AppSpec | undefined
   private supervising = false
   private crashes: number[] = []
@@ -77,7 +91,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
   }
 
   /** The running process, if any. */
-  get current (): AppProcess | undefined {
+  get current (): AppRun | undefined {
     return this.proc
   }
 
@@ -87,12 +101,15 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
   }
 
   /** Start `spec` (not supervised until {@link supervise}); the previous process must be stopped first. */
-  launch (spec: AppSpec): AppProcess {
+  launch (spec: AppSpec): AppRun {
     clearTimeout(this.restartTimer)
     this.spec = spec
     this.supervising = false
     this.failedReason = undefined
-    const proc = new AppProcess({ ...spec, config: this.init.config, peerId: this.init.peerId, logFile: this.init.logFile, onRoute: this.init.onRoute, onSend: this.init.onSend, onPeers: this.init.onPeers, env: this.init.env })
+    const { peerId, logFile, onRoute, onSend, env } = this.init
+    const proc: AppRun = spec.run != null
+      ? new ProcessApp({ ...spec, run: spec.run, peerId, logFile, onRoute, onSend, env, proxyUrl: this.init.proxyUrl?.() ?? '', groupFile: this.init.groupFile })
+      : new AppProcess({ ...spec, main: spec.main ?? '', config: this.init.config, peerId, logFile, onRoute, onSend, onPeers: this.init.onPeers, env })
     this.proc = proc
     proc.on('spoken', spoken => { if (this.proc === proc) this.emit('spoken', spoken) })
     // while a switch verifies the version, the engine watches it; after that, the host reports
@@ -109,7 +126,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     if (proc != null && !proc.running && this.spec != null) this.onExit(proc, null, null)
   }
 
-  private onExit (proc: AppProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  private onExit (proc: AppRun, code: number | null, signal: NodeJS.Signals | null): void {
     if (proc !== this.proc || !this.supervising || this.spec == null) return
     const spec = this.spec
     const now = this.now()

@@ -5,12 +5,14 @@
  */
 import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { EventEmitter } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
 import { RemoteNamedError, UpgossipError } from '../errors.js'
 import { IPC_PROTOCOL_VERSION, isAppMessage } from '../ipc/index.js'
 import type { HostMessage, IpcError, Route, SimulationSpec } from '../ipc/index.js'
+import { AppRun } from './app-run.js'
+
+export { AppUnhealthyError } from './app-run.js'
 
 /** The app answered a request with an error, or never answered. */
 export class AppRequestError extends UpgossipError {
@@ -20,11 +22,6 @@ export class AppRequestError extends UpgossipError {
 /** The app process is not running (not started, exited, or stopping). */
 export class AppNotRunningError extends UpgossipError {
   static override name = 'AppNotRunningError'
-}
-
-/** The app did not become ready in time, exited, or reported itself unhealthy. */
-export class AppUnhealthyError extends UpgossipError {
-  static override name = 'AppUnhealthyError'
 }
 
 /** The app sent an IPC message the daemon cannot act on (it is logged and ignored). */
@@ -68,26 +65,23 @@ export interface AppProcessInit {
 const REGISTER_FILE = new URL('./sdk-register.js', import.meta.url)
 
 /** A running app version. */
-export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Signals | null], unhealthy: [string], ready: [], spoken: [number[]] }> {
+export class AppProcess extends AppRun {
   readonly init: AppProcessInit
   private child: ChildProcess | undefined
   private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
   private nextId = 1
   private log: fs.WriteStream | undefined
-  private isReady = false
-  private exited = false
   private stopping = false
   private shutdownDone: (() => void) | undefined
-  /** Requests delivered and not yet answered. */
-  inFlight = 0
-  /** The protocol versions the app speaks, with its simulation objects (native only until they load). */
-  spoken: number[]
   private readonly outgoing = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
 
   constructor (init: AppProcessInit) {
-    super()
+    super(init.app, init.version, init.protocol)
     this.init = init
-    this.spoken = [init.protocol]
+  }
+
+  protected get readiness (): string {
+    return 'call ready()'
   }
 
   /** The pid, while running. */
@@ -98,11 +92,6 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
   /** True between start and exit. */
   get running (): boolean {
     return this.child != null && !this.exited
-  }
-
-  /** True once the app called `ready()`. */
-  get ready (): boolean {
-    return this.isReady
   }
 
   /** Fork the app. */
@@ -136,7 +125,7 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
     })
     child.on('error', err => { this.log?.write(`--- process error: ${err.message}\n`) })
     child.on('exit', (code, signal) => {
-      this.exited = true
+      this.markExited(code, signal)
       this.log?.write(`--- exited (${signal ?? code})\n`)
       for (const map of [this.pending, this.outgoing]) {
         for (const [id, p] of map) {
@@ -270,54 +259,6 @@ export class AppProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sign
       this.pending.set(id, { resolve, reject, timer })
       this.send({ t: 'request', id, from, request, version })
     })
-  }
-
-  /** Resolve once the app is ready; reject if it exits, reports itself unhealthy, or takes longer than `ms`. */
-  async waitReady (ms: number): Promise<void> {
-    if (this.isReady) return
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error): void => {
-        clearTimeout(timer)
-        this.off('ready', onReady)
-        this.off('exit', onExit)
-        this.off('unhealthy', onUnhealthy)
-        if (err != null) reject(err)
-        else resolve()
-      }
-      const onReady = (): void => { done() }
-      const onExit = (code: number | null, signal: string | null): void => { done(new AppUnhealthyError(`${this.init.app}@${this.init.version} exited (${signal ?? String(code)}) before it was ready`)) }
-      const onUnhealthy = (reason: string): void => { done(new AppUnhealthyError(`${this.init.app}@${this.init.version} reported itself unhealthy: ${reason}`)) }
-      const timer = setTimeout(() => { done(new AppUnhealthyError(`${this.init.app}@${this.init.version} did not call ready() within ${ms} ms`)) }, ms)
-      this.on('ready', onReady)
-      this.on('exit', onExit)
-      this.on('unhealthy', onUnhealthy)
-      if (this.exited) onExit(this.child?.exitCode ?? null, null)
-    })
-  }
-
-  /** Resolve after `ms` of health; reject if the app exits or reports itself unhealthy meanwhile. */
-  async stayHealthy (ms: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error): void => {
-        clearTimeout(timer)
-        this.off('exit', onExit)
-        this.off('unhealthy', onUnhealthy)
-        if (err != null) reject(err)
-        else resolve()
-      }
-      const onExit = (code: number | null, signal: string | null): void => { done(new AppUnhealthyError(`${this.init.app}@${this.init.version} exited (${signal ?? String(code)}) within its stable period`)) }
-      const onUnhealthy = (reason: string): void => { done(new AppUnhealthyError(`${this.init.app}@${this.init.version} reported itself unhealthy: ${reason}`)) }
-      const timer = setTimeout(() => { done() }, ms)
-      this.on('exit', onExit)
-      this.on('unhealthy', onUnhealthy)
-      if (this.exited) onExit(this.child?.exitCode ?? null, null)
-    })
-  }
-
-  /** Wait until no request is in flight, at most `ms`. */
-  async drain (ms: number): Promise<void> {
-    const deadline = Date.now() + ms
-    while (this.inFlight > 0 && this.running && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
   }
 
   /** Run the app's shutdown hooks (bounded), then end the process. */

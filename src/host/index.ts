@@ -16,3 +16,8 @@ export * from './app-host.js'
 export * from './app-process.js'
 // the IPC protocol lives in ipc/ (the SDK speaks it too); re-exported for the daemon
 export * from '../ipc/index.js'
+export * from './app-proxy.js'
+export * from './app-run.js'
+export * from './http-message.js'
+export * from './process-app.js'
+export * from './process-group.js'

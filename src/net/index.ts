@@ -27,3 +27,4 @@ export * from './upload-share.js'
 export { peerIdFromString } from '@libp2p/peer-id'
 /** A libp2p peer id. */
 export type { PeerId } from '@libp2p/interface'
+export * from './peer-host.js'

@@ -72,17 +72,39 @@ export const ScheduleRuleSchema = z.discriminatedUnion('rule', [
 /** A schedule rule after validation. */
 export type ScheduleRule = z.infer<typeof ScheduleRuleSchema>
 
+/** An argv: a program and its arguments, run without a shell. */
+const argv = z.array(z.string().min(1).max(4096)).min(1, { message: 'expected a command: a program and its arguments, such as ["python3", "server.py"]' }).max(64)
+
+/** A process app's program (docs/manifest.md, "Process apps"). */
+export const RunSchema = z.strictObject({
+  command: argv,
+  wire: z.enum(['http', 'tcp'])
+})
+
 /** The manifest schema; defaults as docs/manifest.md says. */
 export const ManifestSchema = z.strictObject({
   app: z.string().regex(APP_NAME, { message: 'expected a lowercase app name: letters, digits, ".", "_" or "-", at most 63 characters' }),
   version: z.string().refine(v => semver.valid(v) === v, { message: 'expected a semver version such as "1.2.0"' }),
-  main: packagePath,
+  main: packagePath.optional(),
+  run: RunSchema.optional(),
   protocol: z.number().int().positive().max(1_000_000),
   upgrades: z.string().refine(r => semver.validRange(r) != null, { message: 'expected a semver range such as "^1.0.0"' }).optional(),
   transform: z.strictObject({ up: packagePath, down: packagePath.optional() }).optional(),
   simulation: z.strictObject({ past: packagePath.optional(), future: packagePath.optional() }).optional(),
   schedule: z.array(ScheduleRuleSchema).max(32).default([{ rule: 'immediate' }]),
-  health: z.strictObject({ readyWithin: duration.default('30s'), stableFor: duration.default('5s') }).default({ readyWithin: '30s', stableFor: '5s' })
+  health: z.strictObject({
+    readyWithin: duration.default('30s'),
+    stableFor: duration.default('5s'),
+    // a process app is healthy while GET <path> on its port answers 2xx (without it: while the port accepts connections)
+    http: z.string().regex(/^\/[\x21-\x7e]{0,1023}$/, { message: 'expected a path such as "/healthz"' }).optional()
+  }).default({ readyWithin: '30s', stableFor: '5s' })
+}).superRefine((m, ctx) => {
+  if ((m.main == null) === (m.run == null)) {
+    ctx.addIssue({ code: 'custom', path: ['main'], message: 'a manifest names exactly one of "main" (a Node.js module using the SDK) or "run" (any program)' })
+  }
+  if (m.main != null && m.health.http != null) {
+    ctx.addIssue({ code: 'custom', path: ['health', 'http'], message: '"health.http" is for process apps ("run"); an SDK app reports its health with ready() and unhealthy()' })
+  }
 })
 
 /** A validated manifest with defaults filled in. */
@@ -111,7 +133,10 @@ export function readManifestBytes (bytes: Uint8Array, where = MANIFEST_FILE): { 
 
 /** Every package path a manifest refers to, with the field that names it. */
 export function manifestFiles (manifest: Manifest): Array<{ field: string, path: string }> {
-  const files = [{ field: 'main', path: manifest.main }]
+  const files = manifest.main == null ? [] : [{ field: 'main', path: manifest.main }]
+  // a program given as ./name is part of the package; any other is looked up on PATH
+  const program = manifest.run?.command[0]
+  if (program?.startsWith('./') === true) files.push({ field: 'run.command[0]', path: program.slice(2) })
   if (manifest.transform != null) {
     files.push({ field: 'transform.up', path: manifest.transform.up })
     if (manifest.transform.down != null) files.push({ field: 'transform.down', path: manifest.transform.down })

@@ -40,6 +40,8 @@ export class DataDir {
   get events (): string { return this.file('events.jsonl') }
   /** How to reach the control API (`control.json`, mode 0600). */
   get control (): string { return this.file('control.json') }
+  /** The process group of a running process app (so a daemon that died does not leave it running). */
+  get appGroup (): string { return this.file('app.pgid') }
   /** The upgrade journal. */
   get journal (): string { return this.file('journal.json') }
 

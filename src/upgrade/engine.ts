@@ -107,7 +107,8 @@ export class UpgradeEngine {
 
   /** The spec the host runs for a release, with the simulation objects it loads. */
   async spec (r: InstalledRelease): Promise<AppSpec> {
-    return { app: r.app, version: r.version, packageDir: r.packageDir, main: r.manifest.main, stateDir: this.stateDir(r.id), protocol: r.manifest.protocol, simulations: await this.init.simulations(r) }
+    const { main, run, protocol, health } = r.manifest
+    return { app: r.app, version: r.version, packageDir: r.packageDir, main, run, healthPath: health.http, stateDir: this.stateDir(r.id), protocol, simulations: await this.init.simulations(r) }
   }
 
   private async step (attempt: UpgradeAttempt, step: UpgradeStep): Promise<void> {

@@ -54,6 +54,7 @@ async function projection (over: Partial<StatusComponents> & { entries: ReleaseE
     waitingOn: () => undefined,
     failedReason: () => undefined,
     switchStep: () => undefined,
+    appProcess: () => undefined,
     changes,
     metrics,
     clock: fixedClock(NOW),

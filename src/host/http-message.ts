@@ -1,0 +1,115 @@
+/**
+ * HTTP messages as process apps exchange them through the shim: a request
+ * `{ method, path, headers, body }` and a response `{ status, headers, body }`, header
+ * names lower-case, `body` bytes, `path` the origin-form target with its query. The proxy
+ * builds them from what an app sends; the daemon of the peer called makes the HTTP request
+ * to its app from them. Hop-by-hop and proxy headers never cross.
+ */
+import type http from 'node:http'
+import { UpgossipError } from '../errors.js'
+
+/** An HTTP request between apps. */
+export interface HttpRequestMessage {
+  method: string
+  path: string
+  headers: Record<string, string>
+  body: Uint8Array
+}
+
+/** An HTTP response between apps. */
+export interface HttpResponseMessage {
+  status: number
+  headers: Record<string, string>
+  body: Uint8Array
+}
+
+/** A message that is not a valid HTTP request or response (from a peer, or an SO). */
+export class MalformedHttpMessageError extends UpgossipError {
+  static override name = 'MalformedHttpMessageError'
+}
+
+/** A body over the limit of what is carried whole. */
+export class HttpBodyTooLargeError extends UpgossipError {
+  static override name = 'HttpBodyTooLargeError'
+}
+
+/** Largest body carried between apps in one message. */
+export const MAX_HTTP_BODY = 16 * 1024 * 1024
+
+/** Headers that concern one connection, not the message: never forwarded (RFC 9110 §7.6.1), with the proxy's own. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'host'])
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/
+
+/** Headers as forwarded: lower-case names, joined values, without hop-by-hop headers or those the Connection header names. */
+export function forwardedHeaders (raw: http.IncomingHttpHeaders): Record<string, string> {
+  const named = new Set(String(raw.connection ?? '').toLowerCase().split(',').map(h => h.trim()).filter(h => h !== ''))
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(raw)) {
+    const key = name.toLowerCase()
+    if (value == null || HOP_BY_HOP.has(key) || named.has(key)) continue
+    out[key] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return out
+}
+
+function headersOf (value: unknown, where: string): Record<string, string> {
+  if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new MalformedHttpMessageError(`${where}: "headers" is not an object`)
+  const out: Record<string, string> = {}
+  const entries = Object.entries(value)
+  if (entries.length > 256) throw new MalformedHttpMessageError(`${where}: more than 256 headers`)
+  for (const [name, v] of entries) {
+    const key = name.toLowerCase()
+    if (!TOKEN.test(key) || typeof v !== 'string' || v.length > 16384 || /[\r\n\0]/.test(v)) throw new MalformedHttpMessageError(`${where}: header "${key.slice(0, 64)}" is not valid`)
+    if (!HOP_BY_HOP.has(key)) out[key] = v
+  }
+  return out
+}
+
+function bodyOf (value: unknown, where: string): Uint8Array {
+  if (value == null) return new Uint8Array(0)
+  if (typeof value === 'string') return new TextEncoder().encode(value)
+  if (!(value instanceof Uint8Array)) throw new MalformedHttpMessageError(`${where}: "body" is not bytes`)
+  if (value.byteLength > MAX_HTTP_BODY) throw new HttpBodyTooLargeError(`${where}: the body of ${value.byteLength} bytes is over the ${MAX_HTTP_BODY}-byte limit`)
+  return value
+}
+
+/** Check a request message (from a peer, a caller of `upgossip call`, or an SO); a string body is taken as UTF-8. */
+export function toHttpRequest (value: unknown): HttpRequestMessage {
+  if (value == null || typeof value !== 'object') throw new MalformedHttpMessageError('an HTTP request message is an object { method, path, headers, body }')
+  const m = value as Record<string, unknown>
+  const method = m.method ?? 'GET'
+  if (typeof method !== 'string' || !TOKEN.test(method)) throw new MalformedHttpMessageError('request: "method" is not an HTTP method')
+  if (typeof m.path !== 'string' || !/^\/[\x21-\x7e]{0,8191}$/.test(m.path)) throw new MalformedHttpMessageError('request: "path" must be an origin-form target such as "/kv/a?x=1"')
+  return { method: method.toUpperCase(), path: m.path, headers: headersOf(m.headers ?? {}, 'request'), body: bodyOf(m.body, 'request') }
+}
+
+/** Check a response message (from a peer's app, or an SO). */
+export function toHttpResponse (value: unknown): HttpResponseMessage {
+  if (value == null || typeof value !== 'object') throw new MalformedHttpMessageError('an HTTP response message is an object { status, headers, body }')
+  const m = value as Record<string, unknown>
+  if (typeof m.status !== 'number' || !Number.isInteger(m.status) || m.status < 100 || m.status > 599) throw new MalformedHttpMessageError('response: "status" is not an HTTP status')
+  return { status: m.status, headers: headersOf(m.headers ?? {}, 'response'), body: bodyOf(m.body, 'response') }
+}
+
+/** A response for people (`upgossip call`): the body as text when it is UTF-8, else as base64. */
+export function printableResponse (response: HttpResponseMessage): { status: number, headers: Record<string, string>, body?: string, bodyBase64?: string } {
+  try {
+    return { status: response.status, headers: response.headers, body: new TextDecoder('utf-8', { fatal: true }).decode(response.body) }
+  } catch {
+    return { status: response.status, headers: response.headers, bodyBase64: Buffer.from(response.body).toString('base64') }
+  }
+}
+
+/** Read a whole body, at most `limit` bytes; throws {@link HttpBodyTooLargeError}. */
+export async function readBody (stream: AsyncIterable<unknown>, limit = MAX_HTTP_BODY): Promise<Uint8Array> {
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of stream) {
+    const buf = chunk as Buffer
+    total += buf.byteLength
+    if (total > limit) throw new HttpBodyTooLargeError(`the body is over the ${limit}-byte limit`)
+    chunks.push(buf)
+  }
+  return new Uint8Array(Buffer.concat(chunks))
+}

@@ -1,0 +1,278 @@
+/**
+ * A process app: any program, in any language, named by the manifest's `run`. The daemon
+ * starts it in the unpacked package (no shell) in a process group of its own, with the
+ * port it must listen on and the proxy it calls peers through in its environment; peers'
+ * requests reach it as HTTP requests on 127.0.0.1; its health is its health path (or its
+ * port) answering. Stopped with SIGTERM, then SIGKILL after the grace period.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import path from 'node:path'
+import { UpgossipError } from '../errors.js'
+import type { Route, SimulationSpec } from '../ipc/index.js'
+import { AppRun } from './app-run.js'
+import { printableResponse, readBody, toHttpRequest, toHttpResponse } from './http-message.js'
+import type { HttpRequestMessage, HttpResponseMessage } from './http-message.js'
+import { recordGroup, forgetGroup } from './process-group.js'
+
+/** The process app could not take a request (not running, wrong wire, no answer). */
+export class ProcessAppError extends UpgossipError {
+  static override name = 'ProcessAppError'
+}
+
+/** How a process app runs (the manifest's `run`). */
+export interface RunSpec {
+  command: string[]
+  wire: 'http' | 'tcp'
+}
+
+/** What a process app needs. */
+export interface ProcessAppInit {
+  app: string
+  version: string
+  packageDir: string
+  stateDir: string
+  protocol: number
+  run: RunSpec
+  /** `health.http`: the path that answers 2xx while the app is healthy. */
+  healthPath?: string
+  peerId: string
+  logFile: string
+  /** `UPGOSSIP_PROXY`: the daemon's proxy with its credentials. */
+  proxyUrl: string
+  /** Where the process group is recorded, so a daemon that died does not leave it running. */
+  groupFile?: string
+  /** Where a call of the app to `peer` goes (null: itself). */
+  onRoute: (peer: string | null) => Promise<Route>
+  /** Send a request of protocol `version` to `peer`. */
+  onSend: (peer: string, version: number, request: unknown) => Promise<unknown>
+  env?: Record<string, string>
+}
+
+/** How often health is checked before the app is ready, and after. */
+const READY_POLL_MS = 100
+const HEALTH_POLL_MS = 1000
+/** Failed health checks in a row that make a ready app unhealthy. */
+const UNHEALTHY_AFTER = 3
+/** SIGTERM, then SIGKILL after this long (DESIGN: 10 s). */
+const STOP_GRACE_MS = 10_000
+
+/** A free port on 127.0.0.1, chosen by the kernel. */
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => { resolve(port) })
+    })
+  })
+}
+
+/** A running process app. */
+export class ProcessApp extends AppRun {
+  readonly init: ProcessAppInit
+  private child: ChildProcess | undefined
+  private log: fs.WriteStream | undefined
+  private poll: NodeJS.Timeout | undefined
+  private failedChecks = 0
+  private stopping = false
+  /** The port the app listens on (set at start). */
+  port: number | undefined
+
+  constructor (init: ProcessAppInit) {
+    super(init.app, init.version, init.protocol)
+    this.init = init
+  }
+
+  protected get readiness (): string {
+    return this.init.healthPath == null ? `accept connections on its port ${this.port ?? '?'}` : `answer GET ${this.init.healthPath} with 2xx on its port ${this.port ?? '?'}`
+  }
+
+  /** The pid, while running. */
+  get pid (): number | undefined {
+    return this.child?.pid
+  }
+
+  /** True between start and exit. */
+  get running (): boolean {
+    return this.child != null && !this.exited
+  }
+
+  /** Start the program (asynchronously: a port is chosen first); its end comes as `exit`. */
+  start (): void {
+    fs.mkdirSync(this.init.stateDir, { recursive: true })
+    fs.mkdirSync(path.dirname(this.init.logFile), { recursive: true })
+    this.log = fs.createWriteStream(this.init.logFile, { flags: 'a' })
+    this.log.on('error', () => {})
+    this.boot().catch((err: Error) => { this.end(null, null, `could not start: ${err.message}`) })
+  }
+
+  private async boot (): Promise<void> {
+    const { run, packageDir } = this.init
+    if (run.wire !== 'http') throw new ProcessAppError(`wire "${run.wire}" is not supported by this build of upgossip yet (only "http")`)
+    this.port = await freePort()
+    const [program = '', ...args] = run.command
+    // ./name is the package's own program; any other name is looked up on PATH
+    const file = program.startsWith('./') ? path.join(packageDir, ...program.slice(2).split('/')) : program
+    this.log?.write(`--- ${new Date().toISOString()} starting ${this.label}: ${run.command.join(' ')} (port ${this.port})\n`)
+    const child = spawn(file, args, {
+      cwd: packageDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // its own process group: stopped as a whole, and never left behind by a daemon that died
+      detached: true,
+      env: {
+        ...process.env,
+        ...this.init.env,
+        UPGOSSIP_PORT: String(this.port),
+        UPGOSSIP_STATE: this.init.stateDir,
+        UPGOSSIP_PROXY: this.init.proxyUrl,
+        UPGOSSIP_PEER_ID: this.init.peerId,
+        UPGOSSIP_APP: this.init.app,
+        UPGOSSIP_APP_VERSION: this.init.version
+      }
+    })
+    this.child = child
+    if (this.log != null) {
+      child.stdout?.pipe(this.log, { end: false })
+      child.stderr?.pipe(this.log, { end: false })
+    }
+    child.once('error', err => {
+      const code = (err as NodeJS.ErrnoException).code ?? err.message
+      this.end(null, null, code === 'ENOENT' ? `${program} was not found (is it installed, and on PATH or in the package?)` : `${program} could not start: ${code}`)
+    })
+    child.once('spawn', () => { if (this.init.groupFile != null && child.pid != null) recordGroup(this.init.groupFile, child.pid) })
+    child.once('exit', (code, signal) => { this.end(code, signal) })
+    this.checkHealth()
+  }
+
+  private end (code: number | null, signal: NodeJS.Signals | null, failure?: string): void {
+    if (this.exited) return
+    if (failure != null) this.failure = failure
+    clearTimeout(this.poll)
+    this.markExited(code, signal)
+    this.log?.write(`--- ${this.label} ${failure ?? `exited (${signal ?? String(code)})`}\n`)
+    if (this.init.groupFile != null) forgetGroup(this.init.groupFile)
+    this.inFlight = 0
+    this.emit('exit', code, signal)
+  }
+
+  /** One health check, then the next: ready at the first success; unhealthy after several failures in a row. */
+  private checkHealth (): void {
+    if (this.exited || this.stopping) return
+    this.probe().then(ok => {
+      if (this.exited || this.stopping) return
+      if (ok) {
+        this.failedChecks = 0
+        if (!this.isReady) {
+          this.isReady = true
+          this.emit('ready')
+          // the shim offers the app's protocol to peers once it answers
+          this.emit('spoken', this.spoken)
+        }
+      } else if (this.isReady && ++this.failedChecks === UNHEALTHY_AFTER) {
+        this.emit('unhealthy', `${this.readiness.replace(/^accept/, 'did not accept').replace(/^answer/, 'did not answer')} ${UNHEALTHY_AFTER} times in a row`)
+      }
+      this.poll = setTimeout(() => { this.checkHealth() }, this.isReady ? HEALTH_POLL_MS : READY_POLL_MS)
+      this.poll.unref()
+    }, () => {})
+  }
+
+  private async probe (): Promise<boolean> {
+    const port = this.port
+    if (port == null) return false
+    const healthPath = this.init.healthPath
+    return await new Promise(resolve => {
+      if (healthPath == null) {
+        const socket = net.connect({ host: '127.0.0.1', port })
+        socket.setTimeout(1000, () => { socket.destroy(); resolve(false) })
+        socket.once('connect', () => { socket.destroy(); resolve(true) })
+        socket.once('error', () => { resolve(false) })
+        return
+      }
+      const req = http.get({ host: '127.0.0.1', port, path: healthPath, timeout: 1000, agent: false }, res => {
+        res.resume()
+        resolve(res.statusCode != null && res.statusCode >= 200 && res.statusCode < 300)
+      })
+      req.once('timeout', () => { req.destroy() })
+      req.once('error', () => { resolve(false) })
+    })
+  }
+
+  /** Simulation objects of process apps run in the daemon: not yet in this build, so the app speaks its own protocol only. */
+  async loadSimulations (simulations: SimulationSpec[]): Promise<number[]> {
+    if (simulations.length > 0) this.log?.write(`--- ${simulations.length} simulation object(s) not loaded: this build does not yet run simulation objects for process apps; ${this.label} speaks protocol ${this.spoken.join(', ')} only\n`)
+    return this.spoken
+  }
+
+  /** A request from a peer: made as an HTTP request to the app's port; resolves with its response message. */
+  async request (_from: string, request: unknown, _version?: number, timeoutMs = 30_000): Promise<HttpResponseMessage> {
+    const port = this.port
+    if (!this.running || this.stopping || port == null) throw new ProcessAppError(`${this.label} is not running`)
+    const message = toHttpRequest(request)
+    this.inFlight++
+    try {
+      return await this.forward(port, message, timeoutMs)
+    } finally {
+      this.inFlight = Math.max(0, this.inFlight - 1)
+    }
+  }
+
+  private async forward (port: number, message: HttpRequestMessage, timeoutMs: number): Promise<HttpResponseMessage> {
+    return await new Promise((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1',
+        port,
+        method: message.method,
+        path: message.path,
+        headers: { ...message.headers, 'content-length': String(message.body.byteLength) },
+        timeout: timeoutMs,
+        agent: false
+      }, res => {
+        readBody(res).then(body => { resolve({ status: res.statusCode ?? 502, headers: toHttpResponse({ status: 200, headers: flatHeaders(res.headers) }).headers, body }) }, reject)
+      })
+      req.once('timeout', () => { req.destroy(new ProcessAppError(`${this.label} did not answer within ${timeoutMs} ms`)) })
+      req.once('error', err => { reject(err instanceof ProcessAppError ? err : new ProcessAppError(`${this.label} could not be reached on port ${port}: ${err.message}`)) })
+      req.end(message.body)
+    })
+  }
+
+  /** `upgossip call`: a request (an HTTP request message) to `peer` as the app would make it through the proxy. */
+  async callOut (peer: string | null, request: unknown, timeoutMs = 30_000): Promise<unknown> {
+    const message = toHttpRequest(request)
+    const route = await this.init.onRoute(peer)
+    const answer = route.self ? await this.request(this.init.peerId, message, undefined, timeoutMs) : toHttpResponse(await this.init.onSend(peer ?? '', route.version, message))
+    return printableResponse(answer)
+  }
+
+  /** SIGTERM to the app's process group; SIGKILL after the grace period. */
+  async stop (graceMs = STOP_GRACE_MS): Promise<void> {
+    this.stopping = true
+    clearTimeout(this.poll)
+    const child = this.child
+    if (child?.pid != null && !this.exited) {
+      const exited = new Promise(resolve => { this.once('exit', resolve) })
+      signalGroup(child.pid, 'SIGTERM')
+      const kill = setTimeout(() => { signalGroup(child.pid ?? 0, 'SIGKILL') }, graceMs)
+      await exited
+      clearTimeout(kill)
+    }
+    this.log?.end()
+  }
+}
+
+/** Signal a whole process group (the app and whatever it started); a group already gone is fine. */
+function signalGroup (pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal)
+  } catch {}
+}
+
+function flatHeaders (raw: http.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(raw)) if (value != null) out[name] = Array.isArray(value) ? value.join(', ') : value
+  return out
+}
