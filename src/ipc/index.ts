@@ -13,3 +13,4 @@
  * ```
  */
 export * from './protocol.js'
+export * from './simulation-chain.js'
