@@ -75,7 +75,12 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     selfId: self,
     peers: () => view.list().filter(e => e.peerId !== self()).map(e => ({ id: e.peerId, app: e.beat.app, version: e.beat.version, protocol: e.beat.protocol ?? null })),
     route: async peer => await shim.route(peer),
-    send: async (peer, version, request) => await shim.send(peer, version, request),
+    send: async (peer, version, request) => {
+      // the app's own version goes out as it is; another one through the app's SOs
+      const proc = host.current
+      const remote = async (r: unknown): Promise<unknown> => await shim.send(peer, version, r)
+      return proc instanceof ProcessApp ? await proc.callPeer(version, request, remote) : await remote(request)
+    },
     deliverSelf: async request => await host.request(self(), request),
     log: message => { events.warn('app-proxy', message) }
   })

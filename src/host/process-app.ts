@@ -12,9 +12,11 @@ import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
 import { UpgossipError } from '../errors.js'
+import { SimulationError } from '../ipc/index.js'
 import type { Route, SimulationSpec } from '../ipc/index.js'
 import { AppRun } from './app-run.js'
-import { printableResponse, readBody, toHttpRequest, toHttpResponse } from './http-message.js'
+import { MalformedHttpMessageError, printableResponse, readBody, toHttpRequest, toHttpResponse } from './http-message.js'
+import { SimulationRunner } from './so-runner.js'
 import type { HttpRequestMessage, HttpResponseMessage } from './http-message.js'
 import { recordGroup, forgetGroup } from './process-group.js'
 
@@ -37,6 +39,8 @@ export interface ProcessAppInit {
   stateDir: string
   protocol: number
   run: RunSpec
+  /** Simulation objects to load at start (past chain, staged futures). */
+  simulations: SimulationSpec[]
   /** `health.http`: the path that answers 2xx while the app is healthy. */
   healthPath?: string
   peerId: string
@@ -82,10 +86,12 @@ export class ProcessApp extends AppRun {
   private stopping = false
   /** The port the app listens on (set at start). */
   port: number | undefined
+  private readonly simulations: SimulationRunner
 
   constructor (init: ProcessAppInit) {
     super(init.app, init.version, init.protocol)
     this.init = init
+    this.simulations = new SimulationRunner({ native: init.protocol, log: message => { this.log?.write(`--- ${message}\n`) } })
   }
 
   protected get readiness (): string {
@@ -125,8 +131,7 @@ export class ProcessApp extends AppRun {
       // its own process group: stopped as a whole, and never left behind by a daemon that died
       detached: true,
       env: {
-        ...process.env,
-        ...this.init.env,
+        ...appEnvironment(this.init.env),
         UPGOSSIP_PORT: String(this.port),
         UPGOSSIP_STATE: this.init.stateDir,
         UPGOSSIP_PROXY: this.init.proxyUrl,
@@ -147,6 +152,7 @@ export class ProcessApp extends AppRun {
     child.once('spawn', () => { if (this.init.groupFile != null && child.pid != null) recordGroup(this.init.groupFile, child.pid) })
     child.once('exit', (code, signal) => { this.end(code, signal) })
     this.checkHealth()
+    if (this.init.simulations.length > 0) void this.loadSimulations(this.init.simulations)
   }
 
   private end (code: number | null, signal: NodeJS.Signals | null, failure?: string): void {
@@ -202,20 +208,27 @@ export class ProcessApp extends AppRun {
     })
   }
 
-  /** Simulation objects of process apps run in the daemon: not yet in this build, so the app speaks its own protocol only. */
+  /** Load (more) simulation objects: the daemon runs them for the app, in a worker of their own. */
   async loadSimulations (simulations: SimulationSpec[]): Promise<number[]> {
-    if (simulations.length > 0) this.log?.write(`--- ${simulations.length} simulation object(s) not loaded: this build does not yet run simulation objects for process apps; ${this.label} speaks protocol ${this.spoken.join(', ')} only\n`)
+    this.spoken = await this.simulations.load(simulations)
+    // before it is ready, the shim hears of them with its readiness
+    if (this.isReady) this.emit('spoken', this.spoken)
     return this.spoken
   }
 
   /** A request from a peer: made as an HTTP request to the app's port; resolves with its response message. */
-  async request (_from: string, request: unknown, _version?: number, timeoutMs = 30_000): Promise<HttpResponseMessage> {
-    const port = this.port
-    if (!this.running || this.stopping || port == null) throw new ProcessAppError(`${this.label} is not running`)
+  async request (_from: string, request: unknown, version?: number, timeoutMs = 30_000): Promise<HttpResponseMessage> {
+    if (this.exited || this.stopping || this.log == null) throw new ProcessAppError(`${this.label} is not running`)
     const message = toHttpRequest(request)
     this.inFlight++
     try {
-      return await this.forward(port, message, timeoutMs)
+      // a request that comes while the program starts (after a switch, say) waits for it, as an SDK app's would
+      if (!this.isReady) await this.waitReady(timeoutMs)
+      const port = this.port
+      if (port == null) throw new ProcessAppError(`${this.label} has no port`)
+      if (version == null || version === this.init.protocol) return await this.forward(port, message, timeoutMs)
+      // a request of another version: through the SOs, whose `local` is the app itself
+      return await translated(async () => await this.simulations.serve(version, message, async r => await this.forward(port, toHttpRequest(r), timeoutMs)))
     } finally {
       this.inFlight = Math.max(0, this.inFlight - 1)
     }
@@ -240,11 +253,22 @@ export class ProcessApp extends AppRun {
     })
   }
 
+  /**
+   * The app's request to a peer spoken to in `version`: sent as it is in the app's own
+   * version, or through the SOs, whose `remote` delivers it in `version`.
+   */
+  async callPeer (version: number, request: HttpRequestMessage, remote: (request: unknown) => Promise<unknown>): Promise<HttpResponseMessage> {
+    if (version === this.init.protocol) return toHttpResponse(await remote(request))
+    return await translated(async () => await this.simulations.call(version, request, remote))
+  }
+
   /** `upgossip call`: a request (an HTTP request message) to `peer` as the app would make it through the proxy. */
   async callOut (peer: string | null, request: unknown, timeoutMs = 30_000): Promise<unknown> {
     const message = toHttpRequest(request)
     const route = await this.init.onRoute(peer)
-    const answer = route.self ? await this.request(this.init.peerId, message, undefined, timeoutMs) : toHttpResponse(await this.init.onSend(peer ?? '', route.version, message))
+    const answer = route.self
+      ? await this.request(this.init.peerId, message, undefined, timeoutMs)
+      : await this.callPeer(route.version, message, async r => await this.init.onSend(peer ?? '', route.version, r))
     return printableResponse(answer)
   }
 
@@ -252,6 +276,7 @@ export class ProcessApp extends AppRun {
   async stop (graceMs = STOP_GRACE_MS): Promise<void> {
     this.stopping = true
     clearTimeout(this.poll)
+    await this.simulations.stop()
     const child = this.child
     if (child?.pid != null && !this.exited) {
       const exited = new Promise(resolve => { this.once('exit', resolve) })
@@ -261,6 +286,28 @@ export class ProcessApp extends AppRun {
       clearTimeout(kill)
     }
     this.log?.end()
+  }
+}
+
+/**
+ * The environment a process app starts with: the daemon's, without proxy settings that
+ * would send its calls around the daemon's proxy (`no_proxy` makes urllib and curl skip
+ * it), and with Python's bytecode caches off (the package directory is content-addressed
+ * and stays as it was unpacked).
+ */
+function appEnvironment (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, PYTHONDONTWRITEBYTECODE: '1' }
+  for (const name of ['no_proxy', 'NO_PROXY', 'http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY']) Reflect.deleteProperty(env, name)
+  return env
+}
+
+/** A translated response; an SO that fails gives that request a 502 with its error, not a dead peer. */
+async function translated (run: () => Promise<unknown>): Promise<HttpResponseMessage> {
+  try {
+    return toHttpResponse(await run())
+  } catch (err) {
+    if (!(err instanceof SimulationError) && !(err instanceof MalformedHttpMessageError)) throw err
+    return { status: 502, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-upgossip-error': err.name }, body: new TextEncoder().encode(`simulation object failed: ${err.name}: ${err.message}\n`) }
   }
 }
 
