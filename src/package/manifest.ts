@@ -26,7 +26,7 @@ export class ManifestMissingError extends ContentRefusalError {
   static override name = 'ManifestMissingError'
 }
 
-/** A file the manifest names (`main`, a transform, a simulation object, a schedule module) is not in the package. */
+/** A file the manifest names (`main`, a transform or its `./` program, a simulation object, a schedule module) is not in the package. */
 export class ManifestFileMissingError extends ContentRefusalError {
   static override name = 'ManifestFileMissingError'
 }
@@ -51,6 +51,54 @@ const timeZone = z.string().refine(tz => {
   }
 }, { message: 'expected an IANA time zone such as "UTC" or "Europe/Paris"' })
 
+/** The most arguments a command may have. */
+export const MAX_COMMAND_ARGS = 64
+/** The longest argument of a command, in characters. */
+export const MAX_COMMAND_ARG_LENGTH = 4096
+
+/**
+ * A command's argv, run without a shell in the package directory: a program `./x` is a
+ * file of the package (listed by {@link manifestFiles}), a bare name is looked up on PATH,
+ * an absolute path is used as is. `x/y` would be taken from the package directory without
+ * being checked to be in the package, so it must be written `./x/y`.
+ */
+export const CommandArgvSchema = z.array(
+  z.string().min(1).max(MAX_COMMAND_ARG_LENGTH).refine(a => !a.includes('\0'), { message: 'expected no NUL byte in an argument' })
+).min(1, { message: 'expected a command: a program and its arguments, such as ["python3", "server.py"]' }).max(MAX_COMMAND_ARGS).superRefine((argv, ctx) => {
+  const program = argv[0] ?? ''
+  if (program.startsWith('./')) {
+    const problem = pathProblem(program.slice(2))
+    if (problem != null) ctx.addIssue({ code: 'custom', path: [0], message: `a program starting with "./" must be a file inside the package, got ${problem}` })
+  } else if (program.includes('/') && !program.startsWith('/')) {
+    ctx.addIssue({ code: 'custom', path: [0], message: `write "./${program}" for a program in the package, or a bare name to look it up on PATH` })
+  }
+})
+
+/** A transform given as a command: argv run in the package directory (docs/manifest.md, "Transforms: a module or a command"). */
+export const TransformCommandSchema = z.strictObject({ command: CommandArgvSchema })
+
+/** A transform entry after validation: the package path of an ES module, or a command. */
+export type TransformEntry = string | z.infer<typeof TransformCommandSchema>
+
+/**
+ * A transform entry. The form is chosen by the value's type, not with `z.union`: a union
+ * whose every branch fails on something zod treats as fatal (an argv of 65) reports only
+ * "Invalid input", where this names the field and what is wrong with it.
+ */
+export const TransformEntrySchema = z.unknown().transform((value, ctx): TransformEntry => {
+  const schema = typeof value === 'string'
+    ? packagePath
+    : value != null && typeof value === 'object' && !Array.isArray(value) ? TransformCommandSchema : undefined
+  if (schema == null) {
+    ctx.addIssue({ code: 'custom', message: 'expected a package path such as "migrate/up.js" or { "command": ["python3", "up.py"] }' })
+    return z.NEVER
+  }
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
+  for (const issue of result.error.issues) ctx.addIssue({ ...issue })
+  return z.NEVER
+})
+
 /** One schedule rule (docs/manifest.md, "Schedule rules"); used by manifests and local policies. */
 export const ScheduleRuleSchema = z.discriminatedUnion('rule', [
   z.strictObject({ rule: z.literal('immediate') }),
@@ -72,12 +120,9 @@ export const ScheduleRuleSchema = z.discriminatedUnion('rule', [
 /** A schedule rule after validation. */
 export type ScheduleRule = z.infer<typeof ScheduleRuleSchema>
 
-/** An argv: a program and its arguments, run without a shell. */
-const argv = z.array(z.string().min(1).max(4096)).min(1, { message: 'expected a command: a program and its arguments, such as ["python3", "server.py"]' }).max(64)
-
 /** A process app's program (docs/manifest.md, "Process apps"). */
 export const RunSchema = z.strictObject({
-  command: argv,
+  command: CommandArgvSchema,
   wire: z.enum(['http', 'tcp'])
 })
 
@@ -89,7 +134,7 @@ export const ManifestSchema = z.strictObject({
   run: RunSchema.optional(),
   protocol: z.number().int().positive().max(1_000_000),
   upgrades: z.string().refine(r => semver.validRange(r) != null, { message: 'expected a semver range such as "^1.0.0"' }).optional(),
-  transform: z.strictObject({ up: packagePath, down: packagePath.optional() }).optional(),
+  transform: z.strictObject({ up: TransformEntrySchema, down: TransformEntrySchema.optional() }).optional(),
   simulation: z.strictObject({ past: packagePath.optional(), future: packagePath.optional() }).optional(),
   schedule: z.array(ScheduleRuleSchema).max(32).default([{ rule: 'immediate' }]),
   health: z.strictObject({
@@ -131,15 +176,23 @@ export function readManifestBytes (bytes: Uint8Array, where = MANIFEST_FILE): { 
   return { json, manifest: parseManifest(json, where) }
 }
 
+/** A package path a manifest refers to; `program` when it is run as a command (so it must be executable). */
+export interface ManifestFile {
+  field: string
+  path: string
+  program?: boolean
+}
+
 /** Every package path a manifest refers to, with the field that names it. */
-export function manifestFiles (manifest: Manifest): Array<{ field: string, path: string }> {
-  const files = manifest.main == null ? [] : [{ field: 'main', path: manifest.main }]
-  // a program given as ./name is part of the package; any other is looked up on PATH
+export function manifestFiles (manifest: Manifest): ManifestFile[] {
+  const files: ManifestFile[] = manifest.main == null ? [] : [{ field: 'main', path: manifest.main }]
+  // a program given as ./name is part of the package (and made executable); any other is looked up on PATH
   const program = manifest.run?.command[0]
-  if (program?.startsWith('./') === true) files.push({ field: 'run.command[0]', path: program.slice(2) })
-  if (manifest.transform != null) {
-    files.push({ field: 'transform.up', path: manifest.transform.up })
-    if (manifest.transform.down != null) files.push({ field: 'transform.down', path: manifest.transform.down })
+  if (program?.startsWith('./') === true) files.push({ field: 'run.command[0]', path: program.slice(2), program: true })
+  for (const direction of ['up', 'down'] as const) {
+    const entry = manifest.transform?.[direction]
+    if (typeof entry === 'string') files.push({ field: `transform.${direction}`, path: entry })
+    else if (entry?.command[0]?.startsWith('./') === true) files.push({ field: `transform.${direction}.command[0]`, path: entry.command[0].slice(2), program: true })
   }
   if (manifest.simulation?.past != null) files.push({ field: 'simulation.past', path: manifest.simulation.past })
   if (manifest.simulation?.future != null) files.push({ field: 'simulation.future', path: manifest.simulation.future })

@@ -13,7 +13,7 @@ import type { CID } from 'multiformats/cid'
 import { ContentRefusalError, UpgossipError } from '../errors.js'
 import { fsyncDirectory, toCid } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
-import { MANIFEST_FILE, ManifestMissingError, assertManifestFilesPresent, readManifestBytes } from './manifest.js'
+import { MANIFEST_FILE, ManifestMissingError, assertManifestFilesPresent, manifestFiles, readManifestBytes } from './manifest.js'
 import type { Manifest } from './manifest.js'
 import type { PackageFile } from './pack.js'
 import { UnsafePathError, nameProblem } from './paths.js'
@@ -175,6 +175,10 @@ export async function unpackPackage (root: CID, store: BlockStore, dest: string,
     if (manifestBytes == null) throw new ManifestMissingError(`package ${root.toString()} has no ${MANIFEST_FILE} at its root`)
     const { manifest } = readManifestBytes(manifestBytes)
     assertManifestFilesPresent(manifest, new Set(files.map(f => f.path)))
+    // a package keeps no modes: the files the manifest runs as commands are made executable here
+    for (const file of manifestFiles(manifest)) {
+      if (file.program === true) await fs.chmod(path.join(temp, ...file.path.split('/')), 0o755)
+    }
     await fs.rename(temp, target)
     await fsyncDirectory(path.dirname(target))
     return { dir: target, files, manifest }

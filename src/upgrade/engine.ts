@@ -5,7 +5,6 @@
  * a crash interrupted. `UPGOSSIP_FAULT=crash-at:<step>` kills the daemon at that step.
  */
 import fs from 'node:fs/promises'
-import path from 'node:path'
 import { parseDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
 import type { AppHost, AppSpec, SimulationSpec } from '../host/index.js'
@@ -227,12 +226,12 @@ export class UpgradeEngine {
         await setWritable(target, true)
         return
       }
-      await runTransform({ module: path.join(to.packageDir, ...up.split('/')), from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile, limitMs: this.init.transformLimitMs })
+      await runTransform({ packageDir: to.packageDir, entry: up, from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile, limitMs: this.init.transformLimitMs })
       return
     }
     const down = from.manifest.transform?.down
     if (down != null) {
-      await runTransform({ module: path.join(from.packageDir, ...down.split('/')), from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile, limitMs: this.init.transformLimitMs })
+      await runTransform({ packageDir: from.packageDir, entry: down, from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile, limitMs: this.init.transformLimitMs })
       return
     }
     await fs.mkdir(target, { recursive: true })

@@ -1,9 +1,11 @@
 /**
  * A publisher's check of transforms before a release: `up` on sample state, and
- * where `down` exists, `down(up(state))` compared file by file with the state.
+ * where `down` exists, `down(up(state))` compared file by file with the state. Module
+ * and command transforms run exactly as a daemon runs them.
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import type { TransformEntry } from '../package/index.js'
 import { copyTree, setWritable } from '../store/index.js'
 import { runTransform } from './transform.js'
 
@@ -39,7 +41,7 @@ export interface TransformCheck {
 }
 
 /** Run `up` (and `down` after it, when there is one) on a copy of `state`, in `work`. */
-export async function checkTransforms (opts: { packageDir: string, up: string, down?: string, state: string, work: string, fromVersion: string, toVersion: string, limitMs?: number }): Promise<TransformCheck> {
+export async function checkTransforms (opts: { packageDir: string, up: TransformEntry, down?: TransformEntry, state: string, work: string, fromVersion: string, toVersion: string, limitMs?: number }): Promise<TransformCheck> {
   const logFile = path.join(opts.work, 'transform.log')
   const upOut = path.join(opts.work, 'up')
   // like a daemon: the transform gets a read-only copy, never the publisher's sample itself
@@ -48,7 +50,7 @@ export async function checkTransforms (opts: { packageDir: string, up: string, d
   await copyTree(opts.state, state)
   await setWritable(state, false)
   try {
-    await runTransform({ module: path.join(opts.packageDir, ...opts.up.split('/')), from: state, to: upOut, fromVersion: opts.fromVersion, toVersion: opts.toVersion, logFile, limitMs: opts.limitMs })
+    await runTransform({ packageDir: opts.packageDir, entry: opts.up, from: state, to: upOut, fromVersion: opts.fromVersion, toVersion: opts.toVersion, logFile, limitMs: opts.limitMs })
   } catch (err) {
     return { up: { ok: false, error: (err as Error).message } }
   }
@@ -56,7 +58,7 @@ export async function checkTransforms (opts: { packageDir: string, up: string, d
   if (opts.down == null) return result
   const downOut = path.join(opts.work, 'down')
   try {
-    await runTransform({ module: path.join(opts.packageDir, ...opts.down.split('/')), from: upOut, to: downOut, fromVersion: opts.toVersion, toVersion: opts.fromVersion, logFile, limitMs: opts.limitMs })
+    await runTransform({ packageDir: opts.packageDir, entry: opts.down, from: upOut, to: downOut, fromVersion: opts.toVersion, toVersion: opts.fromVersion, logFile, limitMs: opts.limitMs })
   } catch (err) {
     result.roundTrip = { ok: false, problems: [], error: (err as Error).message }
     return result

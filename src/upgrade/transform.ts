@@ -1,16 +1,27 @@
 /**
- * Running a transform (`up` or `down`) in its own child process with a time limit,
- * writing into a temporary directory that is renamed into place only on success.
+ * Running a transform (`up` or `down`) in a child process with a time limit, writing
+ * into a temporary directory that is renamed into place only on success. The transform
+ * is an ES module of the package (run by `transform-child.ts`) or a command in any
+ * language (argv, no shell, `UPGOSSIP_FROM` / `UPGOSSIP_TO` in its environment).
+ *
+ * @example
+ * ```ts
+ * await runTransform({ packageDir, entry: { command: ['python3', 'up.py'] }, from: snapshot, to: stateDir,
+ *   fromVersion: '1.0.0', toVersion: '2.0.0', logFile: dataDir.appLog, limitMs: 120_000 })
+ * ```
  */
-import { fork } from 'node:child_process'
+import { fork, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { formatDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
+import type { TransformEntry } from '../package/index.js'
 import { fsyncDirectory } from '../store/index.js'
 
-/** The transform threw, exited, ran past its limit, or wrote nothing. */
+/** The transform threw, exited, ran past its limit, could not start, or wrote nothing. */
 export class TransformFailedError extends UpgossipError {
   static override name = 'TransformFailedError'
 }
@@ -20,8 +31,10 @@ export const DEFAULT_TRANSFORM_LIMIT_MS = 120_000
 
 /** What one transform run needs. */
 export interface TransformRun {
-  /** The transform module inside the package. */
-  module: string
+  /** The package the transform comes from: a module path is resolved in it, a command runs in it. */
+  packageDir: string
+  /** The manifest's `transform.up` or `transform.down`: a module's package path, or `{ command: argv }`. */
+  entry: TransformEntry
   /** A read-only copy of the old state. */
   from: string
   /** Where the new state goes (must not exist; created only on success). */
@@ -29,9 +42,15 @@ export interface TransformRun {
   fromVersion: string
   toVersion: string
   limitMs?: number
-  /** Where the transform's output goes. */
+  /** Where the transform's output goes (appended). */
   logFile: string
 }
+
+/** How a transform's process ended: `error` completes the sentence "transform … <error>". */
+type Outcome = { ok: true } | { ok: false, error: string }
+
+/** What both kinds of transform process are given. */
+interface Job { run: TransformRun, temp: string, logFd: number, limitMs: number }
 
 const CHILD = new URL('./transform-child.js', import.meta.url)
 
@@ -54,39 +73,36 @@ export function readTransformAnswer (m: unknown): { ok: boolean, error?: string 
   return { ok: false, error: typeof error === 'string' ? error : 'answered with something that is not an answer' }
 }
 
-/** Run a transform; on success `to` holds the new state. */
+/** A command as a user would type it, for messages (long ones cut). */
+function describeCommand (argv: readonly string[]): string {
+  const text = argv.map(a => /^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a)).join(' ')
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text
+}
+
+/** How messages and the log name a transform: `transform 1.0.0 → 2.0.0`, or with its command. */
+function transformLabel (run: TransformRun): string {
+  const versions = `${run.fromVersion} → ${run.toVersion}`
+  return typeof run.entry === 'string' ? `transform ${versions}` : `transform command ${describeCommand(run.entry.command)} (${versions})`
+}
+
+/** Run a transform; on success `to` holds the new state, otherwise {@link TransformFailedError} and `to` is untouched. */
 export async function runTransform (run: TransformRun): Promise<void> {
-  const limit = run.limitMs ?? DEFAULT_TRANSFORM_LIMIT_MS
+  const limitMs = run.limitMs ?? DEFAULT_TRANSFORM_LIMIT_MS
   const temp = `${run.to}.tmp-${randomBytes(4).toString('hex')}`
+  const label = transformLabel(run)
   await fs.mkdir(temp, { recursive: true })
   const log = await fs.open(run.logFile, 'a')
   try {
-    await log.write(`--- ${new Date().toISOString()} transform ${run.fromVersion} → ${run.toVersion}\n`)
-    const outcome = await new Promise<{ ok: boolean, error?: string }>(resolve => {
-      const child = fork(CHILD, [], { cwd: path.dirname(run.module), serialization: 'advanced', stdio: ['ignore', log.fd, log.fd, 'ipc'] })
-      let answer: { ok: boolean, error?: string } | undefined
-      const timer = setTimeout(() => {
-        answer ??= { ok: false, error: `ran past its ${limit} ms limit and was killed` }
-        child.kill('SIGKILL')
-      }, limit)
-      child.on('message', (m: unknown) => { answer ??= readTransformAnswer(m) })
-      // a child that cannot be started (EAGAIN, ENOMEM, …) never exits: fail now, not never
-      child.on('error', err => {
-        if (child.pid != null) return
-        clearTimeout(timer)
-        resolve({ ok: false, error: `could not be started: ${err.message}` })
-      })
-      child.on('exit', (code, signal) => {
-        clearTimeout(timer)
-        if (answer == null) answer = { ok: false, error: `exited (${signal ?? String(code)}) before finishing` }
-        else if (answer.ok && code !== 0) answer = { ok: false, error: `exited with code ${String(code)}` }
-        resolve(answer)
-      })
-      child.send({ module: pathToFileURL(run.module).href, from: run.from, to: temp, fromVersion: run.fromVersion, toVersion: run.toVersion })
-    })
-    if (!outcome.ok) throw new TransformFailedError(`transform ${run.fromVersion} → ${run.toVersion} failed: ${(outcome.error ?? '').split('\n')[0] ?? ''}`)
+    await log.write(`--- ${new Date().toISOString()} ${label}\n`)
+    const job = { run, temp, logFd: log.fd, limitMs }
+    const outcome = typeof run.entry === 'string' ? await runModule(job, run.entry) : await runCommand(job, run.entry.command)
+    if (!outcome.ok) {
+      const message = `${label} ${outcome.error}`
+      await log.write(`--- ${message}\n`)
+      throw new TransformFailedError(message)
+    }
     if (!(await isEmptyDir(run.from)) && await isEmptyDir(temp)) {
-      throw new TransformFailedError(`transform ${run.fromVersion} → ${run.toVersion} wrote nothing, though the old state was not empty`)
+      throw new TransformFailedError(`${label} wrote nothing, though the old state was not empty`)
     }
     await fs.rm(run.to, { recursive: true, force: true })
     await fs.rename(temp, run.to)
@@ -95,4 +111,117 @@ export async function runTransform (run: TransformRun): Promise<void> {
     await log.close()
     await fs.rm(temp, { recursive: true, force: true })
   }
+}
+
+/** An ES module's default export, called in `transform-child.js`, which answers over IPC. */
+async function runModule ({ run, temp, logFd, limitMs }: Job, entry: string): Promise<Outcome> {
+  const module = path.join(run.packageDir, ...entry.split('/'))
+  const outcome = await new Promise<{ ok: boolean, error?: string }>(resolve => {
+    const child = fork(CHILD, [], { cwd: path.dirname(module), serialization: 'advanced', stdio: ['ignore', logFd, logFd, 'ipc'] })
+    let answer: { ok: boolean, error?: string } | undefined
+    const timer = setTimeout(() => {
+      answer ??= { ok: false, error: `ran past its ${limitMs} ms limit and was killed` }
+      child.kill('SIGKILL')
+    }, limitMs)
+    child.on('message', (m: unknown) => { answer ??= readTransformAnswer(m) })
+    // a child that cannot be started (EAGAIN, ENOMEM, …) never exits: fail now, not never
+    child.on('error', err => {
+      if (child.pid != null) return
+      clearTimeout(timer)
+      resolve({ ok: false, error: `could not be started: ${err.message}` })
+    })
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      if (answer == null) answer = { ok: false, error: `exited (${signal ?? String(code)}) before finishing` }
+      else if (answer.ok && code !== 0) answer = { ok: false, error: `exited with code ${String(code)}` }
+      resolve(answer)
+    })
+    child.send({ module: pathToFileURL(module).href, from: run.from, to: temp, fromVersion: run.fromVersion, toVersion: run.toVersion })
+  })
+  return outcome.ok ? { ok: true } : { ok: false, error: `failed: ${(outcome.error ?? '').split('\n')[0] ?? ''}` }
+}
+
+/** Process groups of command transforms still running, killed if the daemon exits first. */
+const runningGroups = new Set<number>()
+let exitHookSet = false
+
+function killGroup (pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL')
+  } catch {
+    // ESRCH: the group is gone already
+  }
+}
+
+function trackGroup (pid: number): void {
+  runningGroups.add(pid)
+  if (exitHookSet) return
+  exitHookSet = true
+  // a module transform dies with its IPC channel; a command has none, and its own group
+  process.on('exit', () => { for (const group of runningGroups) killGroup(group) })
+}
+
+/** Why a command could not start, in words that say what to check. */
+function startFailure (err: NodeJS.ErrnoException, program: string): string {
+  const code = err.code ?? err.message
+  const inPackage = program.startsWith('./')
+  if (code === 'ENOENT') {
+    return `could not start: ENOENT (${inPackage ? `is the interpreter on the #! line of ${program} installed?` : `is ${program} installed and on PATH?`})`
+  }
+  if (code === 'EACCES') {
+    return `could not start: EACCES (${inPackage ? `${program} needs a #! line and the executable bit: chmod +x it; a daemon sets that bit itself when it unpacks a package` : `is ${program} executable?`})`
+  }
+  return `could not start: ${code}`
+}
+
+/**
+ * A command, no shell, in the package directory, in a process group of its own so that
+ * the time limit kills it and everything it started. Exit 0 is success.
+ */
+async function runCommand ({ run, temp, logFd, limitMs }: Job, argv: readonly string[]): Promise<Outcome> {
+  const [program = '', ...args] = argv
+  // a package program by its full path, so that nothing but the manifest's check decides which file runs
+  const file = program.startsWith('./') ? path.join(path.resolve(run.packageDir), ...program.slice(2).split('/')) : program
+  const env = {
+    ...process.env,
+    // the daemon's own PWD would be wrong here, and shells and some programs believe it
+    PWD: path.resolve(run.packageDir),
+    UPGOSSIP_FROM: path.resolve(run.from),
+    UPGOSSIP_TO: path.resolve(temp),
+    UPGOSSIP_FROM_VERSION: run.fromVersion,
+    UPGOSSIP_TO_VERSION: run.toVersion
+  }
+  return await new Promise<Outcome>(resolve => {
+    let child: ChildProcess
+    try {
+      child = spawn(file, args, { argv0: program, cwd: run.packageDir, env, detached: true, stdio: ['ignore', logFd, logFd] })
+    } catch (err) {
+      resolve({ ok: false, error: startFailure(err as NodeJS.ErrnoException, program) })
+      return
+    }
+    const pid = child.pid
+    if (pid != null) trackGroup(pid)
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      if (pid != null) killGroup(pid)
+    }, limitMs)
+    child.on('error', err => {
+      if (pid != null) return
+      clearTimeout(timer)
+      resolve({ ok: false, error: startFailure(err, program) })
+    })
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      if (pid != null) {
+        // whatever it left running must not write into the new state once it is in place
+        killGroup(pid)
+        runningGroups.delete(pid)
+      }
+      if (timedOut) resolve({ ok: false, error: `was killed after ${formatDuration(limitMs)} (its time limit)` })
+      else if (code === 0) resolve({ ok: true })
+      else if (code != null) resolve({ ok: false, error: `exited with code ${code}` })
+      else resolve({ ok: false, error: `was killed by ${signal ?? 'a signal'}` })
+    })
+  })
 }

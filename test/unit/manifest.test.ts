@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ManifestInvalidError, parseManifest, readManifestBytes } from '../../src/package/index.js'
+import { ManifestInvalidError, manifestFiles, parseManifest, readManifestBytes } from '../../src/package/index.js'
 
 const base = { app: 'kv', version: '2.0.0', main: 'server.js', protocol: 2 }
 
@@ -76,4 +76,43 @@ describe('manifest schema', () => {
     expect(() => readManifestBytes(new TextEncoder().encode('{"app":'))).toThrow(/not valid UTF-8 JSON/)
     expect(() => readManifestBytes(new Uint8Array(70_000))).toThrow(/limit/)
   })
+})
+
+describe('transform entries (docs/manifest.md, "Transforms")', () => {
+  it('accepts a module path or a command, for up and down alike', () => {
+    const m = parseManifest({ ...base, transform: { up: { command: ['python3', 'up.py'] }, down: 'migrate/down.js' } })
+    expect(m.transform).toEqual({ up: { command: ['python3', 'up.py'] }, down: 'migrate/down.js' })
+    const both = parseManifest({ ...base, transform: { up: { command: ['./migrate/up.sh', '--fast'] }, down: { command: ['/usr/bin/env', 'python3', 'down.py'] } } })
+    expect(both.transform?.down).toEqual({ command: ['/usr/bin/env', 'python3', 'down.py'] })
+    const longest = Array.from({ length: 64 }, () => 'x'.repeat(4096))
+    expect(parseManifest({ ...base, transform: { up: { command: longest } } }).transform?.up).toEqual({ command: longest })
+  })
+
+  it('names a "./" program as a package file (so a missing one is refused), a program on PATH not', () => {
+    const m = parseManifest({ ...base, transform: { up: { command: ['./migrate/up.sh'] }, down: { command: ['python3', 'migrate/down.py'] } } })
+    expect(manifestFiles(m).filter(f => f.field.startsWith('transform'))).toEqual([
+      { field: 'transform.up.command[0]', path: 'migrate/up.sh', program: true }
+    ])
+    const mod = parseManifest({ ...base, transform: { up: 'migrate/up.js' } })
+    expect(manifestFiles(mod).filter(f => f.field.startsWith('transform'))).toEqual([{ field: 'transform.up', path: 'migrate/up.js' }])
+  })
+
+  const refusals: Array<[string, unknown, RegExp]> = [
+    ['an empty argv', { command: [] }, /"transform.up.command": .*>=1/],
+    ['an empty argument', { command: ['python3', ''] }, /"transform.up.command\[1\]"/],
+    ['more than 64 arguments', { command: Array.from({ length: 65 }, () => 'a') }, /"transform.up.command": .*<=64/],
+    ['an argument over 4096 characters', { command: ['python3', 'x'.repeat(4097)] }, /"transform.up.command\[1\]": .*<=4096/],
+    ['a NUL byte in an argument', { command: ['python3', 'up\0.py'] }, /NUL byte/],
+    ['a "./" program outside the package', { command: ['./../up.sh'] }, /"transform.up.command\[0\]": .*must be a file inside the package.*"\.\."/],
+    ['a relative program without "./"', { command: ['migrate/up.sh'] }, /"transform.up.command\[0\]": write "\.\/migrate\/up\.sh"/],
+    ['an unknown key beside command', { command: ['python3', 'up.py'], shell: true }, /unknown key "shell" in "transform.up"/],
+    ['a command that is a string', { command: 'python3 up.py' }, /"transform.up.command"/],
+    ['a number', 7, /"transform.up": expected a package path .* or \{ "command"/]
+  ]
+  for (const [what, up, message] of refusals) {
+    it(`refuses ${what}`, () => {
+      expect(() => parseManifest({ ...base, transform: { up } })).toThrow(ManifestInvalidError)
+      expect(() => parseManifest({ ...base, transform: { up } })).toThrow(message)
+    })
+  }
 })

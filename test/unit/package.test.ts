@@ -98,6 +98,11 @@ describe('pack', () => {
     const missing = await samplePackage(root, '1.0.0', { transform: { up: 'migrate/up.js' } })
     await expect(packDirectory(missing, new MemoryBlockStore())).rejects.toThrow(ManifestFileMissingError)
     await expect(packDirectory(missing, new MemoryBlockStore())).rejects.toThrow(/transform.up/)
+    const noProgram = await samplePackage(root, '1.0.0', { transform: { up: { command: ['./migrate/up.sh', 'fast'] } } })
+    await expect(packDirectory(noProgram, new MemoryBlockStore())).rejects.toThrow(/"transform.up.command\[0\]" names migrate\/up.sh, which is not in the package/)
+    // a program looked up on PATH is not a package file
+    const onPath = await samplePackage(root, '1.0.0', { transform: { up: { command: ['python3', 'not-checked.py'] } } })
+    await expect(packDirectory(onPath, new MemoryBlockStore())).resolves.toMatchObject({ manifest: { transform: { up: { command: ['python3', 'not-checked.py'] } } } })
   })
 })
 
@@ -115,6 +120,20 @@ describe('unpack', () => {
     }
     await expect(unpackPackage(packed.cid, store, out)).rejects.toThrow(DestinationExistsError)
     expect((await listPackageFiles(packed.cid, store)).map(f => f.path)).toEqual(packed.files.map(f => f.path))
+  })
+
+  it('makes the programs the manifest runs executable (a package keeps no modes), and nothing else', async () => {
+    const root = await tempDir()
+    const dir = await samplePackage(root, '2.0.0', { transform: { up: { command: ['./migrate/up.sh'] }, down: { command: ['python3', 'migrate/down.py'] } } }, {
+      'migrate/up.sh': '#!/bin/sh\ncp -r "$UPGOSSIP_FROM"/. "$UPGOSSIP_TO"\n',
+      'migrate/down.py': 'print("down")\n'
+    })
+    const store = new MemoryBlockStore()
+    const out = path.join(root, 'out')
+    await unpackPackage((await packDirectory(dir, store)).cid, store, out)
+    expect((await fs.stat(path.join(out, 'migrate', 'up.sh'))).mode & 0o777).toBe(0o755)
+    expect((await fs.stat(path.join(out, 'migrate', 'down.py'))).mode & 0o111).toBe(0)
+    expect((await fs.stat(path.join(out, 'server.js'))).mode & 0o111).toBe(0)
   })
 
   it('refuses a tampered or missing block and leaves nothing behind', async () => {

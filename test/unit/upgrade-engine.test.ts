@@ -90,7 +90,7 @@ describe('running a transform', () => {
     const from = path.join(root, 'from')
     await fs.mkdir(from)
     // the transform's process starts in its package directory; one that is gone makes the start fail
-    const run = runTransform({ module: path.join(root, 'gone', 'up.js'), from, to: path.join(root, 'to'), fromVersion: '1.0.0', toVersion: '2.0.0', logFile: path.join(root, 'transform.log'), limitMs: 60_000 })
+    const run = runTransform({ packageDir: path.join(root, 'gone'), entry: 'up.js', from, to: path.join(root, 'to'), fromVersion: '1.0.0', toVersion: '2.0.0', logFile: path.join(root, 'transform.log'), limitMs: 60_000 })
     await expect(run).rejects.toThrow(/transform 1\.0\.0 → 2\.0\.0 failed: could not be started: spawn .* ENOENT/)
     await expect(fs.stat(path.join(root, 'to'))).rejects.toThrow(/ENOENT/)
   })
