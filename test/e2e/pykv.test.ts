@@ -94,7 +94,7 @@ describe.skipIf(!hasPython)('pykv, the Python demo app', () => {
     await waitFor('c to hold size', async () => (await ask(c, 'GET', '/kv/size')).body === 'large')
 
     // c upgrades when approved, with its state; then rolls back, keeping what 2.0.0 wrote
-    expect((await runCli(['approve', `pykv@2.0.0`, '--data', c.dataDir])).code).toBe(0)
+    expect((await runCli(['approve', 'pykv@2.0.0', '--data', c.dataDir])).code).toBe(0)
     await c.waitVersion('2.0.0', 90_000)
     expect(JSON.parse((await ask(c, 'GET', '/v2/kv/shape')).body)).toMatchObject({ value: 'round' })
     expect(await ask(c, 'PUT', '/v2/kv/late', JSON.stringify({ value: 'written by 2.0.0' }))).toMatchObject({ status: 200 })
