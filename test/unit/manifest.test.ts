@@ -98,7 +98,7 @@ describe('transform entries (docs/manifest.md, "Transforms")', () => {
   })
 
   const refusals: Array<[string, unknown, RegExp]> = [
-    ['an empty argv', { command: [] }, /"transform.up.command": .*>=1/],
+    ['an empty argv', { command: [] }, /"transform.up.command": expected a command/],
     ['an empty argument', { command: ['python3', ''] }, /"transform.up.command\[1\]"/],
     ['more than 64 arguments', { command: Array.from({ length: 65 }, () => 'a') }, /"transform.up.command": .*<=64/],
     ['an argument over 4096 characters', { command: ['python3', 'x'.repeat(4097)] }, /"transform.up.command\[1\]": .*<=4096/],
