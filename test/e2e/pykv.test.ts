@@ -68,7 +68,7 @@ describe.skipIf(!hasPython)('pykv, the Python demo app', () => {
     net = await TestNet.create()
     await fs.writeFile(net.trustFile, JSON.stringify({ apps: { pykv: { publishers: [net.key.id], threshold: 1 } } }))
     const policy = path.join(net.root, 'approve.json')
-    await fs.writeFile(policy, JSON.stringify([{ rule: 'approve' }]))
+    await fs.writeFile(policy, JSON.stringify({ rules: [{ rule: 'approve' }] }))
     const v1 = await net.releaseFiles(await files('v1'))
     const v2 = await net.releaseFiles(await files('v2'))
     const a = await net.start('a', ['--install', v1.file])
