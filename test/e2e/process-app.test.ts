@@ -123,6 +123,7 @@ describe.skipIf(!hasPython)('process apps', () => {
     const statusA = await a.status()
     expect(statusA.process?.pid).toBeGreaterThan(1)
     expect(statusA.process?.port).toBeGreaterThan(0)
+    expect((await runCli(['status', '--data', a.dataDir])).stdout).toContain(`process   pid ${statusA.process?.pid ?? ''}, listening on 127.0.0.1:${statusA.process?.port ?? ''}`)
 
     // the network as the app sees it: peers of every class, by host name
     const peers = await waitFor('a\'s proxy to list b', async () => {

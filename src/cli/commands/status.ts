@@ -25,6 +25,8 @@ export function renderStatus (s: DaemonStatus): string[] {
   const labels = Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(' ')
   lines.push(`peer      ${s.peerId}`)
   lines.push(`app       ${s.app ?? '(none)'} ${s.version ?? '(no version installed yet)'} — ${s.state}${labels === '' ? '' : `   labels ${labels}`}`)
+  // a process app's program, where the daemon runs one
+  if (s.process != null) lines.push(`process   pid ${s.process.pid}, listening on 127.0.0.1:${s.process.port}`)
   lines.push(`network   "${s.networkName}", ${s.connections} connection${s.connections === 1 ? '' : 's'}, ${s.network.length} other peer${s.network.length === 1 ? '' : 's'} in view`)
   // an older daemon does not report its trust policy
   const trust = Object.entries(s.trust ?? {})
