@@ -84,6 +84,7 @@ export class ProcessApp extends AppRun {
   private poll: NodeJS.Timeout | undefined
   private failedChecks = 0
   private stopping = false
+  private started = false
   /** The port the app listens on (set at start). */
   port: number | undefined
   private readonly simulations: SimulationRunner
@@ -103,13 +104,14 @@ export class ProcessApp extends AppRun {
     return this.child?.pid
   }
 
-  /** True between start and exit. */
+  /** True between start and exit (while a port is chosen and the program spawned too: the host must not take that for a crash). */
   get running (): boolean {
-    return this.child != null && !this.exited
+    return this.started && !this.exited
   }
 
   /** Start the program (asynchronously: a port is chosen first); its end comes as `exit`. */
   start (): void {
+    this.started = true
     fs.mkdirSync(this.init.stateDir, { recursive: true })
     fs.mkdirSync(path.dirname(this.init.logFile), { recursive: true })
     this.log = fs.createWriteStream(this.init.logFile, { flags: 'a' })
@@ -121,6 +123,11 @@ export class ProcessApp extends AppRun {
     const { run, packageDir } = this.init
     if (run.wire !== 'http') throw new ProcessAppError(`wire "${run.wire}" is not supported by this build of upgossip yet (only "http")`)
     this.port = await freePort()
+    // stopped while a port was chosen: nothing is started
+    if (this.stopping) {
+      this.end(null, null, 'stopped before it started')
+      return
+    }
     const [program = '', ...args] = run.command
     // ./name is the package's own program; any other name is looked up on PATH
     const file = program.startsWith('./') ? path.join(packageDir, ...program.slice(2).split('/')) : program
@@ -218,7 +225,7 @@ export class ProcessApp extends AppRun {
 
   /** A request from a peer: made as an HTTP request to the app's port; resolves with its response message. */
   async request (_from: string, request: unknown, version?: number, timeoutMs = 30_000): Promise<HttpResponseMessage> {
-    if (this.exited || this.stopping || this.log == null) throw new ProcessAppError(`${this.label} is not running`)
+    if (!this.running || this.stopping) throw new ProcessAppError(`${this.label} is not running`)
     const message = toHttpRequest(request)
     this.inFlight++
     try {
@@ -284,6 +291,9 @@ export class ProcessApp extends AppRun {
       const kill = setTimeout(() => { signalGroup(child.pid ?? 0, 'SIGKILL') }, graceMs)
       await exited
       clearTimeout(kill)
+    } else if (child == null && !this.exited && this.started) {
+      // still choosing its port: boot() sees `stopping` and ends it without starting anything
+      await new Promise(resolve => { this.once('exit', resolve) })
     }
     this.log?.end()
   }

@@ -6,7 +6,9 @@
  * daemon killed with -9 does not leave it running.
  */
 import { execFileSync } from 'node:child_process'
+import fs from 'node:fs/promises'
 import http from 'node:http'
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 
@@ -120,6 +122,9 @@ describe.skipIf(!hasPython)('process apps', () => {
     for (const p of [a, b]) await p.waitVersion('1.0.0')
     const proxy = (a.control as unknown as { proxy: string }).proxy
     expect(proxy).toMatch(/^http:\/\/upgossip:[0-9a-f]+@127\.0\.0\.1:\d+$/)
+    // started once: the host does not take a program still being spawned for one that crashed
+    const appLog = await fs.readFile(path.join(a.dataDir, 'app.log'), 'utf8')
+    expect(appLog.match(/starting kv@1\.0\.0/g)).toHaveLength(1)
     const statusA = await a.status()
     expect(statusA.process?.pid).toBeGreaterThan(1)
     expect(statusA.process?.port).toBeGreaterThan(0)
