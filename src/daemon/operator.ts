@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs/promises'
 import type { Clock } from '../clock.js'
+import { ProcessApp, printableResponse, toHttpResponse } from '../host/index.js'
 import type { AppHost } from '../host/index.js'
 import type { ReleaseBook, ReleaseEntry } from '../release/index.js'
 import { NoAppRunningError } from '../shim/index.js'
@@ -124,7 +125,10 @@ export class Operator {
       if (host.current?.running === true && !host.isHolding && !host.spoken.includes(protocol)) {
         throw new ProtocolCallError(`this peer's app does not speak protocol ${protocol} (it speaks ${host.spoken.join(', ')})`)
       }
-      return await host.request(self, request, protocol)
+      const answer = await host.request(self, request, protocol)
+      // a process app answers an HTTP response message, whose bytes JSON cannot carry: printed
+      // as `upgossip call` prints one made without `protocol` (the body as text, or base64)
+      return host.current instanceof ProcessApp && (answer as { body?: unknown } | null)?.body instanceof Uint8Array ? printableResponse(toHttpResponse(answer)) : answer
     }
     // during a switch the call waits for the next version, like requests from other peers
     const deadline = this.c.clock.now() + this.init.callTimeoutMs

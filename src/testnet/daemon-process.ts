@@ -33,6 +33,8 @@ export interface ControlFile {
   token: string
   peerId: string
   multiaddrs: string[]
+  /** A process app's daemon: its forward proxy, `http://upgossip:TOKEN@127.0.0.1:PORT` (`UPGOSSIP_PROXY`). */
+  proxy?: string
 }
 
 /** How to start one daemon. */

@@ -1,6 +1,6 @@
 /**
  * `testnet/` — a local network of real `upgossip daemon` processes on loopback running
- * the demo app (`testnet/apps/kv/`) through a scenario of upgrades while clients keep
+ * the demo app (`testnet/apps/kv/`, or the Python `testnet/apps/pykv/`) through a scenario of upgrades while clients keep
  * calling every peer, ending in a report of checks. Behind `upgossip testnet`.
  *
  * @example
@@ -17,6 +17,8 @@ import type { Scenario } from './scenarios.js'
 export { SCENARIOS } from './scenarios.js'
 export type { Scenario } from './scenarios.js'
 export { Testnet, kvNative } from './testnet.js'
+export { KV_APP, PYKV_APP, PYKV_CODECS, MissingPrerequisiteError, requirePython } from './apps.js'
+export type { TestnetApp } from './apps.js'
 export type { TestnetCheck, TestnetOptions, TestnetReport } from './testnet.js'
 export { DaemonProcess, ControlCallError, DaemonProcessError, UPGOSSIP_BIN, pollUntil, sleep } from './daemon-process.js'
 export { Workspace, DEMO_APP_DIR } from './workspace.js'
@@ -31,7 +33,9 @@ export async function runScenario (net: Testnet, scenario: Scenario): Promise<Te
   const started = Date.now()
   let dashboard: string | undefined
   try {
-    await net.prepare(...(scenario.trust ?? [1, 1]))
+    await scenario.preflight?.()
+    const [publishers, threshold] = scenario.trust ?? [1, 1]
+    await net.prepare(publishers, threshold, scenario.app)
     const version = await scenario.run(net)
     dashboard = net.peers[0]?.dashboardUrl
     const load = await net.load.stop()

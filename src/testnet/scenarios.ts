@@ -6,20 +6,14 @@ import fs from 'node:fs/promises'
 import { ControlCallError, sleep } from './daemon-process.js'
 import { MemorySampler, mostGrowth } from './memory.js'
 import type { DaemonProcess } from './daemon-process.js'
+import { polyglot } from './polyglot.js'
+import { mostAtOnce, waitRelease } from './scenario-kit.js'
+import type { Scenario } from './scenario-kit.js'
 import type { Testnet } from './testnet.js'
 import { upgradeTimes } from './testnet.js'
 import type { TestnetRelease } from './workspace.js'
 
-/** One scenario. */
-export interface Scenario {
-  name: string
-  /** One line for `--help` and the report. */
-  summary: string
-  /** Trust: how many of the three publisher keys are listed, and the threshold. */
-  trust?: [number, number]
-  /** Drive the network; resolves to the version every peer must run at the end. */
-  run: (net: Testnet) => Promise<string>
-}
+export type { Scenario } from './scenario-kit.js'
 
 const CANARY = { rule: 'canary', fraction: 0.25, soak: '5s' }
 const SOAK_MS = 5000
@@ -31,29 +25,6 @@ async function releaseSparing (net: Testnet, major: number, avoid: DaemonProcess
     if (!net.canaries(release, CANARY.fraction).includes(avoid) || i >= 20) return release
     await sleep(5)
   }
-}
-
-/** Wait until `peer` holds `release` in `states` (and, if given, waiting on `on`). */
-async function waitRelease (net: Testnet, peer: DaemonProcess, release: TestnetRelease, states: string[], on?: string): Promise<void> {
-  await net.waitUntil(`${peer.name} to have ${release.version} ${states.join('/')}${on == null ? '' : ` on ${on}`}`, async () => {
-    const r = (await peer.status()).releases.find(x => x.id === release.id)
-    return r != null && states.includes(r.state) && (on == null || r.waitingOn === on)
-  })
-}
-
-/** The largest number of peers that were upgrading to `release` at one moment. */
-function mostAtOnce (histories: Map<DaemonProcess, Array<{ time: string, type: string, to?: string }>>, release: TestnetRelease): number {
-  const edges: Array<[number, number]> = []
-  for (const events of histories.values()) {
-    const t = upgradeTimes(events, release.id)
-    if (t.started == null) continue
-    edges.push([t.started, 1], [t.committed ?? t.failed ?? Date.now(), -1])
-  }
-  edges.sort((a, b) => a[0] !== b[0] ? a[0] - b[0] : a[1] - b[1])
-  let now = 0
-  let most = 0
-  for (const [, d] of edges) { now += d; most = Math.max(most, now) }
-  return most
 }
 
 /** Check that the canaries of `release` switched first and the others only after the soak. */
@@ -343,4 +314,4 @@ const soak: Scenario = {
 }
 
 /** Every scenario, by name; `rolling` is the default. */
-export const SCENARIOS: Record<string, Scenario> = Object.fromEntries([rolling, canary, broken, partition, lateJoin, threshold, revoke, soak].map(s => [s.name, s]))
+export const SCENARIOS: Record<string, Scenario> = Object.fromEntries([rolling, canary, broken, partition, lateJoin, threshold, revoke, polyglot, soak].map(s => [s.name, s]))

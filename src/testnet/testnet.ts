@@ -1,12 +1,14 @@
 /**
- * A local network of real daemons running the demo app, driven through a scenario under
- * client load, ending in a report of checks.
+ * A local network of real daemons running a demo app (kv, or pykv), driven through a
+ * scenario under client load, ending in a report of checks.
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { byRank } from '../schedule/index.js'
+import { KV_APP } from './apps.js'
+import type { TestnetApp } from './apps.js'
 import { DaemonProcess, pollUntil } from './daemon-process.js'
-import { LoadGenerator, kvCodec } from './load.js'
+import { LoadGenerator } from './load.js'
 import type { KvClientCodec, LoadSummary } from './load.js'
 import type { MemoryReport } from './memory.js'
 import { Monitor } from './monitor.js'
@@ -75,6 +77,8 @@ export class Testnet {
   load!: LoadGenerator
   codec!: KvClientCodec
   ws!: Workspace
+  /** The app the network runs (set by {@link prepare}). */
+  app: TestnetApp = KV_APP
   private readonly began = Date.now()
   private trustFile = ''
   private configFile = ''
@@ -94,9 +98,10 @@ export class Testnet {
     return Date.now() - this.began
   }
 
-  /** Make the workspace: keys, a trust file of `publishers` keys needing `threshold`, the daemon config. */
-  async prepare (publishers = 1, threshold = 1): Promise<void> {
-    this.ws = await Workspace.create(this.options.dir)
+  /** Make the workspace for `app`: keys, a trust file of `publishers` keys needing `threshold`, the daemon config. */
+  async prepare (publishers = 1, threshold = 1, app: TestnetApp = KV_APP): Promise<void> {
+    this.app = app
+    this.ws = await Workspace.create(this.options.dir, app)
     this.trustFile = await this.ws.writeTrust(publishers, threshold)
     this.configFile = await this.ws.writeConfig({ beatInterval: '1s', peerTimeout: '8s', minConnections: 3 })
   }
@@ -135,7 +140,7 @@ export class Testnet {
       return all.every(s => s.version === release.version && s.state === 'running' && s.network.length >= count - 1)
     })
     this.monitor.note('ready', `${count} peers run ${release.version}; dashboard: ${this.peers[0]?.dashboardUrl ?? ''}`)
-    this.codec = kvCodec(release.protocol)
+    this.codec = this.app.codec(release.protocol)
     for (const peer of this.peers) await this.seed(peer)
     this.load = new LoadGenerator({ codec: this.codec, elapsed: () => this.elapsed() })
     for (const peer of this.peers) this.load.add(peer)
@@ -158,7 +163,7 @@ export class Testnet {
 
   /** `from` (speaking `protocol`, its own) reads `to`'s seed through the shim; throws unless it reads right. */
   async readAcross (from: DaemonProcess, protocol: number, to: DaemonProcess): Promise<string> {
-    const codec = kvCodec(protocol)
+    const codec = this.app.codec(protocol)
     const got = codec.value(await from.call(codec.get(`seed-${to.name}`), { peer: to.peerId }))
     if (got !== this.seedOf(to.name)) throw new Error(`${from.name} reading ${to.name}'s seed got ${JSON.stringify(got)}`)
     return `${from.name} (protocol ${protocol}) read ${to.name}'s seed`
@@ -178,14 +183,14 @@ export class Testnet {
     })
   }
 
-  /** Build a release of demo version `major`. */
+  /** Build a release of the app's version `major`. */
   async release (major: number, override: ManifestOverride = {}, signers: number[] = [0]): Promise<TestnetRelease> {
     return await this.ws.release(major, override, signers)
   }
 
   /** Publish a bundle through `via` (default peer-1). */
   async publish (release: TestnetRelease, via: DaemonProcess = this.peers[0] as DaemonProcess): Promise<void> {
-    this.monitor.note('publish', `publish kv ${release.version} (${release.signed.signatures.length} signature${release.signed.signatures.length === 1 ? '' : 's'}) through ${via.name}`)
+    this.monitor.note('publish', `publish ${this.app.name} ${release.version} (${release.signed.signatures.length} signature${release.signed.signatures.length === 1 ? '' : 's'}) through ${via.name}`)
     await via.api('POST', '/publish', release.bytes)
   }
 
@@ -249,13 +254,13 @@ export class Testnet {
     })
     await this.checkThat('peers read each other through the shim', async () => {
       const statuses = await Promise.all(running.map(async p => await p.status()))
-      const native = (i: number): number => kvNative(statuses[i]?.version ?? '')
+      const native = (i: number): number => this.app.native(statuses[i]?.version ?? '')
       for (let i = 0; i < running.length; i++) {
         const from = running[i] as DaemonProcess
         const to = running[(i + 1) % running.length] as DaemonProcess
         const value = this.seeds.get(to.name)
         if (value == null) continue
-        const codec = kvCodec(native(i))
+        const codec = this.app.codec(native(i))
         const got = codec.value(await from.call(codec.get(`seed-${to.name}`), { peer: to.peerId }))
         if (got !== value) throw new Error(`${from.name} reading ${to.name}: got ${JSON.stringify(got)}`)
       }
@@ -281,8 +286,7 @@ export class Testnet {
 
 /** The demo app's protocol for a version (`2.0.0` → 2; v4 keeps v3's protocol). */
 export function kvNative (version: string): number {
-  const major = Number(version.split('.')[0])
-  return Math.min(3, Math.max(1, Number.isFinite(major) ? major : 1))
+  return KV_APP.native(version)
 }
 
 /** When a history's events happened, by type, for upgrades to `releaseId`. */

@@ -1,21 +1,20 @@
 /**
  * The testnet's throwaway directory: publisher keys, trust files, the daemons' shared
- * config, and release bundles of the demo app built from `testnet/apps/kv/`.
+ * config, and release bundles of a demo app built from `testnet/apps/kv/` (or
+ * `testnet/apps/pykv/`).
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { CID } from 'multiformats/cid'
 import { MemoryBlockStore } from '../store/index.js'
 import { coSign, createRelease, encodeRevocation, generatePublisherKey, signRevocation, writeBundle, writeKeyFile } from '../release/index.js'
 import type { PublisherKey, SignedRelease } from '../release/index.js'
+import { KV_APP } from './apps.js'
+import type { TestnetApp } from './apps.js'
 
 /** Where the demo app's versions live (`v1/` … `v4/`). */
-export const DEMO_APP_DIR = fileURLToPath(new URL('../../testnet/apps/kv/', import.meta.url))
-
-/** The demo app's name. */
-export const DEMO_APP = 'kv'
+export const DEMO_APP_DIR = KV_APP.dir
 
 /** A release bundle made for the testnet. */
 export interface TestnetRelease {
@@ -33,6 +32,8 @@ export interface TestnetRelease {
 /** Changes to a version's manifest for one scenario (its schedule rules). */
 export interface ManifestOverride {
   schedule?: Array<Record<string, unknown>>
+  /** Merged into the manifest's `health` (a quicker `stableFor`). */
+  health?: Record<string, unknown>
   /** Another version number for the same code (the soak publishes 2.0.1, 2.0.2, …). */
   version?: string
 }
@@ -40,13 +41,13 @@ export interface ManifestOverride {
 /** Publisher keys, trust, config and bundles in one directory. */
 export class Workspace {
   readonly keys: PublisherKey[] = []
-  private constructor (readonly root: string) {}
+  private constructor (readonly root: string, readonly app: TestnetApp) {}
 
-  /** A fresh directory (under the system's temp dir unless `root` is given) with three publisher keys. */
-  static async create (root?: string): Promise<Workspace> {
+  /** A fresh directory (under the system's temp dir unless `root` is given) with three publisher keys, for `app`'s releases. */
+  static async create (root?: string, app: TestnetApp = KV_APP): Promise<Workspace> {
     const dir = root ?? await fs.mkdtemp(path.join(os.tmpdir(), 'upgossip-testnet-'))
     await fs.mkdir(dir, { recursive: true })
-    const ws = new Workspace(dir)
+    const ws = new Workspace(dir, app)
     for (const name of ['alice', 'bob', 'carol']) {
       const key = await generatePublisherKey()
       await writeKeyFile(path.join(dir, `${name}.key`), key)
@@ -63,7 +64,7 @@ export class Workspace {
   /** Write the trust file: the first `publishers` keys, `threshold` of them needed. */
   async writeTrust (publishers: number, threshold: number): Promise<string> {
     const file = path.join(this.root, 'trust.json')
-    const trust = { apps: { [DEMO_APP]: { publishers: this.keys.slice(0, publishers).map(k => k.id), threshold } } }
+    const trust = { apps: { [this.app.name]: { publishers: this.keys.slice(0, publishers).map(k => k.id), threshold } } }
     await fs.writeFile(file, JSON.stringify(trust, null, 2) + '\n')
     return file
   }
@@ -81,23 +82,24 @@ export class Workspace {
   }
 
   /**
-   * Build and sign a release of demo app version `major` (1 → `v1/`), with the manifest
+   * Build and sign a release of the app's version `major` (1 → `v1/`), with the manifest
    * changed by `override`, signed by `signers` (indexes into the keys).
    */
   async release (major: number, override: ManifestOverride = {}, signers: number[] = [0]): Promise<TestnetRelease> {
     const dir = this.file('packages', `v${major}${override.version == null ? '' : `-${override.version}`}${override.schedule == null ? '' : '-' + override.schedule.map(r => String(r.rule)).join('-')}`)
     await fs.rm(dir, { recursive: true, force: true })
-    await fs.cp(path.join(DEMO_APP_DIR, `v${major}`), dir, { recursive: true })
+    await fs.cp(path.join(this.app.dir, `v${major}`), dir, { recursive: true })
     const manifestFile = path.join(dir, 'upgossip.json')
     const manifest = JSON.parse(await fs.readFile(manifestFile, 'utf8')) as Record<string, unknown>
     if (override.schedule != null) manifest.schedule = override.schedule
     if (override.version != null) manifest.version = override.version
+    if (override.health != null) manifest.health = { ...manifest.health as object, ...override.health }
     await fs.writeFile(manifestFile, JSON.stringify(manifest, null, 2) + '\n')
     const store = new MemoryBlockStore()
     const { signed, id, blocks } = await createRelease({ dir, store, keys: signers.map(i => this.keys[i] as PublisherKey) })
     const bundle = async (s: SignedRelease, label: string): Promise<TestnetRelease> => {
       const bytes = await writeBundle(s, store, blocks)
-      const file = this.file(`kv-${s.record.version}${label}.car`)
+      const file = this.file(`${this.app.name}-${s.record.version}${label}.car`)
       await fs.writeFile(file, bytes)
       return {
         version: s.record.version,
@@ -115,7 +117,7 @@ export class Workspace {
 
   /** A revocation of `release` signed by `signers`, ready for `POST /revoke`. */
   async revocation (release: TestnetRelease, reason: string, signers: number[] = [0]): Promise<Uint8Array> {
-    const signed = await signRevocation({ app: DEMO_APP, release: release.cid, issued: new Date().toISOString(), reason }, signers.map(i => this.keys[i] as PublisherKey))
+    const signed = await signRevocation({ app: this.app.name, release: release.cid, issued: new Date().toISOString(), reason }, signers.map(i => this.keys[i] as PublisherKey))
     return encodeRevocation(signed)
   }
 

@@ -4,9 +4,22 @@
  * here we prove the command runs them, reports them in the promised shape, exits by
  * them, and cleans up after itself.
  */
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runCli } from './support/testnet.js'
+
+const hasPython = ((): boolean => {
+  try {
+    execFileSync('python3', ['--version'])
+    return true
+  } catch {
+    return false
+  }
+})()
+if (!hasPython && process.env.CI === 'true') throw new Error('testnet.test.ts (polyglot) needs python3 (CI=true): .ci/run installs it with apt')
 
 interface Report {
   scenario: string
@@ -86,6 +99,31 @@ describe('upgossip testnet', { timeout: 300_000 }, () => {
     expectHeld(await testnet('revoke'), 'revoke', [/^the revoked release is revoked on every peer/, /^writes made on 2\.0\.0 survive the rollback/])
   })
 
+  it.skipIf(!hasPython)('polyglot: pykv, a Python process app, rolls v1 → v2 with a mixed network whose peers copy writes to each other', async () => {
+    const run = await testnet('polyglot')
+    expectHeld(run, 'polyglot', [/^rolling: at most one peer/, /^a v1 peer and v2 peers read each other's writes/, /^up\.py carried the state written on 1\.0\.0/])
+    const { report } = run
+    expect(report.peers).toBe(3)
+    expect(report.checks.find(c => c.name.startsWith('every peer runs'))?.name).toBe('every peer runs 2.0.0')
+    expect(report.timeline.some(e => e.event === 'publish' && /^publish pykv 2\.0\.0/.test(e.detail))).toBe(true)
+    // the holdout was approved while the others already ran 2.0.0: the network was mixed
+    expect(report.timeline.some(e => e.event === 'approve' && /on peer-3$/.test(e.detail))).toBe(true)
+    expect(run.stderr).toMatch(/peer-3 +1\.0\.0 running · 2\.0\.0 waiting on approve/)
+    await expect(fs.stat(report.dir)).rejects.toThrow()
+  })
+
+  it('polyglot without python3: a clear error before anything starts', async () => {
+    const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'upgossip-nopython-'))
+    try {
+      const { code, stdout, stderr } = await runCli(['testnet', '--scenario', 'polyglot', '--peers', '2', '--json'], { PATH: empty })
+      expect(code).toBe(1)
+      expect(stdout).toBe('')
+      expect(stderr).toMatch(/^upgossip: the polyglot scenario runs pykv, a Python program: python3 was not found on PATH; install Python 3 .*\[MissingPrerequisiteError\]\n$/)
+    } finally {
+      await fs.rm(empty, { recursive: true, force: true })
+    }
+  })
+
   it('a check that fails makes the run fail: exit 1, the failed check in the report, nothing left running', async () => {
     // one second is too short for the first step (starting the daemons): the wait times out
     const { code, stdout, stderr } = await runCli(['testnet', '--scenario', 'canary', '--peers', '2', '--step-timeout', '1s', '--json'], {}, 120_000)
@@ -101,6 +139,6 @@ describe('upgossip testnet', { timeout: 300_000 }, () => {
     expect((await runCli(['testnet', '--peers', '1'])).code).toBe(2)
     const help = await runCli(['testnet', '--help'])
     expect(help.code).toBe(0)
-    for (const s of ['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke']) expect(help.stdout).toContain(s)
+    for (const s of ['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke', 'polyglot']) expect(help.stdout).toContain(s)
   })
 })

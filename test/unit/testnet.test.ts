@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LoadGenerator, Monitor, formatReport, kvCodec, kvNative, percentile } from '../../src/testnet/index.js'
+import { KV_APP, LoadGenerator, MissingPrerequisiteError, Monitor, PYKV_APP, formatReport, kvCodec, kvNative, percentile, requirePython } from '../../src/testnet/index.js'
 import type { DaemonProcess, TestnetReport } from '../../src/testnet/index.js'
 import type { DaemonStatus } from '../../src/daemon/index.js'
 
@@ -60,6 +60,33 @@ describe('testnet load generator', () => {
     expect(() => kvCodec(9)).toThrow(/no protocol 9/)
     expect(kvNative('2.0.0')).toBe(2)
     expect(kvNative('4.0.0')).toBe(3)
+  })
+
+  it('pykv codecs: HTTP request messages for POST /call, keys percent-encoded, answers checked', () => {
+    const v1 = PYKV_APP.codec(1)
+    const v2 = PYKV_APP.codec(2)
+    expect(v1.put('load/peer-1/3', 'x')).toEqual({ method: 'PUT', path: '/kv/load%2Fpeer-1%2F3', headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'x' })
+    expect(v1.get('a b')).toEqual({ method: 'GET', path: '/kv/a%20b', headers: {} })
+    expect(v2.put('k', 'x')).toEqual({ method: 'PUT', path: '/v2/kv/k', headers: { 'content-type': 'application/json' }, body: '{"value":"x"}' })
+    expect(v1.value({ status: 200, headers: {}, body: 'blue' })).toBe('blue')
+    expect(v2.value({ status: 200, headers: {}, body: '{"value":"blue","updated":0}' })).toBe('blue')
+    expect(() => v1.value({ status: 404, headers: {}, body: 'not found' })).toThrow(/HTTP 404: not found/)
+    expect(() => v2.value({ status: 200, headers: {}, body: 'blue' })).toThrow(/not JSON/)
+    expect(() => v1.value({ value: 'x' })).toThrow(/not an HTTP response/)
+    expect(() => PYKV_APP.codec(3)).toThrow(/pykv has no protocol 3/)
+    expect([PYKV_APP.native('1.0.0'), PYKV_APP.native('2.0.0'), KV_APP.native('4.0.0')]).toEqual([1, 2, 3])
+  })
+
+  it('requirePython: a named error that says what is missing', async () => {
+    const path = process.env.PATH
+    process.env.PATH = '/nonexistent'
+    try {
+      const err = await requirePython('the polyglot scenario runs pykv').catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(MissingPrerequisiteError)
+      expect((err as Error).message).toMatch(/^the polyglot scenario runs pykv: python3 was not found on PATH/)
+    } finally {
+      process.env.PATH = path
+    }
   })
 
   it('percentile', () => {

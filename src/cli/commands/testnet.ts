@@ -27,8 +27,8 @@ export class TestnetFailedError extends UpgossipError {
 export function testnetCommand (program: Command): void {
   program.command('testnet')
     .description('start a local network of real daemons on loopback running the demo app through a scenario of upgrades under client load, and report')
-    .option('--peers <n>', 'how many daemons (2–50)', peerCount, 8)
-    .addOption(new Option('--scenario <name>', 'what to drive').choices(['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke', 'soak']).default('rolling'))
+    .option('--peers <n>', 'how many daemons (2–50; default 8, or 4 for polyglot)', peerCount)
+    .addOption(new Option('--scenario <name>', 'what to drive').choices(['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke', 'polyglot', 'soak']).default('rolling'))
     .option('--minutes <n>', 'how long the soak scenario runs', positiveNumber, 10)
     .option('--keep', 'leave the daemons running and the directory in place afterwards')
     .option('--dir <dir>', 'put the network in this directory (kept) instead of a temporary one')
@@ -44,6 +44,10 @@ Scenarios:
   late-join  after v1 → v2, a new peer joins with --app kv and installs 2.0.0
   threshold  trust wants 2 of 3 publishers: one signature is refused, two roll out
   revoke     v1 → v2, then v2 is revoked and every peer rolls back to v1
+  polyglot   rolling on pykv, a Python app with no SDK (testnet/apps/pykv): v1 → v2 one
+             peer at a time, one peer waits for approval, so v1 and v2 peers copy writes
+             to each other through their daemons' proxies, translated by the SOs; needs
+             python3 on PATH
   soak       for --minutes: 1.0.0 → 2.0.i → revoked → 1.0.0 again and again, under
              load, with daemon memory sampled (also: npm run soak -- --minutes N)
 
@@ -55,13 +59,15 @@ Examples:
   $ upgossip testnet
   $ upgossip testnet --scenario broken --peers 4 --json > report.json
   $ upgossip testnet --keep        # then open the dashboard URL it prints`)
-    .action(async (opts: { peers: number, scenario: string, minutes: number, keep?: boolean, dir?: string, stepTimeout: number, json?: boolean }) => {
+    .action(async (opts: { peers?: number, scenario: string, minutes: number, keep?: boolean, dir?: string, stepTimeout: number, json?: boolean }) => {
       const { Testnet, SCENARIOS, runScenario, formatReport } = await import('../../testnet/index.js')
       const scenario = SCENARIOS[opts.scenario]
       if (scenario == null) throw new InvalidArgumentError(`no scenario ${opts.scenario}`)
+      // what the scenario needs on this machine (python3 for polyglot), before anything starts
+      await scenario.preflight?.()
       const err = process.stderr
       const net = new Testnet({
-        peers: opts.peers,
+        peers: opts.peers ?? scenario.peers ?? 8,
         keep: opts.keep === true,
         dir: opts.dir == null ? undefined : path.resolve(opts.dir),
         stepTimeoutMs: opts.stepTimeout,
