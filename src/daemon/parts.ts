@@ -81,7 +81,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
       const remote = async (r: unknown): Promise<unknown> => await shim.send(peer, version, r)
       return proc instanceof ProcessApp ? await proc.callPeer(version, request, remote) : await remote(request)
     },
-    deliverSelf: async request => await host.request(self(), request),
+    // in the protocol of the version that made the call: held across a switch, the next version's SOs translate it
+    deliverSelf: async request => await host.request(self(), request, releases.nativeProtocol()),
     log: message => { events.warn('app-proxy', message) }
   })
   const shim: Shim = new Shim({
