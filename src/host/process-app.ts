@@ -76,10 +76,12 @@ async function freePort (): Promise<number> {
 export class ProcessApp extends AppRun {
   readonly init: ProcessAppInit
   private child: ChildProcess | undefined
-  private log: fs.WriteStream | undefined
+  protected log: fs.WriteStream | undefined
   private poll: NodeJS.Timeout | undefined
   private failedChecks = 0
   private stopping = false
+  /** Set by start(): the program counts as running while it boots, so a supervisor does not take the boot for a crash. */
+  private launched = false
   /** The port the app listens on (set at start). */
   port: number | undefined
 
@@ -99,11 +101,12 @@ export class ProcessApp extends AppRun {
 
   /** True between start and exit. */
   get running (): boolean {
-    return this.child != null && !this.exited
+    return this.launched && !this.exited
   }
 
   /** Start the program (asynchronously: a port is chosen first); its end comes as `exit`. */
   start (): void {
+    this.launched = true
     fs.mkdirSync(this.init.stateDir, { recursive: true })
     fs.mkdirSync(path.dirname(this.init.logFile), { recursive: true })
     this.log = fs.createWriteStream(this.init.logFile, { flags: 'a' })
@@ -113,8 +116,9 @@ export class ProcessApp extends AppRun {
 
   private async boot (): Promise<void> {
     const { run, packageDir } = this.init
-    if (run.wire !== 'http') throw new ProcessAppError(`wire "${run.wire}" is not supported by this build of upgossip yet (only "http")`)
     this.port = await freePort()
+    // stopped while a port was chosen: never start it
+    if (this.stopping) throw new ProcessAppError('stopped before it started')
     const [program = '', ...args] = run.command
     // ./name is the package's own program; any other name is looked up on PATH
     const file = program.startsWith('./') ? path.join(packageDir, ...program.slice(2).split('/')) : program
@@ -181,7 +185,7 @@ export class ProcessApp extends AppRun {
     }, () => {})
   }
 
-  private async probe (): Promise<boolean> {
+  protected async probe (): Promise<boolean> {
     const port = this.port
     if (port == null) return false
     const healthPath = this.init.healthPath
