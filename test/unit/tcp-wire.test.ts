@@ -1,20 +1,24 @@
 /**
- * CONNECT through the daemon's proxy (wire "tcp"), with the way to the peer stubbed: the
- * proxy's credentials, which targets it refuses and with which status, and the bytes of
- * an accepted connection carried both ways (what the app sent with its CONNECT included,
- * many MiB intact, half-closes passed on).
+ * Apps whose wire is TCP, without libp2p. CONNECT through the daemon's proxy with the way
+ * to the peer stubbed: the proxy's credentials, which targets it refuses and with which
+ * status, and the bytes of an accepted connection carried both ways (what the app sent
+ * with its CONNECT included, many MiB intact, half-closes passed on). Then a TCP process
+ * app in the host (a Node echo service): peers' connections to its port, held during a
+ * switch and in flight while open, and its own connections by the route.
  */
 import { createHash } from 'node:crypto'
 import net from 'node:net'
+import path from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RemoteNamedError } from '../../src/errors.js'
-import { AppProxy, carry } from '../../src/host/index.js'
+import { AppHost, AppProxy, TcpProcessApp, carry } from '../../src/host/index.js'
 import type { Pipe } from '../../src/host/index.js'
 import { appBytesProtocolId, parseAppBytesProtocolId, peerHost } from '../../src/net/index.js'
 import type { ByteStream } from '../../src/net/index.js'
 import { ChunkQueue } from '../../src/shim/index.js'
+import { tempDir, writeTree } from '../helpers.js'
 
 /** A peer's app, in memory: answers every byte it gets through `map`, and ends when its input ends. */
 function fakePeer (map: (chunk: Uint8Array) => Uint8Array = c => c): ByteStream & { aborted?: Error } {
@@ -181,5 +185,84 @@ describe('byte-stream protocol ids', () => {
     expect(parseAppBytesProtocolId('/upgossip/app-tcp/chat/2')).toEqual({ app: 'chat', version: 2 })
     for (const bad of ['/upgossip/app/chat/2', '/upgossip/app-tcp/Chat/2', '/upgossip/app-tcp/chat/0', '/upgossip/app-tcp/chat/x']) expect(parseAppBytesProtocolId(bad)).toBeUndefined()
     expect(() => appBytesProtocolId('Bad App', 1)).toThrow()
+  })
+})
+
+/** A peer's side in memory: sends `parts`, then ends (or waits for `hold`); collects what comes back. */
+function memoryPeer (parts: string[], hold?: Promise<void>): ByteStream & { received: () => string, aborted?: Error } {
+  const got: Uint8Array[] = []
+  const peer: ByteStream & { received: () => string, aborted?: Error } = {
+    source: (async function * () {
+      for (const p of parts) yield new TextEncoder().encode(p)
+      await hold
+    })(),
+    sink: async source => { for await (const c of source) got.push(c) },
+    abort: err => { peer.aborted = err },
+    received: () => Buffer.concat(got).toString()
+  }
+  return peer
+}
+
+describe('a TCP process app in the host', () => {
+  let host: AppHost | undefined
+  afterEach(async () => { await host?.close() })
+
+  it('takes peers\' connections on its port (held during a switch, in flight while open), refuses what it cannot take, and connects out by the route', async () => {
+    const dir = await tempDir('upgossip-tcp-app-')
+    // the app: an echo service on 127.0.0.1:$UPGOSSIP_PORT, in Node so that the test needs no Python
+    await writeTree(dir, { 'pkg/echo.mjs': "import net from 'node:net'\nnet.createServer({ allowHalfOpen: true }, s => s.pipe(s)).listen(Number(process.env.UPGOSSIP_PORT), '127.0.0.1')\n" })
+    const opened: Array<{ peer: string, version: number }> = []
+    const remote = memoryPeer(['from the peer'])
+    host = new AppHost({
+      peerId: 'self',
+      config: null,
+      logFile: path.join(dir, 'app.log'),
+      onRoute: async peer => peer === 'self' ? { self: true } : { self: false, version: 1 },
+      onSend: async () => { throw new Error('no messages') },
+      onPeers: () => [],
+      log: () => {},
+      proxyUrl: () => 'http://upgossip:x@127.0.0.1:1',
+      onOpenBytes: async (peer, version) => { opened.push({ peer, version }); return remote },
+      maxHoldMs: 5000
+    })
+    const proc = host.launch({ app: 'echo', version: '1.0.0', packageDir: path.join(dir, 'pkg'), stateDir: path.join(dir, 'state'), protocol: 1, simulations: [], run: { command: [process.execPath, 'echo.mjs'], wire: 'tcp' } })
+    expect(proc).toBeInstanceOf(TcpProcessApp)
+    await proc.waitReady(10_000)
+
+    // a peer's connection in the app's own version: its bytes to the port and back
+    const peer = memoryPeer(['hello ', 'app'])
+    await (await host.acceptConnection('peer-x', 1))(peer)
+    expect(peer.received()).toBe('hello app')
+    await expect(host.acceptConnection('peer-x', 2)).rejects.toMatchObject({ name: 'UnsupportedVersionError' })
+    await expect(host.request('peer-x', { method: 'GET', path: '/' })).rejects.toThrow(/speaks TCP/)
+
+    // open: in flight (a switch drains it); during a switch a new one waits for the next version
+    let release = (): void => {}
+    const open = memoryPeer(['x'], new Promise<void>(resolve => { release = resolve }))
+    const carried = (await host.acceptConnection('peer-y'))(open)
+    await expect.poll(() => proc.inFlight).toBe(1)
+    host.hold()
+    let accepted = false
+    const held = host.acceptConnection('peer-z').then(pipe => { accepted = true; return pipe })
+    await new Promise(resolve => setTimeout(resolve, 200))
+    expect(accepted).toBe(false)
+    host.unhold()
+    const late = memoryPeer(['late'])
+    await (await held)(late)
+    expect(late.received()).toBe('late')
+    release()
+    await carried
+    expect(open.received()).toBe('x')
+    expect(proc.inFlight).toBe(0)
+
+    // the app's own connections: to a peer by the route, to itself straight to its port
+    const client = memoryPeer(['to the peer'])
+    await (await host.connectOut('peer-w'))(client)
+    expect(opened).toEqual([{ peer: 'peer-w', version: 1 }])
+    expect(client.received()).toBe('from the peer')
+    const itself = memoryPeer(['me'])
+    await (await host.connectOut('self'))(itself)
+    expect(itself.received()).toBe('me')
+    expect(opened).toHaveLength(1)
   })
 })
