@@ -4,7 +4,7 @@
  * place, in order. Parts reach each other only through the components objects handed
  * to them here.
  */
-import { AppHost, AppProxy, ProcessApp } from '../host/index.js'
+import { AppHost, AppProxy, ProcessApp, TcpProcessApp } from '../host/index.js'
 import { Gossip, NetworkView, PeerKeeper } from '../net/index.js'
 import type { BlockExchange, PeerNode, SyncProtocol } from '../net/index.js'
 import { Shim } from '../shim/index.js'
@@ -68,7 +68,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     onPeers: () => view.list().filter(e => e.beat.app === nodeState.app).map(e => e.peerId),
     log: message => { events.warn('app', message) },
     proxyUrl: () => proxy.url,
-    groupFile: dataDir.appGroup
+    groupFile: dataDir.appGroup,
+    onOpenBytes: async (peer, version) => await shim.openBytes(peer, version)
   })
   // a process app's calls to peers: an HTTP forward proxy in front of the shim
   const proxy = new AppProxy({
@@ -83,6 +84,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     },
     // in the protocol of the version that made the call: held across a switch, the next version's SOs translate it
     deliverSelf: async request => await host.request(self(), request, releases.nativeProtocol()),
+    connect: async peer => await host.connectOut(peer),
     log: message => { events.warn('app-proxy', message) }
   })
   const shim: Shim = new Shim({
@@ -93,6 +95,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     spoken: () => host.spoken,
     nativeOf: peer => view.get(peer)?.beat.protocol ?? undefined,
     deliver: async (from, request, version, bytes) => await host.request(from, request, version, bytes),
+    tcpApp: () => host.current instanceof TcpProcessApp,
+    acceptBytes: async (from, version) => await host.acceptConnection(from, version),
     log,
     callTimeoutMs: o.callTimeoutMs
   })

@@ -5,15 +5,23 @@
  */
 import { EventEmitter } from 'node:events'
 import { UpgossipError } from '../errors.js'
+import type { ByteStream } from '../net/index.js'
 import { AppNotRunningError, AppProcess } from './app-process.js'
 import type { AppProcessInit } from './app-process.js'
 import type { AppRun } from './app-run.js'
 import { ProcessApp } from './process-app.js'
 import type { RunSpec } from './process-app.js'
+import { TcpProcessApp } from './tcp-app.js'
+import type { Pipe } from './tcp-app.js'
 
 /** Requests held during a switch went over their bound (count or time). */
 export class RequestHoldOverflowError extends UpgossipError {
   static override name = 'RequestHoldOverflowError'
+}
+
+/** A connection (CONNECT) for an app whose wire is not TCP. */
+export class WrongWireError extends UpgossipError {
+  static override name = 'WrongWireError'
 }
 
 /** The app crash-looped: no version can run. */
@@ -50,6 +58,8 @@ export interface AppHostInit {
   proxyUrl?: () => string
   /** Where a process app's process group is recorded. */
   groupFile?: string
+  /** For apps whose wire is TCP: open a byte stream to `peer`'s app in protocol `version`. */
+  onOpenBytes?: (peer: string, version: number) => Promise<ByteStream>
 }
 
 interface Held {
@@ -76,6 +86,8 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
   private holding = false
   private held: Held[] = []
   private heldBytes = 0
+  /** Connections (wire "tcp") waiting for the switch to end. */
+  private heldConnections: Array<{ resume: (err?: Error) => void }> = []
   private readonly busy: Array<{ at: number, inFlight: number }> = []
   private readonly startedAt: number
   failedReason: string | undefined
@@ -107,9 +119,13 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     this.supervising = false
     this.failedReason = undefined
     const { peerId, logFile, onRoute, onSend, env } = this.init
-    const proc: AppRun = spec.run != null
-      ? new ProcessApp({ ...spec, run: spec.run, peerId, logFile, onRoute, onSend, env, proxyUrl: this.init.proxyUrl?.() ?? '', groupFile: this.init.groupFile })
-      : new AppProcess({ ...spec, main: spec.main ?? '', config: this.init.config, peerId, logFile, onRoute, onSend, onPeers: this.init.onPeers, env })
+    const processInit = { ...spec, peerId, logFile, onRoute, onSend, env, proxyUrl: this.init.proxyUrl?.() ?? '', groupFile: this.init.groupFile }
+    const onOpenBytes = this.init.onOpenBytes ?? (async () => { throw new WrongWireError('this daemon opens no byte streams') })
+    const proc: AppRun = spec.run?.wire === 'tcp'
+      ? new TcpProcessApp({ ...processInit, run: spec.run, onOpenBytes })
+      : spec.run != null
+        ? new ProcessApp({ ...processInit, run: spec.run })
+        : new AppProcess({ ...spec, main: spec.main ?? '', config: this.init.config, peerId, logFile, onRoute, onSend, onPeers: this.init.onPeers, env })
     this.proc = proc
     proc.on('spoken', spoken => { if (this.proc === proc) this.emit('spoken', spoken) })
     // while a switch verifies the version, the engine watches it; after that, the host reports
@@ -174,6 +190,9 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
       clearTimeout(h.timer)
       this.deliver(h.from, h.request, h.version).then(h.resolve, h.reject)
     }
+    const connections = this.heldConnections
+    this.heldConnections = []
+    for (const c of connections) c.resume()
   }
 
   /** True while requests are held. */
@@ -218,6 +237,46 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     })
   }
 
+  /** The running app, when its wire is TCP. */
+  private tcpApp (): TcpProcessApp {
+    const proc = this.proc
+    if (proc?.running !== true) throw new AppNotRunningError('the app is not running on this peer')
+    if (!(proc instanceof TcpProcessApp)) throw new WrongWireError(`${proc.label} does not speak TCP (its wire is not "tcp"): reach it with HTTP, not CONNECT`)
+    return proc
+  }
+
+  /**
+   * A peer's connection (wire "tcp") in protocol `version` (the app's own when absent):
+   * held during a switch like a request (bounded by count and time), then accepted by the
+   * app that runs; resolves with what carries its bytes.
+   */
+  async acceptConnection (from: string, version?: number): Promise<Pipe> {
+    if (this.holding) {
+      if (this.heldConnections.length + this.held.length >= (this.init.maxHeld ?? 1000)) throw new RequestHoldOverflowError('too many requests are held during the switch; try again shortly')
+      const maxHoldMs = this.init.maxHoldMs ?? 60_000
+      await new Promise<void>((resolve, reject) => {
+        const entry = {
+          resume: (err?: Error) => {
+            clearTimeout(timer)
+            if (err == null) resolve()
+            else reject(err)
+          }
+        }
+        const timer = setTimeout(() => {
+          this.heldConnections = this.heldConnections.filter(c => c !== entry)
+          reject(new RequestHoldOverflowError(`the switch took longer than ${maxHoldMs} ms; connection not accepted`))
+        }, maxHoldMs)
+        this.heldConnections.push(entry)
+      })
+    }
+    return await this.tcpApp().accept(from, version)
+  }
+
+  /** The app's own connection (CONNECT) to `peer`, this peer included: resolves with what carries the app's side of it. */
+  async connectOut (peer: string): Promise<Pipe> {
+    return await this.tcpApp().connectOut(peer)
+  }
+
   /** How long the app has had at most `maxInFlight` requests in flight (0 when it has more now). */
   idleFor (maxInFlight: number): number {
     const now = this.now()
@@ -237,6 +296,8 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
       h.reject(new AppNotRunningError('the daemon is stopping'))
     }
     this.held = []
+    for (const c of this.heldConnections) c.resume(new AppNotRunningError('the daemon is stopping'))
+    this.heldConnections = []
     await this.stopCurrent()
   }
 }

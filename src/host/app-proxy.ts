@@ -1,24 +1,28 @@
 /**
  * The daemon's local proxy for process apps: an HTTP forward proxy on 127.0.0.1 whose
  * credentials are in the URL the app gets (`UPGOSSIP_PROXY`). `http://<peer host>/path`
- * reaches that peer's app through the shim, `http://upgossip/peers` lists the peers; an
- * app reaches nothing else through it. A request without the credentials gets 407.
+ * reaches that peer's app through the shim, `http://upgossip/peers` lists the peers, and
+ * `CONNECT <peer host>:1` opens a byte stream to that peer's app (wire "tcp"); an app
+ * reaches nothing else through it. A request without the credentials gets 407.
  *
  * @example
  * ```sh
  * curl -x "$UPGOSSIP_PROXY" http://upgossip/peers
  * curl -x "$UPGOSSIP_PROXY" -X PUT --data v http://k51qzi5uqu5d…/kv/a
+ * # wire "tcp": CONNECT k51qzi5uqu5d…:1 HTTP/1.1 (with Proxy-Authorization), then the app's bytes
  * ```
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { UpgossipError } from '../errors.js'
 import type { Route } from '../ipc/index.js'
 import { peerFromHost, peerHost } from '../net/index.js'
 import { HttpBodyTooLargeError, forwardedHeaders, readBody, toHttpResponse } from './http-message.js'
 import type { HttpRequestMessage, HttpResponseMessage } from './http-message.js'
+import { socketByteStream } from './socket-stream.js'
+import type { Pipe } from './tcp-app.js'
 
 /** The host name that answers about the network itself. */
 const SELF_HOST = 'upgossip'
@@ -43,6 +47,8 @@ export interface AppProxyComponents {
   send: (peer: string, version: number, request: HttpRequestMessage) => Promise<unknown>
   /** A request of this peer's app to itself. */
   deliverSelf: (request: HttpRequestMessage) => Promise<unknown>
+  /** A connection of this peer's app (wire "tcp") to `peer`, this peer included: resolves, once the other side accepted it, with what carries its bytes. */
+  connect: (peer: string) => Promise<Pipe>
   log: (message: string) => void
 }
 
@@ -57,6 +63,8 @@ export class AppProxy {
   private readonly c: AppProxyComponents
   private readonly token = randomBytes(18).toString('hex')
   private readonly server: http.Server
+  /** Sockets handed over by CONNECT: the HTTP server no longer tracks them. */
+  private readonly tunnels = new Set<Socket>()
   private port = 0
 
   constructor (components: AppProxyComponents) {
@@ -68,9 +76,8 @@ export class AppProxy {
         send(res, status, { 'content-type': 'application/json' }, JSON.stringify({ error: { code: err.name, message: err.message } }) + '\n')
       })
     })
-    // CONNECT (wire "tcp") is not served by this build: a clear refusal, not a hang
-    this.server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
-      socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nCONNECT (wire "tcp") is not supported by this build of upgossip yet\n')
+    this.server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.tunnel(req, socket as Socket, head)
     })
     this.server.headersTimeout = 10_000
   }
@@ -95,6 +102,7 @@ export class AppProxy {
   /** Close every connection and stop listening. */
   async stop (): Promise<void> {
     this.server.closeAllConnections()
+    for (const socket of this.tunnels) socket.destroy()
     await new Promise<void>(resolve => this.server.close(() => { resolve() }))
   }
 
@@ -136,11 +144,58 @@ export class AppProxy {
     send(res, answer.status, answer.headers, answer.body)
   }
 
+  /** `CONNECT <peer host>:1`: the credentials, the host, then the peer's app; its bytes flow once the answer is 200. */
+  private async tunnel (req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    socket.on('error', () => {})
+    this.tunnels.add(socket)
+    socket.once('close', () => { this.tunnels.delete(socket) })
+    let pipe: Pipe
+    try {
+      if (!this.authorised(req)) {
+        refuse(socket, 407, 'the proxy wants the credentials of UPGOSSIP_PROXY', { 'proxy-authenticate': 'Basic realm="upgossip"' })
+        return
+      }
+      const target = /^([^\s:/@]{1,253}):([0-9]{1,5})$/.exec(req.url ?? '')
+      if (target == null) throw new ProxyError(400, `CONNECT names <peer host>:1, not "${(req.url ?? '').slice(0, 100)}"`)
+      const host = (target[1] as string).toLowerCase()
+      if (host === SELF_HOST) throw new ProxyError(404, `${SELF_HOST} answers http://${SELF_HOST}/peers only; CONNECT <peer host>:1 reaches a peer's app`)
+      const peer = peerFromHost(host)
+      if (peer == null) throw new ProxyError(404, `${host} is not a peer host: the proxy reaches peers only (http://${SELF_HOST}/peers lists them)`)
+      if (target[2] !== '1') throw new ProxyError(400, `CONNECT ${host}:${target[2] ?? ''}: a peer's app is port 1 (CONNECT ${host}:1)`)
+      pipe = await this.c.connect(peer)
+    } catch (err) {
+      const status = err instanceof ProxyError ? err.status : connectStatus((err as Error).name)
+      if (status >= 500) this.c.log(`proxy: CONNECT ${(req.url ?? '').slice(0, 200)}: ${(err as Error).name}: ${(err as Error).message}`)
+      refuse(socket, status, err instanceof ProxyError ? err.message : `${(err as Error).name}: ${(err as Error).message}`)
+      return
+    }
+    if (!socket.destroyed) socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+    // called even if the app went away meanwhile: the peer's side is then reset
+    await pipe(socketByteStream(socket, head))
+  }
+
   private async toPeer (peer: string, message: HttpRequestMessage): Promise<HttpResponseMessage> {
     const route = await this.c.route(peer)
     if (route.self) return toHttpResponse(await this.c.deliverSelf(message))
     return toHttpResponse(await this.c.send(peer, route.version, message))
   }
+}
+
+/** The status of a CONNECT that could not be made, by the error's name. */
+function connectStatus (name: string): number {
+  if (name === 'WrongWireError') return 400
+  if (name === 'AppNotRunningError' || name === 'NoAppRunningError' || name === 'RequestHoldOverflowError' || name === 'SimulationBusyError') return 503
+  if (name.endsWith('TimeoutError')) return 504
+  return 502
+}
+
+/** Answer a CONNECT with an error status and close. */
+function refuse (socket: Socket, status: number, message: string, headers: Record<string, string> = {}): void {
+  if (socket.destroyed) return
+  const body = Buffer.from(`${message}\n`)
+  const lines = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}`, 'content-type: text/plain; charset=utf-8', `content-length: ${body.byteLength}`, 'connection: close', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)]
+  // closed both ways once written: a client that keeps its side open must not keep the socket
+  socket.end(Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]), () => { socket.destroy() })
 }
 
 function send (res: http.ServerResponse, status: number, headers: Record<string, string>, body: string | Uint8Array): void {

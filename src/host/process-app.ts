@@ -80,7 +80,7 @@ async function freePort (): Promise<number> {
 export class ProcessApp extends AppRun {
   readonly init: ProcessAppInit
   private child: ChildProcess | undefined
-  private log: fs.WriteStream | undefined
+  protected log: fs.WriteStream | undefined
   private poll: NodeJS.Timeout | undefined
   private failedChecks = 0
   private stopping = false
@@ -121,7 +121,6 @@ export class ProcessApp extends AppRun {
 
   private async boot (): Promise<void> {
     const { run, packageDir } = this.init
-    if (run.wire !== 'http') throw new ProcessAppError(`wire "${run.wire}" is not supported by this build of upgossip yet (only "http")`)
     this.port = await freePort()
     // stopped while a port was chosen: nothing is started
     if (this.stopping) {
@@ -194,7 +193,7 @@ export class ProcessApp extends AppRun {
     }, () => {})
   }
 
-  private async probe (): Promise<boolean> {
+  protected async probe (): Promise<boolean> {
     const port = this.port
     if (port == null) return false
     const healthPath = this.init.healthPath

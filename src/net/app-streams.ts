@@ -1,7 +1,8 @@
 /**
  * App traffic on libp2p: one request frame and one response frame per stream on
- * `/upgossip/app/<app>/<protocol>`, with a size limit and a deadline. What the frames
- * mean is the shim's business.
+ * `/upgossip/app/<app>/<protocol>`, with a size limit and a deadline; and, for apps whose
+ * wire is TCP, byte streams on `/upgossip/app-tcp/<app>/<protocol>` ({@link ByteStream}).
+ * What the frames and bytes mean is the shim's business.
  *
  * A libp2p service: `createPeerNode` registers it as `appStreams`, libp2p starts and
  * stops it; the shim decides which protocols it handles.
@@ -10,6 +11,8 @@ import { serviceDependencies } from '@libp2p/interface'
 import type { ComponentLogger, Logger, PeerId, PeerStore, Startable, Stream } from '@libp2p/interface'
 import type { Identify } from '@libp2p/identify'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { openByteStream, serveByteStream } from './byte-stream.js'
+import type { ByteStream, ByteStreamAccept } from './byte-stream.js'
 import type { NetMetrics } from './metrics.js'
 import { dialWithDeadline, readFrame, streamDeadline, writeFrames } from './stream-codec.js'
 
@@ -91,6 +94,36 @@ export class AppStreams implements Startable {
     } finally {
       release()
     }
+  }
+
+  /**
+   * Handle the byte-stream protocol `protocol`: `accept` answers each incoming stream
+   * (within `acceptTimeoutMs`), and then carries its bytes for as long as they flow.
+   */
+  async handleBytes (protocol: string, accept: ByteStreamAccept, acceptTimeoutMs = 60_000): Promise<void> {
+    if (this.handled.has(protocol)) return
+    this.handled.add(protocol)
+    this.log('handling %s', protocol)
+    const accepting: ByteStreamAccept = async from => {
+      try {
+        return await accept(from)
+      } catch (err) {
+        this.c.log(`app connection from ${from} on ${protocol} refused: ${(err as Error).message}`)
+        throw err
+      }
+    }
+    await this.components.registrar.handle(protocol, ({ stream, connection }) => {
+      const from = connection.remotePeer.toString()
+      serveByteStream(stream, protocol, from, accepting, acceptTimeoutMs, this.c.metrics).catch((err: Error) => {
+        this.log('%s: byte stream from %s ended with %e', protocol, from, err)
+        stream.abort(err)
+      })
+    }, { maxInboundStreams: APP_STREAM_LIMIT, maxOutboundStreams: APP_STREAM_LIMIT })
+  }
+
+  /** Open a byte stream to `peer` on `protocol`; resolves once the peer's app accepted it (within `timeoutMs`). */
+  async openBytes (peer: PeerId, protocol: string, timeoutMs = 30_000): Promise<ByteStream> {
+    return await openByteStream(this.components.connectionManager, peer, protocol, timeoutMs, this.c.metrics)
   }
 
   /** Stop handling `protocol` (identify then stops advertising it). */

@@ -13,6 +13,7 @@
  */
 export * from './app-streams.js'
 export * from './block-exchange.js'
+export * from './byte-stream.js'
 export * from './gossip.js'
 export * from './metrics.js'
 export * from './node.js'

@@ -31,6 +31,21 @@ export function parseProtocolId (id: string): { name: string, version: string } 
   return { name: match[1] as string, version: match[2] as string }
 }
 
+const APP_BYTES_PROTOCOL = /^\/upgossip\/app-tcp\/([a-z0-9][a-z0-9._-]{0,62})\/([1-9][0-9]{0,6})$/
+
+/** The byte-stream protocol of a `wire: "tcp"` app at protocol version `version`: `/upgossip/app-tcp/<app>/<version>`. */
+export function appBytesProtocolId (app: string, version: number): string {
+  if (!NAME.test(app) || !Number.isInteger(version) || version < 1 || version > 9_999_999) throw new InvalidProtocolIdError(`bad app or protocol version: ${app} ${version}`)
+  return `/upgossip/app-tcp/${app}/${version}`
+}
+
+/** The app and version of a byte-stream protocol id, or undefined when it is not one. */
+export function parseAppBytesProtocolId (id: string): { app: string, version: number } | undefined {
+  const match = APP_BYTES_PROTOCOL.exec(id)
+  if (match == null) return undefined
+  return { app: match[1] as string, version: Number(match[2]) }
+}
+
 /** Network names: the `<network>` part of topics. */
 export function assertNetworkName (network: string): void {
   if (!NAME.test(network)) throw new InvalidProtocolIdError(`"${network}" is not a network name: use lowercase letters, digits, ".", "_" or "-"`)

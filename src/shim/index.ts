@@ -10,6 +10,8 @@
  * const route = await shim.route(peerId) // { self: false, version: 2 }
  * ```
  */
+export * from './chunk-queue.js'
 export * from './shim.js'
 export * from './so-check.js'
+export * from './stream-chain.js'
 export * from './versions.js'

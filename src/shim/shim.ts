@@ -2,14 +2,15 @@
  * The version shim: one permanent handler per app protocol id this peer speaks
  * (natively or through simulation objects), dispatching to whatever version runs now;
  * and, for outgoing calls, the route — this peer itself (never through libp2p), or the
- * protocol version to speak to another peer. Requests and responses are dag-cbor.
+ * protocol version to speak to another peer. Requests and responses are dag-cbor; an
+ * app whose wire is TCP is also offered byte streams, one protocol id per version.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { decodeDagCbor } from '../dag-cbor.js'
 import { RemoteNamedError, UpgossipError } from '../errors.js'
 import type { Route } from '../ipc/index.js'
-import { peerIdFromString } from '../net/index.js'
-import type { AppStreams } from '../net/index.js'
+import { appBytesProtocolId, peerIdFromString } from '../net/index.js'
+import type { AppStreams, ByteStream, ByteStreamAccept } from '../net/index.js'
 import { appProtocolId, chooseVersion, spokenVersions } from './versions.js'
 
 /** A request or response that dag-cbor cannot carry (undefined, a function, a Map…). */
@@ -46,8 +47,12 @@ export interface ShimComponents {
   /** Hand a request of `version` to the app (held during a switch). */
   deliver: (from: string, request: unknown, version: number, bytes: number) => Promise<unknown>
   log: (message: string) => void
-  /** How long a call to another peer may take. */
+  /** How long a call to another peer may take (for a byte stream: until the peer's app accepted it). */
   callTimeoutMs?: number
+  /** True while the running app's wire is TCP: its versions are offered as byte streams too. */
+  tcpApp?: () => boolean
+  /** A byte stream from a peer in protocol `version`: resolves once the app accepted it. */
+  acceptBytes?: (from: string, version: number) => ReturnType<ByteStreamAccept>
 }
 
 /** Encode a value for the wire; throws {@link UnencodableValueError}. */
@@ -72,12 +77,16 @@ export class Shim {
   async update (): Promise<void> {
     const app = this.c.app()
     const wanted = new Set(app == null ? [] : this.c.spoken().map(v => appProtocolId(app, v)))
-    for (const protocol of wanted) {
+    const acceptBytes = this.c.acceptBytes
+    const bytes = new Set(app == null || acceptBytes == null || this.c.tcpApp?.() !== true ? [] : this.c.spoken().map(v => appBytesProtocolId(app, v)))
+    for (const protocol of [...wanted, ...bytes]) {
       if (this.handled.has(protocol)) continue
       this.handled.add(protocol)
       const version = Number(protocol.slice(protocol.lastIndexOf('/') + 1))
-      await this.c.streams.handle(protocol, async (from, bytes) => await this.serve(from, bytes, version))
+      if (bytes.has(protocol) && acceptBytes != null) await this.c.streams.handleBytes(protocol, async from => await acceptBytes(from, version))
+      else await this.c.streams.handle(protocol, async (from, bytes) => await this.serve(from, bytes, version))
     }
+    for (const protocol of bytes) wanted.add(protocol)
     for (const protocol of [...this.handled]) {
       if (wanted.has(protocol)) continue
       this.handled.delete(protocol)
@@ -131,6 +140,18 @@ export class Shim {
       }
     }
     return { self: false, version: chooseVersion(mine, { native: this.c.nativeOf(peer), spoken: theirs }) }
+  }
+
+  /** Open a byte stream to `peer`'s app in protocol `version` (wire "tcp"); resolves once that app accepted it. */
+  async openBytes (peer: string, version: number): Promise<ByteStream> {
+    const app = this.c.app()
+    if (app == null) throw new NoAppRunningError('no app runs on this peer')
+    try {
+      return await this.c.streams.openBytes(peerIdFromString(peer), appBytesProtocolId(app, version), this.c.callTimeoutMs)
+    } catch (err) {
+      if (err instanceof UpgossipError) throw err
+      throw new RemoteAppError('PeerUnreachableError', `${peer} did not accept a connection on protocol version ${version}: ${(err as Error).message}`)
+    }
   }
 
   /** Send a request of protocol `version` to `peer`; resolves with its response value. */

@@ -157,7 +157,7 @@ describe.skipIf(!hasPython)('process apps', () => {
     expect(called.code, called.stderr).toBe(0)
     expect(JSON.parse((JSON.parse(called.stdout) as { body: string }).body)).toMatchObject({ value: 'hello' })
 
-    // what the proxy refuses: no credentials, a host that is not a peer, CONNECT in this build
+    // what the proxy refuses: no credentials, a host that is not a peer
     expect((await viaProxy(proxy, 'GET', `http://${bHost}/kv/x`, undefined, true)).status).toBe(407)
     const elsewhere = await viaProxy(proxy, 'GET', 'http://example.com/')
     expect(elsewhere.status).toBe(404)

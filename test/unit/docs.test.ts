@@ -22,7 +22,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** Every markdown page of the docs (the init template's README has placeholders, and is not one). */
 function pages (): string[] {
   const docs = fs.readdirSync(path.join(ROOT, 'docs')).filter(f => f.endsWith('.md')).map(f => path.join('docs', f))
-  return ['README.md', 'ARCHITECTURE.md', 'testnet/README.md', 'scripts/README.md', 'testnet/apps/kv/README.md', 'testnet/apps/pykv/README.md', ...docs]
+  return ['README.md', 'ARCHITECTURE.md', 'testnet/README.md', 'scripts/README.md', 'testnet/apps/kv/README.md', 'testnet/apps/pykv/README.md', 'testnet/apps/tcpchat/README.md', ...docs]
 }
 
 /** The text outside fenced code blocks. */

@@ -87,6 +87,7 @@ describe('the proxy', () => {
         return { status: 201, headers: { 'x-from': 'peer', connection: 'close' }, body: new TextEncoder().encode('made') }
       },
       deliverSelf: async () => ({ status: 200, headers: {}, body: new TextEncoder().encode('me') }),
+      connect: async () => { throw new Error('no connections in this test') },
       log: () => {}
     })
     await proxy.start()
