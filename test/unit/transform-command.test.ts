@@ -34,6 +34,12 @@ async function alive (pid: number): Promise<boolean> {
   return stat !== '' && !/^\d+ \(.*\) Z/.test(stat)
 }
 
+/** Whether `pid` is still alive after a moment: SIGKILL is sent at once, but on a loaded machine the process may take a few ms to die. */
+async function aliveAfterKill (pid: number): Promise<boolean> {
+  for (let i = 0; i < 40 && await alive(pid); i++) await new Promise(resolve => setTimeout(resolve, 50))
+  return await alive(pid)
+}
+
 /** What is left next to the target: no temporary directory survives a run. */
 async function besideTarget (run: Omit<TransformRun, 'entry'>): Promise<string[]> {
   return await fs.readdir(path.dirname(run.to)).catch(() => [])
@@ -107,7 +113,7 @@ describe('a command transform', () => {
     await expect(hung).rejects.toThrow(/^transform command sh -c .* \(1\.0\.0 → 2\.0\.0\) was killed after 700ms \(its time limit\)$/)
     expect(Date.now() - started).toBeLessThan(10_000)
     const [child, shell] = (await fs.readFile(pids, 'utf8')).trim().split('\n').map(Number)
-    for (const pid of [child, shell]) expect(await alive(pid as number), `process ${String(pid)}`).toBe(false)
+    for (const pid of [child, shell]) expect(await aliveAfterKill(pid as number), `process ${String(pid)}`).toBe(false)
     await expect(fs.stat(run.to)).rejects.toThrow(/ENOENT/)
     expect(await besideTarget(run)).toEqual([])
   })
@@ -116,7 +122,7 @@ describe('a command transform', () => {
     const { root, run } = await setUp()
     const pidFile = path.join(root, 'pid')
     await runTransform({ ...run, entry: { command: ['sh', '-c', `echo new > "$UPGOSSIP_TO/store.json"; sleep 30 & echo $! > ${pidFile}`] } })
-    expect(await alive(Number(await fs.readFile(pidFile, 'utf8')))).toBe(false)
+    expect(await aliveAfterKill(Number(await fs.readFile(pidFile, 'utf8')))).toBe(false)
     expect(await fs.readdir(run.to)).toEqual(['store.json'])
   })
 
