@@ -14,7 +14,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseManifest } from '../../src/package/index.js'
+import { ManifestSchema, parseManifest } from '../../src/package/index.js'
 import { tempDir, writeTree } from '../helpers.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 
@@ -31,6 +31,9 @@ const hasPython = ((): boolean => {
   }
 })()
 if (!hasPython && process.env.CI === 'true') throw new Error('init.test.ts needs python3 (CI=true): .ci/run installs it with apt')
+
+/** Whether this build's manifest schema takes transforms given as commands (the Python scaffold's 2.0.0 has them). */
+const takesCommandTransforms = ManifestSchema.shape.transform.safeParse({ up: { command: ['python3', 'up.py'] } }).success
 
 /** A port on 127.0.0.1 that was free a moment ago. */
 async function freePort (): Promise<number> {
@@ -185,6 +188,27 @@ describe('upgossip init', () => {
       expect((await run('python3', v2.transform.up.command.slice(1), { cwd: path.join(dir, 'next'), env: { ...process.env, UPGOSSIP_FROM: state, UPGOSSIP_TO: up } })).stdout).toBe('up: moved 1 keys\n')
       expect((await run('python3', v2.transform.down.command.slice(1), { cwd: path.join(dir, 'next'), env: { ...process.env, UPGOSSIP_FROM: up, UPGOSSIP_TO: down } })).stdout).toBe('down: moved 1 keys back\n')
       expect((await fs.readFile(path.join(down, 'data.json'))).equals(written)).toBe(true)
+    })
+
+    // 2.0.0's manifest names its transforms as commands, which the manifest schema takes once
+    // command transforms are in this build
+    it.runIf(takesCommandTransforms)('its next-version templates, put in place, make a 2.0.0 that passes upgossip check against 1.0.0', async () => {
+      const dir = path.join(net.root, 'pycheck')
+      expect((await runCli(['init', dir, '--lang', 'python', '--app', 'kv'])).code).toBe(0)
+      const v2 = path.join(net.root, 'pycheck-v2')
+      await fs.cp(dir, v2, { recursive: true })
+      await fs.cp(path.join(v2, 'next'), v2, { recursive: true })
+      await fs.rm(path.join(v2, 'next'), { recursive: true })
+      // state as 1.0.0's server.py writes it, and requests of protocol 1 as the README shows them
+      const state = path.join(net.root, 'pycheck-state')
+      await writeTree(state, { 'data.json': JSON.stringify({ hello: 'world' }) })
+      const samples = path.join(net.root, 'pycheck-samples.jsonl')
+      await fs.writeFile(samples, [{ method: 'PUT', path: '/kv/hello', body: 'world' }, { method: 'GET', path: '/kv/hello' }, { method: 'GET', path: '/everywhere/hello' }].map(s => JSON.stringify(s) + '\n').join(''))
+      const check = await runCli(['check', v2, '--previous', dir, '--state', state, '--samples', samples])
+      expect(check.code, check.stdout + check.stderr).toBe(0)
+      expect(check.stdout).toContain('down(up(state)) == state: ok')
+      expect(check.stdout).toContain('samples: 3 HTTP requests, answered by 1.0.0\'s program: 200 200 200')
+      expect(check.stdout).toContain('past SO with 2.0.0\'s program: 3 samples, 0 answered otherwise than 1.0.0\'s')
     })
 
     it('scaffolds a process app that releases, installs on a real daemon and reaches the daemon\'s proxy', async () => {
