@@ -219,7 +219,7 @@ describe('upgossip init', () => {
       expect(release.code, release.stderr).toBe(0)
       const peer = await net.start('py', ['--install', car])
       await peer.waitVersion('1.0.0')
-      // this build's host starts a process app a second time right after an install
+      // this build's daemon starts an installed process app a second time as it starts
       // (ProcessApp.running is false while it boots, so AppHost.supervise() takes it for
       // crashed): wait until the program the daemon keeps is the one that answers
       let last: number | undefined
