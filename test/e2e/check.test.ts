@@ -9,7 +9,6 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ManifestSchema } from '../../src/package/index.js'
 import { tempDir, writeTree } from '../helpers.js'
 import { kvVersion } from './support/kv-app.js'
 import { kv3Version } from './support/kv3-app.js'
@@ -83,8 +82,6 @@ const hasPython = ((): boolean => {
 if (!hasPython && process.env.CI === 'true') throw new Error('check.test.ts needs python3 (CI=true): .ci/run installs it with apt')
 
 const PYKV = fileURLToPath(new URL('../../testnet/apps/pykv/', import.meta.url))
-/** Whether this build's manifest schema takes transforms given as commands (pykv 2.0.0 has them). */
-const takesCommandTransforms = ManifestSchema.shape.transform.safeParse({ up: { command: ['python3', 'up.py'] } }).success
 
 /** A copy of a pykv version, its manifest changed by `edit`. */
 async function pykv (version: 'v1' | 'v2', name: string, edit: (m: Record<string, unknown>) => void = () => {}, files: Record<string, string> = {}): Promise<string> {
@@ -161,9 +158,7 @@ describe.skipIf(!hasPython)('upgossip check, process apps (pykv)', () => {
     expect(r.stderr).toMatch(/r-samples\.jsonl line 3: a process app's sample is an HTTP request .*"path" must be an origin-form target .*\[CheckFailedError\]/)
   })
 
-  // pykv 2.0.0 as published names its transforms as commands (`{ "command": [...] }`), which
-  // the manifest schema takes once command transforms are in this build
-  it.runIf(takesCommandTransforms)('checks pykv 2.0.0 as published: command transforms on sample state, then both programs on it', async () => {
+  it('checks pykv 2.0.0 as published: command transforms on sample state, then both programs on it', async () => {
     const state = await dir('s-state', { 'state.json': '{"colour":"red","users/42":"ann"}' })
     const samples = path.join(root, 's-samples.jsonl')
     await fs.writeFile(samples, [

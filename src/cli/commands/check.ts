@@ -75,7 +75,7 @@ export function checkCommand (program: Command): void {
             }
           })
         const samples = m.run == null ? lines.map(({ value }) => value as { request: unknown, response: unknown }) : []
-        const httpSos: Partial<Record<'past' | 'future', CheckedSimulationObject>> = {}
+        const httpSos: Partial<Record<'past' | 'future', string>> = {}
         const sims: Record<string, unknown> = {}
         for (const kind of ['past', 'future'] as const) {
           const file = m.simulation?.[kind]
@@ -94,7 +94,8 @@ export function checkCommand (program: Command): void {
             continue
           }
           if (m.run != null) {
-            httpSos[kind] = so as CheckedSimulationObject
+            // run again as the daemon runs it: in a worker, from its file
+            httpSos[kind] = path.resolve(dir, ...file.split('/'))
             continue
           }
           const results = (await roundTrip(so as CheckedSimulationObject, kind, samples)).filter(r => r.problems.length > 0)

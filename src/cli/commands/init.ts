@@ -51,22 +51,6 @@ async function templateFiles (root: string): Promise<string[]> {
 }
 
 /**
- * A manifest as this build's schema can check it. Until the schema takes transforms given
- * as commands (`{ "command": [...] }`, docs/manifest.md), a template manifest that has them
- * is checked without its `transform`, and each command only for being an argv.
- */
-function asThisBuildReadsIt (json: unknown, takesCommandTransforms: boolean): unknown {
-  const m = json as { transform?: Record<string, unknown> }
-  const entries = Object.values(m.transform ?? {})
-  if (takesCommandTransforms || !entries.some(e => typeof e === 'object')) return json
-  for (const e of entries) {
-    const argv = (e as { command?: unknown } | null)?.command
-    if (!Array.isArray(argv) || argv.length === 0 || argv.some(a => typeof a !== 'string' || a === '')) throw new Error(`a template's transform command is not an argv: ${JSON.stringify(e)}`)
-  }
-  return { ...m, transform: undefined }
-}
-
-/**
  * Write a new app package into `dir` (created if missing; refused unless empty). Every
  * `{{app}}` in the template becomes the app's name and every `{{dir}}` the directory's name.
  */
@@ -87,14 +71,13 @@ export async function scaffoldApp (dir: string, appName?: string, template = TEM
   }
 
   const files = await templateFiles(template)
-  const takesCommandTransforms = ManifestSchema.shape.transform.safeParse({ up: { command: ['python3', 'up.py'] } }).success
   const render = (text: string): string => text.replaceAll('{{app}}', app).replaceAll('{{dir}}', path.basename(target))
   await fs.mkdir(target, { recursive: true })
   try {
     for (const file of files) {
       const text = render(await fs.readFile(path.join(template, ...file.split('/')), 'utf8'))
       // a rendered manifest must be valid, or the user's first `pack` would fail
-      if (path.posix.basename(file) === 'upgossip.json') parseManifest(asThisBuildReadsIt(JSON.parse(text), takesCommandTransforms), `${file} of the template`)
+      if (path.posix.basename(file) === 'upgossip.json') parseManifest(JSON.parse(text), `${file} of the template`)
       const out = path.join(target, ...file.split('/'))
       await fs.mkdir(path.dirname(out), { recursive: true })
       await fs.writeFile(out, text, { flag: 'wx' })
