@@ -1,6 +1,7 @@
 /**
  * docs/process-apps.md works when followed word for word: its worked example (pykv, a
- * Python process app, on two daemons: the proxy, a copied write, a new version) runs in a
+ * Python process app, on two daemons: the proxy, a copied write, 2.0.0 checked and rolled
+ * out with command transforms and HTTP SOs through a mixed network) runs in a
  * fresh directory with the built CLI, and what each command prints matches the transcript
  * pasted under it (ids, tokens, times, ports and pids aside). Needs python3, curl and jq.
  */
@@ -31,9 +32,9 @@ describe.skipIf(missingTools.length > 0)('docs/process-apps.md', () => {
     await fs.rm(dir, { recursive: true, force: true })
   })
 
-  it('the guide\'s steps are found: pykv copied, released, two daemons, the proxy, a write, 1.0.1 published, stop', async () => {
+  it('the guide\'s steps are found: pykv copied, released, two daemons, the proxy, a write, 2.0.0 checked, published and approved, stop', async () => {
     const commands = tutorialSteps(await fs.readFile(PROCESS_APPS_GUIDE, 'utf8')).map(s => s.command).join('\n')
-    for (const expected of ['cp -r "$UPGOSSIP_REPO/testnet/apps/pykv/v1" pykv-v1', 'upgossip release pykv-v1 ', 'upgossip daemon --data peer-a', 'upgossip daemon --data peer-b', 'curl -s -x "$PROXY" http://upgossip/peers', 'upgossip publish pykv-1.0.1.car', 'kill %1 %2']) {
+    for (const expected of ['cp -r "$UPGOSSIP_REPO/testnet/apps/pykv/v1" pykv-v1', 'upgossip release pykv-v1 ', 'upgossip daemon --data peer-a', 'upgossip daemon --data peer-b', 'curl -s -x "$PROXY" http://upgossip/peers', 'upgossip check pykv-v2 --previous pykv-v1', 'upgossip publish pykv-2.0.0.car', 'upgossip approve pykv@2.0.0', 'kill %1 %2']) {
       expect(commands).toContain(expected)
     }
     expect(commands).not.toContain('npm install')
@@ -52,9 +53,10 @@ describe.skipIf(missingTools.length > 0)('docs/process-apps.md', () => {
 
     // what the reader is told happened, checked on the peers themselves
     const byCommand = (text: string): string => results.filter(r => r.step.command.includes(text)).map(r => r.output.join('\n')).join('\n')
-    // B's copy of the write survived the switch to 1.0.1, which B's program loaded at its start
-    expect(byCommand('cat peer-b/app.log')).toMatch(/starting pykv@1\.0\.1: python3 server\.py[^]*pykv 1: serving 1 keys/)
-    expect(byCommand('upgossip history --data peer-b')).toContain('upgrade pykv 1.0.0 → 1.0.1 committed')
+    // while mixed, each side read the other in its own protocol; then B's up.py carried the value written on 2.0.0 across
+    expect(byCommand('curl -s -x "$PROXY_B" "http://$A/kv/colour"')).toBe('green')
+    expect(byCommand('cat peer-b/app.log')).toMatch(/transform command python3 up\.py \(1\.0\.0 → 2\.0\.0\)\nup\.py: moved 1 keys to pykv 2 state\n[^]*pykv 2: serving 1 keys/)
+    expect(byCommand('curl -s -x "$PROXY" "http://$B/v2/kv/colour"').split('\n')).toEqual(['{"value":"blue","updated":0}', '{"value": "green", "updated": 0}'])
     expect(await runningDaemons(dir)).toEqual([])
     for (const peer of ['peer-a', 'peer-b']) expect(await fs.readdir(path.join(dir, peer))).not.toContain('control.json')
   }, 300_000)

@@ -194,6 +194,7 @@ export function normalise (line: string): string {
     .replace(/upgossip:[0-9a-f]{16,}@/g, 'upgossip:<token>@')
     .replace(/\bport \d+/g, 'port <port>')
     .replace(/"(pid|port)": ?\d+/g, '"$1":<n>')
+    .replace(/\bpid \d+/g, 'pid <n>')
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>')
     .replace(/\b\d\d:\d\d:\d\d\b/g, '<hms>')
     .replace(/\/tcp\/\d+/g, '/tcp/<port>')
