@@ -148,6 +148,15 @@ describe.skipIf(!hasPython)('upgossip check, process apps (pykv)', () => {
     expect(onState.stdout).toMatch(/future SO with 2\.0\.0's program: FAILED: 2\.0\.0's program \(python3 server\.py\) did not start: .*pykv 2: cannot load the state/)
   })
 
+  it('says that a TCP app\'s stream SOs are not run by its samples, and fails nothing for it', async () => {
+    const tcpchat = fileURLToPath(new URL('../../testnet/apps/tcpchat/', import.meta.url))
+    const samples = path.join(root, 't-samples.jsonl')
+    await fs.writeFile(samples, line({ method: 'GET', path: '/' }))
+    const r = await runCli(['check', path.join(tcpchat, 'v2'), '--previous', path.join(tcpchat, 'v1'), '--samples', samples])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    for (const kind of ['past', 'future']) expect(r.stdout).toContain(`${kind} SO: not exercised: a "wire": "tcp" app's simulation objects transform byte streams`)
+  })
+
   it('refuses samples that are not HTTP requests, naming the line', async () => {
     const v1 = await pykv('v1', 'r-v1')
     const v2 = await pykv('v2', 'r-v2', m => { delete m.transform })

@@ -117,6 +117,7 @@ async function withProgram<T> (version: CheckedVersion, work: string, use: (app:
     peers: () => [],
     route: async () => ({ self: true }),
     send: alone,
+    connect: alone,
     deliverSelf: async (request): Promise<HttpResponseMessage> => await app.request(peerId, request),
     log: () => {}
   })

@@ -65,7 +65,7 @@ export function checkCommand (program: Command): void {
               }
             })
         // a process app's samples are HTTP requests (answered by the previous version's program); an SDK app's, request and response
-        const httpSamples = m.run == null
+        const httpSamples = m.run?.wire !== 'http'
           ? []
           : lines.map(({ value, line }) => {
             try {
@@ -87,6 +87,10 @@ export function checkCommand (program: Command): void {
           if (so == null || typeof so.serve !== 'function' || typeof so.call !== 'function' || so.version !== expected) {
             sims[kind] = { ok: false, error: `${file}: expected { version: ${expected}, serve, call }` }
             problems++
+            continue
+          }
+          if (m.run?.wire === 'tcp') {
+            sims[kind] = 'not exercised: a "wire": "tcp" app\'s simulation objects transform byte streams, and check sends HTTP samples only'
             continue
           }
           if (samples.length === 0 && httpSamples.length === 0) {
