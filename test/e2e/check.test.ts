@@ -1,9 +1,13 @@
 /**
  * `upgossip check`: transforms on sample state (down(up(state)) == state) and simulation
  * objects on sample requests, both ways, reported field by field; exit 1 on a mismatch.
+ * For process apps (pykv, in Python), HTTP samples answered by the previous version's
+ * program go through the SOs both ways and through them to the new version's program.
  */
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tempDir, writeTree } from '../helpers.js'
 import { kvVersion } from './support/kv-app.js'
@@ -64,5 +68,119 @@ describe('upgossip check', () => {
     const bundleless = await runCli(['check', v2, '--previous', path.join(root, 'nope.car')])
     expect(bundleless.code).toBe(1)
     expect(bundleless.stderr).toContain('[InputFileError]')
+  })
+})
+
+const hasPython = ((): boolean => {
+  try {
+    execFileSync('python3', ['--version'])
+    return true
+  } catch {
+    return false
+  }
+})()
+if (!hasPython && process.env.CI === 'true') throw new Error('check.test.ts needs python3 (CI=true): .ci/run installs it with apt')
+
+const PYKV = fileURLToPath(new URL('../../testnet/apps/pykv/', import.meta.url))
+
+/** A copy of a pykv version, its manifest changed by `edit`. */
+async function pykv (version: 'v1' | 'v2', name: string, edit: (m: Record<string, unknown>) => void = () => {}, files: Record<string, string> = {}): Promise<string> {
+  const d = path.join(root, name)
+  await fs.cp(path.join(PYKV, version), d, { recursive: true })
+  const m = JSON.parse(await fs.readFile(path.join(d, 'upgossip.json'), 'utf8')) as Record<string, unknown>
+  edit(m)
+  await writeTree(d, { 'upgossip.json': JSON.stringify(m), ...files })
+  return d
+}
+
+const line = (value: unknown): string => JSON.stringify(value) + '\n'
+
+describe.skipIf(!hasPython)('upgossip check, process apps (pykv)', () => {
+  it('answers HTTP samples with the previous version\'s program, sends them through the SOs both ways and to the new program', async () => {
+    const v1 = await pykv('v1', 'p-v1')
+    // 2.0.0's SOs are what this test is about: its transforms are left out, and no state is given
+    const v2 = await pykv('v2', 'p-v2', m => { delete m.transform })
+    const samples = path.join(root, 'http-samples.jsonl')
+    await fs.writeFile(samples, [
+      { method: 'PUT', path: '/kv/colour', body: 'blue' },
+      { method: 'GET', path: '/kv/colour' },
+      { method: 'GET', path: '/kv/absent' },
+      { method: 'PUT', path: '/kv/users%2F42', headers: { 'X-Replica': '1' }, body: 'ann' }
+    ].map(line).join(''))
+    const r = await runCli(['check', v2, '--previous', v1, '--samples', samples])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toContain('samples: 4 HTTP requests, answered by 1.0.0\'s program: 200 200 404 200')
+    for (const kind of ['past', 'future']) {
+      expect(r.stdout).toContain(`${kind} SO: 4 samples, 0 did not survive the round trip`)
+      expect(r.stdout).toContain(`${kind} SO with 2.0.0's program: 4 samples, 0 answered otherwise than 1.0.0's`)
+    }
+
+    // a header the SOs do not carry through is named, as a field
+    await fs.appendFile(samples, line({ method: 'PUT', path: '/kv/a', headers: { 'content-type': 'text/plain' }, body: 'x' }))
+    const json = await runCli(['check', v2, '--previous', v1, '--samples', samples, '--json'])
+    expect(json.code).toBe(1)
+    const report = JSON.parse(json.stdout)
+    expect(report.samples).toEqual({ by: '1.0.0', statuses: [200, 200, 404, 200, 200] })
+    for (const kind of ['past', 'future']) {
+      expect(report.simulation[kind].mismatches).toEqual([{ index: 4, problems: ['request .headers.content-type: "text/plain" → "text/plain; charset=utf-8"'] }])
+      expect(report.simulation[kind].newVersion).toEqual({ samples: 5, mismatches: [] })
+    }
+  })
+
+  it('names the answers that differ when an SO does not translate for the new program', async () => {
+    const v1 = await pykv('v1', 'q-v1')
+    // a past SO that passes 1.0.0's requests to 2.0.0 untranslated: the round trip is perfect, the answers are not
+    const v2 = await pykv('v2', 'q-v2', m => { delete m.transform }, { 'past.js': 'export default { version: 1, serve: (req, local) => local(req), call: (req, remote) => remote(req) }\n' })
+    const samples = path.join(root, 'q-samples.jsonl')
+    await fs.writeFile(samples, line({ method: 'PUT', path: '/kv/colour', body: 'blue' }))
+    const r = await runCli(['check', v2, '--previous', v1, '--samples', samples])
+    expect(r.code).toBe(1)
+    expect(r.stdout).toContain('past SO: 1 samples, 0 did not survive the round trip')
+    expect(r.stdout).toContain('past SO with 2.0.0\'s program: 1 samples, 1 answered otherwise than 1.0.0\'s')
+    expect(r.stdout).toContain('sample 1: response .status: 200 → 404')
+    expect(r.stdout).toContain('future SO with 2.0.0\'s program: 1 samples, 0 answered otherwise than 1.0.0\'s')
+    expect(r.stderr).toContain('1 problem(s) found [CheckFailedError]')
+
+    // 2.0.0 started on 1.0.0's state (no transform): it refuses the state and exits, and check quotes why
+    const state = await dir('q-state', { 'state.json': '{"colour":"red"}' })
+    const onState = await runCli(['check', v2, '--previous', v1, '--samples', samples, '--state', state])
+    expect(onState.code).toBe(1)
+    expect(onState.stdout).toMatch(/future SO with 2\.0\.0's program: FAILED: 2\.0\.0's program \(python3 server\.py\) did not start: .*pykv 2: cannot load the state/)
+  })
+
+  it('says that a TCP app\'s stream SOs are not run by its samples, and fails nothing for it', async () => {
+    const tcpchat = fileURLToPath(new URL('../../testnet/apps/tcpchat/', import.meta.url))
+    const samples = path.join(root, 't-samples.jsonl')
+    await fs.writeFile(samples, line({ method: 'GET', path: '/' }))
+    const r = await runCli(['check', path.join(tcpchat, 'v2'), '--previous', path.join(tcpchat, 'v1'), '--samples', samples])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    for (const kind of ['past', 'future']) expect(r.stdout).toContain(`${kind} SO: not exercised: a "wire": "tcp" app's simulation objects transform byte streams`)
+  })
+
+  it('refuses samples that are not HTTP requests, naming the line', async () => {
+    const v1 = await pykv('v1', 'r-v1')
+    const v2 = await pykv('v2', 'r-v2', m => { delete m.transform })
+    const samples = path.join(root, 'r-samples.jsonl')
+    await fs.writeFile(samples, line({ method: 'GET', path: '/kv/a' }) + '\n' + line({ request: { op: 'get', key: 'a' }, response: { value: 1 } }))
+    const r = await runCli(['check', v2, '--previous', v1, '--samples', samples])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/r-samples\.jsonl line 3: a process app's sample is an HTTP request .*"path" must be an origin-form target .*\[CheckFailedError\]/)
+  })
+
+  it('checks pykv 2.0.0 as published: command transforms on sample state, then both programs on it', async () => {
+    const state = await dir('s-state', { 'state.json': '{"colour":"red","users/42":"ann"}' })
+    const samples = path.join(root, 's-samples.jsonl')
+    await fs.writeFile(samples, [
+      { method: 'GET', path: '/kv/colour' },
+      { method: 'GET', path: '/kv/users%2F42' },
+      { method: 'PUT', path: '/kv/colour', body: 'blue' }
+    ].map(line).join(''))
+    const r = await runCli(['check', path.join(PYKV, 'v2'), '--previous', path.join(PYKV, 'v1'), '--state', state, '--samples', samples])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toContain('transform up: ok (1 files)')
+    expect(r.stdout).toContain('down(up(state)) == state: ok')
+    // 2.0.0 runs on what up.py made: the values 1.0.0 held answer the same
+    expect(r.stdout).toContain('samples: 3 HTTP requests, answered by 1.0.0\'s program: 200 200 200')
+    expect(r.stdout).toContain('past SO with 2.0.0\'s program: 3 samples, 0 answered otherwise than 1.0.0\'s')
   })
 })

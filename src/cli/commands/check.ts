@@ -6,6 +6,8 @@ import { pathToFileURL } from 'node:url'
 import type { Command } from 'commander'
 import { UpgossipError } from '../../errors.js'
 import type { CheckedSimulationObject } from '../../shim/index.js'
+import type { TransformCheck } from '../../upgrade/index.js'
+import type { HttpSamplesCheck, HttpSimulationCheck } from './check-http.js'
 import { note, readInput, say, sayJson } from '../output.js'
 
 /** The check found a mismatch or a failure. */
@@ -20,15 +22,16 @@ export function checkCommand (program: Command): void {
     .argument('<dir>', 'the new version\'s package directory')
     .requiredOption('--previous <bundle|dir>', 'the previous version: a release bundle or a package directory')
     .option('--state <dir>', 'a sample state directory of the previous version (up, and down(up(state)) == state)')
-    .option('--samples <file>', 'JSON lines {"request": …, "response": …} in the previous version\'s protocol')
+    .option('--samples <file>', 'JSON lines in the previous version\'s protocol: {"request": …, "response": …}; for a process app (run), HTTP requests {"method", "path", "headers", "body"} with the body as text')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExit 1 on any mismatch. Example:\n  $ upgossip check ./kv-v2 --previous kv-1.0.0.car --state ./sample-state --samples samples.jsonl')
+    .addHelpText('after', '\nA process app\'s samples are answered by the previous version\'s program, then sent through the\nsimulation objects both ways and through them to the new version\'s program (docs/cli.md#check).\nExit 1 on any mismatch. Example:\n  $ upgossip check ./kv-v2 --previous kv-1.0.0.car --state ./sample-state --samples samples.jsonl')
     .action(async (dir: string, opts: { previous: string, state?: string, samples?: string, json?: boolean }) => {
       const { MemoryBlockStore } = await import('../../store/index.js')
       const { packDirectory, unpackPackage } = await import('../../package/index.js')
       const { readBundle } = await import('../../release/index.js')
       const { checkTransforms } = await import('../../upgrade/index.js')
       const { roundTrip } = await import('../../shim/index.js')
+      const { toHttpRequest } = await import('../../host/index.js')
       const work = await fs.mkdtemp(path.join(os.tmpdir(), 'upgossip-check-'))
       try {
         const next = await packDirectory(dir, new MemoryBlockStore())
@@ -52,15 +55,27 @@ export function checkCommand (program: Command): void {
           report.transform = m.transform == null ? 'no transform: the state directory is carried over as is' : 'not exercised: give --state DIR'
         }
 
-        const samples = opts.samples == null
+        const lines = opts.samples == null
           ? []
-          : (await fs.readFile(opts.samples, 'utf8')).split('\n').filter(l => l.trim() !== '').map((l, i) => {
+          : (await fs.readFile(opts.samples, 'utf8')).split('\n').map((l, i) => ({ l, i })).filter(({ l }) => l.trim() !== '').map(({ l, i }) => {
               try {
-                return JSON.parse(l) as { request: unknown, response: unknown }
+                return { value: JSON.parse(l) as unknown, line: i + 1 }
               } catch {
                 throw new CheckFailedError(`${opts.samples ?? ''} line ${i + 1} is not JSON`)
               }
             })
+        // a process app's samples are HTTP requests (answered by the previous version's program); an SDK app's, request and response
+        const httpSamples = m.run?.wire !== 'http'
+          ? []
+          : lines.map(({ value, line }) => {
+            try {
+              return toHttpRequest(value)
+            } catch (err) {
+              throw new CheckFailedError(`${opts.samples ?? ''} line ${line}: a process app's sample is an HTTP request {"method", "path", "headers", "body"} with the body as text: ${(err as Error).message}`)
+            }
+          })
+        const samples = m.run == null ? lines.map(({ value }) => value as { request: unknown, response: unknown }) : []
+        const httpSos: Partial<Record<'past' | 'future', string>> = {}
         const sims: Record<string, unknown> = {}
         for (const kind of ['past', 'future'] as const) {
           const file = m.simulation?.[kind]
@@ -74,13 +89,36 @@ export function checkCommand (program: Command): void {
             problems++
             continue
           }
-          if (samples.length === 0) {
+          if (m.run?.wire === 'tcp') {
+            sims[kind] = 'not exercised: a "wire": "tcp" app\'s simulation objects transform byte streams, and check sends HTTP samples only'
+            continue
+          }
+          if (samples.length === 0 && httpSamples.length === 0) {
             sims[kind] = 'not exercised: give --samples FILE'
+            continue
+          }
+          if (m.run != null) {
+            // run again as the daemon runs it: in a worker, from its file
+            httpSos[kind] = path.resolve(dir, ...file.split('/'))
             continue
           }
           const results = (await roundTrip(so as CheckedSimulationObject, kind, samples)).filter(r => r.problems.length > 0)
           sims[kind] = { samples: samples.length, mismatches: results }
           problems += results.length
+        }
+        if (Object.keys(httpSos).length > 0) {
+          const { checkHttpSamples } = await import('./check-http.js')
+          const transformed = report.transform as TransformCheck | string
+          // the new version runs on what its `up` made of the sample state (or the sample itself, when it has no transform)
+          const nextState = m.transform == null || opts.state == null ? opts.state : typeof transformed !== 'string' && transformed.up.ok ? path.join(work, 'transform', 'up') : undefined
+          if (m.transform != null && opts.state != null && nextState == null) {
+            for (const kind of Object.keys(httpSos)) sims[kind] = 'not exercised: the transform failed, so the new version has no state to start on'
+          } else {
+            const http = await checkHttpSamples({ previous: { manifest: previous.manifest, packageDir: previousDir, state: opts.state }, next: { manifest: m, packageDir: dir, state: nextState }, sos: httpSos, samples: httpSamples, work: path.join(work, 'programs') })
+            report.samples = http.answered
+            Object.assign(sims, http.simulation)
+            problems += http.problems
+          }
         }
         report.simulation = Object.keys(sims).length === 0 ? 'no simulation objects' : sims
         report.problems = problems
@@ -99,12 +137,25 @@ export function checkCommand (program: Command): void {
               for (const p of tc.roundTrip.problems) say(`  ${p}`)
             }
           }
+          const answered = report.samples as HttpSamplesCheck['answered'] | undefined
+          if (answered != null) say('error' in answered ? `samples: FAILED: ${answered.error}` : `samples: ${answered.statuses.length} HTTP requests, answered by ${answered.by}'s program: ${answered.statuses.join(' ')}`)
+          const mismatched = (list: Array<{ index: number, problems: string[] }> | undefined): void => {
+            for (const mm of list ?? []) for (const p of mm.problems) say(`  sample ${mm.index + 1}: ${p}`)
+          }
           for (const [kind, r] of Object.entries(sims)) {
             if (typeof r === 'string') { say(`${kind} SO: ${r}`); continue }
-            const rr = r as { ok?: boolean, error?: string, samples?: number, mismatches?: Array<{ index: number, problems: string[] }> }
+            const rr = r as { ok?: boolean, error?: string, samples?: number, mismatches?: Array<{ index: number, problems: string[] }>, newVersion?: HttpSimulationCheck['newVersion'] }
             if (rr.error != null) { say(`${kind} SO: FAILED: ${rr.error}`); continue }
             say(`${kind} SO: ${rr.samples ?? 0} samples, ${rr.mismatches?.length ?? 0} did not survive the round trip`)
-            for (const mm of rr.mismatches ?? []) for (const p of mm.problems) say(`  sample ${mm.index + 1}: ${p}`)
+            mismatched(rr.mismatches)
+            const nv = rr.newVersion
+            if (nv == null) continue
+            if (typeof nv === 'string') say(`${kind} SO with ${m.version}'s program: ${nv}`)
+            else if ('error' in nv) say(`${kind} SO with ${m.version}'s program: FAILED: ${nv.error}`)
+            else {
+              say(`${kind} SO with ${m.version}'s program: ${nv.samples} samples, ${nv.mismatches.length} answered otherwise than ${previous.manifest.version}'s`)
+              mismatched(nv.mismatches)
+            }
           }
           if (Object.keys(sims).length === 0) say('simulation objects: none')
         }

@@ -1,11 +1,14 @@
 /**
- * `upgossip init`: a new app package, scaffolded from the template in
- * `testnet/apps/template/` (the demo app's shape): manifest, server, README, and the
- * next version's transform and simulation-object templates under `next/`.
+ * `upgossip init`: a new app package, scaffolded from a template: `testnet/apps/template/`
+ * for `--lang node` (an SDK app in the demo app's shape), `testnet/apps/template-python/`
+ * for `--lang python` (a process app: a Python program the daemon runs and talks to over
+ * HTTP). Each has a manifest, a server, a README, and the next version's transform and
+ * simulation-object templates under `next/`.
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Option } from 'commander'
 import type { Command } from 'commander'
 import { UpgossipError } from '../../errors.js'
 import { note, say, sayJson } from '../output.js'
@@ -20,8 +23,17 @@ export class InvalidAppNameError extends UpgossipError {
   static override name = 'InvalidAppNameError'
 }
 
-/** The template, outside dist/ (package.json `files` ships it): the same path from src/ and dist/. */
-export const TEMPLATE_DIR = fileURLToPath(new URL('../../../testnet/apps/template/', import.meta.url))
+/** The templates, outside dist/ (package.json `files` ships them): the same paths from src/ and dist/. */
+export const TEMPLATES = {
+  node: fileURLToPath(new URL('../../../testnet/apps/template/', import.meta.url)),
+  python: fileURLToPath(new URL('../../../testnet/apps/template-python/', import.meta.url))
+} as const
+
+/** A language `init --lang` scaffolds an app in. */
+export type InitLanguage = keyof typeof TEMPLATES
+
+/** The SDK template (`--lang node`, the default). */
+export const TEMPLATE_DIR = TEMPLATES.node
 
 /** What {@link scaffoldApp} wrote. */
 export interface Scaffold {
@@ -86,10 +98,11 @@ export function initCommand (program: Command): void {
     .description('scaffold a new app package: manifest, server, README, and templates of the next version\'s transforms and simulation objects')
     .argument('<dir>', 'the new package directory (created if missing; must be empty)')
     .option('--app <name>', 'the app\'s name (default: the directory\'s name)')
+    .addOption(new Option('--lang <lang>', 'node: an app on the upgossip/app SDK; python: a process app, a Python program run over HTTP with no SDK').choices(Object.keys(TEMPLATES)).default('node'))
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nThe package is ready to pack and release; DIR/README.md says what comes next.\n\nExample:\n  $ upgossip init ./myapp\n  $ upgossip release ./myapp --key publisher.key --out myapp-1.0.0.car')
-    .action(async (dir: string, opts: { app?: string, json?: boolean }) => {
-      const made = await scaffoldApp(dir, opts.app)
+    .addHelpText('after', '\nThe package is ready to pack and release; DIR/README.md says what comes next.\n\nExamples:\n  $ upgossip init ./myapp\n  $ upgossip release ./myapp --key publisher.key --out myapp-1.0.0.car\n  $ upgossip init ./pyapp --lang python     # docs/process-apps.md')
+    .action(async (dir: string, opts: { app?: string, lang: InitLanguage, json?: boolean }) => {
+      const made = await scaffoldApp(dir, opts.app, TEMPLATES[opts.lang])
       if (opts.json === true) {
         sayJson(made)
         return

@@ -1,18 +1,20 @@
 /**
- * docs/tutorial.md, run word for word: every ```sh block and every `$ ` line of a
- * ```console block, in order, in one bash with job control (as in a terminal), in a fresh
- * temporary directory, with `upgossip` an alias of this checkout's bin/upgossip.js — what
- * the tutorial's set-up block makes. That set-up block (marked `<!-- tutorial: setup -->`)
- * is the one block not run: it clones and builds, which the caller has done.
+ * docs/tutorial.md (and any page written the same way: docs/process-apps.md), run word for
+ * word: every ```sh block and every `$ ` line of a ```console block, in order, in one bash
+ * with job control (as in a terminal), in a fresh temporary directory, with `upgossip` an
+ * alias of this checkout's bin/upgossip.js and `$UPGOSSIP_REPO` this checkout — what the
+ * page's set-up block makes. That set-up block (marked `<!-- tutorial: setup -->`) is the
+ * one block not run: it clones and builds, which the caller has done.
  *
- * The test (test/e2e/tutorial.test.ts) compares what each command printed with the
- * transcript pasted under it; run this file to see a fresh transcript, e.g. after
- * changing the tutorial:
+ * The tests (test/e2e/tutorial.test.ts, test/e2e/process-apps-guide.test.ts) compare what
+ * each command printed with the transcript pasted under it; run this file to see a fresh
+ * transcript, e.g. after changing a page:
  *
  * @example
  * ```sh
- * npm run build && node test/e2e/support/tutorial.ts          # prints the transcript
+ * npm run build && node test/e2e/support/tutorial.ts          # prints the tutorial's transcript
  * node test/e2e/support/tutorial.ts --keep                     # and keeps the directory
+ * node test/e2e/support/tutorial.ts --doc docs/process-apps.md # another page
  * ```
  */
 import { spawn } from 'node:child_process'
@@ -23,6 +25,8 @@ import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url))
 export const TUTORIAL = path.join(ROOT, 'docs', 'tutorial.md')
+/** The guide to process apps, run the same way. */
+export const PROCESS_APPS_GUIDE = path.join(ROOT, 'docs', 'process-apps.md')
 
 /** One thing the tutorial tells the reader to run. */
 export interface TutorialStep {
@@ -155,7 +159,8 @@ export async function runTutorial (dir: string, steps: TutorialStep[], timeoutMs
   await fs.writeFile(file, script(steps))
   // the caller's PATH as it is: with an older Node first, `upgossip` re-executes itself on
   // the pinned Node 22, as in a newcomer's terminal; under `npm test` Node 22 comes first
-  const env: NodeJS.ProcessEnv = { ...process.env }
+  // UPGOSSIP_REPO: the clone, as a page's set-up block names it (to copy testnet/apps/pykv, say)
+  const env: NodeJS.ProcessEnv = { ...process.env, UPGOSSIP_REPO: ROOT }
   delete env.UPGOSSIP_DATA
   return await new Promise((resolve, reject) => {
     const child = spawn('bash', ['--norc', '--noprofile', file], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
@@ -176,14 +181,20 @@ export async function runTutorial (dir: string, steps: TutorialStep[], timeoutMs
 }
 
 /**
- * A line as the test compares it: what differs from run to run (peer ids, release ids,
- * keys, times, ports, ages) replaced by a placeholder, spaces collapsed.
+ * A line as the test compares it: what differs from run to run (peer ids and their host
+ * names, release ids, keys, tokens, times, ports, pids, ages) replaced by a placeholder,
+ * spaces collapsed.
  */
 export function normalise (line: string): string {
   return line
     .replace(/12D3KooW[1-9A-HJ-NP-Za-km-z]*(…[1-9A-HJ-NP-Za-km-z]*)?/g, '<peer>')
     .replace(/\bbaf[a-z2-7]*(…[a-z2-7]*)?/g, '<cid>')
     .replace(/\bz6Mk[1-9A-HJ-NP-Za-km-z]*(…[1-9A-HJ-NP-Za-km-z]*)?/g, '<key>')
+    .replace(/\bk51[0-9a-z]{59}\b/g, '<host>')
+    .replace(/upgossip:[0-9a-f]{16,}@/g, 'upgossip:<token>@')
+    .replace(/\bport \d+/g, 'port <port>')
+    .replace(/"(pid|port)": ?\d+/g, '"$1":<n>')
+    .replace(/\bpid \d+/g, 'pid <n>')
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>')
     .replace(/\b\d\d:\d\d:\d\d\b/g, '<hms>')
     .replace(/\/tcp\/\d+/g, '/tcp/<port>')
@@ -225,8 +236,9 @@ export function expectedStatus (step: TutorialStep): number {
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   const keep = process.argv.includes('--keep')
+  const doc = process.argv.includes('--doc') ? path.resolve(process.argv[process.argv.indexOf('--doc') + 1] ?? '') : TUTORIAL
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'upgossip-tutorial-'))
-  const steps = tutorialSteps(await fs.readFile(TUTORIAL, 'utf8'))
+  const steps = tutorialSteps(await fs.readFile(doc, 'utf8'))
   const { results, timedOut } = await runTutorial(dir, steps)
   for (const r of results) {
     if (r.step.kind === 'sh') {
