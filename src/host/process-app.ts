@@ -84,6 +84,7 @@ export class ProcessApp extends AppRun {
   private poll: NodeJS.Timeout | undefined
   private failedChecks = 0
   private stopping = false
+  private started = false
   /** The port the app listens on (set at start). */
   port: number | undefined
   private readonly simulations: SimulationRunner
@@ -103,13 +104,18 @@ export class ProcessApp extends AppRun {
     return this.child?.pid
   }
 
-  /** True between start and exit. */
+  /**
+   * True between start and exit, including while the port is chosen before the program is
+   * spawned: the host must not take an app that has not spawned yet for one that exited
+   * (it would start a second copy beside it).
+   */
   get running (): boolean {
-    return this.child != null && !this.exited
+    return this.started && !this.exited
   }
 
   /** Start the program (asynchronously: a port is chosen first); its end comes as `exit`. */
   start (): void {
+    this.started = true
     fs.mkdirSync(this.init.stateDir, { recursive: true })
     fs.mkdirSync(path.dirname(this.init.logFile), { recursive: true })
     this.log = fs.createWriteStream(this.init.logFile, { flags: 'a' })
@@ -121,6 +127,8 @@ export class ProcessApp extends AppRun {
     const { run, packageDir } = this.init
     if (run.wire !== 'http') throw new ProcessAppError(`wire "${run.wire}" is not supported by this build of upgossip yet (only "http")`)
     this.port = await freePort()
+    // stopped while the port was chosen: nothing to start
+    if (this.stopping || this.exited) return
     const [program = '', ...args] = run.command
     // ./name is the package's own program; any other name is looked up on PATH
     const file = program.startsWith('./') ? path.join(packageDir, ...program.slice(2).split('/')) : program
@@ -141,6 +149,8 @@ export class ProcessApp extends AppRun {
       }
     })
     this.child = child
+    // recorded at once (not on the 'spawn' event, a tick later): a daemon that dies from here on leaves no group unrecorded
+    if (this.init.groupFile != null && child.pid != null) recordGroup(this.init.groupFile, child.pid)
     if (this.log != null) {
       child.stdout?.pipe(this.log, { end: false })
       child.stderr?.pipe(this.log, { end: false })
@@ -149,7 +159,6 @@ export class ProcessApp extends AppRun {
       const code = (err as NodeJS.ErrnoException).code ?? err.message
       this.end(null, null, code === 'ENOENT' ? `${program} was not found (is it installed, and on PATH or in the package?)` : `${program} could not start: ${code}`)
     })
-    child.once('spawn', () => { if (this.init.groupFile != null && child.pid != null) recordGroup(this.init.groupFile, child.pid) })
     child.once('exit', (code, signal) => { this.end(code, signal) })
     this.checkHealth()
     if (this.init.simulations.length > 0) void this.loadSimulations(this.init.simulations)
@@ -161,7 +170,12 @@ export class ProcessApp extends AppRun {
     clearTimeout(this.poll)
     this.markExited(code, signal)
     this.log?.write(`--- ${this.label} ${failure ?? `exited (${signal ?? String(code)})`}\n`)
-    if (this.init.groupFile != null) forgetGroup(this.init.groupFile)
+    const pid = this.child?.pid
+    if (pid != null) {
+      // whatever the program started and left behind goes with it: its group is the app
+      signalGroup(pid, 'SIGKILL')
+      if (this.init.groupFile != null) forgetGroup(this.init.groupFile, pid)
+    }
     this.inFlight = 0
     this.emit('exit', code, signal)
   }
@@ -278,6 +292,8 @@ export class ProcessApp extends AppRun {
     clearTimeout(this.poll)
     await this.simulations.stop()
     const child = this.child
+    // stopped before it was spawned: boot() sees `stopping` and spawns nothing
+    if (child == null && this.started && !this.exited) this.end(null, 'SIGTERM', 'was stopped before it started')
     if (child?.pid != null && !this.exited) {
       const exited = new Promise(resolve => { this.once('exit', resolve) })
       signalGroup(child.pid, 'SIGTERM')
