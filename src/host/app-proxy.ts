@@ -72,9 +72,20 @@ export class AppProxy {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: Error) => {
         const status = err instanceof ProxyError ? err.status : err instanceof HttpBodyTooLargeError ? 413 : 502
-        if (status === 502) this.c.log(`proxy: ${req.method ?? '?'} ${(req.url ?? '').slice(0, 200)}: ${err.name}: ${err.message}`)
+        // one line per refused request (the event log bounds how many a minute)
+        this.c.log(`proxy: ${req.method ?? '?'} ${(req.url ?? '').slice(0, 200)}: ${status} ${err.name}: ${err.message}`)
         send(res, status, { 'content-type': 'application/json' }, JSON.stringify({ error: { code: err.name, message: err.message } }) + '\n')
       })
+    })
+    // a request that does not parse (a malformed request line, say): answered as Node would, and logged
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy()
+        return
+      }
+      const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request']
+      this.c.log(`proxy: refused a malformed request with ${status} (${err.code ?? err.message})`)
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
     })
     this.server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.tunnel(req, socket as Socket, head)
@@ -116,6 +127,7 @@ export class AppProxy {
 
   private async handle (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (!this.authorised(req)) {
+      this.c.log(`proxy: ${req.method ?? '?'} ${(req.url ?? '').slice(0, 200)}: 407 without the credentials of UPGOSSIP_PROXY`)
       send(res, 407, { 'proxy-authenticate': 'Basic realm="upgossip"', 'content-type': 'text/plain' }, 'the proxy wants the credentials of UPGOSSIP_PROXY\n')
       return
     }

@@ -104,7 +104,11 @@ export class ProcessApp extends AppRun {
     return this.child?.pid
   }
 
-  /** True between start and exit (while a port is chosen and the program spawned too: the host must not take that for a crash). */
+  /**
+   * True between start and exit, including while the port is chosen before the program is
+   * spawned: the host must not take an app that has not spawned yet for one that exited
+   * (it would start a second copy beside it).
+   */
   get running (): boolean {
     return this.started && !this.exited
   }
@@ -147,6 +151,8 @@ export class ProcessApp extends AppRun {
       }
     })
     this.child = child
+    // recorded at once (not on the 'spawn' event, a tick later): a daemon that dies from here on leaves no group unrecorded
+    if (this.init.groupFile != null && child.pid != null) recordGroup(this.init.groupFile, child.pid)
     if (this.log != null) {
       child.stdout?.pipe(this.log, { end: false })
       child.stderr?.pipe(this.log, { end: false })
@@ -155,7 +161,6 @@ export class ProcessApp extends AppRun {
       const code = (err as NodeJS.ErrnoException).code ?? err.message
       this.end(null, null, code === 'ENOENT' ? `${program} was not found (is it installed, and on PATH or in the package?)` : `${program} could not start: ${code}`)
     })
-    child.once('spawn', () => { if (this.init.groupFile != null && child.pid != null) recordGroup(this.init.groupFile, child.pid) })
     child.once('exit', (code, signal) => { this.end(code, signal) })
     this.checkHealth()
     if (this.init.simulations.length > 0) void this.loadSimulations(this.init.simulations)
@@ -167,7 +172,12 @@ export class ProcessApp extends AppRun {
     clearTimeout(this.poll)
     this.markExited(code, signal)
     this.log?.write(`--- ${this.label} ${failure ?? `exited (${signal ?? String(code)})`}\n`)
-    if (this.init.groupFile != null) forgetGroup(this.init.groupFile)
+    const pid = this.child?.pid
+    if (pid != null) {
+      // whatever the program started and left behind goes with it: its group is the app
+      signalGroup(pid, 'SIGKILL')
+      if (this.init.groupFile != null) forgetGroup(this.init.groupFile, pid)
+    }
     this.inFlight = 0
     this.emit('exit', code, signal)
   }
@@ -284,15 +294,14 @@ export class ProcessApp extends AppRun {
     clearTimeout(this.poll)
     await this.simulations.stop()
     const child = this.child
+    // stopped before it was spawned: boot() sees `stopping` and spawns nothing
+    if (child == null && this.started && !this.exited) this.end(null, 'SIGTERM', 'was stopped before it started')
     if (child?.pid != null && !this.exited) {
       const exited = new Promise(resolve => { this.once('exit', resolve) })
       signalGroup(child.pid, 'SIGTERM')
       const kill = setTimeout(() => { signalGroup(child.pid ?? 0, 'SIGKILL') }, graceMs)
       await exited
       clearTimeout(kill)
-    } else if (child == null && !this.exited && this.started) {
-      // still choosing its port: boot() sees `stopping` and ends it without starting anything
-      await new Promise(resolve => { this.once('exit', resolve) })
     }
     this.log?.end()
   }

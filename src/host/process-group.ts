@@ -12,8 +12,15 @@ export function recordGroup (file: string, pid: number): void {
   } catch {}
 }
 
-/** The group ended: forget it. */
-export function forgetGroup (file: string): void {
+/** The group ended: forget it (only if the file still names it: another may have been recorded since). */
+export function forgetGroup (file: string, pid?: number): void {
+  if (pid != null) {
+    try {
+      if (Number.parseInt(fs.readFileSync(file, 'utf8'), 10) !== pid) return
+    } catch {
+      return
+    }
+  }
   fs.rmSync(file, { force: true })
 }
 
