@@ -8,6 +8,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { PolicyRun } from '../sim/policies.ts'
+import type { ProcessLatency } from './process.ts'
 import { timeTargetRun } from './result.ts'
 import type { BenchResult, ShapedSwarm } from './result.ts'
 import { mib } from './stats.ts'
@@ -67,6 +68,8 @@ export const ANALYSIS_ANCHORS: Record<string, string> = {
   'announce.ratio': 'announcement',
   'shim.latencyRatio': 'shim-overhead',
   'shim.throughputRatio': 'shim-overhead',
+  'process.latencyRatio': 'process-apps',
+  'process.soHopRatio': 'process-apps',
   'rollout.failedRequests': 'rollout-disruption',
   'rollout.p99Ratio': 'rollout-disruption',
   'footprint.idleRssMB': 'idle-memory'
@@ -134,6 +137,8 @@ const FIGURES: Record<string, (r: BenchResult) => string> = {
   },
   'shim.latencyRatio': r => r.shim == null ? '' : `Two hops: p50 × ${r.shim.twoHop.latencyRatio ?? '–'}.`,
   'shim.throughputRatio': r => r.shim == null ? '' : `Two hops: throughput × ${r.shim.twoHop.throughputRatio ?? '–'}; 1 MiB uploads, one hop × ${r.shim.bulkThroughputRatio ?? '–'}, two hops × ${r.shim.twoHop.bulkThroughputRatio ?? '–'}.`,
+  'process.latencyRatio': r => r.process == null ? '' : `p50 ${r.process.sameVersion.p50Ms} ms through the proxy and the peer's daemon, ${r.process.direct.p50Ms} ms between the app ports; A's proxy to A's own app, without libp2p: ${r.process.ownProxy.p50Ms} ms.`,
+  'process.soHopRatio': r => r.process == null ? '' : `p50 ${r.process.soHop.p50Ms} ms through one SO hop, ${r.process.sameVersion.p50Ms} ms untranslated.`,
   'rollout.failedRequests': r => r.rollout == null ? '' : `${r.rollout.failedRequests} of ${r.rollout.requests}; \`rollout.failures\` in run.json names them.`,
   'rollout.p99Ratio': r => r.rollout == null ? '' : `p99 before: ${r.rollout.before.p99Ms} ms; during the rolling rollout: ${r.rollout.rolling.load.p99Ms} ms; a switch took ${r.rollout.rolling.switchMeanMs} ms on average, ${r.rollout.rolling.switchMaxMs} ms at most.`,
   'footprint.idleRssMB': r => {
@@ -168,6 +173,35 @@ function shapedSection (s: ShapedSwarm, cpus: number): string[] {
         const copyMs = x.bundleBytes * 8 / (s.uplinkMbit * 1e6) * 1000
         return [x.peers, mib(x.packageBytes), seconds(x.swarmMs, 2), seconds(x.httpsMs, 2), x.timeVsHttps, seconds(copyMs, 2), seconds((x.peers - 1) * copyMs, 2), x.publisherEgressRatio, x.duplicateRatio, seconds(x.swarmCpuMs), seconds(x.httpsCpuMs)]
       })), '']
+}
+
+/** Process apps: the paths side by side, and the ratios. */
+function processSection (p: NonNullable<BenchResult['process']>): string[] {
+  const ms = (v: number): string => `${v} ms`
+  const rows: Array<[string, ProcessLatency]> = [
+    ['direct: app A → app B\'s port on loopback (no upgossip)', p.direct],
+    ['same version: app A → A\'s proxy → daemon A → libp2p → daemon B → app B', p.sameVersion],
+    ['one SO hop: the same to C, served through C\'s past SO', p.soHop],
+    ['A\'s proxy → daemon A → app A (no libp2p)', p.ownProxy]
+  ]
+  return ['## Process apps', '',
+    `Three daemons run an HTTP process app (\`run: { command, wire: "http" }\`): ${p.app}. A and B run protocol 1, C runs 2 with a past simulation object that passes messages through unchanged. A loop inside A's app makes null requests (GET, an 11-byte answer), one in flight, to each path in turn, request by request, over connections kept open; latency is measured per request in the app (${p.requests} per path after ${p.warmup} not counted).`, '',
+    table(['path', 'requests', 'p50', 'p90', 'p99', 'mean'], rows.map(([name, l]) => [name, l.count, ms(l.p50Ms), ms(l.p90Ms), ms(l.p99Ms), ms(l.meanMs)])), '',
+    `Same version through the proxy and the peer's daemon against the direct request: p50 × **${p.latencyRatio ?? '–'}**. One SO hop against the untranslated path: p50 × **${p.soHopRatio ?? '–'}**. TCP stream throughput through the tunnel against a bare libp2p stream: ${p.tcpThroughputRatio == null ? `not measured: ${p.tcpThroughputNote ?? 'no figure'}` : `× ${p.tcpThroughputRatio}`}. Where the time goes: [${ANALYSIS_PAGE}](${ANALYSIS_PAGE}#process-apps).`, '',
+    ...processCpu(p), '']
+}
+
+/** The CPU each process spent per request, each path measured alone. */
+function processCpu (p: NonNullable<BenchResult['process']>): string[] {
+  const cpu = p.cpu
+  if (cpu == null) return []
+  const paths: Array<[string, keyof typeof cpu]> = [['direct', 'direct'], ['same version', 'sameVersion'], ['one SO hop', 'soHop'], ['A\'s own app through its proxy', 'ownProxy']]
+  return [`CPU milliseconds per request of each process (user + system, from /proc, counted in 10 ms ticks), each path alone for ${cpu.direct.requests} requests, one in flight. With one request in flight the processes of a path work one after another, so on CPUs not shared with much else the latency is about their sum.`, '',
+    table(['path', 'wall per request', 'app A', 'daemon A', 'daemon B', 'app B', 'daemon C', 'app C', 'all six'], paths.map(([label, k]) => {
+      const c = cpu[k]
+      const m = c.msPerRequest
+      return [label, `${c.wallMsPerRequest} ms`, m.appA, m.daemonA, m.daemonB, m.appB, m.daemonC, m.appC, `${m.total} ms`]
+    }))]
 }
 
 /** Write docs/benchmarks.md and its SVGs; returns the files written. */
@@ -261,6 +295,8 @@ export async function writeReport (r: BenchResult, file: string, simulations: Po
       `One hop against the same version: p50 × ${sh.latencyRatio ?? '–'}, throughput × ${sh.throughputRatio ?? '–'} (null requests at ${Math.max(...sh.rows.map(x => x.inflight))} in flight), 1 MiB uploads × ${sh.bulkThroughputRatio ?? '–'}. Two hops: p50 × ${sh.twoHop.latencyRatio ?? '–'}, throughput × ${sh.twoHop.throughputRatio ?? '–'}, uploads × ${sh.twoHop.bulkThroughputRatio ?? '–'}. The same null request through \`POST /call\` from outside (HTTP, then the same path): p50 ${sh.controlApi.latency.p50Ms} ms, p99 ${sh.controlApi.latency.p99Ms} ms.`, '')
     md.push(await svg('shim-latency.svg', barChart({ title: 'Null request p50 by SO hops', y: 'ms', categories: ['same version', 'one hop', 'two hops'], series: [...new Set(sh.rows.filter(x => x.kind === 'null').map(x => x.inflight))].map(n => ({ name: `${n} in flight`, values: [0, 1, 2].map(h => sh.rows.find(x => x.kind === 'null' && x.inflight === n && x.hops === h)?.latency.p50Ms ?? 0) })) })), '')
   }
+
+  if (r.process != null) md.push(...processSection(r.process))
 
   if (r.rollout != null) {
     const ro = r.rollout
