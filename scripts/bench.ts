@@ -26,7 +26,8 @@ import { footprint, idleOf } from './bench/footprint.ts'
 import { MODES, SECTIONS, swarmSizes } from './bench/modes.ts'
 import type { BenchMode, Section } from './bench/modes.ts'
 import { BenchNetwork } from './bench/network.ts'
-import { processApps } from './bench/process.ts'
+import { processApps, withTcp } from './bench/process.ts'
+import { tcpThroughput } from './bench/process-tcp.ts'
 import { writeReport } from './bench/report.ts'
 import { swarmResult, targets } from './bench/result.ts'
 import type { BenchResult, SwarmResult } from './bench/result.ts'
@@ -53,7 +54,8 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   announce   publish → every peer admitted the release, against a plain 1 KiB gossip message
   shim       null and 1 MiB requests, same version vs one and two SO hops
   process    an HTTP process app's null request through the proxy and the peer's daemon
-             vs the same request between the app ports; one SO hop vs none
+             vs the same request between the app ports; one SO hop vs none; a TCP
+             app's stream throughput through the tunnel vs a bare libp2p stream
   rollout    failed requests and p99 while N peers upgrade (rolling, then canary), and
              the simulator's prediction of the same rollouts
   footprint  idle daemon RSS and CPU, start-to-ready, upgossip --help
@@ -239,7 +241,7 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
     targets: [],
     errors: {}
   }
-  const failed = (section: Section | 'swarm.shaped', err: unknown): void => {
+  const failed = (section: Section | 'swarm.shaped' | 'process.tcp', err: unknown): void => {
     const message = (err as Error)?.stack ?? String(err)
     result.errors[section] = (err as Error)?.message ?? String(err)
     progress(`${section} failed: ${message}`)
@@ -303,10 +305,19 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
   }
   if (o.only.has('process')) {
     progress('== process apps (wire "http")')
+    const env = (): Record<string, string> => o.profile == null ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profile}` }
     try {
-      const env = (): Record<string, string> => o.profile == null ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profile}` }
       result.process = await processApps(m.process, progress, o.keep, env)
     } catch (err) { failed('process', err) }
+    if (result.process != null) {
+      progress('== process apps (wire "tcp")')
+      try {
+        result.process = withTcp(result.process, await tcpThroughput({ bytes: m.process.tcpBytes, rounds: m.process.tcpRounds }, progress, o.keep, env))
+      } catch (err) {
+        failed('process.tcp', err)
+        result.process.tcpThroughputNote = 'the TCP measurement failed (errors["process.tcp"])'
+      }
+    }
   }
   if (o.only.has('rollout')) {
     progress('== rollout disruption')

@@ -13,6 +13,11 @@
  *   the daemon's proxy (an absolute URL, the proxy's credentials), `via: 'direct'` to the
  *   URL itself. Both keep their connections open (a keep-alive agent), as an HTTP client
  *   of a service does; every answer is checked.
+ *
+ * `procbench-tcp` ({@link tcpAppVersion}) is its wire "tcp" sibling, a sink: a connection
+ * sends a line with the number of bytes that follow, then the bytes; once all are in, the
+ * sink answers their count as a line. (The sender does not half-close to say it is done:
+ * the answer must not depend on a half-close crossing the tunnel.)
  */
 
 const SERVER = `import http from 'node:http'
@@ -98,4 +103,36 @@ export function processAppVersion (protocol: 1 | 2): { files: Record<string, str
   }
   if (protocol === 1) return { files: { 'server.mjs': SERVER }, manifest }
   return { files: { 'server.mjs': SERVER, 'so/past.js': PASS_THROUGH }, manifest: { ...manifest, upgrades: '^1.0.0', simulation: { past: 'so/past.js' } } }
+}
+
+const SINK = `import net from 'node:net'
+
+// a line with the number of bytes that follow, the bytes; once they are all in, their count as a line
+net.createServer({ allowHalfOpen: true }, socket => {
+  let want = -1
+  let got = 0
+  let head = Buffer.alloc(0)
+  socket.on('data', chunk => {
+    if (want < 0) {
+      head = Buffer.concat([head, chunk])
+      const nl = head.indexOf(10)
+      if (nl < 0) return
+      want = Number(head.subarray(0, nl).toString())
+      chunk = head.subarray(nl + 1)
+    }
+    const before = got
+    got += chunk.length
+    if (before < want && got >= want) socket.write(got + '\\n')
+  })
+  socket.on('end', () => { socket.end() })
+  socket.on('error', () => {})
+}).listen(Number(process.env.UPGOSSIP_PORT), '127.0.0.1')
+`
+
+/** The files and manifest of the wire "tcp" sink (`procbench-tcp` 1.0.0). */
+export function tcpAppVersion (): { files: Record<string, string>, manifest: Record<string, unknown> } {
+  return {
+    files: { 'sink.mjs': SINK },
+    manifest: { app: 'procbench-tcp', version: '1.0.0', protocol: 1, run: { command: [process.execPath, 'sink.mjs'], wire: 'tcp' }, health: { readyWithin: '15s', stableFor: '500ms' } }
+  }
 }

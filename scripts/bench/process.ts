@@ -25,6 +25,7 @@ import { metricSum } from './prometheus.ts'
 import { processAppVersion } from './process-app.ts'
 import { BenchNetwork, sleep } from './network.ts'
 import type { Progress } from './network.ts'
+import type { ProcessTcpResult } from './process-tcp.ts'
 import { quantile, ratio, round, sortedCopy, summarize } from './stats.ts'
 
 /** Latencies of one path, in ms. */
@@ -56,7 +57,7 @@ export interface ProcessResult {
   latencyRatio: number | null
   /** One SO hop p50 ÷ the same-version (untranslated) p50. */
   soHopRatio: number | null
-  /** wire "tcp": stream throughput through the tunnel ÷ a bare libp2p stream; null until the wire is built. */
+  /** wire "tcp": stream throughput through the tunnel ÷ a bare libp2p stream (median MiB/s of each); null when not measured. */
   tcpThroughputRatio: number | null
   /** Why `tcpThroughputRatio` is null, when it is. */
   tcpThroughputNote: string | null
@@ -73,11 +74,13 @@ export interface ProcessResult {
   /** CPU per request by process, each path measured alone after the latencies; null where /proc is missing. */
   cpu: Record<PathName, ProcessCpu> | null
   method: string
+  /** wire "tcp": the tunnel, a bare libp2p stream and plain loopback TCP (process-tcp.ts); null when not measured. */
+  tcp: ProcessTcpResult | null
 }
 
 const METHOD = 'a loop inside app A (Node.js http, a keep-alive agent) makes null GETs, one in flight, to four paths in turn request by request: direct = B\'s app port on loopback; sameVersion = A\'s proxy → daemon A → libp2p → daemon B → B\'s app (protocol 1 both sides); soHop = the same to C, which runs protocol 2 and serves protocol 1 through a past SO that passes messages through; ownProxy = A\'s proxy → daemon A → A\'s own app; latency per request measured in the app'
 
-const TCP_NOTE = 'wire "tcp" (CONNECT through the proxy) is not in this build'
+const TCP_NOTE = 'the TCP measurement did not run'
 
 /** Loops the measured requests are split into (progress between them). */
 const ROUNDS = 5
@@ -205,7 +208,8 @@ export async function processApps (opts: { requests: number, warmup: number }, p
       soHop,
       ownProxy: summary(got.ownProxy),
       cpu,
-      method: METHOD
+      method: METHOD,
+      tcp: null
     }
   } finally {
     await net.close(keep)
@@ -235,4 +239,9 @@ function outlived (root: string): number[] {
     } catch {}
   }
   return killed
+}
+
+/** The HTTP figures with the TCP ones. */
+export function withTcp (p: ProcessResult, tcp: ProcessTcpResult): ProcessResult {
+  return { ...p, tcpThroughputRatio: ratio(tcp.tunnel.mibPerSecond, tcp.libp2p.mibPerSecond, 2), tcpThroughputNote: null, tcp }
 }

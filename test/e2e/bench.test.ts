@@ -296,15 +296,15 @@ describe('npm run bench -- --tiny --json', () => {
 })
 
 describe('npm run bench -- --tiny --json --only process', () => {
-  it('measures an HTTP process app through the proxy and the shim against direct requests, and reports it', async () => {
+  it('measures an HTTP process app through the proxy and the shim against direct requests, a TCP one through the tunnel against a bare libp2p stream, and reports both', async () => {
     const { code, stdout, stderr } = await bench(['--tiny', '--json', '--only', 'process'])
     expect(code, stderr).toBe(0)
     const r = JSON.parse(stdout) as BenchResult
     expect(r.errors).toEqual({})
     const p = r.process
-    expect(p).toMatchObject({ tcpThroughputRatio: null, tcpThroughputNote: expect.stringContaining('tcp'), requests: MODES.tiny.process.requests, warmup: MODES.tiny.process.warmup })
+    expect(p).toMatchObject({ tcpThroughputNote: null, requests: MODES.tiny.process.requests, warmup: MODES.tiny.process.warmup })
     // ratios: finite and positive (benchmarks are not tests: no bound on a time)
-    for (const value of [p?.latencyRatio, p?.soHopRatio]) {
+    for (const value of [p?.latencyRatio, p?.soHopRatio, p?.tcpThroughputRatio]) {
       expect(Number.isFinite(value)).toBe(true)
       expect(value).toBeGreaterThan(0)
     }
@@ -318,10 +318,18 @@ describe('npm run bench -- --tiny --json --only process', () => {
       expect(cpu?.requests).toBeGreaterThan(0)
       expect(Object.keys(cpu?.msPerRequest ?? {})).toEqual(['appA', 'daemonA', 'daemonB', 'appB', 'daemonC', 'appC', 'total'])
     }
+    // wire "tcp": the tunnel, a bare libp2p stream and loopback TCP, each run's bytes counted by the sink
+    expect(p?.tcp).toMatchObject({ bytes: MODES.tiny.process.tcpBytes, rounds: MODES.tiny.process.tcpRounds })
+    for (const path of ['tunnel', 'libp2p', 'loopback'] as const) {
+      const t = p?.tcp?.[path]
+      expect(t?.runs).toHaveLength(MODES.tiny.process.tcpRounds)
+      expect(t?.mibPerSecond).toBeGreaterThan(0)
+      expect(Object.keys(t?.cpuMsPerMiB ?? {})).toEqual(['sender', 'daemonA', 'daemonB', 'appB', 'sink', 'total'])
+    }
     const byName = Object.fromEntries(r.targets.map(t => [t.name, t]))
     expect(byName['process.latencyRatio']?.value).toBe(p?.latencyRatio)
     expect(byName['process.soHopRatio']?.value).toBe(p?.soHopRatio)
-    expect(byName['process.tcpThroughputRatio']).toMatchObject({ value: null, met: null })
+    expect(byName['process.tcpThroughputRatio']?.value).toBe(p?.tcpThroughputRatio)
     expect(r.swarm).toBeNull()
 
     // the report has the section, from the JSON's figures
@@ -331,6 +339,7 @@ describe('npm run bench -- --tiny --json --only process', () => {
     const md = await fs.readFile(path.join(dir, 'benchmarks.md'), 'utf8')
     expect(md).toContain('## Process apps')
     expect(md).toContain(`p50 × **${p?.latencyRatio ?? 'none'}**`)
+    expect(md).toContain(`against the bare libp2p stream: × **${p?.tcpThroughputRatio ?? 'none'}**`)
     expect(md).toContain('benchmarks-analysis.md#process-apps')
   }, 120_000)
 })
