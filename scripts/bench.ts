@@ -1,7 +1,7 @@
 /**
  * `npm run bench` — upgossip's benchmarks, every figure from real daemon processes on
- * loopback: swarm against an HTTPS origin, announcement latency, shim overhead, rollout
- * disruption, footprint. Progress goes to stderr; `--json` prints one JSON object on
+ * loopback: swarm against an HTTPS origin, announcement latency, shim overhead, process
+ * apps through the proxy, rollout disruption, footprint. Progress goes to stderr; `--json` prints one JSON object on
  * stdout. A full run writes docs/benchmarks.md (tables and SVG plots) and
  * docs/benchmarks/run.json; it writes nothing else (the analysis of the figures is
  * docs/benchmarks-analysis.md, written by hand).
@@ -26,6 +26,8 @@ import { footprint, idleOf } from './bench/footprint.ts'
 import { MODES, SECTIONS, swarmSizes } from './bench/modes.ts'
 import type { BenchMode, Section } from './bench/modes.ts'
 import { BenchNetwork } from './bench/network.ts'
+import { processApps, withTcp } from './bench/process.ts'
+import { tcpThroughput } from './bench/process-tcp.ts'
 import { writeReport } from './bench/report.ts'
 import { swarmResult, targets } from './bench/result.ts'
 import type { BenchResult, SwarmResult } from './bench/result.ts'
@@ -51,6 +53,9 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
              --uplink, the same again with every host's uplink shaped (root and tc)
   announce   publish → every peer admitted the release, against a plain 1 KiB gossip message
   shim       null and 1 MiB requests, same version vs one and two SO hops
+  process    an HTTP process app's null request through the proxy and the peer's daemon
+             vs the same request between the app ports; one SO hop vs none; a TCP
+             app's stream throughput through the tunnel vs a bare libp2p stream
   rollout    failed requests and p99 while N peers upgrade (rolling, then canary), and
              the simulator's prediction of the same rollouts
   footprint  idle daemon RSS and CPU, start-to-ready, upgossip --help
@@ -64,8 +69,8 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   --no-write     do not write them
   --out FILE     write the report there instead of docs/benchmarks.md
   --keep         keep the daemons' directories (under the system temp dir)
-  --profile DIR  run the swarm's publisher and four other daemons with node --cpu-prof,
-                 profiles in DIR
+  --profile DIR  run the swarm's publisher and four other daemons, and the process
+                 section's three, with node --cpu-prof, profiles in DIR
                  (summarise with: node scripts/profile-summary.ts DIR/*.cpuprofile)
   --verbose      also show the testnet's live lines during the rollout
   --note TEXT    a line about the conditions of the run, kept in the JSON and the report
@@ -232,10 +237,11 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
     rollout: null,
     footprint: null,
     simulation: null,
+    process: null,
     targets: [],
     errors: {}
   }
-  const failed = (section: Section | 'swarm.shaped', err: unknown): void => {
+  const failed = (section: Section | 'swarm.shaped' | 'process.tcp', err: unknown): void => {
     const message = (err as Error)?.stack ?? String(err)
     result.errors[section] = (err as Error)?.message ?? String(err)
     progress(`${section} failed: ${message}`)
@@ -296,6 +302,22 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
     try {
       result.shim = await shimOverhead(m.shim, progress, o.keep)
     } catch (err) { failed('shim', err) }
+  }
+  if (o.only.has('process')) {
+    progress('== process apps (wire "http")')
+    const env = (): Record<string, string> => o.profile == null ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profile}` }
+    try {
+      result.process = await processApps(m.process, progress, o.keep, env)
+    } catch (err) { failed('process', err) }
+    if (result.process != null) {
+      progress('== process apps (wire "tcp")')
+      try {
+        result.process = withTcp(result.process, await tcpThroughput({ bytes: m.process.tcpBytes, rounds: m.process.tcpRounds }, progress, o.keep, env))
+      } catch (err) {
+        failed('process.tcp', err)
+        result.process.tcpThroughputNote = 'the TCP measurement failed (errors["process.tcp"])'
+      }
+    }
   }
   if (o.only.has('rollout')) {
     progress('== rollout disruption')

@@ -7,7 +7,7 @@
 import type { ShapedRunSpec } from './uplink.ts'
 
 /** Every section of the benchmark. */
-export const SECTIONS = ['swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation'] as const
+export const SECTIONS = ['swarm', 'announce', 'shim', 'process', 'rollout', 'footprint', 'simulation'] as const
 
 /** A section's name. */
 export type Section = typeof SECTIONS[number]
@@ -40,6 +40,11 @@ export interface BenchMode {
     /** Calls made before measuring (JIT, connections, caches). */
     warmup: number
   }
+  /**
+   * Process apps. wire "http": null requests measured per path, one in flight, after
+   * `warmup` per path; wire "tcp": `tcpBytes` sent on each path, `tcpRounds` times.
+   */
+  process: { requests: number, warmup: number, tcpBytes: number, tcpRounds: number }
   rollout: { peers: number, beforeMs: number, afterMs: number }
   footprint: { idleMs: number, helpRuns: number, starts: number }
   /** Network sizes the simulator runs every policy at. */
@@ -57,6 +62,7 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     uplinkMbit: null,
     announce: { probes: 7 },
     shim: { nullRequests: 1000, bulkRequests: 40, concurrency: [1, 64], bulkConcurrency: [1, 8], warmup: 100 },
+    process: { requests: 2000, warmup: 200, tcpBytes: 64 * MiB, tcpRounds: 5 },
     rollout: { peers: 6, beforeMs: 10_000, afterMs: 3000 },
     footprint: { idleMs: 10_000, helpRuns: 5, starts: 3 },
     simulation: { peers: [1000] }
@@ -70,6 +76,7 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     uplinkMbit: 20,
     announce: { probes: 15 },
     shim: { nullRequests: 5000, bulkRequests: 200, concurrency: [1, 64], bulkConcurrency: [1, 8], warmup: 500 },
+    process: { requests: 5000, warmup: 500, tcpBytes: 256 * MiB, tcpRounds: 5 },
     rollout: { peers: 10, beforeMs: 30_000, afterMs: 5000 },
     footprint: { idleMs: 60_000, helpRuns: 10, starts: 5 },
     simulation: { peers: [1000, 10_000] }
@@ -81,6 +88,7 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     uplinkMbit: null,
     announce: { probes: 2 },
     shim: { nullRequests: 30, bulkRequests: 3, concurrency: [1, 4], bulkConcurrency: [1], warmup: 5 },
+    process: { requests: 30, warmup: 5, tcpBytes: 1 * MiB, tcpRounds: 1 },
     rollout: { peers: 3, beforeMs: 2000, afterMs: 500 },
     footprint: { idleMs: 1000, helpRuns: 1, starts: 1 },
     simulation: { peers: [100] }

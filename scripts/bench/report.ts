@@ -8,6 +8,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { PolicyRun } from '../sim/policies.ts'
+import type { ProcessLatency } from './process.ts'
 import { timeTargetRun } from './result.ts'
 import type { BenchResult, ShapedSwarm } from './result.ts'
 import { mib } from './stats.ts'
@@ -67,6 +68,9 @@ export const ANALYSIS_ANCHORS: Record<string, string> = {
   'announce.ratio': 'announcement',
   'shim.latencyRatio': 'shim-overhead',
   'shim.throughputRatio': 'shim-overhead',
+  'process.latencyRatio': 'process-apps',
+  'process.soHopRatio': 'process-apps',
+  'process.tcpThroughputRatio': 'process-apps',
   'rollout.failedRequests': 'rollout-disruption',
   'rollout.p99Ratio': 'rollout-disruption',
   'footprint.idleRssMB': 'idle-memory'
@@ -134,6 +138,12 @@ const FIGURES: Record<string, (r: BenchResult) => string> = {
   },
   'shim.latencyRatio': r => r.shim == null ? '' : `Two hops: p50 × ${r.shim.twoHop.latencyRatio ?? '–'}.`,
   'shim.throughputRatio': r => r.shim == null ? '' : `Two hops: throughput × ${r.shim.twoHop.throughputRatio ?? '–'}; 1 MiB uploads, one hop × ${r.shim.bulkThroughputRatio ?? '–'}, two hops × ${r.shim.twoHop.bulkThroughputRatio ?? '–'}.`,
+  'process.latencyRatio': r => r.process == null ? '' : `p50 ${r.process.sameVersion.p50Ms} ms through the proxy and the peer's daemon, ${r.process.direct.p50Ms} ms between the app ports; A's proxy to A's own app, without libp2p: ${r.process.ownProxy.p50Ms} ms.`,
+  'process.soHopRatio': r => r.process == null ? '' : `p50 ${r.process.soHop.p50Ms} ms through one SO hop, ${r.process.sameVersion.p50Ms} ms untranslated.`,
+  'process.tcpThroughputRatio': r => {
+    const t = r.process?.tcp
+    return t == null ? (r.process?.tcpThroughputNote ?? '') : `${t.tunnel.mibPerSecond ?? '–'} MiB/s through the tunnel, ${t.libp2p.mibPerSecond ?? '–'} MiB/s on a bare libp2p stream, ${t.loopback.mibPerSecond ?? '–'} MiB/s over plain loopback TCP; CPU per MiB of all the processes: ${t.tunnel.cpuMsPerMiB?.total ?? '–'}, ${t.libp2p.cpuMsPerMiB?.total ?? '–'} and ${t.loopback.cpuMsPerMiB?.total ?? '–'} ms.`
+  },
   'rollout.failedRequests': r => r.rollout == null ? '' : `${r.rollout.failedRequests} of ${r.rollout.requests}; \`rollout.failures\` in run.json names them.`,
   'rollout.p99Ratio': r => r.rollout == null ? '' : `p99 before: ${r.rollout.before.p99Ms} ms; during the rolling rollout: ${r.rollout.rolling.load.p99Ms} ms; a switch took ${r.rollout.rolling.switchMeanMs} ms on average, ${r.rollout.rolling.switchMaxMs} ms at most.`,
   'footprint.idleRssMB': r => {
@@ -168,6 +178,54 @@ function shapedSection (s: ShapedSwarm, cpus: number): string[] {
         const copyMs = x.bundleBytes * 8 / (s.uplinkMbit * 1e6) * 1000
         return [x.peers, mib(x.packageBytes), seconds(x.swarmMs, 2), seconds(x.httpsMs, 2), x.timeVsHttps, seconds(copyMs, 2), seconds((x.peers - 1) * copyMs, 2), x.publisherEgressRatio, x.duplicateRatio, seconds(x.swarmCpuMs), seconds(x.httpsCpuMs)]
       })), '']
+}
+
+/** Process apps: the paths side by side, and the ratios. */
+function processSection (p: NonNullable<BenchResult['process']>): string[] {
+  const ms = (v: number): string => `${v} ms`
+  const rows: Array<[string, ProcessLatency]> = [
+    ['direct: app A → app B\'s port on loopback (no upgossip)', p.direct],
+    ['same version: app A → A\'s proxy → daemon A → libp2p → daemon B → app B', p.sameVersion],
+    ['one SO hop: the same to C, served through C\'s past SO', p.soHop],
+    ['A\'s proxy → daemon A → app A (no libp2p)', p.ownProxy]
+  ]
+  return ['## Process apps', '',
+    `Three daemons run an HTTP process app (\`run: { command, wire: "http" }\`): ${p.app}. A and B run protocol 1, C runs 2 with a past simulation object that passes messages through unchanged. A loop inside A's app makes null requests (GET, an 11-byte answer), one in flight, to each path in turn, request by request, over connections kept open; latency is measured per request in the app (${p.requests} per path after ${p.warmup} not counted).`, '',
+    table(['path', 'requests', 'p50', 'p90', 'p99', 'mean'], rows.map(([name, l]) => [name, l.count, ms(l.p50Ms), ms(l.p90Ms), ms(l.p99Ms), ms(l.meanMs)])), '',
+    `Same version through the proxy and the peer's daemon against the direct request: p50 × **${p.latencyRatio ?? '–'}**. One SO hop against the untranslated path: p50 × **${p.soHopRatio ?? '–'}**. Where the time goes: [${ANALYSIS_PAGE}](${ANALYSIS_PAGE}#process-apps).`, '',
+    ...processCpu(p), '', ...processTcp(p), '']
+}
+
+/** wire "tcp": the three paths' throughput and CPU. */
+function processTcp (p: NonNullable<BenchResult['process']>): string[] {
+  const t = p.tcp
+  if (t == null) return [`**wire "tcp".** ${p.tcpThroughputNote ?? 'Not measured in this run.'}`]
+  const paths: Array<[string, keyof Pick<typeof t, 'tunnel' | 'libp2p' | 'loopback'>]> = [['tunnel: CONNECT through A\'s proxy → daemon A → libp2p → daemon B → app B', 'tunnel'], ['a bare libp2p stream between two nodes (TCP, noise, yamux)', 'libp2p'], ['plain loopback TCP to B\'s app port', 'loopback']]
+  const cpu = (c: number | undefined): string => c == null ? '–' : String(c)
+  return [`**wire "tcp".** Two more daemons run a TCP process app, a sink that answers a count of bytes once it has them all. The bench sends ${mib(t.bytes)} on each path in turn, ${t.rounds} times (after one run each not counted), in 64 KiB writes with backpressure, timed from the first byte until the count came back; CPU ms per MiB from /proc (the sender is the bench process; the libp2p sink runs in a process of its own; a process not on the path counts its background work).`, '',
+    table(['path', 'MiB/s (median)', 'runs', 'CPU ms per MiB: sender', 'daemon A', 'daemon B', 'app B', 'libp2p sink', 'all'], paths.map(([label, k]) => {
+      const x = t[k]
+      const c = x.cpuMsPerMiB
+      return [label, x.mibPerSecond, x.runs.join(', '), cpu(c?.sender), cpu(c?.daemonA), cpu(c?.daemonB), cpu(c?.appB), cpu(c?.sink), cpu(c?.total)]
+    })), '',
+    `Through the tunnel against the bare libp2p stream: × **${p.tcpThroughputRatio ?? '–'}**; against plain loopback TCP: × ${ratioText(t.tunnel.mibPerSecond, t.loopback.mibPerSecond)}.`]
+}
+
+function ratioText (a: number | null, b: number | null): string {
+  return a == null || b == null || b === 0 ? '–' : (a / b).toFixed(2)
+}
+
+/** The CPU each process spent per request, each path measured alone. */
+function processCpu (p: NonNullable<BenchResult['process']>): string[] {
+  const cpu = p.cpu
+  if (cpu == null) return []
+  const paths: Array<[string, keyof typeof cpu]> = [['direct', 'direct'], ['same version', 'sameVersion'], ['one SO hop', 'soHop'], ['A\'s own app through its proxy', 'ownProxy']]
+  return [`CPU milliseconds per request of each process (user + system, from /proc, counted in 10 ms ticks), each path alone for ${cpu.direct.requests} requests, one in flight. With one request in flight the processes of a path work one after another, so on CPUs not shared with much else the latency is about their sum.`, '',
+    table(['path', 'wall per request', 'app A', 'daemon A', 'daemon B', 'app B', 'daemon C', 'app C', 'all six'], paths.map(([label, k]) => {
+      const c = cpu[k]
+      const m = c.msPerRequest
+      return [label, `${c.wallMsPerRequest} ms`, m.appA, m.daemonA, m.daemonB, m.appB, m.daemonC, m.appC, `${m.total} ms`]
+    }))]
 }
 
 /** Write docs/benchmarks.md and its SVGs; returns the files written. */
@@ -261,6 +319,8 @@ export async function writeReport (r: BenchResult, file: string, simulations: Po
       `One hop against the same version: p50 × ${sh.latencyRatio ?? '–'}, throughput × ${sh.throughputRatio ?? '–'} (null requests at ${Math.max(...sh.rows.map(x => x.inflight))} in flight), 1 MiB uploads × ${sh.bulkThroughputRatio ?? '–'}. Two hops: p50 × ${sh.twoHop.latencyRatio ?? '–'}, throughput × ${sh.twoHop.throughputRatio ?? '–'}, uploads × ${sh.twoHop.bulkThroughputRatio ?? '–'}. The same null request through \`POST /call\` from outside (HTTP, then the same path): p50 ${sh.controlApi.latency.p50Ms} ms, p99 ${sh.controlApi.latency.p99Ms} ms.`, '')
     md.push(await svg('shim-latency.svg', barChart({ title: 'Null request p50 by SO hops', y: 'ms', categories: ['same version', 'one hop', 'two hops'], series: [...new Set(sh.rows.filter(x => x.kind === 'null').map(x => x.inflight))].map(n => ({ name: `${n} in flight`, values: [0, 1, 2].map(h => sh.rows.find(x => x.kind === 'null' && x.inflight === n && x.hops === h)?.latency.p50Ms ?? 0) })) })), '')
   }
+
+  if (r.process != null) md.push(...processSection(r.process))
 
   if (r.rollout != null) {
     const ro = r.rollout

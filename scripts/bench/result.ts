@@ -1,11 +1,12 @@
 /**
  * The shape of one benchmark run (what `npm run bench -- --json` prints), the targets
- * of issue 7 checked against it, and its headline figures — pure, so the shape is
- * tested without running daemons.
+ * of issues 7 and 17 (process apps) checked against it, and its headline figures — pure,
+ * so the shape is tested without running daemons.
  */
 import type { AnnounceResult } from './announce.ts'
 import type { FootprintResult } from './footprint.ts'
 import type { Section } from './modes.ts'
+import type { ProcessResult } from './process.ts'
 import type { RolloutResult } from './rollout.ts'
 import type { ShimResult } from './shim.ts'
 import { check } from './stats.ts'
@@ -75,9 +76,11 @@ export interface BenchResult {
   footprint: FootprintResult | null
   /** Rollouts at scale by the simulator (timelines left out of the JSON). */
   simulation: Array<Omit<PolicyRun, 'timeline'>> | null
+  /** Process apps (wire "http") through the proxy and the shim; null when not run, absent in runs made before it existed. */
+  process?: ProcessResult | null
   targets: TargetCheck[]
-  /** Sections that failed, with the reason (`swarm.shaped`: the shaped runs, or why the machine could not shape). */
-  errors: Partial<Record<Section | 'swarm.shaped', string>>
+  /** Sections that failed, with the reason (`swarm.shaped`: the shaped runs, or why the machine could not shape; `process.tcp`: the wire "tcp" part of `process`). */
+  errors: Partial<Record<Section | 'swarm.shaped' | 'process.tcp', string>>
 }
 
 /** The run the headline swarm ratios come from: the largest network, and the size nearest 16 MiB. */
@@ -118,8 +121,8 @@ export function timeTargetRun (swarm: SwarmResult | null | undefined): { run: Sw
   return { run: at50x16(swarm?.runs ?? []), uplinkMbit: null }
 }
 
-/** The targets of issue 7, checked against a run. */
-export function targets (r: Pick<BenchResult, 'mode' | 'swarm' | 'announce' | 'shim' | 'rollout' | 'footprint'>): TargetCheck[] {
+/** The targets of issues 7 and 17, checked against a run. */
+export function targets (r: Pick<BenchResult, 'mode' | 'swarm' | 'announce' | 'shim' | 'rollout' | 'footprint' | 'process'>): TargetCheck[] {
   const runs = r.swarm?.runs ?? []
   const at50 = runs.filter(x => x.peers >= 50)
   const time = timeTargetRun(r.swarm)
@@ -132,6 +135,9 @@ export function targets (r: Pick<BenchResult, 'mode' | 'swarm' | 'announce' | 's
     check('announce.ratio', '≤ 1.2 × a plain gossip message', r.announce?.ratio, v => v <= 1.2),
     check('shim.latencyRatio', '≤ 1.2 × same-version p50 (one SO hop)', r.shim?.latencyRatio, v => v <= 1.2),
     check('shim.throughputRatio', '≥ 0.9 × same-version req/s (one SO hop)', r.shim?.throughputRatio, v => v >= 0.9),
+    check('process.latencyRatio', '≤ 2 × a direct request between the app ports (HTTP, same version, p50)', r.process?.latencyRatio, v => v <= 2),
+    check('process.soHopRatio', '≤ 1.2 × the untranslated path (HTTP, one SO hop, p50)', r.process?.soHopRatio, v => v <= 1.2),
+    check('process.tcpThroughputRatio', '≥ 0.8 × a bare libp2p stream (wire "tcp", MiB/s)', r.process?.tcpThroughputRatio, v => v >= 0.8),
     check('rollout.failedRequests', '0', r.rollout?.failedRequests, v => v === 0),
     check('rollout.p99Ratio', '≤ 3 × p99 before', r.rollout?.p99Ratio, v => v <= 3),
     check('footprint.idleRssMB', '≤ 100 MB (idle daemon)', r.footprint?.idleRssMB, v => v <= 100)

@@ -261,7 +261,7 @@ describe('npm run bench -- --tiny --json', () => {
     const { code, stdout, stderr } = await bench(['--tiny', '--json', '--only', 'swarm,simulation'])
     expect(code, stderr).toBe(0)
     const r = JSON.parse(stdout) as BenchResult
-    expect(Object.keys(r)).toEqual(['benchmark', 'version', 'mode', 'commit', 'startedAt', 'wallMs', 'machine', 'note', 'command', 'swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation', 'targets', 'errors'])
+    expect(Object.keys(r)).toEqual(['benchmark', 'version', 'mode', 'commit', 'startedAt', 'wallMs', 'machine', 'note', 'command', 'swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation', 'process', 'targets', 'errors'])
     expect(r.errors).toEqual({})
     expect(r.swarm).toMatchObject({ publisherEgressRatio: expect.any(Number), duplicateRatio: expect.any(Number), timeVsHttps: expect.any(Number) })
     const run = r.swarm?.runs[0]
@@ -273,6 +273,7 @@ describe('npm run bench -- --tiny --json', () => {
     expect(r.simulation?.map(s => s.policy)).toEqual(['rolling', 'canary', 'canary+rolling'])
     expect(r.targets.map(t => t.name)).toContain('shim.latencyRatio')
     expect(r.announce).toBeNull()
+    expect(r.process).toBeNull()
     expect(r.command).toBe('--tiny --json --only swarm,simulation')
 
     // --report writes the report again from that JSON, running nothing
@@ -292,4 +293,53 @@ describe('npm run bench -- --tiny --json', () => {
     expect(md).toMatch(new RegExp(`^\\| 3 \\| .* \\| ${r.swarm?.runs[0]?.publisherEgressRatio ?? 'none'} \\|`, 'm'))
     expect(await fs.readdir(path.join(dir, 'benchmarks'))).toContain('simulation.svg')
   }, 90_000)
+})
+
+describe('npm run bench -- --tiny --json --only process', () => {
+  it('measures an HTTP process app through the proxy and the shim against direct requests, a TCP one through the tunnel against a bare libp2p stream, and reports both', async () => {
+    const { code, stdout, stderr } = await bench(['--tiny', '--json', '--only', 'process'])
+    expect(code, stderr).toBe(0)
+    const r = JSON.parse(stdout) as BenchResult
+    expect(r.errors).toEqual({})
+    const p = r.process
+    expect(p).toMatchObject({ tcpThroughputNote: null, requests: MODES.tiny.process.requests, warmup: MODES.tiny.process.warmup })
+    // ratios: finite and positive (benchmarks are not tests: no bound on a time)
+    for (const value of [p?.latencyRatio, p?.soHopRatio, p?.tcpThroughputRatio]) {
+      expect(Number.isFinite(value)).toBe(true)
+      expect(value).toBeGreaterThan(0)
+    }
+    for (const path of ['direct', 'sameVersion', 'soHop', 'ownProxy'] as const) {
+      const l = p?.[path]
+      expect(Object.keys(l ?? {})).toEqual(['count', 'p50Ms', 'p90Ms', 'p99Ms', 'meanMs', 'maxMs'])
+      expect(l?.count).toBe(MODES.tiny.process.requests)
+      expect(l?.p50Ms).toBeGreaterThan(0)
+      expect(l?.p90Ms).toBeGreaterThanOrEqual(l?.p50Ms ?? 0)
+      const cpu = p?.cpu?.[path]
+      expect(cpu?.requests).toBeGreaterThan(0)
+      expect(Object.keys(cpu?.msPerRequest ?? {})).toEqual(['appA', 'daemonA', 'daemonB', 'appB', 'daemonC', 'appC', 'total'])
+    }
+    // wire "tcp": the tunnel, a bare libp2p stream and loopback TCP, each run's bytes counted by the sink
+    expect(p?.tcp).toMatchObject({ bytes: MODES.tiny.process.tcpBytes, rounds: MODES.tiny.process.tcpRounds })
+    for (const path of ['tunnel', 'libp2p', 'loopback'] as const) {
+      const t = p?.tcp?.[path]
+      expect(t?.runs).toHaveLength(MODES.tiny.process.tcpRounds)
+      expect(t?.mibPerSecond).toBeGreaterThan(0)
+      expect(Object.keys(t?.cpuMsPerMiB ?? {})).toEqual(['sender', 'daemonA', 'daemonB', 'appB', 'sink', 'total'])
+    }
+    const byName = Object.fromEntries(r.targets.map(t => [t.name, t]))
+    expect(byName['process.latencyRatio']?.value).toBe(p?.latencyRatio)
+    expect(byName['process.soHopRatio']?.value).toBe(p?.soHopRatio)
+    expect(byName['process.tcpThroughputRatio']?.value).toBe(p?.tcpThroughputRatio)
+    expect(r.swarm).toBeNull()
+
+    // the report has the section, from the JSON's figures
+    const dir = await tempDir()
+    const result: BenchResult = { ...r, targets: targets(r) }
+    await writeReport(result, path.join(dir, 'benchmarks.md'))
+    const md = await fs.readFile(path.join(dir, 'benchmarks.md'), 'utf8')
+    expect(md).toContain('## Process apps')
+    expect(md).toContain(`p50 × **${p?.latencyRatio ?? 'none'}**`)
+    expect(md).toContain(`against the bare libp2p stream: × **${p?.tcpThroughputRatio ?? 'none'}**`)
+    expect(md).toContain('benchmarks-analysis.md#process-apps')
+  }, 120_000)
 })
