@@ -5,11 +5,10 @@
  * with its state carried over, a release whose program cannot start rolls back, and a
  * daemon killed with -9 does not leave it running.
  */
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs/promises'
-import http from 'node:http'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { alive, hasPython, requirePythonInCi, viaProxy } from './support/process-apps.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 
 let net: TestNet | undefined
@@ -19,15 +18,7 @@ afterEach(async () => {
   net = undefined
 })
 
-const hasPython = ((): boolean => {
-  try {
-    execFileSync('python3', ['--version'])
-    return true
-  } catch {
-    return false
-  }
-})()
-if (!hasPython && process.env.CI === 'true') throw new Error('process-app.test.ts needs python3 (CI=true): .ci/run installs it with apt')
+requirePythonInCi('process-app.test.ts')
 
 /** A small key-value service in Python (standard library only); `/relay/<host>/<path>` makes it call a peer through the proxy. */
 const SERVER = `import http.server, json, os, signal, sys, urllib.request
@@ -87,32 +78,6 @@ function pyApp (version: string, command = ['python3', 'server.py']): Record<str
   }
 }
 
-interface Answer { status: number, body: string }
-
-/** A request as an app makes it: to the proxy, with an absolute URL and the proxy's credentials (unless `anonymous`). */
-async function viaProxy (proxy: string, method: string, url: string, body?: string, anonymous = false): Promise<Answer> {
-  const p = new URL(proxy)
-  const auth = Buffer.from(`${decodeURIComponent(p.username)}:${decodeURIComponent(p.password)}`).toString('base64')
-  return await new Promise((resolve, reject) => {
-    const req = http.request({ host: p.hostname, port: p.port, method, path: url, headers: anonymous ? {} : { 'proxy-authorization': `Basic ${auth}` }, agent: false }, res => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => { resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }) })
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 describe.skipIf(!hasPython)('process apps', () => {
   it('a Python service talks to its peers through the proxy and the shim, upgrades with its state, and rolls back a release that cannot start', async () => {
     net = await TestNet.create()
@@ -158,7 +123,7 @@ describe.skipIf(!hasPython)('process apps', () => {
     expect(JSON.parse((JSON.parse(called.stdout) as { body: string }).body)).toMatchObject({ value: 'hello' })
 
     // what the proxy refuses: no credentials, a host that is not a peer
-    expect((await viaProxy(proxy, 'GET', `http://${bHost}/kv/x`, undefined, true)).status).toBe(407)
+    expect((await viaProxy(proxy, 'GET', `http://${bHost}/kv/x`, undefined, { anonymous: true })).status).toBe(407)
     const elsewhere = await viaProxy(proxy, 'GET', 'http://example.com/')
     expect(elsewhere.status).toBe(404)
     expect(elsewhere.body).toContain('not a peer host')

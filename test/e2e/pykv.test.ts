@@ -5,11 +5,11 @@
  * for its operator; writes on either side reach the other translated; the third upgrades
  * with its state, and rolls back with what 2.0.0 wrote.
  */
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs/promises'
-import http from 'node:http'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { hasPython, proxyOf, proxyPeers, requirePythonInCi, viaProxy } from './support/process-apps.js'
+import type { Answer } from './support/process-apps.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 import type { Peer } from './support/testnet.js'
 
@@ -20,15 +20,7 @@ afterEach(async () => {
   net = undefined
 })
 
-const hasPython = ((): boolean => {
-  try {
-    execFileSync('python3', ['--version'])
-    return true
-  } catch {
-    return false
-  }
-})()
-if (!hasPython && process.env.CI === 'true') throw new Error('pykv.test.ts needs python3 (CI=true): .ci/run installs it with apt')
+requirePythonInCi('pykv.test.ts')
 
 const APPS = path.resolve(import.meta.dirname, '../../testnet/apps/pykv')
 
@@ -43,24 +35,9 @@ async function files (version: 'v1' | 'v2', manifest: Record<string, unknown> = 
 }
 
 /** A request to this peer's own app, as a client of it would make through its daemon's proxy. */
-async function ask (peer: Peer, method: string, target: string, body?: string): Promise<{ status: number, body: string }> {
-  const control = peer.control as unknown as { proxy: string }
-  const p = new URL(control.proxy)
-  const self = JSON.parse((await viaProxy(p, 'GET', 'http://upgossip/peers')).body) as { selfHost: string }
-  return await viaProxy(p, method, `http://${self.selfHost}${target}`, body)
-}
-
-async function viaProxy (p: URL, method: string, url: string, body?: string): Promise<{ status: number, body: string }> {
-  const auth = Buffer.from(`${p.username}:${p.password}`).toString('base64')
-  return await new Promise((resolve, reject) => {
-    const req = http.request({ host: p.hostname, port: p.port, method, path: url, headers: { 'proxy-authorization': `Basic ${auth}`, 'content-type': 'application/json' }, agent: false }, res => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => { resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }) })
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
+async function ask (peer: Peer, method: string, target: string, body?: string): Promise<Answer> {
+  const { selfHost } = await proxyPeers(peer)
+  return await viaProxy(proxyOf(peer), method, `http://${selfHost}${target}`, body, { headers: { 'content-type': 'application/json' } })
 }
 
 describe.skipIf(!hasPython)('pykv, the Python demo app', () => {
