@@ -6,7 +6,6 @@
  * (several MiB intact); once 1.0.0 and 2.0.0 peers are mixed, the stream simulation objects
  * of 2.0.0 translate each line, both ways, in the daemons.
  */
-import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import http from 'node:http'
@@ -15,6 +14,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { peerHost } from '../../src/net/index.js'
+import { hasPython, requirePythonInCi } from './support/process-apps.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 import type { Peer } from './support/testnet.js'
 
@@ -25,15 +25,7 @@ afterEach(async () => {
   testnet = undefined
 })
 
-const hasPython = ((): boolean => {
-  try {
-    execFileSync('python3', ['--version'])
-    return true
-  } catch {
-    return false
-  }
-})()
-if (!hasPython && process.env.CI === 'true') throw new Error('tcp-app.test.ts needs python3 (CI=true): .ci/run installs it with apt')
+requirePythonInCi('tcp-app.test.ts')
 
 const CHAT = fileURLToPath(new URL('../../testnet/apps/tcpchat/', import.meta.url))
 
