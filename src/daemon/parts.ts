@@ -82,6 +82,9 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
       const remote = async (r: unknown): Promise<unknown> => await shim.send(peer, version, r)
       return proc instanceof ProcessApp ? await proc.callPeer(version, request, remote) : await remote(request)
     },
+    // same-version HTTP goes streamed: both apps speak `version` natively (the peer offers its streamed protocol only then)
+    streams: async (peer, version) => host.current instanceof ProcessApp && !(host.current instanceof TcpProcessApp) && version === releases.nativeProtocol() && await shim.streams(peer, version),
+    exchange: async (peer, version, head, body) => await shim.exchange(peer, version, head, body),
     // in the protocol of the version that made the call: held across a switch, the next version's SOs translate it
     deliverSelf: async request => await host.request(self(), request, releases.nativeProtocol()),
     connect: async peer => await host.connectOut(peer),
@@ -97,6 +100,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     deliver: async (from, request, version, bytes) => await host.request(from, request, version, bytes),
     tcpApp: () => host.current instanceof TcpProcessApp,
     acceptBytes: async (from, version) => await host.acceptConnection(from, version),
+    httpApp: () => host.current instanceof ProcessApp && !(host.current instanceof TcpProcessApp),
+    exchange: async (from, version, head, body) => await host.exchangeHttp(from, version, head, body),
     log,
     callTimeoutMs: o.callTimeoutMs
   })
@@ -208,9 +213,16 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
 function connectParts (p: DaemonParts): void {
   const { events, changes } = p
   const warnSimulations = (err: Error): void => { events.warn('simulations', `could not load simulation objects: ${err.message}`) }
+  const updateShim = (): void => {
+    p.shim.update().catch(err => { events.warn('shim', `could not update the app protocols: ${(err as Error).message}`) })
+  }
   p.nodeState.on('change', (after, before) => {
     // releases turned down as "not newer" may be newer than what runs after a rollback
-    if (after.current?.id !== before.current?.id) p.turnedDown.clear()
+    if (after.current?.id !== before.current?.id) {
+      p.turnedDown.clear()
+      // the native version decides which protocols are offered streamed
+      updateShim()
+    }
     changes.changed()
   })
   p.book.on('change', entry => {
@@ -228,7 +240,7 @@ function connectParts (p: DaemonParts): void {
   })
   p.rollout.on('announce', () => { void p.beats.beat() })
   p.host.on('spoken', () => {
-    p.shim.update().catch(err => { events.warn('shim', `could not update the app protocols: ${(err as Error).message}`) })
+    updateShim()
     changes.changed()
   })
   // a running version that reports itself unhealthy fails like a canary: back to the previous one

@@ -9,6 +9,8 @@ import type { ByteStream } from '../net/index.js'
 import { AppNotRunningError, AppProcess } from './app-process.js'
 import type { AppProcessInit } from './app-process.js'
 import type { AppRun } from './app-run.js'
+import type { StreamedHttpResponse } from './app-http-client.js'
+import { readBody, toHttpRequestHead, toHttpResponse } from './http-message.js'
 import { ProcessApp } from './process-app.js'
 import type { RunSpec } from './process-app.js'
 import { TcpProcessApp } from './tcp-app.js'
@@ -251,6 +253,33 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
    * app that runs; resolves with what carries its bytes.
    */
   async acceptConnection (from: string, version?: number): Promise<Pipe> {
+    await this.heldThroughSwitch('connection')
+    return await this.tcpApp().accept(from, version)
+  }
+
+  /**
+   * A peer's streamed HTTP request in protocol `version` (wire "http"): held during a
+   * switch like a connection, then streamed to the app when it speaks `version` natively;
+   * otherwise (a switch changed the version meanwhile) read whole and translated like any
+   * request.
+   */
+  async exchangeHttp (from: string, version: number, head: unknown, body: AsyncIterable<Uint8Array>): Promise<StreamedHttpResponse> {
+    const request = toHttpRequestHead(head)
+    await this.heldThroughSwitch('request')
+    const proc = this.proc
+    if (proc?.running !== true) throw new AppNotRunningError('the app is not running on this peer')
+    if (proc instanceof ProcessApp && !(proc instanceof TcpProcessApp) && version === proc.init.protocol) {
+      this.busy.push({ at: this.now(), inFlight: proc.inFlight + 1 })
+      const answer = await proc.requestStreamed(request, body)
+      this.busy.push({ at: this.now(), inFlight: proc.inFlight })
+      return answer
+    }
+    const response = toHttpResponse(await this.deliver(from, { ...request, body: await readBody(body) }, version))
+    return { head: { status: response.status, headers: response.headers, length: response.body.byteLength }, body: response.body }
+  }
+
+  /** During a switch: wait (bounded by count and time) until it ended. */
+  private async heldThroughSwitch (what: 'connection' | 'request'): Promise<void> {
     if (this.holding) {
       if (this.heldConnections.length + this.held.length >= (this.init.maxHeld ?? 1000)) throw new RequestHoldOverflowError('too many requests are held during the switch; try again shortly')
       const maxHoldMs = this.init.maxHoldMs ?? 60_000
@@ -264,12 +293,11 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
         }
         const timer = setTimeout(() => {
           this.heldConnections = this.heldConnections.filter(c => c !== entry)
-          reject(new RequestHoldOverflowError(`the switch took longer than ${maxHoldMs} ms; connection not accepted`))
+          reject(new RequestHoldOverflowError(`the switch took longer than ${maxHoldMs} ms; ${what} not ${what === 'connection' ? 'accepted' : 'delivered'}`))
         }, maxHoldMs)
         this.heldConnections.push(entry)
       })
     }
-    return await this.tcpApp().accept(from, version)
   }
 
   /** The app's own connection (CONNECT) to `peer`, this peer included: resolves with what carries the app's side of it. */

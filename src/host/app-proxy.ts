@@ -13,14 +13,15 @@
  * ```
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { once } from 'node:events'
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { UpgossipError } from '../errors.js'
 import type { Route } from '../ipc/index.js'
 import { peerFromHost, peerHost } from '../net/index.js'
-import { HttpBodyTooLargeError, forwardedHeaders, readBody, toHttpResponse } from './http-message.js'
-import type { HttpRequestMessage, HttpResponseMessage } from './http-message.js'
+import { HttpBodyTooLargeError, forwardedHeaders, readBody, toHttpResponse, toHttpResponseHead } from './http-message.js'
+import type { HttpRequestHead, HttpRequestMessage, HttpResponseMessage } from './http-message.js'
 import { socketByteStream } from './socket-stream.js'
 import type { Pipe } from './tcp-app.js'
 
@@ -47,6 +48,10 @@ export interface AppProxyComponents {
   send: (peer: string, version: number, request: HttpRequestMessage) => Promise<unknown>
   /** A request of this peer's app to itself. */
   deliverSelf: (request: HttpRequestMessage) => Promise<unknown>
+  /** True when a request to `peer` in `version` can go as a streamed exchange (both apps speak it natively). */
+  streams: (peer: string, version: number) => Promise<boolean>
+  /** A streamed exchange with `peer`'s app in `version`: the answer's head once it came, its body as it comes. */
+  exchange: (peer: string, version: number, head: HttpRequestHead, body: Uint8Array | AsyncIterable<Uint8Array>) => Promise<{ head: unknown, body: AsyncIterable<Uint8Array> }>
   /** A connection of this peer's app (wire "tcp") to `peer`, this peer included: resolves, once the other side accepted it, with what carries its bytes. */
   connect: (peer: string) => Promise<Pipe>
   log: (message: string) => void
@@ -72,6 +77,11 @@ export class AppProxy {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: Error) => {
         const status = err instanceof ProxyError ? err.status : err instanceof HttpBodyTooLargeError ? 413 : 502
+        // the rest of a body not read is let through (for a while), so the app reads this answer rather than a broken pipe
+        if (!req.complete) {
+          req.resume()
+          setTimeout(() => { req.socket.destroy() }, 5000).unref()
+        }
         // one line per refused request (the event log bounds how many a minute)
         this.c.log(`proxy: ${req.method ?? '?'} ${(req.url ?? '').slice(0, 200)}: ${status} ${err.name}: ${err.message}`)
         send(res, status, { 'content-type': 'application/json' }, JSON.stringify({ error: { code: err.name, message: err.message } }) + '\n')
@@ -149,10 +159,31 @@ export class AppProxy {
     }
     const peer = peerFromHost(host)
     if (peer == null) throw new ProxyError(404, `${host} is not a peer host: the proxy reaches peers only (http://${SELF_HOST}/peers lists them)`)
-    const message: HttpRequestMessage = { method: req.method ?? 'GET', path, headers: forwardedHeaders(req.headers), body: await readBody(req) }
-    const answer: HttpResponseMessage = peer === this.c.selfId()
-      ? toHttpResponse(await this.c.deliverSelf(message))
-      : await this.toPeer(peer, message)
+    const head: HttpRequestHead = { method: req.method ?? 'GET', path, headers: forwardedHeaders(req.headers) }
+    const length = bodyLength(req)
+    if (length != null) head.length = length
+    // a short body is read at once: it goes out in one write with its head
+    let body: Uint8Array | undefined = length != null && length <= SMALL_BODY ? await readBody(req, SMALL_BODY) : undefined
+    if (peer !== this.c.selfId()) {
+      const route = await this.c.route(peer)
+      if (!route.self && await this.c.streams(peer, route.version)) {
+        try {
+          await pipeResponse(res, await this.c.exchange(peer, route.version, head, body ?? req))
+          return
+        } catch (err) {
+          // the peer stopped speaking that version natively before anything was sent: carried whole instead
+          if ((err as Error).name !== 'UnsupportedProtocolError') throw err
+          this.c.log(`proxy: ${peer} no longer takes streamed requests in protocol ${route.version}; this one is carried whole`)
+        }
+      }
+      body ??= await readBody(req)
+      const message: HttpRequestMessage = { method: head.method, path, headers: head.headers, body }
+      const answer: HttpResponseMessage = route.self ? toHttpResponse(await this.c.deliverSelf(message)) : toHttpResponse(await this.c.send(peer, route.version, message))
+      send(res, answer.status, answer.headers, answer.body)
+      return
+    }
+    body ??= await readBody(req)
+    const answer = toHttpResponse(await this.c.deliverSelf({ method: head.method, path, headers: head.headers, body }))
     send(res, answer.status, answer.headers, answer.body)
   }
 
@@ -185,12 +216,32 @@ export class AppProxy {
     // called even if the app went away meanwhile: the peer's side is then reset
     await pipe(socketByteStream(socket, head))
   }
+}
 
-  private async toPeer (peer: string, message: HttpRequestMessage): Promise<HttpResponseMessage> {
-    const route = await this.c.route(peer)
-    if (route.self) return toHttpResponse(await this.c.deliverSelf(message))
-    return toHttpResponse(await this.c.send(peer, route.version, message))
+/** A body this short is read before the request goes on (one write with its head). */
+const SMALL_BODY = 64 * 1024
+
+/** The request body's length: its Content-Length, none when it comes chunked, 0 when it has neither. */
+function bodyLength (req: http.IncomingMessage): number | undefined {
+  if (req.headers['transfer-encoding'] != null) return undefined
+  const length = Number(req.headers['content-length'] ?? 0)
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined
+}
+
+/** A streamed answer to the app: its status and headers, then its body as it comes (the app's pace holds it back). */
+async function pipeResponse (res: http.ServerResponse, answer: { head: unknown, body: AsyncIterable<Uint8Array> }): Promise<void> {
+  const head = toHttpResponseHead(answer.head)
+  res.writeHead(head.status, head.length == null ? head.headers : { ...head.headers, 'content-length': String(head.length) })
+  try {
+    for await (const chunk of answer.body) {
+      if (!res.write(chunk)) await once(res, 'drain')
+    }
+  } catch (err) {
+    // the status went out already: the app sees the response cut short, not a made-up one
+    res.destroy(err as Error)
+    throw err
   }
+  res.end()
 }
 
 /** The status of a CONNECT that could not be made, by the error's name. */

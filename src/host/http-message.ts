@@ -74,22 +74,50 @@ function bodyOf (value: unknown, where: string): Uint8Array {
   return value
 }
 
-/** Check a request message (from a peer, a caller of `upgossip call`, or an SO); a string body is taken as UTF-8. */
-export function toHttpRequest (value: unknown): HttpRequestMessage {
+/**
+ * The head of a streamed request (same-version HTTP between peers): the request without
+ * its body, and the body's length when the caller gave one (absent: it came chunked).
+ */
+export type HttpRequestHead = Omit<HttpRequestMessage, 'body'> & { length?: number }
+/** The head of a streamed response. */
+export type HttpResponseHead = Omit<HttpResponseMessage, 'body'> & { length?: number }
+
+function lengthOf (value: unknown, where: string): number | undefined {
+  if (value == null) return undefined
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new MalformedHttpMessageError(`${where}: "length" is not a byte count`)
+  return value
+}
+
+/** Check the head of a request (a message's, or a streamed one's). */
+export function toHttpRequestHead (value: unknown): HttpRequestHead {
   if (value == null || typeof value !== 'object') throw new MalformedHttpMessageError('an HTTP request message is an object { method, path, headers, body }')
   const m = value as Record<string, unknown>
   const method = m.method ?? 'GET'
   if (typeof method !== 'string' || !TOKEN.test(method)) throw new MalformedHttpMessageError('request: "method" is not an HTTP method')
   if (typeof m.path !== 'string' || !/^\/[\x21-\x7e]{0,8191}$/.test(m.path)) throw new MalformedHttpMessageError('request: "path" must be an origin-form target such as "/kv/a?x=1"')
-  return { method: method.toUpperCase(), path: m.path, headers: headersOf(m.headers ?? {}, 'request'), body: bodyOf(m.body, 'request') }
+  const length = lengthOf(m.length, 'request')
+  return { method: method.toUpperCase(), path: m.path, headers: headersOf(m.headers ?? {}, 'request'), ...(length == null ? {} : { length }) }
+}
+
+/** Check a request message (from a peer, a caller of `upgossip call`, or an SO); a string body is taken as UTF-8. */
+export function toHttpRequest (value: unknown): HttpRequestMessage {
+  const { method, path, headers } = toHttpRequestHead(value)
+  return { method, path, headers, body: bodyOf((value as Record<string, unknown>).body, 'request') }
+}
+
+/** Check the head of a response (a message's, or a streamed one's). */
+export function toHttpResponseHead (value: unknown): HttpResponseHead {
+  if (value == null || typeof value !== 'object') throw new MalformedHttpMessageError('an HTTP response message is an object { status, headers, body }')
+  const m = value as Record<string, unknown>
+  if (typeof m.status !== 'number' || !Number.isInteger(m.status) || m.status < 100 || m.status > 599) throw new MalformedHttpMessageError('response: "status" is not an HTTP status')
+  const length = lengthOf(m.length, 'response')
+  return { status: m.status, headers: headersOf(m.headers ?? {}, 'response'), ...(length == null ? {} : { length }) }
 }
 
 /** Check a response message (from a peer's app, or an SO). */
 export function toHttpResponse (value: unknown): HttpResponseMessage {
-  if (value == null || typeof value !== 'object') throw new MalformedHttpMessageError('an HTTP response message is an object { status, headers, body }')
-  const m = value as Record<string, unknown>
-  if (typeof m.status !== 'number' || !Number.isInteger(m.status) || m.status < 100 || m.status > 599) throw new MalformedHttpMessageError('response: "status" is not an HTTP status')
-  return { status: m.status, headers: headersOf(m.headers ?? {}, 'response'), body: bodyOf(m.body, 'response') }
+  const { status, headers } = toHttpResponseHead(value)
+  return { status, headers, body: bodyOf((value as Record<string, unknown>).body, 'response') }
 }
 
 /** A response for people (`upgossip call`): the body as text when it is UTF-8, else as base64. */

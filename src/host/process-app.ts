@@ -11,19 +11,17 @@ import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
-import { UpgossipError } from '../errors.js'
 import { SimulationError } from '../ipc/index.js'
 import type { Route, SimulationSpec } from '../ipc/index.js'
+import { AppHttpClient, ProcessAppError } from './app-http-client.js'
+import type { StreamedHttpResponse } from './app-http-client.js'
 import { AppRun } from './app-run.js'
-import { MalformedHttpMessageError, printableResponse, readBody, toHttpRequest, toHttpResponse } from './http-message.js'
+import { MalformedHttpMessageError, printableResponse, toHttpRequest, toHttpResponse } from './http-message.js'
 import { SimulationRunner } from './so-runner.js'
-import type { HttpRequestMessage, HttpResponseMessage } from './http-message.js'
+import type { HttpRequestHead, HttpRequestMessage, HttpResponseMessage } from './http-message.js'
 import { recordGroup, forgetGroup } from './process-group.js'
 
-/** The process app could not take a request (not running, wrong wire, no answer). */
-export class ProcessAppError extends UpgossipError {
-  static override name = 'ProcessAppError'
-}
+export { ProcessAppError }
 
 /** How a process app runs (the manifest's `run`). */
 export interface RunSpec {
@@ -88,11 +86,13 @@ export class ProcessApp extends AppRun {
   /** The port the app listens on (set at start). */
   port: number | undefined
   private readonly simulations: SimulationRunner
+  private readonly client: AppHttpClient
 
   constructor (init: ProcessAppInit) {
     super(init.app, init.version, init.protocol)
     this.init = init
     this.simulations = new SimulationRunner({ native: init.protocol, log: message => { this.log?.write(`--- ${message}\n`) } })
+    this.client = new AppHttpClient(this.label)
   }
 
   protected get readiness (): string {
@@ -179,6 +179,7 @@ export class ProcessApp extends AppRun {
       if (this.init.groupFile != null) forgetGroup(this.init.groupFile, pid)
     }
     this.inFlight = 0
+    this.client.close()
     this.emit('exit', code, signal)
   }
 
@@ -234,39 +235,60 @@ export class ProcessApp extends AppRun {
 
   /** A request from a peer: made as an HTTP request to the app's port; resolves with its response message. */
   async request (_from: string, request: unknown, version?: number, timeoutMs = 30_000): Promise<HttpResponseMessage> {
-    if (!this.running || this.stopping) throw new ProcessAppError(`${this.label} is not running`)
     const message = toHttpRequest(request)
-    this.inFlight++
+    const port = await this.takeRequest(timeoutMs)
     try {
-      // a request that comes while the program starts (after a switch, say) waits for it, as an SDK app's would
-      if (!this.isReady) await this.waitReady(timeoutMs)
-      const port = this.port
-      if (port == null) throw new ProcessAppError(`${this.label} has no port`)
-      if (version == null || version === this.init.protocol) return await this.forward(port, message, timeoutMs)
+      if (version == null || version === this.init.protocol) return await this.client.forward(port, message, timeoutMs)
       // a request of another version: through the SOs, whose `local` is the app itself
-      return await translated(async () => await this.simulations.serve(version, message, async r => await this.forward(port, toHttpRequest(r), timeoutMs)))
+      return await translated(async () => await this.simulations.serve(version, message, async r => await this.client.forward(port, toHttpRequest(r), timeoutMs)))
     } finally {
       this.inFlight = Math.max(0, this.inFlight - 1)
     }
   }
 
-  private async forward (port: number, message: HttpRequestMessage, timeoutMs: number): Promise<HttpResponseMessage> {
-    return await new Promise((resolve, reject) => {
-      const req = http.request({
-        host: '127.0.0.1',
-        port,
-        method: message.method,
-        path: message.path,
-        headers: { ...message.headers, 'content-length': String(message.body.byteLength) },
-        timeout: timeoutMs,
-        agent: false
-      }, res => {
-        readBody(res).then(body => { resolve({ status: res.statusCode ?? 502, headers: toHttpResponse({ status: 200, headers: flatHeaders(res.headers) }).headers, body }) }, reject)
-      })
-      req.once('timeout', () => { req.destroy(new ProcessAppError(`${this.label} did not answer within ${timeoutMs} ms`)) })
-      req.once('error', err => { reject(err instanceof ProcessAppError ? err : new ProcessAppError(`${this.label} could not be reached on port ${port}: ${err.message}`)) })
-      req.end(message.body)
-    })
+  /**
+   * A same-version request from a peer whose body streams in; the response's body streams
+   * out (read whole when short). In flight until the response's body has gone.
+   */
+  async requestStreamed (head: HttpRequestHead, body: AsyncIterable<Uint8Array>, timeoutMs = 30_000): Promise<StreamedHttpResponse> {
+    const port = await this.takeRequest(timeoutMs)
+    let answer: StreamedHttpResponse
+    try {
+      answer = await this.client.forwardStreamed(port, head, body, timeoutMs)
+    } catch (err) {
+      this.inFlight = Math.max(0, this.inFlight - 1)
+      throw err
+    }
+    if (answer.body instanceof Uint8Array) {
+      this.inFlight = Math.max(0, this.inFlight - 1)
+      return answer
+    }
+    const source = answer.body
+    return {
+      head: answer.head,
+      body: (async function * (app: ProcessApp) {
+        try {
+          for await (const chunk of source) yield chunk
+        } finally {
+          app.inFlight = Math.max(0, app.inFlight - 1)
+        }
+      })(this)
+    }
+  }
+
+  /** Count a request in flight once the app can take it (it waits while the program starts, as an SDK app's would); resolves with the app's port. */
+  private async takeRequest (timeoutMs: number): Promise<number> {
+    if (!this.running || this.stopping) throw new ProcessAppError(`${this.label} is not running`)
+    this.inFlight++
+    try {
+      if (!this.isReady) await this.waitReady(timeoutMs)
+      const port = this.port
+      if (port == null) throw new ProcessAppError(`${this.label} has no port`)
+      return port
+    } catch (err) {
+      this.inFlight = Math.max(0, this.inFlight - 1)
+      throw err
+    }
   }
 
   /**
@@ -293,6 +315,7 @@ export class ProcessApp extends AppRun {
     this.stopping = true
     clearTimeout(this.poll)
     await this.simulations.stop()
+    this.client.close()
     const child = this.child
     // stopped before it was spawned: boot() sees `stopping` and spawns nothing
     if (child == null && this.started && !this.exited) this.end(null, 'SIGTERM', 'was stopped before it started')
@@ -334,10 +357,4 @@ function signalGroup (pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal)
   } catch {}
-}
-
-function flatHeaders (raw: http.IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [name, value] of Object.entries(raw)) if (value != null) out[name] = Array.isArray(value) ? value.join(', ') : value
-  return out
 }

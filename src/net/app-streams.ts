@@ -1,20 +1,28 @@
 /**
- * App traffic on libp2p: one request frame and one response frame per stream on
- * `/upgossip/app/<app>/<protocol>`, with a size limit and a deadline; and, for apps whose
- * wire is TCP, byte streams on `/upgossip/app-tcp/<app>/<protocol>` ({@link ByteStream}).
- * What the frames and bytes mean is the shim's business.
+ * App traffic on libp2p: request and response frames on `/upgossip/app/<app>/<protocol>`,
+ * exchange after exchange on streams kept open between calls ({@link ChannelPool}), each
+ * frame within a size limit and each exchange within a deadline; streamed exchanges, whose
+ * bodies have no limit of their own, on `/upgossip/app-http/<app>/<protocol>`
+ * ({@link exchangeStreamed}); and, for apps whose wire is TCP, byte streams on
+ * `/upgossip/app-tcp/<app>/<protocol>` ({@link ByteStream}). What the frames and bytes
+ * mean is the shim's business.
  *
  * A libp2p service: `createPeerNode` registers it as `appStreams`, libp2p starts and
  * stops it; the shim decides which protocols it handles.
  */
 import { serviceDependencies } from '@libp2p/interface'
-import type { ComponentLogger, Logger, PeerId, PeerStore, Startable, Stream } from '@libp2p/interface'
+import type { ComponentLogger, Logger, PeerId, PeerStore, Startable } from '@libp2p/interface'
 import type { Identify } from '@libp2p/identify'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { openByteStream, serveByteStream } from './byte-stream.js'
 import type { ByteStream, ByteStreamAccept } from './byte-stream.js'
+import { ChannelPool } from './channel-pool.js'
+import { FramedChannel } from './framed-channel.js'
+import type { Served } from './framed-channel.js'
 import type { NetMetrics } from './metrics.js'
-import { dialWithDeadline, readFrame, streamDeadline, writeFrames } from './stream-codec.js'
+import { StreamEndedError, streamDeadline } from './stream-codec.js'
+import { MAX_STREAMED_FRAME, exchangeStreamed, serveStreamed } from './streamed-exchange.js'
+import type { StreamedHandler, StreamedMessage } from './streamed-exchange.js'
 
 /** Largest app request or response frame. */
 export const MAX_APP_FRAME = 1024 * 1024 + 1024
@@ -48,11 +56,15 @@ export class AppStreams implements Startable {
   private readonly c: AppStreamsInit
   private readonly log: Logger
   private readonly handled = new Set<string>()
+  private readonly pool: ChannelPool
+  /** Channels served now, closed when their protocol is no longer handled. */
+  private readonly serving = new Map<string, Set<Served>>()
 
   constructor (components: AppStreamsComponents, init: AppStreamsInit) {
     this.components = components
     this.c = init
     this.log = components.logger.forComponent('upgossip:app-streams')
+    this.pool = new ChannelPool(components.connectionManager, { counted: (protocol, direction, bytes) => { init.metrics.bytes(protocol, direction, bytes) } })
   }
 
   /** Nothing to register: the shim hands in the protocols as versions become spoken. */
@@ -60,6 +72,7 @@ export class AppStreams implements Startable {
 
   /** Stop handling every protocol handled now. */
   async stop (): Promise<void> {
+    this.pool.close()
     await Promise.all([...this.handled].map(async protocol => { await this.unhandle(protocol) }))
   }
 
@@ -68,32 +81,88 @@ export class AppStreams implements Startable {
     return [...this.handled]
   }
 
-  /** Handle `protocol`: each request frame goes to `onRequest`, whose bytes are the answer. */
-  async handle (protocol: string, onRequest: (from: string, request: Uint8Array) => Promise<Uint8Array>, timeoutMs = 60_000): Promise<void> {
+  /**
+   * Handle `protocol`: each request frame goes to `onRequest`, whose bytes are the answer.
+   * A stream carries one exchange after another, until the caller closes it.
+   */
+  async handle (protocol: string, onRequest: (from: string, request: Uint8Array) => Promise<Uint8Array>, timeoutMs = 60_000, maxFrame = MAX_APP_FRAME): Promise<void> {
     if (this.handled.has(protocol)) return
     this.handled.add(protocol)
     this.log('handling %s', protocol)
     await this.components.registrar.handle(protocol, ({ stream, connection }) => {
-      void this.serve(protocol, stream, connection.remotePeer.toString(), onRequest, timeoutMs)
+      void this.serve(protocol, new FramedChannel(stream, maxFrame, this.counter(protocol)), connection.remotePeer.toString(), onRequest, timeoutMs)
     }, { maxInboundStreams: APP_STREAM_LIMIT, maxOutboundStreams: APP_STREAM_LIMIT })
   }
 
-  private async serve (protocol: string, stream: Stream, from: string, onRequest: (from: string, request: Uint8Array) => Promise<Uint8Array>, timeoutMs: number): Promise<void> {
-    const release = streamDeadline(stream, timeoutMs, () => new Error('app request took too long'))
+  private async serve (protocol: string, channel: FramedChannel, from: string, onRequest: (from: string, request: Uint8Array) => Promise<Uint8Array>, timeoutMs: number): Promise<void> {
+    const served: Served = { channel, busy: false, stop: false }
+    const untrack = this.track(protocol, served)
     try {
-      const request = await readFrame(stream, MAX_APP_FRAME)
-      this.c.metrics.bytes(protocol, 'in', request.byteLength)
-      const response = await onRequest(from, request)
-      this.c.metrics.bytes(protocol, 'out', response.byteLength)
-      await writeFrames(stream, [response])
-      this.log.trace('%s: %d bytes from %s answered with %d', protocol, request.byteLength, from, response.byteLength)
+      while (true) {
+        const request = await channel.read()
+        // a request that crossed the end of this channel is not taken: the caller sends it again
+        if (request == null || served.stop) break
+        served.busy = true
+        const release = streamDeadline(channel.stream, timeoutMs, () => new Error('app request took too long'))
+        try {
+          const response = await onRequest(from, request)
+          await channel.write([response])
+          this.log.trace('%s: %d bytes from %s answered with %d', protocol, request.byteLength, from, response.byteLength)
+        } finally {
+          release()
+          served.busy = false
+        }
+        if (served.stop) break
+      }
+      await channel.end()
     } catch (err) {
       this.log.error('%s: request from %s failed - %e', protocol, from, err)
       this.c.log(`app request from ${from} on ${protocol} failed: ${(err as Error).message}`)
-      stream.abort(err as Error)
+      channel.abort(err as Error)
     } finally {
-      release()
+      untrack()
     }
+  }
+
+  /** What counts a channel's bytes (frames with their length prefix out, payloads in). */
+  private counter (protocol: string): (direction: 'in' | 'out', bytes: number) => void {
+    return (direction, bytes) => { this.c.metrics.bytes(protocol, direction, bytes) }
+  }
+
+  /** Keep a served channel with its protocol's, so that {@link unhandle} closes it. */
+  private track (protocol: string, served: Served): () => void {
+    const set = this.serving.get(protocol) ?? new Set()
+    set.add(served)
+    this.serving.set(protocol, set)
+    return () => {
+      set.delete(served)
+      if (set.size === 0 && this.serving.get(protocol) === set) this.serving.delete(protocol)
+    }
+  }
+
+  /**
+   * Handle the streamed protocol `protocol`: each exchange's head and body go to
+   * `handler`, whose answer is streamed back; a stream carries one exchange after another.
+   */
+  async handleStreamed (protocol: string, handler: StreamedHandler, quietMs = 60_000): Promise<void> {
+    if (this.handled.has(protocol)) return
+    this.handled.add(protocol)
+    this.log('handling %s', protocol)
+    await this.components.registrar.handle(protocol, ({ stream, connection }) => {
+      const from = connection.remotePeer.toString()
+      const served: Served = { channel: new FramedChannel(stream, MAX_STREAMED_FRAME, this.counter(protocol)), busy: false, stop: false }
+      const { channel } = served
+      const untrack = this.track(protocol, served)
+      serveStreamed(served, from, handler, quietMs).catch((err: Error) => {
+        this.log('%s: streamed exchange with %s failed - %e', protocol, from, err)
+        channel.abort(err)
+      }).finally(untrack)
+    }, { maxInboundStreams: APP_STREAM_LIMIT, maxOutboundStreams: APP_STREAM_LIMIT })
+  }
+
+  /** One streamed exchange with `peer` on `protocol`: resolves with the answer's head once it came (within `timeoutMs`), its body to be read. */
+  async exchange (peer: PeerId, protocol: string, request: StreamedMessage, timeoutMs = 30_000): Promise<{ head: Uint8Array, body: AsyncIterable<Uint8Array> }> {
+    return await exchangeStreamed(this.pool, peer, protocol, request, timeoutMs)
   }
 
   /**
@@ -131,19 +200,44 @@ export class AppStreams implements Startable {
     if (!this.handled.delete(protocol)) return
     this.log('no longer handling %s', protocol)
     await this.components.registrar.unhandle(protocol)
+    // callers keep channels open: those still open would go on reaching a version not spoken
+    // any more. An idle one is closed now, a busy one once it answered.
+    for (const served of this.serving.get(protocol) ?? []) {
+      served.stop = true
+      if (!served.busy) void served.channel.end().catch(() => {})
+    }
+    this.serving.delete(protocol)
   }
 
-  /** Send one request frame to `peer` on `protocol` and return the answer frame. */
-  async request (peer: PeerId, protocol: string, request: Uint8Array, timeoutMs = 30_000): Promise<Uint8Array> {
-    const { stream, release } = await dialWithDeadline(this.components.connectionManager, peer, protocol, timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`))
-    try {
-      this.c.metrics.bytes(protocol, 'out', request.byteLength)
-      await writeFrames(stream, [request])
-      const response = await readFrame(stream, MAX_APP_FRAME)
-      this.c.metrics.bytes(protocol, 'in', response.byteLength)
+  /**
+   * Send one request frame to `peer` on `protocol` and return the answer frame, on a
+   * channel kept from an earlier call when there is one. A kept channel the peer closed
+   * before answering (its daemon closes them when it stops speaking that version) is
+   * given up and the request sent once more on a new stream: it was not read.
+   */
+  async request (peer: PeerId, protocol: string, request: Uint8Array, timeoutMs = 30_000, maxFrame = MAX_APP_FRAME): Promise<Uint8Array> {
+    const deadline = Date.now() + timeoutMs
+    for (let attempt = 0; ; attempt++) {
+      const { channel, reused } = await this.pool.take(peer, protocol, Math.max(1, deadline - Date.now()), maxFrame)
+      const release = streamDeadline(channel.stream, Math.max(1, deadline - Date.now()), () => new Error(`no answer within ${timeoutMs} ms`))
+      let response: Uint8Array | undefined
+      try {
+        await channel.write([request])
+        response = await channel.read()
+      } catch (err) {
+        channel.abort(err as Error)
+        if (reused && attempt === 0 && err instanceof StreamEndedError && channel.stream.status !== 'reset') continue
+        throw err
+      } finally {
+        release()
+      }
+      if (response == null) {
+        void channel.end().catch(() => {})
+        if (reused && attempt === 0) continue
+        throw new StreamEndedError('stream ended before a message arrived')
+      }
+      this.pool.give(peer, protocol, channel)
       return response
-    } finally {
-      release()
     }
   }
 

@@ -13,6 +13,8 @@
  */
 export * from './app-streams.js'
 export * from './block-exchange.js'
+export type { StreamedMessage } from './streamed-exchange.js'
+export { MAX_STREAMED_FRAME } from './streamed-exchange.js'
 export * from './byte-stream.js'
 export * from './gossip.js'
 export * from './metrics.js'

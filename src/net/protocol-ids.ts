@@ -46,6 +46,12 @@ export function parseAppBytesProtocolId (id: string): { app: string, version: nu
   return { app: match[1] as string, version: Number(match[2]) }
 }
 
+/** The streamed HTTP protocol of a `wire: "http"` app at its native protocol version `version`: `/upgossip/app-http/<app>/<version>`. */
+export function appHttpProtocolId (app: string, version: number): string {
+  if (!NAME.test(app) || !Number.isInteger(version) || version < 1 || version > 9_999_999) throw new InvalidProtocolIdError(`bad app or protocol version: ${app} ${version}`)
+  return `/upgossip/app-http/${app}/${version}`
+}
+
 /** Network names: the `<network>` part of topics. */
 export function assertNetworkName (network: string): void {
   if (!NAME.test(network)) throw new InvalidProtocolIdError(`"${network}" is not a network name: use lowercase letters, digits, ".", "_" or "-"`)

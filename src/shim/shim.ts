@@ -9,8 +9,8 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { decodeDagCbor } from '../dag-cbor.js'
 import { RemoteNamedError, UpgossipError } from '../errors.js'
 import type { Route } from '../ipc/index.js'
-import { appBytesProtocolId, peerIdFromString } from '../net/index.js'
-import type { AppStreams, ByteStream, ByteStreamAccept } from '../net/index.js'
+import { MAX_APP_FRAME, appBytesProtocolId, appHttpProtocolId, peerIdFromString } from '../net/index.js'
+import type { AppStreams, ByteStream, ByteStreamAccept, StreamedMessage } from '../net/index.js'
 import { appProtocolId, chooseVersion, spokenVersions } from './versions.js'
 
 /** A request or response that dag-cbor cannot carry (undefined, a function, a Map…). */
@@ -53,7 +53,14 @@ export interface ShimComponents {
   tcpApp?: () => boolean
   /** A byte stream from a peer in protocol `version`: resolves once the app accepted it. */
   acceptBytes?: (from: string, version: number) => ReturnType<ByteStreamAccept>
+  /** True while the running app's wire is HTTP: its native version is offered as streamed exchanges too. */
+  httpApp?: () => boolean
+  /** A streamed exchange from a peer in protocol `version`: the head (decoded) and the body as it comes; answers the same way. */
+  exchange?: (from: string, version: number, head: unknown, body: AsyncIterable<Uint8Array>) => Promise<{ head: unknown, body: Uint8Array | AsyncIterable<Uint8Array> }>
 }
+
+/** Largest request or response frame of an HTTP process app: a translated message's 16 MiB body, and room for its head. */
+const MAX_HTTP_FRAME = 16 * 1024 * 1024 + 64 * 1024
 
 /** Encode a value for the wire; throws {@link UnencodableValueError}. */
 export function encodeAppValue (value: unknown): Uint8Array {
@@ -79,14 +86,19 @@ export class Shim {
     const wanted = new Set(app == null ? [] : this.c.spoken().map(v => appProtocolId(app, v)))
     const acceptBytes = this.c.acceptBytes
     const bytes = new Set(app == null || acceptBytes == null || this.c.tcpApp?.() !== true ? [] : this.c.spoken().map(v => appBytesProtocolId(app, v)))
-    for (const protocol of [...wanted, ...bytes]) {
+    // same-version HTTP streams: the native version only (a translated message is carried whole)
+    const http = this.c.httpApp?.() === true
+    const native = this.c.native()
+    const streamed = new Set(app == null || !http || native == null || this.c.exchange == null ? [] : [appHttpProtocolId(app, native)])
+    for (const protocol of [...wanted, ...bytes, ...streamed]) {
       if (this.handled.has(protocol)) continue
       this.handled.add(protocol)
       const version = Number(protocol.slice(protocol.lastIndexOf('/') + 1))
       if (bytes.has(protocol) && acceptBytes != null) await this.c.streams.handleBytes(protocol, async from => await acceptBytes(from, version))
-      else await this.c.streams.handle(protocol, async (from, bytes) => await this.serve(from, bytes, version))
+      else if (streamed.has(protocol)) await this.c.streams.handleStreamed(protocol, async (from, head, body) => await this.serveStreamed(from, head, body, version))
+      else await this.c.streams.handle(protocol, async (from, bytes) => await this.serve(from, bytes, version), undefined, http ? MAX_HTTP_FRAME : MAX_APP_FRAME)
     }
-    for (const protocol of bytes) wanted.add(protocol)
+    for (const protocol of [...bytes, ...streamed]) wanted.add(protocol)
     for (const protocol of [...this.handled]) {
       if (wanted.has(protocol)) continue
       this.handled.delete(protocol)
@@ -115,6 +127,63 @@ export class Shim {
     } catch (err) {
       return dagCbor.encode({ ok: false, error: { name: 'UnencodableValueError', message: `the response cannot be sent as dag-cbor: ${(err as Error).message}` } })
     }
+  }
+
+  /** Answer one streamed exchange: an envelope head (an error for this exchange only), then the body. */
+  private async serveStreamed (from: string, headBytes: Uint8Array, body: AsyncIterable<Uint8Array>, version: number): Promise<StreamedMessage> {
+    const exchange = this.c.exchange
+    try {
+      let head: unknown
+      try {
+        head = decodeDagCbor(headBytes)
+      } catch (err) {
+        throw new MalformedAppMessageError(`the head is not dag-cbor: ${(err as Error).message}`)
+      }
+      if (exchange == null) throw new NoAppRunningError('no app takes streamed exchanges on this peer')
+      const answer = await exchange(from, version, head, body)
+      return { head: encodeAppValue({ ok: true, value: answer.head }), body: answer.body }
+    } catch (err) {
+      return { head: dagCbor.encode({ ok: false, error: { name: (err as Error).name ?? 'Error', message: String((err as Error).message ?? err) } }), body: new Uint8Array(0) }
+    }
+  }
+
+  /** True when `peer` takes streamed exchanges in `version` (its app's wire is HTTP and `version` is its native one). */
+  async streams (peer: string, version: number): Promise<boolean> {
+    const app = this.c.app()
+    if (app == null) return false
+    try {
+      return (await this.c.streams.protocolsOf(peerIdFromString(peer))).includes(appHttpProtocolId(app, version))
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * A streamed exchange with `peer` in protocol `version`: resolves with the answer's head
+   * (its value) once it came, the body to be read. A peer that stopped taking them in that
+   * version throws `UnsupportedProtocolError` before anything of the body was read.
+   */
+  async exchange (peer: string, version: number, head: unknown, body: Uint8Array | AsyncIterable<Uint8Array>): Promise<{ head: unknown, body: AsyncIterable<Uint8Array> }> {
+    const app = this.c.app()
+    if (app == null) throw new NoAppRunningError('no app runs on this peer')
+    let answer
+    try {
+      answer = await this.c.streams.exchange(peerIdFromString(peer), appHttpProtocolId(app, version), { head: encodeAppValue(head), body }, this.c.callTimeoutMs)
+    } catch (err) {
+      if (err instanceof UpgossipError || (err as Error).name === 'UnsupportedProtocolError') throw err
+      throw new RemoteAppError('PeerUnreachableError', `${peer} did not answer on protocol version ${version}: ${(err as Error).message}`)
+    }
+    let envelope: { ok?: unknown, value?: unknown, error?: { name?: unknown, message?: unknown } }
+    try {
+      envelope = decodeDagCbor(answer.head)
+    } catch {
+      throw new MalformedAppMessageError(`${peer} answered with bytes that are not dag-cbor`)
+    }
+    if (envelope?.ok === true) return { head: envelope.value, body: answer.body }
+    // the body of an error is empty: read to its end, the channel is kept for the next call
+    for await (const chunk of answer.body) void chunk
+    if (envelope?.ok === false) throw new RemoteAppError(typeof envelope.error?.name === 'string' ? envelope.error.name : '', typeof envelope.error?.message === 'string' ? envelope.error.message : 'the remote app failed')
+    throw new MalformedAppMessageError(`${peer} answered with something that is not a response`)
   }
 
   /** Where a call to `peer` goes: this peer, or the version to speak to another one. */
@@ -160,7 +229,7 @@ export class Shim {
     if (app == null) throw new NoAppRunningError('no app runs on this peer')
     let bytes: Uint8Array
     try {
-      bytes = await this.c.streams.request(peerIdFromString(peer), appProtocolId(app, version), encodeAppValue(request), this.c.callTimeoutMs)
+      bytes = await this.c.streams.request(peerIdFromString(peer), appProtocolId(app, version), encodeAppValue(request), this.c.callTimeoutMs, this.c.httpApp?.() === true ? MAX_HTTP_FRAME : MAX_APP_FRAME)
     } catch (err) {
       if (err instanceof UpgossipError) throw err
       throw new RemoteAppError('PeerUnreachableError', `${peer} did not answer on protocol version ${version}: ${(err as Error).message}`)

@@ -86,6 +86,8 @@ describe('the proxy', () => {
         sent.push({ peer, version, request })
         return { status: 201, headers: { 'x-from': 'peer', connection: 'close' }, body: new TextEncoder().encode('made') }
       },
+      streams: async () => false,
+      exchange: async () => { throw new Error('no streamed exchanges here') },
       deliverSelf: async () => ({ status: 200, headers: {}, body: new TextEncoder().encode('me') }),
       connect: async () => { throw new Error('no connections in this test') },
       log: () => {}

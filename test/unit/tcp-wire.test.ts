@@ -91,6 +91,8 @@ describe('CONNECT through the proxy', () => {
       peers: () => [],
       route: async () => ({ self: true }),
       send: async () => { throw new Error('no messages here') },
+      streams: async () => false,
+      exchange: async () => { throw new Error('no streamed exchanges here') },
       deliverSelf: async () => { throw new Error('no messages here') },
       connect,
       log: () => {}

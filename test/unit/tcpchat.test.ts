@@ -166,6 +166,8 @@ describe.runIf(PYTHON)('tcpchat: the servers', () => {
       peers: () => [{ id: other, app: 'tcpchat', version: '2.0.0', protocol: 2 }],
       route: async () => ({ self: false, version: 2 }),
       send: async () => { throw new Error('no messages') },
+      streams: async () => false,
+      exchange: async () => { throw new Error('no streamed exchanges here') },
       deliverSelf: async () => { throw new Error('no messages') },
       // what the daemon does, less libp2p: the peer's app port, through the SOs
       connect: async peer => {

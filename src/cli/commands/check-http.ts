@@ -117,6 +117,8 @@ async function withProgram<T> (version: CheckedVersion, work: string, use: (app:
     peers: () => [],
     route: async () => ({ self: true }),
     send: alone,
+    streams: async () => false,
+    exchange: alone,
     connect: alone,
     deliverSelf: async (request): Promise<HttpResponseMessage> => await app.request(peerId, request),
     log: () => {}
