@@ -11,7 +11,7 @@
  * stops it; the shim decides which protocols it handles.
  */
 import { serviceDependencies } from '@libp2p/interface'
-import type { ComponentLogger, Logger, PeerId, PeerStore, Startable } from '@libp2p/interface'
+import type { ComponentLogger, Libp2pEvents, Logger, PeerId, PeerStore, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { Identify } from '@libp2p/identify'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { openByteStream, serveByteStream } from './byte-stream.js'
@@ -38,6 +38,8 @@ export interface AppStreamsComponents {
   peerStore: PeerStore
   identify: Identify
   logger: ComponentLogger
+  /** The node's events: a peer's record changing (identify) drops what was cached of it. */
+  events: TypedEventTarget<Libp2pEvents>
 }
 
 /** What the app streams take from their owner. */
@@ -59,6 +61,9 @@ export class AppStreams implements Startable {
   private readonly pool: ChannelPool
   /** Channels served now, closed when their protocol is no longer handled. */
   private readonly serving = new Map<string, Set<Served>>()
+  /** The protocols of peers, as the peer store holds them: read on every call, decoded once. */
+  private readonly protocolCache = new Map<string, string[]>()
+  private readonly onPeerUpdate = (event: CustomEvent<{ peer: { id: PeerId } }>): void => { this.protocolCache.delete(event.detail.peer.id.toString()) }
 
   constructor (components: AppStreamsComponents, init: AppStreamsInit) {
     this.components = components
@@ -67,11 +72,15 @@ export class AppStreams implements Startable {
     this.pool = new ChannelPool(components.connectionManager, { counted: (protocol, direction, bytes) => { init.metrics.bytes(protocol, direction, bytes) } })
   }
 
-  /** Nothing to register: the shim hands in the protocols as versions become spoken. */
-  start (): void {}
+  /** Nothing to register (the shim hands in the protocols as versions become spoken); listen for peers' records changing. */
+  start (): void {
+    this.components.events.addEventListener('peer:update', this.onPeerUpdate)
+  }
 
   /** Stop handling every protocol handled now. */
   async stop (): Promise<void> {
+    this.components.events.removeEventListener('peer:update', this.onPeerUpdate)
+    this.protocolCache.clear()
     this.pool.close()
     await Promise.all([...this.handled].map(async protocol => { await this.unhandle(protocol) }))
   }
@@ -241,13 +250,20 @@ export class AppStreams implements Startable {
     }
   }
 
-  /** The protocols a peer advertised (identify, kept by the peer store). */
+  /** The protocols a peer advertised (identify, kept by the peer store; cached until its record changes). */
   async protocolsOf (peer: PeerId): Promise<string[]> {
+    const key = peer.toString()
+    const cached = this.protocolCache.get(key)
+    if (cached != null) return cached
+    let protocols: string[]
     try {
-      return (await this.components.peerStore.get(peer)).protocols
+      protocols = (await this.components.peerStore.get(peer)).protocols
     } catch {
       return []
     }
+    if (this.protocolCache.size >= 4096) this.protocolCache.clear()
+    this.protocolCache.set(key, protocols)
+    return protocols
   }
 
   /** Ask the peer again (identify over a connection, dialled if needed), for when what we hold looks stale. */
