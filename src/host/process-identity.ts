@@ -55,7 +55,8 @@ export function readProcessStat (pid: number, { proc = '/proc' }: ProcOptions = 
 /** This boot's id, or undefined without /proc. */
 export function currentBootId ({ proc = '/proc' }: ProcOptions = {}): string | undefined {
   try {
-    return fs.readFileSync(`${proc}/sys/kernel/random/boot_id`, 'utf8').trim() || undefined
+    const id = fs.readFileSync(`${proc}/sys/kernel/random/boot_id`, 'utf8').trim()
+    return id === '' ? undefined : id
   } catch {
     return undefined
   }
@@ -96,7 +97,7 @@ export function groupMembers (pgid: number, options: ProcOptions = {}): number[]
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue
     const stat = readProcessStat(Number(name), options)
-    if (stat != null && stat.pgrp === pgid && !hasEnded(stat)) members.push(stat.pid)
+    if (stat?.pgrp === pgid && !hasEnded(stat)) members.push(stat.pid)
   }
   return members
 }
