@@ -33,6 +33,8 @@ export interface GroupRecord {
   identity?: ProcessIdentity
 }
 
+const SETTLE_POLL_MS = 20
+
 /** How {@link killLeftoverGroup} reads /proc, and how long it waits for the group to be gone. */
 export interface LeftoverOptions extends ProcOptions {
   settleMs?: number
@@ -100,7 +102,7 @@ export function readGroupRecord (file: string): { record: GroupRecord, writtenMs
  * Whether the recorded group may still be the one that was recorded, rather than another
  * that was given the same id since.
  */
-export function mayStillRun ({ record, writtenMs }: { record: GroupRecord, writtenMs: number }, options: ProcOptions = {}): boolean {
+function mayStillRun ({ record, writtenMs }: { record: GroupRecord, writtenMs: number }, options: ProcOptions = {}): boolean {
   const bootId = currentBootId(options)
   // no /proc (not Linux): nothing to check against, so killed unguarded, as before
   if (bootId == null) return true
@@ -132,7 +134,9 @@ export async function killLeftoverGroup (file: string, options: LeftoverOptions 
   if (found == null || !mayStillRun(found, options)) return undefined
   const { pgid } = found.record
   if (!signalGroup(pgid, 'SIGKILL')) return undefined
-  const until = Date.now() + (options.settleMs ?? 2000)
-  while (groupMembers(pgid, options).length > 0 && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
+  // SIGKILL takes effect as each process is next scheduled: on a loaded machine, some ms
+  for (let waited = 0; waited < (options.settleMs ?? 2000) && groupMembers(pgid, options).length > 0; waited += SETTLE_POLL_MS) {
+    await new Promise(resolve => setTimeout(resolve, SETTLE_POLL_MS))
+  }
   return pgid
 }
