@@ -121,6 +121,6 @@ async function prepare (parts: LocalParts): Promise<void> {
   if (o.install != null) await installBundle({ ...parts, maxPackageSize: o.maxPackageSize }, o.install)
   await parts.controls.load()
   // a process app has no channel that closes when its daemon dies: a group left running is ended here
-  const leftover = killLeftoverGroup(parts.dataDir.appGroup)
-  if (leftover != null) events.warn('app-leftover', `killed the process group ${leftover} of a process app that a previous daemon left running`)
+  const leftover = await killLeftoverGroup(parts.dataDir.appGroup)
+  if (leftover != null) events.warn('app-leftover', `killed the process group ${leftover} of a process app that a previous daemon left running`, { pgid: leftover })
 }

@@ -19,7 +19,7 @@ import { AppRun } from './app-run.js'
 import { MalformedHttpMessageError, printableResponse, toHttpRequest, toHttpResponse } from './http-message.js'
 import { SimulationRunner } from './so-runner.js'
 import type { HttpRequestHead, HttpRequestMessage, HttpResponseMessage } from './http-message.js'
-import { recordGroup, forgetGroup } from './process-group.js'
+import { recordGroup, forgetGroup, signalGroup } from './process-group.js'
 
 export { ProcessAppError }
 
@@ -152,7 +152,13 @@ export class ProcessApp extends AppRun {
     })
     this.child = child
     // recorded at once (not on the 'spawn' event, a tick later): a daemon that dies from here on leaves no group unrecorded
-    if (this.init.groupFile != null && child.pid != null) recordGroup(this.init.groupFile, child.pid)
+    if (this.init.groupFile != null && child.pid != null) {
+      try {
+        recordGroup(this.init.groupFile, child.pid)
+      } catch {
+        // an app is not refused for it: only a daemon that dies meanwhile would leave it running
+      }
+    }
     if (this.log != null) {
       child.stdout?.pipe(this.log, { end: false })
       child.stderr?.pipe(this.log, { end: false })
@@ -350,11 +356,4 @@ async function translated (run: () => Promise<unknown>): Promise<HttpResponseMes
     if (!(err instanceof SimulationError) && !(err instanceof MalformedHttpMessageError)) throw err
     return { status: 502, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-upgossip-error': err.name }, body: new TextEncoder().encode(`simulation object failed: ${err.name}: ${err.message}\n`) }
   }
-}
-
-/** Signal a whole process group (the app and whatever it started); a group already gone is fine. */
-function signalGroup (pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal)
-  } catch {}
 }

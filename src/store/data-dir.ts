@@ -42,6 +42,8 @@ export class DataDir {
   get control (): string { return this.file('control.json') }
   /** The process group of a running process app (so a daemon that died does not leave it running). */
   get appGroup (): string { return this.file('app.pgid') }
+  /** The process group of a running transform (so a daemon that died mid-switch does not leave it writing). */
+  get transformGroup (): string { return this.file('transform.pgid') }
   /** The upgrade journal. */
   get journal (): string { return this.file('journal.json') }
 

@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises'
 import { parseDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
+import { killLeftoverGroup } from '../host/index.js'
 import type { AppHost, AppSpec, SimulationSpec } from '../host/index.js'
 import type { Manifest } from '../package/index.js'
 import { readJournal, writeJournal } from './journal.js'
@@ -217,6 +218,7 @@ export class UpgradeEngine {
   private async transform (from: InstalledRelease, to: InstalledRelease, kind: UpgradeAttempt['kind'], snapshot: string): Promise<void> {
     const target = this.stateDir(to.id)
     const logFile = this.init.dataDir.appLog
+    const groupFile = this.init.dataDir.transformGroup
     if (kind === 'upgrade') {
       const up = to.manifest.transform?.up
       if (up == null) {
@@ -226,12 +228,12 @@ export class UpgradeEngine {
         await setWritable(target, true)
         return
       }
-      await runTransform({ packageDir: to.packageDir, entry: up, from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile, limitMs: this.init.transformLimitMs })
+      await runTransform({ packageDir: to.packageDir, entry: up, from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile, groupFile, limitMs: this.init.transformLimitMs })
       return
     }
     const down = from.manifest.transform?.down
     if (down != null) {
-      await runTransform({ packageDir: from.packageDir, entry: down, from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile, limitMs: this.init.transformLimitMs })
+      await runTransform({ packageDir: from.packageDir, entry: down, from: snapshot, to: target, fromVersion: from.version, toVersion: to.version, logFile, groupFile, limitMs: this.init.transformLimitMs })
       return
     }
     await fs.mkdir(target, { recursive: true })
@@ -275,6 +277,9 @@ export class UpgradeEngine {
    * to waiting, until it has been interrupted `maxInterrupted` times: then it has failed.
    */
   async recover (): Promise<RecoveryOutcome> {
+    // a transform that outlived its daemon would go on writing while its step is undone or redone below
+    const leftover = await killLeftoverGroup(this.init.dataDir.transformGroup)
+    if (leftover != null) this.init.log.warn('transform-leftover', `killed the process group ${leftover} of a transform that a previous daemon left running`, { pgid: leftover })
     this.journal = await readJournal(this.journalFile)
     const attempt = this.journal.attempt
     if (attempt == null) return { kind: 'none' }

@@ -2,7 +2,8 @@
  * Running a transform (`up` or `down`) in a child process with a time limit, writing
  * into a temporary directory that is renamed into place only on success. The transform
  * is an ES module of the package (run by `transform-child.ts`) or a command in any
- * language (argv, no shell, `UPGOSSIP_FROM` / `UPGOSSIP_TO` in its environment).
+ * language (argv, no shell, `UPGOSSIP_FROM` / `UPGOSSIP_TO` in its environment). Either
+ * runs in a process group of its own, recorded while it runs (`transform-group.ts`).
  *
  * @example
  * ```ts
@@ -20,6 +21,7 @@ import { formatDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
 import type { TransformEntry } from '../package/index.js'
 import { fsyncDirectory } from '../store/index.js'
+import { TransformGroup } from './transform-group.js'
 
 /** The transform threw, exited, ran past its limit, could not start, or wrote nothing. */
 export class TransformFailedError extends UpgossipError {
@@ -44,6 +46,8 @@ export interface TransformRun {
   limitMs?: number
   /** Where the transform's output goes (appended). */
   logFile: string
+  /** Where its process group is recorded while it runs (`DataDir.transformGroup`), so that a daemon that dies does not leave it running. */
+  groupFile?: string
 }
 
 /** How a transform's process ended: `error` completes the sentence "transform … <error>". */
@@ -116,49 +120,45 @@ export async function runTransform (run: TransformRun): Promise<void> {
 /** An ES module's default export, called in `transform-child.js`, which answers over IPC. */
 async function runModule ({ run, temp, logFd, limitMs }: Job, entry: string): Promise<Outcome> {
   const module = path.join(run.packageDir, ...entry.split('/'))
-  const outcome = await new Promise<{ ok: boolean, error?: string }>(resolve => {
-    const child = fork(CHILD, [], { cwd: path.dirname(module), serialization: 'advanced', stdio: ['ignore', logFd, logFd, 'ipc'] })
+  return await new Promise<Outcome>(resolve => {
+    // detached: a group of its own, so that the limit also ends whatever the module started
+    const child = fork(CHILD, [], { cwd: path.dirname(module), detached: true, serialization: 'advanced', stdio: ['ignore', logFd, logFd, 'ipc'] })
     let answer: { ok: boolean, error?: string } | undefined
+    let group: TransformGroup | undefined
     const timer = setTimeout(() => {
       answer ??= { ok: false, error: `ran past its ${limitMs} ms limit and was killed` }
-      child.kill('SIGKILL')
+      group?.kill()
     }, limitMs)
     child.on('message', (m: unknown) => { answer ??= readTransformAnswer(m) })
     // a child that cannot be started (EAGAIN, ENOMEM, …) never exits: fail now, not never
     child.on('error', err => {
       if (child.pid != null) return
       clearTimeout(timer)
-      resolve({ ok: false, error: `could not be started: ${err.message}` })
+      resolve({ ok: false, error: `failed: could not be started: ${err.message}` })
     })
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
+      group?.end()
       if (answer == null) answer = { ok: false, error: `exited (${signal ?? String(code)}) before finishing` }
       else if (answer.ok && code !== 0) answer = { ok: false, error: `exited with code ${String(code)}` }
-      resolve(answer)
+      resolve(answer.ok ? { ok: true } : { ok: false, error: `failed: ${(answer.error ?? '').split('\n')[0] ?? ''}` })
     })
-    child.send({ module: pathToFileURL(module).href, from: run.from, to: temp, fromVersion: run.fromVersion, toVersion: run.toVersion })
+    if (child.pid == null) return
+    // recorded before the job is sent: the module touches no state until it has the job
+    const adopted = adopt(child.pid, run.groupFile)
+    if (adopted instanceof TransformGroup) group = adopted
+    else answer = { ok: false, error: adopted }
+    if (group != null) child.send({ module: pathToFileURL(module).href, from: run.from, to: temp, fromVersion: run.fromVersion, toVersion: run.toVersion })
   })
-  return outcome.ok ? { ok: true } : { ok: false, error: `failed: ${(outcome.error ?? '').split('\n')[0] ?? ''}` }
 }
 
-/** Process groups of command transforms still running, killed if the daemon exits first. */
-const runningGroups = new Set<number>()
-let exitHookSet = false
-
-function killGroup (pid: number): void {
+/** The group of a transform just spawned, or why it must not run (its group could not be recorded; it is killed). */
+function adopt (pid: number, groupFile: string | undefined): TransformGroup | string {
   try {
-    process.kill(-pid, 'SIGKILL')
-  } catch {
-    // ESRCH: the group is gone already
+    return TransformGroup.adopt(pid, groupFile)
+  } catch (err) {
+    return `was stopped before it began: ${(err as Error).message}`
   }
-}
-
-function trackGroup (pid: number): void {
-  runningGroups.add(pid)
-  if (exitHookSet) return
-  exitHookSet = true
-  // a module transform dies with its IPC channel; a command has none, and its own group
-  process.on('exit', () => { for (const group of runningGroups) killGroup(group) })
 }
 
 /** Why a command could not start, in words that say what to check. */
@@ -200,11 +200,13 @@ async function runCommand ({ run, temp, logFd, limitMs }: Job, argv: readonly st
       return
     }
     const pid = child.pid
-    if (pid != null) trackGroup(pid)
-    let timedOut = false
+    // recorded at once, before the event loop turns (the command already runs: it cannot wait for us)
+    const adopted = pid == null ? undefined : adopt(pid, run.groupFile)
+    const group = adopted instanceof TransformGroup ? adopted : undefined
+    let failure = typeof adopted === 'string' ? adopted : undefined
     const timer = setTimeout(() => {
-      timedOut = true
-      if (pid != null) killGroup(pid)
+      failure ??= `was killed after ${formatDuration(limitMs)} (its time limit)`
+      group?.kill()
     }, limitMs)
     child.on('error', err => {
       if (pid != null) return
@@ -213,12 +215,8 @@ async function runCommand ({ run, temp, logFd, limitMs }: Job, argv: readonly st
     })
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
-      if (pid != null) {
-        // whatever it left running must not write into the new state once it is in place
-        killGroup(pid)
-        runningGroups.delete(pid)
-      }
-      if (timedOut) resolve({ ok: false, error: `was killed after ${formatDuration(limitMs)} (its time limit)` })
+      group?.end()
+      if (failure != null) resolve({ ok: false, error: failure })
       else if (code === 0) resolve({ ok: true })
       else if (code != null) resolve({ ok: false, error: `exited with code ${code}` })
       else resolve({ ok: false, error: `was killed by ${signal ?? 'a signal'}` })

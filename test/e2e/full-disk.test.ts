@@ -93,6 +93,10 @@ export default async function up ({ from, to, log }) {
     while (written < ${max}) { await h.write(chunk); written += chunk.length }
   } catch (err) {
     if (${String(failOnFull)} || err.code !== 'ENOSPC') throw err
+    // the page of the daemon's record of this transform's process group (DATA/transform.pgid)
+    // is freed as the transform ends: taken here, so that none is left for the daemon at all
+    await fs.rm(path.join(to, '..', '..', 'transform.pgid'), { force: true })
+    await h.write(chunk).catch(() => {})
     log('index.bin stopped at', written, 'bytes: the disk is full')
   } finally {
     await h.close()
