@@ -7,7 +7,7 @@
 import { AppHost, AppProxy, ProcessApp, TcpProcessApp } from '../host/index.js'
 import { Gossip, NetworkView, PeerKeeper } from '../net/index.js'
 import type { BlockExchange, PeerNode, SyncProtocol } from '../net/index.js'
-import { Shim } from '../shim/index.js'
+import { NoAppRunningError, Shim } from '../shim/index.js'
 import { UpgradeEngine } from '../upgrade/index.js'
 import { Admission, gossipResult } from './admission.js'
 import { AntiEntropy } from './anti-entropy.js'
@@ -86,7 +86,11 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     streams: async (peer, version) => host.current instanceof ProcessApp && !(host.current instanceof TcpProcessApp) && version === releases.nativeProtocol() && await shim.streams(peer, version),
     exchange: async (peer, version, head, body) => await shim.exchange(peer, version, head, body),
     // in the protocol of the version that made the call: held across a switch, the next version's SOs translate it
-    deliverSelf: async request => await host.request(self(), request, releases.nativeProtocol()),
+    exchangeSelf: async (head, body) => {
+      const native = releases.nativeProtocol()
+      if (native == null) throw new NoAppRunningError('no app runs on this peer')
+      return await host.exchangeHttp(self(), native, head, body)
+    },
     connect: async peer => await host.connectOut(peer),
     log: message => { events.warn('app-proxy', message) }
   })

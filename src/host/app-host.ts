@@ -263,7 +263,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
    * otherwise (a switch changed the version meanwhile) read whole and translated like any
    * request.
    */
-  async exchangeHttp (from: string, version: number, head: unknown, body: AsyncIterable<Uint8Array>): Promise<StreamedHttpResponse> {
+  async exchangeHttp (from: string, version: number, head: unknown, body: Uint8Array | AsyncIterable<Uint8Array>): Promise<StreamedHttpResponse> {
     const request = toHttpRequestHead(head)
     await this.heldThroughSwitch('request')
     const proc = this.proc
@@ -274,7 +274,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
       this.busy.push({ at: this.now(), inFlight: proc.inFlight })
       return answer
     }
-    const response = toHttpResponse(await this.deliver(from, { ...request, body: await readBody(body) }, version))
+    const response = toHttpResponse(await this.deliver(from, { ...request, body: body instanceof Uint8Array ? body : await readBody(body) }, version))
     return { head: { status: response.status, headers: response.headers, length: response.body.byteLength }, body: response.body }
   }
 

@@ -43,7 +43,7 @@ export class AppHttpClient {
   }
 
   /** A streamed request: its body goes to the app as it comes; the response's body comes back the same way (whole when short). */
-  async forwardStreamed (port: number, head: HttpRequestHead, body: AsyncIterable<Uint8Array>, timeoutMs: number): Promise<StreamedHttpResponse> {
+  async forwardStreamed (port: number, head: HttpRequestHead, body: Uint8Array | AsyncIterable<Uint8Array>, timeoutMs: number): Promise<StreamedHttpResponse> {
     const { res } = await this.send(port, head, body, timeoutMs)
     const answer = responseHead(res)
     if (answer.length != null && answer.length <= SMALL_BODY) return { head: answer, body: await readBody(res, SMALL_BODY) }

@@ -46,8 +46,8 @@ export interface AppProxyComponents {
   route: (peer: string | null) => Promise<Route>
   /** Send a request of protocol `version` to `peer`'s app. */
   send: (peer: string, version: number, request: HttpRequestMessage) => Promise<unknown>
-  /** A request of this peer's app to itself. */
-  deliverSelf: (request: HttpRequestMessage) => Promise<unknown>
+  /** A request of this peer's app to itself, its body streamed in, the answer's streamed out (held across a switch like a peer's). */
+  exchangeSelf: (head: HttpRequestHead, body: Uint8Array | AsyncIterable<Uint8Array>) => Promise<{ head: unknown, body: Uint8Array | AsyncIterable<Uint8Array> }>
   /** True when a request to `peer` in `version` can go as a streamed exchange (both apps speak it natively). */
   streams: (peer: string, version: number) => Promise<boolean>
   /** A streamed exchange with `peer`'s app in `version`: the answer's head once it came, its body as it comes. */
@@ -163,27 +163,25 @@ export class AppProxy {
     const length = bodyLength(req)
     if (length != null) head.length = length
     // a short body is read at once: it goes out in one write with its head
-    let body: Uint8Array | undefined = length != null && length <= SMALL_BODY ? await readBody(req, SMALL_BODY) : undefined
-    if (peer !== this.c.selfId()) {
-      const route = await this.c.route(peer)
-      if (!route.self && await this.c.streams(peer, route.version)) {
-        try {
-          await pipeResponse(res, await this.c.exchange(peer, route.version, head, body ?? req))
-          return
-        } catch (err) {
-          // the peer stopped speaking that version natively before anything was sent: carried whole instead
-          if ((err as Error).name !== 'UnsupportedProtocolError') throw err
-          this.c.log(`proxy: ${peer} no longer takes streamed requests in protocol ${route.version}; this one is carried whole`)
-        }
-      }
-      body ??= await readBody(req)
-      const message: HttpRequestMessage = { method: head.method, path, headers: head.headers, body }
-      const answer: HttpResponseMessage = route.self ? toHttpResponse(await this.c.deliverSelf(message)) : toHttpResponse(await this.c.send(peer, route.version, message))
-      send(res, answer.status, answer.headers, answer.body)
+    const body: Uint8Array | undefined = length != null && length <= SMALL_BODY ? await readBody(req, SMALL_BODY) : undefined
+    const route = peer === this.c.selfId() ? { self: true as const } : await this.c.route(peer)
+    // this peer's own app: its version, streamed (the host holds it across a switch)
+    if (route.self) {
+      await pipeResponse(res, await this.c.exchangeSelf(head, body ?? req))
       return
     }
-    body ??= await readBody(req)
-    const answer = toHttpResponse(await this.c.deliverSelf({ method: head.method, path, headers: head.headers, body }))
+    if (await this.c.streams(peer, route.version)) {
+      try {
+        await pipeResponse(res, await this.c.exchange(peer, route.version, head, body ?? req))
+        return
+      } catch (err) {
+        // the peer stopped speaking that version natively before anything was sent: carried whole instead
+        if ((err as Error).name !== 'UnsupportedProtocolError') throw err
+        this.c.log(`proxy: ${peer} no longer takes streamed requests in protocol ${route.version}; this one is carried whole`)
+      }
+    }
+    const message: HttpRequestMessage = { method: head.method, path, headers: head.headers, body: body ?? await readBody(req) }
+    const answer: HttpResponseMessage = toHttpResponse(await this.c.send(peer, route.version, message))
     send(res, answer.status, answer.headers, answer.body)
   }
 
@@ -229,8 +227,12 @@ function bodyLength (req: http.IncomingMessage): number | undefined {
 }
 
 /** A streamed answer to the app: its status and headers, then its body as it comes (the app's pace holds it back). */
-async function pipeResponse (res: http.ServerResponse, answer: { head: unknown, body: AsyncIterable<Uint8Array> }): Promise<void> {
+async function pipeResponse (res: http.ServerResponse, answer: { head: unknown, body: Uint8Array | AsyncIterable<Uint8Array> }): Promise<void> {
   const head = toHttpResponseHead(answer.head)
+  if (answer.body instanceof Uint8Array) {
+    send(res, head.status, head.headers, answer.body)
+    return
+  }
   res.writeHead(head.status, head.length == null ? head.headers : { ...head.headers, 'content-length': String(head.length) })
   try {
     for await (const chunk of answer.body) {

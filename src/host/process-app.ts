@@ -256,7 +256,7 @@ export class ProcessApp extends AppRun {
    * A same-version request from a peer whose body streams in; the response's body streams
    * out (read whole when short). In flight until the response's body has gone.
    */
-  async requestStreamed (head: HttpRequestHead, body: AsyncIterable<Uint8Array>, timeoutMs = 30_000): Promise<StreamedHttpResponse> {
+  async requestStreamed (head: HttpRequestHead, body: Uint8Array | AsyncIterable<Uint8Array>, timeoutMs = 30_000): Promise<StreamedHttpResponse> {
     const port = await this.takeRequest(timeoutMs)
     let answer: StreamedHttpResponse
     try {

@@ -88,7 +88,7 @@ describe('the proxy', () => {
       },
       streams: async () => false,
       exchange: async () => { throw new Error('no streamed exchanges here') },
-      deliverSelf: async () => ({ status: 200, headers: {}, body: new TextEncoder().encode('me') }),
+      exchangeSelf: async () => ({ head: { status: 200, headers: {} }, body: new TextEncoder().encode('me') }),
       connect: async () => { throw new Error('no connections in this test') },
       log: () => {}
     })

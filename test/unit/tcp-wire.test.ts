@@ -93,7 +93,7 @@ describe('CONNECT through the proxy', () => {
       send: async () => { throw new Error('no messages here') },
       streams: async () => false,
       exchange: async () => { throw new Error('no streamed exchanges here') },
-      deliverSelf: async () => { throw new Error('no messages here') },
+      exchangeSelf: async () => { throw new Error('no messages here') },
       connect,
       log: () => {}
     })

@@ -168,7 +168,7 @@ describe.runIf(PYTHON)('tcpchat: the servers', () => {
       send: async () => { throw new Error('no messages') },
       streams: async () => false,
       exchange: async () => { throw new Error('no streamed exchanges here') },
-      deliverSelf: async () => { throw new Error('no messages') },
+      exchangeSelf: async () => { throw new Error('no messages') },
       // what the daemon does, less libp2p: the peer's app port, through the SOs
       connect: async peer => {
         connected.push(peer)

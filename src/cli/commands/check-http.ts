@@ -120,7 +120,7 @@ async function withProgram<T> (version: CheckedVersion, work: string, use: (app:
     streams: async () => false,
     exchange: alone,
     connect: alone,
-    deliverSelf: async (request): Promise<HttpResponseMessage> => await app.request(peerId, request),
+    exchangeSelf: async (head, body) => await app.requestStreamed(head, body),
     log: () => {}
   })
   await proxy.start()
