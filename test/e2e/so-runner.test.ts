@@ -21,9 +21,9 @@ interface Runner {
 const DIST = pathToFileURL(path.resolve(import.meta.dirname, '../../dist/host/so-runner.js')).href
 
 async function runner (native: number, timeoutMs = 1000): Promise<{ runner: Runner, logs: string[] }> {
-  const { SimulationRunner } = await import(DIST) as { SimulationRunner: new (init: { native: number, timeoutMs: number, log: (m: string) => void }) => Runner }
+  const { SimulationRunner } = await import(DIST) as { SimulationRunner: new (components: { log: (m: string) => void }, init: { native: number, timeoutMs: number }) => Runner }
   const logs: string[] = []
-  return { runner: new SimulationRunner({ native, timeoutMs, log: m => { logs.push(m) } }), logs }
+  return { runner: new SimulationRunner({ log: m => { logs.push(m) } }, { native, timeoutMs }), logs }
 }
 
 /** An SO for `version` that tags what passes through it. */

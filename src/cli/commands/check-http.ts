@@ -76,7 +76,7 @@ export const httpView: SampleView = (value, side, sample) => {
 /** The one SO of `spec` as the daemon runs it, in a worker, for a node whose own protocol is `native`; every message checked as the daemon checks it. */
 async function workerSimulation (spec: SimulationSpec, native: number): Promise<{ so: CheckedSimulationObject, stop: () => Promise<void> }> {
   const problems: string[] = []
-  const runner = new SimulationRunner({ native, log: message => { problems.push(message) } })
+  const runner = new SimulationRunner({ log: message => { problems.push(message) } }, { native })
   const spoken = await runner.load([spec])
   if (!spoken.includes(spec.version)) {
     await runner.stop()
