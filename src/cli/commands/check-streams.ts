@@ -63,6 +63,13 @@ function lineValue (line: string): { json: true, value: unknown } | { json: fals
   }
 }
 
+/** The lines of a text; the end of the last one is the end of the text, with a newline or without. */
+function linesOf (text: string): string[] {
+  const lines = text.split('\n')
+  if (lines.at(-1) === '') lines.pop()
+  return lines
+}
+
 const shown = (text: string | undefined): string => text == null ? 'missing' : JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text)
 
 /**
@@ -81,15 +88,12 @@ export function diffStreams (expected: Uint8Array, actual: Uint8Array): string[]
     if (at === -1 && expected.byteLength === actual.byteLength) return []
     return [`${expected.byteLength} bytes → ${actual.byteLength} bytes, the first difference at byte ${at === -1 ? expected.byteLength : at}`]
   }
-  const linesA = a.split('\n')
-  const linesB = b.split('\n')
+  const linesA = linesOf(a)
+  const linesB = linesOf(b)
   const problems: string[] = []
   for (let i = 0; i < Math.max(linesA.length, linesB.length); i++) {
     const x = linesA[i]
     const y = linesB[i]
-    // the empty piece after a final newline is no line of its own
-    const last = i === Math.max(linesA.length, linesB.length) - 1
-    if (last && (x ?? '') === '' && (y ?? '') === '') continue
     const at = `line ${i + 1}`
     if (x == null || y == null) {
       problems.push(`${at}: ${shown(x)} → ${shown(y)}`)

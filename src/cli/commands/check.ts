@@ -49,7 +49,7 @@ async function readSamples (file: string | undefined, m: Manifest): Promise<Samp
     return { kind: 'http', samples: each('a process app\'s sample is an HTTP request {"method", "path", "headers", "body"} with the body as text', toHttpRequest) }
   }
   const { toStreamSample } = await import('./check-streams.js')
-  return { kind: 'tcp', samples: each('a TCP app\'s sample is one connection: {"send": "text"}, {"sendBase64": "…"} or {"lines": [ … ]}', toStreamSample) }
+  return { kind: 'tcp', samples: each('a TCP app\'s sample is what a client sends on one connection', toStreamSample) }
 }
 
 /** Register `check`. */
