@@ -26,15 +26,15 @@ export interface SimulationWorkerData<Settings = unknown, Modules extends string
 /** Supervision, from the daemon's thread to the worker. */
 export type SupervisorMessage =
   | { t: 'ping', n: number }
-  /** Replace the chain; `timeoutMs` is the time limit of one SO call where the kind has one. */
-  | { t: 'load', native: number, timeoutMs: number, specs: SimulationSpec[] }
+  /** Replace the chain; `timeoutMs` is the time limit of one SO call where the kind has one; `n` comes back with the answer. */
+  | { t: 'load', n: number, native: number, timeoutMs: number, specs: SimulationSpec[] }
 
 /** Supervision, from the worker to the daemon's thread. */
 export type ThreadMessage =
   /** Started: it answers pings from now on. */
   | { t: 'up' }
   | { t: 'pong', n: number }
-  | { t: 'loaded', spoken: number[], errors: string[] }
+  | { t: 'loaded', n: number, spoken: number[], errors: string[] }
 
 /** HTTP messages (`so-runner.ts`), to the worker. */
 export type ToMessageWorker =

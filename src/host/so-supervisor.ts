@@ -90,7 +90,9 @@ export class SimulationSupervisor<W extends SupervisedWork> {
   private nextId = 1
   /** Loads one after the other: the worker answers each in turn. */
   private loads: Promise<unknown> = Promise.resolve()
+  /** The load waited for, and its number: a fresh worker's reload of earlier SOs is answered too, and is not that answer. */
   private loaded: ((answer: LoadAnswer) => void) | undefined
+  private loadNumber = 0
   private watchdog: NodeJS.Timeout | undefined
   /** The worker said it started (before that, it has the load's time to do so). */
   private up = false
@@ -131,7 +133,7 @@ export class SimulationSupervisor<W extends SupervisedWork> {
     const answer = await new Promise<LoadAnswer>(resolve => {
       const timer = setTimeout(() => { resolve('timeout') }, this.init.loadTimeoutMs)
       this.loaded = a => { clearTimeout(timer); resolve(a) }
-      thread.post({ t: 'load', native, timeoutMs: this.init.callTimeoutMs, specs } satisfies SupervisorMessage)
+      thread.post({ t: 'load', n: ++this.loadNumber, native, timeoutMs: this.init.callTimeoutMs, specs } satisfies SupervisorMessage)
       this.watch()
     })
     this.loaded = undefined
@@ -218,7 +220,7 @@ export class SimulationSupervisor<W extends SupervisedWork> {
     this.up = false
     this.pingSentAt = undefined
     // work posted from now on goes to a fresh worker: it loads what was loaded before first
-    if (reload && this.specs.length > 0) thread.post({ t: 'load', native: this.init.native, timeoutMs: this.init.callTimeoutMs, specs: this.specs } satisfies SupervisorMessage)
+    if (reload && this.specs.length > 0) thread.post({ t: 'load', n: 0, native: this.init.native, timeoutMs: this.init.callTimeoutMs, specs: this.specs } satisfies SupervisorMessage)
     return thread
   }
 
@@ -231,6 +233,7 @@ export class SimulationSupervisor<W extends SupervisedWork> {
     } else if (m.t === 'pong') {
       if (m.n === this.pings) this.pingSentAt = undefined
     } else if (m.t === 'loaded') {
+      if (m.n !== this.loadNumber) return
       const { spoken, errors } = m as { spoken?: unknown, errors?: unknown }
       const answer = this.loaded
       this.loaded = undefined

@@ -53,7 +53,7 @@ export function superviseThread<SO extends { version: number }, Chain extends Lo
   let loading: Promise<void> = Promise.resolve()
   const post = (message: Out | ThreadMessage, transfer: ArrayBuffer[] = []): void => { port.postMessage(message, transfer) }
 
-  async function load (native: number, timeoutMs: number, specs: Array<{ module: string, version: number }>): Promise<void> {
+  async function load (n: number, native: number, timeoutMs: number, specs: Array<{ module: string, version: number }>): Promise<void> {
     const next = kind.chain(native, timeoutMs)
     const errors: string[] = []
     for (const spec of specs) {
@@ -69,7 +69,7 @@ export function superviseThread<SO extends { version: number }, Chain extends Lo
       }
     }
     chain = next
-    post({ t: 'loaded', spoken: next.spoken(), errors })
+    post({ t: 'loaded', n, spoken: next.spoken(), errors })
   }
 
   port.on('message', (m: SupervisorMessage | In) => {
@@ -77,10 +77,10 @@ export function superviseThread<SO extends { version: number }, Chain extends Lo
     if (own.t === 'ping') {
       post({ t: 'pong', n: (m as { n: number }).n })
     } else if (own.t === 'load') {
-      const { native, timeoutMs, specs } = m as Extract<SupervisorMessage, { t: 'load' }>
+      const { n, native, timeoutMs, specs } = m as Extract<SupervisorMessage, { t: 'load' }>
       // one after the other: the daemon waits for each answer in turn
-      loading = loading.then(async () => { await load(native, timeoutMs, specs) }).catch((err: unknown) => {
-        post({ t: 'loaded', spoken: [native], errors: [`the simulation objects could not be loaded: ${String((err as Error | undefined)?.message ?? err)}`] })
+      loading = loading.then(async () => { await load(n, native, timeoutMs, specs) }).catch((err: unknown) => {
+        post({ t: 'loaded', n, spoken: [native], errors: [`the simulation objects could not be loaded: ${String((err as Error | undefined)?.message ?? err)}`] })
       })
     } else {
       kind.receive(m as In)

@@ -96,6 +96,11 @@ describe('the supervisor of simulation-object workers', () => {
     expect(fresh.thread).not.toBe(first.thread)
     expect(fresh.spoken).toEqual([1, 2, 3])
 
+    // a fresh worker reloads what was loaded before: that answer is not taken for the one of a load asked for meanwhile
+    await expect(run('exit')).rejects.toMatchObject({ name: 'SimulationError' })
+    const [, spoken] = await Promise.all([run('answer'), supervisor.load([{ module: path.join(dir, 'v1.mjs'), version: 1 }])])
+    expect(spoken).toEqual([1, 2])
+
     // a version the loaded SOs do not chain to is not claimed; loading none ends the idle worker
     expect(await supervisor.load([{ module: path.join(dir, 'v1.mjs'), version: 3 }])).toEqual([2])
     expect(log.join('\n')).toMatch(/v1\.mjs simulates version 1, expected 3/)
