@@ -240,7 +240,14 @@ async function throughBoth (sos: StreamSimulations, version: number, kind: 'past
   const onward = deferred<Record<'in' | 'out', ByteSource>>()
   const a = sos.translate(first, version, 'check', pair(once(sample.request), (async function * () { yield * (await onward.promise)[req] })()))
   // in the onward connection the request travels the other way, and the peer's response in the request's direction
-  const b = sos.translate(second, version, 'check', req === 'in' ? { out: a.in, in: once(sample.response) } : { in: a.out, out: once(sample.response) })
+  let b: ReturnType<StreamSimulations['translate']>
+  try {
+    b = sos.translate(second, version, 'check', req === 'in' ? { out: a.in, in: once(sample.response) } : { in: a.out, out: once(sample.response) })
+  } catch (err) {
+    // the first connection waits for the second: it ends with it
+    a.abort(err as Error)
+    throw err
+  }
   onward.resolve(b)
   const back = req === 'in' ? 'out' : 'in'
   const timer = setTimeout(() => {
