@@ -91,7 +91,7 @@ export class ProcessApp extends AppRun {
   constructor (init: ProcessAppInit) {
     super(init.app, init.version, init.protocol)
     this.init = init
-    this.simulations = new SimulationRunner({ native: init.protocol, log: message => { this.log?.write(`--- ${message}\n`) } })
+    this.simulations = new SimulationRunner({ log: message => { this.log?.write(`--- ${message}\n`) } }, { native: init.protocol })
     this.client = new AppHttpClient(this.label)
   }
 

@@ -1,26 +1,27 @@
 /**
  * The worker thread that runs one process app's stream simulation objects (wire "tcp"):
- * it loads the SO modules, and for every translated connection runs the chain's two
- * transforms on the chunks the daemon posts, posting what they yield back. Both ways
- * are bounded by credit: the daemon posts at most a window of bytes the chain has not
- * taken yet, and this side posts at most a window the daemon has not written on yet.
- * It answers pings, so the daemon can tell an SO that loops from one that is slow, and
- * terminate it.
+ * for every translated connection it runs the chain's two transforms on the chunks the
+ * daemon posts, posting what they yield back. Both ways are bounded by credit: the daemon
+ * posts at most a window of bytes the chain has not taken yet, and this side posts at most
+ * a window the daemon has not written on yet. Starting, pings and loading are the
+ * supervision loop's (`so-thread.ts`).
  *
  * It imports nothing of upgossip at load (run from the sources, a `.js` import would not
- * find its `.ts` file): the chain and the queue come by URL in `workerData`.
+ * find its `.ts` file): the loop, the chain and the queue come by URL in `workerData`.
  */
-import { pathToFileURL } from 'node:url'
-import { parentPort, workerData } from 'node:worker_threads'
+import { workerData } from 'node:worker_threads'
 import type * as ChunkQueueModule from '../shim/chunk-queue.js'
 import type { ChunkQueue } from '../shim/chunk-queue.js'
 import type * as StreamChainModule from '../shim/stream-chain.js'
-import type { StreamSimulationChain } from '../shim/stream-chain.js'
-import type { Direction, FromStreamWorker, StreamWorkerData, ToStreamWorker } from './stream-so-runner.js'
+import type { StreamSimulationChain, StreamSimulationObject } from '../shim/stream-chain.js'
+import type { Direction, FromStreamWorker, SimulationWorkerData, StreamWorkerSettings, ToStreamWorker } from './so-messages.js'
+import type * as ThreadModule from './so-thread.js'
 
-const data = workerData as StreamWorkerData
-const chainModule = await import(data.chainUrl) as typeof StreamChainModule
-const queueModule = await import(data.queueUrl) as typeof ChunkQueueModule
+const data = workerData as SimulationWorkerData<StreamWorkerSettings, 'chain' | 'queue'>
+const { superviseThread } = await import(data.modules.thread) as typeof ThreadModule
+const chainModule = await import(data.modules.chain) as typeof StreamChainModule
+const queueModule = await import(data.modules.queue) as typeof ChunkQueueModule
+const { window, maxChunk } = data.settings
 
 interface Connection {
   inbox: Record<Direction, ChunkQueue>
@@ -31,30 +32,16 @@ interface Connection {
 }
 
 const DIRECTIONS: Direction[] = ['in', 'out']
-const port = parentPort
-let chain: StreamSimulationChain | undefined
-let loading: Promise<void> = Promise.resolve()
 const connections = new Map<number, Connection>()
 
-function post (message: FromStreamWorker, transfer: ArrayBuffer[] = []): void {
-  port?.postMessage(message, transfer)
-}
+const thread = superviseThread<StreamSimulationObject, StreamSimulationChain, ToStreamWorker, FromStreamWorker>({
+  chain: native => new chainModule.StreamSimulationChain(native),
+  shape: (value, where) => chainModule.asStreamSimulationObject(value, where),
+  receive
+})
 
-async function load (native: number, specs: Array<{ module: string, version: number }>): Promise<void> {
-  const next = new chainModule.StreamSimulationChain(native)
-  const errors: string[] = []
-  for (const spec of specs) {
-    try {
-      const mod = await import(spec.module.startsWith('file:') ? spec.module : pathToFileURL(spec.module).href) as { default?: unknown }
-      const so = chainModule.asStreamSimulationObject(mod.default, spec.module)
-      if (so.version !== spec.version) throw new Error(`${spec.module} simulates version ${so.version}, expected ${spec.version}`)
-      next.add(so)
-    } catch (err) {
-      errors.push(String((err as Error)?.message ?? err))
-    }
-  }
-  chain = next
-  post({ t: 'loaded', spoken: next.spoken(), errors })
+function post (message: FromStreamWorker, transfer: ArrayBuffer[] = []): void {
+  thread.post(message, transfer)
 }
 
 function close (id: number, conn: Connection): void {
@@ -76,11 +63,11 @@ function fail (id: number, conn: Connection, err: unknown): void {
 /** One direction: the transform's output, cut into pieces of at most `maxChunk`, posted within the window. */
 async function run (id: number, conn: Connection, dir: Direction, transform: (source: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>): Promise<void> {
   for await (const chunk of transform(conn.inbox[dir])) {
-    for (let offset = 0; offset < chunk.byteLength; offset += data.maxChunk) {
-      while (!conn.closed && conn.outstanding[dir] >= data.window) await new Promise<void>(resolve => { conn.waiting[dir] = resolve })
+    for (let offset = 0; offset < chunk.byteLength; offset += maxChunk) {
+      while (!conn.closed && conn.outstanding[dir] >= window) await new Promise<void>(resolve => { conn.waiting[dir] = resolve })
       if (conn.closed) return
       // a copy in a buffer of its own, which can be transferred (a Buffer's may be a shared pool)
-      const piece = new Uint8Array(Math.min(data.maxChunk, chunk.byteLength - offset))
+      const piece = new Uint8Array(Math.min(maxChunk, chunk.byteLength - offset))
       piece.set(chunk.subarray(offset, offset + piece.byteLength))
       conn.outstanding[dir] += piece.byteLength
       post({ t: 'data', id, dir, chunk: piece }, [piece.buffer])
@@ -92,8 +79,8 @@ async function run (id: number, conn: Connection, dir: Direction, transform: (so
 function open (m: Extract<ToStreamWorker, { t: 'open' }>): void {
   const conn: Connection = {
     inbox: {
-      in: new queueModule.ChunkQueue(data.window + data.maxChunk, bytes => { post({ t: 'consumed', id: m.id, dir: 'in', bytes }) }),
-      out: new queueModule.ChunkQueue(data.window + data.maxChunk, bytes => { post({ t: 'consumed', id: m.id, dir: 'out', bytes }) })
+      in: new queueModule.ChunkQueue(window + maxChunk, bytes => { post({ t: 'consumed', id: m.id, dir: 'in', bytes }) }),
+      out: new queueModule.ChunkQueue(window + maxChunk, bytes => { post({ t: 'consumed', id: m.id, dir: 'out', bytes }) })
     },
     outstanding: { in: 0, out: 0 },
     waiting: { in: undefined, out: undefined },
@@ -101,10 +88,11 @@ function open (m: Extract<ToStreamWorker, { t: 'open' }>): void {
   }
   connections.set(m.id, conn)
   // chunks that arrive before the SOs are loaded wait in the inboxes
-  void loading.then(() => {
+  void thread.loaded().then(() => {
     if (conn.closed) return
     try {
-      if (chain == null) throw new Error('no simulation objects are loaded')
+      const chain = thread.chain()
+      if (chain == null) throw new chainModule.StreamSimulationError(`this node cannot speak protocol version ${m.version} (no simulation objects are loaded)`, 'UnsupportedVersionError')
       const directions = m.kind === 'serve' ? chain.serve(m.version, { peer: m.peer }) : chain.call(m.version, { peer: m.peer })
       for (const dir of DIRECTIONS) run(m.id, conn, dir, directions[dir]).catch(err => { fail(m.id, conn, err) })
     } catch (err) {
@@ -113,17 +101,10 @@ function open (m: Extract<ToStreamWorker, { t: 'open' }>): void {
   })
 }
 
-port?.on('message', (m: ToStreamWorker) => {
-  switch (m.t) {
-    case 'load':
-      loading = loading.then(async () => { await load(m.native, m.specs) })
-      return
-    case 'open':
-      open(m)
-      return
-    case 'ping':
-      post({ t: 'pong', n: m.n })
-      return
+function receive (m: ToStreamWorker): void {
+  if (m.t === 'open') {
+    open(m)
+    return
   }
   const conn = connections.get(m.id)
   if (conn == null) return
@@ -142,5 +123,4 @@ port?.on('message', (m: ToStreamWorker) => {
     case 'close':
       close(m.id, conn)
   }
-})
-post({ t: 'up' })
+}

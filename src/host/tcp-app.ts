@@ -46,7 +46,7 @@ export class TcpProcessApp extends ProcessApp {
     super({ ...init, simulations: [] })
     this.onOpenBytes = init.onOpenBytes
     this.initialSimulations = init.simulations
-    this.sos = new StreamSimulations({ native: init.protocol, log: line => { this.log?.write(`${line}\n`) } })
+    this.sos = new StreamSimulations({ log: line => { this.log?.write(`--- ${line}\n`) } }, { native: init.protocol })
     this.on('exit', () => { void this.sos.close() })
   }
 

@@ -2,7 +2,8 @@
  * `upgossip check`: transforms on sample state (down(up(state)) == state) and simulation
  * objects on sample requests, both ways, reported field by field; exit 1 on a mismatch.
  * For process apps (pykv, in Python), HTTP samples answered by the previous version's
- * program go through the SOs both ways and through them to the new version's program.
+ * program go through the SOs both ways and through them to the new version's program
+ * (TCP apps: check-tcp.test.ts).
  */
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs/promises'
@@ -146,15 +147,6 @@ describe.skipIf(!hasPython)('upgossip check, process apps (pykv)', () => {
     const onState = await runCli(['check', v2, '--previous', v1, '--samples', samples, '--state', state])
     expect(onState.code).toBe(1)
     expect(onState.stdout).toMatch(/future SO with 2\.0\.0's program: FAILED: 2\.0\.0's program \(python3 server\.py\) did not start: .*pykv 2: cannot load the state/)
-  })
-
-  it('says that a TCP app\'s stream SOs are not run by its samples, and fails nothing for it', async () => {
-    const tcpchat = fileURLToPath(new URL('../../testnet/apps/tcpchat/', import.meta.url))
-    const samples = path.join(root, 't-samples.jsonl')
-    await fs.writeFile(samples, line({ method: 'GET', path: '/' }))
-    const r = await runCli(['check', path.join(tcpchat, 'v2'), '--previous', path.join(tcpchat, 'v1'), '--samples', samples])
-    expect(r.code, r.stdout + r.stderr).toBe(0)
-    for (const kind of ['past', 'future']) expect(r.stdout).toContain(`${kind} SO: not exercised: a "wire": "tcp" app's simulation objects transform byte streams`)
   })
 
   it('refuses samples that are not HTTP requests, naming the line', async () => {

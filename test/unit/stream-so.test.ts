@@ -129,11 +129,11 @@ describe('stream simulation objects in the daemon\'s worker', () => {
   let sos: StreamSimulations | undefined
   afterEach(async () => { await sos?.close() })
 
-  async function load (modules: string[], init: Partial<ConstructorParameters<typeof StreamSimulations>[0]> = {}): Promise<{ sos: StreamSimulations, log: string[], dir: string }> {
+  async function load (modules: string[], init: Partial<ConstructorParameters<typeof StreamSimulations>[1]> = {}): Promise<{ sos: StreamSimulations, log: string[], dir: string }> {
     const dir = await tempDir('upgossip-stream-so-')
     await writeTree(dir, MODULES)
     const log: string[] = []
-    sos = new StreamSimulations({ native: 2, log: line => log.push(line), ...init })
+    sos = new StreamSimulations({ log: line => log.push(line) }, { native: 2, ...init })
     await sos.load(modules.map(m => ({ module: path.join(dir, m), version: 1 })))
     return { sos, log, dir }
   }
@@ -198,7 +198,7 @@ describe('stream simulation objects in the daemon\'s worker', () => {
     const started = Date.now()
     await expect(text(stuck.in)).rejects.toMatchObject({ name: 'SimulationTimeoutError' })
     expect(Date.now() - started).toBeLessThan(8000)
-    expect(log.join('\n')).toMatch(/did not answer for 1000 ms/)
+    expect(log.join('\n')).toMatch(/blocked its worker for more than 1000 ms .*; 1 connection\(s\) failed/)
     const fine = sos.translate('serve', 1, 'peer', { in: from('fine'), out: from() })
     expect(await text(fine.in)).toBe('fine')
   })

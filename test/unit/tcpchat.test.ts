@@ -157,7 +157,7 @@ describe.runIf(PYTHON)('tcpchat: the servers', () => {
     const other = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
     const v2 = await run('v2', await tempDir('upgossip-tcpchat-'))
     // the 1.0.0 node has 2.0.0 staged: its future SO lets it call the 2.0.0 peer in protocol 2
-    const sos = new StreamSimulations({ native: 1, log: () => {} })
+    const sos = new StreamSimulations({ log: () => {} }, { native: 1 })
     cleanup.push(async () => { await sos.close() })
     expect(await sos.load([{ module: path.join(CHAT, 'v2', 'future.js'), version: 2 }])).toEqual([1, 2])
     const connected: string[] = []

@@ -4,40 +4,22 @@
  * then go through the new version's simulation objects both ways (what comes back must be
  * what went in), and through them to the new version's program, whose answers must be the
  * previous version's. Everything runs as a daemon runs it: each program as `host/`'s
- * {@link ProcessApp} (on a copy of the sample state, with a proxy that answers for one
- * peer alone), the SOs in a {@link SimulationRunner}'s worker with the per-message limit.
+ * {@link ProcessApp} (`check-program.ts`), the SOs in a {@link SimulationRunner}'s worker
+ * with the per-message limit.
  */
-import fs from 'node:fs/promises'
 import path from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { parseDuration } from '../../duration.js'
-import { AppProxy, ProcessApp, toHttpRequest, toHttpResponse } from '../../host/index.js'
-import type { HttpRequestMessage, HttpResponseMessage, RunSpec, SimulationSpec } from '../../host/index.js'
+import { ProcessApp, toHttpRequest, toHttpResponse } from '../../host/index.js'
+import type { HttpRequestMessage, HttpResponseMessage, ProcessAppInit, SimulationSpec } from '../../host/index.js'
 import { SimulationRunner } from '../../host/so-runner.js'
-import type { Manifest } from '../../package/index.js'
 import { diffValues, roundTrip } from '../../shim/index.js'
 import type { CheckedSimulationObject, Sample, SampleResult, SampleView } from '../../shim/index.js'
-import { copyTree } from '../../store/index.js'
+import { askEach, loadInto, withProgram } from './check-program.js'
+import type { CheckedVersion, ProgramCheck, SimulationSamplesCheck } from './check-program.js'
 
-/** One version as `check` runs it. */
-export interface CheckedVersion {
-  manifest: Manifest
-  packageDir: string
-  /** The state the program starts on (copied first); none: an empty directory. */
-  state?: string
-}
+export type { CheckedVersion, ProgramCheck } from './check-program.js'
 
-/** What the new version's program answered through one SO, compared with the previous version's answers; or why not. */
-export type ProgramCheck = { samples: number, mismatches: SampleResult[] } | { error: string } | string
-
-/** What one SO did with the samples. */
-export interface HttpSimulationCheck {
-  samples: number
-  /** The round trip through the SO alone, as for SDK apps. */
-  mismatches: SampleResult[]
-  /** The samples through the SO to the new version's program. */
-  newVersion: ProgramCheck
-}
+/** What one SO did with the HTTP samples. */
+export type HttpSimulationCheck = SimulationSamplesCheck
 
 /** What checking HTTP samples found. */
 export interface HttpSamplesCheck {
@@ -76,7 +58,7 @@ export const httpView: SampleView = (value, side, sample) => {
 /** The one SO of `spec` as the daemon runs it, in a worker, for a node whose own protocol is `native`; every message checked as the daemon checks it. */
 async function workerSimulation (spec: SimulationSpec, native: number): Promise<{ so: CheckedSimulationObject, stop: () => Promise<void> }> {
   const problems: string[] = []
-  const runner = new SimulationRunner({ native, log: message => { problems.push(message) } })
+  const runner = new SimulationRunner({ log: message => { problems.push(message) } }, { native })
   const spoken = await runner.load([spec])
   if (!spoken.includes(spec.version)) {
     await runner.stop()
@@ -93,73 +75,8 @@ async function workerSimulation (spec: SimulationSpec, native: number): Promise<
   }
 }
 
-/** How many lines of a program's output an error quotes. */
-const LOG_LINES = 5
-
-/**
- * Run `version`'s program on a copy of its state, hand it to `use`, and stop it. Throws
- * when it does not become ready, with the end of its output.
- */
-async function withProgram<T> (version: CheckedVersion, work: string, use: (app: ProcessApp, peerId: string) => Promise<T>): Promise<T> {
-  const m = version.manifest
-  const run = m.run as RunSpec
-  await fs.mkdir(work, { recursive: true })
-  const runDir = await fs.mkdtemp(path.join(work, `${m.version}-`))
-  const stateDir = path.join(runDir, 'state')
-  if (version.state != null) await copyTree(version.state, stateDir)
-  else await fs.mkdir(stateDir)
-  const logFile = path.join(runDir, 'app.log')
-  const peerId = (await generateKeyPair('Ed25519')).publicKey.toString()
-  const alone = async (): Promise<never> => { throw new Error('upgossip check runs one peer') }
-  // the program may ask the proxy for its peers: it is told it is alone
-  const proxy: AppProxy = new AppProxy({
-    selfId: () => peerId,
-    peers: () => [],
-    route: async () => ({ self: true }),
-    send: alone,
-    streams: async () => false,
-    exchange: alone,
-    connect: alone,
-    exchangeSelf: async (head, body) => await app.requestStreamed(head, body),
-    log: () => {}
-  })
-  await proxy.start()
-  const app: ProcessApp = new ProcessApp({
-    app: m.app,
-    version: m.version,
-    protocol: m.protocol,
-    packageDir: path.resolve(version.packageDir),
-    stateDir,
-    run,
-    healthPath: m.health.http,
-    simulations: [],
-    peerId,
-    logFile,
-    proxyUrl: proxy.url,
-    onRoute: async () => ({ self: true }),
-    onSend: alone
-  })
-  try {
-    app.start()
-    try {
-      await app.waitReady(parseDuration(m.health.readyWithin))
-    } catch (err) {
-      // the program's own output, without the lines the host adds (`--- starting …`)
-      const log = (await fs.readFile(logFile, 'utf8').catch(() => '')).split('\n').filter(l => l.trim() !== '' && !l.startsWith('--- ')).slice(-LOG_LINES).join(' | ')
-      throw new Error(`${m.version}'s program (${run.command.join(' ')}) did not start: ${(err as Error).message}${log === '' ? '' : `; its output ends: ${log}`}`)
-    }
-    return await use(app, peerId)
-  } finally {
-    await app.stop(2000)
-    await proxy.stop()
-  }
-}
-
-/** Load one SO into a running program, as a daemon does; throws when it does not load. */
-async function loadInto (app: ProcessApp, spec: SimulationSpec): Promise<void> {
-  const spoken = await app.loadSimulations([spec])
-  if (!spoken.includes(spec.version)) throw new Error(`${spec.module} did not load (the program's app.log says why)`)
-}
+/** An HTTP app's program, as a daemon starts it. */
+const httpApp = (init: ProcessAppInit): ProcessApp => new ProcessApp(init)
 
 /** Compare a program's answer through an SO with the previous version's own answer. */
 function compareAnswer (sample: Sample, answer: unknown): string[] {
@@ -183,7 +100,7 @@ export async function checkHttpSamples (opts: { previous: CheckedVersion, next: 
   if (previous.manifest.run?.wire !== 'http') return noAnswers(`the previous version ${previous.manifest.version} is not a process app with "wire": "http", so it cannot answer HTTP samples`)
   let answers: HttpResponseMessage[]
   try {
-    answers = await withProgram(previous, path.join(opts.work, 'previous'), async (app, peerId) => {
+    answers = await withProgram(previous, path.join(opts.work, 'previous'), httpApp, async (app, peerId) => {
       const out: HttpResponseMessage[] = []
       for (const request of samples) out.push(await app.request(peerId, request, undefined, 10_000))
       return out
@@ -218,31 +135,19 @@ export async function checkHttpSamples (opts: { previous: CheckedVersion, next: 
       check.newVersion = `not exercised: ${next.manifest.version} is not a process app with "wire": "http"`
       continue
     }
-    const ask = async (answer: (sample: Sample) => Promise<unknown>): Promise<ProgramCheck> => {
-      const found: SampleResult[] = []
-      for (const [index, sample] of exchanges.entries()) {
-        let problems: string[]
-        try {
-          problems = compareAnswer(sample, await answer(sample))
-        } catch (err) {
-          problems = [`failed: ${(err as Error).message}`]
-        }
-        if (problems.length > 0) found.push({ index, problems })
-      }
-      return { samples: exchanges.length, mismatches: found }
-    }
+    const ask = async (answer: (sample: Sample) => Promise<unknown>): Promise<ProgramCheck> => await askEach(exchanges, answer, compareAnswer)
     try {
       // each SO meets a fresh start of the programs, so that both see the same state
       check.newVersion = kind === 'past'
         // a previous-version peer's request reaching a new node: served through the SO, `local` the program
-        ? await withProgram(next, path.join(opts.work, 'next-past'), async (app, peerId) => {
+        ? await withProgram(next, path.join(opts.work, 'next-past'), httpApp, async (app, peerId) => {
           await loadInto(app, spec)
           return await ask(async sample => await app.request(peerId, sample.request, previous.manifest.protocol, 10_000))
         })
         // a previous-version node's program calling a new peer: through the SO it loaded, `remote` that peer's program
-        : await withProgram(previous, path.join(opts.work, 'previous-future'), async prev => {
+        : await withProgram(previous, path.join(opts.work, 'previous-future'), httpApp, async prev => {
           await loadInto(prev, spec)
-          return await withProgram(next, path.join(opts.work, 'next-future'), async (app, peerId) =>
+          return await withProgram(next, path.join(opts.work, 'next-future'), httpApp, async (app, peerId) =>
             await ask(async sample => await prev.callPeer(next.manifest.protocol, toHttpRequest(sample.request), async r => await app.request(peerId, r, undefined, 10_000))))
         })
       result.problems += (check.newVersion as { mismatches: SampleResult[] }).mismatches.length
