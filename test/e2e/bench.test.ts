@@ -60,6 +60,7 @@ function benchResult (swarm: BenchResult['swarm']): BenchResult {
     wallMs: 1,
     machine: { cpus: 2, cpuModel: 'x', memoryGiB: 1, node: 'v22', platform: 'linux', loadStart: 1, loadEnd: 1 },
     note: null,
+    sections: ['swarm'],
     swarm,
     announce: null,
     shim: null,
@@ -67,7 +68,8 @@ function benchResult (swarm: BenchResult['swarm']): BenchResult {
     footprint: null,
     simulation: null,
     targets: [],
-    errors: {}
+    errors: {},
+    earlierRuns: []
   }
 }
 
@@ -261,7 +263,9 @@ describe('npm run bench -- --tiny --json', () => {
     const { code, stdout, stderr } = await bench(['--tiny', '--json', '--only', 'swarm,simulation'])
     expect(code, stderr).toBe(0)
     const r = JSON.parse(stdout) as BenchResult
-    expect(Object.keys(r)).toEqual(['benchmark', 'version', 'mode', 'commit', 'startedAt', 'wallMs', 'machine', 'note', 'command', 'swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation', 'process', 'targets', 'errors'])
+    expect(Object.keys(r)).toEqual(['benchmark', 'version', 'mode', 'commit', 'startedAt', 'wallMs', 'machine', 'note', 'command', 'sections', 'swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation', 'process', 'targets', 'errors', 'earlierRuns'])
+    expect(r.sections).toEqual(['swarm', 'simulation'])
+    expect(r.earlierRuns).toEqual([])
     expect(r.errors).toEqual({})
     expect(r.swarm).toMatchObject({ publisherEgressRatio: expect.any(Number), duplicateRatio: expect.any(Number), timeVsHttps: expect.any(Number) })
     const run = r.swarm?.runs[0]
