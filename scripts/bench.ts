@@ -3,14 +3,16 @@
  * loopback: swarm against an HTTPS origin, announcement latency, shim overhead, process
  * apps through the proxy, rollout disruption, footprint. Progress goes to stderr; `--json` prints one JSON object on
  * stdout. A full run writes docs/benchmarks.md (tables and SVG plots) and
- * docs/benchmarks/run.json; it writes nothing else (the analysis of the figures is
- * docs/benchmarks-analysis.md, written by hand).
+ * docs/benchmarks/run.json; a written run of some sections merges into the saved
+ * run.json (scripts/bench/saved-run.ts). It writes nothing else (the analysis of the
+ * figures is docs/benchmarks-analysis.md, written by hand).
  *
  * @example
  * ```sh
  * npm run bench -- --quick --json > quick.json
  * npm run bench                      # full: N = 10, 25, 50; 1, 16, 64 MiB; shaped runs; writes the report
  * npm run bench -- --only shim,footprint --quick
+ * npm run bench -- --only process --write       # the process figures replace the saved ones; the rest are kept
  * npm run bench -- --quick --only swarm --uplink 40 --shaped-runs 5x4   # root: per-host uplinks
  * ```
  */
@@ -29,6 +31,7 @@ import { BenchNetwork } from './bench/network.ts'
 import { processApps, withTcp } from './bench/process.ts'
 import { tcpThroughput } from './bench/process-tcp.ts'
 import { writeReport } from './bench/report.ts'
+import { SavedRunError, mergeRuns, parseRun, readSavedRun } from './bench/saved-run.ts'
 import { swarmResult, targets } from './bench/result.ts'
 import type { BenchResult, SwarmResult } from './bench/result.ts'
 import { rolloutDisruption } from './bench/rollout.ts'
@@ -44,7 +47,7 @@ import type { PolicyRun } from './sim/policies.ts'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DEFAULT_OUT = path.join(ROOT, 'docs', 'benchmarks.md')
 
-const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write] [--out FILE] [--keep] [--profile DIR] [--verbose] [--note TEXT] [--peers N,…] [--sizes MiB,…] [--no-delta] [--uplink MBIT] [--shaped-runs NxMiB,…]
+const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write | --replace] [--out FILE] [--keep] [--profile DIR] [--verbose] [--note TEXT] [--peers N,…] [--sizes MiB,…] [--no-delta] [--uplink MBIT] [--shaped-runs NxMiB,…]
        npm run bench -- --report RESULT.json [--out FILE]
 
 Benchmarks on real daemon processes on loopback (see scripts/README.md):
@@ -65,9 +68,15 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
                  1, 16, 64 MiB, N = 50 at 1, 16 MiB; shaped runs 10x16,25x16 at 20 Mbit/s)
   --json         print one JSON object on stdout (progress stays on stderr)
   --only LIST    run only these sections
-  --write        write docs/benchmarks.md and docs/benchmarks/run.json (a full run does by default)
+  --write        write docs/benchmarks.md and docs/benchmarks/run.json (a full run does by
+                 default); a run of some sections (--only) merges into the saved run.json:
+                 the sections it ran replace the saved ones, every other keeps its figures,
+                 and the report says which run (command, mode, commit, date) made each
+  --replace      write the report and run.json from this run alone, sections it did not
+                 run left out (implies --write)
   --no-write     do not write them
-  --out FILE     write the report there instead of docs/benchmarks.md
+  --out FILE     write the report there instead of docs/benchmarks.md, merging into the
+                 benchmarks/run.json beside it (without one, this run alone is written)
   --keep         keep the daemons' directories (under the system temp dir)
   --profile DIR  run the swarm's publisher and four other daemons, and the process
                  section's three, with node --cpu-prof, profiles in DIR
@@ -85,7 +94,7 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   --shaped-runs LIST  the shaped runs, each on a network of its own: PEERSxMiB,… (e.g.
                  10x16,50x16), or none
   --report FILE  run nothing: write the report again from a run's
-                 JSON (what --json printed; a written report keeps it in
+                 JSON (what --json printed; a written report keeps it, merged, in
                  docs/benchmarks/run.json), e.g. after editing the report's text`
 
 /** Daemons of a swarm network that `--profile` profiles (the first is the publisher). */
@@ -96,6 +105,8 @@ interface Options {
   json: boolean
   only: Set<Section>
   write: boolean
+  /** Write this run's report alone instead of merging it into the saved run.json. */
+  replace: boolean
   out: string
   keep: boolean
   profile?: string
@@ -123,6 +134,7 @@ export function parseArgs (argv: string[]): Options {
   let json = false
   let only = new Set<Section>(SECTIONS)
   let write: boolean | undefined
+  let replace = false
   let out = DEFAULT_OUT
   let keep = false
   let profile: string | undefined
@@ -151,6 +163,7 @@ export function parseArgs (argv: string[]): Options {
       }
       case '--write': write = true; break
       case '--no-write': write = false; break
+      case '--replace': replace = true; break
       case '--out': out = path.resolve(value()); break
       case '--keep': keep = true; break
       case '--no-delta': delta = false; break
@@ -191,7 +204,8 @@ export function parseArgs (argv: string[]): Options {
     const own = mode.shaped.length > 0 ? mode.shaped : mode.swarm.peers.flatMap(n => swarmSizes(mode, n).map(size => ({ peers: n, size })))
     mode = { ...mode, uplinkMbit: uplink, shaped: shaped ?? own }
   } else if (shaped != null) mode = { ...mode, shaped }
-  return { mode, json, only, write: write ?? mode.name === 'full', out, keep, profile, verbose, note, report, delta, command: argv.join(' '), shapingAsked: uplink != null || (shaped != null && shaped.length > 0) }
+  if (replace && write === false) fail('--replace writes the report: it cannot go with --no-write')
+  return { mode, json, only, write: write ?? (replace || mode.name === 'full'), replace, out, keep, profile, verbose, note, report, delta, command: argv.join(' '), shapingAsked: uplink != null || (shaped != null && shaped.length > 0) }
 }
 
 function machine (): BenchResult['machine'] {
@@ -231,6 +245,7 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
     machine: machine(),
     note: o.note ?? null,
     command: o.command,
+    sections: SECTIONS.filter(x => o.only.has(x)),
     swarm: null,
     announce: null,
     shim: null,
@@ -239,7 +254,8 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
     simulation: null,
     process: null,
     targets: [],
-    errors: {}
+    errors: {},
+    earlierRuns: []
   }
   const failed = (section: Section | 'swarm.shaped' | 'process.tcp', err: unknown): void => {
     const message = (err as Error)?.stack ?? String(err)
@@ -386,26 +402,64 @@ export function summaryText (r: BenchResult): string {
   return lines.join('\n')
 }
 
-/** The report from a saved result; the simulation's plot is simulated again (it is seeded: the same figures). */
+/**
+ * The simulation's timelines for the plot of `result`: those of this run when it ran the
+ * simulation, else simulated again (it is seeded: the same figures).
+ */
+async function simulationTimelines (result: BenchResult, ran: PolicyRun[]): Promise<PolicyRun[]> {
+  if (ran.length > 0 || result.simulation == null) return ran
+  const sizes = [...new Set(result.simulation.map(x => x.peers))]
+  return sizes.length === 0 ? [] : await simulatePolicies(sizes, {})
+}
+
+/** The report from a saved result (merged or not); nothing is run, run.json is not written. */
 async function rerender (o: Options & { report: string }, progress: (line: string) => void): Promise<void> {
-  const text = fs.readFileSync(o.report, 'utf8')
-  // `npm run bench -- --json > FILE` puts npm's banner before the object
-  const result = JSON.parse(text.slice(Math.max(0, text.search(/^\{/m)))) as BenchResult
-  if (result.benchmark !== 'upgossip' || !Array.isArray(result.targets)) throw new Error(`${o.report} is not the JSON of an upgossip bench run`)
-  const sizes = [...new Set((result.simulation ?? []).map(x => x.peers))]
-  const timelines = sizes.length === 0 ? [] : await simulatePolicies(sizes, {})
-  const written = await writeReport(result, o.out, timelines)
+  const result = parseRun(fs.readFileSync(o.report, 'utf8'), o.report)
+  const written = await writeReport(result, o.out, await simulationTimelines(result, []))
   progress(`wrote ${written.join(', ')} from ${o.report}`)
+}
+
+/** Where the run's JSON is kept: beside the report, in benchmarks/run.json. */
+function savedRunFile (report: string): string {
+  return path.join(path.dirname(report), 'benchmarks', 'run.json')
+}
+
+/**
+ * The saved run a partial `--write` merges into, read before anything runs so that a
+ * file it cannot merge into stops the bench at once (exit 2) rather than after an hour;
+ * null when there is nothing to merge (every section runs, `--replace`, or no saved run).
+ */
+function savedRunToMerge (o: Options): BenchResult | null {
+  if (!o.write || o.replace || SECTIONS.every(s => o.only.has(s))) return null
+  return readSavedRun(savedRunFile(o.out))
+}
+
+/** When the sections of a merged result were measured, for progress: one line per earlier run. */
+function keptText (r: BenchResult): string[] {
+  return r.earlierRuns.map(x => `  kept from the ${x.mode} run of ${x.startedAt.slice(0, 16).replace('T', ' ')} UTC${x.commit == null ? '' : ` (${x.commit})`}: ${x.sections.join(', ')}`)
 }
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   const parsed = parseArgs(process.argv.slice(2))
   const progress = (line: string): void => { process.stderr.write(line + '\n') }
+  // a saved run that cannot be read is refused like a bad option: exit 2, with the reason
+  const orRefuse = async <T>(step: () => Promise<T>): Promise<T> => {
+    try {
+      return await step()
+    } catch (err) {
+      if (!(err instanceof SavedRunError)) throw err
+      progress(`bench: ${err.message}`)
+      process.exit(2)
+    }
+  }
   if (parsed.report != null) {
-    await rerender({ ...parsed, report: parsed.report }, progress)
+    const report = parsed.report
+    await orRefuse(async () => { await rerender({ ...parsed, report }, progress) })
     process.exit(0)
   }
+  const saved = await orRefuse(async () => savedRunToMerge(parsed))
   progress(`upgossip bench: ${parsed.mode.name} mode, sections ${[...parsed.only].join(', ')}`)
+  if (saved != null) progress(`  the report: merged into ${savedRunFile(parsed.out)}, which keeps ${SECTIONS.filter(s => !parsed.only.has(s)).join(', ')}`)
   const shaping = parsed.only.has('swarm') && parsed.mode.shaped.length > 0 && parsed.mode.uplinkMbit != null
   const cannotShape = shaping ? uplinkUnavailable() : undefined
   const o: Options = { ...parsed, cannotShape }
@@ -428,12 +482,23 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n')
   else process.stdout.write(summaryText(result) + '\n')
   if (o.json) progress(summaryText(result))
+  let unwritten = false
   if (o.write) {
-    const written = await writeReport(result, o.out, timelines)
-    // the run's figures, kept beside the report (npm run bench -- --report renders them again)
-    const saved = path.join(path.dirname(o.out), 'benchmarks', 'run.json')
-    fs.writeFileSync(saved, JSON.stringify(result, null, 2) + '\n')
-    progress(`wrote ${[...written, saved].join(', ')}`)
+    const file = savedRunFile(o.out)
+    try {
+      const merged = saved == null ? result : mergeRuns(saved, result)
+      const written = await writeReport(merged, o.out, await simulationTimelines(merged, timelines))
+      // the figures, kept beside the report (npm run bench -- --report renders them again)
+      fs.writeFileSync(file, JSON.stringify(merged, null, 2) + '\n')
+      progress(`wrote ${[...written, file].join(', ')}`)
+      for (const line of keptText(merged)) progress(line)
+    } catch (err) {
+      // an hour of figures is not lost to a report that could not be written
+      const kept = path.join(os.tmpdir(), `upgossip-bench-${result.startedAt.replace(/[:.]/g, '-')}.json`)
+      fs.writeFileSync(kept, JSON.stringify(result, null, 2) + '\n')
+      progress(`bench: the report was not written: ${(err as Error).message}\n  this run's JSON is in ${kept}`)
+      unwritten = true
+    }
   }
-  process.exitCode = Object.keys(result.errors).length > 0 ? 1 : 0
+  process.exitCode = unwritten || Object.keys(result.errors).length > 0 ? 1 : 0
 }

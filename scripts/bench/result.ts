@@ -55,9 +55,8 @@ export interface MachineInfo {
   loadEnd: number
 }
 
-/** One run of `npm run bench`. */
-export interface BenchResult {
-  benchmark: 'upgossip'
+/** One invocation of `npm run bench`: what the figures of its sections were measured by. */
+export interface BenchRun {
   version: string
   mode: 'quick' | 'full' | 'tiny'
   /** The git commit measured, if known. */
@@ -69,6 +68,18 @@ export interface BenchResult {
   note: string | null
   /** The options the run was started with (absent in runs made before it was kept). */
   command?: string
+  /** The sections the run measured, or tried to (a failed one is in `errors`). */
+  sections: Section[]
+}
+
+/**
+ * The figures of `npm run bench`: the run printed by `--json`, or the one a `--write`
+ * saved in docs/benchmarks/run.json. The run's own fields describe the latest run; a
+ * partial run written over a saved one keeps the sections it did not run, and the runs
+ * that measured them are in `earlierRuns`.
+ */
+export interface BenchResult extends BenchRun {
+  benchmark: 'upgossip'
   swarm: SwarmResult | null
   announce: AnnounceResult | null
   shim: ShimResult | null
@@ -81,6 +92,27 @@ export interface BenchResult {
   targets: TargetCheck[]
   /** Sections that failed, with the reason (`swarm.shaped`: the shaped runs, or why the machine could not shape; `process.tcp`: the wire "tcp" part of `process`). */
   errors: Partial<Record<Section | 'swarm.shaped' | 'process.tcp', string>>
+  /**
+   * Earlier runs whose figures this result keeps, newest first, each with the sections
+   * still its own (none of them in `sections`); empty in a run's own JSON.
+   */
+  earlierRuns: BenchRun[]
+}
+
+/** The section a target or an `errors` key belongs to (`swarm.shaped` → `swarm`). */
+export function sectionOf (name: string): Section {
+  return name.slice(0, name.includes('.') ? name.indexOf('.') : undefined) as Section
+}
+
+/** The run that measured `section` in `r` (this one or an earlier one), or null when none did. */
+export function runOf (r: BenchResult, section: Section): BenchRun | null {
+  if (r.sections.includes(section)) return r
+  return r.earlierRuns.find(x => x.sections.includes(section)) ?? null
+}
+
+/** Every run whose figures are in `r`, newest first. */
+export function runsOf (r: BenchResult): BenchRun[] {
+  return [r, ...r.earlierRuns]
 }
 
 /** The run the headline swarm ratios come from: the largest network, and the size nearest 16 MiB. */

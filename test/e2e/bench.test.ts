@@ -13,6 +13,7 @@ import { certificateWithNodeCrypto } from '../../scripts/bench/certificate.ts'
 import { metricSum, parseMetrics, releaseBytesOut } from '../../scripts/bench/prometheus.ts'
 import { writeReport } from '../../scripts/bench/report.ts'
 import { swarmResult, targets } from '../../scripts/bench/result.ts'
+import { parseRun } from '../../scripts/bench/saved-run.ts'
 import { MODES, swarmSizes } from '../../scripts/bench/modes.ts'
 import { daemonAddress, leafQueue, loQdiscRefusal, parseShapedRuns, parseUplink } from '../../scripts/bench/uplink.ts'
 import type { BenchResult } from '../../scripts/bench/result.ts'
@@ -60,6 +61,7 @@ function benchResult (swarm: BenchResult['swarm']): BenchResult {
     wallMs: 1,
     machine: { cpus: 2, cpuModel: 'x', memoryGiB: 1, node: 'v22', platform: 'linux', loadStart: 1, loadEnd: 1 },
     note: null,
+    sections: ['swarm'],
     swarm,
     announce: null,
     shim: null,
@@ -67,7 +69,8 @@ function benchResult (swarm: BenchResult['swarm']): BenchResult {
     footprint: null,
     simulation: null,
     targets: [],
-    errors: {}
+    errors: {},
+    earlierRuns: []
   }
 }
 
@@ -261,7 +264,9 @@ describe('npm run bench -- --tiny --json', () => {
     const { code, stdout, stderr } = await bench(['--tiny', '--json', '--only', 'swarm,simulation'])
     expect(code, stderr).toBe(0)
     const r = JSON.parse(stdout) as BenchResult
-    expect(Object.keys(r)).toEqual(['benchmark', 'version', 'mode', 'commit', 'startedAt', 'wallMs', 'machine', 'note', 'command', 'swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation', 'process', 'targets', 'errors'])
+    expect(Object.keys(r)).toEqual(['benchmark', 'version', 'mode', 'commit', 'startedAt', 'wallMs', 'machine', 'note', 'command', 'sections', 'swarm', 'announce', 'shim', 'rollout', 'footprint', 'simulation', 'process', 'targets', 'errors', 'earlierRuns'])
+    expect(r.sections).toEqual(['swarm', 'simulation'])
+    expect(r.earlierRuns).toEqual([])
     expect(r.errors).toEqual({})
     expect(r.swarm).toMatchObject({ publisherEgressRatio: expect.any(Number), duplicateRatio: expect.any(Number), timeVsHttps: expect.any(Number) })
     const run = r.swarm?.runs[0]
@@ -292,6 +297,79 @@ describe('npm run bench -- --tiny --json', () => {
     // the swarm table has the run's row, from the JSON's figures
     expect(md).toMatch(new RegExp(`^\\| 3 \\| .* \\| ${r.swarm?.runs[0]?.publisherEgressRatio ?? 'none'} \\|`, 'm'))
     expect(await fs.readdir(path.join(dir, 'benchmarks'))).toContain('simulation.svg')
+  }, 90_000)
+})
+
+describe('npm run bench -- --write of some sections (the simulation alone: no daemons)', () => {
+  /** A saved full run of the swarm alone, as run.json held it before runs were merged. */
+  function savedBeforeMerging (): { saved: BenchResult, text: string } {
+    const run = { peers: 50, packageBytes: 16 * 1048576, bundleBytes: 1, swarmMs: 2000, publishMs: 10, announceMs: 20, publisherSentBytes: 20 * 1048576, publisherBlockBytes: 1, blockBytesReceived: 49 * 16 * 1048576, peerServedBytes: 1, httpsMs: 1000, httpsOriginSentBytes: 49 * 16 * 1048576, swarmCpuMs: 3000, httpsCpuMs: 500, publisherEgressRatio: 1.25, duplicateRatio: 1, timeVsHttps: 2 }
+    const saved: BenchResult = { ...benchResult(swarmResult([run], null, [], 'openssl')), commit: 'f42d64b', command: '--full --json', startedAt: '2026-11-28T02:16:34.934Z' }
+    saved.targets = targets(saved)
+    const { sections: _sections, earlierRuns: _earlier, ...older } = saved
+    return { saved, text: JSON.stringify(older, null, 2) + '\n' }
+  }
+
+  it('merges into the run.json beside --out, keeping the saved sections and their run, and --report renders the merged file the same', async () => {
+    const dir = await tempDir()
+    const runJson = path.join(dir, 'benchmarks', 'run.json')
+    const { saved, text } = savedBeforeMerging()
+    await fs.mkdir(path.dirname(runJson))
+    await fs.writeFile(runJson, text)
+    const { code, stderr } = await bench(['--tiny', '--only', 'simulation', '--write', '--out', path.join(dir, 'benchmarks.md')])
+    expect(code, stderr).toBe(0)
+    expect(stderr).toContain(`the report: merged into ${runJson}, which keeps swarm, announce, shim, process, rollout, footprint`)
+    expect(stderr).toContain('kept from the full run of 2026-11-28 02:16 UTC (f42d64b): swarm')
+    const merged = parseRun(await fs.readFile(runJson, 'utf8'), runJson)
+    expect(merged).toMatchObject({ mode: 'tiny', sections: ['simulation'], command: '--tiny --only simulation --write --out ' + path.join(dir, 'benchmarks.md') })
+    expect(merged.simulation?.map(x => x.peers)).toEqual([100, 100, 100])
+    expect(merged.swarm).toEqual(saved.swarm)
+    expect(merged.earlierRuns).toMatchObject([{ mode: 'full', commit: 'f42d64b', command: '--full --json', sections: ['swarm'] }])
+    expect(merged.targets.find(t => t.name === 'swarm.publisherEgressRatio at N = 50')).toMatchObject({ value: 1.25, met: true })
+
+    const md = await fs.readFile(path.join(dir, 'benchmarks.md'), 'utf8')
+    expect(md).toMatch(/^- \*\*simulation\*\*: `npm run bench -- --tiny --only simulation` \(\*\*tiny mode\*\*\)/m)
+    expect(md).toMatch(/^- \*\*swarm\*\*: `npm run bench -- --full` \(\*\*full mode\*\*\) on 2026-11-28 02:16 UTC, upgossip 0 at commit `f42d64b`/m)
+    expect(md).toMatch(/^\| `swarm\.publisherEgressRatio at N = 50` \| [^|]+ \| 1\.25 \| \*\*met\*\* \| full, 2026-11-28 02:16 UTC, `f42d64b` \|$/m)
+    expect(md).toContain('## Scale by simulation\n\n*Measured by `npm run bench -- --tiny --only simulation` (tiny mode)')
+    expect(await fs.readdir(path.join(dir, 'benchmarks'))).toEqual(expect.arrayContaining(['simulation.svg', 'swarm-egress.svg']))
+
+    // the merged file renders again to the same page (the simulation's plot is seeded)
+    const again = await bench(['--report', runJson, '--out', path.join(dir, 'again.md')])
+    expect(again.code, again.stderr).toBe(0)
+    expect(await fs.readFile(path.join(dir, 'again.md'), 'utf8')).toBe(md)
+  }, 90_000)
+
+  it('refuses a saved run.json it cannot merge into before running anything; --replace writes the run alone, and so does a run with no saved one', async () => {
+    const dir = await tempDir()
+    const report = path.join(dir, 'benchmarks.md')
+    const runJson = path.join(dir, 'benchmarks', 'run.json')
+    const broken = JSON.stringify({ ...JSON.parse(savedBeforeMerging().text) as object, swarm: 'fast' })
+    await fs.mkdir(path.dirname(runJson))
+    await fs.writeFile(runJson, broken)
+    const reason = `bench: ${runJson}: "swarm" is not an object (nor null); fix or remove it, or write this run's report alone with --replace`
+    const refused = await bench(['--tiny', '--only', 'simulation', '--write', '--out', report])
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain(reason)
+    expect(refused.stderr).not.toContain('== simulation')
+    expect(await fs.readFile(runJson, 'utf8')).toBe(broken)
+    await expect(fs.access(report)).rejects.toThrow()
+    const rerendered = await bench(['--report', runJson, '--out', report])
+    expect(rerendered.code).toBe(2)
+    expect(rerendered.stderr).toContain(reason)
+    await expect(fs.access(report)).rejects.toThrow()
+
+    const replaced = await bench(['--tiny', '--only', 'simulation', '--replace', '--out', report])
+    expect(replaced.code, replaced.stderr).toBe(0)
+    const alone = parseRun(await fs.readFile(runJson, 'utf8'), runJson)
+    expect(alone).toMatchObject({ sections: ['simulation'], earlierRuns: [], swarm: null })
+    expect(await fs.readFile(report, 'utf8')).toContain('Generated by `npm run bench -- --tiny --only simulation` (**tiny mode**)')
+
+    // no run.json beside --out: the run writes what it has
+    const elsewhere = path.join(dir, 'elsewhere', 'benchmarks.md')
+    const fresh = await bench(['--tiny', '--only', 'simulation', '--write', '--out', elsewhere])
+    expect(fresh.code, fresh.stderr).toBe(0)
+    expect(parseRun(await fs.readFile(path.join(dir, 'elsewhere', 'benchmarks', 'run.json'), 'utf8'), 'run.json')).toMatchObject({ sections: ['simulation'], earlierRuns: [] })
   }, 90_000)
 })
 

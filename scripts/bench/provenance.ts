@@ -1,0 +1,105 @@
+/**
+ * Where the figures of a report come from, in its words: the run (command, mode, date,
+ * commit, machine, load, conditions) at the top, and, in a report that puts several runs
+ * together, the run of each section and of each target.
+ *
+ * @example
+ * ```ts
+ * provenance(result)               // the paragraphs under the report's title
+ * sectionSource(result, 'process') // "Measured by `npm run bench -- --only process` …", or '' when one run made the page
+ * ```
+ */
+import type { Section } from './modes.ts'
+import { runOf, runsOf } from './result.ts'
+import type { BenchResult, BenchRun } from './result.ts'
+import { mib } from './stats.ts'
+
+/** The command that made a run (its options without those that only shape the output). */
+export function invocation (r: BenchRun): string {
+  const shown = (r.command ?? (r.mode === 'full' ? '' : `--${r.mode}`)).split(' ').filter(Boolean)
+  const kept: string[] = []
+  for (let i = 0; i < shown.length; i++) {
+    const a = shown[i] as string
+    if (a === '--json' || a === '--write' || a === '--replace' || a === '--verbose' || a === '--keep') continue
+    if (a === '--note' || a === '--out' || a === '--profile') { i++; continue }
+    kept.push(a)
+  }
+  return `npm run bench${kept.length === 0 ? '' : ` -- ${kept.join(' ')}`}`
+}
+
+/** When a run started, to the minute. */
+export function startedAt (x: BenchRun): string {
+  return `${x.startedAt.slice(0, 16).replace('T', ' ')} UTC`
+}
+
+/** True when the report puts the figures of several runs together. */
+export function isMerged (r: BenchResult): boolean {
+  return r.earlierRuns.length > 0
+}
+
+/** The run in a few words, for the targets table of a merged report. */
+export function runLabel (x: BenchRun | null): string | null {
+  return x == null ? null : `${x.mode}, ${startedAt(x)}${x.commit == null ? '' : `, \`${x.commit}\``}`
+}
+
+/** "this run", or in a merged report "the run of <date>": where a failure or a missing figure belongs. */
+export function whichRun (r: BenchResult, section: Section): string {
+  const x = runOf(r, section)
+  return !isMerged(r) || x == null ? 'this run' : `the run of ${startedAt(x)}`
+}
+
+function loaded (x: BenchRun): boolean {
+  return x.machine.loadStart > x.machine.cpus || x.machine.loadEnd > x.machine.cpus
+}
+
+/** The swarm's network and package sizes of a run that measured the swarm ('' otherwise). */
+function swarmSizes (r: BenchResult, x: BenchRun): string {
+  if (!x.sections.includes('swarm') || r.swarm == null) return ''
+  return ` (N = ${r.swarm.runs.map(y => y.peers).join(', ')}, ${r.swarm.runs.map(y => mib(y.packageBytes)).join(', ')})`
+}
+
+/** The daemons of a run's largest swarm, for the note on load ('' when it measured no swarm). */
+function mostDaemons (r: BenchResult, x: BenchRun): string {
+  if (!x.sections.includes('swarm') || r.swarm == null || r.swarm.runs.length === 0) return ''
+  return ` (up to ${Math.max(...r.swarm.runs.map(y => y.peers))}, each with its app)`
+}
+
+/** The notes on a run that a reader must see before its figures: a draft, its conditions, a loaded machine. */
+function runNotes (r: BenchResult, x: BenchRun): string[] {
+  const merged = isMerged(r)
+  const which = merged ? ` (${x.sections.join(', ')}, run of ${startedAt(x)})` : ''
+  const meant = x.sections.includes('swarm') ? ' (N = 10 and 25 at 1, 16, 64 MiB, N = 50 at 1 and 16 MiB, and shaped runs at a per-host uplink)' : ''
+  return [
+    x.mode === 'full' ? '' : `> **A draft from a ${x.mode} run${merged ? '' : '.'}**${which}${merged ? '.' : ''} The figures of ${merged ? 'those sections' : 'this page'} come from \`--${x.mode}\`${swarmSizes(r, x)}, not from the full run the report is meant for${meant}, which is to be made on a quiet machine.`,
+    x.note == null ? '' : `> **Conditions${merged ? ` of the run of ${startedAt(x)}` : ''}:** ${x.note}`,
+    loaded(x) ? `> **Noisy figures${merged ? ` in the run of ${startedAt(x)}` : ''}.** The load average went above the number of CPUs: the benchmark's own daemons${mostDaemons(r, x)}, clients and origin, and whatever else ran on the machine, shared ${x.machine.cpus} CPUs. Times and latencies are inflated and vary from run to run; byte counts and ratios of bytes do not depend on load.` : ''
+  ].filter(l => l !== '')
+}
+
+function machineText (x: BenchRun): string {
+  const m = x.machine
+  return `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}; 1-minute load average ${m.loadStart} at the start, ${m.loadEnd} at the end.`
+}
+
+function madeBy (x: BenchRun): string {
+  return `\`${invocation(x)}\` (**${x.mode} mode**) on ${startedAt(x)}, upgossip ${x.version}${x.commit == null ? '' : ` at commit \`${x.commit}\``}, in ${(x.wallMs / 60_000).toFixed(1)} min`
+}
+
+/** Where the figures of the report stand: which run or runs, which mode, which machine, how loaded. */
+export function provenance (r: BenchResult): string {
+  if (!isMerged(r)) return [`Generated by ${madeBy(r)}.`, machineText(r), ...runNotes(r, r)].join('\n\n')
+  const runs = runsOf(r)
+  return [
+    `This page puts together the figures of ${runs.length} runs, newest first: a run of some sections, written with \`--write\`, replaces those sections and keeps the others of the run before. Each section says which run its figures come from, and so does the table of targets.`,
+    runs.map(x => `- **${x.sections.join(', ')}**: ${madeBy(x)}. ${machineText(x)}`).join('\n'),
+    ...runs.flatMap(x => runNotes(r, x))
+  ].join('\n\n')
+}
+
+/** The run behind a section, in one line under its heading; '' when one run made the whole page. */
+export function sectionSource (r: BenchResult, section: Section): string {
+  const x = runOf(r, section)
+  if (!isMerged(r) || x == null) return ''
+  const m = x.machine
+  return `*Measured by \`${invocation(x)}\` (${x.mode} mode) on ${startedAt(x)}${x.commit == null ? '' : ` at commit \`${x.commit}\``}; 1-minute load average ${m.loadStart} → ${m.loadEnd} on ${m.cpus} CPUs${loaded(x) ? ' (noisy)' : ''}${x.note == null ? '' : `; conditions: ${x.note}`}.*`
+}
