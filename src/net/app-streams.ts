@@ -133,7 +133,7 @@ export class AppStreams implements Startable {
     }
   }
 
-  /** What counts a channel's bytes (frames with their length prefix out, payloads in). */
+  /** What counts a channel's bytes (the frames' payloads, both ways). */
   private counter (protocol: string): (direction: 'in' | 'out', bytes: number) => void {
     return (direction, bytes) => { this.c.metrics.bytes(protocol, direction, bytes) }
   }

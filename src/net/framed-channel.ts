@@ -99,7 +99,7 @@ export class FramedChannel {
     if (this.failure != null) throw new StreamEndedError(`the stream failed: ${this.failure.message}`)
     if (this.ended) throw new StreamEndedError('the channel was closed for writing')
     const chunk = frames.length === 1 && frames[0] != null ? lp.encode.single(frames[0]).subarray() : concatFrames(frames)
-    this.counted('out', chunk.byteLength)
+    this.counted('out', frames.reduce((n, f) => n + f.byteLength, 0))
     await this.hand(chunk)
   }
 
