@@ -156,11 +156,13 @@ export class Rollout extends EventEmitter<RolloutEvents> {
     clearInterval(this.timer)
   }
 
-  private peersForSchedule (): SchedulePeer[] {
-    // peers of other apps on the same network take no part in this app's rollout
+  /** The peers in view as the schedule sees them: those of this peer's app, or (`others`) of every other app. */
+  private peersForSchedule (others = false): SchedulePeer[] {
+    // peers of other apps on the same network take no part in this app's rollout, but `after` with an `app` counts them
     const app = this.c.nodeState.state.app
-    return this.c.view().filter(e => e.beat.app === app).map(e => ({
+    return this.c.view().filter(e => (e.beat.app === app) !== others).map(e => ({
       peerId: e.peerId,
+      app: e.beat.app,
       version: e.beat.version,
       state: e.beat.state,
       labels: e.beat.labels,
@@ -185,6 +187,7 @@ export class Rollout extends EventEmitter<RolloutEvents> {
         failed: this.failedHere()
       },
       peers: this.peersForSchedule(),
+      network: this.peersForSchedule(true),
       release: { id: entry.id, version: entry.signed.record.version },
       stagedAt: this.stagedAt.get(entry.id) ?? this.c.clock.now(),
       approved: this.c.controls.isApproved(entry.id),

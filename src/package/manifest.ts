@@ -39,6 +39,8 @@ const packagePath = z.string().superRefine((value, ctx) => {
   if (problem != null) ctx.addIssue({ code: 'custom', message: `expected a relative path inside the package, got ${problem}` })
 })
 const fraction = z.number().gt(0).lte(1)
+const appName = z.string().regex(APP_NAME, { message: 'expected a lowercase app name: letters, digits, ".", "_" or "-", at most 63 characters' })
+const semverRange = z.string().max(256).refine(r => semver.validRange(r) != null, { message: 'expected a semver range such as ">=2.0.0" or "^2.1.0"' })
 const labelMap = z.record(z.string().min(1).max(64), z.string().max(256))
 const HHMM = '([01]\\d|2[0-3]):[0-5]\\d'
 const dailyWindow = z.string().regex(new RegExp(`^${HHMM}-${HHMM}$`), { message: 'expected a daily window such as "02:00-04:00"' })
@@ -109,7 +111,8 @@ export const ScheduleRuleSchema = z.discriminatedUnion('rule', [
     .refine(r => (r.max == null) !== (r.maxFraction == null), { message: 'rolling needs exactly one of "max" or "maxFraction"' }),
   z.strictObject({ rule: z.literal('canary'), fraction: fraction.optional(), labels: labelMap.optional(), soak: duration })
     .refine(r => (r.fraction == null) !== (r.labels == null), { message: 'canary needs exactly one of "fraction" or "labels"' }),
-  z.strictObject({ rule: z.literal('after'), fraction }),
+  z.strictObject({ rule: z.literal('after'), fraction, app: appName.optional(), version: semverRange.optional() })
+    .refine(r => (r.app == null) === (r.version == null), { message: 'after names another app with both "app" and "version" (a semver range), or neither' }),
   z.strictObject({ rule: z.literal('idle'), maxInFlight: z.number().int().min(0).default(0), for: duration }),
   z.strictObject({ rule: z.literal('approve') }),
   z.strictObject({ rule: z.literal('labels'), match: labelMap }),

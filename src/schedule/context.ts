@@ -18,14 +18,18 @@ export interface SchedulePeer {
   claim?: string | null
   /** Releases this peer reports as failed. */
   failed?: string[]
+  /** The app (class of node) the peer runs, when known. */
+  app?: string | null
 }
 
 /** Everything one decision needs. */
 export interface ScheduleContext {
   now: number
   self: SchedulePeer
-  /** Other peers in view (this peer excluded; a simulation may include it: rules count it once). */
+  /** Other peers of this release's app in view (this peer excluded; a simulation may include it: rules count it once). */
   peers: SchedulePeer[]
+  /** Peers of other apps in view, each with its `app`: what `after` with an `app` counts. */
+  network?: SchedulePeer[]
   release: { id: string, version: string }
   /** When this peer staged the release (ms): jitter counts from here. */
   stagedAt: number

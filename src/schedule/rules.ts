@@ -32,6 +32,19 @@ function atLeast (version: string | null, release: string): boolean {
   return version != null && semver.valid(version) != null && semver.gte(version, release)
 }
 
+/**
+ * `after` with an `app`: at least `ceil(fraction × n)` of the `n` known peers of that app
+ * run a version in `range`. None known holds nothing: a client class must not take "no
+ * servers in view" for "every server has switched".
+ */
+function afterApp (app: string, range: string, fraction: number, ctx: ScheduleContext): RuleResult {
+  const of = (ctx.network ?? []).filter(p => p.app === app && p.peerId !== ctx.self.peerId)
+  if (of.length === 0) return { holds: false, reason: `no peer of ${app} in view yet` }
+  const done = of.filter(p => p.version != null && semver.valid(p.version) != null && semver.satisfies(p.version, range, { includePrerelease: true })).length
+  const needed = Math.ceil(fraction * of.length)
+  return done >= needed ? { holds: true } : { holds: false, reason: `${done} of ${of.length} peers of ${app} run a version in ${range}; waiting for ${needed}` }
+}
+
 function matches (labels: Record<string, string>, wanted: Record<string, string>): boolean {
   return Object.entries(wanted).every(([k, v]) => labels[k] === v)
 }
@@ -106,6 +119,7 @@ export function evaluateRule (rule: Exclude<ScheduleRule, { rule: 'module' }>, c
       return pending.length === 0 ? { holds: true } : { holds: false, reason: `${pending.length} of ${chosen.length} canaries have not yet run ${ctx.release.version} healthily for ${rule.soak}` }
     }
     case 'after': {
+      if (rule.app != null) return afterApp(rule.app, rule.version ?? '*', rule.fraction, ctx)
       // the other peers: this one cannot already run what it is deciding to start
       const others = ctx.peers.filter(p => p.peerId !== ctx.self.peerId)
       const done = others.filter(p => atLeast(p.version, ctx.release.version)).length

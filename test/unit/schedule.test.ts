@@ -115,6 +115,22 @@ describe('schedule rules with a fake clock', () => {
     expect(holds({ rule: 'after', fraction: 1 }, ctx({ peers: [] }))).toBe(true)
   })
 
+  it('after with an app: a fraction of the known peers of that app runs a version in the range', () => {
+    const rule = { rule: 'after' as const, app: 'store', version: '>=2.0.0', fraction: 1 }
+    const stores = (versions: string[]): SchedulePeer[] => versions.map((v, i) => peer(`s${i}`, { app: 'store', version: v }))
+    // peers of this app (`peers`) do not count, peers of a third app neither
+    const others = [peer('c1', { app: 'client', version: '9.0.0' }), peer('x1', { app: 'other', version: '2.0.0' })]
+    expect(evaluateRule(rule, ctx({ network: [...stores(['2.0.0', '1.4.0']), ...others] }))).toEqual({ holds: false, reason: '1 of 2 peers of store run a version in >=2.0.0; waiting for 2' })
+    expect(holds(rule, ctx({ network: [...stores(['2.0.0', '2.1.0']), ...others] }))).toBe(true)
+    expect(holds({ ...rule, fraction: 0.5 }, ctx({ network: stores(['2.0.0', '1.4.0', '1.4.0']) }))).toBe(false)
+    expect(holds({ ...rule, fraction: 0.5 }, ctx({ network: stores(['2.0.0', '2.0.0', '1.4.0']) }))).toBe(true)
+    // a store that runs nothing yet, or a version that is not semver, is not done
+    expect(holds(rule, ctx({ network: [...stores(['2.0.0']), peer('s9', { app: 'store', version: null })] }))).toBe(false)
+    // no store in view holds nothing: "no servers seen" is not "every server switched"
+    expect(evaluateRule(rule, ctx({ network: others })).reason).toBe('no peer of store in view yet')
+    expect(holds(rule, ctx({}))).toBe(false)
+  })
+
   it('idle, approve, labels, halt-on-failures', () => {
     expect(holds({ rule: 'idle', maxInFlight: 0, for: '5s' }, ctx({ idleFor: () => 4000 }))).toBe(false)
     expect(holds({ rule: 'idle', maxInFlight: 0, for: '5s' }, ctx({ idleFor: n => n === 0 ? 5000 : 0 }))).toBe(true)
