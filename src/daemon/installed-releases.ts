@@ -79,6 +79,15 @@ export class InstalledReleases {
   }
 
   /** The running release's own protocol version. */
+  /** The protocol version of `app` (another class) the running release calls, from its manifest's `calls`. */
+  callsOf (app: string): number | undefined {
+    const current = this.c.nodeState.state.current
+    if (current == null) return undefined
+    const calls = (this.c.book.get(current.id)?.signed.record.manifest as { calls?: Record<string, unknown> } | undefined)?.calls
+    const protocol = calls != null && Object.hasOwn(calls, app) ? calls[app] : undefined
+    return typeof protocol === 'number' ? protocol : undefined
+  }
+
   nativeProtocol (): number | undefined {
     const current = this.c.nodeState.state.current
     if (current == null) return undefined

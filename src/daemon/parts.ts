@@ -63,9 +63,9 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     peerId: self(),
     config: local.appConfig,
     logFile: dataDir.appLog,
-    onRoute: async peer => await shim.route(peer),
-    onSend: async (peer, version, request) => await shim.send(peer, version, request),
-    onPeers: () => view.list().filter(e => e.beat.app === nodeState.app).map(e => e.peerId),
+    onRoute: async (peer, app) => await shim.route(peer, app),
+    onSend: async (peer, version, request, app) => await shim.send(peer, version, request, app),
+    onPeers: app => view.list().filter(e => e.beat.app === (app ?? nodeState.app)).map(e => e.peerId),
     log: message => { events.warn('app', message) },
     proxyUrl: () => proxy.url,
     groupFile: dataDir.appGroup,
@@ -75,8 +75,10 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
   const proxy = new AppProxy({
     selfId: self,
     peers: () => view.list().filter(e => e.peerId !== self()).map(e => ({ id: e.peerId, app: e.beat.app, version: e.beat.version, protocol: e.beat.protocol ?? null })),
-    route: async peer => await shim.route(peer),
-    send: async (peer, version, request) => {
+    // a peer of another class (its beats say which) is called in the protocol the release's `calls` names
+    route: async peer => await shim.route(peer, peer == null ? undefined : view.get(peer)?.beat.app ?? undefined),
+    send: async (peer, version, request, app) => {
+      if (app != null) return await shim.send(peer, version, request, app)
       // the app's own version goes out as it is; another one through the app's SOs
       const proc = host.current
       const remote = async (r: unknown): Promise<unknown> => await shim.send(peer, version, r)
@@ -101,6 +103,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     native: () => releases.nativeProtocol(),
     spoken: () => host.spoken,
     nativeOf: peer => view.get(peer)?.beat.protocol ?? undefined,
+    appOf: peer => view.get(peer)?.beat.app,
+    callsOf: app => releases.callsOf(app),
     deliver: async (from, request, version, bytes) => await host.request(from, request, version, bytes),
     tcpApp: () => host.current instanceof TcpProcessApp,
     acceptBytes: async (from, version) => await host.acceptConnection(from, version),

@@ -54,11 +54,11 @@ export interface AppProcessInit {
   /** Simulation objects to load at start. */
   simulations: SimulationSpec[]
   /** Where a call of the app to `peer` goes (null: itself). */
-  onRoute: (peer: string | null) => Promise<Route>
-  /** Send a request of protocol `version` to `peer`. */
-  onSend: (peer: string, version: number, request: unknown) => Promise<unknown>
-  /** The app asks which peers run it. */
-  onPeers: () => string[]
+  onRoute: (peer: string | null, app?: string) => Promise<Route>
+  /** Send a request of protocol `version` to `peer` (of `app`, another class, when given). */
+  onSend: (peer: string, version: number, request: unknown, app?: string) => Promise<unknown>
+  /** The app asks which peers run it (or `app`, another class). */
+  onPeers: (app?: string) => string[]
   env?: Record<string, string>
 }
 
@@ -191,14 +191,15 @@ export class AppProcess extends AppRun {
       }
       case 'route':
         if (m.peer != null && typeof m.peer !== 'string') throw new MalformedIpcMessageError('route: peer is not a string')
-        this.init.onRoute(m.peer).then(
+        if (m.app != null && typeof m.app !== 'string') throw new MalformedIpcMessageError('route: app is not a string')
+        this.init.onRoute(m.peer, m.app).then(
           value => { this.send({ t: 'route-result', id: m.id, ok: true, value }) },
           (err: Error) => { this.send({ t: 'route-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
         )
         return
       case 'send':
-        if (typeof m.peer !== 'string' || !Number.isInteger(m.version)) throw new MalformedIpcMessageError('send: bad peer or version')
-        this.init.onSend(m.peer, m.version, m.request).then(
+        if (typeof m.peer !== 'string' || !Number.isInteger(m.version) || (m.app != null && typeof m.app !== 'string')) throw new MalformedIpcMessageError('send: bad peer, version or app')
+        this.init.onSend(m.peer, m.version, m.request, m.app).then(
           value => { this.send({ t: 'send-result', id: m.id, ok: true, value }) },
           (err: Error) => { this.send({ t: 'send-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
         )
@@ -213,7 +214,8 @@ export class AppProcess extends AppRun {
         return
       }
       case 'peers':
-        this.send({ t: 'peers-result', id: m.id, peers: this.init.onPeers() })
+        if (m.app != null && typeof m.app !== 'string') throw new MalformedIpcMessageError('peers: app is not a string')
+        this.send({ t: 'peers-result', id: m.id, peers: this.init.onPeers(m.app) })
         return
       case 'shutdown-done':
         this.shutdownDone?.()

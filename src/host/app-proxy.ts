@@ -44,8 +44,8 @@ export interface AppProxyComponents {
   peers: () => ProxyPeer[]
   /** Where a call to `peer` goes (null: this peer's own app). */
   route: (peer: string | null) => Promise<Route>
-  /** Send a request of protocol `version` to `peer`'s app. */
-  send: (peer: string, version: number, request: HttpRequestMessage) => Promise<unknown>
+  /** Send a request of protocol `version` to `peer`'s app (of `app`, another class, when the route named one). */
+  send: (peer: string, version: number, request: HttpRequestMessage, app?: string) => Promise<unknown>
   /** A request of this peer's app to itself, its body streamed in, the answer's streamed out (held across a switch like a peer's). */
   exchangeSelf: (head: HttpRequestHead, body: Uint8Array | AsyncIterable<Uint8Array>) => Promise<{ head: unknown, body: Uint8Array | AsyncIterable<Uint8Array> }>
   /** True when a request to `peer` in `version` can go as a streamed exchange (both apps speak it natively). */
@@ -170,7 +170,7 @@ export class AppProxy {
       await pipeResponse(res, await this.c.exchangeSelf(head, body ?? req))
       return
     }
-    if (await this.c.streams(peer, route.version)) {
+    if (route.app == null && await this.c.streams(peer, route.version)) {
       try {
         await pipeResponse(res, await this.c.exchange(peer, route.version, head, body ?? req))
         return
@@ -181,7 +181,7 @@ export class AppProxy {
       }
     }
     const message: HttpRequestMessage = { method: head.method, path, headers: head.headers, body: body ?? await readBody(req) }
-    const answer: HttpResponseMessage = toHttpResponse(await this.c.send(peer, route.version, message))
+    const answer: HttpResponseMessage = toHttpResponse(await this.c.send(peer, route.version, message, route.app))
     send(res, answer.status, answer.headers, answer.body)
   }
 

@@ -45,14 +45,15 @@ export type AppMessage =
   | ({ t: 'response' } & IpcResult)
   /** The simulation objects are loaded: the versions the app now speaks. */
   | { t: 'simulations-loaded', spoken: number[], errors: string[] }
-  | { t: 'route', id: number, peer: string | null }
-  | { t: 'send', id: number, peer: string, version: number, request: unknown }
-  | { t: 'peers', id: number }
+  /** `app`: a peer of another class (the release's `calls` names the version). */
+  | { t: 'route', id: number, peer: string | null, app?: string }
+  | { t: 'send', id: number, peer: string, version: number, request: unknown, app?: string }
+  | { t: 'peers', id: number, app?: string }
   | ({ t: 'call-out-result' } & IpcResult)
   | { t: 'shutdown-done' }
 
 /** The route of a call, as the daemon answers it. */
-export type Route = { self: true } | { self: false, version: number }
+export type Route = { self: true } | { self: false, version: number, app?: string }
 
 /** True when `value` looks like an {@link AppMessage} (the host checks every field it uses). */
 export function isAppMessage (value: unknown): value is AppMessage {

@@ -136,6 +136,8 @@ export const ManifestSchema = z.strictObject({
   main: packagePath.optional(),
   run: RunSchema.optional(),
   protocol: z.number().int().positive().max(1_000_000),
+  // the protocol versions of other classes (apps) this version speaks when it calls their peers
+  calls: z.record(appName, z.number().int().positive().max(1_000_000)).refine(c => Object.keys(c).length <= 32, { message: 'at most 32 apps' }).optional(),
   upgrades: z.string().refine(r => semver.validRange(r) != null, { message: 'expected a semver range such as "^1.0.0"' }).optional(),
   transform: z.strictObject({ up: TransformEntrySchema, down: TransformEntrySchema.optional() }).optional(),
   simulation: z.strictObject({ past: packagePath.optional(), future: packagePath.optional() }).optional(),
@@ -149,6 +151,9 @@ export const ManifestSchema = z.strictObject({
 }).superRefine((m, ctx) => {
   if ((m.main == null) === (m.run == null)) {
     ctx.addIssue({ code: 'custom', path: ['main'], message: 'a manifest names exactly one of "main" (a Node.js module using the SDK) or "run" (any program)' })
+  }
+  if (m.calls?.[m.app] != null) {
+    ctx.addIssue({ code: 'custom', path: ['calls', m.app], message: `"calls" names other apps; calls within ${m.app} use its own "protocol"` })
   }
   if (m.main != null && m.health.http != null) {
     ctx.addIssue({ code: 'custom', path: ['health', 'http'], message: '"health.http" is for process apps ("run"); an SDK app reports its health with ready() and unhealthy()' })

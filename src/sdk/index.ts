@@ -27,10 +27,14 @@ export type RequestHandler = (request: unknown, from: string) => unknown
 export interface AppNode {
   /** Handle requests from other peers (and from `upgossip call`), in this app's own version. */
   serve: (handler: RequestHandler) => void
-  /** Call the app on another peer (or this one, with its id or null), whatever its version. */
-  call: (peerId: string | null, request: unknown) => Promise<unknown>
-  /** Peer ids that run this app, whatever their version. */
-  peers: () => Promise<string[]>
+  /**
+   * Call the app on another peer (or this one, with its id or null), whatever its version;
+   * with `{ app }`, a peer of another class, in the protocol this version's manifest names
+   * in `calls` (the callee's simulation objects translate it).
+   */
+  call: (peerId: string | null, request: unknown, options?: { app?: string }) => Promise<unknown>
+  /** Peer ids that run this app (or `{ app }`, another class), whatever their version. */
+  peers: (options?: { app?: string }) => Promise<string[]>
   /** Where this version keeps its persistent state. */
   readonly stateDir: string
   /** This app's version. */
@@ -185,7 +189,7 @@ async function connectOnce (): Promise<AppNode> {
   }
 
   send({ t: 'hello', v: IPC_PROTOCOL_VERSION })
-  const { stateDir, version, protocol, peerId, config, simulations } = await init
+  const { app, stateDir, version, protocol, peerId, config, simulations } = await init
   chain = new SimulationChain(protocol)
   await loadSimulations(simulations)
 
@@ -209,7 +213,14 @@ async function connectOnce (): Promise<AppNode> {
       send({ t: 'serving' })
       for (const m of early.splice(0)) handle(m)
     },
-    call: async (peer, request) => {
+    call: async (peer, request, options) => {
+      const other = options?.app != null && options.app !== app ? options.app : undefined
+      if (other != null) {
+        // another class: sent as it is, in the protocol `calls` names; the callee translates
+        const route = await ask(id => ({ t: 'route', id, peer, app: other })) as Route
+        if (route.self) throw new Error(`this peer does not run ${other}`)
+        return await ask(id => ({ t: 'send', id, peer: peer as string, version: route.version, request, app: other }))
+      }
       const route = await ask(id => ({ t: 'route', id, peer })) as Route
       // a call to this peer itself never leaves the process (and waits for serve(), like any request)
       if (route.self) {
@@ -218,7 +229,7 @@ async function connectOnce (): Promise<AppNode> {
       }
       return await (chain).call(route.version, request, async r => await ask(id => ({ t: 'send', id, peer: peer as string, version: route.version, request: r })))
     },
-    peers: async () => await ask(id => ({ t: 'peers', id })) as string[],
+    peers: async options => await ask(id => ({ t: 'peers', id, ...(options?.app == null ? {} : { app: options.app }) })) as string[],
     stateDir,
     version,
     protocol,

@@ -28,6 +28,21 @@ export class RemoteAppError extends RemoteNamedError {
   static override name = 'RemoteAppError'
 }
 
+/** A call for an app that the peer called does not run (it runs another class of node). */
+export class WrongAppError extends UpgossipError {
+  static override name = 'WrongAppError'
+}
+
+/** A call to another class whose protocol the running release does not name in its manifest's `calls`. */
+export class UndeclaredCallError extends UpgossipError {
+  static override name = 'UndeclaredCallError'
+}
+
+/** The peer called does not speak (natively or through its SOs) the protocol this version calls its class in. */
+export class UnsupportedCallError extends UpgossipError {
+  static override name = 'UnsupportedCallError'
+}
+
 /** No app runs on this peer, so nothing can be called or served. */
 export class NoAppRunningError extends UpgossipError {
   static override name = 'NoAppRunningError'
@@ -44,6 +59,10 @@ export interface ShimComponents {
   spoken: () => number[]
   /** Another peer's native version, from its status beats. */
   nativeOf: (peer: string) => number | undefined
+  /** The app another peer runs, from its status beats (undefined: not in view). */
+  appOf?: (peer: string) => string | null | undefined
+  /** The protocol version of `app` (another class) the running release calls, from its manifest's `calls`. */
+  callsOf?: (app: string) => number | undefined
   /** Hand a request of `version` to the app (held during a switch). */
   deliver: (from: string, request: unknown, version: number, bytes: number) => Promise<unknown>
   log: (message: string) => void
@@ -186,10 +205,15 @@ export class Shim {
     throw new MalformedAppMessageError(`${peer} answered with something that is not a response`)
   }
 
-  /** Where a call to `peer` goes: this peer, or the version to speak to another one. */
-  async route (peer: string | null): Promise<Route> {
-    if (peer == null || peer === this.c.selfId()) return { self: true }
+  /**
+   * Where a call to `peer` goes: this peer, or the version to speak to another one. With
+   * `app` (another class of node), the version is the one the running release names in
+   * `calls`, spoken by the callee natively or through its simulation objects.
+   */
+  async route (peer: string | null, to?: string): Promise<Route> {
     const app = this.c.app()
+    if (to != null && to !== app) return await this.routeTo(peer, to)
+    if (peer == null || peer === this.c.selfId()) return { self: true }
     const native = this.c.native()
     if (app == null || native == null) throw new NoAppRunningError('no app runs on this peer')
     let id
@@ -211,6 +235,34 @@ export class Shim {
     return { self: false, version: chooseVersion(mine, { native: this.c.nativeOf(peer), spoken: theirs }) }
   }
 
+  /** A call to a peer of another class, `app`: in the protocol this version calls it in, translated (if at all) by the callee. */
+  private async routeTo (peer: string | null, app: string): Promise<Route> {
+    if (peer == null || peer === this.c.selfId()) throw new WrongAppError(`this peer runs ${this.c.app() ?? 'no app'}, not ${app}`)
+    const runs = this.c.appOf?.(peer)
+    if (runs != null && runs !== app) throw new WrongAppError(`${peer} runs ${runs}, not ${app}`)
+    const version = this.c.callsOf?.(app)
+    if (version == null) throw new UndeclaredCallError(`the running release names no protocol for calls to ${app}: add "calls": { "${app}": <protocol> } to its manifest`)
+    let id
+    try {
+      id = peerIdFromString(peer)
+    } catch {
+      throw new RemoteAppError('InvalidPeerIdError', `"${peer.slice(0, 80)}" is not a peer id`)
+    }
+    let theirs = spokenVersions(app, await this.c.streams.protocolsOf(id))
+    if (!theirs.includes(version)) {
+      try {
+        theirs = spokenVersions(app, await this.c.streams.refreshProtocols(id))
+      } catch (err) {
+        throw new RemoteAppError('PeerUnreachableError', `${peer} cannot be reached: ${(err as Error).message}`)
+      }
+    }
+    if (!theirs.includes(version)) {
+      if (theirs.length === 0) throw new WrongAppError(`${peer} does not serve ${app}${runs == null ? '' : ` (it runs ${runs})`}`)
+      throw new UnsupportedCallError(`${peer} speaks ${app} protocol ${theirs.join(', ')}; this version calls ${app} in protocol ${version}, and nothing on that peer translates it`)
+    }
+    return { self: false, version, app }
+  }
+
   /** Open a byte stream to `peer`'s app in protocol `version` (wire "tcp"); resolves once that app accepted it. */
   async openBytes (peer: string, version: number): Promise<ByteStream> {
     const app = this.c.app()
@@ -223,13 +275,15 @@ export class Shim {
     }
   }
 
-  /** Send a request of protocol `version` to `peer`; resolves with its response value. */
-  async send (peer: string, version: number, request: unknown): Promise<unknown> {
-    const app = this.c.app()
+  /** Send a request of protocol `version` to `peer` (of `app`, another class, when given); resolves with its response value. */
+  async send (peer: string, version: number, request: unknown, to?: string): Promise<unknown> {
+    const app = to ?? this.c.app()
     if (app == null) throw new NoAppRunningError('no app runs on this peer')
     let bytes: Uint8Array
     try {
-      bytes = await this.c.streams.request(peerIdFromString(peer), appProtocolId(app, version), encodeAppValue(request), this.c.callTimeoutMs, this.c.httpApp?.() === true ? MAX_HTTP_FRAME : MAX_APP_FRAME)
+      // an answer from another class may be an HTTP app's (up to 16 MiB), whatever this app is
+      const maxFrame = to != null || this.c.httpApp?.() === true ? MAX_HTTP_FRAME : MAX_APP_FRAME
+      bytes = await this.c.streams.request(peerIdFromString(peer), appProtocolId(app, version), encodeAppValue(request), this.c.callTimeoutMs, maxFrame)
     } catch (err) {
       if (err instanceof UpgossipError) throw err
       throw new RemoteAppError('PeerUnreachableError', `${peer} did not answer on protocol version ${version}: ${(err as Error).message}`)

@@ -1,0 +1,128 @@
+/**
+ * Two classes of node on real daemons: a `store` app and a `client` app that calls it
+ * (`node.call(peer, request, { app: 'store' })`, in the protocol its manifest's `calls`
+ * names). The client keeps working through the store's past simulation object while the
+ * store rolls out a new protocol; the client's next release waits on
+ * `{ rule: 'after', app: 'store', version: '>=2.0.0' }` and follows only once every store
+ * runs 2.0.0. Calls to a peer of the wrong class, or to a class the release names no
+ * protocol for, fail with named errors.
+ */
+import fs from 'node:fs/promises'
+import { afterEach, describe, expect, it } from 'vitest'
+import { TestNet, runCli, waitFor } from './support/testnet.js'
+import type { Peer } from './support/testnet.js'
+
+let net: TestNet | undefined
+
+afterEach(async () => {
+  await net?.close()
+  net = undefined
+})
+
+/** store 1.0.0 (protocol 1): { op: 'put' | 'get', key, value } → { value }. */
+const STORE_1 = `import fs from 'node:fs'
+import path from 'node:path'
+import { connect } from 'upgossip/app'
+const node = await connect()
+const file = path.join(node.stateDir, 'data.json')
+const data = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {}
+node.serve(async req => {
+  if (req.op === 'put') { data[req.key] = req.value; fs.writeFileSync(file, JSON.stringify(data)); return { value: req.value } }
+  return { value: data[req.key] ?? null }
+})
+await node.ready()
+`
+
+/** store 2.0.0 (protocol 2): { cmd: 'set' | 'get', k, v } → { ok, v }; the same state file. */
+const STORE_2 = STORE_1
+  .replace("if (req.op === 'put') { data[req.key] = req.value; fs.writeFileSync(file, JSON.stringify(data)); return { value: req.value } }", "if (req.cmd === 'set') { data[req.k] = req.v; fs.writeFileSync(file, JSON.stringify(data)); return { ok: true, v: req.v } }")
+  .replace('return { value: data[req.key] ?? null }', 'return { ok: true, v: data[req.k] ?? null }')
+
+/** 2.0.0's past SO: protocol-1 requests (from clients that still call store in 1) served by 2.0.0. */
+const STORE_PAST = `export default {
+  version: 1,
+  async serve (req, local) {
+    const res = await local(req.op === 'put' ? { cmd: 'set', k: req.key, v: req.value } : { cmd: 'get', k: req.key })
+    return { value: res.v }
+  },
+  async call (req, remote) {
+    const res = await remote(req.cmd === 'set' ? { op: 'put', key: req.k, value: req.v } : { op: 'get', key: req.k })
+    return { ok: true, v: res.value }
+  }
+}
+`
+
+/** The client: `{ put: [k, v] }` or `{ get: k }` relayed to the first store in view; `{ raw: { peer, app, request } }` as it is. */
+function client (protocol: 1 | 2): string {
+  const put = protocol === 1 ? "{ op: 'put', key: req.put[0], value: req.put[1] }" : "{ cmd: 'set', k: req.put[0], v: req.put[1] }"
+  const get = protocol === 1 ? "{ op: 'get', key: req.get }" : "{ cmd: 'get', k: req.get }"
+  return `import { connect } from 'upgossip/app'
+const node = await connect()
+node.serve(async req => {
+  if (req.raw != null) {
+    try { return { ok: await node.call(req.raw.peer, req.raw.request, { app: req.raw.app }) } } catch (err) { return { error: err.name, message: err.message } }
+  }
+  const [store] = await node.peers({ app: 'store' })
+  if (store == null) return { error: 'no store' }
+  const res = await node.call(store, req.put != null ? ${put} : ${get}, { app: 'store' })
+  return { store, answer: res, client: node.version }
+})
+await node.ready()
+`
+}
+
+const manifest = (m: Record<string, unknown>): string => JSON.stringify({ main: 'server.js', health: { readyWithin: '15s', stableFor: '500ms' }, ...m })
+
+/** Ask b's client app (as `upgossip call` does) to relay `request`. */
+async function relay (b: Peer, request: unknown): Promise<any> {
+  const called = await runCli(['call', '--data', b.dataDir, '--peer', b.peerId, JSON.stringify(request)])
+  if (called.code !== 0) throw new Error(`upgossip call: ${called.stderr}`)
+  return JSON.parse(called.stdout)
+}
+
+describe('several classes of node', () => {
+  it('a client calls the store across classes and versions, and upgrades only after every store has', async () => {
+    net = await TestNet.create()
+    await fs.writeFile(net.trustFile, JSON.stringify({ apps: { store: { publishers: [net.key.id], threshold: 1 }, client: { publishers: [net.key.id], threshold: 1 } } }))
+    const s1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'store', version: '1.0.0', protocol: 1 }), 'server.js': STORE_1 })
+    const c1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '1.0.0', protocol: 1, calls: { store: 1 } }), 'server.js': client(1) })
+    const a = await net.start('a', ['--install', s1.file])
+    const b = await net.start('b', ['--install', c1.file, '--bootstrap', a.addr])
+    await a.waitVersion('1.0.0')
+    await b.waitVersion('1.0.0')
+    await waitFor('b to see a store', async () => (await relay(b, { get: 'x' })).store === a.peerId)
+
+    // across classes: the client's request reaches the store in store's protocol 1
+    expect(await relay(b, { put: ['x', 'one'] })).toEqual({ store: a.peerId, answer: { value: 'one' }, client: '1.0.0' })
+    expect((await relay(b, { get: 'x' })).answer).toEqual({ value: 'one' })
+    // named errors: a peer of the wrong class; a class the release names no protocol for
+    expect(await relay(b, { raw: { peer: b.peerId, app: 'store', request: {} } })).toMatchObject({ error: 'WrongAppError' })
+    expect(await relay(b, { raw: { peer: a.peerId, app: 'queue', request: {} } })).toMatchObject({ error: 'WrongAppError', message: expect.stringContaining('runs store') })
+
+    // client 2.0.0 calls store in protocol 2 and waits for every store to run >=2.0.0
+    const c2 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '2.0.0', protocol: 1, calls: { store: 2 }, schedule: [{ rule: 'after', app: 'store', version: '>=2.0.0', fraction: 1 }, { rule: 'approve' }] }), 'server.js': client(2) })
+    expect((await runCli(['publish', c2.file, '--data', b.dataDir])).code).toBe(0)
+    const waiting = await waitFor('b to hold client 2.0.0 for the store', async () => {
+      const r = (await b.status()).releases.find(e => e.id === c2.id)
+      return r?.state === 'waiting' && /peers of store/.test(JSON.stringify(r)) ? r : undefined
+    })
+    expect(JSON.stringify(waiting)).toContain('0 of 1 peers of store run a version in >=2.0.0')
+    expect((await b.status()).version).toBe('1.0.0')
+
+    // store 2.0.0: a new protocol, with a past SO for the clients still calling in 1
+    const s2 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'store', version: '2.0.0', protocol: 2, simulation: { past: 'so/past.js' } }), 'server.js': STORE_2, 'so/past.js': STORE_PAST })
+    expect((await runCli(['publish', s2.file, '--data', a.dataDir])).code).toBe(0)
+    await a.waitVersion('2.0.0')
+    // the 1.0.0 client still calls store in protocol 1: the store's past SO translates
+    expect(await relay(b, { get: 'x' })).toEqual({ store: a.peerId, answer: { value: 'one' }, client: '1.0.0' })
+    expect((await relay(b, { put: ['z', 'three'] })).answer).toEqual({ value: 'three' })
+    // the store rule holds now: what b waits on is its operator's approval
+    await waitFor('b to wait for the approval only', async () => /approve/.test(JSON.stringify((await b.status()).releases.find(e => e.id === c2.id))))
+    expect((await b.status()).version).toBe('1.0.0')
+    expect((await runCli(['approve', c2.id, '--data', b.dataDir])).code).toBe(0)
+    // then the client follows, and speaks store's protocol 2 natively
+    await b.waitVersion('2.0.0')
+    expect(await relay(b, { get: 'z' })).toEqual({ store: a.peerId, answer: { ok: true, v: 'three' }, client: '2.0.0' })
+    expect((await relay(b, { put: ['y', 'two'] })).answer).toEqual({ ok: true, v: 'two' })
+  })
+})
