@@ -52,8 +52,10 @@ export function socketByteStream (socket: net.Socket, head?: Uint8Array): ByteSt
   return {
     source: (async function * () {
       if (head != null && head.byteLength > 0) yield head
-      // the socket's own iterator pauses the socket while the consumer is busy
-      for await (const chunk of socket) yield chunk as Uint8Array
+      // the socket's own iterator pauses the socket while the consumer is busy; by default
+      // it destroys the socket once its reading side ends, which would cut a half-closed
+      // connection's other direction (the answer to a client that shut down its writing side)
+      for await (const chunk of socket.iterator({ destroyOnReturn: false })) yield chunk as Uint8Array
     })(),
     sink: async source => {
       for await (const chunk of source) {
