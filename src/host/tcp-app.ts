@@ -20,6 +20,7 @@ import { StreamSimulationError } from '../shim/index.js'
 import { ProcessApp, ProcessAppError } from './process-app.js'
 import type { ProcessAppInit } from './process-app.js'
 import { carry, connectPort, socketByteStream } from './socket-stream.js'
+import type { Translate } from './socket-stream.js'
 import { StreamSimulations } from './stream-so-runner.js'
 
 /** What carries one connection's bytes once the app has accepted it. */
@@ -115,11 +116,12 @@ export class TcpProcessApp extends ProcessApp {
     }
   }
 
-  private async carried (app: ByteStream, peer: ByteStream, translate: Parameters<typeof carry>[2], incoming: boolean): Promise<void> {
+  /** Carry one connection; an incoming one counts in flight while open, so that a switch drains it. */
+  private async carried (app: ByteStream, peer: ByteStream, translate: Translate | undefined, incoming: boolean): Promise<void> {
     this.open.add(peer)
     if (incoming) this.inFlight++
     try {
-      await carry(app, peer, translate)
+      await carry(app, peer, { translate })
     } finally {
       this.open.delete(peer)
       if (incoming) this.inFlight = Math.max(0, this.inFlight - 1)
