@@ -11,6 +11,7 @@ import type { AppProcessInit } from './app-process.js'
 import type { AppRun } from './app-run.js'
 import type { StreamedHttpResponse } from './app-http-client.js'
 import { readBody, toHttpRequestHead, toHttpResponse } from './http-message.js'
+import { ConnectionActivity } from './connection-activity.js'
 import { ProcessApp } from './process-app.js'
 import type { RunSpec } from './process-app.js'
 import { TcpProcessApp } from './tcp-app.js'
@@ -91,6 +92,8 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
   /** Connections (wire "tcp") waiting for the switch to end. */
   private heldConnections: Array<{ resume: (err?: Error) => void }> = []
   private readonly busy: Array<{ at: number, inFlight: number }> = []
+  /** Bytes moving on a TCP app's connections, kept across its restarts and versions. */
+  private readonly activity: ConnectionActivity
   private readonly startedAt: number
   failedReason: string | undefined
 
@@ -98,6 +101,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     super()
     this.init = init
     this.startedAt = this.now()
+    this.activity = new ConnectionActivity(() => this.now())
   }
 
   private now (): number {
@@ -124,7 +128,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     const processInit = { ...spec, peerId, logFile, onRoute, onSend, env, proxyUrl: this.init.proxyUrl?.() ?? '', groupFile: this.init.groupFile }
     const onOpenBytes = this.init.onOpenBytes ?? (async () => { throw new WrongWireError('this daemon opens no byte streams') })
     const proc: AppRun = spec.run?.wire === 'tcp'
-      ? new TcpProcessApp({ ...processInit, run: spec.run, onOpenBytes })
+      ? new TcpProcessApp({ ...processInit, run: spec.run, onOpenBytes, activity: this.activity })
       : spec.run != null
         ? new ProcessApp({ ...processInit, run: spec.run })
         : new AppProcess({ ...spec, main: spec.main ?? '', config: this.init.config, peerId, logFile, onRoute, onSend, onPeers: this.init.onPeers, env })
@@ -305,9 +309,17 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     return await this.tcpApp().connectOut(peer)
   }
 
-  /** How long the app has had at most `maxInFlight` requests in flight (0 when it has more now). */
+  /**
+   * How long the app has had at most `maxInFlight` requests in flight (0 when it has more
+   * now). For an app whose wire is TCP, a connection counts only while bytes move on it:
+   * how long bytes have moved on at most `maxInFlight` connections ({@link ConnectionActivity}).
+   */
   idleFor (maxInFlight: number): number {
     const now = this.now()
+    if (this.proc instanceof TcpProcessApp) {
+      if (this.heldConnections.length > maxInFlight) return 0
+      return this.activity.quietFor(maxInFlight) ?? now - this.startedAt
+    }
     if ((this.proc?.inFlight ?? 0) > maxInFlight || this.held.length > 0) return 0
     for (let i = this.busy.length - 1; i >= 0; i--) {
       const sample = this.busy[i] as { at: number, inFlight: number }

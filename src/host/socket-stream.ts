@@ -2,7 +2,8 @@
  * TCP sockets as byte streams ({@link ByteStream}), and the carrying of bytes between an
  * app's socket and a peer's stream: both ways at once, each with backpressure (a socket
  * is read only as fast as the other side takes its bytes, and written only as fast as it
- * drains), half-closes passed on, and a failure of either side resetting both.
+ * drains), half-closes passed on as half-closes, and a failure of either side resetting
+ * both. Reading and writing a socket in batches: socket-reader.ts, socket-writer.ts.
  *
  * @example
  * ```ts
@@ -12,7 +13,10 @@
  */
 import net from 'node:net'
 import { UpgossipError } from '../errors.js'
-import type { ByteStream } from '../net/index.js'
+import { tapped } from '../net/index.js'
+import type { ByteStream, Bytes } from '../net/index.js'
+import { readSocket } from './socket-reader.js'
+import { writeSocket } from './socket-writer.js'
 
 /** The app's port did not accept a connection. */
 export class AppPortUnreachableError extends UpgossipError {
@@ -29,37 +33,15 @@ export interface Translated {
 /** Translate a connection from what each side sent: `in` the peer's bytes, `out` the app's. */
 export type Translate = (sources: { in: AsyncIterable<Uint8Array>, out: AsyncIterable<Uint8Array> }) => Translated
 
-/** Resolve once `socket` can take more, reject once it is closed. */
-async function drained (socket: net.Socket): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const done = (err?: Error): void => {
-      socket.off('drain', onDrain)
-      socket.off('close', onClose)
-      if (err == null) resolve()
-      else reject(err)
-    }
-    const onDrain = (): void => { done() }
-    const onClose = (): void => { done(new Error('the socket closed')) }
-    socket.on('drain', onDrain)
-    socket.on('close', onClose)
-  })
-}
-
 /** A connected socket (half-open allowed) as a byte stream; `head` is what was read from it already. */
 export function socketByteStream (socket: net.Socket, head?: Uint8Array): ByteStream {
   // errors surface where the socket is read or written; one left unheard would crash the daemon
   socket.on('error', () => {})
   return {
-    source: (async function * () {
-      if (head != null && head.byteLength > 0) yield head
-      // the socket's own iterator pauses the socket while the consumer is busy
-      for await (const chunk of socket) yield chunk as Uint8Array
-    })(),
+    source: readSocket(socket, head),
     sink: async source => {
-      for await (const chunk of source) {
-        if (socket.destroyed || socket.writableEnded) throw new Error('the socket is closed')
-        if (!socket.write(chunk)) await drained(socket)
-      }
+      await writeSocket(socket, source)
+      // a half-close: the other direction goes on until the app closes its side
       if (!socket.destroyed) socket.end()
     },
     abort: () => {
@@ -88,12 +70,37 @@ export async function connectPort (port: number, timeoutMs = 10_000): Promise<ne
   })
 }
 
+/** How {@link carry} carries a connection. */
+export interface CarryOptions {
+  /** Translate the connection (through stream SOs); carried as it is when absent. */
+  translate?: Translate
+  /** Told the size of every chunk that moves, either way, as it moves (the app's activity). */
+  onBytes?: (n: number) => void
+}
+
+/** Chunks as single arrays, for a translation (the SOs read arrays, never lists). */
+function flattened (source: AsyncIterable<Bytes>): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]: () => {
+      const it = source[Symbol.asyncIterator]()
+      return {
+        next: async () => await it.next().then(step => step.done === true ? step : { done: false, value: step.value instanceof Uint8Array ? step.value : step.value.subarray() }),
+        return: async value => {
+          await it.return?.(value)
+          return { done: true, value }
+        }
+      }
+    }
+  }
+}
+
 /**
  * Carry bytes between the app's side and the peer's side until both directions have
  * ended, through `translate` when given. Resolves when done; a failure on either side
  * (or in the translation) resets both, and resolves with that error.
  */
-export async function carry (app: ByteStream, peer: ByteStream, translate?: Translate): Promise<Error | undefined> {
+export async function carry (app: ByteStream, peer: ByteStream, options: CarryOptions = {}): Promise<Error | undefined> {
+  const { translate, onBytes } = options
   let failure: Error | undefined
   let translated: Translated | undefined
   const fail = (err: Error): void => {
@@ -103,11 +110,14 @@ export async function carry (app: ByteStream, peer: ByteStream, translate?: Tran
     peer.abort(err)
     translated?.abort(err)
   }
-  let toApp: AsyncIterable<Uint8Array> = peer.source
-  let toPeer: AsyncIterable<Uint8Array> = app.source
+  const count = (chunk: Bytes): void => { onBytes?.(chunk.byteLength) }
+  const fromPeer = onBytes == null ? peer.source : tapped(peer.source, count)
+  const fromApp = onBytes == null ? app.source : tapped(app.source, count)
+  let toApp: AsyncIterable<Bytes> = fromPeer
+  let toPeer: AsyncIterable<Bytes> = fromApp
   if (translate != null) {
     try {
-      translated = translate({ in: peer.source, out: app.source })
+      translated = translate({ in: flattened(fromPeer), out: flattened(fromApp) })
       toApp = translated.in
       toPeer = translated.out
     } catch (err) {

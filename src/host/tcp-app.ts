@@ -17,9 +17,11 @@
 import type { SimulationSpec } from '../ipc/index.js'
 import type { ByteStream } from '../net/index.js'
 import { StreamSimulationError } from '../shim/index.js'
+import { ConnectionActivity } from './connection-activity.js'
 import { ProcessApp, ProcessAppError } from './process-app.js'
 import type { ProcessAppInit } from './process-app.js'
 import { carry, connectPort, socketByteStream } from './socket-stream.js'
+import type { Translate } from './socket-stream.js'
 import { StreamSimulations } from './stream-so-runner.js'
 
 /** What carries one connection's bytes once the app has accepted it. */
@@ -29,6 +31,8 @@ export type Pipe = (stream: ByteStream) => Promise<void>
 export interface TcpAppInit extends ProcessAppInit {
   /** Open a byte stream to `peer`'s app in protocol `version` (resolves once its app accepted it). */
   onOpenBytes: (peer: string, version: number) => Promise<ByteStream>
+  /** Where bytes moving on its connections are recorded (the host's, which outlives a restart); one of its own when absent. */
+  activity?: ConnectionActivity
 }
 
 /** A running process app with `wire: "tcp"`. */
@@ -36,6 +40,8 @@ export class TcpProcessApp extends ProcessApp {
   private readonly onOpenBytes: TcpAppInit['onOpenBytes']
   private readonly initialSimulations: SimulationSpec[]
   private readonly sos: StreamSimulations
+  /** When bytes last moved on its connections, either way, incoming or its own (the `idle` rule's measure). */
+  private readonly activity: ConnectionActivity
   /** Connections being carried, cut when the app stops. */
   private readonly open = new Set<ByteStream>()
   /** The SOs of the start, loading: the app is not ready (and offers no version) before they are. */
@@ -45,6 +51,7 @@ export class TcpProcessApp extends ProcessApp {
     // its SOs are stream SOs, loaded here, not the message SOs a process app loads at boot
     super({ ...init, simulations: [] })
     this.onOpenBytes = init.onOpenBytes
+    this.activity = init.activity ?? new ConnectionActivity(Date.now)
     this.initialSimulations = init.simulations
     this.sos = new StreamSimulations({ log: line => { this.log?.write(`--- ${line}\n`) } }, { native: init.protocol })
     this.on('exit', () => { void this.sos.close() })
@@ -115,12 +122,18 @@ export class TcpProcessApp extends ProcessApp {
     }
   }
 
-  private async carried (app: ByteStream, peer: ByteStream, translate: Parameters<typeof carry>[2], incoming: boolean): Promise<void> {
+  /**
+   * Carry one connection. An incoming one counts in flight while open, so that a switch
+   * drains it; for the `idle` rule, any connection counts only when bytes move on it.
+   */
+  private async carried (app: ByteStream, peer: ByteStream, translate: Translate | undefined, incoming: boolean): Promise<void> {
     this.open.add(peer)
     if (incoming) this.inFlight++
+    const tracked = this.activity.track()
     try {
-      await carry(app, peer, translate)
+      await carry(app, peer, { translate, onBytes: tracked.moved })
     } finally {
+      tracked.close()
       this.open.delete(peer)
       if (incoming) this.inFlight = Math.max(0, this.inFlight - 1)
     }

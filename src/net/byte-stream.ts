@@ -5,6 +5,10 @@
  * 4 KiB and the end of the stream) the stream carries the apps' bytes, untouched and with
  * yamux's flow control, for as long as either side keeps it open. Half-closes cross.
  *
+ * The bytes pass through here without a copy or an async generator of ours: the stream's
+ * chunks (lists of arrays, as yamux cut them) are handed on as they are, and bytes are
+ * counted in the metrics once per turn of the event loop, not once per chunk.
+ *
  * @example
  * ```ts
  * const bytes = await openByteStream(connectionManager, peer, '/upgossip/app-tcp/chat/1', 30_000, metrics)
@@ -13,6 +17,7 @@
  */
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { RemoteNamedError, UpgossipError } from '../errors.js'
 import type { NetMetrics } from './metrics.js'
 import { StreamEndedError, dialWithDeadline, streamDeadline } from './stream-codec.js'
@@ -24,12 +29,19 @@ const REFUSED = 1
 /** Longest refusal. */
 const MAX_REFUSAL = 4096
 
+/**
+ * A run of bytes: one array, or several in a row (a libp2p stream's chunks are lists of
+ * arrays: a yamux frame often spans two noise messages), passed on without being copied
+ * into one. `subarray()` copies a list into one array, where one is needed.
+ */
+export type Bytes = Uint8Array | Uint8ArrayList
+
 /** Bytes both ways, in the manner of it-pipe's duplex: read `source`, hand `sink` what to write. */
 export interface ByteStream {
   /** The bytes the other side sends; ends when it closes its writing side. */
-  source: AsyncIterable<Uint8Array>
+  source: AsyncIterable<Bytes>
   /** Write everything `source` yields, then close the writing side. */
-  sink: (source: AsyncIterable<Uint8Array>) => Promise<void>
+  sink: (source: AsyncIterable<Bytes>) => Promise<void>
   /** Close both ways at once, as a failure (the other side sees a reset). */
   abort: (err: Error) => void
 }
@@ -45,33 +57,86 @@ export class MalformedByteStreamError extends UpgossipError {
   static override name = 'MalformedByteStreamError'
 }
 
-/** A libp2p stream as a {@link ByteStream}; `head` and `rest` are what is left of its source once the status byte was read. */
-function asByteStream (stream: Stream, protocol: string, metrics: NetMetrics, first: Uint8Array[], rest: AsyncIterator<{ subarray: () => Uint8Array }>): ByteStream {
+/**
+ * `source` with `each` called on every chunk as it passes, by a plain iterator: no async
+ * generator (and its own promise and state machine) per chunk in between.
+ */
+export function tapped<T> (source: AsyncIterable<T>, each: (chunk: T) => void): AsyncIterable<T> {
   return {
-    source: (async function * () {
-      for (const chunk of first) {
-        metrics.bytes(protocol, 'in', chunk.byteLength)
-        yield chunk
+    [Symbol.asyncIterator]: () => {
+      const it = source[Symbol.asyncIterator]()
+      return {
+        next: async () => await it.next().then(step => {
+          if (step.done !== true) each(step.value)
+          return step
+        }),
+        return: async value => await (it.return?.(value) ?? { done: true as const, value })
       }
-      try {
-        while (true) {
-          const next = await rest.next()
-          if (next.done === true) return
-          const chunk = next.value.subarray()
-          metrics.bytes(protocol, 'in', chunk.byteLength)
-          yield chunk
-        }
-      } finally {
-        await rest.return?.()
+    }
+  }
+}
+
+/**
+ * A counter that adds up what it is given and reports the sum once per turn of the event
+ * loop: a metric update per batch of chunks rather than per chunk (a labelled prom-client
+ * update costs about what a small chunk's handling does), and never later than the turn.
+ */
+function perTurn (report: (n: number) => void): (n: number) => void {
+  let pending = 0
+  const flush = (): void => {
+    const n = pending
+    pending = 0
+    report(n)
+  }
+  return n => {
+    if (n === 0) return
+    if (pending === 0) setImmediate(flush)
+    pending += n
+  }
+}
+
+/** The status byte first, then `source`: the answering side's app accepted, and its bytes follow. */
+function afterStatus (status: number, source: AsyncIterable<Bytes>): AsyncIterable<Bytes> {
+  return {
+    [Symbol.asyncIterator]: () => {
+      let sent = false
+      let it: AsyncIterator<Bytes> | undefined
+      return {
+        next: async () => {
+          if (!sent) {
+            sent = true
+            return { done: false, value: Uint8Array.of(status) }
+          }
+          it ??= source[Symbol.asyncIterator]()
+          return await it.next()
+        },
+        return: async value => await (it?.return?.(value) ?? { done: true as const, value })
       }
-    })(),
-    sink: async source => {
-      await stream.sink((async function * () {
-        for await (const chunk of source) {
-          metrics.bytes(protocol, 'out', chunk.byteLength)
-          yield chunk
-        }
-      })())
+    }
+  }
+}
+
+/** A libp2p stream as a {@link ByteStream}; `first` and `rest` are what is left of its source once the status byte was read. */
+function asByteStream (stream: Stream, protocol: string, metrics: NetMetrics, first: Uint8Array[], rest: AsyncIterator<Uint8ArrayList>): ByteStream {
+  const countIn = perTurn(n => { metrics.bytes(protocol, 'in', n) })
+  const countOut = perTurn(n => { metrics.bytes(protocol, 'out', n) })
+  const source: AsyncIterator<Bytes> = {
+    next: async () => {
+      const head = first.shift()
+      if (head != null) {
+        countIn(head.byteLength)
+        return { done: false, value: head }
+      }
+      const step = await rest.next()
+      if (step.done !== true) countIn(step.value.byteLength)
+      return step
+    },
+    return: async value => await (rest.return?.(value) ?? { done: true as const, value })
+  }
+  return {
+    source: { [Symbol.asyncIterator]: () => source },
+    sink: async bytes => {
+      await stream.sink(tapped(bytes, chunk => { countOut(chunk.byteLength) }))
     },
     abort: err => { stream.abort(err) }
   }
@@ -98,13 +163,8 @@ export async function serveByteStream (stream: Stream, protocol: string, from: s
   const bytes = asByteStream(stream, protocol, metrics, [], it)
   await pipe({
     ...bytes,
-    sink: async source => {
-      await bytes.sink((async function * () {
-        // the status byte goes first, without waiting for the app to say anything
-        yield Uint8Array.of(ACCEPTED)
-        yield * source
-      })())
-    }
+    // the status byte goes first, without waiting for the app to say anything
+    sink: async source => { await bytes.sink(afterStatus(ACCEPTED, source)) }
   })
 }
 

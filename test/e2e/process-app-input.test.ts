@@ -116,7 +116,8 @@ describe.skipIf(!hasPython)('bad input to process apps', () => {
       expect(said, `app.log has what ${what} printed`).not.toBeNull()
       const port = reason.exec(failed.reason ?? '')?.[1]
       if (port != null) expect(said?.[1]).toBe(port)
-      // logged once: one event as the switch fails, one as the rollback ends
+      // logged once: one event as the switch fails, one as the rollback ends (the status may say 1.0.0 runs a moment before that event is written)
+      await waitFor(`the rollback of ${version} to be logged`, async () => (await events(a)).some(e => e.to === release.id && e.type === 'upgrade-rolled-back'), 10_000)
       const mine = (await events(a)).filter(e => e.to === release.id)
       expect(mine.filter(e => e.type === 'upgrade-failed'), what).toHaveLength(1)
       expect(mine.filter(e => e.type === 'upgrade-rolled-back'), what).toHaveLength(1)

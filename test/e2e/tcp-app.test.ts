@@ -3,7 +3,7 @@
  * Python NDJSON service, standard library only) reached through `CONNECT <peer host>:1`
  * on the daemons' proxies — by the test, speaking as an app would, and by the Python apps
  * themselves when they relay a post. Same-version connections are carried untranslated
- * (several MiB intact); once 1.0.0 and 2.0.0 peers are mixed, the stream simulation objects
+ * (several MiB intact; a client that half-closes its side still reads the answer); once 1.0.0 and 2.0.0 peers are mixed, the stream simulation objects
  * of 2.0.0 translate each line, both ways, in the daemons.
  */
 import { createHash } from 'node:crypto'
@@ -42,10 +42,13 @@ async function chat (version: 'v1' | 'v2', manifest: Record<string, unknown> = {
 class Tunnel {
   private buffer = Buffer.alloc(0)
   private ended = false
+  /** The other side ended its writing side in order (an orderly end, not a reset). */
+  private finished = false
   private readonly waiting: Array<() => void> = []
 
   private constructor (readonly socket: net.Socket) {
     socket.on('data', (d: Buffer) => { this.buffer = Buffer.concat([this.buffer, d]); this.wake() })
+    socket.on('end', () => { this.finished = true })
     socket.on('close', () => { this.ended = true; this.wake() })
     socket.on('error', () => {})
   }
@@ -87,6 +90,18 @@ class Tunnel {
     const line = this.buffer.subarray(0, at).toString()
     this.buffer = this.buffer.subarray(at + 1)
     return JSON.parse(line)
+  }
+
+  /**
+   * One request, then a half-close of this side (shutdown(SHUT_WR), as `nc -N` does), then
+   * everything the other side sends until it closes; resolves with the replies, and whether
+   * the connection ended in order.
+   */
+  async askAndHalfClose (request: unknown): Promise<{ replies: any[], orderly: boolean }> {
+    this.socket.end(JSON.stringify(request) + '\n')
+    await this.until(() => this.ended, 120_000)
+    const replies = this.buffer.toString().split('\n').filter(line => line !== '').map(line => JSON.parse(line))
+    return { replies, orderly: this.finished }
   }
 
   close (): void {
@@ -150,6 +165,11 @@ describe.skipIf(!hasPython)('process apps with wire "tcp"', () => {
     // a's own app, reached through its own host (never through libp2p), relays the post itself: CONNECT from Python
     const own = await ask(a, a, { op: 'post', from: 'ann', text: 'from a' })
     await waitFor('a\'s app to relay its post to b', async () => (await ask(b, b, { op: 'list' })).messages.some((m: { id: string }) => m.id === own.id))
+
+    // a client that half-closes its side after its request still reads the answer, and then an orderly end
+    const halfClosed = await Tunnel.open(proxyOf(a), peerHost(b.peerId))
+    expect(halfClosed.status).toBe(200)
+    expect(await halfClosed.tunnel.askAndHalfClose({ op: 'echo', text: 'after my half-close' })).toEqual({ replies: [{ ok: true, text: 'after my half-close' }], orderly: true })
 
     // several MiB on one connection, both ways, intact and untranslated
     const big = createHash('sha256').update('seed').digest('hex').repeat(6 * 1024 * 1024 / 64)

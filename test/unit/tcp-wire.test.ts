@@ -4,7 +4,8 @@
  * status, and the bytes of an accepted connection carried both ways (what the app sent
  * with its CONNECT included, many MiB intact, half-closes passed on). Then a TCP process
  * app in the host (a Node echo service): peers' connections to its port, held during a
- * switch and in flight while open, and its own connections by the route.
+ * switch and in flight while open, and its own connections by the route; for the `idle`
+ * schedule rule, a connection counts only while bytes move on it.
  */
 import { createHash } from 'node:crypto'
 import net from 'node:net'
@@ -266,5 +267,64 @@ describe('a TCP process app in the host', () => {
     await (await host.connectOut('self'))(itself)
     expect(itself.received()).toBe('me')
     expect(opened).toHaveLength(1)
+  })
+})
+
+describe('the idle rule for a TCP process app', () => {
+  let host: AppHost | undefined
+  afterEach(async () => { await host?.close() })
+
+  it('counts a connection only while bytes move on it: open and quiet is idle, bytes make the app busy at that time; a connection held during a switch is not idle', async () => {
+    const dir = await tempDir('upgossip-tcp-idle-')
+    await writeTree(dir, { 'pkg/echo.mjs': "import net from 'node:net'\nnet.createServer({ allowHalfOpen: true }, s => s.pipe(s)).listen(Number(process.env.UPGOSSIP_PORT), '127.0.0.1')\n" })
+    let now = 1_000_000
+    host = new AppHost({
+      peerId: 'self',
+      config: null,
+      logFile: path.join(dir, 'app.log'),
+      onRoute: async () => ({ self: true }),
+      onSend: async () => { throw new Error('no messages') },
+      onPeers: () => [],
+      log: () => {},
+      clock: () => now,
+      proxyUrl: () => 'http://upgossip:x@127.0.0.1:1',
+      onOpenBytes: async () => { throw new Error('no peers') },
+      maxHoldMs: 5000
+    })
+    const proc = host.launch({ app: 'echo', version: '1.0.0', packageDir: path.join(dir, 'pkg'), stateDir: path.join(dir, 'state'), protocol: 1, simulations: [], run: { command: [process.execPath, 'echo.mjs'], wire: 'tcp' } })
+    await proc.waitReady(10_000)
+    now += 10_000
+    expect(host.idleFor(0)).toBe(10_000)
+
+    // a peer's connection says hello, then stays open and says nothing
+    let release = (): void => {}
+    const open = memoryPeer(['hello'], new Promise<void>(resolve => { release = resolve }))
+    const carried = (await host.acceptConnection('peer-y'))(open)
+    await expect.poll(() => open.received()).toBe('hello')
+    expect(host.idleFor(0)).toBe(0)
+    now += 6000
+    // still in flight (a switch drains it), yet quiet for 6 s
+    expect(proc.inFlight).toBe(1)
+    expect(host.idleFor(0)).toBe(6000)
+    // one connection moving bytes is within maxInFlight 1
+    const other = memoryPeer(['busy'])
+    await (await host.acceptConnection('peer-z'))(other)
+    expect(host.idleFor(0)).toBe(0)
+    expect(host.idleFor(1)).toBe(6000)
+
+    // a connection waiting for the switch to end is about to move bytes: not idle
+    host.hold()
+    const held = host.acceptConnection('peer-w')
+    await new Promise(resolve => setTimeout(resolve, 50))
+    now += 10_000
+    expect(host.idleFor(0)).toBe(0)
+    host.unhold()
+    const late = memoryPeer([])
+    await (await held)(late)
+    expect(host.idleFor(0)).toBe(10_000)
+
+    release()
+    await carried
+    expect(proc.inFlight).toBe(0)
   })
 })

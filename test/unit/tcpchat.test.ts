@@ -173,7 +173,7 @@ describe.runIf(PYTHON)('tcpchat: the servers', () => {
       connect: async peer => {
         connected.push(peer)
         const remote = socketByteStream(await connectPort(v2.port))
-        return async client => { await carry(client, remote, sources => sos.translate('call', 2, peer, sources)) }
+        return async client => { await carry(client, remote, { translate: sources => sos.translate('call', 2, peer, sources) }) }
       },
       log: () => {}
     })

@@ -181,7 +181,7 @@ export async function exchange (pipe: Pipe, request: Uint8Array, limits: Exchang
         const next = await Promise.race([it.next(), ended.promise])
         if (next instanceof ExchangeEnded) throw next
         if (next.done === true) return
-        chunks.push(next.value)
+        chunks.push(next.value instanceof Uint8Array ? next.value : next.value.subarray())
         rest()
       }
     },
