@@ -36,6 +36,8 @@ export interface BeatsComponents {
   rollout: RolloutFacts
   nodeState: Pick<NodeStateStore, 'state'>
   trustUpdates: Pick<TrustUpdates, 'sequences'>
+  /** True when this peer's trust policy lists `app`: a peer announcing another app is not taken in. */
+  trustsApp: (app: string) => boolean
   antiEntropy: Pick<AntiEntropy, 'heardBeat'>
   freshness: Pick<Freshness, 'heardStatus' | 'heardRelease' | 'status'>
   metrics: Pick<DaemonMetrics, 'viewSize' | 'peers' | 'frozen' | 'refused'>
@@ -111,6 +113,12 @@ export class Beats {
     } catch (err) {
       this.c.metrics.refused((err as Error).name)
       return 'reject'
+    }
+    // a class of node this peer does not trust: not in its view, not forwarded (its publishers
+    // are unknown here, so nothing it announces can be checked or acted on)
+    if (beat.app != null && from !== this.c.status.peerId && !this.c.trustsApp(beat.app)) {
+      this.c.metrics.refused('UntrustedAppError')
+      return 'ignore'
     }
     const newcomer = this.c.view.get(from) == null
     if (!this.c.view.update(from, beat, this.c.clock.now())) return 'ignore'

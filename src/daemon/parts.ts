@@ -186,6 +186,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     changes,
     clock,
     trustUpdates: local.trustUpdates,
+    trustsApp: app => trustStore.policy.forApp(app) != null,
     freshness: local.freshness
   }, { labels: o.labels, beatIntervalMs: o.beatIntervalMs, idleBeatIntervalMs: o.idleBeatIntervalMs, idleBeatRate: o.idleBeatRate, peerTimeoutMs: o.peerTimeoutMs })
   const staging = new Staging({

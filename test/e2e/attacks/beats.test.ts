@@ -58,6 +58,10 @@ describe('hostile status beats', () => {
     // a flood of valid beats: one view entry, whatever their number
     for (let i = 0; i < 300; i++) await h.services.pubsub.publish(topic, beat(1000 + i))
     await waitFor('a to hear the hostile peer', async () => (await a.status()).network.some(p => p.peerId === h.peerId.toString()))
+    // a beat announcing an app a does not trust: not taken in (the view keeps what it had), counted by name
+    await h.services.pubsub.publish(topic, beat(5000, { app: 'intruder', version: '9.9.9' }))
+    await waitFor('a to refuse a beat of an untrusted app', async () => (await a.metric('upgossip_refusals_total', { error: 'UntrustedAppError' })) >= 1)
+    expect((await a.status()).network.find(p => p.peerId === h.peerId.toString())).toMatchObject({ app: 'kv', version: '1.0.0' })
     // oversized: a beat of 20 KiB (over the 16 KiB limit: refused before it is decoded)
     const oversized = encodeBeat({ v: 1, seq: 9000, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [], pad: 'x'.repeat(20 * 1024) } as unknown as StatusBeat)
     expect(oversized.byteLength).toBeGreaterThan(MAX_BEAT_BYTES)
