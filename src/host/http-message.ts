@@ -129,11 +129,17 @@ export function printableResponse (response: HttpResponseMessage): { status: num
   }
 }
 
-/** Read a whole body, at most `limit` bytes; throws {@link HttpBodyTooLargeError}. */
-export async function readBody (stream: AsyncIterable<unknown>, limit = MAX_HTTP_BODY): Promise<Uint8Array> {
+/**
+ * Read a whole body, at most `limit` bytes; throws {@link HttpBodyTooLargeError}. A
+ * readable stream is left open when the limit is passed (a `for await` would destroy it,
+ * and with it the client's connection): the caller can still answer 413 and let the rest
+ * of the body drain.
+ */
+export async function readBody (stream: AsyncIterable<unknown> & { iterator?: (options: { destroyOnReturn: boolean }) => AsyncIterable<unknown> }, limit = MAX_HTTP_BODY): Promise<Uint8Array> {
   const chunks: Buffer[] = []
   let total = 0
-  for await (const chunk of stream) {
+  const source = typeof stream.iterator === 'function' ? stream.iterator({ destroyOnReturn: false }) : stream
+  for await (const chunk of source) {
     const buf = chunk as Buffer
     total += buf.byteLength
     if (total > limit) throw new HttpBodyTooLargeError(`the body is over the ${limit}-byte limit`)

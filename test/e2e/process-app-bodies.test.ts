@@ -84,7 +84,7 @@ async function stream (proxy: string, method: string, url: string, body: { bytes
       res.on('error', reject)
     })
     // an answer before the whole body went (413, say) closes the connection: that answer counts
-    req.on('error', err => { if (!answered) reject(err) })
+    req.on('error', err => { if (!answered) reject(new Error(`${method} ${url} (${body?.bytes ?? 0} bytes): ${err.message}`)) })
     void (async () => {
       const total = body?.bytes ?? 0
       for (let at = 0, i = 0; at < total; at += 65536, i++) {
@@ -112,7 +112,7 @@ describe('large bodies of an HTTP process app', () => {
     await waitFor('b to answer through a\'s proxy', async () => (await viaProxy(proxy, 'GET', `http://${bHost}/healthz`)).status === 200)
 
     // 40 MiB up with Content-Length: the app gets it with that length, every byte
-    const up = await stream(proxy, 'PUT', `http://${bHost}/blob`, { bytes: 40 * MiB, length: true })
+    const up = await stream(proxy, 'PUT', `http://${bHost}/blob`, { bytes: 40 * MiB, length: true }).catch((err: Error) => { throw new Error(`${err.message}; a: ${a.log.slice(-1500)}; b: ${b.log.slice(-1500)}`) })
     expect(up.status, up.text).toBe(200)
     expect(JSON.parse(up.text)).toEqual({ bytes: 40 * MiB, sha256: up.sentSha256, length: String(40 * MiB), chunked: false, version: '1.0.0' })
     // 20 MiB up chunked: the app gets it chunked too
