@@ -90,6 +90,24 @@ export function encodeAppValue (value: unknown): Uint8Array {
   }
 }
 
+/** The answer envelope of a request that failed: an error for that request only. */
+function errorEnvelope (err: unknown): { ok: false, error: { name: string, message: string } } {
+  return { ok: false, error: { name: (err as Error).name ?? 'Error', message: String((err as Error).message ?? err) } }
+}
+
+/** What `peer`'s answer envelope holds: the value, or the remote error it names; throws {@link MalformedAppMessageError} when it is neither. */
+function openEnvelope (bytes: Uint8Array, peer: string): { value: unknown } | { error: RemoteAppError } {
+  let envelope: { ok?: unknown, value?: unknown, error?: { name?: unknown, message?: unknown } }
+  try {
+    envelope = decodeDagCbor(bytes)
+  } catch {
+    throw new MalformedAppMessageError(`${peer} answered with bytes that are not dag-cbor`)
+  }
+  if (envelope?.ok === true) return { value: envelope.value }
+  if (envelope?.ok === false) return { error: new RemoteAppError(typeof envelope.error?.name === 'string' ? envelope.error.name : '', typeof envelope.error?.message === 'string' ? envelope.error.message : 'the remote app failed') }
+  throw new MalformedAppMessageError(`${peer} answered with something that is not a response`)
+}
+
 /** Routes and carries app traffic. */
 export class Shim {
   private readonly c: ShimComponents
@@ -139,7 +157,7 @@ export class Shim {
       // SDK translates it (or answers UnsupportedVersionError if it cannot)
       answer = { ok: true, value: await this.c.deliver(from, request, version, bytes.byteLength) }
     } catch (err) {
-      answer = { ok: false, error: { name: (err as Error).name ?? 'Error', message: String((err as Error).message ?? err) } }
+      answer = errorEnvelope(err)
     }
     try {
       return dagCbor.encode(answer)
@@ -162,7 +180,7 @@ export class Shim {
       const answer = await exchange(from, version, head, body)
       return { head: encodeAppValue({ ok: true, value: answer.head }), body: answer.body }
     } catch (err) {
-      return { head: dagCbor.encode({ ok: false, error: { name: (err as Error).name ?? 'Error', message: String((err as Error).message ?? err) } }), body: new Uint8Array(0) }
+      return { head: dagCbor.encode(errorEnvelope(err)), body: new Uint8Array(0) }
     }
   }
 
@@ -192,17 +210,11 @@ export class Shim {
       if (err instanceof UpgossipError || (err as Error).name === 'UnsupportedProtocolError') throw err
       throw new RemoteAppError('PeerUnreachableError', `${peer} did not answer on protocol version ${version}: ${(err as Error).message}`)
     }
-    let envelope: { ok?: unknown, value?: unknown, error?: { name?: unknown, message?: unknown } }
-    try {
-      envelope = decodeDagCbor(answer.head)
-    } catch {
-      throw new MalformedAppMessageError(`${peer} answered with bytes that are not dag-cbor`)
-    }
-    if (envelope?.ok === true) return { head: envelope.value, body: answer.body }
+    const opened = openEnvelope(answer.head, peer)
+    if ('value' in opened) return { head: opened.value, body: answer.body }
     // the body of an error is empty: read to its end, the channel is kept for the next call
     for await (const chunk of answer.body) void chunk
-    if (envelope?.ok === false) throw new RemoteAppError(typeof envelope.error?.name === 'string' ? envelope.error.name : '', typeof envelope.error?.message === 'string' ? envelope.error.message : 'the remote app failed')
-    throw new MalformedAppMessageError(`${peer} answered with something that is not a response`)
+    throw opened.error
   }
 
   /**
@@ -216,23 +228,29 @@ export class Shim {
     if (peer == null || peer === this.c.selfId()) return { self: true }
     const native = this.c.native()
     if (app == null || native == null) throw new NoAppRunningError('no app runs on this peer')
+    const mine = { native, spoken: this.c.spoken() }
+    const theirs = await this.versionsOf(peer, app, versions => versions.some(v => mine.spoken.includes(v)))
+    return { self: false, version: chooseVersion(mine, { native: this.c.nativeOf(peer), spoken: theirs }) }
+  }
+
+  /**
+   * The versions of `app` that `peer` speaks, from what identify told us; asked again once
+   * when they are not `enough` (what identify said may predate the peer's app starting).
+   */
+  private async versionsOf (peer: string, app: string, enough: (versions: number[]) => boolean): Promise<number[]> {
     let id
     try {
       id = peerIdFromString(peer)
     } catch {
       throw new RemoteAppError('InvalidPeerIdError', `"${peer.slice(0, 80)}" is not a peer id`)
     }
-    const mine = { native, spoken: this.c.spoken() }
-    let theirs = spokenVersions(app, await this.c.streams.protocolsOf(id))
-    if (!theirs.some(v => mine.spoken.includes(v))) {
-      // what identify told us may predate the peer's app starting: ask again once
-      try {
-        theirs = spokenVersions(app, await this.c.streams.refreshProtocols(id))
-      } catch (err) {
-        throw new RemoteAppError('PeerUnreachableError', `${peer} cannot be reached: ${(err as Error).message}`)
-      }
+    const theirs = spokenVersions(app, await this.c.streams.protocolsOf(id))
+    if (enough(theirs)) return theirs
+    try {
+      return spokenVersions(app, await this.c.streams.refreshProtocols(id))
+    } catch (err) {
+      throw new RemoteAppError('PeerUnreachableError', `${peer} cannot be reached: ${(err as Error).message}`)
     }
-    return { self: false, version: chooseVersion(mine, { native: this.c.nativeOf(peer), spoken: theirs }) }
   }
 
   /** A call to a peer of another class, `app`: in the protocol this version calls it in, translated (if at all) by the callee. */
@@ -242,20 +260,7 @@ export class Shim {
     if (runs != null && runs !== app) throw new WrongAppError(`${peer} runs ${runs}, not ${app}`)
     const version = this.c.callsOf?.(app)
     if (version == null) throw new UndeclaredCallError(`the running release names no protocol for calls to ${app}: add "calls": { "${app}": <protocol> } to its manifest`)
-    let id
-    try {
-      id = peerIdFromString(peer)
-    } catch {
-      throw new RemoteAppError('InvalidPeerIdError', `"${peer.slice(0, 80)}" is not a peer id`)
-    }
-    let theirs = spokenVersions(app, await this.c.streams.protocolsOf(id))
-    if (!theirs.includes(version)) {
-      try {
-        theirs = spokenVersions(app, await this.c.streams.refreshProtocols(id))
-      } catch (err) {
-        throw new RemoteAppError('PeerUnreachableError', `${peer} cannot be reached: ${(err as Error).message}`)
-      }
-    }
+    const theirs = await this.versionsOf(peer, app, versions => versions.includes(version))
     if (!theirs.includes(version)) {
       if (theirs.length === 0) throw new WrongAppError(`${peer} does not serve ${app}${runs == null ? '' : ` (it runs ${runs})`}`)
       throw new UnsupportedCallError(`${peer} speaks ${app} protocol ${theirs.join(', ')}; this version calls ${app} in protocol ${version}, and nothing on that peer translates it`)
@@ -288,14 +293,8 @@ export class Shim {
       if (err instanceof UpgossipError) throw err
       throw new RemoteAppError('PeerUnreachableError', `${peer} did not answer on protocol version ${version}: ${(err as Error).message}`)
     }
-    let answer: { ok?: unknown, value?: unknown, error?: { name?: unknown, message?: unknown } }
-    try {
-      answer = decodeDagCbor(bytes)
-    } catch {
-      throw new MalformedAppMessageError(`${peer} answered with bytes that are not dag-cbor`)
-    }
-    if (answer?.ok === true) return answer.value
-    if (answer?.ok === false) throw new RemoteAppError(typeof answer.error?.name === 'string' ? answer.error.name : '', typeof answer.error?.message === 'string' ? answer.error.message : 'the remote app failed')
-    throw new MalformedAppMessageError(`${peer} answered with something that is not a response`)
+    const opened = openEnvelope(bytes, peer)
+    if ('value' in opened) return opened.value
+    throw opened.error
   }
 }
