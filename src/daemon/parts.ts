@@ -71,6 +71,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     groupFile: dataDir.appGroup,
     onOpenBytes: async (peer, version) => await shim.openBytes(peer, version)
   })
+  /** True while the running app is a process app whose wire is HTTP. */
+  const httpApp = (): boolean => host.current instanceof ProcessApp && !(host.current instanceof TcpProcessApp)
   // a process app's calls to peers: an HTTP forward proxy in front of the shim
   const proxy = new AppProxy({
     selfId: self,
@@ -85,7 +87,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
       return proc instanceof ProcessApp ? await proc.callPeer(version, request, remote) : await remote(request)
     },
     // same-version HTTP goes streamed: both apps speak `version` natively (the peer offers its streamed protocol only then)
-    streams: async (peer, version) => host.current instanceof ProcessApp && !(host.current instanceof TcpProcessApp) && version === releases.nativeProtocol() && await shim.streams(peer, version),
+    streams: async (peer, version) => httpApp() && version === releases.nativeProtocol() && await shim.streams(peer, version),
     exchange: async (peer, version, head, body) => await shim.exchange(peer, version, head, body),
     // in the protocol of the version that made the call: held across a switch, the next version's SOs translate it
     exchangeSelf: async (head, body) => {
@@ -108,7 +110,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     deliver: async (from, request, version, bytes) => await host.request(from, request, version, bytes),
     tcpApp: () => host.current instanceof TcpProcessApp,
     acceptBytes: async (from, version) => await host.acceptConnection(from, version),
-    httpApp: () => host.current instanceof ProcessApp && !(host.current instanceof TcpProcessApp),
+    httpApp,
     exchange: async (from, version, head, body) => await host.exchangeHttp(from, version, head, body),
     log,
     callTimeoutMs: o.callTimeoutMs

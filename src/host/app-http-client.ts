@@ -13,16 +13,13 @@
 import { once } from 'node:events'
 import http from 'node:http'
 import { UpgossipError } from '../errors.js'
-import { readBody, toHttpResponseHead } from './http-message.js'
+import { SMALL_BODY, readBody, toHttpResponseHead } from './http-message.js'
 import type { HttpRequestHead, HttpRequestMessage, HttpResponseHead, HttpResponseMessage } from './http-message.js'
 
 /** The app could not be reached, or did not answer in time. */
 export class ProcessAppError extends UpgossipError {
   static override name = 'ProcessAppError'
 }
-
-/** A body this short is read whole before it is passed on: one write instead of several. */
-const SMALL_BODY = 64 * 1024
 
 /** A streamed response: its head, and its body whole (when short) or as it comes. */
 export interface StreamedHttpResponse {

@@ -20,7 +20,7 @@ import type { Duplex } from 'node:stream'
 import { UpgossipError } from '../errors.js'
 import type { Route } from '../ipc/index.js'
 import { peerFromHost, peerHost } from '../net/index.js'
-import { HttpBodyTooLargeError, forwardedHeaders, readBody, toHttpResponse, toHttpResponseHead } from './http-message.js'
+import { HttpBodyTooLargeError, SMALL_BODY, forwardedHeaders, readBody, toHttpResponse, toHttpResponseHead } from './http-message.js'
 import type { HttpRequestHead, HttpRequestMessage, HttpResponseMessage } from './http-message.js'
 import { socketByteStream } from './socket-stream.js'
 import type { Pipe } from './tcp-app.js'
@@ -215,9 +215,6 @@ export class AppProxy {
     await pipe(socketByteStream(socket, head))
   }
 }
-
-/** A body this short is read before the request goes on (one write with its head). */
-const SMALL_BODY = 64 * 1024
 
 /** The request body's length: its Content-Length, none when it comes chunked, 0 when it has neither. */
 function bodyLength (req: http.IncomingMessage): number | undefined {

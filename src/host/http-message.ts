@@ -33,6 +33,9 @@ export class HttpBodyTooLargeError extends UpgossipError {
   static override name = 'HttpBodyTooLargeError'
 }
 
+/** A body this short is read whole before it is passed on: it goes in one write with its head. */
+export const SMALL_BODY = 64 * 1024
+
 /** Largest body carried between apps in one message. */
 export const MAX_HTTP_BODY = 16 * 1024 * 1024
 

@@ -248,7 +248,7 @@ export class ProcessApp extends AppRun {
       // a request of another version: through the SOs, whose `local` is the app itself
       return await translated(async () => await this.simulations.serve(version, message, async r => await this.client.forward(port, toHttpRequest(r), timeoutMs)))
     } finally {
-      this.inFlight = Math.max(0, this.inFlight - 1)
+      this.requestEnded()
     }
   }
 
@@ -262,11 +262,11 @@ export class ProcessApp extends AppRun {
     try {
       answer = await this.client.forwardStreamed(port, head, body, timeoutMs)
     } catch (err) {
-      this.inFlight = Math.max(0, this.inFlight - 1)
+      this.requestEnded()
       throw err
     }
     if (answer.body instanceof Uint8Array) {
-      this.inFlight = Math.max(0, this.inFlight - 1)
+      this.requestEnded()
       return answer
     }
     const source = answer.body
@@ -276,10 +276,15 @@ export class ProcessApp extends AppRun {
         try {
           for await (const chunk of source) yield chunk
         } finally {
-          app.inFlight = Math.max(0, app.inFlight - 1)
+          app.requestEnded()
         }
       })(this)
     }
+  }
+
+  /** A request in flight ended (answered, failed, or its body fully sent). */
+  private requestEnded (): void {
+    this.inFlight = Math.max(0, this.inFlight - 1)
   }
 
   /** Count a request in flight once the app can take it (it waits while the program starts, as an SDK app's would); resolves with the app's port. */
@@ -292,7 +297,7 @@ export class ProcessApp extends AppRun {
       if (port == null) throw new ProcessAppError(`${this.label} has no port`)
       return port
     } catch (err) {
-      this.inFlight = Math.max(0, this.inFlight - 1)
+      this.requestEnded()
       throw err
     }
   }
