@@ -77,14 +77,13 @@ export class AppProxy {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: Error) => {
         const status = err instanceof ProxyError ? err.status : err instanceof HttpBodyTooLargeError ? 413 : 502
-        // the rest of a body not read is let through (for a while), so the app reads this answer rather than a broken pipe
-        if (!req.complete) {
-          req.resume()
-          setTimeout(() => { req.socket.destroy() }, 5000).unref()
-        }
         // one line per refused request (the event log bounds how many a minute)
         this.c.log(`proxy: ${req.method ?? '?'} ${(req.url ?? '').slice(0, 200)}: ${status} ${err.name}: ${err.message}`)
-        send(res, status, { 'content-type': 'application/json' }, JSON.stringify({ error: { code: err.name, message: err.message } }) + '\n')
+        // the rest of a body not read is let through first (for a while): answered while the app
+        // still sends, the answer may reach it as a broken pipe instead
+        void drained(req, 5000).then(() => {
+          send(res, status, { 'content-type': 'application/json' }, JSON.stringify({ error: { code: err.name, message: err.message } }) + '\n')
+        })
       })
     })
     // a request that does not parse (a malformed request line, say): answered as Node would, and logged
@@ -221,6 +220,22 @@ function bodyLength (req: http.IncomingMessage): number | undefined {
   if (req.headers['transfer-encoding'] != null) return undefined
   const length = Number(req.headers['content-length'] ?? 0)
   return Number.isSafeInteger(length) && length >= 0 ? length : undefined
+}
+
+/** Discard what is left of a request's body; resolves once it ended, or after `ms` (the connection is then closed `ms` later). */
+async function drained (req: http.IncomingMessage, ms: number): Promise<void> {
+  if (req.complete || req.destroyed) return
+  await new Promise<void>(resolve => {
+    const timer = setTimeout(() => {
+      // answered now; the rest still coming is cut off a little later
+      setTimeout(() => { req.socket.destroy() }, ms).unref()
+      resolve()
+    }, ms)
+    const done = (): void => { clearTimeout(timer); resolve() }
+    req.once('end', done)
+    req.once('close', done)
+    req.resume()
+  })
 }
 
 /** A streamed answer to the app: its status and headers, then its body as it comes (the app's pace holds it back). */
