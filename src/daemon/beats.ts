@@ -84,6 +84,11 @@ export class Beats {
     this.c.changes.changed()
   }
 
+  /** A neighbour subscribed to beats: the next tick beats, since one sent before it subscribed never reached it. */
+  neighbourSubscribed (): void {
+    this.due = true
+  }
+
   private readonly onDisconnect = (): void => {
     this.c.changes.changed()
   }

@@ -171,7 +171,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     metrics,
     log,
     onRelease: async (data, from) => gossipResult((await admission.take(data, { kind: 'gossip', from })).verdict),
-    onBeat: (data, from) => beats.take(data, from)
+    onBeat: (data, from) => beats.take(data, from),
+    onStatusSubscriber: () => { beats.neighbourSubscribed() }
   })
   const beats: Beats = new Beats({
     node,
