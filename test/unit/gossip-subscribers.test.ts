@@ -28,7 +28,7 @@ async function peer (): Promise<Peer> {
     log: () => {},
     onRelease: async () => 'ignore',
     onBeat: data => { p.beats.push(new TextDecoder().decode(data)); return 'accept' },
-    onStatusSubscriber: peerId => { p.subscribers.push(peerId); p.gossip.publishBeat(new TextEncoder().encode(`hello ${peerId}`)).catch(() => { p.beats.push("publish failed") }) }
+    onStatusSubscriber: peerId => { p.subscribers.push(peerId); p.gossip.publishBeat(new TextEncoder().encode(`hello ${peerId}`)).catch(() => { p.beats.push('publish failed') }) }
   })
   p.gossip.start()
   stops.push(async () => { p.gossip.stop(); await node.stop() })
