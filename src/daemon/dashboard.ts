@@ -76,6 +76,7 @@ const BODY = String.raw`
   <div class="card"><h2>Switching</h2><div class="big" id="switching">–</div></div>
   <div class="card"><h2>Failures</h2><div class="big" id="failure-count">–</div></div>
 </div>
+<section class="card" id="classes-card" style="display:none"><h2>Classes</h2><table><thead><tr><th>app</th><th>peers</th><th>versions</th><th>switching</th><th>waiting</th><th>failures</th></tr></thead><tbody id="classes"></tbody></table></section>
 <section class="card"><h2>Versions over time</h2><svg id="chart" role="img" aria-label="peers per version over time"></svg><div class="chips" id="legend"></div></section>
 <section class="card"><h2>Releases</h2><table><thead><tr><th>version</th><th>state here</th><th>fetched here</th><th>held by</th><th>running on</th><th>signers</th><th>release id</th><th>operator</th></tr></thead><tbody id="releases"></tbody></table></section>
 <section class="card"><h2>Peers</h2><table><thead><tr><th>peer</th><th>version</th><th>state</th><th>download</th><th>waiting on</th><th>failures</th><th>seen</th></tr></thead><tbody id="peers"></tbody></table></section>
@@ -184,6 +185,8 @@ function render (s) {
   const failedHere = s.releases.filter(r => FAILED_STATES.includes(r.state))
   $('failure-count').innerHTML = '<span class="' + (failingPeers.length + failedHere.length > 0 ? 'bad' : '') + '">' + failingPeers.length + '</span> <small>peer' + (failingPeers.length === 1 ? '' : 's') + ' reported</small>'
 
+  renderClasses(s, peers)
+
   // per-release progress across the network
   $('releases').innerHTML = s.releases.map(r => {
     const here = r.size === 0 ? 100 : Math.floor(100 * r.have / r.size)
@@ -230,6 +233,28 @@ function render (s) {
   $('failures').innerHTML = parts.join('') || '<div class="empty">No failures reported.</div>'
 
   drawChart(s)
+}
+
+// one row per class (app) in view, this peer's first, when there are several
+function renderClasses (s, peers) {
+  const byApp = new Map(s.app == null ? [] : [[s.app, []]])
+  for (const p of peers) { const app = p.app ?? NONE; if (!byApp.has(app)) byApp.set(app, []); byApp.get(app).push(p) }
+  $('classes-card').style.display = byApp.size > 1 ? '' : 'none'
+  if (byApp.size <= 1) return
+  const apps = [...byApp.keys()].sort((a, b) => (b === s.app) - (a === s.app) || a.localeCompare(b))
+  $('classes').innerHTML = apps.map(app => {
+    const ps = byApp.get(app)
+    const counts = {}
+    for (const p of ps) { const v = p.version ?? NONE; counts[v] = (counts[v] ?? 0) + 1 }
+    const versions = Object.keys(counts).sort(versionOrder).map(v => chip(v) + ' <span class="num">× ' + counts[v] + '</span>').join('')
+    const switching = ps.filter(p => p.state === 'upgrading' || p.state === 'rolling-back').length
+    const waiting = ps.filter(p => p.waiting != null)
+    const on = [...new Set(waiting.map(p => p.waiting.on))].map(esc).join(', ')
+    const failing = ps.filter(p => (p.failed ?? []).length > 0 || p.state === 'failed').length
+    return '<tr data-app="' + esc(app) + '"><td><b>' + esc(app) + '</b>' + (app === s.app ? '<span class="me">this peer\'s</span>' : '') + '</td><td class="num count">' + ps.length + '</td>' +
+      '<td class="versions">' + versions + '</td><td class="num">' + switching + '</td><td class="waiting">' + waiting.length + (on ? ' <span class="muted">on</span> ' + on : '') + '</td>' +
+      '<td class="num"><span class="' + (failing > 0 ? 'bad' : '') + '">' + failing + '</span></td></tr>'
+  }).join('')
 }
 
 function drawChart (s) {

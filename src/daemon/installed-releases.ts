@@ -14,8 +14,12 @@ import type { NodeStateStore } from './node-state.js'
 
 /** Release states whose package may carry a past SO that a chain needs. */
 const PAST_STATES = ['active', 'superseded', 'rolled-back', 'staged', 'waiting', 'upgrading']
-/** Release states whose future SO the running version loads. */
-const FUTURE_STATES = ['staged', 'waiting', 'upgrading']
+/**
+ * Release states whose future SO the running version loads: one about to run, and one
+ * this peer went back from, whose version other peers may still run (a store rolled back
+ * while its clients already call it in the new protocol).
+ */
+const FUTURE_STATES = ['staged', 'waiting', 'upgrading', 'rolled-back']
 
 /** What the installed releases are read from. */
 export interface InstalledReleasesComponents {
@@ -52,10 +56,10 @@ export class InstalledReleases {
     let below: InstalledRelease | undefined = release
     while (below?.manifest.simulation?.past != null) {
       out.push({ module: path.join(below.packageDir, ...below.manifest.simulation.past.split('/')), version: below.manifest.protocol - 1 })
-      below = await this.kept(release.app, below.manifest.protocol - 1, PAST_STATES)
+      below = await this.kept(release.app, below.manifest.protocol - 1, PAST_STATES, 'past')
     }
     for (let p = release.manifest.protocol + 1; ; p++) {
-      const above = await this.kept(release.app, p, FUTURE_STATES)
+      const above = await this.kept(release.app, p, FUTURE_STATES, 'future')
       const future = above?.manifest.simulation?.future
       if (above == null || future == null) break
       out.push({ module: path.join(above.packageDir, ...future.split('/')), version: p })
@@ -63,8 +67,8 @@ export class InstalledReleases {
     return out
   }
 
-  /** The newest kept release of `app` speaking `protocol`, in one of `states`; one that carries a past SO wins over a newer one that does not. */
-  private async kept (app: string, protocol: number, states: string[]): Promise<InstalledRelease | undefined> {
+  /** The newest kept release of `app` speaking `protocol`, in one of `states`; one that carries the SO the walk needs wins over a newer one that does not. */
+  private async kept (app: string, protocol: number, states: string[], needs: 'past' | 'future'): Promise<InstalledRelease | undefined> {
     const entries = this.c.book.list().filter(e => e.signed.record.app === app && states.includes(e.state) &&
       (e.signed.record.manifest as { protocol?: number }).protocol === protocol)
     let fallback: InstalledRelease | undefined
@@ -72,7 +76,7 @@ export class InstalledReleases {
       const r = await this.installed(e.id)
       if (r == null) continue
       // one that carries the SO the chain needs next wins over a newer one that does not
-      if (r.manifest.simulation?.past != null) return r
+      if (r.manifest.simulation?.[needs] != null) return r
       fallback ??= r
     }
     return fallback

@@ -114,8 +114,14 @@ export class Rollout extends EventEmitter<RolloutEvents> {
     const current = this.c.nodeState.state.current
     const proc = this.c.host.current
     if (current == null || proc == null || this.c.engine.inProgress != null) return
-    const release = await this.c.releases.installed(current.id)
-    if (release == null) return
+    await this.loadSimulations(current.id)
+  }
+
+  /** The app now running (release `id`) loads the SOs its release makes reachable now. */
+  private async loadSimulations (id: string): Promise<void> {
+    const proc = this.c.host.current
+    const release = await this.c.releases.installed(id)
+    if (release == null || proc == null) return
     await proc.loadSimulations(await this.c.releases.simulationsFor(release))
   }
 
@@ -337,6 +343,11 @@ export class Rollout extends EventEmitter<RolloutEvents> {
     await this.c.nodeState.set({ ...state, current: { id: to.id, version: to.version }, previous: kind === 'upgrade' ? { id: from.id, version: from.version } : null, since: this.c.clock.now() })
     await this.c.book.setState(to.id, 'active')
     if (!this.c.book.isRevoked(from.id)) await this.c.book.setState(from.id, kind === 'upgrade' ? 'superseded' : 'rolled-back')
+    // the version gone back from was started with its SOs, before it was rolled-back: its
+    // future SO now serves the peers that still run it
+    if (kind === 'downgrade' && !this.c.book.isRevoked(from.id)) {
+      await this.loadSimulations(to.id).catch((err: Error) => { this.c.events.warn('simulations', `could not load simulation objects after going back to ${to.version}: ${err.message}`) })
+    }
   }
 
   /** The switch failed and the old version runs again. */

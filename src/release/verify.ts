@@ -11,7 +11,7 @@ import { equals } from 'uint8arrays/equals'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { ContentRefusalError, PolicyRefusalError, TrustRefusalError } from '../errors.js'
-import { readPackageManifest, walkPackageBlocks } from '../package/index.js'
+import { parseManifest, readPackageManifest, walkPackageBlocks } from '../package/index.js'
 import type { BlockStore } from '../store/index.js'
 import { releaseId } from './record.js'
 import type { ReleaseRecord, SignedRelease } from './record.js'
@@ -22,6 +22,14 @@ import type { TrustPolicy } from './trust.js'
 export class UntrustedAppError extends PolicyRefusalError {
   static override name = 'UntrustedAppError'
   override get routine (): boolean { return true }
+}
+
+/**
+ * The release's manifest `calls` an app that is not in the trust policy: this peer ignores
+ * that app's beats and releases, so it could never find a peer of it to call.
+ */
+export class UntrustedCallError extends PolicyRefusalError {
+  static override name = 'UntrustedCallError'
 }
 
 /** Fewer distinct trusted keys signed the release than the policy's threshold. */
@@ -113,6 +121,11 @@ export async function verifySignedRelease (signed: SignedRelease, options: Verif
       duplicate > 0 ? `${duplicate} repeated by the same key` : ''
     ].filter(n => n !== '')
     throw new ThresholdNotMetError(`${record.app}@${record.version} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`, { forged: invalid.length > 0 })
+  }
+  const untrustedCalls = Object.keys(parseManifest(record.manifest, 'release record manifest').calls ?? {}).filter(app => options.trust.forApp(app) == null)
+  if (untrustedCalls.length > 0) {
+    const names = untrustedCalls.map(app => `"${app}"`).join(', ')
+    throw new UntrustedCallError(`${record.app}@${record.version} calls ${names}, not in this peer's trust policy: it would never see a peer of ${untrustedCalls.length === 1 ? 'that app' : 'those apps'} to call; add ${untrustedCalls.length === 1 ? 'its' : 'their'} publishers to the trust file`)
   }
   const now = clock.now()
   if (Date.parse(record.expires) <= now) {

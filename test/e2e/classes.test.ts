@@ -52,6 +52,28 @@ const STORE_PAST = `export default {
 }
 `
 
+/** 2.0.0's future SO: protocol-2 requests (from clients already on 2.0.0) served by a store on 1.0.0. */
+const STORE_FUTURE = `export default {
+  version: 2,
+  async serve (req, local) {
+    const res = await local(req.cmd === 'set' ? { op: 'put', key: req.k, value: req.v } : { op: 'get', key: req.k })
+    return { ok: true, v: res.value }
+  },
+  async call (req, remote) {
+    const res = await remote(req.op === 'put' ? { cmd: 'set', k: req.key, v: req.value } : { cmd: 'get', k: req.key })
+    return { value: res.v }
+  }
+}
+`
+
+/** Both ways between 1.0.0 and 2.0.0: the state file is the same. */
+const COPY = `import fs from 'node:fs/promises'
+import path from 'node:path'
+export default async function ({ from, to }) {
+  try { await fs.copyFile(path.join(from, 'data.json'), path.join(to, 'data.json')) } catch {}
+}
+`
+
 /** The client: `{ put: [k, v] }` or `{ get: k }` relayed to the first store in view; `{ raw: { peer, app, request } }` as it is. */
 function client (protocol: 1 | 2): string {
   const put = protocol === 1 ? "{ op: 'put', key: req.put[0], value: req.put[1] }" : "{ cmd: 'set', k: req.put[0], v: req.put[1] }"
@@ -80,10 +102,15 @@ async function relay (b: Peer, request: unknown): Promise<any> {
   return JSON.parse(called.stdout)
 }
 
+/** A trust file for both classes, one publisher. */
+async function trustBoth (n: TestNet): Promise<void> {
+  await fs.writeFile(n.trustFile, JSON.stringify({ apps: { store: { publishers: [n.key.id], threshold: 1 }, client: { publishers: [n.key.id], threshold: 1 } } }))
+}
+
 describe('several classes of node', () => {
   it('a client calls the store across classes and versions, and upgrades only after every store has', async () => {
     net = await TestNet.create()
-    await fs.writeFile(net.trustFile, JSON.stringify({ apps: { store: { publishers: [net.key.id], threshold: 1 }, client: { publishers: [net.key.id], threshold: 1 } } }))
+    await trustBoth(net)
     const s1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'store', version: '1.0.0', protocol: 1 }), 'server.js': STORE_1 })
     const c1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '1.0.0', protocol: 1, calls: { store: 1 } }), 'server.js': client(1) })
     const a = await net.start('a', ['--install', s1.file])
@@ -124,5 +151,74 @@ describe('several classes of node', () => {
     await b.waitVersion('2.0.0')
     expect(await relay(b, { get: 'z' })).toEqual({ store: a.peerId, answer: { ok: true, v: 'three' }, client: '2.0.0' })
     expect((await relay(b, { put: ['y', 'two'] })).answer).toEqual({ ok: true, v: 'two' })
+  })
+})
+
+describe('a store rolled back under clients of the new version', () => {
+  it('keeps serving them through its future SO; a late joiner of each class installs the newest and talks across classes', async () => {
+    net = await TestNet.create()
+    await trustBoth(net)
+    const s1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'store', version: '1.0.0', protocol: 1 }), 'server.js': STORE_1 })
+    const c1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '1.0.0', protocol: 1, calls: { store: 1 } }), 'server.js': client(1) })
+    const a = await net.start('a', ['--install', s1.file])
+    const b = await net.start('b', ['--install', c1.file, '--bootstrap', a.addr])
+    await b.waitVersion('1.0.0')
+    await waitFor('b to see a store', async () => (await relay(b, { get: 'x' })).store === a.peerId)
+    expect((await relay(b, { put: ['x', 'one'] })).answer).toEqual({ value: 'one' })
+
+    // a release calling a class this network's peers do not trust is refused, by name
+    const queue = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '1.5.0', protocol: 1, calls: { store: 1, queue: 1 } }), 'server.js': client(1) })
+    const refused = await runCli(['publish', queue.file, '--data', b.dataDir])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/calls "queue", not in this peer's trust policy.*\[UntrustedCallError\]/)
+
+    // store 2.0.0 with a past SO (for 1.0.0 clients) and a future SO (for 2.0.0 clients, should a store run 1.0.0)
+    const s2 = await net.releaseFiles({
+      'upgossip.json': manifest({ app: 'store', version: '2.0.0', protocol: 2, simulation: { past: 'so/past.js', future: 'so/future.js' }, transform: { up: 'copy.js', down: 'copy.js' } }),
+      'server.js': STORE_2,
+      'so/past.js': STORE_PAST,
+      'so/future.js': STORE_FUTURE,
+      'copy.js': COPY
+    })
+    const c2 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '2.0.0', protocol: 1, calls: { store: 2 }, schedule: [{ rule: 'after', app: 'store', version: '>=2.0.0', fraction: 1 }] }), 'server.js': client(2) })
+    expect((await runCli(['publish', s2.file, '--data', a.dataDir])).code).toBe(0)
+    expect((await runCli(['publish', c2.file, '--data', b.dataDir])).code).toBe(0)
+    await a.waitVersion('2.0.0')
+    await b.waitVersion('2.0.0')
+    expect(await relay(b, { put: ['y', 'two'] })).toEqual({ store: a.peerId, answer: { ok: true, v: 'two' }, client: '2.0.0' })
+
+    // the store's operator goes back to 1.0.0; the client stays on 2.0.0 and still calls in protocol 2
+    const rolledBack = await runCli(['rollback', '--data', a.dataDir])
+    expect(rolledBack.code, rolledBack.stderr).toBe(0)
+    await a.waitVersion('1.0.0')
+    expect((await a.status()).releases.find(r => r.id === s2.id)?.state).toBe('rolled-back')
+    expect((await b.status()).version).toBe('2.0.0')
+    const afterRollback = await waitFor('b\'s protocol-2 call to be answered by the store on 1.0.0', async () => {
+      const r = await relay(b, { get: 'y' })
+      return r.answer != null ? r : undefined
+    })
+    expect(afterRollback).toEqual({ store: a.peerId, answer: { ok: true, v: 'two' }, client: '2.0.0' })
+    expect((await relay(b, { put: ['z', 'three'] })).answer).toEqual({ ok: true, v: 'three' })
+    expect((await relay(b, { get: 'x' })).answer).toEqual({ ok: true, v: 'one' })
+
+    // late joiners, one of each class, each joining through a peer of the other class
+    const d = await net.start('d', ['--app', 'store', '--bootstrap', b.addr])
+    const e = await net.start('e', ['--app', 'client', '--bootstrap', a.addr])
+    await d.waitVersion('2.0.0')
+    await e.waitVersion('2.0.0')
+    // e calls each store in protocol 2: d natively, a (on 1.0.0) through 2.0.0's future SO
+    await waitFor('e to see both stores', async () => (await e.status()).network.filter(p => p.app === 'store').length === 2)
+    expect(await relay(e, { raw: { peer: a.peerId, app: 'store', request: { cmd: 'get', k: 'z' } } })).toEqual({ ok: { ok: true, v: 'three' } })
+    expect(await relay(e, { raw: { peer: d.peerId, app: 'store', request: { cmd: 'set', k: 'w', v: 'four' } } })).toEqual({ ok: { ok: true, v: 'four' } })
+    // and b, the client that stayed through the rollback, reaches the newcomer too
+    expect(await relay(b, { raw: { peer: d.peerId, app: 'store', request: { cmd: 'get', k: 'w' } } })).toEqual({ ok: { ok: true, v: 'four' } })
+
+    // status groups the view by class, this peer's own first
+    await waitFor('e to see every peer', async () => (await e.status()).network.length === 3)
+    const status = await runCli(['status', '--data', e.dataDir])
+    expect(status.code, status.stderr).toBe(0)
+    const peers = status.stdout.slice(status.stdout.indexOf('\npeers\n'))
+    expect(peers).toMatch(/\n {2}client: 2 peers with this one — 2\.0\.0 ×2\n {4}\S+ +client 2\.0\.0/)
+    expect(peers).toMatch(/\n {2}store: 2 peers — 1\.0\.0 ×1, 2\.0\.0 ×1\n {4}\S+ +store [12]\.0\.0/)
   })
 })

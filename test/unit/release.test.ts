@@ -9,7 +9,7 @@ import { writeCar, walkPackageBlocks } from '../../src/package/index.js'
 import {
   BundleIncompleteError, KeyFileInvalidError, MalformedReleaseError, ManifestMismatchError, NotABundleError, PassphraseRequiredError,
   ReleaseExpiredError, ReleaseIdMismatchError, ReleaseTooLargeError, SizeMismatchError, ThresholdNotMetError, TrustFileInvalidError,
-  TrustPolicy, UntrustedAppError, VersionNotNewerError, WrongPassphraseError, InvalidPublicKeyError, InvalidReleaseIdError,
+  TrustPolicy, UntrustedAppError, UntrustedCallError, VersionNotNewerError, WrongPassphraseError, InvalidPublicKeyError, InvalidReleaseIdError,
   coSign, createRelease, decodeKeyFile, decodeSignedRelease, encodeKeyFile, encodeSignedRelease, generatePublisherKey, mergeSignatures,
   parseReleaseId, publicKeyFromString, readBundle, releaseId, signingMessage, verifyBundle, verifyReleasePackage, verifySignedRelease, writeBundle
 } from '../../src/release/index.js'
@@ -149,6 +149,18 @@ describe('verification', () => {
     await expect(verifySignedRelease(signed, { trust: trust([alice], 1), clock, floor: '3.1.0' })).rejects.toThrow(VersionNotNewerError)
     // declared size beyond the limit
     await expect(verifySignedRelease(signed, { trust: trust([alice], 1), clock, maxSize: 10 })).rejects.toThrow(ReleaseTooLargeError)
+  })
+
+  it('refuses a release that calls an app this peer does not trust, naming it', async () => {
+    const { signed } = await release([alice], '2.0.0', { calls: { store: 2, queue: 1 } })
+    const both = TrustPolicy.parse({ apps: { kv: { publishers: [alice.id], threshold: 1 }, store: { publishers: [bob.id], threshold: 1 } } })
+    const err = await verifySignedRelease(signed, { trust: both, clock }).catch((e: Error) => e)
+    expect(err).toBeInstanceOf(UntrustedCallError)
+    expect((err as Error).message).toBe('kv@2.0.0 calls "queue", not in this peer\'s trust policy: it would never see a peer of that app to call; add its publishers to the trust file')
+    const all = TrustPolicy.parse({ apps: { kv: { publishers: [alice.id], threshold: 1 }, store: { publishers: [bob.id], threshold: 1 }, queue: { publishers: [bob.id], threshold: 1 } } })
+    await expect(verifySignedRelease(signed, { trust: all, clock })).resolves.toBeDefined()
+    // a forgery is still a forgery first: the signature check comes before the calls
+    await expect(verifySignedRelease({ record: signed.record, signatures: [{ key: alice.id, sig: new Uint8Array(64) }] }, { trust: both, clock })).rejects.toThrow(ThresholdNotMetError)
   })
 
   it('checks the package against the record: size and manifest', async () => {

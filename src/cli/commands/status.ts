@@ -19,6 +19,39 @@ function short (id: string): string {
   return id.length > 20 ? `${id.slice(0, 10)}…${id.slice(-6)}` : id
 }
 
+/** `2.0.0 ×2, 1.0.0 ×1`: how many run each version, most first. */
+function versionCounts (versions: Array<string | null>): string {
+  const counts = new Map<string, number>()
+  for (const v of versions) counts.set(v ?? 'none', (counts.get(v ?? 'none') ?? 0) + 1)
+  return [...counts].sort((a, b) => b[1] !== a[1] ? b[1] - a[1] : a[0].localeCompare(b[0])).map(([v, n]) => `${v} ×${n}`).join(', ')
+}
+
+/**
+ * The peers in view. With several classes (apps) in view, one class after another, this
+ * peer's own first, each headed by how many of its peers run each version (this peer
+ * counted in its own class).
+ */
+function renderPeers (s: DaemonStatus): string[] {
+  const classes = new Map<string, DaemonStatus['network']>()
+  if (s.app != null) classes.set(s.app, [])
+  for (const p of s.network) {
+    const peers = classes.get(p.app ?? '-') ?? []
+    peers.push(p)
+    classes.set(p.app ?? '-', peers)
+  }
+  const lines = ['peers']
+  if (s.network.length === 0) lines.push('  (none heard yet)')
+  const several = classes.size > 1
+  for (const [app, peers] of [...classes].sort((a, b) => a[0] === s.app ? -1 : b[0] === s.app ? 1 : a[0].localeCompare(b[0]))) {
+    const versions = [...(app === s.app ? [s.version] : []), ...peers.map(p => p.version ?? null)]
+    if (several) lines.push(`  ${app}: ${versions.length} peer${versions.length === 1 ? '' : 's'}${app === s.app ? ' with this one' : ''} — ${versionCounts(versions)}`)
+    for (const p of peers) {
+      lines.push(`${several ? '    ' : '  '}${short(p.peerId).padEnd(18)} ${`${p.app ?? '-'} ${p.version ?? ''}`.padEnd(16)} ${p.state.padEnd(11)} ${p.connected ? 'connected' : '         '}  seen ${ago(p.seen)}`)
+    }
+  }
+  return lines
+}
+
 /** The human view of a status. */
 export function renderStatus (s: DaemonStatus): string[] {
   const lines: string[] = []
@@ -40,11 +73,7 @@ export function renderStatus (s: DaemonStatus): string[] {
     lines.push(`  ${`${r.app} ${r.version}`.padEnd(16)} ${r.state.padEnd(11)} ${String(pct).padStart(3)}%  ${bytes(r.have).padStart(9)} / ${bytes(r.size).padEnd(9)}  ${short(r.id)}${extra}`)
   }
   lines.push('')
-  lines.push('peers')
-  if (s.network.length === 0) lines.push('  (none heard yet)')
-  for (const p of s.network) {
-    lines.push(`  ${short(p.peerId).padEnd(18)} ${`${p.app ?? '-'} ${p.version ?? ''}`.padEnd(16)} ${p.state.padEnd(11)} ${p.connected ? 'connected' : '         '}  seen ${ago(p.seen)}`)
-  }
+  lines.push(...renderPeers(s))
   return lines
 }
 
