@@ -5,12 +5,13 @@
  * store rolls out a new protocol; the client's next release waits on
  * `{ rule: 'after', app: 'store', version: '>=2.0.0' }` and follows only once every store
  * runs 2.0.0. Calls to a peer of the wrong class, or to a class the release names no
- * protocol for, fail with named errors.
+ * protocol for, fail with named errors; a release calling a class nobody trusts is refused.
+ * A store rolled back under clients already on the new protocol serves them through its
+ * future SO, and a late joiner of each class installs the newest and talks across classes.
  */
-import fs from 'node:fs/promises'
 import { afterEach, describe, expect, it } from 'vitest'
+import { COPY, STORE_1, STORE_2, STORE_FUTURE, STORE_PAST, client, manifest, relay, trustBoth } from './support/store-client.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
-import type { Peer } from './support/testnet.js'
 
 let net: TestNet | undefined
 
@@ -18,94 +19,6 @@ afterEach(async () => {
   await net?.close()
   net = undefined
 })
-
-/** store 1.0.0 (protocol 1): { op: 'put' | 'get', key, value } → { value }. */
-const STORE_1 = `import fs from 'node:fs'
-import path from 'node:path'
-import { connect } from 'upgossip/app'
-const node = await connect()
-const file = path.join(node.stateDir, 'data.json')
-const data = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {}
-node.serve(async req => {
-  if (req.op === 'put') { data[req.key] = req.value; fs.writeFileSync(file, JSON.stringify(data)); return { value: req.value } }
-  return { value: data[req.key] ?? null }
-})
-await node.ready()
-`
-
-/** store 2.0.0 (protocol 2): { cmd: 'set' | 'get', k, v } → { ok, v }; the same state file. */
-const STORE_2 = STORE_1
-  .replace("if (req.op === 'put') { data[req.key] = req.value; fs.writeFileSync(file, JSON.stringify(data)); return { value: req.value } }", "if (req.cmd === 'set') { data[req.k] = req.v; fs.writeFileSync(file, JSON.stringify(data)); return { ok: true, v: req.v } }")
-  .replace('return { value: data[req.key] ?? null }', 'return { ok: true, v: data[req.k] ?? null }')
-
-/** 2.0.0's past SO: protocol-1 requests (from clients that still call store in 1) served by 2.0.0. */
-const STORE_PAST = `export default {
-  version: 1,
-  async serve (req, local) {
-    const res = await local(req.op === 'put' ? { cmd: 'set', k: req.key, v: req.value } : { cmd: 'get', k: req.key })
-    return { value: res.v }
-  },
-  async call (req, remote) {
-    const res = await remote(req.cmd === 'set' ? { op: 'put', key: req.k, value: req.v } : { op: 'get', key: req.k })
-    return { ok: true, v: res.value }
-  }
-}
-`
-
-/** 2.0.0's future SO: protocol-2 requests (from clients already on 2.0.0) served by a store on 1.0.0. */
-const STORE_FUTURE = `export default {
-  version: 2,
-  async serve (req, local) {
-    const res = await local(req.cmd === 'set' ? { op: 'put', key: req.k, value: req.v } : { op: 'get', key: req.k })
-    return { ok: true, v: res.value }
-  },
-  async call (req, remote) {
-    const res = await remote(req.op === 'put' ? { cmd: 'set', k: req.key, v: req.value } : { cmd: 'get', k: req.key })
-    return { value: res.v }
-  }
-}
-`
-
-/** Both ways between 1.0.0 and 2.0.0: the state file is the same. */
-const COPY = `import fs from 'node:fs/promises'
-import path from 'node:path'
-export default async function ({ from, to }) {
-  try { await fs.copyFile(path.join(from, 'data.json'), path.join(to, 'data.json')) } catch {}
-}
-`
-
-/** The client: `{ put: [k, v] }` or `{ get: k }` relayed to the first store in view; `{ raw: { peer, app, request } }` as it is. */
-function client (protocol: 1 | 2): string {
-  const put = protocol === 1 ? "{ op: 'put', key: req.put[0], value: req.put[1] }" : "{ cmd: 'set', k: req.put[0], v: req.put[1] }"
-  const get = protocol === 1 ? "{ op: 'get', key: req.get }" : "{ cmd: 'get', k: req.get }"
-  return `import { connect } from 'upgossip/app'
-const node = await connect()
-node.serve(async req => {
-  if (req.raw != null) {
-    try { return { ok: await node.call(req.raw.peer, req.raw.request, { app: req.raw.app }) } } catch (err) { return { error: err.name, message: err.message } }
-  }
-  const [store] = await node.peers({ app: 'store' })
-  if (store == null) return { error: 'no store' }
-  const res = await node.call(store, req.put != null ? ${put} : ${get}, { app: 'store' })
-  return { store, answer: res, client: node.version }
-})
-await node.ready()
-`
-}
-
-const manifest = (m: Record<string, unknown>): string => JSON.stringify({ main: 'server.js', health: { readyWithin: '15s', stableFor: '500ms' }, ...m })
-
-/** Ask b's client app (as `upgossip call` does) to relay `request`. */
-async function relay (b: Peer, request: unknown): Promise<any> {
-  const called = await runCli(['call', '--data', b.dataDir, '--peer', b.peerId, JSON.stringify(request)])
-  if (called.code !== 0) throw new Error(`upgossip call: ${called.stderr}`)
-  return JSON.parse(called.stdout)
-}
-
-/** A trust file for both classes, one publisher. */
-async function trustBoth (n: TestNet): Promise<void> {
-  await fs.writeFile(n.trustFile, JSON.stringify({ apps: { store: { publishers: [n.key.id], threshold: 1 }, client: { publishers: [n.key.id], threshold: 1 } } }))
-}
 
 describe('several classes of node', () => {
   it('a client calls the store across classes and versions, and upgrades only after every store has', async () => {

@@ -3,7 +3,8 @@
  * during a small rollout on real daemons: it shows every peer and its version, the rule
  * each waiting peer waits on, per-release progress and the versions chart, updates live
  * (no reload) as peers move to 2.0.0, and keeps its chart across a reload done with
- * the cookie alone.
+ * the cookie alone. With two classes in view (a store and its client), a table shows
+ * each class's peers, versions and what they wait on.
  *
  * The browser is Debian's `chromium` (or `UPGOSSIP_CHROMIUM`); playwright-core never
  * downloads one. Without it the test is skipped, unless `UPGOSSIP_REQUIRE_BROWSER=1`
@@ -16,6 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { chromium } from 'playwright-core'
 import type { Browser, Page } from 'playwright-core'
 import { kv3Version } from './support/kv3-app.js'
+import { STORE_1, STORE_2, STORE_PAST, client, manifest, trustBoth } from './support/store-client.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 import type { Peer } from './support/testnet.js'
 
@@ -76,6 +78,34 @@ async function untilPage<T> (what: string, read: () => Promise<T>, check: (value
   }
 }
 
+/** A page in a fresh headless Chromium, and the errors its scripts throw. */
+async function newPage (): Promise<{ page: Page, pageErrors: string[] }> {
+  browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    // root cannot use Chromium's sandbox; /dev/shm is small in containers
+    args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), '--disable-dev-shm-usage']
+  })
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  const page = await context.newPage()
+  const pageErrors: string[] = []
+  page.on('pageerror', err => { pageErrors.push(err.message) })
+  return { page, pageErrors }
+}
+
+interface ClassRow { app: string, count: string, versions: string, waiting: string }
+
+/** What the page's classes table shows now (nothing while it is hidden: one class in view). */
+async function classRows (page: Page): Promise<ClassRow[]> {
+  if (!await page.isVisible('#classes-card')) return []
+  return await page.$$eval('#classes tr[data-app]', rows => rows.map(r => ({
+    app: (r as HTMLElement).dataset.app ?? '',
+    count: r.querySelector('.count')?.textContent ?? '',
+    versions: (r.querySelector('.versions')?.textContent ?? '').replace(/\s+/g, ' ').trim(),
+    waiting: (r.querySelector('.waiting')?.textContent ?? '').trim()
+  })))
+}
+
 describe('web dashboard', () => {
   it.runIf(haveBrowser || requireBrowser)('shows a rollout live in a browser: peers, waiting rules, per-release progress, versions over time', async () => {
     if (!haveBrowser) throw new Error(`UPGOSSIP_REQUIRE_BROWSER=1 but there is no Chromium at ${executablePath}: install Debian's "chromium" or set UPGOSSIP_CHROMIUM`)
@@ -91,16 +121,7 @@ describe('web dashboard', () => {
     const ids = peers.map(p => p.peerId).sort()
     await waitFor('a to hear from every other peer', async () => (await a.status()).network.filter(p => p.version === '1.0.0').length === N - 1)
 
-    browser = await chromium.launch({
-      executablePath,
-      headless: true,
-      // root cannot use Chromium's sandbox; /dev/shm is small in containers
-      args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), '--disable-dev-shm-usage']
-    })
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-    const page = await context.newPage()
-    const pageErrors: string[] = []
-    page.on('pageerror', err => { pageErrors.push(err.message) })
+    const { page, pageErrors } = await newPage()
 
     // opened once with the token: a cookie, and the token leaves the address bar
     const opened = await page.goto(`${a.control.url}/?token=${a.control.token}`)
@@ -164,6 +185,33 @@ describe('web dashboard', () => {
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBeUndefined()
     await untilPage(`the reloaded page to show ${N} peers on 2.0.0`, async () => await peerRows(page), rs => rs.length === N && rs.every(r => r.version.includes('2.0.0')))
     await untilPage('the reloaded chart to draw both versions', async () => await chartVersions(page), v => v.includes('1.0.0') && v.includes('2.0.0'))
+    expect(pageErrors).toEqual([])
+  })
+
+  it.runIf(haveBrowser || requireBrowser)('shows each class in view: its peers, their versions and what they wait on', async () => {
+    if (!haveBrowser) throw new Error(`UPGOSSIP_REQUIRE_BROWSER=1 but there is no Chromium at ${executablePath}: install Debian's "chromium" or set UPGOSSIP_CHROMIUM`)
+    net = await TestNet.create()
+    await trustBoth(net)
+    const s1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'store', version: '1.0.0', protocol: 1 }), 'server.js': STORE_1 })
+    const c1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '1.0.0', protocol: 1, calls: { store: 1 } }), 'server.js': client(1) })
+    const a = await net.start('a', ['--install', s1.file])
+    const b = await net.start('b', ['--install', c1.file, '--bootstrap', a.addr])
+    const c2 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '2.0.0', protocol: 1, calls: { store: 2 }, schedule: [{ rule: 'after', app: 'store', version: '>=2.0.0', fraction: 1 }] }), 'server.js': client(2) })
+    expect((await runCli(['publish', c2.file, '--data', b.dataDir])).code).toBe(0)
+
+    const { page, pageErrors } = await newPage()
+    expect((await page.goto(`${b.control.url}/?token=${b.control.token}`))?.status()).toBe(200)
+    // the client waits on the store class: its own class first, then the store
+    await untilPage('both classes, the client waiting on after', async () => await classRows(page), rs =>
+      JSON.stringify(rs) === JSON.stringify([
+        { app: 'client', count: '1', versions: '1.0.0 × 1', waiting: '1 on after' },
+        { app: 'store', count: '1', versions: '1.0.0 × 1', waiting: '0' }
+      ]))
+
+    const s2 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'store', version: '2.0.0', protocol: 2, simulation: { past: 'so/past.js' } }), 'server.js': STORE_2, 'so/past.js': STORE_PAST })
+    expect((await runCli(['publish', s2.file, '--data', a.dataDir])).code).toBe(0)
+    await untilPage('both classes on 2.0.0', async () => await classRows(page), rs =>
+      rs.length === 2 && rs.every(r => r.versions === '2.0.0 × 1' && r.waiting === '0'), 60_000)
     expect(pageErrors).toEqual([])
   })
 })
