@@ -69,7 +69,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     log: message => { events.warn('app', message) },
     proxyUrl: () => proxy.url,
     groupFile: dataDir.appGroup,
-    onOpenBytes: async (peer, version) => await shim.openBytes(peer, version)
+    onOpenBytes: async (peer, version, app) => await shim.openBytes(peer, version, app)
   })
   /** True while the running app is a process app whose wire is HTTP. */
   const httpApp = (): boolean => host.current instanceof ProcessApp && !(host.current instanceof TcpProcessApp)
@@ -95,7 +95,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
       if (native == null) throw new NoAppRunningError('no app runs on this peer')
       return await host.exchangeHttp(self(), native, head, body)
     },
-    connect: async peer => await host.connectOut(peer),
+    // a peer of another class (its beats say which) is called in the protocol `calls` names
+    connect: async peer => await host.connectOut(peer, view.get(peer)?.beat.app ?? undefined),
     log: message => { events.warn('app-proxy', message) }
   })
   const shim: Shim = new Shim({

@@ -62,7 +62,7 @@ export interface AppHostInit {
   /** Where a process app's process group is recorded. */
   groupFile?: string
   /** For apps whose wire is TCP: open a byte stream to `peer`'s app in protocol `version`. */
-  onOpenBytes?: (peer: string, version: number) => Promise<ByteStream>
+  onOpenBytes?: (peer: string, version: number, app?: string) => Promise<ByteStream>
 }
 
 interface Held {
@@ -304,9 +304,9 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     }
   }
 
-  /** The app's own connection (CONNECT) to `peer`, this peer included: resolves with what carries the app's side of it. */
-  async connectOut (peer: string): Promise<Pipe> {
-    return await this.tcpApp().connectOut(peer)
+  /** The app's own connection (CONNECT) to `peer` (of `app`, another class, when given), this peer included: resolves with what carries the app's side of it. */
+  async connectOut (peer: string, app?: string): Promise<Pipe> {
+    return await this.tcpApp().connectOut(peer, app)
   }
 
   /**

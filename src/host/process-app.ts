@@ -48,7 +48,8 @@ export interface ProcessAppInit {
   /** Where the process group is recorded, so a daemon that died does not leave it running. */
   groupFile?: string
   /** Where a call of the app to `peer` goes (null: itself). */
-  onRoute: (peer: string | null) => Promise<Route>
+  /** The route to `peer` (of `app`, another class, when given). */
+  onRoute: (peer: string | null, app?: string) => Promise<Route>
   /** Send a request of protocol `version` to `peer`. */
   onSend: (peer: string, version: number, request: unknown) => Promise<unknown>
   env?: Record<string, string>

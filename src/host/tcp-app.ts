@@ -30,7 +30,8 @@ export type Pipe = (stream: ByteStream) => Promise<void>
 /** What a TCP process app needs beyond a process app's. */
 export interface TcpAppInit extends ProcessAppInit {
   /** Open a byte stream to `peer`'s app in protocol `version` (resolves once its app accepted it). */
-  onOpenBytes: (peer: string, version: number) => Promise<ByteStream>
+  /** Open a byte stream to `peer`'s app (of `app`, another class, when given) in protocol `version`. */
+  onOpenBytes: (peer: string, version: number, app?: string) => Promise<ByteStream>
   /** Where bytes moving on its connections are recorded (the host's, which outlives a restart); one of its own when absent. */
   activity?: ConnectionActivity
 }
@@ -108,17 +109,18 @@ export class TcpProcessApp extends ProcessApp {
    * the peer's app reached (or this app's own port, for itself); resolves with what
    * carries the app's side of the connection.
    */
-  async connectOut (peer: string): Promise<Pipe> {
-    const chosen = await this.init.onRoute(peer)
+  async connectOut (peer: string, app?: string): Promise<Pipe> {
+    const chosen = await this.init.onRoute(peer, app)
     if (chosen.self) return await this.accept(peer)
     const version = chosen.version
-    const remote = await this.onOpenBytes(peer, version)
+    const remote = await this.onOpenBytes(peer, version, chosen.app)
     if (!this.running) {
       remote.abort(new ProcessAppError(`${this.label} stopped`))
       throw new ProcessAppError(`${this.label} is not running`)
     }
     return async client => {
-      await this.carried(client, remote, version === this.init.protocol ? undefined : sources => this.sos.translate('call', version, peer, sources), false)
+      // a peer of another class is called in the protocol `calls` names, translated (if at all) on its side
+      await this.carried(client, remote, chosen.app != null || version === this.init.protocol ? undefined : sources => this.sos.translate('call', version, peer, sources), false)
     }
   }
 

@@ -268,9 +268,9 @@ export class Shim {
     return { self: false, version, app }
   }
 
-  /** Open a byte stream to `peer`'s app in protocol `version` (wire "tcp"); resolves once that app accepted it. */
-  async openBytes (peer: string, version: number): Promise<ByteStream> {
-    const app = this.c.app()
+  /** Open a byte stream to `peer`'s app (of `to`, another class, when given) in protocol `version` (wire "tcp"); resolves once that app accepted it. */
+  async openBytes (peer: string, version: number, to?: string): Promise<ByteStream> {
+    const app = to ?? this.c.app()
     if (app == null) throw new NoAppRunningError('no app runs on this peer')
     try {
       return await this.c.streams.openBytes(peerIdFromString(peer), appBytesProtocolId(app, version), this.c.callTimeoutMs)

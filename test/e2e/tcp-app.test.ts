@@ -4,7 +4,8 @@
  * on the daemons' proxies — by the test, speaking as an app would, and by the Python apps
  * themselves when they relay a post. Same-version connections are carried untranslated
  * (several MiB intact; a client that half-closes its side still reads the answer); once 1.0.0 and 2.0.0 peers are mixed, the stream simulation objects
- * of 2.0.0 translate each line, both ways, in the daemons.
+ * of 2.0.0 translate each line, both ways, in the daemons. An app of another class reaches
+ * tcpchat the same way, in the protocol its manifest's `calls` names.
  */
 import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -224,5 +225,33 @@ describe.skipIf(!hasPython)('process apps with wire "tcp"', () => {
     await expect(open.tunnel.ask({ cmd: 'echo', body: 'after' })).rejects.toThrow(/closed/)
     expect((await ask(c, a, { cmd: 'list' })).messages).toContainEqual({ id: own.id, author: 'ann', body: 'from a' })
     expect((await ask(b, a, { op: 'list' })).messages).toContainEqual({ id: fromC.id, from: 'cy', text: 'from c' })
+  })
+
+  it('an app of another class reaches tcpchat through CONNECT in the protocol its calls name, translated on the callee\'s side', async () => {
+    testnet = await TestNet.create()
+    await fs.writeFile(testnet.trustFile, JSON.stringify({ apps: { tcpchat: { publishers: [testnet.key.id], threshold: 1 }, lobby: { publishers: [testnet.key.id], threshold: 1 } } }))
+    // tcpchat runs 2.0.0 (protocol 2, field names renamed); lobby is 1.0.0's program as a class of its own that calls tcpchat in 1
+    const chat2 = await testnet.releaseFiles(await chat('v2'))
+    const lobby = await testnet.releaseFiles(await chat('v1', { app: 'lobby', calls: { tcpchat: 1 } }))
+    const a = await testnet.start('a', ['--install', chat2.file])
+    const b = await testnet.start('b', ['--install', lobby.file, '--bootstrap', a.addr])
+    for (const p of [a, b]) await p.waitVersion(p === a ? '2.0.0' : '1.0.0')
+    await waitFor('b to see a runs tcpchat', async () => (await b.status()).network.some(p => p.peerId === a.peerId && p.app === 'tcpchat'))
+
+    // the test speaks as lobby's app through b's proxy: protocol 1's names, a's past SO translates
+    const posted = await waitFor('a to accept a connection from lobby', async () => {
+      const answer = await ask(b, a, { op: 'post', from: 'lou', text: 'across classes' })
+      return answer?.ok === true ? answer : undefined
+    })
+    expect((await ask(b, a, { op: 'list' })).messages).toContainEqual({ id: posted.id, from: 'lou', text: 'across classes' })
+    expect((await ask(a, a, { cmd: 'list' })).messages).toContainEqual({ id: posted.id, author: 'lou', body: 'across classes' })
+    expect(await appBytes(a, 1)).toBeGreaterThan(0)
+    // lobby's own Python program asks a, opening CONNECT itself
+    const asked = await ask(b, b, { op: 'ask', host: peerHost(a.peerId), request: { op: 'echo', text: 'from the lobby app' } })
+    expect(asked).toEqual({ ok: true, reply: { ok: true, text: 'from the lobby app' } })
+    // a's tcpchat 2.0.0 names no protocol for lobby: its CONNECT to b is refused with the reason
+    const refused = await Tunnel.open(proxyOf(a), peerHost(b.peerId))
+    expect(refused.status).toBe(502)
+    expect(refused.answer).toMatch(/UndeclaredCallError|names no protocol for calls to lobby/)
   })
 })
