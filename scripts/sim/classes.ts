@@ -59,6 +59,8 @@ export interface ClassRollout {
   rolloutMs: number | null
   peakConcurrent: number
   backoffs: number
+  /** The rule its peers last waited on, and why (null once every peer runs the newest version). */
+  waitingOn: string | null
 }
 
 /** A state of the network: the versions each class runs (a switching peer counts as its old version). */
@@ -95,6 +97,8 @@ export interface ClassesResult {
   incompatible: IncompatiblePair[]
   /** Time during which at least one incompatible pair existed. */
   incompatibleMs: number
+  /** Nothing could change any more (no event pending, the view still, and every waiting rule reads only the view): the run stopped there. */
+  stalledAtMs: number | null
   decisions: number
   wallMs: number
   params: Required<Omit<ClassesParams, 'scenario' | 'exhaustive'>>
@@ -260,8 +264,10 @@ export async function simulateClasses (params: ClassesParams): Promise<ClassesRe
     if (entry != null) entry.count++
     else callees[x.cls]?.set(x.calleeKey, { label, serves, count: 1 })
     changedAt = t
+    lastEventAt = t
   }
   let changedAt: number | null = null
+  let lastEventAt = 0
   peers.forEach((x, i) => { recount(i, 0); bump(runningCounts[x.cls] as Map<number, number>, 0, 1) })
   counted = true
 
@@ -325,6 +331,7 @@ export async function simulateClasses (params: ClassesParams): Promise<ClassesRe
   const sendBeat = (i: number, t: number): void => {
     const x = peers[i] as Peer
     x.dirty = false
+    lastEventAt = t
     inFlight.push({ at: t + viewDelay, i, beat: { ...x.now } })
   }
   const changed = (i: number, t: number): void => {
@@ -343,7 +350,8 @@ export async function simulateClasses (params: ClassesParams): Promise<ClassesRe
     lastSwitchMs: null,
     rolloutMs: null,
     peakConcurrent: 0,
-    backoffs: 0
+    backoffs: 0,
+    waitingOn: null
   }))
   const switching = classes.map(() => 0)
   const done = classes.map(() => 0)
@@ -379,6 +387,10 @@ export async function simulateClasses (params: ClassesParams): Promise<ClassesRe
   const tickSlots: number[][] = Array.from({ length: Math.ceil(p.tickMs / p.stepMs) }, () => [])
   peers.forEach((x, i) => { tickSlots[Math.floor(x.tickPhase / p.stepMs) % tickSlots.length]?.push(i) })
 
+  // rules whose answer changes only with the view, not with the time
+  const VIEW_ONLY = ['immediate', 'after', 'rolling', 'labels', 'halt-on-failures']
+  const viewOnly = rulesOf.map(byVersion => byVersion.every(rules => rules.every(r => VIEW_ONLY.includes(r.rule))))
+  let stalledAtMs: number | null = null
   let decisions = 0
   let finishedAt: number | null = null
   for (let step = 0, t = 0; t <= p.maxMs; step++, t = step * p.stepMs) {
@@ -394,6 +406,7 @@ export async function simulateClasses (params: ClassesParams): Promise<ClassesRe
         ;(views[cls] as SchedulePeer[])[localIndex[b.i] as number] = b.beat
       }
       networkViews = []
+      lastEventAt = t
     }
     const now = due.get(step)
     due.delete(step)
@@ -415,6 +428,7 @@ export async function simulateClasses (params: ClassesParams): Promise<ClassesRe
           const roll = rollouts[x.cls] as ClassRollout
           roll.lastSwitchMs = t
           roll.rolloutMs = t - roll.announcedMs
+          roll.waitingOn = null
           classesDone++
         }
       }
@@ -445,6 +459,7 @@ export async function simulateClasses (params: ClassesParams): Promise<ClassesRe
         decisions++
         const ctx = ctxOf(x, k, t)
         const decision = await decide(rules, ctx)
+        if (!decision.start) (rollouts[x.cls] as ClassRollout).waitingOn = `${decision.waitingOn ?? '?'}: ${decision.reason ?? ''}`
         answer = { start: decision.start, claim: decision.start && rules.some(r => slotLimit(r, ctx) != null) }
         answers.set(key, answer)
       }
@@ -468,9 +483,14 @@ export async function simulateClasses (params: ClassesParams): Promise<ClassesRe
       finishedAt = t
       break
     }
+    // stalled: every peer has asked since the last change, nothing is pending, and no waiting rule reads the clock
+    if (due.size === 0 && delivered === inFlight.length && t - lastEventAt > p.tickMs && classes.every((_, cls) => done[cls] === classes[cls]?.peers || viewOnly[cls] === true)) {
+      stalledAtMs = t
+      break
+    }
     if (t % 60_000 === 0) await new Promise(resolve => setImmediate(resolve))
   }
-  account(finishedAt ?? p.maxMs)
+  account(finishedAt ?? stalledAtMs ?? p.maxMs)
   return {
     scenario: scenario.name,
     classes: rollouts,
@@ -478,6 +498,7 @@ export async function simulateClasses (params: ClassesParams): Promise<ClassesRe
     states: [...states.values()],
     incompatible: [...pairs.values()],
     incompatibleMs,
+    stalledAtMs,
     decisions,
     wallMs: Math.round(performance.now() - started),
     params: p
@@ -501,7 +522,8 @@ export function formatClasses (r: ClassesResult): string {
       const last = n === r.states.length - 1 && r.rolloutMs != null
       return `${s.state.padEnd(stateWidth)}  ${seconds(s.firstAtMs).padStart(8)}  ${(last ? 'end' : seconds(s.ms)).padStart(9)}${s.mixed ? '  mixed' : ''}`
     }),
-    `mixed states: ${seconds(r.states.filter(s => s.mixed).reduce((n, s) => n + s.ms, 0))} in all; ${r.rolloutMs == null ? `not finished within ${seconds(p.maxMs)}` : `every class done at ${seconds(r.rolloutMs)}`}`,
+    `mixed states: ${seconds(r.states.filter(s => s.mixed).reduce((n, s) => n + s.ms, 0))} in all; ${r.rolloutMs != null ? `every class done at ${seconds(r.rolloutMs)}` : r.stalledAtMs != null ? `STALLED at ${seconds(r.stalledAtMs)}: no peer can start any more` : `not finished within ${seconds(p.maxMs)}`}`,
+    ...r.classes.filter(c => c.waitingOn != null).map(c => `  ${c.app} waits on ${c.waitingOn ?? ''}`),
     ''
   ]
   if (r.incompatible.length === 0) {

@@ -75,6 +75,19 @@ describe('simulating several classes', () => {
     const unserved = await simulateClasses({ scenario: scenario(false), ...params })
     expect(unserved.incompatible.map(x => `${x.caller.app} ${x.caller.version} → ${x.callee.app} ${x.callee.version}`)).toEqual(['client 2.0.0 → store 1.0.0'])
   })
+  it('stops, and says what the class waits on, when no peer can start any more', async () => {
+    const scenario = parseScenario({
+      classes: [
+        { app: 'store', peers: 3, versions: [{ version: '1.0.0', protocol: 1 }, { version: '2.0.0', protocol: 2 }] },
+        { app: 'client', peers: 3, versions: [{ version: '1.0.0', protocol: 1 }, { version: '2.0.0', protocol: 2, schedule: [{ rule: 'after', app: 'store', version: '>=3.0.0', fraction: 1 }] }] }
+      ]
+    })
+    const r = await simulateClasses({ scenario, ...timing })
+    expect(r.rolloutMs).toBeNull()
+    expect(r.stalledAtMs).toBeGreaterThan(r.classes[0]?.lastSwitchMs ?? Infinity)
+    expect(r.stalledAtMs).toBeLessThan(60_000)
+    expect(r.classes[1]).toMatchObject({ firstSwitchMs: null, waitingOn: expect.stringContaining('0 of 3 peers of store run a version in >=3.0.0') })
+  })
 })
 
 describe('what a peer serves', () => {
