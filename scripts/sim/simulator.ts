@@ -131,7 +131,7 @@ interface SimPeer {
  * keys get equal answers from `decide` at one moment and one view. Anything that
  * depends on the peer itself (its rank for jitter, a module rule) makes every peer its own group.
  */
-function groupKey (rules: ScheduleRule[], p: SimPeer, isCanary: (id: string) => boolean): string {
+export function groupKey (rules: ScheduleRule[], p: { id: string, now: SchedulePeer }, isCanary: (id: string) => boolean): string {
   const parts: string[] = [p.now.claim ?? '', p.now.version ?? '']
   for (const r of rules) {
     if (r.rule === 'jitter' || r.rule === 'module' || r.rule === 'idle') return p.id
