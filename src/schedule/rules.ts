@@ -40,7 +40,15 @@ function atLeast (version: string | null, release: string): boolean {
 function afterApp (app: string, range: string, fraction: number, ctx: ScheduleContext): RuleResult {
   const of = (ctx.network ?? []).filter(p => p.app === app && p.peerId !== ctx.self.peerId)
   if (of.length === 0) return { holds: false, reason: `no peer of ${app} in view yet` }
-  const done = of.filter(p => p.version != null && semver.valid(p.version) != null && semver.satisfies(p.version, range, { includePrerelease: true })).length
+  // a network holds a few versions among many peers: each is tested against the range once
+  const parsed = new semver.Range(range, { includePrerelease: true })
+  const inRange = new Map<string, boolean>()
+  const test = (version: string): boolean => {
+    let yes = inRange.get(version)
+    if (yes == null) inRange.set(version, yes = semver.valid(version) != null && parsed.test(version))
+    return yes
+  }
+  const done = of.filter(p => p.version != null && test(p.version)).length
   const needed = Math.ceil(fraction * of.length)
   return done >= needed ? { holds: true } : { holds: false, reason: `${done} of ${of.length} peers of ${app} run a version in ${range}; waiting for ${needed}` }
 }
