@@ -12,11 +12,12 @@
  * for (const c of report.combinations) if (c.result === 'fails') console.log(c.reason, c.fixes)
  * ```
  */
+import semver from 'semver'
 import { UpgossipError } from '../errors.js'
 import type { Manifest } from '../package/index.js'
 import { Coexistence } from '../schedule/index.js'
 import type { AppVersion } from '../schedule/index.js'
-import { describeServed, servedProtocols } from './served-protocols.js'
+import { describeServed, kept, servedProtocols } from './served-protocols.js'
 import type { ServedProtocols } from './served-protocols.js'
 
 /** The same version of an app was given twice. */
@@ -170,11 +171,17 @@ function fixesFor (f: { app: string, list: ClassRelease[], index: number, to: st
     const from = firstFrom(f.list, o => !runs(o) || o.calls?.[f.to] == null || f.serves(callee, o.calls[f.to] as number))
     if (from != null && from > f.index) fixes.push(`${name(callee)} waits on ${afterRule(f.app, (f.list[from] as ClassRelease).version)}`)
   }
-  const [low, high] = f.protocol < callee.protocol ? [f.protocol + 1, callee.protocol] : [callee.protocol + 1, f.protocol]
-  const releases = low === high ? `the ${f.to} release of protocol ${low}` : `each ${f.to} release of protocol ${low} to ${high}`
-  fixes.push(f.protocol < callee.protocol
-    ? `${name(callee)} serves protocol ${f.protocol} through past SOs: one in ${releases}`
-    : `${name(callee)} serves protocol ${f.protocol} through future SOs: one in ${releases}`)
+  // or SOs bridge them: every release between the two protocols ships the SO the chain needs
+  const kind = f.protocol < callee.protocol ? 'past' : 'future'
+  const [low, high] = kind === 'past' ? [f.protocol + 1, callee.protocol] : [callee.protocol + 1, f.protocol]
+  const held = kind === 'past' ? f.callees : f.callees.filter(o => semver.gt(o.version, callee.version))
+  const missing: string[] = []
+  for (let q = high; q >= low; q--) {
+    const r = q === callee.protocol ? callee : kept(held, q)
+    if (r == null) missing.push(`a new ${f.to} release of protocol ${q}`)
+    else if (r.simulation?.[kind] == null) missing.push(name(r))
+  }
+  if (missing.length > 0) fixes.push(`${missing.reverse().join(' and ')} ship${missing.length === 1 ? 's' : ''} a ${kind} SO (then ${name(callee)} serves protocol ${f.protocol}${kind === 'future' ? ` once it has staged ${high > low ? 'them' : 'it'}` : ''})`)
   return fixes
 }
 

@@ -38,7 +38,7 @@ export interface ServedProtocols {
  * The release of `protocol` a peer would take the next SO from, as a daemon picks it: the
  * newest one that carries a past SO, else the newest.
  */
-function kept (held: ChainRelease[], protocol: number): ChainRelease | undefined {
+export function kept (held: ChainRelease[], protocol: number): ChainRelease | undefined {
   const candidates = held.filter(r => r.protocol === protocol).sort((a, b) => semver.rcompare(a.version, b.version))
   return candidates.find(r => r.simulation?.past != null) ?? candidates[0]
 }

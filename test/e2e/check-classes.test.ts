@@ -97,7 +97,7 @@ describe('upgossip check --classes', () => {
       'client 2.0.0 → store, protocol 2:',
       '  store 1.0.0: CANNOT: client 2.0.0 calls store in protocol 2; store 1.0.0 speaks 1, and store 2.0.0 (protocol 2) has no future SO',
       '    fix: client 2.0.0 waits on {"rule": "after", "app": "store", "version": ">=2.0.0", "fraction": 1}',
-      '    or:  store 1.0.0 serves protocol 2 through future SOs: one in the store release of protocol 2',
+      '    or:  store 2.0.0 ships a future SO (then store 1.0.0 serves protocol 2 once it has staged it)',
       '  store 2.0.0: ok (native)',
       '3 combination(s) can talk, 1 cannot, 0 never meet',
       ''

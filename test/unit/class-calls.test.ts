@@ -51,7 +51,7 @@ describe('checkClassCalls', () => {
     expect(bad?.reason).toBe('client 2.0.0 calls store in protocol 2; store 1.0.0 speaks 1, and store 2.0.0 (protocol 2) has no future SO')
     expect(bad?.fixes).toEqual([
       'client 2.0.0 waits on {"rule": "after", "app": "store", "version": ">=2.0.0", "fraction": 1}',
-      'store 1.0.0 serves protocol 2 through future SOs: one in the store release of protocol 2'
+      'store 2.0.0 ships a future SO (then store 1.0.0 serves protocol 2 once it has staged it)'
     ])
     expect(report.apps.store?.map(v => v.serves)).toEqual([[{ protocol: 1, via: 'native' }], [{ protocol: 1, via: 'the past SO of store 2.0.0' }, { protocol: 2, via: 'native' }]])
   })
@@ -79,9 +79,16 @@ describe('checkClassCalls', () => {
     // the oldest client already runs: only the store can wait, or SOs bridge
     expect(bad?.fixes).toEqual([
       'store 3.0.0 waits on {"rule": "after", "app": "client", "version": ">=2.0.0", "fraction": 1}',
-      'store 3.0.0 serves protocol 1 through past SOs: one in each store release of protocol 2 to 3'
+      'store 2.0.0 ships a past SO (then store 3.0.0 serves protocol 1)'
     ])
     expect(result(report, 'client 1.0.0', 'store 2.0.0')?.result).toBe('fails')
+  })
+
+  it('names every release whose SO a chain lacks, and a protocol no release given speaks', () => {
+    const s3 = release('store', '3.0.0', 3)
+    const report = checkClassCalls([store1, s3, release('client', '2.0.0', 2, { calls: { store: 1 } })])
+    // the only client already runs (it cannot wait) and calls in 1 alone (the store cannot wait for it to stop)
+    expect(result(report, 'client 2.0.0', 'store 3.0.0')?.fixes).toEqual(['a new store release of protocol 2 and store 3.0.0 ship a past SO (then store 3.0.0 serves protocol 1)'])
   })
 
   it('chains after rules: a client waiting for stores that wait for a database never meets the old database', () => {
