@@ -111,6 +111,12 @@ export class Coexistence {
               changed = true
               break
             }
+            const circle = this.waitsInCircle(app, b, floor.index, later)
+            if (circle != null) {
+              this.never.set(key(r), `${floor.why}, and ${circle}: they wait for each other`)
+              changed = true
+              break
+            }
             for (const c of this.apps.keys()) {
               if (c === app || c === b) continue
               // the B version that allows the oldest C is the one this release can count on
@@ -128,6 +134,21 @@ export class Coexistence {
         }
       }
     }
+  }
+
+  /**
+   * Why the versions of `app` waiting for every `b` peer to reach index `from` can never
+   * start, when each of `later` (the `b` versions from there) waits in turn for every `app`
+   * peer to pass the oldest, and every `app` version that far waits for `b` that far too;
+   * undefined when they can.
+   */
+  private waitsInCircle (app: string, b: string, from: number, later: ScheduledRelease[]): string | undefined {
+    const mine = this.apps.get(app) ?? []
+    const waits = later.map(o => this.floorsOf(o).get(app))
+    const least = Math.min(...waits.map(f => f?.index ?? 0))
+    if (least === 0) return undefined
+    const stuck = mine.slice(least).filter(x => !this.never.has(key(x))).every(x => (this.floorsOf(x).get(b)?.index ?? 0) >= from)
+    return stuck ? (waits.find(f => f?.index === least) as Floor).why : undefined
   }
 
   private versionAt (app: string, index: number): string {

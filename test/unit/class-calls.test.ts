@@ -104,6 +104,17 @@ describe('checkClassCalls', () => {
     expect(report.problems).toBe(1)
   })
 
+  it('finds two classes that wait for each other: neither switches, so neither meets the other', () => {
+    const s2 = release('store', '2.0.0', 2, { simulation: past, schedule: after('client', '>=2.0.0') })
+    const report = checkClassCalls([store1, s2, client1, client2({ schedule: after('store', '>=2.0.0') })])
+    expect(report.apps.store?.[1]?.neverRuns).toBe('store 2.0.0 waits on after client >=2.0.0 fraction 1, and client 2.0.0 waits on after store >=2.0.0 fraction 1: they wait for each other')
+    expect(report.apps.client?.[1]?.neverRuns).toBe('client 2.0.0 waits on after store >=2.0.0 fraction 1, and no store version from 2.0.0 on ever runs')
+    expect(report.combinations.filter(c => c.result === 'never-meet')).toHaveLength(3)
+    // a store that waits only for some clients does not close the circle
+    const loose = checkClassCalls([store1, release('store', '2.0.0', 2, { simulation: past, schedule: after('client', '>=2.0.0', 0.5) }), client1, client2({ schedule: after('store', '>=2.0.0') })])
+    expect(loose.apps.client?.[1]?.neverRuns).toBeUndefined()
+  })
+
   it('says which release never runs, and warns of a rule on an app not given', () => {
     const report = checkClassCalls([store1, store2, client1, client2({ schedule: [...after('store', '>=3.0.0'), ...after('auth', '>=1.0.0')] })])
     expect(report.apps.client?.[1]?.neverRuns).toBe('client 2.0.0 waits on after store >=3.0.0 fraction 1, and no store release given is in that range')
