@@ -162,8 +162,13 @@ function fixesFor (f: { app: string, list: ClassRelease[], index: number, to: st
   if (f.index > 0) {
     const from = firstFrom(f.callees, o => !runs(o) || f.serves(o, f.protocol))
     if (from != null && from > f.calleeIndex) {
-      const loose = caller.schedule.find(r => r.rule === 'after' && r.app === f.to && r.fraction < 1)
-      fixes.push(`${name(caller)} waits on ${afterRule(f.to, (f.callees[from] as ClassRelease).version)}${loose?.rule === 'after' ? ` (its after rule on ${f.to} has fraction ${loose.fraction}, which lets it start while some ${f.to} peers still run ${callee.version})` : ''}`)
+      const own = caller.schedule.find(r => r.rule === 'after' && r.app === f.to)
+      const instead = own?.rule !== 'after'
+        ? ''
+        : own.fraction < 1
+          ? ` (its after rule on ${f.to} has fraction ${own.fraction}, which lets it start while some ${f.to} peers still run ${callee.version})`
+          : ` (its after rule on ${f.to} names ${own.version ?? '*'}, which ${callee.version} is in)`
+      fixes.push(`${name(caller)} waits on ${afterRule(f.to, (f.callees[from] as ClassRelease).version)}${instead}`)
     }
   }
   // or the callee waits until every caller calls it in a protocol it serves

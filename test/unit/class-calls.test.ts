@@ -63,6 +63,8 @@ describe('checkClassCalls', () => {
     const half = checkClassCalls([store1, store2, client1, client2({ schedule: after('store', '>=2.0.0', 0.5) })])
     expect(half.problems).toBe(1)
     expect(result(half, 'client 2.0.0', 'store 1.0.0')?.fixes?.[0]).toContain('its after rule on store has fraction 0.5')
+    const wide = checkClassCalls([store1, store2, client1, client2({ schedule: after('store', '>=1.0.0') })])
+    expect(result(wide, 'client 2.0.0', 'store 1.0.0')?.fixes?.[0]).toBe('client 2.0.0 waits on {"rule": "after", "app": "store", "version": ">=2.0.0", "fraction": 1} (its after rule on store names >=1.0.0, which 1.0.0 is in)')
   })
 
   it('lets an old store serve a new client through the future SO of the store release it staged', () => {
