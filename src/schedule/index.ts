@@ -10,6 +10,7 @@
  * if (!decision.start) console.log(`waiting on ${decision.waitingOn}: ${decision.reason}`)
  * ```
  */
+export * from './coexistence.js'
 export * from './context.js'
 export * from './module-rule.js'
 export * from './policy.js'

@@ -11,6 +11,8 @@
  * ```
  */
 export * from './chunk-queue.js'
+export * from './class-calls.js'
+export * from './served-protocols.js'
 export * from './shim.js'
 export * from './so-check.js'
 export * from './stream-chain.js'
