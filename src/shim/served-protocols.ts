@@ -36,11 +36,12 @@ export interface ServedProtocols {
 
 /**
  * The release of `protocol` a peer would take the next SO from, as a daemon picks it: the
- * newest one that carries a past SO, else the newest.
+ * newest one that carries the SO the walk `needs` (past going down, future going up), else
+ * the newest.
  */
-export function kept (held: ChainRelease[], protocol: number): ChainRelease | undefined {
+export function kept (held: ChainRelease[], protocol: number, needs: 'past' | 'future' = 'past'): ChainRelease | undefined {
   const candidates = held.filter(r => r.protocol === protocol).sort((a, b) => semver.rcompare(a.version, b.version))
-  return candidates.find(r => r.simulation?.past != null) ?? candidates[0]
+  return candidates.find(r => r.simulation?.[needs] != null) ?? candidates[0]
 }
 
 /**
@@ -78,7 +79,7 @@ export function servedProtocols (release: ChainRelease, held: ChainRelease[]): S
   let aboveWhy = ''
   for (let p = release.protocol + 1; ; p++) {
     // a staged release is newer than the running one
-    const above = kept(mine.filter(r => semver.gt(r.version, release.version)), p)
+    const above = kept(mine.filter(r => semver.gt(r.version, release.version)), p, 'future')
     if (above == null) {
       aboveWhy = `no newer ${release.app} release given speaks protocol ${p}`
       break
