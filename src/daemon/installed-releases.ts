@@ -82,16 +82,24 @@ export class InstalledReleases {
     return fallback
   }
 
-  /** The running release's own protocol version. */
-  /** The protocol version of `app` (another class) the running release calls, from its manifest's `calls`. */
-  callsOf (app: string): number | undefined {
+  /**
+   * The protocol version of `app` (another class) that the version of this peer's app
+   * running now calls, from its manifest's `calls`: `running`, the version whose process
+   * runs (during a switch the new one runs before it is committed as current), else the
+   * committed current release.
+   */
+  callsOf (app: string, running?: string): number | undefined {
     const current = this.c.nodeState.state.current
-    if (current == null) return undefined
-    const calls = (this.c.book.get(current.id)?.signed.record.manifest as { calls?: Record<string, unknown> } | undefined)?.calls
+    const own = this.c.nodeState.state.app
+    const entry = running != null && running !== current?.version
+      ? this.c.book.list().find(e => e.signed.record.app === own && e.signed.record.version === running)
+      : current == null ? undefined : this.c.book.get(current.id)
+    const calls = (entry?.signed.record.manifest as { calls?: Record<string, unknown> } | undefined)?.calls
     const protocol = calls != null && Object.hasOwn(calls, app) ? calls[app] : undefined
     return typeof protocol === 'number' ? protocol : undefined
   }
 
+  /** The running release's own protocol version. */
   nativeProtocol (): number | undefined {
     const current = this.c.nodeState.state.current
     if (current == null) return undefined

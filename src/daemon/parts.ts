@@ -107,7 +107,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     spoken: () => host.spoken,
     nativeOf: peer => view.get(peer)?.beat.protocol ?? undefined,
     appOf: peer => view.get(peer)?.beat.app,
-    callsOf: app => releases.callsOf(app),
+    callsOf: app => releases.callsOf(app, host.runningSpec?.version),
     deliver: async (from, request, version, bytes) => await host.request(from, request, version, bytes),
     tcpApp: () => host.current instanceof TcpProcessApp,
     acceptBytes: async (from, version) => await host.acceptConnection(from, version),
