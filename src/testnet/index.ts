@@ -1,6 +1,7 @@
 /**
  * `testnet/` — a local network of real `upgossip daemon` processes on loopback running
- * the demo app (`testnet/apps/kv/`, or the Python `testnet/apps/pykv/`) through a scenario of upgrades while clients keep
+ * the demo app (`testnet/apps/kv/`, the Python `testnet/apps/pykv/`, or the two classes of
+ * `testnet/apps/classes/`) through a scenario of upgrades while clients keep
  * calling every peer, ending in a report of checks. Behind `upgossip testnet`.
  *
  * @example
@@ -17,6 +18,8 @@ import type { Scenario } from './scenarios.js'
 export { SCENARIOS } from './scenarios.js'
 export type { Scenario } from './scenarios.js'
 export { Testnet, kvNative } from './testnet.js'
+export { CLIENT_APP, STORE_APP, CLASSES_MIN_PEERS } from './classes.js'
+export type { ClientStats } from './classes.js'
 export { KV_APP, PYKV_APP, PYKV_CODECS, MissingPrerequisiteError, requirePython } from './apps.js'
 export type { TestnetApp } from './apps.js'
 export type { TestnetCheck, TestnetOptions, TestnetReport } from './testnet.js'
@@ -35,7 +38,7 @@ export async function runScenario (net: Testnet, scenario: Scenario): Promise<Te
   try {
     await scenario.preflight?.()
     const [publishers, threshold] = scenario.trust ?? [1, 1]
-    await net.prepare(publishers, threshold, scenario.app)
+    await net.prepare(publishers, threshold, scenario.app, scenario.otherApps)
     const version = await scenario.run(net)
     dashboard = net.peers[0]?.dashboardUrl
     const load = await net.load.stop()

@@ -27,10 +27,11 @@ export type LoadLine = () => string
 
 const ACTIVE = new Set(['active', 'superseded', 'rolled-back', 'revoked', 'refused', 'failed'])
 
-/** The release a peer is busy with: the newest one above its version that is not over. */
+/** The release a peer is busy with: the newest one of its own app above its version that is not over. */
 function pending (s: DaemonStatus): ReleaseStatus | undefined {
   const newer = (v: string): boolean => s.version == null || v.localeCompare(s.version, undefined, { numeric: true }) > 0
-  return s.releases.filter(r => !ACTIVE.has(r.state) && newer(r.version)).at(-1)
+  // a peer lists the releases of every app it trusts; another class's are not its business
+  return s.releases.filter(r => (s.app == null || r.app === s.app) && !ACTIVE.has(r.state) && newer(r.version)).at(-1)
 }
 
 function bar (have: number, size: number, width = 10): string {
@@ -43,7 +44,10 @@ function bar (have: number, size: number, width = 10): string {
 export class Monitor {
   readonly timeline: TimelineEntry[] = []
   readonly latest = new Map<DaemonProcess, DaemonStatus>()
+  /** Name each peer's app before its version (a network of several classes). */
+  showApps = false
   private readonly shown = new Map<DaemonProcess, string>()
+  private readonly shownVersion = new Map<DaemonProcess, string | null>()
   private peers: DaemonProcess[] = []
   private timer?: NodeJS.Timeout
   private drawnLines = 0
@@ -98,11 +102,11 @@ export class Monitor {
 
   private observe (peer: DaemonProcess, s: DaemonStatus): void {
     const p = pending(s)
-    const what = `${s.version ?? 'no version'} ${s.state}${p == null ? '' : ` · ${p.version} ${p.state}${p.waitingOn != null ? ` on ${p.waitingOn}` : ''}`}`
+    const what = `${this.appOf(s)}${s.version ?? 'no version'} ${s.state}${p == null ? '' : ` · ${p.version} ${p.state}${p.waitingOn != null ? ` on ${p.waitingOn}` : ''}`}`
     if (this.shown.get(peer) === what) return
-    const before = this.shown.get(peer)
     this.shown.set(peer, what)
-    const versionChanged = before?.split(' ')[0] !== s.version
+    const versionChanged = !this.shownVersion.has(peer) || this.shownVersion.get(peer) !== s.version
+    this.shownVersion.set(peer, s.version)
     this.record({ atMs: this.elapsed(), peer: peer.name, event: versionChanged ? 'version' : 'state', detail: what })
   }
 
@@ -116,17 +120,23 @@ export class Monitor {
       if (s == null) { out.push(`${name}  starting…`); continue }
       const p = pending(s)
       const rel = p == null ? '' : `  → ${p.version} ${p.state}${p.waitingOn != null ? ` on ${p.waitingOn}` : ''}  ${bar(p.have, p.size)}`
-      out.push(`${name}  ${s.peerId.slice(-6)}  ${(s.version ?? '-').padEnd(6)} ${s.state.padEnd(12)}${rel}`)
+      out.push(`${name}  ${s.peerId.slice(-6)}  ${this.appOf(s)}${(s.version ?? '-').padEnd(6)} ${s.state.padEnd(12)}${rel}`)
     }
     const counts = new Map<string, number>()
     for (const peer of this.peers) {
-      const v = this.latest.get(peer)?.version
+      const s = this.latest.get(peer)
+      const v = s?.version == null ? undefined : `${this.appOf(s)}${s.version}`
       if (v != null && !peer.exited) counts.set(v, (counts.get(v) ?? 0) + 1)
     }
     const versions = [...counts].sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })).map(([v, n]) => `${v}: ${n}`).join('  ')
     out.push(`versions  ${versions}  ·  ${this.load()}  ·  ${(this.elapsed() / 1000).toFixed(0)} s`)
     if (this.step !== '') out.push(`now       ${this.step}`)
     return out
+  }
+
+  /** `store ` before a version when the network has several classes, else nothing. */
+  private appOf (s: DaemonStatus): string {
+    return this.showApps ? `${s.app ?? '-'} ` : ''
   }
 
   private draw (): void {

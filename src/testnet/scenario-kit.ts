@@ -15,10 +15,14 @@ export interface Scenario {
   summary: string
   /** How many daemons when `--peers` is not given (default 8). */
   peers?: number
+  /** The fewest daemons it can run with (default 2, the least `--peers` takes). */
+  minPeers?: number
   /** Trust: how many of the three publisher keys are listed, and the threshold. */
   trust?: [number, number]
   /** The app the network runs (default: the demo app, kv). */
   app?: TestnetApp
+  /** Other classes of node the network carries besides `app` (its trust file lists them too). */
+  otherApps?: TestnetApp[]
   /** What must be on this machine, checked before anything starts; throws a named error naming what is missing. */
   preflight?: () => Promise<void>
   /** Drive the network; resolves to the version every peer must run at the end. */

@@ -6,6 +6,7 @@ import fs from 'node:fs/promises'
 import { ControlCallError, sleep } from './daemon-process.js'
 import { MemorySampler, mostGrowth } from './memory.js'
 import type { DaemonProcess } from './daemon-process.js'
+import { classes } from './classes.js'
 import { polyglot } from './polyglot.js'
 import { mostAtOnce, waitRelease } from './scenario-kit.js'
 import type { Scenario } from './scenario-kit.js'
@@ -314,4 +315,4 @@ const soak: Scenario = {
 }
 
 /** Every scenario, by name; `rolling` is the default. */
-export const SCENARIOS: Record<string, Scenario> = Object.fromEntries([rolling, canary, broken, partition, lateJoin, threshold, revoke, polyglot, soak].map(s => [s.name, s]))
+export const SCENARIOS: Record<string, Scenario> = Object.fromEntries([rolling, canary, broken, partition, lateJoin, threshold, revoke, polyglot, classes, soak].map(s => [s.name, s]))

@@ -1,6 +1,7 @@
 /**
- * A local network of real daemons running a demo app (kv, or pykv), driven through a
- * scenario under client load, ending in a report of checks.
+ * A local network of real daemons running a demo app (kv, or pykv, or the two classes
+ * store and client), driven through a scenario under client load, ending in a report of
+ * checks.
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -62,6 +63,16 @@ export interface HistoryEvent {
   kind?: string
 }
 
+/** How {@link Testnet.startNetwork} starts the network beyond its first release. */
+export interface NetworkStart {
+  /** Extra `daemon` arguments of peer `i` (0-based). */
+  argsOf?: (i: number) => string[]
+  /** The release peer `i` installs (default: the one given): peers of several classes. */
+  releaseOf?: (i: number) => TestnetRelease
+  /** Whether the load's clients call peer `i` (default: every peer). */
+  loaded?: (i: number) => boolean
+}
+
 /** A wait that ran out of time. */
 export class StepTimeoutError extends Error {
   static override name = 'StepTimeoutError'
@@ -77,8 +88,10 @@ export class Testnet {
   load!: LoadGenerator
   codec!: KvClientCodec
   ws!: Workspace
-  /** The app the network runs (set by {@link prepare}). */
+  /** The app the network runs (set by {@link prepare}); with several classes, the first. */
   app: TestnetApp = KV_APP
+  /** The other classes of node the network carries (trusted too). */
+  otherApps: TestnetApp[] = []
   private readonly began = Date.now()
   private trustFile = ''
   private configFile = ''
@@ -98,10 +111,12 @@ export class Testnet {
     return Date.now() - this.began
   }
 
-  /** Make the workspace for `app`: keys, a trust file of `publishers` keys needing `threshold`, the daemon config. */
-  async prepare (publishers = 1, threshold = 1, app: TestnetApp = KV_APP): Promise<void> {
+  /** Make the workspace for `app` (and `otherApps`): keys, a trust file of `publishers` keys needing `threshold` for each, the daemon config. */
+  async prepare (publishers = 1, threshold = 1, app: TestnetApp = KV_APP, otherApps: TestnetApp[] = []): Promise<void> {
     this.app = app
-    this.ws = await Workspace.create(this.options.dir, app)
+    this.otherApps = otherApps
+    this.monitor.showApps = otherApps.length > 0
+    this.ws = await Workspace.create(this.options.dir, app, otherApps)
     this.trustFile = await this.ws.writeTrust(publishers, threshold)
     this.configFile = await this.ws.writeConfig({ beatInterval: '1s', peerTimeout: '8s', minConnections: 3 })
   }
@@ -125,25 +140,34 @@ export class Testnet {
     return daemon
   }
 
-  /** Start `count` peers on `release`, wait until every one runs it and sees the others, seed their state, start the load. */
-  async startNetwork (count: number, release: TestnetRelease, argsOf: (i: number) => string[] = () => []): Promise<void> {
-    this.monitor.note('start', `starting ${count} daemons on ${release.version}`)
+  /**
+   * Start `count` peers on `release` (or each on its `releaseOf`), wait until every one
+   * runs it and sees the others, seed their state, start the load (on the `loaded` ones).
+   * The seeds and the load speak `release`'s protocol to every peer.
+   */
+  async startNetwork (count: number, release: TestnetRelease, argsOrStart: ((i: number) => string[]) | NetworkStart = {}): Promise<void> {
+    const start = typeof argsOrStart === 'function' ? { argsOf: argsOrStart } : argsOrStart
+    const argsOf = start.argsOf ?? (() => [])
+    const releaseOf = start.releaseOf ?? (() => release)
+    const installs = Array.from({ length: count }, (_, i) => releaseOf(i))
+    const what = [...new Set(installs.map(r => `${r.app} ${r.version}`))].join(' and ')
+    this.monitor.note('start', `starting ${count} daemons on ${this.otherApps.length > 0 ? what : release.version}`)
     this.monitor.start()
-    await this.startPeer('peer-1', ['--install', release.file, ...argsOf(0)])
+    await this.startPeer('peer-1', ['--install', releaseOf(0).file, ...argsOf(0)])
     // settle every start before going on, so a failed one leaves no daemon unaccounted for
-    const started = await Promise.allSettled(Array.from({ length: count - 1 }, async (_, i) => await this.startPeer(`peer-${i + 2}`, ['--install', release.file, ...argsOf(i + 1)])))
+    const started = await Promise.allSettled(Array.from({ length: count - 1 }, async (_, i) => await this.startPeer(`peer-${i + 2}`, ['--install', releaseOf(i + 1).file, ...argsOf(i + 1)])))
     for (const s of started) if (s.status === 'rejected') throw s.reason
     // keep the order peer-1, peer-2, … whatever order they started in
     this.peers.sort((a, b) => Number(a.name.slice(5)) - Number(b.name.slice(5)))
-    await this.waitUntil(`every peer to run ${release.version} and see the others`, async () => {
+    await this.waitUntil(`every peer to run ${what} and see the others`, async () => {
       const all = await Promise.all(this.peers.map(async p => await p.status()))
-      return all.every(s => s.version === release.version && s.state === 'running' && s.network.length >= count - 1)
+      return all.every((s, i) => s.version === installs[i]?.version && s.state === 'running' && s.network.length >= count - 1)
     })
-    this.monitor.note('ready', `${count} peers run ${release.version}; dashboard: ${this.peers[0]?.dashboardUrl ?? ''}`)
+    this.monitor.note('ready', `${count} peers run ${this.otherApps.length > 0 ? what : release.version}; dashboard: ${this.peers[0]?.dashboardUrl ?? ''}`)
     this.codec = this.app.codec(release.protocol)
     for (const peer of this.peers) await this.seed(peer)
     this.load = new LoadGenerator({ codec: this.codec, elapsed: () => this.elapsed() })
-    for (const peer of this.peers) this.load.add(peer)
+    this.peers.forEach((peer, i) => { if (start.loaded?.(i) ?? true) this.load.add(peer) })
   }
 
   /** Write a seed key on `peer` (read back at the end). */
@@ -183,14 +207,14 @@ export class Testnet {
     })
   }
 
-  /** Build a release of the app's version `major`. */
-  async release (major: number, override: ManifestOverride = {}, signers: number[] = [0]): Promise<TestnetRelease> {
-    return await this.ws.release(major, override, signers)
+  /** Build a release of the app's version `major` (or `app`'s, another class). */
+  async release (major: number, override: ManifestOverride = {}, signers: number[] = [0], app: TestnetApp = this.app): Promise<TestnetRelease> {
+    return await this.ws.release(major, override, signers, app)
   }
 
   /** Publish a bundle through `via` (default peer-1). */
   async publish (release: TestnetRelease, via: DaemonProcess = this.peers[0] as DaemonProcess): Promise<void> {
-    this.monitor.note('publish', `publish ${this.app.name} ${release.version} (${release.signed.signatures.length} signature${release.signed.signatures.length === 1 ? '' : 's'}) through ${via.name}`)
+    this.monitor.note('publish', `publish ${release.app} ${release.version} (${release.signed.signatures.length} signature${release.signed.signatures.length === 1 ? '' : 's'}) through ${via.name}`)
     await via.api('POST', '/publish', release.bytes)
   }
 
@@ -254,17 +278,23 @@ export class Testnet {
     })
     await this.checkThat('peers read each other through the shim', async () => {
       const statuses = await Promise.all(running.map(async p => await p.status()))
-      const native = (i: number): number => this.app.native(statuses[i]?.version ?? '')
-      for (let i = 0; i < running.length; i++) {
-        const from = running[i] as DaemonProcess
-        const to = running[(i + 1) % running.length] as DaemonProcess
-        const value = this.seeds.get(to.name)
-        if (value == null) continue
-        const codec = this.app.codec(native(i))
-        const got = codec.value(await from.call(codec.get(`seed-${to.name}`), { peer: to.peerId }))
-        if (got !== value) throw new Error(`${from.name} reading ${to.name}: got ${JSON.stringify(got)}`)
+      // neighbours within a class: a peer's own protocol is its app's
+      const apps = [this.app, ...this.otherApps]
+      let calls = 0
+      for (const app of apps) {
+        const ring = running.filter((_, i) => apps.length === 1 || statuses[i]?.app === app.name)
+        for (let i = 0; i < ring.length; i++) {
+          const from = ring[i] as DaemonProcess
+          const to = ring[(i + 1) % ring.length] as DaemonProcess
+          const value = this.seeds.get(to.name)
+          if (value == null || from === to) continue
+          const codec = app.codec(app.native(statuses[running.indexOf(from)]?.version ?? ''))
+          const got = codec.value(await from.call(codec.get(`seed-${to.name}`), { peer: to.peerId }))
+          if (got !== value) throw new Error(`${from.name} reading ${to.name}: got ${JSON.stringify(got)}`)
+          calls++
+        }
       }
-      return `${running.length} calls between neighbours, each in the caller's own protocol`
+      return `${calls} calls between neighbours${apps.length > 1 ? ' of the same class' : ''}, each in the caller's own protocol`
     })
   }
 

@@ -1,7 +1,7 @@
 /**
  * The testnet's throwaway directory: publisher keys, trust files, the daemons' shared
  * config, and release bundles of a demo app built from `testnet/apps/kv/` (or
- * `testnet/apps/pykv/`).
+ * `testnet/apps/pykv/`, or the two classes of `testnet/apps/classes/`).
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'
@@ -18,6 +18,8 @@ export const DEMO_APP_DIR = KV_APP.dir
 
 /** A release bundle made for the testnet. */
 export interface TestnetRelease {
+  /** The app it is a release of. */
+  app: string
   version: string
   id: string
   cid: CID
@@ -41,13 +43,17 @@ export interface ManifestOverride {
 /** Publisher keys, trust, config and bundles in one directory. */
 export class Workspace {
   readonly keys: PublisherKey[] = []
-  private constructor (readonly root: string, readonly app: TestnetApp) {}
+  private constructor (readonly root: string, readonly app: TestnetApp, readonly otherApps: TestnetApp[]) {}
 
-  /** A fresh directory (under the system's temp dir unless `root` is given) with three publisher keys, for `app`'s releases. */
-  static async create (root?: string, app: TestnetApp = KV_APP): Promise<Workspace> {
+  /**
+   * A fresh directory (under the system's temp dir unless `root` is given) with three
+   * publisher keys, for the releases of `app` (and of `otherApps`, the other classes of
+   * node the network carries).
+   */
+  static async create (root?: string, app: TestnetApp = KV_APP, otherApps: TestnetApp[] = []): Promise<Workspace> {
     const dir = root ?? await fs.mkdtemp(path.join(os.tmpdir(), 'upgossip-testnet-'))
     await fs.mkdir(dir, { recursive: true })
-    const ws = new Workspace(dir, app)
+    const ws = new Workspace(dir, app, otherApps)
     for (const name of ['alice', 'bob', 'carol']) {
       const key = await generatePublisherKey()
       await writeKeyFile(path.join(dir, `${name}.key`), key)
@@ -61,10 +67,11 @@ export class Workspace {
     return path.join(this.root, `${['alice', 'bob', 'carol'][index] as string}.key`)
   }
 
-  /** Write the trust file: the first `publishers` keys, `threshold` of them needed. */
+  /** Write the trust file: for every app, the first `publishers` keys, `threshold` of them needed. */
   async writeTrust (publishers: number, threshold: number): Promise<string> {
     const file = path.join(this.root, 'trust.json')
-    const trust = { apps: { [this.app.name]: { publishers: this.keys.slice(0, publishers).map(k => k.id), threshold } } }
+    const policy = { publishers: this.keys.slice(0, publishers).map(k => k.id), threshold }
+    const trust = { apps: Object.fromEntries([this.app, ...this.otherApps].map(a => [a.name, policy])) }
     await fs.writeFile(file, JSON.stringify(trust, null, 2) + '\n')
     return file
   }
@@ -82,13 +89,16 @@ export class Workspace {
   }
 
   /**
-   * Build and sign a release of the app's version `major` (1 → `v1/`), with the manifest
-   * changed by `override`, signed by `signers` (indexes into the keys).
+   * Build and sign a release of `app`'s version `major` (1 → `v1/`; by default the
+   * workspace's app), with the manifest changed by `override`, signed by `signers`
+   * (indexes into the keys).
    */
-  async release (major: number, override: ManifestOverride = {}, signers: number[] = [0]): Promise<TestnetRelease> {
-    const dir = this.file('packages', `v${major}${override.version == null ? '' : `-${override.version}`}${override.schedule == null ? '' : '-' + override.schedule.map(r => String(r.rule)).join('-')}`)
+  async release (major: number, override: ManifestOverride = {}, signers: number[] = [0], app: TestnetApp = this.app): Promise<TestnetRelease> {
+    // with several apps, each one's packages are named after it
+    const prefix = this.otherApps.length > 0 ? `${app.name}-` : ''
+    const dir = this.file('packages', `${prefix}v${major}${override.version == null ? '' : `-${override.version}`}${override.schedule == null ? '' : '-' + override.schedule.map(r => String(r.rule)).join('-')}`)
     await fs.rm(dir, { recursive: true, force: true })
-    await fs.cp(path.join(this.app.dir, `v${major}`), dir, { recursive: true })
+    await fs.cp(path.join(app.dir, `v${major}`), dir, { recursive: true })
     const manifestFile = path.join(dir, 'upgossip.json')
     const manifest = JSON.parse(await fs.readFile(manifestFile, 'utf8')) as Record<string, unknown>
     if (override.schedule != null) manifest.schedule = override.schedule
@@ -99,9 +109,10 @@ export class Workspace {
     const { signed, id, blocks } = await createRelease({ dir, store, keys: signers.map(i => this.keys[i] as PublisherKey) })
     const bundle = async (s: SignedRelease, label: string): Promise<TestnetRelease> => {
       const bytes = await writeBundle(s, store, blocks)
-      const file = this.file(`${this.app.name}-${s.record.version}${label}.car`)
+      const file = this.file(`${s.record.app}-${s.record.version}${label}.car`)
       await fs.writeFile(file, bytes)
       return {
+        app: s.record.app,
         version: s.record.version,
         id: id.toString(),
         cid: id,

@@ -58,8 +58,8 @@ function expectHeld (run: { code: number, report: Report, stderr: string }, scen
   }
   for (const own of ownChecks) expect(names.some(n => own.test(n)), `missing check ${String(own)} in ${names.join(' | ')}`).toBe(true)
   expect(report.timeline.some(e => e.event === 'publish' || e.event === 'start')).toBe(true)
-  // the live view went to stderr as plain lines (not a terminal here)
-  expect(stderr).toMatch(/peer-1 +\d\.0\.0 running/)
+  // the live view went to stderr as plain lines (not a terminal here); with several classes each names its app
+  expect(stderr).toMatch(/peer-1 +(\w+ )?\d\.0\.0 running/)
 }
 
 describe('upgossip testnet', { timeout: 300_000 }, () => {
@@ -112,6 +112,33 @@ describe('upgossip testnet', { timeout: 300_000 }, () => {
     await expect(fs.stat(report.dir)).rejects.toThrow()
   })
 
+  it('classes: stores roll out first, clients wait on `after` and follow, calling the stores across classes and versions throughout', async () => {
+    const run = await testnet('classes', 4)
+    expectHeld(run, 'classes', [/^every cross-class call in the mixed phases answered$/, /^the clients switched only after every store ran 2\.0\.0$/, /^state written before the rollout reads back/])
+    const { report, stderr } = run
+    expect(report.peers).toBe(4)
+    const detail = (name: RegExp): string => report.checks.find(c => name.test(c.name))?.detail ?? ''
+    expect(report.checks.find(c => c.name.startsWith('every peer runs'))?.name).toBe('every peer runs 2.0.0')
+    // the clients' own calls: none failed, and in each mixed phase every client called every store, across versions
+    const calls = detail(/^every cross-class call/)
+    expect(Number(/^(\d+) calls from clients to stores between the first publish and the last switch, 0 failed; /.exec(calls)?.[1])).toBeGreaterThan(20)
+    expect(calls).toMatch(/stores on 1\.0\.0 and 2\.0\.0, clients on 1\.0\.0: \d+ calls, every client to every store \(.*client 1\.0\.0 \(protocol 1\) → store 2\.0\.0/)
+    expect(calls).toContain('client 1.0.0 (protocol 1) → store 1.0.0')
+    expect(calls).toMatch(/clients on 1\.0\.0 and 2\.0\.0, stores on 2\.0\.0: \d+ calls, every client to every store \(.*client 2\.0\.0 \(protocol 2\) → store 2\.0\.0/)
+    // peer-1, peer-2 are stores (peer-2 the holdout), peer-3, peer-4 clients (peer-4 the holdout)
+    expect(detail(/^the clients switched only after/)).toMatch(/^the last store, peer-2, committed 2\.0\.0 at .*; clients started peer-3 \+\d+\.\d s, peer-4 \+\d+\.\d s after it; before that, peer-3 waited on after \(1 of 2 peers of store run a version in >=2\.0\.0; waiting for 2\)$/)
+    expect(detail(/^state written before the rollout/)).toMatch(/^4 seeds written on 1\.0\.0 \(2 on the stores, 2 through the clients: peer-3's on peer-[12], peer-4's on peer-[12]\) read back .* as \{ value, rev: 0 \}/)
+    // the order in the timeline: the store holdout approved, then the clients' first switch
+    const at = (pred: (e: Report['timeline'][number]) => boolean): number => report.timeline.find(pred)?.atMs ?? NaN
+    const storeApproved = at(e => e.event === 'approve' && e.detail === 'approve store 2.0.0 on peer-2')
+    const clientSwitched = at(e => (e.peer === 'peer-3' || e.peer === 'peer-4') && e.event === 'version' && e.detail.startsWith('client 2.0.0'))
+    expect(storeApproved).toBeLessThan(clientSwitched)
+    expect(report.timeline.some(e => e.event === 'publish' && e.detail === 'publish client 2.0.0 (1 signature) through peer-3')).toBe(true)
+    expect(stderr).toMatch(/peer-3 +client 1\.0\.0 running · 2\.0\.0 waiting on after/)
+    expect(stderr).toMatch(/peer-2 +store 1\.0\.0 running · 2\.0\.0 waiting on approve/)
+    await expect(fs.stat(report.dir)).rejects.toThrow()
+  })
+
   it('polyglot without python3: a clear error before anything starts', async () => {
     const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'upgossip-nopython-'))
     try {
@@ -137,8 +164,12 @@ describe('upgossip testnet', { timeout: 300_000 }, () => {
   it('a usage error: unknown scenario and a bad peer count exit 2; --help lists the scenarios', async () => {
     expect((await runCli(['testnet', '--scenario', 'nope'])).code).toBe(2)
     expect((await runCli(['testnet', '--peers', '1'])).code).toBe(2)
+    const few = await runCli(['testnet', '--scenario', 'classes', '--peers', '3'])
+    expect(few.code).toBe(2)
+    expect(few.stderr).toContain('--peers 3: the classes scenario needs at least 4 peers')
     const help = await runCli(['testnet', '--help'])
     expect(help.code).toBe(0)
-    for (const s of ['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke', 'polyglot']) expect(help.stdout).toContain(s)
+    for (const s of ['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke', 'polyglot', 'classes']) expect(help.stdout).toContain(s)
+    expect(help.stdout).toMatch(/first ceil\(N\/2\) peers stores and the rest clients/)
   })
 })

@@ -3,7 +3,7 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { InvalidArgumentError, Option } from 'commander'
 import { UpgossipError } from '../../errors.js'
-import { say, sayJson } from '../output.js'
+import { UsageError, say, sayJson } from '../output.js'
 import { positiveDurationOption } from '../program-options.js'
 
 function peerCount (value: string): number {
@@ -27,8 +27,8 @@ export class TestnetFailedError extends UpgossipError {
 export function testnetCommand (program: Command): void {
   program.command('testnet')
     .description('start a local network of real daemons on loopback running the demo app through a scenario of upgrades under client load, and report')
-    .option('--peers <n>', 'how many daemons (2–50; default 8, or 4 for polyglot)', peerCount)
-    .addOption(new Option('--scenario <name>', 'what to drive').choices(['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke', 'polyglot', 'soak']).default('rolling'))
+    .option('--peers <n>', 'how many daemons (2–50; default 8, or 4 for polyglot and classes, which needs at least 4)', peerCount)
+    .addOption(new Option('--scenario <name>', 'what to drive').choices(['rolling', 'canary', 'broken', 'partition', 'late-join', 'threshold', 'revoke', 'polyglot', 'classes', 'soak']).default('rolling'))
     .option('--minutes <n>', 'how long the soak scenario runs', positiveNumber, 10)
     .option('--keep', 'leave the daemons running and the directory in place afterwards')
     .option('--dir <dir>', 'put the network in this directory (kept) instead of a temporary one')
@@ -48,6 +48,11 @@ Scenarios:
              peer at a time, one peer waits for approval, so v1 and v2 peers copy writes
              to each other through their daemons' proxies, translated by the SOs; needs
              python3 on PATH
+  classes    two classes of node (testnet/apps/classes): stores, and clients that call
+             them; --peers N makes the first ceil(N/2) peers stores and the rest clients
+             (N ≥ 4). Store v1 → v2 rolls out first; client v2 waits on after store
+             >=2.0.0, then follows; the last store and the last client wait for approval,
+             so both mixed phases are measured. The load goes through the clients
   soak       for --minutes: 1.0.0 → 2.0.i → revoked → 1.0.0 again and again, under
              load, with daemon memory sampled (also: npm run soak -- --minutes N)
 
@@ -63,11 +68,13 @@ Examples:
       const { Testnet, SCENARIOS, runScenario, formatReport } = await import('../../testnet/index.js')
       const scenario = SCENARIOS[opts.scenario]
       if (scenario == null) throw new InvalidArgumentError(`no scenario ${opts.scenario}`)
+      const peers = opts.peers ?? scenario.peers ?? 8
+      if (peers < (scenario.minPeers ?? 2)) throw new UsageError(`--peers ${peers}: the ${scenario.name} scenario needs at least ${scenario.minPeers ?? 2} peers`)
       // what the scenario needs on this machine (python3 for polyglot), before anything starts
       await scenario.preflight?.()
       const err = process.stderr
       const net = new Testnet({
-        peers: opts.peers ?? scenario.peers ?? 8,
+        peers,
         keep: opts.keep === true,
         dir: opts.dir == null ? undefined : path.resolve(opts.dir),
         stepTimeoutMs: opts.stepTimeout,
