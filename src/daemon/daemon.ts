@@ -21,8 +21,7 @@ import type { DaemonEvents, RunningDaemon, DaemonStatus, PublishResult, RevokeRe
 import { releasesFor } from './anti-entropy.js'
 import { ControlApi } from './control-api.js'
 import { ControlPortInUseError } from './errors.js'
-import { openLocalParts } from './local-parts.js'
-import type { LocalParts } from './local-parts.js'
+import { closeLocalParts, openLocalParts } from './local-parts.js'
 import { createDaemonParts, startDaemonParts, stopDaemonParts } from './parts.js'
 import type { DaemonParts } from './parts.js'
 import type { DaemonOptions } from './options.js'
@@ -34,6 +33,8 @@ export class Daemon implements RunningDaemon {
   private control: ControlApi | undefined
   private stopped = false
   private started = false
+  /** The start failed: stopping leaves a data directory that was new as it was. */
+  private startRefused = false
 
   private constructor (parts: DaemonParts) {
     this.parts = parts
@@ -64,8 +65,12 @@ export class Daemon implements RunningDaemon {
       await daemon.startParts()
       return daemon
     } catch (err) {
-      if (daemon != null) await daemon.stop().catch(() => {})
-      else await closeLocal(local)
+      if (daemon != null) {
+        daemon.startRefused = true
+        await daemon.stop().catch(() => {})
+      } else {
+        await closeLocalParts(local, true)
+      }
       throw err
     }
   }
@@ -97,7 +102,7 @@ export class Daemon implements RunningDaemon {
       await fs.rm(this.parts.dataDir.control, { force: true })
     })
     if (this.started) this.parts.events.info('stopped', 'peer stopped')
-    await closeLocal(this.parts)
+    await closeLocalParts(this.parts, this.startRefused)
   }
 
   /** The options it runs with. */
@@ -144,9 +149,4 @@ export class Daemon implements RunningDaemon {
 /** Start a daemon on its data directory (what `upgossip daemon` runs). */
 export async function startDaemon (options: DaemonOptions, clock: Clock = systemClock): Promise<RunningDaemon> {
   return await Daemon.start(options, clock)
-}
-
-async function closeLocal (local: LocalParts): Promise<void> {
-  await local.events.close()
-  await local.lock.release()
 }

@@ -52,9 +52,12 @@ export interface LocalParts {
 /**
  * Open the local parts on a locked data directory, and prepare it: files named on the
  * command line are read, the release book loaded, what a rotation no longer admits
- * dropped, the app checked, and `--install` done. Releases the lock if it throws.
+ * dropped, the app checked, and `--install` done. Releases the lock if it throws, leaving
+ * a data directory that was absent or empty before as it was.
  */
 export async function openLocalParts (options: DaemonOptions, clock: Clock): Promise<LocalParts> {
+  // files named on the command line are checked before anything is written in the data directory
+  const named = await readNamedFiles(options)
   const lock = await lockDataDir(options.data)
   let events: EventLog | undefined
   try {
@@ -86,8 +89,7 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
       downloads,
       freshness,
       trustUpdates,
-      policy: [],
-      appConfig: null
+      ...named
     }
     if (seeded) events.info('trust-seeded', `trust store seeded from ${options.trust ?? ''}: ${trustStore.policy.appNames().length > 0 ? trustStore.policy.appNames().join(', ') : 'no apps'}`)
     for (const problem of problems) events.warn('rotation-unreadable', `a kept trust rotation was not adopted: ${problem}`)
@@ -97,16 +99,30 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
     return parts
   } catch (err) {
     await events?.close().catch(() => {})
-    await lock.release()
+    await lock.release({ undo: true })
     throw err
+  }
+}
+
+/**
+ * Close the local parts and give up the data directory. `refused`: the daemon did not
+ * start, so a directory that was absent or empty before is left so again.
+ */
+export async function closeLocalParts (local: LocalParts, refused = false): Promise<void> {
+  await local.events.close()
+  await local.lock.release({ undo: refused })
+}
+
+/** Read the `--policy` and `--app-config` files: a refusal here comes before the data directory is touched. */
+async function readNamedFiles (o: DaemonOptions): Promise<Pick<LocalParts, 'policy' | 'appConfig'>> {
+  return {
+    policy: o.policy == null ? [] : await readPolicy(o.policy),
+    appConfig: o.appConfig == null ? null : await readJsonFile(o.appConfig, '--app-config', message => new AppConfigInvalidError(message))
   }
 }
 
 async function prepare (parts: LocalParts): Promise<void> {
   const { options: o, events, book, nodeState } = parts
-  // files named on the command line are checked before anything else happens
-  parts.policy = o.policy == null ? [] : await readPolicy(o.policy)
-  parts.appConfig = o.appConfig == null ? null : await readJsonFile(o.appConfig, '--app-config', message => new AppConfigInvalidError(message))
   for (const problem of await book.load()) events.warn('release-unreadable', `skipped an unreadable release file: ${problem}`)
   // a stop (or crash) between adopting a rotation and dropping what it no longer admits, or
   // rotations adopted again at start: nothing signed only by removed keys may start

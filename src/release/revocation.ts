@@ -14,7 +14,7 @@ import { CODEC_DAG_CBOR, toCid } from '../store/index.js'
 import type { PublisherKey } from './keys.js'
 import { MAX_SIGNATURES } from './record.js'
 import type { ReleaseSignature } from './record.js'
-import { countTrustedSignatures, signingMessage } from './signing.js'
+import { countTrustedSignatures, signingMessage, untrustedKeysNote } from './signing.js'
 import type { TrustPolicy } from './trust.js'
 import { ThresholdNotMetError, UntrustedAppError } from './verify.js'
 
@@ -105,9 +105,10 @@ export async function verifyRevocation (signed: SignedRevocation, trust: TrustPo
   const policy = trust.forApp(signed.record.app)
   if (policy == null) throw new UntrustedAppError(`app "${signed.record.app}" is not in the trust policy`)
   const id = await revocationId(signed.record)
-  const { valid, invalid } = await countTrustedSignatures(id, REVOCATION_SIGNING_DOMAIN, signed.signatures, key => trust.isPublisher(signed.record.app, key))
+  const { valid, invalid, untrusted } = await countTrustedSignatures(id, REVOCATION_SIGNING_DOMAIN, signed.signatures, key => trust.isPublisher(signed.record.app, key))
   if (valid.length < policy.threshold) {
-    throw new ThresholdNotMetError(`the revocation of ${signed.record.release.toString()} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${invalid > 0 ? ` (${invalid} invalid)` : ''}`, { forged: invalid > 0 })
+    const notes = [untrustedKeysNote(untrusted, signed.record.app), invalid > 0 ? `${invalid} invalid` : ''].filter(n => n !== '')
+    throw new ThresholdNotMetError(`the revocation of ${signed.record.release.toString()} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys, ${policy.threshold} required${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`, { forged: invalid > 0 })
   }
   return { id, signers: valid }
 }

@@ -22,7 +22,7 @@ import { CODEC_DAG_CBOR } from '../store/index.js'
 import type { PublisherKey } from './keys.js'
 import { MAX_SIGNATURES } from './record.js'
 import type { ReleaseSignature } from './record.js'
-import { countTrustedSignatures, signingMessage } from './signing.js'
+import { countTrustedSignatures, signingMessage, untrustedKeysNote } from './signing.js'
 import { APP_NAME, PublishersSchema, SequenceSchema } from './trust.js'
 import type { AppPolicy, TrustPolicy } from './trust.js'
 import { ThresholdNotMetError, UntrustedAppError } from './verify.js'
@@ -173,9 +173,10 @@ export async function verifyRotation (signed: SignedRotation, trust: TrustPolicy
   if (record.sequence > current.sequence + 1) {
     throw new RotationOutOfOrderError(`the trust policy of ${record.app} is at sequence ${current.sequence}; a rotation to sequence ${record.sequence} needs the ${record.sequence - current.sequence - 1} before it first (anti-entropy sync brings them)`)
   }
-  const { valid, invalid } = await countTrustedSignatures(id, ROTATION_SIGNING_DOMAIN, signed.signatures, key => trust.isPublisher(record.app, key))
+  const { valid, invalid, untrusted } = await countTrustedSignatures(id, ROTATION_SIGNING_DOMAIN, signed.signatures, key => trust.isPublisher(record.app, key))
   if (valid.length < current.threshold) {
-    throw new ThresholdNotMetError(`the rotation of ${record.app} to sequence ${record.sequence} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by current publishers, ${current.threshold} required${invalid > 0 ? ` (${invalid} invalid)` : ''}`, { forged: invalid > 0 })
+    const notes = [untrustedKeysNote(untrusted, record.app, false), invalid > 0 ? `${invalid} invalid` : ''].filter(n => n !== '')
+    throw new ThresholdNotMetError(`the rotation of ${record.app} to sequence ${record.sequence} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by current publishers, ${current.threshold} required${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`, { forged: invalid > 0 })
   }
   return { id, signers: valid, policy: rotationPolicy(record) }
 }

@@ -30,14 +30,17 @@ export function signingMessage (id: CID, domain = RELEASE_SIGNING_DOMAIN): Uint8
 
 /**
  * The distinct keys `trusted` accepts whose signature over `id` under `domain` verifies,
- * and how many signatures by such keys did not verify (a forgery: the sender's fault).
+ * how many signatures by such keys did not verify (a forgery: the sender's fault), and
+ * the distinct keys that signed but are not trusted (named when the threshold is not met).
  * Revocations and trust rotations count their signatures with it.
  */
-export async function countTrustedSignatures (id: CID, domain: string, signatures: ReleaseSignature[], trusted: (key: string) => boolean): Promise<{ valid: string[], invalid: number }> {
+export async function countTrustedSignatures (id: CID, domain: string, signatures: ReleaseSignature[], trusted: (key: string) => boolean): Promise<{ valid: string[], invalid: number, untrusted: string[] }> {
   const valid = new Set<string>()
+  const untrusted = new Set<string>()
   let invalid = 0
   const message = signingMessage(id, domain)
   for (const s of signatures) {
+    if (!trusted(s.key)) untrusted.add(s.key)
     if (!trusted(s.key) || valid.has(s.key)) continue
     let ok = false
     try {
@@ -46,7 +49,29 @@ export async function countTrustedSignatures (id: CID, domain: string, signature
     if (ok) valid.add(s.key)
     else invalid++
   }
-  return { valid: [...valid], invalid }
+  return { valid: [...valid], invalid, untrusted: [...untrusted] }
+}
+
+/**
+ * A publisher key as messages show it: enough of both ends to find it in a trust file or
+ * in `keygen`'s output (every Ed25519 key starts with the same `z6Mk`).
+ */
+export function shortKey (key: string): string {
+  return key.length <= 24 ? key : `${key.slice(0, 12)}…${key.slice(-8)}`
+}
+
+/**
+ * The keys that signed but are not trusted for `app`, named (at most three, shortened),
+ * with what to do if they should be (unless `advice` is false): `1 by a key not trusted for kv: z6MkhQLEV2f1…2oNUM6Yt (…)`.
+ */
+export function untrustedKeysNote (keys: readonly string[], app: string, advice = true): string {
+  if (keys.length === 0) return ''
+  const named = keys.slice(0, 3).map(shortKey).join(', ')
+  const more = keys.length > 3 ? ` and ${keys.length - 3} more` : ''
+  const one = keys.length === 1
+  const note = `${keys.length} by ${one ? 'a key' : 'keys'} not trusted for ${app}: ${named}${more}`
+  if (!advice) return note
+  return `${note}; if ${one ? 'it is a publisher' : 'they are publishers'} of ${app}, add ${one ? 'it' : 'them'} to "publishers" of "${app}" in the trust file`
 }
 
 /** A signature by `key` over release `id`. */

@@ -15,7 +15,7 @@ import { parseManifest, readPackageManifest, walkPackageBlocks } from '../packag
 import type { BlockStore } from '../store/index.js'
 import { releaseId } from './record.js'
 import type { ReleaseRecord, SignedRelease } from './record.js'
-import { checkSignature } from './signing.js'
+import { checkSignature, untrustedKeysNote } from './signing.js'
 import type { TrustPolicy } from './trust.js'
 
 /** The release's app is not in the trust policy. */
@@ -116,7 +116,7 @@ export async function verifySignedRelease (signed: SignedRelease, options: Verif
   const { valid, untrusted, invalid, duplicate } = await classifySignatures(id, signed, options.trust)
   if (valid.length < policy.threshold) {
     const notes = [
-      untrusted.length > 0 ? `${untrusted.length} by keys not trusted for ${record.app}` : '',
+      untrustedKeysNote(untrusted, record.app),
       invalid.length > 0 ? `${invalid.length} invalid` : '',
       duplicate > 0 ? `${duplicate} repeated by the same key` : ''
     ].filter(n => n !== '')

@@ -36,6 +36,15 @@ describe('upgossip check', () => {
     expect(r.stdout).toContain('down(up(state)) == state: ok')
   })
 
+  it('compares JSON state by value: a sample written by hand (indented, keys in another order, a final newline) passes a correct release', async () => {
+    const v1 = await dir('n-v1', kvVersion('1.0.0', 'v1'))
+    const v2 = await dir('n-v2', kvVersion('2.0.0', 'v2'))
+    const state = await dir('n-state', { 'data.json': '{\n  "b": "two",\n  "a": 1\n}\n' })
+    const r = await runCli(['check', v2, '--previous', v1, '--state', state])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toContain('down(up(state)) == state: ok')
+  })
+
   it('reports a down transform that loses data, file by file', async () => {
     const v1 = await dir('b-v1', kvVersion('1.0.0', 'v1'))
     const files = kvVersion('2.0.0', 'v2')
@@ -45,7 +54,7 @@ describe('upgossip check', () => {
     const r = await runCli(['check', v2, '--previous', v1, '--state', state])
     expect(r.code).toBe(1)
     expect(r.stdout).toContain('down(up(state)) == state: NO')
-    expect(r.stdout).toContain('data.json: content differs after the round trip')
+    expect(r.stdout).toContain('data.json: differs after the round trip, first at .a: 1 → missing')
     expect(r.stderr).toContain('[CheckFailedError]')
   })
 

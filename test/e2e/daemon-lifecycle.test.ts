@@ -143,6 +143,36 @@ describe('daemon lifecycle', () => {
     expect(refused.stderr).toContain('[PskInvalidError]')
   })
 
+  it('a daemon that refuses to start leaves a new data directory as it found it: absent stays absent, empty stays empty', async () => {
+    net = await TestNet.create()
+    const policy = path.join(net.root, 'policy.json')
+    await fs.writeFile(policy, JSON.stringify({ rules: [{ rule: 'rollling', max: 1 }] }))
+    const listen = ['--listen', '/ip4/127.0.0.1/tcp/0']
+    // a mistyped --policy on a directory (and its parent) that did not exist: the trust store is not seeded there
+    const fresh = path.join(net.root, 'new-parent', 'fresh')
+    const bad = await runCli(['daemon', '--data', fresh, '--trust', net.trustFile, '--policy', policy, ...listen])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain(`policy ${policy}: rule "rollling" in "rules[0]" is not a rule; did you mean "rolling"? [PolicyInvalidError]`)
+    await expect(fs.stat(path.join(net.root, 'new-parent'))).rejects.toThrow(/ENOENT/)
+    // refused after the trust store was seeded and the event log opened (a bundle that is not one): an empty directory is emptied again
+    const empty = path.join(net.root, 'empty')
+    await fs.mkdir(empty)
+    const notABundle = path.join(net.root, 'not-a-bundle.car')
+    await fs.writeFile(notABundle, 'hello')
+    const refused = await runCli(['daemon', '--data', empty, '--trust', net.trustFile, '--install', notABundle, ...listen])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/\[\w+Error\]/)
+    expect(await fs.readdir(empty)).toEqual([])
+    // a directory in use is never touched: its trust store and event log stay
+    const a = await net.start('a')
+    await a.stop()
+    const before = (await fs.readdir(a.dataDir)).sort()
+    const again = await runCli(['daemon', '--data', a.dataDir, '--install', notABundle, ...listen])
+    expect(again.code).toBe(1)
+    expect((await fs.readdir(a.dataDir)).sort()).toEqual(before)
+    expect(before).toContain('trust.json')
+  })
+
   it('takes its options from --config, refuses unknown keys there, and command-line values win', async () => {
     net = await TestNet.create()
     const config = path.join(net.root, 'peer.json')

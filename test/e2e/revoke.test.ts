@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { generatePublisherKey, writeKeyFile } from '../../src/release/index.js'
+import { generatePublisherKey, shortKey, writeKeyFile } from '../../src/release/index.js'
 import { kvVersion } from './support/kv-app.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 
@@ -37,6 +37,13 @@ describe('revocation', () => {
     const below = await runCli(['revoke', 'kv@2.0.0', '--key', net.keyFile, '--data', a.dataDir])
     expect(below.code).toBe(1)
     expect(below.stderr).toContain('[ThresholdNotMetError]')
+    // a key missing from the trust file is named
+    const stranger = await generatePublisherKey()
+    const strangerFile = path.join(net.root, 'stranger.key')
+    await writeKeyFile(strangerFile, stranger)
+    const untrusted = await runCli(['revoke', 'kv@2.0.0', '--key', net.keyFile, '--key', strangerFile, '--data', a.dataDir])
+    expect(untrusted.code).toBe(1)
+    expect(untrusted.stderr).toContain(`1 valid signature by trusted keys, 2 required (1 by a key not trusted for kv: ${shortKey(stranger.id)};`)
     expect((await a.status()).version).toBe('2.0.0')
 
     const revoked = await runCli(['revoke', 'kv@2.0.0', '--key', net.keyFile, '--key', secondFile, '--reason', 'corrupts data', '--data', a.dataDir])
@@ -44,6 +51,12 @@ describe('revocation', () => {
     expect(revoked.stdout).toContain(`revoked kv@2.0.0 ${v2.id}`)
     for (const p of [a, b]) await p.waitVersion('1.0.0')
     await waitFor('v2 to show as revoked on b', async () => (await b.status()).releases.find(r => r.id === v2.id)?.state === 'revoked')
+    // on the peers that ran it and rolled it back, status says why it was revoked (docs/cli.md, "revoke")
+    for (const p of [a, b]) {
+      await waitFor(`v2 revoked with its reason on ${p.name}`, async () => (await p.status()).releases.find(r => r.id === v2.id)?.state === 'revoked')
+      expect((await p.status()).releases.find(r => r.id === v2.id)?.reason).toBe('revoked: corrupts data')
+    }
+    expect((await runCli(['status', '--data', b.dataDir])).stdout).toMatch(/kv 2\.0\.0 +revoked .* — revoked: corrupts data/)
     // b's write under 2.0.0 was carried back by down()
     expect(await b.call({ op: 'get', key: 'k' })).toEqual({ value: 'written under 2.0.0', version: '1.0.0' })
     const again = await runCli(['revoke', v2.id, '--key', net.keyFile, '--key', secondFile, '--data', b.dataDir])

@@ -280,6 +280,31 @@ describe('the release book', () => {
   })
 })
 
+describe('ThresholdNotMetError names the keys that signed but are not trusted', () => {
+  it('for a release: each untrusted key shortened, with what to do', async () => {
+    const { shortKey } = await import('../../src/release/index.js')
+    const { signed } = await release([mallory])
+    const err = await verifySignedRelease(signed, { trust: trust([alice], 1), clock }).catch((e: unknown) => e as Error)
+    expect(err).toBeInstanceOf(ThresholdNotMetError)
+    expect(shortKey(mallory.id)).toBe(`${mallory.id.slice(0, 12)}…${mallory.id.slice(-8)}`)
+    expect(err.message).toBe(`kv@2.0.0 has 0 valid signatures by trusted keys, 1 required (1 by a key not trusted for kv: ${shortKey(mallory.id)}; if it is a publisher of kv, add it to "publishers" of "kv" in the trust file)`)
+    expect(err.message).not.toContain(alice.id.slice(0, 12))
+    // several: each named once, a trusted signer is not among them
+    const two = await coSign(await coSign(signed, bob), alice)
+    const both = await verifySignedRelease(two, { trust: trust([alice, (await generatePublisherKey())], 2), clock }).catch((e: unknown) => e as Error)
+    expect(both.message).toMatch(/has 1 valid signature by trusted keys, 2 required \(2 by keys not trusted for kv: /)
+    expect(both.message).toContain(shortKey(mallory.id))
+    expect(both.message).toContain(shortKey(bob.id))
+  })
+
+  it('for a revocation: a key missing from the trust file is named', async () => {
+    const { signRevocation, verifyRevocation, shortKey } = await import('../../src/release/index.js')
+    const { id } = await release([alice])
+    const byBob = await signRevocation({ app: 'kv', release: id, issued: new Date(NOW).toISOString(), reason: 'bad' }, [bob])
+    await expect(verifyRevocation(byBob, trust([alice], 1))).rejects.toThrow(`has 0 valid signatures by trusted keys, 1 required (1 by a key not trusted for kv: ${shortKey(bob.id)};`)
+  })
+})
+
 describe('revocations', () => {
   it('need a threshold of distinct trusted signatures over their own domain', async () => {
     const { decodeRevocation, encodeRevocation, signRevocation, verifyRevocation, MalformedRevocationError } = await import('../../src/release/index.js')

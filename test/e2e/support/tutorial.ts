@@ -157,10 +157,14 @@ export async function stopDaemons (dir: string): Promise<void> {
 export async function runTutorial (dir: string, steps: TutorialStep[], timeoutMs = 600_000): Promise<{ results: StepResult[], timedOut: boolean, raw: string }> {
   const file = path.join(os.tmpdir(), `upgossip-tutorial-${process.pid}-${Date.now()}.sh`)
   await fs.writeFile(file, script(steps))
+  // `upgossip` on PATH as well as an alias: an alias is not seen by a command that runs
+  // another (`timeout 120 upgossip daemon …`), as a reader's installed command is
+  const bin = await fs.mkdtemp(path.join(os.tmpdir(), 'upgossip-tutorial-bin-'))
+  await fs.symlink(path.join(ROOT, 'bin', 'upgossip.js'), path.join(bin, 'upgossip'))
   // the caller's PATH as it is: with an older Node first, `upgossip` re-executes itself on
   // the pinned Node 22, as in a newcomer's terminal; under `npm test` Node 22 comes first
   // UPGOSSIP_REPO: the clone, as a page's set-up block names it (to copy testnet/apps/pykv, say)
-  const env: NodeJS.ProcessEnv = { ...process.env, UPGOSSIP_REPO: ROOT }
+  const env: NodeJS.ProcessEnv = { ...process.env, UPGOSSIP_REPO: ROOT, PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}` }
   delete env.UPGOSSIP_DATA
   return await new Promise((resolve, reject) => {
     const child = spawn('bash', ['--norc', '--noprofile', file], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
@@ -175,7 +179,7 @@ export async function runTutorial (dir: string, steps: TutorialStep[], timeoutMs
     child.on('error', reject)
     child.on('close', () => {
       clearTimeout(timer)
-      void fs.rm(file, { force: true }).finally(() => { resolve({ results: splitOutput(steps, raw), timedOut, raw }) })
+      void Promise.all([fs.rm(file, { force: true }), fs.rm(bin, { recursive: true, force: true })]).finally(() => { resolve({ results: splitOutput(steps, raw), timedOut, raw }) })
     })
   })
 }
