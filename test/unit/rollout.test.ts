@@ -37,6 +37,8 @@ interface World {
   approved: Set<string>
   held: Set<string>
   revoked: Set<string>
+  /** Release id → why its rollout is paused network-wide. */
+  paused: Map<string, string>
   view: ViewEntry[]
 }
 
@@ -45,6 +47,7 @@ function world (entries: ReleaseEntry[], running: string, previous?: string): Wo
   const approved = new Set<string>()
   const held = new Set<string>()
   const revoked = new Set<string>()
+  const paused = new Map<string, string>()
   const view: ViewEntry[] = []
   let state: NodeState = { app: 'kv', current: { id: `r-${running}`, version: running }, previous: previous == null ? null : { id: `r-${previous}`, version: previous }, since: NOW - 60_000 }
   const installed = async (id: string): Promise<InstalledRelease | undefined> => {
@@ -77,9 +80,10 @@ function world (entries: ReleaseEntry[], running: string, previous?: string): Wo
     peerId: () => '12D3KooWself',
     view: () => view,
     nodeState: { get state () { return state }, set: async s => { state = s } },
-    changes: { changed: () => {} }
+    changes: { changed: () => {} },
+    paused: (app, id) => app === 'kv' ? paused.get(id) : undefined
   }
-  return { rollout: new Rollout(components, { policy: [], labels: {}, settleMs: 10 }), entries, switches, approved, held, revoked, view }
+  return { rollout: new Rollout(components, { policy: [], labels: {}, settleMs: 10 }), entries, switches, approved, held, revoked, paused, view }
 }
 
 describe('the rollout', () => {
