@@ -178,8 +178,8 @@ describe('rollout pause and resume', () => {
     const b = await net.start('b', ['--app', 'kv', '--bootstrap', a.addr])
     const c = await net.start('c', ['--app', 'kv', '--bootstrap', a.addr])
     for (const p of [a, b, c]) await p.waitVersion('1.0.0')
-    // 2.0.2 crashes at start; one peer at a time may try it
-    const bad = await net.releaseFiles(kvVersion('2.0.2', 'crash-at-start', { upgrades: '^1.0.0', schedule: [{ rule: 'rolling', max: 1 }] }))
+    // 2.0.2 crashes at start; one peer at a time may try it; it upgrades from any older version, 2.0.1 included
+    const bad = await net.releaseFiles(kvVersion('2.0.2', 'crash-at-start', { schedule: [{ rule: 'rolling', max: 1 }] }))
     expect((await runCli(['publish', bad.file, '--data', a.dataDir])).code).toBe(0)
     const failedOn = await waitFor('a peer to fail 2.0.2', async () => {
       for (const p of [a, b, c]) if ((await release(p, bad.id))?.state === 'failed') return p
