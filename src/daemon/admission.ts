@@ -1,6 +1,6 @@
 /**
  * Admission: every message of the releases topic — a signed release, a revocation, a
- * trust rotation — comes in through {@link Admission.take}, whether gossip delivered it
+ * trust rotation, a rollout pause record — comes in through {@link Admission.take}, whether gossip delivered it
  * or anti-entropy sync fetched it, and leaves with one verdict. Gossip maps the verdict
  * to accept, ignore or reject; sync goes on with the next frame.
  */
@@ -8,6 +8,7 @@ import { MalformedInputError, RefusalError, UpgossipError } from '../errors.js'
 import { EquivocationError, decodeReleasesTopicMessage } from '../release/index.js'
 import type { ReleaseBook, ReleasesTopicMessage, Verdict } from '../release/index.js'
 import type { EventLog } from './event-log.js'
+import type { RolloutPauses } from './rollout-pauses.js'
 import type { DaemonMetrics } from './metrics.js'
 import type { TrustUpdates } from './trust-updates.js'
 import type { TurnedDown } from './turned-down.js'
@@ -37,6 +38,7 @@ export interface Intake {
 export interface AdmissionComponents {
   book: Pick<ReleaseBook, 'screen'>
   trustUpdates: Pick<TrustUpdates, 'applyRevocation' | 'applyRotation'>
+  pauses: Pick<RolloutPauses, 'apply'>
   turnedDown: Pick<TurnedDown, 'remember'>
   events: Pick<EventLog, 'info' | 'warn' | 'error'>
   metrics: Pick<DaemonMetrics, 'refused'>
@@ -108,6 +110,15 @@ export class Admission {
       try {
         const outcome = await this.c.trustUpdates.applyRevocation(message.revocation, where)
         return { verdict: { kind: outcome, id: message.revocation.record.release.toString() }, rotated: false, retry: false }
+      } catch (err) {
+        const verdict = refusal(err, false)
+        return { verdict, rotated: false, retry: dependsOnTrust(verdict) }
+      }
+    }
+    if (message.type === 'pause') {
+      try {
+        const outcome = await this.c.pauses.apply(message.pause, where)
+        return { verdict: { kind: outcome.kind, id: outcome.id }, rotated: false, retry: false }
       } catch (err) {
         const verdict = refusal(err, false)
         return { verdict, rotated: false, retry: dependsOnTrust(verdict) }

@@ -1,13 +1,13 @@
 /**
  * Anti-entropy: this peer and another exchange what the other lacks — every signed
- * release (with revocations and rotations) newer than the asker runs. Run on every new
+ * release (with revocations, rollout pauses and rotations) newer than the asker runs. Run on every new
  * connection (once identify shows the peer speaks sync), after a rotation with every
  * peer, and when a beat names a release or a trust sequence this peer lacks.
  */
 import { MAX_SYNC_APPS, SYNC_PROTOCOL, peerIdFromString, syncAnswer, takeInSyncAnswer } from '../net/index.js'
 import { encodeReleasesTopicMessage } from '../release/index.js'
 import type { PeerId, PeerNode, StatusBeat, SyncAnswerPart, SyncRequest } from '../net/index.js'
-import type { ReleaseBook, ReleasesTopicMessage, TrustStore } from '../release/index.js'
+import type { PauseBook, ReleaseBook, ReleasesTopicMessage, TrustStore } from '../release/index.js'
 import type { Clock } from '../clock.js'
 import type { Admission } from './admission.js'
 import type { EventLog } from './event-log.js'
@@ -36,12 +36,13 @@ export interface AntiEntropyComponents {
 
 /**
  * A sync answer for `request` ({@link syncAnswer}): per app asked, its revocations, its
- * rotations and the releases at or above the asker's version; only the frames kept are
+ * pause records, its rotations and the releases at or above the asker's version; only the frames kept are
  * encoded.
  */
-export function releasesFor (components: Pick<AntiEntropyComponents, 'book' | 'trustStore'>, request: SyncRequest): Uint8Array[] {
+export function releasesFor (components: Pick<AntiEntropyComponents, 'book' | 'trustStore'> & { pauseBook: Pick<PauseBook, 'list'> }, request: SyncRequest): Uint8Array[] {
   const parts = Object.entries(request).map(([app, version]): SyncAnswerPart<ReleasesTopicMessage> => ({
     revocations: components.book.revocations(app).map(revocation => ({ type: 'revocation', revocation })),
+    pauses: components.pauseBook.list(app).map(pause => ({ type: 'pause', pause })),
     rotations: components.trustStore.rotations(app).map(rotation => ({ type: 'rotation', rotation })),
     releases: components.book.atOrAbove(app, version ?? undefined).map(entry => ({ type: 'release', signed: entry.signed }))
   }))

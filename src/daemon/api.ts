@@ -29,6 +29,8 @@ export interface ReleaseStatus {
   size: number
   signers: number
   expires: string
+  /** The newest rollout pause or resume record held for it, if any. */
+  pause?: ReleasePauseStatus
 }
 
 /** One other peer in `GET /status`. */
@@ -81,6 +83,29 @@ export interface RotateResult {
   threshold: number
 }
 
+/** What `rollout pause` / `rollout resume` (`POST /pause`) did. */
+export interface PauseResult {
+  status: 'paused' | 'resumed' | 'known'
+  /** The pause record's id. */
+  id: string
+  app: string
+  release: string
+  action: 'pause' | 'resume'
+  sequence: number
+  /** The trusted keys whose signatures verified. */
+  signers: string[]
+}
+
+/** The pause or resume record held for a release, in `GET /status`. */
+export interface ReleasePauseStatus {
+  action: 'pause' | 'resume'
+  sequence: number
+  /** The publishers who signed it. */
+  signers: string[]
+  issued: string
+  reason: string
+}
+
 /** What `revoke` (`POST /revoke`) did. */
 export interface RevokeResult {
   status: 'revoked' | 'known'
@@ -129,6 +154,8 @@ export interface DaemonApi {
   publish: (bundle: Uint8Array) => Promise<PublishResult>
   /** Apply a signed revocation (dag-cbor) and gossip it. */
   revoke: (revocation: Uint8Array) => Promise<RevokeResult>
+  /** Apply a signed rollout pause or resume record (dag-cbor) and gossip it. */
+  pause: (record: Uint8Array) => Promise<PauseResult>
   /** Adopt a signed trust rotation (dag-cbor) and gossip it. */
   rotate: (rotation: Uint8Array) => Promise<RotateResult>
   /** One request to the app on `peer` (null: this peer), as the app's own `node.call`. */

@@ -226,6 +226,12 @@ export class ControlApi {
         sendJson(res, 200, await daemon.revoke(body))
         return
       }
+      case 'POST /pause': {
+        const body = await readBody(req, 64 * 1024)
+        if (body.byteLength === 0) throw new HttpError(400, 'EmptyBody', 'POST /pause wants a signed rollout pause or resume record (dag-cbor) as its body')
+        sendJson(res, 200, await daemon.pause(body))
+        return
+      }
       case 'POST /rotate': {
         const body = await readBody(req, MAX_ROTATE_BYTES)
         if (body.byteLength === 0) throw new HttpError(400, 'EmptyBody', 'POST /rotate wants a signed trust rotation (dag-cbor) as its body')

@@ -17,7 +17,7 @@ import type { Clock } from '../clock.js'
 import { createPeerNode, loadPeerKey, readPsk } from '../net/index.js'
 import type { ReleaseEntry } from '../release/index.js'
 import { writeJsonAtomic } from '../store/index.js'
-import type { DaemonEvents, RunningDaemon, DaemonStatus, PublishResult, RevokeResult, RollbackResult, RotateResult } from './api.js'
+import type { DaemonEvents, RunningDaemon, DaemonStatus, PauseResult, PublishResult, RevokeResult, RollbackResult, RotateResult } from './api.js'
 import { releasesFor } from './anti-entropy.js'
 import { ControlApi } from './control-api.js'
 import { ControlPortInUseError } from './errors.js'
@@ -126,6 +126,7 @@ export class Daemon implements RunningDaemon {
   async publish (bundle: Uint8Array): Promise<PublishResult> { return await this.parts.publishing.publish(bundle) }
   async revoke (revocation: Uint8Array): Promise<RevokeResult> { return await this.parts.publishing.revoke(revocation) }
   async rotate (rotation: Uint8Array): Promise<RotateResult> { return await this.parts.publishing.rotate(rotation) }
+  async pause (record: Uint8Array): Promise<PauseResult> { return await this.parts.publishing.pause(record) }
   async call (peer: string | null, request: unknown, protocol?: number): Promise<unknown> { return await this.parts.operator.call(peer, request, protocol) }
   async approve (ref: string): Promise<ReleaseEntry> { return await this.parts.operator.approve(ref) }
   async hold (ref: string): Promise<ReleaseEntry> { return await this.parts.operator.hold(ref) }

@@ -1,12 +1,12 @@
 /**
  * The parts of a daemon that need no network: its data directory and lock, event log,
- * metrics, trust store, node state, release book, block store, operator controls and
- * trust updates. They are opened first, so that files named on the command line are
+ * metrics, trust store, node state, release book, block store, operator controls, trust
+ * updates and rollout pauses. They are opened first, so that files named on the command line are
  * checked, and a first version installed, before the peer joins the network.
  */
 import type { Clock } from '../clock.js'
 import { killLeftoverGroup } from '../host/index.js'
-import { ReleaseBook, TrustStore } from '../release/index.js'
+import { PauseBook, ReleaseBook, TrustStore } from '../release/index.js'
 import type { ScheduleRule } from '../package/index.js'
 import { readPolicy } from '../schedule/index.js'
 import { readJsonFile } from '../schema.js'
@@ -22,6 +22,7 @@ import { DaemonMetrics } from './metrics.js'
 import { NodeStateStore } from './node-state.js'
 import type { DaemonOptions } from './options.js'
 import { installBundle } from './publishing.js'
+import { RolloutPauses } from './rollout-pauses.js'
 import { TrustUpdates } from './trust-updates.js'
 import { TurnedDown } from './turned-down.js'
 
@@ -43,6 +44,9 @@ export interface LocalParts {
   downloads: Downloads
   freshness: Freshness
   trustUpdates: TrustUpdates
+  /** Signed pause and resume records of rollouts. */
+  pauseBook: PauseBook
+  pauses: RolloutPauses
   /** The operator's `--policy` rules. */
   policy: ScheduleRule[]
   /** The `--app-config` settings handed to the app. */
@@ -72,6 +76,8 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
     const book = new ReleaseBook({ dir: dataDir.releases, trust: () => trustStore.policy, floor: app => nodeState.floor(app), maxSize: options.maxPackageSize, clock })
     const trustUpdates = new TrustUpdates({ trustStore, book, downloads, turnedDown, nodeState, events, metrics, changes })
     const freshness = new Freshness(clock, options.freezeAfterMs)
+    const pauseBook = new PauseBook(dataDir.pauses)
+    const pauses = new RolloutPauses({ pauses: pauseBook, trustStore, book, events, metrics, changes })
     const parts: LocalParts = {
       options,
       clock,
@@ -89,6 +95,8 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
       downloads,
       freshness,
       trustUpdates,
+      pauseBook,
+      pauses,
       ...named
     }
     if (seeded) events.info('trust-seeded', `trust store seeded from ${options.trust ?? ''}: ${trustStore.policy.appNames().length > 0 ? trustStore.policy.appNames().join(', ') : 'no apps'}`)
@@ -124,6 +132,7 @@ async function readNamedFiles (o: DaemonOptions): Promise<Pick<LocalParts, 'poli
 async function prepare (parts: LocalParts): Promise<void> {
   const { options: o, events, book, nodeState } = parts
   for (const problem of await book.load()) events.warn('release-unreadable', `skipped an unreadable release file: ${problem}`)
+  for (const problem of await parts.pauseBook.load()) events.warn('pause-unreadable', `skipped an unreadable pause record: ${problem}`)
   // a stop (or crash) between adopting a rotation and dropping what it no longer admits, or
   // rotations adopted again at start: nothing signed only by removed keys may start
   await parts.trustUpdates.start()

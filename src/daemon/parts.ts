@@ -142,7 +142,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     nodeState,
     changes,
     peerId: self,
-    view: () => view.list()
+    view: () => view.list(),
+    paused: (app, id) => local.pauses.pausedReason(app, id)
   }, { policy: local.policy, labels: o.labels, settleMs: Math.max(1000, Math.round(o.beatIntervalMs * 1.5)) })
 
   const status = new StatusProjection({
@@ -157,6 +158,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     metrics,
     clock,
     waitingOn: id => rollout.waitingOn(id),
+    pauseOf: (app, id) => local.pauses.get(app, id),
     failedReason: () => host.failedReason,
     appProcess: () => {
       const proc = host.current
@@ -164,7 +166,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     },
     switchStep: () => engine.inProgress?.step
   }, { labels: o.labels, network: o.network })
-  const admission = new Admission({ book, trustUpdates: local.trustUpdates, turnedDown, events, metrics, heardRelease: () => { beats.heardRelease() } })
+  const admission = new Admission({ book, trustUpdates: local.trustUpdates, pauses: local.pauses, turnedDown, events, metrics, heardRelease: () => { beats.heardRelease() } })
   const antiEntropy = new AntiEntropy({ node, sync, admission, book, trustStore, nodeState, turnedDown, events, clock })
   const gossip = new Gossip({
     node,
@@ -252,6 +254,8 @@ function connectParts (p: DaemonParts): void {
     void p.beats.beat()
   })
   p.rollout.on('announce', () => { void p.beats.beat() })
+  // a pause or a resume changes what may start here: decide again now, not at the next tick
+  p.pauses.on('changed', () => { void p.rollout.tick() })
   p.host.on('spoken', () => {
     updateShim()
     changes.changed()

@@ -1,21 +1,22 @@
 /**
  * Publishing: what an operator hands this peer — a release bundle (`publish`,
- * `--install`), a revocation, a trust rotation — is checked and taken in here, and
+ * `--install`), a revocation, a trust rotation, a rollout pause record — is checked and taken in here, and
  * gossiped when it is new. A bundle's release is checked on its record before any of its
  * blocks is stored.
  */
 import fs from 'node:fs/promises'
 import type { Clock } from '../clock.js'
-import { decodeRevocation, decodeRotation, encodeReleasesTopicMessage, readBundle, verifyReleasePackage, verifySignedRelease } from '../release/index.js'
+import { decodePause, decodeRevocation, decodeRotation, encodeReleasesTopicMessage, readBundle, verifyReleasePackage, verifySignedRelease } from '../release/index.js'
 import type { ReleaseBook, ReleaseBundle, ReleasesTopicMessage, TrustStore, Verdict } from '../release/index.js'
 import type { BlockStore, DataDir } from '../store/index.js'
 import { noteVerdict } from './admission.js'
-import type { PublishResult, RevokeResult, RotateResult } from './api.js'
+import type { PauseResult, PublishResult, RevokeResult, RotateResult } from './api.js'
 import type { Downloads } from './downloads.js'
 import { PublishRefusedError } from './errors.js'
 import type { EventLog } from './event-log.js'
 import type { DaemonMetrics } from './metrics.js'
 import type { NodeStateStore } from './node-state.js'
+import type { RolloutPauses } from './rollout-pauses.js'
 import { ensureUnpacked, importBlocks } from './staging.js'
 import type { TrustUpdates } from './trust-updates.js'
 
@@ -37,6 +38,7 @@ export interface BundleComponents {
 /** What publishing needs besides. */
 export interface PublishingComponents extends BundleComponents {
   trustUpdates: Pick<TrustUpdates, 'applyRevocation' | 'applyRotation'>
+  pauses: Pick<RolloutPauses, 'apply'>
   gossip: { publishRelease: (data: Uint8Array) => Promise<void> }
   /** Fetch (and stage) a release admitted without all its blocks. */
   fetch: (id: string) => void
@@ -126,6 +128,16 @@ export class Publishing {
     if (outcome.kind === 'new') await this.spread({ type: 'rotation', rotation }, 'the trust rotation')
     const { record } = rotation
     return { status: outcome.kind === 'new' ? 'rotated' : 'known', id: outcome.id, app: record.app, sequence: record.sequence, publishers: record.publishers, threshold: record.threshold }
+  }
+
+  /** `POST /pause`: apply a signed rollout pause or resume record and gossip it. */
+  async pause (bytes: Uint8Array): Promise<PauseResult> {
+    const pause = decodePause(bytes)
+    const outcome = await this.c.pauses.apply(pause, pause.record.action)
+    if (outcome.kind === 'new') await this.spread({ type: 'pause', pause }, `the rollout ${pause.record.action}`)
+    const { record } = pause
+    const done = record.action === 'pause' ? 'paused' : 'resumed'
+    return { status: outcome.kind === 'new' ? done : 'known', id: outcome.id, app: record.app, release: record.release.toString(), action: record.action, sequence: record.sequence, signers: outcome.signers }
   }
 
   /** Gossip a message; peers that miss it get it by sync. */

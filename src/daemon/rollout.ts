@@ -1,12 +1,12 @@
 /**
  * The rollout on this peer: runs the current version, picks the next release (the
- * newest staged one whose `upgrades` range holds the running version, step by step),
- * asks the schedule when, claims a slot, and hands the switch to the upgrade engine.
- * Joining with no code installs the newest trusted release found.
+ * newest staged one whose `upgrades` range holds the running version, step by step,
+ * passing over paused, held and halted ones: `chooseCandidate`), asks the schedule when,
+ * claims a slot, and hands the switch to the upgrade engine. Joining with no code
+ * installs the newest trusted release found.
  */
 import { EventEmitter } from 'node:events'
 import fs from 'node:fs/promises'
-import path from 'node:path'
 import semver from 'semver'
 import type { Clock } from '../clock.js'
 import { UpgossipError } from '../errors.js'
@@ -14,13 +14,15 @@ import type { AppHost } from '../host/index.js'
 import type { ViewEntry } from '../net/index.js'
 import type { ScheduleRule } from '../package/index.js'
 import type { ReleaseBook, ReleaseEntry } from '../release/index.js'
-import { applicableRules, claimWins, decide, moduleRunner, slotLimit } from '../schedule/index.js'
-import type { ScheduleContext, SchedulePeer } from '../schedule/index.js'
+import { parseManifest } from '../package/index.js'
+import { applicableRules, chooseCandidate, claimWins, decide, moduleRunner, slotLimit } from '../schedule/index.js'
+import type { CandidateRelease, PassedOver, ScheduleContext } from '../schedule/index.js'
 import { parseDuration } from '../duration.js'
-import { removeTree } from '../store/index.js'
 import type { DataDir } from '../store/index.js'
 import type { ReleaseRef, UpgradeEngine } from '../upgrade/index.js'
 import type { InstalledReleases } from './installed-releases.js'
+import { collectGarbage } from './package-garbage.js'
+import { schedulePeers } from './schedule-peers.js'
 import type { OperatorControls } from './controls.js'
 import type { EventLog } from './event-log.js'
 import type { NodeStateStore } from './node-state.js'
@@ -47,6 +49,8 @@ export interface RolloutComponents {
   view: () => ViewEntry[]
   nodeState: Pick<NodeStateStore, 'state' | 'set'>
   changes: { changed: () => void }
+  /** Why the rollout of a release is paused network-wide, if it is. */
+  paused: (app: string, id: string) => string | undefined
 }
 
 /** Options of the rollout. */
@@ -80,6 +84,10 @@ export class Rollout extends EventEmitter<RolloutEvents> {
   private stopped = false
   private readonly waiting = new Map<string, Waiting>()
   private readonly stagedAt = new Map<string, number>()
+  /** The rules that apply to each release (its manifest never changes). */
+  private readonly rulesOf = new Map<string, ScheduleRule[]>()
+  /** The release chosen last as next, if any. */
+  private chosen: string | undefined
   /** The release this peer claims a slot for now. */
   claim: string | null = null
   /** A first install (no previous version) in progress. */
@@ -96,10 +104,11 @@ export class Rollout extends EventEmitter<RolloutEvents> {
     return this.waiting.get(id)
   }
 
-  /** The newest release of this peer's app that waits now, and why (what beats tell other peers). */
+  /** The release of this peer's app that waits now (the one chosen next, else the newest), and why (what beats tell other peers). */
   waitingNow (): (Waiting & { id: string }) | undefined {
     const app = this.c.nodeState.state.app
-    const entry = this.c.book.list().filter(e => e.state === 'waiting' && e.signed.record.app === app).at(-1)
+    const all = this.c.book.list().filter(e => e.state === 'waiting' && e.signed.record.app === app)
+    const entry = all.find(e => e.id === this.chosen) ?? all.at(-1)
     const waiting = entry == null ? undefined : this.waiting.get(entry.id)
     return entry == null || waiting == null ? undefined : { id: entry.id, ...waiting }
   }
@@ -162,23 +171,6 @@ export class Rollout extends EventEmitter<RolloutEvents> {
     clearInterval(this.timer)
   }
 
-  /** The peers in view as the schedule sees them: those of this peer's app, or (`others`) of every other app. */
-  private peersForSchedule (others = false): SchedulePeer[] {
-    // peers of other apps on the same network take no part in this app's rollout, but `after` with an `app` counts them
-    const app = this.c.nodeState.state.app
-    return this.c.view().filter(e => (e.beat.app === app) !== others).map(e => ({
-      peerId: e.peerId,
-      app: e.beat.app,
-      version: e.beat.version,
-      state: e.beat.state,
-      labels: e.beat.labels,
-      since: e.beat.since ?? undefined,
-      upgrading: e.beat.upgrading ?? null,
-      claim: e.beat.claim ?? null,
-      failed: e.beat.failed ?? []
-    }))
-  }
-
   private context (entry: ReleaseEntry): ScheduleContext {
     const state = this.c.nodeState.state
     return {
@@ -192,8 +184,8 @@ export class Rollout extends EventEmitter<RolloutEvents> {
         claim: this.claim,
         failed: this.failedHere()
       },
-      peers: this.peersForSchedule(),
-      network: this.peersForSchedule(true),
+      peers: schedulePeers(this.c.view(), state.app),
+      network: schedulePeers(this.c.view(), state.app, true),
       release: { id: entry.id, version: entry.signed.record.version },
       stagedAt: this.stagedAt.get(entry.id) ?? this.c.clock.now(),
       approved: this.c.controls.isApproved(entry.id),
@@ -206,26 +198,41 @@ export class Rollout extends EventEmitter<RolloutEvents> {
     return this.c.book.list().filter(e => e.state === 'failed').map(e => e.id).slice(-16)
   }
 
-  /** The next release to switch to: the newest staged one whose `upgrades` range holds the running version. */
-  candidate (): ReleaseEntry | undefined {
-    const state = this.c.nodeState.state
-    if (state.app == null) return undefined
-    const running = state.current?.version
-    const eligible = this.c.book.list().filter(e => {
-      const { record } = e.signed
-      if (record.app !== state.app || (e.state !== 'staged' && e.state !== 'waiting')) return false
-      if (running == null) return true
-      if (!semver.gt(record.version, running)) return false
-      const range = (record.manifest as { upgrades?: string }).upgrades
-      return range == null || semver.satisfies(running, range)
-    })
-    return eligible.at(-1)
+  private rules (entry: ReleaseEntry): ScheduleRule[] {
+    let rules = this.rulesOf.get(entry.id)
+    if (rules == null) this.rulesOf.set(entry.id, rules = applicableRules(parseManifest(entry.signed.record.manifest).schedule, this.init.policy))
+    return rules
   }
 
-  private async setWaiting (entry: ReleaseEntry, waiting: Waiting): Promise<void> {
+  /** The next release to switch to, and why every other staged or waiting one of this app is passed over ({@link chooseCandidate}). */
+  choose (): { entry?: ReleaseEntry, passed: Map<string, PassedOver> } {
+    const state = this.c.nodeState.state
+    const app = state.app
+    if (app == null) return { passed: new Map() }
+    const entries = this.c.book.list().filter(e => e.signed.record.app === app && (e.state === 'staged' || e.state === 'waiting'))
+    const releases = entries.map((e): CandidateRelease & { entry: ReleaseEntry } => ({
+      entry: e,
+      id: e.id,
+      version: e.signed.record.version,
+      upgrades: (e.signed.record.manifest as { upgrades?: string }).upgrades,
+      rules: this.rules(e),
+      paused: this.c.paused(app, e.id),
+      held: this.c.controls.isHeld(e.id)
+    }))
+    const { candidate, passed } = chooseCandidate(releases, state.current?.version ?? null, r => this.context((r as typeof releases[number]).entry))
+    this.chosen = candidate?.id
+    return { entry: entries.find(e => e.id === candidate?.id), passed }
+  }
+
+  /** The next release to switch to: the newest staged one whose `upgrades` range holds the running version, and not paused, held or halted. */
+  candidate (): ReleaseEntry | undefined {
+    return this.choose().entry
+  }
+
+  private async setWaiting (entry: ReleaseEntry, waiting: Waiting, state: 'waiting' | 'staged' = 'waiting'): Promise<void> {
     const before = this.waiting.get(entry.id)
     this.waiting.set(entry.id, waiting)
-    if (entry.state !== 'waiting') await this.c.book.setState(entry.id, 'waiting')
+    if (entry.state !== state) await this.c.book.setState(entry.id, state)
     else if (before?.rule !== waiting.rule || before?.reason !== waiting.reason) this.c.changes.changed()
   }
 
@@ -258,7 +265,11 @@ export class Rollout extends EventEmitter<RolloutEvents> {
         })
         return
       }
-      const entry = this.candidate()
+      const { entry, passed } = this.choose()
+      for (const [id, why] of passed) {
+        const other = this.c.book.get(id)
+        if (other != null) await this.setWaiting(other, { rule: why.rule, reason: why.reason }, why.state)
+      }
       if (entry == null) return
       if (!this.stagedAt.has(entry.id)) this.stagedAt.set(entry.id, this.c.clock.now())
       const state = this.c.nodeState.state
@@ -270,14 +281,10 @@ export class Rollout extends EventEmitter<RolloutEvents> {
         await this.firstInstall(entry)
         return
       }
-      if (this.c.controls.isHeld(entry.id)) {
-        await this.setWaiting(entry, { rule: 'hold', reason: `held by the operator; "upgossip resume ${entry.id}" lets it go` })
-        return
-      }
       const to = await this.c.releases.installed(entry.id)
       const from = await this.c.releases.installed(state.current.id)
       if (to == null || from == null) return
-      const rules = applicableRules(to.manifest.schedule, this.init.policy)
+      const rules = this.rules(entry)
       const runModule = moduleRunner(to.packageDir, m => { this.c.events.warn('schedule-module', m) })
       const decision = await decide(rules, this.context(entry), runModule)
       if (!decision.start) {
@@ -297,9 +304,10 @@ export class Rollout extends EventEmitter<RolloutEvents> {
           return
         }
       }
-      // a hold, a revocation or a stop may have come in meanwhile, or the running version changed
+      // a hold, a pause, a revocation or a stop may have come in meanwhile, or the running version changed
       const now = this.c.book.get(entry.id)
       if (this.stopped || now == null || (now.state !== 'staged' && now.state !== 'waiting') || this.c.controls.isHeld(entry.id) ||
+        this.c.paused(entry.signed.record.app, entry.id) != null ||
         this.c.book.isRevoked(entry.id) || this.c.nodeState.state.current?.id !== from.id) return
       this.waiting.delete(entry.id)
       await this.c.book.setState(entry.id, 'upgrading')
@@ -359,18 +367,7 @@ export class Rollout extends EventEmitter<RolloutEvents> {
 
   /** Keep the packages and states of the current and previous versions, and of releases still to come. */
   async collectGarbage (): Promise<void> {
-    const state = this.c.nodeState.state
-    const keepStates = new Set([state.current?.id, state.previous?.id].filter((x): x is string => x != null))
-    // releases still to come, and those whose simulation objects older peers' chains need
-    const keepPackages = new Set([...keepStates, ...this.c.book.list().filter(e => ['fetching', 'staged', 'waiting', 'upgrading'].includes(e.state) ||
-      (e.signed.record.manifest as { simulation?: unknown }).simulation != null).map(e => e.id)])
-    for (const [dir, keep] of [['state', keepStates], ['packages', keepPackages]] as const) {
-      const root = dir === 'state' ? this.c.dataDir.states : this.c.dataDir.packages
-      for (const name of await fs.readdir(root).catch(() => [] as string[])) {
-        if (name.startsWith('.') || keep.has(name)) continue
-        await removeTree(path.join(root, name))
-      }
-    }
+    await collectGarbage(this.c)
   }
 
   /** `upgossip rollback` (or a revocation, or an unhealthy version): go back to the previous version on this peer. */

@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../clock.js'
 import type { NetworkView, PeerNode } from '../net/index.js'
-import type { AppPolicy, ReleaseBook, ReleaseEntry, TrustStore } from '../release/index.js'
+import type { AppPolicy, ReleaseBook, ReleaseEntry, SignedPause, TrustStore } from '../release/index.js'
 import type { DaemonStatus, NetworkPeerStatus, PeerState, ReleaseStatus } from './api.js'
 import type { StatusChanges } from './changes.js'
 import type { Downloads } from './downloads.js'
@@ -24,8 +24,10 @@ export interface StatusComponents {
   view: Pick<NetworkView, 'list'>
   trustStore: Pick<TrustStore, 'policy'>
   freshness: Pick<Freshness, 'status'>
-  /** Why a release waits to start here, if it does. */
+  /** Why a release waits to start here (or is passed over), if it does. */
   waitingOn: (id: string) => { rule: string, reason?: string } | undefined
+  /** The rollout pause or resume record held for a release, if any. */
+  pauseOf: (app: string, id: string) => SignedPause | undefined
   /** Why no version can run, if none can. */
   failedReason: () => string | undefined
   /** A process app's pid and port, while one runs. */
@@ -140,7 +142,8 @@ export class StatusProjection {
   private release (e: ReleaseEntry): ReleaseStatus {
     const r = e.signed.record
     const s: ReleaseStatus = { id: e.id, app: r.app, version: r.version, state: e.state, have: this.have(e), size: r.size, signers: e.signed.signatures.length, expires: r.expires }
-    const waiting = e.state === 'waiting' ? this.c.waitingOn(e.id) : undefined
+    // a staged release says why it is not next, as a waiting one says what it waits on
+    const waiting = e.state === 'waiting' || e.state === 'staged' ? this.c.waitingOn(e.id) : undefined
     if (waiting != null) {
       s.waitingOn = waiting.rule
       if (waiting.reason != null) s.reason = waiting.reason
@@ -148,6 +151,11 @@ export class StatusProjection {
     if (e.reason != null) s.reason = e.reason
     const paused = e.state === 'fetching' ? this.c.downloads.pausedReason(e.id) : undefined
     if (paused != null) s.reason = paused
+    const pause = this.c.pauseOf(r.app, e.id)
+    if (pause != null) {
+      const p = pause.record
+      s.pause = { action: p.action, sequence: p.sequence, signers: pause.signatures.map(x => x.key), issued: p.issued, reason: p.reason }
+    }
     return s
   }
 

@@ -1,7 +1,8 @@
 /**
  * Anti-entropy over `/upgossip/sync/1.0.0`: the asker sends `{ apps: { <app>: <version
  * it runs, or null> } }`; the answer is one frame per releases-topic message: the apps'
- * revocations and trust rotations, then every signed release newer than that version.
+ * revocations, rollout pauses and trust rotations, then every signed release newer than
+ * that version.
  * What arrives goes through the same admission as gossip.
  *
  * {@link SyncProtocol} is a libp2p service: `createPeerNode` registers it as `sync`,
@@ -24,43 +25,46 @@ export class SyncProtocolError extends UpgossipError {
 
 /** Most apps in one sync request. */
 export const MAX_SYNC_APPS = 32
-/** Most frames (releases, revocations, rotations) in one sync answer. */
+/** Most frames (releases, revocations, pauses, rotations) in one sync answer. */
 export const MAX_SYNC_RELEASES = 256
 
-/** Most revocations, and most rotations, per app in one sync answer; releases fill the rest. */
+/** Most revocations, most pause records, and most rotations, per app in one sync answer; releases fill the rest. */
 export const SYNC_TRUST_FRAMES_PER_APP = 32
-/** Most revocations and rotations of every app together in one sync answer. */
+/** Most revocations, pause records and rotations of every app together in one sync answer. */
 export const SYNC_TRUST_FRAMES = 128
 
 /** What one app contributes to a sync answer; each list oldest (or lowest sequence) first. */
 export interface SyncAnswerPart<T> {
   revocations: T[]
+  /** Rollout pause records (pauses and resumes), oldest issued first. */
+  pauses?: T[]
   rotations: T[]
   releases: T[]
 }
 
 /** The bounds of a sync answer. */
 export interface SyncAnswerLimits {
-  /** Revocations per app, and rotations per app. */
+  /** Revocations per app, pause records per app, and rotations per app. */
   trustPerApp: number
-  /** Revocations and rotations of every app together. */
+  /** Revocations, pause records and rotations of every app together. */
   trust: number
   /** Frames in all. */
   frames: number
 }
 
 /**
- * A sync answer, in the order a late peer can take it in: per app the revocations, then
- * the rotations, then every app's releases. A revocation made under the policy before a
- * rotation is still checked under that policy; a release signed by new keys comes after
- * the rotation that trusts them. Revocations and rotations are bounded, newest kept, so
- * that releases always fit; releases are cut oldest first.
+ * A sync answer, in the order a late peer can take it in: per app the revocations and the
+ * pause records, then the rotations, then every app's releases. A revocation or pause made
+ * under the policy before a rotation is still checked under that policy; a release (or a
+ * pause) signed by new keys comes after the rotation that trusts them (the asker sets
+ * such frames aside and tries them again). Revocations, pauses and rotations are bounded,
+ * newest kept, so that releases always fit; releases are cut oldest first.
  */
 export function syncAnswer<T> (parts: Array<SyncAnswerPart<T>>, limits: SyncAnswerLimits = { trustPerApp: SYNC_TRUST_FRAMES_PER_APP, trust: SYNC_TRUST_FRAMES, frames: MAX_SYNC_RELEASES }): T[] {
   const trust: T[] = []
   const releases: T[] = []
   for (const part of parts) {
-    trust.push(...part.revocations.slice(-limits.trustPerApp), ...part.rotations.slice(-limits.trustPerApp))
+    trust.push(...part.revocations.slice(-limits.trustPerApp), ...(part.pauses ?? []).slice(-limits.trustPerApp), ...part.rotations.slice(-limits.trustPerApp))
     releases.push(...part.releases)
   }
   const kept = trust.slice(-limits.trust)
@@ -102,7 +106,7 @@ export interface SyncInit {
   metrics: NetMetrics
   /** Operator-facing notes (the event log): requests refused. */
   log: (message: string) => void
-  /** Encoded releases-topic messages for these apps: revocations and rotations first, then signed releases newer than the given versions. */
+  /** Encoded releases-topic messages for these apps: revocations, pauses and rotations first, then signed releases newer than the given versions. */
   releasesFor: (request: SyncRequest) => Uint8Array[]
 }
 

@@ -1,8 +1,8 @@
 /**
  * `release/` — what a publisher signs and a peer admits: the release record and its id,
  * Ed25519 publisher keys, signatures over a domain-separated message, signature merging,
- * the trust policy and its store, trust rotations, revocations, verification, and release
- * bundles (CAR).
+ * the trust policy and its store, trust rotations, revocations, rollout pauses,
+ * verification, and release bundles (CAR).
  *
  * @example
  * ```ts
@@ -15,6 +15,8 @@
 export * from './bundle.js'
 export * from './create.js'
 export * from './keys.js'
+export * from './pause.js'
+export * from './pause-book.js'
 export * from './record.js'
 export * from './release-book.js'
 export * from './revocation.js'

@@ -29,14 +29,16 @@ export function signingMessage (id: CID, domain = RELEASE_SIGNING_DOMAIN): Uint8
 }
 
 /**
- * The distinct keys `trusted` accepts whose signature over `id` under `domain` verifies,
- * how many signatures by such keys did not verify (a forgery: the sender's fault), and
- * the distinct keys that signed but are not trusted (named when the threshold is not met).
- * Revocations and trust rotations count their signatures with it.
+ * The distinct keys `trusted` accepts whose signature over `id` under `domain` verifies
+ * (and those signatures, one per key), how many signatures by such keys did not verify (a
+ * forgery: the sender's fault), and the distinct keys that signed but are not trusted
+ * (named when the threshold is not met). Revocations, trust rotations and pause records
+ * count their signatures with it.
  */
-export async function countTrustedSignatures (id: CID, domain: string, signatures: ReleaseSignature[], trusted: (key: string) => boolean): Promise<{ valid: string[], invalid: number, untrusted: string[] }> {
+export async function countTrustedSignatures (id: CID, domain: string, signatures: ReleaseSignature[], trusted: (key: string) => boolean): Promise<{ valid: string[], invalid: number, untrusted: string[], kept: ReleaseSignature[] }> {
   const valid = new Set<string>()
   const untrusted = new Set<string>()
+  const kept: ReleaseSignature[] = []
   let invalid = 0
   const message = signingMessage(id, domain)
   for (const s of signatures) {
@@ -46,10 +48,12 @@ export async function countTrustedSignatures (id: CID, domain: string, signature
     try {
       ok = await publicKeyFromString(s.key).verify(message, s.sig)
     } catch {}
-    if (ok) valid.add(s.key)
-    else invalid++
+    if (ok) {
+      valid.add(s.key)
+      kept.push(s)
+    } else invalid++
   }
-  return { valid: [...valid], invalid, untrusted: [...untrusted] }
+  return { valid: [...valid], invalid, untrusted: [...untrusted], kept }
 }
 
 /**

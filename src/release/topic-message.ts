@@ -1,13 +1,16 @@
 /**
  * What the releases topic carries: dag-cbor envelopes `{ type, … }` — a signed release,
- * a revocation or a trust rotation, each as the bytes of its own codec. Never package
- * blocks. A type this version does not know is ignored, not rejected.
+ * a revocation, a trust rotation or a rollout pause record, each as the bytes of its own
+ * codec under a key named like its type. Never package blocks. A type this version does
+ * not know is ignored, not rejected.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { decodeDagCbor } from '../dag-cbor.js'
 import { PolicyRefusalError } from '../errors.js'
 import { MalformedReleaseError, MAX_SIGNED_RELEASE_BYTES, decodeSignedRelease, encodeSignedRelease } from './record.js'
 import type { SignedRelease } from './record.js'
+import { decodePause, encodePause } from './pause.js'
+import type { SignedPause } from './pause.js'
 import { decodeRevocation, encodeRevocation } from './revocation.js'
 import type { SignedRevocation } from './revocation.js'
 import { decodeRotation, encodeRotation } from './rotation.js'
@@ -24,6 +27,7 @@ export type ReleasesTopicMessage =
   | { type: 'release', signed: SignedRelease }
   | { type: 'revocation', revocation: SignedRevocation }
   | { type: 'rotation', rotation: SignedRotation }
+  | { type: 'pause', pause: SignedPause }
 
 /** Largest releases-topic message. */
 export const MAX_RELEASES_TOPIC_MESSAGE = MAX_SIGNED_RELEASE_BYTES + 1024
@@ -32,6 +36,7 @@ export const MAX_RELEASES_TOPIC_MESSAGE = MAX_SIGNED_RELEASE_BYTES + 1024
 export function encodeReleasesTopicMessage (message: ReleasesTopicMessage): Uint8Array {
   if (message.type === 'revocation') return dagCbor.encode({ type: message.type, revocation: encodeRevocation(message.revocation) })
   if (message.type === 'rotation') return dagCbor.encode({ type: message.type, rotation: encodeRotation(message.rotation) })
+  if (message.type === 'pause') return dagCbor.encode({ type: message.type, pause: encodePause(message.pause) })
   return dagCbor.encode({ type: message.type, release: encodeSignedRelease(message.signed) })
 }
 
@@ -45,20 +50,25 @@ export function decodeReleasesTopicMessage (bytes: Uint8Array): ReleasesTopicMes
     throw new MalformedReleaseError(`releases-topic message is not dag-cbor: ${(err as Error).message}`)
   }
   if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new MalformedReleaseError('releases-topic message is not a map')
-  const { type, release, revocation, rotation, ...rest } = value as Record<string, unknown>
+  const { type, release, revocation, rotation, pause, ...rest } = value as Record<string, unknown>
   if (typeof type !== 'string') throw new MalformedReleaseError('releases-topic message has no type')
+  if (type === 'pause') {
+    if (Object.keys(rest).length > 0 || release !== undefined || revocation !== undefined || rotation !== undefined) throw new MalformedReleaseError('pause message has unknown keys')
+    if (!(pause instanceof Uint8Array)) throw new MalformedReleaseError('pause message carries no pause record bytes')
+    return { type, pause: decodePause(pause) }
+  }
   if (type === 'rotation') {
-    if (Object.keys(rest).length > 0 || release !== undefined || revocation !== undefined) throw new MalformedReleaseError('rotation message has unknown keys')
+    if (Object.keys(rest).length > 0 || release !== undefined || revocation !== undefined || pause !== undefined) throw new MalformedReleaseError('rotation message has unknown keys')
     if (!(rotation instanceof Uint8Array)) throw new MalformedReleaseError('rotation message carries no rotation bytes')
     return { type, rotation: decodeRotation(rotation) }
   }
   if (type === 'revocation') {
-    if (Object.keys(rest).length > 0 || release !== undefined || rotation !== undefined) throw new MalformedReleaseError('revocation message has unknown keys')
+    if (Object.keys(rest).length > 0 || release !== undefined || rotation !== undefined || pause !== undefined) throw new MalformedReleaseError('revocation message has unknown keys')
     if (!(revocation instanceof Uint8Array)) throw new MalformedReleaseError('revocation message carries no revocation bytes')
     return { type, revocation: decodeRevocation(revocation) }
   }
   if (type !== 'release') throw new UnknownMessageTypeError(`releases-topic message type "${type.slice(0, 40)}" is not known to this version`)
-  if (revocation !== undefined || rotation !== undefined) throw new MalformedReleaseError('release message has unknown keys')
+  if (revocation !== undefined || rotation !== undefined || pause !== undefined) throw new MalformedReleaseError('release message has unknown keys')
   if (Object.keys(rest).length > 0) throw new MalformedReleaseError(`releases-topic message has unknown keys ${Object.keys(rest).slice(0, 5).join(', ')}`)
   if (!(release instanceof Uint8Array)) throw new MalformedReleaseError('releases-topic message carries no release bytes')
   return { type, signed: decodeSignedRelease(release) }

@@ -1,5 +1,6 @@
 /**
- * `schedule/` — the decision "may this peer start this upgrade now": every rule of
+ * `schedule/` — the decisions "which release next" and "may this peer start this upgrade
+ * now": the choice of candidate (paused, held and halted releases skipped), every rule of
  * docs/manifest.md evaluated against the network view and an injected clock, ranks, the claim
  * step, `module` rules in a worker thread, and the operator's local policy.
  *
@@ -10,6 +11,7 @@
  * if (!decision.start) console.log(`waiting on ${decision.waitingOn}: ${decision.reason}`)
  * ```
  */
+export * from './candidates.js'
 export * from './coexistence.js'
 export * from './context.js'
 export * from './module-rule.js'

@@ -26,6 +26,8 @@ export class DataDir {
   get blocks (): string { return this.file('blocks') }
   /** Signed releases and their local state. */
   get releases (): string { return this.file('releases') }
+  /** Rollout pause records, `pauses/<app>/<release id>.cbor`. */
+  get pauses (): string { return this.file('pauses') }
   /** Unpacked packages, one directory per release id. */
   get packages (): string { return this.file('packages') }
   /** State directories, one per kept release id. */

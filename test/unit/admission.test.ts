@@ -40,6 +40,7 @@ async function harness (key: PublisherKey, trustUpdates: Partial<AdmissionCompon
       applyRevocation: trustUpdates.applyRevocation ?? (async () => 'new'),
       applyRotation: trustUpdates.applyRotation ?? (async () => ({ kind: 'known', id: 'rot', app: 'kv', policy: { publishers: [key.id], threshold: 1, sequence: 0 } }))
     },
+    pauses: { apply: async () => ({ kind: 'new', id: 'pause', signers: [] }) },
     turnedDown,
     events: { info: log('info'), warn: log('warn'), error: log('error') },
     metrics: { refused: name => { refused.push(name) } },

@@ -17,6 +17,7 @@ export function stubDaemonApi (overrides: Partial<DaemonApi> = {}): DaemonApi & 
     metricsText: async () => '',
     publish: refuse,
     revoke: refuse,
+    pause: refuse,
     rotate: refuse,
     call: refuse,
     approve: refuse,

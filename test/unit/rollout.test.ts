@@ -1,8 +1,9 @@
 /**
  * The rollout's decisions on one peer, with its collaborators stubbed through its
  * components object: which release is next (the newest staged one whose `upgrades`
- * range holds the running version, step by step), what a waiting release waits on, and
- * when the switch is handed to the upgrade engine.
+ * range holds the running version, step by step, passing over paused, held, halted and
+ * failed ones), what a waiting or passed-over release waits on, and when the switch is
+ * handed to the upgrade engine.
  */
 import { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
@@ -37,6 +38,8 @@ interface World {
   approved: Set<string>
   held: Set<string>
   revoked: Set<string>
+  /** Release id → why its rollout is paused network-wide. */
+  paused: Map<string, string>
   view: ViewEntry[]
 }
 
@@ -45,6 +48,7 @@ function world (entries: ReleaseEntry[], running: string, previous?: string): Wo
   const approved = new Set<string>()
   const held = new Set<string>()
   const revoked = new Set<string>()
+  const paused = new Map<string, string>()
   const view: ViewEntry[] = []
   let state: NodeState = { app: 'kv', current: { id: `r-${running}`, version: running }, previous: previous == null ? null : { id: `r-${previous}`, version: previous }, since: NOW - 60_000 }
   const installed = async (id: string): Promise<InstalledRelease | undefined> => {
@@ -77,9 +81,10 @@ function world (entries: ReleaseEntry[], running: string, previous?: string): Wo
     peerId: () => '12D3KooWself',
     view: () => view,
     nodeState: { get state () { return state }, set: async s => { state = s } },
-    changes: { changed: () => {} }
+    changes: { changed: () => {} },
+    paused: (app, id) => app === 'kv' ? paused.get(id) : undefined
   }
-  return { rollout: new Rollout(components, { policy: [], labels: {}, settleMs: 10 }), entries, switches, approved, held, revoked, view }
+  return { rollout: new Rollout(components, { policy: [], labels: {}, settleMs: 10 }), entries, switches, approved, held, revoked, paused, view }
 }
 
 describe('the rollout', () => {
@@ -134,4 +139,67 @@ describe('the rollout', () => {
     const alone = world([entry('1.0.0', 'active')], '1.0.0')
     await expect(alone.rollout.rollback()).rejects.toThrow('no previous version')
   })
+
+  it('a halted release does not block a fix published under a lower version (2.0.1 after a failed 2.0.2), and says why it waits', async () => {
+    const w = world([entry('1.0.0', 'active'), entry('2.0.2', 'staged'), entry('2.0.1', 'staged')], '1.0.0')
+    w.view.push(failedOn('r-2.0.2'))
+    expect(w.rollout.candidate()?.signed.record.version).toBe('2.0.1')
+    await w.rollout.tick()
+    expect(w.switches).toEqual(['upgrade 1.0.0 -> 2.0.1'])
+    expect(w.entries[1]?.state).toBe('waiting')
+    expect(w.rollout.waitingOn('r-2.0.2')).toMatchObject({ rule: 'halt-on-failures', reason: expect.stringContaining('1 peer(s) reported this release failed') })
+  })
+
+  it('a release that failed here is skipped for the next one down', async () => {
+    const w = world([entry('1.0.0', 'active'), entry('2.0.1', 'staged'), entry('2.0.2', 'failed')], '1.0.0')
+    await w.rollout.tick()
+    expect(w.switches).toEqual(['upgrade 1.0.0 -> 2.0.1'])
+  })
+
+  it('a paused release waits on "paused" with who paused it and why, checked before halt-on-failures; the next one down goes; resumed, it goes', async () => {
+    const w = world([entry('1.0.0', 'active'), entry('2.0.0', 'staged', { upgrades: '^1.0.0' })], '1.0.0')
+    w.paused.set('r-2.0.0', 'paused by the publishers of kv (z6Mkalice…) at 2026-06-01T00:00:00Z: p99 doubled')
+    w.view.push(failedOn('r-2.0.0'))
+    await w.rollout.tick()
+    expect(w.switches).toEqual([])
+    expect(w.entries[1]?.state).toBe('waiting')
+    expect(w.rollout.waitingOn('r-2.0.0')).toEqual({ rule: 'paused', reason: expect.stringContaining('p99 doubled') })
+    expect(w.rollout.waitingNow()).toMatchObject({ id: 'r-2.0.0', rule: 'paused' })
+    w.paused.delete('r-2.0.0')
+    w.view.length = 0
+    await w.rollout.tick()
+    expect(w.switches).toEqual(['upgrade 1.0.0 -> 2.0.0'])
+  })
+
+  it('with the newest paused, an older release goes first; the beat names the one chosen', async () => {
+    const w = world([entry('1.0.0', 'active'), entry('1.5.0', 'staged', { schedule: [{ rule: 'approve' }] }), entry('2.0.0', 'staged')], '1.0.0')
+    w.paused.set('r-2.0.0', 'paused by the publishers')
+    await w.rollout.tick()
+    expect(w.rollout.waitingOn('r-1.5.0')?.rule).toBe('approve')
+    expect(w.rollout.waitingOn('r-2.0.0')?.rule).toBe('paused')
+    expect(w.rollout.waitingNow()).toMatchObject({ id: 'r-1.5.0', rule: 'approve' })
+  })
+
+  it('every staged release it passes over says why: a newer one goes first, its upgrades range, or not newer than what runs', async () => {
+    const w = world([entry('1.0.0', 'active'), entry('1.1.0', 'staged'), entry('1.2.0', 'staged', { schedule: [{ rule: 'approve' }] }), entry('3.0.0', 'staged', { upgrades: '^2.0.0' })], '1.0.0')
+    await w.rollout.tick()
+    expect(w.rollout.waitingOn('r-1.2.0')?.rule).toBe('approve')
+    expect(w.rollout.waitingOn('r-1.1.0')).toMatchObject({ rule: 'newer', reason: '1.2.0 is newer and goes first' })
+    expect(w.rollout.waitingOn('r-3.0.0')).toMatchObject({ rule: 'upgrades', reason: expect.stringContaining('^2.0.0') })
+    expect(w.entries[1]?.state).toBe('staged')
+    const past = world([entry('1.5.0', 'staged'), entry('2.0.0', 'active')], '2.0.0')
+    await past.rollout.tick()
+    expect(past.rollout.waitingOn('r-1.5.0')).toMatchObject({ rule: 'older', reason: expect.stringContaining('2.0.0') })
+    for (const e of [...w.entries, ...past.entries].filter(x => x.state === 'staged' || x.state === 'waiting')) {
+      expect((w.rollout.waitingOn(e.id) ?? past.rollout.waitingOn(e.id))?.reason, e.id).toBeTruthy()
+    }
+  })
 })
+
+function failedOn (id: string): ViewEntry {
+  return {
+    peerId: '12D3KooWother',
+    seen: NOW,
+    beat: { v: 1, seq: 1, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [], since: NOW - 1000, protocol: 1, upgrading: null, claim: null, failed: [id], waiting: null }
+  }
+}

@@ -52,6 +52,7 @@ async function projection (over: Partial<StatusComponents> & { entries: ReleaseE
     trustStore: { policy: TrustPolicy.parse({ apps: {} }) },
     freshness: { status: () => ({ lastStatus: null, lastRelease: null, frozen: false, freezeAfterMs: 60_000 }) },
     waitingOn: () => undefined,
+    pauseOf: () => undefined,
     failedReason: () => undefined,
     switchStep: () => undefined,
     appProcess: () => undefined,
