@@ -16,7 +16,7 @@ import { TurnedDown } from '../../src/daemon/turned-down.js'
 import {
   MalformedPauseError, PAUSE_SIGNING_DOMAIN, PauseAppMismatchError, PauseBook, PauseOutdatedError, REVOCATION_SIGNING_DOMAIN, ThresholdNotMetError,
   TrustPolicy, UntrustedAppError, decodePause, decodeReleasesTopicMessage, describePause, encodePause, encodeReleasesTopicMessage, generatePublisherKey,
-  pauseId, pauseSupersedes, revocationId, signPause, signRevocation, signingMessage, verifyPause, verifyRevocation
+  pauseId, pauseSupersedes, revocationId, shortKey, signPause, signRevocation, signingMessage, verifyPause, verifyRevocation
 } from '../../src/release/index.js'
 import type { PauseRecord, PublisherKey, ReleaseBook, SignedPause } from '../../src/release/index.js'
 import { tempDir } from '../helpers.js'
@@ -49,7 +49,7 @@ describe('pause records', () => {
     const message = decodeReleasesTopicMessage(encodeReleasesTopicMessage({ type: 'pause', pause: signed }))
     expect(message.type).toBe('pause')
     const reason = describePause(signed)
-    expect(reason).toContain(alice.id.slice(0, 16))
+    expect(reason).toContain(shortKey(alice.id))
     expect(reason).toContain('p99 doubled')
     expect(reason).toContain('rollout resume')
   })
