@@ -18,6 +18,7 @@ import { daemonCommand } from './commands/daemon.js'
 import { initCommand } from './commands/init.js'
 import { operatorCommands } from './commands/operator.js'
 import { revokeCommand } from './commands/revoke.js'
+import { rolloutCommand } from './commands/rollout.js'
 import { rotateCommand } from './commands/rotate.js'
 import { inspectCommand } from './commands/inspect.js'
 import { keygenCommand } from './commands/keygen.js'
@@ -46,7 +47,7 @@ export function buildProgram (): Command {
     .version(packageVersion(), '-V, --version')
     .showSuggestionAfterError(true)
     .addHelpText('after', '\nRun "upgossip <command> --help" for a command\'s options and an example. Docs: README.md and docs/.')
-  for (const register of [initCommand, keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, revokeCommand, rotateCommand, checkCommand, testnetCommand]) register(program)
+  for (const register of [initCommand, keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, rolloutCommand, revokeCommand, rotateCommand, checkCommand, testnetCommand]) register(program)
   program.commands.forEach(command => command.allowExcessArguments(false))
   const exitOverride = (cmd: Command): void => {
     cmd.exitOverride()
