@@ -17,8 +17,8 @@ const WATCH_INTERVAL_MS = 1000
 export function parseRolloutTarget (arg: string | undefined): { app?: string, version?: string } {
   if (arg == null) return {}
   const at = arg.lastIndexOf('@')
-  const app = at <= 0 ? arg : arg.slice(0, at)
-  const version = at <= 0 ? undefined : arg.slice(at + 1)
+  const app = at < 0 ? arg : arg.slice(0, at)
+  const version = at < 0 ? undefined : arg.slice(at + 1)
   if (app === '' || /\s/.test(app) || version === '') throw new UsageError(`"${arg}" is not APP or APP@VERSION (kv, kv@2.0.0)`)
   return version == null ? { app } : { app, version }
 }
