@@ -65,13 +65,13 @@ function distance (input: string, id: string): number {
 
 function describe (p: KnownPeer): string {
   const notes = [[p.app, p.version].filter(x => x != null).join(' '), p.self === true ? 'this peer' : ''].filter(n => n !== '')
-  return `  ${p.peerId}${notes.length === 0 ? '' : `  (${notes.join(', ')})`}`
+  return `${p.peerId}${notes.length === 0 ? '' : ` (${notes.join(', ')})`}`
 }
 
-/** The `count` known peers closest to what was typed, one per line. */
+/** The `count` known peers closest to what was typed, on one line (a refusal is one line: docs/cli.md, "Exit codes"). */
 function closest (input: string, known: KnownPeer[], count = 3): string {
   const ranked = known.map(p => ({ p, d: distance(input, p.peerId) })).sort((a, b) => a.d !== b.d ? a.d - b.d : a.p.peerId.localeCompare(b.p.peerId))
-  return ranked.slice(0, count).map(({ p }) => describe(p)).join('\n')
+  return ranked.slice(0, count).map(({ p }) => describe(p)).join(', ')
 }
 
 /** The one known peer `input` names; throws {@link UnknownPeerError} or {@link AmbiguousPeerError} listing the closest ones. */
@@ -82,15 +82,15 @@ export function resolvePeerId (input: string, known: KnownPeer[]): string {
   const short = shortForm(typed)
   const length = short == null ? typed.length : short.head.length + short.tail.length
   if (length < MIN_PEER_PREFIX) {
-    throw new UnknownPeerError(`"${input}" is too short for a peer id: give the full id, a prefix of at least ${MIN_PEER_PREFIX} characters or the short form "upgossip status" prints${known.length === 0 ? '' : `; known peers:\n${closest(typed, known)}`}`)
+    throw new UnknownPeerError(`"${input}" is too short for a peer id: give the full id, a prefix of at least ${MIN_PEER_PREFIX} characters or the short form "upgossip status" prints${known.length === 0 ? '' : `; known peers: ${closest(typed, known)}`}`)
   }
   const matches = known.filter(p => short == null ? p.peerId.startsWith(typed) : p.peerId.length >= length && p.peerId.startsWith(short.head) && p.peerId.endsWith(short.tail))
   if (matches.length === 1) return (matches[0] as KnownPeer).peerId
   if (matches.length > 1) {
-    throw new AmbiguousPeerError(`"${input}" matches ${matches.length} peers; give more characters:\n${closest(typed, matches, 5)}`)
+    throw new AmbiguousPeerError(`"${input}" matches ${matches.length} peers; give more characters (${closest(typed, matches, 5)})`)
   }
   if (known.length === 0) throw new UnknownPeerError(`no peer "${input}" is known to this daemon, which has heard of no other peer yet`)
-  throw new UnknownPeerError(`no peer "${input}" is known to this daemon; the closest known:\n${closest(typed, known)}`)
+  throw new UnknownPeerError(`no peer "${input}" is known to this daemon; the closest known: ${closest(typed, known)}`)
 }
 
 /** The peers a daemon knows: itself and its view of the network. */

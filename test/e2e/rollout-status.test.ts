@@ -95,7 +95,8 @@ describe('rollout status', () => {
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toContain('[UnknownPeerError]')
     // the closest known peer first: the one whose id was mistyped
-    expect(unknown.stderr.split('\n')[1]).toContain(b.peerId)
+    expect(unknown.stderr).toContain(`the closest known: ${b.peerId} (kv 1.0.0)`)
+    expect(unknown.stderr.trim().split('\n')).toHaveLength(1)
     const ambiguous = await runCli(['call', '--data', a.dataDir, '--peer', '12D3KooW', get])
     expect(ambiguous.code).toBe(1)
     expect(ambiguous.stderr).toContain('[AmbiguousPeerError]')
