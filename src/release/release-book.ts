@@ -136,7 +136,9 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
         const parsed = safeParse(EntryMetaSchema, json)
         if (!parsed.success) throw new ReleaseStoreDamagedError(describeSchemaIssues(metaFile, parsed.error))
         const meta: EntryMeta = parsed.data
-        this.entries.set(id, { id, signed, state: meta.state, reason: meta.reason, admitted: meta.admitted })
+        // a revoked release written without its reason (by an earlier daemon) says it again
+        const reason = meta.state === 'revoked' && meta.reason == null ? this.revokedReason(id) : meta.reason
+        this.entries.set(id, { id, signed, state: meta.state, reason, admitted: meta.admitted })
       } catch (err) {
         problems.push(`${name}: ${(err as Error).message}`)
       }
@@ -154,6 +156,13 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
         this.revoked.set(revocation.record.release.toString(), revocation)
       } catch {}
     }
+  }
+
+  /** Why the release was revoked, as its entry says it (`revoked: <the publishers' reason>`), if it was. */
+  private revokedReason (id: string): string | undefined {
+    const revocation = this.revoked.get(id)
+    if (revocation == null) return undefined
+    return `revoked: ${revocation.record.reason === '' ? 'no reason given' : revocation.record.reason}`
   }
 
   /** True when the release has been revoked. */
@@ -175,7 +184,7 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
     if (this.revoked.has(id)) return false
     await writeFileAtomic(path.join(this.init.dir, 'revocations', `${id}.cbor`), encodeRevocation(revocation))
     this.revoked.set(id, revocation)
-    if (this.entries.has(id)) await this.setState(id, 'revoked', `revoked: ${revocation.record.reason === '' ? 'no reason given' : revocation.record.reason}`)
+    if (this.entries.has(id)) await this.setState(id, 'revoked')
     return true
   }
 
@@ -217,12 +226,13 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
     return heads
   }
 
-  /** Change a release's state (durably) and tell listeners. */
+  /** Change a release's state (durably) and tell listeners; `revoked` always takes the revocation's reason. */
   async setState (id: string, state: ReleaseState, reason?: string): Promise<void> {
     const entry = this.entries.get(id)
     if (entry == null) return
     entry.state = state
-    entry.reason = reason
+    // a revoked release always says why, also where it ran and was rolled back first
+    entry.reason = (state === 'revoked' ? this.revokedReason(id) : undefined) ?? reason
     await this.writeMeta(entry)
     this.emit('change', entry)
   }
