@@ -4,11 +4,12 @@
  * a commit and a rollback reach the others' views at once, not at the next beat tick; and
  * `call --peer` with ids as people type them.
  */
+import { spawn } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { DaemonStatus, RolloutView } from '../../src/daemon/index.js'
 import { shortPeerId } from '../../src/cli/peer-ids.js'
 import { kvVersion } from './support/kv-app.js'
-import { TestNet, runCli, waitFor } from './support/testnet.js'
+import { BIN, TestNet, runCli, waitFor } from './support/testnet.js'
 import type { Peer } from './support/testnet.js'
 
 let net: TestNet | undefined
@@ -76,6 +77,16 @@ describe('rollout status', () => {
     expect(text.stdout).toMatch(/2\.0\.0 ×1, 1\.0\.0 ×2/)
     expect(text.stdout).toMatch(new RegExp(`${shortPeerId(b.peerId)} +kv +1\\.0\\.0 +running +100% +- +approve`))
     expect(text.stdout).toMatch(new RegExp(`${shortPeerId(c.peerId)} .* hold: held by the operator`))
+
+    // --watch --json: one JSON line per change, until Ctrl-C (exit 0)
+    const watch = spawn(process.execPath, [BIN, 'rollout', 'status', '--watch', '--json', '--data', a.dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let watched = ''
+    watch.stdout.on('data', d => { watched += String(d) })
+    await waitFor('a first watched view', () => watched.includes('\n'), 10_000, 100)
+    const exited = new Promise<number | null>(resolve => watch.on('close', code => { resolve(code) }))
+    watch.kill('SIGINT')
+    expect(await exited).toBe(0)
+    expect((JSON.parse(watched.split('\n')[0] as string) as RolloutView).counts).toEqual({ '2.0.0': 1, '1.0.0': 2 })
 
     // a rollback is announced as soon as it is over
     const back = await runCli(['rollback', '--data', a.dataDir])

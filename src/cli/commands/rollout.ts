@@ -7,7 +7,7 @@ import type { Command } from 'commander'
 import type { RolloutPeer, RolloutView } from '../../daemon/index.js'
 import { callDaemon, resolveEndpoint } from '../control-client.js'
 import type { ControlEndpoint, DaemonTarget } from '../control-client.js'
-import { UsageError, say, sayJson } from '../output.js'
+import { UsageError, note, say, sayJson } from '../output.js'
 import { shortPeerId } from '../peer-ids.js'
 
 /** How often `--watch` asks the daemon again. */
@@ -99,7 +99,15 @@ async function watch (endpoint: ControlEndpoint, query: { app?: string, version?
         const view = await fetchView(endpoint, query)
         lines = json ? [JSON.stringify(view)] : renderRollout(view)
       } catch (err) {
-        lines = [`the daemon does not answer (${(err as Error).message}); trying again`]
+        const message = `${(err as Error).message} (trying again every second)`
+        // with --json, stdout holds JSON only
+        if (json) {
+          if (message !== last) note(message)
+          last = message
+          await Promise.race([interrupted, new Promise(resolve => setTimeout(resolve, WATCH_INTERVAL_MS))])
+          continue
+        }
+        lines = [message]
       }
       const text = lines.join('\n')
       if (tty) {
@@ -112,7 +120,7 @@ async function watch (endpoint: ControlEndpoint, query: { app?: string, version?
         out.write(json ? `${text}\n` : `${text}\n\n`)
       }
       last = text
-      await Promise.race([interrupted, new Promise(resolve => setTimeout(resolve, WATCH_INTERVAL_MS).unref())])
+      await Promise.race([interrupted, new Promise(resolve => setTimeout(resolve, WATCH_INTERVAL_MS))])
     }
   } finally {
     process.off('SIGINT', onSignal)
