@@ -18,7 +18,7 @@ import { daemonCommand } from './commands/daemon.js'
 import { initCommand } from './commands/init.js'
 import { operatorCommands } from './commands/operator.js'
 import { revokeCommand } from './commands/revoke.js'
-import { rolloutPauseCommands } from './commands/rollout-pause.js'
+import { rolloutCommand } from './commands/rollout.js'
 import { rotateCommand } from './commands/rotate.js'
 import { inspectCommand } from './commands/inspect.js'
 import { keygenCommand } from './commands/keygen.js'
@@ -47,9 +47,7 @@ export function buildProgram (): Command {
     .version(packageVersion(), '-V, --version')
     .showSuggestionAfterError(true)
     .addHelpText('after', '\nRun "upgossip <command> --help" for a command\'s options and an example. Docs: README.md and docs/.')
-  for (const register of [initCommand, keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, revokeCommand, rotateCommand, checkCommand, testnetCommand]) register(program)
-  // the network-wide rollout controls (`rollout status` joins this group)
-  rolloutPauseCommands(program.command('rollout').description('the rollout of a release across the whole network: pause, resume'))
+  for (const register of [initCommand, keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, rolloutCommand, revokeCommand, rotateCommand, checkCommand, testnetCommand]) register(program)
   const noExcess = (command: Command): void => { command.allowExcessArguments(false); command.commands.forEach(noExcess) }
   program.commands.forEach(noExcess)
   const exitOverride = (cmd: Command): void => {

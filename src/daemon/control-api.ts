@@ -11,8 +11,9 @@ import { UpgossipError } from '../errors.js'
 import { describeSchemaIssues, safeParse } from '../schema.js'
 import { UnencodableValueError } from '../shim/index.js'
 import { isDiskFull } from '../store/index.js'
-import type { DaemonApi } from './api.js'
+import type { DaemonApi, DaemonStatus } from './api.js'
 import { dashboardHtml } from './dashboard.js'
+import { rolloutView } from './rollout-view.js'
 
 /** Largest body `POST /call` accepts. */
 export const MAX_CALL_BYTES = 1024 * 1024
@@ -87,6 +88,11 @@ async function readBody (req: http.IncomingMessage, limit: number): Promise<Uint
   return Buffer.concat(chunks)
 }
 
+/** The server-sent events of a status change: the status, and the rollout view the dashboard's peer table shows. */
+function statusEvents (status: DaemonStatus): string {
+  return `event: status\ndata: ${JSON.stringify(status)}\n\nevent: rollout\ndata: ${JSON.stringify(rolloutView(status))}\n\n`
+}
+
 /** Serves the control API and the dashboard. */
 export class ControlApi {
   private readonly init: ControlApiInit
@@ -140,7 +146,7 @@ export class ControlApi {
     const push = (): void => {
       // a status is a few milliseconds of work at every beat heard: only for listeners
       if (this.sse.size === 0) return
-      const data = `event: status\ndata: ${JSON.stringify(this.init.api.status())}\n\n`
+      const data = statusEvents(this.init.api.status())
       for (const res of this.sse) res.write(data)
     }
     this.init.api.on('status', push)
@@ -207,6 +213,12 @@ export class ControlApi {
       case 'GET /status':
         sendJson(res, 200, daemon.status())
         return
+      case 'GET /rollout': {
+        // ?app=NAME shows only that app's peers; ?version= sets the target
+        const app = url.searchParams.get('app') ?? undefined
+        sendJson(res, 200, rolloutView(daemon.status(), { app, version: url.searchParams.get('version') ?? undefined, only: app != null }))
+        return
+      }
       case 'GET /timeline':
         sendJson(res, 200, daemon.timeline())
         return
@@ -216,7 +228,7 @@ export class ControlApi {
         return
       case 'GET /events':
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
-        res.write(`event: status\ndata: ${JSON.stringify(daemon.status())}\n\n`)
+        res.write(statusEvents(daemon.status()))
         this.sse.add(res)
         req.on('close', () => this.sse.delete(res))
         return

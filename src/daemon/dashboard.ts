@@ -3,8 +3,10 @@
  * step), opened once with `?token=`. It shows the rollout as this peer sees it: every
  * peer with its version, state, download progress, the rule it waits on and the
  * failures it reported; per-release progress across the network; a chart of versions
- * over time (loaded once from `GET /timeline`); and failures. It stays live through
- * `GET /events` (`status` and `timeline` events).
+ * over time (loaded once from `GET /timeline`); and failures. Its peer table is the
+ * rollout view `upgossip rollout status` prints (progress on the target release, the rule
+ * each peer waits on and why). Local controls: approve, hold and resume a release, roll
+ * this peer back. It stays live through `GET /events` (`status`, `rollout` and `timeline` events).
  *
  * @example
  * ```ts
@@ -79,7 +81,7 @@ const BODY = String.raw`
 <section class="card" id="classes-card" style="display:none"><h2>Classes</h2><table><thead><tr><th>app</th><th>peers</th><th>versions</th><th>switching</th><th>waiting</th><th>failures</th></tr></thead><tbody id="classes"></tbody></table></section>
 <section class="card"><h2>Versions over time</h2><svg id="chart" role="img" aria-label="peers per version over time"></svg><div class="chips" id="legend"></div></section>
 <section class="card"><h2>Releases</h2><table><thead><tr><th>version</th><th>state here</th><th>fetched here</th><th>held by</th><th>running on</th><th>signers</th><th>release id</th><th>operator</th></tr></thead><tbody id="releases"></tbody></table></section>
-<section class="card"><h2>Peers</h2><table><thead><tr><th>peer</th><th>version</th><th>state</th><th>download</th><th>waiting on</th><th>failures</th><th>seen</th></tr></thead><tbody id="peers"></tbody></table></section>
+<section class="card"><h2>Peers <span class="muted" id="target"></span></h2><table><thead><tr><th>peer</th><th>version</th><th>state</th><th>target release</th><th>waiting on</th><th>failures</th><th>seen</th></tr></thead><tbody id="peers"></tbody></table></section>
 <section class="card"><h2>Failures</h2><div id="failures"></div></section>
 </main>
 `
@@ -123,6 +125,7 @@ const badge = s => '<span class="badge ' + esc(s) + '">' + esc(s) + '</span>'
 const bar = (n, of, cls) => '<span class="bar ' + (cls ?? '') + '"><span style="width:' + (of === 0 ? 0 : Math.round(100 * n / of)) + '%"></span></span>'
 
 let last = null
+let rollout = null
 let samples = []
 let timelineLoaded = false
 const early = []
@@ -156,7 +159,11 @@ function actions (r) {
   const b = (verb, label) => '<button data-verb="' + verb + '" data-id="' + esc(r.id) + '">' + label + '</button>'
   return (r.waitingOn === 'approve' ? b('approve', 'approve') : '') + (r.waitingOn === 'hold' ? b('resume', 'resume') : b('hold', 'hold'))
 }
-document.addEventListener('click', e => { const t = e.target; if (t.dataset?.verb) void act(t.dataset.verb, t.dataset.id) })
+document.addEventListener('click', e => {
+  const t = e.target
+  if (t.id === 'rollback') void rollBack()
+  else if (t.dataset?.verb) void act(t.dataset.verb, t.dataset.id)
+})
 
 function render (s) {
   const peers = everyone(s)
@@ -200,22 +207,7 @@ function render (s) {
       '<td class="num">' + r.signers + '</td><td><code title="' + esc(r.id) + '">' + esc(short(r.id)) + '</code></td><td>' + actions(r) + '</td></tr>'
   }).join('') || '<tr><td colspan="8" class="empty">no releases yet</td></tr>'
 
-  // peers
-  $('peers').innerHTML = peers.map(p => {
-    const newest = (p.held ?? []).filter(h => h.have > 0).slice(-1)[0]
-    const download = newest == null ? '<span class="muted">–</span>'
-      : bar(newest.have, newest.size) + '<span class="num">' + (newest.size === 0 ? 100 : Math.floor(100 * newest.have / newest.size)) + '%</span> <span class="muted">of ' + esc(name(newest.id)) + '</span>'
-    const wait = p.waiting == null ? '<span class="muted">–</span>'
-      : '<b>' + esc(p.waiting.on) + '</b> <span class="muted">for ' + esc(name(p.waiting.id)) + '</span>' + (p.waiting.reason ? '<div class="why">' + esc(shortIds(p.waiting.reason)) + '</div>' : '')
-    const fails = (p.failed ?? []).map(id => '<span class="bad">' + esc(name(id)) + '</span>').join(', ') || '<span class="muted">–</span>'
-    const version = p.version == null ? chip(NONE) : sameApp(s, p) ? chip(p.version) : esc(p.app) + ' ' + esc(p.version)
-    const switchingTo = p.upgrading ? ' <span class="muted">→ ' + esc(name(p.upgrading)) + '</span>' : ''
-    const labels = Object.entries(p.labels ?? {}).map(([k, v]) => esc(k) + '=' + esc(v)).join(' ')
-    const seen = p.self ? '<span class="muted">now</span>' : (p.connected ? 'connected · ' : '<span class="muted">not connected</span> · ') + ago(p.seen)
-    return '<tr data-peer="' + esc(p.peerId) + '"><td class="peer"><code title="' + esc(p.peerId) + '">' + esc(short(p.peerId)) + '</code>' + (p.self ? '<span class="me">this peer</span>' : '') +
-      (labels ? '<div class="why">' + labels + '</div>' : '') + '</td><td class="version">' + version + '</td><td class="state">' + badge(p.state) + switchingTo + '</td><td class="download">' + download +
-      '</td><td class="waiting">' + wait + '</td><td class="failures">' + fails + '</td><td class="num">' + seen + '</td></tr>'
-  }).join('')
+  renderPeers(s)
 
   // failures: this peer's releases with reasons, and the peers that reported failures
   const parts = []
@@ -233,6 +225,37 @@ function render (s) {
   $('failures').innerHTML = parts.join('') || '<div class="empty">No failures reported.</div>'
 
   drawChart(s)
+}
+
+// the rollout view (GET /rollout, the 'rollout' event): every peer with its progress on the target release
+function renderPeers (s) {
+  if (rollout == null) return
+  const v = rollout
+  $('target').textContent = v.target == null ? '' : '· target ' + v.target
+  // this peer can go back when a version it ran before is kept (the daemon refuses otherwise, and says why)
+  const back = s.state === 'running' && s.releases.some(r => r.app === s.app && r.state === 'superseded')
+  $('peers').innerHTML = v.peers.map(p => {
+    const mine = p.app === v.app
+    const target = !mine || p.size == null ? '<span class="muted">–</span>'
+      : bar(p.have, p.size) + '<span class="num">' + (p.size === 0 ? 100 : Math.floor(100 * p.have / p.size)) + '%</span> <span class="muted">of ' + esc(v.target) + '</span>'
+    const wait = p.waitingOn == null ? '<span class="muted">–</span>'
+      : '<b>' + esc(p.waitingOn) + '</b>' + (p.waitingFor ? ' <span class="muted">for ' + esc(p.waitingFor) + '</span>' : '') + (p.reason ? '<div class="why">' + esc(shortIds(p.reason)) + '</div>' : '')
+    const fails = (p.failed ?? []).map(f => '<span class="bad">' + esc(shortIds(f)) + '</span>').join(', ') || '<span class="muted">–</span>'
+    const version = p.version == null ? chip(NONE) : mine ? chip(p.version) : esc(p.app) + ' ' + esc(p.version)
+    const switchingTo = p.upgradingTo ? ' <span class="muted">→ ' + esc(p.upgradingTo) + '</span>' : ''
+    const rollback = p.self && back ? ' <button id="rollback" title="go back to the previous version on this peer">roll back</button>' : ''
+    const labels = Object.entries(p.labels ?? {}).map(([k, val]) => esc(k) + '=' + esc(val)).join(' ')
+    const seen = p.self ? '<span class="muted">now</span>' : (p.connected ? 'connected · ' : '<span class="muted">not connected</span> · ') + ago(p.seen)
+    return '<tr data-peer="' + esc(p.peerId) + '"><td class="peer"><code title="' + esc(p.peerId) + '">' + esc(short(p.peerId)) + '</code>' + (p.self ? '<span class="me">this peer</span>' : '') +
+      (labels ? '<div class="why">' + labels + '</div>' : '') + '</td><td class="version">' + version + '</td><td class="state">' + badge(p.state) + switchingTo + rollback + '</td><td class="download">' + target +
+      '</td><td class="waiting">' + wait + '</td><td class="failures">' + fails + '</td><td class="num">' + seen + '</td></tr>'
+  }).join('')
+}
+
+async function rollBack () {
+  if (!confirm('Roll this peer back to the version it ran before ' + (last?.version ?? '') + '?')) return
+  const res = await fetch('/rollback', { method: 'POST' })
+  if (!res.ok) alert((await res.json()).error?.message ?? res.statusText)
 }
 
 // one row per class (app) in view, this peer's first, when there are several
@@ -308,6 +331,10 @@ function connect () {
     render(last)
     $('live').className = 'on'
     $('live').textContent = 'live · ' + new Date().toLocaleTimeString()
+  })
+  events.addEventListener('rollout', e => {
+    rollout = JSON.parse(e.data)
+    if (last) renderPeers(last)
   })
   events.addEventListener('timeline', e => {
     const sample = JSON.parse(e.data)

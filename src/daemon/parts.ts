@@ -125,6 +125,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     afterCommit: async () => { await rollout.collectGarbage() },
     mayCommit: to => book.isRevoked(to.id) ? `${to.version} was revoked during the switch` : undefined,
     onFailed: async (to, from, reason, kind) => { await rollout.onFailed(to, from, reason, kind) },
+    // a commit or a rollback is announced at once, so every peer's view converges within seconds
+    switchEnded: () => { void beats.beat() },
     log: events,
     fault: process.env.UPGOSSIP_FAULT,
     transformLimitMs: o.transformLimitMs,

@@ -44,6 +44,11 @@ export interface UpgradeEngineInit {
   afterCommit?: () => Promise<void>
   /** The switch failed and the old version runs again. */
   onFailed: (to: ReleaseRef, from: ReleaseRef, reason: string, kind: UpgradeAttempt['kind']) => Promise<void>
+  /**
+   * The switch is over (committed, or rolled back) and no switch runs any more: the moment a
+   * status says what runs now, without "upgrading" (the daemon announces it by a beat).
+   */
+  switchEnded?: () => void
   /** Last check before the commit step (a revocation may have come in during the switch). */
   mayCommit?: (to: ReleaseRef) => string | undefined
   log: { info: (type: string, message: string, fields?: Record<string, unknown>) => void, warn: (type: string, message: string, fields?: Record<string, unknown>) => void }
@@ -204,6 +209,7 @@ export class UpgradeEngine {
       return { ok: false, reason: `failed at ${failedAt}: ${why}` }
     } finally {
       this.running = undefined
+      this.init.switchEnded?.()
     }
   }
 

@@ -3,7 +3,7 @@
  * during a small rollout on real daemons: it shows every peer and its version, the rule
  * each waiting peer waits on, per-release progress and the versions chart, updates live
  * (no reload) as peers move to 2.0.0, and keeps its chart across a reload done with
- * the cookie alone. With two classes in view (a store and its client), a table shows
+ * the cookie alone; its roll back button, confirmed, takes this peer back. With two classes in view (a store and its client), a table shows
  * each class's peers, versions and what they wait on.
  *
  * The browser is Debian's `chromium` (or `UPGOSSIP_CHROMIUM`); playwright-core never
@@ -145,6 +145,9 @@ describe('web dashboard', () => {
     expect((await runCli(['publish', v2.file, '--data', a.dataDir])).code).toBe(0)
     await untilPage('every peer to wait on approve', async () => await peerRows(page), rs => rs.length === N && rs.every(r => r.waiting.startsWith('approve')))
     await untilPage('2.0.0 to be held by every peer', async () => await releaseProgress(page, '2.0.0'), p => p?.held === `${N}/${N}` && p.running === `0/${N}`)
+    // the peer table shows each peer's progress on the target release, as rollout status does
+    await untilPage('every peer to hold all of 2.0.0', async () => await page.$$eval('#peers tr[data-peer] .download', cells => cells.map(c => (c.textContent ?? '').replace(/\s+/g, ' ').trim())),
+      cells => cells.length === N && cells.every(c => c === '100% of 2.0.0'))
 
     // the dashboard's own approve button lets this peer go; the others keep waiting
     await page.click('#releases tr[data-version="2.0.0"] button[data-verb="approve"]')
@@ -185,6 +188,14 @@ describe('web dashboard', () => {
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBeUndefined()
     await untilPage(`the reloaded page to show ${N} peers on 2.0.0`, async () => await peerRows(page), rs => rs.length === N && rs.every(r => r.version.includes('2.0.0')))
     await untilPage('the reloaded chart to draw both versions', async () => await chartVersions(page), v => v.includes('1.0.0') && v.includes('2.0.0'))
+
+    // this peer's roll back button, confirmed in a dialog: a goes back to 1.0.0
+    const dialogs: string[] = []
+    page.once('dialog', dialog => { dialogs.push(dialog.message()); void dialog.accept() })
+    await page.click(`#peers tr[data-peer="${a.peerId}"] button#rollback`)
+    await untilPage('a to run 1.0.0 again on the page', async () => await peerRows(page),
+      rs => rs.find(r => r.peer === a.peerId)?.version.includes('1.0.0') === true && rs.find(r => r.peer === a.peerId)?.state.startsWith('running') === true, 60_000)
+    expect(dialogs[0]).toMatch(/Roll this peer back/)
     expect(pageErrors).toEqual([])
   })
 
