@@ -57,8 +57,11 @@ export class TrustUpdates extends EventEmitter<TrustUpdateEvents> {
    * others drop it. Returns `known` when it was already applied; throws the refusal.
    */
   async applyRevocation (revocation: SignedRevocation, via: string): Promise<'new' | 'known'> {
+    let fresh: boolean
     try {
       await verifyRevocation(revocation, this.c.trustStore.policy)
+      // a revocation of a known release of another app is refused here (RevocationAppMismatchError)
+      fresh = await this.c.book.revoke(revocation)
     } catch (err) {
       const error = err as Error
       this.c.metrics.refused(error.name)
@@ -67,7 +70,7 @@ export class TrustUpdates extends EventEmitter<TrustUpdateEvents> {
       throw err
     }
     const id = revocation.record.release.toString()
-    if (!(await this.c.book.revoke(revocation))) return 'known'
+    if (!fresh) return 'known'
     this.c.downloads.abort(id)
     // a release turned down as the revoked one's twin may be the right one after all
     this.c.turnedDown.clear()

@@ -50,6 +50,11 @@ export interface ReleaseEntry {
 }
 
 /** A second, different release signed for an app version this peer already knows (a split view). */
+/** A revocation names a known release of another app than the one whose publishers signed it. */
+export class RevocationAppMismatchError extends PolicyRefusalError {
+  static override name = 'RevocationAppMismatchError'
+}
+
 export class EquivocationError extends PolicyRefusalError {
   static override name = 'EquivocationError'
 }
@@ -158,16 +163,25 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
     }
   }
 
+  /**
+   * The revocation of release `id` of `app`, if there is one: only one signed for the
+   * release's own app counts (its publishers were checked for that app, not for another).
+   */
+  private revocationOf (id: string, app = this.entries.get(id)?.signed.record.app): SignedRevocation | undefined {
+    const revocation = this.revoked.get(id)
+    return revocation != null && (app == null || revocation.record.app === app) ? revocation : undefined
+  }
+
   /** Why the release was revoked, as its entry says it (`revoked: <the publishers' reason>`), if it was. */
   private revokedReason (id: string): string | undefined {
-    const revocation = this.revoked.get(id)
+    const revocation = this.revocationOf(id)
     if (revocation == null) return undefined
     return `revoked: ${revocation.record.reason === '' ? 'no reason given' : revocation.record.reason}`
   }
 
   /** True when the release has been revoked. */
   isRevoked (id: string): boolean {
-    return this.revoked.has(id)
+    return this.revocationOf(id) != null
   }
 
   /** Revocations of `app` (for anti-entropy). */
@@ -181,7 +195,12 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
    */
   async revoke (revocation: SignedRevocation): Promise<boolean> {
     const id = revocation.record.release.toString()
-    if (this.revoked.has(id)) return false
+    const known = this.entries.get(id)
+    if (known != null && known.signed.record.app !== revocation.record.app) {
+      throw new RevocationAppMismatchError(`a revocation signed for app ${revocation.record.app} names ${id}, a release of ${known.signed.record.app}; it is refused`)
+    }
+    // one per release: another app's (before the release was known here) gives way to this one
+    if (this.revoked.get(id)?.record.app === revocation.record.app) return false
     await writeFileAtomic(path.join(this.init.dir, 'revocations', `${id}.cbor`), encodeRevocation(revocation))
     this.revoked.set(id, revocation)
     if (this.entries.has(id)) await this.setState(id, 'revoked')
@@ -239,7 +258,7 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
 
   /** A release of the same app and version as `record` this peer knows, not revoked (its twin, if the ids differ). */
   twinOf (record: { app: string, version: string }): ReleaseEntry | undefined {
-    return [...this.entries.values()].find(e => !this.revoked.has(e.id) && e.signed.record.app === record.app && e.signed.record.version === record.version)
+    return [...this.entries.values()].find(e => !this.isRevoked(e.id) && e.signed.record.app === record.app && e.signed.record.version === record.version)
   }
 
   /**
@@ -306,7 +325,7 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
     const done = Promise.resolve()
     const cid = await releaseId(offered.record)
     const id = cid.toString()
-    if (this.revoked.has(id)) {
+    if (this.revocationOf(id, offered.record.app) != null) {
       const error = new ReleaseRevokedError(`${offered.record.app}@${offered.record.version} (${id}) has been revoked by its publishers`)
       return { verdict: { kind: 'ignored', id, reason: error.message, error }, stored: done }
     }

@@ -10,7 +10,7 @@ import { fixedClock } from '../../src/clock.js'
 import { Admission, gossipResult } from '../../src/daemon/admission.js'
 import type { AdmissionComponents } from '../../src/daemon/admission.js'
 import { TurnedDown } from '../../src/daemon/turned-down.js'
-import { ReleaseBook, ThresholdNotMetError, TrustPolicy, createRelease, encodeReleasesTopicMessage, generatePublisherKey, releaseId, signRevocation, signRotation } from '../../src/release/index.js'
+import { ReleaseBook, RevocationAppMismatchError, ThresholdNotMetError, TrustPolicy, createRelease, encodeReleasesTopicMessage, generatePublisherKey, releaseId, signRevocation, signRotation } from '../../src/release/index.js'
 import type { PublisherKey, SignedRelease } from '../../src/release/index.js'
 import { MemoryBlockStore } from '../../src/store/index.js'
 import { samplePackage, tempDir } from '../helpers.js'
@@ -136,5 +136,32 @@ describe('admission', () => {
     const rotation = await signRotation({ app: 'kv', sequence: 1, publishers: [key.id], threshold: 1, issued: new Date(NOW).toISOString(), reason: '' }, [key])
     const intake = await h.admission.take(encodeReleasesTopicMessage({ type: 'rotation', rotation }), { kind: 'sync', from: 'peerA' })
     expect(intake).toMatchObject({ verdict: { kind: 'new', id: 'bafyrotation' }, rotated: true, retry: false })
+  })
+})
+
+describe('revocations across apps', () => {
+  it('a revocation signed for one app never revokes a release of another', async () => {
+    const key = await generatePublisherKey()
+    const trust = TrustPolicy.parse({ apps: { kv: { publishers: [key.id], threshold: 1 }, other: { publishers: [key.id], threshold: 1 } } })
+    const book = new ReleaseBook({ dir: await tempDir(), trust: () => trust, floor: () => undefined, clock: fixedClock(NOW) })
+    await book.load()
+    const signed = await release(key)
+    const id = await releaseId(signed.record)
+    const asOther = await signRevocation({ app: 'other', release: id, issued: new Date(NOW).toISOString(), reason: 'not yours' }, [key])
+    const asKv = await signRevocation({ app: 'kv', release: id, issued: new Date(NOW).toISOString(), reason: 'bad build' }, [key])
+
+    // heard before the release: kept, but it does not turn the kv release away
+    expect(await book.revoke(asOther)).toBe(true)
+    const screened = await book.screen(signed)
+    expect(screened.verdict.kind).toBe('new')
+    await screened.stored
+    expect(book.isRevoked(id.toString())).toBe(false)
+    // once the release is known, another app's revocation of it is refused by name
+    await expect(book.revoke(asOther)).rejects.toThrow(RevocationAppMismatchError)
+    expect(book.get(id.toString())?.state).not.toBe('revoked')
+    // its own app's revocation takes the place of the other one
+    expect(await book.revoke(asKv)).toBe(true)
+    expect(book.isRevoked(id.toString())).toBe(true)
+    expect(book.get(id.toString())?.reason).toBe('revoked: bad build')
   })
 })
