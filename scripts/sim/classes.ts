@@ -24,24 +24,12 @@ import { applicableRules, byRank, claimWins, countFromFraction, decide, slotLimi
 import type { ScheduleContext, SchedulePeer } from '#src/schedule/index.js'
 import type { ScheduleRule } from '#src/package/index.js'
 import { gossipHops, groupKey, prng } from './simulator.ts'
+import type { SimulationModel } from './simulator.ts'
 import type { ClassVersion, Scenario } from './scenario.ts'
 
-/** What to simulate. Times in ms; defaults as the single-class simulator's. */
-export interface ClassesParams {
+/** What to simulate: the classes of a scenario, with the single-class simulator's model and defaults (`maxMs` here defaults to 1 h). */
+export interface ClassesParams extends SimulationModel {
   scenario: Scenario
-  beatMs?: number
-  tickMs?: number
-  settleMs?: number
-  hopMs?: number
-  degree?: number
-  fetchMs?: number
-  switchMs?: number
-  stepMs?: number
-  /** Give up after this much simulated time (default 1 h). */
-  maxMs?: number
-  seed?: number
-  /** Ask the engine for every peer, not once per group with the same inputs. */
-  exhaustive?: boolean
 }
 
 /** One class's rollout. */

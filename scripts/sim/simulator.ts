@@ -22,11 +22,8 @@ import { applicableRules, byRank, claimWins, decide, slotLimit } from '#src/sche
 import type { ScheduleContext, SchedulePeer } from '#src/schedule/index.js'
 import type { ScheduleRule } from '#src/package/index.js'
 
-/** What to simulate. Times in ms. */
-export interface SimulationParams {
-  peers: number
-  /** The release's schedule (halt-on-failures is added as the daemon adds it). */
-  rules: ScheduleRule[]
+/** The network and timing model every simulation shares. Times in ms. */
+export interface SimulationModel {
   /** Status beat interval (the daemon's default: 5 s; the testnet's: 1 s). */
   beatMs?: number
   /** The rollout's decision tick. */
@@ -48,6 +45,13 @@ export interface SimulationParams {
   seed?: number
   /** Ask the engine for every peer, not once per group of peers with the same inputs (slow; for checking the shortcut). */
   exhaustive?: boolean
+}
+
+/** What to simulate: one release's rollout. */
+export interface SimulationParams extends SimulationModel {
+  peers: number
+  /** The release's schedule (halt-on-failures is added as the daemon adds it). */
+  rules: ScheduleRule[]
 }
 
 /** What a simulated rollout did. */

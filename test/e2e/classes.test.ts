@@ -10,7 +10,7 @@
  * future SO, and a late joiner of each class installs the newest and talks across classes.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { COPY, STORE_1, STORE_2, STORE_FUTURE, STORE_PAST, client, manifest, relay, trustBoth } from './support/store-client.js'
+import { COPY, STORE_2, STORE_FUTURE, STORE_PAST, client, manifest, relay, startStoreAndClient } from './support/store-client.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 
 let net: TestNet | undefined
@@ -23,11 +23,7 @@ afterEach(async () => {
 describe('several classes of node', () => {
   it('a client calls the store across classes and versions, and upgrades only after every store has', async () => {
     net = await TestNet.create()
-    await trustBoth(net)
-    const s1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'store', version: '1.0.0', protocol: 1 }), 'server.js': STORE_1 })
-    const c1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '1.0.0', protocol: 1, calls: { store: 1 } }), 'server.js': client(1) })
-    const a = await net.start('a', ['--install', s1.file])
-    const b = await net.start('b', ['--install', c1.file, '--bootstrap', a.addr])
+    const { a, b } = await startStoreAndClient(net)
     await a.waitVersion('1.0.0')
     await b.waitVersion('1.0.0')
     await waitFor('b to see a store', async () => (await relay(b, { get: 'x' })).store === a.peerId)
@@ -70,11 +66,7 @@ describe('several classes of node', () => {
 describe('a store rolled back under clients of the new version', () => {
   it('keeps serving them through its future SO; a late joiner of each class installs the newest and talks across classes', async () => {
     net = await TestNet.create()
-    await trustBoth(net)
-    const s1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'store', version: '1.0.0', protocol: 1 }), 'server.js': STORE_1 })
-    const c1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '1.0.0', protocol: 1, calls: { store: 1 } }), 'server.js': client(1) })
-    const a = await net.start('a', ['--install', s1.file])
-    const b = await net.start('b', ['--install', c1.file, '--bootstrap', a.addr])
+    const { a, b } = await startStoreAndClient(net)
     await b.waitVersion('1.0.0')
     await waitFor('b to see a store', async () => (await relay(b, { get: 'x' })).store === a.peerId)
     expect((await relay(b, { put: ['x', 'one'] })).answer).toEqual({ value: 'one' })

@@ -17,7 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { chromium } from 'playwright-core'
 import type { Browser, Page } from 'playwright-core'
 import { kv3Version } from './support/kv3-app.js'
-import { STORE_1, STORE_2, STORE_PAST, client, manifest, trustBoth } from './support/store-client.js'
+import { STORE_2, STORE_PAST, client, manifest, startStoreAndClient } from './support/store-client.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 import type { Peer } from './support/testnet.js'
 
@@ -202,11 +202,7 @@ describe('web dashboard', () => {
   it.runIf(haveBrowser || requireBrowser)('shows each class in view: its peers, their versions and what they wait on', async () => {
     if (!haveBrowser) throw new Error(`UPGOSSIP_REQUIRE_BROWSER=1 but there is no Chromium at ${executablePath}: install Debian's "chromium" or set UPGOSSIP_CHROMIUM`)
     net = await TestNet.create()
-    await trustBoth(net)
-    const s1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'store', version: '1.0.0', protocol: 1 }), 'server.js': STORE_1 })
-    const c1 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '1.0.0', protocol: 1, calls: { store: 1 } }), 'server.js': client(1) })
-    const a = await net.start('a', ['--install', s1.file])
-    const b = await net.start('b', ['--install', c1.file, '--bootstrap', a.addr])
+    const { a, b } = await startStoreAndClient(net)
     const c2 = await net.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '2.0.0', protocol: 1, calls: { store: 2 }, schedule: [{ rule: 'after', app: 'store', version: '>=2.0.0', fraction: 1 }] }), 'server.js': client(2) })
     expect((await runCli(['publish', c2.file, '--data', b.dataDir])).code).toBe(0)
 

@@ -94,3 +94,13 @@ export async function relay (b: Peer, request: unknown): Promise<any> {
 export async function trustBoth (n: TestNet): Promise<void> {
   await fs.writeFile(n.trustFile, JSON.stringify({ apps: { store: { publishers: [n.key.id], threshold: 1 }, client: { publishers: [n.key.id], threshold: 1 } } }))
 }
+
+/** On `n` (trusting both classes from here on): store `a` on 1.0.0, and client `b` on 1.0.0 calling store in protocol 1, joined through `a`. */
+export async function startStoreAndClient (n: TestNet): Promise<{ a: Peer, b: Peer }> {
+  await trustBoth(n)
+  const s1 = await n.releaseFiles({ 'upgossip.json': manifest({ app: 'store', version: '1.0.0', protocol: 1 }), 'server.js': STORE_1 })
+  const c1 = await n.releaseFiles({ 'upgossip.json': manifest({ app: 'client', version: '1.0.0', protocol: 1, calls: { store: 1 } }), 'server.js': client(1) })
+  const a = await n.start('a', ['--install', s1.file])
+  const b = await n.start('b', ['--install', c1.file, '--bootstrap', a.addr])
+  return { a, b }
+}
