@@ -1,9 +1,47 @@
 /**
  * Prometheus metrics of one daemon (prom-client, a registry per daemon), served at
- * `GET /metrics`.
+ * `GET /metrics`: the process and Node.js defaults, and the daemon's own `upgossip_*`
+ * series (docs/operator.md, "Metrics", lists them all).
  */
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { NetMetrics } from '../net/index.js'
+import type { CallOutcome } from '../shim/index.js'
+import type { SwitchObservation } from '../upgrade/index.js'
+
+/** The app and version this peer runs, with its native protocol version. */
+export interface RunningApp {
+  app: string
+  version: string
+  protocol?: number
+}
+
+/** A release being fetched: bytes held here so far, and its package size. */
+export interface FetchProgress {
+  app: string
+  version: string
+  have: number
+  size: number
+}
+
+/** What the scrape-time gauges read when `/metrics` is scraped. */
+export interface MetricsSources {
+  releases: () => Record<string, number>
+  running: () => RunningApp | undefined
+  fetching: () => FetchProgress[]
+  /** Releases that wait to start here, counted by the rule they wait on. */
+  waiting: () => Record<string, number>
+}
+
+/** Options of the metrics. */
+export interface DaemonMetricsInit {
+  /** The process and Node.js default metrics (`process_*`, `nodejs_*`); on unless false (several daemons in one test process). */
+  processDefaults?: boolean
+}
+
+/** SO hops as a label: 0…4, and `5+` beyond (bounded whatever the number of versions). */
+function hopsLabel (hops: number): string {
+  return hops >= 5 ? '5+' : String(hops)
+}
 
 /** The daemon's metrics. */
 export class DaemonMetrics implements NetMetrics {
@@ -18,17 +56,59 @@ export class DaemonMetrics implements NetMetrics {
   readonly peers = new Gauge({ name: 'upgossip_connected_peers', help: 'Peers connected now', registers: [this.registry] })
   readonly viewSize = new Gauge({ name: 'upgossip_network_view_peers', help: 'Peers in the network view', registers: [this.registry] })
   readonly frozen = new Gauge({ name: 'upgossip_frozen', help: '1 while this peer has heard no other peer for longer than freezeAfter', registers: [this.registry] })
-  readonly releases: Gauge = new Gauge({ name: 'upgossip_releases', help: 'Known releases by state', labelNames: ['state'], registers: [this.registry], collect: () => { this.collectReleases() } })
-  private countReleases: () => Record<string, number> = () => ({})
+  readonly releases: Gauge = new Gauge({ name: 'upgossip_releases', help: 'Known releases by state', labelNames: ['state'], registers: [this.registry], collect: () => { this.collectCounts(this.releases, 'state', this.sources.releases()) } })
+  readonly waiting: Gauge = new Gauge({ name: 'upgossip_releases_waiting', help: 'Releases that wait to start on this peer, by the rule they wait on (halt-on-failures: the rollout is halted)', labelNames: ['rule'], registers: [this.registry], collect: () => { this.collectCounts(this.waiting, 'rule', this.sources.waiting()) } })
+  readonly appInfo: Gauge = new Gauge({ name: 'upgossip_app_info', help: 'The app and version this peer runs, with its native protocol version (always 1; absent while none runs)', labelNames: ['app', 'version', 'protocol'], registers: [this.registry], collect: () => { this.collectAppInfo() } })
+  readonly fetchBytes: Gauge = new Gauge({ name: 'upgossip_fetch_bytes', help: 'Bytes of a release package held here while it is being fetched', labelNames: ['app', 'version'], registers: [this.registry], collect: () => { this.collectFetches() } })
+  readonly fetchSize: Gauge = new Gauge({ name: 'upgossip_fetch_size_bytes', help: 'Size of a release package being fetched', labelNames: ['app', 'version'], registers: [this.registry], collect: () => { this.collectFetches() } })
+  private readonly switchesTotal = new Counter({ name: 'upgossip_switches_total', help: 'Switches between versions by kind (upgrade; downgrade: a rollback or a revocation) and outcome (committed, rolled-back, interrupted by a stop of the daemon)', labelNames: ['kind', 'outcome'], registers: [this.registry] })
+  private readonly switchSeconds = new Histogram({ name: 'upgossip_switch_duration_seconds', help: 'Time from the start of a switch to its commit or the end of its rollback', labelNames: ['kind', 'outcome'], buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600], registers: [this.registry] })
+  private readonly switchHeld = new Histogram({ name: 'upgossip_switch_held_requests', help: 'Requests and connections from peers held during one switch (delivered to the version that runs after it)', labelNames: ['kind'], buckets: [0, 1, 5, 10, 50, 100, 500, 1000], registers: [this.registry] })
+  private readonly callsTotal = new Counter({ name: 'upgossip_app_calls_total', help: 'Calls of this app to other peers by outcome (ok, remote-error, unreachable, refused)', labelNames: ['outcome'], registers: [this.registry] })
+  private readonly callSeconds = new Histogram({ name: 'upgossip_app_call_duration_seconds', help: 'Latency of calls of this app to other peers, by the simulation objects they went through (hops, both sides)', labelNames: ['hops'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] })
+  private sources: MetricsSources = { releases: () => ({}), running: () => undefined, fetching: () => [], waiting: () => ({}) }
 
-  /** Where the releases gauge reads its counts by state when it is scraped. */
-  observeReleases (count: () => Record<string, number>): void {
-    this.countReleases = count
+  constructor (init: DaemonMetricsInit = {}) {
+    // the event loop delay is sampled every 100 ms, not 10, so an idle daemon stays idle
+    if (init.processDefaults !== false) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 })
   }
 
-  private collectReleases (): void {
-    this.releases.reset()
-    for (const [state, n] of Object.entries(this.countReleases())) this.releases.set({ state }, n)
+  /** Where the gauges read at scrape time (release counts, the running app, fetches, waits). */
+  observe (sources: Partial<MetricsSources>): void {
+    this.sources = { ...this.sources, ...sources }
+  }
+
+  private collectCounts (gauge: Gauge, label: string, counts: Record<string, number>): void {
+    gauge.reset()
+    for (const [value, n] of Object.entries(counts)) gauge.set({ [label]: value }, n)
+  }
+
+  private collectAppInfo (): void {
+    this.appInfo.reset()
+    const running = this.sources.running()
+    if (running != null) this.appInfo.set({ app: running.app, version: running.version, protocol: running.protocol == null ? '' : String(running.protocol) }, 1)
+  }
+
+  private collectFetches (): void {
+    this.fetchBytes.reset()
+    this.fetchSize.reset()
+    for (const f of this.sources.fetching()) {
+      this.fetchBytes.set({ app: f.app, version: f.version }, f.have)
+      this.fetchSize.set({ app: f.app, version: f.version }, f.size)
+    }
+  }
+
+  /** Count a switch that ended, its time and the requests held during it. */
+  switched (s: SwitchObservation): void {
+    this.switchesTotal.inc({ kind: s.kind, outcome: s.outcome })
+    this.switchSeconds.observe({ kind: s.kind, outcome: s.outcome }, s.seconds)
+    this.switchHeld.observe({ kind: s.kind }, s.held)
+  }
+
+  /** Count a call to another peer, its latency and SO hops. */
+  called (outcome: CallOutcome, seconds: number, hops: number): void {
+    this.callsTotal.inc({ outcome })
+    this.callSeconds.observe({ hops: hopsLabel(hops) }, seconds)
   }
 
   bytes (protocol: string, direction: 'in' | 'out', n: number): void {

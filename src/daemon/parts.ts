@@ -114,7 +114,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     httpApp,
     exchange: async (from, version, head, body) => await host.exchangeHttp(from, version, head, body),
     log,
-    callTimeoutMs: o.callTimeoutMs
+    callTimeoutMs: o.callTimeoutMs,
+    observeCall: (outcome, seconds, hops) => { metrics.called(outcome, seconds, hops) }
   })
   const engine: UpgradeEngine = new UpgradeEngine({
     dataDir,
@@ -127,6 +128,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     onFailed: async (to, from, reason, kind) => { await rollout.onFailed(to, from, reason, kind) },
     // a commit or a rollback is announced at once, so every peer's view converges within seconds
     switchEnded: () => { void beats.beat() },
+    observeSwitch: s => { metrics.switched(s) },
     log: events,
     fault: process.env.UPGOSSIP_FAULT,
     transformLimitMs: o.transformLimitMs,

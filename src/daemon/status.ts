@@ -35,7 +35,7 @@ export interface StatusComponents {
   /** The step of the switch in progress, if one runs. */
   switchStep: () => string | undefined
   changes: Pick<StatusChanges, 'on' | 'emit'>
-  metrics: Pick<DaemonMetrics, 'observeReleases'>
+  metrics: Pick<DaemonMetrics, 'observe'>
   clock: Clock
 }
 
@@ -58,7 +58,12 @@ export class StatusProjection {
   constructor (components: StatusComponents, init: StatusInit) {
     this.c = components
     this.init = init
-    components.metrics.observeReleases(() => this.countReleases())
+    components.metrics.observe({
+      releases: () => this.countReleases(),
+      waiting: () => this.countWaiting(),
+      running: () => this.running(),
+      fetching: () => this.c.book.list().filter(e => e.state === 'fetching').map(e => ({ app: e.signed.record.app, version: e.signed.record.version, have: this.c.downloads.have(e.id), size: e.signed.record.size }))
+    })
     // a status change may be a change of the versions the network runs
     components.changes.on('status', () => { this.sampleVersions() })
   }
@@ -93,6 +98,24 @@ export class StatusProjection {
     const counts: Record<string, number> = {}
     for (const e of this.c.book.list()) counts[e.state] = (counts[e.state] ?? 0) + 1
     return counts
+  }
+
+  /** Staged and waiting releases counted by the rule they wait on or are passed over for (the `upgossip_releases_waiting` gauge). */
+  countWaiting (): Record<string, number> {
+    const counts: Record<string, number> = {}
+    for (const e of this.c.book.list()) {
+      const rule = e.state === 'waiting' || e.state === 'staged' ? this.c.waitingOn(e.id)?.rule : undefined
+      if (rule != null) counts[rule] = (counts[rule] ?? 0) + 1
+    }
+    return counts
+  }
+
+  /** The app and version running here, with its native protocol (the `upgossip_app_info` gauge). */
+  running (): { app: string, version: string, protocol?: number } | undefined {
+    const { app, current } = this.c.nodeState.state
+    if (app == null || current == null) return undefined
+    const protocol = (this.c.book.list().find(e => e.id === current.id)?.signed.record.manifest as { protocol?: unknown } | undefined)?.protocol
+    return { app, version: current.version, ...(typeof protocol === 'number' ? { protocol } : {}) }
   }
 
   /** This peer and the network as it sees it. */

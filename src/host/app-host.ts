@@ -91,6 +91,8 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
   private heldBytes = 0
   /** Connections (wire "tcp") waiting for the switch to end. */
   private heldConnections: Array<{ resume: (err?: Error) => void }> = []
+  /** Requests and connections held since the last `hold()` (the switch's count, for metrics). */
+  private heldSinceHold = 0
   private readonly busy: Array<{ at: number, inFlight: number }> = []
   /** Bytes moving on a TCP app's connections, kept across its restarts and versions. */
   private readonly activity: ConnectionActivity
@@ -184,6 +186,12 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
   /** Start holding incoming requests (a switch begins). */
   hold (): void {
     this.holding = true
+    this.heldSinceHold = 0
+  }
+
+  /** How many requests and connections were held since the switch began (or the last one did). */
+  get heldCount (): number {
+    return this.heldSinceHold
   }
 
   /** Stop holding: deliver every held request to the version running now. */
@@ -233,6 +241,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     if (this.held.length >= (this.init.maxHeld ?? 1000)) throw new RequestHoldOverflowError('too many requests are held during the switch; try again shortly')
     if (this.heldBytes + bytes > (this.init.maxHeldBytes ?? 64 * 1024 * 1024)) throw new RequestHoldOverflowError('the requests held during the switch are too large in total; try again shortly')
     this.heldBytes += bytes
+    this.heldSinceHold++
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.held = this.held.filter(h => h.timer !== timer)
@@ -287,6 +296,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     if (this.holding) {
       if (this.heldConnections.length + this.held.length >= (this.init.maxHeld ?? 1000)) throw new RequestHoldOverflowError('too many requests are held during the switch; try again shortly')
       const maxHoldMs = this.init.maxHoldMs ?? 60_000
+      this.heldSinceHold++
       await new Promise<void>((resolve, reject) => {
         const entry = {
           resume: (err?: Error) => {

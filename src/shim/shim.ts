@@ -76,6 +76,21 @@ export interface ShimComponents {
   httpApp?: () => boolean
   /** A streamed exchange from a peer in protocol `version`: the head (decoded) and the body as it comes; answers the same way. */
   exchange?: (from: string, version: number, head: unknown, body: AsyncIterable<Uint8Array>) => Promise<{ head: unknown, body: Uint8Array | AsyncIterable<Uint8Array> }>
+  /** A call to another peer ended: how, how long it took, and through how many simulation objects it went (both sides). */
+  observeCall?: (outcome: CallOutcome, seconds: number, hops: number) => void
+}
+
+/**
+ * How a call to another peer ended: `ok`; `remote-error`, the peer's app answered with an
+ * error; `unreachable`, the peer did not answer; `refused`, it never left (no app runs,
+ * nothing speaks the protocol, the value cannot be sent).
+ */
+export type CallOutcome = 'ok' | 'remote-error' | 'unreachable' | 'refused'
+
+/** The outcome of a call that threw `err`. */
+function callOutcome (err: unknown): CallOutcome {
+  if (!(err instanceof RemoteAppError)) return 'refused'
+  return err.name === 'PeerUnreachableError' ? 'unreachable' : 'remote-error'
 }
 
 /** Largest request or response frame of an HTTP process app: a translated message's 16 MiB body, and room for its head. */
@@ -201,6 +216,10 @@ export class Shim {
    * version throws `UnsupportedProtocolError` before anything of the body was read.
    */
   async exchange (peer: string, version: number, head: unknown, body: Uint8Array | AsyncIterable<Uint8Array>): Promise<{ head: unknown, body: AsyncIterable<Uint8Array> }> {
+    return await this.observed(peer, version, undefined, async () => await this.exchangeOnce(peer, version, head, body))
+  }
+
+  private async exchangeOnce (peer: string, version: number, head: unknown, body: Uint8Array | AsyncIterable<Uint8Array>): Promise<{ head: unknown, body: AsyncIterable<Uint8Array> }> {
     const app = this.c.app()
     if (app == null) throw new NoAppRunningError('no app runs on this peer')
     let answer
@@ -270,18 +289,24 @@ export class Shim {
 
   /** Open a byte stream to `peer`'s app (of `to`, another class, when given) in protocol `version` (wire "tcp"); resolves once that app accepted it. */
   async openBytes (peer: string, version: number, to?: string): Promise<ByteStream> {
-    const app = to ?? this.c.app()
-    if (app == null) throw new NoAppRunningError('no app runs on this peer')
-    try {
-      return await this.c.streams.openBytes(peerIdFromString(peer), appBytesProtocolId(app, version), this.c.callTimeoutMs)
-    } catch (err) {
-      if (err instanceof UpgossipError) throw err
-      throw new RemoteAppError('PeerUnreachableError', `${peer} did not accept a connection on protocol version ${version}: ${(err as Error).message}`)
-    }
+    return await this.observed(peer, version, to, async () => {
+      const app = to ?? this.c.app()
+      if (app == null) throw new NoAppRunningError('no app runs on this peer')
+      try {
+        return await this.c.streams.openBytes(peerIdFromString(peer), appBytesProtocolId(app, version), this.c.callTimeoutMs)
+      } catch (err) {
+        if (err instanceof UpgossipError) throw err
+        throw new RemoteAppError('PeerUnreachableError', `${peer} did not accept a connection on protocol version ${version}: ${(err as Error).message}`)
+      }
+    })
   }
 
   /** Send a request of protocol `version` to `peer` (of `app`, another class, when given); resolves with its response value. */
   async send (peer: string, version: number, request: unknown, to?: string): Promise<unknown> {
+    return await this.observed(peer, version, to, async () => await this.sendOnce(peer, version, request, to))
+  }
+
+  private async sendOnce (peer: string, version: number, request: unknown, to?: string): Promise<unknown> {
     const app = to ?? this.c.app()
     if (app == null) throw new NoAppRunningError('no app runs on this peer')
     let bytes: Uint8Array
@@ -296,5 +321,28 @@ export class Shim {
     const opened = openEnvelope(bytes, peer)
     if ('value' in opened) return opened.value
     throw opened.error
+  }
+
+  /**
+   * Run a call to `peer` in protocol `version` and report it: its outcome, its time and its
+   * SO hops, the versions between this app's native one and `version` (none for a call to
+   * another class, made in the protocol `calls` names) plus those between `version` and the
+   * callee's native one (from its beats; none when unknown).
+   */
+  private async observed<T> (peer: string, version: number, to: string | undefined, call: () => Promise<T>): Promise<T> {
+    const observe = this.c.observeCall
+    if (observe == null) return await call()
+    const started = performance.now()
+    const mine = to == null || to === this.c.app() ? this.c.native() : undefined
+    const theirs = this.c.nativeOf(peer)
+    const hops = (mine == null ? 0 : Math.abs(mine - version)) + (theirs == null ? 0 : Math.abs(version - theirs))
+    try {
+      const answer = await call()
+      observe('ok', (performance.now() - started) / 1000, hops)
+      return answer
+    } catch (err) {
+      observe(callOutcome(err), (performance.now() - started) / 1000, hops)
+      throw err
+    }
   }
 }

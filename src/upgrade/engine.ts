@@ -49,6 +49,8 @@ export interface UpgradeEngineInit {
    * status says what runs now, without "upgrading" (the daemon announces it by a beat).
    */
   switchEnded?: () => void
+  /** A switch ended (committed, rolled back, or cut short by a stop of the daemon): for metrics. */
+  observeSwitch?: (s: SwitchObservation) => void
   /** Last check before the commit step (a revocation may have come in during the switch). */
   mayCommit?: (to: ReleaseRef) => string | undefined
   log: { info: (type: string, message: string, fields?: Record<string, unknown>) => void, warn: (type: string, message: string, fields?: Record<string, unknown>) => void }
@@ -68,6 +70,18 @@ export interface ReleaseRef {
   id: string
   version: string
   app?: string
+}
+
+/**
+ * A switch as metrics see it: its kind, whether it was committed or rolled back (or cut
+ * short by a stop of the daemon: `interrupted`), how long it took from its start, and how
+ * many requests and connections were held during it.
+ */
+export interface SwitchObservation {
+  kind: UpgradeAttempt['kind']
+  outcome: 'committed' | 'rolled-back' | 'interrupted'
+  seconds: number
+  held: number
 }
 
 /** The outcome of a switch. */
@@ -146,6 +160,8 @@ export class UpgradeEngine {
     const label = `${to.app} ${from.version} → ${to.version}`
     let fromStopped = false
     let committed = false
+    const startedAt = performance.now()
+    let outcome: SwitchObservation['outcome'] = 'interrupted'
     try {
       this.journal = await readJournal(this.journalFile)
       this.init.log.info('upgrade-started', `${kind} ${label} started${reason != null ? ` (${reason})` : ''}`, { from: from.id, to: to.id, kind })
@@ -182,6 +198,7 @@ export class UpgradeEngine {
       await this.clearAttempt()
       await removeTree(snapshot)
       this.init.log.info('upgrade-committed', `${kind} ${label} committed`, { from: from.id, to: to.id, kind })
+      outcome = 'committed'
       await this.cleanUp()
       return { ok: true }
     } catch (err) {
@@ -190,6 +207,7 @@ export class UpgradeEngine {
         // never roll back past the commit step (that would drop the state the journal
         // points at): the new version runs, and the next start finishes the bookkeeping
         host.unhold()
+        outcome = 'committed'
         this.init.log.warn('commit-incomplete', `${kind} ${label} is committed and ${to.version} runs, but recording it failed (${why}); the next start of the daemon finishes it from the journal`, { from: from.id, to: to.id, kind })
         return { ok: true }
       }
@@ -201,6 +219,7 @@ export class UpgradeEngine {
       // rollback() moves the journal to its own step: name the one that failed
       const failedAt = attempt.step
       this.init.log.warn('upgrade-failed', `${kind} ${label} failed at ${failedAt}: ${why}; rolling back`, { from: from.id, to: to.id, step: failedAt, kind })
+      outcome = 'rolled-back'
       await this.rollback(attempt, from, to, snapshot, fromStopped)
       // the old version runs again: no switch is in progress while the failure is reported
       // (a status read once the release shows failed says running, not rolling-back)
@@ -209,6 +228,7 @@ export class UpgradeEngine {
       return { ok: false, reason: `failed at ${failedAt}: ${why}` }
     } finally {
       this.running = undefined
+      this.init.observeSwitch?.({ kind, outcome, seconds: (performance.now() - startedAt) / 1000, held: host.heldCount })
       this.init.switchEnded?.()
     }
   }
