@@ -70,7 +70,11 @@ export class DaemonMetrics implements NetMetrics {
 
   constructor (init: DaemonMetricsInit = {}) {
     // the event loop delay is sampled every 100 ms, not 10, so an idle daemon stays idle
-    if (init.processDefaults !== false) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 })
+    if (init.processDefaults !== false) {
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 })
+      // gauges named like counters, which `promtool check metrics` refuses; nodejs_active_handles and friends, by type, stay
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name)
+    }
   }
 
   /** Where the gauges read at scrape time (release counts, the running app, fetches, waits). */
