@@ -74,11 +74,20 @@ function closest (input: string, known: KnownPeer[], count = 3): string {
   return ranked.slice(0, count).map(({ p }) => describe(p)).join(', ')
 }
 
-/** The one known peer `input` names; throws {@link UnknownPeerError} or {@link AmbiguousPeerError} listing the closest ones. */
+/** A whole peer id as libp2p prints them (base58btc, 46 characters or more): not a prefix. */
+const FULL_PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{46,}$/
+
+/**
+ * The one known peer `input` names; throws {@link UnknownPeerError} or {@link AmbiguousPeerError}
+ * listing the closest ones. A whole id is taken as it is even when no beat of that peer
+ * was heard (a peer connected but not in view yet, a node that is no daemon): the daemon
+ * tries it, and says so when it cannot reach it.
+ */
 export function resolvePeerId (input: string, known: KnownPeer[]): string {
   const typed = input.trim()
   const exact = known.find(p => p.peerId === typed)
   if (exact != null) return exact.peerId
+  if (FULL_PEER_ID.test(typed)) return typed
   const short = shortForm(typed)
   const length = short == null ? typed.length : short.head.length + short.tail.length
   if (length < MIN_PEER_PREFIX) {

@@ -268,7 +268,8 @@ export class Shim {
     try {
       return spokenVersions(app, await this.c.streams.refreshProtocols(id))
     } catch (err) {
-      throw new RemoteAppError('PeerUnreachableError', `${peer} cannot be reached: ${(err as Error).message}`)
+      const unseen = this.c.appOf != null && this.c.appOf(peer) === undefined ? ' (no beat of that peer was heard: is the id right?)' : ''
+      throw new RemoteAppError('PeerUnreachableError', `${peer} cannot be reached${unseen}: ${(err as Error).message}`)
     }
   }
 

@@ -249,7 +249,8 @@ describe.skipIf(!hasPython)('process apps with wire "tcp"', () => {
     // lobby's own Python program asks a, opening CONNECT itself
     const asked = await ask(b, b, { op: 'ask', host: peerHost(a.peerId), request: { op: 'echo', text: 'from the lobby app' } })
     expect(asked).toEqual({ ok: true, reply: { ok: true, text: 'from the lobby app' } })
-    // a's tcpchat 2.0.0 names no protocol for lobby: its CONNECT to b is refused with the reason
+    // a's tcpchat 2.0.0 names no protocol for lobby: once a knows b runs lobby, its CONNECT to b is refused with the reason
+    await waitFor('a to see b runs lobby', async () => (await a.status()).network.some(p => p.peerId === b.peerId && p.app === 'lobby'))
     const refused = await Tunnel.open(proxyOf(a), peerHost(b.peerId))
     expect(refused.status).toBe(502)
     expect(refused.answer).toMatch(/UndeclaredCallError|names no protocol for calls to lobby/)

@@ -166,7 +166,7 @@ describe('upgossip check with command transforms', () => {
       const r = await runCli(['check', lossy, '--previous', v1, '--state', state])
       expect(r.code).toBe(1)
       expect(r.stdout).toContain('down(up(state)) == state: NO')
-      expect(r.stdout).toContain('data.json: content differs after the round trip')
+      expect(r.stdout).toContain('data.json: differs after the round trip')
     } finally {
       await fs.rm(root, { recursive: true, force: true })
     }
