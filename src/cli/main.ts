@@ -29,7 +29,7 @@ import { signCommand } from './commands/sign.js'
 import { statusCommand } from './commands/status.js'
 import { testnetCommand } from './commands/testnet.js'
 import { verifyCommand } from './commands/verify.js'
-import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE, UsageError } from './output.js'
+import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE, UsageError, printable } from './output.js'
 
 function packageVersion (): string {
   try {
@@ -72,19 +72,19 @@ export async function run (argv: string[]): Promise<number> {
       return EXIT_USAGE
     }
     if (err instanceof UsageError) {
-      process.stderr.write(`upgossip: ${err.message}\n`)
+      process.stderr.write(printable(`upgossip: ${err.message}`) + '\n')
       return EXIT_USAGE
     }
     // a daemon option that cannot work (a bad multiaddr, a bad config file) is a usage error too
     if (err instanceof UpgossipError && err.name === 'DaemonConfigError') {
-      process.stderr.write(`upgossip: ${err.message} [${err.name}]\n`)
+      process.stderr.write(printable(`upgossip: ${err.message} [${err.name}]`) + '\n')
       return EXIT_USAGE
     }
     if (err instanceof UpgossipError) {
-      process.stderr.write(`upgossip: ${err.message} [${err.name}]\n`)
+      process.stderr.write(printable(`upgossip: ${err.message} [${err.name}]`) + '\n')
       return EXIT_REFUSED
     }
-    process.stderr.write(`upgossip: ${(err as Error)?.message ?? String(err)}\n`)
+    process.stderr.write(printable(`upgossip: ${(err as Error)?.message ?? String(err)}`) + '\n')
     if (process.env.DEBUG != null) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`)
     return EXIT_REFUSED
   }

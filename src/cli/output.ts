@@ -27,9 +27,19 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0)
 })
 
+/**
+ * `text` with control characters (C0 but tab and newline, DEL, C1) shown as `?`: what a
+ * terminal prints comes partly from other peers (versions, reasons in beats), and an
+ * escape sequence in them must not move the cursor, rewrite lines or set the title.
+ */
+export function printable (text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?')
+}
+
 /** Print a line of data on stdout. */
 export function say (text: string): void {
-  process.stdout.write(text + '\n')
+  process.stdout.write(printable(text) + '\n')
 }
 
 /** Print a value as JSON on stdout. */
@@ -43,7 +53,7 @@ export function sayJson (value: unknown): void {
 
 /** Print a note for the user on stderr (progress, hints). */
 export function note (text: string): void {
-  process.stderr.write(text + '\n')
+  process.stderr.write(printable(text) + '\n')
 }
 
 /** Read a file named on the command line; a missing file is a refusal that says which. */

@@ -92,7 +92,7 @@ export class InstalledReleases {
     const current = this.c.nodeState.state.current
     const own = this.c.nodeState.state.app
     const entry = running != null && running !== current?.version
-      ? this.c.book.list().find(e => e.signed.record.app === own && e.signed.record.version === running)
+      ? this.c.book.list().find(e => e.signed.record.app === own && e.signed.record.version === running && e.state !== 'revoked' && e.state !== 'refused')
       : current == null ? undefined : this.c.book.get(current.id)
     const calls = (entry?.signed.record.manifest as { calls?: Record<string, unknown> } | undefined)?.calls
     const protocol = calls != null && Object.hasOwn(calls, app) ? calls[app] : undefined

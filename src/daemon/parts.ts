@@ -250,6 +250,8 @@ function connectParts (p: DaemonParts): void {
   })
   // the rollout rolls a revoked running release back (and keeps trying until it can)
   p.trustUpdates.on('running-revoked', () => { void p.rollout.tick() })
+  // a revoked release's SOs leave the running app (a staged or rolled-back one may have brought its future SO)
+  p.trustUpdates.on('revoked', () => { p.rollout.refreshSimulations().catch(warnSimulations) })
   p.trustUpdates.on('rotated', () => {
     // a staged release dropped by the rotation may have had its future SO loaded
     p.rollout.refreshSimulations().catch(warnSimulations)

@@ -106,7 +106,8 @@ export function rolloutView (status: DaemonStatus, query: RolloutQuery = {}): Ro
 
   // this peer, from its own releases: the newest one of its app that waits says why
   const mine = status.releases.filter(r => r.app === status.app)
-  const waiting = mine.filter(r => r.waitingOn != null).sort((a, b) => compareVersionsDesc(a.version, b.version))[0]
+  // a staged release passed over (older, newer, outside its range) is not something this peer waits on
+  const waiting = mine.filter(r => r.state === 'waiting' && r.waitingOn != null).sort((a, b) => compareVersionsDesc(a.version, b.version))[0]
   const self: RolloutPeer = { peerId: status.peerId, app: status.app, version: status.version, state: status.state, self: true, labels: status.labels }
   if (waiting?.waitingOn != null) {
     self.waitingOn = waiting.waitingOn

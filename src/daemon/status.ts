@@ -104,7 +104,7 @@ export class StatusProjection {
   countWaiting (): Record<string, number> {
     const counts: Record<string, number> = {}
     for (const e of this.c.book.list()) {
-      const rule = e.state === 'waiting' || e.state === 'staged' ? this.c.waitingOn(e.id)?.rule : undefined
+      const rule = e.state === 'waiting' ? this.c.waitingOn(e.id)?.rule : undefined
       if (rule != null) counts[rule] = (counts[rule] ?? 0) + 1
     }
     return counts

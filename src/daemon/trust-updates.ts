@@ -30,6 +30,8 @@ export interface TrustUpdatesComponents {
 export interface TrustUpdateEvents {
   /** A revocation of the release this peer runs was applied: the rollout rolls it back. */
   'running-revoked': [id: string]
+  /** A revocation of release `id` (running or not) was applied: SOs it brought must be unloaded. */
+  revoked: [id: string]
   /** A rotation of `app` was adopted: peers should be synced with again, and a beat sent. */
   rotated: [app: string]
 }
@@ -75,6 +77,7 @@ export class TrustUpdates extends EventEmitter<TrustUpdateEvents> {
     // a release turned down as the revoked one's twin may be the right one after all
     this.c.turnedDown.clear()
     this.c.events.warn('release-revoked', `release ${id} of ${revocation.record.app} was revoked by its publishers (via ${via})${revocation.record.reason === '' ? '' : `: ${revocation.record.reason}`}`, { id })
+    this.emit('revoked', id)
     if (this.c.nodeState.state.current?.id === id) this.emit('running-revoked', id)
     this.c.changes.changed()
     return 'new'

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import type { DaemonStatus, NetworkPeerStatus, ReleaseStatus } from '../../src/daemon/index.js'
 import { chooseTarget, rolloutView } from '../../src/daemon/rollout-view.js'
 import { parseRolloutTarget, renderRollout } from '../../src/cli/commands/rollout.js'
+import { printable } from '../../src/cli/output.js'
 import { AmbiguousPeerError, UnknownPeerError, editDistance, knownPeers, resolvePeerId, shortPeerId } from '../../src/cli/peer-ids.js'
 
 const SELF = '12D3KooWSg1Xba142m15c1DbekvDArmCAGPfTLDGp6zHZAPE16YF'
@@ -91,6 +92,22 @@ describe('rollout view', () => {
     expect(lines[1]).toMatch(/2\.0\.0 ×1, 1\.0\.0 ×1 +\(2 peers of kv\)/)
     expect(lines.find(l => l.startsWith(shortPeerId(SELF)))).toMatch(/\* +kv +2\.0\.0 +running +100%/)
     expect(lines.find(l => l.startsWith(shortPeerId(B)))).toMatch(/1\.0\.0 +running +0% .* approve$/)
+  })
+
+  it('a staged release passed over (older, newer) is not something this peer waits on', () => {
+    const s = status({ releases: [release('1.5.0', 'staged', { waitingOn: 'older', reason: 'not newer than 2.0.0' }), release('2.0.0', 'active')] })
+    const self = rolloutView(s).peers[0]
+    expect(self?.waitingOn).toBeUndefined()
+    expect(self?.waitingFor).toBeUndefined()
+  })
+
+  it('text: control characters from other peers\' beats never reach the terminal', () => {
+    const hostile = '2.0.0\u001b[2A\u001b[J\u009b31m'
+    const lines = renderRollout(rolloutView(status({ network: [peer(B, hostile, { state: 'running\u0007', waiting: { id: 'bafy-kv-2.0.0', on: 'approve', reason: 'ok\u001b]0;owned\u0007' } })] })))
+    // eslint-disable-next-line no-control-regex
+    for (const line of lines) expect(line).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/)
+    expect(lines.find(l => l.startsWith(shortPeerId(B)))).toContain('2.0.0?[2A?[J?31m')
+    expect(printable('a\tb\u0000c\u007f')).toBe('a\tb?c?')
   })
 
   it('APP@VERSION', () => {

@@ -7,7 +7,7 @@ import type { Command } from 'commander'
 import type { RolloutPeer, RolloutView } from '../../daemon/index.js'
 import { callDaemon, resolveEndpoint } from '../control-client.js'
 import type { ControlEndpoint, DaemonTarget } from '../control-client.js'
-import { UsageError, note, say, sayJson } from '../output.js'
+import { UsageError, note, printable, say, sayJson } from '../output.js'
 import { shortPeerId } from '../peer-ids.js'
 import { rolloutPauseCommands } from './rollout-pause.js'
 
@@ -68,6 +68,8 @@ export function renderRollout (view: RolloutView): string[] {
   }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map(r => (r[i] as string).length))) ?? []
   for (const r of rows) lines.push(r.map((cell, i) => i === r.length - 1 ? cell : cell.padEnd(widths[i] as number)).join('  ').trimEnd())
+  // versions, states and reasons come from other peers' beats: no control character reaches the terminal
+  for (let i = 0; i < lines.length; i++) lines[i] = printable(lines[i] as string)
   lines.push('', '* this peer')
   return lines
 }
