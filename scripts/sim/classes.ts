@@ -23,7 +23,7 @@ import semver from 'semver'
 import { applicableRules, byRank, claimWins, countFromFraction, decide, slotLimit } from '#src/schedule/index.js'
 import type { ScheduleContext, SchedulePeer } from '#src/schedule/index.js'
 import type { ScheduleRule } from '#src/package/index.js'
-import { gossipHops, groupKey, prng } from './simulator.ts'
+import { gossipHops, groupKey, modelWithDefaults, prng } from './simulator.ts'
 import type { SimulationModel } from './simulator.ts'
 import type { ClassVersion, Scenario } from './scenario.ts'
 
@@ -147,18 +147,7 @@ export function servedProtocols (versions: ClassVersion[], v: number, holds: (k:
 export async function simulateClasses (params: ClassesParams): Promise<ClassesResult> {
   const started = performance.now()
   const { scenario } = params
-  const p: ClassesResult['params'] = {
-    beatMs: params.beatMs ?? 5000,
-    tickMs: params.tickMs ?? 1000,
-    settleMs: params.settleMs ?? Math.max(1000, Math.round(1.5 * (params.beatMs ?? 5000))),
-    hopMs: params.hopMs ?? 50,
-    degree: params.degree ?? 4,
-    fetchMs: params.fetchMs ?? 10_000,
-    switchMs: params.switchMs ?? 5000,
-    stepMs: params.stepMs ?? 50,
-    maxMs: params.maxMs ?? 3600_000,
-    seed: params.seed ?? 1
-  }
+  const p: ClassesResult['params'] = modelWithDefaults(params, 3600_000)
   const classes = scenario.classes
   const random = prng(p.seed)
   const total = classes.reduce((n, c) => n + c.peers, 0)

@@ -145,22 +145,27 @@ export function groupKey (rules: ScheduleRule[], p: { id: string, now: ScheduleP
   return parts.join('|')
 }
 
+/** `model` with the defaults filled in (the daemon's timings; `maxMs` as the caller's simulation wants it). */
+export function modelWithDefaults (model: SimulationModel, maxMs: number): Required<Omit<SimulationModel, 'exhaustive'>> {
+  const beatMs = model.beatMs ?? 5000
+  return {
+    beatMs,
+    tickMs: model.tickMs ?? 1000,
+    settleMs: model.settleMs ?? Math.max(1000, Math.round(1.5 * beatMs)),
+    hopMs: model.hopMs ?? 50,
+    degree: model.degree ?? 4,
+    fetchMs: model.fetchMs ?? 10_000,
+    switchMs: model.switchMs ?? 5000,
+    stepMs: model.stepMs ?? 50,
+    maxMs: model.maxMs ?? maxMs,
+    seed: model.seed ?? 1
+  }
+}
+
 /** Run one simulated rollout. */
 export async function simulateRollout (params: SimulationParams): Promise<SimulationResult> {
   const started = performance.now()
-  const p: SimulationResult['params'] = {
-    peers: params.peers,
-    beatMs: params.beatMs ?? 5000,
-    tickMs: params.tickMs ?? 1000,
-    settleMs: params.settleMs ?? Math.max(1000, Math.round(1.5 * (params.beatMs ?? 5000))),
-    hopMs: params.hopMs ?? 50,
-    degree: params.degree ?? 4,
-    fetchMs: params.fetchMs ?? 10_000,
-    switchMs: params.switchMs ?? 5000,
-    stepMs: params.stepMs ?? 50,
-    maxMs: params.maxMs ?? 6 * 3600_000,
-    seed: params.seed ?? 1
-  }
+  const p: SimulationResult['params'] = { peers: params.peers, ...modelWithDefaults(params, 6 * 3600_000) }
   const random = prng(p.seed)
   const rules = applicableRules(params.rules, [])
   const hops = gossipHops(p.peers, p.degree, random)
