@@ -68,7 +68,7 @@ export class Beats {
   /** The idle interval the last beat announced. */
   private lastIdle = 0
   private lastAt = 0
-  /** A peer new to the view was heard, or a connection opened: the next tick beats, so a newcomer learns of this peer soon. */
+  /** A peer new to the view was heard, or a neighbour subscribed to beats: the next tick beats, so a newcomer learns of this peer soon. */
   private due = false
   private frozen = false
   private stopped = false
@@ -78,25 +78,24 @@ export class Beats {
     this.init = init
   }
 
-  private readonly onConnect = (): void => {
-    // a new connection may be a peer that has not heard this one yet: the next tick beats
-    this.due = true
-    this.c.changes.changed()
-  }
-
-  /** A neighbour subscribed to beats: the next tick beats, since one sent before it subscribed never reached it. */
+  /**
+   * A neighbour subscribed to beats (a new connection's peer, once gossip can reach it):
+   * the next tick beats. One sent at the connection itself, before the subscription
+   * arrived, would not have reached it.
+   */
   neighbourSubscribed (): void {
     this.due = true
   }
 
-  private readonly onDisconnect = (): void => {
+  /** A connection opened or closed: the status (its connection count) changed. */
+  private readonly onConnection = (): void => {
     this.c.changes.changed()
   }
 
   /** Beat now and at every tick. */
   start (): void {
-    this.c.node.addEventListener('peer:connect', this.onConnect)
-    this.c.node.addEventListener('peer:disconnect', this.onDisconnect)
+    this.c.node.addEventListener('peer:connect', this.onConnection)
+    this.c.node.addEventListener('peer:disconnect', this.onConnection)
     this.timer = setInterval(() => { void this.beat(false) }, this.init.beatIntervalMs)
     this.timer.unref()
     void this.beat()
@@ -106,8 +105,8 @@ export class Beats {
   stop (): void {
     this.stopped = true
     clearInterval(this.timer)
-    this.c.node.removeEventListener('peer:connect', this.onConnect)
-    this.c.node.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.c.node.removeEventListener('peer:connect', this.onConnection)
+    this.c.node.removeEventListener('peer:disconnect', this.onConnection)
   }
 
   /** A beat from gossip: into the view, and anti-entropy when it names what this peer lacks. */
@@ -200,7 +199,7 @@ export class Beats {
   /**
    * Send a status beat. `always` (the default) is for events — a start, a claim, a failure:
    * they go out at once. The timer's ticks (every `beatInterval`) send one when a peer new
-   * to the view was heard or a connection opened (so a newcomer learns of this peer within
+   * to the view was heard or a neighbour subscribed to beats (so a newcomer learns of this peer within
    * a tick), and otherwise as {@link beatNow} decides: when the status changed, or the idle
    * interval passed. An idle network's upkeep is gossip of beats from every peer, a cost
    * that grows with the network (docs/benchmarks-analysis.md).
