@@ -9,6 +9,7 @@
  * ```
  */
 import { UpgossipError } from '../errors.js'
+import { editDistance } from '../nearest-name.js'
 import type { DaemonStatus } from '../daemon/index.js'
 import { callDaemon } from './control-client.js'
 import type { ControlEndpoint } from './control-client.js'
@@ -39,16 +40,8 @@ export function shortPeerId (id: string): string {
   return id.length > 20 ? `${id.slice(0, 10)}…${id.slice(-6)}` : id
 }
 
-/** Edit distance (insertions, deletions, substitutions). */
-export function editDistance (a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i]
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1))
-    row = next
-  }
-  return row[b.length] as number
-}
+/** Edit distance, as the "did you mean" of every schema error counts it (a swap of two neighbours is one edit). */
+export { editDistance }
 
 /** The parts of a short form (`head…tail` or `head...tail`), or undefined for a plain id or prefix. */
 function shortForm (input: string): { head: string, tail: string } | undefined {
