@@ -73,3 +73,16 @@ export async function callDaemon (endpoint: ControlEndpoint, method: string, rou
   }
   return res
 }
+
+/**
+ * The release RELEASE names (a release id, or `APP@VERSION`) among those the daemon knows
+ * (`GET /status`), as status shows it; `UnknownReleaseError` when it knows none such.
+ */
+export async function daemonRelease<R extends { id: string, app: string, version: string }> (endpoint: ControlEndpoint, ref: string): Promise<R> {
+  const status = await (await callDaemon(endpoint, 'GET', '/status')).json() as { releases: R[] }
+  const at = ref.lastIndexOf('@')
+  const found = status.releases.find(r => at > 0 ? `${r.app}@${r.version}` === ref : r.id === ref)
+  if (found != null) return found
+  const { UnknownReleaseError } = await import('../daemon/index.js')
+  throw new UnknownReleaseError(`the daemon does not know ${ref}; "upgossip status" lists its releases`)
+}

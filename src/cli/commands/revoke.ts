@@ -1,6 +1,6 @@
 /** `upgossip revoke`: a revocation signed by a threshold of publishers, gossiped through a daemon. */
 import type { Command } from 'commander'
-import { callDaemon, resolveEndpoint } from '../control-client.js'
+import { callDaemon, daemonRelease, resolveEndpoint } from '../control-client.js'
 import type { DaemonTarget } from '../control-client.js'
 import { passphraseFromEnv, say, sayJson } from '../output.js'
 import { collect } from '../program-options.js'
@@ -20,15 +20,11 @@ export function revokeCommand (program: Command): void {
     .addHelpText('after', '\nThe revocation needs signatures by as many trusted publishers as the app\'s threshold;\nbelow that, every peer refuses it.\n\nExample:\n  $ upgossip revoke kv@2.0.0 --key alice.key --key bob.key --reason "corrupts data" --data ./a')
     .action(async (release: string, opts: DaemonTarget & { key: string[], reason: string, passphraseEnv?: string, json?: boolean }) => {
       const { readKeyFile, signRevocation, encodeRevocation, parseReleaseId } = await import('../../release/index.js')
-      const { UnknownReleaseError } = await import('../../daemon/index.js')
       const passphrase = passphraseFromEnv(opts.passphraseEnv)
       const keys = []
       for (const file of opts.key) keys.push(await readKeyFile(file, passphrase))
       const endpoint = await resolveEndpoint(opts)
-      const status = await (await callDaemon(endpoint, 'GET', '/status')).json() as { releases: Array<{ id: string, app: string, version: string }> }
-      const at = release.lastIndexOf('@')
-      const found = status.releases.find(r => at > 0 ? `${r.app}@${r.version}` === release : r.id === release)
-      if (found == null) throw new UnknownReleaseError(`the daemon does not know ${release}; "upgossip status" lists its releases`)
+      const found = await daemonRelease(endpoint, release)
       const signed = await signRevocation({ app: found.app, release: parseReleaseId(found.id), issued: new Date().toISOString(), reason: opts.reason }, keys)
       const res = await callDaemon(endpoint, 'POST', '/revoke', encodeRevocation(signed), 'application/cbor')
       const result = await res.json() as { status: string, release: string }

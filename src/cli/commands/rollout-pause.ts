@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander'
 import { UpgossipError } from '../../errors.js'
-import { callDaemon, resolveEndpoint } from '../control-client.js'
+import { callDaemon, daemonRelease, resolveEndpoint } from '../control-client.js'
 import type { DaemonTarget } from '../control-client.js'
 import { passphraseFromEnv, say, sayJson } from '../output.js'
 import { collect } from '../program-options.js'
@@ -31,15 +31,11 @@ interface KnownRelease {
 
 async function send (action: 'pause' | 'resume', ref: string, opts: PauseOptions): Promise<void> {
   const { readKeyFile, signPause, encodePause, parseReleaseId } = await import('../../release/index.js')
-  const { UnknownReleaseError } = await import('../../daemon/index.js')
   const passphrase = passphraseFromEnv(opts.passphraseEnv)
   const keys = []
   for (const file of opts.key) keys.push(await readKeyFile(file, passphrase))
   const endpoint = await resolveEndpoint(opts)
-  const status = await (await callDaemon(endpoint, 'GET', '/status')).json() as { releases: KnownRelease[] }
-  const at = ref.lastIndexOf('@')
-  const found = status.releases.find(r => at > 0 ? `${r.app}@${r.version}` === ref : r.id === ref)
-  if (found == null) throw new UnknownReleaseError(`the daemon does not know ${ref}; "upgossip status" lists its releases`)
+  const found = await daemonRelease<KnownRelease>(endpoint, ref)
   const name = `${found.app}@${found.version}`
   if (action === 'resume' && found.pause?.action !== 'pause') {
     throw new RolloutNotPausedError(`the rollout of ${name} is not paused on this peer; nothing to resume ("upgossip status" shows a paused release as waiting on paused)`)
