@@ -70,7 +70,12 @@ describe.skipIf(!hasPython)('simulation objects of a process app, chained over H
     await publish(p1, v3.file)
     for (const [p, ids] of [[p1, [v2.id, v3.id]], [p2, [v3.id]]] as const) {
       for (const id of ids) await p.waitStaged(id)
-      await waitFor(`${p.name} to wait for approval`, async () => (await p.status()).releases.find(r => r.id === ids[0])?.waitingOn === 'approve')
+      // the newest staged release is the one that waits for approval; an older one waits on it
+      await waitFor(`${p.name} to wait for approval`, async () => {
+        const releases = (await p.status()).releases
+        const waiting = ids.map(id => releases.find(r => r.id === id)?.waitingOn)
+        return waiting.at(-1) === 'approve' && waiting.slice(0, -1).every(w => w === 'newer')
+      })
     }
     const hostOf = new Map<Peer, string>()
     for (const p of peers) hostOf.set(p, (await proxyPeers(p)).selfHost)
