@@ -40,7 +40,7 @@ export class Daemon implements RunningDaemon {
     this.parts = parts
   }
 
-  /** Start a daemon on its data directory: local parts first, then the network, then the app and the control API. */
+  /** Start a daemon on its data directory: local parts first, then the network, the control API (bound, not yet announced), the app. */
   static async start (options: DaemonOptions, clock: Clock = systemClock): Promise<Daemon> {
     const local = await openLocalParts(options, clock)
     let daemon: Daemon | undefined
@@ -77,7 +77,8 @@ export class Daemon implements RunningDaemon {
 
   private async startParts (): Promise<void> {
     const p = this.parts
-    await startDaemonParts(p)
+    // bound before anything starts, so a port in use refuses the start before the app runs;
+    // no request is served until control.json (the token) is written below
     this.control = new ControlApi({ api: this, port: p.options.control, token: randomBytes(24).toString('hex') })
     try {
       await this.control.start()
@@ -85,6 +86,7 @@ export class Daemon implements RunningDaemon {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new ControlPortInUseError(`--control ${p.options.control}: the port is in use on 127.0.0.1; choose another or leave it out for a free one`)
       throw err
     }
+    await startDaemonParts(p)
     this.started = true
     const multiaddrs = p.status.multiaddrs()
     await writeJsonAtomic(p.dataDir.control, { url: this.control.url, token: this.control.token, peerId: this.peerId, multiaddrs, proxy: p.proxy.url }, { mode: 0o600 })
