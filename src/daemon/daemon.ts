@@ -22,7 +22,7 @@ import { releasesFor } from './anti-entropy.js'
 import { ControlApi } from './control-api.js'
 import { ControlPortInUseError } from './errors.js'
 import { closeLocalParts, openLocalParts } from './local-parts.js'
-import { createDaemonParts, startDaemonParts, stopDaemonParts } from './parts.js'
+import { createDaemonParts, finishBeforeStop, startDaemonParts, stopDaemonParts } from './parts.js'
 import type { DaemonParts } from './parts.js'
 import type { DaemonOptions } from './options.js'
 import type { TimelineJson } from './version-timeline.js'
@@ -99,6 +99,7 @@ export class Daemon implements RunningDaemon {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    if (this.started) await finishBeforeStop(this.parts)
     await stopDaemonParts(this.parts, async () => {
       await this.control?.stop().catch(() => {})
       await fs.rm(this.parts.dataDir.control, { force: true })

@@ -57,7 +57,9 @@ export const DaemonConfigSchema = z.strictObject({
   /** How long without a status beat or release from any other peer before this peer says it may be frozen. */
   freezeAfter: duration.optional(),
   /** How long a fetch that failed for a local reason (a full disk) waits before it tries again. */
-  fetchRetry: duration.optional()
+  fetchRetry: duration.optional(),
+  /** How long a planned stop (SIGTERM, SIGINT) lets a switch in progress finish or roll back before it cuts it short (default 60s). */
+  stopTimeout: duration.optional()
 })
 
 /** Options as given. */
@@ -93,6 +95,7 @@ export interface DaemonOptions {
   callTimeoutMs: number
   freezeAfterMs: number
   fetchRetryMs: number
+  stopTimeoutMs: number
 }
 
 /** The default data directory: `$UPGOSSIP_DATA` or `~/.upgossip`. */
@@ -177,6 +180,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     transformLimitMs: parseDuration(o.transformLimit ?? '2m'),
     callTimeoutMs: parseDuration(o.callTimeout ?? '30s'),
     freezeAfterMs: parseDuration(o.freezeAfter ?? '5m'),
-    fetchRetryMs: parseDuration(o.fetchRetry ?? '30s')
+    fetchRetryMs: parseDuration(o.fetchRetry ?? '30s'),
+    stopTimeoutMs: parseDuration(o.stopTimeout ?? '60s')
   }
 }

@@ -125,7 +125,9 @@ const BeatSchema = z.object({
    * for {@link IDLE_BEATS_TO_EXPIRE} × this when that is longer than their `peerTimeout`.
    * Absent in beats of daemons from before it (they beat at a fixed interval).
    */
-  idle: z.number().int().min(0).max(MAX_IDLE_BEAT_MS).optional()
+  idle: z.number().int().min(0).max(MAX_IDLE_BEAT_MS).optional(),
+  /** The peer's last beat before a planned stop: it holds no slot, and shows as stopped until it beats again. */
+  stopping: z.literal(true).optional()
 })
 
 /** What a peer says about itself. */
