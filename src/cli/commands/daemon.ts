@@ -1,4 +1,5 @@
 /** `upgossip daemon`: run a peer. */
+import path from 'node:path'
 import type { Command } from 'commander'
 import { note } from '../output.js'
 import { collect } from '../program-options.js'
@@ -20,6 +21,8 @@ interface DaemonCliOptions {
   mdns?: boolean
   psk?: string
   config?: string
+  printUnit?: boolean
+  user?: string
 }
 
 /** Register `daemon` on the program. */
@@ -42,9 +45,13 @@ export function daemonCommand (program: Command): void {
     .option('--mdns', 'discover peers on the local network by mDNS')
     .option('--psk <file>', 'private network key (libp2p pnet): peers without it cannot connect')
     .option('--config <file>', 'the same options as JSON; command-line values win')
+    .option('--print-unit', 'print a systemd service unit that runs this daemon with these options, and exit')
+    .option('--user <name>', 'with --print-unit: the user the service runs as')
     .addHelpText('after', `
 The daemon writes DATA/control.json (url, token, peerId, multiaddrs) once it is ready;
-"publish" and "status" find it there. Stop it with Ctrl-C or SIGTERM.
+"publish" and "status" find it there. Stop it with Ctrl-C or SIGTERM: a switch in
+progress finishes first (up to stopTimeout, 60s). To run it as a systemd service:
+  $ upgossip daemon --data /var/lib/upgossip --trust trust.json --print-unit --user upgossip > /etc/systemd/system/upgossip.service
 
 Example, two peers on one machine:
   $ upgossip daemon --data ./a --trust trust.json --install kv-1.0.0.car --listen /ip4/127.0.0.1/tcp/4001
@@ -73,6 +80,13 @@ Example, two peers on one machine:
         mdns: opts.mdns,
         psk: opts.psk
       }, file)
+      if (opts.printUnit === true) {
+        const { serviceUnit, daemonArgs } = await import('./daemon-unit.js')
+        const bin = path.resolve(process.argv[1] ?? 'upgossip')
+        process.stdout.write(serviceUnit({ node: process.execPath, bin, args: daemonArgs({ ...opts }, options.data), data: options.data, stopTimeoutMs: options.stopTimeoutMs, user: opts.user }))
+        return
+      }
+      if (opts.user != null) throw new UsageError('--user only goes with --print-unit (the daemon runs as whoever starts it)')
       const daemon = await startDaemon(options)
       await new Promise<void>(resolve => {
         let stopping = false
