@@ -38,6 +38,8 @@ export const DaemonConfigSchema = z.strictObject({
   network: z.string().optional(),
   mdns: z.boolean().optional(),
   psk: z.string().optional(),
+  /** `HOST:PORT` of a second HTTP listener serving only `GET /metrics` and `GET /healthz`, without the token (off when absent). */
+  metrics: z.string().max(300).optional(),
   /** How often status beats go out while this peer's status changes. */
   beatInterval: duration.optional(),
   /** How often status beats go out while nothing changes (default: the smaller of 4 × beatInterval and a third of peerTimeout). */
@@ -81,6 +83,8 @@ export interface DaemonOptions {
   network: string
   mdns: boolean
   psk?: string
+  /** Where the token-free `/metrics` and `/healthz` listener binds (`--metrics HOST:PORT`); none when absent. */
+  metrics?: HostPort
   beatIntervalMs: number
   /** At least `beatIntervalMs`. */
   idleBeatIntervalMs: number
@@ -93,6 +97,25 @@ export interface DaemonOptions {
   callTimeoutMs: number
   freezeAfterMs: number
   fetchRetryMs: number
+}
+
+/** A TCP listening address: a host (an IP address or a name) and a port (0: a free one). */
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/** `HOST:PORT` (`[IPv6]:PORT` for an IPv6 address) → its parts; throws {@link DaemonConfigError} naming `option`. */
+export function parseHostPort (option: string, value: string): HostPort {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(value) ?? /^([^:[\]\s]+):(\d{1,5})$/.exec(value)
+  const host = m?.[1] ?? ''
+  const port = Number(m?.[2])
+  const hostOk = isIP(host) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(host)
+  // an IPv6 address is written in brackets, as in a URL
+  if (m == null || !hostOk || port > 65535 || (isIP(host) === 6 && !value.startsWith('['))) {
+    throw new DaemonConfigError(`${option} ${value}: not HOST:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464 or [::1]:9464; port 0 picks a free one)`)
+  }
+  return { host, port }
 }
 
 /** The default data directory: `$UPGOSSIP_DATA` or `~/.upgossip`. */
@@ -168,6 +191,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     network: o.network ?? 'default',
     mdns: o.mdns ?? false,
     psk: o.psk,
+    metrics: o.metrics == null ? undefined : parseHostPort('--metrics', o.metrics),
     beatIntervalMs,
     idleBeatIntervalMs: Math.max(beatIntervalMs, idleBeatIntervalMs ?? Math.min(4 * beatIntervalMs, Math.floor(peerTimeoutMs / 3))),
     idleBeatRate: o.idleBeatRate ?? 0.5,

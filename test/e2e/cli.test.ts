@@ -602,7 +602,7 @@ describe.concurrent('upgossip CLI', () => {
       sign: ['<bundle>', '--key', '--out', '--passphrase-env', '--json'],
       verify: ['<bundle>', '--trust', '--json'],
       inspect: ['<bundle>', '--json'],
-      daemon: ['--data', '--trust', '--replace-trust', '--listen', '--bootstrap', '--install', '--app', '--control', '--policy', '--label', '--app-config', '--network', '--mdns', '--psk', '--config'],
+      daemon: ['--data', '--trust', '--replace-trust', '--listen', '--bootstrap', '--install', '--app', '--control', '--policy', '--label', '--app-config', '--network', '--mdns', '--psk', '--metrics', '--config'],
       publish: ['<bundle>', '--data', '--daemon', '--token', '--json'],
       status: ['--data', '--daemon', '--token', '--json'],
       call: ['<json>', '--peer', '--protocol', '--data'],

@@ -44,3 +44,24 @@ describe('daemon options: dialFrom', () => {
     expect(() => resolveDaemonOptions({}, { dialFrom: 'somewhere' })).toThrow(DaemonConfigError)
   })
 })
+
+describe('daemon options: metrics', () => {
+  it('is off by default, and takes HOST:PORT from the command line or the config file (the command line wins)', () => {
+    expect(resolveDaemonOptions({}).metrics).toBeUndefined()
+    expect(resolveDaemonOptions({ metrics: '0.0.0.0:9464' }).metrics).toEqual({ host: '0.0.0.0', port: 9464 })
+    expect(resolveDaemonOptions({ metrics: '127.0.0.1:0' }).metrics).toEqual({ host: '127.0.0.1', port: 0 })
+    expect(resolveDaemonOptions({ metrics: '[::1]:9464' }).metrics).toEqual({ host: '::1', port: 9464 })
+    expect(resolveDaemonOptions({ metrics: 'localhost:9464' }).metrics).toEqual({ host: 'localhost', port: 9464 })
+    expect(resolveDaemonOptions({ metrics: '127.0.0.1:9001' }, { metrics: '127.0.0.1:9000' }).metrics).toEqual({ host: '127.0.0.1', port: 9001 })
+    expect(resolveDaemonOptions({}, { metrics: '127.0.0.1:9000' }).metrics).toEqual({ host: '127.0.0.1', port: 9000 })
+  })
+
+  it('refuses what is not HOST:PORT, naming the option and showing the form', () => {
+    for (const bad of ['9464', ':9464', '127.0.0.1', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:x', '::1:9464', '[::1]', 'host name:1', 'http://127.0.0.1:9464', '[not-v6]:1', '-bad-:1']) {
+      let err: unknown
+      try { resolveDaemonOptions({ metrics: bad }) } catch (e) { err = e }
+      expect(err, bad).toBeInstanceOf(DaemonConfigError)
+      expect((err as Error).message, bad).toBe(`--metrics ${bad}: not HOST:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464 or [::1]:9464; port 0 picks a free one)`)
+    }
+  })
+})

@@ -19,6 +19,7 @@ interface DaemonCliOptions {
   network?: string
   mdns?: boolean
   psk?: string
+  metrics?: string
   config?: string
 }
 
@@ -41,6 +42,7 @@ export function daemonCommand (program: Command): void {
     .option('--network <name>', 'network name; topics are upgossip/<name>/… (default "default")')
     .option('--mdns', 'discover peers on the local network by mDNS')
     .option('--psk <file>', 'private network key (libp2p pnet): peers without it cannot connect')
+    .option('--metrics <host:port>', 'also serve GET /metrics and GET /healthz without the token on HOST:PORT (e.g. 0.0.0.0:9464; off by default)')
     .option('--config <file>', 'the same options as JSON; command-line values win')
     .addHelpText('after', `
 The daemon writes DATA/control.json (url, token, peerId, multiaddrs) once it is ready;
@@ -71,7 +73,8 @@ Example, two peers on one machine:
         appConfig: opts.appConfig,
         network: opts.network,
         mdns: opts.mdns,
-        psk: opts.psk
+        psk: opts.psk,
+        metrics: opts.metrics
       }, file)
       const daemon = await startDaemon(options)
       await new Promise<void>(resolve => {
