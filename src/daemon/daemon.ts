@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
-import { createPeerNode, loadPeerKey, readPsk } from '../net/index.js'
+import { createPeerNode, loadPeerKey } from '../net/index.js'
 import type { ReleaseEntry } from '../release/index.js'
 import { writeJsonAtomic } from '../store/index.js'
 import type { DaemonEvents, RunningDaemon, DaemonStatus, PauseResult, PublishResult, RevokeResult, RollbackResult, RotateResult } from './api.js'
@@ -62,7 +62,7 @@ export class Daemon implements RunningDaemon {
         dialFrom: options.dialFrom,
         bootstrap: options.bootstrap,
         mdns: options.mdns,
-        psk: options.psk == null ? undefined : await readPsk(options.psk),
+        psk: local.psk,
         scoredTopics: [`upgossip/${options.network}/releases`, `upgossip/${options.network}/status`],
         // the protocols of this daemon, registered as libp2p services (started and stopped with the node)
         services: {

@@ -72,6 +72,11 @@ export class PskInvalidError extends UpgossipError {
   static override name = 'PskInvalidError'
 }
 
+/** A private-network key file that other users may read or change (as ssh refuses a private key that is too open). */
+export class PskPermissionsError extends UpgossipError {
+  static override name = 'PskPermissionsError'
+}
+
 /** A `--listen` address could not be listened on (in use, not an address of this host). */
 export class ListenFailedError extends UpgossipError {
   static override name = 'ListenFailedError'
@@ -119,13 +124,28 @@ export async function loadPeerKey (file: string): Promise<PrivateKey> {
   }
 }
 
-/** Read a pnet key file (the format of `@libp2p/pnet` generateKey). */
+/**
+ * Read a pnet key file (the format of `@libp2p/pnet` generateKey). A file that its group or
+ * other users may read or change is refused with {@link PskPermissionsError}, as ssh refuses
+ * a private key that is too open: whoever reads it may join the private network.
+ */
 export async function readPsk (file: string): Promise<Uint8Array> {
   let bytes: Buffer
+  let mode: number
   try {
-    bytes = await fs.readFile(file)
+    const handle = await fs.open(file, 'r')
+    try {
+      // the mode of the file read, not of whatever the name points to by the time it is read
+      mode = (await handle.stat()).mode & 0o777
+      bytes = await handle.readFile()
+    } finally {
+      await handle.close()
+    }
   } catch (err) {
     throw new PskInvalidError(`cannot read private-network key ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+    throw new PskPermissionsError(`private-network key ${file} is open to other users (mode ${mode.toString(8).padStart(4, '0')}); it must be readable by its owner only: chmod 600 ${file}`)
   }
   const lines = bytes.toString('utf8').trim().split(/\r?\n/)
   if (lines[0] !== '/key/swarm/psk/1.0.0/' || lines[1] !== '/base16/' || !/^[0-9a-fA-F]{64}$/.test(lines[2] ?? '')) {
