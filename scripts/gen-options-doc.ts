@@ -29,7 +29,7 @@ export const MEANINGS: Record<string, string> = {
   replaceTrust: 'replace the trust store with `--trust FILE` even though it differs from the one seeded before; rotations kept in the data directory that follow on from it are adopted again.',
   listen: 'where libp2p listens; repeatable. TCP only. `/tcp/0` picks a free port; `/ip4/127.0.0.1/tcp/0` stays on this machine.',
   dialFrom: 'the source address of outgoing connections, an IPv4 or IPv6 address, for a host with several addresses whose peers should see one of them. That it is one of this host\'s is not checked: if not, every dial fails (EADDRNOTAVAIL, logged). Outgoing connections to addresses of the other family fail.',
-  bootstrap: 'a peer to join through, *complete* with `/p2p/PEERID` (as in another peer\'s `control.json`); repeatable.',
+  bootstrap: 'a peer to join through: a TCP multiaddr with `/p2p/PEERID` (as in another peer\'s `control.json`) or without it (`/ip4/10.0.0.5/tcp/4001`, `/dns4/seed.example.net/tcp/4001`: the id is learned when the connection is secured; [Bootstrap](#networks-bootstrap---network---psk---mdns)); repeatable.',
   install: 'install a first version from a release bundle and run it. Ignored, with a note, when the peer already runs a version. Not together with `app`.',
   app: 'join with no code: install the newest trusted release of this app found on the network, and run it. Refused when the data directory already runs another app (`AppMismatchError`).',
   control: 'the control API\'s port, always on 127.0.0.1; `0`: a free port. A port in use is refused (`ControlPortInUseError`).',

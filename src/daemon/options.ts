@@ -9,6 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { formatDuration, isDuration, parseDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
+import { isBootstrapAddress } from '../net/bootstrap-address.js'
 import { MAX_IDLE_BEAT_MS } from '../net/status-beat.js'
 import { describeSchemaIssues, readJsonFile, safeParse } from '../schema.js'
 
@@ -142,13 +143,13 @@ export function configRelativePaths (config: DaemonConfig, file: string): Daemon
   return out
 }
 
-function checkMultiaddr (option: string, value: string, needPeerId: boolean): void {
+function checkMultiaddr (option: string, value: string): void {
   let ok = false
   try {
-    const parsed = multiaddr(value)
-    ok = !needPeerId || parsed.getPeerId() != null
+    multiaddr(value)
+    ok = true
   } catch {}
-  if (!ok) throw new DaemonConfigError(`${option} ${value}: not a multiaddr${needPeerId ? ' with /p2p/PEERID (copy one from the other peer\'s control.json "multiaddrs")' : ' (e.g. /ip4/127.0.0.1/tcp/4001)'}`)
+  if (!ok) throw new DaemonConfigError(`${option} ${value}: not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001)`)
 }
 
 /** Merge a config file's values under the command line's and fill the defaults. */
@@ -158,8 +159,10 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
   if (!checked.success) throw new DaemonConfigError(describeSchemaIssues('daemon options', checked.error))
   const o = checked.data
   if (o.install != null && o.app != null) throw new DaemonConfigError('give either --install BUNDLE or --app NAME, not both')
-  for (const a of o.listen ?? []) checkMultiaddr('--listen', a, false)
-  for (const a of o.bootstrap ?? []) checkMultiaddr('--bootstrap', a, true)
+  for (const a of o.listen ?? []) checkMultiaddr('--listen', a)
+  for (const a of o.bootstrap ?? []) {
+    if (!isBootstrapAddress(a)) throw new DaemonConfigError(`--bootstrap ${a}: not the address of a peer: a TCP multiaddr (e.g. /ip4/127.0.0.1/tcp/4001 or /dns4/peer.example.net/tcp/4001), with /p2p/PEERID or without (as in another peer's control.json "multiaddrs")`)
+  }
   if (o.dialFrom != null && isIP(o.dialFrom) === 0) throw new DaemonConfigError(`--dial-from ${o.dialFrom}: not an IPv4 or IPv6 address (e.g. 127.0.0.2; an address of this host)`)
   if (o.network != null && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(o.network)) throw new DaemonConfigError(`--network ${o.network}: use lowercase letters, digits, ".", "_" or "-"`)
   if (o.app != null && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(o.app)) throw new DaemonConfigError(`--app ${o.app}: not an app name (lowercase letters, digits, ".", "_" or "-")`)

@@ -27,6 +27,7 @@ import { writeFileAtomic } from '../store/index.js'
 import { appStreams } from './app-streams.js'
 import type { AppStreams, AppStreamsInit } from './app-streams.js'
 import { blockExchange } from './block-exchange.js'
+import { hasPeerId } from './bootstrap-address.js'
 import type { BlockExchange, BlockExchangeInit } from './block-exchange.js'
 import { syncProtocol } from './sync.js'
 import type { SyncInit, SyncProtocol } from './sync.js'
@@ -93,6 +94,7 @@ export interface PeerNodeInit {
   listen: string[]
   /** The source address of outgoing TCP connections (`--dial-from`); the system's choice when absent. */
   dialFrom?: string
+  /** Bootstrap addresses; those without `/p2p/PEERID` are left to the peer keeper. */
   bootstrap?: string[]
   mdns?: boolean
   /** Contents of a libp2p pnet key file (`/key/swarm/psk/1.0.0/` …). */
@@ -199,7 +201,9 @@ export async function createPeerNode<S extends PeerServicesInit = Record<never, 
   // libp2p types the components it hands a service factory as its own internal bag
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
-  if ((init.bootstrap ?? []).length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
+  // libp2p's bootstrap discovery takes only complete addresses; the peer keeper dials the others
+  const complete = (init.bootstrap ?? []).filter(hasPeerId)
+  if (complete.length > 0) peerDiscovery.push(bootstrap({ list: complete, timeout: 100 }))
   // mDNS and pnet are loaded only when asked for: most daemons use neither, and every
   // module loaded stays in the daemon's memory for as long as it runs
   if (init.mdns === true) {

@@ -65,3 +65,18 @@ describe('daemon options: metrics', () => {
     }
   })
 })
+
+describe('daemon options: bootstrap', () => {
+  it('takes addresses with /p2p/PEERID or without, from the command line or the config file', () => {
+    const complete = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWGzh4t3YMGZUU3uhqTMy3i6HUfrXAqjKaA5AqLKUSdmEk'
+    expect(resolveDaemonOptions({ bootstrap: ['/ip4/127.0.0.1/tcp/4001', complete] }).bootstrap).toEqual(['/ip4/127.0.0.1/tcp/4001', complete])
+    expect(resolveDaemonOptions({}, { bootstrap: ['/dns4/peer.example.net/tcp/4001'] }).bootstrap).toEqual(['/dns4/peer.example.net/tcp/4001'])
+  })
+
+  it('refuses what is not the address of a peer, naming the option and both forms', () => {
+    for (const bad of ['/ip4/127.0.0.1', 'not-a-multiaddr', '/ip4/127.0.0.1/udp/4001']) {
+      expect(() => resolveDaemonOptions({ bootstrap: [bad] }), bad).toThrow(DaemonConfigError)
+      expect(() => resolveDaemonOptions({ bootstrap: [bad] }), bad).toThrow(`--bootstrap ${bad}: not the address of a peer: a TCP multiaddr (e.g. /ip4/127.0.0.1/tcp/4001 or /dns4/peer.example.net/tcp/4001), with /p2p/PEERID or without (as in another peer's control.json "multiaddrs")`)
+    }
+  })
+})

@@ -32,7 +32,7 @@ export function daemonCommand (program: Command): void {
     .option('--replace-trust', 'replace the trust store with --trust even though it differs from the one seeded before')
     .option('--listen <multiaddr>', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/0)', collect)
     .option('--dial-from <address>', 'source address of outgoing connections (a host with several addresses)')
-    .option('--bootstrap <multiaddr>', 'peer to join through (complete, with /p2p/), repeatable', collect)
+    .option('--bootstrap <multiaddr>', 'peer to join through, repeatable: /ip4/HOST/tcp/PORT, with /p2p/PEERID or without (the id is learned on connecting)', collect)
     .option('--install <bundle>', 'install a first version from a release bundle')
     .option('--app <name>', 'join with no code, and take the newest trusted release of NAME from the network')
     .option('--control <port>', 'control API port on 127.0.0.1 (default: a free port)')
