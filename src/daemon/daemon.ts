@@ -12,6 +12,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
+import { buildString } from '../build-info.js'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { createPeerNode, loadPeerKey } from '../net/index.js'
@@ -94,7 +95,7 @@ export class Daemon implements RunningDaemon {
   /** Whether this daemon and its app are healthy (`GET /healthz` of the `--metrics` listener). */
   health (): HealthReport {
     const p = this.parts
-    return daemonHealth({ phase: this.phase, peerId: this.peerId, nodeState: p.nodeState, host: p.host, peerState: () => p.status.peerState() })
+    return daemonHealth({ phase: this.phase, peerId: this.peerId, nodeState: p.nodeState, host: p.host, peerState: () => p.status.peerState(), build: buildString() })
   }
 
   private async startParts (): Promise<void> {
@@ -178,7 +179,7 @@ async function startMetricsListener (local: LocalParts, peerId: string, daemon: 
   if (at == null) return undefined
   const listener = new MetricsListener({
     metricsText: async () => await local.metrics.text(),
-    health: () => daemon()?.health() ?? daemonHealth({ phase: 'starting', peerId, nodeState: local.nodeState }),
+    health: () => daemon()?.health() ?? daemonHealth({ phase: 'starting', peerId, nodeState: local.nodeState, build: buildString() }),
     failed: message => { local.events.error('metrics-listener', message) }
   }, at)
   await listener.start()

@@ -52,19 +52,20 @@ export interface HealthComponents {
 export function daemonHealth (c: HealthComponents): HealthReport {
   const { app, current } = c.nodeState.state
   const version = current?.version ?? null
-  const base = { peerId: c.peerId, app, version, ...(c.build == null ? {} : { build: c.build }) }
-  const unavailable = (state: HealthReport['state'], reason: string): HealthReport => ({ status: 'unavailable', reason, ...base, state })
+  const build = c.build == null ? {} : { build: c.build }
+  const base = { peerId: c.peerId, app, version }
+  const unavailable = (state: HealthReport['state'], reason: string): HealthReport => ({ status: 'unavailable', reason, ...base, state, ...build })
   if (c.phase !== 'running' || c.host == null || c.peerState == null) {
     return unavailable(c.phase === 'stopping' ? 'stopping' : 'starting', c.phase === 'stopping' ? 'the daemon is stopping' : 'the daemon is starting')
   }
   const state = c.peerState()
   if (state === 'failed') return unavailable(state, `no version can run: ${c.host.failedReason ?? 'see the event log'}`)
-  if (state === 'upgrading' || state === 'rolling-back') return { status: 'ok', ...base, state }
+  if (state === 'upgrading' || state === 'rolling-back') return { status: 'ok', ...base, state, ...build }
   if (current == null) return unavailable(state, app == null ? 'no app installed yet' : `no version of ${app} installed yet (waiting for a release from the network)`)
   const proc = c.host.current
   const label = `${app ?? '?'}@${current.version}`
   if (proc?.running !== true) return unavailable(state, `${label} is not running (it exited; the daemon restarts it)`)
   if (!proc.ready) return unavailable(state, `${label} is not ready yet`)
   if (proc.unhealthyReason != null) return unavailable(state, `${label} is unhealthy: ${proc.unhealthyReason}`)
-  return { status: 'ok', ...base, state }
+  return { status: 'ok', ...base, state, ...build }
 }

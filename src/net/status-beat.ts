@@ -71,6 +71,9 @@ export function entryLifetime (beat: StatusBeat, peerTimeoutMs: number): number 
   return Math.max(peerTimeoutMs, IDLE_BEATS_TO_EXPIRE * (beat.idle ?? 0))
 }
 
+/** Longest `build` a beat may carry (`0.1.0 (1a2b3c4)` is 15 characters). */
+export const MAX_BEAT_BUILD = 64
+
 /** Longest `waiting.reason` a beat carries; senders cut longer ones. */
 export const MAX_WAITING_REASON = 256
 
@@ -125,7 +128,12 @@ const BeatSchema = z.object({
    * for {@link IDLE_BEATS_TO_EXPIRE} × this when that is longer than their `peerTimeout`.
    * Absent in beats of daemons from before it (they beat at a fixed interval).
    */
-  idle: z.number().int().min(0).max(MAX_IDLE_BEAT_MS).optional()
+  idle: z.number().int().min(0).max(MAX_IDLE_BEAT_MS).optional(),
+  /**
+   * The upgossip build of the peer's daemon, `0.1.0 (1a2b3c4)`: printable ASCII, at most
+   * {@link MAX_BEAT_BUILD} characters. Absent in beats of daemons from before it.
+   */
+  build: z.string().regex(/^[\x20-\x7e]+$/, { message: 'printable ASCII' }).max(MAX_BEAT_BUILD).optional()
 })
 
 /** What a peer says about itself. */

@@ -57,7 +57,8 @@ describe('the --metrics listener', () => {
     expect(a.log).toContain(`; /metrics and /healthz on ${metricsUrl(a).slice('http://'.length)}`)
 
     const ok = await waitFor('a healthy', async () => { const h = await healthz(a); return h.code === 200 ? h : undefined })
-    expect(ok.body).toEqual({ status: 'ok', peerId: a.peerId, app: 'kv', version: '1.0.0', state: 'running' })
+    expect(ok.body).toEqual({ status: 'ok', peerId: a.peerId, app: 'kv', version: '1.0.0', state: 'running', build: expect.stringMatching(/^\d+\.\d+\.\d+ \(([0-9a-f]{7,}|unknown)\)$/) })
+    expect(ok.body.build).toBe((await a.status()).build)
 
     // the same Prometheus text as the control API's, without the token
     const scraped = await fetch(`${metricsUrl(a)}/metrics`)
