@@ -50,7 +50,10 @@ export const MEANINGS: Record<string, string> = {
   callTimeout: 'how long a call to another peer\'s app may take before it fails ([shim.md](shim.md)).',
   freezeAfter: 'how long this peer may hear no status beat and no release from any other peer before it says it may be cut off (`status.freshness`, a `freeze-suspected` event, `upgossip_frozen` 1; [SECURITY.md](SECURITY.md)).',
   fetchRetry: 'how long a package fetch that failed for a local reason (a [full disk](#a-full-disk)) waits before it tries again.',
-  config: 'read these options from a JSON file (below); values given on the command line win.'
+  stopTimeout: 'how long a planned stop (SIGTERM, SIGINT) lets a switch in progress finish or roll back before it cuts it short; one cut short is undone on the next start and tried again, [not counted as an interruption](#planned-stops-and-restarts). Keep it below the service manager\'s stop timeout.',
+  config: 'read these options from a JSON file (below); values given on the command line win.',
+  printUnit: 'print a systemd service unit that runs the daemon with the other options given, and exit ([Running as a service](#running-as-a-service)).',
+  user: 'with `--print-unit`: the user the service runs as.'
 }
 
 /** The parts of a zod 4 schema the table reads (kept structural, so the script needs no zod types). */

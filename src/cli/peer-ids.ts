@@ -13,6 +13,7 @@ import { editDistance } from '../nearest-name.js'
 import type { DaemonStatus } from '../daemon/index.js'
 import { callDaemon } from './control-client.js'
 import type { ControlEndpoint } from './control-client.js'
+import { shortId } from '../short-id.js'
 
 /** Shortest prefix taken for a peer id (every Ed25519 peer id starts with the same 8: `12D3KooW`). */
 export const MIN_PEER_PREFIX = 8
@@ -36,9 +37,7 @@ export interface KnownPeer {
 }
 
 /** The short form `status` prints: the first 10 characters, `…`, the last 6. */
-export function shortPeerId (id: string): string {
-  return id.length > 20 ? `${id.slice(0, 10)}…${id.slice(-6)}` : id
-}
+export const shortPeerId = shortId
 
 /** Edit distance, as the "did you mean" of every schema error counts it (a swap of two neighbours is one edit). */
 export { editDistance }

@@ -13,6 +13,7 @@
 import type { ReleaseEntry, ReleaseState, AppPolicy } from '../release/index.js'
 import type { FreshnessStatus } from './freshness.js'
 import type { TimelineJson, TimelineSample } from './version-timeline.js'
+import type { ScheduleRule } from '../package/index.js'
 
 /** Peer states (docs/operator.md, "Peer and release states"). */
 export type PeerState = 'installing' | 'running' | 'upgrading' | 'rolling-back' | 'failed'
@@ -71,6 +72,8 @@ export interface DaemonStatus {
   process?: { pid: number, port: number }
   /** Freeze detection: when this peer last heard the network. */
   freshness: FreshnessStatus
+  /** The operator's local schedule rules (`--policy`), applied to every release here; absent without one. */
+  policy?: ScheduleRule[]
   /** The trust policy in force, per app: publishers, threshold, and the sequence (rotations adopted; 0 for none). */
   trust: Record<string, AppPolicy>
   releases: ReleaseStatus[]

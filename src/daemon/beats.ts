@@ -231,6 +231,21 @@ export class Beats {
     this.due = false
     this.seq = Math.max(this.seq + 1, now)
     beat.seq = this.seq
+    await this.send(beat)
+  }
+
+  /**
+   * A planned stop: one last beat that says so (no claim, no switch in progress), so the
+   * others free this peer's `rolling` slot at once instead of when it times out; then no more.
+   */
+  async farewell (): Promise<void> {
+    if (this.stopped || this.timer == null) return
+    this.stop()
+    this.seq = Math.max(this.seq + 1, this.c.clock.now())
+    await this.send({ ...this.compose(), seq: this.seq, claim: null, upgrading: null, stopping: true })
+  }
+
+  private async send (beat: StatusBeat): Promise<void> {
     try {
       const bytes = encodeBeat(beat)
       decodeBeat(bytes) // what receivers enforce, enforced on ourselves first

@@ -27,7 +27,7 @@ import type { DaemonPhase, HealthReport } from './health.js'
 import { closeLocalParts, openLocalParts } from './local-parts.js'
 import type { LocalParts } from './local-parts.js'
 import { MetricsListener } from './metrics-listener.js'
-import { createDaemonParts, startDaemonParts, stopDaemonParts } from './parts.js'
+import { createDaemonParts, finishBeforeStop, startDaemonParts, stopDaemonParts } from './parts.js'
 import type { DaemonParts } from './parts.js'
 import type { DaemonOptions } from './options.js'
 import type { TimelineJson } from './version-timeline.js'
@@ -47,7 +47,7 @@ export class Daemon implements RunningDaemon {
     this.metricsListener = metricsListener
   }
 
-  /** Start a daemon on its data directory: local parts first, then the `--metrics` listener, the network, the app and the control API. */
+  /** Start a daemon on its data directory: local parts first, then the `--metrics` listener, the network, the control API (bound, not yet announced), the app. */
   static async start (options: DaemonOptions, clock: Clock = systemClock): Promise<Daemon> {
     const local = await openLocalParts(options, clock)
     let daemon: Daemon | undefined
@@ -100,7 +100,8 @@ export class Daemon implements RunningDaemon {
 
   private async startParts (): Promise<void> {
     const p = this.parts
-    await startDaemonParts(p)
+    // bound before anything starts, so a port in use refuses the start before the app runs;
+    // no request is served until control.json (the token) is written below
     this.control = new ControlApi({ api: this, port: p.options.control, token: randomBytes(24).toString('hex') })
     try {
       await this.control.start()
@@ -108,6 +109,7 @@ export class Daemon implements RunningDaemon {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new ControlPortInUseError(`--control ${p.options.control}: the port is in use on 127.0.0.1; choose another or leave it out for a free one`)
       throw err
     }
+    await startDaemonParts(p)
     this.started = true
     const multiaddrs = p.status.multiaddrs()
     const metrics = this.metricsListener
@@ -121,6 +123,7 @@ export class Daemon implements RunningDaemon {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    if (this.started) await finishBeforeStop(this.parts)
     await stopDaemonParts(this.parts, async () => {
       await this.control?.stop().catch(() => {})
       // until here a probe hears "stopping" (503), not a refused connection

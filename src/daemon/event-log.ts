@@ -1,6 +1,7 @@
 /**
  * The structured event log: one JSON object per line in `events.jsonl`, and a readable
- * line on stderr. User-facing events go here, never to `console.log`. A write that fails
+ * line on stderr (with the full UTC time, or, when stderr is the systemd journal, with
+ * the line's syslog priority and no time: the journal stamps it). User-facing events go here, never to `console.log`. A write that fails
  * (a full disk) loses that line only: the file is opened again for the next event, which
  * is preceded by an `events-lost` line saying how many were lost.
  */
@@ -11,21 +12,47 @@ import type { Clock } from '../clock.js'
 /** Severity of an event. */
 export type EventLevel = 'info' | 'warn' | 'error'
 
+/** syslog priorities of the levels, for journald's `<N>` line prefix. */
+const PRIORITY: Record<EventLevel, number> = { info: 6, warn: 4, error: 3 }
+
+/**
+ * True when stderr is connected to the systemd journal (`$JOURNAL_STREAM` names its device
+ * and inode): the journal stamps each line itself and reads its priority from a `<N>` prefix.
+ */
+export function stderrIsJournal (env: NodeJS.ProcessEnv = process.env): boolean {
+  const stream = env.JOURNAL_STREAM
+  if (stream == null) return false
+  try {
+    const st = fs.fstatSync(2)
+    return stream === `${st.dev}:${st.ino}`
+  } catch {
+    return false
+  }
+}
+
+/** One event as a stderr line: under journald its priority and the message; elsewhere the full UTC time, the level and the message. */
+export function stderrLine (time: string, level: EventLevel, message: string, journal: boolean): string {
+  if (journal) return `<${PRIORITY[level]}>${message.replaceAll('\n', ' ')}\n`
+  return `${time.slice(0, 19)}Z ${level === 'info' ? '' : level.toUpperCase() + ' '}${message}\n`
+}
+
 /** Writes events. */
 export class EventLog {
   private readonly file: string
   private stream: fs.WriteStream
   private readonly clock: Clock
   private readonly quiet: boolean
+  private readonly journal: boolean
   /** Lines that could not be written since the last one that was, and the last error. */
   private lost = 0
   private lostWhy = ''
 
-  constructor (file: string, options: { clock?: Clock, quiet?: boolean } = {}) {
+  constructor (file: string, options: { clock?: Clock, quiet?: boolean, journal?: boolean } = {}) {
     this.file = file
     this.stream = this.open()
     this.clock = options.clock ?? systemClock
     this.quiet = options.quiet ?? false
+    this.journal = options.journal ?? stderrIsJournal()
     // whoever reads our stderr may go away; the daemon must not die of EPIPE
     process.stderr.on('error', () => {})
   }
@@ -83,7 +110,7 @@ export class EventLog {
     if (suppressed > 0) message = `${message} (${suppressed} similar "${type}" events were suppressed in the last minute)`
     const time = new Date(now).toISOString()
     this.write(JSON.stringify({ time, level, type, message, ...fields }) + '\n')
-    if (!this.quiet) process.stderr.write(`${time.slice(11, 19)} ${level === 'info' ? '' : level.toUpperCase() + ' '}${message}\n`)
+    if (!this.quiet) process.stderr.write(stderrLine(time, level, message, this.journal))
   }
 
   info (type: string, message: string, fields?: Record<string, unknown>): void { this.event('info', type, message, fields) }

@@ -60,7 +60,9 @@ export const DaemonConfigSchema = z.strictObject({
   /** How long without a status beat or release from any other peer before this peer says it may be frozen. */
   freezeAfter: duration.optional(),
   /** How long a fetch that failed for a local reason (a full disk) waits before it tries again. */
-  fetchRetry: duration.optional()
+  fetchRetry: duration.optional(),
+  /** How long a planned stop (SIGTERM, SIGINT) lets a switch in progress finish or roll back before it cuts it short (default 60s). */
+  stopTimeout: duration.optional()
 })
 
 /** Options as given. */
@@ -98,6 +100,7 @@ export interface DaemonOptions {
   callTimeoutMs: number
   freezeAfterMs: number
   fetchRetryMs: number
+  stopTimeoutMs: number
 }
 
 /** A TCP listening address: a host (an IP address or a name) and a port (0: a free one). */
@@ -204,6 +207,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     transformLimitMs: parseDuration(o.transformLimit ?? '2m'),
     callTimeoutMs: parseDuration(o.callTimeout ?? '30s'),
     freezeAfterMs: parseDuration(o.freezeAfter ?? '5m'),
-    fetchRetryMs: parseDuration(o.fetchRetry ?? '30s')
+    fetchRetryMs: parseDuration(o.fetchRetry ?? '30s'),
+    stopTimeoutMs: parseDuration(o.stopTimeout ?? '60s')
   }
 }

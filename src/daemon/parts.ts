@@ -5,6 +5,7 @@
  * to them here.
  */
 import { buildString } from '../build-info.js'
+import { formatDuration } from '../duration.js'
 import { AppHost, AppProxy, ProcessApp, TcpProcessApp } from '../host/index.js'
 import { Gossip, NetworkView, PeerKeeper } from '../net/index.js'
 import type { BlockExchange, PeerNode, SyncProtocol } from '../net/index.js'
@@ -172,7 +173,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
       return proc instanceof ProcessApp && proc.running && proc.pid != null && proc.port != null ? { pid: proc.pid, port: proc.port } : undefined
     },
     switchStep: () => engine.inProgress?.step
-  }, { labels: o.labels, network: o.network, build })
+  }, { labels: o.labels, network: o.network, build, policy: local.policy })
   const admission = new Admission({ book, trustUpdates: local.trustUpdates, pauses: local.pauses, turnedDown, events, metrics, heardRelease: () => { beats.heardRelease() } })
   const antiEntropy = new AntiEntropy({ node, sync, admission, book, trustStore, nodeState, turnedDown, events, clock })
   const gossip = new Gossip({
@@ -320,6 +321,26 @@ export async function startDaemonParts (p: DaemonParts): Promise<void> {
   p.settle.burstEnded()
 }
 
+/**
+ * A planned stop (SIGTERM, SIGINT), before the parts stop: decide nothing new, let a switch
+ * in progress finish or roll back for at most `stopTimeout` (past it, it is cut short and
+ * undone on the next start without counting as an interruption), then tell the others, so
+ * this peer's `rolling` slot frees at once.
+ */
+export async function finishBeforeStop (p: Pick<DaemonParts, 'rollout' | 'engine' | 'beats' | 'events' | 'options'>): Promise<void> {
+  p.rollout.stop()
+  const running = p.engine.inProgress
+  if (running != null) {
+    const limit = formatDuration(p.options.stopTimeoutMs)
+    p.events.info('stopping', `stopping: the ${running.kind} to ${running.to.version} (at ${running.step}) finishes or rolls back first, for at most ${limit}`, { to: running.to.id, step: running.step })
+    if (!await p.engine.settle(p.options.stopTimeoutMs)) {
+      p.events.warn('stop-timeout', `the ${running.kind} to ${running.to.version} did not end within ${limit} (stopTimeout): cut short at ${running.step}, it is undone on the next start and tried again, not counted as an interruption`, { to: running.to.id, step: running.step })
+      await p.engine.stop(true)
+    }
+  }
+  await p.beats.farewell()
+}
+
 /** Stop every part, in the reverse order; a switch cut short is finished or undone on the next start, not failed. */
 export async function stopDaemonParts (p: DaemonParts, beforeNetwork: () => Promise<void>): Promise<void> {
   p.beats.stop()
@@ -329,7 +350,7 @@ export async function stopDaemonParts (p: DaemonParts, beforeNetwork: () => Prom
   p.antiEntropy.stop()
   p.keeper.stop()
   p.rollout.stop()
-  p.engine.stop()
+  await p.engine.stop()
   await p.host.close().catch(() => {})
   await p.proxy.stop().catch(() => {})
   // let aborted fetches and staging finish before the directory is released

@@ -43,7 +43,7 @@ export class RolloutPauses extends EventEmitter<RolloutPauseEvents> {
    * (`ThresholdNotMetError`, `UntrustedAppError`, `PauseOutdatedError`, `PauseAppMismatchError`).
    */
   async apply (signed: SignedPause, via: string): Promise<PauseOutcome> {
-    const { app, release, action, sequence, reason } = signed.record
+    const { app, release, action, sequence, issued, reason } = signed.record
     const id = release.toString()
     let outcome: PauseOutcome
     try {
@@ -56,7 +56,7 @@ export class RolloutPauses extends EventEmitter<RolloutPauseEvents> {
       const error = err as Error
       this.c.metrics.refused(error.name)
       const routine = err instanceof RefusalError && err.routine
-      this.c.events.event(routine ? 'info' : 'warn', 'pause-refused', `refused a rollout ${action} of ${app} ${id} (sequence ${sequence}) via ${via}: ${error.message}`, { app, release: id, action, sequence, error: error.name, via })
+      this.c.events.event(routine ? 'info' : 'warn', 'pause-refused', `refused a rollout ${action} of ${app} ${id} (signed at ${issued}) via ${via}: ${error.message}`, { app, release: id, action, sequence, error: error.name, via })
       throw err
     }
     if (outcome.kind === 'known') return outcome
@@ -64,7 +64,7 @@ export class RolloutPauses extends EventEmitter<RolloutPauseEvents> {
     const what = entry == null ? `${app} ${id}` : `${app}@${entry.signed.record.version} (${id})`
     const by = outcome.signers.map(shortKey).join(', ')
     this.c.events.event('warn', action === 'pause' ? 'rollout-paused' : 'rollout-resumed',
-      `the rollout of ${what} was ${action === 'pause' ? 'paused' : 'resumed'} by its publishers (${by}) via ${via}, sequence ${sequence}${reason === '' ? '' : `: ${reason}`}`,
+      `the rollout of ${what} was ${action === 'pause' ? 'paused' : 'resumed'} by its publishers (${by}) via ${via}, signed at ${issued}${reason === '' ? '' : `: ${reason}`}`,
       { app, release: id, action, sequence, signers: outcome.signers, via, id: outcome.id })
     this.emit('changed', app, id)
     this.c.changes.changed()

@@ -168,6 +168,7 @@ export class Rollout extends EventEmitter<RolloutEvents> {
   /** Stop deciding (a switch in progress is left to finish or to recovery). */
   stop (): void {
     this.stopped = true
+    this.claim = null
     clearInterval(this.timer)
   }
 
@@ -232,6 +233,10 @@ export class Rollout extends EventEmitter<RolloutEvents> {
   private async setWaiting (entry: ReleaseEntry, waiting: Waiting, state: 'waiting' | 'staged' = 'waiting'): Promise<void> {
     const before = this.waiting.get(entry.id)
     this.waiting.set(entry.id, waiting)
+    if (before?.rule !== waiting.rule) {
+      const { app, version } = entry.signed.record
+      this.c.events.info('waiting', `${app}@${version} ${state === 'waiting' ? 'waits' : 'is passed over'}: ${waiting.rule}${waiting.reason == null ? '' : ` (${waiting.reason})`}`, { id: entry.id, rule: waiting.rule, reason: waiting.reason, state })
+    }
     if (entry.state !== state) await this.c.book.setState(entry.id, state)
     else if (before?.rule !== waiting.rule || before?.reason !== waiting.reason) this.c.changes.changed()
   }

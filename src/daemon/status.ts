@@ -14,6 +14,7 @@ import type { DaemonMetrics } from './metrics.js'
 import type { NodeStateStore } from './node-state.js'
 import { VersionTimeline, countVersions } from './version-timeline.js'
 import type { TimelineJson } from './version-timeline.js'
+import type { ScheduleRule } from '../package/index.js'
 
 /** What the status projection reads. */
 export interface StatusComponents {
@@ -45,6 +46,8 @@ export interface StatusInit {
   network: string
   /** This daemon's upgossip build (`0.1.0 (1a2b3c4)`). */
   build: string
+  /** The operator's `--policy` rules. */
+  policy?: ScheduleRule[]
 }
 
 function isLoopback (addr: string): boolean {
@@ -137,6 +140,7 @@ export class StatusProjection {
       connections: connected.size,
       ...(this.process()),
       freshness: this.c.freshness.status(),
+      ...(this.init.policy != null && this.init.policy.length > 0 ? { policy: this.init.policy } : {}),
       trust: Object.fromEntries(trust.appNames().map(app => [app, trust.forApp(app) as AppPolicy])),
       releases: this.c.book.list().map(e => this.release(e)),
       network: this.c.view.list().filter(e => e.peerId !== this.peerId).map(e => {
@@ -144,7 +148,7 @@ export class StatusProjection {
           peerId: e.peerId,
           app: e.beat.app,
           version: e.beat.version,
-          state: e.beat.state,
+          state: e.beat.stopping === true ? 'stopped' : e.beat.state,
           labels: e.beat.labels,
           seen: new Date(e.seen).toISOString(),
           connected: connected.has(e.peerId),

@@ -133,7 +133,9 @@ const BeatSchema = z.object({
    * The upgossip build of the peer's daemon, `0.1.0 (1a2b3c4)`: printable ASCII, at most
    * {@link MAX_BEAT_BUILD} characters. Absent in beats of daemons from before it.
    */
-  build: z.string().regex(/^[\x20-\x7e]+$/, { message: 'printable ASCII' }).max(MAX_BEAT_BUILD).optional()
+  build: z.string().regex(/^[\x20-\x7e]+$/, { message: 'printable ASCII' }).max(MAX_BEAT_BUILD).optional(),
+  /** The peer's last beat before a planned stop: it holds no slot, and shows as stopped until it beats again. */
+  stopping: z.literal(true).optional()
 })
 
 /** What a peer says about itself. */

@@ -68,10 +68,10 @@ export class PauseBook {
     return signed?.record.action === 'pause' ? describePause(signed) : undefined
   }
 
-  /** The records of `app` (for sync), oldest issued first. */
+  /** The records of `app` (for sync), oldest issued first (by time, whatever offset each names). */
   list (app: string): SignedPause[] {
     return [...this.held.values()].map(h => h.signed).filter(s => s.record.app === app)
-      .sort((a, b) => a.record.issued.localeCompare(b.record.issued))
+      .sort((a, b) => Date.parse(a.record.issued) !== Date.parse(b.record.issued) ? Date.parse(a.record.issued) - Date.parse(b.record.issued) : a.record.sequence - b.record.sequence)
   }
 
   /**
@@ -95,7 +95,7 @@ export class PauseBook {
     const { signers, signatures } = await verifyPause(offered, trust)
     if (held != null && !pauseSupersedes({ record, id }, { record: held.signed.record, id: held.id })) {
       const h = held.signed.record
-      throw new PauseOutdatedError(`a ${h.action} of ${record.app} ${release} with sequence ${h.sequence} is held; this ${record.action} with sequence ${record.sequence} (${id}) is ${record.sequence < h.sequence ? 'older' : 'a losing twin of the same sequence'}, and is refused`)
+      throw new PauseOutdatedError(`a ${h.action} of ${record.app} ${release} signed at ${h.issued} (sequence ${h.sequence}) is held; this ${record.action} signed at ${record.issued} (sequence ${record.sequence}, ${id}) is ${record.sequence < h.sequence ? 'older' : 'a losing twin of the same sequence'}, and is refused`)
     }
     const kept: SignedPause = { record, signatures }
     await writeFileAtomic(path.join(this.dir, record.app, `${release}.cbor`), encodePause(kept))

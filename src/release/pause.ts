@@ -24,7 +24,7 @@ import { CODEC_DAG_CBOR, toCid } from '../store/index.js'
 import type { PublisherKey } from './keys.js'
 import { MAX_SIGNATURES } from './record.js'
 import type { ReleaseSignature } from './record.js'
-import { countTrustedSignatures, shortKey, signingMessage } from './signing.js'
+import { countTrustedSignatures, shortKey, signingMessage, untrustedKeysNote } from './signing.js'
 import { APP_NAME, SequenceSchema } from './trust.js'
 import type { TrustPolicy } from './trust.js'
 import { ThresholdNotMetError, UntrustedAppError } from './verify.js'
@@ -61,7 +61,12 @@ export interface PauseRecord {
   release: CID
   /** `pause`: no peer starts switching to the release; `resume`: lifts a pause. */
   action: 'pause' | 'resume'
-  /** Per app and release, from 1: a record replaces the one held only with a higher sequence. */
+  /**
+   * Per app and release, from 1: a record replaces the one held only with a higher
+   * sequence. `rollout pause|resume` uses the signing time in milliseconds (or one more
+   * than the record its daemon holds, if that is higher), so the last action signed wins
+   * even when the daemon it went through had not heard of an earlier one.
+   */
   sequence: number
   /** ISO-8601 time of signing. */
   issued: string
@@ -148,10 +153,10 @@ export async function verifyPause (signed: SignedPause, trust: TrustPolicy): Pro
   const policy = trust.forApp(record.app)
   if (policy == null) throw new UntrustedAppError(`app "${record.app}" is not in the trust policy, so no pause of its rollout can be checked`)
   const id = await pauseId(record)
-  const { valid, invalid, kept } = await countTrustedSignatures(id, PAUSE_SIGNING_DOMAIN, signed.signatures, key => trust.isPublisher(record.app, key))
+  const { valid, invalid, kept, untrusted } = await countTrustedSignatures(id, PAUSE_SIGNING_DOMAIN, signed.signatures, key => trust.isPublisher(record.app, key))
   if (valid.length < policy.threshold) {
-    const untrusted = signed.signatures.filter(s => !trust.isPublisher(record.app, s.key)).map(s => s.key)
-    throw new ThresholdNotMetError(`the ${record.action} of ${record.release.toString()} (sequence ${record.sequence}) has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys of ${record.app}, ${policy.threshold} required${invalid > 0 ? ` (${invalid} invalid)` : ''}${untrusted.length > 0 ? `; signed by keys ${record.app} does not trust: ${untrusted.slice(0, 8).join(', ')}` : ''}`, { forged: invalid > 0 })
+    const notes = [untrustedKeysNote(untrusted, record.app), invalid > 0 ? `${invalid} invalid` : ''].filter(n => n !== '')
+    throw new ThresholdNotMetError(`the ${record.action} of ${record.release.toString()} has ${valid.length} valid signature${valid.length === 1 ? '' : 's'} by trusted keys of ${record.app}, ${policy.threshold} required${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`, { forged: invalid > 0 })
   }
   return { id, signers: valid, signatures: kept }
 }
@@ -165,6 +170,15 @@ export function pauseSupersedes (offered: { record: PauseRecord, id: string }, h
   if (offered.record.sequence !== held.record.sequence) return offered.record.sequence > held.record.sequence
   if (offered.record.action !== held.record.action) return offered.record.action === 'pause'
   return offered.id < held.id
+}
+
+/**
+ * The sequence of a record signed at `issued`: its time in milliseconds, so the last action
+ * signed wins on every peer, even over a record the signer's daemon has not heard of
+ * (`held`, the sequence it holds); one more than `held` when that is higher (a clock behind).
+ */
+export function nextPauseSequence (issued: Date, held = 0): number {
+  return Math.max(issued.getTime(), held + 1)
 }
 
 /** Why a release does not start while `signed` (a pause) is held: who paused it, when and why. */

@@ -9,6 +9,7 @@ import type { ScheduleRule } from '../package/index.js'
 import type { ScheduleContext, SchedulePeer } from './context.js'
 import { knownPeers } from './context.js'
 import { countFromFraction, rank, rankedIds } from './rank.js'
+import { shortId } from '../short-id.js'
 
 /** One rule's answer. */
 export interface RuleResult {
@@ -115,8 +116,8 @@ export function evaluateRule (rule: Exclude<ScheduleRule, { rule: 'module' }>, c
     }
     case 'rolling': {
       const limit = slotLimit(rule, ctx) ?? 1
-      const busy = busyWith(ctx).length
-      return busy < limit ? { holds: true } : { holds: false, reason: `${busy} peer(s) switching now, at most ${limit} at once` }
+      const busy = busyWith(ctx)
+      return busy.length < limit ? { holds: true } : { holds: false, reason: `${busy.length} peer(s) switching now, at most ${limit} at once: ${busy.map(p => shortId(p.peerId)).join(', ')}` }
     }
     case 'canary': {
       const chosen = canaries(rule, ctx)

@@ -99,6 +99,8 @@ export class UpgradeEngine {
   private readonly journalFile: string
   private journal: Journal = { attempt: null, interrupted: {} }
   private running: UpgradeAttempt | undefined
+  /** Settles when the switch in progress ends, whatever its outcome. */
+  private ended: Promise<void> = Promise.resolve()
   private stopping = false
 
   constructor (init: UpgradeEngineInit) {
@@ -113,10 +115,26 @@ export class UpgradeEngine {
 
   /**
    * The daemon is stopping: a switch that fails from now on is left to `recover()` on the
-   * next start (counted as interrupted), never rolled back half-way or reported failed.
+   * next start, never rolled back half-way or reported failed. `planned` (a SIGTERM whose
+   * switch outlived the stop timeout) marks the attempt in the journal, so the next start
+   * undoes it without counting it as an interruption.
    */
-  stop (): void {
+  async stop (planned = false): Promise<void> {
     this.stopping = true
+    if (planned && this.running != null && this.journal.attempt === this.running) {
+      this.running.planned = true
+      await writeJournal(this.journalFile, this.journal).catch(() => {})
+    }
+  }
+
+  /** Wait up to `timeoutMs` for the switch in progress to end; true when none runs. */
+  async settle (timeoutMs: number): Promise<boolean> {
+    if (this.running == null) return true
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
+    await Promise.race([this.ended, late])
+    clearTimeout(timer)
+    return this.running == null
   }
 
   /** The switch in progress, if any. */
@@ -155,6 +173,8 @@ export class UpgradeEngine {
     if (this.running != null) throw new UpgradeRefusedError(`a switch to ${this.running.to.version} is already running`)
     const attempt: UpgradeAttempt = { kind, from: { id: from.id, version: from.version }, to: { id: to.id, version: to.version }, step: 'buffer', started: new Date().toISOString(), reason }
     this.running = attempt
+    let end = (): void => {}
+    this.ended = new Promise<void>(resolve => { end = resolve })
     const { host } = this.init
     const snapshot = this.init.dataDir.snapshotDir(to.id)
     const label = `${to.app} ${from.version} → ${to.version}`
@@ -230,6 +250,7 @@ export class UpgradeEngine {
       this.running = undefined
       this.init.observeSwitch?.({ kind, outcome, seconds: (performance.now() - startedAt) / 1000, held: host.heldCount })
       this.init.switchEnded?.()
+      end()
     }
   }
 
@@ -324,6 +345,12 @@ export class UpgradeEngine {
     // undo: the old state directory was never written
     if (attempt.kind === 'upgrade') await removeTree(this.stateDir(attempt.to.id))
     await removeTree(snapshot)
+    if (attempt.planned === true && attempt.step !== 'rollback') {
+      // an operator's stop, not a crash: tried again as if it had never started
+      await this.clearAttempt()
+      this.init.log.info('upgrade-interrupted', `the ${attempt.kind} to ${attempt.to.version} was stopped at ${attempt.step} by a planned stop of the daemon (past its stop timeout); ${attempt.from.version} runs, and the ${attempt.kind} is tried again; not counted as an interruption`, { to: attempt.to.id, step: attempt.step, planned: true })
+      return { kind: 'undone', to: attempt.to.id, step: attempt.step, failed: false, switchKind: attempt.kind }
+    }
     const count = (this.journal.interrupted[attempt.to.id] ?? 0) + 1
     this.journal.interrupted[attempt.to.id] = count
     await this.clearAttempt()

@@ -29,7 +29,9 @@ const JournalSchema = z.strictObject({
     to: Version,
     step: z.enum(UPGRADE_STEPS),
     started: z.string(),
-    reason: z.string().optional()
+    reason: z.string().optional(),
+    /** Cut short by a planned stop of the daemon (SIGTERM) past its stop timeout: undone on the next start, not counted. */
+    planned: z.boolean().optional()
   }).nullable(),
   /** Interrupted attempts per release id. */
   interrupted: z.record(z.string(), z.number().int().min(0))

@@ -1,9 +1,11 @@
 /**
  * `upgossip check`: transforms on sample state (down(up(state)) == state) and simulation
  * objects on sample requests, both ways, reported field by field; exit 1 on a mismatch.
- * For process apps (pykv, in Python), HTTP samples answered by the previous version's
- * program go through the SOs both ways and through them to the new version's program
- * (TCP apps: check-tcp.test.ts).
+ * Samples tagged with the new version's protocol go from a new-version peer to the
+ * previous version and back, each lost field named as a JSON path. For process apps
+ * (pykv, in Python), HTTP samples answered by their own version's program go through the
+ * SOs both ways and through them to the other version's program (TCP apps:
+ * check-tcp.test.ts).
  */
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs/promises'
@@ -78,6 +80,71 @@ describe('upgossip check', () => {
     const bundleless = await runCli(['check', v2, '--previous', path.join(root, 'nope.car')])
     expect(bundleless.code).toBe(1)
     expect(bundleless.stderr).toContain('[InputFileError]')
+  })
+})
+
+/** A notes app whose protocol 2 stamps each note with `ts`; 2.0.0's future SO `serve`s protocol 2 on 1.0.0 nodes. */
+function notesVersion (protocol: 1 | 2, future?: string): Record<string, string> {
+  const m = { app: 'notes', version: `${protocol}.0.0`, main: 'server.js', protocol, ...(future == null ? {} : { simulation: { future: 'so/future.js' } }) }
+  return { 'upgossip.json': JSON.stringify(m), 'server.js': 'export {}\n', ...(future == null ? {} : { 'so/future.js': future }) }
+}
+
+// protocol 1: { op: 'add', text } → { id }; protocol 2: { op: 'add', text, ts } → { id, ts }
+const DROPS_TS = `export default {
+  version: 2,
+  async serve (req2, local) { const res = await local({ op: req2.op, text: req2.text }); return { id: res.id, ts: req2.ts } },
+  async call (req1, remote) { const res = await remote({ op: req1.op, text: req1.text }); return { id: res.id } }
+}
+`
+// 1.0.0 ignores a field it does not know: the fixed SO passes ts along, and back
+const KEEPS_TS = `export default {
+  version: 2,
+  async serve (req2, local) { const res = await local({ op: req2.op, text: req2.text, ts: req2.ts }); return { id: res.id, ts: req2.ts } },
+  async call (req1, remote) { const res = await remote({ op: req1.op, text: req1.text, ...('ts' in req1 ? { ts: req1.ts } : {}) }); return { id: res.id } }
+}
+`
+
+describe('upgossip check, samples in the new version\'s protocol', () => {
+  it('sends them from a new-version peer through the future SO to the previous version and back, and names the field that does not survive', async () => {
+    const v1 = await dir('t-v1', notesVersion(1))
+    const samples = path.join(root, 't-samples.jsonl')
+    await fs.writeFile(samples, [
+      { request: { op: 'add', text: 'hi' }, response: { id: 1 } },
+      { protocol: 2, request: { op: 'add', text: 'hi', ts: 1700000000 }, response: { id: 1, ts: 1700000000 } }
+    ].map(s => JSON.stringify(s)).join('\n') + '\n')
+
+    const broken = await dir('t-v2', notesVersion(2, DROPS_TS))
+    const r = await runCli(['check', broken, '--previous', v1, '--samples', samples])
+    expect(r.code, r.stdout + r.stderr).toBe(1)
+    expect(r.stdout).toContain('future SO: 2 samples (1 in protocol 1, 1 in protocol 2), 1 did not survive the round trip')
+    expect(r.stdout).toContain('sample 2 (protocol 2): request field $.ts does not survive the future SO (2.0.0 → 1.0.0 → 2.0.0): sent 1700000000, came back missing')
+    expect(r.stderr).toContain('1 problem(s) found [CheckFailedError]')
+    const json = JSON.parse((await runCli(['check', broken, '--previous', v1, '--samples', samples, '--json'])).stdout)
+    expect(json.simulation.future).toEqual({
+      samples: 2,
+      protocols: { 1: 1, 2: 1 },
+      mismatches: [{
+        index: 1,
+        protocol: 2,
+        problems: ['request field $.ts does not survive the future SO (2.0.0 → 1.0.0 → 2.0.0): sent 1700000000, came back missing'],
+        fields: [{ side: 'request', path: '$.ts', expected: 1700000000 }]
+      }]
+    })
+
+    const fixed = await dir('t-v2-fixed', notesVersion(2, KEEPS_TS))
+    const ok = await runCli(['check', fixed, '--previous', v1, '--samples', samples])
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0)
+    expect(ok.stdout).toContain('future SO: 2 samples (1 in protocol 1, 1 in protocol 2), 0 did not survive the round trip')
+  })
+
+  it('refuses a sample tagged with a protocol neither version speaks, naming its line', async () => {
+    const v1 = await dir('u-v1', notesVersion(1))
+    const v2 = await dir('u-v2', notesVersion(2, KEEPS_TS))
+    const samples = path.join(root, 'u-samples.jsonl')
+    await fs.writeFile(samples, '{"request": {"op": "add", "text": "hi"}}\n{"protocol": 3, "request": {"op": "add", "text": "hi"}}\n')
+    const r = await runCli(['check', v2, '--previous', v1, '--samples', samples])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('u-samples.jsonl line 2: "protocol": 3 is neither 1.0.0\'s protocol (1) nor 2.0.0\'s (2) [CheckFailedError]')
   })
 })
 
@@ -156,6 +223,38 @@ describe.skipIf(!hasPython)('upgossip check, process apps (pykv)', () => {
     const onState = await runCli(['check', v2, '--previous', v1, '--samples', samples, '--state', state])
     expect(onState.code).toBe(1)
     expect(onState.stdout).toMatch(/future SO with 2\.0\.0's program: FAILED: 2\.0\.0's program \(python3 server\.py\) did not start: .*pykv 2: cannot load the state/)
+  })
+
+  it('answers samples in 2.0.0\'s protocol with 2.0.0\'s program, and names the JSON field the SOs lose on the way to 1.0.0 (pykv 1.0.0 keeps no times)', async () => {
+    const v1 = await pykv('v1', 'w-v1')
+    const v2 = await pykv('v2', 'w-v2', m => { delete m.transform })
+    const samples = path.join(root, 'w-samples.jsonl')
+    await fs.writeFile(samples, line({ protocol: 2, method: 'PUT', path: '/v2/kv/colour', headers: { 'content-type': 'application/json' }, body: { value: 'blue', updated: 1700000000 } }))
+    const r = await runCli(['check', v2, '--previous', v1, '--samples', samples, '--json'])
+    expect(r.code, r.stdout + r.stderr).toBe(1)
+    const report = JSON.parse(r.stdout)
+    expect(report.samples).toBeUndefined()
+    expect(report.newProtocolSamples).toEqual({ by: '2.0.0', statuses: [200] })
+    for (const kind of ['past', 'future']) {
+      const so = report.simulation[kind]
+      expect(so.protocols).toEqual({ 2: 1 })
+      // the request's `updated` is dropped on the way to protocol 1, and the answer comes back with 1.0.0's 0
+      expect(so.mismatches).toEqual([{
+        index: 0,
+        protocol: 2,
+        problems: [
+          `request field $.body.updated does not survive the ${kind} SO (2.0.0 → 1.0.0 → 2.0.0): sent 1700000000, came back missing`,
+          `response field $.body.updated does not survive the ${kind} SO (2.0.0 → 1.0.0 → 2.0.0): sent 1700000000, came back 0`
+        ],
+        fields: [{ side: 'request', path: '$.body.updated', expected: 1700000000 }, { side: 'response', path: '$.body.updated', expected: 1700000000, got: 0 }]
+      }])
+      expect(so.newVersion).toBe('not exercised: no samples in 1.0.0\'s protocol (1)')
+      // what a 2.0.0 peer gets from 1.0.0's program, through the SO, against 2.0.0's own answer
+      expect(so.previousVersion.mismatches).toEqual([expect.objectContaining({
+        index: 0,
+        problems: [`response field $.body.updated differs through the ${kind} SO: 2.0.0's program answers 1700000000, 1.0.0's answer comes back as 0`]
+      })])
+    }
   })
 
   it('refuses samples that are not HTTP requests, naming the line', async () => {

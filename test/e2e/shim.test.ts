@@ -103,7 +103,7 @@ describe('version shim', () => {
     let served = 0
     const traffic = (async () => {
       // eslint-disable-next-line no-unmodified-loop-condition -- the test body sets `stop` while this loop awaits
-      for (let i = 0; i < 400 && !stop; i++) {
+      for (let i = 0; i < 1200 && !stop; i++) {
         const started = Date.now()
         try {
           if ((await p1b.callPeer(p1.peerId, put[1](`during-${i}`, i)))?.value === i) served++
@@ -112,7 +112,7 @@ describe('version shim', () => {
           failures.push(`request ${i}: ${(err as Error).message}`)
         }
         spans.push([started, Date.now()])
-        await new Promise(resolve => setTimeout(resolve, 50))
+        await new Promise(resolve => setTimeout(resolve, 20))
       }
     })()
     for (const id of [v2.id, v3.id]) expect((await runCli(['approve', id, '--data', p1.dataDir])).code).toBe(0)
@@ -128,6 +128,9 @@ describe('version shim', () => {
     expect(starts).toHaveLength(2)
     const windows = starts.map((t, i) => [t, (ends[i] ?? t) + 1000] as const)
     expect(spans.some(([a, b]) => windows.some(([w0, w1]) => a <= w1 && b >= w0))).toBe(true)
+    // the requests that arrived while the app was down were held, and counted
+    const held = /^upgossip_switch_held_requests_sum\{kind="upgrade"\} (\d+)$/m.exec(await p1.metrics())
+    expect(Number(held?.[1]), 'requests held during the two switches').toBeGreaterThan(0)
     expect(answer[3](await call(p1, p1, get[3](`during-${served - 1}`)))).toBe(served - 1)
     for (const from of peers.filter(p => p !== p1)) expect(answer[3](await call(p1, p1, get[3](`${from.name}->p1`)))).toBe(7)
     expect(answer[3](await call(p1, p1, get[3]('own')))).toBe(1.23456)

@@ -16,7 +16,7 @@ import { TurnedDown } from '../../src/daemon/turned-down.js'
 import {
   MalformedPauseError, PAUSE_SIGNING_DOMAIN, PauseAppMismatchError, PauseBook, PauseOutdatedError, REVOCATION_SIGNING_DOMAIN, ThresholdNotMetError,
   TrustPolicy, UntrustedAppError, decodePause, decodeReleasesTopicMessage, describePause, encodePause, encodeReleasesTopicMessage, generatePublisherKey,
-  pauseId, pauseSupersedes, revocationId, shortKey, signPause, signRevocation, signingMessage, verifyPause, verifyRevocation
+  nextPauseSequence, pauseId, pauseSupersedes, revocationId, shortKey, signPause, signRevocation, signingMessage, verifyPause, verifyRevocation
 } from '../../src/release/index.js'
 import type { PauseRecord, PublisherKey, ReleaseBook, SignedPause } from '../../src/release/index.js'
 import { tempDir } from '../helpers.js'
@@ -77,7 +77,7 @@ describe('pause records', () => {
     expect((under as ThresholdNotMetError).fault).toBe('trust')
     // an untrusted key does not count, and is named
     const withMallory = await signPause(record('pause', 1), [alice, mallory])
-    await expect(verifyPause(withMallory, policy)).rejects.toThrow(mallory.id)
+    await expect(verifyPause(withMallory, policy)).rejects.toThrow(`1 by a key not trusted for kv: ${shortKey(mallory.id)}; if it is a publisher of kv, add it`)
     // a signature that claims bob but does not verify: forged
     const forged: SignedPause = { record: one.record, signatures: [...one.signatures, { key: bob.id, sig: randomBytes(64) }] }
     const error = await verifyPause(forged, policy).catch((err: unknown) => err) as ThresholdNotMetError
@@ -149,6 +149,25 @@ describe('the pause book', () => {
     await fs.writeFile(path.join(dir, 'pauses', 'kv', `${RELEASE.toString()}.cbor`), 'garbage')
     const damaged = new PauseBook(path.join(dir, 'pauses'))
     expect(await damaged.load()).toHaveLength(1)
+  })
+
+  it('a record signed later wins, even when its signer\'s daemon had not heard of the one before (sequence = time of signing)', async () => {
+    const policy = trust([alice], 1)
+    const book = new PauseBook(path.join(await tempDir(), 'pauses'))
+    const t1 = new Date('2026-12-06T10:00:00.000Z')
+    const t2 = new Date('2026-12-06T10:05:00.000Z')
+    // the network holds a pause signed at t1; a stale daemon (holding nothing) signs a resume at t2
+    const pause = await signPause(record('pause', nextPauseSequence(t1), { issued: t1.toISOString() }), [alice])
+    const resume = await signPause(record('resume', nextPauseSequence(t2), { issued: t2.toISOString() }), [alice])
+    expect((await book.take(pause, policy)).kind).toBe('new')
+    expect((await book.take(resume, policy)).kind).toBe('new')
+    expect(book.pausedReason('kv', RELEASE.toString())).toBeUndefined()
+    // a signer's clock behind the record its daemon holds still goes one above it
+    expect(nextPauseSequence(t1, t2.getTime())).toBe(t2.getTime() + 1)
+    // sync lists records by time, whatever offset each names
+    const other = await signPause({ ...record('pause', 1, { issued: '2026-12-06T11:00:00.000+02:00' }), release: await pauseId(record('pause', 9)) }, [alice])
+    await book.take(other, policy)
+    expect(book.list('kv').map(s => s.record.issued)).toEqual(['2026-12-06T11:00:00.000+02:00', t2.toISOString()])
   })
 
   it('keeps only the signatures that verified', async () => {

@@ -73,6 +73,9 @@ describe('schedule rules with a fake clock', () => {
     expect(holds({ rule: 'rolling', max: 2 }, ctx({ peers: busy(2) }))).toBe(false)
     const claiming = [peer('p1', { claim: REL.id }), peer('p2', { claim: 'another' }), peer('p3')]
     expect(holds({ rule: 'rolling', max: 1 }, ctx({ peers: claiming }))).toBe(false)
+    // the reason names the peers that hold the slots, as status shows them
+    const long = peer('12D3KooWRHWvhXocwc2MgPFRweutFLgciEdubpMfQTV9HRX73r9d', { upgrading: REL.id })
+    expect(evaluateRule({ rule: 'rolling', max: 1 }, ctx({ peers: [long, ...claiming] })).reason).toBe('2 peer(s) switching now, at most 1 at once: 12D3KooWRH…X73r9d, p1')
     // 10 known peers × 0.2 = 2 slots
     expect(holds({ rule: 'rolling', maxFraction: 0.2 }, ctx({ peers: busy(1) }))).toBe(true)
     expect(holds({ rule: 'rolling', maxFraction: 0.2 }, ctx({ peers: busy(2) }))).toBe(false)

@@ -82,6 +82,37 @@ describe('the upgrade engine', () => {
     // when the failure is reported, 1.0.0 runs again, requests go through, and the engine says no switch is running
     expect(seen).toEqual([{ inProgress: false, calls: expect.arrayContaining(['launch 1.0.0', 'unhold']) }])
   })
+
+  it('a planned stop: settle() waits for the switch to end; one cut short past it is undone on the next start without counting', async () => {
+    const dataDir = await tempDir()
+    let release2: () => void = () => {}
+    const slow = new Promise<void>(resolve => { release2 = resolve })
+    const { host } = fakeHost()
+    const stuck = { ...host, launch: () => ({ drain: async () => {}, waitReady: async () => { await slow; throw new Error('killed by the stop') }, stayHealthy: async () => {} }) } as unknown as AppHost
+    const e = engine(dataDir, stuck)
+    expect(await e.settle(10)).toBe(true)
+    const switching = e.switch(release('r1', '1.0.0'), release('r2', '2.0.0'), 'upgrade')
+    await new Promise(resolve => setTimeout(resolve, 20))
+    // still at verify after the bound: not settled; the stop marks the attempt planned
+    expect(await e.settle(30)).toBe(false)
+    await e.stop(true)
+    release2()
+    expect(await switching).toEqual({ ok: false, reason: 'the daemon stopped' })
+    expect(await e.settle(10)).toBe(true)
+    const messages: string[] = []
+    const failed: string[] = []
+    for (let i = 0; i < 3; i++) {
+      // the same planned cut three times over: never counted, never failed
+      const journal = JSON.parse(await fs.readFile(path.join(dataDir, 'journal.json'), 'utf8'))
+      expect(journal.attempt).toMatchObject({ step: 'verify', planned: true })
+      const again = engine(dataDir, fakeHost().host, { onFailed: async (to) => { failed.push(to.version) }, log: { info: (_t, m) => { messages.push(m) }, warn: (_t, m) => { messages.push(m) } } })
+      expect(await again.recover()).toEqual({ kind: 'undone', to: 'r2', step: 'verify', failed: false, switchKind: 'upgrade' })
+      if (i < 2) await fs.writeFile(path.join(dataDir, 'journal.json'), JSON.stringify(journal))
+    }
+    expect(failed).toEqual([])
+    expect(messages.every(m => m.includes('not counted as an interruption'))).toBe(true)
+    expect(JSON.parse(await fs.readFile(path.join(dataDir, 'journal.json'), 'utf8'))).toEqual({ attempt: null, interrupted: {} })
+  })
 })
 
 describe('running a transform', () => {

@@ -17,8 +17,8 @@ import { parseDuration } from '../../duration.js'
 import { AppProxy } from '../../host/index.js'
 import type { ProcessApp, ProcessAppInit, RunSpec, SimulationSpec } from '../../host/index.js'
 import type { Manifest } from '../../package/index.js'
-import type { SampleResult } from '../../shim/index.js'
 import { copyTree } from '../../store/index.js'
+import type { Mismatch } from './check-protocols.js'
 
 /** One version as `check` runs it. */
 export interface CheckedVersion {
@@ -28,16 +28,20 @@ export interface CheckedVersion {
   state?: string
 }
 
-/** What the new version's program answered through one SO, compared with the previous version's answers; or why not. */
-export type ProgramCheck = { samples: number, mismatches: SampleResult[] } | { error: string } | string
+/** What one version's program answered through one SO, compared with the other version's answers; or why not. */
+export type ProgramCheck = { samples: number, mismatches: Mismatch[] } | { error: string } | string
 
 /** What one SO of a process app did with the samples. */
 export interface SimulationSamplesCheck {
   samples: number
+  /** How many samples each protocol has (HTTP apps; a TCP app's are all in the previous version's). */
+  protocols?: Record<string, number>
   /** The round trip through the SO alone, as for SDK apps. */
-  mismatches: SampleResult[]
-  /** The samples through the SO to the new version's program. */
+  mismatches: Mismatch[]
+  /** The samples in the previous version's protocol through the SO to the new version's program, compared with the previous version's answers. */
   newVersion: ProgramCheck
+  /** The samples in the new version's protocol through the SO to the previous version's program, compared with the new version's answers (HTTP apps, when there are any). */
+  previousVersion?: ProgramCheck
 }
 
 /** How many lines of a program's output an error quotes. */
@@ -114,20 +118,25 @@ export async function loadInto (app: ProcessApp, spec: SimulationSpec): Promise<
 }
 
 /**
- * Ask the new version's program about every sample (`answer`), and compare what it says
- * with the previous version's answer (`compare`: the differences); a sample it fails on
- * is a problem of that sample.
+ * Ask a program about every sample (`answer`), and compare what it says with the other
+ * version's answer (`compare`: the sample's mismatch, if any; `index` its place among
+ * `samples`); a sample it fails on is a problem of that sample (`failed` words it).
  */
-export async function askEach<S> (samples: S[], answer: (sample: S) => Promise<unknown>, compare: (sample: S, answer: unknown) => string[]): Promise<{ samples: number, mismatches: SampleResult[] }> {
-  const mismatches: SampleResult[] = []
+export async function askEach<S> (
+  samples: S[],
+  answer: (sample: S) => Promise<unknown>,
+  compare: (sample: S, answer: unknown, index: number) => Mismatch | undefined,
+  failed: (sample: S, problem: string, index: number) => Mismatch = (_sample, problem, index) => ({ index, problems: [problem] })
+): Promise<{ samples: number, mismatches: Mismatch[] }> {
+  const mismatches: Mismatch[] = []
   for (const [index, sample] of samples.entries()) {
-    let problems: string[]
+    let mismatch: Mismatch | undefined
     try {
-      problems = compare(sample, await answer(sample))
+      mismatch = compare(sample, await answer(sample), index)
     } catch (err) {
-      problems = [`failed: ${(err as Error).message}`]
+      mismatch = failed(sample, `failed: ${(err as Error).message}`, index)
     }
-    if (problems.length > 0) mismatches.push({ index, problems })
+    if (mismatch != null) mismatches.push(mismatch)
   }
   return { samples: samples.length, mismatches }
 }

@@ -1,16 +1,14 @@
 /**
  * What `upgossip check` found, as one object (`--json` prints it as it is) and as lines
- * for people: the transform, the previous version's answers to a process app's samples,
- * and what each simulation object did with the samples.
+ * for people: the transform, each version's answers to a process app's samples in its
+ * protocol, and what each simulation object did with the samples.
  */
 import type { TransformCheck } from '../../upgrade/index.js'
 import { say } from '../output.js'
-import type { HttpSamplesCheck } from './check-http.js'
-import type { SimulationSamplesCheck } from './check-program.js'
+import type { HttpAnswered, HttpSamplesCheck } from './check-http.js'
+import type { ProgramCheck, SimulationSamplesCheck } from './check-program.js'
+import type { Mismatch, SdkSimulationCheck } from './check-protocols.js'
 import type { TcpSamplesCheck } from './check-tcp.js'
-
-/** Samples whose round trip, or whose answer from the new version's program, differed. */
-type Mismatches = Array<{ index: number, problems: string[] }>
 
 /** What `check` found (the `--json` object). */
 export interface CheckReport {
@@ -18,15 +16,25 @@ export interface CheckReport {
   previous: string
   /** The transform's check, or why it was not run. */
   transform: TransformCheck | string
-  /** A process app's samples as the previous version's program answered them. */
+  /** A process app's samples in the previous version's protocol as the previous version's program answered them. */
   samples?: HttpSamplesCheck['answered'] | TcpSamplesCheck['answered']
-  /** Each SO's result (an SDK app's: `{ samples, mismatches }`; a process app's has `newVersion` too), or why it was not exercised. */
-  simulation: Record<string, SimulationSamplesCheck | { samples: number, mismatches: Mismatches } | { ok: false, error: string } | string> | string
+  /** An HTTP app's samples in the new version's protocol as the new version's program answered them. */
+  newProtocolSamples?: HttpAnswered
+  /** Each SO's result (an SDK app's: `{ samples, protocols, mismatches }`; a process app's has `newVersion` too, and `previousVersion` for samples in the new protocol), or why it was not exercised. */
+  simulation: Record<string, SimulationSamplesCheck | SdkSimulationCheck | { ok: false, error: string } | string> | string
   problems: number
 }
 
-function sayMismatches (list: Mismatches | undefined): void {
-  for (const mm of list ?? []) for (const p of mm.problems) say(`  sample ${mm.index + 1}: ${p}`)
+/** The samples whose round trip, or whose answer from the other version's program, differed: a line per problem. */
+function sayMismatches (list: Mismatch[] | undefined): void {
+  for (const mm of list ?? []) for (const p of mm.problems) say(`  sample ${mm.index + 1}${mm.protocol == null ? '' : ` (protocol ${mm.protocol})`}: ${p}`)
+}
+
+/** How many samples an SO had, and in which protocols when any is not the previous version's (`4 samples (3 in protocol 1, 1 in protocol 2)`). */
+function sampleCount (samples: number, protocols: Record<string, number> | undefined, previousProtocol: number): string {
+  const each = Object.entries(protocols ?? {})
+  if (each.every(([p]) => Number(p) === previousProtocol)) return `${samples} samples`
+  return `${samples} samples (${each.map(([p, n]) => `${n} in protocol ${p}`).join(', ')})`
 }
 
 function sayTransform (t: CheckReport['transform']): void {
@@ -41,22 +49,33 @@ function sayTransform (t: CheckReport['transform']): void {
   }
 }
 
-function saySamples (answered: NonNullable<CheckReport['samples']>): void {
+function saySamples (answered: NonNullable<CheckReport['samples']>, label = 'samples'): void {
   if ('error' in answered) {
-    say(`samples: FAILED: ${answered.error}`)
+    say(`${label}: FAILED: ${answered.error}`)
   } else if ('statuses' in answered) {
-    say(`samples: ${answered.statuses.length} HTTP requests, answered by ${answered.by}'s program: ${answered.statuses.join(' ')}`)
+    say(`${label}: ${answered.statuses.length} HTTP requests, answered by ${answered.by}'s program: ${answered.statuses.join(' ')}`)
   } else {
     const open = answered.ends.filter(e => e === 'quiet').length
     say(`samples: ${answered.received.length} TCP connections, answered by ${answered.by}'s program: ${answered.received.map(n => `${n} bytes`).join(', ')}${open > 0 ? ` (${open} left open by the program, taken once it went quiet)` : ''}`)
   }
 }
 
-/** Print the report for people, on stdout. */
-export function sayCheckReport (app: string, report: CheckReport): void {
+/** One SO's samples through it to one version's program (`by`), compared with the other's (`than`). */
+function sayProgram (kind: string, program: ProgramCheck, by: string, than: string, which: string): void {
+  if (typeof program === 'string') say(`${kind} SO with ${by}'s program: ${program}`)
+  else if ('error' in program) say(`${kind} SO with ${by}'s program: FAILED: ${program.error}`)
+  else {
+    say(`${kind} SO with ${by}'s program: ${program.samples} samples${which}, ${program.mismatches.length} answered otherwise than ${than}'s`)
+    sayMismatches(program.mismatches)
+  }
+}
+
+/** Print the report for people, on stdout (`previousProtocol`: the previous version's, which samples are in unless they say otherwise). */
+export function sayCheckReport (app: string, report: CheckReport, previousProtocol: number): void {
   say(`checking ${app} ${report.previous} → ${report.version}`)
   sayTransform(report.transform)
   if (report.samples != null) saySamples(report.samples)
+  if (report.newProtocolSamples != null) saySamples(report.newProtocolSamples, `samples in ${report.version}'s protocol`)
   const sims = typeof report.simulation === 'string' ? {} : report.simulation
   for (const [kind, r] of Object.entries(sims)) {
     if (typeof r === 'string') {
@@ -67,16 +86,11 @@ export function sayCheckReport (app: string, report: CheckReport): void {
       say(`${kind} SO: FAILED: ${r.error}`)
       continue
     }
-    say(`${kind} SO: ${r.samples} samples, ${r.mismatches.length} did not survive the round trip`)
+    say(`${kind} SO: ${sampleCount(r.samples, r.protocols, previousProtocol)}, ${r.mismatches.length} did not survive the round trip`)
     sayMismatches(r.mismatches)
-    const nv = 'newVersion' in r ? r.newVersion : undefined
-    if (nv == null) continue
-    if (typeof nv === 'string') say(`${kind} SO with ${report.version}'s program: ${nv}`)
-    else if ('error' in nv) say(`${kind} SO with ${report.version}'s program: FAILED: ${nv.error}`)
-    else {
-      say(`${kind} SO with ${report.version}'s program: ${nv.samples} samples, ${nv.mismatches.length} answered otherwise than ${report.previous}'s`)
-      sayMismatches(nv.mismatches)
-    }
+    if (!('newVersion' in r)) continue
+    sayProgram(kind, r.newVersion, report.version, report.previous, '')
+    if (r.previousVersion != null) sayProgram(kind, r.previousVersion, report.previous, report.version, ` in ${report.version}'s protocol`)
   }
   if (Object.keys(sims).length === 0) say('simulation objects: none')
 }

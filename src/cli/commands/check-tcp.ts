@@ -14,6 +14,7 @@ import { TcpProcessApp, connectPort, socketByteStream } from '../../host/index.j
 import type { ProcessAppInit, SimulationSpec } from '../../host/index.js'
 import type { ByteStream } from '../../net/index.js'
 import type { SampleResult } from '../../shim/index.js'
+import type { Mismatch } from './check-protocols.js'
 import { alone, askEach, loadInto, withProgram } from './check-program.js'
 import type { CheckedVersion, SimulationSamplesCheck } from './check-program.js'
 import { diffStreams, exchange, streamRoundTrip } from './check-streams.js'
@@ -49,11 +50,11 @@ interface Answered extends StreamSample {
 }
 
 /** Compare what the new version's program sent back (and whether it closed the connection) with the previous version's answer. */
-function compareAnswer (sample: Answered, answer: unknown): string[] {
+function compareAnswer (sample: Answered, answer: unknown, index: number): Mismatch | undefined {
   const got = answer as Exchanged
   const problems = diffStreams(sample.response, got.received).map(d => `response ${d}`)
   if (got.end !== sample.end) problems.push(got.end === 'quiet' ? 'the connection was left open, where the previous version closed it' : 'the connection was closed, where the previous version left it open')
-  return problems
+  return problems.length > 0 ? { index, problems } : undefined
 }
 
 /**
@@ -115,7 +116,7 @@ export async function checkTcpSamples (opts: { previous: CheckedVersion, next: C
 }
 
 /** Each sample through the SO to the new version's program, on a fresh start of the programs (so that every SO meets the same state). */
-async function throughProgram (kind: 'past' | 'future', spec: SimulationSpec, previous: CheckedVersion, next: CheckedVersion, exchanges: Answered[], work: string): Promise<{ samples: number, mismatches: SampleResult[] }> {
+async function throughProgram (kind: 'past' | 'future', spec: SimulationSpec, previous: CheckedVersion, next: CheckedVersion, exchanges: Answered[], work: string): Promise<{ samples: number, mismatches: Mismatch[] }> {
   if (kind === 'past') {
     // a previous-version peer's connection reaching a new node: served through the SO, on to the program
     return await withProgram(next, path.join(work, 'next-past'), tcpApp(), async (app, peerId) => {

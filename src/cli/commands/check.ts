@@ -4,53 +4,12 @@ import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Command } from 'commander'
-import { UpgossipError } from '../../errors.js'
-import type { HttpRequestMessage } from '../../host/index.js'
-import type { Manifest } from '../../package/index.js'
-import type { CheckedSimulationObject, Sample } from '../../shim/index.js'
+import type { CheckedSimulationObject } from '../../shim/index.js'
 import { UsageError, note, readInput, sayJson } from '../output.js'
 import type { CheckedVersion } from './check-program.js'
 import { sayCheckReport } from './check-report.js'
 import type { CheckReport } from './check-report.js'
-
-/** The check found a mismatch or a failure. */
-export class CheckFailedError extends UpgossipError {
-  static override name = 'CheckFailedError'
-}
-
-/** The samples of `--samples`, by what the new version is: an SDK app's exchanges, an HTTP app's requests, a TCP app's connections. */
-type Samples =
-  | { kind: 'sdk', samples: Sample[] }
-  | { kind: 'http', samples: HttpRequestMessage[] }
-  | { kind: 'tcp', samples: Uint8Array[] }
-
-/** Read `--samples` (JSON lines) as samples of `m`'s kind; a line that is not one is refused, naming it. */
-async function readSamples (file: string | undefined, m: Manifest): Promise<Samples> {
-  const lines = file == null
-    ? []
-    : (await fs.readFile(file, 'utf8')).split('\n').map((l, i) => ({ l, i })).filter(({ l }) => l.trim() !== '').map(({ l, i }) => {
-        try {
-          return { value: JSON.parse(l) as unknown, line: i + 1 }
-        } catch {
-          throw new CheckFailedError(`${file ?? ''} line ${i + 1} is not JSON`)
-        }
-      })
-  const each = <T>(what: string, parse: (value: unknown) => T): T[] => lines.map(({ value, line }) => {
-    try {
-      return parse(value)
-    } catch (err) {
-      throw new CheckFailedError(`${file ?? ''} line ${line}: ${what}: ${(err as Error).message}`)
-    }
-  })
-  if (m.run == null) return { kind: 'sdk', samples: lines.map(({ value }) => value as Sample) }
-  if (m.run.wire === 'http') {
-    const { toHttpRequest } = await import('../../host/index.js')
-    // answered by the previous version's program, as the SDK app's samples carry their responses
-    return { kind: 'http', samples: each('a process app\'s sample is an HTTP request {"method", "path", "headers", "body"} with the body as text', toHttpRequest) }
-  }
-  const { toStreamSample } = await import('./check-streams.js')
-  return { kind: 'tcp', samples: each('a TCP app\'s sample is what a client sends on one connection', toStreamSample) }
-}
+import { CheckFailedError, readSamples } from './check-samples.js'
 
 /** Register `check`. */
 export function checkCommand (program: Command): void {
@@ -60,10 +19,10 @@ export function checkCommand (program: Command): void {
     .argument('[dir]', 'the new version\'s package directory')
     .option('--previous <bundle|dir>', 'the previous version: a release bundle or a package directory (required with <dir>)')
     .option('--state <dir>', 'a sample state directory of the previous version (up, and down(up(state)) == state)')
-    .option('--samples <file>', 'JSON lines in the previous version\'s protocol: {"request": …, "response": …}; for a process app (run) with "wire": "http", HTTP requests {"method", "path", "headers", "body"} with the body as text; with "wire": "tcp", one connection each: {"send": "text"}, {"sendBase64": "…"} or {"lines": [ … ]}')
+    .option('--samples <file>', 'JSON lines, each in the previous version\'s protocol, or in the one its "protocol": N names (the new version\'s: sent from a new-version peer to a previous-version one and back): {"request": …, "response": …}; for a process app (run) with "wire": "http", HTTP requests {"method", "path", "headers", "body"} with the body as text (or JSON); with "wire": "tcp", one connection each, in the previous version\'s protocol: {"send": "text"}, {"sendBase64": "…"} or {"lines": [ … ]}')
     .option('--classes <release...>', 'instead of <dir>: the releases (bundles or package directories) of several apps, every version before and after their rollouts; checks every "calls" entry against each version of the called app it may meet')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nA process app\'s samples are answered by the previous version\'s program, then sent through the\nsimulation objects both ways and through them to the new version\'s program (docs/cli.md#check).\nWith --classes, each app starts on its oldest release given; "after" rules on another app with\nfraction 1 keep versions apart (docs/cli.md#several-classes-check---classes).\nExit 1 on any mismatch, or a combination of versions that cannot talk. Examples:\n  $ upgossip check ./kv-v2 --previous kv-1.0.0.car --state ./sample-state --samples samples.jsonl\n  $ upgossip check --classes store-1.0.0.car store-2.0.0.car client-1.0.0.car ./client-v2')
+    .addHelpText('after', '\nA sample tagged "protocol": N (the new version\'s) goes through each SO to the previous version and\nback; every field that does not survive is named, as a JSON path ($.ts). A process app\'s samples\nare answered by the program of the version whose protocol they are in, then sent through the\nsimulation objects both ways and through them to the other version\'s program (docs/cli.md#check).\nWith --classes, each app starts on its oldest release given; "after" rules on another app with\nfraction 1 keep versions apart (docs/cli.md#several-classes-check---classes).\nExit 1 on any mismatch, or a combination of versions that cannot talk. Examples:\n  $ upgossip check ./kv-v2 --previous kv-1.0.0.car --state ./sample-state --samples samples.jsonl\n  $ echo \'{"protocol": 2, "request": {"action": "set", "k": "colour", "v": "blue"}, "response": {"result": "blue"}}\' >> samples.jsonl\n  $ upgossip check ./kv-v2 --previous kv-1.0.0.car --samples samples.jsonl\n  $ upgossip check --classes store-1.0.0.car store-2.0.0.car client-1.0.0.car ./client-v2')
     .action(async (dir: string | undefined, opts: { previous?: string, state?: string, samples?: string, classes?: string[], json?: boolean }) => {
       if (opts.classes != null) {
         const extra = [dir == null ? undefined : `<dir> (${dir})`, ...(['previous', 'state', 'samples'] as const).map(o => opts[o] == null ? undefined : `--${o}`)].filter(o => o != null)
@@ -86,7 +45,7 @@ async function checkVersion (dir: string, opts: { previous: string, state?: stri
   const { packDirectory, unpackPackage } = await import('../../package/index.js')
   const { readBundle } = await import('../../release/index.js')
   const { checkTransforms } = await import('../../upgrade/index.js')
-  const { roundTrip } = await import('../../shim/index.js')
+  const { sdkRoundTrips } = await import('./check-protocols.js')
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'upgossip-check-'))
   try {
     const next = await packDirectory(dir, new MemoryBlockStore())
@@ -110,7 +69,8 @@ async function checkVersion (dir: string, opts: { previous: string, state?: stri
       report.transform = m.transform == null ? 'no transform: the state directory is carried over as is' : 'not exercised: give --state DIR'
     }
 
-    const samples = await readSamples(opts.samples, m)
+    const versions = { previous: previous.manifest, next: m }
+    const samples = await readSamples(opts.samples, m, versions)
     // a process app's SOs are run again as the daemon runs them: in a worker, from their file
     const processSos: Partial<Record<'past' | 'future', string>> = {}
     const sims: Exclude<CheckReport['simulation'], string> = {}
@@ -129,9 +89,9 @@ async function checkVersion (dir: string, opts: { previous: string, state?: stri
       } else if (samples.kind !== 'sdk') {
         processSos[kind] = path.resolve(dir, ...file.split('/'))
       } else {
-        const results = (await roundTrip(so as CheckedSimulationObject, kind, samples.samples)).filter(r => r.problems.length > 0)
-        sims[kind] = { samples: samples.samples.length, mismatches: results }
-        problems += results.length
+        const checked = await sdkRoundTrips(so as CheckedSimulationObject, kind, samples.samples, versions)
+        sims[kind] = checked
+        problems += checked.mismatches.length
       }
     }
     if (Object.keys(processSos).length > 0 && samples.kind !== 'sdk') {
@@ -141,12 +101,13 @@ async function checkVersion (dir: string, opts: { previous: string, state?: stri
       if (m.transform != null && opts.state != null && nextState == null) {
         for (const kind of Object.keys(processSos)) sims[kind] = 'not exercised: the transform failed, so the new version has no state to start on'
       } else {
-        const versions: { previous: CheckedVersion, next: CheckedVersion } = { previous: { manifest: previous.manifest, packageDir: previousDir, state: opts.state }, next: { manifest: m, packageDir: dir, state: nextState } }
+        const checkedVersions: { previous: CheckedVersion, next: CheckedVersion } = { previous: { manifest: previous.manifest, packageDir: previousDir, state: opts.state }, next: { manifest: m, packageDir: dir, state: nextState } }
         const programs = path.join(work, 'programs')
         const checked = samples.kind === 'http'
-          ? await (await import('./check-http.js')).checkHttpSamples({ ...versions, sos: processSos, samples: samples.samples, work: programs })
-          : await (await import('./check-tcp.js')).checkTcpSamples({ ...versions, sos: processSos, samples: samples.samples, work: programs })
+          ? await (await import('./check-http.js')).checkHttpSamples({ ...checkedVersions, sos: processSos, samples: samples.samples, work: programs })
+          : await (await import('./check-tcp.js')).checkTcpSamples({ ...checkedVersions, sos: processSos, samples: samples.samples.map(s => s.sample), work: programs })
         report.samples = checked.answered
+        if ('answeredInNew' in checked) report.newProtocolSamples = checked.answeredInNew
         Object.assign(sims, checked.simulation)
         problems += checked.problems
       }
@@ -155,8 +116,8 @@ async function checkVersion (dir: string, opts: { previous: string, state?: stri
     report.problems = problems
 
     // the previous version's answers before what the SOs made of them
-    if (opts.json === true) sayJson({ version: report.version, previous: report.previous, transform: report.transform, samples: report.samples, simulation: report.simulation, problems })
-    else sayCheckReport(m.app, report)
+    if (opts.json === true) sayJson({ version: report.version, previous: report.previous, transform: report.transform, samples: report.samples, newProtocolSamples: report.newProtocolSamples, simulation: report.simulation, problems })
+    else sayCheckReport(m.app, report, previous.manifest.protocol)
     if (problems > 0) throw new CheckFailedError(`${problems} problem(s) found`)
     if (opts.json !== true) note('no problems found')
   } finally {

@@ -1,4 +1,5 @@
 /** `upgossip daemon`: run a peer. */
+import path from 'node:path'
 import type { Command } from 'commander'
 import { note } from '../output.js'
 import { collect } from '../program-options.js'
@@ -21,6 +22,8 @@ interface DaemonCliOptions {
   psk?: string
   metrics?: string
   config?: string
+  printUnit?: boolean
+  user?: string
 }
 
 /** Register `daemon` on the program. */
@@ -44,9 +47,13 @@ export function daemonCommand (program: Command): void {
     .option('--psk <file>', 'private network key (libp2p pnet): peers without it cannot connect; readable by its owner only (chmod 600), or refused')
     .option('--metrics <host:port>', 'also serve GET /metrics and GET /healthz without the token on HOST:PORT (e.g. 0.0.0.0:9464; off by default)')
     .option('--config <file>', 'the same options as JSON; command-line values win')
+    .option('--print-unit', 'print a systemd service unit that runs this daemon with these options, and exit')
+    .option('--user <name>', 'with --print-unit: the user the service runs as')
     .addHelpText('after', `
 The daemon writes DATA/control.json (url, token, peerId, multiaddrs) once it is ready;
-"publish" and "status" find it there. Stop it with Ctrl-C or SIGTERM.
+"publish" and "status" find it there. Stop it with Ctrl-C or SIGTERM: a switch in
+progress finishes first (up to stopTimeout, 60s). To run it as a systemd service:
+  $ upgossip daemon --data /var/lib/upgossip --trust trust.json --print-unit --user upgossip > /etc/systemd/system/upgossip.service
 
 Example, two peers on one machine:
   $ upgossip daemon --data ./a --trust trust.json --install kv-1.0.0.car --listen /ip4/127.0.0.1/tcp/4001
@@ -79,6 +86,13 @@ Example, two peers on one machine:
         psk: opts.psk,
         metrics: opts.metrics
       }, file)
+      if (opts.printUnit === true) {
+        const { serviceUnit, daemonArgs } = await import('./daemon-unit.js')
+        const bin = path.resolve(process.argv[1] ?? 'upgossip')
+        process.stdout.write(serviceUnit({ node: process.execPath, bin, args: daemonArgs({ ...opts }, options.data), data: options.data, stopTimeoutMs: options.stopTimeoutMs, user: opts.user }))
+        return
+      }
+      if (opts.user != null) throw new UsageError('--user only goes with --print-unit (the daemon runs as whoever starts it)')
       const daemon = await startDaemon(options)
       await new Promise<void>(resolve => {
         let stopping = false

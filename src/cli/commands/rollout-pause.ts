@@ -30,7 +30,7 @@ interface KnownRelease {
 }
 
 async function send (action: 'pause' | 'resume', ref: string, opts: PauseOptions): Promise<void> {
-  const { readKeyFile, signPause, encodePause, parseReleaseId } = await import('../../release/index.js')
+  const { readKeyFile, signPause, encodePause, nextPauseSequence, parseReleaseId } = await import('../../release/index.js')
   const passphrase = passphraseFromEnv(opts.passphraseEnv)
   const keys = []
   for (const file of opts.key) keys.push(await readKeyFile(file, passphrase))
@@ -40,9 +40,9 @@ async function send (action: 'pause' | 'resume', ref: string, opts: PauseOptions
   if (action === 'resume' && found.pause?.action !== 'pause') {
     throw new RolloutNotPausedError(`the rollout of ${name} is not paused on this peer; nothing to resume ("upgossip status" shows a paused release as waiting on paused)`)
   }
-  // the next sequence after the record this peer holds: it supersedes that one everywhere
-  const sequence = (found.pause?.sequence ?? 0) + 1
-  const signed = await signPause({ app: found.app, release: parseReleaseId(found.id), action, sequence, issued: new Date().toISOString(), reason: opts.reason }, keys)
+  const issued = new Date()
+  const sequence = nextPauseSequence(issued, found.pause?.sequence)
+  const signed = await signPause({ app: found.app, release: parseReleaseId(found.id), action, sequence, issued: issued.toISOString(), reason: opts.reason }, keys)
   const res = await callDaemon(endpoint, 'POST', '/pause', encodePause(signed), 'application/cbor')
   const result = await res.json() as { status: string, id: string, sequence: number, signers: string[] }
   if (opts.json === true) {
@@ -50,7 +50,7 @@ async function send (action: 'pause' | 'resume', ref: string, opts: PauseOptions
     return
   }
   const done = result.status === 'known' ? `already ${action === 'pause' ? 'paused' : 'resumed'}:` : result.status
-  say(`${done} ${name} ${found.id} (sequence ${result.sequence}, signed by ${result.signers.length} publisher${result.signers.length === 1 ? '' : 's'})`)
+  say(`${done} ${name} ${found.id} (signed by ${result.signers.length} publisher${result.signers.length === 1 ? '' : 's'})`)
 }
 
 function addOptions (command: Command): Command {

@@ -3,6 +3,7 @@ import type { Command } from 'commander'
 import type { DaemonStatus } from '../../daemon/index.js'
 import { callDaemon, resolveEndpoint } from '../control-client.js'
 import { say, sayJson } from '../output.js'
+import { shortId } from '../../short-id.js'
 
 function bytes (n: number): string {
   if (n < 1024) return `${n} B`
@@ -15,8 +16,11 @@ function ago (iso: string): string {
   return s < 120 ? `${s}s ago` : `${Math.round(s / 60)}m ago`
 }
 
-function short (id: string): string {
-  return id.length > 20 ? `${id.slice(0, 10)}…${id.slice(-6)}` : id
+const short = shortId
+
+/** A schedule rule in one line: `rolling max=1`, `window daily=02:00-04:00 tz=UTC`. */
+function ruleText (rule: Record<string, unknown>): string {
+  return [String(rule.rule), ...Object.entries(rule).filter(([k]) => k !== 'rule').map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)].join(' ')
 }
 
 /** `2.0.0 ×2, 1.0.0 ×1`: how many run each version, most first. */
@@ -63,6 +67,8 @@ export function renderStatus (s: DaemonStatus): string[] {
   lines.push(`network   "${s.networkName}", ${s.connections} connection${s.connections === 1 ? '' : 's'}, ${s.network.length} other peer${s.network.length === 1 ? '' : 's'} in view`)
   // an older daemon does not report its trust policy
   const trust = Object.entries(s.trust ?? {})
+  // the operator's --policy rules, applied to every release here
+  if (s.policy != null && s.policy.length > 0) lines.push(`policy    ${s.policy.map(ruleText).join('; ')}`)
   if (trust.length > 0) lines.push(`trust     ${trust.map(([app, t]) => `${app}: ${t.threshold} of ${t.publishers.length} publisher${t.publishers.length === 1 ? '' : 's'}, sequence ${t.sequence}`).join('; ')}`)
   lines.push('')
   lines.push('releases')
@@ -71,6 +77,8 @@ export function renderStatus (s: DaemonStatus): string[] {
     const pct = r.size === 0 ? 100 : Math.floor((100 * r.have) / r.size)
     const extra = r.waitingOn != null ? ` waiting on ${r.waitingOn}` : r.reason != null ? ` — ${r.reason}` : ''
     lines.push(`  ${`${r.app} ${r.version}`.padEnd(16)} ${r.state.padEnd(11)} ${String(pct).padStart(3)}%  ${bytes(r.have).padStart(9)} / ${bytes(r.size).padEnd(9)}  ${short(r.id)}${extra}`)
+    // why it waits, in words, under the release that waits
+    if (r.waitingOn != null && r.reason != null) lines.push(`${' '.repeat(19)}${r.reason}`)
   }
   lines.push('')
   lines.push(...renderPeers(s))

@@ -200,7 +200,8 @@ export function normalise (line: string): string {
     .replace(/"(pid|port)": ?\d+/g, '"$1":<n>')
     .replace(/\bpid \d+/g, 'pid <n>')
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>')
-    .replace(/\b\d\d:\d\d:\d\d\b/g, '<hms>')
+    // the time of day shown in transcripts taken before stderr lines carried the date
+    .replace(/\b\d\d:\d\d:\d\d\b/g, '<time>')
     .replace(/\/tcp\/\d+/g, '/tcp/<port>')
     .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>')
     .replace(/seen \d+s ago/g, 'seen <n>s ago')
