@@ -24,12 +24,12 @@ export const END = '<!-- options:end -->'
 
 /** What the meaning of a key says; links are relative to docs/. */
 export const MEANINGS: Record<string, string> = {
-  data: 'the peer\'s [data directory](#the-data-directory); created (mode 0700) if missing. One daemon per directory.',
+  data: 'the peer\'s [data directory](#the-data-directory); created (mode 0700) if missing; an existing one open to other users is set to 0700 at start (one warning). One daemon per directory.',
   trust: 'a [trust file](releases.md#trust-files). Seeds the peer\'s [trust store](#the-trust-store) on the first start; later starts may leave it out. The same file on a later start keeps the store as it is, [key rotations](releases.md#key-rotation) included; a *different* file is refused unless `--replace-trust`.',
   replaceTrust: 'replace the trust store with `--trust FILE` even though it differs from the one seeded before; rotations kept in the data directory that follow on from it are adopted again.',
   listen: 'where libp2p listens; repeatable. TCP only. `/tcp/0` picks a free port; `/ip4/127.0.0.1/tcp/0` stays on this machine.',
   dialFrom: 'the source address of outgoing connections, an IPv4 or IPv6 address, for a host with several addresses whose peers should see one of them. That it is one of this host\'s is not checked: if not, every dial fails (EADDRNOTAVAIL, logged). Outgoing connections to addresses of the other family fail.',
-  bootstrap: 'a peer to join through, *complete* with `/p2p/PEERID` (as in another peer\'s `control.json`); repeatable.',
+  bootstrap: 'a peer to join through: a TCP multiaddr with `/p2p/PEERID` (as in another peer\'s `control.json`) or without it (`/ip4/10.0.0.5/tcp/4001`, `/dns4/seed.example.net/tcp/4001`: the id is learned when the connection is secured; [Bootstrap](#networks-bootstrap---network---psk---mdns)); repeatable.',
   install: 'install a first version from a release bundle and run it. Ignored, with a note, when the peer already runs a version. Not together with `app`.',
   app: 'join with no code: install the newest trusted release of this app found on the network, and run it. Refused when the data directory already runs another app (`AppMismatchError`).',
   control: 'the control API\'s port, always on 127.0.0.1; `0`: a free port. A port in use is refused (`ControlPortInUseError`).',
@@ -38,7 +38,8 @@ export const MEANINGS: Record<string, string> = {
   appConfig: 'per-peer settings for the app, a JSON file handed to it as `node.config`. Read at start; unreadable or not JSON is refused (`AppConfigInvalidError`).',
   network: 'the network\'s name: the gossip topics are `upgossip/NAME/releases` and `upgossip/NAME/status`, and sync answers only peers of the same name. Lowercase letters, digits, `.`, `_`, `-`, at most 63 characters ([Networks](#networks-bootstrap---network---psk---mdns)).',
   mdns: 'discover peers on the local network by mDNS (every 5 s), announcing on every interface.',
-  psk: 'a private-network key file (libp2p pnet): peers without the same key cannot connect ([Private networks](#private-networks---psk)).',
+  psk: 'a private-network key file (libp2p pnet): peers without the same key cannot connect ([Private networks](#private-networks---psk)). It must be readable by its owner only (`chmod 600`): a file open to other users is refused (`PskPermissionsError`).',
+  metrics: 'also serve `GET /metrics` and `GET /healthz` on `HOST:PORT` (`0.0.0.0:9464`, `[::1]:9464`; port `0`: a free one), *without* the token, for Prometheus and health probes on other hosts; nothing else is served there ([The `--metrics` listener](#the---metrics-listener)). Off by default. A port in use refuses the start before the app runs (`MetricsListenFailedError`).',
   beatInterval: 'how often this peer checks whether to send a [status beat](wire.md#status-beats-and-the-network-view) (it sends one when its status changed); at most `10m`. The claim step\'s settle time is 1.5 × this.',
   idleBeatInterval: 'how often a peer whose status has not changed beats anyway, so it stays in other peers\' views; by default the smaller of 4 × `beatInterval` and a third of `peerTimeout`; never less than `beatInterval`, at most `10m` (a beat announces it, and peers refuse one over 10 minutes).',
   idleBeatRate: 'idle beats per second the whole network may send: in a network of more than `idleBeatRate` × `idleBeatInterval` peers the idle interval grows to (peers ÷ `idleBeatRate`) seconds, at most 10 minutes.',

@@ -9,8 +9,8 @@
  * upgossip verify kv-v2.car --trust trust.json
  * ```
  */
-import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
+import { buildString } from '../build-info.js'
 import { UpgossipError } from '../errors.js'
 import { callCommand } from './commands/call.js'
 import { checkCommand } from './commands/check.js'
@@ -31,20 +31,11 @@ import { testnetCommand } from './commands/testnet.js'
 import { verifyCommand } from './commands/verify.js'
 import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE, UsageError, printable } from './output.js'
 
-function packageVersion (): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }
-    return pkg.version ?? '0.0.0'
-  } catch {
-    return '0.0.0'
-  }
-}
-
 /** The commander program with every command registered. */
 export function buildProgram (): Command {
   const program = new Command('upgossip')
     .description('automatic software upgrades for peer-to-peer networks: signed releases, gossip, scheduled switches')
-    .version(packageVersion(), '-V, --version')
+    .version(buildString(), '-V, --version', 'print the version and the build: 0.1.0 (1a2b3c4), the git commit it was built from')
     .showSuggestionAfterError(true)
     .addHelpText('after', '\nRun "upgossip <command> --help" for a command\'s options and an example. Docs: README.md and docs/.')
   for (const register of [initCommand, keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, rolloutCommand, revokeCommand, rotateCommand, checkCommand, testnetCommand]) register(program)

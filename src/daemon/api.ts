@@ -52,6 +52,8 @@ export interface NetworkPeerStatus {
   waiting?: { id: string, on: string, reason?: string }
   /** The release it is switching to now. */
   upgrading?: string
+  /** Its daemon's upgossip build, `0.1.0 (1a2b3c4)` (absent from daemons that do not send it). */
+  build?: string
 }
 
 /** `GET /status` and `upgossip status --json`. */
@@ -61,6 +63,8 @@ export interface DaemonStatus {
   version: string | null
   state: PeerState
   labels: Record<string, string>
+  /** This daemon's upgossip build: `0.1.0 (1a2b3c4)`, the version and the git commit it was built from. */
+  build: string
   networkName: string
   multiaddrs: string[]
   connections: number

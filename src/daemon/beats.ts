@@ -53,6 +53,8 @@ export interface BeatsInit {
   idleBeatIntervalMs: number
   idleBeatRate: number
   peerTimeoutMs: number
+  /** This daemon's upgossip build (`0.1.0 (1a2b3c4)`), sent in every beat. */
+  build?: string
 }
 
 /** Sends this peer's beats and takes in others'. */
@@ -188,7 +190,8 @@ export class Beats {
       upgrading: rollout.upgrading,
       claim: rollout.claim,
       failed: rollout.failedHere(),
-      waiting: waiting == null ? null : beatWaiting(waiting.id, waiting.rule, waiting.reason)
+      waiting: waiting == null ? null : beatWaiting(waiting.id, waiting.rule, waiting.reason),
+      ...(this.init.build == null ? {} : { build: this.init.build })
     }
     // only where a rotation was adopted: a network that never rotates sends the beats it always did
     const trust = this.c.trustUpdates.sequences()

@@ -12,16 +12,21 @@
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
+import { buildString } from '../build-info.js'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
-import { createPeerNode, loadPeerKey, readPsk } from '../net/index.js'
+import { createPeerNode, loadPeerKey } from '../net/index.js'
 import type { ReleaseEntry } from '../release/index.js'
 import { writeJsonAtomic } from '../store/index.js'
 import type { DaemonEvents, RunningDaemon, DaemonStatus, PauseResult, PublishResult, RevokeResult, RollbackResult, RotateResult } from './api.js'
 import { releasesFor } from './anti-entropy.js'
 import { ControlApi } from './control-api.js'
 import { ControlPortInUseError } from './errors.js'
+import { daemonHealth } from './health.js'
+import type { DaemonPhase, HealthReport } from './health.js'
 import { closeLocalParts, openLocalParts } from './local-parts.js'
+import type { LocalParts } from './local-parts.js'
+import { MetricsListener } from './metrics-listener.js'
 import { createDaemonParts, finishBeforeStop, startDaemonParts, stopDaemonParts } from './parts.js'
 import type { DaemonParts } from './parts.js'
 import type { DaemonOptions } from './options.js'
@@ -30,29 +35,35 @@ import type { TimelineJson } from './version-timeline.js'
 /** A running peer. */
 export class Daemon implements RunningDaemon {
   private readonly parts: DaemonParts
+  private readonly metricsListener: MetricsListener | undefined
   private control: ControlApi | undefined
   private stopped = false
   private started = false
   /** The start failed: stopping leaves a data directory that was new as it was. */
   private startRefused = false
 
-  private constructor (parts: DaemonParts) {
+  private constructor (parts: DaemonParts, metricsListener: MetricsListener | undefined) {
     this.parts = parts
+    this.metricsListener = metricsListener
   }
 
-  /** Start a daemon on its data directory: local parts first, then the network, the control API (bound, not yet announced), the app. */
+  /** Start a daemon on its data directory: local parts first, then the `--metrics` listener, the network, the control API (bound, not yet announced), the app. */
   static async start (options: DaemonOptions, clock: Clock = systemClock): Promise<Daemon> {
     const local = await openLocalParts(options, clock)
     let daemon: Daemon | undefined
+    let listener: MetricsListener | undefined
     const log = (message: string): void => { local.events.info('net', message) }
     try {
+      const privateKey = await loadPeerKey(local.dataDir.peerKey)
+      // bound before the network and the app: a port in use refuses the start
+      listener = await startMetricsListener(local, privateKey.publicKey.toString(), () => daemon)
       const node = await createPeerNode({
-        privateKey: await loadPeerKey(local.dataDir.peerKey),
+        privateKey,
         listen: options.listen,
         dialFrom: options.dialFrom,
         bootstrap: options.bootstrap,
         mdns: options.mdns,
-        psk: options.psk == null ? undefined : await readPsk(options.psk),
+        psk: local.psk,
         scoredTopics: [`upgossip/${options.network}/releases`, `upgossip/${options.network}/status`],
         // the protocols of this daemon, registered as libp2p services (started and stopped with the node)
         services: {
@@ -61,7 +72,7 @@ export class Daemon implements RunningDaemon {
           appStreams: { metrics: local.metrics, log }
         }
       })
-      daemon = new Daemon(createDaemonParts(local, node))
+      daemon = new Daemon(createDaemonParts(local, node), listener)
       await daemon.startParts()
       return daemon
     } catch (err) {
@@ -69,10 +80,22 @@ export class Daemon implements RunningDaemon {
         daemon.startRefused = true
         await daemon.stop().catch(() => {})
       } else {
+        await listener?.stop().catch(() => {})
         await closeLocalParts(local, true)
       }
       throw err
     }
+  }
+
+  /** Where the daemon is in its life, for `GET /healthz`. */
+  private get phase (): DaemonPhase {
+    return this.stopped ? 'stopping' : this.started ? 'running' : 'starting'
+  }
+
+  /** Whether this daemon and its app are healthy (`GET /healthz` of the `--metrics` listener). */
+  health (): HealthReport {
+    const p = this.parts
+    return daemonHealth({ phase: this.phase, peerId: this.peerId, nodeState: p.nodeState, host: p.host, peerState: () => p.status.peerState(), build: buildString() })
   }
 
   private async startParts (): Promise<void> {
@@ -89,9 +112,10 @@ export class Daemon implements RunningDaemon {
     await startDaemonParts(p)
     this.started = true
     const multiaddrs = p.status.multiaddrs()
-    await writeJsonAtomic(p.dataDir.control, { url: this.control.url, token: this.control.token, peerId: this.peerId, multiaddrs, proxy: p.proxy.url }, { mode: 0o600 })
-    p.events.info('started', `peer ${this.peerId} on network "${p.options.network}", listening on ${multiaddrs.join(' ')}; control API ${this.control.url}`, {
-      peerId: this.peerId, multiaddrs, control: this.control.url
+    const metrics = this.metricsListener
+    await writeJsonAtomic(p.dataDir.control, { url: this.control.url, token: this.control.token, peerId: this.peerId, multiaddrs, proxy: p.proxy.url, ...(metrics == null ? {} : { metrics: metrics.url }) }, { mode: 0o600 })
+    p.events.info('started', `peer ${this.peerId} on network "${p.options.network}", listening on ${multiaddrs.join(' ')}; control API ${this.control.url}${metrics == null ? '' : `; /metrics and /healthz on ${metrics.address}`}`, {
+      peerId: this.peerId, multiaddrs, control: this.control.url, ...(metrics == null ? {} : { metrics: metrics.address })
     })
   }
 
@@ -102,6 +126,8 @@ export class Daemon implements RunningDaemon {
     if (this.started) await finishBeforeStop(this.parts)
     await stopDaemonParts(this.parts, async () => {
       await this.control?.stop().catch(() => {})
+      // until here a probe hears "stopping" (503), not a refused connection
+      await this.metricsListener?.stop().catch(() => {})
       await fs.rm(this.parts.dataDir.control, { force: true })
     })
     if (this.started) this.parts.events.info('stopped', 'peer stopped')
@@ -148,6 +174,19 @@ export class Daemon implements RunningDaemon {
     this.parts.changes.off(event, listener as never)
     return this
   }
+}
+
+/** Bind the `--metrics` listener, if asked for; until the daemon exists it answers `/healthz` with "starting". */
+async function startMetricsListener (local: LocalParts, peerId: string, daemon: () => Daemon | undefined): Promise<MetricsListener | undefined> {
+  const at = local.options.metrics
+  if (at == null) return undefined
+  const listener = new MetricsListener({
+    metricsText: async () => await local.metrics.text(),
+    health: () => daemon()?.health() ?? daemonHealth({ phase: 'starting', peerId, nodeState: local.nodeState, build: buildString() }),
+    failed: message => { local.events.error('metrics-listener', message) }
+  }, at)
+  await listener.start()
+  return listener
 }
 
 /** Start a daemon on its data directory (what `upgossip daemon` runs). */

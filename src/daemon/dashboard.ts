@@ -81,7 +81,7 @@ const BODY = String.raw`
 <section class="card" id="classes-card" style="display:none"><h2>Classes</h2><table><thead><tr><th>app</th><th>peers</th><th>versions</th><th>switching</th><th>waiting</th><th>failures</th></tr></thead><tbody id="classes"></tbody></table></section>
 <section class="card"><h2>Versions over time</h2><svg id="chart" role="img" aria-label="peers per version over time"></svg><div class="chips" id="legend"></div></section>
 <section class="card"><h2>Releases</h2><table><thead><tr><th>version</th><th>state here</th><th>fetched here</th><th>held by</th><th>running on</th><th>signers</th><th>release id</th><th>operator</th></tr></thead><tbody id="releases"></tbody></table></section>
-<section class="card"><h2>Peers <span class="muted" id="target"></span></h2><table><thead><tr><th>peer</th><th>version</th><th>state</th><th>target release</th><th>waiting on</th><th>failures</th><th>seen</th></tr></thead><tbody id="peers"></tbody></table></section>
+<section class="card"><h2>Peers <span class="muted" id="target"></span></h2><table><thead><tr><th>peer</th><th>version</th><th>state</th><th>target release</th><th>waiting on</th><th>failures</th><th>upgossip</th><th>seen</th></tr></thead><tbody id="peers"></tbody></table></section>
 <section class="card"><h2>Failures</h2><div id="failures"></div></section>
 </main>
 `
@@ -248,7 +248,7 @@ function renderPeers (s) {
     const seen = p.self ? '<span class="muted">now</span>' : (p.connected ? 'connected · ' : '<span class="muted">not connected</span> · ') + ago(p.seen)
     return '<tr data-peer="' + esc(p.peerId) + '"><td class="peer"><code title="' + esc(p.peerId) + '">' + esc(short(p.peerId)) + '</code>' + (p.self ? '<span class="me">this peer</span>' : '') +
       (labels ? '<div class="why">' + labels + '</div>' : '') + '</td><td class="version">' + version + '</td><td class="state">' + badge(p.state) + switchingTo + rollback + '</td><td class="download">' + target +
-      '</td><td class="waiting">' + wait + '</td><td class="failures">' + fails + '</td><td class="num">' + seen + '</td></tr>'
+      '</td><td class="waiting">' + wait + '</td><td class="failures">' + fails + '</td><td class="build">' + (p.build == null ? '<span class="muted">–</span>' : esc(p.build)) + '</td><td class="num">' + seen + '</td></tr>'
   }).join('')
 }
 

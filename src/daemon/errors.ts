@@ -18,6 +18,11 @@ export class ControlPortInUseError extends UpgossipError {
   static override name = 'ControlPortInUseError'
 }
 
+/** The `--metrics` address could not be listened on (in use, not an address of this host, not allowed). */
+export class MetricsListenFailedError extends UpgossipError {
+  static override name = 'MetricsListenFailedError'
+}
+
 /** A release named by id or APP@VERSION is not known here. */
 export class UnknownReleaseError extends UpgossipError {
   static override name = 'UnknownReleaseError'

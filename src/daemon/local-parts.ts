@@ -4,13 +4,15 @@
  * updates and rollout pauses. They are opened first, so that files named on the command line are
  * checked, and a first version installed, before the peer joins the network.
  */
+import fs from 'node:fs/promises'
 import type { Clock } from '../clock.js'
 import { killLeftoverGroup } from '../host/index.js'
+import { readPsk } from '../net/index.js'
 import { PauseBook, ReleaseBook, TrustStore } from '../release/index.js'
 import type { ScheduleRule } from '../package/index.js'
 import { readPolicy } from '../schedule/index.js'
 import { readJsonFile } from '../schema.js'
-import { DataDir, FsBlockStore, lockDataDir } from '../store/index.js'
+import { DataDir, FsBlockStore, lockDataDir, restrictDataDir } from '../store/index.js'
 import type { DataDirLock } from '../store/index.js'
 import { StatusChanges } from './changes.js'
 import { OperatorControls } from './controls.js'
@@ -51,6 +53,10 @@ export interface LocalParts {
   policy: ScheduleRule[]
   /** The `--app-config` settings handed to the app. */
   appConfig: unknown
+  /** The `--psk` key file's contents. */
+  psk?: Uint8Array
+  /** The data directory's mode before it was tightened to 0700 at this start, if it was looser. */
+  loosenedMode?: number
 }
 
 /**
@@ -64,9 +70,15 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
   const named = await readNamedFiles(options)
   const lock = await lockDataDir(options.data)
   let events: EventLog | undefined
+  let loosenedMode: number | undefined
   try {
+    // before anything is written in it: a directory other users could read would show them the peer's key and state
+    const tightened = await restrictDataDir(options.data)
+    loosenedMode = tightened.from
     const dataDir = new DataDir(options.data)
     events = new EventLog(dataDir.events, { clock })
+    if (tightened.from != null) events.warn('data-dir-mode', `data directory ${options.data} had mode ${octal(tightened.from)}; set to 0700, so that only its owner can read the peer's key, state and logs`, { from: octal(tightened.from) })
+    if (tightened.error != null) events.warn('data-dir-mode', `data directory ${options.data} has mode ${octal(tightened.mode)}, open to other users, and could not be set to 0700: ${tightened.error}`, { from: octal(tightened.mode) })
     const { store: trustStore, seeded, replayed, problems } = await TrustStore.open(options.data, { seed: options.trust, replace: options.replaceTrust })
     const nodeState = await NodeStateStore.open(dataDir.nodeState)
     const metrics = new DaemonMetrics()
@@ -97,6 +109,7 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
       trustUpdates,
       pauseBook,
       pauses,
+      loosenedMode,
       ...named
     }
     if (seeded) events.info('trust-seeded', `trust store seeded from ${options.trust ?? ''}: ${trustStore.policy.appNames().length > 0 ? trustStore.policy.appNames().join(', ') : 'no apps'}`)
@@ -107,9 +120,20 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
     return parts
   } catch (err) {
     await events?.close().catch(() => {})
-    await lock.release({ undo: true })
+    await undoLocalParts(lock, options.data, loosenedMode)
     throw err
   }
+}
+
+/** `0755`. */
+function octal (mode: number): string {
+  return mode.toString(8).padStart(4, '0')
+}
+
+/** A refused start: give the lock up, leaving a directory that was absent or empty as it was (its mode too). */
+async function undoLocalParts (lock: DataDirLock, dir: string, loosenedMode: number | undefined): Promise<void> {
+  await lock.release({ undo: true })
+  if (lock.before === 'empty' && loosenedMode != null) await fs.chmod(dir, loosenedMode).catch(() => {})
 }
 
 /**
@@ -118,14 +142,16 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
  */
 export async function closeLocalParts (local: LocalParts, refused = false): Promise<void> {
   await local.events.close()
-  await local.lock.release({ undo: refused })
+  if (refused) await undoLocalParts(local.lock, local.options.data, local.loosenedMode)
+  else await local.lock.release()
 }
 
-/** Read the `--policy` and `--app-config` files: a refusal here comes before the data directory is touched. */
-async function readNamedFiles (o: DaemonOptions): Promise<Pick<LocalParts, 'policy' | 'appConfig'>> {
+/** Read the `--policy`, `--app-config` and `--psk` files: a refusal here comes before the data directory is touched. */
+async function readNamedFiles (o: DaemonOptions): Promise<Pick<LocalParts, 'policy' | 'appConfig' | 'psk'>> {
   return {
     policy: o.policy == null ? [] : await readPolicy(o.policy),
-    appConfig: o.appConfig == null ? null : await readJsonFile(o.appConfig, '--app-config', message => new AppConfigInvalidError(message))
+    appConfig: o.appConfig == null ? null : await readJsonFile(o.appConfig, '--app-config', message => new AppConfigInvalidError(message)),
+    psk: o.psk == null ? undefined : await readPsk(o.psk)
   }
 }
 

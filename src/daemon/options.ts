@@ -9,6 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { formatDuration, isDuration, parseDuration } from '../duration.js'
 import { UpgossipError } from '../errors.js'
+import { isBootstrapAddress } from '../net/bootstrap-address.js'
 import { MAX_IDLE_BEAT_MS } from '../net/status-beat.js'
 import { describeSchemaIssues, readJsonFile, safeParse } from '../schema.js'
 
@@ -38,6 +39,8 @@ export const DaemonConfigSchema = z.strictObject({
   network: z.string().optional(),
   mdns: z.boolean().optional(),
   psk: z.string().optional(),
+  /** `HOST:PORT` of a second HTTP listener serving only `GET /metrics` and `GET /healthz`, without the token (off when absent). */
+  metrics: z.string().max(300).optional(),
   /** How often status beats go out while this peer's status changes. */
   beatInterval: duration.optional(),
   /** How often status beats go out while nothing changes (default: the smaller of 4 × beatInterval and a third of peerTimeout). */
@@ -83,6 +86,8 @@ export interface DaemonOptions {
   network: string
   mdns: boolean
   psk?: string
+  /** Where the token-free `/metrics` and `/healthz` listener binds (`--metrics HOST:PORT`); none when absent. */
+  metrics?: HostPort
   beatIntervalMs: number
   /** At least `beatIntervalMs`. */
   idleBeatIntervalMs: number
@@ -96,6 +101,25 @@ export interface DaemonOptions {
   freezeAfterMs: number
   fetchRetryMs: number
   stopTimeoutMs: number
+}
+
+/** A TCP listening address: a host (an IP address or a name) and a port (0: a free one). */
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/** `HOST:PORT` (`[IPv6]:PORT` for an IPv6 address) → its parts; throws {@link DaemonConfigError} naming `option`. */
+export function parseHostPort (option: string, value: string): HostPort {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(value) ?? /^([^:[\]\s]+):(\d{1,5})$/.exec(value)
+  const host = m?.[1] ?? ''
+  const port = Number(m?.[2])
+  const hostOk = isIP(host) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(host)
+  // an IPv6 address is written in brackets, as in a URL
+  if (m == null || !hostOk || port > 65535 || (isIP(host) === 6 && !value.startsWith('['))) {
+    throw new DaemonConfigError(`${option} ${value}: not HOST:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464 or [::1]:9464; port 0 picks a free one)`)
+  }
+  return { host, port }
 }
 
 /** The default data directory: `$UPGOSSIP_DATA` or `~/.upgossip`. */
@@ -122,13 +146,13 @@ export function configRelativePaths (config: DaemonConfig, file: string): Daemon
   return out
 }
 
-function checkMultiaddr (option: string, value: string, needPeerId: boolean): void {
+function checkMultiaddr (option: string, value: string): void {
   let ok = false
   try {
-    const parsed = multiaddr(value)
-    ok = !needPeerId || parsed.getPeerId() != null
+    multiaddr(value)
+    ok = true
   } catch {}
-  if (!ok) throw new DaemonConfigError(`${option} ${value}: not a multiaddr${needPeerId ? ' with /p2p/PEERID (copy one from the other peer\'s control.json "multiaddrs")' : ' (e.g. /ip4/127.0.0.1/tcp/4001)'}`)
+  if (!ok) throw new DaemonConfigError(`${option} ${value}: not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001)`)
 }
 
 /** Merge a config file's values under the command line's and fill the defaults. */
@@ -138,8 +162,10 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
   if (!checked.success) throw new DaemonConfigError(describeSchemaIssues('daemon options', checked.error))
   const o = checked.data
   if (o.install != null && o.app != null) throw new DaemonConfigError('give either --install BUNDLE or --app NAME, not both')
-  for (const a of o.listen ?? []) checkMultiaddr('--listen', a, false)
-  for (const a of o.bootstrap ?? []) checkMultiaddr('--bootstrap', a, true)
+  for (const a of o.listen ?? []) checkMultiaddr('--listen', a)
+  for (const a of o.bootstrap ?? []) {
+    if (!isBootstrapAddress(a)) throw new DaemonConfigError(`--bootstrap ${a}: not the address of a peer: a TCP multiaddr (e.g. /ip4/127.0.0.1/tcp/4001 or /dns4/peer.example.net/tcp/4001), with /p2p/PEERID or without (as in another peer's control.json "multiaddrs")`)
+  }
   if (o.dialFrom != null && isIP(o.dialFrom) === 0) throw new DaemonConfigError(`--dial-from ${o.dialFrom}: not an IPv4 or IPv6 address (e.g. 127.0.0.2; an address of this host)`)
   if (o.network != null && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(o.network)) throw new DaemonConfigError(`--network ${o.network}: use lowercase letters, digits, ".", "_" or "-"`)
   if (o.app != null && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(o.app)) throw new DaemonConfigError(`--app ${o.app}: not an app name (lowercase letters, digits, ".", "_" or "-")`)
@@ -171,6 +197,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     network: o.network ?? 'default',
     mdns: o.mdns ?? false,
     psk: o.psk,
+    metrics: o.metrics == null ? undefined : parseHostPort('--metrics', o.metrics),
     beatIntervalMs,
     idleBeatIntervalMs: Math.max(beatIntervalMs, idleBeatIntervalMs ?? Math.min(4 * beatIntervalMs, Math.floor(peerTimeoutMs / 3))),
     idleBeatRate: o.idleBeatRate ?? 0.5,

@@ -4,6 +4,7 @@
  * place, in order. Parts reach each other only through the components objects handed
  * to them here.
  */
+import { buildString } from '../build-info.js'
 import { formatDuration } from '../duration.js'
 import { AppHost, AppProxy, ProcessApp, TcpProcessApp } from '../host/index.js'
 import { Gossip, NetworkView, PeerKeeper } from '../net/index.js'
@@ -51,6 +52,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
   const { options: o, book, events, metrics, changes, nodeState, clock, dataDir, trustStore, turnedDown, downloads } = local
   const log = (message: string): void => { events.info('net', message) }
   const self = (): string => node.peerId.toString()
+  /** This daemon's upgossip build, in its status, its beats and `/healthz`. */
+  const build = buildString()
   const view = new NetworkView()
   const exchange = node.services.blocks
   // a block stored here (fetched or published) answers the peers waiting for it
@@ -170,7 +173,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
       return proc instanceof ProcessApp && proc.running && proc.pid != null && proc.port != null ? { pid: proc.pid, port: proc.port } : undefined
     },
     switchStep: () => engine.inProgress?.step
-  }, { labels: o.labels, network: o.network, policy: local.policy })
+  }, { labels: o.labels, network: o.network, build, policy: local.policy })
   const admission = new Admission({ book, trustUpdates: local.trustUpdates, pauses: local.pauses, turnedDown, events, metrics, heardRelease: () => { beats.heardRelease() } })
   const antiEntropy = new AntiEntropy({ node, sync, admission, book, trustStore, nodeState, turnedDown, events, clock })
   const gossip = new Gossip({
@@ -199,7 +202,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     trustUpdates: local.trustUpdates,
     trustsApp: app => trustStore.policy.forApp(app) != null,
     freshness: local.freshness
-  }, { labels: o.labels, beatIntervalMs: o.beatIntervalMs, idleBeatIntervalMs: o.idleBeatIntervalMs, idleBeatRate: o.idleBeatRate, peerTimeoutMs: o.peerTimeoutMs })
+  }, { labels: o.labels, beatIntervalMs: o.beatIntervalMs, idleBeatIntervalMs: o.idleBeatIntervalMs, idleBeatRate: o.idleBeatRate, peerTimeoutMs: o.peerTimeoutMs, build })
   const staging = new Staging({
     book,
     blocks: local.blocks,

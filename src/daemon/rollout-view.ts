@@ -40,6 +40,8 @@ export interface RolloutPeer {
   /** Versions (or release ids, when this peer does not know them) that failed on it. */
   failed?: string[]
   labels: Record<string, string>
+  /** Its daemon's upgossip build, `0.1.0 (1a2b3c4)` (absent for a peer whose beats do not carry it). */
+  build?: string
   /** When its last beat was heard (absent on this peer's own row). */
   seen?: string
   connected?: boolean
@@ -108,7 +110,7 @@ export function rolloutView (status: DaemonStatus, query: RolloutQuery = {}): Ro
   const mine = status.releases.filter(r => r.app === status.app)
   // a staged release passed over (older, newer, outside its range) is not something this peer waits on
   const waiting = mine.filter(r => r.state === 'waiting' && r.waitingOn != null).sort((a, b) => compareVersionsDesc(a.version, b.version))[0]
-  const self: RolloutPeer = { peerId: status.peerId, app: status.app, version: status.version, state: status.state, self: true, labels: status.labels }
+  const self: RolloutPeer = { peerId: status.peerId, app: status.app, version: status.version, state: status.state, self: true, labels: status.labels, build: status.build }
   if (waiting?.waitingOn != null) {
     self.waitingOn = waiting.waitingOn
     if (waiting.reason != null) self.reason = waiting.reason
@@ -137,6 +139,7 @@ export function rolloutView (status: DaemonStatus, query: RolloutQuery = {}): Ro
       peer.size = targetRelease.size
     }
     if (p.failed != null && p.failed.length > 0) peer.failed = p.failed.map(name)
+    if (p.build != null) peer.build = p.build
     return peer
   })
   // the app's own peers first, then other apps' one app after another

@@ -44,6 +44,8 @@ export interface StatusComponents {
 export interface StatusInit {
   labels: Record<string, string>
   network: string
+  /** This daemon's upgossip build (`0.1.0 (1a2b3c4)`). */
+  build: string
   /** The operator's `--policy` rules. */
   policy?: ScheduleRule[]
 }
@@ -132,6 +134,7 @@ export class StatusProjection {
       version: state.current?.version ?? null,
       state: this.peerState(),
       labels: this.init.labels,
+      build: this.init.build,
       networkName: this.init.network,
       multiaddrs: this.multiaddrs(),
       connections: connected.size,
@@ -156,6 +159,7 @@ export class StatusProjection {
         if (e.beat.failed != null) peer.failed = e.beat.failed
         if (e.beat.waiting != null) peer.waiting = e.beat.waiting
         if (e.beat.upgrading != null) peer.upgrading = e.beat.upgrading
+        if (e.beat.build != null) peer.build = e.beat.build
         return peer
       })
     }

@@ -35,11 +35,17 @@ export abstract class AppRun extends EventEmitter<AppRunEvents> {
   private exitSignal: NodeJS.Signals | null = null
   /** Why the app ended, when it did not simply exit (it could not start, say). */
   protected failure: string | undefined
+  /**
+   * Why the app is unhealthy now, if it is: it said so (`node.unhealthy`), or its health
+   * checks failed; a process app whose checks pass again is healthy again (`/healthz`).
+   */
+  unhealthyReason: string | undefined
 
   constructor (app: string, version: string, protocol: number) {
     super()
     this.label = `${app}@${version}`
     this.spoken = [protocol]
+    this.on('unhealthy', reason => { this.unhealthyReason = reason })
   }
 
   /** The pid, while running. */

@@ -197,6 +197,7 @@ export class ProcessApp extends AppRun {
       if (this.exited || this.stopping) return
       if (ok) {
         this.failedChecks = 0
+        this.unhealthyReason = undefined
         if (!this.isReady) {
           this.isReady = true
           this.emit('ready')

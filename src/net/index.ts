@@ -13,6 +13,7 @@
  */
 export * from './app-streams.js'
 export * from './block-exchange.js'
+export * from './bootstrap-address.js'
 export type { StreamedMessage } from './streamed-exchange.js'
 export { MAX_STREAMED_FRAME } from './streamed-exchange.js'
 export * from './byte-stream.js'

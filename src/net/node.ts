@@ -27,6 +27,7 @@ import { writeFileAtomic } from '../store/index.js'
 import { appStreams } from './app-streams.js'
 import type { AppStreams, AppStreamsInit } from './app-streams.js'
 import { blockExchange } from './block-exchange.js'
+import { hasPeerId } from './bootstrap-address.js'
 import type { BlockExchange, BlockExchangeInit } from './block-exchange.js'
 import { syncProtocol } from './sync.js'
 import type { SyncInit, SyncProtocol } from './sync.js'
@@ -72,6 +73,11 @@ export class PskInvalidError extends UpgossipError {
   static override name = 'PskInvalidError'
 }
 
+/** A private-network key file that other users may read or change (as ssh refuses a private key that is too open). */
+export class PskPermissionsError extends UpgossipError {
+  static override name = 'PskPermissionsError'
+}
+
 /** A `--listen` address could not be listened on (in use, not an address of this host). */
 export class ListenFailedError extends UpgossipError {
   static override name = 'ListenFailedError'
@@ -88,6 +94,7 @@ export interface PeerNodeInit {
   listen: string[]
   /** The source address of outgoing TCP connections (`--dial-from`); the system's choice when absent. */
   dialFrom?: string
+  /** Bootstrap addresses; those without `/p2p/PEERID` are left to the peer keeper. */
   bootstrap?: string[]
   mdns?: boolean
   /** Contents of a libp2p pnet key file (`/key/swarm/psk/1.0.0/` …). */
@@ -119,13 +126,28 @@ export async function loadPeerKey (file: string): Promise<PrivateKey> {
   }
 }
 
-/** Read a pnet key file (the format of `@libp2p/pnet` generateKey). */
+/**
+ * Read a pnet key file (the format of `@libp2p/pnet` generateKey). A file that its group or
+ * other users may read or change is refused with {@link PskPermissionsError}, as ssh refuses
+ * a private key that is too open: whoever reads it may join the private network.
+ */
 export async function readPsk (file: string): Promise<Uint8Array> {
   let bytes: Buffer
+  let mode: number
   try {
-    bytes = await fs.readFile(file)
+    const handle = await fs.open(file, 'r')
+    try {
+      // the mode of the file read, not of whatever the name points to by the time it is read
+      mode = (await handle.stat()).mode & 0o777
+      bytes = await handle.readFile()
+    } finally {
+      await handle.close()
+    }
   } catch (err) {
     throw new PskInvalidError(`cannot read private-network key ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+    throw new PskPermissionsError(`private-network key ${file} is open to other users (mode ${mode.toString(8).padStart(4, '0')}); it must be readable by its owner only: chmod 600 ${file}`)
   }
   const lines = bytes.toString('utf8').trim().split(/\r?\n/)
   if (lines[0] !== '/key/swarm/psk/1.0.0/' || lines[1] !== '/base16/' || !/^[0-9a-fA-F]{64}$/.test(lines[2] ?? '')) {
@@ -179,7 +201,9 @@ export async function createPeerNode<S extends PeerServicesInit = Record<never, 
   // libp2p types the components it hands a service factory as its own internal bag
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
-  if ((init.bootstrap ?? []).length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
+  // libp2p's bootstrap discovery takes only complete addresses; the peer keeper dials the others
+  const complete = (init.bootstrap ?? []).filter(hasPeerId)
+  if (complete.length > 0) peerDiscovery.push(bootstrap({ list: complete, timeout: 100 }))
   // mDNS and pnet are loaded only when asked for: most daemons use neither, and every
   // module loaded stays in the daemon's memory for as long as it runs
   if (init.mdns === true) {

@@ -6,6 +6,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
+import { hasPeerId } from './bootstrap-address.js'
 import type { BasePeerNode } from './node.js'
 import type { NetworkView } from './status-beat.js'
 
@@ -16,7 +17,11 @@ export interface PeerKeeperInit {
   minConnections: number
   intervalMs: number
   log: (message: string) => void
-  /** Bootstrap multiaddrs, dialled again (with backoff) while this peer has no connection at all. */
+  /**
+   * Bootstrap multiaddrs, with or without `/p2p/PEERID`, dialled again (with backoff) while
+   * this peer has no connection at all. Those without a peer id are also dialled at
+   * {@link PeerKeeper.start}: libp2p's bootstrap discovery takes only complete ones.
+   */
   bootstrap?: string[]
   /** The time, for the backoff (default `Date.now`). */
   now?: () => number
@@ -35,16 +40,20 @@ export class PeerKeeper {
   private readonly remembered = new Map<string, string>()
   private bootstrapBackoffMs = 0
   private nextBootstrapAt = 0
+  /** The peer id each bootstrap address without one turned out to have, once dialled. */
+  private readonly learnedIds = new Map<string, string>()
 
   constructor (init: PeerKeeperInit) {
     this.init = init
     this.log = init.node.logger.forComponent('upgossip:peer-keeper')
   }
 
-  /** Start checking every interval. */
+  /** Start checking every interval; dial the bootstrap addresses without a peer id at once. */
   start (): void {
     this.timer = setInterval(() => { void this.tick() }, this.init.intervalMs)
     this.timer.unref()
+    const withoutId = (this.init.bootstrap ?? []).filter(addr => !hasPeerId(addr))
+    if (withoutId.length > 0) void this.dialBootstrap(withoutId, 'trying again while this peer has no connection')
   }
 
   /** Stop checking. */
@@ -122,12 +131,31 @@ export class PeerKeeper {
     this.bootstrapBackoffMs = Math.min(MAX_BOOTSTRAP_BACKOFF_MS, Math.max(2000, this.bootstrapBackoffMs * 2))
     this.nextBootstrapAt = now + this.bootstrapBackoffMs
     this.log('no connection: dialling the bootstrap peers again (next in %d ms)', this.bootstrapBackoffMs)
+    await this.dialBootstrap(list, `trying again within ${this.bootstrapBackoffMs / 1000} s`)
+  }
+
+  /**
+   * Dial bootstrap addresses. One without a peer id learns it from the connection (the
+   * handshake proves the key), which is said once, and the peer is tagged as libp2p's
+   * bootstrap discovery tags the peers it dials, so the connection manager keeps it.
+   */
+  private async dialBootstrap (list: string[], retry: string): Promise<void> {
     await Promise.all(list.map(async addr => {
       try {
-        await this.init.node.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })
+        const connection = await this.init.node.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })
+        if (hasPeerId(addr)) return
+        const id = connection.remotePeer.toString()
+        if (this.learnedIds.get(addr) === id) return
+        this.learnedIds.set(addr, id)
+        this.init.log(`bootstrap peer ${addr} is ${id}`)
+        await this.init.node.peerStore.merge(connection.remotePeer, { tags: { [BOOTSTRAP_TAG]: { value: BOOTSTRAP_TAG_VALUE } } })
       } catch (err) {
-        this.init.log(`could not dial bootstrap peer ${addr}: ${(err as Error).message}; trying again within ${this.bootstrapBackoffMs / 1000} s`)
+        this.init.log(`could not dial bootstrap peer ${addr}: ${(err as Error).message}; ${retry}`)
       }
     }))
   }
 }
+
+/** The tag libp2p's bootstrap discovery gives the peers it dials, and its value. */
+const BOOTSTRAP_TAG = 'bootstrap'
+const BOOTSTRAP_TAG_VALUE = 50

@@ -71,6 +71,9 @@ export function entryLifetime (beat: StatusBeat, peerTimeoutMs: number): number 
   return Math.max(peerTimeoutMs, IDLE_BEATS_TO_EXPIRE * (beat.idle ?? 0))
 }
 
+/** Longest `build` a beat may carry (`0.1.0 (1a2b3c4)` is 15 characters). */
+export const MAX_BEAT_BUILD = 64
+
 /** Longest `waiting.reason` a beat carries; senders cut longer ones. */
 export const MAX_WAITING_REASON = 256
 
@@ -126,6 +129,11 @@ const BeatSchema = z.object({
    * Absent in beats of daemons from before it (they beat at a fixed interval).
    */
   idle: z.number().int().min(0).max(MAX_IDLE_BEAT_MS).optional(),
+  /**
+   * The upgossip build of the peer's daemon, `0.1.0 (1a2b3c4)`: printable ASCII, at most
+   * {@link MAX_BEAT_BUILD} characters. Absent in beats of daemons from before it.
+   */
+  build: z.string().regex(/^[\x20-\x7e]+$/, { message: 'printable ASCII' }).max(MAX_BEAT_BUILD).optional(),
   /** The peer's last beat before a planned stop: it holds no slot, and shows as stopped until it beats again. */
   stopping: z.literal(true).optional()
 })

@@ -175,9 +175,10 @@ export async function unpackPackage (root: CID, store: BlockStore, dest: string,
     if (manifestBytes == null) throw new ManifestMissingError(`package ${root.toString()} has no ${MANIFEST_FILE} at its root`)
     const { manifest } = readManifestBytes(manifestBytes)
     assertManifestFilesPresent(manifest, new Set(files.map(f => f.path)))
-    // a package keeps no modes: the files the manifest runs as commands are made executable here
+    // a package keeps no modes: the files the manifest runs as commands are made executable
+    // here, for the owner only (chmod does not apply the daemon's umask 077)
     for (const file of manifestFiles(manifest)) {
-      if (file.program === true) await fs.chmod(path.join(temp, ...file.path.split('/')), 0o755)
+      if (file.program === true) await fs.chmod(path.join(temp, ...file.path.split('/')), 0o700)
     }
     await fs.rename(temp, target)
     await fsyncDirectory(path.dirname(target))

@@ -9,7 +9,34 @@
  * dir.packageDir(releaseId)               // packages/<release id>/
  * ```
  */
+import fs from 'node:fs/promises'
 import path from 'node:path'
+
+/** What {@link restrictDataDir} found and did. */
+export interface DataDirModeChange {
+  /** The directory's permission bits now. */
+  mode: number
+  /** The bits it had, when it was tightened. */
+  from?: number
+  /** Why it could not be tightened (not its owner, a read-only file system), when it could not. */
+  error?: string
+}
+
+/**
+ * Make a data directory private to its owner (0700) if its group or other users have any
+ * permission on it. It holds the peer's key, the control API's token and the app's state:
+ * with the directory closed, what is inside stays private whatever its own modes.
+ */
+export async function restrictDataDir (root: string): Promise<DataDirModeChange> {
+  const mode = (await fs.stat(root)).mode & 0o777
+  if ((mode & 0o077) === 0) return { mode }
+  try {
+    await fs.chmod(root, 0o700)
+    return { mode: 0o700, from: mode }
+  } catch (err) {
+    return { mode, error: (err as NodeJS.ErrnoException).code ?? (err as Error).message }
+  }
+}
 
 /** Paths of one peer's data directory (docs/operator.md, "The data directory"). */
 export class DataDir {

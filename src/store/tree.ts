@@ -10,14 +10,17 @@ export async function copyTree (from: string, to: string): Promise<void> {
   await fs.cp(from, to, { recursive: true, errorOnExist: true, force: false, preserveTimestamps: true })
 }
 
-/** Make a tree read-only (files 0444, directories 0555) or writable again. */
+/**
+ * Make a tree read-only (files 0400, directories 0500) or writable again (0600, 0700): for
+ * its owner only, as everything a daemon writes (its umask is 077; chmod does not apply it).
+ */
 export async function setWritable (dir: string, writable: boolean): Promise<void> {
   const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])
   for (const e of entries) {
     const file = path.join(e.parentPath, e.name)
-    await fs.chmod(file, e.isDirectory() ? (writable ? 0o755 : 0o555) : (writable ? 0o644 : 0o444)).catch(() => {})
+    await fs.chmod(file, e.isDirectory() ? (writable ? 0o700 : 0o500) : (writable ? 0o600 : 0o400)).catch(() => {})
   }
-  await fs.chmod(dir, writable ? 0o755 : 0o555).catch(() => {})
+  await fs.chmod(dir, writable ? 0o700 : 0o500).catch(() => {})
 }
 
 /** Fsync every file and directory of a tree, so that what it holds survives a power cut. */

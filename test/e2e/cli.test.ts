@@ -602,7 +602,7 @@ describe.concurrent('upgossip CLI', () => {
       sign: ['<bundle>', '--key', '--out', '--passphrase-env', '--json'],
       verify: ['<bundle>', '--trust', '--json'],
       inspect: ['<bundle>', '--json'],
-      daemon: ['--data', '--trust', '--replace-trust', '--listen', '--bootstrap', '--install', '--app', '--control', '--policy', '--label', '--app-config', '--network', '--mdns', '--psk', '--config'],
+      daemon: ['--data', '--trust', '--replace-trust', '--listen', '--bootstrap', '--install', '--app', '--control', '--policy', '--label', '--app-config', '--network', '--mdns', '--psk', '--metrics', '--config'],
       publish: ['<bundle>', '--data', '--daemon', '--token', '--json'],
       status: ['--data', '--daemon', '--token', '--json'],
       call: ['<json>', '--peer', '--protocol', '--data'],
@@ -624,11 +624,13 @@ describe.concurrent('upgossip CLI', () => {
       for (const command of Object.keys(commands)) expect(r.stdout).toContain(command)
     })
 
-    it('--version exits 0 and prints the package version', async () => {
+    it('--version exits 0 and prints the package version and the build\'s commit', async () => {
       const r = await runCli(['--version'])
       expectOk(r)
       const { version } = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
-      expect(oneLine(r)).toBe(version)
+      expect(oneLine(r)).toMatch(/^\d+\.\d+\.\d+ \(([0-9a-f]{7,}|unknown)\)$/)
+      expect(oneLine(r).startsWith(`${version} (`)).toBe(true)
+      expect(oneLine(await runCli(['-V']))).toBe(oneLine(r))
     })
   })
 

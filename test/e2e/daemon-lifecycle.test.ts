@@ -20,7 +20,7 @@ afterEach(async () => {
 
 async function pskFile (dir: string, name: string): Promise<string> {
   const file = path.join(dir, name)
-  await fs.writeFile(file, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`)
+  await fs.writeFile(file, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
   return file
 }
 
@@ -149,7 +149,7 @@ describe('daemon lifecycle', () => {
     await waitFor('the outsider to warn that its bootstrap peer is unreachable', async () =>
       (await fs.readFile(path.join(outsider.dataDir, 'events.jsonl'), 'utf8')).includes('"bootstrap-unreachable"'), 30_000)
     const badKey = path.join(net.root, 'bad.psk')
-    await fs.writeFile(badKey, 'not a key')
+    await fs.writeFile(badKey, 'not a key', { mode: 0o600 })
     const refused = await runCli(['daemon', '--data', path.join(net.root, 'bad'), '--psk', badKey, '--listen', '/ip4/127.0.0.1/tcp/0'])
     expect(refused.code).toBe(1)
     expect(refused.stderr).toContain('[PskInvalidError]')

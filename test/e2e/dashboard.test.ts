@@ -40,7 +40,7 @@ afterEach(async () => {
   net = undefined
 })
 
-interface PeerRow { peer: string, version: string, waiting: string, state: string }
+interface PeerRow { peer: string, version: string, waiting: string, state: string, build: string }
 
 /** What the page's peers table shows now. */
 async function peerRows (page: Page): Promise<PeerRow[]> {
@@ -48,7 +48,8 @@ async function peerRows (page: Page): Promise<PeerRow[]> {
     peer: (r as HTMLElement).dataset.peer ?? '',
     version: r.querySelector('.version')?.textContent ?? '',
     waiting: r.querySelector('.waiting')?.textContent ?? '',
-    state: r.querySelector('.state')?.textContent ?? ''
+    state: r.querySelector('.state')?.textContent ?? '',
+    build: r.querySelector('.build')?.textContent ?? ''
   })))
 }
 
@@ -131,6 +132,9 @@ describe('web dashboard', () => {
       rs => rs.length === N && rs.every(r => r.version.includes('1.0.0')))
     expect(rows.map(r => r.peer).sort()).toEqual(ids)
     expect(rows[0]?.peer).toBe(a.peerId) // this peer first
+    // every peer's upgossip build, from its beats (this peer's from its status): the build these daemons run
+    const { stdout: version } = await runCli(['--version'])
+    for (const r of rows) expect(r.build, r.peer).toBe(version.trim())
     // a marker that a reload would wipe: every update below must arrive without one
     await page.evaluate(() => { (window as unknown as { marker: number }).marker = 42 })
 

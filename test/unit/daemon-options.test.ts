@@ -44,3 +44,39 @@ describe('daemon options: dialFrom', () => {
     expect(() => resolveDaemonOptions({}, { dialFrom: 'somewhere' })).toThrow(DaemonConfigError)
   })
 })
+
+describe('daemon options: metrics', () => {
+  it('is off by default, and takes HOST:PORT from the command line or the config file (the command line wins)', () => {
+    expect(resolveDaemonOptions({}).metrics).toBeUndefined()
+    expect(resolveDaemonOptions({ metrics: '0.0.0.0:9464' }).metrics).toEqual({ host: '0.0.0.0', port: 9464 })
+    expect(resolveDaemonOptions({ metrics: '127.0.0.1:0' }).metrics).toEqual({ host: '127.0.0.1', port: 0 })
+    expect(resolveDaemonOptions({ metrics: '[::1]:9464' }).metrics).toEqual({ host: '::1', port: 9464 })
+    expect(resolveDaemonOptions({ metrics: 'localhost:9464' }).metrics).toEqual({ host: 'localhost', port: 9464 })
+    expect(resolveDaemonOptions({ metrics: '127.0.0.1:9001' }, { metrics: '127.0.0.1:9000' }).metrics).toEqual({ host: '127.0.0.1', port: 9001 })
+    expect(resolveDaemonOptions({}, { metrics: '127.0.0.1:9000' }).metrics).toEqual({ host: '127.0.0.1', port: 9000 })
+  })
+
+  it('refuses what is not HOST:PORT, naming the option and showing the form', () => {
+    for (const bad of ['9464', ':9464', '127.0.0.1', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:x', '::1:9464', '[::1]', 'host name:1', 'http://127.0.0.1:9464', '[not-v6]:1', '-bad-:1']) {
+      let err: unknown
+      try { resolveDaemonOptions({ metrics: bad }) } catch (e) { err = e }
+      expect(err, bad).toBeInstanceOf(DaemonConfigError)
+      expect((err as Error).message, bad).toBe(`--metrics ${bad}: not HOST:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464 or [::1]:9464; port 0 picks a free one)`)
+    }
+  })
+})
+
+describe('daemon options: bootstrap', () => {
+  it('takes addresses with /p2p/PEERID or without, from the command line or the config file', () => {
+    const complete = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWGzh4t3YMGZUU3uhqTMy3i6HUfrXAqjKaA5AqLKUSdmEk'
+    expect(resolveDaemonOptions({ bootstrap: ['/ip4/127.0.0.1/tcp/4001', complete] }).bootstrap).toEqual(['/ip4/127.0.0.1/tcp/4001', complete])
+    expect(resolveDaemonOptions({}, { bootstrap: ['/dns4/peer.example.net/tcp/4001'] }).bootstrap).toEqual(['/dns4/peer.example.net/tcp/4001'])
+  })
+
+  it('refuses what is not the address of a peer, naming the option and both forms', () => {
+    for (const bad of ['/ip4/127.0.0.1', 'not-a-multiaddr', '/ip4/127.0.0.1/udp/4001']) {
+      expect(() => resolveDaemonOptions({ bootstrap: [bad] }), bad).toThrow(DaemonConfigError)
+      expect(() => resolveDaemonOptions({ bootstrap: [bad] }), bad).toThrow(`--bootstrap ${bad}: not the address of a peer: a TCP multiaddr (e.g. /ip4/127.0.0.1/tcp/4001 or /dns4/peer.example.net/tcp/4001), with /p2p/PEERID or without (as in another peer's control.json "multiaddrs")`)
+    }
+  })
+})

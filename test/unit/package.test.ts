@@ -122,7 +122,7 @@ describe('unpack', () => {
     expect((await listPackageFiles(packed.cid, store)).map(f => f.path)).toEqual(packed.files.map(f => f.path))
   })
 
-  it('makes the programs the manifest runs executable (a package keeps no modes), and nothing else', async () => {
+  it('makes the programs the manifest runs executable for their owner only (a package keeps no modes), and nothing else', async () => {
     const root = await tempDir()
     const dir = await samplePackage(root, '2.0.0', { transform: { up: { command: ['./migrate/up.sh'] }, down: { command: ['python3', 'migrate/down.py'] } } }, {
       'migrate/up.sh': '#!/bin/sh\ncp -r "$UPGOSSIP_FROM"/. "$UPGOSSIP_TO"\n',
@@ -131,7 +131,8 @@ describe('unpack', () => {
     const store = new MemoryBlockStore()
     const out = path.join(root, 'out')
     await unpackPackage((await packDirectory(dir, store)).cid, store, out)
-    expect((await fs.stat(path.join(out, 'migrate', 'up.sh'))).mode & 0o777).toBe(0o755)
+    // chmod does not apply the daemon's umask 077: the program gets no bits for others itself
+    expect((await fs.stat(path.join(out, 'migrate', 'up.sh'))).mode & 0o777).toBe(0o700)
     expect((await fs.stat(path.join(out, 'migrate', 'down.py'))).mode & 0o111).toBe(0)
     expect((await fs.stat(path.join(out, 'server.js'))).mode & 0o111).toBe(0)
   })

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { hasPeerId, isBootstrapAddress } from '../../src/net/bootstrap-address.js'
 import { PeerKeeper } from '../../src/net/peer-keeper.js'
 import type { PeerNode } from '../../src/net/node.js'
 import type { NetworkView } from '../../src/net/status-beat.js'
@@ -36,6 +37,41 @@ describe('peer keeper', () => {
     const from = now
     for (; now <= from + 3000; now += 1000) await keeper.tick()
     expect(dials.slice(4)).toEqual([from, from + 2000])
+  })
+
+  it('bootstrap addresses without /p2p/ are dialled at start (libp2p\'s bootstrap discovery takes only complete ones); the peer id is learned, said once and tagged', async () => {
+    const self = await somePeerId()
+    const learned = await somePeerId()
+    const complete = `/ip4/127.0.0.1/tcp/4001/p2p/${await somePeerId()}`
+    const bare = '/ip4/127.0.0.1/tcp/4002'
+    const dialled: string[] = []
+    const tagged: Array<{ peer: string, tags: unknown }> = []
+    const logged: string[] = []
+    let now = 0
+    let connected: string[] = []
+    const node = {
+      peerId: { toString: () => self },
+      getPeers: () => connected.map(id => ({ toString: () => id })),
+      dial: async (addr: unknown) => { dialled.push(String(addr)); return { remotePeer: { toString: () => learned } } },
+      peerStore: { merge: async (peer: unknown, data: { tags?: unknown }) => { tagged.push({ peer: String(peer), tags: data.tags }) } },
+      logger: defaultLogger()
+    } as unknown as PeerNode
+    const view = { list: () => [] } as unknown as NetworkView
+    const keeper = new PeerKeeper({ node, view, minConnections: 3, intervalMs: 60_000, log: m => logged.push(m), bootstrap: [complete, bare], now: () => now })
+    keeper.start()
+    keeper.stop()
+    await new Promise(resolve => setImmediate(resolve))
+    expect(dialled).toEqual([bare])
+    expect(logged).toEqual([`bootstrap peer ${bare} is ${learned}`])
+    expect(tagged).toEqual([{ peer: learned, tags: { bootstrap: { value: 50 } } }])
+    // isolated: both kinds are dialled again, with the usual backoff; the same id is not said again
+    await keeper.tick()
+    expect(dialled).toEqual([bare, complete, bare])
+    expect(logged).toHaveLength(1)
+    connected = [learned]
+    now = 10_000
+    await keeper.tick()
+    expect(dialled).toHaveLength(3)
   })
 
   it('peers of the view become dialable: their announced addresses go to the peer store once, again when they change', async () => {
@@ -79,5 +115,23 @@ describe('peer keeper', () => {
     await keeper.learn(self, ['/ip4/127.0.0.1/tcp/1'])
     await keeper.learn(other, [])
     expect(merged).toEqual([['/ip4/127.0.0.1/tcp/4002']])
+  })
+})
+
+describe('bootstrap addresses', () => {
+  it('take a TCP address with /p2p/PEERID or without', async () => {
+    const id = await somePeerId()
+    for (const ok of ['/ip4/127.0.0.1/tcp/4001', `/ip4/127.0.0.1/tcp/4001/p2p/${id}`, '/ip6/::1/tcp/4001', '/dns4/peer.example.net/tcp/4001', '/dns/peer.example.net/tcp/1', `/dns6/x/tcp/65535/p2p/${id}`]) {
+      expect(isBootstrapAddress(ok), ok).toBe(true)
+    }
+    expect(hasPeerId(`/ip4/127.0.0.1/tcp/4001/p2p/${id}`)).toBe(true)
+    expect(hasPeerId('/ip4/127.0.0.1/tcp/4001')).toBe(false)
+    expect(hasPeerId('not a multiaddr')).toBe(false)
+  })
+
+  it('refuse what cannot be dialled without a peer id: no port, port 0, not TCP, not a multiaddr', () => {
+    for (const bad of ['/ip4/127.0.0.1', '/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/udp/4001', '/ip4/127.0.0.1/tcp/4001/ws', '/tcp/4001', 'peer.example.net:4001', '', '/ip4/999.0.0.1/tcp/1']) {
+      expect(isBootstrapAddress(bad), bad).toBe(false)
+    }
   })
 })

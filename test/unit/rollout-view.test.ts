@@ -30,6 +30,7 @@ function status (over: Partial<DaemonStatus> = {}): DaemonStatus {
     version: '2.0.0',
     state: 'running',
     labels: {},
+    build: '0.2.0 (abcdef1)',
     networkName: 'default',
     multiaddrs: [],
     connections: 3,
@@ -92,6 +93,17 @@ describe('rollout view', () => {
     expect(lines[1]).toMatch(/2\.0\.0 ×1, 1\.0\.0 ×1 +\(2 peers of kv\)/)
     expect(lines.find(l => l.startsWith(shortPeerId(SELF)))).toMatch(/\* +kv +2\.0\.0 +running +100%/)
     expect(lines.find(l => l.startsWith(shortPeerId(B)))).toMatch(/1\.0\.0 +running +0% .* approve$/)
+  })
+
+  it('every peer says the upgossip build its daemon runs (from its beats; this peer from its status), and "-" for one whose beats do not say', () => {
+    const view = rolloutView(status({ network: [peer(B, '1.0.0', { build: '0.1.0 (1a2b3c4)' }), peer(C, '1.0.0')] }))
+    expect(view.peers.map(p => p.build)).toEqual(['0.2.0 (abcdef1)', '0.1.0 (1a2b3c4)', undefined])
+    const lines = renderRollout(view)
+    expect(lines[3]).toMatch(/^PEER +APP +VERSION +STATE +TARGET +FAILED +UPGOSSIP +WAITING ON$/)
+    // the column before WAITING ON ("-": waiting on nothing)
+    expect(lines.find(l => l.startsWith(shortPeerId(SELF)))).toMatch(/ 0\.2\.0 \(abcdef1\) +-$/)
+    expect(lines.find(l => l.startsWith(shortPeerId(B)))).toMatch(/ 0\.1\.0 \(1a2b3c4\) +-$/)
+    expect(lines.find(l => l.startsWith(shortPeerId(C)))).toMatch(/ -  +-$/)
   })
 
   it('a staged release passed over (older, newer) is not something this peer waits on', () => {

@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
-import { IDLE_BEATS_TO_EXPIRE, MAX_IDLE_BEAT_MS, MAX_WAITING_REASON, MalformedBeatError, NetworkView, beatNow, beatWaiting, cutWaitingReason, decodeBeat, encodeBeat, entryLifetime, idleBeatIntervalFor } from '../../src/net/index.js'
+import { IDLE_BEATS_TO_EXPIRE, MAX_BEAT_BUILD, MAX_IDLE_BEAT_MS, MAX_WAITING_REASON, MalformedBeatError, NetworkView, beatNow, beatWaiting, cutWaitingReason, decodeBeat, encodeBeat, entryLifetime, idleBeatIntervalFor } from '../../src/net/index.js'
 import type { StatusBeat } from '../../src/net/index.js'
 
 /** A beat as a peer of the first release sent it: none of the optional fields. */
@@ -50,6 +50,21 @@ describe('status beats', () => {
     for (const waiting of bad) expect(() => decodeBeat(withWaiting(waiting)), JSON.stringify(waiting)).toThrow(MalformedBeatError)
     // the longest allowed values pass
     expect(decodeBeat(withWaiting({ id: 'b'.repeat(128), on: 'a'.repeat(64), reason: 'r'.repeat(MAX_WAITING_REASON) })).waiting?.on).toHaveLength(64)
+  })
+
+  it('carries the upgossip build of the peer\'s daemon; a beat without one (an older daemon\'s) still parses', () => {
+    expect(decodeBeat(dagCbor.encode(OLD_BEAT)).build).toBeUndefined()
+    expect(decodeBeat(encodeBeat({ ...OLD_BEAT, build: '0.1.0 (1a2b3c4)' } as StatusBeat)).build).toBe('0.1.0 (1a2b3c4)')
+    expect(decodeBeat(dagCbor.encode({ ...OLD_BEAT, build: '0.1.0 (unknown)' })).build).toBe('0.1.0 (unknown)')
+    expect(decodeBeat(dagCbor.encode({ ...OLD_BEAT, build: 'b'.repeat(MAX_BEAT_BUILD) })).build).toHaveLength(MAX_BEAT_BUILD)
+    // the other way, an older daemon drops the key it does not know (next test), so this build's beats stay valid to it
+  })
+
+  it('refuses a build that is too long, empty, not a string or not printable ASCII, naming the field', () => {
+    for (const build of ['b'.repeat(MAX_BEAT_BUILD + 1), '', 7, null, '0.1.0\n(1a2b3c4)', '0.1.0 \u001b[31m(x)', '0.1.0 (é)']) {
+      expect(() => decodeBeat(dagCbor.encode({ ...OLD_BEAT, build })), JSON.stringify(build)).toThrow(MalformedBeatError)
+    }
+    expect(() => decodeBeat(dagCbor.encode({ ...OLD_BEAT, build: 'b'.repeat(MAX_BEAT_BUILD + 1) }))).toThrow(/"build"/)
   })
 
   it('keys this build does not know (a newer build\'s) are dropped, not refused', () => {

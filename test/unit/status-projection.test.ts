@@ -61,7 +61,7 @@ async function projection (over: Partial<StatusComponents> & { entries: ReleaseE
     clock: fixedClock(NOW),
     ...rest
   }
-  return { status: new StatusProjection(components, { labels: { zone: 'a' }, network: 'default' }), self: peerId.toString(), metrics, changes, downloads }
+  return { status: new StatusProjection(components, { labels: { zone: 'a' }, network: 'default', build: '0.1.0 (1a2b3c4)' }), self: peerId.toString(), metrics, changes, downloads }
 }
 
 describe('the status projection', () => {
@@ -99,6 +99,11 @@ describe('the status projection', () => {
     const { status, self, metrics } = await projection({ entries: [entry('1.0.0', 'active'), entry('2.0.0', 'staged'), entry('2.0.1', 'staged')], view })
     view.push({ peerId: self, seen: NOW, beat: beatOf('kv', '1.0.0') }, { peerId: '12D3KooWother', seen: NOW, beat: beatOf('kv', '2.0.0') })
     expect(status.status().network.map(p => [p.peerId, p.version])).toEqual([['12D3KooWother', '2.0.0']])
+    // this daemon's build, and another peer's from its beats only when they carry it
+    expect(status.status().build).toBe('0.1.0 (1a2b3c4)')
+    expect(status.status().network[0]).not.toHaveProperty('build')
+    view.push({ peerId: '12D3KooWnewer', seen: NOW, beat: { ...beatOf('kv', '2.0.0'), build: '0.2.0 (abcdef1)' } })
+    expect(status.status().network.find(p => p.peerId === '12D3KooWnewer')?.build).toBe('0.2.0 (abcdef1)')
     const text = await metrics.text()
     expect(text).toContain('upgossip_releases{state="staged"} 2')
     expect(text).toContain('upgossip_releases{state="active"} 1')

@@ -20,6 +20,7 @@ interface DaemonCliOptions {
   network?: string
   mdns?: boolean
   psk?: string
+  metrics?: string
   config?: string
   printUnit?: boolean
   user?: string
@@ -29,12 +30,12 @@ interface DaemonCliOptions {
 export function daemonCommand (program: Command): void {
   program.command('daemon')
     .description('run a peer: gossip releases, swarm their packages, keep a view of the network')
-    .option('--data <dir>', 'data directory (default $UPGOSSIP_DATA or ~/.upgossip)')
+    .option('--data <dir>', 'data directory (default $UPGOSSIP_DATA or ~/.upgossip); kept private: 0700, and umask 077 for the daemon and its app')
     .option('--trust <file>', 'seed the trust store on first start: {"apps": {"kv": {"publishers": ["z6Mk…"], "threshold": 1}}}')
     .option('--replace-trust', 'replace the trust store with --trust even though it differs from the one seeded before')
     .option('--listen <multiaddr>', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/0)', collect)
     .option('--dial-from <address>', 'source address of outgoing connections (a host with several addresses)')
-    .option('--bootstrap <multiaddr>', 'peer to join through (complete, with /p2p/), repeatable', collect)
+    .option('--bootstrap <multiaddr>', 'peer to join through, repeatable: /ip4/HOST/tcp/PORT, with /p2p/PEERID or without (the id is learned on connecting)', collect)
     .option('--install <bundle>', 'install a first version from a release bundle')
     .option('--app <name>', 'join with no code, and take the newest trusted release of NAME from the network')
     .option('--control <port>', 'control API port on 127.0.0.1 (default: a free port)')
@@ -43,7 +44,8 @@ export function daemonCommand (program: Command): void {
     .option('--app-config <file>', 'per-peer settings handed to the app')
     .option('--network <name>', 'network name; topics are upgossip/<name>/… (default "default")')
     .option('--mdns', 'discover peers on the local network by mDNS')
-    .option('--psk <file>', 'private network key (libp2p pnet): peers without it cannot connect')
+    .option('--psk <file>', 'private network key (libp2p pnet): peers without it cannot connect; readable by its owner only (chmod 600), or refused')
+    .option('--metrics <host:port>', 'also serve GET /metrics and GET /healthz without the token on HOST:PORT (e.g. 0.0.0.0:9464; off by default)')
     .option('--config <file>', 'the same options as JSON; command-line values win')
     .option('--print-unit', 'print a systemd service unit that runs this daemon with these options, and exit')
     .option('--user <name>', 'with --print-unit: the user the service runs as')
@@ -58,6 +60,9 @@ Example, two peers on one machine:
   $ upgossip daemon --data ./b --trust trust.json --app kv --bootstrap "$(jq -r '.multiaddrs[0]' a/control.json)"
   $ upgossip publish kv-2.0.0.car --data ./a`)
     .action(async (opts: DaemonCliOptions) => {
+      // everything the daemon and its app (which inherits it) create is for this user alone:
+      // the data directory holds the peer's key, the control token and the app's state
+      process.umask(0o077)
       const { startDaemon, readDaemonConfig, resolveDaemonOptions } = await import('../../daemon/index.js')
       const { UsageError } = await import('../output.js')
       const control = opts.control == null ? undefined : Number(opts.control)
@@ -78,7 +83,8 @@ Example, two peers on one machine:
         appConfig: opts.appConfig,
         network: opts.network,
         mdns: opts.mdns,
-        psk: opts.psk
+        psk: opts.psk,
+        metrics: opts.metrics
       }, file)
       if (opts.printUnit === true) {
         const { serviceUnit, daemonArgs } = await import('./daemon-unit.js')

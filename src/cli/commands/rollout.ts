@@ -54,7 +54,7 @@ export function renderRollout (view: RolloutView): string[] {
     `versions  ${counts === '' ? '(no peer of this app in view)' : `${counts}   (${total} peer${total === 1 ? '' : 's'} of ${app})`}`,
     ''
   ]
-  const rows = [['PEER', 'APP', 'VERSION', 'STATE', 'TARGET', 'FAILED', 'WAITING ON']]
+  const rows = [['PEER', 'APP', 'VERSION', 'STATE', 'TARGET', 'FAILED', 'UPGOSSIP', 'WAITING ON']]
   for (const p of view.peers) {
     rows.push([
       `${shortPeerId(p.peerId)}${p.self === true ? ' *' : ''}`,
@@ -63,6 +63,7 @@ export function renderRollout (view: RolloutView): string[] {
       p.state,
       p.app === view.app ? progress(p) : '',
       p.failed == null || p.failed.length === 0 ? '-' : p.failed.join(','),
+      p.build ?? '-',
       waiting(p, view.target)
     ])
   }
@@ -137,7 +138,7 @@ export function rolloutStatusCommand (rollout: Command): void {
     .description('every peer of the network as this peer sees it: app, version, state, what it waits on, how much of the target release it holds, what failed on it; and how many peers of the app run each version')
     .argument('[app[@version]]', "the app whose rollout to show (only its peers; default: this peer's app, with every peer in view) and the target version (default: the newest release of the app this peer knows that has not failed or been revoked)")
     .option('--watch', 'redraw every second until Ctrl-C (with --json: one JSON line per change)')
-    .option('--json', 'print JSON: { app, target, targetId, counts, peers: [{ peerId, app, version, state, waitingOn?, reason?, have?, size?, failed? }] }')
+    .option('--json', 'print JSON: { app, target, targetId, counts, peers: [{ peerId, app, version, state, waitingOn?, reason?, have?, size?, failed?, build? }] }')
     .option('--data <dir>', "the daemon's data directory (default $UPGOSSIP_DATA or ~/.upgossip)")
     .option('--daemon <url>', 'control API URL, instead of --data')
     .option('--token <token>', 'control API token, with --daemon')

@@ -82,6 +82,9 @@ export function renderStatus (s: DaemonStatus): string[] {
   }
   lines.push('')
   lines.push(...renderPeers(s))
+  // the daemon's own build (an older daemon does not report it)
+  const build = (s as Partial<DaemonStatus>).build
+  if (build != null) lines.push('', `upgossip  ${build}`)
   return lines
 }
 

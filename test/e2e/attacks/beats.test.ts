@@ -38,7 +38,7 @@ function beat (seq: number, fields: Partial<StatusBeat> = {}): Uint8Array {
 
 async function pskFile (dir: string): Promise<string> {
   const file = path.join(dir, 'swarm.key')
-  await fs.writeFile(file, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`)
+  await fs.writeFile(file, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
   return file
 }
 

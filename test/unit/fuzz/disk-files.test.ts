@@ -236,7 +236,8 @@ describe('the lock, peer.key and the private-network key', () => {
     const pskArb = fc.tuple(fc.constantFrom('/key/swarm/psk/1.0.0/', '/key/swarm/psk/2.0.0/', ''), fc.constantFrom('/base16/', '/base64/'), fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 32 }).map(b => Buffer.from(b).toString('hex')), nastyStringArb), fc.constantFrom('\n', '\r\n')).map(([a, b, c, nl]) => [a, b, c].join(nl))
     await fc.assert(fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 100 }), pskArb), async content => {
       const file = await fresh('swarm.key')
-      await fs.writeFile(file, content)
+      // private, as a key must be: the content is what is under test
+      await fs.writeFile(file, content, { mode: 0o600 })
       await valueOrNamedError(async () => await readPsk(file))
     }), { numRuns: RUNS })
   })

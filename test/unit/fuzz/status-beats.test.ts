@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { MAX_BEAT_BYTES, MAX_IDLE_BEAT_MS, MAX_WAITING_REASON, beatWaiting, decodeBeat, encodeBeat } from '../../../src/net/index.js'
+import { MAX_BEAT_BUILD, MAX_BEAT_BYTES, MAX_IDLE_BEAT_MS, MAX_WAITING_REASON, beatWaiting, decodeBeat, encodeBeat } from '../../../src/net/index.js'
 import type { StatusBeat } from '../../../src/net/index.js'
 import { RUNS } from './runs.js'
 import { cborOf, cborValueArb, fieldArb, mapKeyArb, nastyStringArb, optionalFieldArb, rarely, valueOrNamedError, withoutUndefined } from './support.js'
@@ -34,6 +34,7 @@ const beatArb = fc.record({
   failed: optionalFieldArb(bounded(fc.array(shortString(128), { maxLength: 3 }), fc.array(fc.constant('bafy'), { minLength: 15, maxLength: 17 }))),
   waiting: optionalFieldArb(fc.option(fc.record({ id: shortString(128), on: fc.oneof({ weight: 8, arbitrary: fc.constantFrom('approve', 'rolling', 'halt-on-failures', 'hold') }, { weight: 1, arbitrary: fc.constantFrom('Hold', '-x', 'a'.repeat(65)) }, { weight: 1, arbitrary: shortString(70) }), reason: shortString(MAX_WAITING_REASON) }, { requiredKeys: ['id', 'on'] }))),
   idle: optionalFieldArb(fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: MAX_IDLE_BEAT_MS }) }, { weight: 1, arbitrary: fc.constantFrom(-1, 1.5, MAX_IDLE_BEAT_MS + 1, 2 ** 53) })),
+  build: optionalFieldArb(fc.oneof({ weight: 8, arbitrary: fc.constantFrom('0.1.0 (1a2b3c4)', '0.1.0 (unknown)', '1.2.3 (0123456789abcdef)') }, { weight: 1, arbitrary: shortString(MAX_BEAT_BUILD) })),
   extra: rarely(fc.tuple(mapKeyArb, cborValueArb))
 }).map(({ extra, ...beat }) => withoutUndefined(extra == null ? beat : { ...beat, [extra[0]]: extra[1] }))
 
@@ -49,6 +50,7 @@ function checkBeat (beat: StatusBeat): void {
   for (const v of Object.values(beat.labels)) expect(typeof v).toBe('string')
   if (beat.waiting != null) expect(beat.waiting.on).toMatch(/^[a-z][a-z0-9-]{0,63}$/)
   if (beat.idle != null) expect(Number.isSafeInteger(beat.idle) && beat.idle >= 0 && beat.idle <= MAX_IDLE_BEAT_MS).toBe(true)
+  if (beat.build != null) expect(beat.build).toMatch(new RegExp(`^[\\x20-\\x7e]{1,${MAX_BEAT_BUILD}}$`))
 }
 
 describe('status beats', () => {
