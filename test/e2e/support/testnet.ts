@@ -180,12 +180,12 @@ export class TestNet {
     return { file, id: id.toString() }
   }
 
-  /** Start a daemon (on 127.0.0.1 unless `args` has a `--listen`) and wait until its control.json is there. */
-  async start (name: string, args: string[] = [], env: Record<string, string> = {}, uid?: number): Promise<Peer> {
+  /** Start a daemon (on 127.0.0.1 unless `args` has a `--listen`) and wait until its control.json is there; `bin`: another build's upgossip. */
+  async start (name: string, args: string[] = [], env: Record<string, string> = {}, uid?: number, bin = BIN): Promise<Peer> {
     const dataDir = path.join(this.root, name)
     await fs.rm(path.join(dataDir, 'control.json'), { force: true })
     const listen = args.includes('--listen') ? [] : ['--listen', '/ip4/127.0.0.1/tcp/0']
-    const proc = spawn(process.execPath, [BIN, 'daemon', '--data', dataDir, '--trust', this.trustFile, ...listen, '--config', this.configFile, ...args], {
+    const proc = spawn(process.execPath, [bin, 'daemon', '--data', dataDir, '--trust', this.trustFile, ...listen, '--config', this.configFile, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(uid == null ? {} : { uid, gid: uid })
