@@ -9,14 +9,15 @@
  * upgossip verify kv-v2.car --trust trust.json
  * ```
  */
-import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { UpgossipError } from '../errors.js'
+import { backupCommand } from './commands/backup.js'
 import { callCommand } from './commands/call.js'
 import { checkCommand } from './commands/check.js'
 import { daemonCommand } from './commands/daemon.js'
 import { initCommand } from './commands/init.js'
 import { operatorCommands } from './commands/operator.js'
+import { restoreCommand } from './commands/restore.js'
 import { revokeCommand } from './commands/revoke.js'
 import { rolloutCommand } from './commands/rollout.js'
 import { rotateCommand } from './commands/rotate.js'
@@ -30,24 +31,16 @@ import { statusCommand } from './commands/status.js'
 import { testnetCommand } from './commands/testnet.js'
 import { verifyCommand } from './commands/verify.js'
 import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE, UsageError, printable } from './output.js'
-
-function packageVersion (): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }
-    return pkg.version ?? '0.0.0'
-  } catch {
-    return '0.0.0'
-  }
-}
+import { upgossipVersion } from './version.js'
 
 /** The commander program with every command registered. */
 export function buildProgram (): Command {
   const program = new Command('upgossip')
     .description('automatic software upgrades for peer-to-peer networks: signed releases, gossip, scheduled switches')
-    .version(packageVersion(), '-V, --version')
+    .version(upgossipVersion(), '-V, --version')
     .showSuggestionAfterError(true)
     .addHelpText('after', '\nRun "upgossip <command> --help" for a command\'s options and an example. Docs: README.md and docs/.')
-  for (const register of [initCommand, keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, rolloutCommand, revokeCommand, rotateCommand, checkCommand, testnetCommand]) register(program)
+  for (const register of [initCommand, keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, backupCommand, restoreCommand, rolloutCommand, revokeCommand, rotateCommand, checkCommand, testnetCommand]) register(program)
   const noExcess = (command: Command): void => { command.allowExcessArguments(false); command.commands.forEach(noExcess) }
   program.commands.forEach(noExcess)
   const exitOverride = (cmd: Command): void => {

@@ -10,7 +10,7 @@ import { PauseBook, ReleaseBook, TrustStore } from '../release/index.js'
 import type { ScheduleRule } from '../package/index.js'
 import { readPolicy } from '../schedule/index.js'
 import { readJsonFile } from '../schema.js'
-import { DataDir, FsBlockStore, lockDataDir } from '../store/index.js'
+import { DataDir, FsBlockStore, describeTakeOver, lockDataDir } from '../store/index.js'
 import type { DataDirLock } from '../store/index.js'
 import { StatusChanges } from './changes.js'
 import { OperatorControls } from './controls.js'
@@ -62,11 +62,12 @@ export interface LocalParts {
 export async function openLocalParts (options: DaemonOptions, clock: Clock): Promise<LocalParts> {
   // files named on the command line are checked before anything is written in the data directory
   const named = await readNamedFiles(options)
-  const lock = await lockDataDir(options.data)
+  const lock = await lockDataDir(options.data, { takeOver: options.takeOver })
   let events: EventLog | undefined
   try {
     const dataDir = new DataDir(options.data)
     events = new EventLog(dataDir.events, { clock })
+    if (lock.tookOver != null) events.warn('lock-taken-over', describeTakeOver(options.data, lock.tookOver), { why: lock.tookOver.why, ...lock.tookOver.holder })
     const { store: trustStore, seeded, replayed, problems } = await TrustStore.open(options.data, { seed: options.trust, replace: options.replaceTrust })
     const nodeState = await NodeStateStore.open(dataDir.nodeState)
     const metrics = new DaemonMetrics()

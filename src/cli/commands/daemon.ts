@@ -20,6 +20,7 @@ interface DaemonCliOptions {
   mdns?: boolean
   psk?: string
   config?: string
+  takeOver?: boolean
 }
 
 /** Register `daemon` on the program. */
@@ -42,9 +43,12 @@ export function daemonCommand (program: Command): void {
     .option('--mdns', 'discover peers on the local network by mDNS')
     .option('--psk <file>', 'private network key (libp2p pnet): peers without it cannot connect')
     .option('--config <file>', 'the same options as JSON; command-line values win')
+    .option('--take-over', 'take over a lock of the data directory written on another host that no longer runs a daemon on it (a copied, moved or restored directory)')
     .addHelpText('after', `
-The daemon writes DATA/control.json (url, token, peerId, multiaddrs) once it is ready;
-"publish" and "status" find it there. Stop it with Ctrl-C or SIGTERM.
+The daemon writes DATA/control.json (url, token, peerId, pid, multiaddrs) once it is ready;
+"publish" and "status" find it there. Stop it with Ctrl-C or SIGTERM. A lock left by a
+daemon that no longer runs on this host is cleared (one log line); one written on another
+host is refused unless --take-over.
 
 Example, two peers on one machine:
   $ upgossip daemon --data ./a --trust trust.json --install kv-1.0.0.car --listen /ip4/127.0.0.1/tcp/4001
@@ -73,7 +77,7 @@ Example, two peers on one machine:
         mdns: opts.mdns,
         psk: opts.psk
       }, file)
-      const daemon = await startDaemon(options)
+      const daemon = await startDaemon({ ...options, takeOver: opts.takeOver === true })
       await new Promise<void>(resolve => {
         let stopping = false
         const stop = (signal: string): void => {
