@@ -53,7 +53,8 @@ export const MEANINGS: Record<string, string> = {
   stopTimeout: 'how long a planned stop (SIGTERM, SIGINT) lets a switch in progress finish or roll back before it cuts it short; one cut short is undone on the next start and tried again, [not counted as an interruption](#planned-stops-and-restarts). Keep it below the service manager\'s stop timeout.',
   config: 'read these options from a JSON file (below); values given on the command line win.',
   printUnit: 'print a systemd service unit that runs the daemon with the other options given, and exit ([Running as a service](#running-as-a-service)).',
-  user: 'with `--print-unit`: the user the service runs as.'
+  user: 'with `--print-unit`: the user the service runs as.',
+  takeOver: 'take over a lock of the data directory written on *another host*, which is otherwise refused (that host may still run a daemon on a shared file system); use it once that host no longer uses the directory (copied, moved or restored from there). A lock whose process is gone from this host is cleared without it. Command line only: a config file that kept it would take over every time ([Backup and restore](#backup-and-restore)).'
 }
 
 /** The parts of a zod 4 schema the table reads (kept structural, so the script needs no zod types). */
@@ -70,8 +71,8 @@ export interface OptionsSource {
   shape: Record<string, unknown>
   /** `resolveDaemonOptions({})`, run with `$UPGOSSIP_DATA` unset. */
   defaults: Record<string, unknown>
-  /** The `daemon` command's options: `--long` flag and attribute name (camelCase). */
-  cli: Array<{ long: string, attribute: string }>
+  /** The `daemon` command's options: `--long` flag, attribute name (camelCase), and whether it takes no value. */
+  cli: Array<{ long: string, attribute: string, boolean?: boolean }>
   /** `formatDuration` of the code, to print default durations as the CLI reads them. */
   formatDuration: (ms: number) => string
 }
@@ -144,7 +145,8 @@ export function renderOptionsTable (src: OptionsSource): string {
     const flag = flags.get(key)
     return `| ${flag == null ? '—' : `\`${flag}\``} | \`${key}\` | ${typeOf(f)} | ${defaultOf(key, f, src)} | ${MEANINGS[key] ?? ''} |`
   })
-  for (const key of cliOnly) rows.push(`| \`${flags.get(key) ?? key}\` | — | string | — | ${MEANINGS[key] ?? ''} |`)
+  const flagOnly = new Set(src.cli.filter(o => o.boolean === true).map(o => o.attribute))
+  for (const key of cliOnly) rows.push(`| \`${flags.get(key) ?? key}\` | — | ${flagOnly.has(key) ? 'boolean' : 'string'} | — | ${MEANINGS[key] ?? ''} |`)
   return [
     '| option | `--config` key | type | default | meaning |',
     '|---|---|---|---|---|',
@@ -170,9 +172,9 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   delete process.env.UPGOSSIP_DATA
   const options = await import(new URL('daemon/options.js', dist).href) as { DaemonConfigSchema: { shape: Record<string, unknown> }, resolveDaemonOptions: (c: object) => Record<string, unknown> }
   const { formatDuration } = await import(new URL('duration.js', dist).href) as { formatDuration: (ms: number) => string }
-  const { buildProgram } = await import(new URL('cli/main.js', dist).href) as { buildProgram: () => { commands: Array<{ name: () => string, options: Array<{ long?: string, attributeName: () => string }> }> } }
+  const { buildProgram } = await import(new URL('cli/main.js', dist).href) as { buildProgram: () => { commands: Array<{ name: () => string, options: Array<{ long?: string, attributeName: () => string, isBoolean: () => boolean }> }> } }
   const daemon = buildProgram().commands.find(c => c.name() === 'daemon')
-  const cli = (daemon?.options ?? []).filter(o => o.long != null && o.long !== '--help').map(o => ({ long: o.long as string, attribute: o.attributeName() }))
+  const cli = (daemon?.options ?? []).filter(o => o.long != null && o.long !== '--help').map(o => ({ long: o.long as string, attribute: o.attributeName(), boolean: o.isBoolean() }))
   const table = renderOptionsTable({ shape: options.DaemonConfigSchema.shape, defaults: options.resolveDaemonOptions({}), cli, formatDuration })
   const text = fs.readFileSync(OPERATOR_DOC, 'utf8')
   const next = withOptionsTable(text, table)

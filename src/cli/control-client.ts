@@ -1,11 +1,14 @@
 /**
  * Talking to a running daemon's control API, found through `--data DIR` (its
- * `control.json`) or given as `--daemon URL --token T`.
+ * `control.json`) or given as `--daemon URL --token T`. A `control.json` is trusted only
+ * while the daemon that wrote it holds the directory's lock: a live process on this host,
+ * the lock this directory's own (not copied in with it), the same pid in both.
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { RemoteNamedError, UpgossipError } from '../errors.js'
+import { lockHolderState, readDataDirLock } from '../store/index.js'
 import { UsageError } from './output.js'
 
 /** No daemon answers for that data directory or URL. */
@@ -31,21 +34,42 @@ export interface ControlEndpoint {
   token: string
 }
 
+/** The data directory `--data` names (default `$UPGOSSIP_DATA`, else `~/.upgossip`), absolute. */
+export function dataDirOption (data: string | undefined): string {
+  return path.resolve(data ?? process.env.UPGOSSIP_DATA ?? path.join(os.homedir(), '.upgossip'))
+}
+
+/** Why the `control.json` of `data` does not belong to the daemon holding its lock, or undefined when it does. */
+async function staleControl (data: string, pid: unknown): Promise<string | undefined> {
+  const holder = await readDataDirLock(data)
+  if (holder == null) return 'the directory has no lock, so the daemon that wrote it has stopped'
+  switch (await lockHolderState(data, holder)) {
+    case 'other-host': return `the lock was written on ${holder.host}, not on this host`
+    case 'copied': return `it was copied in with the directory, with the lock of process ${holder.pid}, which holds the directory it was copied from`
+    case 'gone': return `process ${holder.pid}, which held the lock, no longer runs`
+    case 'live':
+      // a control.json of a daemon older than the pid field: the live lock is all there is to go by
+      return typeof pid === 'number' && pid !== holder.pid ? `it was written by process ${pid}, but process ${holder.pid} holds the lock` : undefined
+  }
+}
+
 /** Find the control endpoint from the options. */
 export async function resolveEndpoint (target: DaemonTarget): Promise<ControlEndpoint> {
   if (target.daemon != null) {
     if (target.token == null) throw new UsageError('--daemon URL needs --token T')
     return { url: target.daemon.replace(/\/+$/, ''), token: target.token }
   }
-  const data = path.resolve(target.data ?? process.env.UPGOSSIP_DATA ?? path.join(os.homedir(), '.upgossip'))
+  const data = dataDirOption(target.data)
   const file = path.join(data, 'control.json')
-  let json: { url?: unknown, token?: unknown } | null
+  let json: { url?: unknown, token?: unknown, pid?: unknown } | null
   try {
     json = JSON.parse(await fs.readFile(file, 'utf8'))
   } catch {
     throw new DaemonUnreachableError(`no daemon is running on ${data} (no readable ${file}); start one with "upgossip daemon --data ${data}"`)
   }
   if (typeof json?.url !== 'string' || typeof json.token !== 'string') throw new DaemonUnreachableError(`${file} is damaged; restart the daemon`)
+  const stale = await staleControl(data, json.pid)
+  if (stale != null) throw new DaemonUnreachableError(`no daemon runs on ${data} (control.json is stale: ${stale}); start one with "upgossip daemon --data ${data}"`)
   return { url: json.url, token: json.token }
 }
 

@@ -12,11 +12,13 @@
 import { Command, CommanderError } from 'commander'
 import { buildString } from '../build-info.js'
 import { UpgossipError } from '../errors.js'
+import { backupCommand } from './commands/backup.js'
 import { callCommand } from './commands/call.js'
 import { checkCommand } from './commands/check.js'
 import { daemonCommand } from './commands/daemon.js'
 import { initCommand } from './commands/init.js'
 import { operatorCommands } from './commands/operator.js'
+import { restoreCommand } from './commands/restore.js'
 import { revokeCommand } from './commands/revoke.js'
 import { rolloutCommand } from './commands/rollout.js'
 import { rotateCommand } from './commands/rotate.js'
@@ -38,7 +40,7 @@ export function buildProgram (): Command {
     .version(buildString(), '-V, --version', 'print the version and the build: 0.1.0 (1a2b3c4), the git commit it was built from')
     .showSuggestionAfterError(true)
     .addHelpText('after', '\nRun "upgossip <command> --help" for a command\'s options and an example. Docs: README.md and docs/.')
-  for (const register of [initCommand, keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, rolloutCommand, revokeCommand, rotateCommand, checkCommand, testnetCommand]) register(program)
+  for (const register of [initCommand, keygenCommand, packCommand, releaseCommand, signCommand, verifyCommand, inspectCommand, daemonCommand, publishCommand, statusCommand, callCommand, operatorCommands, backupCommand, restoreCommand, rolloutCommand, revokeCommand, rotateCommand, checkCommand, testnetCommand]) register(program)
   const noExcess = (command: Command): void => { command.allowExcessArguments(false); command.commands.forEach(noExcess) }
   program.commands.forEach(noExcess)
   const exitOverride = (cmd: Command): void => {

@@ -51,6 +51,14 @@ export function sayJson (value: unknown): void {
   }, 2) + '\n')
 }
 
+/** A byte count as people read it: `512 B`, `4.2 KiB`, `1.3 MiB`, `2.1 GiB`. */
+export function formatBytes (n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`
+  return `${(n / 1024 ** 3).toFixed(1)} GiB`
+}
+
 /** Print a note for the user on stderr (progress, hints). */
 export function note (text: string): void {
   process.stderr.write(printable(text) + '\n')

@@ -133,6 +133,17 @@ export interface RollbackResult {
   to: string
 }
 
+/** A backup's hold on switching (`POST /backup/begin`, `/backup/renew`): its lease, and when it expires unless renewed. */
+export interface BackupLeaseResult {
+  lease: string
+  expires: string
+  /** How long `begin` waited for a switch in progress to end, in ms. */
+  waitedMs: number
+  peerId: string
+  app: string | null
+  version: string | null
+}
+
 /** Events a daemon emits to its listeners (the dashboard's server-sent events). */
 export interface DaemonEvents {
   /** The status changed (coalesced: at most one per 200 ms). */
@@ -177,6 +188,12 @@ export interface DaemonApi {
   rollback: () => Promise<RollbackResult>
   /** This peer's upgrades, rollbacks and failures, oldest first. */
   history: () => Promise<Array<Record<string, unknown>>>
+  /** Hold switching for a backup: waits for a switch in progress to end; `BackupInProgressError` while another backup holds it. */
+  backupBegin: () => Promise<BackupLeaseResult>
+  /** Extend a backup's lease; `BackupLeaseError` when it is not the one held (it expired). */
+  backupRenew: (lease: string) => BackupLeaseResult
+  /** The backup is done: switching goes on. */
+  backupEnd: (lease: string) => { ended: true, pausedMs: number }
   /** Count an input the control API refused, by its error's name. */
   refused: (error: string) => void
   /** Report a failure of the control API itself. */

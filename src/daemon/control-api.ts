@@ -21,6 +21,8 @@ export const MAX_CALL_BYTES = 1024 * 1024
 const CallBodySchema = z.strictObject({ peer: z.string().max(128).nullable().optional(), request: z.unknown(), protocol: z.number().int().positive().max(1_000_000).optional() })
   .refine(b => b.request !== undefined, { message: 'a "request" is needed' })
 
+const LeaseBodySchema = z.strictObject({ lease: z.string().max(64) })
+
 function parseJson (bytes: Uint8Array): unknown {
   try {
     return JSON.parse(Buffer.from(bytes).toString('utf8'))
@@ -253,6 +255,16 @@ export class ControlApi {
       case 'POST /rollback':
         sendJson(res, 200, await daemon.rollback())
         return
+      case 'POST /backup/begin':
+        sendJson(res, 200, await daemon.backupBegin())
+        return
+      case 'POST /backup/renew':
+      case 'POST /backup/end': {
+        const body = safeParse(LeaseBodySchema, parseJson(await readBody(req, 1024)))
+        if (!body.success) throw new HttpError(400, 'BadRequest', describeSchemaIssues(`${route.slice(5)} body`, body.error))
+        sendJson(res, 200, route === 'POST /backup/end' ? daemon.backupEnd(body.data.lease) : daemon.backupRenew(body.data.lease))
+        return
+      }
       case 'GET /history':
         sendJson(res, 200, await daemon.history())
         return

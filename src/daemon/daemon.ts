@@ -18,7 +18,7 @@ import type { Clock } from '../clock.js'
 import { createPeerNode, loadPeerKey } from '../net/index.js'
 import type { ReleaseEntry } from '../release/index.js'
 import { writeJsonAtomic } from '../store/index.js'
-import type { DaemonEvents, RunningDaemon, DaemonStatus, PauseResult, PublishResult, RevokeResult, RollbackResult, RotateResult } from './api.js'
+import type { BackupLeaseResult, DaemonEvents, RunningDaemon, DaemonStatus, PauseResult, PublishResult, RevokeResult, RollbackResult, RotateResult } from './api.js'
 import { releasesFor } from './anti-entropy.js'
 import { ControlApi } from './control-api.js'
 import { ControlPortInUseError } from './errors.js'
@@ -113,7 +113,7 @@ export class Daemon implements RunningDaemon {
     this.started = true
     const multiaddrs = p.status.multiaddrs()
     const metrics = this.metricsListener
-    await writeJsonAtomic(p.dataDir.control, { url: this.control.url, token: this.control.token, peerId: this.peerId, multiaddrs, proxy: p.proxy.url, ...(metrics == null ? {} : { metrics: metrics.url }) }, { mode: 0o600 })
+    await writeJsonAtomic(p.dataDir.control, { url: this.control.url, token: this.control.token, peerId: this.peerId, pid: process.pid, multiaddrs, proxy: p.proxy.url, ...(metrics == null ? {} : { metrics: metrics.url }) }, { mode: 0o600 })
     p.events.info('started', `peer ${this.peerId} on network "${p.options.network}", listening on ${multiaddrs.join(' ')}; control API ${this.control.url}${metrics == null ? '' : `; /metrics and /healthz on ${metrics.address}`}`, {
       peerId: this.peerId, multiaddrs, control: this.control.url, ...(metrics == null ? {} : { metrics: metrics.address })
     })
@@ -162,6 +162,14 @@ export class Daemon implements RunningDaemon {
   async resume (ref: string): Promise<ReleaseEntry> { return await this.parts.operator.resume(ref) }
   async rollback (): Promise<RollbackResult> { return await this.parts.operator.rollback() }
   async history (): Promise<Array<Record<string, unknown>>> { return await this.parts.operator.history() }
+  async backupBegin (): Promise<BackupLeaseResult> { return { ...await this.parts.backupPause.begin(), ...this.running() } }
+  backupRenew (lease: string): BackupLeaseResult { return { ...this.parts.backupPause.renew(lease), ...this.running() } }
+  backupEnd (lease: string): { ended: true, pausedMs: number } { return this.parts.backupPause.end(lease) }
+  private running (): { peerId: string, app: string | null, version: string | null } {
+    const state = this.parts.nodeState.state
+    return { peerId: this.peerId, app: state.app, version: state.current?.version ?? null }
+  }
+
   refused (error: string): void { this.parts.metrics.refused(error) }
   failed (message: string): void { this.parts.events.error('control-api', message) }
 

@@ -12,7 +12,7 @@ import { PauseBook, ReleaseBook, TrustStore } from '../release/index.js'
 import type { ScheduleRule } from '../package/index.js'
 import { readPolicy } from '../schedule/index.js'
 import { readJsonFile } from '../schema.js'
-import { DataDir, FsBlockStore, lockDataDir, restrictDataDir } from '../store/index.js'
+import { DataDir, FsBlockStore, describeTakeOver, lockDataDir, restrictDataDir } from '../store/index.js'
 import type { DataDirLock } from '../store/index.js'
 import { StatusChanges } from './changes.js'
 import { OperatorControls } from './controls.js'
@@ -68,7 +68,7 @@ export interface LocalParts {
 export async function openLocalParts (options: DaemonOptions, clock: Clock): Promise<LocalParts> {
   // files named on the command line are checked before anything is written in the data directory
   const named = await readNamedFiles(options)
-  const lock = await lockDataDir(options.data)
+  const lock = await lockDataDir(options.data, { takeOver: options.takeOver })
   let events: EventLog | undefined
   let loosenedMode: number | undefined
   try {
@@ -79,6 +79,7 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
     events = new EventLog(dataDir.events, { clock })
     if (tightened.from != null) events.warn('data-dir-mode', `data directory ${options.data} had mode ${octal(tightened.from)}; set to 0700, so that only its owner can read the peer's key, state and logs`, { from: octal(tightened.from) })
     if (tightened.error != null) events.warn('data-dir-mode', `data directory ${options.data} has mode ${octal(tightened.mode)}, open to other users, and could not be set to 0700: ${tightened.error}`, { from: octal(tightened.mode) })
+    if (lock.tookOver != null) events.warn('lock-taken-over', describeTakeOver(options.data, lock.tookOver), { why: lock.tookOver.why, ...lock.tookOver.holder })
     const { store: trustStore, seeded, replayed, problems } = await TrustStore.open(options.data, { seed: options.trust, replace: options.replaceTrust })
     const nodeState = await NodeStateStore.open(dataDir.nodeState)
     const metrics = new DaemonMetrics()

@@ -12,6 +12,7 @@ import { NoAppRunningError } from '../shim/index.js'
 import type { RollbackResult } from './api.js'
 import type { OperatorControls } from './controls.js'
 import { ProtocolCallError, UnknownReleaseError } from './errors.js'
+import { RolloutRefusedError } from './rollout.js'
 import type { EventLog } from './event-log.js'
 
 /** Event types that make up `upgossip history`. */
@@ -33,6 +34,8 @@ export interface OperatorComponents {
   self: () => string
   /** The event log's file. */
   eventsFile: string
+  /** A backup in progress holds switching. */
+  backup: { holding: boolean }
 }
 
 /** Options of the operator's commands. */
@@ -102,6 +105,8 @@ export class Operator {
 
   /** `upgossip rollback`: back to the previous version on this peer. */
   async rollback (): Promise<RollbackResult> {
+    // it would wait for the backup to end: say so at once instead
+    if (this.c.backup.holding) throw new RolloutRefusedError('a backup of this peer is being taken and switching is paused for it; try again when it is done')
     return await this.c.rollout.rollback()
   }
 

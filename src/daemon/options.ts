@@ -71,6 +71,8 @@ export type DaemonConfig = z.infer<typeof DaemonConfigSchema>
 /** Options with every default filled in. */
 export interface DaemonOptions {
   data: string
+  /** Take over a lock of the data directory written on another host (`--take-over`, command line only: never kept in a config file). */
+  takeOver?: boolean
   trust?: string
   replaceTrust: boolean
   listen: string[]

@@ -13,6 +13,7 @@ import { NoAppRunningError, Shim } from '../shim/index.js'
 import { UpgradeEngine } from '../upgrade/index.js'
 import { Admission, gossipResult } from './admission.js'
 import { AntiEntropy } from './anti-entropy.js'
+import { BackupPause } from './backup-pause.js'
 import { Beats } from './beats.js'
 import { InstalledReleases } from './installed-releases.js'
 import type { LocalParts } from './local-parts.js'
@@ -44,6 +45,8 @@ export interface DaemonParts extends LocalParts {
   releases: InstalledReleases
   rollout: Rollout
   operator: Operator
+  /** Switching paused while a backup copies the data directory. */
+  backupPause: BackupPause
   settle: MemorySettle
 }
 
@@ -226,10 +229,11 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
       if (entry != null) staging.fetch(entry)
     }
   })
-  const operator = new Operator({ book, controls: local.controls, rollout, host, events, changes, clock, self, eventsFile: dataDir.events }, { callTimeoutMs: o.callTimeoutMs })
+  const backupPause = new BackupPause({ rollout, events, clock })
+  const operator = new Operator({ book, controls: local.controls, rollout, host, events, changes, clock, self, eventsFile: dataDir.events, backup: backupPause }, { callTimeoutMs: o.callTimeoutMs })
   /** One full collection once the daemon is quiet after its start, a fetch or an upgrade. */
   const settle = new MemorySettle({ busy: () => downloads.size > 0 || engine.inProgress != null })
-  return { ...local, node, exchange, sync, gossip, view, keeper, admission, antiEntropy, staging, publishing, beats, status, host, proxy, shim, engine, releases, rollout, operator, settle }
+  return { ...local, node, exchange, sync, gossip, view, keeper, admission, antiEntropy, staging, publishing, beats, status, host, proxy, shim, engine, releases, rollout, operator, backupPause, settle }
 }
 
 /** Wire the parts' events to each other: who reacts to what. */
@@ -350,6 +354,7 @@ export async function stopDaemonParts (p: DaemonParts, beforeNetwork: () => Prom
   p.antiEntropy.stop()
   p.keeper.stop()
   p.rollout.stop()
+  p.backupPause.stop()
   await p.engine.stop()
   await p.host.close().catch(() => {})
   await p.proxy.stop().catch(() => {})

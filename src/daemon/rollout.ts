@@ -241,8 +241,8 @@ export class Rollout extends EventEmitter<RolloutEvents> {
     else if (before?.rule !== waiting.rule || before?.reason !== waiting.reason) this.c.changes.changed()
   }
 
-  /** Run `fn` alone: ticks, rollbacks and first installs never overlap. */
-  private async exclusive<T> (fn: () => Promise<T>): Promise<T> {
+  /** Run `fn` alone: ticks, rollbacks and first installs never overlap, and a backup holds it while it copies. */
+  async exclusive<T> (fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(fn)
     this.lock = run.catch(() => {})
     return await run

@@ -18,6 +18,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { identify, identifyPush } from '@libp2p/identify'
 import type { Identify, IdentifyPush } from '@libp2p/identify'
 import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import type { TCPOptions } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
@@ -104,6 +105,15 @@ export interface PeerNodeInit {
   maxConnections?: number
   /** upgossip's protocols to run, each with what it takes (a daemon gives all three). */
   services?: PeerServicesInit
+}
+
+/** The peer id of a `peer.key` file, without creating one: null when there is none, or it holds no key. */
+export async function readPeerId (file: string): Promise<string | null> {
+  try {
+    return peerIdFromPrivateKey(privateKeyFromProtobuf(await fs.readFile(file))).toString()
+  } catch {
+    return null
+  }
 }
 
 /** Read the peer's persistent identity from `file`, creating it (mode 0600) on first start. */

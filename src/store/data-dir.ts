@@ -11,6 +11,10 @@
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { LOCK_FILE } from './data-dir-lock.js'
+
+/** Top-level files that belong to the process running on the directory, never to a copy of it. */
+const PROCESS_FILES = new Set([LOCK_FILE, 'control.json', 'app.pgid', 'transform.pgid'])
 
 /** What {@link restrictDataDir} found and did. */
 export interface DataDirModeChange {
@@ -90,6 +94,29 @@ export class DataDir {
   snapshotDir (id: string): string {
     return path.join(this.states, `.snapshot-${id}`)
   }
+
+  /**
+   * Whether a path inside the directory (relative, `/`-separated) is left out of a backup
+   * and refused in a restore: what belongs to the process running on it (the lock,
+   * `control.json`, process groups) and half-written temporaries (of atomic writes and
+   * of the block store, packages being unpacked, a transform's output). Inside a state
+   * directory everything is the app's and kept.
+   */
+  static isTransient (rel: string): boolean {
+    const parts = rel.split('/')
+    const name = parts.at(-1) ?? ''
+    if (parts.length === 1 && PROCESS_FILES.has(name)) return true
+    if (parts[0] === 'packages' && parts.length === 2) return /\.unpacking-[0-9a-f]+$/.test(name)
+    if (parts[0] === 'state') return parts.length === 2 && /\.tmp-[0-9a-f]+$/.test(name)
+    // `.<name>.<hex>.tmp` (writeFileAtomic) and `.<name>.tmp` (the block store's writer)
+    return /^\..+\.tmp$/.test(name)
+  }
+
+  /** The top-level entries a backup copies last, in this order: the records that name them are copied before them, so a copy never names what it lacks. */
+  static readonly BACKUP_LAST: readonly string[] = ['state', 'packages', 'blocks']
+
+  /** Files only ever appended to (`events.jsonl`, `app.log`): a copy takes them up to their last whole line. */
+  static readonly APPENDED: readonly string[] = ['events.jsonl', 'app.log']
 
   private file (name: string): string {
     return path.join(this.root, name)

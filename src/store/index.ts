@@ -1,7 +1,7 @@
 /**
  * `store/` — where a peer keeps things on disk: the content-addressed block store,
- * durable atomic files, and the data-directory lock. The lowest box: it imports from
- * no other folder of `src/`.
+ * durable atomic files, the data-directory lock and layout, and backups of a data
+ * directory (gzip tar archives). The lowest box: it imports from no other folder of `src/`.
  *
  * @example
  * ```ts
@@ -11,9 +11,12 @@
  * const lock = await lockDataDir(dataDir)
  * ```
  */
+export * from './archive.js'
 export * from './atomic-file.js'
+export * from './backup.js'
 export * from './block-store.js'
 export * from './data-dir-lock.js'
 export * from './disk-full.js'
 export * from './data-dir.js'
+export * from './restore.js'
 export * from './tree.js'

@@ -602,10 +602,12 @@ describe.concurrent('upgossip CLI', () => {
       sign: ['<bundle>', '--key', '--out', '--passphrase-env', '--json'],
       verify: ['<bundle>', '--trust', '--json'],
       inspect: ['<bundle>', '--json'],
-      daemon: ['--data', '--trust', '--replace-trust', '--listen', '--bootstrap', '--install', '--app', '--control', '--policy', '--label', '--app-config', '--network', '--mdns', '--psk', '--metrics', '--config'],
+      daemon: ['--data', '--trust', '--replace-trust', '--listen', '--bootstrap', '--install', '--app', '--control', '--policy', '--label', '--app-config', '--network', '--mdns', '--psk', '--metrics', '--config', '--take-over'],
       publish: ['<bundle>', '--data', '--daemon', '--token', '--json'],
       status: ['--data', '--daemon', '--token', '--json'],
       call: ['<json>', '--peer', '--protocol', '--data'],
+      backup: ['--data', '--out', '--take-over', '--json'],
+      restore: ['[file]', '--in', '--data', '--take-over', '--json'],
       rotate: ['<app>', '--publisher', '--publisher-key', '--threshold', '--key', '--reason', '--sequence', '--in', '--out', '--data', '--daemon', '--token', '--json'],
       testnet: ['--peers', '--scenario', '--keep', '--dir', '--step-timeout', '--json']
     }

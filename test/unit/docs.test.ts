@@ -85,7 +85,7 @@ describe('docs', () => {
       if (data != null) process.env.UPGOSSIP_DATA = data
     }
     const daemon = buildProgram().commands.find(c => c.name() === 'daemon')
-    const cli = (daemon?.options ?? []).filter(o => o.long != null && o.long !== '--help').map(o => ({ long: o.long as string, attribute: o.attributeName() }))
+    const cli = (daemon?.options ?? []).filter(o => o.long != null && o.long !== '--help').map(o => ({ long: o.long as string, attribute: o.attributeName(), boolean: o.isBoolean() }))
     const table = renderOptionsTable({ shape: DaemonConfigSchema.shape, defaults, cli, formatDuration })
     // every key of the schema is in it, with its CLI flag where it has one
     for (const key of Object.keys(DaemonConfigSchema.shape)) expect(table).toContain(`\`${key}\``)

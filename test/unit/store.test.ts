@@ -3,7 +3,7 @@ import path from 'node:path'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
-import { BlockHashMismatchError, BlockNotFoundError, DataDirLockedError, FsBlockStore, MemoryBlockStore, UnsupportedCidError, lockDataDir, toCid, writeFileAtomic, writeJsonAtomic } from '../../src/store/index.js'
+import { BlockHashMismatchError, BlockNotFoundError, DataDirLockedError, FsBlockStore, MemoryBlockStore, UnsupportedCidError, dataDirIdentity, describeTakeOver, lockDataDir, lockHolderState, readDataDirLock, toCid, writeFileAtomic, writeJsonAtomic } from '../../src/store/index.js'
 import { tempDir } from '../helpers.js'
 
 async function rawBlock (text: string): Promise<{ cid: CID, bytes: Uint8Array }> {
@@ -94,5 +94,40 @@ describe('data-dir lock', () => {
     const lock = await lockDataDir(dir)
     expect(JSON.parse(await fs.readFile(lock.file, 'utf8')).pid).toBe(process.pid)
     await lock.release()
+  })
+
+  it('says why it took a lock over: a process gone from this host, or a lock copied in with the directory', async () => {
+    const os = await import('node:os')
+    const dir = await tempDir()
+    await fs.writeFile(path.join(dir, 'lock'), JSON.stringify({ pid: 2 ** 30, host: os.hostname(), since: '2026-01-01T00:00:00Z' }))
+    const gone = await lockDataDir(dir)
+    expect(gone.tookOver?.why).toBe('gone')
+    expect(describeTakeOver(dir, gone.tookOver ?? { why: 'damaged' })).toBe(`cleared a stale lock of ${dir}: process ${2 ** 30} since 2026-01-01T00:00:00Z no longer runs on this host`)
+    // the lock names the directory it was taken on
+    const held = await readDataDirLock(dir)
+    expect(held?.dir).toBe(await dataDirIdentity(dir))
+    expect(await lockHolderState(dir, held ?? { pid: 0, host: '' })).toBe('live')
+    await gone.release()
+    // a copy of a directory in use: the lock names a live process, but another directory
+    const copy = await tempDir()
+    await fs.writeFile(path.join(copy, 'lock'), JSON.stringify({ pid: process.ppid, host: os.hostname(), since: 'x', dir: '1:2' }))
+    const copied = await lockDataDir(copy)
+    expect(copied.tookOver?.why).toBe('copied')
+    // a lock alone is no content: the directory counts as empty, and undo leaves it so
+    expect(copied.before).toBe('empty')
+    await copied.release({ undo: true })
+    expect(await fs.readdir(copy)).toEqual([])
+  })
+
+  it('a lock from another host is refused, naming --take-over, and taken over with it', async () => {
+    const dir = await tempDir()
+    await fs.writeFile(path.join(dir, 'lock'), JSON.stringify({ pid: 17042, host: 'vm-that-is-gone', since: '2026-01-01T00:00:00Z', dir: '1:2' }))
+    await expect(lockDataDir(dir)).rejects.toThrow(`data directory ${dir} is locked by process 17042 on vm-that-is-gone since 2026-01-01T00:00:00Z; if vm-that-is-gone no longer runs a daemon on it (the directory was copied, moved or restored from there), use --take-over`)
+    expect(JSON.parse(await fs.readFile(path.join(dir, 'lock'), 'utf8')).host).toBe('vm-that-is-gone')
+    const lock = await lockDataDir(dir, { takeOver: true })
+    expect(lock.tookOver).toEqual({ why: 'other-host', holder: { pid: 17042, host: 'vm-that-is-gone', since: '2026-01-01T00:00:00Z', dir: '1:2' } })
+    expect(describeTakeOver(dir, lock.tookOver ?? { why: 'damaged' })).toMatch(/took over the lock .* from process 17042 on vm-that-is-gone since .* \(--take-over\)/)
+    await lock.release()
+    expect(await fs.readdir(dir)).toEqual([])
   })
 })

@@ -24,6 +24,7 @@ interface DaemonCliOptions {
   config?: string
   printUnit?: boolean
   user?: string
+  takeOver?: boolean
 }
 
 /** Register `daemon` on the program. */
@@ -49,10 +50,13 @@ export function daemonCommand (program: Command): void {
     .option('--config <file>', 'the same options as JSON; command-line values win')
     .option('--print-unit', 'print a systemd service unit that runs this daemon with these options, and exit')
     .option('--user <name>', 'with --print-unit: the user the service runs as')
+    .option('--take-over', 'take over a lock of the data directory written on another host that no longer runs a daemon on it (a copied, moved or restored directory)')
     .addHelpText('after', `
-The daemon writes DATA/control.json (url, token, peerId, multiaddrs) once it is ready;
+The daemon writes DATA/control.json (url, token, peerId, pid, multiaddrs) once it is ready;
 "publish" and "status" find it there. Stop it with Ctrl-C or SIGTERM: a switch in
-progress finishes first (up to stopTimeout, 60s). To run it as a systemd service:
+progress finishes first (up to stopTimeout, 60s). A lock left by a daemon that no longer
+runs on this host is cleared (one log line); one written on another host is refused
+unless --take-over. To run it as a systemd service:
   $ upgossip daemon --data /var/lib/upgossip --trust trust.json --print-unit --user upgossip > /etc/systemd/system/upgossip.service
 
 Example, two peers on one machine:
@@ -93,7 +97,7 @@ Example, two peers on one machine:
         return
       }
       if (opts.user != null) throw new UsageError('--user only goes with --print-unit (the daemon runs as whoever starts it)')
-      const daemon = await startDaemon(options)
+      const daemon = await startDaemon({ ...options, takeOver: opts.takeOver === true })
       await new Promise<void>(resolve => {
         let stopping = false
         const stop = (signal: string): void => {

@@ -6,6 +6,7 @@
  * of the right shape or refused by name; what the daemon writes reads back the same.
  */
 import fs from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
@@ -21,7 +22,7 @@ import { ReleaseBook, TrustPolicy, encodeSignedRelease, generatePublisherKey, lo
 import type { PublisherKey, ReleaseState } from '../../../src/release/index.js'
 import { readPolicy } from '../../../src/schedule/index.js'
 import { readJsonFile } from '../../../src/schema.js'
-import { DataDirLockedError, lockDataDir } from '../../../src/store/index.js'
+import { DataDirLockedError, dataDirIdentity, lockDataDir } from '../../../src/store/index.js'
 import { UPGRADE_STEPS, readJournal, writeJournal } from '../../../src/upgrade/index.js'
 import { tempDir } from '../../helpers.js'
 import { ruleArb } from './arbitraries.js'
@@ -306,9 +307,11 @@ describe('operator files: --config, --policy, --app-config', () => {
 
 describe('control.json (how the CLI finds its daemon)', () => {
   it('control.json of any content is an endpoint or DaemonUnreachableError', async () => {
-    const controlArb = fc.record({ url: fieldArb(fc.constant('http://127.0.0.1:1'), 6), token: fieldArb(fc.string({ maxLength: 10 }), 6), peerId: optionalFieldArb(fc.string()) }).map(withoutUndefined)
+    const controlArb = fc.record({ url: fieldArb(fc.constant('http://127.0.0.1:1'), 6), token: fieldArb(fc.string({ maxLength: 10 }), 6), peerId: optionalFieldArb(fc.string()), pid: optionalFieldArb(fc.constantFrom(process.pid, 1)) }).map(withoutUndefined)
     await fc.assert(fc.asyncProperty(fileArb(controlArb), async content => {
       const data = path.dirname(await fresh('control.json'))
+      // the lock of a live daemon (this process): the content of control.json is what is read
+      await fs.writeFile(path.join(data, 'lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), since: 'x', dir: await dataDirIdentity(data) }))
       await fs.writeFile(path.join(data, 'control.json'), content)
       await valueOrNamedError(async () => await resolveEndpoint({ data }), e => { expect(typeof e.url === 'string' && typeof e.token === 'string').toBe(true) })
     }), { numRuns: RUNS })
