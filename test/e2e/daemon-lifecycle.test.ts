@@ -205,7 +205,7 @@ describe('daemon lifecycle', () => {
     expect(bad.stderr).toMatch(/unknown key "colour".*\[DaemonConfigError\]/)
     // option mistakes are usage errors that name the option
     for (const [args, mention] of [
-      [['--bootstrap', '/ip4/127.0.0.1/tcp/1'], '/p2p/'],
+      [['--bootstrap', '/ip4/127.0.0.1/udp/1'], 'not the address of a peer'],
       [['--listen', 'not-a-multiaddr'], '--listen'],
       [['--network', 'Bad/Name'], '--network'],
       [['--install', 'x.car', '--app', 'kv'], 'not both'],
