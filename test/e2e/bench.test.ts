@@ -21,6 +21,7 @@ import { quantile, ratio, summarize, swarmRatios } from '../../scripts/bench/sta
 import { mostAtOnce } from '../../scripts/bench/rollout.ts'
 import { simulateRollout } from '../../scripts/sim/simulator.ts'
 import { tempDir } from '../helpers.js'
+import { capable } from './support/capabilities.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -38,7 +39,7 @@ async function bench (args: string[], ns?: string): Promise<{ code: number | nul
   })
 }
 
-/** Why uplinks cannot be shaped in a namespace of our own here, for a skip message. */
+/** Why uplinks cannot be shaped in a namespace of our own here (a skip message; a failure in CI). */
 function shapingUnavailable (): string | undefined {
   if (process.getuid?.() !== 0) return 'it needs root (tc, ip netns)'
   try {
@@ -215,10 +216,10 @@ describe('per-host uplinks: options and refusals', () => {
 })
 
 describe('npm run bench -- --tiny --uplink (root and tc)', () => {
-  const unavailable = shapingUnavailable()
+  const capableHere = capable('bench.test.ts (per-host uplinks)', shapingUnavailable())
   // in a network namespace of its own: its lo is the bench's alone, so other tests (and
   // other benches on this machine) neither slow down nor find lo taken
-  it.skipIf(unavailable != null)(`shapes each host's uplink, sends each host's traffic through it, and leaves lo as it found it${unavailable == null ? '' : ` (skipped: ${unavailable})`}`, async () => {
+  it.skipIf(!capableHere)('shapes each host\'s uplink, sends each host\'s traffic through it, and leaves lo as it found it', async () => {
     const ns = `ugup${randomBytes(3).toString('hex')}`
     const tcIn = (...args: string[]): string => execFileSync('ip', ['netns', 'exec', ns, 'tc', ...args], { encoding: 'utf8' })
     execFileSync('ip', ['netns', 'add', ns])
