@@ -41,6 +41,12 @@ export interface ShapedSwarm {
   uplinkMbit: number
   measuredMbit: number
   runs: SwarmRun[]
+  /**
+   * Bytes each shaped address sent through its own uplink during the runs, by address
+   * (tc's counters of its class after the measurement and at the end): proof that the
+   * hosts' traffic went through the shaping. Absent in runs made before it existed.
+   */
+  carriedBytes?: Record<string, number>
 }
 
 /** The machine and the conditions of a run. */

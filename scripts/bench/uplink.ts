@@ -91,6 +91,33 @@ export function uplinkUnavailable (): string | undefined {
   }
 }
 
+/** The HTB class of the `i`-th shaped address. */
+function classOf (i: number): string {
+  return `1:${(0x100 + i).toString(16)}`
+}
+
+/**
+ * The bytes each of `addresses` (shaped in this order) sent through its class, from what
+ * `tc -s class show dev lo` printed (`shown`); 0 for an address whose class is not there.
+ */
+export function carriedBytes (shown: string, addresses: string[]): Record<string, number> {
+  const sent = new Map<string, number>()
+  let classid: string | undefined
+  for (const line of shown.split('\n')) {
+    const heading = /^class htb (\S+) /.exec(line)
+    if (heading != null) {
+      classid = heading[1]
+      continue
+    }
+    const counted = /^\s*Sent (\d+) bytes/.exec(line)
+    if (counted != null && classid != null) {
+      sent.set(classid, Number(counted[1]))
+      classid = undefined
+    }
+  }
+  return Object.fromEntries(addresses.map((address, i) => [address, sent.get(classOf(i)) ?? 0]))
+}
+
 /** A packet on lo is up to 64 KiB (GSO), plus headers: every class must let one through whole. */
 const QUANTUM = 65536 + 1024
 const BURST = 2 * QUANTUM
@@ -142,7 +169,7 @@ export class LoopbackUplinks {
       tc(['class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit', 'quantum', '200000'])
       opts.addresses.forEach((address, i) => {
         if (net.isIPv4(address) !== true) throw new UplinkUnavailableError(`${address}: only IPv4 addresses are shaped`)
-        const classid = `1:${(0x100 + i).toString(16)}`
+        const classid = classOf(i)
         const rate = `${opts.mbit}mbit`
         tc(['class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', classid, 'htb', 'rate', rate, 'ceil', rate, 'burst', String(BURST), 'cburst', String(BURST), 'quantum', String(QUANTUM)])
         tc(['qdisc', 'add', 'dev', 'lo', 'parent', classid, ...(opts.queue ?? leafQueue(opts.addresses.length))])
@@ -172,6 +199,11 @@ export class LoopbackUplinks {
     } catch (err) {
       process.stderr.write(`bench: could not remove the uplinks from lo (${(err as Error).message}); remove them with: tc qdisc del dev lo root\n`)
     }
+  }
+
+  /** Bytes each shaped address has sent through its uplink so far, by address ({@link carriedBytes}). */
+  carried (): Record<string, number> {
+    return carriedBytes(tc(['-s', 'class', 'show', 'dev', 'lo']), this.addresses)
   }
 
   /**

@@ -69,7 +69,11 @@ function dependsOnTrust (verdict: IntakeVerdict): boolean {
   return verdict.kind === 'ignored' && verdict.error instanceof RefusalError && verdict.error.fault === 'trust'
 }
 
-/** The event and metric a release verdict makes (admitted, co-signed, rejected, equivocation). */
+/**
+ * The event and metric a release verdict makes: admitted and co-signed are events;
+ * every refusal is counted by its error's name (a release ignored under the trust policy
+ * in force too: over sync nothing else records it); rejected and equivocation are events.
+ */
 export function noteVerdict (c: Pick<AdmissionComponents, 'events' | 'metrics'>, verdict: Verdict, where: string): void {
   if (verdict.kind === 'new') {
     const r = verdict.entry.signed.record
@@ -79,10 +83,10 @@ export function noteVerdict (c: Pick<AdmissionComponents, 'events' | 'metrics'>,
   } else if (verdict.kind === 'rejected') {
     c.metrics.refused(verdict.error.name)
     c.events.warn('release-rejected', `refused a release via ${where}: ${verdict.reason}`, { id: verdict.id, error: verdict.error.name, via: where })
-  } else if (verdict.kind === 'ignored' && verdict.error instanceof EquivocationError) {
-    // not the sender's fault (it may only relay), but an operator must hear of it
+  } else if (verdict.kind === 'ignored') {
     c.metrics.refused(verdict.error.name)
-    c.events.error('equivocation', `refused a release via ${where}: ${verdict.reason}`, { id: verdict.id, error: verdict.error.name, via: where })
+    // not the sender's fault (it may only relay), but an operator must hear of it
+    if (verdict.error instanceof EquivocationError) c.events.error('equivocation', `refused a release via ${where}: ${verdict.reason}`, { id: verdict.id, error: verdict.error.name, via: where })
   }
 }
 

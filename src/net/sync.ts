@@ -148,6 +148,8 @@ export class SyncProtocol implements Startable {
       const request = decodeSyncRequest(frame)
       if (request.network !== this.c.network) {
         this.log('%p asks for network "%s", not ours: answered with nothing', from, request.network)
+        // a peer of another network connected: worth an operator's note (a mistyped --network)
+        this.c.log(`sync request from ${from.toString()} for network ${JSON.stringify(request.network.slice(0, 64))} answered with nothing: this peer is on network "${this.c.network}"`)
         await writeFrames(stream, [])
         return
       }

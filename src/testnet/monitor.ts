@@ -88,6 +88,17 @@ export class Monitor {
     if (!this.sink.isTTY) this.sink.write(`${(entry.atMs / 1000).toFixed(1).padStart(7)}s  ${entry.peer == null ? '==' : entry.peer.padEnd(8)}  ${entry.detail}\n`)
   }
 
+  /**
+   * From the first publish to the last change seen on a peer after it (its version, its
+   * state, what it waits on: a switch, a failed one and its rollback), in ms since the run
+   * began; undefined without both.
+   */
+  rolloutWindow (): { fromMs: number, toMs: number } | undefined {
+    const fromMs = this.timeline.find(e => e.event === 'publish')?.atMs
+    const toMs = fromMs == null ? undefined : this.timeline.filter(e => (e.event === 'version' || e.event === 'state') && e.atMs >= fromMs).at(-1)?.atMs
+    return fromMs == null || toMs == null ? undefined : { fromMs, toMs }
+  }
+
   /** One round of `GET /status` on every running daemon. */
   async poll (): Promise<void> {
     await Promise.all(this.peers.filter(p => !p.exited).map(async peer => {

@@ -268,6 +268,14 @@ export class Testnet {
     })
     this.check('no client request failed', load.failed === 0 && load.sent > 0,
       load.failed === 0 ? `${load.sent} requests, p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms` : `${load.failed} of ${load.sent} failed; first: ${load.failures.map(f => `${f.peer} ${f.op} at ${(f.atMs / 1000).toFixed(1)} s: ${f.error}`).slice(0, 3).join('; ')}`)
+    // callers see delay, not errors: the clients kept being answered while the peers switched
+    const rollout = this.monitor.rolloutWindow()
+    if (rollout != null) {
+      const during = this.load.summary(rollout)
+      const answered = during.sent - during.failed
+      this.check('clients were answered during the rollout', answered > 0 && during.failed === 0,
+        `${answered} requests answered and ${during.failed} failed between the first publish (${(rollout.fromMs / 1000).toFixed(1)} s) and the last change seen on a peer (${(rollout.toMs / 1000).toFixed(1)} s)`)
+    }
     await this.checkThat('state written before the upgrades reads back', async () => {
       for (const [name, value] of this.seeds) {
         const peer = this.peer(name)

@@ -15,12 +15,13 @@ import { writeReport } from '../../scripts/bench/report.ts'
 import { swarmResult, targets } from '../../scripts/bench/result.ts'
 import { parseRun } from '../../scripts/bench/saved-run.ts'
 import { MODES, swarmSizes } from '../../scripts/bench/modes.ts'
-import { daemonAddress, leafQueue, loQdiscRefusal, parseShapedRuns, parseUplink } from '../../scripts/bench/uplink.ts'
+import { ORIGIN_ADDRESS, carriedBytes, daemonAddress, leafQueue, loQdiscRefusal, parseShapedRuns, parseUplink } from '../../scripts/bench/uplink.ts'
 import type { BenchResult } from '../../scripts/bench/result.ts'
 import { quantile, ratio, summarize, swarmRatios } from '../../scripts/bench/stats.ts'
 import { mostAtOnce } from '../../scripts/bench/rollout.ts'
 import { simulateRollout } from '../../scripts/sim/simulator.ts'
 import { tempDir } from '../helpers.js'
+import { capable } from './support/capabilities.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -38,7 +39,7 @@ async function bench (args: string[], ns?: string): Promise<{ code: number | nul
   })
 }
 
-/** Why uplinks cannot be shaped in a namespace of our own here, for a skip message. */
+/** Why uplinks cannot be shaped in a namespace of our own here (a skip message; a failure in CI). */
 function shapingUnavailable (): string | undefined {
   if (process.getuid?.() !== 0) return 'it needs root (tc, ip netns)'
   try {
@@ -175,6 +176,20 @@ describe('per-host uplinks: options and refusals', () => {
     expect(leafQueue(51)).toEqual(['pfifo', 'limit', '150'])
   })
 
+  it('reads the bytes each shaped address sent from tc\'s class counters', () => {
+    const shown = [
+      'class htb 1:101 root leaf 8002: prio 0 rate 20Mbit ceil 20Mbit burst 133100b cburst 133100b ',
+      ' Sent 5000 bytes 4 pkt (dropped 0, overlimits 0 requeues 0) ',
+      ' backlog 0b 0p requeues 0',
+      'class htb 1:1 root prio 0 rate 100Gbit ceil 100Gbit burst 0b cburst 0b ',
+      ' Sent 777 bytes 9 pkt (dropped 0, overlimits 0 requeues 0) ',
+      'class htb 1:100 root leaf 8001: prio 0 rate 20Mbit ceil 20Mbit burst 133100b cburst 133100b ',
+      ' Sent 123456789 bytes 2000 pkt (dropped 3, overlimits 10 requeues 0) ',
+      ''
+    ].join('\n')
+    expect(carriedBytes(shown, [ORIGIN_ADDRESS, daemonAddress(0), daemonAddress(1)])).toEqual({ [ORIGIN_ADDRESS]: 123456789, [daemonAddress(0)]: 5000, [daemonAddress(1)]: 0 })
+  })
+
   it('shapes lo only when it has its default qdisc, and tells how to remove another', () => {
     expect(loQdiscRefusal('qdisc noqueue 0: root refcnt 2 \n')).toBeUndefined()
     const refusal = loQdiscRefusal('qdisc htb 1: root refcnt 2 r2q 10 default 0x1 direct_packets_stat 0 direct_qlen 1000\nqdisc bfifo 8001: parent 1:100 limit 1000000b\n')
@@ -201,10 +216,10 @@ describe('per-host uplinks: options and refusals', () => {
 })
 
 describe('npm run bench -- --tiny --uplink (root and tc)', () => {
-  const unavailable = shapingUnavailable()
+  const capableHere = capable('bench.test.ts (per-host uplinks)', shapingUnavailable())
   // in a network namespace of its own: its lo is the bench's alone, so other tests (and
   // other benches on this machine) neither slow down nor find lo taken
-  it.skipIf(unavailable != null)(`shapes each host's uplink, measures it, and leaves lo as it found it${unavailable == null ? '' : ` (skipped: ${unavailable})`}`, async () => {
+  it.skipIf(!capableHere)('shapes each host\'s uplink, sends each host\'s traffic through it, and leaves lo as it found it', async () => {
     const ns = `ugup${randomBytes(3).toString('hex')}`
     const tcIn = (...args: string[]): string => execFileSync('ip', ['netns', 'exec', ns, 'tc', ...args], { encoding: 'utf8' })
     execFileSync('ip', ['netns', 'add', ns])
@@ -216,13 +231,17 @@ describe('npm run bench -- --tiny --uplink (root and tc)', () => {
       expect(r.errors).toEqual({})
       const shaped = r.swarm?.shaped
       expect(shaped?.uplinkMbit).toBe(100)
-      // unshaped, loopback moves gigabits
-      expect(shaped?.measuredMbit).toBeGreaterThan(50)
-      expect(shaped?.measuredMbit).toBeLessThan(110)
+      // a figure for the report (how close it comes to the rate set is the bench's to say, not a test's)
+      expect(shaped?.measuredMbit).toBeGreaterThan(0)
       const run = shaped?.runs[0]
       expect(run).toMatchObject({ peers: 3, packageBytes: expect.any(Number), duplicateRatio: expect.any(Number) })
-      // the origin sent 2 copies through its uplink: it cannot have been much faster than that
-      expect(run?.httpsMs).toBeGreaterThan(0.9 * 2 * (run?.bundleBytes ?? 0) * 8 / 100e6 * 1000)
+      // every host's traffic went through its own uplink: the origin's class carried the 2
+      // copies its clients downloaded; the daemons' classes together at least a copy of the
+      // package for each of the 2 peers that did not publish it
+      const carried = shaped?.carriedBytes ?? {}
+      expect(Object.keys(carried).sort()).toEqual([ORIGIN_ADDRESS, daemonAddress(0), daemonAddress(1), daemonAddress(2)].sort())
+      expect(carried[ORIGIN_ADDRESS]).toBeGreaterThanOrEqual(2 * (run?.bundleBytes ?? Infinity))
+      expect([0, 1, 2].reduce((sum, i) => sum + (carried[daemonAddress(i)] ?? 0), 0)).toBeGreaterThanOrEqual(2 * (run?.packageBytes ?? Infinity))
       expect(r.swarm?.runs[0]?.peers).toBe(3)
       expect(tcIn('qdisc', 'show', 'dev', 'lo')).not.toContain('htb')
 

@@ -137,17 +137,18 @@ describe('daemon lifecycle', () => {
     const outsider = await net.start('outsider', ['--psk', key2, '--app', 'kv', '--bootstrap', a.addr])
     const open = await net.start('open', ['--app', 'kv', '--bootstrap', a.addr])
     await member.waitStaged(v1.id)
-    // give the others the same time, then check they never got in
-    await new Promise(resolve => setTimeout(resolve, 3000))
+    // the others tried a, and say that they could not get in (after 15 s without a connection) …
+    for (const p of [outsider, open]) {
+      await waitFor(`${p.name} to warn that its bootstrap peer is unreachable`, async () =>
+        (await fs.readFile(path.join(p.dataDir, 'events.jsonl'), 'utf8')).includes('"bootstrap-unreachable"'), 30_000)
+    }
+    // … and nothing else happened: no connection, no release, and a knows only the member
     for (const p of [outsider, open]) {
       const s = await p.status()
       expect(s.connections).toBe(0)
       expect(s.releases).toEqual([])
     }
     expect((await a.status()).network.map(p => p.peerId)).toEqual([member.peerId])
-    // the outsider says why it is alone
-    await waitFor('the outsider to warn that its bootstrap peer is unreachable', async () =>
-      (await fs.readFile(path.join(outsider.dataDir, 'events.jsonl'), 'utf8')).includes('"bootstrap-unreachable"'), 30_000)
     const badKey = path.join(net.root, 'bad.psk')
     await fs.writeFile(badKey, 'not a key', { mode: 0o600 })
     const refused = await runCli(['daemon', '--data', path.join(net.root, 'bad'), '--psk', badKey, '--listen', '/ip4/127.0.0.1/tcp/0'])
@@ -226,8 +227,12 @@ describe('daemon lifecycle', () => {
     const other = await net.start('other', ['--network', 'staging', '--app', 'kv', '--bootstrap', a.addr])
     await same.waitStaged(v1.id)
     await waitFor('the staging peer to connect', async () => (await other.status()).connections >= 1)
-    await new Promise(resolve => setTimeout(resolve, 2000))
+    // its sync reached a, which answered it with nothing, and says so …
+    await waitFor('a to answer the staging peer\'s sync with nothing', async () => (await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8'))
+      .includes(`sync request from ${other.peerId} for network \\"staging\\" answered with nothing: this peer is on network \\"default\\"`))
+    // … and nothing else reached it: no release by sync, by gossip or by beats
     expect((await other.status()).releases).toEqual([])
+    expect((await other.status()).network).toEqual([])
     expect((await other.status()).networkName).toBe('staging')
   })
 })

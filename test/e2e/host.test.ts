@@ -110,6 +110,8 @@ describe('app host', () => {
     await h.launch({ app: 'kv', version: '1.0.0', packageDir: v1.packageDir, main: 'server.js', stateDir: v1.stateDir, protocol: 1, simulations: [] }).waitReady(10_000)
     h.hold()
     const during = [h.request('a', { op: 'echo', i: 1 }), h.request('b', { op: 'echo', i: 2 })]
+    // requests held during a switch keep an idle rule from holding, whatever its bound
+    expect([h.idleFor(0), h.idleFor(5)]).toEqual([0, 0])
     await h.stopCurrent()
     await h.launch({ app: 'kv', version: '2.0.0', packageDir: v2.packageDir, main: 'server.js', stateDir: v2.stateDir, protocol: 1, simulations: [] }).waitReady(10_000)
     h.unhold()
@@ -125,7 +127,12 @@ describe('app host', () => {
     await expect(small.request('a', {}, 1, 10)).rejects.toThrow(/too many requests/)
     void a1.catch(() => {})
     void a2.catch(() => {})
-    expect(h.idleFor(0)).toBeGreaterThanOrEqual(0)
+    // a request in flight: not idle with none allowed in flight, idle with one allowed
+    const slow = h.request('c', { op: 'slow', ms: 50 })
+    expect(h.idleFor(0)).toBe(0)
+    expect(await slow).toBe('slow done')
+    // idle from the end of that request, which is later than the end of the last stretch with more than one in flight
+    expect(h.idleFor(0)).toBeLessThan(h.idleFor(1))
   })
 
   it('survives an app that sends malformed IPC messages, and never speaks versions it made up', async () => {

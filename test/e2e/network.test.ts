@@ -8,7 +8,11 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createPeerNode, encodeBeat, statusTopic } from '../../src/net/index.js'
+import type { BasePeerNode } from '../../src/net/index.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 
 let net: TestNet | undefined
@@ -36,7 +40,11 @@ async function establishedTcp (): Promise<Array<{ local: string, remote: string 
     .map(f => ({ local: address(f[1] ?? ''), remote: address(f[2] ?? '') }))
 }
 
+/** libp2p nodes of the test's own, stopped after each test. */
+const nodes: BasePeerNode[] = []
+
 afterEach(async () => {
+  await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
   await net?.close()
   net = undefined
 })
@@ -164,21 +172,42 @@ describe('peer network', () => {
     const v1 = await net.release('1.0.0')
     const a = await net.start('a', ['--install', v1.file])
     const b = await net.start('b', ['--app', 'kv', '--bootstrap', a.addr])
-    const viewOf = async (from: typeof a, of: typeof a): Promise<{ version: string | null, seen: string } | undefined> =>
+    const viewOf = async (from: typeof a, of: { peerId: string }): Promise<{ version: string | null, seen: string } | undefined> =>
       (await from.status()).network.find(e => e.peerId === of.peerId)
     // b learns of v1 by sync, fetches and runs it: its beats say so, well before a minute
     await b.waitVersion('1.0.0')
     await waitFor('a to hear that b runs 1.0.0', async () => (await viewOf(a, b))?.version === '1.0.0')
     await waitFor('b to see a', async () => (await viewOf(b, a)) != null)
 
-    // nothing changes now: b's last beat stays its last (at 500 ms it would be 10 newer)
+    // what a hears meanwhile shows that time passes and beats get through: a peer written for
+    // the test, connected to a only, beats every 300 ms (with no address: nobody dials it);
+    // window(n) ends once a has taken in n more of its beats
+    const ticker = await createPeerNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    nodes.push(ticker)
+    const topic = statusTopic('default')
+    ticker.services.pubsub.subscribe(topic)
+    await ticker.dial(multiaddr(a.addr))
+    await waitFor('the ticker to see a on the status topic', () => ticker.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId))
+    const tickerId = { peerId: ticker.peerId.toString() }
+    let seq = 0
+    const window = async (beats: number): Promise<void> => {
+      for (let i = 0; i < beats; i++) {
+        const before = (await viewOf(a, tickerId))?.seen
+        await ticker.services.pubsub.publish(topic, encodeBeat({ v: 1, seq: ++seq, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [] }))
+        await waitFor('a to take in a beat of the ticker', async () => { const seen = (await viewOf(a, tickerId))?.seen; return seen != null && seen !== before }, 30_000, 50)
+        await new Promise(resolve => setTimeout(resolve, 300))
+      }
+    }
+
+    // nothing changes now (b heard of the ticker, a newcomer, and beat once for it): b's last
+    // beat stays its last while a takes in a dozen of the ticker's (at 500 ms b would send 7 or more)
     await waitFor('b to settle', async () => {
       const before = (await viewOf(a, b))?.seen
-      await new Promise(resolve => setTimeout(resolve, 1500))
+      await window(4)
       return before != null && before === (await viewOf(a, b))?.seen
-    })
+    }, 60_000)
     const settled = (await viewOf(a, b))?.seen
-    await new Promise(resolve => setTimeout(resolve, 5000))
+    await window(12)
     expect((await viewOf(a, b))?.seen).toBe(settled)
 
     // a newcomer that connects only to b is seen by both, and sees both, long before a minute

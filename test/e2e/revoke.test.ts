@@ -65,8 +65,12 @@ describe('revocation', () => {
     // a newcomer learns the revocation with the releases, and installs 1.0.0
     const c = await net.start('c', ['--app', 'kv', '--bootstrap', b.addr])
     await c.waitVersion('1.0.0')
-    await new Promise(resolve => setTimeout(resolve, 2000))
+    // it took the revocation in (a sync answer carries revocations before releases) …
+    await waitFor('c to hold the revocation of 2.0.0', async () => (await fs.readFile(path.join(c.dataDir, 'events.jsonl'), 'utf8'))
+      .split('\n').some(l => l.includes('"type":"release-revoked"') && l.includes(`"id":"${v2.id}"`)))
+    // … and nothing else happened: it runs 1.0.0, never switched, and 2.0.0 got nowhere on it
     expect((await c.status()).version).toBe('1.0.0')
+    expect((await c.history()).map(h => h.type)).toEqual(['installed'])
     expect((await c.status()).releases.find(r => r.id === v2.id)?.state ?? 'never admitted').not.toMatch(/staged|waiting|active|upgrading/)
   })
 })

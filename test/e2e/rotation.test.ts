@@ -85,12 +85,15 @@ describe('key rotation', () => {
     const newTrust = path.join(root, 'trust-rotated.json')
     await fs.writeFile(newTrust, JSON.stringify({ apps: { kv: { publishers: [b.key.id, c.key.id], threshold: 2, sequence: 1 } } }))
     const p4 = await net.start('p4', ['--trust', newTrust, '--app', 'kv', '--bootstrap', p1.addr])
+    const untrusted = async (p: Peer): Promise<number> => await p.metric('upgossip_refusals_total', { error: 'ThresholdNotMetError' })
+    const before = new Map([[p1, await untrusted(p1)], [p2, await untrusted(p2)]])
     const early = await runCli(['publish', v3.file, '--data', p4.dataDir])
     expect(early.code, early.stderr).toBe(0)
     await p4.waitVersion('3.0.0')
-    // p1 hears of it by gossip or, at the latest, by the sync p4's beat (naming 3.0.0 as its head) starts
-    await waitFor('p1 to see p4 hold 3.0.0', async () => (await p1.status()).network.some(p => p.peerId === p4.peerId && p.held?.some(h => h.id === v3.id && h.have === h.size) === true))
-    await new Promise(resolve => setTimeout(resolve, 3000))
+    // each hears of it by gossip or by the sync a beat of p4 (naming 3.0.0 as its head)
+    // starts, and refuses it: its keys are not trusted there yet …
+    for (const p of [p1, p2]) await waitFor(`${p.name} to refuse 3.0.0`, async () => await untrusted(p) > (before.get(p) ?? 0))
+    // … and keeps nothing of it
     for (const p of [p1, p2]) expect((await p.status()).releases.some(r => r.id === v3.id)).toBe(false)
 
     // the rotation, signed offline by A (--out) and handed to p1 (--in)

@@ -50,10 +50,10 @@ function expectHeld (run: { code: number, report: Report, stderr: string }, scen
   expect(report.scenario).toBe(scenario)
   expect(report.requests.sent).toBeGreaterThan(50)
   expect(report.requests.failed).toBe(0)
-  expect(report.requests.p99Ms).toBeGreaterThanOrEqual(report.requests.p50Ms)
   expect(report.durationMs).toBeGreaterThan(0)
   const names = report.checks.map(c => c.name)
-  for (const common of [/^every peer runs /, /^no client request failed$/, /^state written before the upgrades reads back$/, /^peers read each other through the shim$/]) {
+  // the clients were answered while the peers switched (between the first publish and the last change seen on a peer), none failed
+  for (const common of [/^every peer runs /, /^no client request failed$/, /^clients were answered during the rollout$/, /^state written before the upgrades reads back$/, /^peers read each other through the shim$/]) {
     expect(names.some(n => common.test(n)), `missing check ${String(common)} in ${names.join(' | ')}`).toBe(true)
   }
   for (const own of ownChecks) expect(names.some(n => own.test(n)), `missing check ${String(own)} in ${names.join(' | ')}`).toBe(true)

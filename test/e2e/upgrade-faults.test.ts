@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { UPGRADE_STEPS } from '../../src/upgrade/index.js'
+import { capable, rootUnavailable } from './support/capabilities.js'
 import { kvVersion } from './support/kv-app.js'
 import { TestNet, runCli, waitFor } from './support/testnet.js'
 import type { Peer } from './support/testnet.js'
@@ -122,7 +123,8 @@ describe('a failing upgrade rolls back and the old version keeps serving', () =>
 })
 
 describe('a daemon that does not run as root', () => {
-  it.skipIf(process.getuid?.() !== 0)('carries state over without a transform and keeps it writable', async () => {
+  // the daemon runs as nobody (uid 65534): only root can start it so
+  it.skipIf(!capable('upgrade-faults.test.ts (a daemon that does not run as root)', rootUnavailable('to start a daemon as another user')))('carries state over without a transform and keeps it writable', async () => {
     const fs = await import('node:fs/promises')
     const n = await TestNet.create()
     net = n

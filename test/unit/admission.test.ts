@@ -90,14 +90,16 @@ describe('admission', () => {
     expect(h.heard).toBe(0)
   })
 
-  it('ignores a release signed by keys it does not trust yet, and says a rotation may admit it (retry)', async () => {
+  it('ignores a release signed by keys it does not trust yet, counts the refusal, and says a rotation may admit it (retry)', async () => {
     const key = await generatePublisherKey()
     const other = await generatePublisherKey()
     const h = await harness(key)
     const intake = await h.admission.take(encodeReleasesTopicMessage({ type: 'release', signed: await release(other) }), { kind: 'sync', from: 'peerA' })
     expect(intake.verdict.kind).toBe('ignored')
     expect(intake.retry).toBe(true)
-    expect(h.refused).toEqual([])
+    // counted by name (over sync nothing else says it came), not logged: it is not the sender's fault
+    expect(h.refused).toEqual(['ThresholdNotMetError'])
+    expect(h.logged).toEqual([])
   })
 
   it('rejects bytes that are not a message, and ignores a message type from a newer peer', async () => {

@@ -4,14 +4,14 @@ import { describe, expect, it } from 'vitest'
 import type { BlockSource, PeerId } from '../../src/net/index.js'
 import { BlockProtocolError, fetchPackage } from '../../src/net/index.js'
 import { packDirectory, walkPackageBlocks } from '../../src/package/index.js'
-import { BlockHashMismatchError, DiskFullError, MemoryBlockStore, verifyBlock } from '../../src/store/index.js'
+import { DiskFullError, MemoryBlockStore, verifyBlock } from '../../src/store/index.js'
 import { samplePackage, tempDir } from '../helpers.js'
 
 function peer (name: string): PeerId {
   return { toString: () => name } as unknown as PeerId
 }
 
-interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean, breaks?: boolean, slow?: boolean, silentMs?: number, stallGetMs?: number, stalled?: number }
+interface FakePeer { name: string, store: MemoryBlockStore, lie?: boolean, down?: boolean, breaks?: boolean, slow?: boolean, stallGetMs?: number, stalled?: number, silent?: Promise<void> }
 
 /**
  * A block exchange over in-memory peers that speak blocks 1.0.0 (asked to wait, they
@@ -23,9 +23,10 @@ function exchange (peers: FakePeer[], gets: Array<{ peer: string, cids: string[]
   const have = async (p: PeerId, cids: CID[]): Promise<boolean[]> => {
     const fp = find(p)
     if (fp.down === true) throw new Error('connection refused')
-    if (fp.silentMs != null) {
+    if (fp.silent != null) {
+      // answers only once the test lets it, as if its "timeout" came then
       haves.push(fp.name)
-      await new Promise(resolve => setTimeout(resolve, fp.silentMs))
+      await fp.silent
       throw new Error('The operation was aborted due to timeout')
     }
     return await Promise.all(cids.map(async c => await fp.store.has(c)))
@@ -122,11 +123,11 @@ describe('fetching a package from the swarm', () => {
     const store = await copyOf(source, cids.slice(0, Math.floor(cids.length / 2)))
     await fetchPackage({ root, store, exchange: exchange(peers, gets), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: m => logs.push(m), signal: new AbortController().signal, idleMs: 1 })
     expect(store.count).toBe(cids.length)
-    expect(logs.some(l => /liar served a block that does not match/.test(l))).toBe(true)
+    // a wrong block is misbehaviour, not bad luck: the liar is dropped for this package, not benched a while
+    expect(logs.filter(l => l.startsWith('peer liar '))).toEqual([expect.stringMatching(/^peer liar served a block that does not match its CID: block \S+ does not match its hash; it was corrupted or forged; it is no longer a source for this package$/)])
     expect(gets.filter(g => g.peer === 'liar')).toHaveLength(1)
     const asked = new Set(gets.filter(g => g.peer === 'honest').flatMap(g => g.cids))
     for (const held of cids.slice(0, Math.floor(cids.length / 2))) expect(asked.has(held.toString())).toBe(false)
-    expect(BlockHashMismatchError.name).toBe('BlockHashMismatchError')
   })
 
   it('stops when aborted, and notices blocks that arrive in the store meanwhile', async () => {
@@ -185,14 +186,21 @@ describe('fetching a package from the swarm', () => {
 
   it('does not wait round after round for a peer that never answers (cut off by a partition, still connected)', async () => {
     const { root, source, cids } = await packageWithBlocks()
-    const peers: FakePeer[] = [{ name: 'cut-off', store: new MemoryBlockStore(), silentMs: 3000 }, { name: 'a', store: await copyOf(source, cids) }]
+    // the cut-off peer's first answer comes only after the fetch (its timeout, as far as the fetch can tell, never)
+    let answer = (): void => {}
+    const silent = new Promise<void>(resolve => { answer = resolve })
+    const peers: FakePeer[] = [{ name: 'cut-off', store: new MemoryBlockStore(), silent }, { name: 'a', store: await copyOf(source, cids) }]
     const haves: string[] = []
     const store = new MemoryBlockStore()
-    const started = Date.now()
-    await fetchPackage({ root, store, exchange: exchange(peers, [], haves), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1 })
+    try {
+      await fetchPackage({ root, store, exchange: exchange(peers, [], haves), sources: () => peers.map(p => peer(p.name)), onProgress: () => {}, log: () => {}, signal: new AbortController().signal, idleMs: 1 })
+    } finally {
+      answer()
+    }
     expect(store.count).toBe(cids.length)
-    // the package has several levels (several rounds), yet the silent peer cost one grace period, not its timeout per round
-    expect(Date.now() - started).toBeLessThan(1500)
+    // the package has several levels (several rounds), yet the fetch ended while the silent
+    // peer's one "which blocks do you hold" was still out: no round waited for its answer,
+    // and it was not asked again while that was out
     expect(haves).toEqual(['cut-off'])
   })
 

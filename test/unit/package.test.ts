@@ -9,7 +9,8 @@ import {
   DestinationExistsError, DuplicatePathError, ManifestFileMissingError, ManifestMissingError, UnsafePathError, UnsupportedEntryError,
   listPackageFiles, packDirectory, readCar, unpackPackage, walkPackageBlocks, writeCar, CarMalformedError
 } from '../../src/package/index.js'
-import { BlockHashMismatchError, BlockNotFoundError, MemoryBlockStore } from '../../src/store/index.js'
+import { NextToLast } from 'blockstore-fs/sharding'
+import { BlockHashMismatchError, BlockNotFoundError, FsBlockStore, MemoryBlockStore } from '../../src/store/index.js'
 import type { BlockStore } from '../../src/store/index.js'
 import { manifest, samplePackage, tempDir, writeTree } from '../helpers.js'
 
@@ -137,27 +138,26 @@ describe('unpack', () => {
     expect((await fs.stat(path.join(out, 'server.js'))).mode & 0o111).toBe(0)
   })
 
-  it('refuses a tampered or missing block and leaves nothing behind', async () => {
+  it('refuses a block tampered with in the store on disk, and a missing block, and leaves nothing behind', async () => {
     const root = await tempDir()
     const dir = await samplePackage(root)
-    const store = new MemoryBlockStore()
+    const blocksDir = path.join(root, 'blocks')
+    // the daemon's own store: blocks in files, checked against their CIDs when read
+    const store = new FsBlockStore(blocksDir)
     const packed = await packDirectory(dir, store)
     const { cids } = await walkPackageBlocks(packed.cid, store)
     const leaf = cids.find(c => c.code === 0x55) as CID
-    // a store that serves forged bytes for one block, as a hostile peer would
-    const lying: BlockStore = {
-      has: async cid => await store.has(cid),
-      get: async cid => cid.equals(leaf) ? new TextEncoder().encode('evil') : await store.get(cid),
-      put: async (cid, bytes) => await store.put(cid, bytes),
-      delete: async cid => { await store.delete(cid) }
-    }
-    const verifying = new MemoryBlockStore()
-    const checked: BlockStore = { ...lying, get: async cid => { const bytes = await lying.get(cid); await verifying.put(cid, bytes); return bytes } }
+    // one block's file changed after it was stored (a bad disk, a torn write, a hand)
+    const shard = new NextToLast().encode(leaf)
+    await fs.writeFile(path.join(blocksDir, shard.dir, shard.file), 'evil')
     const out = path.join(root, 'out')
-    await expect(unpackPackage(packed.cid, checked, out)).rejects.toThrow(BlockHashMismatchError)
-    await store.delete(leaf)
-    await expect(unpackPackage(packed.cid, store, out)).rejects.toThrow(BlockNotFoundError)
-    expect(await fs.readdir(root)).not.toContain('out')
+    const tampered = await unpackPackage(packed.cid, store, out).then(() => undefined, (err: Error) => err)
+    expect(tampered).toBeInstanceOf(BlockNotFoundError)
+    expect(tampered?.message).toBe(`block ${leaf.toString()} was corrupt on disk and has been dropped`)
+    expect(tampered?.cause).toBeInstanceOf(BlockHashMismatchError)
+    // dropped, so that a fetch asks peers for it again; unpacking now finds it missing
+    expect(await store.has(leaf)).toBe(false)
+    await expect(unpackPackage(packed.cid, store, out)).rejects.toThrow(new BlockNotFoundError(`block ${leaf.toString()} is not held`))
     expect((await fs.readdir(root)).filter(n => n.startsWith('out'))).toEqual([])
   })
 

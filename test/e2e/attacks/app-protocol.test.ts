@@ -3,6 +3,8 @@
  * unknown protocol version, a peer that stalls mid-response, and an answer that cannot
  * be encoded. Each is an error for that one request; the daemons and apps go on.
  */
+import fs from 'node:fs/promises'
+import path from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as lp from 'it-length-prefixed'
@@ -55,10 +57,12 @@ describe('bad input on the app protocol', () => {
     // garbage: an error answer for that request
     const [garbage] = await exchange(hostile, a.addr, '/upgossip/app/kv/1', [new Uint8Array([0xff, 0xfe, 0x00])])
     expect(dagCbor.decode(garbage as Uint8Array)).toMatchObject({ ok: false, error: { name: 'MalformedAppMessageError' } })
-    // oversized: the stream is dropped
-    await expect(exchange(hostile, a.addr, '/upgossip/app/kv/1', [new Uint8Array(1_100_000)])).rejects.toThrow()
+    // oversized: the stream is reset, and a says why
+    await expect(exchange(hostile, a.addr, '/upgossip/app/kv/1', [new Uint8Array(1_100_000)])).rejects.toMatchObject({ name: 'StreamResetError' })
+    await waitFor('a to name the oversized request', async () => (await fs.readFile(path.join(a.dataDir, 'events.jsonl'), 'utf8'))
+      .includes(`app request from ${hostile?.peerId.toString() ?? ''} on /upgossip/app/kv/1 failed: peer sent a message larger than 1049600 bytes`))
     // an unknown version: not negotiated at all
-    await expect(exchange(hostile, a.addr, '/upgossip/app/kv/99', [dagCbor.encode({})])).rejects.toThrow()
+    await expect(exchange(hostile, a.addr, '/upgossip/app/kv/99', [dagCbor.encode({})])).rejects.toMatchObject({ name: 'UnsupportedProtocolError', message: 'protocol selection failed' })
     // an answer that cannot be encoded (a Map): an error for that request only
     const [map] = await exchange(hostile, a.addr, '/upgossip/app/kv/1', [dagCbor.encode({ op: 'map' })])
     expect(dagCbor.decode(map as Uint8Array)).toMatchObject({ ok: false, error: { name: 'UnencodableValueError' } })
