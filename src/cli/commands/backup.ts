@@ -13,6 +13,7 @@ import { DaemonUnreachableError, callDaemon, dataDirOption, resolveEndpoint } fr
 import type { ControlEndpoint } from '../control-client.js'
 import { UsageError, formatBytes, note, say, sayJson } from '../output.js'
 import { buildString } from '../../build-info.js'
+import type { BackupLeaseResult } from '../../daemon/index.js'
 
 /** `--data` names no data directory. */
 export class NotADataDirError extends UpgossipError {
@@ -32,14 +33,7 @@ interface BackupOptions {
 }
 
 /** What the daemon answers to `POST /backup/begin` and `/backup/renew`. */
-interface Lease {
-  lease: string
-  expires: string
-  waitedMs: number
-  peerId: string
-  app: string | null
-  version: string | null
-}
+type Lease = BackupLeaseResult
 
 /** How often a held lease is renewed (the daemon lets one go after 2 minutes without a word). */
 const RENEW_MS = 30_000
