@@ -131,6 +131,16 @@ describe('upgossip check, samples in the new version\'s protocol', () => {
       }]
     })
 
+    // a loss the publisher expects, named as the report names it, is not a problem; a path that is not one is a usage error
+    const accepted = await runCli(['check', broken, '--previous', v1, '--samples', samples, '--accept-loss', '$.ts'])
+    expect(accepted.code, accepted.stdout + accepted.stderr).toBe(0)
+    expect(accepted.stdout).toContain('future SO: 2 samples (1 in protocol 1, 1 in protocol 2), 0 did not survive the round trip')
+    const other = await runCli(['check', broken, '--previous', v1, '--samples', samples, '--accept-loss', '$.text'])
+    expect(other.code).toBe(1)
+    const notPath = await runCli(['check', broken, '--previous', v1, '--samples', samples, '--accept-loss', 'ts'])
+    expect(notPath.code).toBe(2)
+    expect(notPath.stderr).toContain('--accept-loss ts: not a JSON path')
+
     const fixed = await dir('t-v2-fixed', notesVersion(2, KEEPS_TS))
     const ok = await runCli(['check', fixed, '--previous', v1, '--samples', samples])
     expect(ok.code, ok.stdout + ok.stderr).toBe(0)
@@ -255,6 +265,15 @@ describe.skipIf(!hasPython)('upgossip check, process apps (pykv)', () => {
         problems: [`response field $.body.updated differs through the ${kind} SO: 2.0.0's program answers 1700000000, 1.0.0's answer comes back as 0`]
       })])
     }
+  })
+
+  it('accepts the loss of a field the publisher names (--accept-loss): pykv 2.0.0\'s updated, which 1.0.0 keeps no trace of', async () => {
+    const v1 = await pykv('v1', 'x-v1')
+    const v2 = await pykv('v2', 'x-v2', m => { delete m.transform })
+    const samples = path.join(root, 'x-samples.jsonl')
+    await fs.writeFile(samples, line({ protocol: 2, method: 'PUT', path: '/v2/kv/colour', headers: { 'content-type': 'application/json' }, body: { value: 'blue', updated: 1700000000 } }))
+    const r = await runCli(['check', v2, '--previous', v1, '--samples', samples, '--accept-loss', '$.body.updated'])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
   })
 
   it('refuses samples that are not HTTP requests, naming the line', async () => {

@@ -125,9 +125,9 @@ async function answersOf (version: CheckedVersion, samples: Array<Tagged<HttpReq
  * other version's program. The samples of each protocol run in their order, on starts of
  * the programs of their own.
  */
-export async function checkHttpSamples (opts: { previous: CheckedVersion, next: CheckedVersion, sos: Partial<Record<'past' | 'future', string>>, samples: Array<Tagged<HttpRequestMessage>>, work: string }): Promise<HttpSamplesCheck> {
+export async function checkHttpSamples (opts: { previous: CheckedVersion, next: CheckedVersion, accepted?: string[], sos: Partial<Record<'past' | 'future', string>>, samples: Array<Tagged<HttpRequestMessage>>, work: string }): Promise<HttpSamplesCheck> {
   const { previous, next } = opts
-  const versions: SampleVersions = { previous: previous.manifest, next: next.manifest }
+  const versions: SampleVersions = { previous: previous.manifest, next: next.manifest, accepted: opts.accepted }
   const kinds = Object.keys(opts.sos) as Array<'past' | 'future'>
   const result: HttpSamplesCheck = { simulation: {}, problems: 0 }
   const groups: Group[] = []

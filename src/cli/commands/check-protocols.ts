@@ -20,6 +20,18 @@ import type { CheckedSimulationObject, FieldDifference, RoundTripResult, Sample,
 export interface SampleVersions {
   previous: { version: string, protocol: number }
   next: { version: string, protocol: number }
+  /** JSON paths (`$.updated`) whose loss or change the publisher accepts (`--accept-loss`): a difference at or under one is not a problem. */
+  accepted?: string[]
+}
+
+/** True when `path` (`$.a.b`) is at or under a path the publisher accepts. */
+function isAccepted (path: string, versions: SampleVersions): boolean {
+  return (versions.accepted ?? []).some(a => path === a || path.startsWith(`${a}.`) || path.startsWith(`${a}[`))
+}
+
+/** The differences the publisher has not accepted. */
+function notAccepted<T extends FieldDifference> (differences: T[], versions: SampleVersions): T[] {
+  return differences.filter(d => !isAccepted(`$${d.path}`, versions))
 }
 
 /** One sample of `--samples`: its place among the samples (`sample 3` is index 2) and the protocol it is written in. */
@@ -93,8 +105,12 @@ function sidesOf (protocol: number, versions: SampleVersions): { home: string, o
 }
 
 /** A sample's round trip through the SO of `kind` as a mismatch of the report, or undefined when everything came back. */
-export function roundTripMismatch (result: RoundTripResult, tagged: Tagged<unknown>, kind: 'past' | 'future', versions: SampleVersions): Mismatch | undefined {
-  if (result.problems.length === 0) return undefined
+export function roundTripMismatch (found: RoundTripResult, tagged: Tagged<unknown>, kind: 'past' | 'future', versions: SampleVersions): Mismatch | undefined {
+  if (found.problems.length === 0) return undefined
+  // every difference one the publisher accepts: nothing to report (a failure without differences still is)
+  const differences = notAccepted(found.differences, versions)
+  if (found.differences.length > 0 && differences.length === 0) return undefined
+  const result = { ...found, differences }
   if (!inNewProtocol(tagged.protocol, versions)) return { index: tagged.index, problems: result.problems }
   const { home, other } = sidesOf(tagged.protocol, versions)
   const way = `the ${kind} SO (${home} → ${other} → ${home})`
@@ -112,7 +128,8 @@ export function roundTripMismatch (result: RoundTripResult, tagged: Tagged<unkno
  * report (undefined when it does not): `before` that version's own answer, `after` the
  * caller's.
  */
-export function answerMismatch (differences: FieldDifference[], tagged: Tagged<unknown>, kind: 'past' | 'future', versions: SampleVersions): Mismatch | undefined {
+export function answerMismatch (found: FieldDifference[], tagged: Tagged<unknown>, kind: 'past' | 'future', versions: SampleVersions): Mismatch | undefined {
+  const differences = notAccepted(found, versions)
   if (differences.length === 0) return undefined
   if (!inNewProtocol(tagged.protocol, versions)) {
     return { index: tagged.index, problems: differences.map(d => `response ${describeDifference(d)}`) }

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url'
 import type { Command } from 'commander'
 import type { CheckedSimulationObject } from '../../shim/index.js'
 import { UsageError, note, readInput, sayJson } from '../output.js'
+import { collect } from '../program-options.js'
 import type { CheckedVersion } from './check-program.js'
 import { sayCheckReport } from './check-report.js'
 import type { CheckReport } from './check-report.js'
@@ -21,9 +22,10 @@ export function checkCommand (program: Command): void {
     .option('--state <dir>', 'a sample state directory of the previous version (up, and down(up(state)) == state)')
     .option('--samples <file>', 'JSON lines, each in the previous version\'s protocol, or in the one its "protocol": N names (the new version\'s: sent from a new-version peer to a previous-version one and back): {"request": …, "response": …}; for a process app (run) with "wire": "http", HTTP requests {"method", "path", "headers", "body"} with the body as text (or JSON); with "wire": "tcp", one connection each, in the previous version\'s protocol: {"send": "text"}, {"sendBase64": "…"} or {"lines": [ … ]}')
     .option('--classes <release...>', 'instead of <dir>: the releases (bundles or package directories) of several apps, every version before and after their rollouts; checks every "calls" entry against each version of the called app it may meet')
+    .option('--accept-loss <path>', 'a JSON path ($.updated, $.items) whose loss or change through the SOs is expected (an old version keeps no such field): not a problem; repeatable', collect)
     .option('--json', 'print JSON')
     .addHelpText('after', '\nA sample tagged "protocol": N (the new version\'s) goes through each SO to the previous version and\nback; every field that does not survive is named, as a JSON path ($.ts). A process app\'s samples\nare answered by the program of the version whose protocol they are in, then sent through the\nsimulation objects both ways and through them to the other version\'s program (docs/cli.md#check).\nWith --classes, each app starts on its oldest release given; "after" rules on another app with\nfraction 1 keep versions apart (docs/cli.md#several-classes-check---classes).\nExit 1 on any mismatch, or a combination of versions that cannot talk. Examples:\n  $ upgossip check ./kv-v2 --previous kv-1.0.0.car --state ./sample-state --samples samples.jsonl\n  $ echo \'{"protocol": 2, "request": {"action": "set", "k": "colour", "v": "blue"}, "response": {"result": "blue"}}\' >> samples.jsonl\n  $ upgossip check ./kv-v2 --previous kv-1.0.0.car --samples samples.jsonl\n  $ upgossip check --classes store-1.0.0.car store-2.0.0.car client-1.0.0.car ./client-v2')
-    .action(async (dir: string | undefined, opts: { previous?: string, state?: string, samples?: string, classes?: string[], json?: boolean }) => {
+    .action(async (dir: string | undefined, opts: { previous?: string, state?: string, samples?: string, acceptLoss?: string[], classes?: string[], json?: boolean }) => {
       if (opts.classes != null) {
         const extra = [dir == null ? undefined : `<dir> (${dir})`, ...(['previous', 'state', 'samples'] as const).map(o => opts[o] == null ? undefined : `--${o}`)].filter(o => o != null)
         if (extra.length > 0) throw new UsageError(`--classes checks the releases it names alone; drop ${extra.join(', ')}`)
@@ -40,7 +42,7 @@ export function checkCommand (program: Command): void {
 }
 
 /** Check `dir` against its previous version (`check DIR --previous …`). */
-async function checkVersion (dir: string, opts: { previous: string, state?: string, samples?: string, json?: boolean }): Promise<void> {
+async function checkVersion (dir: string, opts: { previous: string, state?: string, samples?: string, acceptLoss?: string[], json?: boolean }): Promise<void> {
   const { MemoryBlockStore } = await import('../../store/index.js')
   const { packDirectory, unpackPackage } = await import('../../package/index.js')
   const { readBundle } = await import('../../release/index.js')
@@ -69,7 +71,8 @@ async function checkVersion (dir: string, opts: { previous: string, state?: stri
       report.transform = m.transform == null ? 'no transform: the state directory is carried over as is' : 'not exercised: give --state DIR'
     }
 
-    const versions = { previous: previous.manifest, next: m }
+    for (const p of opts.acceptLoss ?? []) if (!/^\$([.[]|$)/.test(p)) throw new UsageError(`--accept-loss ${p}: not a JSON path; write it as the report does, from $ (e.g. $.updated)`)
+    const versions = { previous: previous.manifest, next: m, accepted: opts.acceptLoss }
     const samples = await readSamples(opts.samples, m, versions)
     // a process app's SOs are run again as the daemon runs them: in a worker, from their file
     const processSos: Partial<Record<'past' | 'future', string>> = {}
@@ -104,7 +107,7 @@ async function checkVersion (dir: string, opts: { previous: string, state?: stri
         const checkedVersions: { previous: CheckedVersion, next: CheckedVersion } = { previous: { manifest: previous.manifest, packageDir: previousDir, state: opts.state }, next: { manifest: m, packageDir: dir, state: nextState } }
         const programs = path.join(work, 'programs')
         const checked = samples.kind === 'http'
-          ? await (await import('./check-http.js')).checkHttpSamples({ ...checkedVersions, sos: processSos, samples: samples.samples, work: programs })
+          ? await (await import('./check-http.js')).checkHttpSamples({ ...checkedVersions, accepted: opts.acceptLoss, sos: processSos, samples: samples.samples, work: programs })
           : await (await import('./check-tcp.js')).checkTcpSamples({ ...checkedVersions, sos: processSos, samples: samples.samples.map(s => s.sample), work: programs })
         report.samples = checked.answered
         if ('answeredInNew' in checked) report.newProtocolSamples = checked.answeredInNew
