@@ -51,6 +51,8 @@ export const MEANINGS: Record<string, string> = {
   freezeAfter: 'how long this peer may hear no status beat and no release from any other peer before it says it may be cut off (`status.freshness`, a `freeze-suspected` event, `upgossip_frozen` 1; [SECURITY.md](SECURITY.md)).',
   fetchRetry: 'how long a package fetch that failed for a local reason (a [full disk](#a-full-disk)) waits before it tries again.',
   stopTimeout: 'how long a planned stop (SIGTERM, SIGINT) lets a switch in progress finish or roll back before it cuts it short; one cut short is undone on the next start and tried again, [not counted as an interruption](#planned-stops-and-restarts). Keep it below the service manager\'s stop timeout.',
+  logMaxBytes: 'bytes `events.jsonl` and `app.log` may each hold before they are moved aside (`events.1.jsonl`, `app.1.log`, the older ones shifted up); default 16 MiB (16777216), at least 64 KiB. `history` reads across them.',
+  logFiles: 'old files of each log kept beside it, default 4; the oldest goes when another is moved aside. With the defaults a peer\'s logs take at most 2 × 5 × 16 MiB.',
   config: 'read these options from a JSON file (below); values given on the command line win.',
   printUnit: 'print a systemd service unit that runs the daemon with the other options given, and exit ([Running as a service](#running-as-a-service)).',
   user: 'with `--print-unit`: the user the service runs as.',

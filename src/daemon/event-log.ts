@@ -8,6 +8,8 @@
 import fs from 'node:fs'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
+import { DEFAULT_LOG_LIMIT, rotateSync } from '../store/index.js'
+import type { LogLimit } from '../store/index.js'
 
 /** Severity of an event. */
 export type EventLevel = 'info' | 'warn' | 'error'
@@ -43,28 +45,51 @@ export class EventLog {
   private readonly clock: Clock
   private readonly quiet: boolean
   private readonly journal: boolean
+  private readonly limit: LogLimit
+  /** Bytes in the current file. */
+  private size = 0
   /** Lines that could not be written since the last one that was, and the last error. */
   private lost = 0
   private lostWhy = ''
 
-  constructor (file: string, options: { clock?: Clock, quiet?: boolean, journal?: boolean } = {}) {
+  constructor (file: string, options: { clock?: Clock, quiet?: boolean, journal?: boolean, limit?: LogLimit } = {}) {
     this.file = file
     this.stream = this.open()
     this.clock = options.clock ?? systemClock
     this.quiet = options.quiet ?? false
     this.journal = options.journal ?? stderrIsJournal()
+    this.limit = options.limit ?? DEFAULT_LOG_LIMIT
     // whoever reads our stderr may go away; the daemon must not die of EPIPE
     process.stderr.on('error', () => {})
   }
 
   private open (): fs.WriteStream {
-    const stream = fs.createWriteStream(this.file, { flags: 'a', mode: 0o600 })
+    try {
+      this.size = fs.statSync(this.file).size
+    } catch {
+      this.size = 0
+    }
+    // opened at once, not when the stream gets to it: a rotation's rename must find the file open
+    let fd: number | undefined
+    try {
+      fd = fs.openSync(this.file, 'a', 0o600)
+    } catch {}
+    const stream = fd == null ? fs.createWriteStream(this.file, { flags: 'a', mode: 0o600 }) : fs.createWriteStream(this.file, { fd })
     // a failed write destroys the stream; the next event opens the file again
     stream.on('error', () => {})
     return stream
   }
 
   private write (line: string): void {
+    // past its size, the file is moved aside (events.1.jsonl, …): `history` reads them all
+    if (this.size > 0 && this.size + Buffer.byteLength(line) > this.limit.maxBytes) {
+      this.stream.end()
+      try {
+        rotateSync(this.file, this.limit.keep)
+      } catch {}
+      this.stream = this.open()
+    }
+    this.size += Buffer.byteLength(line)
     if (this.stream.destroyed) {
       this.stream = this.open()
       if (this.lost > 0) {

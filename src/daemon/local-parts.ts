@@ -76,7 +76,7 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
     const tightened = await restrictDataDir(options.data)
     loosenedMode = tightened.from
     const dataDir = new DataDir(options.data)
-    events = new EventLog(dataDir.events, { clock })
+    events = new EventLog(dataDir.events, { clock, limit: options.logLimit })
     if (tightened.from != null) events.warn('data-dir-mode', `data directory ${options.data} had mode ${octal(tightened.from)}; set to 0700, so that only its owner can read the peer's key, state and logs`, { from: octal(tightened.from) })
     if (tightened.error != null) events.warn('data-dir-mode', `data directory ${options.data} has mode ${octal(tightened.mode)}, open to other users, and could not be set to 0700: ${tightened.error}`, { from: octal(tightened.mode) })
     if (lock.tookOver != null) events.warn('lock-taken-over', describeTakeOver(options.data, lock.tookOver), { why: lock.tookOver.why, ...lock.tookOver.holder })

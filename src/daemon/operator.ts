@@ -14,6 +14,7 @@ import type { OperatorControls } from './controls.js'
 import { ProtocolCallError, UnknownReleaseError } from './errors.js'
 import { RolloutRefusedError } from './rollout.js'
 import type { EventLog } from './event-log.js'
+import { DEFAULT_LOG_LIMIT, rotatedFiles } from '../store/index.js'
 
 /** Event types that make up `upgossip history`. */
 const HISTORY_TYPES = new Set(['installed', 'upgrade-started', 'upgrade-committed', 'upgrade-failed', 'upgrade-rolled-back', 'upgrade-interrupted', 'upgrade-recovered', 'writes-lost', 'install-failed', 'app-failed', 'release-refused', 'approved', 'held', 'resumed'])
@@ -41,6 +42,8 @@ export interface OperatorComponents {
 /** Options of the operator's commands. */
 export interface OperatorInit {
   callTimeoutMs: number
+  /** Old files of the event log kept (`history` reads them too). */
+  logFiles?: number
 }
 
 /** Find a release by id or `APP@VERSION` in `book`; throws {@link UnknownReleaseError}. */
@@ -53,9 +56,10 @@ export function findRelease (book: Pick<ReleaseBook, 'list' | 'get'>, ref: strin
   return entry
 }
 
-/** Read `upgossip history` from an event log file: this peer's upgrades, rollbacks and failures, oldest first. */
-export async function readHistory (eventsFile: string): Promise<Array<Record<string, unknown>>> {
-  const text = await fs.readFile(eventsFile, 'utf8').catch(() => '')
+/** Read `upgossip history` from an event log and the files it was rotated into: this peer's upgrades, rollbacks and failures, oldest first. */
+export async function readHistory (eventsFile: string, keep = DEFAULT_LOG_LIMIT.keep): Promise<Array<Record<string, unknown>>> {
+  let text = ''
+  for (const file of await rotatedFiles(eventsFile, keep)) text += await fs.readFile(file, 'utf8').catch(() => '') + '\n'
   const out: Array<Record<string, unknown>> = []
   for (const line of text.split('\n')) {
     if (line === '') continue
@@ -112,7 +116,7 @@ export class Operator {
 
   /** `upgossip history`. */
   async history (): Promise<Array<Record<string, unknown>>> {
-    return await readHistory(this.c.eventsFile)
+    return await readHistory(this.c.eventsFile, this.init.logFiles)
   }
 
   /**

@@ -12,6 +12,8 @@ import { UpgossipError } from '../errors.js'
 import { isBootstrapAddress } from '../net/bootstrap-address.js'
 import { MAX_IDLE_BEAT_MS } from '../net/status-beat.js'
 import { describeSchemaIssues, readJsonFile, safeParse } from '../schema.js'
+import { DEFAULT_LOG_LIMIT } from '../store/index.js'
+import type { LogLimit } from '../store/index.js'
 
 /** The daemon's options or config file are invalid. */
 export class DaemonConfigError extends UpgossipError {
@@ -62,7 +64,11 @@ export const DaemonConfigSchema = z.strictObject({
   /** How long a fetch that failed for a local reason (a full disk) waits before it tries again. */
   fetchRetry: duration.optional(),
   /** How long a planned stop (SIGTERM, SIGINT) lets a switch in progress finish or roll back before it cuts it short (default 60s). */
-  stopTimeout: duration.optional()
+  stopTimeout: duration.optional(),
+  /** Bytes `events.jsonl` and `app.log` may each hold before they are moved aside (default 16 MiB). */
+  logMaxBytes: z.number().int().min(64 * 1024).optional(),
+  /** Old files of each log kept beside it (default 4). */
+  logFiles: z.number().int().min(1).max(100).optional()
 })
 
 /** Options as given. */
@@ -103,6 +109,8 @@ export interface DaemonOptions {
   freezeAfterMs: number
   fetchRetryMs: number
   stopTimeoutMs: number
+  /** How big each log grows, and how many old files of it stay. */
+  logLimit: LogLimit
 }
 
 /** A TCP listening address: a host (an IP address or a name) and a port (0: a free one). */
@@ -210,6 +218,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     callTimeoutMs: parseDuration(o.callTimeout ?? '30s'),
     freezeAfterMs: parseDuration(o.freezeAfter ?? '5m'),
     fetchRetryMs: parseDuration(o.fetchRetry ?? '30s'),
-    stopTimeoutMs: parseDuration(o.stopTimeout ?? '60s')
+    stopTimeoutMs: parseDuration(o.stopTimeout ?? '60s'),
+    logLimit: { maxBytes: o.logMaxBytes ?? DEFAULT_LOG_LIMIT.maxBytes, keep: o.logFiles ?? DEFAULT_LOG_LIMIT.keep }
   }
 }

@@ -70,6 +70,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     peerId: self(),
     config: local.appConfig,
     logFile: dataDir.appLog,
+    logLimit: o.logLimit,
     onRoute: async (peer, app) => await shim.route(peer, app),
     onSend: async (peer, version, request, app) => await shim.send(peer, version, request, app),
     onPeers: app => view.list().filter(e => e.beat.app === (app ?? nodeState.app)).map(e => e.peerId),
@@ -139,6 +140,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     log: events,
     fault: process.env.UPGOSSIP_FAULT,
     transformLimitMs: o.transformLimitMs,
+    logLimit: o.logLimit,
     runningSince: () => nodeState.state.since
   })
   const rollout: Rollout = new Rollout({
@@ -230,7 +232,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     }
   })
   const backupPause = new BackupPause({ rollout, events, clock })
-  const operator = new Operator({ book, controls: local.controls, rollout, host, events, changes, clock, self, eventsFile: dataDir.events, backup: backupPause }, { callTimeoutMs: o.callTimeoutMs })
+  const operator = new Operator({ book, controls: local.controls, rollout, host, events, changes, clock, self, eventsFile: dataDir.events, backup: backupPause }, { callTimeoutMs: o.callTimeoutMs, logFiles: o.logLimit.keep })
   /** One full collection once the daemon is quiet after its start, a fetch or an upgrade. */
   const settle = new MemorySettle({ busy: () => downloads.size > 0 || engine.inProgress != null })
   return { ...local, node, exchange, sync, gossip, view, keeper, admission, antiEntropy, staging, publishing, beats, status, host, proxy, shim, engine, releases, rollout, operator, backupPause, settle }

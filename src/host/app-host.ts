@@ -16,6 +16,7 @@ import { ProcessApp } from './process-app.js'
 import type { RunSpec } from './process-app.js'
 import { TcpProcessApp } from './tcp-app.js'
 import type { Pipe } from './tcp-app.js'
+import type { LogLimit } from '../store/index.js'
 
 /** Requests held during a switch went over their bound (count or time). */
 export class RequestHoldOverflowError extends UpgossipError {
@@ -47,6 +48,8 @@ export interface AppHostInit {
   peerId: string
   config: unknown
   logFile: string
+  /** How big `logFile` grows before it is moved aside, and how many old ones stay (default 16 MiB, 4). */
+  logLimit?: LogLimit
   onRoute: AppProcessInit['onRoute']
   onSend: AppProcessInit['onSend']
   onPeers: AppProcessInit['onPeers']
@@ -126,14 +129,14 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     this.spec = spec
     this.supervising = false
     this.failedReason = undefined
-    const { peerId, logFile, onRoute, onSend, env } = this.init
-    const processInit = { ...spec, peerId, logFile, onRoute, onSend, env, proxyUrl: this.init.proxyUrl?.() ?? '', groupFile: this.init.groupFile }
+    const { peerId, logFile, logLimit, onRoute, onSend, env } = this.init
+    const processInit = { ...spec, peerId, logFile, logLimit, onRoute, onSend, env, proxyUrl: this.init.proxyUrl?.() ?? '', groupFile: this.init.groupFile }
     const onOpenBytes = this.init.onOpenBytes ?? (async () => { throw new WrongWireError('this daemon opens no byte streams') })
     const proc: AppRun = spec.run?.wire === 'tcp'
       ? new TcpProcessApp({ ...processInit, run: spec.run, onOpenBytes, activity: this.activity })
       : spec.run != null
         ? new ProcessApp({ ...processInit, run: spec.run })
-        : new AppProcess({ ...spec, main: spec.main ?? '', config: this.init.config, peerId, logFile, onRoute, onSend, onPeers: this.init.onPeers, env })
+        : new AppProcess({ ...spec, main: spec.main ?? '', config: this.init.config, peerId, logFile, logLimit, onRoute, onSend, onPeers: this.init.onPeers, env })
     this.proc = proc
     proc.on('spoken', spoken => { if (this.proc === proc) this.emit('spoken', spoken) })
     // while a switch verifies the version, the engine watches it; after that, the host reports

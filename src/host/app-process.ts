@@ -11,6 +11,8 @@ import { RemoteNamedError, UpgossipError } from '../errors.js'
 import { IPC_PROTOCOL_VERSION, isAppMessage } from '../ipc/index.js'
 import type { HostMessage, IpcError, Route, SimulationSpec } from '../ipc/index.js'
 import { AppRun } from './app-run.js'
+import { RotatingWriter } from '../store/index.js'
+import type { LogLimit } from '../store/index.js'
 
 export { AppUnhealthyError } from './app-run.js'
 
@@ -49,6 +51,8 @@ export interface AppProcessInit {
   config: unknown
   peerId: string
   logFile: string
+  /** How big `logFile` grows before it is moved aside, and how many old ones stay (default 16 MiB, 4). */
+  logLimit?: LogLimit
   /** The app's protocol version. */
   protocol: number
   /** Simulation objects to load at start. */
@@ -70,7 +74,7 @@ export class AppProcess extends AppRun {
   private child: ChildProcess | undefined
   private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
   private nextId = 1
-  private log: fs.WriteStream | undefined
+  private log: RotatingWriter | undefined
   private stopping = false
   private shutdownDone: (() => void) | undefined
   private readonly outgoing = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
@@ -99,8 +103,7 @@ export class AppProcess extends AppRun {
     const { packageDir, main, logFile } = this.init
     fs.mkdirSync(this.init.stateDir, { recursive: true })
     fs.mkdirSync(path.dirname(logFile), { recursive: true })
-    this.log = fs.createWriteStream(logFile, { flags: 'a' })
-    this.log.on('error', () => {})
+    this.log = new RotatingWriter(logFile, this.init.logLimit)
     this.log.write(`--- ${new Date().toISOString()} starting ${this.init.app}@${this.init.version}\n`)
     const child = fork(path.join(packageDir, ...main.split('/')), [], {
       cwd: packageDir,

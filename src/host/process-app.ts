@@ -20,6 +20,8 @@ import { MalformedHttpMessageError, printableResponse, toHttpRequest, toHttpResp
 import { SimulationRunner } from './so-runner.js'
 import type { HttpRequestHead, HttpRequestMessage, HttpResponseMessage } from './http-message.js'
 import { recordGroup, forgetGroup, signalGroup } from './process-group.js'
+import { RotatingWriter } from '../store/index.js'
+import type { LogLimit } from '../store/index.js'
 
 export { ProcessAppError }
 
@@ -43,6 +45,8 @@ export interface ProcessAppInit {
   healthPath?: string
   peerId: string
   logFile: string
+  /** How big `logFile` grows before it is moved aside, and how many old ones stay (default 16 MiB, 4). */
+  logLimit?: LogLimit
   /** `UPGOSSIP_PROXY`: the daemon's proxy with its credentials. */
   proxyUrl: string
   /** Where the process group is recorded, so a daemon that died does not leave it running. */
@@ -79,7 +83,7 @@ async function freePort (): Promise<number> {
 export class ProcessApp extends AppRun {
   readonly init: ProcessAppInit
   private child: ChildProcess | undefined
-  protected log: fs.WriteStream | undefined
+  protected log: RotatingWriter | undefined
   private poll: NodeJS.Timeout | undefined
   private failedChecks = 0
   private stopping = false
@@ -119,8 +123,7 @@ export class ProcessApp extends AppRun {
     this.started = true
     fs.mkdirSync(this.init.stateDir, { recursive: true })
     fs.mkdirSync(path.dirname(this.init.logFile), { recursive: true })
-    this.log = fs.createWriteStream(this.init.logFile, { flags: 'a' })
-    this.log.on('error', () => {})
+    this.log = new RotatingWriter(this.init.logFile, this.init.logLimit)
     this.boot().catch((err: Error) => { this.end(null, null, `could not start: ${err.message}`) })
   }
 

@@ -12,8 +12,8 @@ import type { AppHost, AppSpec, SimulationSpec } from '../host/index.js'
 import type { Manifest } from '../package/index.js'
 import { readJournal, writeJournal } from './journal.js'
 import type { Journal, UpgradeAttempt, UpgradeStep } from './journal.js'
-import { copyTree, fsyncTree, removeTree, setWritable } from '../store/index.js'
-import type { DataDir } from '../store/index.js'
+import { DEFAULT_LOG_LIMIT, copyTree, fsyncTree, removeTree, rotateIfFull, setWritable } from '../store/index.js'
+import type { DataDir, LogLimit } from '../store/index.js'
 import { runTransform } from './transform.js'
 
 /** An upgrade could not run at all (another is running, a package is missing). */
@@ -61,6 +61,8 @@ export interface UpgradeEngineInit {
   drainMs?: number
   /** Time limit of a transform. */
   transformLimitMs?: number
+  /** How big `app.log` (where transforms write) grows before it is moved aside. */
+  logLimit?: LogLimit
   /** Since when the running version has run (ms), to name the window whose writes a rollback without `down` loses. */
   runningSince?: () => number | null
 }
@@ -265,6 +267,8 @@ export class UpgradeEngine {
   private async transform (from: InstalledRelease, to: InstalledRelease, kind: UpgradeAttempt['kind'], snapshot: string): Promise<void> {
     const target = this.stateDir(to.id)
     const logFile = this.init.dataDir.appLog
+    // a transform writes to the file itself: it is moved aside before, if full
+    rotateIfFull(logFile, this.init.logLimit ?? DEFAULT_LOG_LIMIT)
     const groupFile = this.init.dataDir.transformGroup
     if (kind === 'upgrade') {
       const up = to.manifest.transform?.up

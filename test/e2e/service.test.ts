@@ -49,6 +49,24 @@ describe('as a service', () => {
     expect(verified.stderr.split('\n').filter(l => l.includes(file))).toEqual([])
   })
 
+  it('keeps its logs bounded: app.log moved aside past logMaxBytes, logFiles old ones kept, the newest lines in app.log', async () => {
+    net = await TestNet.create({ logMaxBytes: 65536, logFiles: 2 })
+    // a TCP app that writes 4000 lines (about 240 KB) before it listens
+    const program = "import os, socket, time\nfor i in range(4000): print('line', i, 'x' * 50, flush=True)\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('127.0.0.1', int(os.environ['UPGOSSIP_PORT'])))\ns.listen()\ntime.sleep(600)\n"
+    const noisy = await net.releaseFiles({ 'upgossip.json': JSON.stringify({ app: 'kv', version: '1.0.0', protocol: 1, run: { command: ['python3', 'noisy.py'], wire: 'tcp' } }), 'noisy.py': program })
+    const a = await net.start('a', ['--install', noisy.file])
+    await a.waitVersion('1.0.0')
+    const log = path.join(a.dataDir, 'app.log')
+    await waitFor('the last line in app.log', async () => (await fs.readFile(log, 'utf8')).includes('line 3999 '))
+    for (const name of ['app.log', 'app.1.log', 'app.2.log']) expect((await fs.stat(path.join(a.dataDir, name))).size).toBeLessThanOrEqual(65536)
+    await expect(fs.stat(path.join(a.dataDir, 'app.3.log'))).rejects.toThrow(/ENOENT/)
+    // the lines kept are the newest, in order, across the files
+    const kept = (await Promise.all(['app.2.log', 'app.1.log', 'app.log'].map(async n => await fs.readFile(path.join(a.dataDir, n), 'utf8')))).join('')
+    const numbers = kept.split('\n').filter(l => l.startsWith('line ')).map(l => Number(l.split(' ')[1]))
+    expect(numbers.at(-1)).toBe(3999)
+    expect(numbers).toEqual(numbers.map((_, i) => (numbers[0] ?? 0) + i))
+  })
+
   it('stderr lines carry the full UTC time; with stderr on the journal, the priority and no time', async () => {
     net = await TestNet.create()
     const v1 = await net.releaseFiles(kvVersion('1.0.0', 'v1'))
