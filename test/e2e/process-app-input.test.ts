@@ -131,11 +131,11 @@ describe.skipIf(!hasPython)('bad input to process apps', () => {
     await oneAppProcess(a)
     await oneAppProcess(b)
 
-    // 6.0.0 runs as ./server.py, packed without its executable bit: each daemon sets it when it unpacks
+    // 6.0.0 runs as ./server.py, packed without its executable bit: each daemon sets it (for its owner only) when it unpacks
     const good = await n.releaseFiles(pyKv('6.0.0', 1, { run: { command: ['./server.py'], wire: 'http' } }, { 'server.py': `#!/usr/bin/env python3\n${pyServer(1)}` }))
     await publish(a, good.file)
     for (const p of [a, b]) await p.waitVersion('6.0.0')
-    for (const p of [a, b]) expect((await fs.stat(path.join(p.dataDir, 'packages', good.id, 'server.py'))).mode & 0o777).toBe(0o755)
+    for (const p of [a, b]) expect((await fs.stat(path.join(p.dataDir, 'packages', good.id, 'server.py'))).mode & 0o777).toBe(0o700)
     expect(JSON.parse((await viaProxy(proxyOf(a), 'GET', `http://${bHost}/kv/k`)).body)).toEqual({ key: 'k', value: 'on b', version: '6.0.0' })
     for (const p of [a, b]) await oneAppProcess(p)
   })
