@@ -75,7 +75,8 @@ describe('rollout status', () => {
     expect(text.code, text.stderr).toBe(0)
     expect(text.stdout).toContain('rollout of kv to 2.0.0')
     expect(text.stdout).toMatch(/2\.0\.0 ×1, 1\.0\.0 ×2/)
-    expect(text.stdout).toMatch(new RegExp(`${shortPeerId(b.peerId)} +kv +1\\.0\\.0 +running +100% +- +approve`))
+    // the UPGOSSIP column: the build of each peer's daemon
+    expect(text.stdout).toMatch(new RegExp(`${shortPeerId(b.peerId)} +kv +1\\.0\\.0 +running +100% +- +0\\.1\\.0 \\(([0-9a-f]{7,}|unknown)\\) +approve`))
     expect(text.stdout).toMatch(new RegExp(`${shortPeerId(c.peerId)} .* hold: held by the operator`))
 
     // --watch --json: one JSON line per change, until Ctrl-C (exit 0)
