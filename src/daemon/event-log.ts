@@ -8,7 +8,7 @@
 import fs from 'node:fs'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
-import { DEFAULT_LOG_LIMIT, rotateSync } from '../store/index.js'
+import { DEFAULT_LOG_LIMIT, openAppend, rotateIfOver } from '../store/index.js'
 import type { LogLimit } from '../store/index.js'
 
 /** Severity of an event. */
@@ -64,32 +64,17 @@ export class EventLog {
   }
 
   private open (): fs.WriteStream {
-    try {
-      this.size = fs.statSync(this.file).size
-    } catch {
-      this.size = 0
-    }
-    // opened at once, not when the stream gets to it: a rotation's rename must find the file open
-    let fd: number | undefined
-    try {
-      fd = fs.openSync(this.file, 'a', 0o600)
-    } catch {}
-    const stream = fd == null ? fs.createWriteStream(this.file, { flags: 'a', mode: 0o600 }) : fs.createWriteStream(this.file, { fd })
+    const { stream, size } = openAppend(this.file)
+    this.size = size
     // a failed write destroys the stream; the next event opens the file again
-    stream.on('error', () => {})
     return stream
   }
 
   private write (line: string): void {
     // past its size, the file is moved aside (events.1.jsonl, …): `history` reads them all
-    if (this.size > 0 && this.size + Buffer.byteLength(line) > this.limit.maxBytes) {
-      this.stream.end()
-      try {
-        rotateSync(this.file, this.limit.keep)
-      } catch {}
-      this.stream = this.open()
-    }
-    this.size += Buffer.byteLength(line)
+    const bytes = Buffer.byteLength(line);
+    ({ stream: this.stream, size: this.size } = rotateIfOver(this.file, this.stream, this.size, bytes, this.limit))
+    this.size += bytes
     if (this.stream.destroyed) {
       this.stream = this.open()
       if (this.lost > 0) {

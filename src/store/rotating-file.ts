@@ -64,6 +64,38 @@ export async function rotatedFiles (file: string, keep: number): Promise<string[
 }
 
 /**
+ * An append stream onto `file`, opened at once (not when the stream gets to it: a
+ * rotation's rename must find the file open), with the bytes the file holds already.
+ * Errors are swallowed on the stream: its owner sees it `destroyed`.
+ */
+export function openAppend (file: string, mode = 0o600): { stream: fs.WriteStream, size: number } {
+  let size = 0
+  try {
+    size = fs.statSync(file).size
+  } catch {}
+  let fd: number | undefined
+  try {
+    fd = fs.openSync(file, 'a', mode)
+  } catch {}
+  const stream = fd == null ? fs.createWriteStream(file, { flags: 'a', mode }) : fs.createWriteStream(file, { fd })
+  stream.on('error', () => {})
+  return { stream, size }
+}
+
+/**
+ * When `bytes` more would take a log of `size` past its limit (a file holding nothing takes
+ * them whatever their size): end `stream`, move the file aside, and open it again, empty.
+ */
+export function rotateIfOver (file: string, stream: fs.WriteStream, size: number, bytes: number, limit: LogLimit, mode = 0o600): { stream: fs.WriteStream, size: number } {
+  if (size === 0 || size + bytes <= limit.maxBytes) return { stream, size }
+  stream.end()
+  try {
+    rotateSync(file, limit.keep)
+  } catch {}
+  return openAppend(file, mode)
+}
+
+/**
  * A writable stream onto a log file that moves it aside when a write would take it past
  * `maxBytes`. Write errors (a full disk) are swallowed: a log must never stop what it logs.
  */
@@ -79,31 +111,12 @@ export class RotatingWriter extends Writable {
     this.file = file
     this.limit = limit
     this.mode = mode
-    fs.mkdirSync(path.dirname(file), { recursive: true })
-    this.size = fs.existsSync(file) ? fs.statSync(file).size : 0
-    this.out = this.open()
-  }
-
-  private open (): fs.WriteStream {
-    // opened at once: a rotation's rename must find the file open, not a path it opens later
-    let fd: number | undefined
-    try {
-      fd = fs.openSync(this.file, 'a', this.mode)
-    } catch {}
-    const out = fd == null ? fs.createWriteStream(this.file, { flags: 'a', mode: this.mode }) : fs.createWriteStream(this.file, { fd })
-    out.on('error', () => {})
-    return out
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    ({ stream: this.out, size: this.size } = openAppend(file, mode))
   }
 
   override _write (chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    if (this.size > 0 && this.size + chunk.byteLength > this.limit.maxBytes) {
-      this.out.end()
-      try {
-        rotateSync(this.file, this.limit.keep)
-      } catch {}
-      this.out = this.open()
-      this.size = 0
-    }
+    ({ stream: this.out, size: this.size } = rotateIfOver(this.file, this.out, this.size, chunk.byteLength, this.limit, this.mode))
     this.size += chunk.byteLength
     this.out.write(chunk, () => { done() })
   }

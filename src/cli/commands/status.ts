@@ -16,8 +16,6 @@ function ago (iso: string): string {
   return s < 120 ? `${s}s ago` : `${Math.round(s / 60)}m ago`
 }
 
-const short = shortId
-
 /** A schedule rule in one line: `rolling max=1`, `window daily=02:00-04:00 tz=UTC`. */
 function ruleText (rule: Record<string, unknown>): string {
   return [String(rule.rule), ...Object.entries(rule).filter(([k]) => k !== 'rule').map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)].join(' ')
@@ -50,7 +48,7 @@ function renderPeers (s: DaemonStatus): string[] {
     const versions = [...(app === s.app ? [s.version] : []), ...peers.map(p => p.version ?? null)]
     if (several) lines.push(`  ${app}: ${versions.length} peer${versions.length === 1 ? '' : 's'}${app === s.app ? ' with this one' : ''} — ${versionCounts(versions)}`)
     for (const p of peers) {
-      lines.push(`${several ? '    ' : '  '}${short(p.peerId).padEnd(18)} ${`${p.app ?? '-'} ${p.version ?? ''}`.padEnd(16)} ${p.state.padEnd(11)} ${p.connected ? 'connected' : '         '}  seen ${ago(p.seen)}`)
+      lines.push(`${several ? '    ' : '  '}${shortId(p.peerId).padEnd(18)} ${`${p.app ?? '-'} ${p.version ?? ''}`.padEnd(16)} ${p.state.padEnd(11)} ${p.connected ? 'connected' : '         '}  seen ${ago(p.seen)}`)
     }
   }
   return lines
@@ -76,7 +74,7 @@ export function renderStatus (s: DaemonStatus): string[] {
   for (const r of s.releases) {
     const pct = r.size === 0 ? 100 : Math.floor((100 * r.have) / r.size)
     const extra = r.waitingOn != null ? ` waiting on ${r.waitingOn}` : r.reason != null ? ` — ${r.reason}` : ''
-    lines.push(`  ${`${r.app} ${r.version}`.padEnd(16)} ${r.state.padEnd(11)} ${String(pct).padStart(3)}%  ${bytes(r.have).padStart(9)} / ${bytes(r.size).padEnd(9)}  ${short(r.id)}${extra}`)
+    lines.push(`  ${`${r.app} ${r.version}`.padEnd(16)} ${r.state.padEnd(11)} ${String(pct).padStart(3)}%  ${bytes(r.have).padStart(9)} / ${bytes(r.size).padEnd(9)}  ${shortId(r.id)}${extra}`)
     // why it waits, in words, under the release that waits
     if (r.waitingOn != null && r.reason != null) lines.push(`${' '.repeat(19)}${r.reason}`)
   }
