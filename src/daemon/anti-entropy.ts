@@ -11,6 +11,7 @@ import type { PauseBook, ReleaseBook, ReleasesTopicMessage, TrustStore } from '.
 import type { Clock } from '../clock.js'
 import type { Admission } from './admission.js'
 import type { EventLog } from './event-log.js'
+import type { DaemonMetrics } from './metrics.js'
 import type { NodeStateStore } from './node-state.js'
 import type { TurnedDown } from './turned-down.js'
 
@@ -31,6 +32,7 @@ export interface AntiEntropyComponents {
   nodeState: Pick<NodeStateStore, 'floor'>
   turnedDown: Pick<TurnedDown, 'has'>
   events: Pick<EventLog, 'info'>
+  metrics: Pick<DaemonMetrics, 'sync'>
   clock: Clock
 }
 
@@ -129,7 +131,9 @@ export class AntiEntropy {
         const { verdict, rotated, retry } = await this.c.admission.take(bytes, { kind: 'sync', from: key })
         return { rejected: verdict.kind === 'rejected', rotated, trustDependent: retry }
       })
+      this.c.metrics.sync('ok')
     } catch (err) {
+      this.c.metrics.sync('failed')
       if (!this.stopped) this.c.events.info('sync-failed', `sync with ${key} failed: ${(err as Error).message}`)
     } finally {
       this.syncing.delete(key)

@@ -52,6 +52,7 @@ export class DaemonMetrics implements NetMetrics {
   private readonly blockRequestsTotal = new Counter({ name: 'upgossip_block_requests_total', help: 'Block-exchange requests answered, by kind (have: which blocks are held; wait: the same, asked to wait for a block when none is held; get: send blocks)', labelNames: ['kind'], registers: [this.registry] })
   private readonly gossipTotal = new Counter({ name: 'upgossip_gossip_messages_total', help: 'Gossip messages by topic and validation result', labelNames: ['topic', 'result'], registers: [this.registry] })
   private readonly refusalsTotal = new Counter({ name: 'upgossip_refusals_total', help: 'Inputs refused, by error name', labelNames: ['error'], registers: [this.registry] })
+  private readonly syncsTotal = new Counter({ name: 'upgossip_syncs_total', help: 'Anti-entropy syncs this peer asked another for, by result (ok: the answer was taken in; failed: no answer, or a forged frame ended it)', labelNames: ['result'], registers: [this.registry] })
   private readonly rotationsTotal = new Counter({ name: 'upgossip_trust_rotations_total', help: 'Trust rotations adopted, and refused by error name', labelNames: ['result', 'error'], registers: [this.registry] })
   readonly peers = new Gauge({ name: 'upgossip_connected_peers', help: 'Peers connected now', registers: [this.registry] })
   readonly viewSize = new Gauge({ name: 'upgossip_network_view_peers', help: 'Peers in the network view', registers: [this.registry] })
@@ -138,6 +139,11 @@ export class DaemonMetrics implements NetMetrics {
   /** Count an input refused with a named error. */
   refused (error: string): void {
     this.refusalsTotal.inc({ error })
+  }
+
+  /** Count a sync this peer asked for: its answer taken in, or failed. */
+  sync (result: 'ok' | 'failed'): void {
+    this.syncsTotal.inc({ result })
   }
 
   /** Count a trust rotation adopted (`error` empty) or refused with a named error. */

@@ -180,7 +180,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     switchStep: () => engine.inProgress?.step
   }, { labels: o.labels, network: o.network, build, policy: local.policy })
   const admission = new Admission({ book, trustUpdates: local.trustUpdates, pauses: local.pauses, turnedDown, events, metrics, heardRelease: () => { beats.heardRelease() } })
-  const antiEntropy = new AntiEntropy({ node, sync, admission, book, trustStore, nodeState, turnedDown, events, clock })
+  const antiEntropy = new AntiEntropy({ node, sync, admission, book, trustStore, nodeState, turnedDown, events, metrics, clock })
   const gossip = new Gossip({
     node,
     network: o.network,

@@ -380,7 +380,7 @@ describe('taking in a sync answer', () => {
       const { book, trustUpdates, pauses, turnedDown, events, metrics, trustStore, nodeState } = local
       const admission = new Admission({ book, trustUpdates, pauses, turnedDown, events, metrics, heardRelease: () => {} })
       const node = { getPeers: () => [], addEventListener: () => {}, removeEventListener: () => {} }
-      const antiEntropy = new AntiEntropy({ node, sync: { sync: async () => frames }, admission, book, trustStore, nodeState, turnedDown, events, clock })
+      const antiEntropy = new AntiEntropy({ node, sync: { sync: async () => frames }, admission, book, trustStore, nodeState, turnedDown, events, metrics, clock })
       await antiEntropy.syncWith(peerIdFromString('12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8'))
       return { trust: trustStore.policy, book, turnedDown, events: (await fs.readFile(local.dataDir.events, 'utf8').then(t => t, () => '')).split('\n').filter(Boolean).map(l => JSON.parse(l) as { type: string, message: string }) }
     } finally {

@@ -76,11 +76,14 @@ describe('bad input on the app protocol', () => {
     // a peer that speaks another version only: no common version
     await hostile.unhandle('/upgossip/app/kv/1')
     await hostile.handle('/upgossip/app/kv/7', () => {})
-    await new Promise(resolve => setTimeout(resolve, 500))
-    const other = await runCli(['call', '--data', a.dataDir, '--peer', hostile.peerId.toString(), '{"op":"hello"}'])
-    expect(other.code).toBe(1)
-    // depending on whether the peer's protocol change reached a yet: no common version, or a refused protocol
-    expect(other.stderr).toMatch(/NoCommonVersionError|protocol selection failed/)
+    // identify-push tells a of the change: until it has, a's call is a refused protocol; then no common version
+    const other = await waitFor('a to learn that the peer speaks kv/7 only', async () => {
+      const r = await runCli(['call', '--data', a.dataDir, '--peer', hostile?.peerId.toString() ?? '', '{"op":"hello"}'])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/NoCommonVersionError|protocol selection failed/)
+      return r.stderr.includes('NoCommonVersionError') ? r : undefined
+    }, 20_000, 500)
+    expect(other.stderr).toContain('[NoCommonVersionError]')
     // and a still serves
     expect(await a.call({ op: 'after' })).toMatchObject({ echo: { op: 'after' } })
     expect(a.exited).toBeUndefined()
