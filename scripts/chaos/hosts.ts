@@ -215,7 +215,7 @@ export class NamespaceHosts implements Hosts {
 
   private probeNetem (): string | undefined {
     const dev = `ucq${this.tag}`
-    if (!tryRun('ip', ['link', 'add', dev, 'type', 'dummy'])) return 'cannot make a probe link'
+    if (!tryRun('ip', ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}x`])) return 'cannot make a probe link'
     try {
       return tryRun('tc', ['qdisc', 'add', 'dev', dev, 'root', 'netem', 'loss', '1%']) ? undefined : 'this kernel has no netem qdisc'
     } finally {

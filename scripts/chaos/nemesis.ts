@@ -55,6 +55,8 @@ export class Nemesis {
   private readonly holding = new Map<Strike, () => Promise<void>>()
   private readonly running = new Set<Promise<void>>()
   private healing = false
+  /** The strike under way on each peer, so that two never touch one daemon at once. */
+  private readonly busy = new Map<string, Promise<void>>()
 
   private readonly c: NemesisComponents
   constructor (components: NemesisComponents) {
@@ -75,6 +77,19 @@ export class Nemesis {
   }
 
   private async run (s: Strike): Promise<void> {
+    // one fault at a time on a peer: a strike waits until the last one on it has healed (its restart done)
+    const previous = this.busy.get(s.target)
+    let release = (): void => {}
+    this.busy.set(s.target, new Promise<void>(resolve => { release = resolve }))
+    try {
+      await previous
+      await this.runAlone(s)
+    } finally {
+      release()
+    }
+  }
+
+  private async runAlone (s: Strike): Promise<void> {
     if (this.healing) return
     const peer = this.c.cluster.peer(s.target)
     const heal = await this.apply(s, peer)

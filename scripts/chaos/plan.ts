@@ -74,7 +74,7 @@ export function seededRandom (seed: number): () => number {
   }
 }
 
-/** Most faults holding at once, so that the clients always have peers to write to. */
+/** Most faults holding at once (with their settling times), so that the clients always have peers to write to. */
 const MOST_AT_ONCE = 2
 /** A target stays untouched this long after its fault heals (it restarts, rejoins, catches up). */
 const SETTLE_MS = 6000
@@ -98,7 +98,6 @@ export function makePlan (init: PlanInit): ChaosPlan {
   const kinds = Array.from({ length: count }, (_, i) => i < order.length ? order[i] as FaultKind : pick(init.kinds)).sort(() => random() - 0.5)
   const names = Array.from({ length: init.peers }, (_, i) => `peer-${i + 1}`)
   const strikes: Strike[] = []
-  const busyUntil = new Map<string, number>()
   const step = (windowMs * 0.85) / count
   kinds.forEach((kind, i) => {
     let at = Math.round(windowMs * 0.03 + i * step + random() * step * 0.8)
@@ -109,12 +108,12 @@ export function makePlan (init: PlanInit): ChaosPlan {
     }
     const holdMs = holdOf(kind, between)
     for (let tries = 0; tries < 200; tries++, at += 1000) {
-      const holding = strikes.filter(s => s.at <= at && at < s.at + s.holdMs + SETTLE_MS).length
-      const free = names.filter(n => (busyUntil.get(n) ?? -1) <= at)
-      if (holding >= MOST_AT_ONCE || free.length === 0) continue
-      const target = pick(free)
-      busyUntil.set(target, at + holdMs + SETTLE_MS)
-      strikes.push({ at, kind, target, holdMs, ...detailOf(kind, between, pick) })
+      // every strike, with its settling time, that overlaps this one's
+      const end = at + holdMs + SETTLE_MS
+      const overlapping = strikes.filter(s => s.at < end && at < s.at + s.holdMs + SETTLE_MS)
+      const free = names.filter(n => !overlapping.some(s => s.target === n))
+      if (overlapping.length >= MOST_AT_ONCE || free.length === 0 || at >= windowMs * 0.92) continue
+      strikes.push({ at, kind, target: pick(free), holdMs, ...detailOf(kind, between, pick) })
       return
     }
   })
