@@ -9,7 +9,6 @@
  * docs/chaos.md says more.
  */
 import { randomBytes } from 'node:crypto'
-import fs from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { Workspace, pollUntil, sleep } from '#src/testnet/index.js'
 import type { TestnetRelease } from '#src/testnet/workspace.js'
@@ -19,7 +18,7 @@ import { Cluster } from './chaos/cluster.ts'
 import { LoopbackHosts, NamespaceHosts, namespacesUnavailable } from './chaos/hosts.ts'
 import type { Hosts } from './chaos/hosts.ts'
 import { Nemesis } from './chaos/nemesis.ts'
-import { makePlan } from './chaos/plan.ts'
+import { LOOPBACK_KINDS, makePlan } from './chaos/plan.ts'
 import type { Milestone } from './chaos/plan.ts'
 import { chaosReport, formatChaosReport } from './chaos/report.ts'
 
@@ -32,6 +31,7 @@ const HELP = `usage: npm run chaos -- [--minutes N] [--seed S] [--peers N] [--js
   --keep         keep the workspace and the daemons' logs (kept anyway when the run fails)
   --loopback     every daemon on loopback even as root (process and clock faults only)
   --converge-within SECONDS   how long healing may take (default 180)
+  --plan         print the plan this seed gives on this machine (JSON) and exit
 
 Exit 0: no acknowledged write lost and every peer on the release it should run; 1 otherwise.`
 
@@ -51,6 +51,7 @@ try {
       keep: { type: 'boolean', default: false },
       loopback: { type: 'boolean', default: false },
       'converge-within': { type: 'string', default: '180' },
+      plan: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     }
   }).values
@@ -69,6 +70,12 @@ if (!(minutes > 0 && minutes <= 24 * 60)) usage(`--minutes ${opts.minutes} is no
 if (!Number.isInteger(seed)) usage(`--seed ${opts.seed} is not an integer`)
 if (!Number.isInteger(peers) || peers < 3 || peers > 12) usage(`--peers ${opts.peers}: between 3 and 12`)
 if (!(convergeMs > 0)) usage(`--converge-within ${opts['converge-within']} is not a number of seconds`)
+
+if (opts.plan) {
+  const reason = opts.loopback ? '--loopback' : namespacesUnavailable()
+  process.stdout.write(JSON.stringify(makePlan({ seed, peers, minutes, kinds: reason == null ? NamespaceHosts.kindsHere() : LOOPBACK_KINDS }), null, 2) + '\n')
+  process.exit(0)
+}
 
 const began = Date.now()
 const elapsed = (): number => Date.now() - began
@@ -104,13 +111,15 @@ try {
 
   const trust = await ws.writeTrust(1, 1)
   const config = await ws.writeConfig({ beatInterval: '1s', peerTimeout: '8s', minConnections: peers - 1, fetchRetry: '2s' })
-  const releases: Record<number, TestnetRelease> = { 1: await ws.release(1), 2: await ws.release(2), 3: await ws.release(3) }
+  const releases = new Map<number, TestnetRelease>()
+  for (const major of [1, 2, 3]) releases.set(major, await ws.release(major))
+  const v1 = releases.get(1) as TestnetRelease
   cluster = new Cluster(ws, hosts, { trust, config })
   const c = cluster
 
   note(`starting ${peers} daemons on kv 1.0.0`)
-  await c.add(0, releases[1]!.file)
-  await Promise.all(Array.from({ length: peers - 1 }, async (_, i) => await c.add(i + 1, releases[1]!.file)))
+  await c.add(0, v1.file)
+  await Promise.all(Array.from({ length: peers - 1 }, async (_, i) => await c.add(i + 1, v1.file)))
   const ready = await pollUntil('every peer to run 1.0.0 and see the others', async () => {
     const all = await Promise.all(c.peers.map(async p => await p.proc.status()))
     return all.every(s => s.version === '1.0.0' && s.state === 'running' && s.network.length >= peers - 1)
@@ -122,7 +131,7 @@ try {
   clients.start()
   const done: Milestone[] = []
   const milestone = async (m: Milestone): Promise<void> => {
-    const release = releases[m.major]!
+    const release = releases.get(m.major) as TestnetRelease
     const target = `kv@${release.version}`
     // through the first live peer that takes it (a peer may be down or cut off just then)
     for (let round = 0; round < 20; round++) {
@@ -180,7 +189,7 @@ try {
     ...(keep ? { logs: c.logDir } : {})
   })
   await cleanup(keep)
-  note(formatChaosReport(report))
+  process.stderr.write(formatChaosReport(report) + '\n')
   if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n')
   process.exitCode = failedRun ? 1 : 0
 } catch (err) {

@@ -68,7 +68,9 @@ export async function awaitConvergence (cluster: Cluster, expected: string, time
   }, timeoutMs, 1000)
   const versions: Record<string, number> = {}
   for (const v of last) versions[v.version ?? 'none'] = (versions[v.version ?? 'none'] ?? 0) + 1
-  const wedged = last.filter(v => v.state === 'unreachable' || v.state === 'upgrading' || v.state === 'rolling-back' || v.state === 'failed').map(v => `${v.name} ${v.state}`)
+  // a peer that does not answer, stays in a switch, or holds a release marked upgrading while no switch runs
+  const wedged = last.filter(v => ['unreachable', 'upgrading', 'rolling-back', 'failed'].includes(v.state) || (v.state === 'running' && v.releases.some(r => / upgrading/.test(r))))
+    .map(v => `${v.name} ${v.state}${v.state === 'running' ? ` with ${v.releases.filter(r => / upgrading/.test(r)).join(', ')}` : ''}`)
   return { converged: failure == null, expected, ...(failure == null ? { tookMs: Date.now() - began } : {}), peers: last, wedged, versions }
 }
 

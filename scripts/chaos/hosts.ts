@@ -107,9 +107,14 @@ export class NamespaceHosts implements Hosts {
   private readonly root: string
   private constructor (root: string) {
     this.root = root
-    const netem = this.probeNetem()
+    const netem = NamespaceHosts.probeNetem()
     if (netem != null) this.notes.push(`lossy-link not struck: ${netem}`)
-    this.kinds = [...LOOPBACK_KINDS, 'partition', 'slow-link', 'disk-full', ...(netem == null ? ['lossy-link' as const] : [])]
+    this.kinds = NamespaceHosts.kindsHere(netem)
+  }
+
+  /** The kinds a namespace run strikes on this machine (lossy links only where the kernel has netem). */
+  static kindsHere (netem = NamespaceHosts.probeNetem()): FaultKind[] {
+    return [...LOOPBACK_KINDS, 'partition', 'slow-link', 'disk-full', ...(netem == null ? ['lossy-link' as const] : [])]
   }
 
   /** Make the bridge, `peers` namespaces with their links, tmpfs data directories and forwarders. */
@@ -213,8 +218,8 @@ export class NamespaceHosts implements Hosts {
     return out.split('\n').filter(l => l.includes(this.tag) || l.includes(this.root))
   }
 
-  private probeNetem (): string | undefined {
-    const dev = `ucq${this.tag}`
+  private static probeNetem (): string | undefined {
+    const dev = `ucq${randomBytes(3).toString('hex')}`
     if (!tryRun('ip', ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}x`])) return 'cannot make a probe link'
     try {
       return tryRun('tc', ['qdisc', 'add', 'dev', dev, 'root', 'netem', 'loss', '1%']) ? undefined : 'this kernel has no netem qdisc'

@@ -115,7 +115,7 @@ export class Nemesis {
 
   /** Strike; resolves with the heal, or undefined for a fault that heals itself (a killed app). */
   private async apply (s: Strike, peer: ChaosPeer): Promise<(() => Promise<void>) | undefined> {
-    const { cluster, hosts } = this.c
+    const { hosts } = this.c
     const event = { kind: s.kind, target: s.target, planned: s.at }
     switch (s.kind) {
       case 'kill-daemon': {

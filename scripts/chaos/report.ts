@@ -79,6 +79,7 @@ export function formatChaosReport (r: ChaosReport): string {
     if (p.problems.length > 0 || p.releases.length > 0) lines.push(`  ${p.name}: ${[...p.problems, ...p.releases].join('; ')}`)
   }
   for (const w of r.writes.lostExamples.slice(0, 5)) lines.push(`  lost: ${w.peer} ${w.key} (acknowledged at ${(w.at / 1000).toFixed(1)} s) reads ${JSON.stringify(w.got)}`)
+  if (r.convergence.wedged.length > 0) lines.push(`wedged: ${r.convergence.wedged.join('; ')}`)
   for (const n of r.notes) lines.push(`note: ${n}`)
   if (r.logs != null) lines.push(`logs: ${r.logs}`)
   return lines.join('\n')
