@@ -136,14 +136,17 @@ export class Nemesis {
         await this.restartWith(peer, { UPGOSSIP_FAULT: `crash-at:${s.detail ?? 'transform'}` })
         this.record({ ...event, detail: `armed: the daemon kills itself at step ${s.detail ?? 'transform'} of its next switch` })
         const armed = peer.proc
+        // set when the hold ends first: the exit that follows is the heal's stop, not the crash
+        let disarmed = false
         // the crash, whenever it comes: started again at once, without the fault
         const crashed = armed.exit().then(async () => {
-          if (peer.proc !== armed || this.healing) return
+          if (disarmed || peer.proc !== armed || this.healing) return
           this.record({ kind: 'crashed', target: s.target, detail: `at step ${s.detail ?? 'transform'}` })
           await this.restart(peer)
-        })
+        }).catch((err: Error) => { this.record({ kind: 'nemesis-error', target: s.target, detail: `restart after the crash: ${err.message}` }) })
         return async () => {
           if (peer.proc === armed && !armed.exited) {
+            disarmed = true
             peer.down = true
             await armed.stop(5000)
             await this.restart(peer)

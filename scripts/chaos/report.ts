@@ -1,6 +1,6 @@
 /**
- * The chaos run's report: the JSON of DESIGN.md ("Benchmarks and fault runs") with more
- * fields, and the lines people read at the end.
+ * The chaos run's report: the JSON whose first fields are a contract (docs/chaos.md, never
+ * renamed) with more fields added, and the lines people read at the end.
  */
 import type { AckedWrite } from './clients.ts'
 import type { Convergence, LostWrite } from './checker.ts'
