@@ -20,3 +20,13 @@ export const systemClock: Clock = { now: () => Date.now() }
 export function fixedClock (ms: number): Clock {
   return { now: () => ms }
 }
+
+/**
+ * `base` shifted by `offsetMs`: a daemon whose clock is wrong by that much. The daemon
+ * reads `UPGOSSIP_CLOCK_OFFSET` (a duration, `-` for the past) at start, for fault runs
+ * such as `npm run chaos`; restarting it with another offset is a jump of its clock.
+ */
+export function offsetClock (base: Clock, offsetMs: number): Clock {
+  if (offsetMs === 0) return base
+  return { now: () => base.now() + offsetMs }
+}

@@ -260,6 +260,7 @@ export class Rollout extends EventEmitter<RolloutEvents> {
   }
 
   private async decideNext (): Promise<void> {
+    let marked: string | undefined
     try {
       if (this.stopped) return
       // a revoked release must not keep running where a previous version is kept
@@ -315,11 +316,15 @@ export class Rollout extends EventEmitter<RolloutEvents> {
         this.c.paused(entry.signed.record.app, entry.id) != null ||
         this.c.book.isRevoked(entry.id) || this.c.nodeState.state.current?.id !== from.id) return
       this.waiting.delete(entry.id)
+      marked = entry.id
       await this.c.book.setState(entry.id, 'upgrading')
       this.claim = null
       await this.c.engine.switch(from, to, 'upgrade')
     } catch (err) {
       this.c.events.warn('rollout', `deciding the next upgrade failed: ${(err as Error).message}`)
+      // marked upgrading, but the switch never began (the mark's write failed: a full disk, which the book's
+      // memory does not see): staged again and decided on a later tick, not wedged until a restart
+      if (marked != null && this.c.book.get(marked)?.state === 'upgrading' && this.c.engine.inProgress == null && this.c.nodeState.state.current?.id !== marked) await this.c.book.setState(marked, 'staged').catch(() => {})
     } finally {
       this.claim = null
     }

@@ -51,6 +51,13 @@ export interface DaemonProcessInit {
   detached?: boolean
   /** Give up waiting for `control.json` after this long. */
   startTimeoutMs?: number
+  /**
+   * A command the daemon runs under, which must exec it in place so that the process is
+   * the daemon (`['ip', 'netns', 'exec', NS]`: a daemon in a network namespace).
+   */
+  wrapper?: string[]
+  /** How control API calls reach the daemon (default: the global `fetch`; a daemon in a namespace is reached through a forwarder). */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>
 }
 
 /** A running daemon. */
@@ -61,7 +68,9 @@ export class DaemonProcess {
 
   private constructor (readonly init: DaemonProcessInit) {
     const out = openSync(init.logFile, 'a')
-    this.proc = spawn(process.execPath, [UPGOSSIP_BIN, 'daemon', '--data', init.dataDir, ...init.args], {
+    const argv = [process.execPath, UPGOSSIP_BIN, 'daemon', '--data', init.dataDir, ...init.args]
+    const [command, ...args] = [...init.wrapper ?? [], ...argv] as [string, ...string[]]
+    this.proc = spawn(command, args, {
       env: { ...process.env, ...init.env },
       stdio: ['ignore', out, out],
       detached: init.detached === true
@@ -104,7 +113,7 @@ export class DaemonProcess {
   /** A control API call; resolves with the parsed JSON body, throws {@link ControlCallError} on a 4xx/5xx. */
   async api<T = unknown> (method: string, route: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
     const binary = body instanceof Uint8Array
-    const res = await fetch(this.control.url + route, {
+    const res = await (this.init.fetch ?? fetch)(this.control.url + route, {
       method,
       headers: {
         authorization: `Bearer ${this.control.token}`,
@@ -149,6 +158,17 @@ export class DaemonProcess {
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), graceMs)
     await done
     clearTimeout(timer)
+  }
+
+  /** Send `signal` (SIGSTOP, SIGCONT…) unless the process has exited. */
+  signal (signal: NodeJS.Signals): void {
+    if (!this.exited) this.proc.kill(signal)
+  }
+
+  /** Resolves when the process has exited (at once if it has). */
+  async exit (): Promise<void> {
+    if (this.exited) return
+    await new Promise(resolve => this.proc.once('exit', resolve))
   }
 
   /** SIGKILL at once. */

@@ -97,7 +97,8 @@ Example, two peers on one machine:
         return
       }
       if (opts.user != null) throw new UsageError('--user only goes with --print-unit (the daemon runs as whoever starts it)')
-      const daemon = await startDaemon({ ...options, takeOver: opts.takeOver === true })
+      const { clockOffsetFromEnv } = await import('./daemon-clock.js')
+      const daemon = await startDaemon({ ...options, takeOver: opts.takeOver === true }, clockOffsetFromEnv(process.env.UPGOSSIP_CLOCK_OFFSET))
       await new Promise<void>(resolve => {
         let stopping = false
         const stop = (signal: string): void => {
