@@ -156,7 +156,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     changes,
     peerId: self,
     view: () => view.list(),
-    paused: (app, id) => local.pauses.pausedReason(app, id)
+    paused: (app, id) => local.pauses.pausedReason(app, id),
+    joinWait: () => antiEntropy.answered() >= o.joinPeers ? undefined : `${antiEntropy.answered()} of the ${o.joinPeers} peers whose sync answers a first install waits for (joinPeers) have answered`
   }, { policy: local.policy, labels: o.labels, settleMs: Math.max(1000, Math.round(o.beatIntervalMs * 1.5)) })
 
   const status = new StatusProjection({
