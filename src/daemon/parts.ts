@@ -57,7 +57,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
   const self = (): string => node.peerId.toString()
   /** This daemon's upgossip build, in its status, its beats and `/healthz`. */
   const build = buildString()
-  const view = new NetworkView()
+  // peers with a connection to this one keep their place in a full view
+  const view = new NetworkView(undefined, () => new Set(node.getPeers().map(p => p.toString())))
   const exchange = node.services.blocks
   // a block stored here (fetched or published) answers the peers waiting for it
   local.blocks.onStored = cid => { exchange.arrived(cid) }
