@@ -53,7 +53,7 @@ export const DaemonConfigSchema = z.strictObject({
   peerTimeout: duration.optional(),
   /** Connections the peer keeps by dialling peers it has heard of. */
   minConnections: z.number().int().min(0).max(1000).optional(),
-  /** Distinct peers whose sync answers a peer that joined with no code (`--app`) waits for before its first install. */
+  /** Distinct peers whose sync answers a peer that joined with no code (`--app`) waits for before its first install (1: no wait). */
   joinPeers: z.number().int().min(1).max(64).optional(),
   /** Largest package admitted, in bytes. */
   maxPackageSize: z.number().int().positive().optional(),

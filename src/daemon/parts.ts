@@ -158,7 +158,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     peerId: self,
     view: () => view.list(),
     paused: (app, id) => local.pauses.pausedReason(app, id),
-    joinWait: () => antiEntropy.answered() >= o.joinPeers ? undefined : `${antiEntropy.answered()} of the ${o.joinPeers} peers whose sync answers a first install waits for (joinPeers) have answered`
+    // joinPeers 1 waits for nothing: the newest release heard by any means is installed, as before the option
+    joinWait: o.joinPeers <= 1 ? undefined : () => antiEntropy.answered() >= o.joinPeers ? undefined : `${antiEntropy.answered()} of the ${o.joinPeers} peers whose sync answers a first install waits for (joinPeers) have answered`
   }, { policy: local.policy, labels: o.labels, settleMs: Math.max(1000, Math.round(o.beatIntervalMs * 1.5)) })
 
   const status = new StatusProjection({
