@@ -45,6 +45,7 @@ export const MEANINGS: Record<string, string> = {
   idleBeatRate: 'idle beats per second the whole network may send: in a network of more than `idleBeatRate` × `idleBeatInterval` peers the idle interval grows to (peers ÷ `idleBeatRate`) seconds, at most 10 minutes.',
   peerTimeout: 'how long a peer that has gone silent stays in the network view (longer for a peer that announced a long idle interval: 3 × that interval).',
   minConnections: 'connections the peer keeps by dialling peers it has heard of.',
+  joinPeers: 'a peer that joined with `--app` (no version yet) installs its first release only once this many distinct peers have answered its sync in full (a forged answer does not count); until then the release waits on `join`. With 1 it waits for nothing (the newest release it holds goes), so a newcomer whose only peer is an attacker can be given a revoked release; 2 or more make it hear a revocation from any of them first ([SECURITY.md](SECURITY.md)). It waits as long as it takes: give such a peer that many `--bootstrap` peers.',
   maxPackageSize: 'the largest package admitted, in bytes (the record\'s `size`).',
   transformLimit: 'how long a [transform](apps.md#3-transforms) may run before it is killed and the switch rolls back.',
   callTimeout: 'how long a call to another peer\'s app may take before it fails ([shim.md](shim.md)).',

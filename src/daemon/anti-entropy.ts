@@ -21,6 +21,9 @@ const BEAT_SYNC_INTERVAL_MS = 10_000
 /** Most peers whose last beat-triggered sync is remembered. */
 const MAX_BEAT_SYNC_PEERS = 4096
 
+/** Most peers counted as having answered a sync in full (at least the largest `joinPeers`). */
+const MAX_ANSWERED_PEERS = 64
+
 /** What anti-entropy needs. */
 export interface AntiEntropyComponents {
   node: Pick<PeerNode, 'getPeers' | 'addEventListener' | 'removeEventListener'>
@@ -58,6 +61,8 @@ export class AntiEntropy {
   /** Peers to sync with again once the sync running with them ends (a rotation was adopted meanwhile). */
   private readonly again = new Set<string>()
   private readonly lastBeatSync = new Map<string, number>()
+  /** Peers whose sync answer was taken in whole, no frame of it rejected. */
+  private readonly answeredBy = new Set<string>()
   private stopped = false
 
   constructor (components: AntiEntropyComponents) {
@@ -108,6 +113,15 @@ export class AntiEntropy {
     void this.syncWith(peer)
   }
 
+  /**
+   * How many distinct peers answered a sync of this peer's in full, with no forged frame
+   * (at most {@link MAX_ANSWERED_PEERS}): what a peer that joined with no code has heard
+   * of the network before its first install (`joinPeers`).
+   */
+  answered (): number {
+    return this.answeredBy.size
+  }
+
   /** What this peer asks for: per trusted app, the version it runs (null: everything). */
   request (): SyncRequest {
     const request: SyncRequest = {}
@@ -127,10 +141,13 @@ export class AntiEntropy {
     this.syncing.add(key)
     try {
       const frames = await this.c.sync.sync(peer, request)
+      let rejected = false
       await takeInSyncAnswer(frames, async bytes => {
         const { verdict, rotated, retry } = await this.c.admission.take(bytes, { kind: 'sync', from: key })
+        rejected ||= verdict.kind === 'rejected'
         return { rejected: verdict.kind === 'rejected', rotated, trustDependent: retry }
       })
+      if (!rejected && this.answeredBy.size < MAX_ANSWERED_PEERS) this.answeredBy.add(key)
       this.c.metrics.sync('ok')
     } catch (err) {
       this.c.metrics.sync('failed')

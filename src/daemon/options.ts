@@ -53,6 +53,8 @@ export const DaemonConfigSchema = z.strictObject({
   peerTimeout: duration.optional(),
   /** Connections the peer keeps by dialling peers it has heard of. */
   minConnections: z.number().int().min(0).max(1000).optional(),
+  /** Distinct peers whose sync answers a peer that joined with no code (`--app`) waits for before its first install (1: no wait). */
+  joinPeers: z.number().int().min(1).max(64).optional(),
   /** Largest package admitted, in bytes. */
   maxPackageSize: z.number().int().positive().optional(),
   /** How long a transform may run before it is killed and the upgrade rolls back. */
@@ -103,6 +105,8 @@ export interface DaemonOptions {
   idleBeatRate: number
   peerTimeoutMs: number
   minConnections: number
+  /** At least 1, at most 64 (what anti-entropy counts). */
+  joinPeers: number
   maxPackageSize: number
   transformLimitMs: number
   callTimeoutMs: number
@@ -213,6 +217,7 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     idleBeatRate: o.idleBeatRate ?? 0.5,
     peerTimeoutMs,
     minConnections: o.minConnections ?? 4,
+    joinPeers: o.joinPeers ?? 1,
     maxPackageSize: o.maxPackageSize ?? 1024 * 1024 * 1024,
     transformLimitMs: parseDuration(o.transformLimit ?? '2m'),
     callTimeoutMs: parseDuration(o.callTimeout ?? '30s'),

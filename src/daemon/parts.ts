@@ -57,7 +57,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
   const self = (): string => node.peerId.toString()
   /** This daemon's upgossip build, in its status, its beats and `/healthz`. */
   const build = buildString()
-  const view = new NetworkView()
+  // peers with a connection to this one keep their place in a full view
+  const view = new NetworkView(undefined, () => new Set(node.getPeers().map(p => p.toString())))
   const exchange = node.services.blocks
   // a block stored here (fetched or published) answers the peers waiting for it
   local.blocks.onStored = cid => { exchange.arrived(cid) }
@@ -156,7 +157,9 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     changes,
     peerId: self,
     view: () => view.list(),
-    paused: (app, id) => local.pauses.pausedReason(app, id)
+    paused: (app, id) => local.pauses.pausedReason(app, id),
+    // joinPeers 1 waits for nothing: the newest release heard by any means is installed, as before the option
+    joinWait: o.joinPeers <= 1 ? undefined : () => antiEntropy.answered() >= o.joinPeers ? undefined : `${antiEntropy.answered()} of the ${o.joinPeers} peers whose sync answers a first install waits for (joinPeers) have answered`
   }, { policy: local.policy, labels: o.labels, settleMs: Math.max(1000, Math.round(o.beatIntervalMs * 1.5)) })
 
   const status = new StatusProjection({

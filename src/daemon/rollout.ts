@@ -51,6 +51,8 @@ export interface RolloutComponents {
   changes: { changed: () => void }
   /** Why the rollout of a release is paused network-wide, if it is. */
   paused: (app: string, id: string) => string | undefined
+  /** Why a peer that joined with no code must hear more peers before its first install, if it must (`joinPeers`). */
+  joinWait?: () => string | undefined
 }
 
 /** Options of the rollout. */
@@ -284,6 +286,8 @@ export class Rollout extends EventEmitter<RolloutEvents> {
         // is waited for a while, rather than installing an older one and upgrading at once
         const newer = this.c.book.list().find(e => e.signed.record.app === state.app && e.state === 'fetching' && semver.gt(e.signed.record.version, entry.signed.record.version))
         if (newer != null && this.c.clock.now() - (this.stagedAt.get(entry.id) ?? 0) < FIRST_INSTALL_WAIT_MS) return
+        const join = this.c.joinWait?.()
+        if (join != null) return await this.setWaiting(entry, { rule: 'join', reason: join })
         await this.firstInstall(entry)
         return
       }

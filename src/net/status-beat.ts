@@ -177,13 +177,20 @@ export interface ViewEntry {
   seen: number
 }
 
-/** The other peers, from their beats; silent peers age out, and the view is bounded. */
+/**
+ * The other peers, from their beats; silent peers age out, and the view is bounded: past
+ * `maxPeers` the stalest entry leaves, unless it is a peer `kept` names (the directly
+ * connected ones), so that ids relayed by gossip, which cost nothing, cannot push out a
+ * peer that holds a connection.
+ */
 export class NetworkView {
   private readonly peers = new Map<string, ViewEntry>()
   private readonly maxPeers: number
+  private readonly kept: () => ReadonlySet<string>
 
-  constructor (maxPeers = 4096) {
+  constructor (maxPeers = 4096, kept: () => ReadonlySet<string> = () => new Set()) {
     this.maxPeers = maxPeers
+    this.kept = kept
   }
 
   /**
@@ -195,12 +202,22 @@ export class NetworkView {
     if (known != null && beat.seq <= known.beat.seq) return false
     this.peers.delete(peerId)
     this.peers.set(peerId, { peerId, beat, seen: now })
-    if (this.peers.size > this.maxPeers) {
-      // the map keeps insertion order and updates re-insert: the first entry is the stalest
-      const stalest = this.peers.keys().next().value
-      if (stalest != null) this.peers.delete(stalest)
-    }
+    if (this.peers.size > this.maxPeers) this.dropStalest()
     return true
+  }
+
+  /** The map keeps insertion order and updates re-insert: the first entry not kept is the stalest that may go. */
+  private dropStalest (): void {
+    const kept = this.kept()
+    let first: string | undefined
+    for (const id of this.peers.keys()) {
+      first ??= id
+      if (!kept.has(id)) {
+        this.peers.delete(id)
+        return
+      }
+    }
+    if (first != null) this.peers.delete(first)
   }
 
   /**

@@ -148,6 +148,24 @@ describe('limits at their edge', () => {
     expect(view.get('peer-4096')).toBeDefined()
   })
 
+  it('peers in the network view: a full view keeps the peers it is connected to, however stale, and drops the stalest other', () => {
+    const connected = new Set(['honest'])
+    const view = new NetworkView(4096, () => connected)
+    const beat = (seq: number): StatusBeat => ({ v: 1, seq, app: 'kv', version: '1.0.0', state: 'running', labels: {}, addrs: [], heads: {}, held: [] })
+    view.update('honest', beat(1), 0)
+    for (let i = 0; i < 4097; i++) view.update(`sybil-${i}`, beat(1), 1 + i)
+    expect(view.size).toBe(4096)
+    expect(view.get('honest')).toBeDefined()
+    expect(view.get('sybil-0')).toBeUndefined()
+    expect(view.get('sybil-1')).toBeUndefined()
+    expect(view.get('sybil-2')).toBeDefined()
+    // once no longer connected it is an entry like any other: the stalest, it goes first
+    connected.clear()
+    view.update('sybil-4097', beat(1), 5000)
+    expect(view.get('honest')).toBeUndefined()
+    expect(view.get('sybil-2')).toBeDefined()
+  })
+
   it('the event log: 30 events of one type a minute, the rest counted and summarised', async () => {
     const file = path.join(await tempDir(), 'events.jsonl')
     let now = Date.parse('2026-11-27T12:00:00Z')

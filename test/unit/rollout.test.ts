@@ -45,7 +45,8 @@ interface World {
   unwritable: Set<ReleaseState>
 }
 
-function world (entries: ReleaseEntry[], running: string, previous?: string): World {
+/** `running` null: a peer that joined with `--app` and runs nothing yet; `joinWait`: why its first install must wait. */
+function world (entries: ReleaseEntry[], running: string | null, previous?: string, joinWait?: () => string | undefined): World {
   const switches: string[] = []
   const approved = new Set<string>()
   const held = new Set<string>()
@@ -53,7 +54,7 @@ function world (entries: ReleaseEntry[], running: string, previous?: string): Wo
   const paused = new Map<string, string>()
   const view: ViewEntry[] = []
   const unwritable = new Set<ReleaseState>()
-  let state: NodeState = { app: 'kv', current: { id: `r-${running}`, version: running }, previous: previous == null ? null : { id: `r-${previous}`, version: previous }, since: NOW - 60_000 }
+  let state: NodeState = { app: 'kv', current: running == null ? null : { id: `r-${running}`, version: running }, previous: previous == null ? null : { id: `r-${previous}`, version: previous }, since: NOW - 60_000 }
   const installed = async (id: string): Promise<InstalledRelease | undefined> => {
     const e = entries.find(x => x.id === id)
     return e == null ? undefined : { id, app: 'kv', version: e.signed.record.version, packageDir: `/nowhere/${id}`, manifest: parseManifest(e.signed.record.manifest) }
@@ -86,7 +87,8 @@ function world (entries: ReleaseEntry[], running: string, previous?: string): Wo
     view: () => view,
     nodeState: { get state () { return state }, set: async s => { state = s } },
     changes: { changed: () => {} },
-    paused: (app, id) => app === 'kv' ? paused.get(id) : undefined
+    paused: (app, id) => app === 'kv' ? paused.get(id) : undefined,
+    joinWait
   }
   return { rollout: new Rollout(components, { policy: [], labels: {}, settleMs: 10 }), entries, switches, approved, held, revoked, paused, view, unwritable }
 }
@@ -210,6 +212,23 @@ describe('the rollout', () => {
     w.unwritable.clear()
     await w.rollout.tick()
     expect(w.switches).toEqual(['upgrade 1.0.0 -> 2.0.0'])
+  })
+
+  it('a peer that joined with no code waits on "join" before its first install until joinWait says enough peers answered', async () => {
+    let answered = 1
+    const w = world([entry('1.0.0', 'staged'), entry('2.0.0', 'staged')], null, undefined, () => answered >= 2 ? undefined : `${answered} of the 2 peers answered`)
+    await w.rollout.tick()
+    expect(w.rollout.waitingOn('r-2.0.0')).toEqual({ rule: 'join', reason: '1 of the 2 peers answered' })
+    expect(w.entries[1]?.state).toBe('waiting')
+    // a revocation heard meanwhile takes the newest out of the choice
+    w.revoked.add('r-2.0.0')
+    const newest = w.entries[1]
+    if (newest != null) newest.state = 'revoked'
+    answered = 2
+    await w.rollout.tick()
+    // the install of 1.0.0 was tried (this world launches no app: it fails, saying so)
+    expect(w.entries[0]).toMatchObject({ state: 'failed', reason: 'no app is launched in this test' })
+    expect(w.entries[1]?.state).toBe('revoked')
   })
 })
 
