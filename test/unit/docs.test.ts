@@ -20,6 +20,33 @@ import { formatDuration } from '../../src/duration.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
+/** Tests a page names as `` `unit/x.test.ts` › "name", "name" `` that do not exist: no such file, or no test of that name in it. */
+function missingTests (page: string, markdown: string): string[] {
+  const missing: string[] = []
+  const cited = /`((?:test\/)?(?:unit|e2e)\/[^`]+\.test\.ts)` ›\s*((?:"(?:[^"\\]|\\.)+"(?:,\s*)?(?:\([^)]*\)\s*,?\s*)?)+)/g
+  for (const [, file = '', list = ''] of markdown.matchAll(cited)) {
+    const rel = file.startsWith('test/') ? file : `test/${file}`
+    let source: string
+    try {
+      source = fs.readFileSync(path.join(ROOT, rel), 'utf8').replace(/\\'/g, "'").replace(/\s+/g, ' ')
+    } catch {
+      missing.push(`${page}: ${rel} does not exist`)
+      continue
+    }
+    // names made from templates (\`crash at ${step}: …\`): their fixed parts in order
+    const templates = [...source.matchAll(/\b(?:it|describe)(?:\.\w+\([^)]*\))?\(`([^`]*\$\{[^`]*)`/g)]
+      .map(([, t = '']) => new RegExp(`^${t.split(/\$\{[^}]*\}/).map(part => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.+')}$`))
+    for (const [, quoted = ''] of list.matchAll(/"((?:[^"\\]|\\.)+)"/g)) {
+      const name = quoted.replace(/\\"/g, '"').replace(/\s+/g, ' ')
+      // STEP and … in a cited name stand for the part a template or the page leaves out
+      const parts = name.split(/STEP|…/).map(p => p.trim()).filter(p => p !== '')
+      if (parts.every(p => source.includes(p)) || templates.some(t => t.test(name))) continue
+      missing.push(`${page}: ${rel} has no test "${name}"`)
+    }
+  }
+  return missing
+}
+
 /** Every markdown page of the docs (the init template's README has placeholders, and is not one). */
 function pages (): string[] {
   const docs = fs.readdirSync(path.join(ROOT, 'docs')).filter(f => f.endsWith('.md')).map(f => path.join('docs', f))
@@ -103,6 +130,13 @@ describe('docs', () => {
   it('every relative link and anchor in the docs resolves', () => {
     const broken = pages().flatMap(f => brokenLinks(f, fs.readFileSync(path.join(ROOT, f), 'utf8')))
     expect(broken).toEqual([])
+  })
+
+  it('every test a page cites by name (SECURITY.md\'s test column) exists, under that name', () => {
+    const missing = pages().flatMap(f => missingTests(f, fs.readFileSync(path.join(ROOT, f), 'utf8')))
+    expect(missing).toEqual([])
+    // and the check can fail: a renamed test, a missing file
+    expect(missingTests('x.md', '`e2e/cli.test.ts` › "no such test here"; `unit/nope.test.ts` › "x"')).toEqual(['x.md: test/e2e/cli.test.ts has no test "no such test here"', 'x.md: test/unit/nope.test.ts does not exist'])
   })
 
   it('no page cites a design document that is not in the repository', () => {
