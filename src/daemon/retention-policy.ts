@@ -25,11 +25,11 @@ export type RetainReason =
   | 'switching'
   /** one of the `keepReleases` newest superseded releases */
   | 'recent'
-  /** a peer in view ran it within `retainWindow` */
+  /** a peer in view runs it (or ran it when last seen, within `retainWindow`) */
   | 'run in view'
-  /** between the oldest version a peer in view ran within `retainWindow` and this peer's: the simulation objects (and step-by-step upgrades) between them */
+  /** between the oldest version a peer in view runs and this peer's: the simulation objects (and step-by-step upgrades) between them */
   | 'so chain'
-  /** a peer in view fetched it within `retainWindow`: others can fetch from this peer */
+  /** a peer in view fetches it (or did when last seen, within `retainWindow`): it can fetch from this peer */
   | 'fetched in view'
 
 /** One release as the policy sees it. */
@@ -48,9 +48,9 @@ export interface RetentionInput {
   current?: { id: string, version: string } | null
   previous?: { id: string, version: string } | null
   releases: RetentionRelease[]
-  /** When a peer in view was last seen running `app@version` (ms), by `app@version`. */
+  /** When a peer was last seen running `app@version` (ms), by `app@version`: each peer counts for the version it ran when last seen. */
   seen: ReadonlyMap<string, number>
-  /** When a peer in view was last seen fetching a release (ms), by release id. */
+  /** When a peer was last seen fetching a release (ms), by release id. */
   fetched: ReadonlyMap<string, number>
   now: number
   /** Releases a switch in progress goes from or to. */
@@ -61,7 +61,7 @@ export interface RetentionInput {
 export interface RetentionInit {
   /** Superseded releases of this peer's app kept besides the current and previous ones. */
   keepReleases: number
-  /** How long a version or fetch seen in the network view keeps its release. */
+  /** How long a peer that left the view (or went silent) keeps the release it ran or fetched when last seen. */
   retainWindowMs: number
 }
 

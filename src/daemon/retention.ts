@@ -1,7 +1,8 @@
 /**
  * Retention: what a peer keeps on disk, collected after each commit, at start and after a
- * revocation. It watches the network view (which versions peers run, which releases they
- * fetch; remembered for `retainWindow` in `retention.json`), asks the policy
+ * revocation. It watches the network view (which version each peer runs, which releases it
+ * fetches; a peer that leaves the view is remembered for `retainWindow`, in
+ * `retention.json`), asks the policy
  * ({@link retainedReleases}) what to keep, removes the other package and state
  * directories, and deletes every block not reachable from a kept package (the block
  * store's write barrier protects what a fetch finds or stores meanwhile).
@@ -32,10 +33,22 @@ import type { RetainReason, RetentionInit as PolicyInit, RetentionPlan } from '.
 /** Most versions and fetches remembered (a bound whatever the network does). */
 const MAX_REMEMBERED = 10_000
 
+/** What retention remembers of one peer: the version it ran and the releases it fetched when last seen. */
+interface PeerSeen {
+  app: string | null
+  version: string | null
+  fetching: string[]
+  at: number
+}
+
 const RememberedSchema = z.object({
-  v: z.literal(1),
-  seen: z.record(z.string().max(400), z.number()),
-  fetched: z.record(z.string().max(200), z.number())
+  v: z.literal(2),
+  peers: z.record(z.string().max(200), z.object({
+    app: z.string().max(64).nullable(),
+    version: z.string().max(256).nullable(),
+    fetching: z.array(z.string().max(128)).max(64),
+    at: z.number()
+  }))
 })
 
 /** What retention needs. */
@@ -87,8 +100,8 @@ export interface RetentionResult {
 export class Retention {
   private readonly c: RetentionComponents
   private readonly init: RetentionInit
-  private readonly seen = new Map<string, number>()
-  private readonly fetched = new Map<string, number>()
+  /** Each peer's last known version and fetches, by peer id, stalest first. */
+  private readonly peers = new Map<string, PeerSeen>()
   private readonly timers: NodeJS.Timeout[] = []
   private running: Promise<unknown> = Promise.resolve()
   /** The last collection's result, if any ran. */
@@ -122,32 +135,39 @@ export class Retention {
     await this.save().catch(() => {})
   }
 
-  /** Note the versions peers in view run and the releases they fetch or switch to. */
+  /**
+   * Note the version each peer in view runs and the releases it fetches or switches to. A
+   * peer's newer beat replaces what it said before (a peer that moved on no longer needs
+   * its old version); one that leaves the view is remembered for `retainWindow`.
+   */
   observe (): void {
-    const now = this.c.clock.now()
-    for (const { beat } of this.c.view()) {
-      if (beat.app != null && beat.version != null) this.note(this.seen, versionKey(beat.app, beat.version), now)
-      if (beat.upgrading != null) this.note(this.fetched, beat.upgrading, now)
-      for (const h of beat.held) if (h.have < h.size) this.note(this.fetched, h.id, now)
+    for (const { peerId, beat, seen } of this.c.view()) {
+      const fetching = beat.held.filter(h => h.have < h.size).map(h => h.id)
+      if (beat.upgrading != null) fetching.push(beat.upgrading)
+      this.peers.delete(peerId)
+      this.peers.set(peerId, { app: beat.app, version: beat.version, fetching, at: seen })
+      if (this.peers.size > MAX_REMEMBERED) this.peers.delete(this.peers.keys().next().value as string)
     }
-  }
-
-  private note (map: Map<string, number>, key: string, now: number): void {
-    map.delete(key)
-    map.set(key, now)
-    if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value as string)
   }
 
   /** What the policy keeps now. */
   plan (): RetentionPlan {
     this.observe()
     const now = this.c.clock.now()
-    for (const map of [this.seen, this.fetched]) {
-      for (const [key, at] of map) if (now - at > this.init.retainWindowMs) map.delete(key)
+    const seen = new Map<string, number>()
+    const fetched = new Map<string, number>()
+    const latest = (map: Map<string, number>, key: string, at: number): void => { map.set(key, Math.max(at, map.get(key) ?? at)) }
+    for (const [id, peer] of this.peers) {
+      if (now - peer.at > this.init.retainWindowMs) {
+        this.peers.delete(id)
+        continue
+      }
+      if (peer.app != null && peer.version != null) latest(seen, versionKey(peer.app, peer.version), peer.at)
+      for (const release of peer.fetching) latest(fetched, release, peer.at)
     }
     const state = this.c.nodeState.state
     const releases = this.c.book.list().map(e => ({ id: e.id, app: e.signed.record.app, version: e.signed.record.version, state: e.state, revoked: this.c.book.isRevoked(e.id) }))
-    return retainedReleases({ app: state.app, current: state.current, previous: state.previous, releases, seen: this.seen, fetched: this.fetched, now, switching: this.c.switching() }, this.init)
+    return retainedReleases({ app: state.app, current: state.current, previous: state.previous, releases, seen, fetched, now, switching: this.c.switching() }, this.init)
   }
 
   /** A collection started from outside a switch (a revocation settled): run alone, when no switch runs. */
@@ -218,11 +238,10 @@ export class Retention {
       this.c.events.warn('retention-unreadable', `${this.c.dataDir.retention} is not what retention writes; what peers ran is seen afresh`)
       return
     }
-    for (const [k, at] of Object.entries(parsed.data.seen)) this.seen.set(k, at)
-    for (const [k, at] of Object.entries(parsed.data.fetched)) this.fetched.set(k, at)
+    for (const [id, peer] of Object.entries(parsed.data.peers).sort(([, a], [, b]) => a.at - b.at)) this.peers.set(id, peer)
   }
 
   private async save (): Promise<void> {
-    await writeJsonAtomic(this.c.dataDir.retention, { v: 1, seen: Object.fromEntries(this.seen), fetched: Object.fromEntries(this.fetched) })
+    await writeJsonAtomic(this.c.dataDir.retention, { v: 2, peers: Object.fromEntries(this.peers) })
   }
 }

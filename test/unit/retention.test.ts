@@ -164,8 +164,8 @@ interface Part {
   clock: { now: () => number, at: number }
 }
 
-function beat (version: string): ViewEntry {
-  return { peerId: `12D3KooW-${version}`, seen: NOW, beat: { v: 1, seq: 1, app: 'kv', version, state: 'running', labels: {}, addrs: [], heads: {}, held: [], protocol: 1 } }
+function beat (version: string, peerId = `12D3KooW-${version}`): ViewEntry {
+  return { peerId, seen: NOW, beat: { v: 1, seq: 1, app: 'kv', version, state: 'running', labels: {}, addrs: [], heads: {}, held: [], protocol: 1 } }
 }
 
 async function part (root: string, store: FsBlockStore, entries: ReleaseEntry[], current: string, previous: string | null): Promise<Part> {
@@ -238,5 +238,24 @@ describe('the retention part', () => {
     expect(await second.store.has(v2[0] as CID)).toBe(false)
     expect(late.disk.blocks).toBe(late.blocks.keptBytes)
     await second.retention.stop()
+  })
+
+  it('forgets the version a peer ran once it moves on, and keeps what it fetches', async () => {
+    const root = await tempDir()
+    const dataDir = new DataDir(root)
+    const store = new FsBlockStore(dataDir.blocks)
+    const entries = ['1.0.0', '2.0.0', '3.0.0'].map((version, i) => ({ id: `r-${version}`, state: i < 2 ? 'superseded' : 'active', signed: { record: { app: 'kv', version, package: undefined } } }) as unknown as ReleaseEntry)
+    for (const e of entries) await fs.mkdir(dataDir.packageDir(e.id), { recursive: true })
+    const p = await part(root, store, entries, 'r-3.0.0', null)
+    p.view.push(beat('1.0.0', 'peer-x'))
+    await p.retention.start()
+    expect(p.retention.plan().packages.get('r-1.0.0')).toBe('run in view')
+    // peer-x now runs 3.0.0 and fetches nothing: 1.0.0 and 2.0.0 are no longer needed by it
+    p.view[0] = beat('3.0.0', 'peer-x')
+    expect([...p.retention.plan().packages.keys()]).toEqual(['r-3.0.0'])
+    // another peer fetching 2.0.0 keeps it
+    p.view.push({ ...beat('1.0.0', 'peer-y'), beat: { ...beat('1.0.0').beat, app: 'other', held: [{ id: 'r-2.0.0', have: 10, size: 100 }] } })
+    expect(p.retention.plan().packages.get('r-2.0.0')).toBe('fetched in view')
+    await p.retention.stop()
   })
 })
