@@ -61,7 +61,7 @@ export interface RetentionComponents {
   events: Pick<EventLog, 'info' | 'warn'>
   metrics: Pick<DaemonMetrics, 'retained'>
   clock: Clock
-  /** Releases a switch in progress goes from or to. */
+  /** The release a switch in progress goes to. */
   switching: () => string[]
   /** Run a collection that retention starts itself alone (never during a switch). */
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>
