@@ -207,7 +207,7 @@ export class Retention {
     this.c.metrics.retained(result)
     const freed = packages.freedBytes + states.freedBytes + blocks.freedBytes
     const why = Object.entries(kept).map(([k, n]) => `${n} ${k}`).join(', ')
-    this.c.events.info('retention', `${reason}: removed ${packages.removed} packages, ${states.removed} states and ${blocks.removed} blocks (${freed} bytes freed); kept ${plan.packages.size} releases (${why === '' ? 'none' : why})`, { ...result })
+    this.c.events.info('retention', `collected (${reason}): removed ${packages.removed} packages, ${states.removed} states and ${blocks.removed} blocks (${freed} bytes freed); kept ${plan.packages.size} releases (${why === '' ? 'none' : why})`, { ...result })
     return result
   }
 

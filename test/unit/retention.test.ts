@@ -223,7 +223,7 @@ describe('the retention part', () => {
     expect(await store.has(v1[0] as CID)).toBe(false)
     expect(await held(store, v2)).toEqual(v2.map(() => true))
     expect(first.results).toHaveLength(1)
-    expect(first.events.at(-1)).toMatch(/^retention: commit: removed 1 packages, 2 states and \d+ blocks/)
+    expect(first.events.at(-1)).toMatch(/^retention: collected \(commit\): removed 1 packages, 2 states and \d+ blocks/)
     await first.retention.stop()
 
     // restarted with an empty view, within the window: 2.0.0 is still kept; past it, it goes
