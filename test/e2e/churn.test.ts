@@ -1,0 +1,51 @@
+/**
+ * `npm run churn` on a tiny run (12 releases, 2 daemons): its JSON has the documented
+ * shape and every daemon switched to every release, its state carried through every
+ * transform. Nothing here asserts a time or a size: the level is what docs/churn.md shows.
+ */
+import { spawn } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import type { ChurnResult } from '../../scripts/churn.ts'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+async function churn (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  return await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'churn.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', d => { out += String(d) })
+    child.stderr.on('data', d => { err += String(d) })
+    child.on('error', reject)
+    child.on('close', c => { resolve({ code: c, stdout: out, stderr: err }) })
+  })
+}
+
+describe('npm run churn', () => {
+  it('publishes 12 releases that both daemons run, and samples both at release 10', async () => {
+    const run = await churn(['--releases', '12', '--peers', '2', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = JSON.parse(run.stdout) as ChurnResult
+    expect(result.releases).toBe(12)
+    expect(result.samples.map(s => [s.release, s.peer])).toEqual([[10, 'peer-1'], [10, 'peer-2']])
+    for (const s of result.samples) {
+      expect(Object.keys(s.disk).sort()).toEqual(['blocks', 'logs', 'packages', 'state', 'total'])
+      for (const part of ['blocks', 'packages', 'state', 'logs'] as const) {
+        expect(s.disk[part]).toBeGreaterThan(0)
+        expect(s.disk[part]).toBeLessThanOrEqual(s.disk.total)
+      }
+      expect(s.rssMB).toBeGreaterThan(0)
+    }
+    // every daemon ran every release, and each transform ran on its state
+    expect(result.switches).toEqual({ 'peer-1': 12, 'peer-2': 12 })
+    expect(result.generations).toEqual({ 'peer-1': 12, 'peer-2': 12 })
+  }, 240_000)
+
+  it('refuses a run without --releases (exit 2, with the usage)', async () => {
+    const run = await churn(['--peers', '2'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toContain('--releases N is required')
+  })
+})
