@@ -101,7 +101,7 @@ export async function writeChurnVersion (dir: string, i: number): Promise<void> 
 function churnCodec (protocol: number): KvClientCodec {
   const value = (response: unknown): unknown => {
     if (response == null || typeof response !== 'object' || !('value' in response)) throw new Error(`answer ${JSON.stringify(response)?.slice(0, 120)} has no "value"`)
-    return (response).value
+    return response.value
   }
   return { protocol, put: (key, v) => ({ op: 'put', key, value: v }), get: key => ({ op: 'get', key }), value }
 }
