@@ -13,7 +13,7 @@ import type { NodeStateStore } from './node-state.js'
 /** What the collection reads. */
 export interface PackageGarbageComponents {
   dataDir: Pick<DataDir, 'packages' | 'states'>
-  book: Pick<ReleaseBook, 'list'>
+  book: Pick<ReleaseBook, 'summaries'>
   nodeState: Pick<NodeStateStore, 'state'>
 }
 
@@ -22,8 +22,8 @@ export async function collectGarbage (c: PackageGarbageComponents): Promise<void
   const state = c.nodeState.state
   const keepStates = new Set([state.current?.id, state.previous?.id].filter((x): x is string => x != null))
   // releases still to come, and those whose simulation objects older peers' chains need
-  const keepPackages = new Set([...keepStates, ...c.book.list().filter(e => ['fetching', 'staged', 'waiting', 'upgrading'].includes(e.state) ||
-    (e.signed.record.manifest as { simulation?: unknown }).simulation != null).map(e => e.id)])
+  const keepPackages = new Set([...keepStates, ...c.book.summaries().filter(e => ['fetching', 'staged', 'waiting', 'upgrading'].includes(e.state) ||
+    e.simulation).map(e => e.id)])
   for (const [dir, keep] of [['state', keepStates], ['packages', keepPackages]] as const) {
     const root = dir === 'state' ? c.dataDir.states : c.dataDir.packages
     for (const name of await fs.readdir(root).catch(() => [] as string[])) {
