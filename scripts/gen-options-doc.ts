@@ -53,6 +53,8 @@ export const MEANINGS: Record<string, string> = {
   stopTimeout: 'how long a planned stop (SIGTERM, SIGINT) lets a switch in progress finish or roll back before it cuts it short; one cut short is undone on the next start and tried again, [not counted as an interruption](#planned-stops-and-restarts). Keep it below the service manager\'s stop timeout.',
   logMaxBytes: 'bytes `events.jsonl` and `app.log` may each hold before they are moved aside (`events.1.jsonl`, `app.1.log`, the older ones shifted up); default 16 MiB (16777216), at least 64 KiB. `history` reads across them.',
   logFiles: 'old files of each log kept beside it, default 4; the oldest goes when another is moved aside. With the defaults a peer\'s logs take at most 2 × 5 × 16 MiB.',
+  keepReleases: 'superseded releases of this peer\'s app kept on disk (package and blocks, not state) besides the current and previous ones, newest first, so that laggards can still fetch them from this peer ([Disk use and retention](#disk-use-and-retention)). `0`: only what the network view still needs.',
+  retainWindow: 'how long a version that a peer in the network view ran, or a release one fetched, keeps its package and blocks here (and, for this peer\'s app, every version between it and this peer\'s, for their simulation objects) after that peer was last seen ([Disk use and retention](#disk-use-and-retention)).',
   config: 'read these options from a JSON file (below); values given on the command line win.',
   printUnit: 'print a systemd service unit that runs the daemon with the other options given, and exit ([Running as a service](#running-as-a-service)).',
   user: 'with `--print-unit`: the user the service runs as.',

@@ -32,6 +32,12 @@ export interface MetricsSources {
   waiting: () => Record<string, number>
 }
 
+/** What a collection removed from one folder. */
+interface Removed {
+  removed: number
+  freedBytes: number
+}
+
 /** Options of the metrics. */
 export interface DaemonMetricsInit {
   /** The process and Node.js default metrics (`process_*`, `nodejs_*`); on unless false (several daemons in one test process). */
@@ -66,6 +72,10 @@ export class DaemonMetrics implements NetMetrics {
   private readonly switchHeld = new Histogram({ name: 'upgossip_switch_held_requests', help: 'Requests and connections from peers held during one switch (delivered to the version that runs after it)', labelNames: ['kind'], buckets: [0, 1, 5, 10, 50, 100, 500, 1000], registers: [this.registry] })
   private readonly callsTotal = new Counter({ name: 'upgossip_app_calls_total', help: 'Calls of this app to other peers by outcome (ok, remote-error, unreachable, refused)', labelNames: ['outcome'], registers: [this.registry] })
   private readonly callSeconds = new Histogram({ name: 'upgossip_app_call_duration_seconds', help: 'Latency of calls of this app to other peers, by the simulation objects they went through (hops, both sides)', labelNames: ['hops'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] })
+  private readonly retentionFreed = new Counter({ name: 'upgossip_retention_bytes_freed_total', help: 'Bytes freed by retention, by folder of the data directory (blocks, packages, state)', labelNames: ['folder'], registers: [this.registry] })
+  private readonly retentionRemoved = new Counter({ name: 'upgossip_retention_removed_total', help: 'Blocks, package directories and state directories removed by retention, by folder', labelNames: ['folder'], registers: [this.registry] })
+  private readonly retentionRuns = new Counter({ name: 'upgossip_retention_collections_total', help: 'Collections of what is no longer kept, by what started them (commit, start, revoked, periodic)', labelNames: ['reason'], registers: [this.registry] })
+  private readonly diskBytes = new Gauge({ name: 'upgossip_disk_bytes', help: 'Bytes on disk by folder of the data directory (blocks, packages, state), as the last collection found them', labelNames: ['folder'], registers: [this.registry] })
   private sources: MetricsSources = { releases: () => ({}), running: () => undefined, fetching: () => [], waiting: () => ({}) }
 
   constructor (init: DaemonMetricsInit = {}) {
@@ -107,6 +117,16 @@ export class DaemonMetrics implements NetMetrics {
     this.switchesTotal.inc({ kind: s.kind, outcome: s.outcome })
     this.switchSeconds.observe({ kind: s.kind, outcome: s.outcome }, s.seconds)
     this.switchHeld.observe({ kind: s.kind }, s.held)
+  }
+
+  /** Count what a collection of retention removed, and the disk use it left. */
+  retained (r: { reason: string, packages: Removed, states: Removed, blocks: Removed, disk: Record<'blocks' | 'packages' | 'state', number> }): void {
+    this.retentionRuns.inc({ reason: r.reason })
+    for (const [folder, removed] of [['blocks', r.blocks], ['packages', r.packages], ['state', r.states]] as const) {
+      this.retentionFreed.inc({ folder }, removed.freedBytes)
+      this.retentionRemoved.inc({ folder }, removed.removed)
+    }
+    for (const [folder, bytes] of Object.entries(r.disk)) this.diskBytes.set({ folder }, bytes)
   }
 
   /** Count a call to another peer, its latency and SO hops. */

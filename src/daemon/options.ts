@@ -68,7 +68,11 @@ export const DaemonConfigSchema = z.strictObject({
   /** Bytes `events.jsonl` and `app.log` may each hold before they are moved aside (default 16 MiB). */
   logMaxBytes: z.number().int().min(64 * 1024).optional(),
   /** Old files of each log kept beside it (default 4). */
-  logFiles: z.number().int().min(1).max(100).optional()
+  logFiles: z.number().int().min(1).max(100).optional(),
+  /** Superseded releases kept besides the current and previous ones (default 2). */
+  keepReleases: z.number().int().min(0).max(1000).optional(),
+  /** How long a version or fetch seen in the network view keeps its release on this peer (default 24h). */
+  retainWindow: duration.optional()
 })
 
 /** Options as given. */
@@ -111,6 +115,10 @@ export interface DaemonOptions {
   stopTimeoutMs: number
   /** How big each log grows, and how many old files of it stay. */
   logLimit: LogLimit
+  /** Superseded releases kept besides the current and previous ones. */
+  keepReleases: number
+  /** How long a version or fetch seen in the network view keeps its release. */
+  retainWindowMs: number
 }
 
 /** A TCP listening address: a host (an IP address or a name) and a port (0: a free one). */
@@ -219,6 +227,8 @@ export function resolveDaemonOptions (cli: DaemonConfig, file: DaemonConfig = {}
     freezeAfterMs: parseDuration(o.freezeAfter ?? '5m'),
     fetchRetryMs: parseDuration(o.fetchRetry ?? '30s'),
     stopTimeoutMs: parseDuration(o.stopTimeout ?? '60s'),
-    logLimit: { maxBytes: o.logMaxBytes ?? DEFAULT_LOG_LIMIT.maxBytes, keep: o.logFiles ?? DEFAULT_LOG_LIMIT.keep }
+    logLimit: { maxBytes: o.logMaxBytes ?? DEFAULT_LOG_LIMIT.maxBytes, keep: o.logFiles ?? DEFAULT_LOG_LIMIT.keep },
+    keepReleases: o.keepReleases ?? 2,
+    retainWindowMs: parseDuration(o.retainWindow ?? '24h')
   }
 }

@@ -20,6 +20,7 @@ import type { LocalParts } from './local-parts.js'
 import { MemorySettle } from './memory-settle.js'
 import { Operator } from './operator.js'
 import { Publishing } from './publishing.js'
+import { Retention } from './retention.js'
 import { Rollout } from './rollout.js'
 import { Staging } from './staging.js'
 import { StatusProjection } from './status.js'
@@ -45,6 +46,7 @@ export interface DaemonParts extends LocalParts {
   releases: InstalledReleases
   rollout: Rollout
   operator: Operator
+  retention: Retention
   /** Switching paused while a backup copies the data directory. */
   backupPause: BackupPause
   settle: MemorySettle
@@ -131,7 +133,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     installed: async id => await releases.installed(id),
     simulations: async r => await releases.simulationsFor(r),
     onCommit: async (to, from, kind) => { await rollout.onCommit(to, from, kind) },
-    afterCommit: async () => { await rollout.collectGarbage() },
+    afterCommit: async () => { await retention.collect('commit') },
     mayCommit: to => book.isRevoked(to.id) ? `${to.version} was revoked during the switch` : undefined,
     onFailed: async (to, from, reason, kind) => { await rollout.onFailed(to, from, reason, kind) },
     // a commit or a rollback is announced at once, so every peer's view converges within seconds
@@ -158,6 +160,18 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     view: () => view.list(),
     paused: (app, id) => local.pauses.pausedReason(app, id)
   }, { policy: local.policy, labels: o.labels, settleMs: Math.max(1000, Math.round(o.beatIntervalMs * 1.5)) })
+  const retention: Retention = new Retention({
+    book,
+    nodeState,
+    view: () => view.list(),
+    blocks: local.blocks,
+    dataDir,
+    events,
+    metrics,
+    clock,
+    switching: () => engine.inProgress == null ? [] : [engine.inProgress.from.id, engine.inProgress.to.id],
+    exclusive: async fn => await rollout.exclusive(fn)
+  }, { keepReleases: o.keepReleases, retainWindowMs: o.retainWindowMs, observeEveryMs: o.beatIntervalMs, collectEveryMs: Math.min(3_600_000, Math.max(60_000, o.retainWindowMs)), startDelayMs: o.peerTimeoutMs })
 
   const status = new StatusProjection({
     node,
@@ -235,7 +249,7 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
   const operator = new Operator({ book, controls: local.controls, rollout, host, events, changes, clock, self, eventsFile: dataDir.events, backup: backupPause }, { callTimeoutMs: o.callTimeoutMs, logFiles: o.logLimit.keep })
   /** One full collection once the daemon is quiet after its start, a fetch or an upgrade. */
   const settle = new MemorySettle({ busy: () => downloads.size > 0 || engine.inProgress != null })
-  return { ...local, node, exchange, sync, gossip, view, keeper, admission, antiEntropy, staging, publishing, beats, status, host, proxy, shim, engine, releases, rollout, operator, backupPause, settle }
+  return { ...local, node, exchange, sync, gossip, view, keeper, admission, antiEntropy, staging, publishing, beats, status, host, proxy, shim, engine, releases, rollout, operator, retention, backupPause, settle }
 }
 
 /** Wire the parts' events to each other: who reacts to what. */
@@ -261,7 +275,11 @@ function connectParts (p: DaemonParts): void {
   // the rollout rolls a revoked running release back (and keeps trying until it can)
   p.trustUpdates.on('running-revoked', () => { void p.rollout.tick() })
   // a revoked release's SOs leave the running app (a staged or rolled-back one may have brought its future SO)
-  p.trustUpdates.on('revoked', () => { p.rollout.refreshSimulations().catch(warnSimulations) })
+  p.trustUpdates.on('revoked', () => {
+    p.rollout.refreshSimulations().catch(warnSimulations)
+    // a revoked release no longer runs here goes (one that runs goes after the rollback's commit)
+    p.retention.request('revoked')
+  })
   p.trustUpdates.on('rotated', () => {
     // a staged release dropped by the rotation may have had its future SO loaded
     p.rollout.refreshSimulations().catch(warnSimulations)
@@ -310,6 +328,7 @@ export async function startDaemonParts (p: DaemonParts): Promise<void> {
   p.beats.start()
   await p.proxy.start()
   await p.rollout.start()
+  await p.retention.start()
   // a bootstrap peer that cannot be reached (wrong address, another --psk) is worth saying
   const bootstrap = p.options.bootstrap
   if (bootstrap.length > 0) {
@@ -356,6 +375,7 @@ export async function stopDaemonParts (p: DaemonParts, beforeNetwork: () => Prom
   p.antiEntropy.stop()
   p.keeper.stop()
   p.rollout.stop()
+  await p.retention.stop()
   p.backupPause.stop()
   await p.engine.stop()
   await p.host.close().catch(() => {})

@@ -56,8 +56,11 @@ export async function admitBundle (c: BundleComponents, bundle: ReleaseBundle, v
     await verifySignedRelease(bundle.signed, { trust: c.trustStore.policy, clock: c.clock, floor, maxSize: c.maxPackageSize })
   }
   const { blocks } = await verifyReleasePackage(record, bundle.blocks)
-  await importBlocks(c.blocks, bundle.blocks, blocks)
-  const verdict = await c.book.consider(bundle.signed)
+  // in the book before a collection of the block store may see its blocks
+  const verdict = await c.blocks.holding(async () => {
+    await importBlocks(c.blocks, bundle.blocks, blocks)
+    return await c.book.consider(bundle.signed)
+  })
   noteVerdict(c, verdict, via)
   if (verdict.kind === 'rejected' || verdict.kind === 'ignored') throw new PublishRefusedError(verdict.reason, { cause: verdict.error })
   return verdict

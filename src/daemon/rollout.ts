@@ -21,7 +21,6 @@ import { parseDuration } from '../duration.js'
 import type { DataDir } from '../store/index.js'
 import type { ReleaseRef, UpgradeEngine } from '../upgrade/index.js'
 import type { InstalledReleases } from './installed-releases.js'
-import { collectGarbage } from './package-garbage.js'
 import { schedulePeers } from './schedule-peers.js'
 import type { OperatorControls } from './controls.js'
 import type { EventLog } from './event-log.js'
@@ -368,11 +367,6 @@ export class Rollout extends EventEmitter<RolloutEvents> {
     if (kind === 'upgrade' && !this.c.book.isRevoked(to.id)) await this.c.book.setState(to.id, 'failed', reason)
     this.c.events.error('upgrade-rolled-back', `${to.version} ${kind === 'upgrade' ? 'failed' : 'could not be restored'} (${reason}); ${from.version} runs`, { to: to.id, from: from.id })
     this.emit('announce')
-  }
-
-  /** Keep the packages and states of the current and previous versions, and of releases still to come. */
-  async collectGarbage (): Promise<void> {
-    await collectGarbage(this.c)
   }
 
   /** `upgossip rollback` (or a revocation, or an unhealthy version): go back to the previous version on this peer. */

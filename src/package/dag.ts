@@ -65,3 +65,33 @@ export async function walkPackageBlocks (root: CID, store: BlockStore, limit = M
   }
   return { cids, size }
 }
+
+/**
+ * The blocks of the DAG under `root` that `store` holds, plus the raw leaves its held
+ * directory and file nodes link to (a leaf has no links, so it is never read): what a
+ * collection of the block store keeps for a package, complete or still being fetched.
+ */
+export async function heldPackageBlocks (root: CID, store: Pick<BlockStore, 'has' | 'get'>, limit = MAX_PACKAGE_BLOCKS): Promise<CID[]> {
+  const seen = new Set<string>([root.toString()])
+  const out: CID[] = []
+  const queue: CID[] = [root]
+  for (let next = 0; next < queue.length; next++) {
+    const cid = queue[next] as CID
+    out.push(cid)
+    if (cid.code !== CODEC_DAG_PB || !(await store.has(cid))) continue
+    let bytes: Uint8Array
+    try {
+      bytes = await store.get(cid)
+    } catch {
+      continue
+    }
+    for (const link of blockLinks(cid, bytes)) {
+      const key = link.toString()
+      if (seen.has(key)) continue
+      if (seen.size >= limit) throw new PackageDagError(`package has more than ${limit} blocks`)
+      seen.add(key)
+      queue.push(link)
+    }
+  }
+  return out
+}

@@ -104,8 +104,8 @@ export class ReleaseIndex extends EventEmitter<{ change: [ReleaseEntry] }> {
     return entry
   }
 
-  /** One release, from the window or from disk, without bringing it into the window. */
-  private async peek (id: string): Promise<ReleaseEntry | undefined> {
+  /** One release, from the window or from disk, without bringing it into the window (for a pass over many). */
+  async peek (id: string): Promise<ReleaseEntry | undefined> {
     const held = this.entries.get(id)
     if (held != null) return held
     let signed: SignedRelease

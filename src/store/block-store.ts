@@ -7,7 +7,9 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { FsBlockstore } from 'blockstore-fs'
 import { NextToLast } from 'blockstore-fs/sharding'
+import { base32upper } from 'multiformats/bases/base32'
 import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { equals } from 'uint8arrays/equals'
 import { ContentRefusalError, UpgossipError } from '../errors.js'
@@ -46,6 +48,8 @@ export interface BlockStore {
   put: (cid: CID, bytes: Uint8Array) => Promise<CID>
   /** Forget a block (no error if absent). */
   delete: (cid: CID) => Promise<void>
+  /** Run `fn` while no collection runs: blocks it stores before a release names them are not collected meanwhile. */
+  holding: <T>(fn: () => Promise<T>) => Promise<T>
 }
 
 /**
@@ -84,6 +88,19 @@ export async function verifyBlock (cid: CID, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/** What one collection of a block store did ({@link FsBlockStore.collect}). */
+export interface BlockCollection {
+  /** Blocks left, and their bytes on disk. */
+  kept: number
+  keptBytes: number
+  /** Blocks deleted, and the bytes freed. */
+  removed: number
+  freedBytes: number
+}
+
+/** Extension of a block file (blockstore-fs). */
+const BLOCK_FILE = '.data'
+
 /** Most blocks whose presence a {@link FsBlockStore} remembers (256 KiB blocks: 64 GiB of packages). */
 const MAX_KNOWN = 262_144
 
@@ -109,6 +126,10 @@ export class MemoryBlockStore implements BlockStore {
 
   async delete (cid: CID): Promise<void> {
     this.blocks.delete(cid.toString())
+  }
+
+  async holding<T> (fn: () => Promise<T>): Promise<T> {
+    return await fn()
   }
 
   /** Number of blocks held. */
@@ -137,6 +158,17 @@ export class FsBlockStore implements BlockStore {
   private readonly known = new Map<string, boolean>()
   /** Called with every block newly stored (a fetch's, a publish's): peers waiting for one hear of it. */
   onStored: ((cid: CID) => void) | undefined
+  /**
+   * While a collection runs: the blocks (by file name) looked up, read or stored since it
+   * began. The collection never deletes them, so a fetch that found a block held, or stored
+   * one, after the kept DAGs were marked keeps it (a write barrier).
+   */
+  private touched: Set<string> | undefined
+  /** Blocks being deleted by a collection, by file name: reported missing, and a put waits for the delete. */
+  private readonly deleting = new Map<string, Promise<void>>()
+  private collecting: Promise<unknown> = Promise.resolve()
+  /** Deletions begun by collections so far. */
+  private deletions = 0
 
   constructor (private readonly dir: string) {
     this.inner = new FsBlockstore(dir, { shardingStrategy: this.sharding })
@@ -154,16 +186,30 @@ export class FsBlockStore implements BlockStore {
     if (this.known.size > MAX_KNOWN) this.known.delete(this.known.keys().next().value as string)
   }
 
+  /** The block's file name (its multihash): what a collection keeps or deletes. */
+  private fileOf (cid: CID): string {
+    return this.sharding.encode(cid).file
+  }
+
   async has (cid: CID): Promise<boolean> {
+    const file = this.fileOf(cid)
+    if (this.deleting.has(file)) return false
+    this.touched?.add(file)
     const known = this.known.get(cid.toString())
     if (known != null) return known
     await this.open()
+    const deletions = this.deletions
     const held = await this.inner.has(cid)
+    // a collection deleted blocks meanwhile: what the disk said may be stale
+    if (deletions !== this.deletions) return await this.has(cid)
     this.remember(cid, held)
     return held
   }
 
   async get (cid: CID): Promise<Uint8Array> {
+    const file = this.fileOf(cid)
+    this.touched?.add(file)
+    await this.deleting.get(file)
     await this.open()
     let bytes: Uint8Array
     try {
@@ -184,6 +230,10 @@ export class FsBlockStore implements BlockStore {
 
   async put (cid: CID, bytes: Uint8Array): Promise<CID> {
     await verifyBlock(cid, bytes)
+    const file = this.fileOf(cid)
+    this.touched?.add(file)
+    // a collection deleting this very block finishes first, or it would delete the new copy
+    await this.deleting.get(file)
     if (await this.has(cid)) return cid
     try {
       await this.inner.put(cid, bytes)
@@ -203,5 +253,75 @@ export class FsBlockStore implements BlockStore {
     await this.open()
     this.remember(cid, false)
     await this.inner.delete(cid)
+  }
+
+  /**
+   * Delete every block that is neither in the set `mark` returns nor looked up, read or
+   * stored while the collection runs (so a fetch that starts meanwhile keeps what it found
+   * held). Collections run one at a time.
+   */
+  async collect (mark: () => Promise<Iterable<CID>>): Promise<BlockCollection> {
+    return await this.holding(async () => await this.sweep(mark))
+  }
+
+  async holding<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.collecting.then(fn)
+    this.collecting = run.catch(() => {})
+    return await run
+  }
+
+  private async sweep (mark: () => Promise<Iterable<CID>>): Promise<BlockCollection> {
+    await this.open()
+    const touched = this.touched = new Set<string>()
+    const out: BlockCollection = { kept: 0, keptBytes: 0, removed: 0, freedBytes: 0 }
+    try {
+      const keep = new Set<string>()
+      for (const cid of await mark()) keep.add(this.fileOf(cid))
+      for (const shard of await fs.readdir(this.dir, { withFileTypes: true })) {
+        if (!shard.isDirectory()) continue
+        const dir = path.join(this.dir, shard.name)
+        for (const file of await fs.readdir(dir).catch(() => [] as string[])) {
+          // temporaries of a write in progress start with "."
+          if (file.startsWith('.') || !file.endsWith(BLOCK_FILE)) continue
+          const size = await fs.stat(path.join(dir, file)).then(s => s.size, () => undefined)
+          if (size == null) continue
+          // checked and marked in one synchronous step: a lookup before it protects the block, one after it finds it missing
+          if (keep.has(file) || touched.has(file) || this.deleting.has(file)) {
+            out.kept++
+            out.keptBytes += size
+            continue
+          }
+          this.deletions++
+          const deleted = this.deleteFile(dir, file)
+          this.deleting.set(file, deleted)
+          try {
+            await deleted
+            out.removed++
+            out.freedBytes += size
+          } finally {
+            this.deleting.delete(file)
+          }
+        }
+      }
+    } finally {
+      this.touched = undefined
+    }
+    return out
+  }
+
+  private async deleteFile (dir: string, file: string): Promise<void> {
+    this.forgetFile(file)
+    await fs.rm(path.join(dir, file), { force: true })
+  }
+
+  /** Forget what the presence cache says of the block in `file`, under every codec a block may have. */
+  private forgetFile (file: string): void {
+    let digest: Digest.Digest<number, number>
+    try {
+      digest = Digest.decode(base32upper.decode(file.slice(0, -BLOCK_FILE.length)))
+    } catch {
+      return
+    }
+    for (const code of [CODEC_RAW, CODEC_DAG_PB, CODEC_DAG_CBOR]) this.known.delete(CID.createV1(code, digest).toString())
   }
 }

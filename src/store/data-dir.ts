@@ -77,6 +77,8 @@ export class DataDir {
   get appGroup (): string { return this.file('app.pgid') }
   /** The process group of a running transform (so a daemon that died mid-switch does not leave it writing). */
   get transformGroup (): string { return this.file('transform.pgid') }
+  /** What the retention policy saw peers run and fetch, and when (`retention.json`). */
+  get retention (): string { return this.file('retention.json') }
   /** The upgrade journal. */
   get journal (): string { return this.file('journal.json') }
 

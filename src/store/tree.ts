@@ -47,3 +47,15 @@ export async function removeTree (dir: string): Promise<void> {
 export async function isDirectory (dir: string): Promise<boolean> {
   return await fs.stat(dir).then(s => s.isDirectory(), () => false)
 }
+
+/** Bytes of the files under `dir` (0 when it is missing); symbolic links are not followed. */
+export async function treeBytes (dir: string): Promise<number> {
+  let total = 0
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => [])
+  for (const e of entries) {
+    const p = path.join(dir, e.name)
+    if (e.isDirectory()) total += await treeBytes(p)
+    else total += await fs.lstat(p).then(s => s.size, () => 0)
+  }
+  return total
+}
