@@ -25,7 +25,7 @@ import type { ChurnSample } from './churn/footprint.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
-const HELP = `usage: npm run churn -- --releases N [--peers 3] [--json] [--log-max-bytes BYTES] [--keep] [--step-timeout SECONDS]
+const HELP = `usage: npm run churn -- --releases N [--peers 3] [--json] [--log-max-bytes BYTES] [--log-files N] [--keep] [--step-timeout SECONDS]
 
 One publisher releases N small versions of the churn app in a row (each a new protocol
 version with a transform and past and future simulation objects) to real daemons on
@@ -35,9 +35,12 @@ disk (blocks, packages, state, logs, total) and its resident memory are sampled.
   --releases N          how many releases to publish (required)
   --peers N             daemons (default 3, at least 2)
   --json                print one JSON object on stdout; progress stays on stderr
-  --log-max-bytes B     the daemons' logMaxBytes option (default 262144: 256 KiB, so the
-                        rotated logs reach their bound within the run; the daemon's own
+  --log-max-bytes B     the daemons' logMaxBytes option (default 65536, the least it takes,
+                        so the logs reach their bound within the run; the daemon's own
                         default is 16 MiB)
+  --log-files N         the daemons' logFiles option (default 1; the daemon's own is 4):
+                        each of events.jsonl and app.log holds at most
+                        (N + 1) × logMaxBytes
   --keep                keep the daemons' directory (its path is printed)
   --step-timeout S      the longest one release may take to reach every daemon (default 180)
   --help                this text`
@@ -47,6 +50,7 @@ interface Options {
   peers: number
   json: boolean
   logMaxBytes: number
+  logFiles: number
   keep: boolean
   stepTimeoutMs: number
 }
@@ -62,7 +66,7 @@ function parseArgs (argv: string[]): Options {
     if (!Number.isInteger(n) || n < min) fail(`${a} takes a whole number of at least ${min}, not ${JSON.stringify(v)}`)
     return n
   }
-  const o: Partial<Options> = { peers: 3, json: false, logMaxBytes: 256 * 1024, keep: false, stepTimeoutMs: 180_000 }
+  const o: Partial<Options> = { peers: 3, json: false, logMaxBytes: 64 * 1024, logFiles: 1, keep: false, stepTimeoutMs: 180_000 }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     const value = (): string => argv[++i] ?? fail(`${a} needs a value`)
@@ -71,6 +75,7 @@ function parseArgs (argv: string[]): Options {
       case '--peers': o.peers = int(a, value(), 2); break
       case '--json': o.json = true; break
       case '--log-max-bytes': o.logMaxBytes = int(a, value(), 64 * 1024); break
+      case '--log-files': o.logFiles = int(a, value(), 1); break
       case '--keep': o.keep = true; break
       case '--step-timeout': o.stepTimeoutMs = int(a, value(), 1) * 1000; break
       case '--help': case '-h': process.stdout.write(HELP + '\n'); process.exit(0); break
@@ -121,7 +126,7 @@ async function churn (o: Options): Promise<ChurnResult> {
   const app = churnApp(appDir + path.sep)
   const net = new Testnet({ peers: o.peers, keep: o.keep, dir, stepTimeoutMs: o.stepTimeoutMs, sink: { write: () => {}, isTTY: false } })
   const began = Date.now()
-  const logFiles = 4
+  const logFiles = o.logFiles
   try {
     await net.prepare(1, 1, app)
     // the logs' bound is the option's: small enough here to be reached within the run
