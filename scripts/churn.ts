@@ -22,10 +22,12 @@ import type { DaemonProcess } from '#src/testnet/index.js'
 import { churnApp, churnVersion, writeChurnVersion } from './churn/churn-app.ts'
 import { sampleDaemon } from './churn/footprint.ts'
 import type { ChurnSample } from './churn/footprint.ts'
+import { writeReport } from './churn/report.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
 const HELP = `usage: npm run churn -- --releases N [--peers 3] [--json] [--log-max-bytes BYTES] [--log-files N] [--keep] [--step-timeout SECONDS]
+       npm run churn -- --report RUN.json [--out DIR]
 
 One publisher releases N small versions of the churn app in a row (each a new protocol
 version with a transform and past and future simulation objects) to real daemons on
@@ -43,6 +45,8 @@ disk (blocks, packages, state, logs, total) and its resident memory are sampled.
                         (N + 1) × logMaxBytes
   --keep                keep the daemons' directory (its path is printed)
   --step-timeout S      the longest one release may take to reach every daemon (default 180)
+  --report RUN.json     run nothing: write the charts and the table of a saved run
+                        (disk-N.svg, rss-N.svg, table-N.md) into --out (default docs/churn)
   --help                this text`
 
 interface Options {
@@ -53,6 +57,8 @@ interface Options {
   logFiles: number
   keep: boolean
   stepTimeoutMs: number
+  report?: string
+  out: string
 }
 
 /** Parse the command line; exits 2 on a usage error, like the CLI. */
@@ -66,7 +72,7 @@ function parseArgs (argv: string[]): Options {
     if (!Number.isInteger(n) || n < min) fail(`${a} takes a whole number of at least ${min}, not ${JSON.stringify(v)}`)
     return n
   }
-  const o: Partial<Options> = { peers: 3, json: false, logMaxBytes: 64 * 1024, logFiles: 1, keep: false, stepTimeoutMs: 180_000 }
+  const o: Partial<Options> = { peers: 3, json: false, logMaxBytes: 64 * 1024, logFiles: 1, keep: false, stepTimeoutMs: 180_000, out: path.join(ROOT, 'docs', 'churn') }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     const value = (): string => argv[++i] ?? fail(`${a} needs a value`)
@@ -78,11 +84,13 @@ function parseArgs (argv: string[]): Options {
       case '--log-files': o.logFiles = int(a, value(), 1); break
       case '--keep': o.keep = true; break
       case '--step-timeout': o.stepTimeoutMs = int(a, value(), 1) * 1000; break
+      case '--report': o.report = value(); break
+      case '--out': o.out = value(); break
       case '--help': case '-h': process.stdout.write(HELP + '\n'); process.exit(0); break
       default: fail(`unknown option ${a}`)
     }
   }
-  if (o.releases == null) fail('--releases N is required')
+  if (o.releases == null && o.report == null) fail('--releases N is required')
   return o as Options
 }
 
@@ -97,7 +105,7 @@ export interface ChurnResult {
   durationMs: number
   /** Publish → every daemon runs it, per release: median and slowest. */
   switchMs: { p50: number, max: number }
-  /** Committed upgrades in each daemon's history (N when it switched to every release). */
+  /** Releases each daemon's history shows an upgrade to committed (N when it switched to every one); read every tenth release, before the bounded event log drops them. */
   switches: Record<string, number>
   /** The data generation each daemon's app state reached (N: every transform ran on it). */
   generations: Record<string, number>
@@ -108,12 +116,12 @@ function progress (text: string): void {
   process.stderr.write(`[churn] ${text}\n`)
 }
 
-const MiB = (n: number): string => (n / 1024 / 1024).toFixed(2)
+const MiB = (n: number): string => (n / 1024 / 1024).toFixed(3)
 
 /** The samples as a table. */
 function table (r: ChurnResult): string {
-  const head = ['release', 'peer', 'blocks', 'packages', 'state', 'logs', 'total', 'RSS']
-  const rows = r.samples.map(s => [String(s.release), s.peer, MiB(s.disk.blocks), MiB(s.disk.packages), MiB(s.disk.state), MiB(s.disk.logs), MiB(s.disk.total), s.rssMB == null ? '-' : s.rssMB.toFixed(1)])
+  const head = ['release', 'peer', 'blocks', 'packages', 'state', 'logs', 'records', 'total', 'RSS']
+  const rows = r.samples.map(s => [String(s.release), s.peer, MiB(s.disk.blocks), MiB(s.disk.packages), MiB(s.disk.state), MiB(s.disk.logs), MiB(s.disk.records), MiB(s.disk.total), s.rssMB == null ? '-' : s.rssMB.toFixed(1)])
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map(row => (row[i] as string).length)))
   const line = (cells: string[]): string => cells.map((c, i) => i < 2 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)).join('  ')
   return [`${r.releases} releases on ${r.peers} daemons in ${(r.durationMs / 1000).toFixed(0)} s (switch p50 ${r.switchMs.p50} ms, max ${r.switchMs.max} ms); disk in MiB, RSS in MiB; logMaxBytes ${r.logMaxBytes}, logFiles ${r.logFiles}`,
@@ -138,6 +146,10 @@ async function churn (o: Options): Promise<ChurnResult> {
     await net.monitor.stop()
     const samples: ChurnSample[] = []
     const took: number[] = []
+    const committedTo = new Map<string, Set<string>>(net.peers.map(p => [p.name, new Set()]))
+    const readHistories = async (): Promise<void> => {
+      for (const p of net.peers) for (const id of await committed(p)) committedTo.get(p.name)?.add(id)
+    }
     for (let i = 1; i <= o.releases; i++) {
       await writeChurnVersion(appDir, i)
       const release = await net.release(i)
@@ -149,6 +161,7 @@ async function churn (o: Options): Promise<ChurnResult> {
       await fs.rm(release.file, { force: true })
       await fs.rm(net.ws.file('packages', `v${i}`), { recursive: true, force: true })
       if (i % 10 === 0) {
+        await readHistories()
         for (const p of net.peers) samples.push(await sampleDaemon(i, p.name, p.init.dataDir, p.pid))
         const mine = samples.slice(-net.peers.length)
         progress(`${i}/${o.releases} ${release.version} on every daemon in ${took.at(-1) ?? 0} ms; ` +
@@ -157,6 +170,7 @@ async function churn (o: Options): Promise<ChurnResult> {
         progress(`${i}/${o.releases} ${release.version} on every daemon in ${took.at(-1) ?? 0} ms`)
       }
     }
+    await readHistories()
     const sorted = [...took].sort((a, b) => a - b)
     return {
       releases: o.releases,
@@ -166,7 +180,7 @@ async function churn (o: Options): Promise<ChurnResult> {
       logFiles,
       durationMs: Date.now() - began,
       switchMs: { p50: sorted[Math.floor((sorted.length - 1) / 2)] ?? 0, max: sorted.at(-1) ?? 0 },
-      switches: Object.fromEntries(await Promise.all(net.peers.map(async p => [p.name, await committed(p)] as const))),
+      switches: Object.fromEntries([...committedTo].map(([name, ids]) => [name, ids.size])),
       generations: Object.fromEntries(await Promise.all(net.peers.map(async p => [p.name, Number((await p.call({ op: 'generation' }) as { value?: unknown }).value)] as const))),
       commit: commitOf()
     }
@@ -177,9 +191,9 @@ async function churn (o: Options): Promise<ChurnResult> {
   }
 }
 
-/** Committed upgrades in a daemon's history. */
-async function committed (p: DaemonProcess): Promise<number> {
-  return (await p.history()).filter(e => e.type === 'upgrade-committed').length
+/** The releases a daemon's history shows a committed upgrade to. */
+async function committed (p: DaemonProcess): Promise<string[]> {
+  return (await p.history()).filter(e => e.type === 'upgrade-committed').map(e => String(e.to))
 }
 
 function commitOf (): string {
@@ -192,6 +206,10 @@ function commitOf (): string {
 
 const options = parseArgs(process.argv.slice(2))
 try {
+  if (options.report != null) {
+    for (const file of await writeReport(options.report, options.out)) progress(`wrote ${file}`)
+    process.exit(0)
+  }
   const result = await churn(options)
   if (options.json) process.stdout.write(JSON.stringify(result) + '\n')
   else process.stdout.write(table(result) + '\n')

@@ -14,8 +14,10 @@ export interface DiskUse {
   packages: number
   /** `state/`: the app's state directories, one per version kept. */
   state: number
-  /** `events.jsonl*` and `app.log*` (the current files and the ones rotated aside). */
+  /** `events.jsonl` and `app.log`, and the files they were rotated into (`events.1.jsonl`, `app.1.log`, …). */
   logs: number
+  /** `releases/`: the release book's records and state files, and the revocations (an addition to the JSON of DESIGN.md). */
+  records: number
   /** The whole data directory. */
   total: number
 }
@@ -47,7 +49,7 @@ export async function bytesUnder (p: string): Promise<number> {
 /** Bytes of `dataDir` by folder. */
 export async function diskUse (dataDir: string): Promise<DiskUse> {
   const names = await fs.readdir(dataDir).catch(() => [] as string[])
-  const logNames = names.filter(n => n.startsWith('events.jsonl') || n.startsWith('app.log'))
+  const logNames = names.filter(n => /^events(\.\d+)?\.jsonl$/.test(n) || /^app(\.\d+)?\.log$/.test(n))
   let logs = 0
   for (const n of logNames) logs += await bytesUnder(path.join(dataDir, n))
   return {
@@ -55,6 +57,7 @@ export async function diskUse (dataDir: string): Promise<DiskUse> {
     packages: await bytesUnder(path.join(dataDir, 'packages')),
     state: await bytesUnder(path.join(dataDir, 'state')),
     logs,
+    records: await bytesUnder(path.join(dataDir, 'releases')),
     total: await bytesUnder(dataDir)
   }
 }

@@ -31,12 +31,13 @@ describe('npm run churn', () => {
     expect(result.releases).toBe(12)
     expect(result.samples.map(s => [s.release, s.peer])).toEqual([[10, 'peer-1'], [10, 'peer-2']])
     for (const s of result.samples) {
-      expect(Object.keys(s.disk).sort()).toEqual(['blocks', 'logs', 'packages', 'state', 'total'])
-      for (const part of ['blocks', 'packages', 'state', 'logs'] as const) {
+      expect(Object.keys(s.disk).sort()).toEqual(['blocks', 'logs', 'packages', 'records', 'state', 'total'])
+      for (const part of ['blocks', 'packages', 'state', 'logs', 'records'] as const) {
         expect(s.disk[part]).toBeGreaterThan(0)
         expect(s.disk[part]).toBeLessThanOrEqual(s.disk.total)
       }
       expect(s.rssMB).toBeGreaterThan(0)
+      expect(s.disk.blocks + s.disk.packages + s.disk.state + s.disk.logs + s.disk.records).toBeLessThanOrEqual(s.disk.total)
     }
     // every daemon ran every release, and each transform ran on its state
     expect(result.switches).toEqual({ 'peer-1': 12, 'peer-2': 12 })
