@@ -169,7 +169,8 @@ export function createDaemonParts (local: LocalParts, node: PeerNode): DaemonPar
     events,
     metrics,
     clock,
-    switching: () => engine.inProgress == null ? [] : [engine.inProgress.from.id, engine.inProgress.to.id],
+    // the version switched from is current until the commit, and previous after it unless revoked
+    switching: () => engine.inProgress == null ? [] : [engine.inProgress.to.id],
     exclusive: async fn => await rollout.exclusive(fn)
   }, { keepReleases: o.keepReleases, retainWindowMs: o.retainWindowMs, observeEveryMs: o.beatIntervalMs, collectEveryMs: Math.min(3_600_000, Math.max(60_000, o.retainWindowMs)), startDelayMs: o.peerTimeoutMs })
 

@@ -21,7 +21,7 @@ export type RetainReason =
   | 'previous'
   /** fetching, staged, waiting or upgrading: still to come here */
   | 'to come'
-  /** a switch to or from it runs now */
+  /** a switch to it runs now */
   | 'switching'
   /** one of the `keepReleases` newest superseded releases */
   | 'recent'
@@ -53,7 +53,7 @@ export interface RetentionInput {
   /** When a peer was last seen fetching a release (ms), by release id. */
   fetched: ReadonlyMap<string, number>
   now: number
-  /** Releases a switch in progress goes from or to. */
+  /** The release a switch in progress goes to (the one it goes from is current, or previous once committed). */
   switching: string[]
 }
 

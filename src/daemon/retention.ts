@@ -61,7 +61,7 @@ export interface RetentionComponents {
   events: Pick<EventLog, 'info' | 'warn'>
   metrics: Pick<DaemonMetrics, 'retained'>
   clock: Clock
-  /** Releases a switch in progress goes from or to. */
+  /** The release a switch in progress goes to. */
   switching: () => string[]
   /** Run a collection that retention starts itself alone (never during a switch). */
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>
@@ -208,7 +208,7 @@ export class Retention {
     this.c.metrics.retained(result)
     const freed = packages.freedBytes + states.freedBytes + blocks.freedBytes
     const why = Object.entries(kept).map(([k, n]) => `${n} ${k}`).join(', ')
-    this.c.events.info('retention', `${reason}: removed ${packages.removed} packages, ${states.removed} states and ${blocks.removed} blocks (${freed} bytes freed); kept ${plan.packages.size} releases (${why === '' ? 'none' : why})`, { ...result })
+    this.c.events.info('retention', `collected (${reason}): removed ${packages.removed} packages, ${states.removed} states and ${blocks.removed} blocks (${freed} bytes freed); kept ${plan.packages.size} releases (${why === '' ? 'none' : why})`, { ...result })
     return result
   }
 

@@ -75,10 +75,11 @@ describe('upgrades', () => {
     expect(await a.call({ op: 'get', key: 'carried' })).toEqual({ value: 'yes', version: '2.1.0' })
     const h = JSON.parse((await runCli(['history', '--data', a.dataDir, '--json'])).stdout) as Array<{ type: string, to?: string }>
     expect(h.filter(e => e.type === 'upgrade-committed').map(e => e.to)).toEqual([v2.id, v21.id])
-    // only the current and the previous version keep their state and package
+    // only the current and the previous version keep their state; packages, also the
+    // keepReleases (default 2) newest left behind before them: 1.0.0
     const listed = async (dir: string): Promise<string[]> => (await fs.readdir(path.join(a.dataDir, dir))).filter(n => !n.startsWith('.')).sort()
     expect(await listed('state')).toEqual([v2.id, v21.id].sort())
-    expect(await listed('packages')).toEqual([v2.id, v21.id].sort())
+    expect(await listed('packages')).toEqual([v1.id, v2.id, v21.id].sort())
   })
 
   it('approve, hold and resume gate a release; rollback goes back with the down transform', async () => {
