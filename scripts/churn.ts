@@ -135,6 +135,14 @@ async function churn (o: Options): Promise<ChurnResult> {
   const net = new Testnet({ peers: o.peers, keep: o.keep, dir, stepTimeoutMs: o.stepTimeoutMs, sink: { write: () => {}, isTTY: false } })
   const began = Date.now()
   const logFiles = o.logFiles
+  const commit = commitOf()
+  // an interrupted run stops its daemons and removes its directory, as a finished one does
+  const interrupted = (): void => {
+    progress('interrupted: stopping the daemons')
+    net.close().then(async () => { if (!o.keep) await fs.rm(dir, { recursive: true, force: true }) }).finally(() => process.exit(130)).catch(() => {})
+  }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
   try {
     await net.prepare(1, 1, app)
     // the logs' bound is the option's: small enough here to be reached within the run
@@ -182,7 +190,7 @@ async function churn (o: Options): Promise<ChurnResult> {
       switchMs: { p50: sorted[Math.floor((sorted.length - 1) / 2)] ?? 0, max: sorted.at(-1) ?? 0 },
       switches: Object.fromEntries([...committedTo].map(([name, ids]) => [name, ids.size])),
       generations: Object.fromEntries(await Promise.all(net.peers.map(async p => [p.name, Number((await p.call({ op: 'generation' }) as { value?: unknown }).value)] as const))),
-      commit: commitOf()
+      commit
     }
   } finally {
     await net.close()
