@@ -38,12 +38,12 @@ export { RELEASE_STATES, ReleaseStoreDamagedError } from './release-files.js'
 export type { ReleaseState, ReleaseSummary } from './release-files.js'
 export type { ReleaseWindowLimits } from './release-window.js'
 
-/** A second, different release signed for an app version this peer already knows (a split view). */
 /** A revocation names a known release of another app than the one whose publishers signed it. */
 export class RevocationAppMismatchError extends PolicyRefusalError {
   static override name = 'RevocationAppMismatchError'
 }
 
+/** A second, different release signed for an app version this peer already knows (a split view). */
 export class EquivocationError extends PolicyRefusalError {
   static override name = 'EquivocationError'
 }
