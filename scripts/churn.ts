@@ -4,7 +4,7 @@
  * transform and simulation objects) to real daemons on loopback, waits until every daemon
  * runs each one, and after every tenth release samples each daemon's bytes on disk by
  * folder and its resident memory. Progress goes to stderr; `--json` prints one object on
- * stdout (its shape: DESIGN.md, "Benchmarks and fault runs"; docs/churn.md).
+ * stdout (its shape: docs/churn.md).
  *
  * @example
  * ```sh

@@ -16,7 +16,7 @@ export interface DiskUse {
   state: number
   /** `events.jsonl` and `app.log`, and the files they were rotated into (`events.1.jsonl`, `app.1.log`, …). */
   logs: number
-  /** `releases/`: the release book's records and state files, and the revocations (an addition to the JSON of DESIGN.md). */
+  /** `releases/`: the release book's records and state files, and the revocations (an addition to the JSON the contract names). */
   records: number
   /** The whole data directory. */
   total: number
