@@ -4,7 +4,7 @@
  * connection (once identify shows the peer speaks sync), after a rotation with every
  * peer, and when a beat names a release or a trust sequence this peer lacks.
  */
-import { MAX_SYNC_APPS, SYNC_PROTOCOL, peerIdFromString, syncAnswer, takeInSyncAnswer } from '../net/index.js'
+import { MAX_SYNC_APPS, MAX_SYNC_RELEASES, SYNC_PROTOCOL, peerIdFromString, syncAnswer, takeInSyncAnswer } from '../net/index.js'
 import { encodeReleasesTopicMessage } from '../release/index.js'
 import type { PeerId, PeerNode, StatusBeat, SyncAnswerPart, SyncRequest } from '../net/index.js'
 import type { PauseBook, ReleaseBook, ReleasesTopicMessage, TrustStore } from '../release/index.js'
@@ -30,7 +30,7 @@ export interface AntiEntropyComponents {
   /** The sync protocol: ask one peer. */
   sync: { sync: (peer: PeerId, request: SyncRequest) => Promise<Uint8Array[]> }
   admission: Pick<Admission, 'take'>
-  book: Pick<ReleaseBook, 'get' | 'revocations' | 'atOrAbove'>
+  book: Pick<ReleaseBook, 'has' | 'revocations' | 'atOrAbove'>
   trustStore: Pick<TrustStore, 'policy' | 'rotations'>
   nodeState: Pick<NodeStateStore, 'floor'>
   turnedDown: Pick<TurnedDown, 'has'>
@@ -44,13 +44,14 @@ export interface AntiEntropyComponents {
  * pause records, its rotations and the releases at or above the asker's version; only the frames kept are
  * encoded.
  */
-export function releasesFor (components: Pick<AntiEntropyComponents, 'book' | 'trustStore'> & { pauseBook: Pick<PauseBook, 'list'> }, request: SyncRequest): Uint8Array[] {
-  const parts = Object.entries(request).map(([app, version]): SyncAnswerPart<ReleasesTopicMessage> => ({
+export async function releasesFor (components: Pick<AntiEntropyComponents, 'book' | 'trustStore'> & { pauseBook: Pick<PauseBook, 'list'> }, request: SyncRequest): Promise<Uint8Array[]> {
+  const parts = await Promise.all(Object.entries(request).map(async ([app, version]): Promise<SyncAnswerPart<ReleasesTopicMessage>> => ({
     revocations: components.book.revocations(app).map(revocation => ({ type: 'revocation', revocation })),
     pauses: components.pauseBook.list(app).map(pause => ({ type: 'pause', pause })),
     rotations: components.trustStore.rotations(app).map(rotation => ({ type: 'rotation', rotation })),
-    releases: components.book.atOrAbove(app, version ?? undefined).map(entry => ({ type: 'release', signed: entry.signed }))
-  }))
+    // older records are read from disk; more than an answer holds are never read
+    releases: (await components.book.atOrAbove(app, version ?? undefined, MAX_SYNC_RELEASES)).map(entry => ({ type: 'release', signed: entry.signed }))
+  })))
   return syncAnswer(parts).map(message => encodeReleasesTopicMessage(message))
 }
 
@@ -97,7 +98,7 @@ export class AntiEntropy {
    */
   heardBeat (from: string, beat: StatusBeat): void {
     const trusted = this.c.trustStore.policy.toJSON().apps
-    const headMissing = Object.entries(beat.heads).some(([app, id]) => trusted[app] != null && this.c.book.get(id) == null && !this.c.turnedDown.has(id))
+    const headMissing = Object.entries(beat.heads).some(([app, id]) => trusted[app] != null && !this.c.book.has(id) && !this.c.turnedDown.has(id))
     const trustBehind = Object.entries(beat.trust ?? {}).some(([app, sequence]) => trusted[app] != null && sequence > (trusted[app]?.sequence ?? 0))
     if (!headMissing && !trustBehind) return
     const now = this.c.clock.now()

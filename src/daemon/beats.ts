@@ -31,7 +31,7 @@ export interface BeatsComponents {
   view: Pick<NetworkView, 'update' | 'get' | 'expire' | 'size' | 'allAnnounceIdle'>
   keeper: { learn: (peerId: string, addrs: string[]) => Promise<void> }
   gossip: { publishBeat: (data: Uint8Array) => Promise<void> }
-  book: Pick<ReleaseBook, 'list' | 'heads'>
+  book: Pick<ReleaseBook, 'summaries' | 'heads'>
   status: Pick<StatusProjection, 'peerId' | 'peerState' | 'multiaddrs' | 'have'>
   rollout: RolloutFacts
   nodeState: Pick<NodeStateStore, 'state'>
@@ -173,7 +173,7 @@ export class Beats {
   compose (): StatusBeat {
     const { status, rollout, nodeState } = this.c
     const state = nodeState.state
-    const held = this.c.book.list().filter(e => status.have(e) > 0).slice(-32)
+    const held = this.c.book.summaries().filter(e => status.have(e) > 0).slice(-32)
     const waiting = rollout.waitingNow()
     const beat: StatusBeat = {
       v: 1,
@@ -184,7 +184,7 @@ export class Beats {
       labels: this.init.labels,
       addrs: status.multiaddrs().slice(0, 16),
       heads: Object.fromEntries(Object.entries(this.c.book.heads()).slice(0, 32)),
-      held: held.map(e => ({ id: e.id, have: status.have(e), size: e.signed.record.size })),
+      held: held.map(e => ({ id: e.id, have: status.have(e), size: e.size })),
       since: state.since,
       protocol: rollout.nativeProtocol() ?? null,
       upgrading: rollout.upgrading,

@@ -23,7 +23,7 @@ const FUTURE_STATES = ['staged', 'waiting', 'upgrading', 'rolled-back']
 
 /** What the installed releases are read from. */
 export interface InstalledReleasesComponents {
-  book: Pick<ReleaseBook, 'get' | 'list'>
+  book: Pick<ReleaseBook, 'get' | 'list' | 'read' | 'summaries' | 'summary'>
   dataDir: Pick<DataDir, 'packageDir'>
   nodeState: Pick<NodeStateStore, 'state'>
 }
@@ -38,7 +38,7 @@ export class InstalledReleases {
 
   /** A release as installed: its unpacked package and manifest. */
   async installed (id: string): Promise<InstalledRelease | undefined> {
-    const entry = this.c.book.get(id)
+    const entry = await this.c.book.read(id)
     if (entry == null) return undefined
     const packageDir = this.c.dataDir.packageDir(id)
     if (!(await isDirectory(packageDir))) return undefined
@@ -69,8 +69,7 @@ export class InstalledReleases {
 
   /** The newest kept release of `app` speaking `protocol`, in one of `states`; one that carries the SO the walk needs wins over a newer one that does not. */
   private async kept (app: string, protocol: number, states: string[], needs: 'past' | 'future'): Promise<InstalledRelease | undefined> {
-    const entries = this.c.book.list().filter(e => e.signed.record.app === app && states.includes(e.state) &&
-      (e.signed.record.manifest as { protocol?: number }).protocol === protocol)
+    const entries = this.c.book.summaries().filter(e => e.app === app && states.includes(e.state) && e.protocol === protocol)
     let fallback: InstalledRelease | undefined
     for (const e of entries.reverse()) {
       const r = await this.installed(e.id)
@@ -103,7 +102,7 @@ export class InstalledReleases {
   nativeProtocol (): number | undefined {
     const current = this.c.nodeState.state.current
     if (current == null) return undefined
-    const protocol = (this.c.book.get(current.id)?.signed.record.manifest as { protocol?: number } | undefined)?.protocol
+    const protocol = this.c.book.summary(current.id)?.protocol
     return typeof protocol === 'number' ? protocol : undefined
   }
 }

@@ -86,7 +86,8 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
     const changes = new StatusChanges()
     const turnedDown = new TurnedDown()
     const downloads = new Downloads()
-    const book = new ReleaseBook({ dir: dataDir.releases, trust: () => trustStore.policy, floor: app => nodeState.floor(app), maxSize: options.maxPackageSize, clock })
+    // what runs here and what it would roll back to stay in memory and on disk whatever their state
+    const book = new ReleaseBook({ dir: dataDir.releases, trust: () => trustStore.policy, floor: app => nodeState.floor(app), pinned: () => [nodeState.state.current?.id, nodeState.state.previous?.id], maxSize: options.maxPackageSize, clock })
     const trustUpdates = new TrustUpdates({ trustStore, book, downloads, turnedDown, nodeState, events, metrics, changes })
     const freshness = new Freshness(clock, options.freezeAfterMs)
     const pauseBook = new PauseBook(dataDir.pauses)

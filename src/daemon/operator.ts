@@ -24,7 +24,7 @@ const HOLD_POLL_MS = 100
 
 /** What the operator's commands need. */
 export interface OperatorComponents {
-  book: Pick<ReleaseBook, 'list' | 'get'>
+  book: Pick<ReleaseBook, 'summaries' | 'read'>
   controls: Pick<OperatorControls, 'approve' | 'hold' | 'resume'>
   rollout: { tick: () => Promise<void>, rollback: () => Promise<RollbackResult> }
   host: Pick<AppHost, 'current' | 'isHolding' | 'spoken' | 'request'>
@@ -47,11 +47,10 @@ export interface OperatorInit {
 }
 
 /** Find a release by id or `APP@VERSION` in `book`; throws {@link UnknownReleaseError}. */
-export function findRelease (book: Pick<ReleaseBook, 'list' | 'get'>, ref: string): ReleaseEntry {
+export async function findRelease (book: Pick<ReleaseBook, 'summaries' | 'read'>, ref: string): Promise<ReleaseEntry> {
   const at = ref.lastIndexOf('@')
-  const entry = at > 0
-    ? book.list().find(e => e.signed.record.app === ref.slice(0, at) && e.signed.record.version === ref.slice(at + 1))
-    : book.get(ref)
+  const id = at > 0 ? book.summaries().find(e => e.app === ref.slice(0, at) && e.version === ref.slice(at + 1))?.id : ref
+  const entry = id == null ? undefined : await book.read(id)
   if (entry == null) throw new UnknownReleaseError(`no release ${ref} is known on this peer; "upgossip status" lists them`)
   return entry
 }
@@ -97,7 +96,7 @@ export class Operator {
   }
 
   private async control (verb: 'approve' | 'hold' | 'resume', ref: string): Promise<ReleaseEntry> {
-    const entry = findRelease(this.c.book, ref)
+    const entry = await findRelease(this.c.book, ref)
     await this.c.controls[verb](entry.id)
     const done = { approve: 'approved', hold: 'held', resume: 'resumed' }[verb]
     this.c.events.info(done, `operator ${done} ${entry.signed.record.app}@${entry.signed.record.version}`, { id: entry.id })

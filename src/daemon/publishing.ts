@@ -22,7 +22,7 @@ import type { TrustUpdates } from './trust-updates.js'
 
 /** What admitting a bundle needs (publish and `--install`). */
 export interface BundleComponents {
-  book: Pick<ReleaseBook, 'get' | 'twinOf' | 'consider' | 'setState'>
+  book: Pick<ReleaseBook, 'get' | 'has' | 'twinOf' | 'consider' | 'setState'>
   blocks: BlockStore
   trustStore: Pick<TrustStore, 'policy'>
   nodeState: Pick<NodeStateStore, 'state' | 'floor' | 'set'>
@@ -50,7 +50,7 @@ export interface PublishingComponents extends BundleComponents {
  */
 export async function admitBundle (c: BundleComponents, bundle: ReleaseBundle, via: string): Promise<Exclude<Verdict, { kind: 'rejected' | 'ignored' }>> {
   const { record } = bundle.signed
-  if (c.book.get(bundle.id.toString()) == null) {
+  if (!c.book.has(bundle.id.toString())) {
     // a twin of a known version gets its own error from the book, not "not newer"
     const floor = c.book.twinOf(record) == null ? c.nodeState.floor(record.app) : undefined
     await verifySignedRelease(bundle.signed, { trust: c.trustStore.policy, clock: c.clock, floor, maxSize: c.maxPackageSize })
@@ -86,7 +86,7 @@ export async function installBundle (c: BundleComponents, file: string): Promise
     throw new PublishRefusedError(`--install ${file} is ${record.app}, but this peer serves ${state.app}`)
   }
   await admitBundle(c, bundle, `--install ${file}`)
-  if (c.book.get(id) == null) throw new PublishRefusedError(`--install ${file} was not admitted`)
+  if (!c.book.has(id)) throw new PublishRefusedError(`--install ${file} was not admitted`)
   await c.nodeState.set({ app: record.app, current: { id, version: record.version }, previous: null, since: c.clock.now() })
   await ensureUnpacked(c, id, record)
   c.downloads.setHave(id, record.size)

@@ -53,7 +53,7 @@ const RememberedSchema = z.object({
 
 /** What retention needs. */
 export interface RetentionComponents {
-  book: Pick<ReleaseBook, 'get' | 'list' | 'isRevoked'>
+  book: Pick<ReleaseBook, 'peek' | 'summaries' | 'isRevoked'>
   nodeState: Pick<NodeStateStore, 'state'>
   view: () => ViewEntry[]
   blocks: Pick<FsBlockStore, 'collect' | 'has' | 'get'>
@@ -166,7 +166,8 @@ export class Retention {
       for (const release of peer.fetching) latest(fetched, release, peer.at)
     }
     const state = this.c.nodeState.state
-    const releases = this.c.book.list().map(e => ({ id: e.id, app: e.signed.record.app, version: e.signed.record.version, state: e.state, revoked: this.c.book.isRevoked(e.id) }))
+    // every release the book knows, not only those whose signed releases are in memory
+    const releases = this.c.book.summaries().map(e => ({ id: e.id, app: e.app, version: e.version, state: e.state, revoked: this.c.book.isRevoked(e.id) }))
     return retainedReleases({ app: state.app, current: state.current, previous: state.previous, releases, seen, fetched, now, switching: this.c.switching() }, this.init)
   }
 
@@ -193,7 +194,7 @@ export class Retention {
       plan = this.plan()
       const cids = []
       for (const id of plan.packages.keys()) {
-        const entry = this.c.book.get(id)
+        const entry = await this.c.book.peek(id)
         if (entry != null) cids.push(...await heldPackageBlocks(entry.signed.record.package, this.c.blocks))
       }
       return cids

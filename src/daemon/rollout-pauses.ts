@@ -15,7 +15,7 @@ import type { DaemonMetrics } from './metrics.js'
 export interface RolloutPausesComponents {
   pauses: Pick<PauseBook, 'take' | 'pausedReason' | 'get'>
   trustStore: Pick<TrustStore, 'policy'>
-  book: Pick<ReleaseBook, 'get'>
+  book: Pick<ReleaseBook, 'summary'>
   events: Pick<EventLog, 'event'>
   metrics: Pick<DaemonMetrics, 'refused'>
   changes: { changed: () => void }
@@ -47,9 +47,9 @@ export class RolloutPauses extends EventEmitter<RolloutPauseEvents> {
     const id = release.toString()
     let outcome: PauseOutcome
     try {
-      const known = this.c.book.get(id)
-      if (known != null && known.signed.record.app !== app) {
-        throw new PauseAppMismatchError(`a ${action} signed for app ${app} names ${id}, a release of ${known.signed.record.app}; it is refused`)
+      const known = this.c.book.summary(id)
+      if (known != null && known.app !== app) {
+        throw new PauseAppMismatchError(`a ${action} signed for app ${app} names ${id}, a release of ${known.app}; it is refused`)
       }
       outcome = await this.c.pauses.take(signed, this.c.trustStore.policy)
     } catch (err) {
@@ -60,8 +60,8 @@ export class RolloutPauses extends EventEmitter<RolloutPauseEvents> {
       throw err
     }
     if (outcome.kind === 'known') return outcome
-    const entry = this.c.book.get(id)
-    const what = entry == null ? `${app} ${id}` : `${app}@${entry.signed.record.version} (${id})`
+    const entry = this.c.book.summary(id)
+    const what = entry == null ? `${app} ${id}` : `${app}@${entry.version} (${id})`
     const by = outcome.signers.map(shortKey).join(', ')
     this.c.events.event('warn', action === 'pause' ? 'rollout-paused' : 'rollout-resumed',
       `the rollout of ${what} was ${action === 'pause' ? 'paused' : 'resumed'} by its publishers (${by}) via ${via}, signed at ${issued}${reason === '' ? '' : `: ${reason}`}`,

@@ -37,7 +37,7 @@ export class RolloutRefusedError extends UpgossipError {
 /** What the rollout needs. */
 export interface RolloutComponents {
   dataDir: Pick<DataDir, 'packages' | 'states'>
-  book: Pick<ReleaseBook, 'get' | 'list' | 'setState' | 'isRevoked'>
+  book: Pick<ReleaseBook, 'get' | 'list' | 'summaries' | 'setState' | 'isRevoked'>
   engine: Pick<UpgradeEngine, 'inProgress' | 'recover' | 'spec' | 'stateDir' | 'switch'>
   host: Pick<AppHost, 'current' | 'idleFor' | 'launch' | 'stopCurrent' | 'supervise'>
   releases: Pick<InstalledReleases, 'installed' | 'simulationsFor' | 'nativeProtocol'>
@@ -197,7 +197,7 @@ export class Rollout extends EventEmitter<RolloutEvents> {
 
   /** Releases that failed on this peer (reported in beats). */
   failedHere (): string[] {
-    return this.c.book.list().filter(e => e.state === 'failed').map(e => e.id).slice(-16)
+    return this.c.book.summaries().filter(e => e.state === 'failed').map(e => e.id).slice(-16)
   }
 
   private rules (entry: ReleaseEntry): ScheduleRule[] {

@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../clock.js'
 import type { NetworkView, PeerNode } from '../net/index.js'
-import type { AppPolicy, ReleaseBook, ReleaseEntry, SignedPause, TrustStore } from '../release/index.js'
+import type { AppPolicy, ReleaseBook, ReleaseSummary, SignedPause, TrustStore } from '../release/index.js'
 import type { DaemonStatus, NetworkPeerStatus, PeerState, ReleaseStatus } from './api.js'
 import type { StatusChanges } from './changes.js'
 import type { Downloads } from './downloads.js'
@@ -20,7 +20,7 @@ import type { ScheduleRule } from '../package/index.js'
 export interface StatusComponents {
   node: Pick<PeerNode, 'getPeers' | 'getMultiaddrs' | 'peerId'>
   nodeState: Pick<NodeStateStore, 'state'>
-  book: Pick<ReleaseBook, 'list'>
+  book: Pick<ReleaseBook, 'summaries' | 'summary'>
   downloads: Pick<Downloads, 'have' | 'pausedReason'>
   view: Pick<NetworkView, 'list'>
   trustStore: Pick<TrustStore, 'policy'>
@@ -67,7 +67,7 @@ export class StatusProjection {
       releases: () => this.countReleases(),
       waiting: () => this.countWaiting(),
       running: () => this.running(),
-      fetching: () => this.c.book.list().filter(e => e.state === 'fetching').map(e => ({ app: e.signed.record.app, version: e.signed.record.version, have: this.c.downloads.have(e.id), size: e.signed.record.size }))
+      fetching: () => this.c.book.summaries().filter(e => e.state === 'fetching').map(e => ({ app: e.app, version: e.version, have: this.c.downloads.have(e.id), size: e.size }))
     })
     // a status change may be a change of the versions the network runs
     components.changes.on('status', () => { this.sampleVersions() })
@@ -93,22 +93,22 @@ export class StatusProjection {
   }
 
   /** Bytes of a release's package held here (its size once fetched). */
-  have (entry: ReleaseEntry): number {
-    const done = entry.state !== 'fetching' && entry.state !== 'refused'
-    return done ? entry.signed.record.size : this.c.downloads.have(entry.id)
+  have (release: Pick<ReleaseSummary, 'id' | 'state' | 'size'>): number {
+    const done = release.state !== 'fetching' && release.state !== 'refused'
+    return done ? release.size : this.c.downloads.have(release.id)
   }
 
   /** Known releases counted by state (the `upgossip_releases` gauge). */
   countReleases (): Record<string, number> {
     const counts: Record<string, number> = {}
-    for (const e of this.c.book.list()) counts[e.state] = (counts[e.state] ?? 0) + 1
+    for (const e of this.c.book.summaries()) counts[e.state] = (counts[e.state] ?? 0) + 1
     return counts
   }
 
   /** Staged and waiting releases counted by the rule they wait on or are passed over for (the `upgossip_releases_waiting` gauge). */
   countWaiting (): Record<string, number> {
     const counts: Record<string, number> = {}
-    for (const e of this.c.book.list()) {
+    for (const e of this.c.book.summaries()) {
       const rule = e.state === 'waiting' ? this.c.waitingOn(e.id)?.rule : undefined
       if (rule != null) counts[rule] = (counts[rule] ?? 0) + 1
     }
@@ -119,7 +119,7 @@ export class StatusProjection {
   running (): { app: string, version: string, protocol?: number } | undefined {
     const { app, current } = this.c.nodeState.state
     if (app == null || current == null) return undefined
-    const protocol = (this.c.book.list().find(e => e.id === current.id)?.signed.record.manifest as { protocol?: unknown } | undefined)?.protocol
+    const protocol = this.c.book.summary(current.id)?.protocol
     return { app, version: current.version, ...(typeof protocol === 'number' ? { protocol } : {}) }
   }
 
@@ -142,7 +142,7 @@ export class StatusProjection {
       freshness: this.c.freshness.status(),
       ...(this.init.policy != null && this.init.policy.length > 0 ? { policy: this.init.policy } : {}),
       trust: Object.fromEntries(trust.appNames().map(app => [app, trust.forApp(app) as AppPolicy])),
-      releases: this.c.book.list().map(e => this.release(e)),
+      releases: this.c.book.summaries().map(e => this.release(e)),
       network: this.c.view.list().filter(e => e.peerId !== this.peerId).map(e => {
         const peer: NetworkPeerStatus = {
           peerId: e.peerId,
@@ -170,9 +170,8 @@ export class StatusProjection {
     return proc == null ? {} : { process: proc }
   }
 
-  private release (e: ReleaseEntry): ReleaseStatus {
-    const r = e.signed.record
-    const s: ReleaseStatus = { id: e.id, app: r.app, version: r.version, state: e.state, have: this.have(e), size: r.size, signers: e.signed.signatures.length, expires: r.expires }
+  private release (e: ReleaseSummary): ReleaseStatus {
+    const s: ReleaseStatus = { id: e.id, app: e.app, version: e.version, state: e.state, have: this.have(e), size: e.size, signers: e.signers, expires: e.expires }
     // a staged release says why it is not next, as a waiting one says what it waits on
     const waiting = e.state === 'waiting' || e.state === 'staged' ? this.c.waitingOn(e.id) : undefined
     if (waiting != null) {
@@ -182,7 +181,7 @@ export class StatusProjection {
     if (e.reason != null) s.reason = e.reason
     const paused = e.state === 'fetching' ? this.c.downloads.pausedReason(e.id) : undefined
     if (paused != null) s.reason = paused
-    const pause = this.c.pauseOf(r.app, e.id)
+    const pause = this.c.pauseOf(e.app, e.id)
     if (pause != null) {
       const p = pause.record
       s.pause = { action: p.action, sequence: p.sequence, signers: pause.signatures.map(x => x.key), issued: p.issued, reason: p.reason }

@@ -107,7 +107,7 @@ export interface SyncInit {
   /** Operator-facing notes (the event log): requests refused. */
   log: (message: string) => void
   /** Encoded releases-topic messages for these apps: revocations, pauses and rotations first, then signed releases newer than the given versions. */
-  releasesFor: (request: SyncRequest) => Uint8Array[]
+  releasesFor: (request: SyncRequest) => Uint8Array[] | Promise<Uint8Array[]>
 }
 
 /** Serves and runs anti-entropy syncs. */
@@ -154,7 +154,7 @@ export class SyncProtocol implements Startable {
         return
       }
       // the newest matter most: a joining peer must learn the head even past the limit
-      const releases = this.c.releasesFor(request.apps).slice(-MAX_SYNC_RELEASES)
+      const releases = (await this.c.releasesFor(request.apps)).slice(-MAX_SYNC_RELEASES)
       this.log('%p asks for releases of %d apps: %d frames', from, Object.keys(request.apps).length, releases.length)
       for (const r of releases) this.c.metrics.bytes(SYNC_PROTOCOL, 'out', r.byteLength)
       await writeFrames(stream, releases)

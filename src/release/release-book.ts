@@ -3,20 +3,26 @@
  * ones dropped), its state and the reason for a refusal, kept durably in
  * `releases/<id>.cbor` and `releases/<id>.json`. Admission — from gossip, sync or
  * publish — goes through {@link ReleaseBook.consider}, so every path applies the same checks.
+ *
+ * Memory is bounded by a window (release-window.ts): every release is known by its
+ * summary, but only the unsettled, newest, pinned and recently used ones are held as
+ * signed releases; the others are read from disk on demand ({@link ReleaseBook.read}).
  */
-import { EventEmitter } from 'node:events'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { CID } from 'multiformats/cid'
-import semver from 'semver'
-import { z } from 'zod'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { PolicyRefusalError, UpgossipError, faultOf } from '../errors.js'
-import { describeSchemaIssues, safeParse } from '../schema.js'
-import { writeFileAtomic, writeJsonAtomic } from '../store/index.js'
-import { MAX_SIGNATURES, decodeSignedRelease, encodeSignedRelease, releaseId } from './record.js'
+import { writeFileAtomic } from '../store/index.js'
+import { MAX_SIGNATURES, decodeSignedRelease, releaseId } from './record.js'
 import type { SignedRelease } from './record.js'
+import { summarize } from './release-files.js'
+import type { ReleaseState, ReleaseSummary } from './release-files.js'
+import { ReleaseIndex } from './release-index.js'
+import type { ReleaseEntry } from './release-index.js'
+import { DEFAULT_WINDOW, unsettled, windowIds } from './release-window.js'
+import type { ReleaseWindowLimits } from './release-window.js'
 import { decodeRevocation, encodeRevocation } from './revocation.js'
 import type { SignedRevocation } from './revocation.js'
 import { checkSignature, mergeSignatures } from './signing.js'
@@ -28,33 +34,16 @@ export class ReleaseRevokedError extends PolicyRefusalError {
   static override name = 'ReleaseRevokedError'
 }
 
-/** A file of the release store is damaged (it is skipped and reported on load). */
-export class ReleaseStoreDamagedError extends UpgossipError {
-  static override name = 'ReleaseStoreDamagedError'
-}
+export { RELEASE_STATES, ReleaseStoreDamagedError } from './release-files.js'
+export type { ReleaseState, ReleaseSummary } from './release-files.js'
+export type { ReleaseWindowLimits } from './release-window.js'
 
-const RELEASE_STATES = ['fetching', 'staged', 'waiting', 'upgrading', 'active', 'superseded', 'failed', 'rolled-back', 'revoked', 'refused'] as const
-
-/** Where a release stands on this peer (docs/operator.md, "Peer and release states"). */
-export type ReleaseState = typeof RELEASE_STATES[number]
-
-/** What the book holds about one release. */
-export interface ReleaseEntry {
-  id: string
-  signed: SignedRelease
-  state: ReleaseState
-  /** Why it was refused or failed. */
-  reason?: string
-  /** When this peer admitted it (ISO). */
-  admitted: string
-}
-
-/** A second, different release signed for an app version this peer already knows (a split view). */
 /** A revocation names a known release of another app than the one whose publishers signed it. */
 export class RevocationAppMismatchError extends PolicyRefusalError {
   static override name = 'RevocationAppMismatchError'
 }
 
+/** A second, different release signed for an app version this peer already knows (a split view). */
 export class EquivocationError extends PolicyRefusalError {
   static override name = 'EquivocationError'
 }
@@ -79,15 +68,11 @@ export interface ReleaseBookInit {
   floor: (app: string) => string | undefined
   maxSize?: number
   clock?: Clock
+  /** Releases that stay in memory and on disk whatever their state: what this peer runs and would roll back to. */
+  pinned?: () => Array<string | undefined>
+  /** How many releases stay in memory and on disk ({@link DEFAULT_WINDOW}). */
+  window?: Partial<ReleaseWindowLimits>
 }
-
-interface EntryMeta {
-  state: ReleaseState
-  reason?: string
-  admitted: string
-}
-
-const EntryMetaSchema = z.object({ state: z.enum(RELEASE_STATES), reason: z.string().optional(), admitted: z.string() })
 
 /**
  * The signatures worth keeping and forwarding: valid ones by keys this peer trusts for
@@ -108,44 +93,49 @@ async function trustedSignaturesOnly (signed: SignedRelease, id: CID, trust: Tru
   return { record: signed.record, signatures: kept }
 }
 
-/** The admitted releases of this peer, durable. */
-export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
-  private readonly entries = new Map<string, ReleaseEntry>()
+/** The admitted releases of this peer, durable; the signed releases of a bounded window in memory. */
+export class ReleaseBook extends ReleaseIndex {
   private readonly revoked = new Map<string, SignedRevocation>()
   private readonly init: ReleaseBookInit
   private queue: Promise<unknown> = Promise.resolve()
 
   constructor (init: ReleaseBookInit) {
-    super()
+    super(init.dir, { ...DEFAULT_WINDOW, ...init.window }, init.floor, init.pinned)
     this.init = init
   }
 
-  /** Load every release kept in the directory; unreadable files are skipped and reported. */
+  /**
+   * Learn every release kept in the directory from its state file, and read the signed
+   * releases of the window; unreadable files are skipped and reported. (A state file
+   * written before the book kept a window has no summary: its record is read once and
+   * the summary written.)
+   */
   async load (): Promise<string[]> {
-    await fs.mkdir(this.init.dir, { recursive: true })
     await this.loadRevocations()
     const problems: string[] = []
-    for (const name of await fs.readdir(this.init.dir)) {
-      if (!name.endsWith('.cbor')) continue
-      const id = name.slice(0, -'.cbor'.length)
+    for (const id of await this.files.ids()) {
       try {
-        const signed = decodeSignedRelease(await fs.readFile(path.join(this.init.dir, name)))
-        if ((await releaseId(signed.record)).toString() !== id) throw new UpgossipError('file name does not match its release id')
-        const metaFile = path.join(this.init.dir, `${id}.json`)
-        let json: unknown
-        try {
-          json = JSON.parse(await fs.readFile(metaFile, 'utf8'))
-        } catch (err) {
-          throw new ReleaseStoreDamagedError(`${metaFile} is missing or not valid JSON: ${(err as Error).message}`)
+        const meta = await this.files.readMeta(id)
+        let summary = meta.summary
+        if (summary == null) {
+          summary = summarize(id, await this.files.readRecord(id), meta)
+          await this.files.writeMeta(summary)
         }
-        const parsed = safeParse(EntryMetaSchema, json)
-        if (!parsed.success) throw new ReleaseStoreDamagedError(describeSchemaIssues(metaFile, parsed.error))
-        const meta: EntryMeta = parsed.data
         // a revoked release written without its reason (by an earlier daemon) says it again
-        const reason = meta.state === 'revoked' && meta.reason == null ? this.revokedReason(id) : meta.reason
-        this.entries.set(id, { id, signed, state: meta.state, reason, admitted: meta.admitted })
+        if (summary.state === 'revoked' && summary.reason == null) summary.reason = this.revokedReason(id, summary.app)
+        this.index.set(id, summary)
       } catch (err) {
-        problems.push(`${name}: ${(err as Error).message}`)
+        problems.push(`${id}.cbor: ${(err as Error).message}`)
+      }
+    }
+    for (const id of windowIds(this.index.values(), this.limits, this.pinned(), [])) {
+      const summary = this.index.get(id)
+      if (summary == null) continue
+      try {
+        this.entries.set(id, this.entryOf(summary, await this.files.readRecord(id)))
+      } catch (err) {
+        this.index.delete(id)
+        problems.push(`${id}.cbor: ${(err as Error).message}`)
       }
     }
     return problems
@@ -167,14 +157,14 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
    * The revocation of release `id` of `app`, if there is one: only one signed for the
    * release's own app counts (its publishers were checked for that app, not for another).
    */
-  private revocationOf (id: string, app = this.entries.get(id)?.signed.record.app): SignedRevocation | undefined {
+  private revocationOf (id: string, app = this.index.get(id)?.app): SignedRevocation | undefined {
     const revocation = this.revoked.get(id)
     return revocation != null && (app == null || revocation.record.app === app) ? revocation : undefined
   }
 
   /** Why the release was revoked, as its entry says it (`revoked: <the publishers' reason>`), if it was. */
-  private revokedReason (id: string): string | undefined {
-    const revocation = this.revocationOf(id)
+  private revokedReason (id: string, app?: string): string | undefined {
+    const revocation = this.revocationOf(id, app)
     if (revocation == null) return undefined
     return `revoked: ${revocation.record.reason === '' ? 'no reason given' : revocation.record.reason}`
   }
@@ -195,70 +185,47 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
    */
   async revoke (revocation: SignedRevocation): Promise<boolean> {
     const id = revocation.record.release.toString()
-    const known = this.entries.get(id)
-    if (known != null && known.signed.record.app !== revocation.record.app) {
-      throw new RevocationAppMismatchError(`a revocation signed for app ${revocation.record.app} names ${id}, a release of ${known.signed.record.app}; it is refused`)
+    const known = this.index.get(id)
+    if (known != null && known.app !== revocation.record.app) {
+      throw new RevocationAppMismatchError(`a revocation signed for app ${revocation.record.app} names ${id}, a release of ${known.app}; it is refused`)
     }
     // one per release: another app's (before the release was known here) gives way to this one
     if (this.revoked.get(id)?.record.app === revocation.record.app) return false
     await writeFileAtomic(path.join(this.init.dir, 'revocations', `${id}.cbor`), encodeRevocation(revocation))
     this.revoked.set(id, revocation)
-    if (this.entries.has(id)) await this.setState(id, 'revoked')
+    if (known != null) await this.setState(id, 'revoked')
     return true
   }
 
-  /** One release, if known. */
-  get (id: string): ReleaseEntry | undefined {
-    return this.entries.get(id)
-  }
-
-  /** Every known release, oldest version first. */
-  list (): ReleaseEntry[] {
-    return [...this.entries.values()].sort((a, b) => {
-      const byVersion = semver.compare(a.signed.record.version, b.signed.record.version)
-      return byVersion !== 0 ? byVersion : a.id.localeCompare(b.id)
-    })
-  }
-
-  /** Admitted (not refused or revoked) releases of `app` newer than `version` (all when undefined). */
-  newerThan (app: string, version: string | undefined): ReleaseEntry[] {
-    return this.admitted(app, version, semver.gt)
-  }
-
-  /** Admitted releases of `app` at `version` or newer: what a peer running `version` is sent by sync (so a twin of its own version reaches it). */
-  atOrAbove (app: string, version: string | undefined): ReleaseEntry[] {
-    return this.admitted(app, version, semver.gte)
-  }
-
-  private admitted (app: string, version: string | undefined, above: (v: string, floor: string) => boolean): ReleaseEntry[] {
-    return this.list().filter(e => e.signed.record.app === app && e.state !== 'refused' && e.state !== 'revoked' &&
-      (version == null || above(e.signed.record.version, version)))
-  }
-
-  /** The newest admitted release per app. */
-  heads (): Record<string, string> {
-    const heads: Record<string, string> = {}
-    for (const e of this.list()) {
-      if (e.state === 'refused' || e.state === 'revoked') continue
-      heads[e.signed.record.app] = e.id
-    }
-    return heads
-  }
-
-  /** Change a release's state (durably) and tell listeners; `revoked` always takes the revocation's reason. */
+  /**
+   * Change a release's state (durably) and tell listeners; `revoked` always takes the
+   * revocation's reason. A release that settles may leave the window, and older settled
+   * ones past the bound leave the disk.
+   */
   async setState (id: string, state: ReleaseState, reason?: string): Promise<void> {
-    const entry = this.entries.get(id)
-    if (entry == null) return
-    entry.state = state
+    const summary = this.index.get(id)
+    if (summary == null) return
+    const entry = await this.read(id)
     // a revoked release always says why, also where it ran and was rolled back first
-    entry.reason = (state === 'revoked' ? this.revokedReason(id) : undefined) ?? reason
-    await this.writeMeta(entry)
-    this.emit('change', entry)
+    const why = (state === 'revoked' ? this.revokedReason(id) : undefined) ?? reason
+    summary.state = state
+    if (why == null) delete summary.reason
+    else summary.reason = why
+    if (entry != null) {
+      entry.state = state
+      entry.reason = why
+    }
+    await this.files.writeMeta(summary)
+    if (entry != null) this.emit('change', entry)
+    if (!unsettled(summary)) {
+      this.trim()
+      await this.prune()
+    }
   }
 
   /** A release of the same app and version as `record` this peer knows, not revoked (its twin, if the ids differ). */
-  twinOf (record: { app: string, version: string }): ReleaseEntry | undefined {
-    return [...this.entries.values()].find(e => !this.isRevoked(e.id) && e.signed.record.app === record.app && e.signed.record.version === record.version)
+  twinOf (record: { app: string, version: string }): ReleaseSummary | undefined {
+    return [...this.index.values()].find(s => !this.isRevoked(s.id) && s.app === record.app && s.version === record.version)
   }
 
   /**
@@ -272,14 +239,14 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
     const run = this.queue.then(async () => {
       const policy = this.init.trust().forApp(app)
       const dropped: ReleaseEntry[] = []
+      // unsettled releases are all in the window
       for (const entry of this.entries.values()) {
         if (entry.signed.record.app !== app || !['fetching', 'staged', 'waiting'].includes(entry.state)) continue
         const { valid } = await classifySignatures(await releaseId(entry.signed.record), entry.signed, this.init.trust())
         if (policy != null && valid.length >= policy.threshold) continue
-        // the .cbor first: load() starts from it, so a crash in between leaves no half entry
-        await fs.rm(path.join(this.init.dir, `${entry.id}.cbor`), { force: true })
-        await fs.rm(path.join(this.init.dir, `${entry.id}.json`), { force: true })
+        await this.files.remove(entry.id)
         this.entries.delete(entry.id)
+        this.index.delete(entry.id)
         dropped.push(entry)
       }
       return dropped
@@ -329,13 +296,13 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
       const error = new ReleaseRevokedError(`${offered.record.app}@${offered.record.version} (${id}) has been revoked by its publishers`)
       return { verdict: { kind: 'ignored', id, reason: error.message, error }, stored: done }
     }
-    const known = this.entries.get(id)
+    const known = this.index.has(id) ? await this.read(id) : undefined
     if (known != null) {
       const merged = await trustedSignaturesOnly(await mergeSignatures(known.signed, offered), cid, this.init.trust())
       if (merged.signatures.length <= known.signed.signatures.length) return { verdict: { kind: 'known', id }, stored: done }
       const before = known.signed
       known.signed = merged
-      const stored = this.writeRelease(known).then(() => { this.emit('change', known) }, (err: unknown) => {
+      const stored = this.writeSigned(known).then(() => { this.emit('change', known) }, (err: unknown) => {
         known.signed = before
         throw err
       })
@@ -367,24 +334,29 @@ export class ReleaseBook extends EventEmitter<{ change: [ReleaseEntry] }> {
       state: 'fetching',
       admitted: new Date((this.init.clock ?? systemClock).now()).toISOString()
     }
+    const summary = summarize(id, entry.signed, entry)
+    this.index.set(id, summary)
     this.entries.set(id, entry)
     // meta first: load() starts from the .cbor files, so a crash between the two writes leaves nothing half-admitted
     const stored = (async () => {
-      await this.writeMeta(entry)
-      await this.writeRelease(entry)
+      await this.files.writeMeta(summary)
+      await this.files.writeRecord(id, entry.signed)
     })().then(() => { this.emit('change', entry) }, (err: unknown) => {
-      if (this.entries.get(id) === entry) this.entries.delete(id)
+      if (this.entries.get(id) === entry) {
+        this.entries.delete(id)
+        this.index.delete(id)
+      }
       throw err
     })
     return { verdict: { kind: 'new', id, entry }, stored }
   }
 
-  private async writeRelease (entry: ReleaseEntry): Promise<void> {
-    await writeFileAtomic(path.join(this.init.dir, `${entry.id}.cbor`), encodeSignedRelease(entry.signed))
-  }
-
-  private async writeMeta (entry: ReleaseEntry): Promise<void> {
-    const meta: EntryMeta = { state: entry.state, reason: entry.reason, admitted: entry.admitted }
-    await writeJsonAtomic(path.join(this.init.dir, `${entry.id}.json`), meta)
+  /** Write a release's merged signatures, and the count its summary keeps. */
+  private async writeSigned (entry: ReleaseEntry): Promise<void> {
+    await this.files.writeRecord(entry.id, entry.signed)
+    const summary = this.index.get(entry.id)
+    if (summary == null) return
+    summary.signers = entry.signed.signatures.length
+    await this.files.writeMeta(summary)
   }
 }

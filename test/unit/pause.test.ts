@@ -185,7 +185,7 @@ describe('pause records through admission', () => {
     const policy = trust([alice, bob], threshold)
     const refused: string[] = []
     const changed: string[] = []
-    const bookStub = { get: (id: string) => known != null && id === RELEASE.toString() ? { signed: { record: { app: known.app, version: '2.0.0' } } } : undefined } as unknown as Pick<ReleaseBook, 'get'>
+    const bookStub = { summary: (id: string) => known != null && id === RELEASE.toString() ? { app: known.app, version: '2.0.0' } : undefined } as unknown as Pick<ReleaseBook, 'summary'>
     const pauses = new RolloutPauses({
       pauses: new PauseBook(path.join(await tempDir(), 'pauses')),
       trustStore: { policy },

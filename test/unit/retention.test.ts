@@ -15,7 +15,7 @@ import { retainedReleases, versionKey } from '../../src/daemon/retention-policy.
 import type { RetentionInput, RetentionRelease } from '../../src/daemon/retention-policy.js'
 import type { ViewEntry } from '../../src/net/index.js'
 import { heldPackageBlocks, packDirectory, walkPackageBlocks } from '../../src/package/index.js'
-import type { ReleaseEntry, ReleaseState } from '../../src/release/index.js'
+import type { ReleaseEntry, ReleaseState, ReleaseSummary } from '../../src/release/index.js'
 import { DataDir, FsBlockStore } from '../../src/store/index.js'
 import { samplePackage, tempDir } from '../helpers.js'
 
@@ -179,7 +179,7 @@ async function part (root: string, store: FsBlockStore, entries: ReleaseEntry[],
     return e == null ? null : { id: e.id, version: e.signed.record.version }
   }
   const c: RetentionComponents = {
-    book: { get: id => entries.find(e => e.id === id), list: () => entries, isRevoked: id => entries.find(e => e.id === id)?.state === 'revoked' },
+    book: { peek: async id => entries.find(e => e.id === id), summaries: () => entries.map(e => ({ id: e.id, app: e.signed.record.app, version: e.signed.record.version, state: e.state }) as ReleaseSummary), isRevoked: id => entries.find(e => e.id === id)?.state === 'revoked' },
     nodeState: { state: { app: 'kv', current: ref(current), previous: ref(previous), since: NOW } },
     view: () => view,
     blocks: store,

@@ -13,6 +13,7 @@ import type { ViewEntry } from '../../src/net/index.js'
 import { Rollout } from '../../src/daemon/rollout.js'
 import type { RolloutComponents } from '../../src/daemon/rollout.js'
 import { parseManifest } from '../../src/package/index.js'
+import { summarize } from '../../src/release/index.js'
 import type { ReleaseEntry, ReleaseState } from '../../src/release/index.js'
 import type { InstalledRelease } from '../../src/upgrade/index.js'
 
@@ -64,6 +65,7 @@ function world (entries: ReleaseEntry[], running: string | null, previous?: stri
     book: {
       get: id => entries.find(e => e.id === id),
       list: () => entries,
+      summaries: () => entries.map(e => summarize(e.id, e.signed, e)),
       isRevoked: id => revoked.has(id),
       setState: async (id, s, reason) => {
         const e = entries.find(x => x.id === id)

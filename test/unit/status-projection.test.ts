@@ -17,7 +17,7 @@ import { StatusProjection } from '../../src/daemon/status.js'
 import type { StatusComponents } from '../../src/daemon/status.js'
 import type { TimelineSample } from '../../src/daemon/version-timeline.js'
 import type { ViewEntry } from '../../src/net/index.js'
-import { TrustPolicy } from '../../src/release/index.js'
+import { TrustPolicy, summarize } from '../../src/release/index.js'
 import type { ReleaseEntry, ReleaseState } from '../../src/release/index.js'
 
 const NOW = Date.parse('2026-06-01T00:00:00Z')
@@ -46,7 +46,7 @@ async function projection (over: Partial<StatusComponents> & { entries: ReleaseE
   const components: StatusComponents = {
     node: { getPeers: () => [], getMultiaddrs: () => [multiaddr(`/ip4/10.0.0.1/tcp/4001/p2p/${peerId.toString()}`), multiaddr(`/ip4/127.0.0.1/tcp/4001/p2p/${peerId.toString()}`)], peerId },
     nodeState: { state },
-    book: { list: () => entries },
+    book: { summaries: () => entries.map(e => summarize(e.id, e.signed, e)), summary: id => { const e = entries.find(x => x.id === id); return e == null ? undefined : summarize(e.id, e.signed, e) } },
     downloads,
     view: { list: () => view ?? [] },
     trustStore: { policy: TrustPolicy.parse({ apps: {} }) },

@@ -70,9 +70,9 @@ beforeAll(async () => {
       return { status: 'revoked' as const, release: decoded.record.release.toString() }
     },
     // the daemon's own lookup of `RELEASE` (an id or APP@VERSION)
-    approve: async (ref: string) => findRelease(book, ref),
-    hold: async (ref: string) => findRelease(book, ref),
-    resume: async (ref: string) => findRelease(book, ref)
+    approve: async (ref: string) => await findRelease(book, ref),
+    hold: async (ref: string) => await findRelease(book, ref),
+    resume: async (ref: string) => await findRelease(book, ref)
   })
   api = new ControlApi({ api: stand, port: 0, token: TOKEN })
   await api.start()
