@@ -11,6 +11,8 @@ import type { Clock } from '../clock.js'
 import { DEFAULT_LOG_LIMIT, openAppend, rotateIfOver } from '../store/index.js'
 import type { LogLimit } from '../store/index.js'
 
+/** Event types the rate limit leaves alone: a switch's outcome and an operator's action, one per switch or command. */
+const UNLIMITED_TYPES = new Set(['installed', 'upgrade-started', 'upgrade-committed', 'upgrade-failed', 'upgrade-rolled-back', 'upgrade-interrupted', 'upgrade-recovered', 'approved', 'held', 'resumed'])
 /** Severity of an event. */
 export type EventLevel = 'info' | 'warn' | 'error'
 
@@ -95,8 +97,13 @@ export class EventLog {
 
   private readonly budget = new Map<string, { windowStart: number, count: number, suppressed: number }>()
 
-  /** At most 30 events of one type a minute; the rest are counted and summarised, so a hostile peer cannot flood the log. */
+  /**
+   * At most 30 events of one type a minute; the rest are counted and summarised, so a hostile peer cannot flood the log.
+   * The steps of this peer's own switches and its operator's actions are never folded: `history` reads them, and
+   * they come no faster than switches do.
+   */
   private allowed (type: string, now: number): { ok: boolean, suppressed: number } {
+    if (UNLIMITED_TYPES.has(type)) return { ok: true, suppressed: 0 }
     const b = this.budget.get(type) ?? { windowStart: now, count: 0, suppressed: 0 }
     if (now - b.windowStart >= 60_000) {
       const suppressed = b.suppressed

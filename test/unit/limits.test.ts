@@ -166,18 +166,21 @@ describe('limits at their edge', () => {
     expect(view.get('sybil-2')).toBeDefined()
   })
 
-  it('the event log: 30 events of one type a minute, the rest counted and summarised', async () => {
+  it('the event log: 30 events of one type a minute, the rest counted and summarised; a switch\'s outcome is never folded', async () => {
     const file = path.join(await tempDir(), 'events.jsonl')
     let now = Date.parse('2026-11-27T12:00:00Z')
     const log = new EventLog(file, { clock: { now: () => now }, quiet: true })
     for (let i = 0; i < 40; i++) log.info('flood', `event ${i}`)
     log.info('other', 'another type is not held back')
+    // a switch's outcome is never folded: history reads every one
+    for (let i = 0; i < 40; i++) log.info('upgrade-committed', `commit ${i}`)
     now += 61_000
     log.info('flood', 'a minute later')
     await log.close()
     const lines = (await fs.readFile(file, 'utf8')).trim().split('\n').map(l => JSON.parse(l) as { type: string, message: string })
     expect(lines.filter(l => l.type === 'flood')).toHaveLength(31)
     expect(lines.some(l => l.type === 'other')).toBe(true)
+    expect(lines.filter(l => l.type === 'upgrade-committed')).toHaveLength(40)
     expect(lines.at(-1)?.message).toMatch(/^a minute later \(10 similar "flood" events were suppressed/)
   })
 
