@@ -9,6 +9,7 @@
  * plan.strikes[0] // { at: 5400, kind: 'kill-daemon', target: 'peer-3', holdMs: 3100, … }
  * ```
  */
+import { seededRandom } from '../prng.ts'
 
 /** Every kind of fault the nemesis knows. */
 export const FAULT_KINDS = ['kill-daemon', 'kill-app', 'crash-mid-switch', 'pause', 'clock-jump', 'partition', 'slow-link', 'lossy-link', 'disk-full'] as const
@@ -62,17 +63,7 @@ export interface PlanInit {
   rate?: number
 }
 
-/** mulberry32: a small seeded PRNG, floats in [0, 1). */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { seededRandom }
 
 /** Most faults holding at once (with their settling times), so that the clients always have peers to write to. */
 const MOST_AT_ONCE = 2

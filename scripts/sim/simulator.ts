@@ -21,6 +21,7 @@
 import { applicableRules, byRank, claimWins, decide, slotLimit } from '#src/schedule/index.js'
 import type { ScheduleContext, SchedulePeer } from '#src/schedule/index.js'
 import type { ScheduleRule } from '#src/package/index.js'
+import { seededRandom } from '../prng.ts'
 
 /** The network and timing model every simulation shares. Times in ms. */
 export interface SimulationModel {
@@ -79,16 +80,7 @@ const RELEASE = { id: 'bafyreisimulatedrelease', version: '2.0.0' }
 const OLD = '1.0.0'
 
 /** A seeded PRNG (mulberry32): the same seed, the same rollout. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const prng = seededRandom
 
 /** Hops from peer 0 in a random mesh where each peer dials `degree` others. */
 export function gossipHops (peers: number, degree: number, random: () => number): Int32Array {
