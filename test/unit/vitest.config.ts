@@ -6,6 +6,8 @@ export default defineConfig({
     root: new URL('../..', import.meta.url).pathname,
     include: ['test/unit/**/*.test.ts'],
     testTimeout: 30_000,
-    pool: 'threads'
+    // forks, not threads: a test that spawns programs (python3) could leave a worker thread
+    // spinning at exit, and the run never ended; a fork is killed at teardown whatever it does
+    pool: 'forks'
   }
 })
