@@ -43,18 +43,18 @@ export function blockLinks (cid: CID, bytes: Uint8Array): CID[] {
   })
 }
 
-/** Every block of the DAG under `root`, each read (and so verified) from `store`; more than `limit` blocks is {@link PackageDagError}. */
-export async function walkPackageBlocks (root: CID, store: BlockStore, limit = MAX_PACKAGE_BLOCKS): Promise<PackageBlocks> {
-  assertSupportedCid(root)
+/**
+ * Walks the DAG under `root` breadth first, each distinct CID once, root first: `read`
+ * gives a block's bytes, or undefined to not follow its links. More than `limit` distinct
+ * CIDs is {@link PackageDagError}.
+ */
+async function walkDag (root: CID, limit: number, read: (cid: CID) => Promise<Uint8Array | undefined>): Promise<CID[]> {
   const seen = new Set<string>([root.toString()])
-  const cids: CID[] = []
   const queue: CID[] = [root]
-  let size = 0
   for (let next = 0; next < queue.length; next++) {
     const cid = queue[next] as CID
-    const bytes = await store.get(cid)
-    cids.push(cid)
-    size += bytes.byteLength
+    const bytes = await read(cid)
+    if (bytes === undefined) continue
     for (const link of blockLinks(cid, bytes)) {
       const key = link.toString()
       if (seen.has(key)) continue
@@ -63,6 +63,18 @@ export async function walkPackageBlocks (root: CID, store: BlockStore, limit = M
       queue.push(link)
     }
   }
+  return queue
+}
+
+/** Every block of the DAG under `root`, each read (and so verified) from `store`; more than `limit` blocks is {@link PackageDagError}. */
+export async function walkPackageBlocks (root: CID, store: BlockStore, limit = MAX_PACKAGE_BLOCKS): Promise<PackageBlocks> {
+  assertSupportedCid(root)
+  let size = 0
+  const cids = await walkDag(root, limit, async cid => {
+    const bytes = await store.get(cid)
+    size += bytes.byteLength
+    return bytes
+  })
   return { cids, size }
 }
 
@@ -72,26 +84,8 @@ export async function walkPackageBlocks (root: CID, store: BlockStore, limit = M
  * collection of the block store keeps for a package, complete or still being fetched.
  */
 export async function heldPackageBlocks (root: CID, store: Pick<BlockStore, 'has' | 'get'>, limit = MAX_PACKAGE_BLOCKS): Promise<CID[]> {
-  const seen = new Set<string>([root.toString()])
-  const out: CID[] = []
-  const queue: CID[] = [root]
-  for (let next = 0; next < queue.length; next++) {
-    const cid = queue[next] as CID
-    out.push(cid)
-    if (cid.code !== CODEC_DAG_PB || !(await store.has(cid))) continue
-    let bytes: Uint8Array
-    try {
-      bytes = await store.get(cid)
-    } catch {
-      continue
-    }
-    for (const link of blockLinks(cid, bytes)) {
-      const key = link.toString()
-      if (seen.has(key)) continue
-      if (seen.size >= limit) throw new PackageDagError(`package has more than ${limit} blocks`)
-      seen.add(key)
-      queue.push(link)
-    }
-  }
-  return out
+  return await walkDag(root, limit, async cid => {
+    if (cid.code !== CODEC_DAG_PB || !(await store.has(cid))) return undefined
+    return await store.get(cid).catch(() => undefined)
+  })
 }
