@@ -7,7 +7,7 @@ import type { Command } from 'commander'
 import type { RolloutPeer, RolloutView } from '../../daemon/index.js'
 import { callDaemon, resolveEndpoint } from '../control-client.js'
 import type { ControlEndpoint, DaemonTarget } from '../control-client.js'
-import { UsageError, note, printable, say, sayJson } from '../output.js'
+import { UsageError, formatBytes, note, printable, say, sayJson } from '../output.js'
 import { shortPeerId } from '../peer-ids.js'
 import { rolloutPauseCommands } from './rollout-pause.js'
 
@@ -24,17 +24,11 @@ export function parseRolloutTarget (arg: string | undefined): { app?: string, ve
   return version == null ? { app } : { app, version }
 }
 
-function bytes (n: number): string {
-  if (n < 1024) return `${n} B`
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`
-}
-
 /** A peer's progress on the target: `100%` once it holds it all, `37% 1.2/3.2 MiB` while it fetches. */
 function progress (p: RolloutPeer): string {
   if (p.have == null || p.size == null) return '-'
   const pct = p.size === 0 ? 100 : Math.floor((100 * p.have) / p.size)
-  return pct >= 100 ? '100%' : `${pct}% ${bytes(p.have)}/${bytes(p.size)}`
+  return pct >= 100 ? '100%' : `${pct}% ${formatBytes(p.have)}/${formatBytes(p.size)}`
 }
 
 function waiting (p: RolloutPeer, target: string | null): string {

@@ -2,14 +2,8 @@
 import type { Command } from 'commander'
 import type { DaemonStatus } from '../../daemon/index.js'
 import { callDaemon, resolveEndpoint } from '../control-client.js'
-import { say, sayJson } from '../output.js'
+import { formatBytes, say, sayJson } from '../output.js'
 import { shortId } from '../../short-id.js'
-
-function bytes (n: number): string {
-  if (n < 1024) return `${n} B`
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`
-}
 
 function ago (iso: string): string {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))
@@ -74,7 +68,7 @@ export function renderStatus (s: DaemonStatus): string[] {
   for (const r of s.releases) {
     const pct = r.size === 0 ? 100 : Math.floor((100 * r.have) / r.size)
     const extra = r.waitingOn != null ? ` waiting on ${r.waitingOn}` : r.reason != null ? ` — ${r.reason}` : ''
-    lines.push(`  ${`${r.app} ${r.version}`.padEnd(16)} ${r.state.padEnd(11)} ${String(pct).padStart(3)}%  ${bytes(r.have).padStart(9)} / ${bytes(r.size).padEnd(9)}  ${shortId(r.id)}${extra}`)
+    lines.push(`  ${`${r.app} ${r.version}`.padEnd(16)} ${r.state.padEnd(11)} ${String(pct).padStart(3)}%  ${formatBytes(r.have).padStart(9)} / ${formatBytes(r.size).padEnd(9)}  ${shortId(r.id)}${extra}`)
     // why it waits, in words, under the release that waits
     if (r.waitingOn != null && r.reason != null) lines.push(`${' '.repeat(19)}${r.reason}`)
   }
