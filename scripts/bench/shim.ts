@@ -82,7 +82,12 @@ type FloorProcess = ChildProcessByStdio<Writable, Readable, null>
 
 /** The floor's two node processes: the caller's and the callee's. */
 class Floor {
-  private constructor (private readonly procs: FloorProcess[], private readonly lines: AsyncIterator<string>) {}
+  private readonly procs: FloorProcess[]
+  private readonly lines: AsyncIterator<string>
+  private constructor (procs: FloorProcess[], lines: AsyncIterator<string>) {
+    this.procs = procs
+    this.lines = lines
+  }
 
   static async start (keyFile: (name: string) => string): Promise<Floor> {
     const procs = ['floor-caller', 'floor-callee'].map(name => spawn(process.execPath, [FLOOR, 'node', keyFile(`${name}.key`)], { stdio: ['pipe', 'pipe', 'inherit'] }))
