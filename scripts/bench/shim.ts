@@ -125,7 +125,8 @@ async function loop (a: DaemonProcess, target: string, count: number, inflight: 
 }
 
 /** Build the four-daemon network, measure, stop it. */
-export async function shimOverhead (opts: { nullRequests: number, bulkRequests: number, concurrency: number[], bulkConcurrency: number[], warmup: number }, progress: Progress, keep = false): Promise<ShimResult> {
+/** `env`: for every daemon (and the apps it forks), `NODE_OPTIONS` with `--cpu-prof` under `--profile`. */
+export async function shimOverhead (opts: { nullRequests: number, bulkRequests: number, concurrency: number[], bulkConcurrency: number[], warmup: number }, progress: Progress, keep = false, env: Record<string, string> = {}): Promise<ShimResult> {
   // a loop runs inside one call: let it take longer than the default 30 s
   const net = await BenchNetwork.create(progress, ['kv', 'bench'], { callTimeout: '20m' })
   let floor: Floor | undefined
@@ -137,7 +138,7 @@ export async function shimOverhead (opts: { nullRequests: number, bulkRequests: 
     const policy = net.ws.file('hold-policy.json')
     await fs.writeFile(policy, JSON.stringify({ rules: [{ rule: 'approve' }] }))
     // A, B, C, D
-    await net.start(4, r1, i => i === 0 || i === 3 ? ['--policy', policy] : i === 2 ? ['--label', 'hop=two'] : [])
+    await net.start(4, r1, i => i === 0 || i === 3 ? ['--policy', policy] : i === 2 ? ['--label', 'hop=two'] : [], env)
     const [a, b, c, d] = net.peers as [DaemonProcess, DaemonProcess, DaemonProcess, DaemonProcess]
     progress('  shim: B and C to protocol 2, then C to 3…')
     const r2 = await net.release({ base: null, files: v2.files, manifest: v2.manifest })
