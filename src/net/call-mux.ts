@@ -20,9 +20,18 @@ import type { Stream } from '@libp2p/interface'
 import * as lp from 'it-length-prefixed'
 import { MessageTooLargeError, StreamEndedError } from './stream-codec.js'
 
+/** Each call asks for its protocol's twin: made once. */
+const muxIds = new Map<string, string>()
+
 /** The protocol id of multiplexed calls beside the app protocol `protocol` (`/upgossip/app/<app>/<n>`). */
 export function appMuxProtocolId (protocol: string): string {
-  return protocol.replace(/^\/upgossip\/app\//, '/upgossip/app-mux/')
+  let id = muxIds.get(protocol)
+  if (id == null) {
+    id = protocol.replace(/^\/upgossip\/app\//, '/upgossip/app-mux/')
+    if (muxIds.size >= 1024) muxIds.clear()
+    muxIds.set(protocol, id)
+  }
+  return id
 }
 
 /**
@@ -33,10 +42,12 @@ export class CallNotTakenError extends StreamEndedError {
   static override name = 'StreamEndedError'
 }
 
+/** A payload this large is written as it is, not copied into a frame. */
+const LARGE = 64 * 1024
+
 /** Frames queued by any number of writers, written as one chunk each time the stream takes one. */
 class FrameQueue {
   private queue: Uint8Array[] = []
-  private bytes = 0
   private wake: (() => void) | undefined
   private ended = false
   readonly done: Promise<void>
@@ -53,10 +64,26 @@ class FrameQueue {
         continue
       }
       const queued = this.queue
-      const bytes = this.bytes
       this.queue = []
-      this.bytes = 0
-      yield queued.length === 1 ? queued[0] as Uint8Array : concat(queued, bytes)
+      if (queued.length === 1) {
+        yield queued[0] as Uint8Array
+        continue
+      }
+      // small pieces together; a large payload as it is (copying it would cost more than a write)
+      let small: Uint8Array[] = []
+      let smallBytes = 0
+      for (const piece of queued) {
+        if (piece.byteLength < LARGE) {
+          small.push(piece)
+          smallBytes += piece.byteLength
+          continue
+        }
+        if (small.length > 0) yield concat(small, smallBytes)
+        small = []
+        smallBytes = 0
+        yield piece
+      }
+      if (small.length > 0) yield concat(small, smallBytes)
     }
   }
 
@@ -70,12 +97,15 @@ class FrameQueue {
   push (id: number, payload: Uint8Array): void {
     if (this.ended) return
     const prefix = varint(payload.byteLength + 4)
-    const frame = new Uint8Array(prefix.byteLength + 4 + payload.byteLength)
-    frame.set(prefix, 0)
-    new DataView(frame.buffer, frame.byteOffset + prefix.byteLength, 4).setUint32(0, id)
-    frame.set(payload, prefix.byteLength + 4)
-    this.queue.push(frame)
-    this.bytes += frame.byteLength
+    const large = payload.byteLength >= LARGE
+    const head = new Uint8Array(prefix.byteLength + 4 + (large ? 0 : payload.byteLength))
+    head.set(prefix, 0)
+    new DataView(head.buffer, head.byteOffset + prefix.byteLength, 4).setUint32(0, id)
+    if (large) this.queue.push(head, payload)
+    else {
+      head.set(payload, prefix.byteLength + 4)
+      this.queue.push(head)
+    }
     this.poke()
   }
 

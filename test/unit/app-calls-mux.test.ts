@@ -64,6 +64,19 @@ describe('multiplexed app calls', () => {
     expect(streamsOf(a, protocol)).toBe(0)
   })
 
+  it('large payloads (written as they are) and small ones interleave intact', async () => {
+    const [a, b] = await pair()
+    const protocol = '/upgossip/app/kv/1'
+    await b.services.appStreams.handle(protocol, async (_from, request) => request)
+    await advertised(a, b, appMuxProtocolId(protocol))
+    const sizes = [10, 300_000, 7, 65_536, 65_535, 1_000_000, 3]
+    const answers = await Promise.all(sizes.map(async (n, i) => await a.services.appStreams.request(b.peerId, protocol, new Uint8Array(n).fill(i + 1))))
+    for (const [i, answer] of answers.entries()) {
+      expect(answer.byteLength).toBe(sizes[i])
+      expect(answer.every(x => x === i + 1)).toBe(true)
+    }
+  })
+
   it('a call past its deadline fails alone; an oversized request is refused before it is sent; the stream stays', async () => {
     const [a, b] = await pair()
     const protocol = '/upgossip/app/kv/1'
