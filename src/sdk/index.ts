@@ -156,7 +156,7 @@ async function connectOnce (): Promise<AppNode> {
     }
   }
   process.on('message', (message: HostMessage) => {
-    if (isBatch(message)) for (const m of message.messages as HostMessage[]) onOne(m)
+    if (isBatch(message)) for (const m of message.messages) onOne(m)
     else onOne(message)
   })
 
@@ -234,7 +234,7 @@ async function connectOnce (): Promise<AppNode> {
       await serving
       return await (handler as RequestHandler)(request, peerId)
     }
-    return await (chain as SimulationChain).call(route.version, request, async r => await ask(id => ({ t: 'call', id, peer, version: route.version, request: r })))
+    return await (chain).call(route.version, request, async r => await ask(id => ({ t: 'call', id, peer, version: route.version, request: r })))
   }
 
   node = {
