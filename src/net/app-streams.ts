@@ -32,6 +32,10 @@ export const MAX_APP_FRAME = 1024 * 1024 + 1024
 const MAX_MUX_FRAME = 16 * 1024 * 1024 + 64 * 1024 + 4
 /** More than the requests kept in flight (holding keeps at most 1000). */
 const APP_STREAM_LIMIT = 1024
+/** Multiplexed call streams per connection and protocol: a caller keeps one (two while it replaces a closed one). */
+const MUX_STREAM_LIMIT = 8
+/** Calls served at once per multiplexed stream: in all, as many as one-exchange streams allow. */
+const MUX_BUSY_LIMIT = APP_STREAM_LIMIT / MUX_STREAM_LIMIT
 /** Libp2p's use priority for a dial: ahead of its own background dials, as its `dial` does. */
 const USER_DIAL_PRIORITY = 75
 
@@ -115,7 +119,7 @@ export class AppStreams implements Startable {
     }, { maxInboundStreams: APP_STREAM_LIMIT, maxOutboundStreams: APP_STREAM_LIMIT })
     await this.components.registrar.handle(appMuxProtocolId(protocol), ({ stream, connection }) => {
       const from = connection.remotePeer.toString()
-      const { served, done } = serveCalls(stream, maxFrame, async request => await onRequest(from, request), this.counter(protocol))
+      const { served, done } = serveCalls(stream, maxFrame, async request => await onRequest(from, request), this.counter(protocol), MUX_BUSY_LIMIT)
       const set = this.servingCalls.get(protocol) ?? new Set()
       set.add(served)
       this.servingCalls.set(protocol, set)
@@ -123,7 +127,7 @@ export class AppStreams implements Startable {
         this.log.error('%s: calls from %s failed - %e', protocol, from, err)
         this.c.log(`app calls from ${from} on ${protocol} failed: ${err.message}`)
       }).finally(() => { set.delete(served) })
-    }, { maxInboundStreams: APP_STREAM_LIMIT, maxOutboundStreams: APP_STREAM_LIMIT })
+    }, { maxInboundStreams: MUX_STREAM_LIMIT, maxOutboundStreams: MUX_STREAM_LIMIT })
   }
 
   private async serve (protocol: string, channel: FramedChannel, from: string, onRequest: (from: string, request: Uint8Array) => Promise<Uint8Array>, timeoutMs: number): Promise<void> {

@@ -242,17 +242,26 @@ export interface ServedCalls {
 
 /**
  * The callee's side: each request frame goes to `onRequest` as it comes (calls run side by
- * side), each answer goes back with its id as soon as it is ready. Once `stop` is set,
+ * side, at most `maxBusy` at once), each answer goes back with its id as soon as it is ready. Once `stop` is set,
  * requests are no longer taken (the caller sends them again elsewhere) and the writing side
  * closes after the last busy answer.
  */
-export function serveCalls (stream: Stream, maxFrame: number, onRequest: (request: Uint8Array) => Promise<Uint8Array>, counted: (direction: 'in' | 'out', bytes: number) => void = () => {}): { served: ServedCalls, done: Promise<void> } {
+export function serveCalls (stream: Stream, maxFrame: number, onRequest: (request: Uint8Array) => Promise<Uint8Array>, counted: (direction: 'in' | 'out', bytes: number) => void = () => {}, maxBusy = 1024): { served: ServedCalls, done: Promise<void> } {
   let failed: Error | undefined
   const out = new FrameQueue(stream, err => { failed = err })
+  // at most `maxBusy` calls at once: past that, reading waits (and the caller's writes with it)
+  let roomMade: (() => void) | undefined
   const served: ServedCalls = {
     busy: 0,
     stop: false,
-    finish: () => { if (served.stop && served.busy === 0) out.end() }
+    finish: () => {
+      if (served.busy < maxBusy) {
+        const made = roomMade
+        roomMade = undefined
+        made?.()
+      }
+      if (served.stop && served.busy === 0) out.end()
+    }
   }
   const done = (async () => {
     try {
@@ -270,6 +279,7 @@ export function serveCalls (stream: Stream, maxFrame: number, onRequest: (reques
           served.busy--
           served.finish()
         })
+        if (served.busy >= maxBusy) await new Promise<void>(resolve => { roomMade = resolve })
       }
     } catch (err) {
       stream.abort(mapReadError(err, maxFrame))

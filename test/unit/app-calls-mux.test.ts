@@ -94,6 +94,22 @@ describe('multiplexed app calls', () => {
     expect(streamsOf(a, appMuxProtocolId(protocol))).toBe(1)
   })
 
+  it('a peer serves at most 128 calls of one stream at once (of 8 streams: the 1024 the one-exchange protocol allows)', async () => {
+    const [a, b] = await pair()
+    const protocol = '/upgossip/app/kv/1'
+    let started = 0
+    await b.services.appStreams.handle(protocol, async () => {
+      started++
+      return await new Promise<Uint8Array>(() => {})
+    })
+    await advertised(a, b, appMuxProtocolId(protocol))
+    const calls = Array.from({ length: 200 }, async () => await a.services.appStreams.request(b.peerId, protocol, text('x'), 2000).catch(() => {}))
+    while (started < 128) await sleep(20)
+    await sleep(300)
+    expect(started).toBe(128)
+    await Promise.all(calls)
+  })
+
   it('a peer that stops handling the protocol answers the call it took, and takes no other', async () => {
     const [a, b] = await pair()
     const protocol = '/upgossip/app/kv/1'
