@@ -242,11 +242,11 @@ export interface ServedCalls {
 
 /**
  * The callee's side: each request frame goes to `onRequest` as it comes (calls run side by
- * side, at most `maxBusy` at once), each answer goes back with its id as soon as it is ready. Once `stop` is set,
+ * side, at most `maxBusy` at once, each within `timeoutMs`), each answer goes back with its id as soon as it is ready. Once `stop` is set,
  * requests are no longer taken (the caller sends them again elsewhere) and the writing side
  * closes after the last busy answer.
  */
-export function serveCalls (stream: Stream, maxFrame: number, onRequest: (request: Uint8Array) => Promise<Uint8Array>, counted: (direction: 'in' | 'out', bytes: number) => void = () => {}, maxBusy = 1024): { served: ServedCalls, done: Promise<void> } {
+export function serveCalls (stream: Stream, maxFrame: number, onRequest: (request: Uint8Array) => Promise<Uint8Array>, counted: (direction: 'in' | 'out', bytes: number) => void = () => {}, maxBusy = 1024, timeoutMs = 60_000): { served: ServedCalls, done: Promise<void> } {
   let failed: Error | undefined
   const out = new FrameQueue(stream, err => { failed = err })
   // at most `maxBusy` calls at once: past that, reading waits (and the caller's writes with it)
@@ -272,13 +272,21 @@ export function serveCalls (stream: Stream, maxFrame: number, onRequest: (reques
         if (frame == null) throw new StreamEndedError('a call frame shorter than its id')
         counted('in', frame.payload.byteLength)
         served.busy++
-        onRequest(frame.payload).then(answer => {
-          counted('out', answer.byteLength)
-          out.push(frame.id, answer)
-        }, () => {}).finally(() => {
+        // a request that takes longer than `timeoutMs` is given up: no answer, its place freed
+        let over = false
+        const settle = (): void => {
+          if (over) return
+          over = true
+          clearTimeout(timer)
           served.busy--
           served.finish()
-        })
+        }
+        const timer = setTimeout(settle, timeoutMs)
+        onRequest(frame.payload).then(answer => {
+          if (over) return
+          counted('out', answer.byteLength)
+          out.push(frame.id, answer)
+        }, () => {}).finally(settle)
         if (served.busy >= maxBusy) await new Promise<void>(resolve => { roomMade = resolve })
       }
     } catch (err) {
