@@ -78,8 +78,9 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   --out FILE     write the report there instead of docs/benchmarks.md, merging into the
                  benchmarks/run.json beside it (without one, this run alone is written)
   --keep         keep the daemons' directories (under the system temp dir)
-  --profile DIR  run the swarm's publisher and four other daemons, and the process
-                 section's three, with node --cpu-prof, profiles in DIR
+  --profile DIR  run the swarm's publisher and four other daemons, the shim
+                 section's four (and their apps), and the process section's
+                 three, with node --cpu-prof, profiles in DIR
                  (summarise with: node scripts/profile-summary.ts DIR/*.cpuprofile)
   --verbose      also show the testnet's live lines during the rollout
   --note TEXT    a line about the conditions of the run, kept in the JSON and the report
@@ -316,7 +317,7 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
   if (o.only.has('shim')) {
     progress('== shim overhead')
     try {
-      result.shim = await shimOverhead(m.shim, progress, o.keep)
+      result.shim = await shimOverhead(m.shim, progress, o.keep, o.profile == null ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profile}` })
     } catch (err) { failed('shim', err) }
   }
   if (o.only.has('process')) {

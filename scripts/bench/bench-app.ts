@@ -9,6 +9,10 @@
  * - protocol 3: `{ call: ['nothing'] }` → `{ result: 'ok' }`; `{ call: ['upload', payload] }` → `{ result: 'ok', size }`
  * - any version: `{ bench: { target, count, inflight, bytes } }` → `{ latencies: [ms…], wallMs }`: `count`
  *   calls to `target` (`bytes` > 0: uploads of that many bytes), `inflight` at a time.
+ * - the baseline, no upgossip on the path: `{ tcpServe: true }` → `{ port }`, a TCP server in the app
+ *   on 127.0.0.1 answering each line `{"op":"null"}` with `{"ok":true}`; `{ tcpBench: { port, count,
+ *   inflight } }` → `{ latencies, wallMs }`: the same null request over one connection to that port,
+ *   `inflight` pipelined.
  */
 
 const LOOP = `
@@ -28,6 +32,66 @@ async function loop (node, spec, request) {
 }
 `
 
+// the baseline: the same null request over a plain TCP connection between two app processes
+const TCP = `
+import net from 'node:net'
+let tcpServer
+async function tcpServe () {
+  if (tcpServer == null) {
+    tcpServer = net.createServer(socket => {
+      socket.setNoDelay(true)
+      let buffered = ''
+      socket.setEncoding('utf8')
+      socket.on('data', data => {
+        buffered += data
+        let out = ''
+        for (let end = buffered.indexOf('\\n'); end >= 0; end = buffered.indexOf('\\n')) {
+          const req = JSON.parse(buffered.slice(0, end))
+          buffered = buffered.slice(end + 1)
+          out += JSON.stringify(req?.op === 'null' ? { ok: true } : { error: 'unknown' }) + '\\n'
+        }
+        if (out !== '') socket.write(out)
+      })
+      socket.on('error', () => {})
+    })
+    await new Promise(resolve => tcpServer.listen(0, '127.0.0.1', resolve))
+  }
+  return { port: tcpServer.address().port }
+}
+async function tcpBench (spec) {
+  const socket = net.connect(spec.port, '127.0.0.1')
+  socket.setNoDelay(true)
+  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  const waiting = []
+  let buffered = ''
+  socket.setEncoding('utf8')
+  socket.on('data', data => {
+    buffered += data
+    for (let end = buffered.indexOf('\\n'); end >= 0; end = buffered.indexOf('\\n')) {
+      const res = JSON.parse(buffered.slice(0, end))
+      buffered = buffered.slice(end + 1)
+      waiting.shift()(res)
+    }
+  })
+  const call = request => new Promise(resolve => { waiting.push(resolve); socket.write(JSON.stringify(request) + '\\n') })
+  const latencies = []
+  let started = 0
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: spec.inflight }, async () => {
+    while (started < spec.count) {
+      started++
+      const s = performance.now()
+      const res = await call({ op: 'null' })
+      if (res?.ok !== true) throw new Error('the baseline server answered ' + JSON.stringify(res))
+      latencies.push(performance.now() - s)
+    }
+  }))
+  const wallMs = performance.now() - t0
+  socket.destroy()
+  return { latencies, wallMs }
+}
+`
+
 function server (protocol: 1 | 2 | 3): string {
   const handlers = {
     1: `if (req?.op === 'null') return { ok: true }
@@ -44,8 +108,11 @@ function server (protocol: 1 | 2 | 3): string {
   }[protocol]
   return `import { connect } from 'upgossip/app'
 ${LOOP}
+${TCP}
 const node = await connect()
 node.serve(async (req) => {
+  if (req?.tcpServe === true) return await tcpServe()
+  if (req?.tcpBench != null) return await tcpBench(req.tcpBench)
   if (req?.bench != null) {
     const bytes = req.bench.bytes ?? 0
     return await loop(node, req.bench, ${request})

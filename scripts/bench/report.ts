@@ -46,6 +46,9 @@ export const ANALYSIS_ANCHORS: Record<string, string> = {
   'announce.ratio': 'announcement',
   'shim.latencyRatio': 'shim-overhead',
   'shim.throughputRatio': 'shim-overhead',
+  'shim.twoHop.latencyRatio': 'shim-overhead',
+  'shim.baselineRatio': 'shim-overhead',
+  'shim.baselineThroughputRatio': 'shim-overhead',
   'process.latencyRatio': 'process-apps',
   'process.soHopRatio': 'process-apps',
   'process.tcpThroughputRatio': 'process-apps',
@@ -117,6 +120,7 @@ const FIGURES: Record<string, (r: BenchResult) => string> = {
   },
   'shim.latencyRatio': r => r.shim == null ? '' : `Two hops: p50 × ${r.shim.twoHop.latencyRatio ?? '–'}.`,
   'shim.throughputRatio': r => r.shim == null ? '' : `Two hops: throughput × ${r.shim.twoHop.throughputRatio ?? '–'}; 1 MiB uploads, one hop × ${r.shim.bulkThroughputRatio ?? '–'}, two hops × ${r.shim.twoHop.bulkThroughputRatio ?? '–'}.`,
+  'shim.baselineRatio': r => r.shim?.baseline == null ? '' : `At ${Math.max(...r.shim.baseline.rows.map(x => x.inflight))} in flight: p50 × ${r.shim.baselineRatioLoaded ?? '–'}. The floor (IPC both sides and one libp2p stream, no upgossip logic): same version ÷ floor, p50 × ${r.shim.floor?.latencyRatio ?? '–'}, throughput × ${r.shim.floor?.throughputRatio ?? '–'}.`,
   'process.latencyRatio': r => r.process == null ? '' : `p50 ${r.process.sameVersion.p50Ms} ms through the proxy and the peer's daemon, ${r.process.direct.p50Ms} ms between the app ports; A's proxy to A's own app, without libp2p: ${r.process.ownProxy.p50Ms} ms.`,
   'process.soHopRatio': r => r.process == null ? '' : `p50 ${r.process.soHop.p50Ms} ms through one SO hop, ${r.process.sameVersion.p50Ms} ms untranslated.`,
   'process.tcpThroughputRatio': r => {
@@ -310,6 +314,11 @@ export async function writeReport (r: BenchResult, file: string, simulations: Po
     md.push('## Shim overhead', '', source('shim'), '',
       'Four daemons run a three-version app (scripts/bench/bench-app.ts). A and D stay on protocol 1, B runs 2, C runs 3; A\'s app calls D (same version), B (one simulation object: A\'s future SO for 2) and C (two: A\'s future SOs for 2 and 3). The calls are made by a loop inside A\'s app — its own `node.call` — started by one control API request, so HTTP is not in the figures; latency is measured per call in the app. The three targets take turns in rounds.', '',
       table(['SO hops', 'request', 'in flight', 'p50', 'p99', 'req/s', 'MiB/s'], sh.rows.map(x => [x.hops, x.kind === 'null' ? 'null' : '1 MiB upload', x.inflight, `${x.latency.p50Ms} ms`, `${x.latency.p99Ms} ms`, x.requestsPerSecond, x.mibPerSecond])), '',
+      ...(sh.baseline == null
+        ? []
+        : ['Without upgossip\'s logic, in the same rounds: the baseline (' + sh.baseline.method + ') and the floor (' + (sh.floor?.method ?? '') + ').', '',
+            table(['path', 'in flight', 'p50', 'p99', 'req/s'], [...sh.baseline.rows.map(x => ['baseline: plain TCP', x.inflight, `${x.latency.p50Ms} ms`, `${x.latency.p99Ms} ms`, x.requestsPerSecond]), ...(sh.floor?.rows ?? []).map(x => ['floor: IPC + libp2p stream', x.inflight, `${x.latency.p50Ms} ms`, `${x.latency.p99Ms} ms`, x.requestsPerSecond])]), '',
+            `Same version against the baseline: p50 × ${sh.baselineRatio ?? '–'} at one in flight, × ${sh.baselineRatioLoaded ?? '–'} at ${Math.max(...sh.baseline.rows.map(x => x.inflight))}; throughput × ${sh.baselineThroughputRatio ?? '–'}. Against the floor: p50 × ${sh.floor?.latencyRatio ?? '–'}, throughput × ${sh.floor?.throughputRatio ?? '–'}.`, '']),
       `One hop against the same version: p50 × ${sh.latencyRatio ?? '–'}, throughput × ${sh.throughputRatio ?? '–'} (null requests at ${Math.max(...sh.rows.map(x => x.inflight))} in flight), 1 MiB uploads × ${sh.bulkThroughputRatio ?? '–'}. Two hops: p50 × ${sh.twoHop.latencyRatio ?? '–'}, throughput × ${sh.twoHop.throughputRatio ?? '–'}, uploads × ${sh.twoHop.bulkThroughputRatio ?? '–'}. The same null request through \`POST /call\` from outside (HTTP, then the same path): p50 ${sh.controlApi.latency.p50Ms} ms, p99 ${sh.controlApi.latency.p99Ms} ms.`, '')
     md.push(svg('shim-latency.svg', barChart({ title: 'Null request p50 by SO hops', y: 'ms', categories: ['same version', 'one hop', 'two hops'], series: [...new Set(sh.rows.filter(x => x.kind === 'null').map(x => x.inflight))].map(n => ({ name: `${n} in flight`, values: [0, 1, 2].map(h => sh.rows.find(x => x.kind === 'null' && x.inflight === n && x.hops === h)?.latency.p50Ms ?? 0) })) })), '')
   }

@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { RemoteNamedError, UpgossipError } from '../errors.js'
-import { IPC_PROTOCOL_VERSION, isAppMessage } from '../ipc/index.js'
+import { IPC_PROTOCOL_VERSION, MessageBatch, ROUTE_CHANGED, isAppMessage, isBatch } from '../ipc/index.js'
 import type { HostMessage, IpcError, Route, SimulationSpec } from '../ipc/index.js'
 import { AppRun } from './app-run.js'
 import { RotatingWriter } from '../store/index.js'
@@ -24,6 +24,11 @@ export class AppRequestError extends UpgossipError {
 /** The app process is not running (not started, exited, or stopping). */
 export class AppNotRunningError extends UpgossipError {
   static override name = 'AppNotRunningError'
+}
+
+/** A call in a version that is no longer the route to its peer: the app learns the route again. */
+export class RouteChangedError extends UpgossipError {
+  static override name = ROUTE_CHANGED
 }
 
 /** The app sent an IPC message the daemon cannot act on (it is logged and ignored). */
@@ -78,6 +83,8 @@ export class AppProcess extends AppRun {
   private stopping = false
   private shutdownDone: (() => void) | undefined
   private readonly outgoing = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
+  /** What is sent to the app in one turn of the event loop goes as one message. */
+  private readonly batch = new MessageBatch<HostMessage>(message => { if (this.child?.connected === true) this.child.send(message) })
 
   constructor (init: AppProcessInit) {
     super(init.app, init.version, init.protocol)
@@ -118,13 +125,17 @@ export class AppProcess extends AppRun {
     this.child = child
     child.stdout?.pipe(this.log, { end: false })
     child.stderr?.pipe(this.log, { end: false })
-    child.on('message', (message: unknown) => {
+    const onOne = (message: unknown): void => {
       try {
         this.onMessage(message)
       } catch (err) {
         // whatever the app sends, the daemon stays up
         this.log?.write(`--- ignored a malformed message from the app: ${(err as Error).message}\n`)
       }
+    }
+    child.on('message', (message: unknown) => {
+      if (isBatch(message)) for (const m of message.messages) onOne(m)
+      else onOne(message)
     })
     child.on('error', err => { this.log?.write(`--- process error: ${err.message}\n`) })
     child.on('exit', (code, signal) => {
@@ -144,7 +155,8 @@ export class AppProcess extends AppRun {
   }
 
   private send (message: HostMessage): void {
-    if (this.child?.connected === true) this.child.send(message)
+    // a value that cannot be serialised fails that message only (a request is answered by its timeout)
+    this.batch.push(message, err => { this.log?.write(`--- a message to the app could not be sent: ${err.message}\n`) })
   }
 
   private onMessage (message: unknown): void {
@@ -207,6 +219,18 @@ export class AppProcess extends AppRun {
           (err: Error) => { this.send({ t: 'send-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
         )
         return
+      case 'call': {
+        if (typeof m.peer !== 'string' || !Number.isInteger(m.version) || (m.app != null && typeof m.app !== 'string')) throw new MalformedIpcMessageError('call: bad peer, version or app')
+        const { peer, version, app } = m
+        this.init.onRoute(peer, app).then(async route => {
+          if (route.self || route.version !== version) throw new RouteChangedError(`a call to ${peer} now takes ${route.self ? 'this peer itself' : `protocol version ${route.version}`}, not ${version}`)
+          return await this.init.onSend(peer, version, m.request, app)
+        }).then(
+          value => { this.send({ t: 'send-result', id: m.id, ok: true, value }) },
+          (err: Error) => { this.send({ t: 'send-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
+        )
+        return
+      }
       case 'call-out-result': {
         const p = this.outgoing.get(m.id)
         if (p == null) return
@@ -262,7 +286,12 @@ export class AppProcess extends AppRun {
         reject(new AppRequestError(`${this.init.app}@${this.init.version} did not answer within ${timeoutMs} ms`))
       }, timeoutMs)
       this.pending.set(id, { resolve, reject, timer })
-      this.send({ t: 'request', id, from, request, version })
+      this.batch.push({ t: 'request', id, from, request, version }, err => {
+        clearTimeout(timer)
+        this.pending.delete(id)
+        this.inFlight = Math.max(0, this.inFlight - 1)
+        reject(new AppRequestError(`the request cannot be sent to ${this.init.app}@${this.init.version}: ${err.message}`))
+      })
     })
   }
 

@@ -13,4 +13,5 @@
  * ```
  */
 export * from './protocol.js'
+export * from './message-batch.js'
 export * from './simulation-chain.js'

@@ -5,7 +5,13 @@
  */
 
 /** The IPC protocol version spoken by this daemon and SDK. */
-export const IPC_PROTOCOL_VERSION = 2
+export const IPC_PROTOCOL_VERSION = 3
+
+/**
+ * The error name of a `call` whose version is no longer the route to its peer (a switch
+ * happened since the app learnt it): the app asks for the route again and makes the call anew.
+ */
+export const ROUTE_CHANGED = 'RouteChangedError'
 
 /** A serialisable error. */
 export interface IpcError {
@@ -24,6 +30,8 @@ export type IpcResult = { id: number, ok: true, value: unknown } | { id: number,
 
 /** Messages from the daemon to the app. */
 export type HostMessage =
+  /** Messages queued in one turn of the daemon's event loop ({@link MessageBatch}). */
+  | { t: 'batch', messages: HostMessage[] }
   | { t: 'init', v: number, app: string, version: string, protocol: number, stateDir: string, config: unknown, peerId: string, simulations: SimulationSpec[] }
   /** A request of protocol `version` (the app's own when absent). */
   | { t: 'request', id: number, from: string, request: unknown, version?: number }
@@ -38,6 +46,8 @@ export type HostMessage =
 
 /** Messages from the app to the daemon. */
 export type AppMessage =
+  /** Messages queued in one turn of the app's event loop ({@link MessageBatch}). */
+  | { t: 'batch', messages: AppMessage[] }
   | { t: 'hello', v: number }
   | { t: 'serving' }
   | { t: 'ready' }
@@ -48,6 +58,12 @@ export type AppMessage =
   /** `app`: a peer of another class (the release's `calls` names the version). */
   | { t: 'route', id: number, peer: string | null, app?: string }
   | { t: 'send', id: number, peer: string, version: number, request: unknown, app?: string }
+  /**
+   * A `send` in `version` only if that is still the route of a call to `peer` (for `app`,
+   * another class: the version `calls` names); else the answer is a {@link ROUTE_CHANGED}
+   * error. One round trip instead of a `route` and a `send`: the app keeps the routes it learnt.
+   */
+  | { t: 'call', id: number, peer: string, version: number, request: unknown, app?: string }
   | { t: 'peers', id: number, app?: string }
   | ({ t: 'call-out-result' } & IpcResult)
   | { t: 'shutdown-done' }

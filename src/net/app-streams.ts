@@ -16,18 +16,26 @@ import type { Identify } from '@libp2p/identify'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { openByteStream, serveByteStream } from './byte-stream.js'
 import type { ByteStream, ByteStreamAccept } from './byte-stream.js'
+import { CallMux, CallNotTakenError, appMuxProtocolId, serveCalls } from './call-mux.js'
+import type { ServedCalls } from './call-mux.js'
 import { ChannelPool } from './channel-pool.js'
 import { FramedChannel } from './framed-channel.js'
 import type { Served } from './framed-channel.js'
 import type { NetMetrics } from './metrics.js'
-import { StreamEndedError, streamDeadline } from './stream-codec.js'
+import { StreamEndedError, dialWithDeadline, streamDeadline } from './stream-codec.js'
 import { MAX_STREAMED_FRAME, exchangeStreamed, serveStreamed } from './streamed-exchange.js'
 import type { StreamedHandler, StreamedMessage } from './streamed-exchange.js'
 
 /** Largest app request or response frame. */
 export const MAX_APP_FRAME = 1024 * 1024 + 1024
+/** The largest frame read on a multiplexed call stream: an HTTP app's translated message (16 MiB) and room for its head. */
+const MAX_MUX_FRAME = 16 * 1024 * 1024 + 64 * 1024 + 4
 /** More than the requests kept in flight (holding keeps at most 1000). */
 const APP_STREAM_LIMIT = 1024
+/** Multiplexed call streams per connection and protocol: a caller keeps one (two while it replaces a closed one). */
+const MUX_STREAM_LIMIT = 8
+/** Calls served at once per multiplexed stream: in all, as many as one-exchange streams allow. */
+const MUX_BUSY_LIMIT = APP_STREAM_LIMIT / MUX_STREAM_LIMIT
 /** Libp2p's use priority for a dial: ahead of its own background dials, as its `dial` does. */
 const USER_DIAL_PRIORITY = 75
 
@@ -61,6 +69,10 @@ export class AppStreams implements Startable {
   private readonly pool: ChannelPool
   /** Channels served now, closed when their protocol is no longer handled. */
   private readonly serving = new Map<string, Set<Served>>()
+  /** Multiplexed call streams served now, by app protocol, closed when it is no longer handled. */
+  private readonly servingCalls = new Map<string, Set<ServedCalls>>()
+  /** The multiplexed call stream to each peer, by peer and app protocol (opening or open). */
+  private readonly muxes = new Map<string, Promise<CallMux>>()
   /** The protocols of peers, as the peer store holds them: read on every call, decoded once. */
   private readonly protocolCache = new Map<string, string[]>()
   private readonly onPeerUpdate = (event: CustomEvent<{ peer: { id: PeerId } }>): void => { this.protocolCache.delete(event.detail.peer.id.toString()) }
@@ -82,6 +94,8 @@ export class AppStreams implements Startable {
     this.components.events.removeEventListener('peer:update', this.onPeerUpdate)
     this.protocolCache.clear()
     this.pool.close()
+    for (const mux of this.muxes.values()) void mux.then(m => { m.close(new StreamEndedError('the node is stopping')) }, () => {})
+    this.muxes.clear()
     await Promise.all([...this.handled].map(async protocol => { await this.unhandle(protocol) }))
   }
 
@@ -92,7 +106,9 @@ export class AppStreams implements Startable {
 
   /**
    * Handle `protocol`: each request frame goes to `onRequest`, whose bytes are the answer.
-   * A stream carries one exchange after another, until the caller closes it.
+   * A stream carries one exchange after another, until the caller closes it. Beside it,
+   * the multiplexed calls of `protocol` ({@link appMuxProtocolId}): many exchanges at once
+   * on one stream, answered as they are ready.
    */
   async handle (protocol: string, onRequest: (from: string, request: Uint8Array) => Promise<Uint8Array>, timeoutMs = 60_000, maxFrame = MAX_APP_FRAME): Promise<void> {
     if (this.handled.has(protocol)) return
@@ -101,6 +117,17 @@ export class AppStreams implements Startable {
     await this.components.registrar.handle(protocol, ({ stream, connection }) => {
       void this.serve(protocol, new FramedChannel(stream, maxFrame, this.counter(protocol)), connection.remotePeer.toString(), onRequest, timeoutMs)
     }, { maxInboundStreams: APP_STREAM_LIMIT, maxOutboundStreams: APP_STREAM_LIMIT })
+    await this.components.registrar.handle(appMuxProtocolId(protocol), ({ stream, connection }) => {
+      const from = connection.remotePeer.toString()
+      const { served, done } = serveCalls(stream, maxFrame, async request => await onRequest(from, request), this.counter(protocol), MUX_BUSY_LIMIT, timeoutMs)
+      const set = this.servingCalls.get(protocol) ?? new Set()
+      set.add(served)
+      this.servingCalls.set(protocol, set)
+      done.catch((err: Error) => {
+        this.log.error('%s: calls from %s failed - %e', protocol, from, err)
+        this.c.log(`app calls from ${from} on ${protocol} failed: ${err.message}`)
+      }).finally(() => { set.delete(served) })
+    }, { maxInboundStreams: MUX_STREAM_LIMIT, maxOutboundStreams: MUX_STREAM_LIMIT })
   }
 
   private async serve (protocol: string, channel: FramedChannel, from: string, onRequest: (from: string, request: Uint8Array) => Promise<Uint8Array>, timeoutMs: number): Promise<void> {
@@ -209,6 +236,13 @@ export class AppStreams implements Startable {
     if (!this.handled.delete(protocol)) return
     this.log('no longer handling %s', protocol)
     await this.components.registrar.unhandle(protocol)
+    if (protocol.startsWith('/upgossip/app/')) await this.components.registrar.unhandle(appMuxProtocolId(protocol))
+    // calls that crossed the end are not taken: their callers send them again
+    for (const served of this.servingCalls.get(protocol) ?? []) {
+      served.stop = true
+      served.finish()
+    }
+    this.servingCalls.delete(protocol)
     // callers keep channels open: those still open would go on reaching a version not spoken
     // any more. An idle one is closed now, a busy one once it answered.
     for (const served of this.serving.get(protocol) ?? []) {
@@ -225,6 +259,8 @@ export class AppStreams implements Startable {
    * given up and the request sent once more on a new stream: it was not read.
    */
   async request (peer: PeerId, protocol: string, request: Uint8Array, timeoutMs = 30_000, maxFrame = MAX_APP_FRAME): Promise<Uint8Array> {
+    const mux = appMuxProtocolId(protocol)
+    if (mux !== protocol && (await this.protocolsOf(peer)).includes(mux)) return await this.callMuxed(peer, protocol, mux, request, timeoutMs, maxFrame)
     const deadline = Date.now() + timeoutMs
     for (let attempt = 0; ; attempt++) {
       const { channel, reused } = await this.pool.take(peer, protocol, Math.max(1, deadline - Date.now()), maxFrame)
@@ -248,6 +284,44 @@ export class AppStreams implements Startable {
       this.pool.give(peer, protocol, channel)
       return response
     }
+  }
+
+  /**
+   * One call on the multiplexed stream to `peer` (opened by the first call, kept while it
+   * lives). A call the peer did not take (it closed the stream in order: it stopped
+   * speaking the version) is sent once more, on a new stream.
+   */
+  private async callMuxed (peer: PeerId, protocol: string, mux: string, request: Uint8Array, timeoutMs: number, maxFrame: number): Promise<Uint8Array> {
+    const deadline = Date.now() + timeoutMs
+    const k = `${peer.toString()} ${mux}`
+    for (let attempt = 0; ; attempt++) {
+      let opening = this.muxes.get(k)
+      const reused = opening != null
+      if (opening == null) {
+        opening = this.openMux(peer, protocol, mux, timeoutMs)
+        this.muxes.set(k, opening)
+        opening.catch(() => { if (this.muxes.get(k) === opening) this.muxes.delete(k) })
+      }
+      const calls = await opening
+      if (calls.closed) {
+        if (this.muxes.get(k) === opening) this.muxes.delete(k)
+        if (attempt === 0) continue
+      }
+      try {
+        return await calls.call(request, Math.max(1, deadline - Date.now()), maxFrame)
+      } catch (err) {
+        if (this.muxes.get(k) === opening && calls.closed) this.muxes.delete(k)
+        if (reused && attempt === 0 && err instanceof CallNotTakenError) continue
+        throw err
+      }
+    }
+  }
+
+  private async openMux (peer: PeerId, protocol: string, mux: string, timeoutMs: number): Promise<CallMux> {
+    const { stream, release } = await dialWithDeadline(this.components.connectionManager, peer, mux, timeoutMs, () => new Error(`no stream within ${timeoutMs} ms`))
+    release()
+    // every frame read is bounded by the largest any call may take; each call checks its own
+    return new CallMux(stream, MAX_MUX_FRAME, this.counter(protocol))
   }
 
   /** The protocols a peer advertised (identify, kept by the peer store; cached until its record changes). */

@@ -12,6 +12,7 @@
  * ```
  */
 export * from './app-streams.js'
+export { appMuxProtocolId } from './call-mux.js'
 export * from './block-exchange.js'
 export * from './bootstrap-address.js'
 export type { StreamedMessage } from './streamed-exchange.js'

@@ -13,7 +13,7 @@
  * ```
  */
 import { pathToFileURL } from 'node:url'
-import { IPC_PROTOCOL_VERSION } from '../ipc/index.js'
+import { IPC_PROTOCOL_VERSION, MessageBatch, ROUTE_CHANGED, isBatch } from '../ipc/index.js'
 import type { AppMessage, HostMessage, IpcError, IpcResult, Route, SimulationSpec } from '../ipc/index.js'
 import { SimulationChain, asSimulationObject } from './chain.js'
 
@@ -75,15 +75,15 @@ export async function connect (): Promise<AppNode> {
 
 async function connectOnce (): Promise<AppNode> {
   if (process.send == null) throw new Error('upgossip/app: this process was not started by an upgossip daemon (no IPC channel)')
+  // what is queued in one turn of the event loop goes to the daemon as one message
+  const batch = new MessageBatch<AppMessage>(message => { process.send?.(message) })
   const send = (message: AppMessage): void => {
-    try {
-      process.send?.(message)
-    } catch (err) {
+    batch.push(message, err => {
       // a value IPC cannot carry (a function, a symbol): answer with an error instead
       if ('id' in message && (message.t === 'response' || message.t === 'call-out-result')) {
-        process.send?.({ t: message.t, id: message.id, ok: false, error: { name: 'UnencodableValueError', message: `the answer cannot be sent: ${(err as Error).message}` } })
+        batch.push({ t: message.t, id: message.id, ok: false, error: { name: 'UnencodableValueError', message: `the answer cannot be sent: ${err.message}` } })
       }
-    }
+    })
   }
   // the daemon going away ends the app
   process.on('disconnect', () => process.exit(0))
@@ -147,13 +147,17 @@ async function connectOnce (): Promise<AppNode> {
     else pending?.reject(new AppCallError(message.error.message, message.error.name))
   }
 
-  process.on('message', (message: HostMessage) => {
+  const onOne = (message: HostMessage): void => {
     try {
       onMessage(message)
     } catch (err) {
       // one bad message must not end the app
       process.stderr.write(`upgossip/app: could not handle a ${String(message?.t)} message: ${(err as Error).message}\n`)
     }
+  }
+  process.on('message', (message: HostMessage) => {
+    if (isBatch(message)) for (const m of message.messages) onOne(m)
+    else onOne(message)
   })
 
   function onMessage (message: HostMessage): void {
@@ -197,13 +201,40 @@ async function connectOnce (): Promise<AppNode> {
     const id = nextId++
     return await new Promise((resolve, reject) => {
       waiting.set(id, { resolve, reject })
-      try {
-        process.send?.(message(id))
-      } catch (err) {
+      batch.push(message(id), err => {
         waiting.delete(id)
-        reject(new AppCallError(`the request cannot be sent: ${(err as Error).message}`, 'UnencodableValueError'))
-      }
+        reject(new AppCallError(`the request cannot be sent: ${err.message}`, 'UnencodableValueError'))
+      })
     })
+  }
+
+  // the route of each peer called (by class): every call after the first is one round trip
+  // to the daemon, which sends it only if the route still holds (else ROUTE_CHANGED)
+  const routes = new Map<string, Extract<Route, { self: false }>>()
+  const routeOf = async (peer: string, other: string | undefined): Promise<Route> => {
+    const key = other == null ? peer : `${other} ${peer}`
+    const known = routes.get(key)
+    if (known != null) return known
+    const route = await ask(id => ({ t: 'route', id, peer, ...(other == null ? {} : { app: other }) })) as Route
+    if (!route.self) {
+      if (routes.size >= 4096) routes.clear()
+      routes.set(key, route)
+    }
+    return route
+  }
+  const callOnce = async (peer: string, request: unknown, other: string | undefined): Promise<unknown> => {
+    const route = await routeOf(peer, other)
+    if (other != null) {
+      // another class: sent as it is, in the protocol `calls` names; the callee translates
+      if (route.self) throw new Error(`this peer does not run ${other}`)
+      return await ask(id => ({ t: 'call', id, peer, version: route.version, request, app: other }))
+    }
+    // a call to this peer itself never leaves the process (and waits for serve(), like any request)
+    if (route.self) {
+      await serving
+      return await (handler as RequestHandler)(request, peerId)
+    }
+    return await (chain).call(route.version, request, async r => await ask(id => ({ t: 'call', id, peer, version: route.version, request: r })))
   }
 
   node = {
@@ -215,19 +246,20 @@ async function connectOnce (): Promise<AppNode> {
     },
     call: async (peer, request, options) => {
       const other = options?.app != null && options.app !== app ? options.app : undefined
-      if (other != null) {
-        // another class: sent as it is, in the protocol `calls` names; the callee translates
-        const route = await ask(id => ({ t: 'route', id, peer, app: other })) as Route
-        if (route.self) throw new Error(`this peer does not run ${other}`)
-        return await ask(id => ({ t: 'send', id, peer: peer as string, version: route.version, request, app: other }))
-      }
-      const route = await ask(id => ({ t: 'route', id, peer })) as Route
-      // a call to this peer itself never leaves the process (and waits for serve(), like any request)
-      if (route.self) {
+      if (peer == null || (other == null && peer === peerId)) {
+        if (other != null) throw new AppCallError(`this peer runs ${app}, not ${other}`, 'WrongAppError')
+        // a call to this peer itself never leaves the process (and waits for serve(), like any request)
         await serving
         return await (handler as RequestHandler)(request, peerId)
       }
-      return await (chain).call(route.version, request, async r => await ask(id => ({ t: 'send', id, peer: peer as string, version: route.version, request: r })))
+      try {
+        return await callOnce(peer, request, other)
+      } catch (err) {
+        if ((err as Error).name !== ROUTE_CHANGED) throw err
+        // a switch changed the route since it was learnt: learn it again, call anew (once)
+        routes.delete(other == null ? peer : `${other} ${peer}`)
+        return await callOnce(peer, request, other)
+      }
     },
     peers: async options => await ask(id => ({ t: 'peers', id, ...(options?.app == null ? {} : { app: options.app }) })) as string[],
     stateDir,

@@ -9,7 +9,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { decodeDagCbor } from '../dag-cbor.js'
 import { RemoteNamedError, UpgossipError } from '../errors.js'
 import type { Route } from '../ipc/index.js'
-import { MAX_APP_FRAME, appBytesProtocolId, appHttpProtocolId, peerIdFromString } from '../net/index.js'
+import { MAX_APP_FRAME, appBytesProtocolId, appHttpProtocolId, peerIdFromString as parsePeerId } from '../net/index.js'
 import type { AppStreams, ByteStream, ByteStreamAccept, StreamedMessage } from '../net/index.js'
 import { appProtocolId, chooseVersion, spokenVersions } from './versions.js'
 
@@ -121,6 +121,18 @@ function openEnvelope (bytes: Uint8Array, peer: string): { value: unknown } | { 
   if (envelope?.ok === true) return { value: envelope.value }
   if (envelope?.ok === false) return { error: new RemoteAppError(typeof envelope.error?.name === 'string' ? envelope.error.name : '', typeof envelope.error?.message === 'string' ? envelope.error.message : 'the remote app failed') }
   throw new MalformedAppMessageError(`${peer} answered with something that is not a response`)
+}
+
+/** Peer ids parsed once: every call names its peer as a string, and parsing one decodes a multihash. */
+const parsedPeers = new Map<string, ReturnType<typeof parsePeerId>>()
+function peerIdFromString (peer: string): ReturnType<typeof parsePeerId> {
+  let id = parsedPeers.get(peer)
+  if (id == null) {
+    id = parsePeerId(peer)
+    if (parsedPeers.size >= 4096) parsedPeers.clear()
+    parsedPeers.set(peer, id)
+  }
+  return id
 }
 
 /** Routes and carries app traffic. */

@@ -24,8 +24,25 @@ export function parseAppProtocolId (id: string): { app: string, version: number 
   return { app: match[1] as string, version: Number(match[2]) }
 }
 
-/** The versions of `app` a peer advertises, from its protocol list. */
+/** What each protocol list (as the peer store's cache holds it, read on every call) says per app. */
+const parsedLists = new WeakMap<string[], Map<string, number[]>>()
+
+/** The versions of `app` a peer advertises, from its protocol list (parsed once per list and app). */
 export function spokenVersions (app: string, protocols: string[]): number[] {
+  let byApp = parsedLists.get(protocols)
+  if (byApp == null) {
+    byApp = new Map()
+    parsedLists.set(protocols, byApp)
+  }
+  let versions = byApp.get(app)
+  if (versions == null) {
+    versions = parseSpokenVersions(app, protocols)
+    byApp.set(app, versions)
+  }
+  return versions
+}
+
+function parseSpokenVersions (app: string, protocols: string[]): number[] {
   const versions = new Set<number>()
   for (const p of protocols) {
     const parsed = parseAppProtocolId(p)

@@ -16,7 +16,7 @@ import type { AppProcessInit, Route } from '../../../src/host/index.js'
 import { RUNS } from './runs.js'
 import { cborValueArb, expectNamedError, fieldArb, nastyStringArb, valueOrNamedError, withoutUndefined } from './support.js'
 
-const TYPES = ['hello', 'serving', 'ready', 'unhealthy', 'response', 'simulations-loaded', 'route', 'send', 'peers', 'call-out-result', 'shutdown-done', 'bogus'] as const
+const TYPES = ['hello', 'serving', 'ready', 'unhealthy', 'response', 'simulations-loaded', 'route', 'send', 'call', 'peers', 'call-out-result', 'shutdown-done', 'bogus'] as const
 
 /** What structured clone can carry that dag-cbor cannot. */
 const clonableArb: fc.Arbitrary<unknown> = fc.oneof(
