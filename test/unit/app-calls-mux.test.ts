@@ -97,19 +97,19 @@ describe('multiplexed app calls', () => {
   it('a peer serves at most 128 calls of one stream at once (of 8 streams: the 1024 the one-exchange protocol allows), each within the serving deadline', async () => {
     const [a, b] = await pair()
     const protocol = '/upgossip/app/kv/1'
-    let started = 0
+    const count = { started: 0 }
     // requests that never end, given up after 1 s
     await b.services.appStreams.handle(protocol, async () => {
-      started++
+      count.started++
       return await new Promise<Uint8Array>(() => {})
     }, 1000)
     await advertised(a, b, appMuxProtocolId(protocol))
     const calls = Array.from({ length: 200 }, async () => await a.services.appStreams.request(b.peerId, protocol, text('x'), 4000).catch(() => {}))
-    while (started < 128) await sleep(20)
+    while (count.started < 128) await sleep(20)
     await sleep(300)
-    expect(started).toBe(128)
+    expect(count.started).toBe(128)
     // once the first are given up, their places take the next
-    while (started < 200) await sleep(20)
+    while (count.started < 200) await sleep(20)
     await Promise.all(calls)
   })
 
