@@ -167,6 +167,16 @@ export class BlockExchange implements Startable {
     }
   }
 
+  /** What `peer` said of each of `cids` on its 2.0.0 stream, known without asking; undefined when it must be asked. */
+  known (peer: PeerId, cids: readonly CID[]): boolean[] | undefined {
+    return this.sessions.known(peer, cids)
+  }
+
+  /** Call `listener` whenever a peer announces a block or sends one (2.0.0); returns how to stop. */
+  onNews (listener: () => void): () => void {
+    return this.sessions.onNews(listener)
+  }
+
   /** Which of `cids` the peer holds. */
   async have (peer: PeerId, cids: CID[]): Promise<boolean[]> {
     return (await this.haveWait(peer, cids, 0)).have

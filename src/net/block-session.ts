@@ -53,6 +53,8 @@ export interface BlockSessionInit {
   share: UploadShare
   /** Told once, when the session ends (`err`: why, unless the peer closed it). */
   onClose: (session: BlockSession, err?: Error) => void
+  /** Told after each frame that changed what this peer knows of the other (an announcement, a block). */
+  onNews?: () => void
   /** Test fault: serve every block with one byte flipped. */
   corrupt?: boolean
   now?: () => number
@@ -173,8 +175,19 @@ export class BlockSession {
     return cids.map(cid => this.holds(cid.toString()))
   }
 
+  /** What the peer said of each of `cids`, from here alone; undefined while any of them was never named to it (or is being asked). */
+  knows (cids: readonly CID[]): boolean[] | undefined {
+    const out: boolean[] = []
+    for (const cid of cids) {
+      const key = cid.toString()
+      if (this.asking.has(key) || (!this.known.has(key) && !this.wantedBlocks.has(key))) return undefined
+      out.push(this.holds(key))
+    }
+    return out
+  }
+
   /** It said it holds the block, or it was asked for the block and has not answered yet. */
-  private holds (key: string): boolean {
+  holds (key: string): boolean {
     const known = this.known.get(key)
     return known === true || (known == null && this.wantedBlocks.has(key))
   }
@@ -275,6 +288,8 @@ export class BlockSession {
     if (this.asking.has(key)) return
     if (this.listed.delete(key)) this.post('cancel', [cid])
     this.known.delete(key)
+    // whoever waits to hear of it from this peer waits no more
+    this.wake(key)
   }
 
   // ---- a frame came ----
@@ -318,6 +333,7 @@ export class BlockSession {
       }
     }
     if (frame.block != null) this.takeBlock(frame.block.cid, frame.block.bytes)
+    if (frame.have != null || frame.dontHave != null || frame.block != null) this.c.onNews?.()
   }
 
   /** What the peer holds of `key` changed: whoever waits for it looks again. */

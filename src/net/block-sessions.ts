@@ -51,6 +51,7 @@ export class BlockSessions {
   /** Every open session (a peer that opened one while ours was opening has two: both serve). */
   private readonly all = new Set<BlockSession>()
   private stopped = false
+  private readonly listeners = new Set<() => void>()
 
   constructor (init: BlockSessionsInit) {
     this.c = init
@@ -89,6 +90,7 @@ export class BlockSessions {
       metrics: this.c.metrics,
       share: this.c.share,
       corrupt: this.c.corrupt,
+      onNews: () => { for (const l of this.listeners) l() },
       onClose: (s, err) => {
         this.all.delete(s)
         if (this.asking.get(peer) === s) this.asking.delete(peer)
@@ -113,12 +115,25 @@ export class BlockSessions {
     const have = await session.have(cids, timeout)
     if (have.some(Boolean) || waitMs <= 0) return { have, waited: waitMs > 0 }
     await session.waitForHave(cids, waitMs)
-    return { have: await session.have(cids, timeout), waited: true }
+    // what it said meanwhile: a block that arrived here meanwhile is not asked about again
+    return { have: cids.map(cid => session.holds(cid.toString())), waited: true }
   }
 
   /** The blocks from the peer, each handed to `onBlock`; resolves to those it did not send. */
   async get (peer: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>): Promise<CID[]> {
     return await (await this.session(peer)).get(cids, onBlock, this.c.getTimeoutMs ?? GET_TIMEOUT_MS)
+  }
+
+  /** What `peer` said of each of `cids`, known here without asking; undefined when it must be asked. */
+  known (peer: PeerId, cids: readonly CID[]): boolean[] | undefined {
+    const session = this.asking.get(peer.toString())
+    return session?.open === true ? session.knows(cids) : undefined
+  }
+
+  /** Call `listener` whenever a peer announces something or sends a block; returns how to stop. */
+  onNews (listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
   }
 
   /** A block was stored here. */

@@ -123,10 +123,15 @@ export async function inMemorySwarm (opts: { fetchers: number, degree: number, f
   const hubs = new Map<string, BlockSessions>()
   for (const n of names) {
     const store = stores.get(n) as MemoryBlockStore
+    const share = new UploadShare({ connected: p => links.get(n)?.has(p) === true })
+    if (n === 'seed' && process.env.SWARM_DEBUG != null) {
+      const decide = share.leaveToOthers.bind(share)
+      share.leaveToOthers = (key, to, bytes) => { const r = decide(key, to, bytes); if (bytes > 65536) console.log(`${Date.now() - started} seed ${r ? 'declines' : 'SENDS'} ${key.slice(-4)} to ${to}`); return r }
+    }
     hubs.set(n, new BlockSessions({
       store,
       metrics: metrics.get(n) as NetMetrics,
-      share: new UploadShare({ connected: p => links.get(n)?.has(p) === true }),
+      share,
       onError: (p, err) => { if (process.env.SWARM_DEBUG != null) console.log(`DBG ${n} session with ${p} ended: ${err.message}`) },
       open: async p => {
         const [mine, theirs] = pipe(uplinks.get(n) as Uplink, uplinks.get(p.toString()) as Uplink, opts.latencyMs)
