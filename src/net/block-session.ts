@@ -218,16 +218,19 @@ export class BlockSession {
   async get (cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, timeoutMs: number): Promise<CID[]> {
     this.assertOpen()
     const asked = unique(cids)
+    // a block already asked for on this stream is waited for, not asked again (the peer would send it twice)
+    const fresh: CID[] = []
     const waits = new Map(asked.map(cid => {
       const key = cid.toString()
       let d = this.wantedBlocks.get(key)
       if (d == null) {
         d = deferred()
         this.wantedBlocks.set(key, d)
+        fresh.push(cid)
       }
       return [key, d.promise]
     }))
-    this.post('wantBlock', asked)
+    this.post('wantBlock', fresh)
     const missing: CID[] = []
     let index = 0
     try {
@@ -321,15 +324,16 @@ export class BlockSession {
     for (const cid of frame.dontHave ?? []) {
       const key = cid.toString()
       const block = this.wantedBlocks.get(key)
-      if (block != null) {
+      if (this.asking.has(key)) {
+        // a wantHave is answered as its frame is read, before any wantBlock sent after it: this answers the wantHave
+        this.known.set(key, false)
+        this.settle(key)
+      } else if (block != null) {
         // not from me now: what it holds is asked again when it matters
         this.wantedBlocks.delete(key)
         this.known.delete(key)
         block.resolve(undefined)
         this.wake(key)
-      } else if (this.asking.has(key)) {
-        this.known.set(key, false)
-        this.settle(key)
       }
     }
     if (frame.block != null) this.takeBlock(frame.block.cid, frame.block.bytes)

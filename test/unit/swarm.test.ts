@@ -42,7 +42,7 @@ function pipe (a: Uplink, b: Uplink, latencyMs: number): [BlockChannel, BlockCha
   const inbox = [[] as Uint8Array[], [] as Uint8Array[]]
   const readers: Array<(() => void) | undefined> = [undefined, undefined]
   const closed = [false, false]
-  const lastAt = [0, 0]
+  const lastAt = [Promise.resolve(), Promise.resolve()]
   const end = (me: 0 | 1, uplink: Uplink): BlockChannel => {
     const other = (1 - me) as 0 | 1
     return {
@@ -50,13 +50,15 @@ function pipe (a: Uplink, b: Uplink, latencyMs: number): [BlockChannel, BlockCha
         if (closed[me]) throw new Error('closed')
         const bytes = frames.reduce((n, f) => n + f.byteLength, 0)
         await uplink.send(bytes)
-        // in order: never before the frame sent before it
-        const at = Math.max(Date.now() + latencyMs, lastAt[me] as number)
-        lastAt[me] = at
-        setTimeout(() => {
+        // in order: each frame after the one sent before it
+        const at = Date.now() + latencyMs
+        const delivered = (lastAt[me] as Promise<void>).then(async () => {
+          const wait = at - Date.now()
+          if (wait > 0) await sleep(wait)
           inbox[other]?.push(...frames)
           readers[other]?.()
-        }, at - Date.now())
+        })
+        lastAt[me] = delivered
       },
       read: async () => {
         while (true) {
@@ -157,7 +159,7 @@ export async function inMemorySwarm (opts: { fetchers: number, degree: number, f
         signal: AbortSignal.timeout(120_000),
         // a fetch waits 8 refresh intervals (4 × idleMs) for the swarm before asking the publisher
         // again; at 40 ms a loaded machine stalled the loop that long and 3 runs in 12 failed
-        idleMs: 120
+        idleMs: Number(process.env.SWARM_IDLE_MS ?? 120)
       })
     }))
   } finally {
