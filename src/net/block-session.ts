@@ -28,7 +28,8 @@
  */
 import type { CID } from 'multiformats/cid'
 import type { BlockStore } from '../store/index.js'
-import { BlockProtocolError, BlockTimeoutError, MAX_GET_CIDS, MAX_WANT_LIST, MAX_WANTS_PER_SECOND, countMessages, decodeBlockFrame, encodeBlockFrame, isEmptyFrame } from './block-messages.js'
+import { BlockAsks } from './block-asks.js'
+import { BlockProtocolError, MAX_GET_CIDS, MAX_HAVE_CIDS, MAX_WANT_LIST, MAX_WANTS_PER_SECOND, countMessages, decodeBlockFrame, encodeBlockFrame, isEmptyFrame } from './block-messages.js'
 import type { BlockFrame } from './block-messages.js'
 import type { NetMetrics } from './metrics.js'
 import { BLOCKS_SESSION_PROTOCOL } from './protocol-ids.js'
@@ -60,36 +61,14 @@ export interface BlockSessionInit {
   now?: () => number
 }
 
-interface Deferred<T> {
-  promise: Promise<T>
-  resolve: (value: T) => void
-  reject: (err: Error) => void
-}
-
-function deferred<T> (): Deferred<T> {
-  let resolve: (value: T) => void = () => {}
-  let reject: (err: Error) => void = () => {}
-  const promise = new Promise<T>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
-  promise.catch(() => {})
-  return { promise, resolve, reject }
-}
-
 type Outbox = Required<Omit<BlockFrame, 'block'>>
 
 /** One block stream to one peer. */
 export class BlockSession {
   readonly peer: string
   private readonly c: BlockSessionInit
-  // asking side
-  /** What the peer said of blocks asked: held (true) or lacking and on its want-list (false). */
-  private readonly known = new Map<string, boolean>()
-  /** Blocks named in `wantHave` and neither announced nor cancelled since (the peer's want-list for us, at most). */
-  private readonly listed = new Map<string, CID>()
-  private readonly asking = new Map<string, Deferred<void>>()
-  private readonly wantedBlocks = new Map<string, Deferred<Uint8Array | undefined>>()
-  private readonly pushWaiters = new Set<{ keys: ReadonlySet<string>, wake: () => void }>()
-  /** Blocks cancelled after they were asked for: that many may still come unasked. */
-  private lateAllowed = 0
+  /** The asking half: what this peer asked the other, and what it was told. */
+  readonly asks: BlockAsks
   // serving side
   private readonly wantList = new Map<string, CID>()
   private readonly queue: CID[] = []
@@ -107,6 +86,7 @@ export class BlockSession {
     this.c = init
     this.peer = init.peer
     this.tokensAt = this.now()
+    this.asks = new BlockAsks({ post: (list, cids) => { this.post(list, cids) }, metrics: init.metrics, failure: () => this.ended ? (this.failure ?? new StreamEndedError('the block stream is closed')) : undefined })
   }
 
   private now (): number {
@@ -138,147 +118,10 @@ export class BlockSession {
     if (this.ended) return
     this.ended = true
     this.failure = err
-    for (const d of this.asking.values()) d.reject(err)
-    for (const d of this.wantedBlocks.values()) d.reject(err)
-    this.asking.clear()
-    this.wantedBlocks.clear()
-    for (const w of this.pushWaiters) w.wake()
+    this.asks.close(err)
     this.queue.length = 0
     if (abort) this.c.channel.abort(err)
     this.c.onClose(this, abort ? err : undefined)
-  }
-
-  // ---- asking ----
-
-  /** Which of `cids` the peer holds: from what it said, asking only about blocks never named to it (answer within `timeoutMs`). */
-  async have (cids: CID[], timeoutMs: number): Promise<boolean[]> {
-    this.assertOpen()
-    const ask: CID[] = []
-    const waits: Array<Promise<void>> = []
-    for (const cid of unique(cids)) {
-      const key = cid.toString()
-      const pending = this.asking.get(key)
-      if (pending != null) waits.push(pending.promise)
-      else if (!this.known.has(key) && !this.wantedBlocks.has(key)) ask.push(cid)
-    }
-    if (ask.length > 0) {
-      this.makeRoom(ask.length)
-      for (const cid of ask) {
-        const d = deferred<void>()
-        this.asking.set(cid.toString(), d)
-        this.listed.set(cid.toString(), cid)
-        waits.push(d.promise)
-      }
-      this.post('wantHave', ask)
-    }
-    if (waits.length > 0) await this.within(Promise.all(waits), timeoutMs, () => new BlockTimeoutError('have request timed out'))
-    return cids.map(cid => this.holds(cid.toString()))
-  }
-
-  /** What the peer said of each of `cids`, from here alone; undefined while any of them was never named to it (or is being asked). */
-  knows (cids: readonly CID[]): boolean[] | undefined {
-    const out: boolean[] = []
-    for (const cid of cids) {
-      const key = cid.toString()
-      if (this.asking.has(key) || (!this.known.has(key) && !this.wantedBlocks.has(key))) return undefined
-      out.push(this.holds(key))
-    }
-    return out
-  }
-
-  /** It said it holds the block, or it was asked for the block and has not answered yet. */
-  holds (key: string): boolean {
-    const known = this.known.get(key)
-    return known === true || (known == null && this.wantedBlocks.has(key))
-  }
-
-  /** Until the peer announces one of `cids` (or holds one already), `ms` pass, or the session ends. */
-  async waitForHave (cids: CID[], ms: number): Promise<void> {
-    const keys = new Set(cids.map(String))
-    if ([...keys].some(key => this.holds(key)) || this.ended) return
-    let timer: NodeJS.Timeout | undefined
-    const waiter = { keys, wake: () => {} }
-    try {
-      await new Promise<void>(resolve => {
-        waiter.wake = resolve
-        this.pushWaiters.add(waiter)
-        timer = setTimeout(resolve, ms)
-      })
-    } finally {
-      clearTimeout(timer)
-      this.pushWaiters.delete(waiter)
-    }
-  }
-
-  /**
-   * The blocks, each handed to `onBlock` as it comes (in order); resolves to those the peer
-   * answered `dontHave` for. A peer that sends nothing for `timeoutMs` fails it with
-   * {@link BlockTimeoutError}; what `onBlock` throws (a block that does not match) fails it too.
-   */
-  async get (cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, timeoutMs: number): Promise<CID[]> {
-    this.assertOpen()
-    const asked = unique(cids)
-    // a block already asked for on this stream is waited for, not asked again (the peer would send it twice)
-    const fresh: CID[] = []
-    const waits = new Map(asked.map(cid => {
-      const key = cid.toString()
-      let d = this.wantedBlocks.get(key)
-      if (d == null) {
-        d = deferred()
-        this.wantedBlocks.set(key, d)
-        fresh.push(cid)
-      }
-      return [key, d.promise]
-    }))
-    this.post('wantBlock', fresh)
-    const missing: CID[] = []
-    let index = 0
-    try {
-      for (; index < cids.length; index++) {
-        const cid = cids[index] as CID
-        const bytes = await this.within(waits.get(cid.toString()) as Promise<Uint8Array | undefined>, timeoutMs, () => new BlockTimeoutError('get request timed out'))
-        if (bytes == null) missing.push(cid)
-        else await onBlock(cid, bytes)
-      }
-    } catch (err) {
-      // what is still out is not wanted from this peer any more
-      const rest = cids.slice(index).filter(cid => this.wantedBlocks.delete(cid.toString()))
-      if (rest.length > 0 && !this.ended) {
-        this.lateAllowed += rest.length
-        this.post('cancel', rest)
-      }
-      throw err
-    }
-    return missing
-  }
-
-  /** Keep what is listed with the peer within {@link MAX_WANT_LIST}: the oldest are cancelled (what the peer said of them is forgotten). */
-  private makeRoom (adding: number): void {
-    const cancel: CID[] = []
-    for (const [key, cid] of this.listed) {
-      if (this.listed.size - cancel.length + adding <= MAX_WANT_LIST) break
-      if (this.asking.has(key)) continue
-      cancel.push(cid)
-    }
-    for (const cid of cancel) {
-      this.listed.delete(cid.toString())
-      this.known.delete(cid.toString())
-    }
-    if (cancel.length > 0) this.post('cancel', cancel)
-  }
-
-  private async within<T> (promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(onTimeout()) }, ms) })
-    try {
-      return await Promise.race([promise, timeout])
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  private assertOpen (): void {
-    if (this.ended) throw this.failure ?? new StreamEndedError('the block stream is closed')
   }
 
   // ---- this peer got a block ----
@@ -288,11 +131,7 @@ export class BlockSession {
     if (this.ended) return
     const key = cid.toString()
     if (this.wantList.delete(key)) this.post('have', [cid])
-    if (this.asking.has(key)) return
-    if (this.listed.delete(key)) this.post('cancel', [cid])
-    this.known.delete(key)
-    // whoever waits to hear of it from this peer waits no more
-    this.wake(key)
+    this.asks.arrived(cid)
   }
 
   // ---- a frame came ----
@@ -313,55 +152,10 @@ export class BlockSession {
       this.queue.push(...frame.wantBlock)
       void this.serve()
     }
-    for (const cid of frame.have ?? []) {
-      const key = cid.toString()
-      // one it no longer lists for us (we got the block meanwhile, and cancelled)
-      if (!this.listed.delete(key) && !this.asking.has(key)) continue
-      this.known.set(key, true)
-      this.settle(key)
-      this.wake(key)
-    }
-    for (const cid of frame.dontHave ?? []) {
-      const key = cid.toString()
-      const block = this.wantedBlocks.get(key)
-      if (this.asking.has(key)) {
-        // a wantHave is answered as its frame is read, before any wantBlock sent after it: this answers the wantHave
-        this.known.set(key, false)
-        this.settle(key)
-      } else if (block != null) {
-        // not from me now: what it holds is asked again when it matters
-        this.wantedBlocks.delete(key)
-        this.known.delete(key)
-        block.resolve(undefined)
-        this.wake(key)
-      }
-    }
-    if (frame.block != null) this.takeBlock(frame.block.cid, frame.block.bytes)
+    if (frame.have != null) this.asks.takeHave(frame.have)
+    if (frame.dontHave != null) this.asks.takeDontHave(frame.dontHave)
+    if (frame.block != null) this.asks.takeBlock(frame.block.cid, frame.block.bytes)
     if (frame.have != null || frame.dontHave != null || frame.block != null) this.c.onNews?.()
-  }
-
-  /** What the peer holds of `key` changed: whoever waits for it looks again. */
-  private wake (key: string): void {
-    for (const w of this.pushWaiters) if (w.keys.has(key)) w.wake()
-  }
-
-  private settle (key: string): void {
-    const d = this.asking.get(key)
-    this.asking.delete(key)
-    d?.resolve()
-  }
-
-  private takeBlock (cid: CID, bytes: Uint8Array): void {
-    const key = cid.toString()
-    const d = this.wantedBlocks.get(key)
-    if (d == null) {
-      if (this.lateAllowed <= 0) throw new BlockProtocolError('peer sent more blocks than asked for')
-      this.lateAllowed--
-      return
-    }
-    this.wantedBlocks.delete(key)
-    this.c.metrics.blockBytes('in', bytes.byteLength)
-    d.resolve(bytes)
   }
 
   /** Wants cost tokens, refilled at {@link MAX_WANTS_PER_SECOND}: a peer asking faster is cut off. */
@@ -437,7 +231,7 @@ export class BlockSession {
   // ---- writing ----
 
   /** Queue small messages; they go out together at the end of this tick. */
-  private post (list: keyof Outbox, cids: CID[]): void {
+  post (list: keyof Outbox, cids: CID[]): void {
     if (cids.length === 0 || this.ended) return
     this.outbox[list].push(...cids)
     if (this.flushing) return
@@ -472,20 +266,14 @@ export class BlockSession {
   }
 }
 
-/** Each CID once, in order. */
-function unique (cids: CID[]): CID[] {
-  const seen = new Set<string>()
-  return cids.filter(cid => { const key = cid.toString(); if (seen.has(key)) return false; seen.add(key); return true })
-}
-
 /** A frame whose lists are within the protocol's per-list limit, as one or more frames. */
 function splitFrame (frame: BlockFrame): BlockFrame[] {
   const lists = ['wantHave', 'wantBlock', 'cancel', 'have', 'dontHave'] as const
-  if (lists.every(l => (frame[l]?.length ?? 0) <= 1024)) return [frame]
+  if (lists.every(l => (frame[l]?.length ?? 0) <= MAX_HAVE_CIDS)) return [frame]
   const out: BlockFrame[] = []
   for (const l of lists) {
     const all = frame[l] ?? []
-    for (let i = 0; i < all.length; i += 1024) out.push({ [l]: all.slice(i, i + 1024) })
+    for (let i = 0; i < all.length; i += MAX_HAVE_CIDS) out.push({ [l]: all.slice(i, i + MAX_HAVE_CIDS) })
   }
   if (frame.block != null) out.push({ block: frame.block })
   return out

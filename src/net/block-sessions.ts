@@ -105,29 +105,29 @@ export class BlockSessions {
 
   /** Which of `cids` the peer holds. */
   async have (peer: PeerId, cids: CID[]): Promise<boolean[]> {
-    return await (await this.session(peer)).have(cids, this.c.haveTimeoutMs ?? HAVE_TIMEOUT_MS)
+    return await (await this.session(peer)).asks.have(cids, this.c.haveTimeoutMs ?? HAVE_TIMEOUT_MS)
   }
 
   /** Which of `cids` the peer holds; when none, after waiting up to `waitMs` for it to announce one (pushed: nothing is asked again). */
   async haveWait (peer: PeerId, cids: CID[], waitMs: number): Promise<{ have: boolean[], waited: boolean }> {
     const session = await this.session(peer)
     const timeout = this.c.haveTimeoutMs ?? HAVE_TIMEOUT_MS
-    const have = await session.have(cids, timeout)
+    const have = await session.asks.have(cids, timeout)
     if (have.some(Boolean) || waitMs <= 0) return { have, waited: waitMs > 0 }
-    await session.waitForHave(cids, waitMs)
+    await session.asks.waitForHave(cids, waitMs)
     // what it said meanwhile: a block that arrived here meanwhile is not asked about again
-    return { have: cids.map(cid => session.holds(cid.toString())), waited: true }
+    return { have: cids.map(cid => session.asks.holds(cid.toString())), waited: true }
   }
 
   /** The blocks from the peer, each handed to `onBlock`; resolves to those it did not send. */
   async get (peer: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>): Promise<CID[]> {
-    return await (await this.session(peer)).get(cids, onBlock, this.c.getTimeoutMs ?? GET_TIMEOUT_MS)
+    return await (await this.session(peer)).asks.get(cids, onBlock, this.c.getTimeoutMs ?? GET_TIMEOUT_MS)
   }
 
   /** What `peer` said of each of `cids`, known here without asking; undefined when it must be asked. */
   known (peer: PeerId, cids: readonly CID[]): boolean[] | undefined {
     const session = this.asking.get(peer.toString())
-    return session?.open === true ? session.knows(cids) : undefined
+    return session?.open === true ? session.asks.knows(cids) : undefined
   }
 
   /** Call `listener` whenever a peer announces something or sends a block; returns how to stop. */

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest'
 import { blockDelivered, forgetDeclined, getAnswered, getLaunched, getSettled, newPeer } from '../../src/net/fetch-peer.js'
 import type { PeerState } from '../../src/net/fetch-peer.js'
 import { fetchPlanConfig, planGets, planPause } from '../../src/net/fetch-planner.js'
-import type { Bench, FetchState, InFlight } from '../../src/net/fetch-planner.js'
+import type { Bench, InFlight } from '../../src/net/fetch-planner.js'
 import { UploadShare } from '../../src/net/upload-share.js'
 
 /** A seeded random number generator (mulberry32). */
@@ -139,7 +139,7 @@ export function modelSwarm (opts: { fetchers: number, degree: number, blocks: nu
         if ([...holds].some(key => !p.holds.has(key))) s.lastGrowth = now
         s.peers.set(name, { ...p, holds })
       }
-      const asks = planGets(s as FetchState, f.links, now, config, random)
+      const asks = planGets(s, f.links, now, config, random)
       for (const ask of asks) {
         s.peers.set(ask.peer, getLaunched(s.peers.get(ask.peer) as PeerState))
         for (const key of ask.blocks) {
@@ -148,9 +148,7 @@ export function modelSwarm (opts: { fetchers: number, degree: number, blocks: nu
         }
         get(f, node(ask.peer), ask.blocks)
       }
-      if (process.env.MODEL_DEBUG != null && asks.length > 0) console.log(`${now} ${f.name} asks ${asks.map(a => `${a.peer}:${a.blocks.join(',')}`).join(' ')}`)
-      if (asks.length === 0 && planPause(s as FetchState, false, now, config).kind === 'ask-again') {
-        if (process.env.MODEL_DEBUG != null) console.log(`${now} ${f.name} ask-again`)
+      if (asks.length === 0 && planPause(s, false, now, config).kind === 'ask-again') {
         for (const [name, p] of s.peers) s.peers.set(name, forgetDeclined(p, now, config.refreshMs))
       }
     }

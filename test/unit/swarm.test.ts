@@ -47,7 +47,7 @@ function pipe (a: Uplink, b: Uplink, latencyMs: number): [BlockChannel, BlockCha
     const other = (1 - me) as 0 | 1
     return {
       write: async frames => {
-        if (closed[me]) throw new Error('closed')
+        if (closed[me] === true) throw new Error('closed')
         const bytes = frames.reduce((n, f) => n + f.byteLength, 0)
         await uplink.send(bytes)
         // in order: each frame after the one sent before it
@@ -64,7 +64,7 @@ function pipe (a: Uplink, b: Uplink, latencyMs: number): [BlockChannel, BlockCha
         while (true) {
           const next = inbox[me]?.shift()
           if (next != null) return next
-          if (closed[me]) return undefined
+          if (closed[me] === true) return undefined
           await new Promise<void>(resolve => { readers[me] = resolve })
           readers[me] = undefined
         }
