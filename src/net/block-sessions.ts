@@ -40,6 +40,8 @@ export interface BlockSessionsInit {
   corrupt?: boolean
   haveTimeoutMs?: number
   getTimeoutMs?: number
+  /** The time, for the rate limit (default `Date.now`). */
+  now?: () => number
 }
 
 /** Every block session of this peer. */
@@ -90,6 +92,7 @@ export class BlockSessions {
       metrics: this.c.metrics,
       share: this.c.share,
       corrupt: this.c.corrupt,
+      now: this.c.now,
       onNews: () => { for (const l of this.listeners) l() },
       onClose: (s, err) => {
         this.all.delete(s)
