@@ -56,6 +56,10 @@ export class DaemonMetrics implements NetMetrics {
   private readonly blocksTotal = new Counter({ name: 'upgossip_blocks_total', help: 'Package blocks fetched, served, and refused for not matching their CID', labelNames: ['result'], registers: [this.registry] })
   private readonly blockBytesTotal = new Counter({ name: 'upgossip_block_bytes_total', help: 'Payload bytes of package blocks fetched (in) and served (out), without framing', labelNames: ['direction'], registers: [this.registry] })
   private readonly blockRequestsTotal = new Counter({ name: 'upgossip_block_requests_total', help: 'Block-exchange requests answered, by kind (have: which blocks are held; wait: the same, asked to wait for a block when none is held; get: send blocks)', labelNames: ['kind'], registers: [this.registry] })
+  private readonly blockStreamsTotal = new Counter({ name: 'upgossip_block_streams_total', help: 'Block-exchange streams opened by this peer (out) and accepted from others (in), every protocol version', labelNames: ['direction'], registers: [this.registry] })
+  private readonly blockMessagesTotal = new Counter({ name: 'upgossip_block_messages_total', help: 'Block-exchange messages this peer sent, by kind (blocks 2.0.0: one per CID named in a list, one per block)', labelNames: ['kind'], registers: [this.registry] })
+  private readonly blockHashedBytesTotal = new Counter({ name: 'upgossip_block_hashed_bytes_total', help: 'Bytes of blocks hashed to check them against their CIDs', registers: [this.registry] })
+  private readonly blockWrittenBytesTotal = new Counter({ name: 'upgossip_block_written_bytes_total', help: 'Bytes of blocks written to the block store', registers: [this.registry] })
   private readonly gossipTotal = new Counter({ name: 'upgossip_gossip_messages_total', help: 'Gossip messages by topic and validation result', labelNames: ['topic', 'result'], registers: [this.registry] })
   private readonly refusalsTotal = new Counter({ name: 'upgossip_refusals_total', help: 'Inputs refused, by error name', labelNames: ['error'], registers: [this.registry] })
   private readonly syncsTotal = new Counter({ name: 'upgossip_syncs_total', help: 'Anti-entropy syncs this peer asked another for, by result (ok: the answer was taken in; failed: no answer, or a forged frame ended it)', labelNames: ['result'], registers: [this.registry] })
@@ -150,6 +154,22 @@ export class DaemonMetrics implements NetMetrics {
 
   blockRequests (kind: 'have' | 'wait' | 'get'): void {
     this.blockRequestsTotal.inc({ kind })
+  }
+
+  blockStreams (direction: 'in' | 'out'): void {
+    this.blockStreamsTotal.inc({ direction })
+  }
+
+  blockMessages (kind: 'want-have' | 'want-block' | 'have' | 'dont-have' | 'block' | 'cancel', n: number): void {
+    this.blockMessagesTotal.inc({ kind }, n)
+  }
+
+  blockHashedBytes (n: number): void {
+    this.blockHashedBytesTotal.inc(n)
+  }
+
+  blockWrittenBytes (n: number): void {
+    this.blockWrittenBytesTotal.inc(n)
   }
 
   gossip (topic: 'releases' | 'status', result: 'accept' | 'ignore' | 'reject'): void {

@@ -1,88 +1,48 @@
 /**
- * Block exchange over `/upgossip/blocks/1.0.0`. A request is one dag-cbor frame:
- * `{ have: [CID…] }` asks which of those blocks a peer holds (partial holdings count,
- * so peers still fetching serve what they have); `{ get: [CID…] }` asks for the blocks,
- * answered by one frame per CID, `{ cid, bytes }` or `{ cid, missing: true }`.
- * Every block is checked against its CID before it is stored or served.
+ * Block exchange: serves this peer's blocks and asks peers for theirs.
  *
- * `/upgossip/blocks/1.1.0` adds one field: `{ have: [CID…], wait: ms }` (at most
- * {@link MAX_HAVE_WAIT_MS}) asks the peer, when it holds none of them, to answer once one
- * arrives or the time is up — so a fetching peer hears of a block its neighbour just got
- * at once, instead of asking again and again. A peer speaking only 1.0.0 is asked without
- * `wait`.
+ * `/upgossip/blocks/2.0.0` (block-sessions.ts, block-session.ts): one long-lived stream per
+ * peer pair carrying want-lists, `have`/`dontHave` pushed when a block arrives, and blocks
+ * as frames. `/upgossip/blocks/1.0.0` and `1.1.0` (block-exchange-v1.ts): a stream per
+ * request; still answered, and still spoken to a peer that does not speak 2.0.0, while
+ * daemons of both kinds are about. docs/wire.md ("Block exchange") has both.
  *
  * A server shares its upload ({@link UploadShare}): a large block it sent to another
- * connected peer lately may be answered `missing` — not from me now, take it from that
- * peer — so that peers fetching one package do not all take it from the publisher.
+ * connected peer lately may be answered `missing`/`dontHave` — not from me now, take it
+ * from that peer — so that peers fetching one package do not all take it from the
+ * publisher. Every block fetched is checked against its CID once, by the store that keeps
+ * it (a wrong one: `BlockHashMismatchError`).
  *
  * A libp2p service: `createPeerNode` registers it as `blocks`, libp2p starts and stops it.
+ *
+ * @example
+ * ```ts
+ * const node = await createLibp2p({ services: { blocks: blockExchange({ store, metrics, log }) } })
+ * const have = await node.services.blocks.have(peer, cids)
+ * ```
  */
-import * as dagCbor from '@ipld/dag-cbor'
 import type { ComponentLogger, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
-import { CID } from 'multiformats/cid'
-import { decodeDagCbor } from '../dag-cbor.js'
-import { UpgossipError } from '../errors.js'
-import { toCid, verifyBlock } from '../store/index.js'
+import type { CID } from 'multiformats/cid'
+import { BlockHashMismatchError } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
+import { BlockExchangeV1 } from './block-exchange-v1.js'
+import { MAX_BLOCK_FRAME, BlockTimeoutError } from './block-messages.js'
+import type { BlockChannel } from './block-session.js'
+import { BlockSessions } from './block-sessions.js'
+import { FramedChannel } from './framed-channel.js'
 import type { NetMetrics } from './metrics.js'
-import { BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL } from './protocol-ids.js'
+import { BLOCKS_PROTOCOL, BLOCKS_SESSION_PROTOCOL, BLOCKS_WAIT_PROTOCOL } from './protocol-ids.js'
+import { dialWithDeadline } from './stream-codec.js'
 import { UploadShare } from './upload-share.js'
-import { dialWithDeadline, readFrame, readFrames, streamDeadline, writeFrames } from './stream-codec.js'
 
-/** A block-exchange message that breaks the protocol. */
-export class BlockProtocolError extends UpgossipError {
-  static override name = 'BlockProtocolError'
-}
+export { BlockProtocolError, BlockTimeoutError, MAX_BLOCK_BYTES, MAX_GET_CIDS, MAX_HAVE_CIDS, MAX_WANT_LIST, MAX_WANTS_PER_SECOND } from './block-messages.js'
+export { MAX_HAVE_WAIT_MS, MAX_WAITS_PER_PEER } from './block-exchange-v1.js'
 
-/** A peer did not answer a block request in time (slow or stalling: not proof of lying). */
-export class BlockTimeoutError extends UpgossipError {
-  static override name = 'BlockTimeoutError'
-}
-
-/** Most CIDs in one `have` request. */
-export const MAX_HAVE_CIDS = 1024
-/** Most CIDs in one `get` request (the per-peer window). */
-export const MAX_GET_CIDS = 32
-/** Largest block exchanged. */
-export const MAX_BLOCK_BYTES = 1024 * 1024
-/** Longest a `have` may ask to wait for a block to arrive. */
-export const MAX_HAVE_WAIT_MS = 10_000
-/** `have` requests of one peer that may wait at once; more are answered at once. */
-export const MAX_WAITS_PER_PEER = 4
-const MAX_REQUEST_BYTES = MAX_HAVE_CIDS * 48 + 64
-const MAX_RESPONSE_FRAME = MAX_BLOCK_BYTES + 256
-
-type Request = { have: CID[], wait: number } | { get: CID[] }
-
-function cidList (value: unknown, max: number): CID[] {
-  if (!Array.isArray(value) || value.length > max) throw new BlockProtocolError(`expected a list of at most ${max} CIDs`)
-  return value.map(v => {
-    const cid = CID.asCID(v)
-    if (cid == null) throw new BlockProtocolError('expected a CID')
-    return toCid(cid)
-  })
-}
-
-function decodeRequest (bytes: Uint8Array, waits: boolean): Request {
-  let value: unknown
-  try {
-    value = decodeDagCbor(bytes)
-  } catch (err) {
-    throw new BlockProtocolError(`request is not dag-cbor: ${(err as Error).message}`)
-  }
-  if (value == null || typeof value !== 'object') throw new BlockProtocolError('request is not a map')
-  const v = value as Record<string, unknown>
-  const keys = Object.keys(value).filter(k => !(waits && k === 'wait' && 'have' in v))
-  if (keys.length !== 1) throw new BlockProtocolError(`request must have exactly one of "have" or "get"${waits ? ' (and "wait" with "have")' : ''}`)
-  if ('have' in v) {
-    const wait = v.wait ?? 0
-    if (typeof wait !== 'number' || !Number.isInteger(wait) || wait < 0 || wait > MAX_HAVE_WAIT_MS) throw new BlockProtocolError(`"wait" must be a whole number of milliseconds from 0 to ${MAX_HAVE_WAIT_MS}`)
-    return { have: cidList(v.have, MAX_HAVE_CIDS), wait }
-  }
-  if ('get' in v) return { get: cidList(v.get, MAX_GET_CIDS) }
-  throw new BlockProtocolError(`unknown request "${keys[0]?.slice(0, 20)}"`)
-}
+/** How long a peer found not to speak 2.0.0 is asked in 1.x before 2.0.0 is tried again. */
+const V1_RECHECK_MS = 60_000
+/** How long opening a 2.0.0 stream may take. */
+const OPEN_TIMEOUT_MS = 10_000
 
 /** What the block exchange takes from libp2p. */
 export interface BlockExchangeComponents {
@@ -101,6 +61,8 @@ export interface BlockExchangeInit {
   corruptServedBlocks?: boolean
   /** How long a block sent to one peer is left to that peer to pass on (0: never; see {@link UploadShare}). */
   shareMs?: number
+  /** Speak only 1.x, as a daemon from before 2.0.0 did (tests of mixed networks). */
+  v1Only?: boolean
 }
 
 /** One answer to a `get`. */
@@ -115,206 +77,140 @@ export class BlockExchange implements Startable {
   private readonly components: BlockExchangeComponents
   private readonly c: BlockExchangeInit
   private readonly log: Logger
-  private readonly share: UploadShare
-  /** `have` requests waiting for a block: what they wait for, and how to wake them. */
-  private readonly waiters = new Set<{ keys: Set<string>, wake: () => void }>()
-  /** Waiting `have` requests by peer. */
-  private readonly waitsOf = new Map<string, number>()
+  private readonly v1: BlockExchangeV1
+  private readonly sessions: BlockSessions
+  /** Peers that do not speak 2.0.0, until when they are asked in 1.x. */
+  private readonly oldPeers = new Map<string, number>()
 
   constructor (components: BlockExchangeComponents, init: BlockExchangeInit) {
     this.components = components
     this.c = init
     this.log = components.logger.forComponent('upgossip:blocks')
     const connected = (peer: string): boolean => components.connectionManager.getConnections().some(c => c.remotePeer.toString() === peer)
-    this.share = new UploadShare({ shareMs: init.shareMs, connected })
+    const share = new UploadShare({ shareMs: init.shareMs, connected })
+    const { store, metrics } = init
+    store.meter ??= { hashed: n => { metrics.blockHashedBytes(n) }, written: n => { metrics.blockWrittenBytes(n) } }
+    this.v1 = new BlockExchangeV1({ store, metrics, share, connectionManager: components.connectionManager, debug: this.log, corrupt: init.corruptServedBlocks })
+    this.sessions = new BlockSessions({
+      store,
+      metrics,
+      share,
+      corrupt: init.corruptServedBlocks,
+      open: async peer => await this.open(peer),
+      onError: (peer, err) => { this.log('block stream with %s ended - %s', peer, err.message) }
+    })
   }
 
-  /** Register the protocol handlers (both versions). */
+  /** Register the protocol handlers (every version). */
   async start (): Promise<void> {
+    const { registrar } = this.components
     await Promise.all([BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL].map(async protocol => {
-      await this.components.registrar.handle(protocol, ({ stream, connection }) => {
+      await registrar.handle(protocol, ({ stream, connection }) => {
         const from = connection.remotePeer.toString()
-        this.serve(stream, from).catch(err => {
+        this.c.metrics.blockStreams('in')
+        this.v1.serve(stream, from).catch(err => {
           this.log.error('request from %s refused - %e', from, err)
           this.c.log(`block request refused: ${(err as Error).message}`)
           stream.abort(err as Error)
         })
       }, { maxInboundStreams: 256, maxOutboundStreams: 256 })
     }))
+    if (this.c.v1Only === true) return
+    await registrar.handle(BLOCKS_SESSION_PROTOCOL, ({ stream, connection }) => {
+      this.c.metrics.blockStreams('in')
+      this.sessions.accept(connection.remotePeer.toString(), this.channel(stream))
+    }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
   }
 
-  /** Answer the waiting `have` requests and unregister the handlers. */
+  /** Close the block streams, answer the waiting `have` requests and unregister the handlers. */
   async stop (): Promise<void> {
-    for (const w of this.waiters) w.wake()
-    await Promise.all([BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL].map(async protocol => { await this.components.registrar.unhandle(protocol) }))
+    this.sessions.stop()
+    this.v1.stop()
+    const protocols = [BLOCKS_PROTOCOL, BLOCKS_WAIT_PROTOCOL, ...(this.c.v1Only === true ? [] : [BLOCKS_SESSION_PROTOCOL])]
+    await Promise.all(protocols.map(async protocol => { await this.components.registrar.unhandle(protocol) }))
   }
 
-  /** A block was stored here: `have` requests waiting for it are answered. */
+  /** A block was stored here: peers waiting for it hear of it. */
   arrived (cid: CID): void {
-    if (this.waiters.size === 0) return
-    const key = cid.toString()
-    for (const w of this.waiters) if (w.keys.has(key)) w.wake()
+    this.v1.arrived(cid)
+    this.sessions.arrived(cid)
   }
 
-  /** Until one of `cids` arrives, `ms` pass, or the exchange stops; at most {@link MAX_WAITS_PER_PEER} per peer wait (more return at once). */
-  private async waitForAny (cids: CID[], ms: number, from: string): Promise<void> {
-    const waiting = this.waitsOf.get(from) ?? 0
-    if (waiting >= MAX_WAITS_PER_PEER) return
-    this.waitsOf.set(from, waiting + 1)
-    let waiter: { keys: Set<string>, wake: () => void } | undefined
-    let timer: NodeJS.Timeout | undefined
+  private channel (stream: Stream): BlockChannel {
+    const framed = new FramedChannel(stream, MAX_BLOCK_FRAME)
+    return { write: async frames => { await framed.write(frames) }, read: async () => await framed.read(), abort: err => { framed.abort(err) } }
+  }
+
+  private async open (peer: PeerId): Promise<BlockChannel> {
+    const { stream, release } = await dialWithDeadline(this.components.connectionManager, peer, BLOCKS_SESSION_PROTOCOL, OPEN_TIMEOUT_MS, () => new BlockTimeoutError('opening a block stream timed out'))
+    // the stream outlives the dial: each request on it has its own deadline
+    release()
+    this.c.metrics.blockStreams('out')
+    return this.channel(stream)
+  }
+
+  /** Whether to ask `peer` in 2.0.0: it speaks it, or has not been found not to lately. */
+  private async speaks2 (peer: PeerId): Promise<boolean> {
+    if (this.c.v1Only === true) return false
+    const key = peer.toString()
+    const until = this.oldPeers.get(key)
+    if (until != null && until > Date.now()) return false
     try {
-      await new Promise<void>(resolve => {
-        waiter = { keys: new Set(cids.map(c => c.toString())), wake: resolve }
-        this.waiters.add(waiter)
-        timer = setTimeout(resolve, ms)
-      })
-    } finally {
-      clearTimeout(timer)
-      if (waiter != null) this.waiters.delete(waiter)
-      const left = (this.waitsOf.get(from) ?? 1) - 1
-      if (left <= 0) this.waitsOf.delete(from)
-      else this.waitsOf.set(from, left)
+      await this.sessions.session(peer)
+      this.oldPeers.delete(key)
+      return true
+    } catch (err) {
+      if ((err as Error).name !== 'UnsupportedProtocolError') throw err
+      this.log('%p does not speak %s: asking it in 1.x', peer, BLOCKS_SESSION_PROTOCOL)
+      this.oldPeers.set(key, Date.now() + V1_RECHECK_MS)
+      return false
     }
   }
 
-  private async serve (stream: Stream, from: string): Promise<void> {
-    const release = streamDeadline(stream, 30_000, () => new BlockProtocolError('request took too long'))
-    try {
-      const frame = await readFrame(stream, MAX_REQUEST_BYTES)
-      this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
-      const request = decodeRequest(frame, stream.protocol === BLOCKS_WAIT_PROTOCOL)
-      this.c.metrics.blockRequests('have' in request ? (request.wait > 0 ? 'wait' : 'have') : 'get')
-      if ('have' in request) {
-        const holds = async (): Promise<boolean[]> => await Promise.all(request.have.map(async cid => await this.c.store.has(cid)))
-        let have = await holds()
-        if (request.wait > 0 && !have.some(Boolean)) {
-          this.log('%s asks which of %d blocks this peer holds: none yet, waiting up to %d ms', from, request.have.length, request.wait)
-          await this.waitForAny(request.have, request.wait, from)
-          have = await holds()
-        }
-        if (this.log.enabled) this.log('%s asks which of %d blocks this peer holds: %d', from, request.have.length, have.filter(Boolean).length)
-        const out = dagCbor.encode({ have })
-        this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', out.byteLength)
-        await writeFrames(stream, [out])
-        return
-      }
-      const self = this
-      this.log('%s asks for %d blocks', from, request.get.length)
-      await writeFrames(stream, (async function * () {
-        for (const cid of request.get) {
-          const key = cid.toString()
-          let bytes: Uint8Array | undefined
-          try {
-            bytes = await self.c.store.get(cid)
-            if (self.share.leaveToOthers(key, from, bytes.byteLength)) {
-              self.log('%c left to the peer it went to lately, not sent to %s', cid, from)
-              bytes = undefined
-            }
-          } catch {
-            bytes = undefined
-          }
-          if (bytes != null) self.share.sent(key, from, bytes.byteLength)
-          if (bytes != null && self.c.corruptServedBlocks === true) {
-            bytes = Uint8Array.from(bytes)
-            bytes[0] = (bytes[0] ?? 0) ^ 0xff
-          }
-          const out = dagCbor.encode(bytes == null ? { cid, missing: true } : { cid, bytes })
-          self.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', out.byteLength)
-          if (bytes != null) {
-            self.c.metrics.blocks('served')
-            self.c.metrics.blockBytes('out', bytes.byteLength)
-          }
-          yield out
-        }
-      })())
-    } finally {
-      release()
-    }
+  /** What `peer` said of each of `cids` on its 2.0.0 stream, known without asking; undefined when it must be asked. */
+  known (peer: PeerId, cids: readonly CID[]): boolean[] | undefined {
+    return this.sessions.known(peer, cids)
+  }
+
+  /** Call `listener` whenever a peer announces a block or sends one (2.0.0); returns how to stop. */
+  onNews (listener: () => void): () => void {
+    return this.sessions.onNews(listener)
   }
 
   /** Which of `cids` the peer holds. */
-  async have (peer: PeerId, cids: CID[], timeoutMs = 10_000): Promise<boolean[]> {
-    return (await this.haveWait(peer, cids, 0, timeoutMs)).have
+  async have (peer: PeerId, cids: CID[]): Promise<boolean[]> {
+    return (await this.haveWait(peer, cids, 0)).have
   }
 
   /**
    * Which of `cids` the peer holds; when it holds none, it may wait up to `waitMs` for one
-   * to arrive before it answers (`waited`: it speaks 1.1.0 and was asked to).
+   * to arrive before it answers (`waited`: it did).
    */
-  async haveWait (peer: PeerId, cids: CID[], waitMs: number, timeoutMs = 10_000): Promise<{ have: boolean[], waited: boolean }> {
-    const wait = Math.max(0, Math.min(MAX_HAVE_WAIT_MS, Math.round(waitMs)))
-    const { stream, release } = await dialWithDeadline(this.components.connectionManager, peer, wait > 0 ? [BLOCKS_WAIT_PROTOCOL, BLOCKS_PROTOCOL] : BLOCKS_PROTOCOL, timeoutMs + wait, () => new BlockTimeoutError('have request timed out'))
-    try {
-      const waited = wait > 0 && stream.protocol === BLOCKS_WAIT_PROTOCOL
-      const request = dagCbor.encode(waited ? { have: cids, wait } : { have: cids })
-      this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)
-      await writeFrames(stream, [request])
-      const frame = await readFrame(stream, MAX_HAVE_CIDS * 2 + 64)
-      this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
-      let value: unknown
-      try {
-        value = decodeDagCbor(frame)
-      } catch {
-        throw new BlockProtocolError('have answer is not dag-cbor')
-      }
-      const have = (value as { have?: unknown })?.have
-      if (!Array.isArray(have) || have.length !== cids.length || !have.every(h => typeof h === 'boolean')) {
-        throw new BlockProtocolError('have answer does not match the request')
-      }
-      if (this.log.enabled) this.log('%p holds %d of %d blocks asked%s', peer, have.filter(Boolean).length, cids.length, waited ? ' (asked to wait)' : '')
-      return { have, waited }
-    } finally {
-      release()
-    }
+  async haveWait (peer: PeerId, cids: CID[], waitMs: number): Promise<{ have: boolean[], waited: boolean }> {
+    if (await this.speaks2(peer)) return await this.sessions.haveWait(peer, cids, waitMs)
+    return await this.v1.haveWait(peer, cids, waitMs)
   }
 
   /**
-   * Fetch blocks from a peer; each arriving block is checked against its CID and
-   * handed to `onBlock`. A wrong block throws `BlockHashMismatchError`.
+   * Fetch blocks from a peer; each arriving block is handed to `onBlock`, which stores it
+   * and so checks it against its CID (a wrong block: `BlockHashMismatchError`, counted).
+   * Resolves to those the peer did not send.
    */
-  async get (peer: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, timeoutMs = 20_000): Promise<CID[]> {
-    const { stream, release } = await dialWithDeadline(this.components.connectionManager, peer, BLOCKS_PROTOCOL, timeoutMs, () => new BlockTimeoutError('get request timed out'))
-    try {
-      const request = dagCbor.encode({ get: cids })
-      this.c.metrics.bytes(BLOCKS_PROTOCOL, 'out', request.byteLength)
-      await writeFrames(stream, [request])
-      const missing: CID[] = []
-      let index = 0
-      for await (const frame of readFrames(stream, MAX_RESPONSE_FRAME)) {
-        this.c.metrics.bytes(BLOCKS_PROTOCOL, 'in', frame.byteLength)
-        const expected = cids[index++]
-        if (expected == null) throw new BlockProtocolError('peer sent more blocks than asked for')
-        let value: { cid?: unknown, bytes?: unknown, missing?: unknown }
-        try {
-          value = decodeDagCbor(frame)
-        } catch {
-          throw new BlockProtocolError('block answer is not dag-cbor')
-        }
-        const cid = CID.asCID(value?.cid)
-        if (cid == null || !toCid(cid).equals(expected)) throw new BlockProtocolError('peer answered out of order')
-        if (value.missing === true) {
-          missing.push(expected)
-          continue
-        }
-        if (!(value.bytes instanceof Uint8Array)) throw new BlockProtocolError('block answer has no bytes')
-        try {
-          await verifyBlock(expected, value.bytes)
-        } catch (err) {
-          this.log.error('%p sent a block that does not match %c', peer, expected)
+  async get (peer: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>): Promise<CID[]> {
+    const counted = async (cid: CID, bytes: Uint8Array): Promise<void> => {
+      try {
+        await onBlock(cid, bytes)
+      } catch (err) {
+        if (err instanceof BlockHashMismatchError) {
+          this.log.error('%p sent a block that does not match %c', peer, cid)
           this.c.metrics.blocks('refused')
-          throw err
         }
-        this.c.metrics.blocks('fetched')
-        this.c.metrics.blockBytes('in', value.bytes.byteLength)
-        await onBlock(expected, value.bytes)
+        throw err
       }
-      if (index < cids.length) missing.push(...cids.slice(index))
-      this.log('%p sent %d of %d blocks asked', peer, cids.length - missing.length, cids.length)
-      return missing
-    } finally {
-      release()
+      this.c.metrics.blocks('fetched')
     }
+    if (await this.speaks2(peer)) return await this.sessions.get(peer, cids, counted)
+    return await this.v1.get(peer, cids, counted)
   }
 }
 

@@ -248,14 +248,27 @@ export function penalty (previous: Bench | undefined, misbehaved: boolean, now: 
  * waiting to tell us of a block is not work under way. With nothing under way and only
  * blocks peers left to others (to the peers they sent them to) to ask for: wait while the
  * swarm still grows, for those blocks to reach us through our own peers; once it stopped
- * growing for `patienceMs`, ask again.
+ * growing for `patienceMs`, or once a block was left to others by every peer (none of
+ * ours lacks it, so none will bring it), ask again.
  */
 export function planPause (state: FetchState, launched: boolean, now: number, config: FetchPlanConfig): Pause {
   const peers = [...state.peers.values()]
   const busy = launched || peers.some(p => p.gets > 0 || (p.asking && !p.waiting))
   if (busy) return { kind: 'busy' }
-  if (peers.some(p => p.declined.size > 0)) return now - state.lastGrowth < config.patienceMs ? { kind: 'await-swarm' } : { kind: 'ask-again' }
+  if (peers.some(p => p.declined.size > 0)) {
+    // a block every peer left to others can reach us only through a peer that lacks it: there is none to wait for
+    if (stuck(state, peers)) return { kind: 'ask-again' }
+    return now - state.lastGrowth < config.patienceMs ? { kind: 'await-swarm' } : { kind: 'ask-again' }
+  }
   return { kind: 'idle', wakeOnAnswer: peers.some(p => p.waiting) }
+}
+
+/** Whether a lacking block not in flight was left to others by every peer. */
+function stuck (state: FetchState, peers: readonly PeerState[]): boolean {
+  for (const key of state.needed.keys()) {
+    if (!state.inflight.has(key) && peers.every(p => p.declined.has(key))) return true
+  }
+  return false
 }
 
 /** `items` in random order (Fisher–Yates, in place). */

@@ -12,6 +12,14 @@ export interface NetMetrics {
   /** Block-exchange requests this peer answered, by kind. */
   blockRequests: (kind: 'have' | 'wait' | 'get') => void
   gossip: (topic: 'releases' | 'status', result: 'accept' | 'ignore' | 'reject') => void
+  /** Block streams opened by this peer (`out`) and accepted from others (`in`), every version (`upgossip_block_streams_total`). */
+  blockStreams: (direction: 'in' | 'out') => void
+  /** Block-exchange messages this peer sent, by kind (`upgossip_block_messages_total`; 2.0.0: one per CID named, one per block). */
+  blockMessages: (kind: 'want-have' | 'want-block' | 'have' | 'dont-have' | 'block' | 'cancel', n: number) => void
+  /** Bytes of blocks hashed to check them against their CIDs (`upgossip_block_hashed_bytes_total`). */
+  blockHashedBytes: (n: number) => void
+  /** Bytes of blocks written to the block store (`upgossip_block_written_bytes_total`). */
+  blockWrittenBytes: (n: number) => void
 }
 
 /** Metrics that go nowhere. */
@@ -20,5 +28,9 @@ export const noNetMetrics: NetMetrics = {
   blocks: () => {},
   blockBytes: () => {},
   blockRequests: () => {},
-  gossip: () => {}
+  gossip: () => {},
+  blockStreams: () => {},
+  blockMessages: () => {},
+  blockHashedBytes: () => {},
+  blockWrittenBytes: () => {}
 }

@@ -53,6 +53,10 @@ export interface BlockSource {
   haveWait: (peer: PeerId, cids: CID[], waitMs: number) => Promise<{ have: boolean[], waited: boolean }>
   /** The blocks from the peer, each checked against its CID and handed to `onBlock`; resolves to those it answered `missing` for. */
   get: (peer: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>) => Promise<CID[]>
+  /** Which of `cids` the peer holds, as far as it told us already (blocks 2.0.0 pushes what it gets); undefined when it must be asked. */
+  known?: (peer: PeerId, cids: readonly CID[]) => boolean[] | undefined
+  /** Call `listener` whenever a peer tells of a block or sends one; returns how to stop. */
+  onNews?: (listener: () => void) => () => void
 }
 
 // the daemon hands the fetch its BlockExchange: should the two part ways, the build fails here
@@ -135,6 +139,8 @@ export class PackageFetch {
   async run (): Promise<PackageFetchResult> {
     const { init, frontier, config, clock, wakeup } = this
     const { signal } = init
+    // a peer that tells of a block it got wakes the loop: nothing is polled
+    const unwatch = init.exchange.onNews?.(() => { wakeup.notify() })
     try {
       await frontier.walk(init.root)
       init.onProgress(frontier.have)
@@ -156,6 +162,7 @@ export class PackageFetch {
           if (frontier.done) break
         }
         const current = this.meet(init.sources())
+        this.takeKnown(current)
         const asks = planHaves(this.state, current, clock.now(), config).map(ask => this.askHave(ask))
         // at the start, hear from several peers before choosing, so the first requests spread
         if (asks.length > 0 && !busy) await Promise.race([Promise.allSettled(asks), sleep(Math.max(config.refreshMs, 100), signal)])
@@ -172,7 +179,7 @@ export class PackageFetch {
         } else if (pause.kind === 'idle') {
           idleRounds = Math.min(idleRounds + 1, 3)
           // a waiting peer's answer (a block arrived there) wakes us
-          if (pause.wakeOnAnswer) await wakeup.wait(config.idleMs * 2 ** idleRounds, signal)
+          if (pause.wakeOnAnswer || unwatch != null) await wakeup.wait(config.idleMs * 2 ** idleRounds, signal)
           else await sleep(config.idleMs * 2 ** idleRounds, signal)
         } else {
           if (this.progressed) idleRounds = 0
@@ -181,7 +188,28 @@ export class PackageFetch {
       }
       return { blocks: frontier.blocks, size: frontier.have, fetched: this.fetched }
     } finally {
+      unwatch?.()
       this.over = true
+    }
+  }
+
+  /** What peers already told of the lacking blocks (blocks 2.0.0) is taken as their answer now, with nothing asked. */
+  private takeKnown (current: readonly string[]): void {
+    const { exchange } = this.init
+    if (exchange.known == null) return
+    const blocks = [...this.state.needed.keys()].slice(0, this.config.maxHaveCids)
+    if (blocks.length === 0) return
+    const cids = this.cids(blocks)
+    const now = this.clock.now()
+    for (const key of current) {
+      const p = this.peer(key)
+      if (p.asking) continue
+      const answer = exchange.known(this.ids.get(key) as PeerId, cids)
+      if (answer == null) continue
+      const { peer, grew } = haveAnswered(p, blocks, answer)
+      if (grew) this.state.lastGrowth = now
+      // an answer as of now: not asked again until blocks it was never told of are lacking
+      this.state.peers.set(key, grew || p.askedAt === 0 ? haveSettled(peer, blocks, now) : { ...peer, quiet: p.quiet, askedFor: new Set(blocks) })
     }
   }
 

@@ -13,6 +13,8 @@ export class InvalidProtocolIdError extends UpgossipError {
 export const BLOCKS_PROTOCOL = '/upgossip/blocks/1.0.0'
 /** Block exchange where a `have` may wait for a block to arrive (1.0.0's messages, plus `wait`). */
 export const BLOCKS_WAIT_PROTOCOL = '/upgossip/blocks/1.1.0'
+/** Block exchange on one long-lived stream per peer pair: want-lists, pushed announcements, blocks as frames (docs/wire.md). */
+export const BLOCKS_SESSION_PROTOCOL = '/upgossip/blocks/2.0.0'
 /** Anti-entropy: signed releases newer than the asker's version. */
 export const SYNC_PROTOCOL = '/upgossip/sync/1.0.0'
 

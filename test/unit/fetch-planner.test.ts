@@ -246,12 +246,21 @@ describe('what to do once the requests are out (planPause)', () => {
 
   it('waits for blocks peers left to others while the swarm grows, then asks for them again', () => {
     const a = getAnswered(peer('a', { holds: ['x0'], askedAt: T, askedFor: ['x0'] }), 1, ['x0'])
-    const s = state(['x0'], [a], { lastGrowth: T })
+    // b lacks x0: it may get it, and pass it on
+    const s = state(['x0'], [a, peer('b', { askedAt: T, askedFor: ['x0'] })], { lastGrowth: T })
     expect(planPause(s, false, T + config.patienceMs - 1, config)).toEqual({ kind: 'await-swarm' })
     expect(planPause(s, false, T + config.patienceMs, config)).toEqual({ kind: 'ask-again' })
     // meanwhile it is not asked about that block; once the fetch gives up waiting, at once
     expect(planHaves(s, ['a'], T + config.patienceMs, config)).toEqual([])
     const again = forgetDeclined(a, T + config.patienceMs, config.refreshMs)
     expect(planHaves(state(['x0'], [again]), ['a'], T + config.patienceMs, config)).toEqual([{ peer: 'a', blocks: ['x0'], waitMs: 0 }])
+  })
+
+  it('asks again at once for a block every peer left to others: none of them lacks it, so none will bring it', () => {
+    const a = getAnswered(peer('a', { holds: ['x0'], askedAt: T, askedFor: ['x0'] }), 1, ['x0'])
+    const b = getAnswered(peer('b', { holds: ['x0'], askedAt: T, askedFor: ['x0'] }), 1, ['x0'])
+    expect(planPause(state(['x0'], [a, b], { lastGrowth: T }), false, T + 1, config)).toEqual({ kind: 'ask-again' })
+    // while one of them is still asked for it, it is not stuck
+    expect(planPause(state(['x0'], [a, b], { lastGrowth: T, inflight: { x0: { since: T, from: new Set(['b']) } } }), false, T + 1, config)).toEqual({ kind: 'await-swarm' })
   })
 })

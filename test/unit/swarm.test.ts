@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import type { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
-import type { BlockSource, PeerId } from '../../src/net/index.js'
-import { UploadShare, fetchPackage } from '../../src/net/index.js'
+import type { BlockChannel } from '../../src/net/block-session.js'
+import { BlockSessions } from '../../src/net/block-sessions.js'
+import type { NetMetrics, PeerId } from '../../src/net/index.js'
+import { UploadShare, fetchPackage, noNetMetrics } from '../../src/net/index.js'
 import { packDirectory, walkPackageBlocks } from '../../src/package/index.js'
 import { MemoryBlockStore } from '../../src/store/index.js'
 import { samplePackage, tempDir } from '../helpers.js'
@@ -16,15 +17,89 @@ export interface SwarmOutcome {
   received: number
   fetchers: number
   ms: number
+  /** Block streams opened, in all (blocks 2.0.0: one per peer pair that exchanged anything). */
+  streams: number
+  /** Messages sent, by kind, in all. */
+  messages: Record<string, number>
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
+/** One node's uplink: frames leave one at a time, each taking `blockMs` per 256 KiB. */
+class Uplink {
+  private free = 0
+  constructor (private readonly blockMs: number) {}
+  /** When a frame of `bytes` handed over now has left. */
+  async send (bytes: number): Promise<void> {
+    const now = Date.now()
+    this.free = Math.max(now, this.free) + this.blockMs * bytes / 262_144
+    if (this.free > now) await sleep(this.free - now)
+  }
+}
+
+/** Two ends of an in-memory block stream: frames in order, after the sender's uplink and `latencyMs`. */
+function pipe (a: Uplink, b: Uplink, latencyMs: number): [BlockChannel, BlockChannel] {
+  const inbox = [[] as Uint8Array[], [] as Uint8Array[]]
+  const readers: Array<(() => void) | undefined> = [undefined, undefined]
+  const closed = [false, false]
+  const lastAt = [Promise.resolve(), Promise.resolve()]
+  const end = (me: 0 | 1, uplink: Uplink): BlockChannel => {
+    const other = (1 - me) as 0 | 1
+    return {
+      write: async frames => {
+        if (closed[me] === true) throw new Error('closed')
+        const bytes = frames.reduce((n, f) => n + f.byteLength, 0)
+        await uplink.send(bytes)
+        // in order: each frame after the one sent before it
+        const at = Date.now() + latencyMs
+        const delivered = (lastAt[me] as Promise<void>).then(async () => {
+          const wait = at - Date.now()
+          if (wait > 0) await sleep(wait)
+          inbox[other]?.push(...frames)
+          readers[other]?.()
+        })
+        lastAt[me] = delivered
+      },
+      read: async () => {
+        while (true) {
+          const next = inbox[me]?.shift()
+          if (next != null) return next
+          if (closed[me] === true) return undefined
+          await new Promise<void>(resolve => { readers[me] = resolve })
+          readers[me] = undefined
+        }
+      },
+      abort: () => {
+        closed[0] = closed[1] = true
+        readers[0]?.()
+        readers[1]?.()
+      }
+    }
+  }
+  return [end(0, a), end(1, b)]
+}
+
+/** Metrics that count block bytes and messages. */
+function countingMetrics (debug?: (n: number) => void): NetMetrics & { out: number, in: number, streams: number, messages: Map<string, number> } {
+  const m = {
+    ...noNetMetrics,
+    out: 0,
+    in: 0,
+    streams: 0,
+    messages: new Map<string, number>(),
+    blockBytes: (direction: 'in' | 'out', n: number) => { if (direction === 'out') m.out += n; else m.in += n; if (debug != null && direction === 'out') debug(n) },
+    blockStreams: (direction: 'in' | 'out') => { if (direction === 'out') m.streams++ },
+    blockMessages: (kind: string, n: number) => { m.messages.set(kind, (m.messages.get(kind) ?? 0) + n) }
+  }
+  return m
+}
+
 /**
  * One publisher and `fetchers` peers in memory, each connected to `degree` random others,
  * starting within `spreadMs` of each other (the announcement's spread): the real
- * `fetchPackage` on every fetcher, the real {@link UploadShare} on every server, a
- * one-way latency per message and an uplink per peer that sends one block at a time.
+ * `fetchPackage` on every fetcher, and the real blocks 2.0.0 sessions ({@link BlockSessions},
+ * with the {@link UploadShare} of every server) over in-memory streams with a one-way
+ * latency per frame and an uplink per peer that sends one frame at a time.
  */
 export async function inMemorySwarm (opts: { fetchers: number, degree: number, fileBytes: number, latencyMs: number, blockMs: number, spreadMs: number }): Promise<SwarmOutcome> {
   const source = new MemoryBlockStore()
@@ -44,65 +119,64 @@ export async function inMemorySwarm (opts: { fetchers: number, degree: number, f
   }
   const started = Date.now()
   if (process.env.SWARM_DEBUG != null) console.log('links', [...links].map(([k, v]) => `${k}:${[...v].join(',')}`).join(' '))
-  const uplinks = new Map(names.map(n => [n, Promise.resolve()]))
-  const shares = new Map(names.map(n => [n, new UploadShare({ connected: p => links.get(n)?.has(p) === true })]))
-  let seedSent = 0
-  let received = 0
+  const uplinks = new Map(names.map(n => [n, new Uplink(opts.blockMs)]))
+  const metrics = new Map(names.map(n => [n, countingMetrics(n === 'seed' && process.env.SWARM_DEBUG != null ? b => { console.log(`${Date.now() - started} seed sends ${b}`) } : undefined)]))
   const peer = (name: string): PeerId => ({ toString: () => name }) as unknown as PeerId
-  const have = async (p: PeerId, cids: CID[]): Promise<boolean[]> => {
-    await sleep(opts.latencyMs)
-    const store = stores.get(p.toString()) as MemoryBlockStore
-    const answer = await Promise.all(cids.map(async c => await store.has(c)))
-    await sleep(opts.latencyMs)
-    return answer
-  }
-  // every peer speaks blocks 1.0.0: asked to wait for a block, it answers at once
-  const exchangeOf = (me: string): BlockSource => ({
-    have,
-    haveWait: async (p: PeerId, cids: CID[]) => ({ have: await have(p, cids), waited: false }),
-    get: async (p: PeerId, cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>) => {
-      const from = p.toString()
-      const store = stores.get(from) as MemoryBlockStore
-      const share = shares.get(from) as UploadShare
-      await sleep(opts.latencyMs)
-      const missing: CID[] = []
-      for (const cid of cids) {
-        const bytes = await store.has(cid) ? await store.get(cid) : undefined
-        if (bytes == null || share.leaveToOthers(cid.toString(), me, bytes.byteLength)) {
-          if (from === 'seed' && process.env.SWARM_DEBUG != null && bytes != null) console.log(`${Date.now() - started} seed declines ${me} ${cid.toString().slice(-6)}`)
-          missing.push(cid)
-          continue
-        }
-        share.sent(cid.toString(), me, bytes.byteLength)
-        // the sender's uplink carries one block at a time
-        const turn = (uplinks.get(from) as Promise<void>).then(async () => { await sleep(opts.blockMs * bytes.byteLength / 262_144) })
-        uplinks.set(from, turn)
-        await turn
-        await sleep(opts.latencyMs)
-        if (from === 'seed') seedSent += bytes.byteLength
-        if (from === 'seed' && process.env.SWARM_DEBUG != null && bytes.byteLength > 65536) console.log(`${Date.now() - started} seed → ${me} ${cid.toString().slice(-6)}`)
-        received += bytes.byteLength
-        await onBlock(cid, bytes)
-      }
-      return missing
+  const hubs = new Map<string, BlockSessions>()
+  for (const n of names) {
+    const store = stores.get(n) as MemoryBlockStore
+    const share = new UploadShare({ connected: p => links.get(n)?.has(p) === true })
+    if (n === 'seed' && process.env.SWARM_DEBUG != null) {
+      const decide = share.leaveToOthers.bind(share)
+      share.leaveToOthers = (key, to, bytes) => { const r = decide(key, to, bytes); if (bytes > 65536) console.log(`${Date.now() - started} seed ${r ? 'declines' : 'SENDS'} ${key.slice(-4)} to ${to}`); return r }
     }
-  })
-  await Promise.all(names.slice(1).map(async name => {
-    await sleep(Math.random() * opts.spreadMs)
-    await fetchPackage({
-      root,
-      store: stores.get(name) as MemoryBlockStore,
-      exchange: exchangeOf(name),
-      sources: () => [...(links.get(name) ?? [])].map(peer),
-      onProgress: () => {},
-      log: () => {},
-      signal: AbortSignal.timeout(120_000),
-      // a fetch waits 8 refresh intervals (4 × idleMs) for the swarm before asking the publisher
-      // again; at 40 ms a loaded machine stalled the loop that long and 3 runs in 12 failed
-      idleMs: 120
-    })
-  }))
-  return { packageBytes: size, seedSent, received, fetchers: opts.fetchers, ms: Date.now() - started }
+    hubs.set(n, new BlockSessions({
+      store,
+      metrics: metrics.get(n) as NetMetrics,
+      share,
+      onError: (p, err) => { if (process.env.SWARM_DEBUG != null) console.log(`DBG ${n} session with ${p} ended: ${err.message}`) },
+      open: async p => {
+        const [mine, theirs] = pipe(uplinks.get(n) as Uplink, uplinks.get(p.toString()) as Uplink, opts.latencyMs)
+        metrics.get(n)?.blockStreams('out')
+        hubs.get(p.toString())?.accept(n, theirs)
+        return mine
+      }
+    }))
+  }
+  try {
+    await Promise.all(names.slice(1).map(async name => {
+      await sleep(Math.random() * opts.spreadMs)
+      const store = stores.get(name) as MemoryBlockStore
+      const hub = hubs.get(name) as BlockSessions
+      await fetchPackage({
+        root,
+        // a block stored here is announced, as the daemon's store does through the exchange
+        store: { ...store, has: async c => await store.has(c), get: async c => await store.get(c), delete: async c => { await store.delete(c) }, holding: async fn => await fn(), put: async (c, b) => { await store.put(c, b); if (process.env.SWARM_DEBUG != null) console.log(`${Date.now() - started} ${name} stores ${c.toString().slice(-4)}`); hub.arrived(c); return c } },
+        exchange: hub,
+        sources: () => [...(links.get(name) ?? [])].map(peer),
+        onProgress: () => {},
+        log: m => { if (process.env.SWARM_DEBUG != null) console.log(`${Date.now() - started} ${name}: ${m}`) },
+        signal: AbortSignal.timeout(120_000),
+        // a fetch waits 8 refresh intervals (4 × idleMs) for the swarm before asking the publisher
+        // again; at 40 ms a loaded machine stalled the loop that long and 3 runs in 12 failed
+        idleMs: Number(process.env.SWARM_IDLE_MS ?? 120)
+      })
+    }))
+  } finally {
+    for (const hub of hubs.values()) hub.stop()
+  }
+  const all = [...metrics.entries()]
+  const messages: Record<string, number> = {}
+  for (const [, m] of all) for (const [k, v] of m.messages) messages[k] = (messages[k] ?? 0) + v
+  return {
+    packageBytes: size,
+    seedSent: metrics.get('seed')?.out ?? 0,
+    received: all.filter(([n]) => n !== 'seed').reduce((sum, [, m]) => sum + m.in, 0),
+    fetchers: opts.fetchers,
+    ms: Date.now() - started,
+    streams: all.reduce((sum, [, m]) => sum + m.streams, 0),
+    messages
+  }
 }
 
 describe('a swarm of fetching peers (in memory)', () => {
@@ -133,7 +207,7 @@ if (process.env.SWARM_MODEL != null) {
       const [fetchers, degree, mb, latencyMs, blockMs, spreadMs, runs] = (process.env.SWARM_MODEL ?? '').split(',').map(x => Number(x))
       for (let i = 0; i < (runs ?? 1); i++) {
         const r = await inMemorySwarm({ fetchers: fetchers ?? 9, degree: degree ?? 3, fileBytes: (mb ?? 4) * 1024 * 1024, latencyMs: latencyMs ?? 2, blockMs: blockMs ?? 4, spreadMs: spreadMs ?? 20 })
-        console.log(`egress ${(r.seedSent / r.packageBytes).toFixed(2)}× duplicates ${(r.received / (r.fetchers * r.packageBytes)).toFixed(3)} in ${r.ms} ms`)
+        console.log(`egress ${(r.seedSent / r.packageBytes).toFixed(2)}× duplicates ${(r.received / (r.fetchers * r.packageBytes)).toFixed(3)} in ${r.ms} ms, ${r.streams} streams, messages ${JSON.stringify(r.messages)}`)
       }
     }, 600_000)
   })
