@@ -12,7 +12,7 @@
  * Commands on stdin, one JSON object a line; answers on stdout the same way:
  * - on start: `{"addr", "peerId"}` (the publisher adds `"root"` and `"blocks"` once imported)
  * - `{"dial": [ADDR…], "peers": K}` → dials each, then `{"ready": true}` once K connected peers speak bitswap
- * - `{"fetch": CID}` → `{"done": true, "blocks", "bytes", "endAt"}` or `{"done": false, "error"}`
+ * - `{"fetch": CID}` → `{"done": true, "blocks", "bytes", "stalls", "endAt"}` or `{"done": false, "error"}`
  * - `{"counters": true}` → `{"counters": {"bytesIn", "bytesOut", "connections"}}`
  * Exits when stdin closes.
  *
@@ -41,6 +41,8 @@ import { ConnectionByteMeter } from './bitswap-byte-meter.ts'
 /** The protocol bitswap 2.2.0 speaks. */
 const BITSWAP_PROTOCOL = '/ipfs/bitswap/1.2.0'
 const SHA2_256 = 0x12
+/** A fetch that got no block for this long reconnects to its peers (see rescueStall). */
+const STALL_MS = 10_000
 
 /** Content routing as bitswap takes it. */
 type Routing = Parameters<typeof createBitswap>[0]['routing']
@@ -107,6 +109,8 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   /** Fetch one block and, for a dag-pb node, every block under it, all at once. */
   let blocks = 0
   let bytes = 0
+  let lastBlockAt = Date.now()
+  let stalls = 0
   const wanted = new Set<string>()
   const fetchTree = async (cid: CID): Promise<void> => {
     // a block linked twice (two equal files, two equal chunks) is fetched once
@@ -116,9 +120,34 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
     if (cid.multihash.code !== SHA2_256 || !equals(createHash('sha256').update(block).digest(), cid.multihash.digest)) throw new BlockHashMismatchError(`block ${cid.toString()} does not hash to its CID`)
     await blockstore.put(cid, block)
     await bitswap.notify(cid, block)
+    lastBlockAt = Date.now()
     blocks++
     bytes += block.byteLength
     if (cid.code === dagPb.code) await Promise.all(dagPb.decode(block).Links.map(async link => { await fetchTree(link.Hash) }))
+  }
+
+  /**
+   * bitswap 2.2.0 treats a message it failed to write (a stream reset, the receiver's 5 s
+   * timeout on a loaded machine) as sent and never sends a want-list again on its own, so
+   * a fetch can wait forever. After STALL_MS without a block, reconnect to every peer: on
+   * a new connection each side sends its whole want-list (what kubo's periodic
+   * rebroadcast does). Counted in `stalls`.
+   */
+  let rescuing = false
+  const rescueStall = async (): Promise<void> => {
+    if (rescuing || Date.now() - lastBlockAt < STALL_MS) return
+    rescuing = true
+    stalls++
+    try {
+      const peers = node.getPeers()
+      await Promise.all(peers.map(async p => { await node.hangUp(p) }))
+      // the registrar forgets a peer asynchronously: dialled again at once it may not be announced to bitswap anew
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      await Promise.all(peers.map(async p => { await node.dial(p).catch(() => {}) }))
+    } finally {
+      lastBlockAt = Date.now()
+      rescuing = false
+    }
   }
 
   const commands = createInterface({ input: process.stdin })
@@ -130,11 +159,15 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
         while (await bitswapPeers() < (command.peers ?? 0)) await new Promise(resolve => setTimeout(resolve, 100))
         say({ ready: true })
       } else if (command.fetch != null) {
+        lastBlockAt = Date.now()
+        const rescue = setInterval(() => { void rescueStall() }, 1000)
         try {
           await fetchTree(CID.parse(command.fetch))
-          say({ done: true, blocks, bytes, endAt: Date.now() })
+          say({ done: true, blocks, bytes, stalls, endAt: Date.now() })
         } catch (err) {
           say({ done: false, error: (err as Error).message })
+        } finally {
+          clearInterval(rescue)
         }
       } else if (command.counters === true) {
         say({ counters: { bytesIn: meter.bytesIn, bytesOut: meter.bytesOut, connections: meter.connections } })

@@ -29,6 +29,9 @@ const PEER = fileURLToPath(new URL('bitswap-peer-process.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MiB = 1048576
 
+/** The longest a fetch may take (the daemons' swarm has 600 s). */
+const FETCH_TIMEOUT_MS = 600_000
+
 /** How many earlier processes each one dials, as a daemon keeps `minConnections` (3 in the bench's networks). */
 export const DIALS_PER_PEER = 3
 
@@ -51,6 +54,11 @@ export interface AlternativeRun {
   /** How the processes were connected, in words, and the connections the publisher had. */
   topology: string
   publisherConnections: number
+  /**
+   * Times a fetcher got no block for 10 s and reconnected to its peers to send its
+   * want-list again (bitswap 2.2.0 drops a message it failed to write and never resends).
+   */
+  stalls: number
   /** The fetch command until the last fetcher held every block (checked, on disk). */
   seconds: number
   /** CPU of every process (the publisher's too) over that time, from /proc. */
@@ -78,6 +86,7 @@ interface PeerMessage {
   done?: boolean
   bytes?: number
   endAt?: number
+  stalls?: number
   error?: string
   counters?: { bytesIn: number, bytesOut: number, connections: number }
 }
@@ -105,14 +114,20 @@ class PeerProcess {
 
   get pid (): number { return this.child.pid as number }
 
-  /** The next message that carries `key` (or an error). */
-  async next (key: keyof PeerMessage): Promise<PeerMessage> {
+  /** The next message that carries `key` (or an error), within `timeoutMs`. */
+  async next (key: keyof PeerMessage, timeoutMs = 120_000): Promise<PeerMessage> {
     const i = this.backlog.findIndex(m => m[key] != null || m.error != null)
+    let timer: NodeJS.Timeout | undefined
     const message = i < 0
       ? await new Promise<PeerMessage>((resolve, reject) => {
-        if (this.exited != null) reject(this.exited)
-        else this.waiting.push({ key, resolve, reject })
-      })
+        if (this.exited != null) return reject(this.exited)
+        const waiter = { key, resolve, reject }
+        this.waiting.push(waiter)
+        timer = setTimeout(() => {
+          this.waiting.splice(this.waiting.indexOf(waiter), 1)
+          reject(new Error(`a bitswap peer sent no "${key}" within ${timeoutMs / 1000} s`))
+        }, timeoutMs)
+      }).finally(() => { clearTimeout(timer) })
       : this.backlog.splice(i, 1)[0] as PeerMessage
     if (message.error != null) throw new Error(`a bitswap peer failed: ${message.error}`)
     return message
@@ -182,7 +197,7 @@ export async function bitswapRun (opts: { bundleFile: string, packageBytes: numb
     const goAt = Date.now()
     const fetchers = procs.slice(1)
     for (const p of fetchers) p.send({ fetch: root })
-    const done = await Promise.all(fetchers.map(async p => await p.next('done')))
+    const done = await Promise.all(fetchers.map(async p => await p.next('done', FETCH_TIMEOUT_MS)))
     const cpuUsed = cpu() - cpuBefore
     const after = await counters()
     const failed = done.find(d => d.done !== true)
@@ -201,13 +216,14 @@ export async function bitswapRun (opts: { bundleFile: string, packageBytes: numb
       blocks: done[0]?.blocks ?? 0,
       topology: `each process dialled ${DIALS_PER_PEER} earlier ones at random (all while fewer): ${plan.flat().length} connections`,
       publisherConnections: degree[0] ?? 0,
+      stalls: done.reduce((sum, d) => sum + (d.stalls ?? 0), 0),
       seconds: round(seconds, 2),
       cpuSeconds: round(cpuUsed, 2),
       cpuPerMiB: ratio(cpuUsed, delivered / MiB, 4),
       publisherEgressRatio: ratio((after[0]?.bytesOut ?? 0) - (before[0]?.bytesOut ?? 0), opts.packageBytes),
       duplicateRatio: ratio(received, delivered)
     }
-    opts.progress(`    ${protocol}: ${run.seconds} s, ${run.cpuSeconds} CPU-s (${run.cpuPerMiB ?? '–'} per MiB delivered); publisher sent ${run.publisherEgressRatio ?? '–'}× the package (${run.publisherConnections} connections), fetchers received ${run.duplicateRatio ?? '–'}× (N−1) packages; ${run.blocks} blocks of ${mib(opts.packageBytes)}`)
+    opts.progress(`    ${protocol}: ${run.seconds} s, ${run.cpuSeconds} CPU-s (${run.cpuPerMiB ?? '–'} per MiB delivered); publisher sent ${run.publisherEgressRatio ?? '–'}× the package (${run.publisherConnections} connections), fetchers received ${run.duplicateRatio ?? '–'}× (N−1) packages; ${run.blocks} blocks of ${mib(opts.packageBytes)}; ${run.stalls} stalls rescued`)
     return run
   } finally {
     await Promise.all(procs.map(async p => { await p.stop() }))
@@ -230,10 +246,10 @@ export function againstSwarm (alt: Omit<AlternativeRun, 'timeVsSwarm' | 'cpuVsSw
 export function alternativesTable (alternatives: AlternativeRun[], runs: SwarmRun[]): { head: string[], rows: Array<Array<string | number | null>> } {
   const perMiB = (cpuMs: number, x: { peers: number, packageBytes: number }): string => (cpuMs / 1000 / ((x.peers - 1) * x.packageBytes / MiB)).toFixed(3)
   return {
-    head: ['peers', 'package', 'protocol', 'time', 'our swarm', 'HTTPS', 'time ÷ swarm', 'time ÷ HTTPS', 'CPU', 'CPU-s per MiB delivered: bitswap, swarm, HTTPS', 'CPU ÷ swarm', 'CPU ÷ HTTPS', 'publisher sent ÷ package', 'received ÷ (N−1) × package'],
+    head: ['peers', 'package', 'protocol', 'time', 'our swarm', 'HTTPS', 'time ÷ swarm', 'time ÷ HTTPS', 'CPU', 'CPU-s per MiB delivered: bitswap, swarm, HTTPS', 'CPU ÷ swarm', 'CPU ÷ HTTPS', 'publisher sent ÷ package', 'received ÷ (N−1) × package', 'stalls'],
     rows: alternatives.map(a => {
       const s = runs.find(x => x.peers === a.peers && x.packageBytes === a.packageBytes)
-      return [a.peers, mib(a.packageBytes), a.protocol, `${a.seconds.toFixed(2)} s`, s == null ? null : `${(s.swarmMs / 1000).toFixed(2)} s`, s == null ? null : `${(s.httpsMs / 1000).toFixed(2)} s`, a.timeVsSwarm, a.timeVsHttps, `${a.cpuSeconds.toFixed(1)} s`, `${a.cpuPerMiB ?? '–'}, ${s == null ? '–' : perMiB(s.swarmCpuMs, s)}, ${s == null ? '–' : perMiB(s.httpsCpuMs, s)}`, a.cpuVsSwarm, a.cpuVsHttps, a.publisherEgressRatio, a.duplicateRatio]
+      return [a.peers, mib(a.packageBytes), a.protocol, `${a.seconds.toFixed(2)} s`, s == null ? null : `${(s.swarmMs / 1000).toFixed(2)} s`, s == null ? null : `${(s.httpsMs / 1000).toFixed(2)} s`, a.timeVsSwarm, a.timeVsHttps, `${a.cpuSeconds.toFixed(1)} s`, `${a.cpuPerMiB ?? '–'}, ${s == null ? '–' : perMiB(s.swarmCpuMs, s)}, ${s == null ? '–' : perMiB(s.httpsCpuMs, s)}`, a.cpuVsSwarm, a.cpuVsHttps, a.publisherEgressRatio, a.duplicateRatio, a.stalls]
     })
   }
 }
