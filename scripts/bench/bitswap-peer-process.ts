@@ -175,6 +175,8 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
     })().catch(err => { say({ error: (err as Error).message }) })
   })
   commands.on('close', () => {
+    // a node that does not stop in time must not outlive the bench
+    setTimeout(() => process.exit(0), 5000).unref()
     void (async () => {
       await bitswap.stop()
       await node.stop()
