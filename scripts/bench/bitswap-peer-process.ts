@@ -12,7 +12,7 @@
  * Commands on stdin, one JSON object a line; answers on stdout the same way:
  * - on start: `{"addr", "peerId"}` (the publisher adds `"root"` and `"blocks"` once imported)
  * - `{"dial": [ADDR…], "peers": K}` → dials each, then `{"ready": true}` once K connected peers speak bitswap
- * - `{"fetch": CID}` → `{"done": true, "blocks", "bytes", "stalls", "endAt"}` or `{"done": false, "error"}`
+ * - `{"fetch": CID}` → `{"done": true, "blocks", "bytes", "stalls", "failedSends", "endAt"}` or `{"done": false, "error"}`
  * - `{"counters": true}` → `{"counters": {"bytesIn", "bytesOut", "connections"}}`
  * Exits when stdin closes.
  *
@@ -111,6 +111,7 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   let bytes = 0
   let lastBlockAt = Date.now()
   let stalls = 0
+  let failedSends = 0
   const wanted = new Set<string>()
   const fetchTree = async (cid: CID): Promise<void> => {
     // a block linked twice (two equal files, two equal chunks) is fetched once
@@ -119,7 +120,9 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
     const block = await bitswap.want(cid)
     if (cid.multihash.code !== SHA2_256 || !equals(createHash('sha256').update(block).digest(), cid.multihash.digest)) throw new BlockHashMismatchError(`block ${cid.toString()} does not hash to its CID`)
     await blockstore.put(cid, block)
-    await bitswap.notify(cid, block)
+    // notify sends the block to the peers that want it; a send that fails (a stream reset on
+    // a loaded machine) rejects it, as it would Helia's blockstore.get: counted, not fatal here
+    await bitswap.notify(cid, block).catch(() => { failedSends++ })
     lastBlockAt = Date.now()
     blocks++
     bytes += block.byteLength
@@ -163,7 +166,7 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
         const rescue = setInterval(() => { void rescueStall() }, 1000)
         try {
           await fetchTree(CID.parse(command.fetch))
-          say({ done: true, blocks, bytes, stalls, endAt: Date.now() })
+          say({ done: true, blocks, bytes, stalls, failedSends, endAt: Date.now() })
         } catch (err) {
           say({ done: false, error: (err as Error).message })
         } finally {

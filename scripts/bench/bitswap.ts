@@ -59,6 +59,12 @@ export interface AlternativeRun {
    * want-list again (bitswap 2.2.0 drops a message it failed to write and never resends).
    */
   stalls: number
+  /**
+   * Times a fetcher's `notify` (sending a block it just stored to the peers that want it)
+   * failed: in Helia that rejects the `blockstore.get` that fetched the block; here the
+   * fetch goes on. Absent in runs made before it was counted.
+   */
+  failedSends?: number
   /** The fetch command until the last fetcher held every block (checked, on disk). */
   seconds: number
   /** CPU of every process (the publisher's too) over that time, from /proc. */
@@ -87,6 +93,7 @@ interface PeerMessage {
   bytes?: number
   endAt?: number
   stalls?: number
+  failedSends?: number
   error?: string
   counters?: { bytesIn: number, bytesOut: number, connections: number }
 }
@@ -217,13 +224,14 @@ export async function bitswapRun (opts: { bundleFile: string, packageBytes: numb
       topology: `each process dialled ${DIALS_PER_PEER} earlier ones at random (all while fewer): ${plan.flat().length} connections`,
       publisherConnections: degree[0] ?? 0,
       stalls: done.reduce((sum, d) => sum + (d.stalls ?? 0), 0),
+      failedSends: done.reduce((sum, d) => sum + (d.failedSends ?? 0), 0),
       seconds: round(seconds, 2),
       cpuSeconds: round(cpuUsed, 2),
       cpuPerMiB: ratio(cpuUsed, delivered / MiB, 4),
       publisherEgressRatio: ratio((after[0]?.bytesOut ?? 0) - (before[0]?.bytesOut ?? 0), opts.packageBytes),
       duplicateRatio: ratio(received, delivered)
     }
-    opts.progress(`    ${protocol}: ${run.seconds} s, ${run.cpuSeconds} CPU-s (${run.cpuPerMiB ?? '–'} per MiB delivered); publisher sent ${run.publisherEgressRatio ?? '–'}× the package (${run.publisherConnections} connections), fetchers received ${run.duplicateRatio ?? '–'}× (N−1) packages; ${run.blocks} blocks of ${mib(opts.packageBytes)}; ${run.stalls} stalls rescued`)
+    opts.progress(`    ${protocol}: ${run.seconds} s, ${run.cpuSeconds} CPU-s (${run.cpuPerMiB ?? '–'} per MiB delivered); publisher sent ${run.publisherEgressRatio ?? '–'}× the package (${run.publisherConnections} connections), fetchers received ${run.duplicateRatio ?? '–'}× (N−1) packages; ${run.blocks} blocks of ${mib(opts.packageBytes)}; ${run.stalls} stalls rescued, ${run.failedSends} failed sends`)
     return run
   } finally {
     await Promise.all(procs.map(async p => { await p.stop() }))
