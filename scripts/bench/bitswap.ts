@@ -55,8 +55,8 @@ export interface AlternativeRun {
   topology: string
   publisherConnections: number
   /**
-   * Times a fetcher got no block for 10 s and reconnected to its peers to send its
-   * want-list again (bitswap 2.2.0 drops a message it failed to write and never resends).
+   * Times a fetcher got no block for 10 s and sent its whole want-list again to every
+   * connected peer (bitswap 2.2.0 drops a message it failed to write and has no rebroadcast).
    */
   stalls: number
   /**
