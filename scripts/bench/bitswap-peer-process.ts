@@ -12,7 +12,8 @@
  * Commands on stdin, one JSON object a line; answers on stdout the same way:
  * - on start: `{"addr", "peerId"}` (the publisher adds `"root"` and `"blocks"` once imported)
  * - `{"dial": [ADDR…], "peers": K}` → dials each, then `{"ready": true}` once K connected peers speak bitswap
- * - `{"fetch": CID}` → `{"done": true, "blocks", "bytes", "stalls", "failedSends", "endAt"}` or `{"done": false, "error"}`
+ * - `{"fetch": CID}` → `{"done": true, "blocks", "bytes", "stalls", "failedSends", "endAt"}`, the same with
+ *   `"done": false, "stalled": true` when it gave up (no block for 70 s), or `{"done": false, "error"}`
  * - `{"counters": true}` → `{"counters": {"bytesIn", "bytesOut", "connections"}}`
  * Exits when stdin closes.
  *
@@ -43,6 +44,8 @@ const BITSWAP_PROTOCOL = '/ipfs/bitswap/1.2.0'
 const SHA2_256 = 0x12
 /** A fetch that got no block for this long reconnects to its peers (see rescueStall). */
 const STALL_MS = 10_000
+/** Rescues in a row without a block after which a fetch gives up (it reports what it holds). */
+const GIVE_UP_RESCUES = 6
 
 /** Content routing as bitswap takes it. */
 type Routing = Parameters<typeof createBitswap>[0]['routing']
@@ -112,6 +115,9 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   let lastBlockAt = Date.now()
   let stalls = 0
   let failedSends = 0
+  /** Rescues since the last block arrived: after GIVE_UP_RESCUES the fetch gives up. */
+  let idleRescues = 0
+  let giveUp: () => void = () => {}
   const wanted = new Set<string>()
   const fetchTree = async (cid: CID): Promise<void> => {
     // a block linked twice (two equal files, two equal chunks) is fetched once
@@ -120,10 +126,13 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
     const block = await bitswap.want(cid)
     if (cid.multihash.code !== SHA2_256 || !equals(createHash('sha256').update(block).digest(), cid.multihash.digest)) throw new BlockHashMismatchError(`block ${cid.toString()} does not hash to its CID`)
     await blockstore.put(cid, block)
-    // notify sends the block to the peers that want it; a send that fails (a stream reset on
-    // a loaded machine) rejects it, as it would Helia's blockstore.get: counted, not fatal here
-    await bitswap.notify(cid, block).catch(() => { failedSends++ })
+    // notify sends the block to the peers that want it. Not awaited: in 2.2.0 it can wait
+    // forever on a send to one peer (a quick run had a peer stop at 5 of 21 blocks, its
+    // want-list never sent) and a send that fails rejects it — both would hold up Helia's
+    // blockstore.get that fetched the block; here the walk goes on and failures are counted
+    void bitswap.notify(cid, block).catch(() => { failedSends++ })
     lastBlockAt = Date.now()
+    idleRescues = 0
     blocks++
     bytes += block.byteLength
     if (cid.code === dagPb.code) await Promise.all(dagPb.decode(block).Links.map(async link => { await fetchTree(link.Hash) }))
@@ -141,16 +150,15 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   const peerConnected: unknown = typeof wantList === 'object' && wantList !== null ? Reflect.get(wantList, 'peerConnected') : undefined
   if (typeof peerConnected !== 'function') throw new Error('this @helia/bitswap has no wantList.peerConnected: the stall rescue needs another way to resend want-lists')
   let rescuing = false
-  const rescueStall = async (): Promise<void> => {
+  const rescueStall = (): void => {
     if (rescuing || Date.now() - lastBlockAt < STALL_MS) return
     rescuing = true
     stalls++
-    try {
-      await Promise.all(node.getPeers().map(async p => { await Promise.resolve(Reflect.apply(peerConnected, wantList, [p])).catch(() => {}) }))
-    } finally {
-      lastBlockAt = Date.now()
-      rescuing = false
-    }
+    if (++idleRescues > GIVE_UP_RESCUES) giveUp()
+    // not awaited either: a send can wait forever
+    for (const p of node.getPeers()) void Promise.resolve(Reflect.apply(peerConnected, wantList, [p])).catch(() => {})
+    lastBlockAt = Date.now()
+    rescuing = false
   }
 
   const commands = createInterface({ input: process.stdin })
@@ -163,10 +171,11 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
         say({ ready: true })
       } else if (command.fetch != null) {
         lastBlockAt = Date.now()
-        const rescue = setInterval(() => { void rescueStall() }, 1000)
+        const rescue = setInterval(rescueStall, 1000)
         try {
-          await fetchTree(CID.parse(command.fetch))
-          say({ done: true, blocks, bytes, stalls, failedSends, endAt: Date.now() })
+          const gaveUp = new Promise<'gave up'>(resolve => { giveUp = () => { resolve('gave up') } })
+          const outcome = await Promise.race([fetchTree(CID.parse(command.fetch)), gaveUp])
+          say({ done: outcome !== 'gave up', stalled: outcome === 'gave up', blocks, bytes, stalls, failedSends, endAt: Date.now() })
         } catch (err) {
           say({ done: false, error: (err as Error).message })
         } finally {
