@@ -66,6 +66,17 @@ class BlockHashMismatchError extends Error {
   static override name = 'BlockHashMismatchError'
 }
 
+/**
+ * Helia's defaults, or with `BENCH_BITSWAP_RECEIVE_TIMEOUT_MS` another time limit on an
+ * incoming message: 2.2.0 reads it as `messageReceiveTimeout` (5 s), not as the
+ * `incomingStreamTimeout` its documentation names (30 s).
+ */
+function bitswapSettings (receiveTimeoutMs: string | undefined): Parameters<typeof createBitswap>[1] {
+  if (receiveTimeoutMs == null) return {}
+  const settings = { messageReceiveTimeout: Number(receiveTimeoutMs), incomingStreamTimeout: Number(receiveTimeoutMs) }
+  return settings
+}
+
 function say (message: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(message) + '\n')
 }
@@ -85,7 +96,7 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
     metrics: () => meter,
     services: { identify: identify() }
   })
-  const bitswap = createBitswap({ libp2p: node, blockstore, routing: noRouting, logger: node.logger, metrics: meter })
+  const bitswap = createBitswap({ libp2p: node, blockstore, routing: noRouting, logger: node.logger, metrics: meter }, bitswapSettings(process.env.BENCH_BITSWAP_RECEIVE_TIMEOUT_MS))
   await bitswap.start()
 
   let root: CID | undefined

@@ -51,6 +51,8 @@ export interface AlternativeRun {
   packageBytes: number
   /** Blocks of the package DAG each fetcher fetched. */
   blocks: number
+  /** Helia's defaults, or what the run changed (`BENCH_BITSWAP_RECEIVE_TIMEOUT_MS`). Absent in runs made before it was kept. */
+  settings?: string
   /** How the processes were connected, in words, and the connections the publisher had. */
   topology: string
   publisherConnections: number
@@ -227,6 +229,7 @@ export async function bitswapRun (opts: { bundleFile: string, packageBytes: numb
       packageBytes: opts.packageBytes,
       blocks: finished[0]?.blocks ?? 0,
       unfinished: done.length - finished.length,
+      settings: process.env.BENCH_BITSWAP_RECEIVE_TIMEOUT_MS == null ? 'defaults' : `messageReceiveTimeout ${process.env.BENCH_BITSWAP_RECEIVE_TIMEOUT_MS} ms`,
       topology: `each process dialled ${DIALS_PER_PEER} earlier ones at random (all while fewer): ${plan.flat().length} connections`,
       publisherConnections: degree[0] ?? 0,
       stalls: done.reduce((sum, d) => sum + (d.stalls ?? 0), 0),

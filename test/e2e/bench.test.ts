@@ -154,6 +154,9 @@ describe('benchmark arithmetic', () => {
     await writeReport(result, path.join(dir, 'benchmarks.md'))
     const md = await fs.readFile(path.join(dir, 'benchmarks.md'), 'utf8')
     expect(md).toContain('### Against @helia/bitswap')
+    // its link to the hand-written discussion lands on a heading of it
+    expect(md).toContain('](benchmarks-analysis.md#our-block-protocol-against-heliabitswap)')
+    expect(await fs.readFile(path.join(ROOT, 'docs', 'benchmarks-analysis.md'), 'utf8')).toMatch(/^## Our block protocol against @helia\/bitswap$/m)
     // the row names our swarm's time for the same N and package (8 s, not the 4 MiB run's), and the HTTPS origin's
     expect(md).toMatch(/^\| 10 \| 16\.0 MiB \| @helia\/bitswap 2\.2\.0 \| 4\.00 s \| 8\.00 s \| 1\.00 s \| 0\.5 \| 4 \| 20\.0 s \| 0\.139, 0\.278, 0\.014 \| 0\.5 \| 10 \| 4\.2 \| 3\.1 \| 0 \|$/m)
     // a result without alternatives (skipped, or older) has no such table
