@@ -73,13 +73,15 @@ export interface AlternativeRun {
   seconds: number
   /** CPU of every process (the publisher's too) over that time, from /proc. */
   cpuSeconds: number
-  /** cpuSeconds ÷ MiB delivered ((N − 1) × package). */
+  /** Bytes the fetchers held at the end: (N − 1) × package when every one finished. Absent in runs made before it was kept. */
+  deliveredBytes?: number
+  /** cpuSeconds ÷ MiB delivered (`deliveredBytes`). */
   cpuPerMiB: number | null
   /** Bytes the publisher's connections carried out ÷ package (framing and want-lists included). */
   publisherEgressRatio: number | null
   /** Bytes every fetcher's connections carried in ÷ ((N − 1) × package): above 1, duplicates and overhead. */
   duplicateRatio: number | null
-  /** Against our swarm's run of the same N and package, and the HTTPS origin's (time and CPU). */
+  /** Against our swarm's run of the same N and package, and the HTTPS origin's: time, and CPU per MiB delivered. */
   timeVsSwarm: number | null
   cpuVsSwarm: number | null
   timeVsHttps: number | null
@@ -220,6 +222,7 @@ export async function bitswapRun (opts: { bundleFile: string, packageBytes: numb
     const wrong = finished.find(d => d.bytes !== opts.packageBytes)
     if (wrong != null) throw new Error(`a bitswap fetcher finished with ${wrong.bytes ?? 0} bytes of a ${opts.packageBytes}-byte package`)
     const delivered = (opts.peers - 1) * opts.packageBytes
+    const held = done.reduce((sum, d) => sum + (d.bytes ?? 0), 0)
     const received = after.slice(1).reduce((sum, c, i) => sum + c.bytesIn - (before[i + 1]?.bytesIn ?? 0), 0)
     const seconds = (Math.max(...finished.map(d => d.endAt ?? goAt)) - goAt) / 1000
     const run = {
@@ -236,7 +239,8 @@ export async function bitswapRun (opts: { bundleFile: string, packageBytes: numb
       failedSends: done.reduce((sum, d) => sum + (d.failedSends ?? 0), 0),
       seconds: round(seconds, 2),
       cpuSeconds: round(cpuUsed, 2),
-      cpuPerMiB: ratio(cpuUsed, delivered / MiB, 4),
+      deliveredBytes: held,
+      cpuPerMiB: ratio(cpuUsed, held / MiB, 4),
       publisherEgressRatio: ratio((after[0]?.bytesOut ?? 0) - (before[0]?.bytesOut ?? 0), opts.packageBytes),
       duplicateRatio: ratio(received, delivered)
     }
@@ -250,13 +254,16 @@ export async function bitswapRun (opts: { bundleFile: string, packageBytes: numb
 
 /** An alternative's run against our swarm's run of the same N and package (and that run's HTTPS origin). */
 export function againstSwarm (alt: Omit<AlternativeRun, 'timeVsSwarm' | 'cpuVsSwarm' | 'timeVsHttps' | 'cpuVsHttps'>, swarm: SwarmRun): AlternativeRun {
+  // CPU per byte delivered: a run in which fetchers gave up delivered less than the swarm
+  const wanted = (swarm.peers - 1) * swarm.packageBytes
+  const delivered = alt.deliveredBytes ?? wanted
   return {
     ...alt,
     // a run in which some fetchers gave up has no time to compare
     timeVsSwarm: (alt.unfinished ?? 0) > 0 ? null : ratio(alt.seconds * 1000, swarm.swarmMs),
-    cpuVsSwarm: ratio(alt.cpuSeconds * 1000, swarm.swarmCpuMs),
+    cpuVsSwarm: ratio(alt.cpuSeconds / delivered, swarm.swarmCpuMs / 1000 / wanted),
     timeVsHttps: (alt.unfinished ?? 0) > 0 ? null : ratio(alt.seconds * 1000, swarm.httpsMs),
-    cpuVsHttps: ratio(alt.cpuSeconds * 1000, swarm.httpsCpuMs)
+    cpuVsHttps: ratio(alt.cpuSeconds / delivered, swarm.httpsCpuMs / 1000 / wanted)
   }
 }
 
@@ -264,7 +271,7 @@ export function againstSwarm (alt: Omit<AlternativeRun, 'timeVsSwarm' | 'cpuVsSw
 export function alternativesTable (alternatives: AlternativeRun[], runs: SwarmRun[]): { head: string[], rows: Array<Array<string | number | null>> } {
   const perMiB = (cpuMs: number, x: { peers: number, packageBytes: number }): string => (cpuMs / 1000 / ((x.peers - 1) * x.packageBytes / MiB)).toFixed(3)
   return {
-    head: ['peers', 'package', 'protocol', 'time', 'our swarm', 'HTTPS', 'time ÷ swarm', 'time ÷ HTTPS', 'CPU', 'CPU-s per MiB delivered: bitswap, swarm, HTTPS', 'CPU ÷ swarm', 'CPU ÷ HTTPS', 'publisher sent ÷ package', 'received ÷ (N−1) × package', 'stalls'],
+    head: ['peers', 'package', 'protocol', 'time', 'our swarm', 'HTTPS', 'time ÷ swarm', 'time ÷ HTTPS', 'CPU', 'CPU-s per MiB delivered: bitswap, swarm, HTTPS', 'per MiB ÷ swarm', 'per MiB ÷ HTTPS', 'publisher sent ÷ package', 'received ÷ (N−1) × package', 'stalls'],
     rows: alternatives.map(a => {
       const s = runs.find(x => x.peers === a.peers && x.packageBytes === a.packageBytes)
       return [a.peers, mib(a.packageBytes), a.protocol, (a.unfinished ?? 0) > 0 ? `did not finish: ${a.peers - 1 - (a.unfinished ?? 0)} of ${a.peers - 1} fetchers in ${a.seconds.toFixed(2)} s` : `${a.seconds.toFixed(2)} s`, s == null ? null : `${(s.swarmMs / 1000).toFixed(2)} s`, s == null ? null : `${(s.httpsMs / 1000).toFixed(2)} s`, a.timeVsSwarm, a.timeVsHttps, `${a.cpuSeconds.toFixed(1)} s`, `${a.cpuPerMiB ?? '–'}, ${s == null ? '–' : perMiB(s.swarmCpuMs, s)}, ${s == null ? '–' : perMiB(s.httpsCpuMs, s)}`, a.cpuVsSwarm, a.cpuVsHttps, a.publisherEgressRatio, a.duplicateRatio, a.stalls]

@@ -146,8 +146,11 @@ describe('benchmark arithmetic', () => {
     const MiB = 1048576
     const run = { peers: 10, packageBytes: 16 * MiB, bundleBytes: 1, swarmMs: 8000, publishMs: 10, announceMs: 20, publisherSentBytes: 16 * MiB, publisherBlockBytes: 1, blockBytesReceived: 9 * 16 * MiB, peerServedBytes: 1, httpsMs: 1000, httpsCpuMs: 2000, httpsOriginSentBytes: 9 * 16 * MiB, swarmCpuMs: 40_000, publisherEgressRatio: 1, duplicateRatio: 1, timeVsHttps: 8 }
     const other = { ...run, packageBytes: 4 * MiB, swarmMs: 1 }
-    const alt = againstSwarm({ protocol: '@helia/bitswap 2.2.0', peers: 10, sizeMiB: 16, packageBytes: 16 * MiB, blocks: 70, topology: 'each process dialled 3 earlier ones', publisherConnections: 4, stalls: 0, seconds: 4, cpuSeconds: 20, cpuPerMiB: 0.139, publisherEgressRatio: 4.2, duplicateRatio: 3.1 }, run)
+    const alt = againstSwarm({ protocol: '@helia/bitswap 2.2.0', peers: 10, sizeMiB: 16, packageBytes: 16 * MiB, blocks: 70, topology: 'each process dialled 3 earlier ones', publisherConnections: 4, stalls: 0, deliveredBytes: 9 * 16 * MiB, seconds: 4, cpuSeconds: 20, cpuPerMiB: 0.139, publisherEgressRatio: 4.2, duplicateRatio: 3.1 }, run)
     expect(alt).toMatchObject({ timeVsSwarm: 0.5, cpuVsSwarm: 0.5, timeVsHttps: 4, cpuVsHttps: 10 })
+    // fetchers that gave up: no time to compare, and CPU compared per byte actually delivered
+    const partial = againstSwarm({ ...alt, unfinished: 4, deliveredBytes: 5 * 16 * MiB }, run)
+    expect(partial).toMatchObject({ timeVsSwarm: null, timeVsHttps: null, cpuVsSwarm: 0.9 })
     const result = benchResult({ ...swarmResult([other, run], null, [], 'openssl'), alternatives: [alt] })
     expect(result.swarm?.runs).toHaveLength(2)
     const dir = await tempDir()
