@@ -27,7 +27,10 @@ import { makeCertificate } from './bench/certificate.ts'
 import { footprint, idleOf } from './bench/footprint.ts'
 import { MODES, SECTIONS, swarmSizes } from './bench/modes.ts'
 import type { BenchMode, Section } from './bench/modes.ts'
+import { againstSwarm, bitswapProtocol, bitswapRun } from './bench/bitswap.ts'
+import type { AlternativeRun } from './bench/bitswap.ts'
 import { BenchNetwork } from './bench/network.ts'
+import type { BenchRelease } from './bench/network.ts'
 import { processApps, withTcp } from './bench/process.ts'
 import { tcpThroughput } from './bench/process-tcp.ts'
 import { writeReport } from './bench/report.ts'
@@ -47,7 +50,7 @@ import type { PolicyRun } from './sim/policies.ts'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DEFAULT_OUT = path.join(ROOT, 'docs', 'benchmarks.md')
 
-const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write | --replace] [--out FILE] [--keep] [--profile DIR] [--verbose] [--note TEXT] [--peers N,…] [--sizes MiB,…] [--no-delta] [--uplink MBIT] [--shaped-runs NxMiB,…]
+const HELP = `usage: npm run bench -- [--quick | --full] [--json] [--only SECTION,…] [--write | --no-write | --replace] [--out FILE] [--keep] [--profile DIR] [--verbose] [--note TEXT] [--peers N,…] [--sizes MiB,…] [--no-delta] [--no-alternatives] [--uplink MBIT] [--shaped-runs NxMiB,…]
        npm run bench -- --report RESULT.json [--out FILE]
 
 Benchmarks on real daemon processes on loopback (see scripts/README.md):
@@ -88,6 +91,8 @@ Benchmarks on real daemon processes on loopback (see scripts/README.md):
   --sizes LIST   the swarm's package sizes in MiB instead of the mode's (e.g. 1,16), at
                  every network size
   --no-delta     skip the swarm's release that changes one small file
+  --no-alternatives  skip the comparison runs beside each swarm run (@helia/bitswap on as
+                 many processes, the same package: swarm.alternatives in the JSON)
   --uplink MBIT  shaped runs: every host (each daemon, the HTTPS origin) gets its own
                  loopback address and an uplink of MBIT Mbit/s, shaped by tc on lo (needs
                  root; lo must have no qdisc of its own); full mode: 20. Without
@@ -117,6 +122,8 @@ interface Options {
   report?: string
   /** Run the swarm's delta release (`--no-delta` skips it). */
   delta: boolean
+  /** Run @helia/bitswap beside each swarm run (`--no-alternatives` skips it). */
+  alternatives: boolean
   /** The command line, for the report. */
   command: string
   /** --uplink or --shaped-runs was given: a machine that cannot shape is a usage error, not a note in the result. */
@@ -145,6 +152,7 @@ export function parseArgs (argv: string[]): Options {
   let peers: number[] | undefined
   let sizes: number[] | undefined
   let delta = true
+  let alternatives = true
   let uplink: number | undefined
   let shaped: Array<{ peers: number, size: number }> | undefined
   for (let i = 0; i < argv.length; i++) {
@@ -168,6 +176,7 @@ export function parseArgs (argv: string[]): Options {
       case '--out': out = path.resolve(value()); break
       case '--keep': keep = true; break
       case '--no-delta': delta = false; break
+      case '--no-alternatives': alternatives = false; break
       case '--profile': profile = path.resolve(value()); break
       case '--verbose': verbose = true; break
       case '--note': note = value(); break
@@ -206,7 +215,7 @@ export function parseArgs (argv: string[]): Options {
     mode = { ...mode, uplinkMbit: uplink, shaped: shaped ?? own }
   } else if (shaped != null) mode = { ...mode, shaped }
   if (replace && write === false) fail('--replace writes the report: it cannot go with --no-write')
-  return { mode, json, only, write: write ?? (replace || mode.name === 'full'), replace, out, keep, profile, verbose, note, report, delta, command: argv.join(' '), shapingAsked: uplink != null || (shaped != null && shaped.length > 0) }
+  return { mode, json, only, write: write ?? (replace || mode.name === 'full'), replace, out, keep, profile, verbose, note, report, delta, alternatives, command: argv.join(' '), shapingAsked: uplink != null || (shaped != null && shaped.length > 0) }
 }
 
 function machine (): BenchResult['machine'] {
@@ -258,7 +267,7 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
     errors: {},
     earlierRuns: []
   }
-  const failed = (section: Section | 'swarm.shaped' | 'process.tcp', err: unknown): void => {
+  const failed = (section: Section | 'swarm.shaped' | 'swarm.alternatives' | 'process.tcp', err: unknown): void => {
     const message = (err as Error)?.stack ?? String(err)
     result.errors[section] = (err as Error)?.message ?? String(err)
     progress(`${section} failed: ${message}`)
@@ -268,6 +277,16 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
   if (o.only.has('swarm') || o.only.has('announce')) {
     const runs: SwarmRun[] = []
     const idle: SwarmResult['idle'] = []
+    const alternatives: AlternativeRun[] = []
+    // beside each swarm run, @helia/bitswap on as many processes with the same package; a failure costs only its row
+    const alternative = !o.alternatives
+      ? undefined
+      : async (run: SwarmRun, release: BenchRelease, dir: string): Promise<void> => {
+        progress(`  ${bitswapProtocol()}: ${run.peers} processes, the same package…`)
+        try {
+          alternatives.push(againstSwarm(await bitswapRun({ bundleFile: release.file, packageBytes: release.size, peers: run.peers, dir, progress }), run))
+        } catch (err) { failed('swarm.alternatives', err) }
+      }
     let delta: DeltaRun | null = null
     const announced: AnnounceResult[] = []
     const cert = await makeCertificate()
@@ -283,7 +302,7 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
         if (o.only.has('swarm')) {
           try {
             idle.push(await idleOf(net, m.name === 'full' ? 15_000 : m.name === 'quick' ? 5000 : 1000))
-            runs.push(...await swarmRuns(net, swarmSizes(m, n), cert, progress))
+            runs.push(...await swarmRuns(net, swarmSizes(m, n), cert, progress, 1, { alternative }))
             // the one-file change is measured on the smallest network (the bytes per peer do not
             // depend on N, the time it takes at N = 50 does), on the largest package it carries
             if (n === smallest && o.delta) delta = await deltaRun(net, Math.min(m.swarm.deltaSize, Math.max(...swarmSizes(m, n))), progress, 50)
@@ -302,6 +321,7 @@ export async function runBench (o: Options, progress: (line: string) => void, ti
     }
     if (o.only.has('swarm')) {
       result.swarm = swarmResult(runs, delta, idle, cert.how)
+      if (o.alternatives) result.swarm.alternatives = alternatives
       if (m.shaped.length > 0 && m.uplinkMbit != null && o.cannotShape != null) {
         result.swarm.shaped = null
         result.errors['swarm.shaped'] = o.cannotShape

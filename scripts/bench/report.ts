@@ -15,6 +15,9 @@ import { isMerged, provenance, runLabel, sectionSource, whichRun } from './prove
 import { runOf, sectionOf, timeTargetRun } from './result.ts'
 import type { BenchResult, ShapedSwarm } from './result.ts'
 import { mib } from './stats.ts'
+import { alternativesTable } from './bitswap.ts'
+import type { AlternativeRun } from './bitswap.ts'
+import type { SwarmRun } from './swarm.ts'
 import type { TargetCheck } from './stats.ts'
 import { barChart, lineChart } from './svg.ts'
 
@@ -172,6 +175,14 @@ function shapedSection (s: ShapedSwarm, cpus: number): string[] {
       })), '']
 }
 
+/** Other block protocols beside the swarm runs (issue 19): the table and how they were run. */
+function alternativesSection (alternatives: AlternativeRun[], runs: SwarmRun[]): string[] {
+  const { head, rows } = alternativesTable(alternatives, runs)
+  return ['### Against @helia/bitswap', '',
+    `After each swarm run, as many processes each run a libp2p node with the daemons' transports (TCP, noise, yamux, identify) and @helia/bitswap over a blockstore-fs store on disk (scripts/bench/bitswap.ts); ${alternatives[0]?.topology ?? ''}. The first imports the package blocks of the same bundle; at once the others each walk the package DAG from its root, wanting every block, check each against its sha-256, write it to disk and announce it. A fetcher that got no block for 10 s sends its whole want-list again to every connected peer, as kubo's periodic rebroadcast does (\`stalls\`: bitswap 2.2.0 takes a message it failed to write for sent and sends a want-list again only to a peer that connects anew). The time runs from that start until the last process holds every block; CPU is every process's, the first's too, from /proc; bytes are counted on each node's connections (framing and want-lists in them). The swarm's time includes what the daemons do besides moving blocks (admitting the release, checking the package against the record, unpacking it). Ratios are to the swarm run of the same N and package, and to its HTTPS origin. Why: [${ANALYSIS_PAGE}](${ANALYSIS_PAGE}#our-block-protocol-against-heliabitswap).`, '',
+    table(head, rows), '']
+}
+
 /** Process apps: the paths side by side, and the ratios. */
 function processSection (p: NonNullable<BenchResult['process']>, source: string): string[] {
   const ms = (v: number): string => `${v} ms`
@@ -294,6 +305,7 @@ export async function writeReport (r: BenchResult, file: string, simulations: Po
     }
     if (s.idle.length > 0) md.push(`Idle daemons in the seconds before the first publish (the daemon's defaults: status checked every 5 s, an unchanged one beaten every 20 s, and in networks of more than 10 peers every (peers ÷ 0.5) s, \`idleBeatRate\`): ${s.idle.map(i => `${i.peers} peers — ${i.cpuPercent ?? '?'} % of a CPU each, ${i.rssMB ?? '?'} MB RSS`).join('; ')}.`, '')
     if (s.shaped != null && s.shaped.runs.length > 0) md.push(...shapedSection(s.shaped, cpus('swarm')))
+    if (s.alternatives != null && s.alternatives.length > 0) md.push(...alternativesSection(s.alternatives, s.runs))
     md.push('How a package moves between the daemons is in [wire.md](wire.md#block-exchange); `test/unit/swarm.test.ts` runs the same code on an in-memory swarm. `upgossip_block_requests_total` counts the requests each daemon answered.', '')
     md.push('**What the time is made of.** ' + s.runs.map(x => {
       const busy = x.swarmCpuMs / (cpus('swarm') * x.swarmMs)

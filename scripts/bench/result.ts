@@ -4,6 +4,7 @@
  * so the shape is tested without running daemons.
  */
 import type { AnnounceResult } from './announce.ts'
+import type { AlternativeRun } from './bitswap.ts'
 import type { FootprintResult } from './footprint.ts'
 import type { Section } from './modes.ts'
 import type { ProcessResult } from './process.ts'
@@ -34,6 +35,12 @@ export interface SwarmResult {
    * absent in runs made before it existed.
    */
   shaped?: ShapedSwarm | null
+  /**
+   * Other block protocols on the same network sizes and packages, one run per swarm run
+   * (issue 19: @helia/bitswap); never in `runs`. Absent when skipped (`--no-alternatives`)
+   * and in runs made before it existed.
+   */
+  alternatives?: AlternativeRun[]
 }
 
 /** The swarm at a per-host uplink. */
@@ -97,7 +104,7 @@ export interface BenchResult extends BenchRun {
   process?: ProcessResult | null
   targets: TargetCheck[]
   /** Sections that failed, with the reason (`swarm.shaped`: the shaped runs, or why the machine could not shape; `process.tcp`: the wire "tcp" part of `process`). */
-  errors: Partial<Record<Section | 'swarm.shaped' | 'process.tcp', string>>
+  errors: Partial<Record<Section | 'swarm.shaped' | 'swarm.alternatives' | 'process.tcp', string>>
   /**
    * Earlier runs whose figures this result keeps, newest first, each with the sections
    * still its own (none of them in `sections`); empty in a run's own JSON.

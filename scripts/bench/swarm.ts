@@ -120,8 +120,8 @@ async function spread (net: BenchNetwork, release: BenchRelease): Promise<{ swar
   }
 }
 
-/** Measure every package size on a network of N daemons that already runs `kv`; the HTTPS origin listens on `originHost` (its own, when uplinks are shaped). */
-export async function swarmRuns (net: BenchNetwork, sizes: number[], cert: Certificate, progress: Progress, firstMinor = 1, opts: { originHost?: string } = {}): Promise<SwarmRun[]> {
+/** Measure every package size on a network of N daemons that already runs `kv`; the HTTPS origin listens on `originHost` (its own, when uplinks are shaped); `alternative` runs after each. */
+export async function swarmRuns (net: BenchNetwork, sizes: number[], cert: Certificate, progress: Progress, firstMinor = 1, opts: { originHost?: string, alternative?: (run: SwarmRun, release: BenchRelease, dir: string) => Promise<void> } = {}): Promise<SwarmRun[]> {
   const runs: SwarmRun[] = []
   let minor = firstMinor
   for (const size of sizes) {
@@ -157,6 +157,8 @@ export async function swarmRuns (net: BenchNetwork, sizes: number[], cert: Certi
     }
     progress(`    swarm ${run.swarmMs} ms (half the peers ${run.swarmMedianMs} ms, 90 % ${run.swarmP90Ms} ms; publish call ${run.publishMs} ms, ${(run.swarmCpuMs / 1000).toFixed(1)} CPU-s), HTTPS ${run.httpsMs} ms (${(run.httpsCpuMs / 1000).toFixed(1)} CPU-s); publisher sent ${round(run.publisherEgressRatio ?? 0, 2)}× the package, duplicates ${round(run.duplicateRatio ?? 0, 2)}×; ${run.haveRequests ?? 0} have (${run.waitRequests ?? 0} waiting) and ${run.getRequests ?? 0} get requests, ${run.beatsHeard ?? 0} beats heard`)
     runs.push(run)
+    // another block protocol on the same package and as many processes (scripts/bench/bitswap.ts)
+    await opts.alternative?.(run, release, net.ws.file('alternative'))
   }
   return runs
 }

@@ -9,6 +9,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { DIALS_PER_PEER, againstSwarm, dialPlan } from '../../scripts/bench/bitswap.ts'
 import { certificateWithNodeCrypto } from '../../scripts/bench/certificate.ts'
 import { metricSum, parseMetrics, releaseBytesOut } from '../../scripts/bench/prometheus.ts'
 import { writeReport } from '../../scripts/bench/report.ts'
@@ -126,6 +127,45 @@ describe('benchmark arithmetic', () => {
     expect(md).not.toMatch(/commit [0-9a-f]{7}\b/)
     expect(written.some(f => f.endsWith('.svg'))).toBe(true)
     for (const f of written.filter(x => x.endsWith('.svg'))) expect(await fs.readFile(f, 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\n$/)
+  })
+
+  it('connects the bitswap processes as daemons connect: each dials up to 3 earlier ones at random, the same graph every run', () => {
+    const plan = dialPlan(10)
+    expect(plan.slice(0, 3)).toEqual([[], [0], [0, 1]])
+    for (const [i, dials] of plan.entries()) {
+      expect(dials).toHaveLength(Math.min(i, DIALS_PER_PEER))
+      expect(new Set(dials).size).toBe(dials.length)
+      // only earlier processes: every one reaches the publisher, no connection is dialled twice
+      expect(dials.every(d => d < i)).toBe(true)
+    }
+    expect(dialPlan(10)).toEqual(plan)
+    expect(dialPlan(10, 3, 20)).not.toEqual(plan)
+  })
+
+  it('puts @helia/bitswap beside the swarm run of the same N and package, never among the runs', async () => {
+    const MiB = 1048576
+    const run = { peers: 10, packageBytes: 16 * MiB, bundleBytes: 1, swarmMs: 8000, publishMs: 10, announceMs: 20, publisherSentBytes: 16 * MiB, publisherBlockBytes: 1, blockBytesReceived: 9 * 16 * MiB, peerServedBytes: 1, httpsMs: 1000, httpsCpuMs: 2000, httpsOriginSentBytes: 9 * 16 * MiB, swarmCpuMs: 40_000, publisherEgressRatio: 1, duplicateRatio: 1, timeVsHttps: 8 }
+    const other = { ...run, packageBytes: 4 * MiB, swarmMs: 1 }
+    const alt = againstSwarm({ protocol: '@helia/bitswap 2.2.0', peers: 10, sizeMiB: 16, packageBytes: 16 * MiB, blocks: 70, topology: 'each process dialled 3 earlier ones', publisherConnections: 4, stalls: 0, deliveredBytes: 9 * 16 * MiB, seconds: 4, cpuSeconds: 20, cpuPerMiB: 0.139, publisherEgressRatio: 4.2, duplicateRatio: 3.1 }, run)
+    expect(alt).toMatchObject({ timeVsSwarm: 0.5, cpuVsSwarm: 0.5, timeVsHttps: 4, cpuVsHttps: 10 })
+    // fetchers that gave up: no time to compare, and CPU compared per byte actually delivered
+    const partial = againstSwarm({ ...alt, unfinished: 4, deliveredBytes: 5 * 16 * MiB }, run)
+    expect(partial).toMatchObject({ timeVsSwarm: null, timeVsHttps: null, cpuVsSwarm: 0.9 })
+    const result = benchResult({ ...swarmResult([other, run], null, [], 'openssl'), alternatives: [alt] })
+    expect(result.swarm?.runs).toHaveLength(2)
+    const dir = await tempDir()
+    await writeReport(result, path.join(dir, 'benchmarks.md'))
+    const md = await fs.readFile(path.join(dir, 'benchmarks.md'), 'utf8')
+    expect(md).toContain('### Against @helia/bitswap')
+    // its link to the hand-written discussion lands on a heading of it
+    expect(md).toContain('](benchmarks-analysis.md#our-block-protocol-against-heliabitswap)')
+    expect(await fs.readFile(path.join(ROOT, 'docs', 'benchmarks-analysis.md'), 'utf8')).toMatch(/^## Our block protocol against @helia\/bitswap$/m)
+    // the row names our swarm's time for the same N and package (8 s, not the 4 MiB run's), and the HTTPS origin's
+    expect(md).toMatch(/^\| 10 \| 16\.0 MiB \| @helia\/bitswap 2\.2\.0 \| 4\.00 s \| 8\.00 s \| 1\.00 s \| 0\.5 \| 4 \| 20\.0 s \| 0\.139, 0\.278, 0\.014 \| 0\.5 \| 10 \| 4\.2 \| 3\.1 \| 0 \|$/m)
+    // a result without alternatives (skipped, or older) has no such table
+    const none = path.join(dir, 'none.md')
+    await writeReport(benchResult(swarmResult([run], null, [], 'openssl')), none)
+    expect(await fs.readFile(none, 'utf8')).not.toContain('Against @helia/bitswap')
   })
 })
 
@@ -294,6 +334,13 @@ describe('npm run bench -- --tiny --json', () => {
     expect(run?.duplicateRatio).toBeGreaterThan(0.9)
     expect(run?.duplicateRatio).toBeLessThanOrEqual(1.1)
     expect(r.swarm?.delta?.fractionOfPackage).toBeLessThan(0.01)
+    // @helia/bitswap on 3 processes beside it: every fetcher got the whole package, the publisher sent at least one copy
+    const alt = r.swarm?.alternatives?.[0]
+    expect(alt).toMatchObject({ protocol: expect.stringMatching(/^@helia\/bitswap 2\./), peers: 3, packageBytes: run?.packageBytes })
+    expect(alt?.blocks).toBeGreaterThan(1)
+    expect(alt?.publisherEgressRatio).toBeGreaterThanOrEqual(1)
+    expect(alt?.duplicateRatio).toBeGreaterThanOrEqual(1)
+    expect(alt?.cpuSeconds).toBeGreaterThan(0)
     expect(r.simulation?.map(s => s.policy)).toEqual(['rolling', 'canary', 'canary+rolling'])
     expect(r.targets.map(t => t.name)).toContain('shim.latencyRatio')
     expect(r.announce).toBeNull()
