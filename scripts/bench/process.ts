@@ -25,6 +25,7 @@ import { metricSum } from './prometheus.ts'
 import { processAppVersion } from './process-app.ts'
 import { BenchNetwork, sleep } from './network.ts'
 import type { Progress } from './network.ts'
+import { ioCalls } from './process-tcp.ts'
 import type { ProcessTcpResult } from './process-tcp.ts'
 import { quantile, ratio, round, sortedCopy, summarize } from './stats.ts'
 
@@ -55,19 +56,6 @@ export interface ProcessCpu {
    * not drift with the machine's load as CPU time does. Null where /proc/PID/io is missing.
    */
   syscallsPerRequest: Record<ProcessRole, { reads: number, writes: number }> | null
-}
-
-/** A process's read and write system calls so far (/proc/PID/io), or null. */
-function ioCalls (pid: number | undefined): { reads: number, writes: number } | null {
-  if (pid == null) return null
-  try {
-    const text = fsSync.readFileSync(`/proc/${pid}/io`, 'utf8')
-    const reads = /^syscr:\s*(\d+)/m.exec(text)?.[1]
-    const writes = /^syscw:\s*(\d+)/m.exec(text)?.[1]
-    return reads == null || writes == null ? null : { reads: Number(reads), writes: Number(writes) }
-  } catch {
-    return null
-  }
 }
 
 /** The process section's figures. */
