@@ -1,14 +1,19 @@
 /**
  * How the app paths hand bytes to the transport: yamux window updates at half the window
- * (src/net/yamux-window.ts), pieces that fill one noise message each (byte-stream.ts), and
- * short HTTP bodies read whole by their events (http-message.ts).
+ * (src/net/yamux-window.ts), pieces that fill one noise message each (byte-stream.ts, and
+ * the socket reader's batches, socket-reader.ts), and short HTTP bodies read whole by their
+ * events (http-message.ts).
  */
+import { once } from 'node:events'
+import net from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { PassThrough } from 'node:stream'
 import { defaultLogger } from '@libp2p/logger'
 import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { describe, expect, it } from 'vitest'
 import { HttpBodyTooLargeError, readBody } from '../../src/host/http-message.js'
+import { readSocket } from '../../src/host/socket-reader.js'
 // the index loads node.ts, and with it the window patch
 import { STREAM_PIECE, pieces } from '../../src/net/index.js'
 
@@ -102,5 +107,37 @@ describe('readBody of a Node stream', () => {
     stream.write(Buffer.from('part'))
     stream.destroy()
     await expect(reading).rejects.toThrow(/Premature close/)
+  })
+})
+
+describe('readSocket in pieces', () => {
+  it('hands over whole pieces when more than one is there, the tail at the next step when nothing joins it', async () => {
+    const server = net.createServer()
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>
+    const client = net.connect((server.address() as AddressInfo).port, '127.0.0.1')
+    await once(client, 'connect')
+    const [socket] = await accepted
+    try {
+      const bytes = Uint8Array.from({ length: 250 }, (_, i) => i)
+      client.write(bytes)
+      const reader = readSocket(socket, undefined, 1024 * 1024, 100)[Symbol.asyncIterator]()
+      const first = await reader.next()
+      const second = await reader.next()
+      // 250 bytes with pieces of 100: two pieces at once, the 50 left alone once nothing came
+      expect(first.value?.byteLength).toBe(200)
+      expect(second.value?.byteLength).toBe(50)
+      expect(Buffer.concat([first.value as Uint8Array, second.value as Uint8Array])).toEqual(Buffer.from(bytes))
+      // a batch of at most a piece is not held back
+      client.write(bytes.subarray(0, 80))
+      expect((await reader.next()).value?.byteLength).toBe(80)
+      client.end()
+      expect((await reader.next()).done).toBe(true)
+    } finally {
+      client.destroy()
+      socket.destroy()
+      server.close()
+    }
   })
 })
