@@ -19,12 +19,13 @@
  * reads to the end of the stream instead: a libp2p stream's half-close is the transport's.)
  */
 import { spawn } from 'node:child_process'
+import fs from 'node:fs'
 import { once } from 'node:events'
 import net from 'node:net'
 import readline from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createPeerNode, loadPeerKey, peerHost } from '#src/net/index.js'
+import { STREAM_PIECE, createPeerNode, loadPeerKey, peerHost } from '#src/net/index.js'
 import type { DaemonProcess } from '#src/testnet/index.js'
 import { SINK_PROTOCOL } from './libp2p-sink-process.ts'
 import { tcpAppVersion } from './process-app.ts'
@@ -147,8 +148,10 @@ export async function tcpThroughput (opts: { bytes: number, rounds: number }, pr
           return text
         })()
         const started = performance.now()
+        // in pieces that fill a noise message each, as the tunnel hands its stream the app's
+        // bytes (byte-stream.ts): the transport at its best, not cut into 64 KiB + 12 bytes
         await stream.sink((function * () {
-          for (let sent = 0; sent < opts.bytes; sent += CHUNK.byteLength) yield CHUNK.subarray(0, Math.min(CHUNK.byteLength, opts.bytes - sent))
+          for (let sent = 0; sent < opts.bytes; sent += STREAM_PIECE) yield CHUNK.subarray(0, Math.min(STREAM_PIECE, opts.bytes - sent))
         })())
         const answer = await reading
         const ms = performance.now() - started
@@ -164,6 +167,10 @@ export async function tcpThroughput (opts: { bytes: number, rounds: number }, pr
       return { sender: (own.user + own.system) / 1e6, ...Object.fromEntries(Object.entries(pids).map(([r, pid]) => [r, pid == null ? null : cpuSeconds(pid)])) } as Record<TcpRole, number | null>
     }
     const cpu: Record<PathName, Record<TcpRole, number> | null> = { tunnel: zero(roles), libp2p: zero(roles), loopback: zero(roles) }
+    // socket reads and writes of the daemons and the sink (/proc/PID/io): steadier than CPU time on a loaded machine
+    const ioRoles = Object.keys(pids) as Array<Exclude<TcpRole, 'sender'>>
+    const ioNow = (): Record<string, { reads: number, writes: number } | null> => Object.fromEntries(ioRoles.map(r => [r, ioCalls(pids[r])]))
+    const io: Record<PathName, Record<string, { reads: number, writes: number }>> = { tunnel: {}, libp2p: {}, loopback: {} }
     const names: PathName[] = ['tunnel', 'libp2p', 'loopback']
     // one unmeasured run of each first (connections, JIT, yamux windows)
     for (const name of names) await run[name]()
@@ -172,8 +179,16 @@ export async function tcpThroughput (opts: { bytes: number, rounds: number }, pr
       for (let k = 0; k < names.length; k++) {
         const name = names[(r + k) % names.length] as PathName
         const before = cpuNow()
+        const ioBefore = ioNow()
         const ms = await run[name]()
         const after = cpuNow()
+        const ioAfter = ioNow()
+        for (const role of ioRoles) {
+          const [x, y] = [ioBefore[role], ioAfter[role]]
+          if (x == null || y == null) continue
+          const acc = io[name][role] ?? { reads: 0, writes: 0 }
+          io[name][role] = { reads: acc.reads + y.reads - x.reads, writes: acc.writes + y.writes - x.writes }
+        }
         got[name].push(round(opts.bytes / 1048576 / (ms / 1000), 1))
         const acc = cpu[name]
         for (const role of roles) {
@@ -187,6 +202,8 @@ export async function tcpThroughput (opts: { bytes: number, rounds: number }, pr
     for (const name of names) {
       const c = cpu[name]
       if (c != null) progress(`  process: tcp ${name}, CPU ms per MiB: ${roles.map(r => `${r} ${round(c[r] * 1000 / (opts.bytes * opts.rounds / 1048576), 2)}`).join(', ')}`)
+      const calls = io[name]
+      if (Object.keys(calls).length > 0) progress(`  process: tcp ${name}, read/write syscalls per MiB: ${Object.entries(calls).map(([r, n]) => `${r} ${round(n.reads / (opts.bytes * opts.rounds / 1048576), 1)}/${round(n.writes / (opts.bytes * opts.rounds / 1048576), 1)}`).join(', ')}`)
     }
     const mib = opts.bytes * opts.rounds / 1048576
     const perMiB = (name: PathName): TcpPath['cpuMsPerMiB'] => {
@@ -201,6 +218,19 @@ export async function tcpThroughput (opts: { bytes: number, rounds: number }, pr
     await node?.stop()
     sink.stdin?.end()
     await netw.close(keep)
+  }
+}
+
+/** A process's read and write system calls so far (/proc/PID/io), or null. */
+export function ioCalls (pid: number | undefined): { reads: number, writes: number } | null {
+  if (pid == null) return null
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/io`, 'utf8')
+    const reads = /^syscr:\s*(\d+)/m.exec(text)?.[1]
+    const writes = /^syscw:\s*(\d+)/m.exec(text)?.[1]
+    return reads == null || writes == null ? null : { reads: Number(reads), writes: Number(writes) }
+  } catch {
+    return null
   }
 }
 

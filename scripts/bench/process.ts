@@ -25,6 +25,7 @@ import { metricSum } from './prometheus.ts'
 import { processAppVersion } from './process-app.ts'
 import { BenchNetwork, sleep } from './network.ts'
 import type { Progress } from './network.ts'
+import { ioCalls } from './process-tcp.ts'
 import type { ProcessTcpResult } from './process-tcp.ts'
 import { quantile, ratio, round, sortedCopy, summarize } from './stats.ts'
 
@@ -49,6 +50,12 @@ export interface ProcessCpu {
   wallMsPerRequest: number
   /** CPU ms per request (user + system, from /proc; 10 ms ticks) of each process, and all of them. */
   msPerRequest: Record<ProcessRole | 'total', number>
+  /**
+   * Read and write system calls per request of each process (`syscr`, `syscw` of
+   * /proc/PID/io): each socket write is a wake-up of another process, and the counts do
+   * not drift with the machine's load as CPU time does. Null where /proc/PID/io is missing.
+   */
+  syscallsPerRequest: Record<ProcessRole, { reads: number, writes: number }> | null
 }
 
 /** The process section's figures. */
@@ -132,16 +139,26 @@ async function cpuByPath (aPort: number, targets: Target[], count: number, pids:
   const now = (): Record<ProcessRole, number | null> => Object.fromEntries(roles.map(r => [r, pids[r] == null ? null : cpuSeconds(pids[r])])) as Record<ProcessRole, number | null>
   if (Object.values(now()).some(v => v == null)) return null
   const out: Partial<Record<PathName, ProcessCpu>> = {}
+  const calls = (): Array<{ reads: number, writes: number } | null> => roles.map(r => ioCalls(pids[r]))
   for (const t of targets) {
     const before = now()
+    const callsBefore = calls()
     const started = performance.now()
     await postJson(aPort, '/loop', { targets: [t], count })
     const wallMs = performance.now() - started
     const after = now()
+    const callsAfter = calls()
     const msPerRequest = Object.fromEntries(roles.map(r => [r, round(((after[r] ?? 0) - (before[r] ?? 0)) * 1000 / count, 3)])) as Record<ProcessRole, number>
     const total = round(roles.reduce((sum, r) => sum + msPerRequest[r], 0), 3)
-    out[t.name] = { requests: count, wallMsPerRequest: round(wallMs / count, 3), msPerRequest: { ...msPerRequest, total } }
+    const syscalls = callsBefore.some(c => c == null) || callsAfter.some(c => c == null)
+      ? null
+      : Object.fromEntries(roles.map((r, i) => {
+        const [b, a] = [callsBefore[i], callsAfter[i]] as [{ reads: number, writes: number }, { reads: number, writes: number }]
+        return [r, { reads: round((a.reads - b.reads) / count, 2), writes: round((a.writes - b.writes) / count, 2) }]
+      })) as Record<ProcessRole, { reads: number, writes: number }>
+    out[t.name] = { requests: count, wallMsPerRequest: round(wallMs / count, 3), msPerRequest: { ...msPerRequest, total }, syscallsPerRequest: syscalls }
     progress(`  process: CPU per request, ${t.name} alone: ${roles.map(r => `${r} ${msPerRequest[r]}`).join(', ')} (total ${total} ms; ${round(wallMs / count, 3)} ms wall)`)
+    if (syscalls != null) progress(`  process: read/write syscalls per request, ${t.name} alone: ${roles.map(r => `${r} ${syscalls[r].reads}/${syscalls[r].writes}`).join(', ')}`)
   }
   return out as Record<PathName, ProcessCpu>
 }

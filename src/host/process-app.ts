@@ -16,7 +16,7 @@ import type { Route, SimulationSpec } from '../ipc/index.js'
 import { AppHttpClient, ProcessAppError } from './app-http-client.js'
 import type { StreamedHttpResponse } from './app-http-client.js'
 import { AppRun } from './app-run.js'
-import { MalformedHttpMessageError, printableResponse, toHttpRequest, toHttpResponse } from './http-message.js'
+import { MalformedHttpMessageError, SMALL_BODY, printableResponse, readBody, toHttpRequest, toHttpResponse } from './http-message.js'
 import { SimulationRunner } from './so-runner.js'
 import type { HttpRequestHead, HttpRequestMessage, HttpResponseMessage } from './http-message.js'
 import { recordGroup, forgetGroup, signalGroup } from './process-group.js'
@@ -265,7 +265,9 @@ export class ProcessApp extends AppRun {
     const port = await this.takeRequest(timeoutMs)
     let answer: StreamedHttpResponse
     try {
-      answer = await this.client.forwardStreamed(port, head, body, timeoutMs)
+      // a short body is read whole first: it goes to the app in one write with the request's head
+      const whole = !(body instanceof Uint8Array) && head.length != null && head.length <= SMALL_BODY ? await readBody(body, SMALL_BODY) : body
+      answer = await this.client.forwardStreamed(port, head, whole, timeoutMs)
     } catch (err) {
       this.requestEnded()
       throw err

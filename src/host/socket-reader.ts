@@ -18,6 +18,7 @@
  */
 import type net from 'node:net'
 import { UpgossipError } from '../errors.js'
+import { STREAM_PIECE } from '../net/index.js'
 
 /** The connection was reset (or destroyed) before its reading side ended in order. */
 export class ConnectionResetError extends UpgossipError {
@@ -34,10 +35,12 @@ class SocketReader implements AsyncIterator<Uint8Array> {
   private ended = false
   private error: Error | undefined
   private paused = false
+  /** Only the tail a {@link take} kept is queued (nothing arrived since). */
+  private kept = false
   /** Wakes a consumer waiting in `next()`. */
   private wake: (() => void) | undefined
 
-  constructor (private readonly socket: net.Socket, head: Uint8Array | undefined, private readonly maxQueued: number) {
+  constructor (private readonly socket: net.Socket, head: Uint8Array | undefined, private readonly maxQueued: number, private readonly piece: number) {
     if (head != null && head.byteLength > 0) this.onData(Buffer.from(head.buffer, head.byteOffset, head.byteLength))
     socket.on('data', this.onData)
     socket.once('end', this.onEnd)
@@ -48,6 +51,7 @@ class SocketReader implements AsyncIterator<Uint8Array> {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    this.kept = false
     this.queue.push(chunk)
     this.queued += chunk.byteLength
     if (this.queued >= this.maxQueued && !this.paused) {
@@ -78,20 +82,31 @@ class SocketReader implements AsyncIterator<Uint8Array> {
     wake?.()
   }
 
-  /** Everything queued, as one array, and the socket read again if it was paused. */
+  /**
+   * Everything queued, as one array, and the socket read again if it was paused. When more
+   * than a piece is queued, a tail shorter than a piece stays for the next step: the kernel
+   * hands over reads of 64 KiB, a noise message holds 65,507 bytes of them, and the 29
+   * left of each read went out as a noise message, a socket write and a decryption of their
+   * own. Kept, the tail is joined with what arrived meanwhile (a stream in full flow), or
+   * goes alone at the next step (nothing arrived: it is not held back).
+   */
   private take (): Uint8Array {
     const batch = this.queue.length === 1 ? this.queue[0] as Buffer : Buffer.concat(this.queue, this.queued)
-    this.queue = []
-    this.queued = 0
+    const whole = batch.byteLength > this.piece ? batch.byteLength - batch.byteLength % this.piece : batch.byteLength
+    this.queue = whole < batch.byteLength ? [batch.subarray(whole)] : []
+    this.queued = batch.byteLength - whole
+    this.kept = this.queued > 0
     if (this.paused) {
       this.paused = false
       if (!this.socket.destroyed) this.socket.resume()
     }
-    return batch
+    return whole < batch.byteLength ? batch.subarray(0, whole) : batch
   }
 
   async next (): Promise<IteratorResult<Uint8Array>> {
     while (true) {
+      // a kept tail waits one turn of the event loop (the next reads) for bytes to join it
+      if (this.queued > 0 && this.kept && !this.ended && this.error == null) await this.nextTurn()
       if (this.queued > 0) return { done: false, value: this.take() }
       if (this.error != null) {
         this.stop()
@@ -103,6 +118,15 @@ class SocketReader implements AsyncIterator<Uint8Array> {
       }
       await new Promise<void>(resolve => { this.wake = resolve })
     }
+  }
+
+  /** Until the socket's next reads have run (the check phase after the next poll), or data came. */
+  private async nextTurn (): Promise<void> {
+    this.kept = false
+    await new Promise<void>(resolve => {
+      this.wake = resolve
+      setImmediate(() => { setImmediate(resolve) })
+    })
   }
 
   /** The consumer stopped: stop listening (and reading), but leave the socket to its owner. */
@@ -120,12 +144,12 @@ class SocketReader implements AsyncIterator<Uint8Array> {
   }
 }
 
-/** What `socket` receives (after `head`, bytes already read from it), in batches; see the module's comment. */
-export function readSocket (socket: net.Socket, head?: Uint8Array, maxQueued = MAX_QUEUED): AsyncIterable<Uint8Array> {
+/** What `socket` receives (after `head`, bytes already read from it), in batches of whole `piece`s when more than one is there; see the module's comment. */
+export function readSocket (socket: net.Socket, head?: Uint8Array, maxQueued = MAX_QUEUED, piece = STREAM_PIECE): AsyncIterable<Uint8Array> {
   let reader: SocketReader | undefined
   return {
     [Symbol.asyncIterator]: () => {
-      reader ??= new SocketReader(socket, head, maxQueued)
+      reader ??= new SocketReader(socket, head, maxQueued, piece)
       return reader
     }
   }

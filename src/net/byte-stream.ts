@@ -30,6 +30,14 @@ const REFUSED = 1
 const MAX_REFUSAL = 4096
 
 /**
+ * The largest piece of bytes handed to a stream at once: a yamux frame of it (12 bytes of
+ * header) fills one noise message (65,519 bytes of plaintext) and no more. Handed larger
+ * runs, yamux cuts 65,524-byte frames, each of which noise sends as two messages (the
+ * second of 17 bytes): two encryptions, two socket writes and two decryptions a frame.
+ */
+export const STREAM_PIECE = 65_519 - 12
+
+/**
  * A run of bytes: one array, or several in a row (a libp2p stream's chunks are lists of
  * arrays: a yamux frame often spans two noise messages), passed on without being copied
  * into one. `subarray()` copies a list into one array, where one is needed.
@@ -70,6 +78,28 @@ export function tapped<T> (source: AsyncIterable<T>, each: (chunk: T) => void): 
           if (step.done !== true) each(step.value)
           return step
         }),
+        return: async value => await (it.return?.(value) ?? { done: true as const, value })
+      }
+    }
+  }
+}
+
+/** `source` with every chunk longer than {@link STREAM_PIECE} cut into pieces of it (views, not copies). */
+export function pieces (source: AsyncIterable<Bytes>, size = STREAM_PIECE): AsyncIterable<Bytes> {
+  return {
+    [Symbol.asyncIterator]: () => {
+      const it = source[Symbol.asyncIterator]()
+      let rest: Bytes | undefined
+      const cut = (chunk: Bytes): IteratorResult<Bytes> => {
+        if (chunk.byteLength <= size) {
+          rest = undefined
+          return { done: false, value: chunk }
+        }
+        rest = chunk instanceof Uint8Array ? chunk.subarray(size) : chunk.sublist(size)
+        return { done: false, value: chunk instanceof Uint8Array ? chunk.subarray(0, size) : chunk.sublist(0, size) }
+      }
+      return {
+        next: async () => rest != null ? cut(rest) : await it.next().then(step => step.done === true ? step : cut(step.value)),
         return: async value => await (it.return?.(value) ?? { done: true as const, value })
       }
     }
@@ -136,7 +166,7 @@ function asByteStream (stream: Stream, protocol: string, metrics: NetMetrics, fi
   return {
     source: { [Symbol.asyncIterator]: () => source },
     sink: async bytes => {
-      await stream.sink(tapped(bytes, chunk => { countOut(chunk.byteLength) }))
+      await stream.sink(pieces(tapped(bytes, chunk => { countOut(chunk.byteLength) })))
     },
     abort: err => { stream.abort(err) }
   }

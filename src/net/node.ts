@@ -26,6 +26,8 @@ import type { ServiceFactoryMap } from 'libp2p'
 import { UpgossipError } from '../errors.js'
 import { writeFileAtomic } from '../store/index.js'
 import { appStreams } from './app-streams.js'
+// window updates at half the window, as Go's yamux sends them (one frame per app message fewer)
+import './yamux-window.js'
 import type { AppStreams, AppStreamsInit } from './app-streams.js'
 import { blockExchange } from './block-exchange.js'
 import { hasPeerId } from './bootstrap-address.js'

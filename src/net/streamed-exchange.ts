@@ -29,24 +29,33 @@ export interface StreamedMessage {
 /** Answers one streamed exchange; it must not throw (errors go in its answer's head). */
 export type StreamedHandler = (from: string, head: Uint8Array, body: AsyncIterable<Uint8Array>) => Promise<StreamedMessage>
 
-/** Aborts the channel when nothing moved on it for `ms`; `touch` on every frame. */
+/**
+ * Aborts the channel when nothing moved on it for `ms`; `touch` on every frame. One timer
+ * per exchange, not one per frame: a touch only notes the time, and the timer, when it
+ * fires early, waits out the rest (re-arming a timer per frame cost more than the frame).
+ */
 class Quiet {
-  private timer: NodeJS.Timeout
+  private timer: NodeJS.Timeout | undefined
+  private last = performance.now()
   constructor (private readonly channel: FramedChannel, private readonly ms: number, private readonly what: string) {
-    this.timer = this.arm()
+    this.arm(ms)
   }
 
-  private arm (): NodeJS.Timeout {
-    return setTimeout(() => { this.channel.abort(new StreamEndedError(`${this.what}: nothing moved for ${this.ms} ms`)) }, this.ms)
+  private arm (ms: number): void {
+    this.timer = setTimeout(() => {
+      const idle = performance.now() - this.last
+      if (idle < this.ms) this.arm(this.ms - idle)
+      else this.channel.abort(new StreamEndedError(`${this.what}: nothing moved for ${this.ms} ms`))
+    }, ms)
   }
 
   touch (): void {
-    clearTimeout(this.timer)
-    this.timer = this.arm()
+    this.last = performance.now()
   }
 
   stop (): void {
     clearTimeout(this.timer)
+    this.timer = undefined
   }
 }
 

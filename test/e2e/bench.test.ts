@@ -461,7 +461,11 @@ describe('npm run bench -- --tiny --json --only process', () => {
       const cpu = p?.cpu?.[path]
       expect(cpu?.requests).toBeGreaterThan(0)
       expect(Object.keys(cpu?.msPerRequest ?? {})).toEqual(['appA', 'daemonA', 'daemonB', 'appB', 'daemonC', 'appC', 'total'])
+      // system calls per request (/proc/PID/io): app A writes each request at least once
+      expect(cpu?.syscallsPerRequest?.appA.writes).toBeGreaterThanOrEqual(1)
     }
+    // the same-version path: each daemon in it reads and writes at least once per request
+    expect(p?.cpu?.sameVersion.syscallsPerRequest?.daemonB.writes).toBeGreaterThanOrEqual(1)
     // wire "tcp": the tunnel, a bare libp2p stream and loopback TCP, each run's bytes counted by the sink
     expect(p?.tcp).toMatchObject({ bytes: MODES.tiny.process.tcpBytes, rounds: MODES.tiny.process.tcpRounds })
     for (const path of ['tunnel', 'libp2p', 'loopback'] as const) {
