@@ -15,6 +15,7 @@ import path from 'node:path'
 import { BenchNetwork, sleep } from './bench/network.ts'
 import { median, round } from './bench/stats.ts'
 import { cpuTimes, rssMB } from './bench/footprint.ts'
+import type { MetricSample } from './bench/prometheus.ts'
 
 const HELP = `usage: node scripts/idle.ts [--peers N] [--settle SECONDS] [--seconds SECONDS] [--beat MS] [--profile DIR] [--json]
 
@@ -59,6 +60,7 @@ async function main (argv: string[]): Promise<void> {
     progress(`settling ${settle} s…`)
     await sleep(settle * 1000)
     const pids = net.peers.map(p => p.pid as number)
+    const metricsBefore = await allMetrics(net)
     const before = pids.map(cpuTimes)
     progress(`measuring ${seconds} s…`)
     const rss: number[][] = pids.map(() => [])
@@ -69,6 +71,7 @@ async function main (argv: string[]): Promise<void> {
     }
     const wall = (performance.now() - t0) / 1000
     const after = pids.map(cpuTimes)
+    const traffic = trafficOf(metricsBefore, await allMetrics(net), peers * wall)
     const statuses = await Promise.all(net.peers.map(async p => await p.status().catch(() => null)))
     const per = pids.map((_, i) => {
       const a = before[i]
@@ -87,15 +90,46 @@ async function main (argv: string[]): Promise<void> {
       cpuPercent: { median: round(median(per.map(p => p.user + p.system)), 2), user: round(median(per.map(p => p.user)), 2), system: round(median(per.map(p => p.system)), 2), max: round(Math.max(...per.map(p => p.user + p.system)), 2) },
       cpusTotal: round(per.reduce((s, p) => s + p.user + p.system, 0) / 100, 2),
       connections: { median: median(per.map(p => p.connections)), max: Math.max(...per.map(p => p.connections)) },
-      rssMB: round(median(per.map(p => p.rssMB)), 1)
+      rssMB: round(median(per.map(p => p.rssMB)), 1),
+      perDaemonPerSecond: traffic
     }
     if (json) process.stdout.write(JSON.stringify(result) + '\n')
     else {
       process.stdout.write(`${peers} idle daemons over ${result.seconds} s: ${result.cpuPercent.median} % of a CPU each (user ${result.cpuPercent.user}, system ${result.cpuPercent.system}; max ${result.cpuPercent.max}), ${result.cpusTotal} CPUs in all; ${result.connections.median} connections each (max ${result.connections.max}); RSS ${result.rssMB} MB\n`)
+      process.stdout.write(`per daemon and second: ${Object.entries(traffic).map(([k, v]) => `${k} ${v}`).join(', ')}\n`)
     }
   } finally {
     await net.close()
   }
+}
+
+/** Every daemon's metrics, summed per series (name and labels). */
+async function allMetrics (net: BenchNetwork): Promise<Map<string, number>> {
+  const sum = new Map<string, number>()
+  const all = await Promise.all(net.peers.map(async p => await net.metrics(p).catch(() => [] as MetricSample[])))
+  for (const s of all.flat()) {
+    const key = `${s.name}${JSON.stringify(s.labels)}`
+    sum.set(key, (sum.get(key) ?? 0) + s.value)
+  }
+  return sum
+}
+
+/**
+ * What an idle daemon handles, per daemon and second: gossip messages taken in by topic and
+ * verdict (copies dropped before validation are not counted), and bytes by protocol or topic.
+ */
+function trafficOf (before: Map<string, number>, after: Map<string, number>, daemonSeconds: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [key, value] of after) {
+    const match = /^(upgossip_gossip_messages_total|upgossip_bytes_total|upgossip_syncs_total)(\{.*\})$/.exec(key)
+    if (match == null) continue
+    const delta = value - (before.get(key) ?? 0)
+    if (delta === 0) continue
+    const labels = JSON.parse(match[2] as string) as Record<string, string>
+    const name = match[1] === 'upgossip_bytes_total' ? `bytes ${labels.direction ?? ''} ${labels.protocol ?? ''}` : match[1] === 'upgossip_syncs_total' ? `syncs ${labels.result ?? ''}` : `${(labels.topic ?? '')} ${labels.result ?? ''}`
+    out[name] = round(delta / daemonSeconds, 3)
+  }
+  return out
 }
 
 main(process.argv.slice(2)).catch(err => {
