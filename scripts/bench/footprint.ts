@@ -76,6 +76,9 @@ export interface FootprintResult {
   /** Peers in the idle network. */
   idlePeers: number
   idleSeconds: number
+  /** Every idle network measured (the first gives the figures above), each after `settleMs` (absent in runs before it). */
+  idleByPeers?: IdleNetwork[]
+  settleMs?: number
   /** Spawn → control API up (control.json written). */
   startToControlMs: number
   /** Spawn → the app answered a request. */
@@ -93,8 +96,16 @@ async function timeHelp (): Promise<number> {
   return performance.now() - t
 }
 
+/** An idle network's figures: the median daemon's CPU (% of one core) and RSS, and its connections. */
+export interface IdleNetwork {
+  peers: number
+  seconds: number
+  cpuPercent: number | null
+  rssMB: number | null
+}
+
 /** Measure. */
-export async function footprint (opts: { idleMs: number, helpRuns: number, starts: number, peers?: number }, progress: Progress): Promise<FootprintResult> {
+export async function footprint (opts: { idleMs: number, helpRuns: number, starts: number, idlePeers?: number[], settleMs?: number }, progress: Progress): Promise<FootprintResult> {
   const help: number[] = []
   for (let i = 0; i < opts.helpRuns; i++) help.push(await timeHelp())
   const net = await BenchNetwork.create(progress)
@@ -124,18 +135,32 @@ export async function footprint (opts: { idleMs: number, helpRuns: number, start
       await d.stop()
     }
     progress(`  footprint: start to control API ${Math.round(median(control))} ms, to a served request ${Math.round(median(ready))} ms; --help ${Math.round(median(help))} ms`)
-    const peers = opts.peers ?? 3
+    const [peers = 10, ...more] = opts.idlePeers ?? [10]
+    const settleMs = opts.settleMs ?? 15_000
     await net.start(peers, install)
-    await sleep(3000)
+    await sleep(settleMs)
     const idle = await idleOf(net, opts.idleMs)
     const appRss = net.peers.flatMap(p => childrenOf(p.pid as number)).map(rssMB).filter((x): x is number => x != null)
     const uss = net.peers.map(p => ussMB(p.pid as number)).filter((x): x is number => x != null)
+    await Promise.all(net.peers.splice(0).map(async p => { await p.stop() }))
+    const idleByPeers: IdleNetwork[] = [idle]
+    for (const n of more) {
+      const big = await BenchNetwork.create(progress)
+      try {
+        await big.start(n, await big.release({ manifest: {} }))
+        await sleep(settleMs)
+        idleByPeers.push(await idleOf(big, opts.idleMs))
+        progress(`  footprint: ${n} idle daemons, ${idleByPeers.at(-1)?.cpuPercent ?? '?'} % of a CPU each`)
+      } finally {
+        await big.close()
+      }
+    }
     // the same, with V8's young generation kept small (an option of node, not of upgossip)
     const tuned = await BenchNetwork.create(progress)
     let tunedRss: number | null = null
     try {
       await tuned.start(peers, await tuned.release({ manifest: {} }), () => [], { NODE_OPTIONS: '--max-semi-space-size=1' })
-      await sleep(3000)
+      await sleep(settleMs)
       tunedRss = (await idleOf(tuned, Math.min(opts.idleMs, 20_000))).rssMB
     } finally {
       await tuned.close()
@@ -148,6 +173,8 @@ export async function footprint (opts: { idleMs: number, helpRuns: number, start
       idleCpuPercent: idle.cpuPercent,
       idlePeers: peers,
       idleSeconds: idle.seconds,
+      idleByPeers,
+      settleMs,
       startToControlMs: Math.round(median(control)),
       startToReadyMs: Math.round(median(ready)),
       helpMs: Math.round(median(help))
