@@ -8,7 +8,7 @@
  *   node scripts/profile-summary.ts /tmp/idle/*.cpuprofile --last 30 --merge
  *
  * Usage: node scripts/idle.ts [--peers N] [--settle SECONDS] [--seconds SECONDS]
- *        [--beat MS] [--profile DIR] [--json]
+ *        [--beat MS] [--idle-beat MS] [--profile DIR] [--json]
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -17,11 +17,12 @@ import { median, round } from './bench/stats.ts'
 import { cpuTimes, rssMB } from './bench/footprint.ts'
 import type { MetricSample } from './bench/prometheus.ts'
 
-const HELP = `usage: node scripts/idle.ts [--peers N] [--settle SECONDS] [--seconds SECONDS] [--beat MS] [--profile DIR] [--json]
+const HELP = `usage: node scripts/idle.ts [--peers N] [--settle SECONDS] [--seconds SECONDS] [--beat MS] [--idle-beat MS] [--profile DIR] [--json]
 
 Starts N daemons (default 25) on 127.0.0.1, lets them settle (default 20 s), then measures
 their CPU (user and system time from /proc), RSS and connections for --seconds (default 30).
---beat sets the daemons' beat interval (default: the daemon's own, 5 s). With --profile DIR
+--beat sets the daemons' beat interval (default: the daemon's own, 5 s), --idle-beat their
+idle beat interval (idleBeatInterval; default: the daemon's own). With --profile DIR
 the daemons run under node --cpu-prof and stop right after the measured stretch; summarise
 that stretch with: node scripts/profile-summary.ts DIR/*.cpuprofile --last SECONDS --merge`
 
@@ -30,6 +31,7 @@ async function main (argv: string[]): Promise<void> {
   let settle = 20
   let seconds = 30
   let beat: number | undefined
+  let idleBeat: number | undefined
   let profile: string | undefined
   let json = false
   for (let i = 0; i < argv.length; i++) {
@@ -44,6 +46,7 @@ async function main (argv: string[]): Promise<void> {
       case '--settle': settle = value(); break
       case '--seconds': seconds = value(); break
       case '--beat': beat = value(); break
+      case '--idle-beat': idleBeat = value(); break
       case '--profile': profile = path.resolve(argv[++i] ?? '.'); break
       case '--json': json = true; break
       case '--help': case '-h': process.stdout.write(HELP + '\n'); return
@@ -51,7 +54,7 @@ async function main (argv: string[]): Promise<void> {
     }
   }
   const progress = (line: string): void => { process.stderr.write(line + '\n') }
-  const net = await BenchNetwork.create(progress, ['kv'], beat == null ? {} : { beatInterval: `${beat}ms` })
+  const net = await BenchNetwork.create(progress, ['kv'], { ...(beat == null ? {} : { beatInterval: `${beat}ms` }), ...(idleBeat == null ? {} : { idleBeatInterval: `${idleBeat}ms` }) })
   process.once('SIGINT', () => { void net.close().then(() => process.exit(130)) })
   try {
     if (profile != null) fs.mkdirSync(profile, { recursive: true })
@@ -86,6 +89,7 @@ async function main (argv: string[]): Promise<void> {
     const result = {
       peers,
       beatMs: beat ?? null,
+      idleBeatMs: idleBeat ?? null,
       seconds: round(wall, 1),
       cpuPercent: { median: round(median(per.map(p => p.user + p.system)), 2), user: round(median(per.map(p => p.user)), 2), system: round(median(per.map(p => p.system)), 2), max: round(Math.max(...per.map(p => p.user + p.system)), 2) },
       cpusTotal: round(per.reduce((s, p) => s + p.user + p.system, 0) / 100, 2),
