@@ -73,10 +73,10 @@ export interface FootprintResult {
   appRssMB: number | null
   /** Median idle CPU of a daemon process, % of one core. */
   idleCpuPercent: number | null
-  /** Peers in the idle network. */
+  /** Peers in the network `idleCpuPercent` was measured on. */
   idlePeers: number
   idleSeconds: number
-  /** Every idle network measured (the first gives the figures above), each after `settleMs` (absent in runs before it). */
+  /** Every network whose idle CPU was measured (the first gives `idleCpuPercent`), each after `settleMs`; the memory figures come from a network of 3 (absent in runs before it). */
   idleByPeers?: IdleNetwork[]
   settleMs?: number
   /** Spawn → control API up (control.json written). */
@@ -96,7 +96,10 @@ async function timeHelp (): Promise<number> {
   return performance.now() - t
 }
 
-/** An idle network's figures: the median daemon's CPU (% of one core) and RSS, and its connections. */
+/** Daemons of the idle network whose memory is measured (RSS grows with each connection, and the memory target was set on 3). */
+const MEMORY_PEERS = 3
+
+/** An idle network's figures: the median daemon's CPU (% of one core) and RSS. */
 export interface IdleNetwork {
   peers: number
   seconds: number
@@ -135,43 +138,46 @@ export async function footprint (opts: { idleMs: number, helpRuns: number, start
       await d.stop()
     }
     progress(`  footprint: start to control API ${Math.round(median(control))} ms, to a served request ${Math.round(median(ready))} ms; --help ${Math.round(median(help))} ms`)
-    const [peers = 10, ...more] = opts.idlePeers ?? [10]
-    const settleMs = opts.settleMs ?? 15_000
+    // memory on a small network, as it always was measured (each connection adds to it)
+    const peers = MEMORY_PEERS
     await net.start(peers, install)
-    await sleep(settleMs)
-    const idle = await idleOf(net, opts.idleMs)
+    await sleep(3000)
+    const memory = await idleOf(net, opts.idleMs)
     const appRss = net.peers.flatMap(p => childrenOf(p.pid as number)).map(rssMB).filter((x): x is number => x != null)
     const uss = net.peers.map(p => ussMB(p.pid as number)).filter((x): x is number => x != null)
     await Promise.all(net.peers.splice(0).map(async p => { await p.stop() }))
-    const idleByPeers: IdleNetwork[] = [idle]
-    for (const n of more) {
-      const big = await BenchNetwork.create(progress)
-      try {
-        await big.start(n, await big.release({ manifest: {} }))
-        await sleep(settleMs)
-        idleByPeers.push(await idleOf(big, opts.idleMs))
-        progress(`  footprint: ${n} idle daemons, ${idleByPeers.at(-1)?.cpuPercent ?? '?'} % of a CPU each`)
-      } finally {
-        await big.close()
-      }
-    }
     // the same, with V8's young generation kept small (an option of node, not of upgossip)
     const tuned = await BenchNetwork.create(progress)
     let tunedRss: number | null = null
     try {
       await tuned.start(peers, await tuned.release({ manifest: {} }), () => [], { NODE_OPTIONS: '--max-semi-space-size=1' })
-      await sleep(settleMs)
+      await sleep(3000)
       tunedRss = (await idleOf(tuned, Math.min(opts.idleMs, 20_000))).rssMB
     } finally {
       await tuned.close()
     }
+    // CPU on networks of the sizes the targets name, each left to settle after its start
+    const settleMs = opts.settleMs ?? 15_000
+    const idleByPeers: IdleNetwork[] = []
+    for (const n of opts.idlePeers ?? [10]) {
+      const idleNet = await BenchNetwork.create(progress)
+      try {
+        await idleNet.start(n, await idleNet.release({ manifest: {} }))
+        await sleep(settleMs)
+        idleByPeers.push(await idleOf(idleNet, opts.idleMs))
+        progress(`  footprint: ${n} idle daemons, ${idleByPeers.at(-1)?.cpuPercent ?? '?'} % of a CPU each`)
+      } finally {
+        await idleNet.close()
+      }
+    }
+    const idle = idleByPeers[0] ?? memory
     const result: FootprintResult = {
-      idleRssMB: idle.rssMB,
+      idleRssMB: memory.rssMB,
       idleUssMB: uss.length === 0 ? null : median(uss),
       idleRssSmallYoungGenMB: tunedRss,
       appRssMB: appRss.length === 0 ? null : median(appRss),
       idleCpuPercent: idle.cpuPercent,
-      idlePeers: peers,
+      idlePeers: idle.peers,
       idleSeconds: idle.seconds,
       idleByPeers,
       settleMs,
@@ -179,7 +185,7 @@ export async function footprint (opts: { idleMs: number, helpRuns: number, start
       startToReadyMs: Math.round(median(ready)),
       helpMs: Math.round(median(help))
     }
-    progress(`  footprint: idle daemon ${result.idleRssMB ?? '?'} MB RSS, ${result.idleUssMB ?? '?'} MB its own (its app ${result.appRssMB ?? '?'} MB), ${result.idleCpuPercent ?? '?'} % CPU in a ${peers}-peer network; ${result.idleRssSmallYoungGenMB ?? '?'} MB RSS with --max-semi-space-size=1`)
+    progress(`  footprint: idle daemon ${result.idleRssMB ?? '?'} MB RSS, ${result.idleUssMB ?? '?'} MB its own (its app ${result.appRssMB ?? '?'} MB) in a ${peers}-peer network, ${result.idleCpuPercent ?? '?'} % CPU in a ${result.idlePeers}-peer one; ${result.idleRssSmallYoungGenMB ?? '?'} MB RSS with --max-semi-space-size=1`)
     return result
   } finally {
     await net.close()
