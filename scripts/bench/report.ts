@@ -134,7 +134,8 @@ const FIGURES: Record<string, (r: BenchResult) => string> = {
     const f = r.footprint
     if (f == null) return ''
     const all = (f.idleByPeers ?? []).map(i => `${i.peers} daemons: ${i.cpuPercent ?? '–'} % each`).join('; ')
-    return `${f.idlePeers === 10 ? '' : `Measured at N = ${f.idlePeers}, not 10. `}${all === '' ? '' : `Idle networks measured: ${all}. `}N = 50: ${idleCpuAt50(r) ?? 'not measured'} %.`
+    const at50 = idleCpuAt50(r)
+    return `${f.idlePeers === 10 ? '' : `Measured at N = ${f.idlePeers}, not 10. `}${all === '' ? '' : `Idle networks measured: ${all}. `}N = 50: ${at50 == null ? 'not measured' : `${at50} %`}.`
   }
 }
 
