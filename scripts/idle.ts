@@ -15,7 +15,6 @@ import path from 'node:path'
 import { BenchNetwork, sleep } from './bench/network.ts'
 import { median, round } from './bench/stats.ts'
 import { cpuTimes, rssMB } from './bench/footprint.ts'
-import type { MetricSample } from './bench/prometheus.ts'
 
 const HELP = `usage: node scripts/idle.ts [--peers N] [--settle SECONDS] [--seconds SECONDS] [--beat MS] [--idle-beat MS] [--profile DIR] [--json]
 
@@ -74,7 +73,7 @@ async function main (argv: string[]): Promise<void> {
     }
     const wall = (performance.now() - t0) / 1000
     const after = pids.map(cpuTimes)
-    const traffic = trafficOf(metricsBefore, await allMetrics(net), peers * wall)
+    const traffic = trafficOf(metricsBefore, await allMetrics(net), wall)
     const statuses = await Promise.all(net.peers.map(async p => await p.status().catch(() => null)))
     const per = pids.map((_, i) => {
       const a = before[i]
@@ -107,33 +106,38 @@ async function main (argv: string[]): Promise<void> {
   }
 }
 
-/** Every daemon's metrics, summed per series (name and labels). */
-async function allMetrics (net: BenchNetwork): Promise<Map<string, number>> {
-  const sum = new Map<string, number>()
-  const all = await Promise.all(net.peers.map(async p => await net.metrics(p).catch(() => [] as MetricSample[])))
-  for (const s of all.flat()) {
-    const key = `${s.name}${JSON.stringify(s.labels)}`
-    sum.set(key, (sum.get(key) ?? 0) + s.value)
-  }
-  return sum
+/** Every daemon's metrics by series (name and labels); null for a daemon that did not answer. */
+async function allMetrics (net: BenchNetwork): Promise<Array<Map<string, number> | null>> {
+  return await Promise.all(net.peers.map(async p => {
+    try {
+      return new Map((await net.metrics(p)).map(s => [`${s.name}${JSON.stringify(s.labels)}`, s.value]))
+    } catch {
+      return null
+    }
+  }))
 }
 
 /**
  * What an idle daemon handles, per daemon and second: gossip messages taken in by topic and
- * verdict (copies dropped before validation are not counted), and bytes by protocol or topic.
+ * verdict (copies dropped before validation are not counted), bytes by protocol or topic,
+ * syncs; over the daemons whose metrics were read both times (a busy daemon may not answer).
  */
-function trafficOf (before: Map<string, number>, after: Map<string, number>, daemonSeconds: number): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const [key, value] of after) {
-    const match = /^(upgossip_gossip_messages_total|upgossip_bytes_total|upgossip_syncs_total)(\{.*\})$/.exec(key)
-    if (match == null) continue
-    const delta = value - (before.get(key) ?? 0)
-    if (delta === 0) continue
-    const labels = JSON.parse(match[2] as string) as Record<string, string>
-    const name = match[1] === 'upgossip_bytes_total' ? `bytes ${labels.direction ?? ''} ${labels.protocol ?? ''}` : match[1] === 'upgossip_syncs_total' ? `syncs ${labels.result ?? ''}` : `${(labels.topic ?? '')} ${labels.result ?? ''}`
-    out[name] = round(delta / daemonSeconds, 3)
-  }
-  return out
+function trafficOf (before: Array<Map<string, number> | null>, after: Array<Map<string, number> | null>, seconds: number): Record<string, number> {
+  const sum: Record<string, number> = {}
+  let daemons = 0
+  before.forEach((b, i) => {
+    const a = after[i]
+    if (b == null || a == null) return
+    daemons++
+    for (const [key, value] of a) {
+      const match = /^(upgossip_gossip_messages_total|upgossip_bytes_total|upgossip_syncs_total)(\{.*\})$/.exec(key)
+      if (match == null) continue
+      const labels = JSON.parse(match[2] as string) as Record<string, string>
+      const name = match[1] === 'upgossip_bytes_total' ? `bytes ${labels.direction ?? ''} ${labels.protocol ?? ''}` : match[1] === 'upgossip_syncs_total' ? `syncs ${labels.result ?? ''}` : `${(labels.topic ?? '')} ${labels.result ?? ''}`
+      sum[name] = (sum[name] ?? 0) + value - (b.get(key) ?? 0)
+    }
+  })
+  return Object.fromEntries(Object.entries(sum).filter(([, v]) => v !== 0).map(([k, v]) => [k, round(v / Math.max(1, daemons) / seconds, 3)]))
 }
 
 main(process.argv.slice(2)).catch(err => {
