@@ -73,9 +73,12 @@ export interface FootprintResult {
   appRssMB: number | null
   /** Median idle CPU of a daemon process, % of one core. */
   idleCpuPercent: number | null
-  /** Peers in the idle network. */
+  /** Peers in the network `idleCpuPercent` was measured on. */
   idlePeers: number
   idleSeconds: number
+  /** Every network whose idle CPU was measured (the first gives `idleCpuPercent`), each after `settleMs`; the memory figures come from a network of 3 (absent in runs before it). */
+  idleByPeers?: IdleNetwork[]
+  settleMs?: number
   /** Spawn → control API up (control.json written). */
   startToControlMs: number
   /** Spawn → the app answered a request. */
@@ -93,8 +96,19 @@ async function timeHelp (): Promise<number> {
   return performance.now() - t
 }
 
+/** Daemons of the idle network whose memory is measured (RSS grows with each connection, and the memory target was set on 3). */
+const MEMORY_PEERS = 3
+
+/** An idle network's figures: the median daemon's CPU (% of one core) and RSS. */
+export interface IdleNetwork {
+  peers: number
+  seconds: number
+  cpuPercent: number | null
+  rssMB: number | null
+}
+
 /** Measure. */
-export async function footprint (opts: { idleMs: number, helpRuns: number, starts: number, peers?: number }, progress: Progress): Promise<FootprintResult> {
+export async function footprint (opts: { idleMs: number, helpRuns: number, starts: number, idlePeers?: number[], settleMs?: number }, progress: Progress): Promise<FootprintResult> {
   const help: number[] = []
   for (let i = 0; i < opts.helpRuns; i++) help.push(await timeHelp())
   const net = await BenchNetwork.create(progress)
@@ -124,12 +138,14 @@ export async function footprint (opts: { idleMs: number, helpRuns: number, start
       await d.stop()
     }
     progress(`  footprint: start to control API ${Math.round(median(control))} ms, to a served request ${Math.round(median(ready))} ms; --help ${Math.round(median(help))} ms`)
-    const peers = opts.peers ?? 3
+    // memory on a small network, as it always was measured (each connection adds to it)
+    const peers = MEMORY_PEERS
     await net.start(peers, install)
     await sleep(3000)
-    const idle = await idleOf(net, opts.idleMs)
+    const memory = await idleOf(net, opts.idleMs)
     const appRss = net.peers.flatMap(p => childrenOf(p.pid as number)).map(rssMB).filter((x): x is number => x != null)
     const uss = net.peers.map(p => ussMB(p.pid as number)).filter((x): x is number => x != null)
+    await Promise.all(net.peers.splice(0).map(async p => { await p.stop() }))
     // the same, with V8's young generation kept small (an option of node, not of upgossip)
     const tuned = await BenchNetwork.create(progress)
     let tunedRss: number | null = null
@@ -140,19 +156,36 @@ export async function footprint (opts: { idleMs: number, helpRuns: number, start
     } finally {
       await tuned.close()
     }
+    // CPU on networks of the sizes the targets name, each left to settle after its start
+    const settleMs = opts.settleMs ?? 15_000
+    const idleByPeers: IdleNetwork[] = []
+    for (const n of opts.idlePeers ?? [10]) {
+      const idleNet = await BenchNetwork.create(progress)
+      try {
+        await idleNet.start(n, await idleNet.release({ manifest: {} }))
+        await sleep(settleMs)
+        idleByPeers.push(await idleOf(idleNet, opts.idleMs))
+        progress(`  footprint: ${n} idle daemons, ${idleByPeers.at(-1)?.cpuPercent ?? '?'} % of a CPU each`)
+      } finally {
+        await idleNet.close()
+      }
+    }
+    const idle = idleByPeers[0] ?? memory
     const result: FootprintResult = {
-      idleRssMB: idle.rssMB,
+      idleRssMB: memory.rssMB,
       idleUssMB: uss.length === 0 ? null : median(uss),
       idleRssSmallYoungGenMB: tunedRss,
       appRssMB: appRss.length === 0 ? null : median(appRss),
       idleCpuPercent: idle.cpuPercent,
-      idlePeers: peers,
+      idlePeers: idle.peers,
       idleSeconds: idle.seconds,
+      idleByPeers,
+      settleMs,
       startToControlMs: Math.round(median(control)),
       startToReadyMs: Math.round(median(ready)),
       helpMs: Math.round(median(help))
     }
-    progress(`  footprint: idle daemon ${result.idleRssMB ?? '?'} MB RSS, ${result.idleUssMB ?? '?'} MB its own (its app ${result.appRssMB ?? '?'} MB), ${result.idleCpuPercent ?? '?'} % CPU in a ${peers}-peer network; ${result.idleRssSmallYoungGenMB ?? '?'} MB RSS with --max-semi-space-size=1`)
+    progress(`  footprint: idle daemon ${result.idleRssMB ?? '?'} MB RSS, ${result.idleUssMB ?? '?'} MB its own (its app ${result.appRssMB ?? '?'} MB) in a ${peers}-peer network, ${result.idleCpuPercent ?? '?'} % CPU in a ${result.idlePeers}-peer one; ${result.idleRssSmallYoungGenMB ?? '?'} MB RSS with --max-semi-space-size=1`)
     return result
   } finally {
     await net.close()

@@ -46,7 +46,11 @@ export interface BenchMode {
    */
   process: { requests: number, warmup: number, tcpBytes: number, tcpRounds: number }
   rollout: { peers: number, beforeMs: number, afterMs: number }
-  footprint: { idleMs: number, helpRuns: number, starts: number }
+  /**
+   * Idle CPU and RSS are measured on networks of `idlePeers` daemons (the first gives the
+   * headline figures), each left to settle for `settleMs` after it started, over `idleMs`.
+   */
+  footprint: { idleMs: number, helpRuns: number, starts: number, idlePeers: number[], settleMs: number }
   /** Network sizes the simulator runs every policy at. */
   simulation: { peers: number[] }
 }
@@ -64,7 +68,7 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     shim: { nullRequests: 1000, bulkRequests: 40, concurrency: [1, 64], bulkConcurrency: [1, 8], warmup: 100 },
     process: { requests: 2000, warmup: 200, tcpBytes: 64 * MiB, tcpRounds: 5 },
     rollout: { peers: 6, beforeMs: 10_000, afterMs: 3000 },
-    footprint: { idleMs: 10_000, helpRuns: 5, starts: 3 },
+    footprint: { idleMs: 30_000, helpRuns: 5, starts: 3, idlePeers: [10], settleMs: 15_000 },
     simulation: { peers: [1000] }
   },
   full: {
@@ -78,7 +82,7 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     shim: { nullRequests: 5000, bulkRequests: 200, concurrency: [1, 64], bulkConcurrency: [1, 8], warmup: 500 },
     process: { requests: 5000, warmup: 500, tcpBytes: 256 * MiB, tcpRounds: 5 },
     rollout: { peers: 10, beforeMs: 30_000, afterMs: 5000 },
-    footprint: { idleMs: 60_000, helpRuns: 10, starts: 5 },
+    footprint: { idleMs: 60_000, helpRuns: 10, starts: 5, idlePeers: [10, 50], settleMs: 20_000 },
     simulation: { peers: [1000, 10_000] }
   },
   tiny: {
@@ -90,7 +94,7 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     shim: { nullRequests: 30, bulkRequests: 3, concurrency: [1, 4], bulkConcurrency: [1], warmup: 5 },
     process: { requests: 30, warmup: 5, tcpBytes: 1 * MiB, tcpRounds: 1 },
     rollout: { peers: 3, beforeMs: 2000, afterMs: 500 },
-    footprint: { idleMs: 1000, helpRuns: 1, starts: 1 },
+    footprint: { idleMs: 1000, helpRuns: 1, starts: 1, idlePeers: [3], settleMs: 1000 },
     simulation: { peers: [100] }
   }
 }

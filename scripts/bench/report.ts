@@ -12,7 +12,8 @@ import type { PolicyRun } from '../sim/policies.ts'
 import type { ProcessLatency } from './process.ts'
 import type { Section } from './modes.ts'
 import { isMerged, provenance, runLabel, sectionSource, whichRun } from './provenance.ts'
-import { runOf, sectionOf, timeTargetRun } from './result.ts'
+import { cpuTargetRuns, idleCpuAt50, runOf, sectionOf, shapedTargetRuns } from './result.ts'
+import { whereTheCpuGoes } from './report-swarm-cpu.ts'
 import type { BenchResult, ShapedSwarm } from './result.ts'
 import { mib } from './stats.ts'
 import { alternativesTable } from './bitswap.ts'
@@ -43,9 +44,10 @@ export const ANALYSIS_PAGE = 'benchmarks-analysis.md'
  */
 export const ANALYSIS_ANCHORS: Record<string, string> = {
   'swarm.publisherEgressRatio': 'publisher-egress',
-  'swarm.publisherEgressRatio at N = 50': 'publisher-egress',
   'swarm.duplicateRatio': 'duplicate-blocks',
-  'swarm.timeVsHttps at N = 50, 16 MiB': 'swarm-time-against-the-https-origin',
+  'swarm.cpuRatio': 'where-the-swarms-cpu-goes',
+  'swarm.timeVsHttps': 'swarm-time-against-the-https-origin',
+  'swarm.timeVsHttps shaped, N = 10 and 25': 'swarm-time-against-the-https-origin',
   'announce.ratio': 'announcement',
   'shim.latencyRatio': 'shim-overhead',
   'shim.throughputRatio': 'shim-overhead',
@@ -57,7 +59,8 @@ export const ANALYSIS_ANCHORS: Record<string, string> = {
   'process.tcpThroughputRatio': 'process-apps',
   'rollout.failedRequests': 'rollout-disruption',
   'rollout.p99Ratio': 'rollout-disruption',
-  'footprint.idleRssMB': 'idle-memory'
+  'footprint.idleRssMB': 'idle-memory',
+  'footprint.idleCpuPercent': 'idle-cpu'
 }
 
 /** Where the analysis page discusses a target: a markdown link, or '' for a target it does not. */
@@ -84,37 +87,35 @@ function shapedFigures (r: BenchResult): string {
  * come out as they do is the analysis page's business.
  */
 const FIGURES: Record<string, (r: BenchResult) => string> = {
-  'swarm.timeVsHttps at N = 50, 16 MiB': r => {
-    const target = timeTargetRun(r.swarm)
+  'swarm.timeVsHttps': r => {
     const cpus = r.machine.cpus
-    const x = target.run
-    if (target.uplinkMbit != null && x != null) {
-      const oneCopyMs = x.bundleBytes * 8 / (target.uplinkMbit * 1e6) * 1000
-      const plain = r.swarm?.runs.find(y => y.peers === x.peers && y.packageBytes === x.packageBytes)
-      return [
-        `At ${target.uplinkMbit} Mbit/s per host: the swarm took ${seconds(x.swarmMs) ?? '–'}, the origin ${seconds(x.httpsMs) ?? '–'}; one copy of the bundle at the uplink takes ${seconds(oneCopyMs) ?? '–'}, ${x.peers - 1} copies ${seconds((x.peers - 1) * oneCopyMs) ?? '–'}.`,
-        `The swarm's daemons used ${seconds(x.swarmCpuMs) ?? '–'} of CPU in ${seconds(x.swarmMs) ?? '–'} (${busyCpus(x)} of ${cpus} CPUs busy on average), the origin and its clients ${seconds(x.httpsCpuMs) ?? '–'}.`,
-        plain == null ? '' : `Unshaped, the same network: the swarm ${seconds(plain.swarmMs) ?? '–'} against the origin's ${seconds(plain.httpsMs) ?? '–'} (× ${plain.timeVsHttps ?? '–'}).`
-      ].filter(t => t !== '').join(' ')
-    }
+    const at10 = (r.swarm?.runs ?? []).filter(y => y.peers === 10)
     const saturated = (r.swarm?.runs ?? []).filter(y => y.swarmMs > 0 && y.swarmCpuMs / y.swarmMs >= 0.8 * cpus)
     const idle = (r.swarm?.idle ?? []).filter(i => i.cpuPercent != null).map(i => `${i.cpuPercent ?? '–'} % at N = ${i.peers}`).join(', ')
     return [
-      x == null ? '' : `The swarm's daemons used ${seconds(x.swarmCpuMs) ?? '–'} of CPU in ${seconds(x.swarmMs) ?? '–'} (${busyCpus(x)} of ${cpus} CPUs busy on average), the origin and its clients ${seconds(x.httpsCpuMs) ?? '–'}.`,
+      at10.map(x => `N = 10, ${mib(x.packageBytes)}: the swarm ${seconds(x.swarmMs, 2) ?? '–'} against the origin's ${seconds(x.httpsMs, 2) ?? '–'}; its daemons used ${seconds(x.swarmCpuMs) ?? '–'} of CPU (${busyCpus(x)} of ${cpus} CPUs busy on average), the origin and its clients ${seconds(x.httpsCpuMs) ?? '–'}.`).join(' '),
       saturated.length === 0 ? '' : `Runs with the CPUs at least 80 % busy: ${saturated.length} of ${r.swarm?.runs.length ?? 0} (${saturated.map(y => `N = ${y.peers}, ${mib(y.packageBytes)}: ${busyCpus(y)}`).join('; ')}).`,
       r.errors.swarm == null ? '' : `The swarm section failed: ${r.errors.swarm}.`,
-      idle === '' ? '' : `An idle daemon's CPU before the publish: ${idle} of one CPU.`,
-      shapedFigures(r)
+      idle === '' ? '' : `An idle daemon's CPU before the publish: ${idle} of one CPU.`
     ].filter(t => t !== '').join(' ')
+  },
+  'swarm.timeVsHttps shaped, N = 10 and 25': r => {
+    const uplink = r.swarm?.shaped?.uplinkMbit
+    const rows = shapedTargetRuns(r.swarm).map(x => {
+      const oneCopyMs = uplink == null ? null : x.bundleBytes * 8 / (uplink * 1e6) * 1000
+      const plain = r.swarm?.runs.find(y => y.peers === x.peers && y.packageBytes === x.packageBytes)
+      return `N = ${x.peers}, ${mib(x.packageBytes)}: the swarm ${seconds(x.swarmMs) ?? '–'} against the origin's ${seconds(x.httpsMs) ?? '–'} (× ${x.timeVsHttps ?? '–'}${plain == null ? '' : `; unshaped × ${plain.timeVsHttps ?? '–'}`}), one copy at the uplink ${seconds(oneCopyMs) ?? '–'}`
+    })
+    return rows.length > 0 ? `At ${uplink ?? '–'} Mbit/s per host: ${rows.join('; ')}.` : shapedFigures(r)
+  },
+  'swarm.cpuRatio': r => {
+    const rows = cpuTargetRuns(r.swarm).map(x => `N = ${x.peers}, ${mib(x.packageBytes)}: ${(x.swarmCpuMs / 1000).toFixed(1)} CPU-s for the swarm, ${(x.httpsCpuMs / 1000).toFixed(1)} for the origin and its clients`)
+    return rows.length === 0 ? '' : `${rows.join('; ')}. Where the swarm's CPU goes, run by run: the table under the swarm section.`
   },
   'swarm.publisherEgressRatio': r => {
     const worst = [...(r.swarm?.runs ?? [])].sort((a, b) => (b.publisherEgressRatio ?? 0) - (a.publisherEgressRatio ?? 0))[0]
-    return worst == null ? '' : `The highest was N = ${worst.peers}, ${mib(worst.packageBytes)}: ${worst.publisherEgressRatio ?? '–'}, with ${busyCpus(worst)} of ${r.machine.cpus} CPUs busy on average.`
-  },
-  'swarm.publisherEgressRatio at N = 50': r => {
     const rows = (r.swarm?.runs ?? []).map(y => `N = ${y.peers}, ${mib(y.packageBytes)}: ${y.publisherEgressRatio ?? '–'}`).join('; ')
-    const at50 = (r.swarm?.runs ?? []).some(y => y.peers >= 50)
-    return `${at50 ? '' : 'No network of 50 daemons completed a swarm in this run. '}Run by run: ${rows}.`
+    return worst == null ? '' : `The highest was N = ${worst.peers}, ${mib(worst.packageBytes)}: ${worst.publisherEgressRatio ?? '–'}, with ${busyCpus(worst)} of ${r.machine.cpus} CPUs busy on average. Run by run: ${rows}.`
   },
   'swarm.duplicateRatio': r => `Run by run: ${(r.swarm?.runs ?? []).map(y => `N = ${y.peers}, ${mib(y.packageBytes)}: ${y.duplicateRatio ?? '–'}`).join('; ')}.`,
   'announce.ratio': r => {
@@ -135,6 +136,13 @@ const FIGURES: Record<string, (r: BenchResult) => string> = {
   'footprint.idleRssMB': r => {
     const f = r.footprint
     return f == null ? '' : `Of the RSS, the daemon's own (USS): ${f.idleUssMB ?? '–'} MB; with \`NODE_OPTIONS=--max-semi-space-size=1\` the RSS is ${f.idleRssSmallYoungGenMB ?? '–'} MB; the app, in its own process: ${f.appRssMB ?? '–'} MB.`
+  },
+  'footprint.idleCpuPercent': r => {
+    const f = r.footprint
+    if (f == null) return ''
+    const all = (f.idleByPeers ?? []).map(i => `${i.peers} daemons: ${i.cpuPercent ?? '–'} % each`).join('; ')
+    const at50 = idleCpuAt50(r)
+    return `${f.idlePeers === 10 ? '' : `Measured at N = ${f.idlePeers}, not 10. `}${all === '' ? '' : `Idle networks measured: ${all}. `}N = 50: ${at50 == null ? 'not measured' : `${at50} %`}.`
   }
 }
 
@@ -299,10 +307,7 @@ export async function writeReport (r: BenchResult, file: string, simulations: Po
       const d = s.delta
       md.push(`**A release that changes one small file.** On ${d.peers} daemons holding a ${mib(d.packageBytes)} package, a release whose only change is a ${d.changedFileBytes}-byte file (and the manifest's version) moved **${d.bytesPerPeer} block bytes per peer**: ${((d.fractionOfPackage ?? 0) * 100).toFixed(4)} % of the package — the changed file, the manifest and the directory node; blocks already held are never fetched again. It took ${seconds(d.ms, 2) ?? '–'} to reach every peer.`, '')
     }
-    const counted = s.runs.filter(x => x.haveRequests != null)
-    if (counted.length > 0) {
-      md.push(`**Requests and beats during each swarm** (all daemons; \`upgossip_block_requests_total\` and the status topic's \`upgossip_gossip_messages_total\`): ${counted.map(x => `${x.peers} peers, ${mib(x.packageBytes)}: ${x.haveRequests ?? 0} \`have\` (${x.waitRequests ?? 0} of them waiting), ${x.getRequests ?? 0} \`get\`, ${x.beatsHeard ?? 0} beats taken in`).join('; ')}.`, '')
-    }
+    md.push(...whereTheCpuGoes(s.runs))
     if (s.idle.length > 0) md.push(`Idle daemons in the seconds before the first publish (the daemon's defaults: status checked every 5 s, an unchanged one beaten every 20 s, and in networks of more than 10 peers every (peers ÷ 0.5) s, \`idleBeatRate\`): ${s.idle.map(i => `${i.peers} peers — ${i.cpuPercent ?? '?'} % of a CPU each, ${i.rssMB ?? '?'} MB RSS`).join('; ')}.`, '')
     if (s.shaped != null && s.shaped.runs.length > 0) md.push(...shapedSection(s.shaped, cpus('swarm')))
     if (s.alternatives != null && s.alternatives.length > 0) md.push(...alternativesSection(s.alternatives, s.runs))
@@ -359,7 +364,8 @@ export async function writeReport (r: BenchResult, file: string, simulations: Po
         ['idle daemon RSS (median; its app not included)', `${f.idleRssMB ?? '–'} MB`],
         ['of which its own (USS: not shared with other processes)', `${f.idleUssMB ?? '–'} MB`],
         ['idle daemon RSS with `NODE_OPTIONS=--max-semi-space-size=1`', `${f.idleRssSmallYoungGenMB ?? '–'} MB`],
-        ['idle daemon CPU', `${f.idleCpuPercent ?? '–'} % of one CPU (${f.idlePeers} peers, the daemon's default beats, over ${f.idleSeconds} s)`],
+        ['idle daemon CPU', `${f.idleCpuPercent ?? '–'} % of one CPU (${f.idlePeers} peers, the daemon's default beats, over ${f.idleSeconds} s${f.settleMs == null ? '' : ` after ${f.settleMs / 1000} s to settle`})`],
+        ...(f.idleByPeers ?? []).slice(1).map(i => [`idle daemon CPU, ${i.peers} peers`, `${i.cpuPercent ?? '–'} % of one CPU (over ${i.seconds} s; RSS ${i.rssMB ?? '–'} MB)`]),
         ['the demo app\'s process (RSS)', `${f.appRssMB ?? '–'} MB`],
         ['start → control API up', `${f.startToControlMs} ms`],
         ['start → the app answers a request', `${f.startToReadyMs} ms`],
@@ -389,4 +395,4 @@ export async function writeReport (r: BenchResult, file: string, simulations: Po
   return [file, ...plots.keys()]
 }
 
-const FOOTPRINT_NOTES = 'RSS and USS are read from /proc for the daemon process alone, every second of the idle stretch (the median), since they move with the garbage collector; the app runs in its own process (counted separately). CPU is the daemon\'s user + system time over the idle stretch, in a network on the daemon\'s default settings (its status checked every 5 s, beaten when it changed and every 20 s when not, longer in networks of more than 10 peers). `node scripts/idle.ts --peers N` measures N idle daemons alone, with profiles on request.'
+const FOOTPRINT_NOTES = 'RSS and USS are read from /proc for the daemon process alone, every second of the idle stretch (the median), since they move with the garbage collector; the app runs in its own process (counted separately). The memory figures are of a network of 3 daemons. CPU is the daemon\'s user + system time over the idle stretch (the median daemon), in a network of the size the table names, left to settle after its start, on the daemon\'s default settings (its status checked every 5 s, beaten when it changed and every 20 s when not, longer in networks of more than 10 peers). `node scripts/idle.ts --peers N` measures N idle daemons alone, with profiles on request.'

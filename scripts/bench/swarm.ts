@@ -13,6 +13,9 @@ import { httpsBaseline } from './https-origin.ts'
 import { cpuSeconds } from './footprint.ts'
 import type { BenchNetwork, BenchRelease, Progress } from './network.ts'
 import { metricSum, releaseBytesOut } from './prometheus.ts'
+import type { MetricSample } from './prometheus.ts'
+import { cpuRatio, swarmCounters } from './swarm-counters.ts'
+import type { SwarmCounters } from './swarm-counters.ts'
 import { mib, quantile, round, sortedCopy, swarmRatios } from './stats.ts'
 
 /** States in which a daemon holds a verified package (it is staged, or past it). */
@@ -55,6 +58,10 @@ export interface SwarmRun {
   publisherEgressRatio: number | null
   duplicateRatio: number | null
   timeVsHttps: number | null
+  /** Swarm CPU-s per MiB delivered ÷ the HTTPS origin's and clients' (absent in runs before it; {@link cpuRatio} computes it from the CPU times). */
+  cpuRatio?: number | null
+  /** The daemons' counters during the swarm, summed over every daemon: where its CPU goes (absent in runs before they were kept). */
+  counters?: SwarmCounters
 }
 
 /** A release changing one small file of a large package. */
@@ -70,7 +77,7 @@ export interface DeltaRun {
   ms: number
 }
 
-interface Snapshot { publisherOut: number, publisherBlockOut: number, received: number, served: number, have: number, wait: number, get: number, beats: number }
+interface Snapshot { publisherOut: number, publisherBlockOut: number, received: number, served: number, have: number, wait: number, get: number, beats: number, metrics: MetricSample[][] }
 
 async function snapshot (net: BenchNetwork): Promise<Snapshot> {
   const [publisher, ...others] = net.peers as [DaemonProcess, ...DaemonProcess[]]
@@ -85,7 +92,8 @@ async function snapshot (net: BenchNetwork): Promise<Snapshot> {
     have: total('upgossip_block_requests_total', l => l.kind === 'have' || l.kind === 'wait'),
     wait: total('upgossip_block_requests_total', { kind: 'wait' }),
     get: total('upgossip_block_requests_total', { kind: 'get' }),
-    beats: total('upgossip_gossip_messages_total', { topic: 'status' })
+    beats: total('upgossip_gossip_messages_total', { topic: 'status' }),
+    metrics: [pm, ...om]
   }
 }
 
@@ -153,9 +161,11 @@ export async function swarmRuns (net: BenchNetwork, sizes: number[], cert: Certi
       waitRequests: s.after.wait - s.before.wait,
       getRequests: s.after.get - s.before.get,
       beatsHeard: s.after.beats - s.before.beats,
-      ...swarmRatios(measure)
+      counters: swarmCounters(s.before.metrics, s.after.metrics),
+      ...swarmRatios(measure),
+      cpuRatio: cpuRatio({ swarmCpuMs: s.cpuMs, httpsCpuMs: https.cpuMs })
     }
-    progress(`    swarm ${run.swarmMs} ms (half the peers ${run.swarmMedianMs} ms, 90 % ${run.swarmP90Ms} ms; publish call ${run.publishMs} ms, ${(run.swarmCpuMs / 1000).toFixed(1)} CPU-s), HTTPS ${run.httpsMs} ms (${(run.httpsCpuMs / 1000).toFixed(1)} CPU-s); publisher sent ${round(run.publisherEgressRatio ?? 0, 2)}× the package, duplicates ${round(run.duplicateRatio ?? 0, 2)}×; ${run.haveRequests ?? 0} have (${run.waitRequests ?? 0} waiting) and ${run.getRequests ?? 0} get requests, ${run.beatsHeard ?? 0} beats heard`)
+    progress(`    swarm ${run.swarmMs} ms (half the peers ${run.swarmMedianMs} ms, 90 % ${run.swarmP90Ms} ms; publish call ${run.publishMs} ms, ${(run.swarmCpuMs / 1000).toFixed(1)} CPU-s), HTTPS ${run.httpsMs} ms (${(run.httpsCpuMs / 1000).toFixed(1)} CPU-s); CPU × ${run.cpuRatio ?? '–'} the origin's; publisher sent ${round(run.publisherEgressRatio ?? 0, 2)}× the package, duplicates ${round(run.duplicateRatio ?? 0, 2)}×; ${run.haveRequests ?? 0} have (${run.waitRequests ?? 0} waiting) and ${run.getRequests ?? 0} get requests, ${run.beatsHeard ?? 0} beats heard`)
     runs.push(run)
     // another block protocol on the same package and as many processes (scripts/bench/bitswap.ts)
     await opts.alternative?.(run, release, net.ws.file('alternative'))

@@ -248,8 +248,12 @@ export async function createPeerNode<S extends PeerServicesInit = Record<never, 
       connectionProtector: init.psk == null || preSharedKey == null ? undefined : preSharedKey({ psk: init.psk }),
       peerDiscovery,
       connectionManager: { maxConnections: init.maxConnections ?? 64, dialTimeout: 10_000 },
-      // a stalled 2-core machine must not make us drop healthy connections
-      connectionMonitor: { abortConnectionOnPingFailure: false },
+      // No ping stream per connection every 10 s: it only measured round trips (a ping that
+      // failed would not close a connection — a stalled 2-core machine must not make us drop
+      // healthy ones), yet it was the largest single item of an idle daemon's CPU, a stream
+      // opened, negotiated and closed per connection per ping on both sides. Dead connections
+      // are still found by TCP and yamux keep-alives (docs/benchmarks-analysis.md).
+      connectionMonitor: { enabled: false },
       services: {
         identify: identify(),
         identifyPush: identifyPush(),

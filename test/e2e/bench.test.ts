@@ -108,20 +108,25 @@ describe('benchmark arithmetic', () => {
   })
 
   it('checks the targets and writes a report with its plots from any result', async () => {
-    const run = { peers: 50, packageBytes: 16 * 1048576, bundleBytes: 1, swarmMs: 2000, publishMs: 10, announceMs: 20, publisherSentBytes: 20 * 1048576, publisherBlockBytes: 1, blockBytesReceived: 49 * 16 * 1048576, peerServedBytes: 1, httpsMs: 1000, httpsOriginSentBytes: 49 * 16 * 1048576, swarmCpuMs: 3000, httpsCpuMs: 500, publisherEgressRatio: 1.25, duplicateRatio: 1, timeVsHttps: 2 }
+    const run = { peers: 10, packageBytes: 4 * 1048576, bundleBytes: 1, swarmMs: 2000, publishMs: 10, announceMs: 20, publisherSentBytes: 5 * 1048576, publisherBlockBytes: 1, blockBytesReceived: 9 * 4 * 1048576, peerServedBytes: 1, httpsMs: 1000, httpsOriginSentBytes: 9 * 4 * 1048576, swarmCpuMs: 3000, httpsCpuMs: 500, publisherEgressRatio: 1.25, duplicateRatio: 1, timeVsHttps: 2 }
     const result = benchResult(swarmResult([run], null, [], 'openssl'))
     result.targets = targets(result)
     const byName = Object.fromEntries(result.targets.map(t => [t.name, t]))
-    expect(byName['swarm.publisherEgressRatio at N = 50']?.met).toBe(true)
-    expect(byName['swarm.timeVsHttps at N = 50, 16 MiB']?.met).toBe(false)
+    expect(byName['swarm.publisherEgressRatio']?.met).toBe(true)
+    expect(byName['swarm.timeVsHttps']?.met).toBe(false)
+    // a run from before cpuRatio was kept: from its CPU times
+    expect(byName['swarm.cpuRatio']).toMatchObject({ value: 6, met: false })
     expect(byName['announce.ratio']?.met).toBeNull()
     const dir = await tempDir()
     const written = await writeReport(result, path.join(dir, 'benchmarks.md'))
     const md = await fs.readFile(path.join(dir, 'benchmarks.md'), 'utf8')
-    expect(md).toMatch(/swarm\.timeVsHttps at N = 50, 16 MiB.*\*\*missed\*\*/)
+    expect(md).toMatch(/swarm\.timeVsHttps`.*\*\*missed\*\*/)
     // a missed target is listed with this run's figures behind it, and a link to the hand-written analysis
-    expect(md).toContain("- `swarm.timeVsHttps at N = 50, 16 MiB` (2): The swarm's daemons used 3.0 s of CPU in 2.0 s (1.50 of 2 CPUs busy on average), the origin and its clients 0.5 s.")
-    expect(md).toMatch(/^- `swarm\.timeVsHttps at N = 50, 16 MiB` .* Why: \[benchmarks-analysis\.md\]\(benchmarks-analysis\.md#swarm-time-against-the-https-origin\)\.$/m)
+    expect(md).toContain("- `swarm.timeVsHttps` (2): N = 10, 4.0 MiB: the swarm 2.00 s against the origin's 1.00 s; its daemons used 3.0 s of CPU (1.50 of 2 CPUs busy on average), the origin and its clients 0.5 s.")
+    expect(md).toMatch(/^- `swarm\.timeVsHttps` .* Why: \[benchmarks-analysis\.md\]\(benchmarks-analysis\.md#swarm-time-against-the-https-origin\)\.$/m)
+    // where the CPU goes: a run without the counters shows "–"
+    expect(md).toContain('### Where the CPU goes')
+    expect(md).toMatch(/^\| 10 \| 4\.0 MiB \| 3\.0 \| 0\.083 \| 0\.014 \| 6 \| – \| – \| – \| – \| – \| – \|$/m)
     // the report holds figures; analysis and history are in the hand-written page, never in the generated one
     expect(md).not.toContain('## Changes made because of these benchmarks')
     expect(md).not.toMatch(/commit [0-9a-f]{7}\b/)
@@ -170,14 +175,14 @@ describe('benchmark arithmetic', () => {
 })
 
 describe('per-host uplinks: options and refusals', () => {
-  it('checks the time target on the shaped run at N = 50, 16 MiB, and the report shows both and renders runs made before shaping', async () => {
+  it('checks the time target at a per-host uplink on the shaped runs at N = 10 and 25, and the report shows both and renders runs made before shaping', async () => {
     const MiB = 1048576
-    const plain = { peers: 50, packageBytes: 16 * MiB, bundleBytes: 16 * MiB, swarmMs: 20_000, publishMs: 10, announceMs: 20, publisherSentBytes: 20 * MiB, publisherBlockBytes: 1, blockBytesReceived: 49 * 16 * MiB, peerServedBytes: 1, httpsMs: 4000, httpsOriginSentBytes: 49 * 16 * MiB, swarmCpuMs: 30_000, httpsCpuMs: 5000, publisherEgressRatio: 1.25, duplicateRatio: 1, timeVsHttps: 5 }
+    const plain = { peers: 25, packageBytes: 16 * MiB, bundleBytes: 16 * MiB, swarmMs: 20_000, publishMs: 10, announceMs: 20, publisherSentBytes: 20 * MiB, publisherBlockBytes: 1, blockBytesReceived: 24 * 16 * MiB, peerServedBytes: 1, httpsMs: 4000, httpsOriginSentBytes: 24 * 16 * MiB, swarmCpuMs: 30_000, httpsCpuMs: 5000, publisherEgressRatio: 1.25, duplicateRatio: 1, timeVsHttps: 5 }
     const shapedRun = { ...plain, swarmMs: 30_000, httpsMs: 165_000, timeVsHttps: 0.182 }
     const swarm = { ...swarmResult([plain], null, [], 'openssl'), shaped: { uplinkMbit: 40, measuredMbit: 40.3, runs: [shapedRun] } }
     const result = benchResult(swarm)
     result.targets = targets(result)
-    const time = result.targets.find(t => t.name === 'swarm.timeVsHttps at N = 50, 16 MiB')
+    const time = result.targets.find(t => t.name === 'swarm.timeVsHttps shaped, N = 10 and 25')
     expect(time).toMatchObject({ value: 0.182, met: true })
     expect(time?.target).toContain('per-host uplink of 40 Mbit/s')
     const dir = await tempDir()
@@ -186,14 +191,14 @@ describe('per-host uplinks: options and refusals', () => {
     expect(md).toContain('### At a per-host uplink')
     expect(md).toContain('**40.3 Mbit/s**')
     // the shaped row, and the unshaped one of the same network above it
-    expect(md).toMatch(/^\| 50 \| 16\.0 MiB \| 30\.00 s \| 165\.00 s \| 0\.182 \|/m)
-    expect(md).toMatch(/^\| 50 \| 16\.0 MiB \| 20\.00 s \| 4\.00 s \| 5 \|/m)
+    expect(md).toMatch(/^\| 25 \| 16\.0 MiB \| 30\.00 s \| 165\.00 s \| 0\.182 \|/m)
+    expect(md).toMatch(/^\| 25 \| 16\.0 MiB \| 20\.00 s \| 4\.00 s \| 5 \|/m)
 
-    // a run.json from before shaped runs existed has no `shaped`: the plain run is checked, and the report renders
+    // a run.json from before shaped runs existed has no `shaped`: the target is not measured, and the report renders
     const { shaped: _, ...older } = swarm
     const old: BenchResult = { ...result, swarm: older }
     old.targets = targets(old)
-    expect(old.targets.find(t => t.name === 'swarm.timeVsHttps at N = 50, 16 MiB')).toMatchObject({ value: 5, met: false, target: '≤ 1: no slower than the HTTPS origin' })
+    expect(old.targets.find(t => t.name === 'swarm.timeVsHttps shaped, N = 10 and 25')).toMatchObject({ value: null, met: null, target: '≤ 1: no slower than the HTTPS origin' })
     await writeReport(old, path.join(dir, 'old.md'))
     const oldMd = await fs.readFile(path.join(dir, 'old.md'), 'utf8')
     expect(oldMd).not.toContain('### At a per-host uplink')
@@ -341,6 +346,11 @@ describe('npm run bench -- --tiny --json', () => {
     expect(alt?.publisherEgressRatio).toBeGreaterThanOrEqual(1)
     expect(alt?.duplicateRatio).toBeGreaterThanOrEqual(1)
     expect(alt?.cpuSeconds).toBeGreaterThan(0)
+    // issue 19: the CPU against the origin's, and the daemons' counters of where it went
+    expect(r.swarm?.cpuRatio).toEqual(expect.any(Number))
+    expect(run?.cpuRatio).toEqual(expect.any(Number))
+    expect(run?.counters?.requests).toBeGreaterThan(0)
+    expect(run?.counters?.beatsHeard).toEqual(expect.any(Number))
     expect(r.simulation?.map(s => s.policy)).toEqual(['rolling', 'canary', 'canary+rolling'])
     expect(r.targets.map(t => t.name)).toContain('shim.latencyRatio')
     expect(r.announce).toBeNull()
@@ -391,12 +401,12 @@ describe('npm run bench -- --write of some sections (the simulation alone: no da
     expect(merged.simulation?.map(x => x.peers)).toEqual([100, 100, 100])
     expect(merged.swarm).toEqual(saved.swarm)
     expect(merged.earlierRuns).toMatchObject([{ mode: 'full', commit: 'f42d64b', command: '--full --json', sections: ['swarm'] }])
-    expect(merged.targets.find(t => t.name === 'swarm.publisherEgressRatio at N = 50')).toMatchObject({ value: 1.25, met: true })
+    expect(merged.targets.find(t => t.name === 'swarm.publisherEgressRatio')).toMatchObject({ value: 1.25, met: true })
 
     const md = await fs.readFile(path.join(dir, 'benchmarks.md'), 'utf8')
     expect(md).toMatch(/^- \*\*simulation\*\*: `npm run bench -- --tiny --only simulation` \(\*\*tiny mode\*\*\)/m)
     expect(md).toMatch(/^- \*\*swarm\*\*: `npm run bench -- --full` \(\*\*full mode\*\*\) on 2026-11-28 02:16 UTC, upgossip 0 at commit `f42d64b`/m)
-    expect(md).toMatch(/^\| `swarm\.publisherEgressRatio at N = 50` \| [^|]+ \| 1\.25 \| \*\*met\*\* \| full, 2026-11-28 02:16 UTC, `f42d64b` \|$/m)
+    expect(md).toMatch(/^\| `swarm\.publisherEgressRatio` \| [^|]+ \| 1\.25 \| \*\*met\*\* \| full, 2026-11-28 02:16 UTC, `f42d64b` \|$/m)
     expect(md).toContain('## Scale by simulation\n\n*Measured by `npm run bench -- --tiny --only simulation` (tiny mode)')
     expect(await fs.readdir(path.join(dir, 'benchmarks'))).toEqual(expect.arrayContaining(['simulation.svg', 'swarm-egress.svg']))
 

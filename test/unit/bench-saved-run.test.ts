@@ -136,7 +136,7 @@ describe('a partial run merged into the saved one', () => {
     expect(merged.earlierRuns).toEqual([{ version: '0.1.0', mode: 'full', commit: 'f42d64b', startedAt: '2026-11-28T02:16:34.934Z', wallMs: 3_148_114, machine: saved.machine, note: null, command: '--full --json', sections: ['swarm', 'rollout', 'footprint'] }])
     // each target: its section's figures and run
     const byName = Object.fromEntries(merged.targets.map(t => [t.name, { value: t.value, met: t.met, commit: runOf(merged, sectionOf(t.name))?.commit ?? null }]))
-    expect(byName['swarm.publisherEgressRatio at N = 50']).toEqual({ value: 2.5, met: false, commit: 'f42d64b' })
+    expect(byName['swarm.publisherEgressRatio']).toEqual({ value: 2.5, met: false, commit: 'f42d64b' })
     expect(byName['footprint.idleRssMB']).toEqual({ value: 99.2, met: true, commit: 'f42d64b' })
     expect(byName['process.latencyRatio']).toEqual({ value: 1.5, met: true, commit: 'abc1234' })
     expect(byName['process.soHopRatio']).toEqual({ value: 1.3, met: false, commit: 'abc1234' })
@@ -180,7 +180,7 @@ describe('a partial run merged into the saved one', () => {
     expect(md).toContain('> **Noisy figures in the run of 2026-11-28 02:16 UTC.** The load average went above the number of CPUs: the benchmark\'s own daemons (up to 50, each with its app)')
     // the targets: each with the run that measured it
     expect(md).toMatch(/^\| `process\.latencyRatio` \| [^|]+ \| 1\.5 \| \*\*met\*\* \| quick, 2026-12-06 09:30 UTC, `abc1234` \|$/m)
-    expect(md).toMatch(/^\| `swarm\.publisherEgressRatio at N = 50` \| [^|]+ \| 2\.5 \| \*\*missed\*\* \| full, 2026-11-28 02:16 UTC, `f42d64b` \|$/m)
+    expect(md).toMatch(/^\| `swarm\.publisherEgressRatio` \| [^|]+ \| 2\.5 \| \*\*missed\*\* \| full, 2026-11-28 02:16 UTC, `f42d64b` \|$/m)
     expect(md).toMatch(/^\| `shim\.latencyRatio` \| [^|]+ \| – \| not measured \| – \|$/m)
     // a failure is said to be of the run it happened in
     expect(md).toContain('> The rollout section failed in the run of 2026-11-28 02:16 UTC: the testnet did not start')
