@@ -13,7 +13,7 @@
  * - on start: `{"addr", "peerId"}` (the publisher adds `"root"` and `"blocks"` once imported)
  * - `{"dial": [ADDR…], "peers": K}` → dials each, then `{"ready": true}` once K connected peers speak bitswap
  * - `{"fetch": CID}` → `{"done": true, "blocks", "bytes", "stalls", "failedSends", "endAt"}`, the same with
- *   `"done": false, "stalled": true` when it gave up (no block for 70 s), or `{"done": false, "error"}`
+ *   `"done": false, "stalled": true` when it gave up (no block for 70 s), or `{"done": false, "failed"}` when bitswap's fetch threw
  * - `{"counters": true}` → `{"counters": {"bytesIn", "bytesOut", "connections"}}`
  * Exits when stdin closes.
  *
@@ -188,7 +188,8 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
           const outcome = await Promise.race([fetchTree(CID.parse(command.fetch)), gaveUp])
           say({ done: outcome !== 'gave up', stalled: outcome === 'gave up', blocks, bytes, stalls, failedSends, endAt: Date.now() })
         } catch (err) {
-          say({ done: false, error: (err as Error).message })
+          // bitswap's own failure (a stream ended under a want): the finding, as a give-up is
+          say({ done: false, failed: (err as Error).message, blocks, bytes, stalls, failedSends, endAt: Date.now() })
         } finally {
           clearInterval(rescue)
         }

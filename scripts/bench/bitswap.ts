@@ -69,6 +69,8 @@ export interface AlternativeRun {
   failedSends?: number
   /** Fetchers that gave up, holding part of the package (no block for 70 s in spite of rescues); `seconds` is then the last finished one's time. Absent in runs made before it was counted. */
   unfinished?: number
+  /** Why fetchers failed, where bitswap's fetch threw rather than gave up (each such fetcher is also `unfinished`). Absent when none did. */
+  fetchErrors?: string[]
   /** The fetch command until the last fetcher held every block (checked, on disk). */
   seconds: number
   /** CPU of every process (the publisher's too) over that time, from /proc. */
@@ -101,6 +103,8 @@ interface PeerMessage {
   stalls?: number
   failedSends?: number
   stalled?: boolean
+  /** The fetch threw (the fetcher holds part of the package). */
+  failed?: string
   error?: string
   counters?: { bytesIn: number, bytesOut: number, connections: number }
 }
@@ -214,9 +218,8 @@ export async function bitswapRun (opts: { bundleFile: string, packageBytes: numb
     const done = await Promise.all(fetchers.map(async p => await p.next('done', FETCH_TIMEOUT_MS)))
     const cpuUsed = cpu() - cpuBefore
     const after = await counters()
-    const failed = done.find(d => d.done !== true && d.stalled !== true)
-    if (failed != null) throw new Error(`a bitswap fetcher failed: ${failed.error ?? 'no reason given'}`)
-    // a fetcher that gave up (no block for 70 s in spite of rescues) is counted, not fatal: it is the finding
+    // a fetcher that gave up (no block for 70 s in spite of rescues) or whose fetch threw is counted, not fatal: it is the finding
+    const fetchErrors = done.flatMap(d => d.failed == null ? [] : [d.failed])
     const finished = done.filter(d => d.done === true)
     if (finished.length === 0) throw new Error(`no bitswap fetcher finished: they hold ${done.map(d => d.bytes).join(', ')} bytes of a ${opts.packageBytes}-byte package`)
     const wrong = finished.find(d => d.bytes !== opts.packageBytes)
@@ -232,6 +235,7 @@ export async function bitswapRun (opts: { bundleFile: string, packageBytes: numb
       packageBytes: opts.packageBytes,
       blocks: finished[0]?.blocks ?? 0,
       unfinished: done.length - finished.length,
+      ...(fetchErrors.length > 0 ? { fetchErrors } : {}),
       settings: process.env.BENCH_BITSWAP_RECEIVE_TIMEOUT_MS == null ? 'defaults' : `messageReceiveTimeout ${process.env.BENCH_BITSWAP_RECEIVE_TIMEOUT_MS} ms`,
       topology: `each process dialled ${DIALS_PER_PEER} earlier ones at random (all while fewer): ${plan.flat().length} connections`,
       publisherConnections: degree[0] ?? 0,
@@ -244,7 +248,7 @@ export async function bitswapRun (opts: { bundleFile: string, packageBytes: numb
       publisherEgressRatio: ratio((after[0]?.bytesOut ?? 0) - (before[0]?.bytesOut ?? 0), opts.packageBytes),
       duplicateRatio: ratio(received, delivered)
     }
-    opts.progress(`    ${protocol}: ${run.seconds} s, ${run.cpuSeconds} CPU-s (${run.cpuPerMiB ?? '–'} per MiB delivered); publisher sent ${run.publisherEgressRatio ?? '–'}× the package (${run.publisherConnections} connections), ${run.unfinished === 0 ? 'every fetcher finished' : `${run.unfinished} fetchers gave up`}, fetchers received ${run.duplicateRatio ?? '–'}× (N−1) packages; ${run.blocks} blocks of ${mib(opts.packageBytes)}; ${run.stalls} stalls rescued, ${run.failedSends} failed sends`)
+    opts.progress(`    ${protocol}: ${run.seconds} s, ${run.cpuSeconds} CPU-s (${run.cpuPerMiB ?? '–'} per MiB delivered); publisher sent ${run.publisherEgressRatio ?? '–'}× the package (${run.publisherConnections} connections), ${run.unfinished === 0 ? 'every fetcher finished' : `${run.unfinished} fetchers did not finish${fetchErrors.length > 0 ? ` (${fetchErrors.length} failed: ${[...new Set(fetchErrors)].join('; ')})` : ''}`}, fetchers received ${run.duplicateRatio ?? '–'}× (N−1) packages; ${run.blocks} blocks of ${mib(opts.packageBytes)}; ${run.stalls} stalls rescued, ${run.failedSends} failed sends`)
     return run
   } finally {
     await Promise.all(procs.map(async p => { await p.stop() }))

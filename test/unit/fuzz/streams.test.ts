@@ -342,6 +342,49 @@ describe('app streams and the shim', () => {
     }), { numRuns: RUNS })
   })
 
+  it('serving multiplexed calls: any frame is answered under its own id with an envelope, or the stream is aborted with a named error', async () => {
+    const node = fakeComponents()
+    const streams = new AppStreams(node, { metrics: noNetMetrics, log })
+    const delivered: unknown[] = []
+    const shim = new Shim({
+      streams,
+      selfId: () => 'self',
+      app: () => 'kv',
+      native: () => 1,
+      spoken: () => [1],
+      nativeOf: () => undefined,
+      deliver: async (_from, request) => { delivered.push(request); return request },
+      log
+    })
+    await shim.update()
+    const handler = node.handlers.get('/upgossip/app-mux/kv/1') as (data: never) => void
+    expect(handler).toBeDefined()
+    // a frame is a 4-byte id and a request; a frame shorter than its id is a broken stream
+    const muxFrameArb = fc.oneof(
+      { weight: 6, arbitrary: fc.tuple(fc.nat(), requestArb).map(([id, request]) => Uint8Array.from([...withId(id), ...request])) },
+      { weight: 1, arbitrary: fc.uint8Array({ maxLength: 3 }) }
+    )
+    await fc.assert(fc.asyncProperty(inboundArb(muxFrameArb), async inbound => {
+      delivered.length = 0
+      const { aborted, frames } = await serveOnce(handler, inbound)
+      if (aborted != null) {
+        expectNamedError(aborted)
+        return
+      }
+      const asked = new Set<number>()
+      for (const frame of await framesOf(Buffer.concat(inbound))) if (frame.byteLength >= 4) asked.add(new DataView(frame.buffer, frame.byteOffset).getUint32(0))
+      let ok = 0
+      for (const frame of frames) {
+        expect(frame.byteLength).toBeGreaterThan(4)
+        expect(asked.has(new DataView(frame.buffer, frame.byteOffset).getUint32(0))).toBe(true)
+        const envelope = dagCbor.decode<{ ok: boolean, error?: { name: unknown, message: unknown } }>(frame.subarray(4))
+        if (envelope.ok) ok++
+        else expect(typeof envelope.error?.name).toBe('string')
+      }
+      expect(delivered.length).toBe(ok)
+    }), { numRuns: RUNS })
+  })
+
   it('calling: whatever a peer answers becomes the response value or a named error for this call only', async () => {
     const answer = fc.oneof(
       fc.record({
@@ -373,3 +416,10 @@ describe('app streams and the shim', () => {
     expect(!result.ok && result.error instanceof MessageTooLargeError).toBe(true)
   })
 })
+
+/** A multiplexed call's id as it goes in front of its payload: 4 bytes, big-endian. */
+function withId (id: number): Uint8Array {
+  const bytes = new Uint8Array(4)
+  new DataView(bytes.buffer).setUint32(0, id >>> 0)
+  return bytes
+}
