@@ -177,7 +177,18 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
     void (async () => {
       const command = JSON.parse(line) as { dial?: string[], peers?: number, fetch?: string, counters?: boolean }
       if (command.dial != null) {
-        for (const addr of command.dial) await node.dial(multiaddr(addr))
+        // a dial may meet a reset while nine others dial at once: tried again, three times at most
+        for (const addr of command.dial) {
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await node.dial(multiaddr(addr))
+              break
+            } catch (err) {
+              if (attempt >= 3) throw err
+              await new Promise(resolve => setTimeout(resolve, 200 * attempt))
+            }
+          }
+        }
         while (await bitswapPeers() < (command.peers ?? 0)) await new Promise(resolve => setTimeout(resolve, 100))
         say({ ready: true })
       } else if (command.fetch != null) {
