@@ -14,18 +14,7 @@ import type { PeerState } from '../../src/net/fetch-peer.js'
 import { fetchPlanConfig, planGets, planPause } from '../../src/net/fetch-planner.js'
 import type { Bench, InFlight } from '../../src/net/fetch-planner.js'
 import { UploadShare } from '../../src/net/upload-share.js'
-
-/** A seeded random number generator (mulberry32). */
-function seeded (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seededRandom as seeded } from '../../scripts/prng.ts'
 
 /** What one modelled swarm did. */
 export interface ModelOutcome {

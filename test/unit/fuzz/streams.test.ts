@@ -305,20 +305,7 @@ describe('app streams and the shim', () => {
   })
 
   it('serving: any request frame reaches the app decoded, or is answered with an error envelope; the answer is always an envelope', async () => {
-    const node = fakeComponents()
-    const streams = new AppStreams(node, { metrics: noNetMetrics, log })
-    const delivered: unknown[] = []
-    const shim = new Shim({
-      streams,
-      selfId: () => 'self',
-      app: () => 'kv',
-      native: () => 1,
-      spoken: () => [1],
-      nativeOf: () => undefined,
-      deliver: async (_from, request) => { delivered.push(request); return request },
-      log
-    })
-    await shim.update()
+    const { node, delivered } = await servingShim()
     const handler = node.handlers.get('/upgossip/app/kv/1') as (data: never) => void
     await fc.assert(fc.asyncProperty(inboundArb(requestArb), async inbound => {
       delivered.length = 0
@@ -343,20 +330,7 @@ describe('app streams and the shim', () => {
   })
 
   it('serving multiplexed calls: any frame is answered under its own id with an envelope, or the stream is aborted with a named error', async () => {
-    const node = fakeComponents()
-    const streams = new AppStreams(node, { metrics: noNetMetrics, log })
-    const delivered: unknown[] = []
-    const shim = new Shim({
-      streams,
-      selfId: () => 'self',
-      app: () => 'kv',
-      native: () => 1,
-      spoken: () => [1],
-      nativeOf: () => undefined,
-      deliver: async (_from, request) => { delivered.push(request); return request },
-      log
-    })
-    await shim.update()
+    const { node, delivered } = await servingShim()
     const handler = node.handlers.get('/upgossip/app-mux/kv/1') as (data: never) => void
     expect(handler).toBeDefined()
     // a frame is a 4-byte id and a request; a frame shorter than its id is a broken stream
@@ -422,4 +396,23 @@ function withId (id: number): Uint8Array {
   const bytes = new Uint8Array(4)
   new DataView(bytes.buffer).setUint32(0, id >>> 0)
   return bytes
+}
+
+/** A shim serving app `kv` protocol 1 on fake components; what it delivers to the app is kept in `delivered`. */
+async function servingShim (): Promise<{ node: ReturnType<typeof fakeComponents>, delivered: unknown[] }> {
+  const node = fakeComponents()
+  const streams = new AppStreams(node, { metrics: noNetMetrics, log })
+  const delivered: unknown[] = []
+  const shim = new Shim({
+    streams,
+    selfId: () => 'self',
+    app: () => 'kv',
+    native: () => 1,
+    spoken: () => [1],
+    nativeOf: () => undefined,
+    deliver: async (_from, request) => { delivered.push(request); return request },
+    log
+  })
+  await shim.update()
+  return { node, delivered }
 }
