@@ -5,27 +5,12 @@
  * is refused before it is sent and the stream stays; a peer that stops handling the
  * protocol answers what it took and takes nothing more.
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { Libp2p } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MessageTooLargeError, StreamEndedError, appMuxProtocolId, createPeerNode, noNetMetrics } from '../../src/net/index.js'
-import type { AppStreams } from '../../src/net/index.js'
+import { MessageTooLargeError, StreamEndedError, appMuxProtocolId } from '../../src/net/index.js'
+import { pair, stopNodes } from './app-stream-nodes.js'
+import type { Node } from './app-stream-nodes.js'
 
-type Node = Libp2p<{ appStreams: AppStreams }>
-let nodes: Node[] = []
-
-afterEach(async () => {
-  await Promise.all(nodes.map(async n => { await n.stop() }))
-  nodes = []
-})
-
-async function pair (): Promise<[Node, Node]> {
-  const make = async (): Promise<Node> => await createPeerNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], services: { appStreams: { metrics: noNetMetrics, log: () => {} } } })
-  const [a, b] = [await make(), await make()]
-  nodes.push(a, b)
-  await a.dial(b.getMultiaddrs()[0] ?? '')
-  return [a, b]
-}
+afterEach(stopNodes)
 
 /** Wait until a knows (identify) that b speaks `protocol`. */
 async function advertised (a: Node, b: Node, protocol: string): Promise<void> {

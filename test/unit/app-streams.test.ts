@@ -7,27 +7,12 @@
  * both ways and survive an answer given before the request's body was read.
  */
 import { createHash } from 'node:crypto'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { Libp2p } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createPeerNode, noNetMetrics, readFrame, writeFrames } from '../../src/net/index.js'
-import type { AppStreams } from '../../src/net/index.js'
+import { readFrame, writeFrames } from '../../src/net/index.js'
+import { pair, stopNodes } from './app-stream-nodes.js'
+import type { Node } from './app-stream-nodes.js'
 
-type Node = Libp2p<{ appStreams: AppStreams }>
-let nodes: Node[] = []
-
-afterEach(async () => {
-  await Promise.all(nodes.map(async n => { await n.stop() }))
-  nodes = []
-})
-
-async function pair (): Promise<[Node, Node]> {
-  const make = async (): Promise<Node> => await createPeerNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], services: { appStreams: { metrics: noNetMetrics, log: () => {} } } })
-  const [a, b] = [await make(), await make()]
-  nodes.push(a, b)
-  await a.dial(b.getMultiaddrs()[0] ?? '')
-  return [a, b]
-}
+afterEach(stopNodes)
 
 /** Streams of `protocol` open on a's connections to b now. */
 function streamsOf (a: Node, protocol: string): number {
