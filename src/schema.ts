@@ -73,11 +73,20 @@ function fieldName (path: ReadonlyArray<PropertyKey>): string {
 function echo (value: unknown): string {
   let text: string
   try {
-    text = JSON.stringify(value) ?? String(value)
+    // decoded CBOR may hold bigints and objects without a prototype: neither may throw here
+    text = JSON.stringify(value, (_key, v: unknown) => typeof v === 'bigint' ? v.toString() : v) ?? safeString(value)
   } catch {
-    text = String(value)
+    text = safeString(value)
   }
   return text.length > 60 ? `${text.slice(0, 57)}…` : text
+}
+
+function safeString (value: unknown): string {
+  try {
+    return String(value)
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
 }
 
 function oneOf (values: readonly unknown[]): string {

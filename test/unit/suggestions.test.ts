@@ -89,6 +89,14 @@ describe('schema errors echo the value and suggest the nearest valid one', () =>
     expect(m).toContain('…')
   })
 
+  it('a decoded value JSON cannot print (a bigint in an object without a prototype) is still echoed, not thrown', () => {
+    const odd = Object.assign(Object.create(null) as Record<string, unknown>, { n: 2n ** 70n })
+    expect(() => String(odd)).toThrow(TypeError)
+    const m = messageOf(() => parseManifest({ app: 'kv', version: '1.0.0', protocol: 1, run: { command: ['python3', 'server.py'], wire: odd } }))
+    expect(m).toBe('upgossip.json: "run.wire": {"n":"1180591620717411303424"} is not one of "http", "tcp"')
+    expect(messageOf(() => parseManifest({ ...base, schedule: [{ rule: 2n ** 70n }] }))).toMatch(/rule "1180591620717411303424" in "schedule\[0\]" is not a rule/)
+  })
+
   it('a policy file', async () => {
     const dir = await tempDir()
     const file = path.join(dir, 'policy.json')
