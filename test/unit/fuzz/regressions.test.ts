@@ -45,6 +45,12 @@ describe('bugs found by fuzzing', () => {
     expect(() => TrustPolicy.parse({ apps: { kv: { publishers: hostileLength, threshold: 1 } } })).toThrow(TrustFileInvalidError)
   })
 
+  it('schemas: a big integer inside a map where a string belongs is echoed in MalformedBeatError, not a TypeError while printing it', () => {
+    // dag-cbor decodes a 2^60 to a bigint; JSON.stringify threw on it and String() on the map around it
+    expect(() => decodeBeat(dagCbor.encode({ ...beat, state: { n: 2n ** 60n } }))).toThrow(MalformedBeatError)
+    expect(() => decodeBeat(dagCbor.encode({ ...beat, state: { n: 2n ** 60n } }))).toThrow(/1152921504606846976/)
+  })
+
   it('toCid: bytes that are not a CID are UnsupportedCidError, not a RangeError', () => {
     expect(() => toCid(new Uint8Array(0))).toThrow(UnsupportedCidError)
     expect(() => toCid({ bytes: Uint8Array.of(0xff, 0xff) })).toThrow(UnsupportedCidError)
