@@ -30,12 +30,15 @@ const REFUSED = 1
 const MAX_REFUSAL = 4096
 
 /**
- * The largest piece of bytes handed to a stream at once: a yamux frame of it (12 bytes of
- * header) fills one noise message (65,519 bytes of plaintext) and no more. Handed larger
- * runs, yamux cuts 65,524-byte frames, each of which noise sends as two messages (the
- * second of 17 bytes): two encryptions, two socket writes and two decryptions a frame.
+ * The most plaintext one noise message carries (65,535 bytes less the 16-byte tag). The
+ * node caps yamux frames, header included, at this size (node.ts): yamux's default of
+ * 64 KiB made every full frame two noise messages, the second of 17 bytes — two
+ * encryptions, two socket writes and two decryptions a frame.
  */
-export const STREAM_PIECE = 65_519 - 12
+export const NOISE_PLAINTEXT_MAX = 65_519
+
+/** The largest piece of bytes handed to a stream at once: a yamux frame of it (12 bytes of header) fills one noise message. */
+export const STREAM_PIECE = NOISE_PLAINTEXT_MAX - 12
 
 /**
  * A run of bytes: one array, or several in a row (a libp2p stream's chunks are lists of

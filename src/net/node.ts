@@ -28,6 +28,7 @@ import { writeFileAtomic } from '../store/index.js'
 import { appStreams } from './app-streams.js'
 // window updates at half the window, as Go's yamux sends them (one frame per app message fewer)
 import './yamux-window.js'
+import { NOISE_PLAINTEXT_MAX } from './byte-stream.js'
 import type { AppStreams, AppStreamsInit } from './app-streams.js'
 import { blockExchange } from './block-exchange.js'
 import { hasPeerId } from './bootstrap-address.js'
@@ -244,7 +245,8 @@ export async function createPeerNode<S extends PeerServicesInit = Record<never, 
       addresses: { listen: init.listen },
       transports: [tcp(tcpOptions(init.dialFrom))],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      // one full yamux frame fills one noise message, not one and 17 bytes of a second
+      streamMuxers: [yamux({ maxMessageSize: NOISE_PLAINTEXT_MAX })],
       connectionProtector: init.psk == null || preSharedKey == null ? undefined : preSharedKey({ psk: init.psk }),
       peerDiscovery,
       connectionManager: { maxConnections: init.maxConnections ?? 64, dialTimeout: 10_000 },
