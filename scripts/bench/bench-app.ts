@@ -14,23 +14,7 @@
  *   inflight } }` → `{ latencies, wallMs }`: the same null request over one connection to that port,
  *   `inflight` pipelined.
  */
-
-const LOOP = `
-async function loop (node, spec, request) {
-  const latencies = []
-  let started = 0
-  const t0 = performance.now()
-  await Promise.all(Array.from({ length: spec.inflight }, async () => {
-    while (started < spec.count) {
-      started++
-      const s = performance.now()
-      await node.call(spec.target, request)
-      latencies.push(performance.now() - s)
-    }
-  }))
-  return { latencies, wallMs: performance.now() - t0 }
-}
-`
+import { TIMED_LOOP_SOURCE } from './timed-loop.ts'
 
 // the baseline: the same null request over a plain TCP connection between two app processes
 const TCP = `
@@ -70,25 +54,15 @@ async function tcpBench (spec) {
     for (let end = buffered.indexOf('\\n'); end >= 0; end = buffered.indexOf('\\n')) {
       const res = JSON.parse(buffered.slice(0, end))
       buffered = buffered.slice(end + 1)
-      waiting.shift()(res)
+      const { resolve, reject } = waiting.shift()
+      if (res?.ok === true) resolve(res)
+      else reject(new Error('the baseline server answered ' + JSON.stringify(res)))
     }
   })
-  const call = request => new Promise(resolve => { waiting.push(resolve); socket.write(JSON.stringify(request) + '\\n') })
-  const latencies = []
-  let started = 0
-  const t0 = performance.now()
-  await Promise.all(Array.from({ length: spec.inflight }, async () => {
-    while (started < spec.count) {
-      started++
-      const s = performance.now()
-      const res = await call({ op: 'null' })
-      if (res?.ok !== true) throw new Error('the baseline server answered ' + JSON.stringify(res))
-      latencies.push(performance.now() - s)
-    }
-  }))
-  const wallMs = performance.now() - t0
+  const call = request => new Promise((resolve, reject) => { waiting.push({ resolve, reject }); socket.write(JSON.stringify(request) + '\\n') })
+  const result = await timedLoop(spec.count, spec.inflight, () => call({ op: 'null' }))
   socket.destroy()
-  return { latencies, wallMs }
+  return result
 }
 `
 
@@ -107,7 +81,7 @@ function server (protocol: 1 | 2 | 3): string {
     3: "bytes > 0 ? { call: ['upload', new Uint8Array(bytes).fill(7)] } : { call: ['nothing'] }"
   }[protocol]
   return `import { connect } from 'upgossip/app'
-${LOOP}
+${TIMED_LOOP_SOURCE}
 ${TCP}
 const node = await connect()
 node.serve(async (req) => {
@@ -115,7 +89,8 @@ node.serve(async (req) => {
   if (req?.tcpBench != null) return await tcpBench(req.tcpBench)
   if (req?.bench != null) {
     const bytes = req.bench.bytes ?? 0
-    return await loop(node, req.bench, ${request})
+    const request = ${request}
+    return await timedLoop(req.bench.count, req.bench.inflight, () => node.call(req.bench.target, request))
   }
   ${handlers}
   throw new Error('unknown v${protocol} request')

@@ -20,6 +20,7 @@ import type { Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as lp from 'it-length-prefixed'
 import { createPeerNode, loadPeerKey } from '#src/net/index.js'
+import { timedLoop } from './timed-loop.ts'
 
 /** The protocol of the floor's stream. */
 export const FLOOR_PROTOCOL = '/upgossip-bench/floor/1.0.0'
@@ -111,38 +112,28 @@ async function runNode (keyFile: string): Promise<void> {
   process.exit(0)
 }
 
-/** The app: answers requests, and runs the caller's loop through its node. */
+/** The app: answers requests, and runs the caller's loop of null requests through its node. */
 function runApp (): void {
-  const waiting = new Map<number, (value: unknown) => void>()
+  const waiting = new Map<number, { resolve: (value: unknown) => void, reject: (err: Error) => void }>()
   let nextId = 1
   const send = (m: FromApp): void => { process.send?.(m) }
-  const call = async (request: unknown): Promise<unknown> => await new Promise(resolve => {
+  const call = (request: unknown): Promise<unknown> => new Promise((resolve, reject) => {
     const id = nextId++
-    waiting.set(id, resolve)
+    waiting.set(id, { resolve, reject })
     send({ t: 'call', id, request })
   })
   process.on('message', (m: ToApp) => {
     if (m.t === 'request') send({ t: 'response', id: m.id, value: (m.request as { op?: string })?.op === 'null' ? { ok: true } : { error: 'unknown' } })
     else if (m.t === 'result') {
-      const resolve = waiting.get(m.id)
+      const pending = waiting.get(m.id)
       waiting.delete(m.id)
-      resolve?.(m.value)
+      // every call is a null request: anything but its answer is the floor broken
+      if ((m.value as { ok?: boolean })?.ok === true) pending?.resolve(m.value)
+      else pending?.reject(new Error(`the floor's callee answered ${JSON.stringify(m.value)}`))
     } else if (m.t === 'loop') {
-      void (async () => {
-        const latencies: number[] = []
-        let started = 0
-        const t0 = performance.now()
-        await Promise.all(Array.from({ length: m.inflight }, async () => {
-          while (started < m.count) {
-            started++
-            const s = performance.now()
-            const res = await call({ op: 'null' }) as { ok?: boolean }
-            if (res?.ok !== true) throw new Error(`the floor's callee answered ${JSON.stringify(res)}`)
-            latencies.push(performance.now() - s)
-          }
-        }))
-        send({ t: 'looped', latencies, wallMs: performance.now() - t0 })
-      })()
+      void timedLoop(m.count, m.inflight, () => call({ op: 'null' })).then(({ latencies, wallMs }) => {
+        send({ t: 'looped', latencies, wallMs })
+      })
     }
   })
   process.on('disconnect', () => process.exit(0))

@@ -7,6 +7,7 @@
  */
 import type http from 'node:http'
 import { Readable } from 'node:stream'
+import { joinBytes } from '../bytes.js'
 import { UpgossipError } from '../errors.js'
 
 /** An HTTP request between apps. */
@@ -133,17 +134,6 @@ export function printableResponse (response: HttpResponseMessage): { status: num
   }
 }
 
-/** The chunks as one plain `Uint8Array` of its own (not a view into a socket's buffer). */
-function joined (chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const chunk of chunks) {
-    out.set(chunk, at)
-    at += chunk.byteLength
-  }
-  return out
-}
-
 /**
  * Read a whole body, at most `limit` bytes; throws {@link HttpBodyTooLargeError}. A
  * readable stream is left open when the limit is passed (a `for await` would destroy it,
@@ -161,7 +151,7 @@ export async function readBody (stream: AsyncIterable<unknown> & { iterator?: (o
     if (total > limit) throw new HttpBodyTooLargeError(`the body is over the ${limit}-byte limit`)
     chunks.push(buf)
   }
-  return joined(chunks, total)
+  return joinBytes(chunks, total)
 }
 
 async function readNodeBody (stream: Readable, limit: number): Promise<Uint8Array> {
@@ -189,7 +179,7 @@ async function readNodeBody (stream: Readable, limit: number): Promise<Uint8Arra
     }
     const onEnd = (): void => {
       done()
-      resolve(joined(chunks, total))
+      resolve(joinBytes(chunks, total))
     }
     const onError = (err: Error): void => {
       done()

@@ -18,6 +18,7 @@
  */
 import type { Stream } from '@libp2p/interface'
 import * as lp from 'it-length-prefixed'
+import { joinBytes } from '../bytes.js'
 import { MessageTooLargeError, StreamEndedError } from './stream-codec.js'
 
 /** Each call asks for its protocol's twin: made once. */
@@ -78,12 +79,12 @@ class FrameQueue {
           smallBytes += piece.byteLength
           continue
         }
-        if (small.length > 0) yield concat(small, smallBytes)
+        if (small.length > 0) yield joinBytes(small, smallBytes)
         small = []
         smallBytes = 0
         yield piece
       }
-      if (small.length > 0) yield concat(small, smallBytes)
+      if (small.length > 0) yield joinBytes(small, smallBytes)
     }
   }
 
@@ -124,16 +125,6 @@ function varint (n: number): Uint8Array {
   }
   out.push(n)
   return Uint8Array.from(out)
-}
-
-function concat (chunks: Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.byteLength
-  }
-  return out
 }
 
 /** The id and payload of a frame (at least 4 bytes; shorter is malformed). */

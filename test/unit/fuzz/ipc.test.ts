@@ -5,14 +5,12 @@
  * dates, big integers and byte arrays), the daemon stays up, keeps its own state within
  * bounds, and settles a pending request with the app's value or a named error.
  */
-import os from 'node:os'
-import path from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { AppProcess } from '../../../src/host/index.js'
 import { readModuleAnswer } from '../../../src/schedule/index.js'
 import { readTransformAnswer } from '../../../src/upgrade/index.js'
-import type { AppProcessInit, Route } from '../../../src/host/index.js'
+import type { AppProcess, Route } from '../../../src/host/index.js'
+import { appProcessInit, fromApp, stubbedAppProcess } from '../app-process-stub.js'
 import { RUNS } from './runs.js'
 import { cborValueArb, expectNamedError, fieldArb, nastyStringArb, valueOrNamedError, withoutUndefined } from './support.js'
 
@@ -49,24 +47,12 @@ const messageArb: fc.Arbitrary<unknown> = fc.oneof(
 
 /** An app process whose child "runs" without a process: what it sends the app goes nowhere. */
 function appProcess (calls: { routes: unknown[], sends: unknown[] }): AppProcess {
-  const init: AppProcessInit = {
-    app: 'kv',
-    version: '1.0.0',
-    packageDir: os.tmpdir(),
-    main: 'server.js',
-    stateDir: path.join(os.tmpdir(), 'state'),
-    config: null,
-    peerId: 'self',
-    logFile: path.join(os.tmpdir(), 'app.log'),
+  const init = appProcessInit({
     protocol: 2,
-    simulations: [],
     onRoute: async (peer): Promise<Route> => { calls.routes.push(peer); return { self: true } },
-    onSend: async (peer, version, request) => { calls.sends.push({ peer, version, request }); return null },
-    onPeers: () => []
-  }
-  const proc = new AppProcess(init)
-  Object.assign(proc, { child: { connected: false, pid: 1, send: () => true } })
-  return proc
+    onSend: async (peer, version, request) => { calls.sends.push({ peer, version, request }); return null }
+  })
+  return stubbedAppProcess(init, { connected: false, send: () => true })
 }
 
 describe('IPC messages from the app', () => {
@@ -83,10 +69,9 @@ describe('IPC messages from the app', () => {
       observe(proc.request('12D3KooWpeer', { op: 'get' }, undefined, 1000))
       observe(proc.request('12D3KooWpeer', { op: 'get' }, 1, 1000))
       observe(proc.callOut(null, { op: 'get' }, 1000))
-      const onMessage = (proc as unknown as { onMessage: (m: unknown) => void }).onMessage.bind(proc)
       for (const message of messages) {
         // the daemon's listener catches what onMessage throws; what it throws must still be named
-        await valueOrNamedError(() => { onMessage(message) })
+        await valueOrNamedError(() => { fromApp(proc, message) })
       }
       expect(proc.spoken).toContain(2)
       expect(proc.spoken.length).toBeLessThanOrEqual(64)
