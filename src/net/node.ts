@@ -17,7 +17,7 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { identify, identifyPush } from '@libp2p/identify'
 import type { Identify, IdentifyPush } from '@libp2p/identify'
-import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PeerDiscovery, PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import type { TCPOptions } from '@libp2p/tcp'
@@ -293,7 +293,22 @@ export async function createPeerNode<S extends PeerServicesInit = Record<never, 
     }
     throw err
   }
+  const connected = node
+  // libp2p 2's getPeers() writes each peer id as text and parses it back (a base58 decode
+  // and a key parse per peer, per call); the fetch loop, beats and status ask many times a
+  // second, and during a swarm this was 6 % of a daemon's CPU. The same peers, each once:
+  connected.getPeers = () => connectedPeers(connected.getConnections())
   return node as unknown as Libp2p<PeerServicesOf<S>>
+}
+
+/** The distinct remote peers of `connections`, as their connections hold them (no text round trip). */
+export function connectedPeers (connections: ReadonlyArray<{ remotePeer: PeerId }>): PeerId[] {
+  const peers = new Map<string, PeerId>()
+  for (const { remotePeer } of connections) {
+    const key = remotePeer.toString()
+    if (!peers.has(key)) peers.set(key, remotePeer)
+  }
+  return [...peers.values()]
 }
 
 /** The services a node may run: the base ones, and upgossip's as given. */

@@ -6,7 +6,7 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Gossip, createPeerNode, noNetMetrics } from '../../src/net/index.js'
+import { Gossip, connectedPeers, createPeerNode, noNetMetrics } from '../../src/net/index.js'
 import type { BasePeerNode } from '../../src/net/index.js'
 
 let stops: Array<() => Promise<void>> = []
@@ -59,5 +59,20 @@ describe('gossip subscribers', () => {
     await until('b to hear of a connection', () => b.node.getPeers().length > 0)
     await new Promise(resolve => setTimeout(resolve, 500))
     expect(a.subscribers).toEqual([])
+  })
+})
+
+describe('the connected peers', () => {
+  it('are each remote peer once, the connection\'s own PeerId, however many connections', async () => {
+    const [a, b] = [await peer(), await peer()]
+    await a.node.dial(b.node.getMultiaddrs()[0] ?? '')
+    await until('b to see a', () => b.node.getPeers().length > 0)
+    expect(a.node.getPeers().map(String)).toEqual([b.node.peerId.toString()])
+    const conn = a.node.getConnections()[0]
+    expect(a.node.getPeers()[0]).toBe(conn?.remotePeer)
+    const twice = connectedPeers([...a.node.getConnections(), ...a.node.getConnections()])
+    expect(twice).toHaveLength(1)
+    await a.node.hangUp(b.node.peerId)
+    await until('a to drop b', () => a.node.getPeers().length === 0)
   })
 })
