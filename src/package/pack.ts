@@ -14,7 +14,7 @@ import { toCid } from '../store/index.js'
 import type { BlockStore } from '../store/index.js'
 import { MANIFEST_FILE, ManifestMissingError, assertManifestFilesPresent, readManifestBytes } from './manifest.js'
 import type { Manifest } from './manifest.js'
-import { UnsafePathError, nameProblem } from './paths.js'
+import { UnsafePathError, entryProblem } from './paths.js'
 
 /** A directory entry that a package cannot hold (device, socket, symlink to a directory…). */
 export class UnsupportedEntryError extends ContentRefusalError {
@@ -88,7 +88,7 @@ async function collectFiles (root: string, realRoot: string, dir: string, prefix
   const seen = new Map<string, string>()
   for (const entry of entries) {
     const name = entry.name.normalize('NFC')
-    const problem = nameProblem(name)
+    const problem = entryProblem(prefix === '' ? name : `${prefix}/${name}`, name)
     if (problem != null) throw new UnsafePathError(`${prefix === '' ? entry.name : `${prefix}/${entry.name}`} is refused: ${problem}`)
     const previous = seen.get(name)
     if (previous != null) {

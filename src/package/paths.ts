@@ -32,6 +32,14 @@ export function pathProblem (path: string): string | undefined {
   return undefined
 }
 
+/**
+ * Why the entry `name`, at `rel` in its package (its parent's path, "/", the name), is not
+ * allowed: a name that is not allowed, or a first segment that reads as a drive letter.
+ */
+export function entryProblem (rel: string, name: string): string | undefined {
+  return nameProblem(name) ?? pathProblem(rel)
+}
+
 /** Throw {@link UnsafePathError} unless `path` is a safe relative package path. */
 export function assertSafePath (path: string, where = 'path'): void {
   const problem = pathProblem(path)

@@ -1,6 +1,6 @@
 /**
  * `unpack`: a package DAG back into files. Every block is checked against its CID,
- * every name against {@link nameProblem}; symlinks and non-UnixFS nodes are refused.
+ * every name against {@link entryProblem}; symlinks and non-UnixFS nodes are refused.
  * Files are written into a temporary directory renamed into place only when the whole
  * package, manifest included, checked out.
  */
@@ -16,7 +16,7 @@ import type { BlockStore } from '../store/index.js'
 import { MANIFEST_FILE, ManifestMissingError, assertManifestFilesPresent, manifestFiles, readManifestBytes } from './manifest.js'
 import type { Manifest } from './manifest.js'
 import type { PackageFile } from './pack.js'
-import { UnsafePathError, nameProblem } from './paths.js'
+import { UnsafePathError, entryProblem } from './paths.js'
 import { UnsupportedEntryError } from './pack.js'
 import { MAX_PACKAGE_FILES } from './limits.js'
 
@@ -83,8 +83,8 @@ async function walkDirectory (dir: UnixFSEntry, prefix: string, depth: number, c
   if (depth > MAX_DEPTH) throw new UnsafePathError(`package nests directories deeper than ${MAX_DEPTH}`)
   const names = new Set<string>()
   for await (const child of exported(() => dir.content(), prefix === '' ? 'package root' : `package entry "${prefix}"`)) {
-    const problem = nameProblem(child.name)
     const rel = prefix === '' ? child.name : `${prefix}/${child.name}`
+    const problem = entryProblem(rel, child.name)
     if (problem != null) throw new UnsafePathError(`package entry "${rel}" is refused: ${problem}`)
     if (names.has(child.name)) throw new UnsafePathError(`package entry "${rel}" appears twice`)
     names.add(child.name)

@@ -17,7 +17,8 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { PrototypeKeyError, decodeDagCbor } from '../../../src/dag-cbor.js'
 import { RemoteNamedError } from '../../../src/errors.js'
 import { MalformedBeatError, decodeBeat } from '../../../src/net/index.js'
-import { NotAPackageError, listPackageFiles, readPackageManifest } from '../../../src/package/index.js'
+import { NotAPackageError, UnsafePathError, listPackageFiles, packDirectory, readPackageManifest, unpackPackage } from '../../../src/package/index.js'
+import { materialise } from './package-dags.js'
 import { KeyFileInvalidError, MalformedReleaseError, ReleaseBook, encodeSignedRelease, generatePublisherKey, loadTrustStore, releaseId, signReleaseId, TrustFileInvalidError, TrustPolicy, decodeKeyFile, decodeReleasesTopicMessage } from '../../../src/release/index.js'
 import { runModuleRule } from '../../../src/schedule/index.js'
 import type { ScheduleContext } from '../../../src/schedule/index.js'
@@ -49,6 +50,20 @@ describe('bugs found by fuzzing', () => {
     // dag-cbor decodes a 2^60 to a bigint; JSON.stringify threw on it and String() on the map around it
     expect(() => decodeBeat(dagCbor.encode({ ...beat, state: { n: 2n ** 60n } }))).toThrow(MalformedBeatError)
     expect(() => decodeBeat(dagCbor.encode({ ...beat, state: { n: 2n ** 60n } }))).toThrow(/1152921504606846976/)
+  })
+
+  it('packages: an entry whose path reads as a drive letter (A: out of a sharded directory) is refused in listing, unpacking and packing alike', async () => {
+    // a HAMT shard's link names carry a two-character prefix; a one-character one left "A:" after the exporter cut two
+    const store = new MemoryBlockStore()
+    const manifest = Buffer.from('{"app":"kv","version":"1.0.0","main":"server.js","protocol":1}')
+    const root = await materialise({ kind: 'dir', shard: true, entries: [{ name: 'upgossip.json', node: { kind: 'raw', bytes: manifest } }, { name: 'server.js', node: { kind: 'raw', bytes: Uint8Array.of(0x2f, 0x2f) } }, { name: ' A:', node: { kind: 'raw', bytes: new Uint8Array() } }] }, store)
+    await expect(listPackageFiles(root, store)).rejects.toThrow(UnsafePathError)
+    await expect(listPackageFiles(root, store)).rejects.toThrow('a drive-letter path')
+    const dir = await tempDir()
+    await expect(unpackPackage(root, store, path.join(dir, 'out'))).rejects.toThrow(UnsafePathError)
+    await fs.mkdir(path.join(dir, 'src'))
+    await fs.writeFile(path.join(dir, 'src', 'C:x'), 'x')
+    await expect(packDirectory(path.join(dir, 'src'), new MemoryBlockStore())).rejects.toThrow(/C:x is refused: a drive-letter path/)
   })
 
   it('toCid: bytes that are not a CID are UnsupportedCidError, not a RangeError', () => {
