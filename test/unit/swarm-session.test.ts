@@ -189,6 +189,31 @@ describe('blocks 2.0.0 between two peers', () => {
     server.stop()
   })
 
+  it('asking: at most 32 wantBlocks out, whatever the gets; the 33rd goes once one is answered; a block two gets wait for is not cancelled when one of them fails', async () => {
+    const store = new MemoryBlockStore()
+    const h = againstHostile(store)
+    const blocks = await Promise.all(Array.from({ length: MAX_GET_CIDS + 1 }, async (_, i) => await block(`g${i}`)))
+    const cids = blocks.map(b => b.cid)
+    const wanted = (): string[] => h.sent.flatMap(f => f.wantBlock ?? []).map(String)
+    const cancelled = (): string[] => h.sent.flatMap(f => f.cancel ?? []).map(String)
+    // one get fails on its first block (its onBlock throws); another waits for that block too
+    const failing = h.sessions.get(peer('hostile'), cids.slice(0, 2), async () => { throw new Error('refused here') })
+    const waiting = h.sessions.get(peer('hostile'), cids.slice(1), async (cid, bytes) => { await store.put(cid, bytes) })
+    await until(() => wanted().length >= MAX_GET_CIDS)
+    for (let i = 0; i < 10; i++) await tick()
+    expect(wanted()).toEqual(cids.slice(0, MAX_GET_CIDS).map(String))
+    await h.send({ block: blocks[0] as { cid: CID, bytes: Uint8Array } })
+    await expect(failing).rejects.toThrow('refused here')
+    await until(() => wanted().length > MAX_GET_CIDS)
+    // answered: room for the 33rd; the block the other get still waits for stays wanted
+    expect(wanted()).toEqual(cids.map(String))
+    expect(cancelled()).toEqual([])
+    for (const b of blocks.slice(1)) await h.send({ block: b })
+    expect(await waiting).toEqual([])
+    for (const b of blocks.slice(1)) expect(await store.has(b.cid)).toBe(true)
+    expect(h.aborted()).toBeUndefined()
+  })
+
   it('a peer that never answers: a have times out with BlockTimeoutError, and so does a get', async () => {
     const x = await block('x')
     const h = againstHostile(new MemoryBlockStore(), { haveTimeoutMs: 50, getTimeoutMs: 50 })
