@@ -3,6 +3,11 @@
  * holds, what is listed with it (it pushes `have` when one arrives there), the `wantHave`s
  * and `wantBlock`s out and who waits for them. Sending is the session's (`post`).
  *
+ * It keeps within the limits the peer serves under, whoever asks: at most
+ * {@link MAX_WANT_LIST} blocks listed with it and at most {@link MAX_GET_CIDS} `wantBlock`s
+ * unanswered, across every fetch that asks on this stream. What does not fit waits here, in
+ * order, and goes out as answers (or cancels) free room.
+ *
  * @example
  * ```ts
  * const asks = new BlockAsks({ post: (list, cids) => session.post(list, cids), metrics, failure: () => undefined })
@@ -10,7 +15,7 @@
  * ```
  */
 import type { CID } from 'multiformats/cid'
-import { BlockProtocolError, BlockTimeoutError, MAX_WANT_LIST } from './block-messages.js'
+import { BlockProtocolError, BlockTimeoutError, MAX_GET_CIDS, MAX_WANT_LIST } from './block-messages.js'
 import type { NetMetrics } from './metrics.js'
 
 interface Deferred<T> {
@@ -36,6 +41,16 @@ export interface BlockAsksInit {
   failure: () => Error | undefined
 }
 
+/** A block wanted from the peer: asked (`out`) or waiting here for room, and how many `get`s wait for it. */
+interface BlockWant {
+  cid: CID
+  block: Deferred<Uint8Array | undefined>
+  /** Resolves once the `wantBlock` went out: a `get`'s deadline runs from then, not while it waits here. */
+  sent: Deferred<void>
+  out: boolean
+  waiters: number
+}
+
 /** What this peer asked the other, and what it was told. */
 export class BlockAsks {
   private readonly io: BlockAsksInit
@@ -43,8 +58,17 @@ export class BlockAsks {
   private readonly known = new Map<string, boolean>()
   /** Blocks named in `wantHave` and neither announced nor cancelled since (the peer's want-list for us, at most). */
   private readonly listed = new Map<string, CID>()
+  /** `wantHave`s out or waiting in {@link haveQueue}, until answered. */
   private readonly asking = new Map<string, Deferred<void>>()
-  private readonly wantedBlocks = new Map<string, Deferred<Uint8Array | undefined>>()
+  /** `wantHave`s waiting for room on the peer's want-list, in order. */
+  private readonly haveQueue = new Map<string, CID>()
+  private readonly wantedBlocks = new Map<string, BlockWant>()
+  /** `wantBlock`s out and unanswered (at most {@link MAX_GET_CIDS}). */
+  private blocksOut = 0
+  /** `wantBlock`s waiting for an answer to one out, in order. */
+  private readonly blockQueue = new Map<string, BlockWant>()
+  /** `wantBlock`s sent on this stream, ever: the queue here moves. */
+  private blockWantsSent = 0
   private readonly pushWaiters = new Set<{ keys: ReadonlySet<string>, wake: () => void }>()
   /** Blocks cancelled after they were asked for: that many may still come unasked. */
   private lateAllowed = 0
@@ -73,16 +97,13 @@ export class BlockAsks {
       if (pending != null) waits.push(pending.promise)
       else if (!this.known.has(key) && !this.wantedBlocks.has(key)) ask.push(cid)
     }
-    if (ask.length > 0) {
-      this.makeRoom(ask.length)
-      for (const cid of ask) {
-        const d = deferred<void>()
-        this.asking.set(cid.toString(), d)
-        this.listed.set(cid.toString(), cid)
-        waits.push(d.promise)
-      }
-      this.io.post('wantHave', ask)
+    for (const cid of ask) {
+      const d = deferred<void>()
+      this.asking.set(cid.toString(), d)
+      this.haveQueue.set(cid.toString(), cid)
+      waits.push(d.promise)
     }
+    this.sendHaves()
     if (waits.length > 0) await this.within(Promise.all(waits), timeoutMs, () => new BlockTimeoutError('have request timed out'))
     return cids.map(cid => this.holds(cid.toString()))
   }
@@ -130,41 +151,57 @@ export class BlockAsks {
   async get (cids: CID[], onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, timeoutMs: number): Promise<CID[]> {
     this.assertOpen()
     const asked = unique(cids)
-    // a block already asked for on this stream is waited for, not asked again (the peer would send it twice)
-    const fresh: CID[] = []
-    const waits = new Map(asked.map(cid => {
+    // a block already wanted on this stream is waited for, not asked again (the peer would send it twice)
+    const wants = asked.map(cid => {
       const key = cid.toString()
-      let d = this.wantedBlocks.get(key)
-      if (d == null) {
-        d = deferred()
-        this.wantedBlocks.set(key, d)
-        fresh.push(cid)
+      let want = this.wantedBlocks.get(key)
+      if (want == null) {
+        want = { cid, block: deferred(), sent: deferred(), out: false, waiters: 0 }
+        this.wantedBlocks.set(key, want)
+        this.blockQueue.set(key, want)
       }
-      return [key, d.promise]
-    }))
-    this.io.post('wantBlock', fresh)
+      want.waiters++
+      return want
+    })
+    const byKey = new Map(wants.map(want => [want.cid.toString(), want]))
+    this.sendBlockWants()
     const missing: CID[] = []
     let index = 0
     try {
       for (; index < cids.length; index++) {
         const cid = cids[index] as CID
-        const bytes = await this.within(waits.get(cid.toString()) as Promise<Uint8Array | undefined>, timeoutMs, () => new BlockTimeoutError('get request timed out'))
+        const want = byKey.get(cid.toString()) as BlockWant
+        // waiting here for room is not the peer's silence while the wants ahead keep going out
+        if (!want.out) await this.within(want.sent.promise, timeoutMs, () => new BlockTimeoutError('get request timed out'), () => this.blockWantsSent)
+        const bytes = await this.within(want.block.promise, timeoutMs, () => new BlockTimeoutError('get request timed out'))
         if (bytes == null) missing.push(cid)
         else await onBlock(cid, bytes)
       }
     } catch (err) {
-      // what is still out is not wanted from this peer any more
-      const rest = cids.slice(index).filter(cid => this.wantedBlocks.delete(cid.toString()))
-      if (rest.length > 0 && !this.ended) {
-        this.lateAllowed += rest.length
-        this.io.post('cancel', rest)
-      }
+      // what is still wanted is not wanted from this peer any more, unless another get waits for it
+      const rest = unique(cids.slice(index)).map(cid => byKey.get(cid.toString()) as BlockWant)
+      this.drop(rest.filter(want => --want.waiters <= 0 && this.wantedBlocks.get(want.cid.toString()) === want))
       throw err
     }
+    for (const want of wants) want.waiters--
     return missing
   }
 
-  /** Keep what is listed with the peer within {@link MAX_WANT_LIST}: the oldest are cancelled (what the peer said of them is forgotten). */
+  /** Send the `wantHave`s waiting here that fit on the peer's want-list, making room by cancelling the oldest answered. */
+  private sendHaves (): void {
+    if (this.haveQueue.size === 0 || this.ended) return
+    this.makeRoom(this.haveQueue.size)
+    const send: CID[] = []
+    for (const [key, cid] of this.haveQueue) {
+      if (this.listed.size >= MAX_WANT_LIST) break
+      this.haveQueue.delete(key)
+      this.listed.set(key, cid)
+      send.push(cid)
+    }
+    this.io.post('wantHave', send)
+  }
+
+  /** Cancel the oldest answered blocks listed with the peer until `adding` more fit within {@link MAX_WANT_LIST} (what it said of them is forgotten); those not answered yet stay. */
   private makeRoom (adding: number): void {
     const cancel: CID[] = []
     for (const [key, cid] of this.listed) {
@@ -179,9 +216,60 @@ export class BlockAsks {
     if (cancel.length > 0) this.io.post('cancel', cancel)
   }
 
-  private async within<T> (promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  /** Send the `wantBlock`s waiting here while fewer than {@link MAX_GET_CIDS} are out. */
+  private sendBlockWants (): void {
+    if (this.ended) return
+    const send: CID[] = []
+    for (const [key, want] of this.blockQueue) {
+      if (this.blocksOut >= MAX_GET_CIDS) break
+      this.blockQueue.delete(key)
+      want.out = true
+      this.blocksOut++
+      this.blockWantsSent++
+      send.push(want.cid)
+      want.sent.resolve()
+    }
+    this.io.post('wantBlock', send)
+  }
+
+  /** Wants nobody waits for any more: those out are cancelled (the peer may still send them), those waiting here forgotten. */
+  private drop (wants: BlockWant[]): void {
+    const cancel: CID[] = []
+    for (const want of wants) {
+      const key = want.cid.toString()
+      this.wantedBlocks.delete(key)
+      if (this.blockQueue.delete(key)) continue
+      this.blocksOut--
+      cancel.push(want.cid)
+    }
+    if (cancel.length > 0 && !this.ended) {
+      this.lateAllowed += cancel.length
+      this.io.post('cancel', cancel)
+    }
+    this.sendBlockWants()
+  }
+
+  /** A `wantBlock` out was answered (a block, or `dontHave`): room for one waiting here. */
+  private answered (key: string, want: BlockWant): void {
+    this.wantedBlocks.delete(key)
+    if (want.out) this.blocksOut--
+    else this.blockQueue.delete(key)
+    this.sendBlockWants()
+  }
+
+  /** `promise`, or `onTimeout()` once `ms` pass (with `moved`: once `ms` pass in which what it counts did not change). */
+  private async within<T> (promise: Promise<T>, ms: number, onTimeout: () => Error, moved?: () => number): Promise<T> {
     let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(onTimeout()) }, ms) })
+    const timeout = new Promise<never>((_resolve, reject) => {
+      let seen = moved?.()
+      const check = (): void => {
+        const now = moved?.()
+        if (now === seen) { reject(onTimeout()); return }
+        seen = now
+        timer = setTimeout(check, ms)
+      }
+      timer = setTimeout(check, ms)
+    })
     try {
       return await Promise.race([promise, timeout])
     } finally {
@@ -192,17 +280,31 @@ export class BlockAsks {
   /** The session ended: every request out rejects with `err`, every wait ends. */
   close (err: Error): void {
     for (const d of this.asking.values()) d.reject(err)
-    for (const d of this.wantedBlocks.values()) d.reject(err)
+    for (const want of this.wantedBlocks.values()) {
+      want.sent.reject(err)
+      want.block.reject(err)
+    }
     this.asking.clear()
+    this.haveQueue.clear()
     this.wantedBlocks.clear()
+    this.blockQueue.clear()
+    this.blocksOut = 0
     for (const w of this.pushWaiters) w.wake()
   }
 
   /** A block was stored here: it is no longer wanted from this peer. */
   arrived (cid: CID): void {
     const key = cid.toString()
+    if (this.haveQueue.delete(key)) {
+      // never named to the peer: nothing to ask it now
+      this.settle(key)
+      return
+    }
     if (this.asking.has(key)) return
-    if (this.listed.delete(key)) this.io.post('cancel', [cid])
+    if (this.listed.delete(key)) {
+      this.io.post('cancel', [cid])
+      this.sendHaves()
+    }
     this.known.delete(key)
     // whoever waits to hear of it from this peer waits no more
     this.wake(key)
@@ -218,25 +320,27 @@ export class BlockAsks {
       this.settle(key)
       this.wake(key)
     }
+    this.sendHaves()
   }
 
   /** The peer lacks these (an answer to `wantHave`), or will not send them now (to `wantBlock`). */
   takeDontHave (cids: readonly CID[]): void {
     for (const cid of cids) {
       const key = cid.toString()
-      const block = this.wantedBlocks.get(key)
-      if (this.asking.has(key)) {
+      const want = this.wantedBlocks.get(key)
+      if (this.asking.has(key) && !this.haveQueue.has(key)) {
         // a wantHave is answered as its frame is read, before any wantBlock sent after it: this answers the wantHave
         this.known.set(key, false)
         this.settle(key)
-      } else if (block != null) {
+      } else if (want?.out === true) {
         // not from me now: what it holds is asked again when it matters
-        this.wantedBlocks.delete(key)
+        this.answered(key, want)
         this.known.delete(key)
-        block.resolve(undefined)
+        want.block.resolve(undefined)
         this.wake(key)
       }
     }
+    this.sendHaves()
   }
 
   /** What the peer holds of `key` changed: whoever waits for it looks again. */
@@ -247,21 +351,24 @@ export class BlockAsks {
   private settle (key: string): void {
     const d = this.asking.get(key)
     this.asking.delete(key)
+    this.haveQueue.delete(key)
     d?.resolve()
   }
 
   /** A block came: the answer to a `wantBlock` (one nobody asked for is the peer's fault, beyond those cancelled). */
   takeBlock (cid: CID, bytes: Uint8Array): void {
     const key = cid.toString()
-    const d = this.wantedBlocks.get(key)
-    if (d == null) {
+    const want = this.wantedBlocks.get(key)
+    if (want?.out !== true) {
       if (this.lateAllowed <= 0) throw new BlockProtocolError('peer sent more blocks than asked for')
       this.lateAllowed--
-      return
+      // a late block for one wanted again meanwhile (and waiting here): taken, not asked for again
+      if (want == null) return
+      want.sent.resolve()
     }
-    this.wantedBlocks.delete(key)
+    this.answered(key, want)
     this.io.metrics.blockBytes('in', bytes.byteLength)
-    d.resolve(bytes)
+    want.block.resolve(bytes)
   }
 }
 

@@ -266,9 +266,13 @@ export class BlockSession {
   }
 }
 
-/** A frame whose lists are within the protocol's per-list limit, as one or more frames. */
+/**
+ * A frame whose lists are within the protocol's per-list limit, as one or more frames;
+ * `cancel` first, as the peer takes it within one frame, so wants sent once cancels made
+ * room never reach it ahead of those cancels.
+ */
 function splitFrame (frame: BlockFrame): BlockFrame[] {
-  const lists = ['wantHave', 'wantBlock', 'cancel', 'have', 'dontHave'] as const
+  const lists = ['cancel', 'wantHave', 'wantBlock', 'have', 'dontHave'] as const
   if (lists.every(l => (frame[l]?.length ?? 0) <= MAX_HAVE_CIDS)) return [frame]
   const out: BlockFrame[] = []
   for (const l of lists) {

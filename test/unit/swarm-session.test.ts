@@ -7,7 +7,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
-import { decodeBlockFrame, encodeBlockFrame, MAX_GET_CIDS } from '../../src/net/block-messages.js'
+import { decodeBlockFrame, encodeBlockFrame, MAX_GET_CIDS, MAX_WANT_LIST } from '../../src/net/block-messages.js'
 import type { BlockFrame } from '../../src/net/block-messages.js'
 import type { BlockChannel } from '../../src/net/block-session.js'
 import { BlockSessions } from '../../src/net/block-sessions.js'
@@ -143,6 +143,75 @@ describe('blocks 2.0.0 between two peers', () => {
     for (let i = 0; i < 5 && fast.aborted() == null; i++) await fast.send({ wantHave: Array.from({ length: 1024 }, (_, j) => blocks[j % blocks.length]?.cid as CID) })
     await until(() => fast.aborted() != null)
     expect(fast.aborted()?.message).toMatch(/blocks a second/)
+  })
+
+  it('asking: a full want-list toward one peer queues further asks here, sent as answers free room; nothing is dropped, the peer\'s limit is never passed', async () => {
+    const h = againstHostile()
+    const blocks = await Promise.all(Array.from({ length: MAX_WANT_LIST + 2 }, async (_, i) => await block(`w${i}`)))
+    const cids = blocks.map(b => b.cid)
+    const named = (): string[] => h.sent.flatMap(f => f.wantHave ?? []).map(String)
+    const first = h.sessions.have(peer('hostile'), cids.slice(0, MAX_WANT_LIST))
+    const second = h.sessions.have(peer('hostile'), cids.slice(MAX_WANT_LIST))
+    await until(() => named().length >= MAX_WANT_LIST)
+    for (let i = 0; i < 10; i++) await tick()
+    // the peer's want-list for us is full of asks it has not answered: the two more wait here
+    expect(named().length).toBe(MAX_WANT_LIST)
+    // it holds two of them: they are off its list, and the two waiting go out
+    await h.send({ have: cids.slice(0, 2) })
+    await until(() => named().length > MAX_WANT_LIST)
+    expect(named().slice(MAX_WANT_LIST)).toEqual(cids.slice(MAX_WANT_LIST).map(String))
+    await h.send({ dontHave: cids.slice(2) })
+    expect(await first).toEqual(cids.slice(0, MAX_WANT_LIST).map((_, i) => i < 2))
+    expect(await second).toEqual([false, false])
+    expect(h.aborted()).toBeUndefined()
+  })
+
+  it('asking an honest peer about more blocks than its want-list holds, and for more than 32 blocks at once: all answered, the session is never refused', async () => {
+    const { ends: [a, b], aborted } = pipe()
+    const storeB = new MemoryBlockStore()
+    const errors: string[] = []
+    const asker = new BlockSessions({ store: new MemoryBlockStore(), metrics: noNetMetrics, share: new UploadShare({ connected: () => true }), open: async () => a, onError: (_, err) => { errors.push(err.message) } })
+    const server = new BlockSessions({ store: storeB, metrics: noNetMetrics, share: new UploadShare({ connected: () => true }), open: async () => b, onError: (_, err) => { errors.push(err.message) } })
+    server.accept('a', b)
+    const lacking = await Promise.all(Array.from({ length: 2 * MAX_WANT_LIST + 10 }, async (_, i) => (await block(`l${i}`)).cid))
+    const held = await Promise.all(Array.from({ length: 3 * MAX_GET_CIDS }, async (_, i) => await block(`h${i}`)))
+    for (const x of held) await storeB.put(x.cid, x.bytes)
+    const [answer, ...gets] = await Promise.all([
+      asker.have(peer('b'), lacking),
+      // three fetches at once, each wanting as many blocks as the peer serves at once
+      ...[0, 1, 2].map(async i => await asker.get(peer('b'), held.slice(i * MAX_GET_CIDS, (i + 1) * MAX_GET_CIDS).map(x => x.cid), async () => {}))
+    ])
+    expect(answer).toEqual(lacking.map(() => false))
+    expect(gets).toEqual([[], [], []])
+    expect(errors).toEqual([])
+    expect(aborted()).toBeUndefined()
+    asker.stop()
+    server.stop()
+  })
+
+  it('asking: at most 32 wantBlocks out, whatever the gets; the 33rd goes once one is answered; a block two gets wait for is not cancelled when one of them fails', async () => {
+    const store = new MemoryBlockStore()
+    const h = againstHostile(store)
+    const blocks = await Promise.all(Array.from({ length: MAX_GET_CIDS + 1 }, async (_, i) => await block(`g${i}`)))
+    const cids = blocks.map(b => b.cid)
+    const wanted = (): string[] => h.sent.flatMap(f => f.wantBlock ?? []).map(String)
+    const cancelled = (): string[] => h.sent.flatMap(f => f.cancel ?? []).map(String)
+    // one get fails on its first block (its onBlock throws); another waits for that block too
+    const failing = h.sessions.get(peer('hostile'), cids.slice(0, 2), async () => { throw new Error('refused here') })
+    const waiting = h.sessions.get(peer('hostile'), cids.slice(1), async (cid, bytes) => { await store.put(cid, bytes) })
+    await until(() => wanted().length >= MAX_GET_CIDS)
+    for (let i = 0; i < 10; i++) await tick()
+    expect(wanted()).toEqual(cids.slice(0, MAX_GET_CIDS).map(String))
+    await h.send({ block: blocks[0] as { cid: CID, bytes: Uint8Array } })
+    await expect(failing).rejects.toThrow('refused here')
+    await until(() => wanted().length > MAX_GET_CIDS)
+    // answered: room for the 33rd; the block the other get still waits for stays wanted
+    expect(wanted()).toEqual(cids.map(String))
+    expect(cancelled()).toEqual([])
+    for (const b of blocks.slice(1)) await h.send({ block: b })
+    expect(await waiting).toEqual([])
+    for (const b of blocks.slice(1)) expect(await store.has(b.cid)).toBe(true)
+    expect(h.aborted()).toBeUndefined()
   })
 
   it('a peer that never answers: a have times out with BlockTimeoutError, and so does a get', async () => {

@@ -199,6 +199,51 @@ describe('a swarm of fetching peers (in memory)', () => {
     const r = await inMemorySwarm({ fetchers: 1, degree: 1, fileBytes: 2 * 1024 * 1024, latencyMs: 1, blockMs: 1, spreadMs: 0 })
     expect(r.seedSent).toBe(r.packageBytes)
   })
+  it('two fetches at once (two packages) from one peer share its 32 wantBlocks: both finish, no session is refused over the limit', async () => {
+    const seed = new MemoryBlockStore()
+    const roots = await Promise.all(['1.0.0', '2.0.0'].map(async version => {
+      // 32 leaves of 256 KiB each: a fetch alone fills the peer's 32 wantBlocks
+      const dir = await samplePackage(await tempDir(), version, {}, { 'blob.bin': randomBytes(8 * 1024 * 1024) })
+      return (await packDirectory(dir, seed)).cid
+    }))
+    const here = new MemoryBlockStore()
+    const errors: string[] = []
+    const logs: string[] = []
+    const seedSide = new BlockSessions({ store: seed, metrics: noNetMetrics, share: new UploadShare({ connected: () => true }), open: async () => { throw new Error('the seed opens no stream') }, onError: (_, err) => { errors.push(`seed: ${err.message}`) } })
+    const hub = new BlockSessions({
+      store: here,
+      metrics: noNetMetrics,
+      share: new UploadShare({ connected: () => true }),
+      onError: (_, err) => { errors.push(`fetcher: ${err.message}`) },
+      open: async () => {
+        // a slow uplink at the seed: the wants of both fetches pile up there
+        const [mine, theirs] = pipe(new Uplink(4), new Uplink(4), 1)
+        seedSide.accept('fetcher', theirs)
+        return mine
+      }
+    })
+    try {
+      await Promise.all(roots.map(async root => await fetchPackage({
+        root,
+        store: { ...here, has: async c => await here.has(c), get: async c => await here.get(c), delete: async c => { await here.delete(c) }, holding: async fn => await fn(), put: async (c, b) => { await here.put(c, b); hub.arrived(c); return c } },
+        exchange: hub,
+        sources: () => [({ toString: () => 'seed' }) as unknown as PeerId],
+        onProgress: () => {},
+        log: m => { logs.push(m) },
+        signal: AbortSignal.timeout(20_000),
+        idleMs: 120
+      }))).catch((err: Error) => { errors.push(`fetch: ${err.message}`) })
+    } finally {
+      const during = errors.splice(0)
+      hub.stop()
+      seedSide.stop()
+      // what stopping them says is not a refusal
+      errors.splice(0, errors.length, ...during)
+    }
+    expect(errors).toEqual([])
+    expect(logs).toEqual([])
+    for (const root of roots) expect((await walkPackageBlocks(root, here)).size).toBe((await walkPackageBlocks(root, seed)).size)
+  }, 60_000)
 })
 
 if (process.env.SWARM_MODEL != null) {

@@ -14,7 +14,7 @@ import { create as createDigest } from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
-  AppStreams, BLOCKS_PROTOCOL, BlockExchange, MAX_APP_FRAME, MAX_GET_CIDS, MAX_HAVE_CIDS, MAX_SYNC_APPS, MAX_SYNC_RELEASES, MessageTooLargeError, SYNC_PROTOCOL, SyncProtocol,
+  AppStreams, BLOCKS_PROTOCOL, BLOCKS_SESSION_PROTOCOL, BlockExchange, MAX_APP_FRAME, MAX_GET_CIDS, MAX_HAVE_CIDS, MAX_SYNC_APPS, MAX_SYNC_RELEASES, MessageTooLargeError, SYNC_PROTOCOL, SyncProtocol,
   noNetMetrics, readFrame, readFrames, writeFrames
 } from '../../../src/net/index.js'
 import type { SyncRequest } from '../../../src/net/index.js'
@@ -196,6 +196,19 @@ describe('block exchange', () => {
   })
   const heldArb = fc.nat(5).map(i => held[i] as CID)
   const someCid = fc.oneof(heldArb, cidArb)
+  /** An asker that speaks only 1.x (as a daemon from before 2.0.0), whose every stream reads `inbound`; `dialed` gets the protocols it opened, `answered` counts the values it returned. */
+  const v1 = { dialed: new Set<string>(), answered: 0 }
+  const v1Asker = (inbound: Uint8Array[]): BlockExchange => new BlockExchange(fakeComponents(protocol => {
+    for (const p of [protocol].flat()) v1.dialed.add(p)
+    return scriptedStream(inbound).stream
+  }), { store, metrics: noNetMetrics, log, v1Only: true })
+  /** The 1.x properties reached the 1.x decoder: nothing but 1.0.0 was opened, and some answers were values (2.0.0's decoder refuses every 1.x frame). */
+  const expectV1Reached = (): void => {
+    expect([...v1.dialed]).toEqual([BLOCKS_PROTOCOL])
+    expect(v1.answered).toBeGreaterThan(0)
+    v1.dialed.clear()
+    v1.answered = 0
+  }
 
   it('serving: any have/get request is answered in the protocol\'s shape, or the stream is aborted with a named error', async () => {
     // the daemon's own store: blocks on disk
@@ -237,12 +250,13 @@ describe('block exchange', () => {
       cborValueArb
     )
     await fc.assert(fc.asyncProperty(fc.array(heldArb, { minLength: 1, maxLength: 3 }), inboundArb(cborFrame(answer)), async (cids, inbound) => {
-      const exchange = new BlockExchange(fakeComponents(() => scriptedStream(inbound).stream), { store, metrics: noNetMetrics, log })
-      await valueOrNamedError(async () => await exchange.have(PEER, cids), have => {
+      const outcome = await valueOrNamedError(async () => await v1Asker(inbound).have(PEER, cids), have => {
         expect(have.length).toBe(cids.length)
         for (const h of have) expect(typeof h).toBe('boolean')
       })
+      if (outcome.ok) v1.answered++
     }), { numRuns: RUNS })
+    expectV1Reached()
   })
 
   it('asking "get": only blocks that match their CID reach the store, and any answer stream ends in a missing list or a named error', async () => {
@@ -256,9 +270,8 @@ describe('block exchange', () => {
     )
     const scenario = fc.array(heldArb, { minLength: 1, maxLength: 4 }).chain(cids => fc.tuple(fc.constant(cids), inboundArb(cborFrame(frame(cids)))))
     await fc.assert(fc.asyncProperty(scenario, async ([cids, inbound]) => {
-      const exchange = new BlockExchange(fakeComponents(() => scriptedStream(inbound).stream), { store, metrics: noNetMetrics, log })
       const accepted: CID[] = []
-      await valueOrNamedError(async () => await exchange.get(PEER, cids, async (cid, bytes) => {
+      const outcome = await valueOrNamedError(async () => await v1Asker(inbound).get(PEER, cids, async (cid, bytes) => {
         await verifyBlock(cid, bytes)
         expect(cids.some(c => c.equals(cid))).toBe(true)
         accepted.push(cid)
@@ -266,22 +279,29 @@ describe('block exchange', () => {
         for (const m of missing) expect(cids.some(c => c.equals(m))).toBe(true)
         expect(accepted.length + missing.length).toBe(cids.length)
       })
+      if (outcome.ok) v1.answered++
     }), { numRuns: RUNS })
+    expectV1Reached()
   })
 
-  it('round trip: a peer learns exactly what another holds and gets those blocks intact', async () => {
-    await fc.assert(fc.asyncProperty(fc.subarray([0, 1, 2, 3, 4, 5]), fc.array(fc.oneof(heldArb, fc.uint8Array({ minLength: 32, maxLength: 32 }).map(d => CID.createV1(0x55, createDigest(0x12, d)))), { minLength: 1, maxLength: 6 }), async (holding, cids) => {
+  it('round trip, in 2.0.0 and in 1.x: a peer learns exactly what another holds and gets those blocks intact', async () => {
+    await fc.assert(fc.asyncProperty(fc.subarray([0, 1, 2, 3, 4, 5]), fc.array(fc.oneof(heldArb, fc.uint8Array({ minLength: 32, maxLength: 32 }).map(d => CID.createV1(0x55, createDigest(0x12, d)))), { minLength: 1, maxLength: 6 }), fc.boolean(), async (holding, cids, v1Only) => {
       const partial = new MemoryBlockStore()
       for (const i of holding) await partial.put(held[i] as CID, blockBytes.get((held[i] as CID).toString()) as Uint8Array)
       const server = fakeComponents()
       await new BlockExchange(server, { store: partial, metrics: noNetMetrics, log }).start()
-      const client = new BlockExchange(fakeComponents(connect(server)), { store: new MemoryBlockStore(), metrics: noNetMetrics, log })
+      const dialed = new Set<string>()
+      const dial = connect(server)
+      const client = new BlockExchange(fakeComponents(protocol => { for (const p of [protocol].flat()) dialed.add(p); return dial(protocol) }), { store: new MemoryBlockStore(), metrics: noNetMetrics, log, v1Only })
+      // a 1.x client opens 1.0.0 streams only; a 2.0.0 client one session stream
+      const expectDialed = (): void => { expect([...dialed]).toEqual([v1Only ? BLOCKS_PROTOCOL : BLOCKS_SESSION_PROTOCOL]) }
       const has = await client.have(PEER, cids)
       expect(has).toEqual(await Promise.all(cids.map(async c => await partial.has(c))))
       const got: string[] = []
       const missing = await client.get(PEER, cids, async (cid, bytes) => { got.push(cid.toString()); expect(bytes).toEqual(blockBytes.get(cid.toString())) })
       expect(got).toEqual(cids.filter((_, i) => has[i] === true).map(String))
       expect(missing.map(String)).toEqual(cids.filter((_, i) => has[i] !== true).map(String))
+      expectDialed()
     }), { numRuns: RUNS })
   })
 })
