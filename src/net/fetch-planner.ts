@@ -123,7 +123,8 @@ export type Pause =
 /** What a failure costs a peer: a misbehaving one is banned for this package; a failing one sits out, longer each time. */
 export type Penalty =
   | { readonly banned: true }
-  | { readonly banned: false, readonly bench: Bench, readonly ms: number }
+  /** `again`: the peer already sat out; this failure is of a request sent before, not a new strike. */
+  | { readonly banned: false, readonly bench: Bench, readonly ms: number, readonly again?: true }
 
 /** Whether `peer` may be asked now: not banned, and not benched past `now`. */
 export function isUsable (state: FetchState, peer: string, now: number): boolean {
@@ -234,10 +235,14 @@ export function planGets (state: FetchState, available: readonly string[], now: 
 /**
  * What a failure costs a peer, given its bench so far: one that served a wrong block or
  * broke the protocol (`misbehaved`) is banned for this package; one that failed otherwise
- * (a timeout, a reset) sits out {@link BENCH_MS}, doubling with each strike up to 8×.
+ * (a timeout, a reset) sits out {@link BENCH_MS}, doubling with each strike up to 8×. A
+ * failure while it sits out is no new strike: nothing is asked of a benched peer, so it is
+ * a request sent before — when a stream breaks, every request out on it fails at once, and
+ * one break had doubled the bench once per request.
  */
 export function penalty (previous: Bench | undefined, misbehaved: boolean, now: number): Penalty {
   if (misbehaved) return { banned: true }
+  if (previous != null && previous.until > now) return { banned: false, bench: previous, ms: previous.until - now, again: true }
   const strikes = (previous?.strikes ?? 0) + 1
   const ms = BENCH_MS * 2 ** Math.min(strikes - 1, 3)
   return { banned: false, bench: { until: now + ms, strikes }, ms }

@@ -249,6 +249,7 @@ export class PackageFetch {
       return
     }
     this.state.benched.set(key, outcome.bench)
+    if (outcome.again === true) return
     this.init.log(`peer ${key} ${what}: ${err.message}; asking others for ${outcome.ms / 1000} s`)
   }
 

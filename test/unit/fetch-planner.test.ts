@@ -146,7 +146,8 @@ describe('benching a peer that failed (penalty, usablePeers)', () => {
     let bench: Bench | undefined
     const lengths: number[] = []
     for (let i = 0; i < 5; i++) {
-      const outcome = penalty(bench, false, T)
+      // each strike once the bench before it ended
+      const outcome = penalty(bench, false, bench?.until ?? T)
       if (outcome.banned) throw new Error('a timeout is not misbehaviour')
       bench = outcome.bench
       lengths.push(outcome.ms)
@@ -161,6 +162,19 @@ describe('benching a peer that failed (penalty, usablePeers)', () => {
     const meanwhile = usablePeers(s, ['slow', 'other'], T + 1000)
     expect(planHaves(s, meanwhile, T + 1000, config).map(a => a.peer)).toEqual(['other'])
     expect(planGets(s, meanwhile, T + 1000, config, Math.random)).toEqual([])
+  })
+
+  it('a failure while the peer sits out is no new strike (every request out on a broken stream fails at once)', () => {
+    const first = penalty(undefined, false, T)
+    if (first.banned) throw new Error('a timeout is not misbehaviour')
+    for (const late of [0, 1, BENCH_MS - 1]) {
+      const again = penalty(first.bench, false, T + late)
+      expect(again).toEqual({ banned: false, bench: first.bench, ms: BENCH_MS - late, again: true })
+    }
+    const next = penalty(first.bench, false, T + BENCH_MS)
+    expect(next).toEqual({ banned: false, bench: { until: T + 3 * BENCH_MS, strikes: 2 }, ms: 2 * BENCH_MS })
+    // misbehaviour still bans, benched or not
+    expect(penalty(first.bench, true, T + 1)).toEqual({ banned: true })
   })
 
   it('bans a peer that served a wrong block or broke the protocol for good', () => {
