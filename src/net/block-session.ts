@@ -29,6 +29,7 @@
 import type { CID } from 'multiformats/cid'
 import type { BlockStore } from '../store/index.js'
 import { BlockAsks } from './block-asks.js'
+import { WantPacer } from './want-pacer.js'
 import { BlockProtocolError, MAX_GET_CIDS, MAX_HAVE_CIDS, MAX_WANT_LIST, MAX_WANTS_PER_SECOND, countMessages, decodeBlockFrame, encodeBlockFrame, isEmptyFrame } from './block-messages.js'
 import type { BlockFrame } from './block-messages.js'
 import type { NetMetrics } from './metrics.js'
@@ -79,6 +80,8 @@ export class BlockSession {
   private readonly outbox: Outbox = { wantHave: [], wantBlock: [], cancel: [], have: [], dontHave: [] }
   private flushing = false
   private writing: Promise<void> = Promise.resolve()
+  /** Our own wants, paced below the rate the peer takes. */
+  private readonly pacer: WantPacer
   private failure: Error | undefined
   private ended = false
 
@@ -86,6 +89,7 @@ export class BlockSession {
     this.c = init
     this.peer = init.peer
     this.tokensAt = this.now()
+    this.pacer = new WantPacer(() => this.now())
     this.asks = new BlockAsks({ post: (list, cids) => { this.post(list, cids) }, metrics: init.metrics, failure: () => this.ended ? (this.failure ?? new StreamEndedError('the block stream is closed')) : undefined })
   }
 
@@ -255,6 +259,8 @@ export class BlockSession {
     const write = this.writing.then(async () => {
       if (this.ended) return
       for (const f of frames) {
+        await this.pacer.take((f.wantHave?.length ?? 0) + (f.wantBlock?.length ?? 0))
+        if (this.ended) return
         countMessages(f, (kind, n) => { this.c.metrics.blockMessages(kind, n) })
         const bytes = encodeBlockFrame(f)
         this.c.metrics.bytes(BLOCKS_SESSION_PROTOCOL, 'out', bytes.byteLength)

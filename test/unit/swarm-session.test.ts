@@ -7,7 +7,8 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
-import { decodeBlockFrame, encodeBlockFrame, MAX_GET_CIDS, MAX_WANT_LIST } from '../../src/net/block-messages.js'
+import { decodeBlockFrame, encodeBlockFrame, MAX_GET_CIDS, MAX_WANT_LIST, MAX_WANTS_PER_SECOND } from '../../src/net/block-messages.js'
+import { ASK_RATE, WantPacer } from '../../src/net/want-pacer.js'
 import type { BlockFrame } from '../../src/net/block-messages.js'
 import type { BlockChannel } from '../../src/net/block-session.js'
 import { BlockSessions } from '../../src/net/block-sessions.js'
@@ -189,6 +190,25 @@ describe('blocks 2.0.0 between two peers', () => {
     server.stop()
   })
 
+  it('asking an honest peer about thousands of blocks as fast as it answers: the asker paces its wants below the peer\'s rate, and the session is never refused', async () => {
+    const { ends: [a, b], aborted } = pipe()
+    const errors: string[] = []
+    const asker = new BlockSessions({ store: new MemoryBlockStore(), metrics: noNetMetrics, share: new UploadShare({ connected: () => true }), open: async () => a, onError: (_, err) => { errors.push(err.message) } })
+    const server = new BlockSessions({ store: new MemoryBlockStore(), metrics: noNetMetrics, share: new UploadShare({ connected: () => true }), open: async () => b, onError: (_, err) => { errors.push(err.message) } })
+    server.accept('a', b)
+    // twice the peer's burst: in memory the answers come back at once, so unpaced these went out within a second
+    const lacking = await Promise.all(Array.from({ length: 2 * MAX_WANTS_PER_SECOND }, async (_, i) => (await block(`many${i}`)).cid))
+    const started = Date.now()
+    const answer = await asker.have(peer('b'), lacking)
+    expect(answer.every(held => !held)).toBe(true)
+    expect(errors).toEqual([])
+    expect(aborted()).toBeUndefined()
+    // the rate was kept: after a burst of ASK_RATE, ASK_RATE a second (a bound, not a timing: it can only be slower)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(Math.floor((lacking.length - ASK_RATE) / ASK_RATE * 1000) - 50)
+    asker.stop()
+    server.stop()
+  })
+
   it('asking: at most 32 wantBlocks out, whatever the gets; the 33rd goes once one is answered; a block two gets wait for is not cancelled when one of them fails', async () => {
     const store = new MemoryBlockStore()
     const h = againstHostile(store)
@@ -222,5 +242,37 @@ describe('blocks 2.0.0 between two peers', () => {
     // what timed out is cancelled: a late block for it is not held against the peer
     await until(() => h.sent.some(f => f.cancel != null))
     expect(h.sent.flatMap(f => f.cancel ?? []).length).toBe(1)
+  })
+})
+
+describe('the asker\'s want pacer', () => {
+  it('lets a burst of ASK_RATE wants through at once, then ASK_RATE a second: over any second at most what a peer takes', async () => {
+    let now = 0
+    const slept: number[] = []
+    const pacer = new WantPacer(() => now, async ms => { slept.push(ms); now += ms })
+    const sentAt: Array<{ at: number, n: number }> = []
+    for (let i = 0; i < 40; i++) {
+      await pacer.take(512)
+      sentAt.push({ at: now, n: 512 })
+    }
+    // the first ASK_RATE (four takes of 512) go at once; each later one waits its share
+    expect(slept).toHaveLength(40 - ASK_RATE / 512)
+    expect(sentAt[sentAt.length - 1]?.at).toBeGreaterThanOrEqual((40 * 512 - ASK_RATE) / ASK_RATE * 1000)
+    // the peer's token bucket (MAX_WANTS_PER_SECOND a second, as big a burst) never runs dry
+    let tokens = MAX_WANTS_PER_SECOND
+    let at = 0
+    for (const s of sentAt) {
+      tokens = Math.min(MAX_WANTS_PER_SECOND, tokens + (s.at - at) * MAX_WANTS_PER_SECOND / 1000)
+      at = s.at
+      expect(tokens).toBeGreaterThanOrEqual(s.n)
+      tokens -= s.n
+    }
+  })
+
+  it('does not wait for nothing, and a frame with no wants is never held', async () => {
+    const pacer = new WantPacer(() => 0, async () => { throw new Error('slept') })
+    await pacer.take(0)
+    await pacer.take(ASK_RATE)
+    await pacer.take(0)
   })
 })
