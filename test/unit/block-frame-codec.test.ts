@@ -4,13 +4,16 @@
  * refused — and every refusal a `BlockProtocolError`, the block's bytes never copied.
  */
 import * as dagCbor from '@ipld/dag-cbor'
+import type { Stream } from '@libp2p/interface'
 import fc from 'fast-check'
+import * as lp from 'it-length-prefixed'
 import { CID } from 'multiformats/cid'
-import type { Uint8ArrayList } from 'uint8arraylist'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { describe, expect, it } from 'vitest'
 import { decodeDagCbor } from '../../src/dag-cbor.js'
 import { decodeBlockFrame, encodeBlockFrame } from '../../src/net/block-frame-codec.js'
-import { BlockProtocolError, MAX_BLOCK_BYTES, MAX_HAVE_CIDS, isEmptyFrame } from '../../src/net/block-messages.js'
+import { BlockProtocolError, MAX_BLOCK_BYTES, MAX_BLOCK_FRAME, MAX_HAVE_CIDS, isEmptyFrame } from '../../src/net/block-messages.js'
+import { FramedChannel } from '../../src/net/framed-channel.js'
 import type { BlockFrame } from '../../src/net/block-messages.js'
 import { RUNS } from './fuzz/runs.js'
 import { cborValueArb, cidArb } from './fuzz/support.js'
@@ -241,5 +244,31 @@ describe('blocks 2.0.0 frame codec', () => {
       expect(frame.block?.cid.toString()).toBe(b.toString())
       expect([...frame.block?.bytes ?? []]).toEqual([1, 2, 3])
     })
+  })
+
+  it('on a stream: the frames of one write go out as one chunk, a list holding the block\'s own array, and read back as written', async () => {
+    const [a, b] = fc.sample(cidArb, { numRuns: 2, seed: 5 }) as [CID, CID]
+    const block = { cid: a, bytes: new Uint8Array(70_000).fill(9) }
+    const chunks: unknown[] = []
+    const stream = {
+      source: (async function * () {})(),
+      sink: async (source: AsyncIterable<unknown>) => { for await (const chunk of source) chunks.push(chunk) },
+      status: 'open',
+      writeStatus: 'writing',
+      abort: () => {}
+    } as unknown as Stream
+    const counted: number[] = []
+    const channel = new FramedChannel(stream, MAX_BLOCK_FRAME, (_, n) => { counted.push(n) })
+    const frame = encodeBlockFrame({ have: [b], block })
+    await channel.write([frame, Uint8Array.of(7, 7)])
+    expect(chunks).toHaveLength(1)
+    const chunk = chunks[0] as Uint8ArrayList
+    expect(chunk).toBeInstanceOf(Uint8ArrayList)
+    expect([...chunk].some(piece => piece === block.bytes)).toBe(true)
+    expect(counted).toEqual([frame.byteLength + 2])
+    const read: Uint8Array[] = []
+    for (const f of lp.decode([chunk.subarray()], { maxDataLength: MAX_BLOCK_FRAME })) read.push(f.subarray())
+    expect(read.map(hex)).toEqual([hex(frame.subarray()), '0707'])
+    expect(decodeBlockFrame(read[0] as Uint8Array).block?.bytes).toEqual(block.bytes)
   })
 })
