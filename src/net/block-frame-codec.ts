@@ -11,7 +11,8 @@
  * a map of exactly `cid` and `bytes`, in either order, the bytes at most
  * {@link MAX_BLOCK_BYTES}; every length in its shortest form (as dag-cbor's strict decoder
  * asks); nothing after the map. Anything else is a {@link BlockProtocolError}. These are
- * exactly the frames the dag-cbor decoder used before accepted; docs/wire.md has the table.
+ * the frames the dag-cbor decoder used before accepted (but for keys out of order in a frame
+ * holding the text `__proto__`, which its `__proto__` check refused); docs/wire.md has them.
  *
  * @example
  * ```ts
