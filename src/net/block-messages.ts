@@ -3,19 +3,17 @@
  * one dag-cbor map carrying any of: want-lists (`wantHave`, `wantBlock`, `cancel`),
  * announcements (`have`, `dontHave`), and at most one `block`. Small messages of one tick
  * travel together in one frame; a block travels with whatever small messages were queued
- * when it went out. docs/wire.md ("Block exchange") has the table.
+ * when it went out. docs/wire.md ("Block exchange") has the table; their bytes are
+ * written and read in `block-frame-codec.ts`.
  *
  * @example
  * ```ts
- * const bytes = encodeBlockFrame({ wantHave: [cid] })
- * const frame = decodeBlockFrame(bytes) // throws BlockProtocolError on anything malformed
+ * countMessages(frame, (kind, n) => { metrics.blockMessages(kind, n) })
+ * if (isEmptyFrame(frame)) throw new BlockProtocolError('an empty frame')
  * ```
  */
-import * as dagCbor from '@ipld/dag-cbor'
-import { CID } from 'multiformats/cid'
-import { decodeDagCbor } from '../dag-cbor.js'
+import type { CID } from 'multiformats/cid'
 import { UpgossipError } from '../errors.js'
-import { toCid } from '../store/index.js'
 
 /** A block-exchange message that breaks the protocol. */
 export class BlockProtocolError extends UpgossipError {
@@ -75,48 +73,4 @@ export function countMessages (frame: BlockFrame, count: (kind: BlockMessageKind
 /** Whether a frame carries nothing. */
 export function isEmptyFrame (frame: BlockFrame): boolean {
   return frame.block == null && LISTS.every(list => (frame[list]?.length ?? 0) === 0)
-}
-
-/** The frame's bytes (empty lists left out). */
-export function encodeBlockFrame (frame: BlockFrame): Uint8Array {
-  const out: Record<string, unknown> = {}
-  for (const list of LISTS) if ((frame[list]?.length ?? 0) > 0) out[list] = frame[list]
-  if (frame.block != null) out.block = frame.block
-  return dagCbor.encode(out)
-}
-
-function cidList (value: unknown, name: string): CID[] {
-  if (!Array.isArray(value) || value.length > MAX_HAVE_CIDS) throw new BlockProtocolError(`"${name}" must be a list of at most ${MAX_HAVE_CIDS} CIDs`)
-  return value.map(v => {
-    if (CID.asCID(v) == null) throw new BlockProtocolError(`"${name}" holds something that is not a CID`)
-    return toCid(v)
-  })
-}
-
-/** A frame from a peer, checked: a map of known keys, lists of at most {@link MAX_HAVE_CIDS} CIDs, a block within {@link MAX_BLOCK_BYTES}. */
-export function decodeBlockFrame (bytes: Uint8Array): BlockFrame {
-  let value: unknown
-  try {
-    value = decodeDagCbor(bytes)
-  } catch (err) {
-    throw new BlockProtocolError(`frame is not dag-cbor: ${(err as Error).message}`)
-  }
-  if (value == null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) throw new BlockProtocolError('frame is not a map')
-  const v = value as Record<string, unknown>
-  const frame: BlockFrame = {}
-  for (const key of Object.keys(v)) {
-    if ((LISTS as readonly string[]).includes(key)) {
-      frame[key as typeof LISTS[number]] = cidList(v[key], key)
-    } else if (key === 'block') {
-      const block = v.block as { cid?: unknown, bytes?: unknown } | null
-      const cid = CID.asCID(block?.cid)
-      if (block == null || typeof block !== 'object' || cid == null || !(block.bytes instanceof Uint8Array) || Object.keys(block).length !== 2) throw new BlockProtocolError('"block" must be { cid, bytes }')
-      if (block.bytes.byteLength > MAX_BLOCK_BYTES) throw new BlockProtocolError(`a block larger than ${MAX_BLOCK_BYTES} bytes`)
-      frame.block = { cid: toCid(cid), bytes: block.bytes }
-    } else {
-      throw new BlockProtocolError(`unknown message "${key.slice(0, 20)}"`)
-    }
-  }
-  if (isEmptyFrame(frame)) throw new BlockProtocolError('an empty frame')
-  return frame
 }

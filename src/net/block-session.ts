@@ -27,10 +27,12 @@
  * ```
  */
 import type { CID } from 'multiformats/cid'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import type { BlockStore } from '../store/index.js'
 import { BlockAsks } from './block-asks.js'
 import { WantPacer } from './want-pacer.js'
-import { BlockProtocolError, MAX_GET_CIDS, MAX_HAVE_CIDS, MAX_WANT_LIST, MAX_WANTS_PER_SECOND, countMessages, decodeBlockFrame, encodeBlockFrame, isEmptyFrame } from './block-messages.js'
+import { decodeBlockFrame, encodeBlockFrame } from './block-frame-codec.js'
+import { BlockProtocolError, MAX_GET_CIDS, MAX_HAVE_CIDS, MAX_WANT_LIST, MAX_WANTS_PER_SECOND, countMessages, isEmptyFrame } from './block-messages.js'
 import type { BlockFrame } from './block-messages.js'
 import type { NetMetrics } from './metrics.js'
 import { BLOCKS_SESSION_PROTOCOL } from './protocol-ids.js'
@@ -39,7 +41,8 @@ import type { UploadShare } from './upload-share.js'
 
 /** What a session reads and writes frames on (a {@link FramedChannel} over a libp2p stream, or a pipe in tests). */
 export interface BlockChannel {
-  write: (frames: Uint8Array[]) => Promise<void>
+  /** Write frames, each one array or a list of its pieces (a block's bytes uncopied); resolves once taken. */
+  write: (frames: Array<Uint8Array | Uint8ArrayList>) => Promise<void>
   /** The next frame; undefined once the other side ended. */
   read: () => Promise<Uint8Array | undefined>
   abort: (err: Error) => void

@@ -5,7 +5,9 @@
  *
  * Writes wait until the stream has taken the previous one (yamux's window is the
  * backpressure), and the frames of one write go out as one chunk (one yamux frame, one
- * noise frame). Reads take one frame at a time, each within the channel's limit.
+ * noise frame): one `Uint8ArrayList` of each frame's length prefix and its pieces, so a
+ * frame given as pieces (a block beside its small header) is never copied into one array
+ * here — yamux cuts its frames out of the list. Reads take one frame at a time, each within the channel's limit.
  *
  * @example
  * ```ts
@@ -16,6 +18,7 @@
  */
 import type { Stream } from '@libp2p/interface'
 import * as lp from 'it-length-prefixed'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { MessageTooLargeError, StreamEndedError } from './stream-codec.js'
 
 interface Pending {
@@ -46,7 +49,7 @@ export class FramedChannel {
   /** A read started while the channel was idle (see {@link watch}): the next read takes it. */
   private ahead: Promise<IteratorResult<{ subarray: () => Uint8Array }>> | undefined
   /** What the stream's sink waits for, and whom to tell once it took it. */
-  private next: { chunk: Uint8Array | null, taken: Pending } | undefined
+  private next: { chunk: Uint8ArrayList | null, taken: Pending } | undefined
   private wanted: Pending | undefined
   private readonly sinking: Promise<void>
   private failure: Error | undefined
@@ -64,7 +67,7 @@ export class FramedChannel {
   }
 
   /** What the stream's sink reads: each write's chunk, when it is given; null ends it. */
-  private async * source (): AsyncGenerator<Uint8Array> {
+  private async * source (): AsyncGenerator<Uint8ArrayList> {
     while (true) {
       if (this.next == null) {
         this.wanted = pending()
@@ -94,16 +97,22 @@ export class FramedChannel {
     return this.ended || this.failure != null || this.stream.status !== 'open' || (this.stream.writeStatus !== 'writing' && this.stream.writeStatus !== 'ready')
   }
 
-  /** Write `frames` as one chunk; resolves once the stream took it. */
-  async write (frames: Uint8Array[]): Promise<void> {
+  /** Write `frames` (each one array, or a list of its pieces) as one chunk, uncopied; resolves once the stream took it. */
+  async write (frames: Array<Uint8Array | Uint8ArrayList>): Promise<void> {
     if (this.failure != null) throw new StreamEndedError(`the stream failed: ${this.failure.message}`)
     if (this.ended) throw new StreamEndedError('the channel was closed for writing')
-    const chunk = frames.length === 1 && frames[0] != null ? lp.encode.single(frames[0]).subarray() : concatFrames(frames)
-    this.counted('out', frames.reduce((n, f) => n + f.byteLength, 0))
+    const chunk = new Uint8ArrayList()
+    let bytes = 0
+    for (const frame of frames) {
+      // the length prefix, then the frame's own arrays (appended, not copied)
+      chunk.append(lp.encode.single(frame))
+      bytes += frame.byteLength
+    }
+    this.counted('out', bytes)
     await this.hand(chunk)
   }
 
-  private async hand (chunk: Uint8Array | null): Promise<void> {
+  private async hand (chunk: Uint8ArrayList | null): Promise<void> {
     if (this.next != null) throw new Error('FramedChannel: one write at a time')
     const taken = pending()
     this.next = { chunk, taken }
@@ -155,11 +164,6 @@ export class FramedChannel {
     this.fail(err)
     this.stream.abort(err)
   }
-}
-
-function concatFrames (frames: Uint8Array[]): Uint8Array {
-  const encoded = frames.map(f => lp.encode.single(f).subarray())
-  return Buffer.concat(encoded)
 }
 
 function mapReadError (err: unknown, maxBytes: number): Error {

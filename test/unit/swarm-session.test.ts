@@ -7,7 +7,8 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
-import { decodeBlockFrame, encodeBlockFrame, MAX_GET_CIDS, MAX_WANT_LIST, MAX_WANTS_PER_SECOND } from '../../src/net/block-messages.js'
+import { decodeBlockFrame, encodeBlockFrame } from '../../src/net/block-frame-codec.js'
+import { MAX_GET_CIDS, MAX_WANT_LIST, MAX_WANTS_PER_SECOND } from '../../src/net/block-messages.js'
 import { ASK_RATE, WantPacer } from '../../src/net/want-pacer.js'
 import type { BlockFrame } from '../../src/net/block-messages.js'
 import type { BlockChannel } from '../../src/net/block-session.js'
@@ -24,7 +25,8 @@ function pipe (): { ends: [BlockChannel, BlockChannel], aborted: () => Error | u
   const end = (me: 0 | 1): BlockChannel => ({
     write: async frames => {
       if (aborted != null) throw aborted
-      inbox[1 - me]?.push(...frames)
+      // a frame given as pieces arrives as one array, as a stream reads it
+      inbox[1 - me]?.push(...frames.map(f => f.subarray()))
       readers[1 - me]?.()
     },
     read: async () => {

@@ -55,7 +55,8 @@ function pipe (a: Uplink, b: Uplink, latencyMs: number): [BlockChannel, BlockCha
         const delivered = (lastAt[me] as Promise<void>).then(async () => {
           const wait = at - Date.now()
           if (wait > 0) await sleep(wait)
-          inbox[other]?.push(...frames)
+          // a frame given as pieces arrives as one array, as a stream reads it
+          inbox[other]?.push(...frames.map(f => f.subarray()))
           readers[other]?.()
         })
         lastAt[me] = delivered
