@@ -160,6 +160,8 @@ export class FsBlockStore implements BlockStore {
   private readonly writing = new Map<string, Promise<void>>()
   /** Called with every block newly stored (a fetch's, a publish's): peers waiting for one hear of it. */
   onStored: ((cid: CID) => void) | undefined
+  /** Called with the bytes dropped when the cache of verified blocks was emptied for want of use: garbage now. */
+  onCacheExpired: ((bytes: number) => void) | undefined
   meter: BlockStoreMeter | undefined
   /**
    * While a collection runs: the blocks (by file name) looked up, read or stored since it
@@ -176,6 +178,7 @@ export class FsBlockStore implements BlockStore {
   constructor (private readonly dir: string, init: FsBlockStoreInit = {}) {
     this.inner = new FsBlockstore(dir, { shardingStrategy: this.sharding })
     this.verified = new VerifiedBlockCache({ maxBytes: init.cacheBytes, idleMs: init.cacheIdleMs, clock: init.clock })
+    this.verified.onExpired = bytes => { this.onCacheExpired?.(bytes) }
   }
 
   private async open (): Promise<void> {

@@ -48,6 +48,8 @@ export class VerifiedBlockCache {
   private readonly maxBytes: number
   private readonly idleMs: number
   private readonly clock: Clock
+  /** Called with the bytes dropped when the idle time emptied the cache: garbage now (the daemon may ask for a collection). */
+  onExpired: ((bytes: number) => void) | undefined
 
   constructor (init: VerifiedBlockCacheInit = {}) {
     this.maxBytes = init.maxBytes ?? DEFAULT_BLOCK_CACHE_BYTES
@@ -117,7 +119,9 @@ export class VerifiedBlockCache {
   /** Drop every block if none was used for the idle time; true if it did. */
   expire (): boolean {
     if (this.blocks.size === 0 || this.clock.now() - this.lastUse < this.idleMs) return false
+    const bytes = this.held
     this.clear()
+    this.onExpired?.(bytes)
     return true
   }
 

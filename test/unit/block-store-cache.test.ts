@@ -159,6 +159,8 @@ describe('the block store\'s cache of verified blocks', () => {
     vi.useFakeTimers()
     const clock = manualClock()
     const cache = new VerifiedBlockCache({ clock, idleMs: 30_000 })
+    const expired: number[] = []
+    cache.onExpired = bytes => { expired.push(bytes) }
     cache.set('a', new Uint8Array(KIB))
     clock.advance(20_000)
     vi.advanceTimersByTime(20_000)
@@ -170,6 +172,10 @@ describe('the block store\'s cache of verified blocks', () => {
     vi.advanceTimersByTime(1_000)
     expect(cache.size).toBe(0)
     expect(cache.bytes).toBe(0)
+    // told once, so the daemon can ask for a collection; an empty cache sets no timer again
+    expect(expired).toEqual([KIB])
+    vi.advanceTimersByTime(120_000)
+    expect(vi.getTimerCount()).toBe(0)
   })
 })
 
