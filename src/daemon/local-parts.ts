@@ -102,7 +102,7 @@ export async function openLocalParts (options: DaemonOptions, clock: Clock): Pro
       trustStore,
       nodeState,
       book,
-      blocks: new FsBlockStore(dataDir.blocks),
+      blocks: new FsBlockStore(dataDir.blocks, { clock }),
       controls: new OperatorControls(dataDir.controls),
       changes,
       turnedDown,

@@ -60,6 +60,7 @@ export class DaemonMetrics implements NetMetrics {
   private readonly blockMessagesTotal = new Counter({ name: 'upgossip_block_messages_total', help: 'Block-exchange messages this peer sent, by kind (blocks 2.0.0: one per CID named in a list, one per block)', labelNames: ['kind'], registers: [this.registry] })
   private readonly blockHashedBytesTotal = new Counter({ name: 'upgossip_block_hashed_bytes_total', help: 'Bytes of blocks hashed to check them against their CIDs', registers: [this.registry] })
   private readonly blockWrittenBytesTotal = new Counter({ name: 'upgossip_block_written_bytes_total', help: 'Bytes of blocks written to the block store', registers: [this.registry] })
+  private readonly blockCacheHitBytesTotal = new Counter({ name: 'upgossip_block_cache_hit_bytes_total', help: 'Bytes of blocks read from the block store\'s cache of verified blocks, neither read from disk nor hashed again', registers: [this.registry] })
   private readonly gossipTotal = new Counter({ name: 'upgossip_gossip_messages_total', help: 'Gossip messages by topic and validation result', labelNames: ['topic', 'result'], registers: [this.registry] })
   private readonly refusalsTotal = new Counter({ name: 'upgossip_refusals_total', help: 'Inputs refused, by error name', labelNames: ['error'], registers: [this.registry] })
   private readonly syncsTotal = new Counter({ name: 'upgossip_syncs_total', help: 'Anti-entropy syncs this peer asked another for, by result (ok: the answer was taken in; failed: no answer, or a forged frame ended it)', labelNames: ['result'], registers: [this.registry] })
@@ -170,6 +171,10 @@ export class DaemonMetrics implements NetMetrics {
 
   blockWrittenBytes (n: number): void {
     this.blockWrittenBytesTotal.inc(n)
+  }
+
+  blockCacheHitBytes (n: number): void {
+    this.blockCacheHitBytesTotal.inc(n)
   }
 
   gossip (topic: 'releases' | 'status', result: 'accept' | 'ignore' | 'reject'): void {

@@ -276,6 +276,9 @@ function connectParts (p: DaemonParts): void {
     changes.changed()
     if (entry.state !== 'fetching') p.settle.burstEnded()
   })
+  // the blocks a fetch or publish left in the store's memory are garbage once it empties; a
+  // few blocks served now and then are not worth a full collection each (V8 takes them in time)
+  p.blocks.onCacheExpired = bytes => { if (bytes >= 4 * 1024 * 1024) p.settle.burstEnded() }
   // the rollout rolls a revoked running release back (and keeps trying until it can)
   p.trustUpdates.on('running-revoked', () => { void p.rollout.tick() })
   // a revoked release's SOs leave the running app (a staged or rolled-back one may have brought its future SO)

@@ -89,7 +89,7 @@ export class BlockExchange implements Startable {
     const connected = (peer: string): boolean => components.connectionManager.getConnections().some(c => c.remotePeer.toString() === peer)
     const share = new UploadShare({ shareMs: init.shareMs, connected })
     const { store, metrics } = init
-    store.meter ??= { hashed: n => { metrics.blockHashedBytes(n) }, written: n => { metrics.blockWrittenBytes(n) } }
+    store.meter ??= { hashed: n => { metrics.blockHashedBytes(n) }, written: n => { metrics.blockWrittenBytes(n) }, cached: n => { metrics.blockCacheHitBytes(n) } }
     this.v1 = new BlockExchangeV1({ store, metrics, share, connectionManager: components.connectionManager, debug: this.log, corrupt: init.corruptServedBlocks })
     this.sessions = new BlockSessions({
       store,

@@ -20,6 +20,8 @@ export interface NetMetrics {
   blockHashedBytes: (n: number) => void
   /** Bytes of blocks written to the block store (`upgossip_block_written_bytes_total`). */
   blockWrittenBytes: (n: number) => void
+  /** Bytes of blocks read from the block store's cache of verified blocks, neither read from disk nor hashed (`upgossip_block_cache_hit_bytes_total`). */
+  blockCacheHitBytes: (n: number) => void
 }
 
 /** Metrics that go nowhere. */
@@ -32,5 +34,6 @@ export const noNetMetrics: NetMetrics = {
   blockStreams: () => {},
   blockMessages: () => {},
   blockHashedBytes: () => {},
-  blockWrittenBytes: () => {}
+  blockWrittenBytes: () => {},
+  blockCacheHitBytes: () => {}
 }

@@ -1,7 +1,7 @@
 /**
  * Content-addressed block storage: CID → bytes, every block checked against its CID
- * on the way in and on the way out, so a corrupt or forged block is never stored or
- * served.
+ * on the way in and on the way out (from disk, or from memory where this store checked
+ * it lately), so a corrupt or forged block is never stored or served.
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -12,8 +12,10 @@ import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { equals } from 'uint8arrays/equals'
+import type { Clock } from '../clock.js'
 import { ContentRefusalError, UpgossipError } from '../errors.js'
 import { DiskFullError, isDiskFull } from './disk-full.js'
+import { VerifiedBlockCache } from './verified-block-cache.js'
 
 /** Codecs a package or release may contain: raw (file bytes, UnixFS raw leaves). */
 export const CODEC_RAW = 0x55
@@ -42,9 +44,15 @@ export class BlockNotFoundError extends UpgossipError {
 export interface BlockStore {
   /** True when the block is held. */
   has: (cid: CID) => Promise<boolean>
-  /** The block's bytes, checked against its CID; throws {@link BlockNotFoundError}. */
+  /**
+   * The block's bytes, checked against its CID; throws {@link BlockNotFoundError}. The
+   * bytes may be the store's own copy (a cache, a memory store): callers must not modify them.
+   */
   get: (cid: CID) => Promise<Uint8Array>
-  /** Store a block after checking it against its CID; throws {@link BlockHashMismatchError}. */
+  /**
+   * Store a block after checking it against its CID; throws {@link BlockHashMismatchError}.
+   * The store may keep `bytes` as they are: callers must not modify them afterwards.
+   */
   put: (cid: CID, bytes: Uint8Array) => Promise<CID>
   /** Forget a block (no error if absent). */
   delete: (cid: CID) => Promise<void>
@@ -54,10 +62,11 @@ export interface BlockStore {
   meter?: BlockStoreMeter
 }
 
-/** What a block store reports of its work: bytes hashed (checked against a CID) and bytes written. */
+/** What a block store reports of its work: bytes hashed (checked against a CID), bytes written, and bytes read from its cache of verified blocks instead of the disk. */
 export interface BlockStoreMeter {
   hashed: (bytes: number) => void
   written: (bytes: number) => void
+  cached?: (bytes: number) => void
 }
 
 /**
@@ -112,50 +121,25 @@ const BLOCK_FILE = '.data'
 /** Most blocks whose presence a {@link FsBlockStore} remembers (256 KiB blocks: 64 GiB of packages). */
 const MAX_KNOWN = 262_144
 
-/** A block store held in memory (for `pack` without output, and tests). */
-export class MemoryBlockStore implements BlockStore {
-  private readonly blocks = new Map<string, Uint8Array>()
-  meter: BlockStoreMeter | undefined
-
-  async has (cid: CID): Promise<boolean> {
-    return this.blocks.has(cid.toString())
-  }
-
-  async get (cid: CID): Promise<Uint8Array> {
-    const bytes = this.blocks.get(cid.toString())
-    if (bytes == null) throw new BlockNotFoundError(`block ${cid.toString()} is not held`)
-    return bytes
-  }
-
-  async put (cid: CID, bytes: Uint8Array): Promise<CID> {
-    await verifyBlock(cid, bytes)
-    this.meter?.hashed(bytes.byteLength)
-    if (!this.blocks.has(cid.toString())) this.meter?.written(bytes.byteLength)
-    this.blocks.set(cid.toString(), bytes)
-    return cid
-  }
-
-  async delete (cid: CID): Promise<void> {
-    this.blocks.delete(cid.toString())
-  }
-
-  async holding<T> (fn: () => Promise<T>): Promise<T> {
-    return await fn()
-  }
-
-  /** Number of blocks held. */
-  get count (): number {
-    return this.blocks.size
-  }
+/** Options of a {@link FsBlockStore}. */
+export interface FsBlockStoreInit {
+  /** Bytes of verified blocks kept in memory (default: DEFAULT_BLOCK_CACHE_BYTES; 0: none). */
+  cacheBytes?: number
+  /** With no use for this long the cache of verified blocks is emptied (default: DEFAULT_BLOCK_CACHE_IDLE_MS). */
+  cacheIdleMs?: number
+  clock?: Clock
 }
 
 /**
- * A block store in a directory (blockstore-fs). Blocks are written to a temporary
- * file and renamed; since a torn write cannot be ruled out without fsync on every
- * block, every read is checked against the CID and a corrupt block is deleted and
- * reported as missing, so it is fetched again (sha-256 costs about 0.001 CPU-s per MiB:
- * cheaper than serving a block nobody checked). A write that finds the disk full throws
- * {@link DiskFullError} and leaves no partial file behind.
+ * A block store in a directory, laid out as blockstore-fs lays it out (NextToLast
+ * shards, `<multihash base32>.data`). Blocks are written to a temporary file and
+ * renamed; since a torn write cannot be ruled out without fsync on every block, every
+ * read from disk is checked against the CID and a corrupt block is deleted and reported
+ * as missing, so it is fetched again (sha-256 costs about 0.001 CPU-s per MiB: cheaper
+ * than serving a block nobody checked). The blocks this store checked lately (stored, or
+ * read and checked) are kept in memory ({@link VerifiedBlockCache}): a block just fetched
+ * is served, staged and unpacked without another read or hash. A write that finds the
+ * disk full throws {@link DiskFullError} and leaves no partial file behind.
  */
 export class FsBlockStore implements BlockStore {
   private readonly inner: FsBlockstore
@@ -168,8 +152,16 @@ export class FsBlockStore implements BlockStore {
    * fetch, and each miss on disk was a failed system call (docs/benchmarks-analysis.md).
    */
   private readonly known = new Map<string, boolean>()
+  /** Blocks checked against their CIDs lately, by file name. */
+  private readonly verified: VerifiedBlockCache
+  /** Shard directories known to exist (a collection deletes files, never shards). */
+  private readonly shards = new Set<string>()
+  /** Writes in progress, by file name: a second put of the same block waits for the first. */
+  private readonly writing = new Map<string, Promise<void>>()
   /** Called with every block newly stored (a fetch's, a publish's): peers waiting for one hear of it. */
   onStored: ((cid: CID) => void) | undefined
+  /** Called with the bytes dropped when the cache of verified blocks was emptied for want of use: garbage now. */
+  onCacheExpired: ((bytes: number) => void) | undefined
   meter: BlockStoreMeter | undefined
   /**
    * While a collection runs: the blocks (by file name) looked up, read or stored since it
@@ -183,8 +175,10 @@ export class FsBlockStore implements BlockStore {
   /** Deletions begun by collections so far. */
   private deletions = 0
 
-  constructor (private readonly dir: string) {
+  constructor (private readonly dir: string, init: FsBlockStoreInit = {}) {
     this.inner = new FsBlockstore(dir, { shardingStrategy: this.sharding })
+    this.verified = new VerifiedBlockCache({ maxBytes: init.cacheBytes, idleMs: init.cacheIdleMs, clock: init.clock })
+    this.verified.onExpired = bytes => { this.onCacheExpired?.(bytes) }
   }
 
   private async open (): Promise<void> {
@@ -219,10 +213,21 @@ export class FsBlockStore implements BlockStore {
     return held
   }
 
+  /** The block, from the cache of verified blocks if it is there, else read from disk and checked. */
   async get (cid: CID): Promise<Uint8Array> {
+    try {
+      assertSupportedCid(cid)
+    } catch (err) {
+      throw new BlockNotFoundError(`block ${cid.toString()} is not held: ${(err as Error).message}`, { cause: err })
+    }
     const file = this.fileOf(cid)
     this.touched?.add(file)
     await this.deleting.get(file)
+    const cached = this.verified.get(file)
+    if (cached != null) {
+      this.meter?.cached?.(cached.byteLength)
+      return cached
+    }
     await this.open()
     let bytes: Uint8Array
     try {
@@ -239,6 +244,7 @@ export class FsBlockStore implements BlockStore {
       this.remember(cid, false)
       throw new BlockNotFoundError(`block ${cid.toString()} was corrupt on disk and has been dropped`, { cause: err })
     }
+    this.verified.set(file, bytes)
     return bytes
   }
 
@@ -250,25 +256,51 @@ export class FsBlockStore implements BlockStore {
     this.touched?.add(file)
     // a collection deleting this very block finishes first, or it would delete the new copy
     await this.deleting.get(file)
-    if (await this.has(cid)) return cid
-    try {
-      await this.inner.put(cid, bytes)
-    } catch (err) {
-      if (!isDiskFull(err)) throw err
-      // blockstore-fs (steno) writes `.<file>.tmp` next to the block and leaves it when the write fails
-      const { dir, file } = this.sharding.encode(cid)
-      await fs.rm(path.join(this.dir, dir, `.${file}.tmp`), { force: true }).catch(() => {})
-      throw new DiskFullError(`no space left on device for block ${cid.toString()} in ${this.dir}`, { cause: err })
+    if (!(await this.has(cid))) {
+      let write = this.writing.get(file)
+      const first = write == null
+      if (write == null) {
+        write = this.write(cid, bytes).finally(() => this.writing.delete(file))
+        this.writing.set(file, write)
+      }
+      await write
+      if (first) {
+        this.remember(cid, true)
+        this.meter?.written(bytes.byteLength)
+        this.onStored?.(cid)
+      }
     }
-    this.remember(cid, true)
-    this.meter?.written(bytes.byteLength)
-    this.onStored?.(cid)
+    this.verified.set(file, bytes)
     return cid
+  }
+
+  /** Write a block file: a temporary file in its shard, renamed into place; nothing left behind on failure. */
+  private async write (cid: CID, bytes: Uint8Array, again = true): Promise<void> {
+    await this.open()
+    const { dir, file } = this.sharding.encode(cid)
+    const shard = path.join(this.dir, dir)
+    // blockstore-fs's (steno's) name for the temporary: a collection skips it
+    const temp = path.join(shard, `.${file}.tmp`)
+    try {
+      if (!this.shards.has(dir)) {
+        await fs.mkdir(shard, { recursive: true })
+        this.shards.add(dir)
+      }
+      await fs.writeFile(temp, bytes)
+      await fs.rename(temp, path.join(shard, file))
+    } catch (err) {
+      await fs.rm(temp, { force: true }).catch(() => {})
+      // the shard went away behind this store's back: make it again, once
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && again && this.shards.delete(dir)) return await this.write(cid, bytes, false)
+      if (isDiskFull(err)) throw new DiskFullError(`no space left on device for block ${cid.toString()} in ${this.dir}`, { cause: err })
+      throw err
+    }
   }
 
   async delete (cid: CID): Promise<void> {
     await this.open()
     this.remember(cid, false)
+    this.verified.delete(this.fileOf(cid))
     await this.inner.delete(cid)
   }
 
@@ -333,6 +365,7 @@ export class FsBlockStore implements BlockStore {
 
   /** Forget what the presence cache says of the block in `file`, under every codec a block may have. */
   private forgetFile (file: string): void {
+    this.verified.delete(file)
     let digest: Digest.Digest<number, number>
     try {
       digest = Digest.decode(base32upper.decode(file.slice(0, -BLOCK_FILE.length)))

@@ -10,7 +10,7 @@ import {
   listPackageFiles, packDirectory, readCar, unpackPackage, walkPackageBlocks, writeCar, CarMalformedError
 } from '../../src/package/index.js'
 import { NextToLast } from 'blockstore-fs/sharding'
-import { BlockHashMismatchError, BlockNotFoundError, FsBlockStore, MemoryBlockStore } from '../../src/store/index.js'
+import { BlockHashMismatchError, BlockNotFoundError, DEFAULT_BLOCK_CACHE_IDLE_MS, FsBlockStore, MemoryBlockStore } from '../../src/store/index.js'
 import type { BlockStore } from '../../src/store/index.js'
 import { manifest, samplePackage, tempDir, writeTree } from '../helpers.js'
 
@@ -142,14 +142,17 @@ describe('unpack', () => {
     const root = await tempDir()
     const dir = await samplePackage(root)
     const blocksDir = path.join(root, 'blocks')
-    // the daemon's own store: blocks in files, checked against their CIDs when read
-    const store = new FsBlockStore(blocksDir)
+    // the daemon's own store: blocks in files, checked against their CIDs when read from disk
+    let now = Date.parse('2026-12-01T00:00:00Z')
+    const store = new FsBlockStore(blocksDir, { clock: { now: () => now } })
     const packed = await packDirectory(dir, store)
     const { cids } = await walkPackageBlocks(packed.cid, store)
     const leaf = cids.find(c => c.code === 0x55) as CID
     // one block's file changed after it was stored (a bad disk, a torn write, a hand)
     const shard = new NextToLast().encode(leaf)
     await fs.writeFile(path.join(blocksDir, shard.dir, shard.file), 'evil')
+    // unused for a while, the store's cache of the blocks it checked is emptied: the next read is from disk
+    now += DEFAULT_BLOCK_CACHE_IDLE_MS
     const out = path.join(root, 'out')
     const tampered = await unpackPackage(packed.cid, store, out).then(() => undefined, (err: Error) => err)
     expect(tampered).toBeInstanceOf(BlockNotFoundError)
