@@ -190,10 +190,11 @@ describe('a swarm of fetching peers (in memory)', () => {
       egress.push(r.seedSent / r.packageBytes)
     }
     // an origin sends 9 copies; before this fetcher, 10 real daemons took 6 to 8 from the
-    // publisher. The median is usually 1.0–1.4; a loaded machine's stalls (a CI run's other
-    // tests) have pushed it to 1.63, so the bound is the quick bench's target, 2
-    expect(egress.sort((a, b) => a - b)[1]).toBeLessThanOrEqual(2)
-    expect(Math.max(...egress)).toBeLessThan(3)
+    // publisher. Single runs spread 1.0–2.4 with the same code (12 runs, real timers on a
+    // shared machine; docs/benchmarks-analysis.md), about one in six above 2: a median of
+    // three at ≤ 2 failed one run in thirteen, so the bound is 2.5 — far below an origin's 9
+    expect(egress.sort((a, b) => a - b)[1]).toBeLessThanOrEqual(2.5)
+    expect(Math.max(...egress)).toBeLessThan(4)
   })
 
   it('a single fetcher takes everything from the publisher without detours', async () => {
