@@ -275,7 +275,8 @@ export class Shim {
     } catch {
       throw new RemoteAppError('InvalidPeerIdError', `"${peer.slice(0, 80)}" is not a peer id`)
     }
-    const theirs = spokenVersions(app, await this.c.streams.protocolsOf(id))
+    // what identify told us is held in memory after the first call: no wait for it then
+    const theirs = spokenVersions(app, this.c.streams.knownProtocolsOf(id) ?? await this.c.streams.protocolsOf(id))
     if (enough(theirs)) return theirs
     try {
       return spokenVersions(app, await this.c.streams.refreshProtocols(id))
