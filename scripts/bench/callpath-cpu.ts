@@ -48,12 +48,20 @@ function childrenOf (pid: number): number[] {
   return out
 }
 
+const straceAt = args.indexOf('--strace')
+const straceDir = straceAt < 0 ? undefined : path.resolve(args[straceAt + 1] as string)
+
 async function measure (name: string, pids: Record<string, number>, run: () => Promise<unknown>): Promise<void> {
+  // --strace DIR: the system calls of each process during the loop (strace -c), one file each
+  const tracers = straceDir == null ? [] : Object.entries(pids).map(([k, pid]) => spawn('strace', ['-c', '-f', '-p', String(pid), '-o', path.join(straceDir, `${name.split(' ')[0] as string}-${k.replace(' ', '-')}.txt`)], { stdio: 'ignore' }))
+  if (tracers.length > 0) await new Promise(resolve => setTimeout(resolve, 1000))
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuUs(pid)]))
   const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]
   const t0 = performance.now()
   await run()
   const wallMs = performance.now() - t0
+  for (const t of tracers) t.kill('SIGINT')
+  await Promise.all(tracers.map(async t => await new Promise(resolve => t.once('exit', resolve))))
   const per = Object.entries(pids).map(([k, pid]) => `${k} ${((cpuUs(pid) - (before[k] as number)) / count).toFixed(1)}`)
   const total = Object.entries(pids).reduce((s, [k, pid]) => s + cpuUs(pid) - (before[k] as number), 0) / count
   process.stdout.write(`${name}: µs CPU per call: ${per.join(', ')}; total ${total.toFixed(1)}; ${(count / wallMs * 1000).toFixed(0)} calls/s; load ${load}\n`)
