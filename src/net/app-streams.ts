@@ -122,7 +122,7 @@ export class AppStreams implements Startable {
     }, { maxInboundStreams: APP_STREAM_LIMIT, maxOutboundStreams: APP_STREAM_LIMIT })
     await this.components.registrar.handle(appMuxProtocolId(protocol), ({ stream, connection }) => {
       const from = connection.remotePeer.toString()
-      const { served, done } = serveCalls(stream, maxFrame, async request => await onRequest(from, request), this.counter(protocol), MUX_BUSY_LIMIT, timeoutMs)
+      const { served, done } = serveCalls(stream, maxFrame, request => onRequest(from, request), this.counter(protocol), MUX_BUSY_LIMIT, timeoutMs)
       const set = this.servingCalls.get(protocol) ?? new Set()
       set.add(served)
       this.servingCalls.set(protocol, set)
