@@ -11,6 +11,7 @@ import { RemoteNamedError, UpgossipError } from '../errors.js'
 import type { Route } from '../ipc/index.js'
 import { MAX_APP_FRAME, appBytesProtocolId, appHttpProtocolId, peerIdFromString as parsePeerId } from '../net/index.js'
 import type { AppStreams, ByteStream, ByteStreamAccept, StreamedMessage } from '../net/index.js'
+import { KnownRoutes } from './known-routes.js'
 import { appProtocolId, chooseVersion, spokenVersions } from './versions.js'
 
 /** A request or response that dag-cbor cannot carry (undefined, a function, a Map…). */
@@ -139,6 +140,7 @@ function peerIdFromString (peer: string): ReturnType<typeof parsePeerId> {
 export class Shim {
   private readonly c: ShimComponents
   private readonly handled = new Set<string>()
+  private readonly lastRoutes = new KnownRoutes()
 
   constructor (components: ShimComponents) {
     this.c = components
@@ -259,9 +261,24 @@ export class Shim {
     if (peer == null || peer === this.c.selfId()) return { self: true }
     const native = this.c.native()
     if (app == null || native == null) throw new NoAppRunningError('no app runs on this peer')
-    const mine = { native, spoken: this.c.spoken() }
+    const spoken = this.c.spoken()
+    const known = this.knownRoute(peer, app, native, spoken)
+    if (known != null) return known
+    const mine = { native, spoken }
     const theirs = await this.versionsOf(peer, app, versions => versions.some(v => mine.spoken.includes(v)))
     return { self: false, version: chooseVersion(mine, { native: this.c.nativeOf(peer), spoken: theirs }) }
+  }
+
+  /** The route to `peer` from what is held in memory, without a wait (see {@link KnownRoutes}); undefined when {@link route} must ask. */
+  private knownRoute (peer: string, app: string, native: number, spoken: number[]): Route | undefined {
+    let id
+    try {
+      id = peerIdFromString(peer)
+    } catch {
+      return undefined
+    }
+    const list = this.c.streams.knownProtocolsOf(id)
+    return list == null ? undefined : this.lastRoutes.route(peer, app, { native, spoken }, list, this.c.nativeOf(peer))
   }
 
   /**
