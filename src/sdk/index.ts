@@ -118,18 +118,19 @@ async function connectOnce (): Promise<AppNode> {
       send({ t: 'response', id, ok: false, error: toIpcError(err) })
     }
   }
+  const answerNative = async (id: number, request: unknown, from: string): Promise<void> => {
+    try {
+      send({ t: 'response', id, ok: true, value: await (handler as RequestHandler)(request, from) })
+    } catch (err) {
+      send({ t: 'response', id, ok: false, error: toIpcError(err) })
+    }
+  }
   const handle = (message: Extract<HostMessage, { t: 'request' }>): void => {
     const { id, from, request } = message
     const version = message.version ?? (chain as SimulationChain).native
     if (version === (chain as SimulationChain).native) {
       // the app's own version: straight to its handler (a throw is its answer, as from the chain)
-      let answering: unknown
-      try {
-        answering = (handler as RequestHandler)(request, from)
-      } catch (err) {
-        answering = Promise.reject(err)
-      }
-      void answer(id, answering)
+      void answerNative(id, request, from)
       return
     }
     const local = async (r: unknown): Promise<unknown> => await (handler as RequestHandler)(r, from)
@@ -279,7 +280,7 @@ async function connectOnce (): Promise<AppNode> {
       try {
         // the common case, a peer of this class whose route is known and needs no simulation object
         const known = other == null ? routes.get(peer) : undefined
-        return await (known != null && known.version === protocol ? callAs(peer, protocol, request) : callOnce(peer, request, other))
+        return await (known?.version === protocol ? callAs(peer, protocol, request) : callOnce(peer, request, other))
       } catch (err) {
         if ((err as Error).name !== ROUTE_CHANGED) throw err
         // a switch changed the route since it was learnt: learn it again, call anew (once)

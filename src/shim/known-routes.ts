@@ -38,7 +38,7 @@ export class KnownRoutes {
    */
   route (peer: string, app: string, mine: Speaker, list: string[], theirNative: number | undefined): Route | undefined {
     const last = this.chosen.get(peer)
-    if (last != null && last.list === list && last.spoken === mine.spoken && last.native === mine.native && last.theirNative === theirNative && last.app === app) return last.route
+    if (last?.list === list && last.spoken === mine.spoken && last.native === mine.native && last.theirNative === theirNative && last.app === app) return last.route
     const theirs = spokenVersions(app, list)
     if (!theirs.some(v => mine.spoken.includes(v))) return undefined
     const route: Route = { self: false, version: chooseVersion(mine, { native: theirNative, spoken: theirs }) }
