@@ -280,7 +280,9 @@ async function connectOnce (): Promise<AppNode> {
       try {
         // the common case, a peer of this class whose route is known and needs no simulation object
         const known = other == null ? routes.get(peer) : undefined
-        return await (known?.version === protocol ? callAs(peer, protocol, request) : callOnce(peer, request, other))
+        if (known == null) return await callOnce(peer, request, other)
+        if (known.version === protocol) return await callAs(peer, protocol, request)
+        return await chain.call(known.version, request, async r => await callAs(peer, known.version, r))
       } catch (err) {
         if ((err as Error).name !== ROUTE_CHANGED) throw err
         // a switch changed the route since it was learnt: learn it again, call anew (once)
