@@ -52,7 +52,7 @@ function hopsLabel (hops: number): string {
 /** The daemon's metrics. */
 export class DaemonMetrics implements NetMetrics {
   readonly registry = new Registry()
-  private readonly bytesTotal = new Counter({ name: 'upgossip_bytes_total', help: 'Bytes sent and received, by protocol or topic', labelNames: ['protocol', 'direction'], registers: [this.registry] })
+  private readonly bytesTotal: Counter = new Counter({ name: 'upgossip_bytes_total', help: 'Bytes sent and received, by protocol or topic', labelNames: ['protocol', 'direction'], registers: [this.registry], collect: () => { this.flushBytes() } })
   private readonly blocksTotal = new Counter({ name: 'upgossip_blocks_total', help: 'Package blocks fetched, served, and refused for not matching their CID', labelNames: ['result'], registers: [this.registry] })
   private readonly blockBytesTotal = new Counter({ name: 'upgossip_block_bytes_total', help: 'Payload bytes of package blocks fetched (in) and served (out), without framing', labelNames: ['direction'], registers: [this.registry] })
   private readonly blockRequestsTotal = new Counter({ name: 'upgossip_block_requests_total', help: 'Block-exchange requests answered, by kind (have: which blocks are held; wait: the same, asked to wait for a block when none is held; get: send blocks)', labelNames: ['kind'], registers: [this.registry] })
@@ -76,12 +76,19 @@ export class DaemonMetrics implements NetMetrics {
   private readonly switchesTotal = new Counter({ name: 'upgossip_switches_total', help: 'Switches between versions by kind (upgrade; downgrade: a rollback or a revocation) and outcome (committed, rolled-back, interrupted by a stop of the daemon)', labelNames: ['kind', 'outcome'], registers: [this.registry] })
   private readonly switchSeconds = new Histogram({ name: 'upgossip_switch_duration_seconds', help: 'Time from the start of a switch to its commit or the end of its rollback', labelNames: ['kind', 'outcome'], buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600], registers: [this.registry] })
   private readonly switchHeld = new Histogram({ name: 'upgossip_switch_held_requests', help: 'Requests and connections from peers held during one switch (delivered to the version that runs after it)', labelNames: ['kind'], buckets: [0, 1, 5, 10, 50, 100, 500, 1000], registers: [this.registry] })
-  private readonly callsTotal = new Counter({ name: 'upgossip_app_calls_total', help: 'Calls of this app to other peers by outcome (ok, remote-error, unreachable, refused)', labelNames: ['outcome'], registers: [this.registry] })
+  private readonly callsTotal: Counter = new Counter({ name: 'upgossip_app_calls_total', help: 'Calls of this app to other peers by outcome (ok, remote-error, unreachable, refused)', labelNames: ['outcome'], registers: [this.registry], collect: () => { this.flushCalls() } })
   private readonly callSeconds = new Histogram({ name: 'upgossip_app_call_duration_seconds', help: 'Latency of calls of this app to other peers, by the simulation objects they went through (hops, both sides)', labelNames: ['hops'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] })
   private readonly retentionFreed = new Counter({ name: 'upgossip_retention_bytes_freed_total', help: 'Bytes freed by retention, by folder of the data directory (blocks, packages, state)', labelNames: ['folder'], registers: [this.registry] })
   private readonly retentionRemoved = new Counter({ name: 'upgossip_retention_removed_total', help: 'Blocks, package directories and state directories removed by retention, by folder', labelNames: ['folder'], registers: [this.registry] })
   private readonly retentionRuns = new Counter({ name: 'upgossip_retention_collections_total', help: 'Collections of what is no longer kept, by what started them (commit, start, revoked, periodic)', labelNames: ['reason'], registers: [this.registry] })
   private readonly diskBytes = new Gauge({ name: 'upgossip_disk_bytes', help: 'Bytes on disk by folder of the data directory (blocks, packages, state), as the last collection found them', labelNames: ['folder'], registers: [this.registry] })
+  /**
+   * Counts of the per-call counters, added up here and handed to prom-client when it is
+   * read: a prom-client increment hashes its labels (a child from `labels()` too), which
+   * cost several µs on every call and every frame.
+   */
+  private readonly bytesPending = new Map<string, { in: number, out: number }>()
+  private readonly callsPending = new Map<CallOutcome, number>()
   private sources: MetricsSources = { releases: () => ({}), running: () => undefined, fetching: () => [], waiting: () => ({}) }
 
   constructor (init: DaemonMetricsInit = {}) {
@@ -137,12 +144,33 @@ export class DaemonMetrics implements NetMetrics {
 
   /** Count a call to another peer, its latency and SO hops. */
   called (outcome: CallOutcome, seconds: number, hops: number): void {
-    this.callsTotal.inc({ outcome })
+    this.callsPending.set(outcome, (this.callsPending.get(outcome) ?? 0) + 1)
     this.callSeconds.observe({ hops: hopsLabel(hops) }, seconds)
   }
 
   bytes (protocol: string, direction: 'in' | 'out', n: number): void {
-    this.bytesTotal.inc({ protocol, direction }, n)
+    let pending = this.bytesPending.get(protocol)
+    if (pending == null) {
+      // protocols come and go with versions and peers' classes: a bound keeps the map small
+      if (this.bytesPending.size >= 1024) this.flushBytes()
+      pending = { in: 0, out: 0 }
+      this.bytesPending.set(protocol, pending)
+    }
+    pending[direction] += n
+  }
+
+  private flushBytes (): void {
+    for (const [protocol, pending] of this.bytesPending) {
+      // a direction never counted stays absent, as before
+      if (pending.in > 0) this.bytesTotal.inc({ protocol, direction: 'in' }, pending.in)
+      if (pending.out > 0) this.bytesTotal.inc({ protocol, direction: 'out' }, pending.out)
+    }
+    this.bytesPending.clear()
+  }
+
+  private flushCalls (): void {
+    for (const [outcome, n] of this.callsPending) this.callsTotal.inc({ outcome }, n)
+    this.callsPending.clear()
   }
 
   blocks (result: 'fetched' | 'served' | 'refused', n = 1): void {

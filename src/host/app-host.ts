@@ -12,6 +12,7 @@ import type { AppRun } from './app-run.js'
 import type { StreamedHttpResponse } from './app-http-client.js'
 import { readBody, toHttpRequestHead, toHttpResponse } from './http-message.js'
 import { ConnectionActivity } from './connection-activity.js'
+import { BusySamples } from './busy-samples.js'
 import { ProcessApp } from './process-app.js'
 import type { RunSpec } from './process-app.js'
 import { TcpProcessApp } from './tcp-app.js'
@@ -96,7 +97,7 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
   private heldConnections: Array<{ resume: (err?: Error) => void }> = []
   /** Requests and connections held since the last `hold()` (the switch's count, for metrics). */
   private heldSinceHold = 0
-  private readonly busy: Array<{ at: number, inFlight: number }> = []
+  private readonly busy = new BusySamples()
   /** Bytes moving on a TCP app's connections, kept across its restarts and versions. */
   private readonly activity: ConnectionActivity
   private readonly startedAt: number
@@ -220,12 +221,11 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
   private async deliver (from: string, request: unknown, version?: number): Promise<unknown> {
     const proc = this.proc
     if (proc?.running !== true) throw new AppNotRunningError('the app is not running on this peer')
-    this.busy.push({ at: this.now(), inFlight: proc.inFlight + 1 })
-    if (this.busy.length > 1000) this.busy.splice(0, this.busy.length - 1000)
+    this.busy.push(this.now(), proc.inFlight + 1)
     try {
       return await proc.request(from, request, version)
     } finally {
-      this.busy.push({ at: this.now(), inFlight: proc.inFlight })
+      this.busy.push(this.now(), proc.inFlight)
     }
   }
 
@@ -285,9 +285,9 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
     const proc = this.proc
     if (proc?.running !== true) throw new AppNotRunningError('the app is not running on this peer')
     if (proc instanceof ProcessApp && !(proc instanceof TcpProcessApp) && version === proc.init.protocol) {
-      this.busy.push({ at: this.now(), inFlight: proc.inFlight + 1 })
+      this.busy.push(this.now(), proc.inFlight + 1)
       const answer = await proc.requestStreamed(request, body)
-      this.busy.push({ at: this.now(), inFlight: proc.inFlight })
+      this.busy.push(this.now(), proc.inFlight)
       return answer
     }
     const response = toHttpResponse(await this.deliver(from, { ...request, body: body instanceof Uint8Array ? body : await readBody(body) }, version))
@@ -334,12 +334,8 @@ export class AppHost extends EventEmitter<{ failed: [string], restarted: [AppSpe
       return this.activity.quietFor(maxInFlight) ?? now - this.startedAt
     }
     if ((this.proc?.inFlight ?? 0) > maxInFlight || this.held.length > 0) return 0
-    for (let i = this.busy.length - 1; i >= 0; i--) {
-      const sample = this.busy[i] as { at: number, inFlight: number }
-      // idle since the sample that ended this busy stretch
-      if (sample.inFlight > maxInFlight) return now - (this.busy[i + 1]?.at ?? sample.at)
-    }
-    return now - this.startedAt
+    // idle since the sample that ended the last busy stretch
+    return now - (this.busy.quietSince(maxInFlight) ?? this.startedAt)
   }
 
   /** Stop everything; held requests are refused. */

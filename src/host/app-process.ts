@@ -221,14 +221,7 @@ export class AppProcess extends AppRun {
         return
       case 'call': {
         if (typeof m.peer !== 'string' || !Number.isInteger(m.version) || (m.app != null && typeof m.app !== 'string')) throw new MalformedIpcMessageError('call: bad peer, version or app')
-        const { peer, version, app } = m
-        this.init.onRoute(peer, app).then(async route => {
-          if (route.self || route.version !== version) throw new RouteChangedError(`a call to ${peer} now takes ${route.self ? 'this peer itself' : `protocol version ${route.version}`}, not ${version}`)
-          return await this.init.onSend(peer, version, m.request, app)
-        }).then(
-          value => { this.send({ t: 'send-result', id: m.id, ok: true, value }) },
-          (err: Error) => { this.send({ t: 'send-result', id: m.id, ok: false, error: { name: err.name, message: err.message } }) }
-        )
+        void this.call(m.id, m.peer, m.version, m.request, m.app)
         return
       }
       case 'call-out-result': {
@@ -246,6 +239,17 @@ export class AppProcess extends AppRun {
         return
       case 'shutdown-done':
         this.shutdownDone?.()
+    }
+  }
+
+  /** The app's call in `version` to `peer`: sent if that is still the route, else answered with {@link RouteChangedError}. */
+  private async call (id: number, peer: string, version: number, request: unknown, app: string | undefined): Promise<void> {
+    try {
+      const route = await this.init.onRoute(peer, app)
+      if (route.self || route.version !== version) throw new RouteChangedError(`a call to ${peer} now takes ${route.self ? 'this peer itself' : `protocol version ${route.version}`}, not ${version}`)
+      this.send({ t: 'send-result', id, ok: true, value: await this.init.onSend(peer, version, request, app) })
+    } catch (err) {
+      this.send({ t: 'send-result', id, ok: false, error: { name: (err as Error).name, message: (err as Error).message } })
     }
   }
 

@@ -37,6 +37,14 @@ export class SimulationChain {
   add (so: SimulationObject): void {
     if (so.version === this.native) throw new SimulationError(`a simulation object for version ${so.version} duplicates the native version`)
     this.byVersion.set(so.version, so)
+    this.spokenList = undefined
+  }
+
+  /** {@link spoken}, worked out once per set of SOs (every SO call checks it). */
+  private spokenList: number[] | undefined
+  private spokenNow (): number[] {
+    this.spokenList ??= this.spoken()
+    return this.spokenList
   }
 
   /** Every version this node can serve and call: the native one and each reachable through a contiguous chain. */
@@ -47,21 +55,22 @@ export class SimulationChain {
     return out
   }
 
+  /** `fn`'s result, or a {@link SimulationError} once it ran past the limit: one promise and one timer (a `Promise.race` made four promises per SO call). */
   private async timed<T> (what: string, fn: () => unknown): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    try {
-      return await Promise.race([
-        Promise.resolve().then(fn) as Promise<T>,
-        new Promise<T>((_resolve, reject) => { timer = setTimeout(() => { reject(new SimulationError(`${what} ran past its ${this.timeoutMs} ms limit`, 'SimulationTimeoutError')) }, this.timeoutMs) })
-      ])
-    } finally {
-      clearTimeout(timer)
-    }
+    return await new Promise<T>((resolve, reject) => {
+      // a throw of fn's synchronous part rejects this promise (no timer set yet: nothing could stop it anyway)
+      const result = fn()
+      const timer = setTimeout(() => { reject(new SimulationError(`${what} ran past its ${this.timeoutMs} ms limit`, 'SimulationTimeoutError')) }, this.timeoutMs)
+      Promise.resolve(result).then(
+        value => { clearTimeout(timer); resolve(value as T) },
+        (err: Error) => { clearTimeout(timer); reject(err) }
+      )
+    })
   }
 
   private so (version: number): SimulationObject {
     const so = this.byVersion.get(version)
-    if (so == null || !this.spoken().includes(version)) throw new SimulationError(`this node cannot speak protocol version ${version} (it speaks ${this.spoken().join(', ')})`, 'UnsupportedVersionError')
+    if (so == null || !this.spokenNow().includes(version)) throw new SimulationError(`this node cannot speak protocol version ${version} (it speaks ${this.spoken().join(', ')})`, 'UnsupportedVersionError')
     return so
   }
 

@@ -73,6 +73,8 @@ export class AppStreams implements Startable {
   private readonly servingCalls = new Map<string, Set<ServedCalls>>()
   /** The multiplexed call stream to each peer, by peer and app protocol (opening or open). */
   private readonly muxes = new Map<string, Promise<CallMux>>()
+  /** The same streams once open, for calls that need not wait for the opening. */
+  private readonly openMuxes = new Map<string, CallMux>()
   /** The protocols of peers, as the peer store holds them: read on every call, decoded once. */
   private readonly protocolCache = new Map<string, string[]>()
   private readonly onPeerUpdate = (event: CustomEvent<{ peer: { id: PeerId } }>): void => { this.protocolCache.delete(event.detail.peer.id.toString()) }
@@ -96,6 +98,7 @@ export class AppStreams implements Startable {
     this.pool.close()
     for (const mux of this.muxes.values()) void mux.then(m => { m.close(new StreamEndedError('the node is stopping')) }, () => {})
     this.muxes.clear()
+    this.openMuxes.clear()
     await Promise.all([...this.handled].map(async protocol => { await this.unhandle(protocol) }))
   }
 
@@ -119,7 +122,7 @@ export class AppStreams implements Startable {
     }, { maxInboundStreams: APP_STREAM_LIMIT, maxOutboundStreams: APP_STREAM_LIMIT })
     await this.components.registrar.handle(appMuxProtocolId(protocol), ({ stream, connection }) => {
       const from = connection.remotePeer.toString()
-      const { served, done } = serveCalls(stream, maxFrame, async request => await onRequest(from, request), this.counter(protocol), MUX_BUSY_LIMIT, timeoutMs)
+      const { served, done } = serveCalls(stream, maxFrame, request => onRequest(from, request), this.counter(protocol), MUX_BUSY_LIMIT, timeoutMs)
       const set = this.servingCalls.get(protocol) ?? new Set()
       set.add(served)
       this.servingCalls.set(protocol, set)
@@ -260,7 +263,7 @@ export class AppStreams implements Startable {
    */
   async request (peer: PeerId, protocol: string, request: Uint8Array, timeoutMs = 30_000, maxFrame = MAX_APP_FRAME): Promise<Uint8Array> {
     const mux = appMuxProtocolId(protocol)
-    if (mux !== protocol && (await this.protocolsOf(peer)).includes(mux)) return await this.callMuxed(peer, protocol, mux, request, timeoutMs, maxFrame)
+    if (mux !== protocol && (this.knownProtocolsOf(peer) ?? await this.protocolsOf(peer)).includes(mux)) return await this.callMuxed(peer, protocol, mux, request, timeoutMs, maxFrame)
     const deadline = Date.now() + timeoutMs
     for (let attempt = 0; ; attempt++) {
       const { channel, reused } = await this.pool.take(peer, protocol, Math.max(1, deadline - Date.now()), maxFrame)
@@ -294,6 +297,16 @@ export class AppStreams implements Startable {
   private async callMuxed (peer: PeerId, protocol: string, mux: string, request: Uint8Array, timeoutMs: number, maxFrame: number): Promise<Uint8Array> {
     const deadline = Date.now() + timeoutMs
     const k = `${peer.toString()} ${mux}`
+    // the stream open now: the call goes straight on it
+    const open = this.openMuxes.get(k)
+    if (open != null && !open.closed) {
+      try {
+        return await open.call(request, timeoutMs, maxFrame)
+      } catch (err) {
+        if (!(err instanceof CallNotTakenError)) throw err
+      }
+      if (this.openMuxes.get(k) === open) this.openMuxes.delete(k)
+    }
     for (let attempt = 0; ; attempt++) {
       let opening = this.muxes.get(k)
       const reused = opening != null
@@ -303,6 +316,7 @@ export class AppStreams implements Startable {
         opening.catch(() => { if (this.muxes.get(k) === opening) this.muxes.delete(k) })
       }
       const calls = await opening
+      if (!calls.closed && this.muxes.get(k) === opening) this.openMuxes.set(k, calls)
       if (calls.closed) {
         if (this.muxes.get(k) === opening) this.muxes.delete(k)
         if (attempt === 0) continue
@@ -322,6 +336,11 @@ export class AppStreams implements Startable {
     release()
     // every frame read is bounded by the largest any call may take; each call checks its own
     return new CallMux(stream, MAX_MUX_FRAME, this.counter(protocol))
+  }
+
+  /** The protocols a peer advertised, if they are cached now (see {@link protocolsOf}). */
+  knownProtocolsOf (peer: PeerId): string[] | undefined {
+    return this.protocolCache.get(peer.toString())
   }
 
   /** The protocols a peer advertised (identify, kept by the peer store; cached until its record changes). */

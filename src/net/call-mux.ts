@@ -97,14 +97,21 @@ class FrameQueue {
   /** Queue one frame: the id, then the payload, length-prefixed. */
   push (id: number, payload: Uint8Array): void {
     if (this.ended) return
-    const prefix = varint(payload.byteLength + 4)
+    const length = payload.byteLength + 4
+    const prefixBytes = varintLength(length)
     const large = payload.byteLength >= LARGE
-    const head = new Uint8Array(prefix.byteLength + 4 + (large ? 0 : payload.byteLength))
-    head.set(prefix, 0)
-    new DataView(head.buffer, head.byteOffset + prefix.byteLength, 4).setUint32(0, id)
+    // one array for the prefix, the id and (unless large) the payload: nothing else allocated per frame
+    const head = new Uint8Array(prefixBytes + 4 + (large ? 0 : payload.byteLength))
+    let at = 0
+    for (let n = length; n >= 0x80; n = Math.floor(n / 128)) head[at++] = (n & 0x7f) | 0x80
+    head[at++] = Math.floor(length / 128 ** (prefixBytes - 1))
+    head[at++] = id >>> 24
+    head[at++] = (id >>> 16) & 0xff
+    head[at++] = (id >>> 8) & 0xff
+    head[at++] = id & 0xff
     if (large) this.queue.push(head, payload)
     else {
-      head.set(payload, prefix.byteLength + 4)
+      head.set(payload, at)
       this.queue.push(head)
     }
     this.poke()
@@ -117,20 +124,22 @@ class FrameQueue {
   }
 }
 
-function varint (n: number): Uint8Array {
-  const out: number[] = []
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80)
-    n = Math.floor(n / 128)
-  }
-  out.push(n)
-  return Uint8Array.from(out)
+/** Bytes of `n` as an unsigned varint. */
+function varintLength (n: number): number {
+  let bytes = 1
+  for (; n >= 0x80; n = Math.floor(n / 128)) bytes++
+  return bytes
+}
+
+/** The id of a frame (its first 4 bytes, big-endian; the frame is at least 4 bytes). */
+function idOf (frame: Uint8Array): number {
+  return ((frame[0] as number) * 0x1000000) + (((frame[1] as number) << 16) | ((frame[2] as number) << 8) | (frame[3] as number))
 }
 
 /** The id and payload of a frame (at least 4 bytes; shorter is malformed). */
 function open (frame: Uint8Array): { id: number, payload: Uint8Array } | undefined {
   if (frame.byteLength < 4) return undefined
-  return { id: new DataView(frame.buffer, frame.byteOffset, 4).getUint32(0), payload: frame.subarray(4) }
+  return { id: idOf(frame), payload: frame.subarray(4) }
 }
 
 interface Waiting {
@@ -170,15 +179,17 @@ export class CallMux {
   private async read (maxFrame: number): Promise<void> {
     try {
       for await (const chunk of lp.decode(this.stream.source, { maxDataLength: maxFrame })) {
-        const frame = open(chunk.subarray())
-        const w = frame == null ? undefined : this.waiting.get(frame.id)
+        const frame = chunk.subarray()
+        const id = frame.byteLength < 4 ? undefined : idOf(frame)
+        const w = id == null ? undefined : this.waiting.get(id)
         // an answer to nothing asked (or after its deadline) is dropped
-        if (frame == null || w == null) continue
-        this.waiting.delete(frame.id)
+        if (id == null || w == null) continue
+        this.waiting.delete(id)
         clearTimeout(w.timer)
-        this.counted('in', frame.payload.byteLength)
-        if (frame.payload.byteLength > w.maxFrame) w.reject(new MessageTooLargeError(`peer sent a message larger than ${w.maxFrame} bytes`))
-        else w.resolve(frame.payload)
+        const payload = frame.subarray(4)
+        this.counted('in', payload.byteLength)
+        if (payload.byteLength > w.maxFrame) w.reject(new MessageTooLargeError(`peer sent a message larger than ${w.maxFrame} bytes`))
+        else w.resolve(payload)
       }
       // the peer ended its side in order: what it did not answer, it did not take
       this.close(new CallNotTakenError('the stream ended before the answer came'))
@@ -254,6 +265,29 @@ export function serveCalls (stream: Stream, maxFrame: number, onRequest: (reques
       if (served.stop && served.busy === 0) out.end()
     }
   }
+  /** One request: answered with its id, unless it took longer than `timeoutMs` (then given up: no answer, its place freed). */
+  const serveOne = async (id: number, request: Uint8Array): Promise<void> => {
+    let over = false
+    const timer = setTimeout(() => {
+      over = true
+      served.busy--
+      served.finish()
+    }, timeoutMs)
+    try {
+      const answer = await onRequest(request)
+      if (over) return
+      counted('out', answer.byteLength)
+      out.push(id, answer)
+    } catch {
+      // the request's failure is its own (the shim answers errors as envelopes)
+    } finally {
+      if (!over) {
+        clearTimeout(timer)
+        served.busy--
+        served.finish()
+      }
+    }
+  }
   const done = (async () => {
     try {
       // the frame holds the id besides the request
@@ -263,21 +297,7 @@ export function serveCalls (stream: Stream, maxFrame: number, onRequest: (reques
         if (frame == null) throw new StreamEndedError('a call frame shorter than its id')
         counted('in', frame.payload.byteLength)
         served.busy++
-        // a request that takes longer than `timeoutMs` is given up: no answer, its place freed
-        let over = false
-        const settle = (): void => {
-          if (over) return
-          over = true
-          clearTimeout(timer)
-          served.busy--
-          served.finish()
-        }
-        const timer = setTimeout(settle, timeoutMs)
-        onRequest(frame.payload).then(answer => {
-          if (over) return
-          counted('out', answer.byteLength)
-          out.push(frame.id, answer)
-        }, () => {}).finally(settle)
+        void serveOne(frame.id, frame.payload)
         if (served.busy >= maxBusy) await new Promise<void>(resolve => { roomMade = resolve })
       }
     } catch (err) {

@@ -111,14 +111,30 @@ async function connectOnce (): Promise<AppNode> {
     )
   }
 
+  const answer = async (id: number, answering: unknown): Promise<void> => {
+    try {
+      send({ t: 'response', id, ok: true, value: await answering })
+    } catch (err) {
+      send({ t: 'response', id, ok: false, error: toIpcError(err) })
+    }
+  }
+  const answerNative = async (id: number, request: unknown, from: string): Promise<void> => {
+    try {
+      send({ t: 'response', id, ok: true, value: await (handler as RequestHandler)(request, from) })
+    } catch (err) {
+      send({ t: 'response', id, ok: false, error: toIpcError(err) })
+    }
+  }
   const handle = (message: Extract<HostMessage, { t: 'request' }>): void => {
     const { id, from, request } = message
-    const local = async (r: unknown): Promise<unknown> => await (handler as RequestHandler)(r, from)
     const version = message.version ?? (chain as SimulationChain).native
-    ;(chain as SimulationChain).serve(version, request, local).then(
-      value => { send({ t: 'response', id, ok: true, value }) },
-      err => { send({ t: 'response', id, ok: false, error: toIpcError(err) }) }
-    )
+    if (version === (chain as SimulationChain).native) {
+      // the app's own version: straight to its handler (a throw is its answer, as from the chain)
+      void answerNative(id, request, from)
+      return
+    }
+    const local = async (r: unknown): Promise<unknown> => await (handler as RequestHandler)(r, from)
+    void answer(id, (chain as SimulationChain).serve(version, request, local))
   }
 
   const loadSimulations = async (specs: SimulationSpec[]): Promise<void> => {
@@ -197,16 +213,25 @@ async function connectOnce (): Promise<AppNode> {
   chain = new SimulationChain(protocol)
   await loadSimulations(simulations)
 
+  // a message IPC cannot carry fails the question it asked
+  const unsendable = (id: number) => (err: Error): void => {
+    const pending = waiting.get(id)
+    waiting.delete(id)
+    pending?.reject(new AppCallError(`the request cannot be sent: ${err.message}`, 'UnencodableValueError'))
+  }
   const ask = async (message: (id: number) => AppMessage): Promise<unknown> => {
     const id = nextId++
     return await new Promise((resolve, reject) => {
       waiting.set(id, { resolve, reject })
-      batch.push(message(id), err => {
-        waiting.delete(id)
-        reject(new AppCallError(`the request cannot be sent: ${err.message}`, 'UnencodableValueError'))
-      })
+      batch.push(message(id), unsendable(id))
     })
   }
+  /** A call in `version` to `peer` (the route the app learnt), one round trip to the daemon. */
+  const callAs = (peer: string, version: number, request: unknown): Promise<unknown> => new Promise((resolve, reject) => {
+    const id = nextId++
+    waiting.set(id, { resolve, reject })
+    batch.push({ t: 'call', id, peer, version, request }, unsendable(id))
+  })
 
   // the route of each peer called (by class): every call after the first is one round trip
   // to the daemon, which sends it only if the route still holds (else ROUTE_CHANGED)
@@ -234,7 +259,7 @@ async function connectOnce (): Promise<AppNode> {
       await serving
       return await (handler as RequestHandler)(request, peerId)
     }
-    return await (chain).call(route.version, request, async r => await ask(id => ({ t: 'call', id, peer, version: route.version, request: r })))
+    return await (chain).call(route.version, request, async r => await callAs(peer, route.version, r))
   }
 
   node = {
@@ -253,7 +278,11 @@ async function connectOnce (): Promise<AppNode> {
         return await (handler as RequestHandler)(request, peerId)
       }
       try {
-        return await callOnce(peer, request, other)
+        // the common case, a peer of this class whose route is known and needs no simulation object
+        const known = other == null ? routes.get(peer) : undefined
+        if (known == null) return await callOnce(peer, request, other)
+        if (known.version === protocol) return await callAs(peer, protocol, request)
+        return await chain.call(known.version, request, async r => await callAs(peer, known.version, r))
       } catch (err) {
         if ((err as Error).name !== ROUTE_CHANGED) throw err
         // a switch changed the route since it was learnt: learn it again, call anew (once)

@@ -11,6 +11,7 @@ import { RemoteNamedError, UpgossipError } from '../errors.js'
 import type { Route } from '../ipc/index.js'
 import { MAX_APP_FRAME, appBytesProtocolId, appHttpProtocolId, peerIdFromString as parsePeerId } from '../net/index.js'
 import type { AppStreams, ByteStream, ByteStreamAccept, StreamedMessage } from '../net/index.js'
+import { KnownRoutes } from './known-routes.js'
 import { appProtocolId, chooseVersion, spokenVersions } from './versions.js'
 
 /** A request or response that dag-cbor cannot carry (undefined, a function, a Map…). */
@@ -139,6 +140,7 @@ function peerIdFromString (peer: string): ReturnType<typeof parsePeerId> {
 export class Shim {
   private readonly c: ShimComponents
   private readonly handled = new Set<string>()
+  private readonly lastRoutes = new KnownRoutes()
 
   constructor (components: ShimComponents) {
     this.c = components
@@ -259,9 +261,24 @@ export class Shim {
     if (peer == null || peer === this.c.selfId()) return { self: true }
     const native = this.c.native()
     if (app == null || native == null) throw new NoAppRunningError('no app runs on this peer')
-    const mine = { native, spoken: this.c.spoken() }
+    const spoken = this.c.spoken()
+    const known = this.knownRoute(peer, app, native, spoken)
+    if (known != null) return known
+    const mine = { native, spoken }
     const theirs = await this.versionsOf(peer, app, versions => versions.some(v => mine.spoken.includes(v)))
     return { self: false, version: chooseVersion(mine, { native: this.c.nativeOf(peer), spoken: theirs }) }
+  }
+
+  /** The route to `peer` from what is held in memory, without a wait (see {@link KnownRoutes}); undefined when {@link route} must ask. */
+  private knownRoute (peer: string, app: string, native: number, spoken: number[]): Route | undefined {
+    let id
+    try {
+      id = peerIdFromString(peer)
+    } catch {
+      return undefined
+    }
+    const list = this.c.streams.knownProtocolsOf(id)
+    return list == null ? undefined : this.lastRoutes.route(peer, app, { native, spoken }, list, this.c.nativeOf(peer))
   }
 
   /**
@@ -275,7 +292,8 @@ export class Shim {
     } catch {
       throw new RemoteAppError('InvalidPeerIdError', `"${peer.slice(0, 80)}" is not a peer id`)
     }
-    const theirs = spokenVersions(app, await this.c.streams.protocolsOf(id))
+    // what identify told us is held in memory after the first call: no wait for it then
+    const theirs = spokenVersions(app, this.c.streams.knownProtocolsOf(id) ?? await this.c.streams.protocolsOf(id))
     if (enough(theirs)) return theirs
     try {
       return spokenVersions(app, await this.c.streams.refreshProtocols(id))
@@ -316,7 +334,19 @@ export class Shim {
 
   /** Send a request of protocol `version` to `peer` (of `app`, another class, when given); resolves with its response value. */
   async send (peer: string, version: number, request: unknown, to?: string): Promise<unknown> {
-    return await this.observed(peer, version, to, async () => await this.sendOnce(peer, version, request, to))
+    // what observed() does, without a closure per call: this is every app call's path
+    const observe = this.c.observeCall
+    if (observe == null) return await this.sendOnce(peer, version, request, to)
+    const started = performance.now()
+    const hops = this.hops(peer, version, to)
+    try {
+      const answer = await this.sendOnce(peer, version, request, to)
+      observe('ok', (performance.now() - started) / 1000, hops)
+      return answer
+    } catch (err) {
+      observe(callOutcome(err), (performance.now() - started) / 1000, hops)
+      throw err
+    }
   }
 
   private async sendOnce (peer: string, version: number, request: unknown, to?: string): Promise<unknown> {
@@ -346,9 +376,7 @@ export class Shim {
     const observe = this.c.observeCall
     if (observe == null) return await call()
     const started = performance.now()
-    const mine = to == null || to === this.c.app() ? this.c.native() : undefined
-    const theirs = this.c.nativeOf(peer)
-    const hops = (mine == null ? 0 : Math.abs(mine - version)) + (theirs == null ? 0 : Math.abs(version - theirs))
+    const hops = this.hops(peer, version, to)
     try {
       const answer = await call()
       observe('ok', (performance.now() - started) / 1000, hops)
@@ -357,5 +385,12 @@ export class Shim {
       observe(callOutcome(err), (performance.now() - started) / 1000, hops)
       throw err
     }
+  }
+
+  /** The SO hops of a call to `peer` in `version`: this app's side (none for another class) and the callee's (none when its native version is unknown). */
+  private hops (peer: string, version: number, to: string | undefined): number {
+    const mine = to == null || to === this.c.app() ? this.c.native() : undefined
+    const theirs = this.c.nativeOf(peer)
+    return (mine == null ? 0 : Math.abs(mine - version)) + (theirs == null ? 0 : Math.abs(version - theirs))
   }
 }

@@ -39,6 +39,27 @@ describe('daemon metrics', () => {
     expect(text).toContain('upgossip_app_call_duration_seconds_count{hops="5+"} 1')
   })
 
+  it('counts bytes by protocol and direction, added up between reads', async () => {
+    const metrics = new DaemonMetrics({ processDefaults: false })
+    metrics.bytes('/upgossip/app/kv/1', 'out', 10)
+    metrics.bytes('/upgossip/app/kv/1', 'out', 5)
+    metrics.bytes('/upgossip/app/kv/1', 'in', 3)
+    metrics.called('ok', 0.001, 0)
+    let text = await metrics.text()
+    expect(text).toContain('upgossip_bytes_total{protocol="/upgossip/app/kv/1",direction="out"} 15')
+    expect(text).toContain('upgossip_bytes_total{protocol="/upgossip/app/kv/1",direction="in"} 3')
+    expect(text).toContain('upgossip_app_calls_total{outcome="ok"} 1')
+    metrics.bytes('/upgossip/app/kv/1', 'in', 4)
+    metrics.bytes('/upgossip/app/kv/2', 'out', 1)
+    metrics.called('ok', 0.001, 0)
+    text = await metrics.text()
+    expect(text).toContain('upgossip_bytes_total{protocol="/upgossip/app/kv/1",direction="in"} 7')
+    expect(text).toContain('upgossip_bytes_total{protocol="/upgossip/app/kv/1",direction="out"} 15')
+    expect(text).toContain('upgossip_bytes_total{protocol="/upgossip/app/kv/2",direction="out"} 1')
+    expect(text).not.toContain('upgossip_bytes_total{protocol="/upgossip/app/kv/2",direction="in"}')
+    expect(text).toContain('upgossip_app_calls_total{outcome="ok"} 2')
+  })
+
   it('has the process and Node.js defaults unless told not to', async () => {
     expect(await new DaemonMetrics().text()).toMatch(/^process_cpu_seconds_total /m)
     expect(await new DaemonMetrics({ processDefaults: false }).text()).not.toContain('process_cpu_seconds_total')

@@ -15,6 +15,7 @@ const peerId = async (): Promise<string> => peerIdFromPrivateKey(await generateK
 /** A shim of a `client` 1 peer whose release calls store in protocol 2; peers' apps and protocols as given. */
 function shim (self: string, apps: Record<string, string>, protocols: Record<string, string[]>, calls: Record<string, number> = { store: 2 }): Shim {
   const streams = {
+    knownProtocolsOf: () => undefined,
     protocolsOf: async (peer: { toString: () => string }) => protocols[peer.toString()] ?? [],
     refreshProtocols: async (peer: { toString: () => string }) => protocols[peer.toString()] ?? []
   } as unknown as AppStreams
