@@ -9,6 +9,9 @@ export class UnsafePathError extends ContentRefusalError {
   static override name = 'UnsafePathError'
 }
 
+/** A path whose first segment reads as a Windows drive (`C:`…). */
+const DRIVE_LETTER = /^[A-Za-z]:/
+
 /** Why a single file or directory name is not allowed, or undefined when it is. */
 export function nameProblem (name: string): string | undefined {
   if (name === '') return 'an empty name'
@@ -24,7 +27,7 @@ export function nameProblem (name: string): string | undefined {
 /** Why `path` is not a safe relative package path, or undefined when it is. */
 export function pathProblem (path: string): string | undefined {
   if (path.startsWith('/')) return 'an absolute path'
-  if (/^[A-Za-z]:/.test(path)) return 'a drive-letter path'
+  if (DRIVE_LETTER.test(path)) return 'a drive-letter path'
   for (const segment of path.split('/')) {
     const problem = nameProblem(segment)
     if (problem != null) return problem
@@ -37,7 +40,8 @@ export function pathProblem (path: string): string | undefined {
  * allowed: a name that is not allowed, or a first segment that reads as a drive letter.
  */
 export function entryProblem (rel: string, name: string): string | undefined {
-  return nameProblem(name) ?? pathProblem(rel)
+  // the parent's segments were checked as entries themselves: only the name and the drive letter are new
+  return nameProblem(name) ?? (DRIVE_LETTER.test(rel) ? 'a drive-letter path' : undefined)
 }
 
 /** Throw {@link UnsafePathError} unless `path` is a safe relative package path. */
