@@ -262,8 +262,11 @@ export class BlockSession {
     const write = this.writing.then(async () => {
       if (this.ended) return
       for (const f of frames) {
-        await this.pacer.take((f.wantHave?.length ?? 0) + (f.wantBlock?.length ?? 0))
-        if (this.ended) return
+        const wants = (f.wantHave?.length ?? 0) + (f.wantBlock?.length ?? 0)
+        if (wants > 0) {
+          await this.pacer.take(wants)
+          if (this.ended) return
+        }
         countMessages(f, (kind, n) => { this.c.metrics.blockMessages(kind, n) })
         const bytes = encodeBlockFrame(f)
         this.c.metrics.bytes(BLOCKS_SESSION_PROTOCOL, 'out', bytes.byteLength)
