@@ -111,16 +111,10 @@ async function connectOnce (): Promise<AppNode> {
     )
   }
 
-  const answer = async (id: number, answering: unknown): Promise<void> => {
+  /** Answer request `id` with what `answering` gives (a throw, even a synchronous one, is the answer too). */
+  const answer = async (id: number, answering: () => unknown): Promise<void> => {
     try {
-      send({ t: 'response', id, ok: true, value: await answering })
-    } catch (err) {
-      send({ t: 'response', id, ok: false, error: toIpcError(err) })
-    }
-  }
-  const answerNative = async (id: number, request: unknown, from: string): Promise<void> => {
-    try {
-      send({ t: 'response', id, ok: true, value: await (handler as RequestHandler)(request, from) })
+      send({ t: 'response', id, ok: true, value: await answering() })
     } catch (err) {
       send({ t: 'response', id, ok: false, error: toIpcError(err) })
     }
@@ -130,11 +124,11 @@ async function connectOnce (): Promise<AppNode> {
     const version = message.version ?? (chain as SimulationChain).native
     if (version === (chain as SimulationChain).native) {
       // the app's own version: straight to its handler (a throw is its answer, as from the chain)
-      void answerNative(id, request, from)
+      void answer(id, () => (handler as RequestHandler)(request, from))
       return
     }
     const local = async (r: unknown): Promise<unknown> => await (handler as RequestHandler)(r, from)
-    void answer(id, (chain as SimulationChain).serve(version, request, local))
+    void answer(id, () => (chain as SimulationChain).serve(version, request, local))
   }
 
   const loadSimulations = async (specs: SimulationSpec[]): Promise<void> => {
@@ -219,19 +213,16 @@ async function connectOnce (): Promise<AppNode> {
     waiting.delete(id)
     pending?.reject(new AppCallError(`the request cannot be sent: ${err.message}`, 'UnencodableValueError'))
   }
-  const ask = async (message: (id: number) => AppMessage): Promise<unknown> => {
-    const id = nextId++
-    return await new Promise((resolve, reject) => {
-      waiting.set(id, { resolve, reject })
-      batch.push(message(id), unsendable(id))
-    })
-  }
-  /** A call in `version` to `peer` (the route the app learnt), one round trip to the daemon. */
-  const callAs = (peer: string, version: number, request: unknown): Promise<unknown> => new Promise((resolve, reject) => {
+  const ask = (message: (id: number) => AppMessage): Promise<unknown> => new Promise((resolve, reject) => {
     const id = nextId++
     waiting.set(id, { resolve, reject })
-    batch.push({ t: 'call', id, peer, version, request }, unsendable(id))
+    batch.push(message(id), unsendable(id))
   })
+  /** A call in `version` to `peer` (the route the app learnt), one round trip to the daemon. */
+  const callAs = (peer: string, version: number, request: unknown): Promise<unknown> => ask(id => ({ t: 'call', id, peer, version, request }))
+  /** A call to `peer` on a route in `version`: through the simulation objects between, or straight when it is this app's own. */
+  const callOnRoute = async (peer: string, version: number, request: unknown): Promise<unknown> =>
+    version === protocol ? await callAs(peer, version, request) : await chain.call(version, request, async r => await callAs(peer, version, r))
 
   // the route of each peer called (by class): every call after the first is one round trip
   // to the daemon, which sends it only if the route still holds (else ROUTE_CHANGED)
@@ -259,7 +250,7 @@ async function connectOnce (): Promise<AppNode> {
       await serving
       return await (handler as RequestHandler)(request, peerId)
     }
-    return await (chain).call(route.version, request, async r => await callAs(peer, route.version, r))
+    return await callOnRoute(peer, route.version, request)
   }
 
   node = {
@@ -280,9 +271,7 @@ async function connectOnce (): Promise<AppNode> {
       try {
         // the common case, a peer of this class whose route is known and needs no simulation object
         const known = other == null ? routes.get(peer) : undefined
-        if (known == null) return await callOnce(peer, request, other)
-        if (known.version === protocol) return await callAs(peer, protocol, request)
-        return await chain.call(known.version, request, async r => await callAs(peer, known.version, r))
+        return known == null ? await callOnce(peer, request, other) : await callOnRoute(peer, known.version, request)
       } catch (err) {
         if ((err as Error).name !== ROUTE_CHANGED) throw err
         // a switch changed the route since it was learnt: learn it again, call anew (once)
