@@ -103,8 +103,9 @@ class FrameQueue {
     // one array for the prefix, the id and (unless large) the payload: nothing else allocated per frame
     const head = new Uint8Array(prefixBytes + 4 + (large ? 0 : payload.byteLength))
     let at = 0
-    for (let n = length; n >= 0x80; n = Math.floor(n / 128)) head[at++] = (n & 0x7f) | 0x80
-    head[at++] = Math.floor(length / 128 ** (prefixBytes - 1))
+    let n = length
+    for (; n >= 0x80; n = Math.floor(n / 128)) head[at++] = (n & 0x7f) | 0x80
+    head[at++] = n
     head[at++] = id >>> 24
     head[at++] = (id >>> 16) & 0xff
     head[at++] = (id >>> 8) & 0xff
