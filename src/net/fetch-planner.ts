@@ -29,6 +29,10 @@ export const HEDGE_MS = 2000
 export const HAVE_WAIT_MS = 5000
 /** The default pause after a round in which no peer had anything to give. */
 export const IDLE_MS = 500
+/** Waiting for blocks peers left to others lasts this many block times without growth (within {@link MIN_PATIENCE_MS} and `patienceMs`). */
+export const PATIENCE_BLOCKS = 16
+/** The shortest wait for blocks peers left to others. */
+export const MIN_PATIENCE_MS = 300
 /** How long a peer that failed without breaking the protocol sits out first (doubling, at most 8×). */
 export const BENCH_MS = 15_000
 
@@ -64,6 +68,8 @@ export interface FetchState {
   readonly banned: ReadonlySet<string>
   /** When a block last arrived, or a peer last said it holds more than before: the swarm is alive. */
   readonly lastGrowth: number
+  /** How long a block asked for has taken to arrive lately (a moving average of {@link blockPace}), once one has. */
+  readonly blockMs?: number
 }
 
 /** The planner's settings, from {@link fetchPlanConfig}. */
@@ -113,8 +119,8 @@ export interface GetAsk {
 export type Pause =
   /** Requests are under way: wait for one to end (at most `refreshMs`). */
   | { readonly kind: 'busy' }
-  /** Nothing to ask but blocks peers left to others, and the swarm still grows: wait for it (`refreshMs`). */
-  | { readonly kind: 'await-swarm' }
+  /** Nothing to ask but blocks peers left to others, and the swarm still grows: wait for it (`waitMs`: until the patience ends, at most `refreshMs`). */
+  | { readonly kind: 'await-swarm', readonly waitMs: number }
   /** Nothing to ask but blocks peers left to others, and the swarm stopped growing: forget who declined what, and ask again. */
   | { readonly kind: 'ask-again' }
   /** Nothing to do: pause (longer each idle round); a peer waiting to tell of a block may end the pause early. */
@@ -263,9 +269,29 @@ export function planPause (state: FetchState, launched: boolean, now: number, co
   if (peers.some(p => p.declined.size > 0)) {
     // a block every peer left to others can reach us only through a peer that lacks it: there is none to wait for
     if (stuck(state, peers)) return { kind: 'ask-again' }
-    return now - state.lastGrowth < config.patienceMs ? { kind: 'await-swarm' } : { kind: 'ask-again' }
+    const left = patience(state, config) - (now - state.lastGrowth)
+    return left > 0 ? { kind: 'await-swarm', waitMs: Math.min(left, config.refreshMs) } : { kind: 'ask-again' }
   }
   return { kind: 'idle', wakeOnAnswer: peers.some(p => p.waiting) }
+}
+
+/**
+ * How long the fetch waits, without growth, for blocks peers left to others: a few block
+ * times, as this fetch has seen them lately, within {@link MIN_PATIENCE_MS} and
+ * `config.patienceMs` (that bound alone before any block arrived). A block left to
+ * another peer reaches us in a hop or two once it is there; in a cluster of fetchers that
+ * all lack it and were all told to look elsewhere, nobody brings it, and this is how long
+ * they wait before asking again — on a quick network a fraction of a second, not the
+ * bound of a loaded one (docs/benchmarks-analysis.md, "The tail of a swarm").
+ */
+export function patience (state: FetchState, config: FetchPlanConfig): number {
+  if (state.blockMs == null) return config.patienceMs
+  return Math.min(config.patienceMs, Math.max(MIN_PATIENCE_MS, Math.round(PATIENCE_BLOCKS * state.blockMs)))
+}
+
+/** The moving average of how long a block takes to arrive, after one took `tookMs` (from its request, or from the block before it on the same request). */
+export function blockPace (previous: number | undefined, tookMs: number): number {
+  return previous == null ? tookMs : previous + (tookMs - previous) / 4
 }
 
 /** Whether a lacking block not in flight was left to others by every peer. */

@@ -32,7 +32,7 @@ import { BlockProtocolError } from './block-exchange.js'
 import type { BlockExchange } from './block-exchange.js'
 import { blockDelivered, getAnswered, getLaunched, getSettled, haveAnswered, haveAsked, haveSettled, linksHeld, newPeer, peerFailed, forgetDeclined } from './fetch-peer.js'
 import type { PeerState } from './fetch-peer.js'
-import { fetchPlanConfig, penalty, planGets, planHaves, planPause, requestsOut, usablePeers } from './fetch-planner.js'
+import { blockPace, fetchPlanConfig, penalty, planGets, planHaves, planPause, requestsOut, usablePeers } from './fetch-planner.js'
 import type { Bench, FetchPlanConfig, GetAsk, HaveAsk } from './fetch-planner.js'
 import { PackageFrontier } from './package-frontier.js'
 import { MessageTooLargeError } from './stream-codec.js'
@@ -116,6 +116,7 @@ export class PackageFetch {
     benched: Map<string, Bench>
     banned: Set<string>
     lastGrowth: number
+    blockMs?: number
   }
 
   private diskFull: DiskFullError | undefined
@@ -171,7 +172,7 @@ export class PackageFetch {
         for (const ask of gets) this.askGet(ask)
         const pause = planPause(this.state, gets.length > 0, clock.now(), config)
         if (pause.kind === 'await-swarm') {
-          await wakeup.wait(config.refreshMs, signal)
+          await wakeup.wait(pause.waitMs, signal)
         } else if (pause.kind === 'ask-again') {
           // the peers those blocks went to are not among ours, or did not pass them on
           const now = clock.now()
@@ -279,6 +280,7 @@ export class PackageFetch {
     const { init, frontier, state } = this
     this.update(key, getLaunched)
     const since = this.clock.now()
+    let last = since
     for (const block of blocks) {
       const entry = state.inflight.get(block)
       if (entry == null) state.inflight.set(block, { since, from: new Set([key]) })
@@ -286,7 +288,10 @@ export class PackageFetch {
     }
     const cids = this.cids(blocks)
     init.exchange.get(this.ids.get(key) as PeerId, cids, async (cid, bytes) => {
-      this.update(key, p => blockDelivered(p, this.clock.now()))
+      const now = this.clock.now()
+      state.blockMs = blockPace(state.blockMs, now - last)
+      last = now
+      this.update(key, p => blockDelivered(p, now))
       if (frontier.holds(cid.toString())) return
       await init.store.put(cid, bytes)
       this.fetched++

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { MAX_HAVE_CIDS } from '../../src/net/block-exchange.js'
 import { MAX_GETS_PER_PEER, forgetDeclined, getAnswered, getLaunched, getSettled, haveAnswered, haveAsked, haveSettled, linksHeld, newPeer, peerFailed } from '../../src/net/fetch-peer.js'
 import type { PeerState } from '../../src/net/fetch-peer.js'
-import { BENCH_MS, GET_BATCH, MAX_HAVE_IN_FLIGHT, fetchPlanConfig, isUsable, penalty, planGets, planHaves, planPause, requestsOut, usablePeers } from '../../src/net/fetch-planner.js'
+import { BENCH_MS, GET_BATCH, MAX_HAVE_IN_FLIGHT, MIN_PATIENCE_MS, PATIENCE_BLOCKS, blockPace, fetchPlanConfig, patience, isUsable, penalty, planGets, planHaves, planPause, requestsOut, usablePeers } from '../../src/net/fetch-planner.js'
 import type { Bench, FetchState, GetAsk, InFlight } from '../../src/net/fetch-planner.js'
 
 const config = fetchPlanConfig({ idleMs: 500, hedgeMs: 2000, haveWaitMs: 5000 })
@@ -262,7 +262,8 @@ describe('what to do once the requests are out (planPause)', () => {
     const a = getAnswered(peer('a', { holds: ['x0'], askedAt: T, askedFor: ['x0'] }), 1, ['x0'])
     // b lacks x0: it may get it, and pass it on
     const s = state(['x0'], [a, peer('b', { askedAt: T, askedFor: ['x0'] })], { lastGrowth: T })
-    expect(planPause(s, false, T + config.patienceMs - 1, config)).toEqual({ kind: 'await-swarm' })
+    expect(planPause(s, false, T + config.patienceMs - 1, config)).toEqual({ kind: 'await-swarm', waitMs: 1 })
+    expect(planPause(s, false, T + 1, config)).toEqual({ kind: 'await-swarm', waitMs: config.refreshMs })
     expect(planPause(s, false, T + config.patienceMs, config)).toEqual({ kind: 'ask-again' })
     // meanwhile it is not asked about that block; once the fetch gives up waiting, at once
     expect(planHaves(s, ['a'], T + config.patienceMs, config)).toEqual([])
@@ -275,6 +276,27 @@ describe('what to do once the requests are out (planPause)', () => {
     const b = getAnswered(peer('b', { holds: ['x0'], askedAt: T, askedFor: ['x0'] }), 1, ['x0'])
     expect(planPause(state(['x0'], [a, b], { lastGrowth: T }), false, T + 1, config)).toEqual({ kind: 'ask-again' })
     // while one of them is still asked for it, it is not stuck
-    expect(planPause(state(['x0'], [a, b], { lastGrowth: T, inflight: { x0: { since: T, from: new Set(['b']) } } }), false, T + 1, config)).toEqual({ kind: 'await-swarm' })
+    expect(planPause(state(['x0'], [a, b], { lastGrowth: T, inflight: { x0: { since: T, from: new Set(['b']) } } }), false, T + 1, config).kind).toBe('await-swarm')
+  })
+
+  it('waits for blocks left to others a few block times, as this fetch has seen them, within a floor and the bound', () => {
+    const a = getAnswered(peer('a', { holds: ['x0'], askedAt: T, askedFor: ['x0'] }), 1, ['x0'])
+    const lacking = peer('b', { askedAt: T, askedFor: ['x0'] })
+    const at = (blockMs: number | undefined): FetchState => ({ ...state(['x0'], [a, lacking], { lastGrowth: T }), blockMs })
+    expect(patience(at(undefined), config)).toBe(config.patienceMs)
+    expect(patience(at(30), config)).toBe(PATIENCE_BLOCKS * 30)
+    expect(patience(at(1), config)).toBe(MIN_PATIENCE_MS)
+    expect(patience(at(10_000), config)).toBe(config.patienceMs)
+    // blocks that came quickly: a stalled cluster asks again long before the bound
+    expect(planPause(at(30), false, T + PATIENCE_BLOCKS * 30 - 10, config)).toEqual({ kind: 'await-swarm', waitMs: 10 })
+    expect(planPause(at(30), false, T + PATIENCE_BLOCKS * 30, config)).toEqual({ kind: 'ask-again' })
+  })
+
+  it('keeps a moving average of how long a block takes to arrive', () => {
+    expect(blockPace(undefined, 40)).toBe(40)
+    expect(blockPace(40, 80)).toBe(50)
+    let pace: number | undefined
+    for (let i = 0; i < 50; i++) pace = blockPace(pace, 20)
+    expect(pace).toBeCloseTo(20)
   })
 })
