@@ -245,6 +245,7 @@ export class BlockExchangeV1 {
         if (!(value.bytes instanceof Uint8Array)) throw new BlockProtocolError('block answer has no bytes')
         metrics.blockBytes('in', value.bytes.byteLength)
         await onBlock(expected, value.bytes)
+        this.c.share.fetched(expected.toString())
       }
       if (index < cids.length) missing.push(...cids.slice(index))
       return missing

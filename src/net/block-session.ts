@@ -161,7 +161,10 @@ export class BlockSession {
     }
     if (frame.have != null) this.asks.takeHave(frame.have)
     if (frame.dontHave != null) this.asks.takeDontHave(frame.dontHave)
-    if (frame.block != null) this.asks.takeBlock(frame.block.cid, frame.block.bytes)
+    if (frame.block != null) {
+      this.asks.takeBlock(frame.block.cid, frame.block.bytes)
+      this.c.share.fetched(frame.block.cid.toString())
+    }
     if (frame.have != null || frame.dontHave != null || frame.block != null) this.c.onNews?.()
   }
 

@@ -40,6 +40,12 @@ export interface PeerState {
   readonly declined: ReadonlySet<string>
   /** When it last delivered a block (0: never): a peer that keeps delivering is busy, not stalled. */
   readonly lastBlockAt: number
+  /**
+   * It held every block asked of it in its first answer: most likely the publisher, or a
+   * peer that had the package before this fetch began. Other holders go first
+   * ({@link planGets}), so the seed's uplink sends each block about once. Unknown until it answered.
+   */
+  readonly seed?: boolean
 }
 
 /** `get` requests out to one peer once it has delivered; a new or failing peer gets one. */
@@ -64,7 +70,7 @@ export function haveAnswered (peer: PeerState, wanted: readonly string[], answer
   const holds = new Set(wanted.filter((key, i) => answer[i] === true && !peer.declined.has(key)))
   const grew = [...holds].some(key => !peer.holds.has(key))
   return {
-    peer: { ...peer, holds, quiet: grew ? 0 : peer.quiet + 1, failures: 0, ...(waited === undefined ? {} : { waits: waited }) },
+    peer: { ...peer, holds, quiet: grew ? 0 : peer.quiet + 1, failures: 0, seed: peer.seed ?? (wanted.length > 0 && wanted.every((_, i) => answer[i] === true)), ...(waited === undefined ? {} : { waits: waited }) },
     grew
   }
 }

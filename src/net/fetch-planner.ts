@@ -197,7 +197,8 @@ export function planHaves (state: FetchState, current: readonly string[], now: n
 /**
  * Which blocks to ask of whom, among the peers `available`: rarest first (fewest holders;
  * ties in random order), each block to its holder with the least planned so far among
- * those with room (`limit` requests of {@link GET_BATCH} blocks, less those out), ties at
+ * those with room (`limit` requests of {@link GET_BATCH} blocks, less those out), a holder
+ * that is not a seed ({@link PeerState.seed}) before a seed, ties at
  * random. Then, with room left, a block asked more than `hedgeMs` ago of one peer that has
  * sent no block since is asked of an idle other holder too: a stalling peer costs a delay,
  * not its whole timeout, while a busy one that keeps sending is left alone. A block is
@@ -226,7 +227,9 @@ export function planGets (state: FetchState, available: readonly string[], now: 
     ...hedges.keys()
   ]
   for (const key of order) {
-    const holders = shuffle((rarity.get(key) ?? []).filter(p => room(p) > 0), random)
+    const withRoom = shuffle((rarity.get(key) ?? []).filter(p => room(p) > 0), random)
+    // a holder that fetched it goes before a seed: the seed's uplink is the swarm's scarcest
+    const holders = withRoom.some(p => p.seed !== true) ? withRoom.filter(p => p.seed !== true) : withRoom
     if (holders.length === 0) continue
     const best = holders.reduce((a, b) => planned(b) < planned(a) ? b : a)
     load.set(best, [...(load.get(best) ?? []), key])

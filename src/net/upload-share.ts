@@ -44,6 +44,8 @@ interface Shared {
 export class UploadShare {
   private readonly init: UploadShareInit
   private readonly shared = new Map<string, Shared>()
+  /** Blocks fetched here lately, and when: passed on to every asker. */
+  private readonly fresh = new Map<string, number>()
 
   constructor (init: UploadShareInit) {
     this.init = init
@@ -65,9 +67,22 @@ export class UploadShare {
   leaveToOthers (key: string, to: string, size: number): boolean {
     const last = this.shared.get(key)
     if (this.shareMs <= 0 || size < SHARE_MIN_BYTES || last == null || last.peer === to || last.declined.has(to) || this.now() - last.at >= this.shareMs) return false
+    if (this.now() - (this.fresh.get(key) ?? -Infinity) < this.shareMs) return false
     if (!this.init.connected(last.peer)) return false
     if (last.declined.size < MAX_DECLINED) last.declined.add(to)
     return true
+  }
+
+  /**
+   * The block `key` came here from a peer: for a while it is sent to every peer that asks. A
+   * block spreads through the peers that just got it; only a seed's uplink (the
+   * publisher's, a peer's that held the package before) is left to others.
+   */
+  fetched (key: string): void {
+    if (this.shareMs <= 0) return
+    this.fresh.delete(key)
+    this.fresh.set(key, this.now())
+    if (this.fresh.size > MAX_SHARED) this.fresh.delete(this.fresh.keys().next().value as string)
   }
 
   /** The block `key` was sent to `to`. */

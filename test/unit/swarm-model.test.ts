@@ -106,6 +106,7 @@ export function modelSwarm (opts: { fetchers: number, degree: number, blocks: nu
           s.peers.set(server.name, blockDelivered(s.peers.get(server.name) as PeerState, now))
           if (!fetcher.heldAt.has(key)) {
             fetcher.heldAt.set(key, now)
+            fetcher.share.fetched(key)
             s.needed.delete(key)
             s.lastGrowth = now
           }
@@ -129,7 +130,7 @@ export function modelSwarm (opts: { fetchers: number, degree: number, blocks: nu
         const n = node(name)
         const holds = new Set([...s.needed].filter(key => (n.heldAt.get(key) ?? Infinity) <= now - latency && !p.declined.has(key)))
         if ([...holds].some(key => !p.holds.has(key))) s.lastGrowth = now
-        s.peers.set(name, { ...p, holds })
+        s.peers.set(name, { ...p, holds, seed: p.seed ?? holds.size === s.needed.size })
       }
       const asks = planGets(s, f.links, now, config, random)
       for (const ask of asks) {
