@@ -281,14 +281,16 @@ export function planPause (state: FetchState, launched: boolean, now: number, co
 /**
  * How long the fetch waits, without growth, for blocks peers left to others: a few block
  * times, as this fetch has seen them lately, within {@link MIN_PATIENCE_MS} and
- * `config.patienceMs` (that bound alone before any block arrived). A block left to
+ * `config.patienceMs` (that bound alone before any block arrived, and when only seeds
+ * declined: asked again, a seed sends a block the swarm would have brought). A block left to
  * another peer reaches us in a hop or two once it is there; in a cluster of fetchers that
  * all lack it and were all told to look elsewhere, nobody brings it, and this is how long
  * they wait before asking again — on a quick network a fraction of a second, not the
  * bound of a loaded one (docs/benchmarks-analysis.md, "The tail of a swarm").
  */
 export function patience (state: FetchState, config: FetchPlanConfig): number {
-  if (state.blockMs == null) return config.patienceMs
+  // a seed's uplink is the scarcest: what only seeds left to others is waited for to the bound
+  if (state.blockMs == null || ![...state.peers.values()].some(p => p.declined.size > 0 && p.seed !== true)) return config.patienceMs
   return Math.min(config.patienceMs, Math.max(MIN_PATIENCE_MS, Math.round(PATIENCE_BLOCKS * state.blockMs)))
 }
 

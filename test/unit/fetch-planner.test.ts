@@ -290,6 +290,9 @@ describe('what to do once the requests are out (planPause)', () => {
     // blocks that came quickly: a stalled cluster asks again long before the bound
     expect(planPause(at(30), false, T + PATIENCE_BLOCKS * 30 - 10, config)).toEqual({ kind: 'await-swarm', waitMs: 10 })
     expect(planPause(at(30), false, T + PATIENCE_BLOCKS * 30, config)).toEqual({ kind: 'ask-again' })
+    // what only a seed declined is waited for to the bound: asked again, the seed's uplink would send it
+    const seed: PeerState = { ...a, seed: true }
+    expect(patience({ ...state(['x0'], [seed, lacking], { lastGrowth: T }), blockMs: 30 }, config)).toBe(config.patienceMs)
   })
 
   it('keeps a moving average of how long a block takes to arrive', () => {
