@@ -177,15 +177,15 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
     void (async () => {
       const command = JSON.parse(line) as { dial?: string[], peers?: number, fetch?: string, counters?: boolean }
       if (command.dial != null) {
-        // a dial may meet a reset while nine others dial at once: tried again, three times at most
+        // a dial may meet a reset while nine others dial at once: tried again, six times at most
         for (const addr of command.dial) {
           for (let attempt = 1; ; attempt++) {
             try {
               await node.dial(multiaddr(addr))
               break
             } catch (err) {
-              if (attempt >= 3) throw err
-              await new Promise(resolve => setTimeout(resolve, 200 * attempt))
+              if (attempt >= 6) throw new Error(`dialing ${addr}: ${(err as Error).message} (${attempt} tries)`)
+              await new Promise(resolve => setTimeout(resolve, 200 * attempt + Math.random() * 200))
             }
           }
         }
