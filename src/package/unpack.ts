@@ -116,6 +116,37 @@ async function readEntry (entry: UnixFSEntry, where: string): Promise<Uint8Array
   return Buffer.concat(chunks)
 }
 
+/** Bytes gathered before one `writev` (a file's blocks are written as they are, never joined). */
+const WRITE_BATCH_BYTES = 4 * 1024 * 1024
+/** Most pieces in one `writev` (the kernel takes at most 1,024). */
+const WRITE_BATCH_PIECES = 512
+
+/** Write an entry's content to `handle` in batches of its own chunks; the chunks too when `keep` (the manifest). */
+async function writeEntry (entry: UnixFSEntry, where: string, handle: fs.FileHandle, keep: boolean): Promise<Uint8Array[]> {
+  const kept: Uint8Array[] = []
+  let batch: Uint8Array[] = []
+  let batched = 0
+  for await (const chunk of exported(() => entry.content() as AsyncIterable<Uint8Array>, `package entry "${where}"`)) {
+    if (keep) kept.push(chunk)
+    batch.push(chunk)
+    batched += chunk.byteLength
+    if (batched >= WRITE_BATCH_BYTES || batch.length >= WRITE_BATCH_PIECES) {
+      await writePieces(handle, batch, batched)
+      batch = []
+      batched = 0
+    }
+  }
+  await writePieces(handle, batch, batched)
+  return kept
+}
+
+/** Write every byte of `pieces` (`total` of them): one `writev`, and what a short write left, joined. */
+async function writePieces (handle: fs.FileHandle, pieces: Uint8Array[], total: number): Promise<void> {
+  if (total === 0) return
+  const { bytesWritten } = await handle.writev(pieces)
+  if (bytesWritten < total) await handle.write(Buffer.concat(pieces).subarray(bytesWritten))
+}
+
 /** The files of a package (paths, sizes, CIDs), reading only directory blocks; more than `maxEntries` entries is {@link UnsafePathError}. */
 export async function listPackageFiles (root: CID, store: BlockStore, maxEntries = MAX_PACKAGE_FILES): Promise<PackageEntry[]> {
   const files: PackageEntry[] = []
@@ -161,11 +192,10 @@ export async function unpackPackage (root: CID, store: BlockStore, dest: string,
     await walkDirectory(await rootDirectory(root, store), '', 0, { files: 0, max: maxEntries },
       async rel => { await fs.mkdir(path.join(temp, ...rel.split('/'))) },
       async (file, entry) => {
-        const bytes = await readEntry(entry, file.path)
-        if (file.path === MANIFEST_FILE) manifestBytes = bytes
         const handle = await fs.open(path.join(temp, ...file.path.split('/')), 'wx', 0o644)
         try {
-          await handle.writeFile(bytes)
+          const kept = await writeEntry(entry, file.path, handle, file.path === MANIFEST_FILE)
+          if (file.path === MANIFEST_FILE) manifestBytes = Buffer.concat(kept)
           await handle.sync()
         } finally {
           await handle.close()

@@ -56,10 +56,8 @@ export async function readBundle (bytes: Uint8Array): Promise<ReleaseBundle> {
     if (err instanceof MalformedReleaseError) throw new NotABundleError(`the archive's root is not a signed release: ${err.message}`, { cause: err })
     throw err
   }
-  const store = new MemoryBlockStore()
-  for (const block of blocks.values()) {
-    if (block.cid.toString() !== root.toString()) await store.put(block.cid, block.bytes)
-  }
+  // readCar checked every block against its CID: they are not hashed again here
+  const store = MemoryBlockStore.ofVerified([...blocks.values()].filter(block => !block.cid.equals(root)))
   return { signed, id: await releaseId(signed.record), blocks: store }
 }
 

@@ -16,6 +16,13 @@ export class MemoryBlockStore implements BlockStore {
   private readonly blocks = new Map<string, Uint8Array>()
   meter: BlockStoreMeter | undefined
 
+  /** A store of blocks the caller has just checked against their CIDs (`readCar` does): not hashed again. */
+  static ofVerified (blocks: Iterable<{ cid: CID, bytes: Uint8Array }>): MemoryBlockStore {
+    const store = new MemoryBlockStore()
+    for (const { cid, bytes } of blocks) store.blocks.set(cid.toString(), bytes)
+    return store
+  }
+
   async has (cid: CID): Promise<boolean> {
     return this.blocks.has(cid.toString())
   }

@@ -123,6 +123,20 @@ describe('unpack', () => {
     expect((await listPackageFiles(packed.cid, store)).map(f => f.path)).toEqual(packed.files.map(f => f.path))
   })
 
+  it('writes a file of many blocks as they come, in batches, without joining it: the bytes on disk are the packed ones', async () => {
+    const root = await tempDir()
+    // 9 MiB of varied bytes: three write batches of 256 KiB leaves
+    const big = Buffer.alloc(9 * 1024 * 1024 + 12_345)
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i)
+    const dir = await samplePackage(root, '1.0.0', {}, { 'big.bin': big, 'empty.txt': '' })
+    const store = new MemoryBlockStore()
+    const packed = await packDirectory(dir, store)
+    const out = path.join(root, 'out')
+    await unpackPackage(packed.cid, store, out)
+    expect(Buffer.compare(await fs.readFile(path.join(out, 'big.bin')), big)).toBe(0)
+    expect((await fs.stat(path.join(out, 'empty.txt'))).size).toBe(0)
+  })
+
   it('makes the programs the manifest runs executable for their owner only (a package keeps no modes), and nothing else', async () => {
     const root = await tempDir()
     const dir = await samplePackage(root, '2.0.0', { transform: { up: { command: ['./migrate/up.sh'] }, down: { command: ['python3', 'migrate/down.py'] } } }, {
