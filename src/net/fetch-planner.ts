@@ -25,6 +25,8 @@ export const GET_BATCH = 8
 export const MAX_HAVE_IN_FLIGHT = 8
 /** How long a block may be in flight to one peer before an idle other holder is asked too. */
 export const HEDGE_MS = 2000
+/** A block is hedged only once it waited this many block times (as the fetch sees them lately), when that is longer than `hedgeMs`. */
+export const HEDGE_BLOCKS = 8
 /** How long a peer that had nothing new for us is asked to wait for a block before it answers (blocks 1.1.0). */
 export const HAVE_WAIT_MS = 5000
 /** The default pause after a round in which no peer had anything to give. */
@@ -199,7 +201,8 @@ export function planHaves (state: FetchState, current: readonly string[], now: n
  * ties in random order), each block to its holder with the least planned so far among
  * those with room (`limit` requests of {@link GET_BATCH} blocks, less those out), a holder
  * that is not a seed ({@link PeerState.seed}) before a seed, ties at
- * random. Then, with room left, a block asked more than `hedgeMs` ago of one peer that has
+ * random. Then, with room left, a block asked more than `hedgeMs` ago (or {@link HEDGE_BLOCKS}
+ * block times, if longer) of one peer that has
  * sent no block since is asked of an idle other holder too: a stalling peer costs a delay,
  * not its whole timeout, while a busy one that keeps sending is left alone. A block is
  * never asked twice of one peer at once, nor of a third peer.
@@ -211,12 +214,14 @@ export function planGets (state: FetchState, available: readonly string[], now: 
   const room = (p: PeerState): number => (p.limit - p.gets) * GET_BATCH - planned(p)
   const rarity = new Map<string, PeerState[]>()
   const hedges = new Map<string, PeerState[]>()
+  // a stall is judged against how long blocks take now: on a loaded machine every peer is slow, and a hedge only doubles the load
+  const hedgeAfter = Math.max(config.hedgeMs, HEDGE_BLOCKS * (state.blockMs ?? 0))
   for (const key of state.needed.keys()) {
     const asked = state.inflight.get(key)
     if (asked == null) {
       const holders = peers.filter(p => p.holds.has(key))
       if (holders.length > 0) rarity.set(key, holders)
-    } else if (asked.from.size === 1 && now - Math.max(asked.since, state.peers.get([...asked.from][0] as string)?.lastBlockAt ?? 0) >= config.hedgeMs) {
+    } else if (asked.from.size === 1 && now - Math.max(asked.since, state.peers.get([...asked.from][0] as string)?.lastBlockAt ?? 0) >= hedgeAfter) {
       const holders = peers.filter(p => p.holds.has(key) && p.gets === 0 && !asked.from.has(p.key))
       if (holders.length > 0) hedges.set(key, holders)
     }

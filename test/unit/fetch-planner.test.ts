@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { MAX_HAVE_CIDS } from '../../src/net/block-exchange.js'
 import { MAX_GETS_PER_PEER, forgetDeclined, getAnswered, getLaunched, getSettled, haveAnswered, haveAsked, haveSettled, linksHeld, newPeer, peerFailed } from '../../src/net/fetch-peer.js'
 import type { PeerState } from '../../src/net/fetch-peer.js'
-import { BENCH_MS, GET_BATCH, MAX_HAVE_IN_FLIGHT, MIN_PATIENCE_MS, PATIENCE_BLOCKS, blockPace, fetchPlanConfig, patience, isUsable, penalty, planGets, planHaves, planPause, requestsOut, usablePeers } from '../../src/net/fetch-planner.js'
+import { BENCH_MS, GET_BATCH, HEDGE_BLOCKS, MAX_HAVE_IN_FLIGHT, MIN_PATIENCE_MS, PATIENCE_BLOCKS, blockPace, fetchPlanConfig, patience, isUsable, penalty, planGets, planHaves, planPause, requestsOut, usablePeers } from '../../src/net/fetch-planner.js'
 import type { Bench, FetchState, GetAsk, InFlight } from '../../src/net/fetch-planner.js'
 
 const config = fetchPlanConfig({ idleMs: 500, hedgeMs: 2000, haveWaitMs: 5000 })
@@ -115,6 +115,15 @@ describe('hedging a slow request (planGets)', () => {
     const s = state(['x0'], [slow, fast], { inflight })
     expect(planGets(s, ['slow', 'fast'], T + config.hedgeMs - 1, config, Math.random)).toEqual([])
     expect(planGets(s, ['slow', 'fast'], T + config.hedgeMs, config, Math.random)).toEqual([{ peer: 'fast', blocks: ['x0'] }])
+  })
+
+  it('on a loaded machine, where every block is slow, hedges only after that many block times', () => {
+    const loaded: FetchState = { ...state(['x0'], [slow, fast], { inflight }), blockMs: 1000 }
+    expect(planGets(loaded, ['slow', 'fast'], T + config.hedgeMs, config, Math.random)).toEqual([])
+    expect(planGets(loaded, ['slow', 'fast'], T + HEDGE_BLOCKS * 1000 - 1, config, Math.random)).toEqual([])
+    expect(planGets(loaded, ['slow', 'fast'], T + HEDGE_BLOCKS * 1000, config, Math.random)).toEqual([{ peer: 'fast', blocks: ['x0'] }])
+    // quick blocks leave the hedge delay as it is
+    expect(planGets({ ...loaded, blockMs: 20 }, ['slow', 'fast'], T + config.hedgeMs, config, Math.random)).toEqual([{ peer: 'fast', blocks: ['x0'] }])
   })
 
   it('leaves alone a peer that keeps delivering (busy, not stalled), and does not hedge to a busy holder', () => {
