@@ -93,11 +93,13 @@ export function blockDelivered (peer: PeerState, now: number): PeerState {
 /**
  * It delivered a block that links to these lacking blocks: a peer that holds a block most
  * likely holds what it links to, so it is asked for those at once rather than after another
- * round of "who holds what" (it answers `missing` if not).
+ * round of "who holds what" (it answers `missing` if not) — except those it left to others.
  */
 export function linksHeld (peer: PeerState, keys: readonly string[]): PeerState {
-  if (keys.length === 0) return peer
-  return { ...peer, holds: new Set([...peer.holds, ...keys]) }
+  // what it left to others stays left to them: asked again at once, it would send it
+  const held = peer.declined.size === 0 ? keys : keys.filter(key => !peer.declined.has(key))
+  if (held.length === 0) return peer
+  return { ...peer, holds: new Set([...peer.holds, ...held]) }
 }
 
 /**

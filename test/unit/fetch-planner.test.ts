@@ -104,6 +104,13 @@ describe('which blocks are asked of whom (planGets)', () => {
     const a = linksHeld(peer('a', { holds: [] }), ['child0', 'child1'])
     expect(askedOf(planGets(state(['child0', 'child1'], [a]), ['a'], T, config, Math.random), 'a').sort()).toEqual(['child0', 'child1'])
   })
+
+  it('does not take a link it left to others as held: asked again at once, a seed would send what the swarm is bringing', () => {
+    const declined = getAnswered(peer('a', { holds: ['child0'] }), 1, ['child0'])
+    const a = linksHeld(declined, ['child0', 'child1'])
+    expect([...a.holds]).toEqual(['child1'])
+    expect(askedOf(planGets(state(['child0', 'child1'], [a]), ['a'], T, config, Math.random), 'a')).toEqual(['child1'])
+  })
 })
 
 describe('hedging a slow request (planGets)', () => {
