@@ -144,7 +144,8 @@ export function rolloutView (status: DaemonStatus, query: RolloutQuery = {}): Ro
   })
   // the app's own peers first, then other apps' one app after another
   const rank = (p: RolloutPeer): string => `${p.app === app ? 0 : 1} ${p.app ?? ''} ${p.peerId}`
-  others.sort((a, b) => rank(a).localeCompare(rank(b)))
+  // code-unit order, as `Array.prototype.sort` has it: peer ids are case-sensitive base58, which a locale's collation folds
+  others.sort((a, b) => { const x = rank(a); const y = rank(b); return x < y ? -1 : x > y ? 1 : 0 })
   const all = [self, ...others]
   const peers = query.only === true ? all.filter(p => p.app === app) : all
   return {
