@@ -145,7 +145,8 @@ function everyone (s) {
     waiting: (s.releases.filter(r => r.state === 'waiting' && r.waitingOn).map(r => ({ id: r.id, on: r.waitingOn, reason: r.reason })).pop()),
     upgrading: (s.releases.find(r => r.state === 'upgrading') ?? {}).id
   }
-  const others = s.network.slice().sort((a, b) => a.peerId.localeCompare(b.peerId))
+  // code-unit order, as the rollout view has it (peer ids are case-sensitive)
+  const others = s.network.slice().sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
   return [me, ...others]
 }
 const sameApp = (s, p) => s.app == null || p.app === s.app
